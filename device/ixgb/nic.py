@@ -1,0 +1,406 @@
+"""The ixgb (82597EX) NIC model: register file, side effects, interrupts, link, reset.
+
+Mirrors QEMU's ``hw/net/e1000.c`` structure for a different register map: a flat register
+file, a read dispatch and a write dispatch built from the spec table (``macreg_readops`` /
+``macreg_writeops``), the default being a masked store.  The TX and RX engines
+(``device/ixgb/tx.py``, ``rx.py``) hang off this core and reach guest memory only through the
+PCI function's bus-master DMA.  Everything a driver can get wrong is a device fault (see
+``device/faults.py``) carrying the register, the value and the guest time.
+
+Decisions the datasheet leaves open are those of spec/ixgb.md: hardware owns RX descriptors
+[RDH, RDT); statistics clear on read (a 64-bit pair when its high half is read) and
+saturate; CTRL0.RST, CTRL0.LRST and CTRL1.EE_RST self-clear; link is STATUS.LU plus
+XPCSS.ALIGN_STATUS; MDIO commands complete at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from device.faults import FaultLog
+from device.ixgb.eeprom import Eeprom
+from device.ixgb.rx import RxEngine
+from device.ixgb.tx import TxEngine
+from device.pci import PciFunction
+from device.port import Port
+from device.spec import regs as R
+
+NS_PER_DELAY_UNIT = 819.2  # TIDV/RDTR tick: 0.8192 us (spec/ixgb.md §1.6)
+
+_NREGS = R.BAR0_SIZE // 4
+_STAT_64_HIGH = {off + 4 for name, off, width, _d in R.STATS if width == 64}
+_STAT_64_LOW = {off for name, off, width, _d in R.STATS if width == 64}
+_STAT_32 = {off for name, off, width, _d in R.STATS if width == 32}
+_STAT_FIRST, _STAT_LAST = 0x2000, 0x21DC
+
+# PHY registers answered over MDIO (clause 45): (phy_addr, dev_type, reg) -> value.
+_XPAK_VENDOR = b"IXSIM XPAK      "
+
+
+def _default_phy() -> dict[tuple[int, int, int], int]:
+    phy: dict[tuple[int, int, int], int] = {}
+    for i in range(0, len(_XPAK_VENDOR), 2):
+        word = (_XPAK_VENDOR[i] << 8) | _XPAK_VENDOR[i + 1]
+        phy[(0x0, 0x1, 0x803A + i // 2)] = word
+    phy[(0x0, 0x1, 0x0002)] = 0x0043  # PMA device identifier (high)
+    phy[(0x0, 0x1, 0x0003)] = 0x7400
+    return phy
+
+
+class IxgbNic:
+    """One 82597EX: attach it to a :class:`PciFunction` and a :class:`Port`."""
+
+    def __init__(
+        self,
+        sched: Any,
+        pci: PciFunction,
+        port: Port,
+        eeprom_words: list[int],
+        faults: FaultLog,
+        name: str = "ixgb",
+    ) -> None:
+        self.sched = sched
+        self.pci = pci
+        self.port = port
+        self.faults = faults
+        self.name = name
+        self.trace_name = name
+        self.eeprom = Eeprom(eeprom_words)
+        self.r = [0] * _NREGS
+        self.phy = _default_phy()
+        self._phy_addr: dict[tuple[int, int], int] = {}
+        self.mmio_reads = 0
+        self.mmio_writes = 0
+        self.resets = 0
+        # Tracepoints and fault-injection knobs (the debugger's and the tests' handles).
+        self.trace_mmio: list[Callable[[str, int, int, int], None]] = []
+        self.watch_mmio: list[Callable[[str, int, int], None]] = []
+        self.inject: dict[str, Any] = {}
+        self.tx = TxEngine(self)
+        self.rx = RxEngine(self)
+        self._reads: dict[int, Callable[[int], int]] = {
+            R.ICR: self._read_icr,
+            R.EECD: self._read_eecd,
+            R.ICS: self._read_zero,
+            R.IMC: self._read_zero,
+        }
+        self._writes: dict[int, Callable[[int, int], None]] = {
+            R.CTRL0: self._write_ctrl0,
+            R.CTRL1: self._write_ctrl1,
+            R.EECD: self._write_eecd,
+            R.ICR: self._write_icr,
+            R.ICS: self._write_ics,
+            R.IMS: self._write_ims,
+            R.IMC: self._write_imc,
+            R.RCTL: self._write_rctl,
+            R.RDLEN: self._write_ring_len,
+            R.TDLEN: self._write_ring_len,
+            R.RDH: self._write_head,
+            R.TDH: self._write_head,
+            R.RDT: self._write_rdt,
+            R.TDT: self._write_tdt,
+            R.TCTL: self._write_tctl,
+            R.MSCA: self._write_msca,
+            R.MFS: self._write_mfs,
+        }
+        port.attach(self.rx.receive, self._link_changed)
+        self._power_on()
+
+    # -- reset ------------------------------------------------------------------------------
+    def _power_on(self) -> None:
+        r = self.r
+        for i in range(_NREGS):
+            r[i] = 0
+        for reg in R.REGISTERS.values():
+            r[reg.offset >> 2] = reg.reset
+        self.eeprom._reset_state()
+        self._load_rar0_from_eeprom()
+        self._phy_addr.clear()
+        self._set_link_bits(self.port.link_up)
+        self.tx.reset()
+        self.rx.reset()
+        self.pci.set_irq(False)
+
+    def _load_rar0_from_eeprom(self) -> None:
+        """Like every Intel MAC, the NIC loads RAR0 from EEPROM words 0-2 at reset."""
+        w = self.eeprom.words
+        self.r[R.RAL(0) >> 2] = w[0] | (w[1] << 16)
+        self.r[R.RAH(0) >> 2] = w[2] | R.RAH_AV
+
+    def reset(self) -> None:
+        self.resets += 1
+        self._power_on()
+
+    # -- link -------------------------------------------------------------------------------
+    def _set_link_bits(self, up: bool) -> None:
+        r = self.r
+        if up and not self.inject.get("link_misaligned"):
+            r[R.STATUS >> 2] |= R.STATUS_LU
+            r[R.XPCSS >> 2] |= R.XPCSS_ALIGN_STATUS | R.XPCSS_LANE_SYNC
+            r[R.PCSS1 >> 2] |= R.PCSS1_RX_LINK_STATUS
+        else:
+            r[R.STATUS >> 2] &= ~R.STATUS_LU
+            r[R.XPCSS >> 2] &= ~(R.XPCSS_ALIGN_STATUS | R.XPCSS_LANE_SYNC)
+            r[R.PCSS1 >> 2] &= ~R.PCSS1_RX_LINK_STATUS
+
+    def _link_changed(self, up: bool) -> None:
+        self._set_link_bits(up)
+        self.set_ics(R.INT_LSC)
+
+    @property
+    def link_up(self) -> bool:
+        r = self.r
+        return bool(r[R.STATUS >> 2] & R.STATUS_LU and r[R.XPCSS >> 2] & R.XPCSS_ALIGN_STATUS)
+
+    # -- interrupts -------------------------------------------------------------------------
+    def set_ics(self, causes: int) -> None:
+        """Raise interrupt causes (hardware events and ICS writes both come here)."""
+        r = self.r
+        r[R.ICR >> 2] |= causes
+        self.pci.set_irq(bool(r[R.ICR >> 2] & r[R.IMS >> 2]))
+
+    def _update_irq(self) -> None:
+        r = self.r
+        self.pci.set_irq(bool(r[R.ICR >> 2] & r[R.IMS >> 2]))
+
+    def delay_ns(self, ticks: int) -> int:
+        return int(ticks * NS_PER_DELAY_UNIT)
+
+    # -- statistics -------------------------------------------------------------------------
+    def stat_add(self, offset: int, amount: int = 1) -> None:
+        """Add to a 32-bit counter, saturating at 2^32-1."""
+        r = self.r
+        i = offset >> 2
+        v = r[i] + amount
+        r[i] = v if v < 0xFFFFFFFF else 0xFFFFFFFF
+
+    def stat_add64(self, offset: int, amount: int = 1) -> None:
+        """Add to a 64-bit L/H counter pair, saturating at 2^64-1."""
+        r = self.r
+        i = offset >> 2
+        v = r[i] + (r[i + 1] << 32) + amount
+        if v > 0xFFFF_FFFF_FFFF_FFFF:
+            v = 0xFFFF_FFFF_FFFF_FFFF
+        r[i] = v & 0xFFFFFFFF
+        r[i + 1] = v >> 32
+
+    # -- MMIO dispatch ----------------------------------------------------------------------
+    def mmio_read(self, offset: int) -> int:
+        self.mmio_reads += 1
+        if offset & 3 or not 0 <= offset < R.BAR0_SIZE:
+            self.fault("BAR0", offset, f"unaligned or out-of-range MMIO read at 0x{offset:05x}")
+            return 0xFFFFFFFF
+        if self.inject.get("surprise_removal"):
+            return 0xFFFFFFFF
+        reg = R.REGISTERS.get(offset)
+        if reg is None:
+            self.fault(f"0x{offset:05x}", offset, "read of an unimplemented register")
+            return 0
+        handler = self._reads.get(offset)
+        if handler is not None:
+            value = handler(offset)
+        elif _STAT_FIRST <= offset < _STAT_LAST:
+            value = self._read_stat(offset)
+        elif reg.access == R.WO:
+            value = 0
+        else:
+            value = self.r[offset >> 2]
+        if self.trace_mmio:
+            for fn in self.trace_mmio:
+                fn("r", offset, value, value)
+        if self.watch_mmio:
+            for fn in self.watch_mmio:
+                fn("r", offset, value)
+        return value
+
+    def peek(self, offset: int) -> int:
+        """Read without side effects (the debugger's view): never clears ICR or counters."""
+        if offset == R.EECD:
+            return self._eecd_value()
+        return self.r[offset >> 2]
+
+    def mmio_write(self, offset: int, value: int) -> None:
+        self.mmio_writes += 1
+        value &= 0xFFFFFFFF
+        if offset & 3 or not 0 <= offset < R.BAR0_SIZE:
+            self.fault("BAR0", offset, f"unaligned or out-of-range MMIO write at 0x{offset:05x}")
+            return
+        reg = R.REGISTERS.get(offset)
+        if reg is None:
+            self.fault(f"0x{offset:05x}", value, "write to an unimplemented register")
+            return
+        old = self.r[offset >> 2]
+        if reg.access in (R.RO, R.RC) and reg.offset not in (R.ICR,):
+            self.fault(reg.name, value, "write to a read-only register ignored")
+            return
+        if reg.access == R.RW and value & ~reg.writable:
+            # Setting a read-only bit that reads 0 is a driver bug; writing back what was
+            # read (the read-modify-write idiom, e.g. EECD.DO) is not.
+            ro_set = value & ~reg.writable & ~self.peek(offset)
+            if ro_set:
+                self.fault(
+                    reg.name, value,
+                    f"write sets read-only bits 0x{ro_set:08x} (writable mask "
+                    f"0x{reg.writable:08x}); those bits were ignored",
+                )
+        handler = self._writes.get(offset)
+        if handler is not None:
+            handler(offset, value)
+        else:
+            self.r[offset >> 2] = (old & ~reg.writable) | (value & reg.writable)
+        if self.trace_mmio:
+            for fn in self.trace_mmio:
+                fn("w", offset, value, old)
+        if self.watch_mmio:
+            for fn in self.watch_mmio:
+                fn("w", offset, value)
+
+    def fault(self, register: str, value: int, message: str) -> None:
+        self.faults.record(self.sched.now, self.name, register, value, message)
+
+    def _store(self, offset: int, value: int) -> None:
+        reg = R.REGISTERS[offset]
+        i = offset >> 2
+        self.r[i] = (self.r[i] & ~reg.writable) | (value & reg.writable)
+
+    # -- read side effects ------------------------------------------------------------------
+    def _read_zero(self, offset: int) -> int:
+        return 0
+
+    def _read_icr(self, offset: int) -> int:
+        r = self.r
+        value = r[R.ICR >> 2]
+        r[R.ICR >> 2] = 0
+        self.pci.set_irq(False)
+        return value
+
+    def _read_stat(self, offset: int) -> int:
+        r = self.r
+        i = offset >> 2
+        value = r[i]
+        if offset in _STAT_64_HIGH:
+            r[i] = 0
+            r[i - 1] = 0
+        elif offset in _STAT_32:
+            r[i] = 0
+        return value
+
+    def _eecd_value(self) -> int:
+        v = self.r[R.EECD >> 2] & ~R.EECD_DO
+        return v | (R.EECD_DO if self.eeprom.do else 0)
+
+    def _read_eecd(self, offset: int) -> int:
+        return self._eecd_value()
+
+    # -- write side effects -----------------------------------------------------------------
+    def _write_ctrl0(self, offset: int, value: int) -> None:
+        if value & R.CTRL0_RST:
+            self.reset()  # every register, both engines; RST reads back clear
+            return
+        self._store(offset, value & ~R.CTRL0_LRST)
+        if value & R.CTRL0_LRST:
+            # Link reset: the link drops and retrains at once on a healthy cable.
+            self._set_link_bits(False)
+            self._set_link_bits(self.port.link_up)
+            self.set_ics(R.INT_LSC)
+
+    def _write_ctrl1(self, offset: int, value: int) -> None:
+        self._store(offset, value & ~R.CTRL1_EE_RST)
+        if value & R.CTRL1_EE_RST:
+            self.eeprom._reset_state()
+            self._load_rar0_from_eeprom()
+
+    def _write_eecd(self, offset: int, value: int) -> None:
+        self._store(offset, value)
+        self.eeprom.pins(bool(value & R.EECD_SK), bool(value & R.EECD_CS),
+                         bool(value & R.EECD_DI))
+
+    def _write_icr(self, offset: int, value: int) -> None:
+        # Write-1-to-clear, as on the e1000 family (the header calls ICR read-clear).
+        self.r[R.ICR >> 2] &= ~value
+        self._update_irq()
+
+    def _write_ics(self, offset: int, value: int) -> None:
+        self.set_ics(value & R.INT_MASK)
+
+    def _write_ims(self, offset: int, value: int) -> None:
+        self.r[R.IMS >> 2] |= value & R.INT_MASK
+        self._update_irq()
+
+    def _write_imc(self, offset: int, value: int) -> None:
+        self.r[R.IMS >> 2] &= ~value
+        self._update_irq()
+
+    def _write_rctl(self, offset: int, value: int) -> None:
+        self._store(offset, value)
+        self.rx.control_changed()
+
+    def _write_tctl(self, offset: int, value: int) -> None:
+        self._store(offset, value)
+        self.tx.control_changed()
+
+    def _write_mfs(self, offset: int, value: int) -> None:
+        self._store(offset, value)
+        size = value >> R.MFS_SHIFT
+        if not 64 <= size <= 0x3F00:
+            self.fault("MFS", value, f"max frame size {size} outside 64..16128")
+
+    def _write_ring_len(self, offset: int, value: int) -> None:
+        name = "RDLEN" if offset == R.RDLEN else "TDLEN"
+        if value == 0 or value % 128 or value > 0xFFF8 * 16:
+            self.fault(name, value, "ring length must be a non-zero multiple of 128 bytes "
+                       "(8 descriptors) and at most 0xFFF8 descriptors")
+        self._store(offset, value)
+        (self.rx if offset == R.RDLEN else self.tx).ring_changed()
+
+    def _write_head(self, offset: int, value: int) -> None:
+        name = "RDH" if offset == R.RDH else "TDH"
+        engine = self.rx if offset == R.RDH else self.tx
+        if engine.enabled():
+            self.fault(name, value, f"{name} written while the unit is enabled")
+        count = engine.ring_count()
+        if count and value >= count:
+            self.fault(name, value, f"{name} beyond the ring ({count} descriptors)")
+            return
+        self._store(offset, value)
+
+    def _write_rdt(self, offset: int, value: int) -> None:
+        count = self.rx.ring_count()
+        tail = value & 0xFFFF
+        if count and tail >= count:
+            self.fault("RDT", value, f"RDT beyond the ring ({count} descriptors, "
+                       f"RDLEN={self.r[R.RDLEN >> 2]})")
+            return
+        self._store(offset, value)
+        self.rx.doorbell()
+
+    def _write_tdt(self, offset: int, value: int) -> None:
+        count = self.tx.ring_count()
+        if not count or value >= count:
+            self.fault("TDT", value, f"TDT beyond the ring ({count} descriptors, "
+                       f"TDLEN={self.r[R.TDLEN >> 2]})")
+            return
+        self._store(offset, value)
+        self.tx.doorbell()
+
+    def _write_msca(self, offset: int, value: int) -> None:
+        """Clause-45 MDIO: the command completes at once and MDI_COMMAND self-clears."""
+        if value & R.MSCA_MDI_COMMAND:
+            phy = (value >> R.MSCA_PHY_ADDR_SHIFT) & 0x1F
+            dev = (value >> R.MSCA_DEV_TYPE_SHIFT) & 0x1F
+            op = value & (3 << R.MSCA_OP_CODE_SHIFT)
+            if op == R.MSCA_ADDR_CYCLE:
+                self._phy_addr[(phy, dev)] = value & R.MSCA_NP_ADDR_MASK
+            else:
+                reg = self._phy_addr.get((phy, dev), 0)
+                if op == R.MSCA_WRITE:
+                    self.phy[(phy, dev, reg)] = self.r[R.MSRWD >> 2] & 0xFFFF
+                else:
+                    data = self.phy.get((phy, dev, reg), 0)
+                    i = R.MSRWD >> 2
+                    self.r[i] = (self.r[i] & 0xFFFF) | (data << R.MSRWD_READ_DATA_SHIFT)
+                    if op == R.MSCA_READ_AUTOINC:
+                        self._phy_addr[(phy, dev)] = (reg + 1) & 0xFFFF
+            value &= ~R.MSCA_MDI_COMMAND
+        self.r[R.MSCA >> 2] = value

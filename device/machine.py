@@ -1,0 +1,70 @@
+"""A host's hardware: guest RAM, the IOMMU map, a PCI bus, and the NICs plugged into it.
+
+QEMU's machine model reduced to what ixsim needs: one RAM region, one fault log, and PCI
+functions at fixed BAR addresses with their own IRQ numbers.  ``add_ixgb`` plugs in an 82597EX
+with its own EEPROM image and port; the kernel side (``driver/``) is handed ``PciDev`` objects
+from ``pci_devices`` and never sees the NIC model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from device.faults import FaultLog
+from device.ixgb.nic import IxgbNic
+from device.memory import DmaMap, GuestMemory
+from device.pci import PciDev, PciFunction
+from device.port import Port
+from device.spec import regs as R
+
+IXGB_VENDOR = 0x8086
+IXGB_DEVICE = 0x1048
+CLASS_ETHERNET = 0x020000
+BAR0_BASE = 0xF000_0000
+FIRST_IRQ = 16
+
+
+@dataclass
+class NicSlot:
+    """One NIC as the machine sees it: the PCI function, the model and its port."""
+
+    index: int
+    pci: PciFunction
+    nic: IxgbNic
+    port: Port
+    pci_dev: PciDev
+
+
+class Machine:
+    def __init__(
+        self, sched: Any, name: str, mem_size: int = 64 << 20, strict: bool = False
+    ) -> None:
+        self.sched = sched
+        self.name = name
+        self.mem = GuestMemory(mem_size)
+        self.dma = DmaMap()
+        self.faults = FaultLog(strict=strict)
+        self.nics: list[NicSlot] = []
+
+    def add_ixgb(
+        self, eeprom_words: list[int], device_id: int = IXGB_DEVICE, subsystem: int = 0xA11F
+    ) -> NicSlot:
+        index = len(self.nics)
+        label = f"{self.name}:nic{index}"
+        pci = PciFunction(
+            self.sched, self.mem, self.dma, self.faults,
+            name=label, vendor=IXGB_VENDOR, device=device_id, class_code=CLASS_ETHERNET,
+            bar0_size=R.BAR0_SIZE, bar0_addr=BAR0_BASE + index * R.BAR0_SIZE,
+            irq=FIRST_IRQ + index, subsystem_vendor=IXGB_VENDOR, subsystem=subsystem,
+        )
+        port = Port(self.sched, f"{label}.port")
+        nic = IxgbNic(self.sched, pci, port, eeprom_words, self.faults, name=label)
+        pci.bar0 = nic
+        slot = NicSlot(index, pci, nic, port, PciDev(pci))
+        self.nics.append(slot)
+        return slot
+
+    @property
+    def pci_devices(self) -> list[PciDev]:
+        return [slot.pci_dev for slot in self.nics]

@@ -1,0 +1,175 @@
+"""Guest physical memory, its allocator, and the IOMMU-like map of what a driver mapped.
+
+One region per host (QEMU's ``MemoryRegion`` for RAM) backed by an anonymous ``mmap`` so
+untouched pages cost nothing.  The kernel side allocates from it (``alloc``/``free``: a
+size-class allocator like SLUB over a page bump allocator) and maps buffers for DMA
+(``DmaMap.map``/``unmap`` with a direction, as ``dma_map_single`` does).  The device side may
+only reach memory through a live mapping with the right direction: anything else is a device
+fault naming the address, which is how use-after-unmap and "forgot to map" bugs show up.
+DMA addresses are identical to guest physical addresses (an identity IOMMU that still checks).
+"""
+
+from __future__ import annotations
+
+import mmap
+from bisect import bisect_right, insort
+
+PAGE_SIZE = 4096
+DMA_TO_DEVICE = 1
+DMA_FROM_DEVICE = 2
+DMA_BIDIRECTIONAL = 3
+DIR_NAMES = {DMA_TO_DEVICE: "to-device", DMA_FROM_DEVICE: "from-device", DMA_BIDIRECTIONAL: "bidi"}
+
+_MIN_CLASS = 64
+_MAX_CLASS = 1 << 17  # 128 KiB; larger requests take whole pages
+
+
+class OutOfGuestMemory(MemoryError):
+    pass
+
+
+class GuestMemory:
+    """Guest RAM with a deterministic allocator (same calls -> same addresses)."""
+
+    def __init__(self, size: int = 64 << 20, base: int = 0x10_0000) -> None:
+        if size % PAGE_SIZE:
+            raise ValueError("guest memory size must be a multiple of the page size")
+        self.size = size
+        self.base = base  # address 0 and the first MiB are never handed out: 0 is a bug
+        self._ram = mmap.mmap(-1, size)
+        self.view = memoryview(self._ram)
+        self._brk = base
+        self._free_by_class: dict[int, list[int]] = {}
+        self._free_pages: dict[int, list[int]] = {}
+        self._live: dict[int, int] = {}  # addr -> size class (or page-rounded size)
+        self.allocs = 0
+        self.frees = 0
+
+    # -- allocation ---------------------------------------------------------------------
+    @staticmethod
+    def _class_of(size: int) -> int:
+        if size <= _MIN_CLASS:
+            return _MIN_CLASS
+        if size <= _MAX_CLASS:
+            return 1 << (size - 1).bit_length()
+        return (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+    def alloc(self, size: int) -> int:
+        """Allocate ``size`` bytes; the address is aligned to min(size class, page)."""
+        if size <= 0:
+            raise ValueError(f"allocation of {size} bytes")
+        cls = self._class_of(size)
+        free = self._free_by_class.get(cls) if cls <= _MAX_CLASS else self._free_pages.get(cls)
+        if free:
+            addr = free.pop()
+        else:
+            align = min(cls, PAGE_SIZE)
+            addr = (self._brk + align - 1) & ~(align - 1)
+            if addr + cls > self.base + self.size:
+                raise OutOfGuestMemory(f"guest memory exhausted allocating {size} bytes")
+            self._brk = addr + cls
+        self._live[addr] = cls
+        self.allocs += 1
+        return addr
+
+    def free(self, addr: int) -> None:
+        cls = self._live.pop(addr, None)
+        if cls is None:
+            raise ValueError(f"free of 0x{addr:x}, which is not a live allocation")
+        table = self._free_by_class if cls <= _MAX_CLASS else self._free_pages
+        table.setdefault(cls, []).append(addr)
+        self.frees += 1
+
+    @property
+    def live_allocations(self) -> int:
+        return len(self._live)
+
+    def allocation_size(self, addr: int) -> int | None:
+        return self._live.get(addr)
+
+    # -- access (CPU side: no checks beyond bounds) --------------------------------------
+    def in_ram(self, addr: int, length: int) -> bool:
+        return self.base <= addr and addr + length <= self.base + self.size and length >= 0
+
+    def slice(self, addr: int, length: int) -> memoryview:
+        off = addr - self.base
+        return self.view[off : off + length]
+
+    def read(self, addr: int, length: int) -> bytes:
+        off = addr - self.base
+        return self._ram[off : off + length]
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        off = addr - self.base
+        self._ram[off : off + len(data)] = data
+
+    def close(self) -> None:
+        self.view.release()
+        self._ram.close()
+
+
+class DmaMap:
+    """The IOMMU view: which guest ranges are mapped for DMA, and in which direction."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._maps: dict[int, list[list[int]]] = {}  # start -> [[end, dir, refs], ...]
+        self.live = 0
+        self.maps_total = 0
+        self.unmaps_total = 0
+
+    def map(self, addr: int, length: int, direction: int) -> int:
+        entries = self._maps.get(addr)
+        if entries is None:
+            entries = self._maps[addr] = []
+            insort(self._starts, addr)
+        for entry in entries:
+            if entry[0] == addr + length and entry[1] == direction:
+                entry[2] += 1
+                break
+        else:
+            entries.append([addr + length, direction, 1])
+        self.live += 1
+        self.maps_total += 1
+        return addr
+
+    def unmap(self, addr: int, length: int, direction: int) -> bool:
+        """Drop one mapping; False when no such mapping exists (a driver bug)."""
+        entries = self._maps.get(addr)
+        if not entries:
+            return False
+        for i, entry in enumerate(entries):
+            if entry[0] == addr + length and entry[1] == direction:
+                entry[2] -= 1
+                if entry[2] == 0:
+                    del entries[i]
+                    if not entries:
+                        del self._maps[addr]
+                        del self._starts[bisect_right(self._starts, addr) - 1]
+                self.live -= 1
+                self.unmaps_total += 1
+                return True
+        return False
+
+    def allows(self, addr: int, length: int, need: int) -> bool:
+        """True when [addr, addr+length) lies inside one live mapping allowing ``need``."""
+        starts = self._starts
+        i = bisect_right(starts, addr) - 1
+        end = addr + length
+        # Mappings can nest (a ring inside a coherent block); look back a few starts.
+        while i >= 0:
+            for entry in self._maps[starts[i]]:
+                if entry[0] >= end and entry[1] & need:
+                    return True
+            if starts[i] + (1 << 20) < addr:  # nothing mapped is larger than this far back
+                break
+            i -= 1
+        return False
+
+    def mappings(self) -> list[tuple[int, int, int, int]]:
+        """(start, length, direction, refs) for the debugger's ``dma`` listing."""
+        out = []
+        for start in self._starts:
+            for end, direction, refs in self._maps[start]:
+                out.append((start, end - start, direction, refs))
+        return out

@@ -1,0 +1,150 @@
+"""Load an ixgb EEPROM image from an ELF file (read with pyelftools) and check it.
+
+The driver-side counterpart is Linux's ``ixgb_validate_eeprom_checksum`` and the signature
+check in ``ixgb_get_eeprom_data`` (``ixgb_ee.c``): an image they would refuse is refused here
+too, unless the caller asks for it as it is (``verify=False``) to test exactly that refusal.
+
+Contract: every problem with a file is one :class:`FirmwareError` whose message is one line
+naming the file and the problem; nothing else escapes for bad input.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from elftools.common.exceptions import ELFError
+from elftools.construct import ConstructError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import NoteSection, SymbolTableSection
+
+from firmware.layout import (
+    EEPROM_BYTES,
+    EEPROM_INIT_CTRL1,
+    EEPROM_SECTION,
+    EEPROM_SUM,
+    NOTE_NAME,
+    NT_IXSIM_NVM,
+    bytes_to_words,
+    checksum_ok,
+    decode,
+    signature_ok,
+    word_sum,
+)
+
+# What pyelftools raises on a damaged file (it does not wrap its own errors); UnicodeDecodeError
+# is a ValueError, OverflowError an ArithmeticError, a bad index a LookupError.
+_MALFORMED = (ELFError, ConstructError, struct.error, ValueError, ArithmeticError, LookupError)
+
+
+class FirmwareError(Exception):
+    """A firmware image that cannot be used; ``str()`` is one line naming file and problem."""
+
+
+@dataclass(slots=True)
+class EepromImage:
+    """A loaded image: the 64 words, the ELF symbols that name them, the note's version."""
+
+    words: list[int]
+    symbols: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (offset, size)
+    version: str = ""
+    path: str = ""
+    layout_version: int | None = None
+
+    @property
+    def checksum_ok(self) -> bool:
+        return checksum_ok(self.words)
+
+    @property
+    def signature_ok(self) -> bool:
+        return signature_ok(self.words)
+
+    @property
+    def sum(self) -> int:
+        return word_sum(self.words)
+
+    def decode(self) -> dict[str, Any]:
+        """The named fields and verdicts (see :func:`firmware.layout.decode`)."""
+        return decode(self.words)
+
+
+def load_image(path: str | os.PathLike[str], verify: bool = True) -> EepromImage:
+    """Read ``path`` and return its image; raise :class:`FirmwareError` on any problem.
+
+    With ``verify=False`` a well-formed file whose checksum or signature is bad is returned
+    as it is (``checksum_ok`` / ``signature_ok`` False); structural problems still raise.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise FirmwareError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    try:
+        image = _parse(raw, name)
+    except FirmwareError:
+        raise
+    except _MALFORMED as exc:
+        raise FirmwareError(f"{name}: malformed ELF file ({_one_line(exc)})") from None
+    if verify:
+        verify_image(image)
+    return image
+
+
+def verify_image(image: EepromImage) -> None:
+    """Raise :class:`FirmwareError` if the driver's probe would refuse ``image``.
+
+    Spec: spec/ixgb.md §1.4, §2.1 steps 5-6.
+    """
+    if not image.checksum_ok:
+        raise FirmwareError(
+            f"{image.path}: bad checksum (sum 0x{image.sum:04X} != 0x{EEPROM_SUM:04X})"
+        )
+    if not image.signature_ok:
+        icw1 = image.words[EEPROM_INIT_CTRL1]
+        raise FirmwareError(
+            f"{image.path}: bad signature (init control 1 = 0x{icw1:04X}, "
+            "bits 15:14 must be 01b)"
+        )
+
+
+def load_words(path: str | os.PathLike[str], verify: bool = True) -> list[int]:
+    """Just the 64 words of the image at ``path``."""
+    return load_image(path, verify).words
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _parse(raw: bytes, name: str) -> EepromImage:
+    if raw[:4] != b"\x7fELF":
+        raise FirmwareError(f"{name}: not an ELF file (no \\x7fELF magic)")
+    elf = ELFFile(io.BytesIO(raw))
+    section = elf.get_section_by_name(EEPROM_SECTION)
+    if section is None:
+        raise FirmwareError(f"{name}: no {EEPROM_SECTION} section")
+    data = section.data()
+    if len(data) != EEPROM_BYTES:
+        raise FirmwareError(
+            f"{name}: {EEPROM_SECTION} has the wrong size "
+            f"(expect {EEPROM_BYTES} bytes, got {len(data)})"
+        )
+    image = EepromImage(words=bytes_to_words(data), path=name)
+    shndx = elf.get_section_index(EEPROM_SECTION)
+    for sec in elf.iter_sections():
+        if isinstance(sec, SymbolTableSection):
+            for sym in sec.iter_symbols():
+                if sym.name and sym["st_shndx"] == shndx and sym["st_info"]["type"] == "STT_OBJECT":
+                    image.symbols[sym.name] = (sym["st_value"], sym["st_size"])
+        elif isinstance(sec, NoteSection):
+            for note in sec.iter_notes():
+                if note["n_name"] == NOTE_NAME and note["n_type"] == NT_IXSIM_NVM:
+                    desc = bytes(note["n_descdata"])
+                    if len(desc) >= 4:
+                        image.layout_version = struct.unpack_from("<I", desc)[0]
+                        image.version = desc[4:].split(b"\0", 1)[0].decode("utf-8", "replace")
+    return image

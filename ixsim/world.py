@@ -1,0 +1,170 @@
+"""The World: one scheduler, the hosts on it and the cables between them.
+
+This is the user's entry point (DESIGN.md, "The user's surface")::
+
+    with World(seed=7) as w:
+        a = w.host("a", "10.0.0.1/24")
+        b = w.host("b", "10.0.0.2/24")
+        w.cable(a.eth0, b.eth0, latency="50us", loss=0.01, pcap="ab.pcap")
+
+Everything is deterministic for a seed: the scheduler's RNG feeds MAC addresses, cable
+impairments, ISNs and ephemeral ports, and events run in (time, sequence) order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from device.cable import Cable
+from device.impair import Corrupt, Delay, Duplicate, Loss, Reorder
+from device.pcap import PcapWriter
+from device.port import Port
+from ixsim.host import Host
+from ixsim.sched import Deadlock, Scheduler, format_ns, parse_duration
+
+__all__ = ["World", "Deadlock", "parse_duration", "format_ns"]
+
+_RATE_UNITS = {"g": 1_000_000_000, "m": 1_000_000, "k": 1_000}
+
+
+def parse_rate(value: int | str) -> int:
+    """``"10G"``, ``"100M"``, ``"10Gbit"`` or an int (bits/s) -> bits per second."""
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError(f"rate must be positive: {value}")
+        return value
+    text = value.strip().lower().removesuffix("bps").removesuffix("bit").removesuffix("b")
+    scale = _RATE_UNITS.get(text[-1:], 1) if text else 1
+    number = text[:-1] if text[-1:] in _RATE_UNITS else text
+    try:
+        rate = int(float(number) * scale)
+    except ValueError:
+        raise ValueError(f"not a rate: {value!r} (use e.g. 10G, 100M)") from None
+    if rate <= 0:
+        raise ValueError(f"rate must be positive: {value!r}")
+    return rate
+
+
+def _port_of(end: Any) -> Port:
+    """Accept a Port, a host interface (``a.eth0``) or a Host (its first NIC)."""
+    if isinstance(end, Port):
+        return end
+    if isinstance(end, Host):
+        return end.nics[0].port
+    port = getattr(end, "port", None)
+    if isinstance(port, Port):
+        return port
+    raise TypeError(f"cannot cable {end!r}: pass host.eth0 (or a Port)")
+
+
+class World:
+    """A set of hosts and cables on one scheduler (virtual time unless ``realtime``)."""
+
+    def __init__(self, seed: int = 0, realtime: bool = False, strict: bool = False) -> None:
+        self.sched = Scheduler(seed=seed, realtime=realtime)
+        self.seed = seed
+        self.strict = strict
+        self.hosts: dict[str, Host] = {}
+        self.cables: list[Cable] = []
+        self._pcaps: list[PcapWriter] = []
+
+    # -- building ------------------------------------------------------------------------
+    def host(self, name: str, *addresses: str, nics: int = 1, **options: Any) -> Host:
+        if name in self.hosts:
+            raise ValueError(f"host {name!r} exists already")
+        host = Host(self, name, index=len(self.hosts), nics=nics, **options)
+        self.hosts[name] = host
+        for i, addr in enumerate(addresses):
+            host.add_address(f"eth{i}" if i < nics else "eth0", addr)
+        return host
+
+    def cable(
+        self,
+        a: Any,
+        b: Any,
+        *,
+        latency: int | str = 0,
+        rate: int | str = "10G",
+        loss: float = 0.0,
+        dup: float = 0.0,
+        reorder: float = 0.0,
+        reorder_delay: int | str = "100us",
+        corrupt: float = 0.0,
+        delay: int | str = 0,
+        jitter: int | str = 0,
+        pcap: str | None = None,
+        snaplen: int = 262144,
+    ) -> Cable:
+        """Join two NIC ports back to back, with optional impairments and a pcap file.
+
+        Impairments apply in both directions, each direction drawing from the world's
+        seeded RNG.  The pcap records every frame delivered in either direction.
+        """
+        stages: list[Any] = []
+        if delay or jitter:
+            stages.append(Delay(parse_duration(delay), parse_duration(jitter)))
+        if loss:
+            stages.append(Loss(loss))
+        if dup:
+            stages.append(Duplicate(dup))
+        if corrupt:
+            stages.append(Corrupt(corrupt))
+        if reorder:
+            stages.append(Reorder(reorder, parse_duration(reorder_delay)))
+        port_a, port_b = _port_of(a), _port_of(b)
+        cable = Cable(
+            self.sched, port_a, port_b, rate_bps=parse_rate(rate),
+            latency_ns=parse_duration(latency), stages=stages,
+        )
+        if pcap:
+            # Record at the receiving ends, so the file is in strict time order and holds
+            # exactly what each NIC was offered (what the cable lost is not there).
+            writer = PcapWriter(pcap, snaplen=snaplen)
+            self._pcaps.append(writer)
+
+            def record(direction: str, now: int, frame: bytes) -> None:
+                if direction == "rx":
+                    writer.write(now, frame)
+
+            port_a.taps.append(record)
+            port_b.taps.append(record)
+        self.cables.append(cable)
+        return cable
+
+    # -- running -------------------------------------------------------------------------
+    @property
+    def now(self) -> int:
+        return self.sched.now
+
+    def run_for(self, duration: int | str) -> bool:
+        return self.sched.run_for(duration)
+
+    def run_until(self, predicate, timeout: int | str | None = None, what: str = "condition"):
+        return self.sched.run_until(predicate, timeout, what)
+
+    def step(self):
+        return self.sched.step()
+
+    def spawn(self, coro, name: str = ""):
+        return self.sched.spawn(coro, name)
+
+    @property
+    def faults(self) -> list:
+        out = []
+        for host in self.hosts.values():
+            out.extend(host.machine.faults.faults)
+        return sorted(out, key=lambda f: f.time_ns)
+
+    def close(self) -> None:
+        for writer in self._pcaps:
+            writer.close()
+        self._pcaps.clear()
+        for host in self.hosts.values():
+            host.close()
+        self.sched.close()
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,72 @@
+"""DESIGN.md's import rules, checked by walking every module's imports (AST, no execution)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS = {"device", "driver", "stack", "firmware", "ixsim", "fastpath"}
+
+# layer -> top-level packages of ours it may import (besides itself)
+ALLOWED = {
+    "fastpath": set(),
+    "firmware": {"fastpath"},
+    "device": {"fastpath"},
+    "stack": {"fastpath"},
+    "driver": {"stack", "device", "fastpath"},  # stack.core and device.spec only, see below
+    "ixsim": OURS,
+}
+BANNED_BELOW_IXSIM = {"time", "random", "socket", "select", "selectors", "threading"}
+REAL_IO_BACKENDS = {"device/backends"}
+
+
+def imports_of(path: Path) -> list[tuple[str, int]]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, node.lineno))
+    return found
+
+
+def modules(layer: str):
+    return sorted((ROOT / layer).rglob("*.py"))
+
+
+def test_layers_import_only_what_design_allows():
+    problems = []
+    for layer, allowed in ALLOWED.items():
+        for path in modules(layer):
+            rel = path.relative_to(ROOT)
+            for name, line in imports_of(path):
+                top = name.split(".")[0]
+                if top not in OURS or top == layer:
+                    continue
+                if top not in allowed:
+                    problems.append(f"{rel}:{line}: {layer}/ must not import {name}")
+                if layer == "driver" and top == "device" and not name.startswith("device.spec"):
+                    problems.append(f"{rel}:{line}: driver/ may only import device.spec")
+                if layer == "driver" and top == "stack" and not name.startswith("stack.core"):
+                    problems.append(f"{rel}:{line}: driver/ may only import stack.core")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_wall_clock_sleep_or_unseeded_random_below_ixsim():
+    problems = []
+    for layer in ("device", "driver", "stack", "firmware", "fastpath"):
+        for path in modules(layer):
+            rel = path.relative_to(ROOT)
+            if any(str(rel).startswith(b) for b in REAL_IO_BACKENDS):
+                continue
+            for name, line in imports_of(path):
+                if name.split(".")[0] in BANNED_BELOW_IXSIM:
+                    problems.append(f"{rel}:{line}: imports {name}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_layering_test_sees_every_layer():
+    for layer in ("device", "driver", "stack", "firmware", "ixsim"):
+        assert (ROOT / layer / "__init__.py").exists(), layer
