@@ -312,7 +312,7 @@ class TcpRepr:
     @property
     def segment_len(self) -> int:
         """SEG.LEN: payload plus one for SYN and one for FIN (RFC 9293 §3.4)."""
-        return self.payload_len + (self.flags & SYN) // SYN + (self.flags & FIN)
+        return self.payload_len + bool(self.flags & SYN) + bool(self.flags & FIN)
 
     @classmethod
     def parse(cls, pkt: TcpPacket | Buffer) -> TcpRepr:
@@ -442,7 +442,7 @@ def _decode_options(rep: TcpRepr, opts: memoryview) -> None:
         elif kind == TCPOPT_SACK_PERM:
             rep.sack_permitted = True
         elif kind == TCPOPT_SACK:
-            rep.sack_blocks = tuple(b for b in _SACK_BLOCK.iter_unpack(opts[i + 2:i + length]))
+            rep.sack_blocks = tuple(_SACK_BLOCK.iter_unpack(opts[i + 2:i + length]))
         elif kind != TCPOPT_NOP:
             other.append((kind, bytes(opts[i + 2:i + length])))
         i += length
