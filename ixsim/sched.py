@@ -182,6 +182,8 @@ class Task(Future):
         return f"task {self.name}"
 
     def _step(self, value: Any, exc: BaseException | None = None) -> None:
+        sched = self._sched
+        outer, sched.current_task = sched.current_task, self
         try:
             if exc is not None:
                 awaited = self.coro.throw(exc)
@@ -196,6 +198,8 @@ class Task(Future):
             if not awaited_by_someone:
                 self._sched.unhandled.append((self, error))
             return
+        finally:
+            sched.current_task = outer
         if not isinstance(awaited, Future):
             self._sched.call_soon(
                 self._step, None, TypeError(f"task awaited a non-ixsim awaitable: {awaited!r}")
@@ -289,6 +293,7 @@ class Scheduler:
         self._seq = 0
         self._stop = False
         self.events_run = 0
+        self.current_task: Task | None = None  # the task whose coroutine is running now
         self.on_event: list[Callable[[Handle], None]] = []
         self.unhandled: list[tuple[Task, BaseException]] = []
         self._selector: selectors.BaseSelector | None = None
