@@ -1,0 +1,229 @@
+"""The receive path and packet taps: ``netif_receive_skb``, ``netif_rx``, ``dev_add_pack``.
+
+Mirrors the receive half of Linux's ``net/core/dev.c`` (``__netif_receive_skb_core``,
+``deliver_skb``, ``netif_rx`` and its backlog, ``dev_queue_xmit_nit``) and the entry of
+``net/core/gro.c`` (``napi_gro_receive``).
+
+Contract:
+- A handler is ``PacketType(type, func, dev=None)``, registered with
+  ``kernel.dev_add_pack(pt)``; ``func(skb, dev, pt, orig_dev)`` owns one reference to ``skb``
+  and must free it exactly once.  ``type == ETH_P_ALL`` makes a tap.  ``dev`` limits the
+  handler to one device.
+- ``netif_receive_skb(skb)`` (from a NAPI poll) first gives every tap a reference, then every
+  handler of ``skb.protocol``.  With no handler the frame is counted in
+  ``dev.stats.rx_nohandler`` (even when a tap saw it; Linux lets a tap hide it) and dropped.
+- A frame still carrying an in-band 802.1Q/802.1ad tag is untagged into ``vlan_tci`` first,
+  as hardware stripping would have.  There are no VLAN devices: a tag with a non-zero VID makes
+  the frame PACKET_OTHERHOST (protocols drop it); VID 0 (priority tag) is just cleared.
+- Taps see received frames with ``data`` at the network header and ``mac_header`` set, and
+  transmitted frames (a clone per transmission, ``pkt_type == PACKET_OUTGOING``) with
+  ``data`` at the MAC header; ``skb.mac_bytes()`` is the whole frame in both directions.
+- ``napi_gro_receive`` is where GRO hooks in: ``kernel.gro_receive`` is an empty list of
+  ``fn(napi, skb) -> bool`` (True: the hook kept the skb); with none, it is netif_receive_skb.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from stack.core.etherdevice import ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN, VLAN_VID_MASK
+from stack.core.napi import NapiStruct, napi_complete_done, napi_schedule
+from stack.core.skbuff import PACKET_OTHERHOST, PACKET_OUTGOING, SkBuff, kfree_skb
+
+if TYPE_CHECKING:
+    from stack.core.kernel import Kernel
+    from stack.core.netdevice import NetDevice
+
+NET_RX_SUCCESS = 0
+NET_RX_DROP = 1
+
+GRO_MERGED = 0
+GRO_MERGED_FREE = 1
+GRO_HELD = 2
+GRO_NORMAL = 3
+GRO_CONSUMED = 4
+
+PacketHandler = Callable[[SkBuff, "NetDevice", "PacketType", "NetDevice"], Any]
+
+
+class PacketType:
+    """A protocol receive handler or tap (Linux's ``struct packet_type``)."""
+
+    __slots__ = ("type", "func", "dev", "af_packet_priv", "ignore_outgoing")
+
+    def __init__(self, type: int, func: PacketHandler, dev: NetDevice | None = None,
+                 af_packet_priv: Any = None, ignore_outgoing: bool = False) -> None:
+        self.type = type
+        self.func = func
+        self.dev = dev
+        self.af_packet_priv = af_packet_priv  # the packet socket: it does not see its own TX
+        self.ignore_outgoing = ignore_outgoing
+
+    def __repr__(self) -> str:
+        name = getattr(self.func, "__qualname__", "?")
+        return f"<PacketType {self.type:#06x} {name}>"
+
+
+class PacketOffload:
+    """A protocol's software GSO (Linux's ``struct packet_offload``).
+
+    ``gso_segment(skb, features) -> list[SkBuff]`` gets a GSO skb as queued for transmission
+    (``data`` at the MAC header, network/transport headers marked) and returns complete frames;
+    the core frees the original.
+    """
+
+    __slots__ = ("type", "gso_segment")
+
+    def __init__(self, type: int,
+                 gso_segment: Callable[[SkBuff, int], list[SkBuff]]) -> None:
+        self.type = type
+        self.gso_segment = gso_segment
+
+
+def _vlan_untag(skb: SkBuff) -> bool:
+    """skb_vlan_untag: move an in-band tag into ``vlan_tci`` and close the gap."""
+    data = skb.data
+    if skb.tail - data < VLAN_HLEN:
+        return False
+    head = skb.head
+    skb.vlan_hwaccel_put_tag(skb.protocol, (head[data] << 8) | head[data + 1])
+    skb.protocol = (head[data + 2] << 8) | head[data + 3]
+    skb.data = data + VLAN_HLEN
+    mac = skb.mac_header
+    if 0 <= mac <= data - 12:  # slide the addresses up over the tag, as Linux does
+        head[mac + VLAN_HLEN : mac + VLAN_HLEN + 12] = head[mac : mac + 12]
+        skb.mac_header = mac + VLAN_HLEN
+    return True
+
+
+def netif_receive_skb(skb: SkBuff) -> int:
+    """Hand a received frame to the taps and its protocol; NET_RX_SUCCESS or NET_RX_DROP."""
+    dev = skb.dev
+    assert dev is not None, "netif_receive_skb: skb.dev is not set (call eth_type_trans)"
+    kernel = skb.kernel
+    kernel.softnet.processed += 1
+    if not skb.tstamp:
+        skb.tstamp = kernel.sched.now
+    skb.skb_iif = dev.ifindex
+    skb.network_header = skb.data
+    if skb.transport_header < 0:
+        skb.transport_header = skb.data
+    if kernel.tracers:
+        kernel.trace("netif_receive_skb", skb=skb)
+    if (skb.protocol == ETH_P_8021Q or skb.protocol == ETH_P_8021AD) and not skb.vlan_present:
+        if not _vlan_untag(skb):
+            dev.stats.rx_length_errors += 1
+            kfree_skb(skb, "PKT_TOO_SMALL")
+            return NET_RX_DROP
+        skb.network_header = skb.data
+    pt_prev: PacketType | None = None
+    for pt in kernel.ptype_all:
+        if pt.dev is None or pt.dev is dev:
+            if pt_prev is not None:
+                skb.users += 1
+                pt_prev.func(skb, dev, pt_prev, dev)
+            pt_prev = pt
+    if skb.vlan_present:
+        if skb.vlan_tci & VLAN_VID_MASK:
+            skb.pkt_type = PACKET_OTHERHOST  # no VLAN device claims it
+        skb.vlan_present = False
+    handled = False
+    handlers = kernel.ptype_base.get(skb.protocol)
+    if handlers:
+        for pt in handlers:
+            if pt.dev is None or pt.dev is dev:
+                if pt_prev is not None:
+                    skb.users += 1
+                    pt_prev.func(skb, dev, pt_prev, dev)
+                pt_prev = pt
+                handled = True
+    if not handled:
+        dev.stats.rx_nohandler += 1
+    if pt_prev is None:
+        kfree_skb(skb, "UNHANDLED_PROTO")
+        return NET_RX_DROP
+    ret = pt_prev.func(skb, dev, pt_prev, dev)
+    if not handled:
+        return NET_RX_DROP
+    return ret if isinstance(ret, int) else NET_RX_SUCCESS
+
+
+def napi_gro_receive(napi: NapiStruct, skb: SkBuff) -> int:
+    """GRO entry point: offer the skb to the GRO hooks, else pass it up unchanged."""
+    for hook in skb.kernel.gro_receive:
+        if hook(napi, skb):
+            return GRO_HELD
+    netif_receive_skb(skb)
+    return GRO_NORMAL
+
+
+def _backlog_napi(kernel: Kernel) -> NapiStruct:
+    sd = kernel.softnet
+    napi = sd.backlog
+    if napi is None:
+        napi = NapiStruct("backlog")
+        napi.kernel = kernel
+        napi.poll = process_backlog
+        napi.weight = kernel.dev_weight
+        napi.disabled = False
+        napi.sched = False
+        sd.backlog = napi
+    return napi
+
+
+def netif_rx(skb: SkBuff) -> int:
+    """Queue a frame from a non-NAPI driver on the backlog; NET_RX_SUCCESS or NET_RX_DROP.
+
+    Safe from a hard-IRQ handler: the frame is processed later, by NET_RX.
+    """
+    kernel = skb.kernel
+    sd = kernel.softnet
+    if len(sd.input_pkt_queue) >= kernel.netdev_max_backlog:
+        sd.dropped += 1
+        if skb.dev is not None:
+            skb.dev.stats.rx_dropped += 1
+        kfree_skb(skb, "CPU_BACKLOG")
+        return NET_RX_DROP
+    sd.input_pkt_queue.queue_tail(skb)
+    napi_schedule(_backlog_napi(kernel))
+    return NET_RX_SUCCESS
+
+
+def process_backlog(napi: NapiStruct, quota: int) -> int:
+    """The backlog's poll: feed queued netif_rx frames to netif_receive_skb."""
+    assert napi.kernel is not None
+    queue = napi.kernel.softnet.input_pkt_queue
+    work = 0
+    while work < quota:
+        skb = queue.dequeue()
+        if skb is None:
+            break
+        netif_receive_skb(skb)
+        work += 1
+    if work < quota:
+        napi_complete_done(napi, work)
+    return work
+
+
+def dev_queue_xmit_nit(skb: SkBuff, dev: NetDevice) -> None:
+    """Show a frame about to be transmitted to the taps (one clone shared among them)."""
+    kernel = dev.kernel
+    clone: SkBuff | None = None
+    pt_prev: PacketType | None = None
+    for pt in kernel.ptype_all:
+        if pt.ignore_outgoing or (pt.dev is not None and pt.dev is not dev):
+            continue
+        if pt.af_packet_priv is not None and pt.af_packet_priv is skb.sk:
+            continue
+        if clone is None:
+            clone = skb.clone()
+            clone.tstamp = kernel.sched.now
+            clone.reset_mac_header()
+            clone.pkt_type = PACKET_OUTGOING
+        if pt_prev is not None:
+            clone.users += 1
+            pt_prev.func(clone, dev, pt_prev, dev)
+        pt_prev = pt
+    if pt_prev is not None and clone is not None:
+        pt_prev.func(clone, dev, pt_prev, dev)

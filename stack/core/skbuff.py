@@ -1,0 +1,572 @@
+"""Socket buffers: :class:`SkBuff`, their allocation and freeing, and :class:`SkBuffHead` queues.
+
+Mirrors Linux's ``include/linux/skbuff.h`` and ``net/core/skbuff.c``.
+
+Contract:
+- An skb is one linear buffer. ``head`` is a ``bytearray``; ``data``, ``tail`` and ``end`` are
+  int offsets into it, and so are the ``mac_header``/``network_header``/``transport_header``
+  marks (Linux keeps those as offsets from ``head`` too; ``-1`` means "not set").  So
+  ``skb.data`` is the headroom and ``skb.head[skb.data:skb.tail]`` is the packet.  There are
+  no page fragments: ``len`` is the linear length (Linux's ``skb_headlen``).
+- ``put``/``push`` return the offset in ``head`` of the area they added, ready for
+  ``struct.pack_into(fmt, skb.head, off, ...)``; ``put_data`` copies bytes in.  ``pull``
+  returns the new ``data`` offset, or None (and changes nothing) when the skb is shorter.
+  Running off either end raises :class:`SkbPanic` (Linux's ``skb_over_panic``/``under``).
+- ``clone()`` shares ``head`` (and its :class:`SkbSharedInfo` reference count, ``dataref``);
+  ``cloned()`` says whether writing the shared bytes would be seen by another skb, and
+  ``cow_head()`` gives this skb a private copy first.  ``copy()`` copies the bytes.
+- Ownership: an skb starts with ``users == 1``; every owner gives its reference back exactly
+  once, with :func:`kfree_skb` (a drop, counted with a reason) or :func:`consume_skb` (normal
+  end of life).  ``kernel.skb_live`` counts skbs alive, so a test ends with it back at 0.
+  Freeing an skb that is already free raises :class:`SkbPanic`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from fastpath import csum_fold, csum_partial
+from stack.core.softirq import NET_TX_SOFTIRQ
+
+if TYPE_CHECKING:
+    from stack.core.kernel import Kernel
+    from stack.core.napi import NapiStruct
+    from stack.core.netdevice import NetDevice
+
+NET_SKB_PAD = 64  # headroom netdev_alloc_skb leaves (max(32, L1_CACHE_BYTES) on x86-64)
+NET_IP_ALIGN = 2  # the generic value: 14-byte Ethernet header + 2 puts the IP header 4-aligned
+# SKB_TRUESIZE(): sizeof(struct sk_buff) + sizeof(struct skb_shared_info), cache aligned.
+SKB_TRUESIZE_OVERHEAD = 576
+
+# skb->pkt_type (include/uapi/linux/if_packet.h)
+PACKET_HOST = 0
+PACKET_BROADCAST = 1
+PACKET_MULTICAST = 2
+PACKET_OTHERHOST = 3
+PACKET_OUTGOING = 4
+PACKET_LOOPBACK = 5
+
+# skb->ip_summed
+CHECKSUM_NONE = 0
+CHECKSUM_UNNECESSARY = 1
+CHECKSUM_COMPLETE = 2
+CHECKSUM_PARTIAL = 3
+
+# skb_shinfo(skb)->gso_type
+SKB_GSO_TCPV4 = 1 << 0
+SKB_GSO_DODGY = 1 << 1
+SKB_GSO_TCP_ECN = 1 << 2
+SKB_GSO_TCP_FIXEDID = 1 << 3
+SKB_GSO_TCPV6 = 1 << 4
+SKB_GSO_UDP_L4 = 1 << 16
+
+CSUM_MANGLED_0 = 0xFFFF
+
+
+class SkbPanic(RuntimeError):
+    """An skb was used against its rules (over/underrun, double free): Linux would BUG()."""
+
+
+class SkbSharedInfo:
+    """What clones share with each other (Linux's ``skb_shared_info``): the data refcount."""
+
+    __slots__ = ("dataref",)
+
+    def __init__(self) -> None:
+        self.dataref = 1
+
+
+class SkBuff:
+    """One packet buffer with its metadata (Linux's ``struct sk_buff``)."""
+
+    __slots__ = (
+        "kernel", "head", "data", "tail", "end", "shinfo", "users", "truesize",
+        "dev", "sk", "destructor", "cb", "tstamp", "skb_iif",
+        "protocol", "pkt_type", "priority", "mark", "queue_mapping", "xmit_more",
+        "ip_summed", "csum", "csum_start", "csum_offset",
+        "gso_size", "gso_segs", "gso_type",
+        "vlan_present", "vlan_proto", "vlan_tci",
+        "mac_header", "network_header", "transport_header",
+    )  # fmt: skip
+
+    def __init__(self, kernel: Kernel, head: bytearray, shinfo: SkbSharedInfo | None = None):
+        self.kernel = kernel
+        self.head = head
+        self.data = 0
+        self.tail = 0
+        self.end = len(head)
+        self.shinfo = shinfo if shinfo is not None else SkbSharedInfo()
+        self.users = 1
+        self.truesize = self.end + SKB_TRUESIZE_OVERHEAD
+        self.dev: NetDevice | None = None
+        self.sk: Any = None
+        self.destructor: Callable[[SkBuff], None] | None = None
+        self.cb: dict[str, Any] = {}
+        self.tstamp = 0
+        self.skb_iif = 0
+        self.protocol = 0
+        self.pkt_type = PACKET_HOST
+        self.priority = 0
+        self.mark = 0
+        self.queue_mapping = 0
+        self.xmit_more = False
+        self.ip_summed = CHECKSUM_NONE
+        self.csum = 0
+        self.csum_start = 0
+        self.csum_offset = 0
+        self.gso_size = 0
+        self.gso_segs = 0
+        self.gso_type = 0
+        self.vlan_present = False
+        self.vlan_proto = 0
+        self.vlan_tci = 0
+        self.mac_header = -1
+        self.network_header = -1
+        self.transport_header = -1
+        kernel.skb_live += 1
+        kernel.skb_allocs += 1
+
+    # -- geometry -------------------------------------------------------------------------
+    @property
+    def len(self) -> int:
+        return self.tail - self.data
+
+    def __len__(self) -> int:
+        return self.tail - self.data
+
+    def headroom(self) -> int:
+        return self.data
+
+    def tailroom(self) -> int:
+        return self.end - self.tail
+
+    def reserve(self, n: int) -> None:
+        """Make headroom in an empty skb (skb_reserve)."""
+        if self.tail + n > self.end:
+            raise SkbPanic(f"skb_reserve: {n} bytes past end {self.end}")
+        self.data += n
+        self.tail += n
+
+    def put(self, n: int) -> int:
+        """Extend the data at the tail by ``n`` bytes; return their offset in ``head``."""
+        tail = self.tail
+        if tail + n > self.end:
+            raise SkbPanic(f"skb_over_panic: put {n} at tail {tail}, end {self.end}")
+        self.tail = tail + n
+        return tail
+
+    def put_data(self, data: bytes | bytearray | memoryview) -> int:
+        """skb_put_data: append a copy of ``data``; return its offset in ``head``."""
+        n = len(data)
+        off = self.put(n)
+        self.head[off : off + n] = data
+        return off
+
+    def put_zero(self, n: int) -> int:
+        off = self.put(n)
+        self.head[off : off + n] = bytes(n)
+        return off
+
+    def push(self, n: int) -> int:
+        """Extend the data at the front by ``n`` bytes (a header); return the new data offset."""
+        data = self.data - n
+        if data < 0:
+            raise SkbPanic(f"skb_under_panic: push {n} with headroom {self.data}")
+        self.data = data
+        return data
+
+    def pull(self, n: int) -> int | None:
+        """Remove ``n`` bytes from the front; the new data offset, or None if too short."""
+        if n > self.tail - self.data:
+            return None
+        self.data += n
+        return self.data
+
+    def may_pull(self, n: int) -> bool:
+        """pskb_may_pull: are ``n`` bytes there to read at ``data``?"""
+        return n <= self.tail - self.data
+
+    def trim(self, length: int) -> None:
+        """Cut the data down to ``length`` bytes (skb_trim); longer lengths change nothing."""
+        if self.tail - self.data > length:
+            self.tail = self.data + length
+
+    # -- access -----------------------------------------------------------------------------
+    def view(self) -> memoryview:
+        """A writable zero-copy view of the packet bytes (data..tail)."""
+        return memoryview(self.head)[self.data : self.tail]
+
+    def tobytes(self) -> bytes:
+        return memoryview(self.head)[self.data : self.tail].tobytes()
+
+    __bytes__ = tobytes
+
+    def mac_bytes(self) -> bytes:
+        """The frame from its MAC header to the tail (what a packet tap records)."""
+        start = self.mac_header if 0 <= self.mac_header <= self.data else self.data
+        return memoryview(self.head)[start : self.tail].tobytes()
+
+    # -- header marks -----------------------------------------------------------------------
+    def reset_mac_header(self) -> None:
+        self.mac_header = self.data
+
+    def reset_network_header(self) -> None:
+        self.network_header = self.data
+
+    def reset_transport_header(self) -> None:
+        self.transport_header = self.data
+
+    def set_mac_header(self, offset: int) -> None:
+        """Mark the MAC header at ``data + offset`` (skb_set_mac_header)."""
+        self.mac_header = self.data + offset
+
+    def set_network_header(self, offset: int) -> None:
+        self.network_header = self.data + offset
+
+    def set_transport_header(self, offset: int) -> None:
+        self.transport_header = self.data + offset
+
+    def mac_header_was_set(self) -> bool:
+        return self.mac_header >= 0
+
+    def transport_header_was_set(self) -> bool:
+        return self.transport_header >= 0
+
+    def network_offset(self) -> int:
+        return self.network_header - self.data
+
+    def transport_offset(self) -> int:
+        return self.transport_header - self.data
+
+    def mac_len(self) -> int:
+        return self.network_header - self.mac_header
+
+    # -- offload metadata -------------------------------------------------------------------
+    def partial_csum_set(self, start: int, off: int) -> None:
+        """skb_partial_csum_set: checksum from ``data + start``, stored at ``+ off`` beyond."""
+        self.ip_summed = CHECKSUM_PARTIAL
+        self.csum_start = self.data + start
+        self.csum_offset = off
+
+    def is_gso(self) -> bool:
+        return self.gso_size != 0
+
+    def vlan_hwaccel_put_tag(self, proto: int, tci: int) -> None:
+        """__vlan_hwaccel_put_tag: record a tag the hardware stripped (or is to insert)."""
+        self.vlan_present = True
+        self.vlan_proto = proto
+        self.vlan_tci = tci
+
+    def vlan_hwaccel_clear_tag(self) -> None:
+        self.vlan_present = False
+
+    # -- sharing ----------------------------------------------------------------------------
+    def cloned(self) -> bool:
+        """skb_cloned: another skb shares these bytes."""
+        return self.shinfo.dataref > 1
+
+    def shared(self) -> bool:
+        """skb_shared: more than one owner holds this very skb."""
+        return self.users > 1
+
+    def _copy_header(self, n: SkBuff) -> None:
+        """__copy_skb_header: metadata a clone or a copy inherits (not sk/destructor)."""
+        n.dev = self.dev
+        n.cb = dict(self.cb) if self.cb else {}
+        n.tstamp = self.tstamp
+        n.skb_iif = self.skb_iif
+        n.protocol = self.protocol
+        n.pkt_type = self.pkt_type
+        n.priority = self.priority
+        n.mark = self.mark
+        n.queue_mapping = self.queue_mapping
+        n.ip_summed = self.ip_summed
+        n.csum = self.csum
+        n.csum_start = self.csum_start
+        n.csum_offset = self.csum_offset
+        n.gso_size = self.gso_size
+        n.gso_segs = self.gso_segs
+        n.gso_type = self.gso_type
+        n.vlan_present = self.vlan_present
+        n.vlan_proto = self.vlan_proto
+        n.vlan_tci = self.vlan_tci
+        n.mac_header = self.mac_header
+        n.network_header = self.network_header
+        n.transport_header = self.transport_header
+        n.data = self.data
+        n.tail = self.tail
+
+    def clone(self) -> SkBuff:
+        """skb_clone: a new skb over the same bytes (``dataref`` goes up)."""
+        shinfo = self.shinfo
+        shinfo.dataref += 1
+        n = SkBuff(self.kernel, self.head, shinfo)
+        n.end = self.end
+        n.truesize = self.truesize
+        self._copy_header(n)
+        return n
+
+    def copy(self) -> SkBuff:
+        """skb_copy: a new skb with its own copy of the whole buffer, headroom included."""
+        n = SkBuff(self.kernel, bytearray(self.head))
+        self._copy_header(n)
+        return n
+
+    def expand_head(self, nhead: int, ntail: int) -> None:
+        """pskb_expand_head: a private, larger buffer (``nhead`` more headroom, ``ntail`` tail).
+
+        Every offset moves by ``nhead``; other skbs that shared the old bytes keep them.
+        """
+        old = self.head
+        new = bytearray(nhead + self.end + ntail)
+        new[nhead : nhead + self.end] = old[: self.end]
+        self.shinfo.dataref -= 1
+        self.shinfo = SkbSharedInfo()
+        self.head = new
+        self.data += nhead
+        self.tail += nhead
+        self.end = len(new)
+        self.truesize += nhead + ntail
+        for name in ("mac_header", "network_header", "transport_header"):
+            if getattr(self, name) >= 0:
+                setattr(self, name, getattr(self, name) + nhead)
+        if self.ip_summed == CHECKSUM_PARTIAL:
+            self.csum_start += nhead
+
+    def cow_head(self, headroom: int) -> int:
+        """skb_cow_head: make the headers writable and ensure ``headroom``; 0 on success.
+
+        A driver that edits headers in place (TSO: IP total length, checksum seeds) calls this
+        first, because the stack keeps the original of a clone for retransmission.
+        """
+        delta = max(headroom - self.data, 0)
+        if delta or self.cloned():
+            self.expand_head(-(-delta // NET_SKB_PAD) * NET_SKB_PAD, 0)
+        return 0
+
+    def __repr__(self) -> str:
+        dev = self.dev.name if self.dev is not None else "-"
+        return (
+            f"<SkBuff len={self.tail - self.data} proto={self.protocol:#06x} dev={dev} "
+            f"headroom={self.data} tailroom={self.end - self.tail} users={self.users}>"
+        )
+
+
+# -- allocation -------------------------------------------------------------------------------
+def alloc_skb(kernel: Kernel, size: int) -> SkBuff:
+    """An empty skb with room for ``size`` bytes and no headroom."""
+    return SkBuff(kernel, bytearray(size))
+
+
+def netdev_alloc_skb(dev: NetDevice, size: int) -> SkBuff:
+    """An RX skb for ``dev``: ``size`` bytes of room after NET_SKB_PAD of headroom."""
+    skb = SkBuff(dev.kernel, bytearray(size + NET_SKB_PAD))
+    skb.data = skb.tail = NET_SKB_PAD
+    skb.dev = dev
+    return skb
+
+
+def netdev_alloc_skb_ip_align(dev: NetDevice, size: int) -> SkBuff:
+    skb = SkBuff(dev.kernel, bytearray(size + NET_SKB_PAD + NET_IP_ALIGN))
+    skb.data = skb.tail = NET_SKB_PAD + NET_IP_ALIGN
+    skb.dev = dev
+    return skb
+
+
+def napi_alloc_skb(napi: NapiStruct, size: int) -> SkBuff:
+    assert napi.dev is not None
+    return netdev_alloc_skb_ip_align(napi.dev, size)
+
+
+def skb_get(skb: SkBuff) -> SkBuff:
+    """Take one more reference to ``skb`` (its owner must free it once more)."""
+    skb.users += 1
+    return skb
+
+
+# -- freeing ----------------------------------------------------------------------------------
+def _unref(skb: SkBuff, what: str) -> bool:
+    """Drop one reference; True when it was the last one and the skb must be released."""
+    users = skb.users
+    if users == 1:
+        skb.users = 0
+        return True
+    if users <= 0:
+        raise SkbPanic(f"{what}: skb already freed: {skb!r}")
+    skb.users = users - 1
+    return False
+
+
+def _release(skb: SkBuff) -> None:
+    destructor = skb.destructor
+    if destructor is not None:
+        skb.destructor = None
+        destructor(skb)
+    skb.shinfo.dataref -= 1
+    skb.kernel.skb_live -= 1
+
+
+def kfree_skb(skb: SkBuff, reason: str = "NOT_SPECIFIED") -> None:
+    """Drop ``skb``: free it because something went wrong (counted per ``reason``)."""
+    if not _unref(skb, "kfree_skb"):
+        return
+    kernel = skb.kernel
+    kernel.skb_drops += 1
+    reasons = kernel.drop_reasons
+    reasons[reason] = reasons.get(reason, 0) + 1
+    if kernel.tracers:
+        kernel.trace("kfree_skb", skb=skb, reason=reason)
+    _release(skb)
+
+
+def consume_skb(skb: SkBuff) -> None:
+    """Free ``skb`` at the normal end of its life (delivered, transmitted)."""
+    if not _unref(skb, "consume_skb"):
+        return
+    kernel = skb.kernel
+    if kernel.tracers:
+        kernel.trace("consume_skb", skb=skb)
+    _release(skb)
+
+
+dev_kfree_skb = consume_skb  # Linux: #define dev_kfree_skb(a) consume_skb(a)
+
+
+def dev_kfree_skb_any(skb: SkBuff) -> None:
+    """Free from any context; as in Linux this counts as a drop (``NOT_SPECIFIED``).
+
+    TX completion of a packet that was sent is better reported with
+    :func:`dev_consume_skb_any` (or ``napi_consume_skb``), as newer drivers do.
+    """
+    kfree_skb(skb)
+
+
+def dev_consume_skb_any(skb: SkBuff) -> None:
+    consume_skb(skb)
+
+
+def napi_consume_skb(skb: SkBuff, budget: int) -> None:
+    consume_skb(skb)
+
+
+def dev_kfree_skb_irq(skb: SkBuff) -> None:
+    """Free from hard-IRQ context: deferred to NET_TX (its ``completion_queue``)."""
+    kernel = skb.kernel
+    kernel.softnet.completion_queue.append((skb, "NOT_SPECIFIED"))
+    kernel.raise_softirq(NET_TX_SOFTIRQ)
+
+
+def skb_share_check(skb: SkBuff) -> SkBuff:
+    """A handler that will modify a shared skb takes its own clone (and drops its ref)."""
+    if skb.users > 1:
+        n = skb.clone()
+        consume_skb(skb)
+        return n
+    return skb
+
+
+def skb_unshare(skb: SkBuff) -> SkBuff:
+    """Give a cloned skb private bytes (skb_unshare)."""
+    if skb.cloned():
+        n = skb.copy()
+        consume_skb(skb)
+        return n
+    return skb
+
+
+def skb_checksum_help(skb: SkBuff) -> int:
+    """Finish a CHECKSUM_PARTIAL checksum in software, for a device without csum offload.
+
+    The stack seeded the field with the pseudo-header sum; the sum from ``csum_start`` to the
+    tail is folded in and stored at ``csum_start + csum_offset``.  Returns 0.
+    """
+    if skb.ip_summed != CHECKSUM_PARTIAL:
+        return 0
+    start = skb.csum_start
+    where = start + skb.csum_offset
+    head = skb.head
+    if start < skb.data or where + 2 > skb.tail:
+        raise SkbPanic(f"skb_checksum_help: csum_start {start} offset {skb.csum_offset} "
+                       f"outside data {skb.data}..{skb.tail}")
+    value = csum_fold(csum_partial(memoryview(head)[start : skb.tail])) or CSUM_MANGLED_0
+    head[where] = value >> 8
+    head[where + 1] = value & 0xFF
+    skb.ip_summed = CHECKSUM_NONE
+    return 0
+
+
+# -- queues -----------------------------------------------------------------------------------
+class SkBuffHead:
+    """A queue of skbs (Linux's ``sk_buff_head``), deque-backed; ``qlen`` is its length."""
+
+    __slots__ = ("_q",)
+
+    def __init__(self) -> None:
+        self._q: deque[SkBuff] = deque()
+
+    @property
+    def qlen(self) -> int:
+        return len(self._q)
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    def __iter__(self) -> Iterator[SkBuff]:
+        return iter(self._q)
+
+    def empty(self) -> bool:
+        return not self._q
+
+    def queue_head(self, skb: SkBuff) -> None:
+        self._q.appendleft(skb)
+
+    def queue_tail(self, skb: SkBuff) -> None:
+        self._q.append(skb)
+
+    def dequeue(self) -> SkBuff | None:
+        return self._q.popleft() if self._q else None
+
+    def dequeue_tail(self) -> SkBuff | None:
+        return self._q.pop() if self._q else None
+
+    def peek(self) -> SkBuff | None:
+        return self._q[0] if self._q else None
+
+    def peek_tail(self) -> SkBuff | None:
+        return self._q[-1] if self._q else None
+
+    def append(self, old: SkBuff, new: SkBuff | None = None) -> None:
+        """``append(skb)`` queues at the tail, as ``list.append`` does; ``append(old, new)``
+        is Linux's skb_append: insert ``new`` right after ``old``."""
+        if new is None:
+            self._q.append(old)
+        else:
+            self._q.insert(self._index(old) + 1, new)
+
+    def insert_before(self, old: SkBuff, new: SkBuff) -> None:
+        self._q.insert(self._index(old), new)
+
+    def unlink(self, skb: SkBuff) -> None:
+        del self._q[self._index(skb)]
+
+    def _index(self, skb: SkBuff) -> int:
+        for i, queued in enumerate(self._q):
+            if queued is skb:
+                return i
+        raise ValueError(f"{skb!r} is not on this queue")
+
+    def splice_tail_init(self, other: SkBuffHead) -> None:
+        """Move every skb of ``other`` to our tail, leaving ``other`` empty."""
+        self._q.extend(other._q)
+        other._q.clear()
+
+    def purge(self, reason: str = "QUEUE_PURGE") -> None:
+        """Free every queued skb (skb_queue_purge: counted as drops)."""
+        q = self._q
+        while q:
+            kfree_skb(q.popleft(), reason)
+
+    def __repr__(self) -> str:
+        return f"<SkBuffHead qlen={len(self._q)}>"
