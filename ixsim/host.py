@@ -10,27 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from device.machine import Machine, NicSlot
+from driver import ixgb
 from firmware import default_words
 from ixsim.regview import DeviceView
+from stack.core import Kernel, dev_open
 
 
 def host_mac(host_index: int, nic_index: int) -> str:
     """Deterministic, locally administered MACs: 02:00:00:00:<host+1>:<nic>."""
     return f"02:00:00:00:{host_index + 1:02x}:{nic_index:02x}"
-
-
-class Interface:
-    """A host's view of one NIC before (or without) a driver: its port and its registers."""
-
-    def __init__(self, host: Host, slot: NicSlot, name: str) -> None:
-        self.host = host
-        self.slot = slot
-        self.name = name
-        self.port = slot.port
-        self.device = DeviceView(slot)
-
-    def __repr__(self) -> str:
-        return f"<{self.host.name} {self.name} {self.device!r}>"
 
 
 class Host:
@@ -42,19 +30,38 @@ class Host:
         nics: int = 1,
         mem_size: int = 64 << 20,
         eeproms: list[list[int]] | None = None,
+        driver_params: dict[str, Any] | None = None,
     ) -> None:
         self.world = world
         self.name = name
         self.index = index
         self.sched = world.sched
         self.machine = Machine(world.sched, name, mem_size=mem_size, strict=world.strict)
+        self.kernel = Kernel(world.sched, name)
         self.addresses: list[tuple[str, str]] = []
-        self.interfaces: dict[str, Interface] = {}
+        self.interfaces: dict[str, Any] = {}
+        self.probe_errors: list[str] = []
         for i in range(nics):
             words = eeproms[i] if eeproms and i < len(eeproms) else default_words(
                 host_mac(index, i))
-            slot = self.machine.add_ixgb(words)
-            self.interfaces[f"eth{i}"] = Interface(self, slot, f"eth{i}")
+            self.machine.add_ixgb(words)
+        # Boot: bind the driver to every PCI function it matches, then bring links up.
+        for slot in self.machine.nics:
+            self._bind(slot, driver_params or {})
+
+    def _bind(self, slot: NicSlot, params: dict[str, Any]) -> None:
+        if not ixgb.match(slot.pci_dev):
+            return
+        try:
+            netdev = ixgb.probe(self.kernel, slot.pci_dev, **params)
+        except ixgb.ProbeError as exc:
+            self.probe_errors.append(str(exc))
+            return
+        netdev.device = DeviceView(slot)  # the register-level view: eth0.device.regs[...]
+        netdev.port = slot.port
+        netdev.host = self
+        self.interfaces[netdev.name] = netdev
+        dev_open(netdev)
 
     @property
     def nics(self) -> list[NicSlot]:
