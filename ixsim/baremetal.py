@@ -117,8 +117,8 @@ def run_bare(frames: int = 32, size: int = 1514, seed: int = 1,
     say = log or (lambda text: None)
     result = BareResult()
     with World(seed=seed) as w:
-        a = w.host("a")
-        b = w.host("b")
+        a = w.host("a", driver=False)
+        b = w.host("b", driver=False)
         w.cable(a.eth0, b.eth0, latency="1us")
         na, nb = BareNic(a), BareNic(b)
         say(f"link up: a {a.eth0.device.regs['STATUS']!r}")

@@ -31,6 +31,7 @@ class Host:
         mem_size: int = 64 << 20,
         eeproms: list[list[int]] | None = None,
         driver_params: dict[str, Any] | None = None,
+        driver: bool = True,
     ) -> None:
         self.world = world
         self.name = name
@@ -46,7 +47,8 @@ class Host:
                 host_mac(index, i))
             self.machine.add_ixgb(words)
         # Boot: bind the driver to every PCI function it matches, then bring links up.
-        for slot in self.machine.nics:
+        # driver=False leaves the NICs unbound (the module "blacklisted"): bare-metal use.
+        for slot in self.machine.nics if driver else ():
             self._bind(slot, driver_params or {})
 
     def _bind(self, slot: NicSlot, params: dict[str, Any]) -> None:
