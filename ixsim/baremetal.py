@@ -17,6 +17,7 @@ from device.memory import DMA_FROM_DEVICE, DMA_TO_DEVICE
 from device.spec import desc as D
 from device.spec import regs as R
 from ixsim.host import Host
+from ixsim.regview import RegisterFile
 from ixsim.world import World
 
 RING = 64
@@ -119,9 +120,9 @@ def run_bare(frames: int = 32, size: int = 1514, seed: int = 1,
     with World(seed=seed) as w:
         a = w.host("a", driver=False)
         b = w.host("b", driver=False)
-        w.cable(a.eth0, b.eth0, latency="1us")
+        w.cable(a.nics[0].port, b.nics[0].port, latency="1us")
         na, nb = BareNic(a), BareNic(b)
-        say(f"link up: a {a.eth0.device.regs['STATUS']!r}")
+        say(f"link up: a {RegisterFile(a.nics[0].nic, a.nics[0].pci)['STATUS']!r}")
         na.up_tx()
         nb.up_rx()
         say(f"a: TX ring at 0x{na.tx_ring:x} ({RING} descriptors); "
@@ -171,7 +172,7 @@ def run_bare(frames: int = 32, size: int = 1514, seed: int = 1,
         result.virtual_ns = w.now
         result.faults = len(w.faults)
         for host, name in ((a, "a"), (b, "b")):
-            regs = host.eth0.device.regs
+            regs = RegisterFile(host.nics[0].nic, host.nics[0].pci)
             result.counters[name] = {
                 stat: int(regs[stat]) for stat in ("GPTCL", "GOTCL", "GPRCL", "GORCL", "RNBC")
             }
