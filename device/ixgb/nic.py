@@ -26,6 +26,7 @@ from device.pci import PciFunction
 from device.port import Port
 from device.spec import regs as R
 
+MAX_FRAME_FCS = 16114 + 14 + 4  # the largest MTU plus header and FCS: what Linux writes
 NS_PER_DELAY_UNIT = 819.2  # TIDV/RDTR tick: 0.8192 us (spec/ixgb.md §1.6)
 
 _NREGS = R.BAR0_SIZE // 4
@@ -300,10 +301,12 @@ class IxgbNic:
             return
         self._store(offset, value & ~R.CTRL0_LRST)
         if value & R.CTRL0_LRST:
-            # Link reset: the link drops and retrains at once on a healthy cable.
-            self._set_link_bits(False)
+            # Link reset: the link retrains at once on a healthy cable; LSC only when the
+            # link state the driver sees actually changes (a dead cable stays quietly down).
+            before = self.link_up
             self._set_link_bits(self.port.link_up)
-            self.set_ics(R.INT_LSC)
+            if self.link_up != before:
+                self.set_ics(R.INT_LSC)
 
     def _write_ctrl1(self, offset: int, value: int) -> None:
         self._store(offset, value & ~R.CTRL1_EE_RST)
@@ -343,8 +346,8 @@ class IxgbNic:
     def _write_mfs(self, offset: int, value: int) -> None:
         self._store(offset, value)
         size = value >> R.MFS_SHIFT
-        if not 64 <= size <= 0x3F00:
-            self.fault("MFS", value, f"max frame size {size} outside 64..16128")
+        if not 64 <= size <= MAX_FRAME_FCS:
+            self.fault("MFS", value, f"max frame size {size} outside 64..{MAX_FRAME_FCS}")
 
     def _write_ring_len(self, offset: int, value: int) -> None:
         name = "RDLEN" if offset == R.RDLEN else "TDLEN"
@@ -377,6 +380,9 @@ class IxgbNic:
 
     def _write_tdt(self, offset: int, value: int) -> None:
         count = self.tx.ring_count()
+        if not count and value == 0:
+            self._store(offset, value)  # ixgb_down: TDT = 0 after the reset cleared TDLEN
+            return
         if not count or value >= count:
             self.fault("TDT", value, f"TDT beyond the ring ({count} descriptors, "
                        f"TDLEN={self.r[R.TDLEN >> 2]})")

@@ -1,0 +1,345 @@
+"""Transmit: ndo_start_xmit, the TSO and checksum contexts, mapping, queueing, completion.
+
+Mirrors Linux's ``ixgb_xmit_frame``, ``ixgb_tso``, ``ixgb_tx_csum``, ``ixgb_tx_map``,
+``ixgb_tx_queue``, ``ixgb_maybe_stop_tx``, ``ixgb_clean_tx_irq`` and
+``ixgb_unmap_and_free_tx_resource`` (ixgb_main.c).  Spec: spec/ixgb.md §2.4, §2.5, §2.8.
+
+Contract and the ixsim differences, said out loud:
+
+* skbs are linear Python buffers, so ``tx_map`` copies the packet into bounce chunks of guest
+  memory (at most 16 KiB each, the per-descriptor limit) and maps each to-device; the TSO
+  sentinel erratum still applies (the last chunk is 4 bytes short, a 4-byte descriptor
+  follows).  ``clean_tx_irq`` unmaps and frees every chunk and gives the skb back.
+* Completed packets are freed with ``dev_consume_skb_any`` (newer drivers' choice; Linux ixgb
+  used ``dev_kfree_skb_any``, which counts as a drop); packets thrown away are dropped.
+* Doorbell batching: when the qdisc says more packets follow (``skb.xmit_more``) the TDT write
+  is left to the last one of the burst; it is always written when the queue is stopped.
+* ``time_stamp`` is the scheduler's time in ns (jiffies in Linux); 0 means "not set".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from device.spec import desc as D
+from device.spec import regs as R
+from driver.ixgb.adapter import DMA_TO_DEVICE, HZ_NS, Adapter, Buffer, DescRing, desc_unused
+from fastpath import csum_partial
+from stack.core import (
+    CHECKSUM_PARTIAL,
+    NETDEV_TX_BUSY,
+    NETDEV_TX_OK,
+    dev_consume_skb_any,
+    dev_kfree_skb_any,
+    netif_carrier_ok,
+    netif_queue_stopped,
+    netif_start_queue,
+    netif_stop_queue,
+    netif_wake_queue,
+)
+
+TX_FLAGS_CSUM = 0x1
+TX_FLAGS_VLAN = 0x2
+TX_FLAGS_TSO = 0x4
+
+MAX_TXD_PWR = D.MAX_TXD_PWR
+MAX_DATA_PER_TXD = D.MAX_DATA_PER_TXD  # 16 KiB
+MAX_SKB_FRAGS = 17
+PAGE_SIZE = 4096
+IPPROTO_TCP = 6
+
+
+def txd_use_count(size: int) -> int:
+    """Descriptors a buffer of ``size`` bytes needs (TXD_USE_COUNT)."""
+    return (size >> MAX_TXD_PWR) + (1 if size & (MAX_DATA_PER_TXD - 1) else 0)
+
+
+# Worst case per packet: the head, MAX_SKB_FRAGS page fragments, the context and the TSO
+# sentinel (DESC_NEEDED).  ixsim skbs have no fragments but a head of up to 64 KiB plus
+# headers (5 chunks), which the same budget covers.
+DESC_NEEDED = txd_use_count(MAX_DATA_PER_TXD) + MAX_SKB_FRAGS * txd_use_count(PAGE_SIZE) + 2
+
+_TX_DESC_PACK = D.TX_DESC.pack_into
+_TX_CTX_PACK = D.TX_CTX.pack_into
+_EOP_RS = D.TXD_CMD_EOP | D.TXD_CMD_RS
+_CSUM_POPTS = D.TXD_POPTS_TXSM | D.TXD_POPTS_IXSM
+_ZERO4 = bytes(4)
+
+
+# -- ndo_start_xmit ----------------------------------------------------------------------------
+def xmit_frame(skb: Any, netdev: Any) -> int:
+    """Queue one packet on the TX ring; NETDEV_TX_BUSY when the ring is short of room."""
+    adapter: Adapter = netdev.priv
+    ring = adapter.tx_ring
+    if adapter.down or skb.len <= 0:
+        dev_kfree_skb_any(skb)
+        return NETDEV_TX_OK
+    if maybe_stop_tx(netdev, ring, DESC_NEEDED):
+        flush_tail(adapter)  # descriptors of an earlier xmit_more burst must not wait
+        return NETDEV_TX_BUSY
+    tx_flags = 0
+    vlan_id = 0
+    if skb.vlan_present:
+        tx_flags |= TX_FLAGS_VLAN
+        vlan_id = skb.vlan_tci
+    first = ring.next_to_use
+    tso_result = tso(adapter, skb)
+    if tso_result < 0:
+        dev_kfree_skb_any(skb)
+        return NETDEV_TX_OK
+    if tso_result:
+        tx_flags |= TX_FLAGS_TSO
+    elif tx_csum(adapter, skb):
+        tx_flags |= TX_FLAGS_CSUM
+    more = skb.xmit_more
+    count = tx_map(adapter, skb, first)
+    if count:
+        tx_queue(adapter, count, vlan_id, tx_flags)
+        maybe_stop_tx(netdev, ring, DESC_NEEDED)  # room for the next one?
+        if not more or netif_queue_stopped(netdev):
+            flush_tail(adapter)
+    else:
+        dev_kfree_skb_any(skb)
+        ring.buffer_info[first].time_stamp = 0
+        ring.next_to_use = first
+    return NETDEV_TX_OK
+
+
+def flush_tail(adapter: Adapter) -> None:
+    """Write TDT = next_to_use if it moved since the last doorbell."""
+    ntu = adapter.tx_ring.next_to_use
+    if adapter.tx_tail != ntu:
+        adapter.tx_tail = ntu
+        adapter.hw.write32(R.TDT, ntu)
+
+
+def maybe_stop_tx(netdev: Any, ring: DescRing, size: int) -> int:
+    """Stop the queue when fewer than ``size`` descriptors are free; -EBUSY if still short.
+
+    The second look after stopping is Linux's guard against a completion that freed room in
+    between (a "reprieve": the queue restarts and restart_queue counts it).
+    """
+    if desc_unused(ring) >= size:
+        return 0
+    netif_stop_queue(netdev)
+    if desc_unused(ring) < size:
+        return -16  # -EBUSY
+    netif_start_queue(netdev)
+    netdev.priv.restart_queue += 1
+    return 0
+
+
+# -- offload contexts --------------------------------------------------------------------------
+def tso(adapter: Adapter, skb: Any) -> int:
+    """For a GSO skb, prepare the headers and queue a TSO context descriptor; 1 if done.
+
+    The IP total length and checksum are zeroed and the TCP checksum is seeded with the
+    pseudo-header sum *without* the length; the device finishes both per segment.
+    Spec: spec/ixgb.md §2.5.
+    """
+    if not skb.gso_size:
+        return 0
+    err = skb.cow_head(0)
+    if err < 0:
+        return err
+    head = skb.head
+    nh = skb.network_header
+    th = skb.transport_header
+    l3 = nh - skb.data
+    l4 = th - skb.data
+    hdr_len = l4 + (head[th + 12] >> 4) * 4
+    mss = skb.gso_size
+    head[nh + 2 : nh + 4] = b"\0\0"  # iph->tot_len = 0
+    head[nh + 10 : nh + 12] = b"\0\0"  # iph->check = 0
+    # ~csum_tcpudp_magic(saddr, daddr, 0, IPPROTO_TCP, 0): the folded pseudo-header sum.
+    seed = csum_partial(head[nh + 12 : nh + 20], IPPROTO_TCP)
+    head[th + 16] = seed >> 8
+    head[th + 17] = seed & 0xFF
+    ring = adapter.tx_ring
+    i = ring.next_to_use
+    cmd = (D.TXD_TYPE_CONTEXT | D.TXC_CMD_TSE | D.TXC_CMD_IP | D.TXC_CMD_TCP | D.TXC_CMD_IDE
+           | (skb.len - hdr_len))
+    _TX_CTX_PACK(ring.desc, i << 4, l3, l3 + 10, l4 - 1, l4, l4 + 16, 0, cmd, 0, hdr_len, mss)
+    i += 1
+    ring.next_to_use = 0 if i == ring.count else i
+    return 1
+
+
+def tx_csum(adapter: Adapter, skb: Any) -> bool:
+    """For CHECKSUM_PARTIAL, queue a checksum-only context (TCP/UDP at csum_start)."""
+    if skb.ip_summed != CHECKSUM_PARTIAL:
+        return False
+    css = skb.csum_start - skb.data
+    cso = css + skb.csum_offset
+    ring = adapter.tx_ring
+    i = ring.next_to_use
+    cmd = D.TXD_TYPE_CONTEXT | D.TXC_CMD_IDE
+    _TX_CTX_PACK(ring.desc, i << 4, 0, 0, 0, css, cso, 0, cmd, 0, 0, 0)
+    i += 1
+    ring.next_to_use = 0 if i == ring.count else i
+    return True
+
+
+# -- mapping and queueing ----------------------------------------------------------------------
+def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
+    """Copy the packet into ≤16 KiB guest chunks, map each; the number of descriptors used.
+
+    With TSO the last chunk is cut 4 bytes short so a 4-byte sentinel descriptor ends the
+    packet ("premature descriptor write-backs in TSO mode").  On failure everything mapped so
+    far is undone and 0 is returned.  Spec: spec/ixgb.md §2.4 step 5.
+    """
+    ring = adapter.tx_ring
+    count_max = ring.count
+    buffer_info = ring.buffer_info
+    mem = adapter.mem
+    map_single = adapter.pdev.dma_map_single
+    src = memoryview(skb.head)
+    offset = skb.data
+    length = skb.tail - offset
+    mss = skb.gso_size
+    now = adapter.sched.now or 1
+    i = ring.next_to_use
+    count = 0
+    try:
+        while length:
+            bi = buffer_info[i]
+            size = length if length < MAX_DATA_PER_TXD else MAX_DATA_PER_TXD
+            if mss and size == length and size > 8:
+                size -= 4
+            buf = mem.alloc(size)
+            mem.write(buf, src[offset : offset + size])
+            bi.buf = buf
+            bi.length = size
+            bi.time_stamp = now
+            bi.mapped_as_page = False
+            bi.dma = map_single(buf, size, DMA_TO_DEVICE)
+            bi.next_to_watch = 0
+            length -= size
+            offset += size
+            count += 1
+            if length:
+                i += 1
+                if i == count_max:
+                    i = 0
+    except MemoryError:  # guest memory exhausted: Linux's dma_mapping_error path
+        adapter.log("err", "TX DMA map failed")
+        for _ in range(count):  # the slots before i were mapped; i itself was not
+            i = (i - 1) % count_max
+            unmap_and_free_tx_resource(adapter, buffer_info[i], consumed=False)
+        return 0
+    buffer_info[i].skb = skb
+    buffer_info[first].next_to_watch = i
+    return count
+
+
+def tx_queue(adapter: Adapter, count: int, vlan_id: int, tx_flags: int) -> None:
+    """Fill ``count`` data descriptors; the last gets EOP | RS.  Advances next_to_use.
+
+    The TDT write itself is ``flush_tail``'s (doorbell batching).  Spec: spec/ixgb.md §2.4
+    step 6.
+    """
+    ring = adapter.tx_ring
+    cmd = adapter.tx_cmd_type
+    popts = 0
+    if tx_flags & TX_FLAGS_TSO:
+        cmd |= D.TXD_CMD_TSE
+        popts |= D.TXD_POPTS_IXSM | D.TXD_POPTS_TXSM
+    if tx_flags & TX_FLAGS_CSUM:
+        popts |= D.TXD_POPTS_TXSM
+    if tx_flags & TX_FLAGS_VLAN:
+        cmd |= D.TXD_CMD_VLE
+    desc = ring.desc
+    buffer_info = ring.buffer_info
+    n = ring.count
+    i = ring.next_to_use
+    last = i
+    for _ in range(count):
+        bi = buffer_info[i]
+        _TX_DESC_PACK(desc, i << 4, bi.dma, cmd | bi.length, 0, popts, vlan_id)
+        last = i
+        i += 1
+        if i == n:
+            i = 0
+    bi = buffer_info[last]
+    _TX_DESC_PACK(desc, last << 4, bi.dma, cmd | bi.length | _EOP_RS, 0, popts, vlan_id)
+    ring.next_to_use = i
+
+
+def unmap_and_free_tx_resource(adapter: Adapter, bi: Buffer, consumed: bool) -> None:
+    """Give one slot's chunk and skb back (``consumed``: the packet was sent)."""
+    if bi.dma:
+        adapter.pdev.dma_unmap_single(bi.dma, bi.length, DMA_TO_DEVICE)
+        bi.dma = 0
+    if bi.buf:
+        adapter.mem.free(bi.buf)
+        bi.buf = 0
+    if bi.skb is not None:
+        if consumed:
+            dev_consume_skb_any(bi.skb)
+        else:
+            dev_kfree_skb_any(bi.skb)
+        bi.skb = None
+    bi.time_stamp = 0
+
+
+# -- completion --------------------------------------------------------------------------------
+def clean_tx_irq(adapter: Adapter) -> bool:
+    """Reclaim every packet whose EOP descriptor has DD; wake the queue; detect a hang.
+
+    Spec: spec/ixgb.md §2.8.
+    """
+    ring = adapter.tx_ring
+    netdev = adapter.netdev
+    desc = ring.desc
+    buffer_info = ring.buffer_info
+    n = ring.count
+    i = ring.next_to_clean
+    eop = buffer_info[i].next_to_watch
+    cleaned = False
+    while desc[(eop << 4) + 12] & D.TXD_STAT_DD:
+        cleaned = False
+        while not cleaned:
+            off = i << 4
+            if desc[off + 13] & _CSUM_POPTS:
+                adapter.hw_csum_tx_good += 1
+            unmap_and_free_tx_resource(adapter, buffer_info[i], consumed=True)
+            desc[off + 12 : off + 16] = _ZERO4  # status, popts, vlan
+            cleaned = i == eop
+            i += 1
+            if i == n:
+                i = 0
+        eop = buffer_info[i].next_to_watch
+    ring.next_to_clean = i
+
+    if cleaned and netif_carrier_ok(netdev) and desc_unused(ring) >= DESC_NEEDED:
+        if netif_queue_stopped(netdev) and not adapter.down:
+            netif_wake_queue(netdev)
+            adapter.restart_queue += 1
+
+    if adapter.detect_tx_hung:
+        adapter.detect_tx_hung = False
+        stamp = buffer_info[eop].time_stamp
+        now = adapter.sched.now
+        if (stamp and now > stamp + HZ_NS
+                and not adapter.hw.read32(R.STATUS) & R.STATUS_TXOFF):
+            report_tx_hang(adapter, eop, stamp, now)
+            netif_stop_queue(netdev)
+    return cleaned
+
+
+def report_tx_hang(adapter: Adapter, eop: int, stamp: int, now: int) -> None:
+    """The "Detected Tx Unit Hang" report, with the registers Linux names."""
+    ring = adapter.tx_ring
+    hw = adapter.hw
+    adapter.tx_hang_count += 1
+    adapter.log("err", (
+        "Detected Tx Unit Hang\n"
+        f"  TDH                  <{hw.read32(R.TDH):x}>\n"
+        f"  TDT                  <{hw.read32(R.TDT):x}>\n"
+        f"  next_to_use          <{ring.next_to_use:x}>\n"
+        f"  next_to_clean        <{ring.next_to_clean:x}>\n"
+        "buffer_info[next_to_clean]\n"
+        f"  time_stamp           <{stamp:x}>\n"
+        f"  next_to_watch        <{eop:x}>\n"
+        f"  jiffies              <{now:x}>\n"
+        f"  next_to_watch.status <{ring.desc[(eop << 4) + 12]:x}>"))

@@ -1,0 +1,183 @@
+"""The ixgb data path against the device: sizes, jumbo, copybreak, doorbells, queue, NAPI, IRQs."""
+
+from __future__ import annotations
+
+from test_driver_rig import World, tx_mappings
+
+from device.spec import regs as R
+from driver.ixgb.adapter import desc_unused
+from driver.ixgb.tx import DESC_NEEDED
+from stack.core.ethtool import ethtool_get_stats
+from stack.core.netdevice import dev_set_mtu, netif_queue_stopped
+
+SIZES = [60, 61, 64, 127, 128, 255, 256, 257, 511, 512, 1000, 1023, 1024, 1500, 1513, 1514]
+JUMBO_SIZES = [1515, 2048, 4096, 8191, 9014, 9018, 12000, 16383, 16384, 16385, 16114]
+
+
+def test_frames_of_every_size_both_ways_byte_exact():
+    w = World()
+    sent = {w.a: [], w.b: []}
+    for i, size in enumerate(SIZES):
+        for src in w.hosts:
+            frame = w.frame(src, size, seq=i)
+            sent[src].append(frame)
+            assert w.send(src, frame) == 0
+        w.run("100us")
+    w.run("1ms")
+    assert w.b.frames() == sent[w.a]
+    assert w.a.frames() == sent[w.b]
+    w.assert_clean()
+
+
+def test_short_frames_are_padded_to_60_bytes_by_the_device():
+    w = World()
+    frame = w.frame(w.a, 42)
+    w.send(w.a, frame)
+    w.run("1ms")
+    assert w.b.frames() == [frame + bytes(18)]
+
+
+def test_jumbo_frames_up_to_the_maximum_mtu_after_an_mtu_change():
+    w = World()
+    for host in w.hosts:
+        assert dev_set_mtu(host.netdev, 16114) == 0
+        assert host.netdev.mtu == 16114
+        assert host.peek(R.MFS) >> 16 == 16114 + 18
+        assert host.peek(R.CTRL0) & R.CTRL0_JFE
+        assert host.peek(R.RCTL) & R.RCTL_BSIZE_MASK == R.RCTL_BSIZE_16384
+        assert host.adapter.rx_buffer_len == 16114 + 18 + 8
+    w.run("10ms")
+    sent = {w.a: [], w.b: []}
+    for i, size in enumerate(SIZES[::3] + JUMBO_SIZES):
+        size = min(size, 16114 + 14)
+        for src in w.hosts:
+            frame = w.frame(src, size, seq=i)
+            sent[src].append(frame)
+            w.send(src, frame)
+        w.run("200us")
+    w.run("1ms")
+    assert w.b.frames() == sent[w.a]
+    assert w.a.frames() == sent[w.b]
+    w.assert_clean()
+
+
+def test_a_frame_above_the_mtu_is_dropped_by_the_receiver_as_oversize():
+    w = World()
+    assert dev_set_mtu(w.a.netdev, 9000) == 0
+    w.run("10ms")
+    w.send(w.a, w.frame(w.a, 9014))
+    w.run("1ms")
+    assert w.b.frames() == []
+    assert ethtool_get_stats(w.b.netdev)["rx_long_length_errors"] == 1  # ROC
+
+
+def test_copybreak_recycles_small_buffers_and_replaces_large_ones():
+    w = World()
+    mem = w.b.machine.mem
+    for i in range(600):  # wrap the ring once: the 4 slots never posted get buffers too
+        w.send(w.a, w.frame(w.a, 60, seq=i))
+        if i % 100 == 99:
+            w.run("100us")
+    w.run("1ms")
+    assert mem.live_allocations == 2 + 512 and w.b.machine.dma.live == 2 + 508
+    allocs, frees = mem.allocs, mem.frees
+    for i in range(50):
+        w.send(w.a, w.frame(w.a, 256, seq=i))  # <= copybreak (256): the buffer is recycled
+    w.run("1ms")
+    assert len(w.b.rx) == 650
+    assert (mem.allocs, mem.frees) == (allocs, frees)
+    for i in range(50):
+        w.send(w.a, w.frame(w.a, 257, seq=i))  # > copybreak: the buffer goes, a new one comes
+    w.run("1ms")
+    assert len(w.b.rx) == 700
+    assert mem.frees == frees + 50
+    # The refill first re-posts the 4 idle slots' recycled buffers, then allocates.
+    assert mem.allocs == allocs + 46 and mem.live_allocations == 2 + 508
+    assert w.b.machine.dma.live == 2 + 508
+
+
+def test_doorbells_are_batched_with_xmit_more():
+    w = World()
+    tdt_writes = []
+    w.a.nic.trace_mmio.append(
+        lambda kind, off, value, old: tdt_writes.append(value) if kind == "w" and off == R.TDT
+        else None)
+    # 63 frames wait in the qdisc; the 64th makes one qdisc run hand all 64 to the driver,
+    # the first 63 with xmit_more: one doorbell for the burst.
+    for i in range(63):
+        w.a.netdev.qdisc.enqueue(w.skb(w.a, w.frame(w.a, 60, seq=i)))
+    w.send(w.a, w.frame(w.a, 60, seq=63))
+    w.run("1ms")
+    assert len(w.b.rx) == 64
+    assert tdt_writes == [64]
+    assert w.b.frames() == [w.frame(w.a, 60, seq=i) for i in range(64)]
+
+
+def test_the_queue_stops_when_the_tx_ring_fills_and_wakes_after_cleaning():
+    w = World(params_a={"TxDescriptors": 64})
+    for i in range(300):  # 300 frames in one go: the 64-descriptor ring cannot take them
+        w.send(w.a, w.frame(w.a, 1000, seq=i))
+    assert netif_queue_stopped(w.a.netdev)
+    adapter = w.a.adapter
+    assert desc_unused(adapter.tx_ring) < DESC_NEEDED
+    w.run("5ms")
+    assert not netif_queue_stopped(w.a.netdev)
+    assert adapter.restart_queue >= 1
+    assert w.b.frames() == [w.frame(w.a, 1000, seq=i) for i in range(300)]
+    assert tx_mappings(w.a) == 0 and w.a.kernel.skb_live == 0
+    w.assert_clean()
+
+
+def test_napi_honours_its_budget_and_unmasks_only_under_budget():
+    w = World()
+    b = w.b
+    polls: list[tuple[int, int]] = []  # (work_done, IMS writes during the poll)
+    ims_writes = []
+    b.nic.trace_mmio.append(
+        lambda kind, off, value, old: ims_writes.append(value) if kind == "w" and off == R.IMS
+        else None)
+    napi = b.adapter.napi
+    poll = napi.poll
+
+    def traced(n, budget):
+        start = len(ims_writes)
+        done = poll(n, budget)
+        assert budget == 64
+        polls.append((done, len(ims_writes) - start))
+        return done
+
+    napi.poll = traced
+    for i in range(300):  # at line rate: all land before RDTR's 59 us moderation expires
+        w.send(w.a, w.frame(w.a, 60, seq=i))
+    w.run("2ms")
+    assert len(b.rx) == 300
+    assert sum(done for done, _ims in polls) == 300
+    assert sum(done == 64 for done, _ims in polls) >= 3  # the burst outlasted several polls
+    for done, ims in polls:
+        assert done <= 64
+        # A poll that used its budget leaves interrupts masked (NAPI polls again); one that
+        # finished under budget completes and re-enables them (one IMS write).
+        assert ims == (0 if done == 64 else 1), polls
+    assert b.peek(R.IMS) == R.INT_RXT0 | R.INT_RXDMT0 | R.INT_TXDW | R.INT_LSC
+    assert b.slot.pci.irq_delivered - b.adapter.napi.polls <= 3
+
+
+def test_interrupts_per_frame_fall_as_load_rises():
+    def irqs_per_frame(gap: str, frames: int) -> float:
+        w = World()
+        before = w.b.slot.pci.irq_delivered
+        for i in range(frames):
+            w.send(w.a, w.frame(w.a, 100, seq=i))
+            if gap:
+                w.run(gap)
+        w.run("1ms")
+        assert len(w.b.rx) == frames
+        return (w.b.slot.pci.irq_delivered - before) / frames
+
+    light = irqs_per_frame("500us", 40)  # one frame every 500 us: one interrupt each
+    medium = irqs_per_frame("20us", 200)  # within RDTR's 59 us: a few frames per interrupt
+    heavy = irqs_per_frame("", 400)  # back to back at line rate: NAPI takes them in bulk
+    assert light >= 1.0
+    assert medium < light / 2
+    assert heavy < 0.05
+    assert heavy < medium < light
