@@ -14,6 +14,7 @@ import sys
 VERB_MODULES = (
     "ixsim.cmd_demo",
     "ixsim.cmd_firmware",
+    "ixsim.cmd_tap",
 )
 
 

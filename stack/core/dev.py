@@ -125,6 +125,10 @@ def netif_receive_skb(skb: SkBuff) -> int:
                 pt_prev.func(skb, dev, pt_prev, dev)
             pt_prev = pt
     if skb.vlan_present:
+        if pt_prev is not None:  # the pending tap sees the tag before VLAN handling (Linux)
+            skb.users += 1
+            pt_prev.func(skb, dev, pt_prev, dev)
+            pt_prev = None
         if skb.vlan_tci & VLAN_VID_MASK:
             skb.pkt_type = PACKET_OTHERHOST  # no VLAN device claims it
         skb.vlan_present = False
