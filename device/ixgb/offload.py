@@ -32,6 +32,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
+import fastpath
 from device.spec import desc as D
 from fastpath import csum_fold, csum_partial
 
@@ -178,7 +179,7 @@ def check_tso(ctx: TxContext, length: int, ixsm: bool, txsm: bool) -> None:
                            ctx.tucso)
 
 
-def tso_segments(packet: bytes, ctx: TxContext, ixsm: bool, txsm: bool) -> list[bytearray]:
+def tso_segments(packet: bytes, ctx: TxContext, ixsm: bool, txsm: bool) -> list[bytes]:
     """Cut a TSO super-packet into segments of at most ``ctx.mss`` payload bytes.
 
     Per segment, as the hardware does (QEMU's ``xmit_seg``): copy the ``hdr_len`` header,
@@ -188,52 +189,8 @@ def tso_segments(packet: bytes, ctx: TxContext, ixsm: bool, txsm: bool) -> list[
     over the real segment.
     """
     check_tso(ctx, len(packet), ixsm, txsm)
-    hdr_len, mss = ctx.hdr_len, ctx.mss
-    ipcss, tucss, tucso = ctx.ipcss, ctx.tucss, ctx.tucso
-    ipv4, tcp = ctx.ipv4, ctx.tcp
-    header = bytearray(packet[:hdr_len])
-    do_ip = ixsm and ipv4
-    if do_ip:
-        header[ctx.ipcso] = header[ctx.ipcso + 1] = 0
-    if txsm:
-        header[tucso] = header[tucso + 1] = 0  # the seed is not trusted: recomputed below
-    if ipv4:
-        ip_id = _U16.unpack_from(header, ipcss + 4)[0]
-        addr_sum = csum_partial(header[ipcss + 12 : ipcss + 20])
-    else:
-        ip_id = 0
-        addr_sum = csum_partial(header[ipcss + 8 : ipcss + 40])
-    pseudo_base = addr_sum + (IPPROTO_TCP if tcp else IPPROTO_UDP)
-    if tcp:
-        seq = _U32.unpack_from(header, tucss + 4)[0]
-        flags = header[tucss + 13]
-        flags_mid = flags & ~(TCP_FLAG_PSH | TCP_FLAG_FIN)
-    else:
-        seq = flags = flags_mid = 0
-    payload = memoryview(packet)[hdr_len:]
-    total = len(payload)
-    nseg = max(1, -(-total // mss))
-    ip_len_off = ipcss + 2 if ipv4 else ipcss + 4
-    ip_len_base = ipcss if ipv4 else ipcss + _IPV6_HDR
-    ipcso = ctx.ipcso
-    ip_end = ctx.ipcse + 1 if ctx.ipcse else 0  # 0: to the end of each segment
-    pack16 = _U16.pack_into
-    segments = []
-    for k in range(nseg):
-        seg = bytearray(header)
-        seg += payload[k * mss : (k + 1) * mss]
-        n = len(seg)
-        pack16(seg, ip_len_off, n - ip_len_base)
-        if ipv4:
-            pack16(seg, ipcss + 4, (ip_id + k) & 0xFFFF)
-        if tcp:
-            _U32.pack_into(seg, tucss + 4, (seq + k * mss) & 0xFFFF_FFFF)
-            seg[tucss + 13] = flags if k == nseg - 1 else flags_mid
-        else:
-            pack16(seg, tucss + 4, n - tucss)
-        if do_ip:
-            _store_checksum(seg, ipcso, csum_partial(seg[ipcss:ip_end or n]))
-        if txsm:
-            _store_checksum(seg, tucso, csum_partial(seg[tucss:], pseudo_base + n - tucss))
-        segments.append(seg)
-    return segments
+    return fastpath.tso_segment(  # the per-byte work, in C when built (issue 8)
+        packet, ctx.ipcss, ctx.tucss, ctx.hdr_len, ctx.mss, None, ctx.tcp,
+        ipv6=not ctx.ipv4, ip_csum=ixsm, ip_csum_off=ctx.ipcso,
+        ip_csum_end=ctx.ipcse + 1 if ctx.ipcse else 0, l4_csum=txsm, l4_csum_off=ctx.tucso,
+    )
