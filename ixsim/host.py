@@ -12,8 +12,12 @@ from typing import Any
 from device.machine import Machine, NicSlot
 from driver import ixgb
 from firmware import default_words
+from ixsim.capture import Capture, start_capture
 from ixsim.regview import DeviceView
 from stack.core import Kernel, dev_open
+from stack.net import Net
+from stack.ping import ping
+from stack.socket import Socket, socket_create
 
 
 def host_mac(host_index: int, nic_index: int) -> str:
@@ -47,6 +51,8 @@ class Host:
                 host_mac(index, i))
             self.machine.add_ixgb(words)
         # Boot: bind the driver to every PCI function it matches, then bring links up.
+        self.net = Net(self.kernel)
+        self.lo = self.net.lo
         # driver=False leaves the NICs unbound (the module "blacklisted"): bare-metal use.
         for slot in self.machine.nics if driver else ():
             self._bind(slot, driver_params or {})
@@ -63,6 +69,7 @@ class Host:
         netdev.port = slot.port
         netdev.host = self
         self.interfaces[netdev.name] = netdev
+        self.net.attach(netdev)
         dev_open(netdev)
 
     @property
@@ -76,7 +83,36 @@ class Host:
         raise AttributeError(f"host {self.__dict__.get('name')!r} has no attribute {name!r}")
 
     def add_address(self, iface: str, cidr: str) -> None:
+        """``ip addr add CIDR dev IFACE``: the address, its connected route, gratuitous ARP."""
+        dev = self.interfaces.get(iface)
+        if dev is None:
+            raise ValueError(f"host {self.name} has no interface {iface!r}")
+        self.net.configure(dev, cidr)
         self.addresses.append((iface, cidr))
+
+    # -- the user's surface ------------------------------------------------------------------
+    def socket(self, family: int = 2, type: int = 1, proto: int = 0) -> Socket:
+        """A BSD socket on this host, with ``socket.socket``'s methods and errors."""
+        return socket_create(self.net, family, type, proto)
+
+    def spawn(self, coro: Any, name: str = "") -> Any:
+        """Run an ``async def`` on this host's world; its socket calls are awaitable."""
+        return self.sched.spawn(coro, name or f"{self.name}:{getattr(coro, '__name__', 'task')}")
+
+    def ping(self, dest: str, count: int = 1, **options: Any) -> Any:
+        """ping(8): echo requests, RTTs from virtual time, loss and rtt statistics."""
+        return ping(self.net, dest, count=count, **options)
+
+    def capture(self, iface: str = "any", filter: str = "", pcap: str | None = None,
+                keep: bool = True) -> Capture:
+        """Packet capture on an interface, both directions, tcpdump filter syntax."""
+        return start_capture(self, iface, filter, pcap=pcap, keep=keep)
+
+    def route(self, dst: str, via: str | None = None, dev: str | None = None,
+              metric: int = 0) -> None:
+        """``ip route add DST [via GW] [dev IFACE]``."""
+        self.net.add_route(dst, gateway=via, dev=self.interfaces[dev] if dev else None,
+                           metric=metric)
 
     def close(self) -> None:
         pass

@@ -1,0 +1,292 @@
+"""Shell commands over hosts and the network: hosts, ifaces, routes, neigh, sockets, timers,
+dmesg, ping, send, tcp, udp, link, cable, inject, pcap.
+
+The IPv4 commands work through ``host.net`` / ``host.ping`` / ``host.socket`` and, on a
+host where those are not attached yet, answer in one line: "not available yet: the IPv4
+stack is not attached to this host".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ixsim.sched import format_ns
+from ixsim.shell import hostview as H
+from ixsim.shell import traffic
+from ixsim.shell.errors import NotAvailable, ShellError
+from ixsim.shell.inject import FAULTS, cable_value, describe_injections, inject
+from ixsim.shell.target import (
+    ipv4_of,
+    parse_float,
+    parse_int,
+    parse_time,
+    resolve_host,
+    resolve_nic,
+)
+
+MAX_TRANSFER = 64 << 20
+
+
+class HostCommands:
+    """Mixin for :class:`ixsim.shell.shell.Shell`."""
+
+    world: Any
+    session: Any
+
+    if TYPE_CHECKING:
+        def say(self, text: str = "") -> None: ...
+        def says(self, lines: Any) -> None: ...
+        def args(self, arg: str) -> list[str]: ...
+        def need(self, words: list[str], lo: int, hi: int | None, usage: str) -> None: ...
+        def show_new_faults(self, limit: int = ...) -> None: ...
+        def report_hits(self, context: str) -> None: ...
+
+    # -- looking ------------------------------------------------------------------------
+    def do_hosts(self, arg: str) -> None:
+        """List the hosts: NICs, interfaces and their state, addresses, stack, faults.
+
+        usage: hosts
+        """
+        self.need(self.args(arg), 0, 0, "hosts")
+        self.says(H.hosts_lines(self.world))
+
+    def do_ifaces(self, arg: str) -> None:
+        """Show a host's interfaces like 'ip -s addr': flags, MAC, MTU, state, counters.
+
+        usage: ifaces HOST
+        example: ifaces a
+        """
+        words = self.args(arg)
+        self.need(words, 1, 1, "ifaces HOST")
+        self.says(H.ifaces_lines(resolve_host(self.world, words[0])))
+
+    def _per_host(self, arg: str, usage: str, view: Callable[[Any], list[str]]) -> None:
+        words = self.args(arg)
+        self.need(words, 0, 1, usage)
+        if words:
+            self.says(view(resolve_host(self.world, words[0])))
+            return
+        lines, missing = [], []
+        for host in self.world.hosts.values():
+            try:
+                lines.extend(view(host))
+            except NotAvailable:
+                missing.append(host.name)
+        if len(missing) == len(self.world.hosts):
+            raise NotAvailable()
+        self.says(lines)
+        for name in missing:
+            self.say(f"{name}: not available yet: the IPv4 stack is not attached to this host")
+
+    def do_routes(self, arg: str) -> None:
+        """Show the IPv4 routing table (net.fib) of one host or all.
+
+        usage: routes [HOST]
+        example: routes a
+        """
+        self._per_host(arg, "routes [HOST]", H.routes_lines)
+
+    def do_neigh(self, arg: str) -> None:
+        """Show the ARP neighbour table (net.arp) of one host or all.
+
+        usage: neigh [HOST]
+        example: neigh a
+        """
+        self._per_host(arg, "neigh [HOST]", H.neigh_lines)
+
+    def do_sockets(self, arg: str) -> None:
+        """List open sockets like 'ss': fd, protocol, local and peer address, state.
+
+        usage: sockets [HOST]
+        example: sockets b
+        """
+        self._per_host(arg, "sockets [HOST]", H.sockets_lines)
+
+    def do_timers(self, arg: str) -> None:
+        """List pending kernel timers and work, and the NICs' pending timers (TIDV, RDTR).
+
+        usage: timers [HOST]
+        example: timers a
+        """
+        words = self.args(arg)
+        self.need(words, 0, 1, "timers [HOST]")
+        hosts = [resolve_host(self.world, words[0])] if words else self.world.hosts.values()
+        self.says(H.timers_lines(self.world, hosts))
+
+    def do_dmesg(self, arg: str) -> None:
+        """Print a host's kernel log (driver messages: link up, Tx Unit Hang, resets).
+
+        usage: dmesg HOST [LAST]
+        example: dmesg a 5
+        """
+        words = self.args(arg)
+        self.need(words, 1, 2, "dmesg HOST [LAST]")
+        last = parse_int(words[1], "line count", 1) if len(words) == 2 else None
+        self.says(H.dmesg_lines(resolve_host(self.world, words[0]), last) or ["(empty)"])
+
+    # -- traffic ------------------------------------------------------------------------
+    def do_send(self, arg: str) -> None:
+        """Queue a raw Ethernet frame on an interface (through the driver, or the port).
+
+        usage: send HOST IFACE HEX
+               send HOST IFACE [dst=MAC] [src=MAC] [type=N] [len=N] [payload=HEX] [count=N]
+          the frame goes down dev_queue_xmit -> qdisc -> the driver's start_xmit, which
+          writes descriptors and TDT; the device fetches them at its next event
+          ('step' shows it).  Defaults: broadcast, the NIC's MAC, type 0x88b5, 60 bytes.
+        example: send a eth0 dst=ff:ff:ff:ff:ff:ff type=0x88b5 len=100
+        """
+        words = self.args(arg)
+        self.need(words, 2, None, "send HOST IFACE [HEX|FRAME-SPEC]")
+        ref = resolve_nic(self.world, words[0], words[1])
+        frames = traffic.build_frames(ref, words[2:])
+        self.says(traffic.send_frames(ref, frames))
+        self.show_new_faults()
+        self.report_hits("send")
+
+    def do_ping(self, arg: str) -> None:
+        """Ping from one host to another (through host.ping, the IPv4 stack).
+
+        usage: ping A B|ADDRESS [COUNT]
+        example: ping a b 3
+        """
+        words = self.args(arg)
+        self.need(words, 2, 3, "ping A B|ADDRESS [COUNT]")
+        src = resolve_host(self.world, words[0])
+        count = parse_int(words[2], "count", 1, 1000) if len(words) == 3 else 1
+        self.says(traffic.ping(self.world, src, ipv4_of(self.world, words[1]), count))
+        self.report_hits("ping")
+
+    def _transfer(self, arg: str, proto: str) -> None:
+        words = self.args(arg)
+        self.need(words, 3, 3, f"{proto} A B BYTES")
+        src = resolve_host(self.world, words[0])
+        dst = resolve_host(self.world, words[1])
+        nbytes = parse_int(words[2], "byte count", 1, MAX_TRANSFER)
+        fn = traffic.tcp if proto == "tcp" else traffic.udp
+        self.says(fn(self.world, src, dst, ipv4_of(self.world, dst.name), nbytes))
+        self.report_hits(proto)
+
+    def do_tcp(self, arg: str) -> None:
+        """Send BYTES over a TCP connection from A to B (port 5001) and report the transfer.
+
+        usage: tcp A B BYTES
+        example: tcp a b 100000
+        """
+        self._transfer(arg, "tcp")
+
+    def do_udp(self, arg: str) -> None:
+        """Send BYTES as UDP datagrams of up to 1472 bytes from A to B (port 5001).
+
+        usage: udp A B BYTES
+        example: udp a b 10000
+        """
+        self._transfer(arg, "udp")
+
+    # -- the wire -----------------------------------------------------------------------
+    def do_link(self, arg: str) -> None:
+        """Unplug or plug the cable of a NIC (both ends lose or regain link; LSC on both).
+
+        usage: link HOST[:IFACE] up|down
+        example: link a down
+        """
+        words = self.args(arg)
+        self.need(words, 2, 2, "link HOST[:IFACE] up|down")
+        ref = resolve_nic(self.world, words[0])
+        if words[1] not in ("up", "down"):
+            raise ShellError(f"bad state {words[1]!r}: up or down")
+        cable = ref.port.medium
+        if cable is None or not hasattr(cable, "unplug"):
+            raise ShellError(f"{ref.label} is not cabled")
+        (cable.plug if words[1] == "up" else cable.unplug)()
+        state = "plugged: link up" if words[1] == "up" else "unplugged: link down"
+        self.say(f"cable {cable.name} {state} on both ends (LSC raised on both NICs)")
+
+    def do_cable(self, arg: str) -> None:
+        """List the cables, or set an impairment on one (both directions).
+
+        usage: cable
+               cable [N] loss|dup|corrupt P            probability 0..1 ('off' removes)
+               cable [N] delay D[,JITTER]              e.g. 50us or 50us,10us
+               cable [N] reorder P[,DELAY]             DELAY defaults to 100us
+          N defaults to 0 when the world has one cable.
+        example: cable 0 loss 0.1
+        """
+        words = self.args(arg)
+        cables = self.world.cables
+        if not words:
+            for i, c in enumerate(cables):
+                stages = ", ".join(s.describe() for s in c.ab.stages) or "no impairment"
+                ab, ba = c.ab.stats(), c.ba.stats()
+                self.say(f"{i}: {c.name} {'plugged' if c.plugged else 'UNPLUGGED'}, "
+                         f"{c.rate_bps / 1e9:g} Gb/s, latency {format_ns(c.latency_ns)}, "
+                         f"{stages}; frames {ab['frames']}+{ba['frames']}, delivered "
+                         f"{ab['delivered']}+{ba['delivered']}, lost "
+                         f"{ab['dropped_loss'] + ba['dropped_loss']}")
+            if not cables:
+                self.say("no cables")
+            return
+        if words[0].isdigit():
+            index = parse_int(words.pop(0), "cable number", 0)
+            if index >= len(cables):
+                raise ShellError(f"no cable {index} (cables 0..{len(cables) - 1})")
+        elif len(cables) == 1:
+            index = 0
+        else:
+            raise ShellError(f"which cable? give its number, 0..{len(cables) - 1}")
+        self.need(words, 2, 2, "cable [N] loss|delay|reorder|dup|corrupt VALUE")
+        kind = words[0]
+        if kind not in ("loss", "delay", "reorder", "dup", "corrupt"):
+            raise ShellError(f"unknown impairment {kind!r} (loss, delay, reorder, dup, "
+                             "corrupt)")
+        value = cable_value(kind, words[1], parse_time,
+                            lambda t: parse_float(t, "probability"))
+        try:
+            cables[index].set_impairment(kind, value)
+        except ValueError as exc:
+            raise ShellError(str(exc)) from None
+        shown = "removed" if value is None else f"set to {words[1]}"
+        self.say(f"cable {index}: {kind} {shown} (both directions)")
+
+    def do_inject(self, arg: str) -> None:
+        """Inject a hardware fault into a NIC, or show what is armed.
+
+        usage: inject HOST[:IFACE] [FAULT [N|on|off]]
+          tx-stall [off]        the TX unit stops fetching (TDH frozen)
+          rx-no-buffer [N]      the next N frames find no RX descriptor (RNBC)
+          lost-irq [N]          the next N TX interrupt causes are swallowed
+          spurious-irq          the IRQ line rises with ICR empty
+          bad-checksum [N]      the next N checked frames report TCPE
+          crc-error [N]         the next N frames are marked CE (CRCERRS)
+          eeprom-corruption [W] EEPROM word W (default 0x3e) inverted
+          clear                 disarm everything
+        example: inject a tx-stall
+        """
+        words = self.args(arg)
+        self.need(words, 1, 3, "inject HOST[:IFACE] [FAULT [N|on|off]]")
+        ref = resolve_nic(self.world, words[0])
+        if len(words) == 1:
+            self.say(describe_injections(ref))
+            return
+        if words[1] not in FAULTS:
+            raise ShellError(f"unknown fault {words[1]!r} (one of {', '.join(FAULTS)})")
+        self.say(inject(ref, words[1], words[2] if len(words) == 3 else None))
+
+    def do_pcap(self, arg: str) -> None:
+        """Capture every frame delivered on every cable to a pcap file (like cable pcap=).
+
+        usage: pcap start FILE | pcap stop
+        example: pcap start /tmp/ab.pcap
+        """
+        words = self.args(arg)
+        self.need(words, 1, 2, "pcap start FILE | pcap stop")
+        if words[0] == "start":
+            self.need(words, 2, 2, "pcap start FILE")
+            self.session.pcap_start(words[1])
+            self.say(f"capturing to {words[1]} (frames as each NIC receives them)")
+        elif words[0] == "stop":
+            self.need(words, 1, 1, "pcap stop")
+            path, n = self.session.pcap_stop()
+            self.say(f"wrote {n} frame{'s' if n != 1 else ''} to {path}")
+        else:
+            raise ShellError(f"bad pcap action {words[0]!r}: start or stop")

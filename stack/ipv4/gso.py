@@ -1,0 +1,119 @@
+"""Software segmentation of TCP/IPv4 super-segments (GSO), for devices without TSO.
+
+Mirrors Linux's ``inet_gso_segment`` (``net/ipv4/af_inet.c``) and ``tcp_gso_segment`` /
+``tcp4_gso_segment`` (``net/ipv4/tcp_offload.c``): the headers are copied in front of every
+``gso_size`` bytes of payload; each segment gets its IP total length, an IP ID one higher than
+the previous one (unless SKB_GSO_TCP_FIXEDID), a fresh header checksum, a sequence number
+advanced by its offset, FIN and PSH only on the last segment and CWR only on the first.
+
+Contract: ``inet_gso_segment(skb, features) -> list[SkBuff]`` is the ETH_P_IP
+``PacketOffload`` ``Net`` registers; ``dev_queue_xmit`` calls it with ``data`` at the MAC header
+and the network header marked, and frees the original.  When the original was
+CHECKSUM_PARTIAL each segment stays partial (pseudo-header sum for its own length seeded in the
+check field, ``csum_start`` at its TCP header), so the core or the device finishes it;
+otherwise every segment's checksum is computed here.  Anything but TCP over IPv4 yields no
+segments (logged), as Linux returns -EPROTONOSUPPORT.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stack.core import alloc_skb
+from stack.core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCP_FIXEDID
+from stack.wire.checksum import internet_checksum, l4_checksum, pseudo_header_sum
+from stack.wire.ipv4 import IPPROTO_TCP
+from stack.wire.layout import U16, U32
+from stack.wire.tcp import CWR, FIN, PSH
+
+if TYPE_CHECKING:
+    from stack.core import SkBuff
+
+TCP_CHECK_OFFSET = 16
+
+
+def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
+    """Split a TCP/IPv4 GSO skb into MSS-sized frames (see the module docstring)."""
+    kernel = skb.kernel
+    head = skb.head
+    start = skb.data
+    nh = skb.network_header if skb.network_header >= start else start
+    if nh + 20 > skb.tail or head[nh] >> 4 != 4:
+        kernel.log("err", "inet_gso_segment: no IPv4 header")
+        return []
+    ihl = (head[nh] & 0x0F) << 2
+    th = nh + ihl
+    if head[nh + 9] != IPPROTO_TCP or th + 20 > skb.tail:
+        kernel.log("err", f"inet_gso_segment: protocol {head[nh + 9]} is not TCP")
+        return []
+    doff = (head[th + 12] >> 4) << 2
+    payload = th + doff
+    mss = skb.gso_size
+    if doff < 20 or payload > skb.tail or mss <= 0:
+        kernel.log("err", "inet_gso_segment: bad TCP header or gso_size")
+        return []
+    total_payload = skb.tail - payload
+    hlen = payload - start
+    hdr = bytes(head[start:payload])
+    saddr = bytes(head[nh + 12 : nh + 16])
+    daddr = bytes(head[nh + 16 : nh + 20])
+    seq0 = U32.unpack_from(head, th + 4)[0]
+    flags0 = head[th + 13]
+    id0 = U16.unpack_from(head, nh + 4)[0]
+    fixedid = skb.gso_type & SKB_GSO_TCP_FIXEDID
+    partial = skb.ip_summed == CHECKSUM_PARTIAL
+    headroom = start
+    nh_off = nh - start
+    th_off = th - start
+    segs: list[SkBuff] = []
+    off = 0
+    i = 0
+    while off < total_payload or (i == 0 and total_payload == 0):
+        n = min(mss, total_payload - off)
+        seg = alloc_skb(kernel, headroom + hlen + n)
+        seg.reserve(headroom)
+        base = seg.put(hlen + n)
+        sh = seg.head
+        sh[base : base + hlen] = hdr
+        sh[base + hlen : base + hlen + n] = head[payload + off : payload + off + n]
+        snh = base + nh_off
+        sth = base + th_off
+        U16.pack_into(sh, snh + 2, ihl + doff + n)
+        if not fixedid:
+            U16.pack_into(sh, snh + 4, (id0 + i) & 0xFFFF)
+        U16.pack_into(sh, snh + 10, 0)
+        U16.pack_into(sh, snh + 10, internet_checksum(memoryview(sh)[snh : snh + ihl]))
+        U32.pack_into(sh, sth + 4, (seq0 + off) & 0xFFFFFFFF)
+        flags = flags0
+        if off + n < total_payload:
+            flags &= ~(FIN | PSH)
+        if i:
+            flags &= ~CWR
+        sh[sth + 13] = flags
+        tcp_len = doff + n
+        if partial:
+            U16.pack_into(sh, sth + TCP_CHECK_OFFSET,
+                          pseudo_header_sum(saddr, daddr, IPPROTO_TCP, tcp_len))
+            seg.ip_summed = CHECKSUM_PARTIAL
+            seg.csum_start = sth
+            seg.csum_offset = TCP_CHECK_OFFSET
+        else:
+            U16.pack_into(sh, sth + TCP_CHECK_OFFSET, 0)
+            U16.pack_into(sh, sth + TCP_CHECK_OFFSET, l4_checksum(
+                saddr, daddr, IPPROTO_TCP, memoryview(sh)[sth : sth + tcp_len]))
+            seg.ip_summed = CHECKSUM_NONE
+        seg.dev = skb.dev
+        seg.protocol = skb.protocol
+        seg.priority = skb.priority
+        seg.mark = skb.mark
+        seg.queue_mapping = skb.queue_mapping
+        seg.tstamp = skb.tstamp
+        seg.mac_header = base
+        seg.network_header = snh
+        seg.transport_header = sth
+        segs.append(seg)
+        off += n
+        i += 1
+        if total_payload == 0:
+            break
+    return segs

@@ -1,0 +1,68 @@
+"""Per-host file descriptor numbers for sockets and epolls (Linux's ``fs/file.c`` fdtable).
+
+ixsim sockets are not OS files; each host still hands out small integers, lowest free first
+(``__alloc_fd``), so users may keep, print and register "fds" the way C and Python code does
+(``epoll.register(fd)``, ``sock.fileno()``).  Numbering starts at 3: 0, 1 and 2 belong to the
+imaginary process's stdio, so the first socket is fd 3, as in a fresh Python process.
+
+The table hangs off the per-host namespace as ``net.fdtable`` (created on first use when the
+``Net`` does not provide one).
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+from typing import Any
+
+FIRST_FD = 3
+
+
+class FdTable:
+    """fd -> open file object (a :class:`~stack.socket.socket.Socket` or an Epoll)."""
+
+    __slots__ = ("files", "_free", "_next")
+
+    def __init__(self) -> None:
+        self.files: dict[int, Any] = {}
+        self._free: list[int] = []  # released numbers below _next, as a heap
+        self._next = FIRST_FD
+
+    def install(self, file: Any) -> int:
+        """Give ``file`` the lowest free fd (``get_unused_fd`` + ``fd_install``)."""
+        fd = heapq.heappop(self._free) if self._free else self._next
+        if fd == self._next:
+            self._next += 1
+        self.files[fd] = file
+        return fd
+
+    def get(self, fd: int) -> Any:
+        """The file open on ``fd``, or ``OSError(EBADF)`` (``fget``)."""
+        try:
+            return self.files[fd]
+        except (KeyError, TypeError):
+            raise OSError(errno.EBADF, f"Bad file descriptor: {fd!r}") from None
+
+    def release(self, fd: int) -> None:
+        """Free ``fd`` for reuse (``close_fd``); releasing an unused fd is EBADF."""
+        if self.files.pop(fd, None) is None:
+            raise OSError(errno.EBADF, f"Bad file descriptor: {fd!r}")
+        heapq.heappush(self._free, fd)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __contains__(self, fd: object) -> bool:
+        return fd in self.files
+
+    def __repr__(self) -> str:
+        return f"<FdTable open={sorted(self.files)}>"
+
+
+def fdtable_of(net: Any) -> FdTable:
+    """The host's fd table, created on first use."""
+    table = getattr(net, "fdtable", None)
+    if table is None:
+        table = FdTable()
+        net.fdtable = table
+    return table

@@ -1,0 +1,476 @@
+"""The BSD socket API over a kernel Sock, in the shape of Python's ``socket.socket``.
+
+Mirrors Linux's ``net/socket.c`` + ``net/ipv4/af_inet.c`` (``inet_create`` choosing the
+protocol from ``inetsw``, ``inet_stream_connect``, ``inet_accept``, ``inet_sendmsg``,
+``inet_recvmsg``) and CPython's ``Modules/socketmodule.c`` (method names, argument checks,
+timeouts).  Contract (docs/stack-architecture.md, DESIGN.md "The user's surface"):
+
+* Same method names and semantics as ``socket.socket``; errors are ``OSError`` subclasses with
+  stdlib errno values; addresses are ``("10.0.0.1", 7)`` at the API and ``(4-byte bytes,
+  port)`` towards the Sock.
+* Blocking sockets (``settimeout(None)``, the default, or a positive timeout): outside any
+  task a call runs the world until it can complete (``stack.socket.wait.block``); inside a
+  task (``sched.current_task``) the same call returns an awaitable ``Future``
+  (``stack.socket.wait.task_wait``), so ``data = await conn.recv(5)`` works in ``async def``.
+* Non-blocking sockets (``setblocking(False)``, ``SOCK_NONBLOCK``, ``MSG_DONTWAIT``) never
+  wait and never return a Future: they return or raise ``BlockingIOError`` synchronously,
+  inside tasks too - the shape an epoll loop is written in.
+* Calls that never sleep (bind, listen, shutdown, close, options, names) are synchronous.
+* There is no SIGPIPE: sending after ``shutdown(SHUT_WR)`` raises ``BrokenPipeError``.
+* A socket has a per-host "fd" (``fileno()``, :mod:`stack.socket.fdtable`), not an OS fd.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from typing import Any
+
+from stack.sock import SEND_SHUTDOWN, Sock, oserror
+from stack.socket.addr import format_endpoint, sockaddr_in, to_user
+from stack.socket.constants import (
+    AF_INET,
+    EPOLLERR,
+    EPOLLHUP,
+    EPOLLIN,
+    EPOLLOUT,
+    EPOLLRDHUP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    MSG_DONTWAIT,
+    SO_LINGER,
+    SO_PROTOCOL,
+    SO_TYPE,
+    SOCK_DGRAM,
+    SOCK_NONBLOCK,
+    SOCK_STREAM,
+    SOCK_TYPE_MASK,
+    SOL_SOCKET,
+)
+from stack.socket.fdtable import fdtable_of
+from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
+from stack.socket.wait import Describe, SockWaiter, block, task_wait
+
+NS_PER_S = 1_000_000_000
+DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)
+POLL_RECV = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP
+POLL_SEND = EPOLLOUT | EPOLLERR | EPOLLHUP
+POLL_CONNECT = EPOLLOUT | EPOLLERR | EPOLLHUP
+POLL_ACCEPT = EPOLLIN | EPOLLERR | EPOLLHUP
+
+
+def _tcp_sock(net: Any) -> Sock:
+    from stack.tcp import TcpSock  # the protocols import late: they may import this package
+
+    return TcpSock(net)
+
+
+def _udp_sock(net: Any) -> Sock:
+    from stack.udp import UdpSock
+
+    return UdpSock(net)
+
+
+# inetsw (net/ipv4/af_inet.c): socket type -> [(protocol, constructor(net) -> Sock)], the first
+# entry being the default for proto=0.  Protocols may add entries (a raw socket, SOCK_RAW).
+INETSW: dict[int, list[tuple[int, Callable[[Any], Sock]]]] = {
+    SOCK_STREAM: [(IPPROTO_TCP, _tcp_sock)],
+    SOCK_DGRAM: [(IPPROTO_UDP, _udp_sock)],
+}
+
+
+def sched_of(net: Any) -> Any:
+    sched = getattr(net, "sched", None)
+    return sched if sched is not None else net.kernel.sched
+
+
+def _ebadf() -> OSError:
+    return OSError(errno.EBADF, "Bad file descriptor")
+
+
+class Socket:
+    """One user-side socket (``struct socket`` + ``struct file``) over a kernel :class:`Sock`."""
+
+    def __init__(self, net: Any, sk: Sock, type: int | None = None,
+                 proto: int | None = None) -> None:
+        self.net = net
+        self.sk = sk
+        self._type = type if type is not None else sk.type
+        self._proto = proto if proto is not None else sk.protocol
+        self.sched = sched_of(net)
+        self._timeout_ns: int | None = None
+        self._timeout_s: float | None = None
+        self._listening = False
+        self._fdtable = fdtable_of(net)
+        self._fd = self._fdtable.install(self)
+        self.on_close: list[Callable[[], None]] = []  # epoll's eventpoll_release hooks
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def family(self) -> int:
+        return AF_INET
+
+    @property
+    def type(self) -> int:
+        return self._type
+
+    @property
+    def proto(self) -> int:
+        return self._proto
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def fileno(self) -> int:
+        """The host-local fd number (-1 once closed), usable with this host's epolls."""
+        return self._fd
+
+    def _check(self) -> Sock:
+        if self._fd < 0:
+            raise _ebadf()
+        return self.sk
+
+    def poll(self) -> int:
+        """The Sock's current EPOLL* readiness mask (not in Python's API; handy in tests)."""
+        return self._check().poll()
+
+    # -- timeouts ----------------------------------------------------------------------
+    def settimeout(self, value: float | None) -> None:
+        if value is None:
+            self._timeout_s, self._timeout_ns = None, None
+            return
+        seconds = float(value)
+        if seconds < 0 or seconds != seconds:
+            raise ValueError("Timeout value out of range")
+        self._timeout_s, self._timeout_ns = seconds, round(seconds * NS_PER_S)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout_s
+
+    def setblocking(self, flag: bool) -> None:
+        self.settimeout(None if flag else 0.0)
+
+    def getblocking(self) -> bool:
+        return self._timeout_ns != 0
+
+    # -- the one path for calls that may sleep ------------------------------------------
+    def _call(
+        self,
+        op: Callable[[], Any],
+        wanted: int,
+        opname: str,
+        flags: int = 0,
+        on_timeout: Callable[[], Any] | None = None,
+        target: tuple[bytes, int] | None = None,
+    ) -> Any:
+        timeout = 0 if flags & MSG_DONTWAIT else self._timeout_ns
+        if timeout == 0:
+            return op()
+        sched = self.sched
+        if sched.current_task is not None:
+            return task_wait(sched, self.sk, op, wanted, timeout, on_timeout)
+        return block(sched, self.sk, op, wanted, timeout,
+                     Describe(lambda: self.describe(opname, target)), on_timeout)
+
+    def describe(self, opname: str, target: tuple[bytes, int] | None = None) -> str:
+        """``recv on 10.0.0.2:7 <- 10.0.0.1:40000 (host b, fd 4)``, for Deadlock messages."""
+        sk = self.sk
+        try:
+            local = format_endpoint(sk.getsockname())
+        except OSError:
+            local = "*:*"
+        peer: str | None = format_endpoint(target) if target is not None else None
+        if peer is None:
+            try:
+                peer = format_endpoint(sk.getpeername())
+            except OSError:
+                peer = None
+        arrow = "<-" if opname.startswith(("recv", "accept")) else "->"
+        where = f"{local} {arrow} {peer}" if peer else local
+        kernel = getattr(self.net, "kernel", None)
+        host = getattr(kernel, "hostname", None) or getattr(self.net, "hostname", None)
+        context = f"host {host}, fd {self._fd}" if host else f"fd {self._fd}"
+        return f"{opname} on {where} ({context})"
+
+    # -- connection setup --------------------------------------------------------------
+    def bind(self, address: tuple[str, int]) -> None:
+        addr, port = sockaddr_in(address, "bind()")
+        self._check().bind(addr, port)
+
+    def listen(self, backlog: int = DEFAULT_BACKLOG) -> None:
+        self._check().listen(max(int(backlog), 0))
+        self._listening = True
+
+    def accept(self) -> Any:
+        """-> ``(Socket, ("ip", port))``; a Future of it inside a task."""
+        sk = self._check()
+
+        def op() -> tuple[Socket, tuple[str, int] | None]:
+            self._check()
+            conn = Socket(self.net, sk.accept(), self._type, self._proto)
+            return conn, to_user(conn.sk.getpeername())
+
+        return self._call(op, POLL_ACCEPT, "accept")
+
+    def _connect_op(self, addr: bytes, port: int) -> Callable[[], None]:
+        sk = self._check()
+        started = False
+
+        def op() -> None:
+            nonlocal started
+            self._check()
+            if not started:
+                started = True
+                sk.connect(addr, port)  # raises BlockingIOError(EINPROGRESS) while in flight
+                return None
+            err = sk.sock_error()
+            if err:
+                raise oserror(err)
+            mask = sk.poll()
+            if mask & EPOLLOUT:
+                return None
+            if mask & EPOLLHUP:
+                raise oserror(errno.ECONNABORTED)
+            raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
+
+        return op
+
+    def connect(self, address: tuple[str, int]) -> Any:
+        """Blocking: until established or refused. Non-blocking: BlockingIOError(EINPROGRESS)."""
+        dest = sockaddr_in(address, "connect()")
+        return self._call(self._connect_op(*dest), POLL_CONNECT, "connect", target=dest)
+
+    def connect_ex(self, address: tuple[str, int]) -> Any:
+        """``connect`` returning an errno (0 on success, EAGAIN on timeout) instead of raising."""
+        dest = sockaddr_in(address, "connect()")
+        connect = self._connect_op(*dest)
+
+        def op() -> int:
+            try:
+                connect()
+            except BlockingIOError as exc:
+                if self._timeout_ns != 0:
+                    raise
+                return exc.errno or errno.EAGAIN
+            except OSError as exc:
+                return exc.errno or errno.EIO
+            return 0
+
+        return self._call(op, POLL_CONNECT, "connect", on_timeout=lambda: errno.EAGAIN,
+                          target=dest)
+
+    # -- data ------------------------------------------------------------------------------
+    def _send_check(self) -> Sock:
+        sk = self._check()
+        if sk.sk_shutdown & SEND_SHUTDOWN:
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+        return sk
+
+    def send(self, data: bytes | bytearray | memoryview, flags: int = 0) -> Any:
+        """Queue what fits, at least one byte; -> count (a Future of it inside a task)."""
+        self._send_check()
+        payload = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+        kflags = flags & ~MSG_DONTWAIT
+
+        def op() -> int:
+            return self._send_check().sendmsg(payload, kflags)
+
+        return self._call(op, POLL_SEND, "send", flags)
+
+    def sendall(self, data: bytes | bytearray | memoryview, flags: int = 0) -> Any:
+        """Queue everything, waiting for room as needed; -> None (a Future inside a task)."""
+        self._send_check()
+        view = memoryview(data).cast("B")
+        total = len(view)
+        kflags = flags & ~MSG_DONTWAIT
+        sent = 0
+
+        def op() -> None:
+            nonlocal sent
+            sk = self._send_check()
+            while sent < total:
+                sent += sk.sendmsg(view[sent:], kflags)  # BlockingIOError once it is full
+            return None
+
+        return self._call(op, POLL_SEND, "sendall", flags)
+
+    def sendto(self, data: bytes | bytearray | memoryview, flags_or_addr: Any,
+               address: Any = None) -> Any:
+        """``sendto(data, address)`` or ``sendto(data, flags, address)``."""
+        if address is None:
+            flags, address = 0, flags_or_addr
+        else:
+            flags = flags_or_addr
+        dest = sockaddr_in(address, "sendto()")
+        self._send_check()
+        payload = data if isinstance(data, bytes) else bytes(data)
+        kflags = flags & ~MSG_DONTWAIT
+
+        def op() -> int:
+            return self._send_check().sendmsg(payload, kflags, dest)
+
+        return self._call(op, POLL_SEND, "sendto", flags)
+
+    def recv(self, bufsize: int, flags: int = 0) -> Any:
+        """Up to ``bufsize`` bytes; ``b""`` at end of stream."""
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        self._check()
+        kflags = flags & ~MSG_DONTWAIT
+
+        def op() -> bytes:
+            return self._check().recvmsg(bufsize, kflags)[0]
+
+        return self._call(op, POLL_RECV, "recv", flags)
+
+    def recvfrom(self, bufsize: int, flags: int = 0) -> Any:
+        """-> ``(data, ("ip", port))``; the address is None on a connected stream, as on Linux."""
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recvfrom")
+        self._check()
+        kflags = flags & ~MSG_DONTWAIT
+
+        def op() -> tuple[bytes, tuple[str, int] | None]:
+            data, addr = self._check().recvmsg(bufsize, kflags)
+            return data, to_user(addr)
+
+        return self._call(op, POLL_RECV, "recvfrom", flags)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Any:
+        """Receive into a writable buffer; -> number of bytes written."""
+        view = memoryview(buffer).cast("B")
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recv_into")
+        if nbytes == 0 or nbytes > len(view):
+            if nbytes > len(view):
+                raise ValueError("buffer too small for requested bytes")
+            nbytes = len(view)
+        self._check()
+        kflags = flags & ~MSG_DONTWAIT
+
+        def op() -> int:
+            data = self._check().recvmsg(nbytes, kflags)[0]
+            view[: len(data)] = data
+            return len(data)
+
+        return self._call(op, POLL_RECV, "recv_into", flags)
+
+    def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Any:
+        view = memoryview(buffer).cast("B")
+        nbytes = nbytes or len(view)
+        if nbytes > len(view):
+            raise ValueError("nbytes is greater than the length of the buffer")
+        self._check()
+        kflags = flags & ~MSG_DONTWAIT
+
+        def op() -> tuple[int, tuple[str, int] | None]:
+            data, addr = self._check().recvmsg(nbytes, kflags)
+            view[: len(data)] = data
+            return len(data), to_user(addr)
+
+        return self._call(op, POLL_RECV, "recvfrom_into", flags)
+
+    # -- teardown ----------------------------------------------------------------------
+    def shutdown(self, how: int) -> None:
+        if how not in (0, 1, 2):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        self._check().shutdown(how)
+
+    def close(self) -> None:
+        """Release the fd and the Sock; closing twice is harmless, as in Python."""
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        hooks, self.on_close = self.on_close, []
+        for hook in hooks:  # leave every epoll first (eventpoll_release), as __fput does
+            hook()
+        self._fdtable.release(fd)
+        sk = self.sk
+        sk.close()
+        # Tasks still sleeping in this socket's calls retry now and fail with EBADF (Linux
+        # would leave them blocked on the file reference they hold; a task has none).
+        for entry in list(sk.wq):
+            if isinstance(entry, SockWaiter):
+                entry(sk, ~0)
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- names and options --------------------------------------------------------------
+    def getsockname(self) -> tuple[str, int]:
+        return to_user(self._check().getsockname()) or ("0.0.0.0", 0)
+
+    def getpeername(self) -> tuple[str, int]:
+        peer = to_user(self._check().getpeername())
+        if peer is None:
+            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+        return peer
+
+    def setsockopt(self, level: int, optname: int, value: Any) -> None:
+        sk = self._check()
+        kvalue = user_value(level, optname, value)
+        if level == SOL_SOCKET:
+            sock_setsockopt(sk, optname, kvalue)
+        else:
+            sk.setsockopt(level, optname, kvalue)
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
+        """The option's value; raw bytes when ``buflen`` is given, as in Python.
+
+        Without ``buflen``: ints for int options, SO_LINGER's ``l_onoff`` (as CPython decodes
+        it), the ``TcpInfo`` object for TCP_INFO and the algorithm's name (``str``) for
+        TCP_CONGESTION.
+        """
+        sk = self._check()
+        if level == SOL_SOCKET and optname in (SO_TYPE, SO_PROTOCOL):
+            value = self._type if optname == SO_TYPE else self._proto
+        elif level == SOL_SOCKET:
+            value = sock_getsockopt(sk, optname, self._listening)
+        else:
+            value = sk.getsockopt(level, optname)
+        if buflen is not None:
+            return user_bytes(level, optname, value, buflen)
+        if level == SOL_SOCKET and optname == SO_LINGER:
+            return value[0]
+        return value
+
+    def __repr__(self) -> str:
+        if self._fd < 0:
+            return f"<ixsim socket [closed] fd=-1, family={AF_INET}, type={self.type}>"
+        parts = [f"fd={self._fd}", f"family={AF_INET}", f"type={self.type}",
+                 f"proto={self.proto}"]
+        try:
+            parts.append(f"laddr={self.getsockname()}")
+        except OSError:
+            pass
+        try:
+            parts.append(f"raddr={self.getpeername()}")
+        except OSError:
+            pass
+        return f"<ixsim socket {', '.join(parts)}>"
+
+
+def socket_create(net: Any, family: int = AF_INET, type: int = SOCK_STREAM,
+                  proto: int = 0) -> Socket:
+    """``socket(family, type, proto)`` on the host whose namespace is ``net`` (``inet_create``).
+
+    ``type`` may carry SOCK_NONBLOCK (the socket starts non-blocking) and SOCK_CLOEXEC
+    (accepted, meaningless here).
+    """
+    if family != AF_INET:
+        raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+    base = type & SOCK_TYPE_MASK
+    answers = INETSW.get(base)
+    if answers is None:
+        raise OSError(errno.ESOCKTNOSUPPORT, f"Socket type not supported: {base}")
+    for protocol, create in answers:
+        if proto in (0, protocol):
+            sock = Socket(net, create(net), base, protocol)
+            if type & SOCK_NONBLOCK:
+                sock.setblocking(False)
+            return sock
+    raise OSError(errno.EPROTONOSUPPORT, f"Protocol not supported: {proto}")

@@ -1,0 +1,153 @@
+"""Socket options: the generic SOL_SOCKET level and the user <-> kernel value encodings.
+
+Mirrors Linux's ``sock_setsockopt``/``sock_getsockopt`` (``net/core/sock.c``): SOL_SOCKET
+options are common to every protocol and are kept on the Sock itself - ``sk_rcvbuf`` /
+``sk_sndbuf`` (the doubled, clamped values Linux stores and reports) and, for everything else,
+``sk.options[(SOL_SOCKET, opt)]``, which protocols read (``SO_REUSEADDR`` at bind,
+``SO_BROADCAST`` at sendto, ``SO_LINGER`` at close, ``SO_KEEPALIVE``).  After storing, the
+protocol's own ``sk.setsockopt(SOL_SOCKET, opt, value)`` is called so it can react (TCP arms
+its keepalive timer, as ``sk->sk_prot->keepalive`` does); a protocol that does not care raises
+ENOPROTOOPT, which is ignored.  SOL_SOCKET options this module does not know are the
+protocol's alone (UDP's SO_NO_CHECK).  Other levels (IPPROTO_TCP, IPPROTO_IP, ...) go straight to
+the protocol.
+
+Values as users pass them: Python ints (bools count), 4-byte native ints, ``struct linger``
+(8 bytes) or an ``(onoff, seconds)`` tuple for SO_LINGER, ``bytes``/``str`` for
+TCP_CONGESTION.  The kernel sees ints, a ``(onoff, seconds)`` tuple and a ``str``.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import Any
+
+from stack.socket.constants import (
+    AF_INET,
+    IPPROTO_TCP,
+    SO_ACCEPTCONN,
+    SO_BINDTODEVICE,
+    SO_DOMAIN,
+    SO_ERROR,
+    SO_LINGER,
+    SO_PROTOCOL,
+    SO_RCVBUF,
+    SO_SNDBUF,
+    SO_TYPE,
+    SOL_SOCKET,
+    TCP_CA_NAME_MAX,
+    TCP_CONGESTION,
+    TCP_INFO,
+)
+
+SOCK_MIN_SNDBUF = 4608  # 2 * (2048 + sizeof(struct sk_buff)) on x86-64
+SOCK_MIN_RCVBUF = 2304
+_INT = struct.Struct("=i")
+_LINGER = struct.Struct("=ii")
+_READ_ONLY = {SO_ERROR, SO_TYPE, SO_PROTOCOL, SO_DOMAIN, SO_ACCEPTCONN}
+_KNOWN_SOCKET_OPTS = {1, 2, 5, 6, 7, 8, 9, 10, 13, 15, 18, 19, 25}
+
+
+def _enoprotoopt(level: int, opt: int) -> OSError:
+    return OSError(errno.ENOPROTOOPT, f"Protocol not available (level {level}, option {opt})")
+
+
+def user_value(level: int, opt: int, value: Any) -> Any:
+    """Decode what a user passed to ``setsockopt`` into the kernel's form."""
+    if level == SOL_SOCKET and opt == SO_LINGER:
+        if isinstance(value, tuple) and len(value) == 2:
+            return int(value[0]), int(value[1])
+        if isinstance(value, bytes | bytearray | memoryview) and len(value) >= _LINGER.size:
+            onoff, seconds = _LINGER.unpack_from(value)
+            return onoff, seconds
+        raise OSError(errno.EINVAL, "SO_LINGER takes struct.pack('ii', onoff, seconds)")
+    if (level == IPPROTO_TCP and opt == TCP_CONGESTION) or (
+            level == SOL_SOCKET and opt == SO_BINDTODEVICE):
+        if isinstance(value, bytes | bytearray | memoryview):
+            value = bytes(value).split(b"\0", 1)[0].decode("ascii", "replace")
+        if not isinstance(value, str):
+            raise TypeError("this option takes a name (bytes or str)")
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        if len(value) >= _INT.size:
+            return _INT.unpack_from(value)[0]
+        if len(value) >= 1:
+            return bytes(value)[0]
+        raise OSError(errno.EINVAL, "Invalid argument: empty option value")
+    raise TypeError(f"a bytes-like object or int is required, not '{type(value).__name__}'")
+
+
+def user_bytes(level: int, opt: int, value: Any, buflen: int) -> bytes:
+    """Encode a kernel option value as ``getsockopt(level, opt, buflen)`` returns it."""
+    if buflen < 0 or buflen > 1024:
+        raise OSError(errno.EINVAL, "getsockopt buflen out of range")
+    if level == IPPROTO_TCP and opt == TCP_CONGESTION:
+        name = value if isinstance(value, str) else str(value)
+        return name.encode("ascii").ljust(TCP_CA_NAME_MAX, b"\0")[:buflen]
+    if isinstance(value, str):  # SO_BINDTODEVICE
+        return (value.encode("ascii") + b"\0")[:buflen]
+    if level == IPPROTO_TCP and opt == TCP_INFO:
+        if isinstance(value, bytes | bytearray):
+            raw = bytes(value)
+        elif hasattr(value, "pack"):
+            raw = value.pack()
+        else:
+            raw = bytes(value)  # TcpInfo.__bytes__: Linux's struct tcp_info layout
+        return raw[:buflen]
+    if isinstance(value, tuple):
+        return _LINGER.pack(*value)[:buflen]
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)[:buflen]
+    return _INT.pack(int(value))[:buflen]
+
+
+def sock_setsockopt(sk: Any, opt: int, value: Any) -> None:
+    """SOL_SOCKET options (``sock_setsockopt``): stored on the Sock, then shown to the protocol."""
+    if opt in _READ_ONLY:
+        raise _enoprotoopt(SOL_SOCKET, opt)
+    if opt not in _KNOWN_SOCKET_OPTS:
+        sk.setsockopt(SOL_SOCKET, opt, value)  # a protocol's own (UDP's SO_NO_CHECK)
+        return
+    net = sk.net
+    sysctl = getattr(net, "sysctl", None)
+    if opt == SO_RCVBUF:
+        limit = sysctl.rmem_max if sysctl is not None else 212992
+        sk.sk_rcvbuf = max(min(max(value, 0), limit) * 2, SOCK_MIN_RCVBUF)
+    elif opt == SO_SNDBUF:
+        limit = sysctl.wmem_max if sysctl is not None else 212992
+        sk.sk_sndbuf = max(min(max(value, 0), limit) * 2, SOCK_MIN_SNDBUF)
+    sk.options[(SOL_SOCKET, opt)] = value
+    try:
+        sk.setsockopt(SOL_SOCKET, opt, value)
+    except OSError as exc:
+        if exc.errno != errno.ENOPROTOOPT:
+            raise
+
+
+def sock_getsockopt(sk: Any, opt: int, listening: bool) -> Any:
+    """SOL_SOCKET options (``sock_getsockopt``)."""
+    if opt == SO_ERROR:
+        return sk.sock_error()
+    if opt == SO_TYPE:
+        return sk.type
+    if opt == SO_PROTOCOL:
+        return sk.protocol
+    if opt == SO_DOMAIN:
+        return AF_INET
+    if opt == SO_ACCEPTCONN:
+        return int(listening)
+    if opt == SO_RCVBUF:
+        return sk.sk_rcvbuf
+    if opt == SO_SNDBUF:
+        return sk.sk_sndbuf
+    if opt == SO_LINGER:
+        return sk.options.get((SOL_SOCKET, opt), (0, 0))
+    if opt == SO_BINDTODEVICE:
+        return sk.options.get((SOL_SOCKET, opt), "")
+    if opt in _KNOWN_SOCKET_OPTS:
+        return sk.options.get((SOL_SOCKET, opt), 0)
+    return sk.getsockopt(SOL_SOCKET, opt)  # a protocol's own, or its ENOPROTOOPT

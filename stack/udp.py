@@ -1,0 +1,606 @@
+"""UDP (RFC 768): the kernel side of datagram sockets, receive demultiplexing, ICMP errors.
+
+Mirrors Linux's ``net/ipv4/udp.c`` (``udp_lib_get_port``/``udp_lib_lport_inuse``,
+``__udp4_lib_lookup``'s scoring, ``udp_sendmsg`` with ``ip_make_skb``'s DF and checksum-offload
+choices, ``__udp_enqueue_schedule_skb``, ``udp_recvmsg``, ``__udp4_lib_rcv``,
+``__udp4_lib_mcast_deliver``, ``__udp4_lib_err``), ``net/ipv4/datagram.c``
+(``ip4_datagram_connect``) and ``datagram_poll``.
+
+Contract (docs/stack-architecture.md, :class:`stack.sock.Sock`):
+- ``UdpSock(net)``: ``bind(addr, port)`` (EADDRINUSE unless both sockets set SO_REUSEADDR,
+  EADDRNOTAVAIL for a foreign address, EINVAL when bound; port 0 picks an ephemeral port from
+  ``sched.rng`` within ``ip_local_port_range``), ``connect(addr, port)`` (routes, fixes the
+  source address, EACCES for a broadcast without SO_BROADCAST), ``disconnect()``,
+  ``sendmsg(data, flags, addr)`` -> bytes sent, ``recvmsg(bufsize, flags) -> (data, (addr,
+  port))`` (MSG_PEEK), ``poll()``, ``shutdown``, ``close``, ``setsockopt``/``getsockopt``
+  (SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_NO_CHECK, SO_ERROR;
+  SOL_IP: IP_TTL, IP_TOS, IP_MTU_DISCOVER, IP_RECVERR, IP_MTU).  A pending error (``sk_err``,
+  e.g. ECONNREFUSED after an ICMP port unreachable on a connected socket) is raised by the next
+  sendmsg or recvmsg, once.
+- ``IP_MTU_DISCOVER``: WANT (default) sets DF on datagrams that fit the path MTU and fragments
+  the others; DO and PROBE set DF always and fail with EMSGSIZE above the MTU; DONT never sets
+  DF.  The checksum is left to the device (CHECKSUM_PARTIAL) when it offers NETIF_F_HW_CSUM or
+  NETIF_F_IP_CSUM and the datagram is not fragmented; otherwise it is computed here.
+- ``udp_rcv(net, skb)`` (``net.inet_protos[17]``): InErrors for short/bad lengths, InCsumErrors
+  + InErrors for a bad checksum (0 means none, RFC 768), NoPorts + ICMP port unreachable when
+  no socket matches, RcvbufErrors + InErrors when the receiver's queue (skb truesize) exceeds
+  ``sk_rcvbuf``, IgnoredMulti for broadcasts nobody wanted; InDatagrams counts datagrams read
+  by recvmsg, OutDatagrams datagrams sent, SndbufErrors datagrams the qdisc dropped.
+- Deliberate deviations: the checksum is verified on receive rather than at copy time, there is
+  no error queue (IP_RECVERR only makes every ICMP error reach ``sk_err``), no SO_REUSEPORT
+  groups, no UDP-Lite, no GSO.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from stack.core import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM, alloc_skb, consume_skb, kfree_skb
+from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
+from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_send
+from stack.ipv4.output import MAX_HEADER, ip_send
+from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, Route, route_output
+from stack.sock import (
+    EPOLLERR,
+    EPOLLHUP,
+    EPOLLIN,
+    EPOLLOUT,
+    EPOLLRDHUP,
+    EPOLLRDNORM,
+    EPOLLWRNORM,
+    RCV_SHUTDOWN,
+    SEND_SHUTDOWN,
+    Sock,
+    eagain,
+    oserror,
+)
+from stack.wire.checksum import l4_checksum, pseudo_header_sum
+from stack.wire.errors import BadChecksum, Malformed
+from stack.wire.icmp import (
+    ICMP_DEST_UNREACH,
+    ICMP_FRAG_NEEDED,
+    ICMP_PARAMETERPROB,
+    ICMP_PORT_UNREACH,
+    ICMP_TIME_EXCEEDED,
+)
+from stack.wire.ipv4 import INADDR_ANY, IPPROTO_UDP, ip_str
+from stack.wire.layout import U16
+from stack.wire.udp import UDP, UDP_HLEN, UdpPacket
+
+if TYPE_CHECKING:
+    from stack.core import NetDevice, SkBuff
+    from stack.wire.ipv4 import Ipv4Repr
+
+# Linux's values (stack/ may not import the stdlib socket module; the numbers agree with it).
+SOCK_DGRAM, MSG_PEEK = 2, 0x2
+SOL_SOCKET, SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_BROADCAST = 1, 2, 3, 4, 6
+SO_SNDBUF, SO_RCVBUF, SO_NO_CHECK, SO_BINDTODEVICE = 7, 8, 11, 25
+SOL_IP, IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR, IP_MTU = 0, 1, 2, 10, 11, 14
+IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, IP_PMTUDISC_DO, IP_PMTUDISC_PROBE = 0, 1, 2, 3
+SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
+UDP_MAX_PAYLOAD = 0xFFFF - 20 - UDP_HLEN  # 65507
+SOCK_MIN_RCVBUF = 2304
+SOCK_MIN_SNDBUF = 4608
+_HDR = UDP.struct
+_IP_UDP_HLEN = 20 + UDP_HLEN
+
+
+class UdpTable:
+    """The namespace's bound UDP sockets by local port (``net.udp``, Linux's ``udp_table``)."""
+
+    def __init__(self, net: Any) -> None:
+        self.net = net
+        self.ports: dict[int, list[UdpSock]] = {}
+
+    def _conflict(self, sk: UdpSock, port: int) -> bool:
+        """udp_lib_lport_inuse."""
+        for other in self.ports.get(port, ()):
+            if other is sk or (other.reuse and sk.reuse):
+                continue
+            if other.bound_dev is not None and sk.bound_dev is not None \
+                    and other.bound_dev is not sk.bound_dev:
+                continue
+            if other.rcv_saddr == INADDR_ANY or sk.rcv_saddr == INADDR_ANY \
+                    or other.rcv_saddr == sk.rcv_saddr:
+                return True
+        return False
+
+    def get_port(self, sk: UdpSock, port: int) -> int:
+        """udp_lib_get_port: hash ``sk`` on ``port`` (0: an ephemeral one); errno on failure."""
+        if port == 0:
+            low, high = self.net.sysctl.ip_local_port_range
+            remaining = high - low + 1
+            first = self.net.sched.rng.randrange(remaining)
+            for i in range(remaining):
+                candidate = low + (first + i) % remaining
+                if not self._conflict(sk, candidate):
+                    port = candidate
+                    break
+            else:
+                raise oserror(errno.EAGAIN, "no free ephemeral UDP port")
+        elif self._conflict(sk, port):
+            raise oserror(errno.EADDRINUSE, f"UDP port {port}")
+        self.ports.setdefault(port, []).append(sk)
+        return port
+
+    def unhash(self, sk: UdpSock) -> None:
+        socks = self.ports.get(sk.num)
+        if socks and sk in socks:
+            socks.remove(sk)
+            if not socks:
+                del self.ports[sk.num]
+
+    def lookup(self, saddr: bytes, sport: int, daddr: bytes, dport: int,
+               dev: NetDevice | None) -> UdpSock | None:
+        """__udp4_lib_lookup: the best-scoring socket for a datagram saddr:sport -> daddr:dport."""
+        socks = self.ports.get(dport)
+        if not socks:
+            return None
+        if len(socks) == 1:
+            sk = socks[0]
+            return sk if _score(sk, saddr, sport, daddr, dev) >= 0 else None
+        best, best_score = None, -1
+        for sk in socks:
+            score = _score(sk, saddr, sport, daddr, dev)
+            if score > best_score:
+                best, best_score = sk, score
+        return best
+
+    def lookup_all(self, saddr: bytes, sport: int, daddr: bytes, dport: int,
+                   dev: NetDevice | None) -> list[UdpSock]:
+        return [sk for sk in self.ports.get(dport, ())
+                if _score(sk, saddr, sport, daddr, dev) >= 0]
+
+    def sockets(self) -> list[UdpSock]:
+        return [sk for port in sorted(self.ports) for sk in self.ports[port]]
+
+    def show(self) -> str:
+        """``ss -uan``-style listing: state, queues, local and peer addresses."""
+        lines = ["State  Recv-Q Send-Q Local Address:Port Peer Address:Port\n"]
+        for sk in self.sockets():
+            peer = f"{ip_str(sk.daddr)}:{sk.dport}" if sk.daddr is not None else "*:*"
+            state = "ESTAB" if sk.daddr is not None else "UNCONN"
+            local = ip_str(sk.rcv_saddr) if sk.rcv_saddr != INADDR_ANY else "0.0.0.0"
+            lines.append(f"{state} {sk.rmem_alloc} {sk.wmem_alloc} {local}:{sk.num} {peer}\n")
+        return "".join(lines)
+
+
+def _score(sk: UdpSock, saddr: bytes, sport: int, daddr: bytes, dev: NetDevice | None) -> int:
+    """compute_score: -1 when ``sk`` does not match, more points for more specific matches."""
+    score = 0
+    if sk.rcv_saddr != INADDR_ANY:
+        if sk.rcv_saddr != daddr:
+            return -1
+        score += 4
+    if sk.daddr is not None:
+        if sk.daddr != saddr:
+            return -1
+        score += 4
+    if sk.dport:
+        if sk.dport != sport:
+            return -1
+        score += 4
+    if sk.bound_dev is not None:
+        if sk.bound_dev is not dev and dev is not None:
+            return -1
+        score += 4
+    return score
+
+
+def _int_value(value: Any) -> int:
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        return int.from_bytes(raw[:4], "little", signed=True) if len(raw) >= 4 else (
+            raw[0] if raw else 0)
+    return int(value)
+
+
+class UdpSock(Sock):
+    """One UDP socket (``struct udp_sock``); see the module docstring."""
+
+    type = SOCK_DGRAM
+    protocol = IPPROTO_UDP
+
+    def __init__(self, net: Any) -> None:
+        super().__init__(net)
+        self.num = 0  # inet_num: the local port, 0 while unbound
+        self.rcv_saddr = INADDR_ANY  # inet_rcv_saddr: the address we receive on
+        self.saddr = INADDR_ANY  # inet_saddr: the source we send from
+        self.daddr: bytes | None = None
+        self.dport = 0
+        self.rcvq: deque[SkBuff] = deque()
+        self.rmem_alloc = 0
+        self.wmem_alloc = 0
+        self.drops = 0
+        self.dst: Route | None = None
+        self.pmtudisc = IP_PMTUDISC_WANT
+        self.ttl: int | None = None
+        self.tos = 0
+        self.recverr = False
+        self.no_check_tx = False
+        self.addr_locked = False  # SOCK_BINDADDR_LOCK
+        self.port_locked = False  # SOCK_BINDPORT_LOCK
+
+    # -- options the socket layer keeps for us -----------------------------------------------------
+    @property
+    def reuse(self) -> bool:
+        return bool(self.options.get((SOL_SOCKET, SO_REUSEADDR)))
+
+    @property
+    def broadcast(self) -> bool:
+        return bool(self.options.get((SOL_SOCKET, SO_BROADCAST)))
+
+    @property
+    def bound_dev(self) -> NetDevice | None:
+        name = self.options.get((SOL_SOCKET, SO_BINDTODEVICE))
+        return self.net.kernel.dev_get_by_name(name) if name else None
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise oserror(errno.EBADF)
+
+    # -- binding and connecting --------------------------------------------------------------------
+    def bind(self, addr: bytes, port: int) -> None:
+        self._check_open()
+        if self.num:
+            raise oserror(errno.EINVAL, "already bound")
+        if not 0 <= port <= 0xFFFF:
+            raise oserror(errno.EINVAL, f"bad port {port}")
+        addr = bytes(addr)
+        kind = self.net.fib.addr_type(addr) if addr != INADDR_ANY else RTN_LOCAL
+        if kind not in (RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST):
+            raise oserror(errno.EADDRNOTAVAIL, f"{ip_str(addr)} is not a local address")
+        self.rcv_saddr = addr
+        self.saddr = INADDR_ANY if kind != RTN_LOCAL else addr
+        try:
+            self.num = self.net.udp.get_port(self, port)
+        except OSError as exc:
+            self.rcv_saddr = self.saddr = INADDR_ANY
+            if port == 0:
+                raise oserror(errno.EADDRINUSE, "no free ephemeral port") from exc
+            raise
+        self.addr_locked = addr != INADDR_ANY
+        self.port_locked = port != 0
+
+    def _autobind(self) -> None:
+        if not self.num:
+            self.num = self.net.udp.get_port(self, 0)
+
+    def connect(self, addr: bytes, port: int) -> None:
+        """ip4_datagram_connect (after inet_autobind)."""
+        self._check_open()
+        if not 0 < port <= 0xFFFF:
+            raise oserror(errno.EINVAL, f"bad port {port}")
+        self._autobind()
+        saddr = self.saddr if self.saddr != INADDR_ANY else None
+        rt = route_output(self.net, bytes(addr), saddr, self.bound_dev)
+        if rt.type == RTN_BROADCAST and not self.broadcast:
+            raise oserror(errno.EACCES, "broadcast needs SO_BROADCAST")
+        if self.saddr == INADDR_ANY:
+            self.saddr = rt.src
+        if self.rcv_saddr == INADDR_ANY:
+            self.rcv_saddr = rt.src
+        self.daddr = rt.daddr
+        self.dport = port
+        self.dst = rt
+
+    def disconnect(self) -> None:
+        """__udp_disconnect (connect with AF_UNSPEC)."""
+        self.daddr = None
+        self.dport = 0
+        self.dst = None
+        if not self.addr_locked:
+            self.saddr = self.rcv_saddr = INADDR_ANY
+        if not self.port_locked and self.num:
+            self.net.udp.unhash(self)
+            self.num = 0
+
+    def getsockname(self) -> tuple[bytes, int]:
+        return (self.rcv_saddr if self.rcv_saddr != INADDR_ANY else self.saddr), self.num
+
+    def getpeername(self) -> tuple[bytes, int]:
+        if self.daddr is None:
+            raise oserror(errno.ENOTCONN)
+        return self.daddr, self.dport
+
+    # -- sending -----------------------------------------------------------------------------------
+    def sendmsg(self, data: bytes | memoryview, flags: int = 0,
+                addr: tuple[bytes, int] | None = None) -> int:
+        self._check_open()
+        err = self.sock_error()
+        if err:
+            raise oserror(err)
+        if self.sk_shutdown & SEND_SHUTDOWN:
+            raise oserror(errno.EPIPE)
+        size = len(data)
+        if size > UDP_MAX_PAYLOAD:
+            raise oserror(errno.EMSGSIZE)
+        net = self.net
+        connected = addr is None
+        if connected:
+            if self.daddr is None:
+                raise oserror(errno.EDESTADDRREQ)
+            daddr, dport = self.daddr, self.dport
+        else:
+            assert addr is not None
+            daddr, dport = bytes(addr[0]), addr[1]
+            if not 0 < dport <= 0xFFFF:
+                raise oserror(errno.EINVAL, f"bad port {dport}")
+        self._autobind()
+        rt = self.dst if connected else None
+        if rt is None or not net.fib.check(rt):
+            saddr = self.saddr if self.saddr != INADDR_ANY else None
+            try:
+                rt = route_output(net, daddr, saddr, self.bound_dev)
+            except OSError as exc:
+                if exc.errno == errno.ENETUNREACH:
+                    net.mib.ip["OutNoRoutes"] += 1
+                raise
+            if connected:
+                self.dst = rt
+        if rt.type == RTN_BROADCAST and not self.broadcast:
+            raise oserror(errno.EACCES, "broadcast needs SO_BROADCAST")
+        saddr = self.saddr if self.saddr != INADDR_ANY else rt.src
+        pmtudisc = self.pmtudisc
+        mtu = rt.dev_mtu if pmtudisc == IP_PMTUDISC_PROBE else rt.mtu
+        total = _IP_UDP_HLEN + size
+        if pmtudisc >= IP_PMTUDISC_DO:
+            if total > mtu:
+                raise oserror(errno.EMSGSIZE, f"datagram of {total} bytes > MTU {mtu}")
+            df = True
+        else:
+            df = pmtudisc == IP_PMTUDISC_WANT and total <= mtu
+        if self.wmem_alloc >= self.sk_sndbuf:
+            raise eagain()
+        skb = alloc_skb(net.kernel, MAX_HEADER + UDP_HLEN + size)
+        skb.reserve(MAX_HEADER + UDP_HLEN)
+        skb.put_data(data)
+        off = skb.push(UDP_HLEN)
+        ulen = UDP_HLEN + size
+        head = skb.head
+        _HDR.pack_into(head, off, self.num, dport, ulen, 0)
+        skb.transport_header = off
+        if not self.no_check_tx:
+            if rt.dev.features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM) and total <= mtu:
+                U16.pack_into(head, off + 6, pseudo_header_sum(saddr, daddr, IPPROTO_UDP, ulen))
+                skb.ip_summed = CHECKSUM_PARTIAL
+                skb.csum_start = off
+                skb.csum_offset = 6
+            else:
+                check = l4_checksum(saddr, daddr, IPPROTO_UDP, memoryview(head)[off:off + ulen])
+                U16.pack_into(head, off + 6, check or 0xFFFF)
+        skb.sk = self
+        skb.destructor = self._wfree
+        self.wmem_alloc += skb.truesize
+        ret = ip_send(net, skb, saddr, daddr, IPPROTO_UDP, tos=self.tos, ttl=self.ttl, df=df,
+                      rt=rt)
+        if ret < 0:
+            if ret == -errno.ENOBUFS and not self.recverr:
+                net.mib.udp["SndbufErrors"] += 1
+                return size
+            raise oserror(-ret)
+        net.mib.udp["OutDatagrams"] += 1
+        return size
+
+    def _wfree(self, skb: SkBuff) -> None:
+        """sock_wfree: a sent skb was freed; wake writers once half the buffer is free."""
+        self.wmem_alloc = max(self.wmem_alloc - skb.truesize, 0)
+        if self.wq and (self.wmem_alloc << 1) < self.sk_sndbuf:
+            self.wake(EPOLLOUT | EPOLLWRNORM)
+
+    # -- receiving ---------------------------------------------------------------------------------
+    def queue_rcv(self, skb: SkBuff) -> None:
+        """__udp_enqueue_schedule_skb: queue a datagram (``data`` at its payload) or drop it."""
+        if self.rmem_alloc > self.sk_rcvbuf or self.closed:
+            self.drops += 1
+            mib = self.net.mib.udp
+            mib["RcvbufErrors"] += 1
+            mib["InErrors"] += 1
+            kfree_skb(skb, "SOCKET_RCVBUFF")
+            return
+        self.rmem_alloc += skb.truesize
+        self.rcvq.append(skb)
+        if self.wq:
+            self.wake(EPOLLIN | EPOLLRDNORM)
+
+    def recvmsg(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[bytes, int] | None]:
+        self._check_open()
+        err = self.sock_error()
+        if err:
+            raise oserror(err)
+        queue = self.rcvq
+        if not queue:
+            if self.sk_shutdown & RCV_SHUTDOWN:
+                return b"", None
+            raise eagain()
+        skb = queue[0]
+        head = skb.head
+        data = bytes(head[skb.data : min(skb.tail, skb.data + max(bufsize, 0))])
+        nh = skb.network_header
+        addr = (bytes(head[nh + 12 : nh + 16]), U16.unpack_from(head, skb.transport_header)[0])
+        if not flags & MSG_PEEK:
+            queue.popleft()
+            self.rmem_alloc -= skb.truesize
+            consume_skb(skb)
+            self.net.mib.udp["InDatagrams"] += 1
+        return data, addr
+
+    def poll(self) -> int:
+        """datagram_poll."""
+        mask = 0
+        if self.sk_err:
+            mask |= EPOLLERR
+        shutdown = self.sk_shutdown
+        if shutdown & RCV_SHUTDOWN:
+            mask |= EPOLLRDHUP | EPOLLIN | EPOLLRDNORM
+        if shutdown == SHUTDOWN_MASK:
+            mask |= EPOLLHUP
+        if self.rcvq:
+            mask |= EPOLLIN | EPOLLRDNORM
+        if (self.wmem_alloc << 1) < self.sk_sndbuf:
+            mask |= EPOLLOUT | EPOLLWRNORM
+        return mask
+
+    def shutdown(self, how: int) -> None:
+        """inet_shutdown: the bits are set even on an unconnected socket, which is ENOTCONN."""
+        self._check_open()
+        if how not in (0, 1, 2):
+            raise oserror(errno.EINVAL)
+        self.sk_shutdown |= how + 1
+        self.wake()
+        if self.daddr is None:
+            raise oserror(errno.ENOTCONN)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        if self.num:
+            self.net.udp.unhash(self)
+        while self.rcvq:
+            kfree_skb(self.rcvq.popleft(), "SOCKET_CLOSE")
+        self.rmem_alloc = 0
+        self.dst = None
+        super().close()
+
+    # -- options -----------------------------------------------------------------------------------
+    def setsockopt(self, level: int, option: int, value: Any) -> None:
+        sysctl = self.net.sysctl
+        if level == SOL_SOCKET:
+            self.options[(level, option)] = value
+            if option == SO_RCVBUF:
+                v = _int_value(value)
+                self.sk_rcvbuf = max(min(max(v, 0), sysctl.rmem_max) * 2, SOCK_MIN_RCVBUF)
+            elif option == SO_SNDBUF:
+                v = _int_value(value)
+                self.sk_sndbuf = max(min(max(v, 0), sysctl.wmem_max) * 2, SOCK_MIN_SNDBUF)
+                self.wake()
+            elif option == SO_NO_CHECK:
+                self.no_check_tx = bool(_int_value(value))
+            return
+        if level != SOL_IP:
+            raise oserror(errno.ENOPROTOOPT)
+        v = _int_value(value)
+        if option == IP_TTL:
+            if v != -1 and not 1 <= v <= 255:
+                raise oserror(errno.EINVAL)
+            self.ttl = None if v == -1 else v
+        elif option == IP_TOS:
+            self.tos = v & 0xFF
+        elif option == IP_MTU_DISCOVER:
+            if not 0 <= v <= 5:
+                raise oserror(errno.EINVAL)
+            self.pmtudisc = v
+        elif option == IP_RECVERR:
+            self.recverr = bool(v)
+        else:
+            raise oserror(errno.ENOPROTOOPT)
+
+    def getsockopt(self, level: int, option: int) -> Any:
+        if level == SOL_SOCKET:
+            if option == SO_ERROR:
+                return self.sock_error()
+            if option == SO_TYPE:
+                return SOCK_DGRAM
+            if option == SO_RCVBUF:
+                return self.sk_rcvbuf
+            if option == SO_SNDBUF:
+                return self.sk_sndbuf
+            return self.options.get((level, option), 0)
+        if level != SOL_IP:
+            raise oserror(errno.ENOPROTOOPT)
+        if option == IP_TTL:
+            return self.net.sysctl.ip_default_ttl if self.ttl is None else self.ttl
+        if option == IP_TOS:
+            return self.tos
+        if option == IP_MTU_DISCOVER:
+            return self.pmtudisc
+        if option == IP_RECVERR:
+            return int(self.recverr)
+        if option == IP_MTU:
+            if self.daddr is None:
+                raise oserror(errno.ENOTCONN)
+            return route_output(self.net, self.daddr).mtu
+        raise oserror(errno.ENOPROTOOPT)
+
+    def __repr__(self) -> str:
+        peer = f" -> {ip_str(self.daddr)}:{self.dport}" if self.daddr is not None else ""
+        return f"<UdpSock {ip_str(self.rcv_saddr)}:{self.num}{peer} rcvq={len(self.rcvq)}>"
+
+
+# -- the protocol handlers -------------------------------------------------------------------------
+def udp_rcv(net: Any, skb: SkBuff) -> int:
+    """__udp4_lib_rcv: ``skb.data`` at the UDP header (see the module docstring)."""
+    mib = net.mib.udp
+    head = skb.head
+    data = skb.data
+    nh = skb.network_header
+    src = bytes(head[nh + 12 : nh + 16])
+    dst = bytes(head[nh + 16 : nh + 20])
+    verify = skb.ip_summed != CHECKSUM_UNNECESSARY and skb.ip_summed != CHECKSUM_PARTIAL
+    try:
+        UdpPacket.checked(memoryview(head)[data : skb.tail], src if verify else None,
+                          dst if verify else None)
+    except BadChecksum:
+        mib["InCsumErrors"] += 1
+        mib["InErrors"] += 1
+        kfree_skb(skb, "UDP_CSUM")
+        return 1
+    except Malformed:
+        mib["InErrors"] += 1
+        kfree_skb(skb, "PKT_TOO_SMALL")
+        return 1
+    sport, dport, ulen, _ = _HDR.unpack_from(head, data)
+    skb.tail = data + ulen
+    skb.transport_header = data
+    skb.data = data + UDP_HLEN
+    table: UdpTable = net.udp
+    if skb.cb.get("rt_bcast"):
+        socks = table.lookup_all(src, sport, dst, dport, skb.dev)
+        if not socks:
+            mib["IgnoredMulti"] += 1
+            consume_skb(skb)
+            return 0
+        for sk in socks[:-1]:
+            sk.queue_rcv(skb.clone())
+        socks[-1].queue_rcv(skb)
+        return 0
+    sk = table.lookup(src, sport, dst, dport, skb.dev)
+    if sk is None:
+        mib["NoPorts"] += 1
+        icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
+        kfree_skb(skb, "NO_SOCKET")
+        return 1
+    sk.queue_rcv(skb)
+    return 0
+
+
+def udp_err(net: Any, iph: Ipv4Repr, l4: memoryview, itype: int, code: int, info: int) -> None:
+    """__udp4_lib_err: an ICMP error about a datagram we sent; tell its socket."""
+    sport, dport = U16.unpack_from(l4, 0)[0], U16.unpack_from(l4, 2)[0]
+    sk = net.udp.lookup(iph.dst, dport, iph.src, sport, None)
+    if sk is None:
+        net.mib.icmp["InErrors"] += 1
+        return
+    harderr = False
+    if itype == ICMP_TIME_EXCEEDED:
+        err = errno.EHOSTUNREACH
+    elif itype == ICMP_PARAMETERPROB:
+        err, harderr = errno.EPROTO, True
+    elif itype == ICMP_DEST_UNREACH:
+        if code == ICMP_FRAG_NEEDED:
+            sk.dst = None
+            if sk.pmtudisc == IP_PMTUDISC_DONT:
+                return
+            err, harderr = errno.EMSGSIZE, True
+        elif code < len(ICMP_ERR_CONVERT):
+            err, harderr = ICMP_ERR_CONVERT[code]
+        else:
+            err = errno.EHOSTUNREACH
+    else:
+        return  # source quench, redirect
+    if not sk.recverr and (not harderr or sk.daddr is None):
+        return
+    sk.sk_err = err
+    sk.wake(EPOLLERR)

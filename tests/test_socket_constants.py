@@ -1,0 +1,97 @@
+"""stack.socket's numbers are Linux's, i.e. the stdlib's: users may pass either."""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import struct
+import sys
+
+import pytest
+
+import stack.socket as ours
+from stack.socket.addr import inet_aton, inet_ntoa, sockaddr_in, to_user
+from stack.socket.fdtable import FdTable
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux's numbers")
+
+
+def test_every_socket_constant_equals_the_stdlibs():
+    checked = []
+    for name in ours.__all__:
+        if name.startswith("EPOLL") and hasattr(select, name):
+            assert getattr(ours, name) == getattr(select, name), name
+            checked.append(name)
+        elif hasattr(socket, name):
+            assert getattr(ours, name) == getattr(socket, name), name
+            checked.append(name)
+    # the ones the brief names must all be among those checked
+    for name in ("AF_INET", "SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOL_SOCKET",
+                 "SO_REUSEADDR", "SO_RCVBUF", "SO_SNDBUF", "SO_KEEPALIVE", "SO_LINGER",
+                 "SO_ERROR", "SO_BROADCAST", "TCP_NODELAY", "TCP_CORK", "TCP_KEEPIDLE",
+                 "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_INFO", "TCP_CONGESTION", "IPPROTO_TCP",
+                 "IPPROTO_UDP", "MSG_PEEK", "MSG_DONTWAIT", "SHUT_WR", "SOCK_NONBLOCK",
+                 "EPOLLIN", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDHUP", "EPOLLPRI",
+                 "EPOLLET", "EPOLLONESHOT", "EPOLLEXCLUSIVE"):
+        assert name in checked, name
+    assert len(checked) > 70
+
+
+def test_epoll_ctl_ops_are_linuxs():
+    # select has no EPOLL_CTL_*; these are uapi/linux/eventpoll.h's values
+    assert (ours.EPOLL_CTL_ADD, ours.EPOLL_CTL_DEL, ours.EPOLL_CTL_MOD) == (1, 2, 3)
+
+
+def test_errors_map_to_the_stdlib_subclasses():
+    from stack.sock import oserror
+
+    assert type(oserror(errno.ECONNREFUSED)) is ConnectionRefusedError
+    assert type(oserror(errno.ECONNRESET)) is ConnectionResetError
+    assert type(oserror(errno.EPIPE)) is BrokenPipeError
+    assert type(oserror(errno.EAGAIN)) is BlockingIOError
+
+
+def test_address_conversions():
+    assert inet_aton("10.0.0.1") == b"\n\0\0\x01" == socket.inet_aton("10.0.0.1")
+    assert inet_ntoa(b"\n\0\0\x01") == "10.0.0.1"
+    assert inet_aton("") == b"\0\0\0\0" and inet_aton("<broadcast>") == b"\xff" * 4
+    assert sockaddr_in(("10.0.0.2", 7)) == (b"\n\0\0\x02", 7)
+    assert to_user((b"\n\0\0\x02", 7)) == ("10.0.0.2", 7)
+    for bad in ("10.0.0", "10.0.0.256", "a.b.c.d", "example.com", "1.2.3.4.5"):
+        with pytest.raises(OSError) as info:
+            inet_aton(bad)
+        assert info.value.errno == errno.EINVAL
+    with pytest.raises(OverflowError):
+        sockaddr_in(("10.0.0.1", 70000))
+    with pytest.raises(TypeError):
+        sockaddr_in("10.0.0.1:7")
+    with pytest.raises(TypeError):
+        sockaddr_in(("10.0.0.1", "7"))
+
+
+def test_fd_table_hands_out_the_lowest_free_number():
+    table = FdTable()
+    a, b, c = object(), object(), object()
+    assert [table.install(x) for x in (a, b, c)] == [3, 4, 5]
+    table.release(4)
+    assert table.install(object()) == 4
+    assert table.install(object()) == 6
+    assert table.get(3) is a
+    with pytest.raises(OSError) as info:
+        table.get(99)
+    assert info.value.errno == errno.EBADF
+    with pytest.raises(OSError):
+        table.release(99)
+
+
+def test_linger_struct_is_the_native_pair_of_ints():
+    # what users pass for SO_LINGER: struct.pack("ii", onoff, seconds)
+    from stack.socket.sockopt import user_bytes, user_value
+
+    raw = struct.pack("ii", 1, 5)
+    assert user_value(ours.SOL_SOCKET, ours.SO_LINGER, raw) == (1, 5)
+    assert user_bytes(ours.SOL_SOCKET, ours.SO_LINGER, (1, 5), 8) == raw
+    assert user_value(ours.IPPROTO_TCP, ours.TCP_CONGESTION, b"reno\0\0") == "reno"
+    assert user_value(ours.SOL_SOCKET, ours.SO_REUSEADDR, struct.pack("i", 1)) == 1
+    assert user_value(ours.SOL_SOCKET, ours.SO_REUSEADDR, True) == 1
