@@ -17,8 +17,11 @@ Contract:
 * Directions are the port's: ``rx`` is Linux -> emulated NIC, ``tx`` emulated NIC -> Linux.
 * RX: when the fd is readable, up to ``batch`` frames are read (until EAGAIN) and each is
   handed to ``port.deliver`` by its own ``sched.call_soon`` event, never from inside the read
-  callback (spec/ixgb.md §3.11 lesson 3).  The kernel queue is drained even with no port
-  plugged in or the link pulled; those frames count in ``dropped_link_down``.
+  callback (spec/ixgb.md §3.11 lesson 3).  Linux hands a tap frames unpadded (a 42-byte ARP
+  request); they are zero-padded to 60 bytes, as the sending MAC would on a real wire and as
+  QEMU's ``eth_pad_short_frame`` does, else the NIC would count them as runts (RUC).  The
+  kernel queue is drained even with no port plugged in or the link pulled; those frames
+  count in ``dropped_link_down``.
 * TX: frames are written exactly as the device finished them (checksums, TSO segmentation
   and VLAN insertion done, no FCS), one ``write`` each.  A frame longer than the interface's
   MTU + 14 (+ 4 when it carries an 802.1Q/802.1ad tag) is dropped and counted in
@@ -63,6 +66,7 @@ SIOCSIFMTU = 0x8922
 CLONE_NEWNET = 0x40000000
 
 ETH_HLEN = 14
+ETH_ZLEN = 60  # minimum frame without FCS
 VLAN_HLEN = 4
 VLAN_TPIDS = (b"\x81\x00", b"\x88\xa8")  # 802.1Q, 802.1ad
 MAX_TAP_MTU = 65521  # tun's max_mtu: MAX_MTU - ETH_HLEN
@@ -70,6 +74,7 @@ READ_SIZE = MAX_TAP_MTU + ETH_HLEN + VLAN_HLEN
 DEFAULT_BATCH = 64
 LINK_POLL_NS = 500_000_000
 
+_ZEROS = bytes(ETH_ZLEN)
 _IFREQ_FLAGS = struct.Struct("16sH22x")  # struct ifreq: ifr_name + ifr_flags, 40 bytes
 _IFREQ_INT = struct.Struct("16si20x")  # struct ifreq: ifr_name + ifr_mtu
 
@@ -187,7 +192,9 @@ class TapMedium:
         self.link_poll_ns = link_poll_ns
         self.sched: Any = None
         self.port: Any = None
-        self.fd = -1 if fd is None else fd
+        self.fd = -1 if fd is None else fd  # an adopted fd: any frame-preserving descriptor
+        if fd is not None:
+            os.set_blocking(fd, False)
         self.created = False  # this object made the interface (closing the fd deletes it)
         self.plugged = True  # set_link(False) pulls the link whatever Linux says
         self.linux_up = False
@@ -389,6 +396,9 @@ class TapMedium:
             if not live:
                 self.dropped_link_down += 1
                 continue
+            if n < ETH_ZLEN:  # what Linux's MAC would have padded on a real wire
+                view[n:ETH_ZLEN] = _ZEROS[: ETH_ZLEN - n]
+                n = ETH_ZLEN
             self.rx_frames += 1
             self.rx_bytes += n
             call_soon(port.deliver, bytes(view[:n]))
