@@ -12,7 +12,7 @@ import pytest
 from test_socket_fakes import US, connected_pair, two_hosts
 
 import stack.socket as so
-from ixsim.sched import Future
+from ixsim.sched import Deadlock, Future
 
 
 def test_echo_server_task_with_a_blocking_client_outside():
@@ -212,5 +212,5 @@ def test_tasks_see_deadlock_free_waiting_when_nothing_happens():
     task = sched.spawn(reader())
     sched.run_for(1_000 * US)  # the task waits; the world is idle, not deadlocked
     assert not task.done()
-    with pytest.raises(Exception, match="waiting for the reader"):
+    with pytest.raises(Deadlock, match="waiting for the reader"):
         sched.run_until(task.done, what="the reader")

@@ -60,8 +60,10 @@ POLL_ACCEPT = EPOLLIN | EPOLLERR | EPOLLHUP
 
 
 def _tcp_sock(net: Any) -> Sock:
-    from stack.tcp import TcpSock  # the protocols import late: they may import this package
+    from stack.tcp import TcpSock, tcp_init  # late: the protocols may import this package
 
+    if getattr(net, "tcp", None) is None:
+        tcp_init(net)  # TCP registers with IP on first use when the namespace has not yet
     return TcpSock(net)
 
 
