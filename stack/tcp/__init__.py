@@ -1,0 +1,61 @@
+"""TCP (RFC 9293) with Linux's behaviour: the engine under the BSD socket layer.
+
+Layout (Linux's ``net/ipv4/tcp*.c`` split by concern):
+
+- ``state.py``   TcpState (RFC 9293 names), the one setter and its transition table
+- ``seq.py``     sequence arithmetic; ``const.py`` Linux's constants and option numbers
+- ``sock.py``    TcpSock (``struct tcp_sock``); ``cb.py`` TxSeg, a queued skb's control block
+- ``ops.py``     bind/listen/accept/connect/sendmsg/recvmsg/poll/shutdown/close
+- ``sockopt.py`` setsockopt/getsockopt; ``info.py`` TCP_INFO and ``ss -tin``
+- ``table.py``   TcpTable (hashes, ports, ISNs, the transmit/route hooks), tcp_v4_rcv/_err
+- ``minisocks.py`` listeners, request socks (SYN queue), TIME-WAIT segments
+- ``rcv.py``     validation, header prediction, the state machine; ``rcvq.py`` data, SACK,
+  delayed ACK; ``ack.py`` the ACK field, SACK scoreboard; ``recovery.py`` loss recovery
+- ``output.py``  segments, tcp_write_xmit, retransmission; ``window.py`` MSS and windows;
+  ``connect.py`` the active open (SYN)
+- ``timer.py``   RTO/probe0, delayed ACK, keepalive, TIME-WAIT; ``rtt.py`` RFC 6298
+- ``cong.py``    the congestion-control interface; ``reno.py``, ``cubic.py`` (default)
+
+Entry point: ``tcp_init(net)`` makes ``net.tcp`` and registers the protocol with IP;
+``TcpSock(net)`` is a new socket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stack.tcp import cubic, reno  # noqa: F401  (register the congestion controls)
+from stack.tcp.cong import CONGESTION_OPS, CongestionOps, register
+from stack.tcp.info import TcpInfo
+from stack.tcp.sock import TcpSock
+from stack.tcp.state import CaState, TcpState
+from stack.tcp.table import TcpTable, tcp_v4_err, tcp_v4_rcv
+from stack.wire.ipv4 import IPPROTO_TCP
+
+__all__ = [
+    "CONGESTION_OPS",
+    "CaState",
+    "CongestionOps",
+    "TcpInfo",
+    "TcpSock",
+    "TcpState",
+    "TcpTable",
+    "register",
+    "tcp_init",
+    "tcp_v4_err",
+    "tcp_v4_rcv",
+]
+
+
+def tcp_init(net: Any) -> TcpTable:
+    """Create ``net.tcp`` and register TCP with the IP layer (``tcp_v4_init``)."""
+    table = TcpTable(net)
+    net.tcp = table
+    register_protocol = getattr(net, "register_protocol", None)
+    if register_protocol is not None:
+        register_protocol(IPPROTO_TCP, tcp_v4_rcv, tcp_v4_err)
+    else:
+        protos = getattr(net, "inet_protos", None)
+        if protos is not None:
+            protos[IPPROTO_TCP] = tcp_v4_rcv
+    return table

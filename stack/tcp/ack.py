@@ -1,0 +1,391 @@
+"""Processing the ACK field: window update, retransmit queue, RTT, SACK scoreboard, congestion.
+
+Mirrors ``tcp_ack`` and its helpers in Linux's ``net/ipv4/tcp_input.c``:
+``tcp_ack_update_window``, ``tcp_clean_rtx_queue`` (Karn's rule for RTT samples),
+``tcp_sacktag_write_queue``/``tcp_sacktag_one`` (with D-SACK detection, RFC 2883),
+``tcp_cong_control``, ``tcp_ack_probe`` (the zero window reopens), plus the out-of-window ACK
+rate limits and the RFC 5961 challenge ACK (``tcp_send_challenge_ack``).
+
+Contract: :func:`tcp_ack` returns > 0 for an acceptable ACK, 0 for an old duplicate that was
+only used for SACK information, < 0 when the segment must be dropped (an ACK of data never
+sent, or older than a whole window).
+
+Spec: RFC 9293 §3.10.7.4 (fifth: the ACK field); RFC 5681 §3.2; RFC 6675 §5; RFC 6298 §5;
+RFC 5961 §5 (ACK throttling) and §7 (challenge ACK rate).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import TYPE_CHECKING
+
+from stack.core.skbuff import consume_skb
+from stack.tcp import output, recovery, rtt
+from stack.tcp import window as win
+from stack.tcp.const import (
+    NS_PER_US,
+    TCP_INVALID_RATELIMIT,
+    TCP_RTO_MAX,
+    TCPCB_EVER_RETRANS,
+    TCPCB_LOST,
+    TCPCB_SACKED_ACKED,
+    TCPCB_SACKED_RETRANS,
+)
+from stack.tcp.recovery import (
+    FLAG_ACKED,
+    FLAG_CA_ALERT,
+    FLAG_DATA,
+    FLAG_DATA_ACKED,
+    FLAG_DATA_SACKED,
+    FLAG_DSACKING_ACK,
+    FLAG_FORWARD_PROGRESS,
+    FLAG_NO_CHALLENGE_ACK,
+    FLAG_NOT_DUP,
+    FLAG_RETRANS_DATA_ACKED,
+    FLAG_SLOWPATH,
+    FLAG_SND_UNA_ADVANCED,
+    FLAG_SYN_ACKED,
+    FLAG_UPDATE_TS_RECENT,
+    FLAG_WIN_UPDATE,
+)
+from stack.tcp.seq import s32, unwrap
+from stack.tcp.state import CaState
+from stack.wire.tcp import SYN
+
+if TYPE_CHECKING:
+    from stack.tcp.cb import TxSeg
+    from stack.tcp.rcv import RxSeg
+    from stack.tcp.sock import TcpSock
+
+
+# -- rate limits and challenge ACKs ---------------------------------------------------------------
+def oow_rate_limited(sk: TcpSock, rx: RxSeg | None, mib: str) -> bool:
+    """Limit ACKs to out-of-window segments to one per 500 ms (``tcp_oow_rate_limited``).
+
+    Data segments without SYN are never limited: they are no part of an ACK loop.
+    """
+    if rx is not None and rx.end_seq != rx.seq and not rx.th.flags & SYN:
+        return False
+    now = sk.net.sched.now
+    last = sk.last_oow_ack_time
+    if last and now - last < TCP_INVALID_RATELIMIT:
+        sk.net.mib.tcpext[mib] += 1
+        return True
+    sk.last_oow_ack_time = now or 1
+    return False
+
+
+def send_dupack(sk: TcpSock, rx: RxSeg) -> None:
+    """ACK an unacceptable segment (``tcp_send_dupack``): D-SACK old data, quick-ack mode."""
+    if rx.end_seq != rx.seq and rx.seq < sk.rcv_nxt:
+        sk.net.mib.tcpext["DelayedACKLost"] += 1
+        output.enter_quickack_mode(sk, 16)
+        if sk.sack_ok and sk.net.sysctl.tcp_dsack:
+            end = min(rx.end_seq, sk.rcv_nxt)
+            sk.dsack = (rx.seq, end)
+            sk.net.mib.tcpext["TCPDSACKOldSent"] += 1
+    if not oow_rate_limited(sk, rx, "TCPACKSkippedSeq"):
+        output.send_ack(sk)
+
+
+def send_challenge_ack(sk: TcpSock, rx: RxSeg | None) -> None:
+    """RFC 5961 challenge ACK, per socket and per host rate-limited (``tcp_send_challenge_ack``)."""
+    if oow_rate_limited(sk, rx, "TCPACKSkippedChallenge"):
+        return
+    if not sk.table.challenge_ack_allowed():
+        return
+    sk.net.mib.tcpext["TCPChallengeACK"] += 1
+    output.send_ack(sk)
+
+
+def replace_ts_recent(sk: TcpSock, seq: int) -> None:
+    """Remember the peer's TSval from an in-window segment (``tcp_replace_ts_recent``)."""
+    if sk.saw_tstamp and seq <= sk.rcv_wup and s32(sk.ts_recent - sk.rcv_tsval) <= 0:
+        sk.ts_recent = sk.rcv_tsval
+        sk.ts_recent_stamp = sk.net.sched.now or 1
+
+
+# -- the ACK --------------------------------------------------------------------------------------
+def update_window(sk: TcpSock, rx: RxSeg, ack: int) -> int:
+    """``tcp_ack_update_window``: take SEG.WND if the segment is newer (RFC 9293 SND.WL1/WL2)."""
+    flag = 0
+    nwin = rx.th.window
+    if not rx.th.flags & SYN:
+        nwin <<= sk.snd_wscale
+    seq = rx.seq
+    if (ack > sk.snd_una or seq > sk.snd_wl1
+            or (seq == sk.snd_wl1 and (nwin > sk.snd_wnd or not nwin))):
+        flag = FLAG_WIN_UPDATE
+        sk.snd_wl1 = seq
+        if sk.snd_wnd != nwin:
+            sk.snd_wnd = nwin
+            sk.fastpath = False
+            if nwin > sk.max_window:
+                sk.max_window = nwin
+                win.sync_mss(sk, sk.pmtu)
+    snd_una_update(sk, ack)
+    return flag
+
+
+def snd_una_update(sk: TcpSock, ack: int) -> None:
+    delta = ack - sk.snd_una
+    if delta > 0:
+        sk.bytes_acked += delta
+        sk.snd_una = ack
+
+
+def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
+    """Process SEG.ACK (``tcp_ack``); see the module docstring for the return value."""
+    prior_snd_una = sk.snd_una
+    ack = rx.ack
+    mib = sk.net.mib.tcpext
+    if ack < prior_snd_una:
+        if ack < prior_snd_una - sk.max_window:
+            if not flag & FLAG_NO_CHALLENGE_ACK:
+                send_challenge_ack(sk, rx)
+            return -1
+        if rx.th.sack_blocks and sk.sack_ok:  # an old ACK may still carry SACK news
+            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack)
+            if flag & FLAG_DSACKING_ACK and recovery.fastretrans_alert(sk, 0, flag):
+                output.xmit_retransmit_queue(sk)
+        return 0
+    if ack > sk.snd_nxt:
+        return -1
+    if ack > prior_snd_una:
+        flag |= FLAG_SND_UNA_ADVANCED
+        sk.retransmits = 0
+    prior_packets = sk.packets_out
+    prior_delivered = sk.delivered
+    prior_lost = sk.lost
+    if flag & FLAG_UPDATE_TS_RECENT:
+        replace_ts_recent(sk, rx.seq)
+    if (flag & (FLAG_SLOWPATH | FLAG_SND_UNA_ADVANCED)) == FLAG_SND_UNA_ADVANCED:
+        sk.snd_wl1 = rx.seq  # header prediction: the window did not change
+        snd_una_update(sk, ack)
+        flag |= FLAG_WIN_UPDATE
+        mib["TCPHPAcks"] += 1
+    else:
+        if rx.end_seq != rx.seq:
+            flag |= FLAG_DATA
+        else:
+            mib["TCPPureAcks"] += 1
+        flag |= update_window(sk, rx, ack)
+        if rx.th.sack_blocks and sk.sack_ok:
+            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack)
+    sk.sk_err_soft = 0
+    sk.probes_out = 0
+    sk.rcv_tstamp = rx.tstamp
+    if not prior_packets:
+        if flag & FLAG_DSACKING_ACK:
+            recovery.fastretrans_alert(sk, 0, flag)
+        ack_probe(sk)
+        return 1
+    flag |= clean_rtx_queue(sk, rx, prior_snd_una, flag)
+    rexmit = False
+    if (not flag & FLAG_NOT_DUP or flag & FLAG_CA_ALERT or sk.ca_state != CaState.OPEN):
+        num_dupack = 0
+        if not flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP | FLAG_DSACKING_ACK):
+            num_dupack = 1
+        rexmit = recovery.fastretrans_alert(sk, num_dupack, flag)
+    if flag & FLAG_ACKED:
+        output.rearm_rto(sk)
+        _rate_sample(sk, rx.tstamp)
+    delivered = sk.delivered - prior_delivered
+    cong_control(sk, ack, delivered, sk.lost - prior_lost, flag)
+    if rexmit:
+        output.xmit_retransmit_queue(sk)
+    return 1
+
+
+def _rate_sample(sk: TcpSock, now: int) -> None:
+    """A coarse delivery rate: bytes acknowledged over about one smoothed RTT."""
+    span = now - sk.rate_time
+    if span >= max((sk.srtt_us >> 3) * NS_PER_US, 1) and sk.rate_time:
+        sk.delivery_rate = (sk.bytes_acked - sk.rate_bytes) * 1_000_000_000 // span
+    if not sk.rate_time or span >= (sk.srtt_us >> 3) * NS_PER_US:
+        sk.rate_time = now
+        sk.rate_bytes = sk.bytes_acked
+
+
+def cong_control(sk: TcpSock, ack: int, acked_sacked: int, lost: int, flag: int) -> None:
+    """PRR while reducing, else let the congestion control grow cwnd (``tcp_cong_control``)."""
+    if sk.ca_state in (CaState.CWR, CaState.RECOVERY):
+        recovery.cwnd_reduction(sk, acked_sacked, lost, flag)
+    elif flag & (FLAG_FORWARD_PROGRESS if sk.reordering > sk.net.sysctl.tcp_reordering
+                 else FLAG_DATA_ACKED):
+        sk.ca.cong_avoid(sk, ack, acked_sacked)
+
+
+def ack_probe(sk: TcpSock) -> None:
+    """A window probe was answered: stop probing if the window opened (``tcp_ack_probe``)."""
+    head = sk.send_head()
+    if head is None:
+        return
+    if head.end_seq <= sk.wnd_end():
+        sk.backoff = 0
+        if sk.xmit_timer_what == "probe0":
+            sk.clear_xmit_timer()
+    else:
+        sk.reset_xmit_timer("probe0", output.probe0_when(sk), TCP_RTO_MAX)
+
+
+def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, flag: int) -> int:
+    """Free what SND.UNA covers, take an RTT sample, count deliveries (``tcp_clean_rtx_queue``)."""
+    ack = sk.snd_una
+    rtxq = sk.rtx
+    now = rx.tstamp
+    first_ackt = last_ackt = -1
+    pkts_acked = 0
+    n = 0
+    for seg in rtxq:
+        if seg.end_seq > ack:
+            if seg.seq < ack and not seg.flags & SYN and seg.skb.len:
+                before_pcount = seg.pcount
+                output.trim_head(sk, seg, ack - seg.seq)
+                output.set_tso_segs(seg, seg.mss or win.current_mss(sk))
+                gone = before_pcount - seg.pcount
+                if gone > 0:
+                    sk.packets_out -= gone
+                    pkts_acked += gone
+                    if seg.sacked & TCPCB_LOST:
+                        sk.lost_out -= gone
+                    if seg.sacked & TCPCB_SACKED_RETRANS:
+                        sk.retrans_out -= gone
+                    sk.delivered += gone
+                flag |= FLAG_DATA_ACKED
+            break
+        sacked = seg.sacked
+        pcount = seg.pcount
+        if sacked & (TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS):
+            if sacked & TCPCB_SACKED_RETRANS:
+                sk.retrans_out -= pcount
+            flag |= FLAG_RETRANS_DATA_ACKED
+        elif not sacked & TCPCB_SACKED_ACKED:
+            last_ackt = seg.tx_time
+            if first_ackt < 0:
+                first_ackt = last_ackt
+        if sacked & TCPCB_SACKED_ACKED:
+            sk.sacked_out -= pcount
+        elif sk.sack_ok:
+            sk.delivered += pcount
+        if sacked & TCPCB_LOST:
+            sk.lost_out -= pcount
+        sk.packets_out -= pcount
+        pkts_acked += pcount
+        if seg.flags & SYN:
+            flag |= FLAG_SYN_ACKED
+            sk.retrans_stamp = 0
+        else:
+            flag |= FLAG_DATA_ACKED
+        skb = seg.skb
+        sk.wmem_queued -= skb.truesize
+        consume_skb(skb)
+        n += 1
+    if n:
+        del rtxq[:n]
+    seq_rtt = ca_rtt = -1
+    if first_ackt >= 0 and not flag & FLAG_RETRANS_DATA_ACKED:
+        seq_rtt = (now - first_ackt) // NS_PER_US
+        ca_rtt = (now - last_ackt) // NS_PER_US
+    if flag & FLAG_ACKED:
+        rtt.ack_update_rtt(sk, seq_rtt, ca_rtt)
+        if not sk.sack_ok:
+            recovery.remove_reno_sacks(sk, pkts_acked)
+        sk.ca.pkts_acked(sk, pkts_acked, ca_rtt)
+    return flag
+
+
+# -- SACK -----------------------------------------------------------------------------------------
+def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int,
+            ack: int) -> int:
+    """Mark SACKed segments on the scoreboard (``tcp_sacktag_write_queue``)."""
+    mib = sk.net.mib.tcpext
+    una = sk.snd_una
+    sp = [(unwrap(una, s), unwrap(una, e)) for s, e in blocks]
+    flag = 0
+    s0, e0 = sp[0]
+    dup = s0 < ack
+    if not dup and len(sp) > 1:
+        s1, e1 = sp[1]
+        dup = e0 <= e1 and s0 >= s1
+    if dup:
+        flag |= FLAG_DSACKING_ACK
+        mib["TCPDSACKRecv"] += 1
+        sk.dsack_dups += 1
+        if (e0 <= prior_snd_una and sk.undo_marker and sk.undo_retrans > 0
+                and e0 > sk.undo_marker):
+            sk.undo_retrans -= 1  # D-SACK for data already forgotten
+    for i, (s, e) in enumerate(sp):
+        dup_sack = dup and i == 0
+        if not (s < e <= sk.snd_nxt) or s < una - sk.max_window - 1:
+            mib["TCPDSACKIgnoredOld" if dup_sack else "TCPSACKDiscard"] += 1
+            continue
+        if not dup_sack and e <= una:
+            continue
+        flag |= _tag_range(sk, s, e, dup_sack)
+    return flag
+
+
+def _tag_range(sk: TcpSock, s: int, e: int, dup_sack: bool) -> int:
+    rtxq = sk.rtx
+    i = max(bisect_right(rtxq, s, key=_seq_of) - 1, 0)
+    flag = 0
+    while i < len(rtxq):
+        seg = rtxq[i]
+        if seg.seq >= e:
+            break
+        if seg.end_seq <= s:
+            i += 1
+            continue
+        if seg.seq < s or seg.end_seq > e:
+            mss = seg.mss
+            if seg.pcount <= 1 or not mss or dup_sack:
+                i += 1
+                continue
+            if seg.seq < s:  # split at the first MSS boundary inside the block
+                cut = -(-(s - seg.seq) // mss) * mss
+                if cut < seg.skb.len:
+                    output.fragment(sk, rtxq, seg, cut, mss)
+                i += 1
+                continue
+            cut = (e - seg.seq) // mss * mss
+            if not cut:
+                break
+            output.fragment(sk, rtxq, seg, cut, mss)
+        flag |= _tag_one(sk, seg, dup_sack)
+        i += 1
+    return flag
+
+
+def _seq_of(seg: TxSeg) -> int:
+    return seg.seq
+
+
+def _tag_one(sk: TcpSock, seg: TxSeg, dup_sack: bool) -> int:
+    """``tcp_sacktag_one``."""
+    sacked = seg.sacked
+    pcount = seg.pcount
+    flag = 0
+    if dup_sack and sacked & (TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS):
+        if sk.undo_marker and sk.undo_retrans > 0 and seg.end_seq > sk.undo_marker:
+            sk.undo_retrans = max(0, sk.undo_retrans - pcount)
+    if seg.end_seq <= sk.snd_una:
+        return 0
+    if not sacked & TCPCB_SACKED_ACKED:
+        if sacked & TCPCB_SACKED_RETRANS:
+            if sacked & TCPCB_LOST:
+                sacked &= ~(TCPCB_LOST | TCPCB_SACKED_RETRANS)
+                sk.lost_out -= pcount
+                sk.retrans_out -= pcount
+        elif sacked & TCPCB_LOST:
+            sacked &= ~TCPCB_LOST
+            sk.lost_out -= pcount
+        sacked |= TCPCB_SACKED_ACKED
+        flag |= FLAG_DATA_SACKED
+        sk.sacked_out += pcount
+        sk.delivered += pcount
+    if dup_sack and sacked & TCPCB_SACKED_RETRANS:
+        sacked &= ~TCPCB_SACKED_RETRANS
+        sk.retrans_out -= pcount
+    seg.sacked = sacked
+    return flag

@@ -1,0 +1,38 @@
+"""The control block of a queued segment (Linux's ``struct tcp_skb_cb``, ``TCP_SKB_CB(skb)``).
+
+The write queue and the retransmit queue hold :class:`TxSeg` entries; each owns one skb
+with the payload only, and carries what Linux keeps in ``skb->cb``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stack.core.skbuff import SkBuff
+
+
+class TxSeg:
+    """One entry of the write or retransmit queue (an skb with its ``TCP_SKB_CB``).
+
+    ``skb`` holds the payload only (headers are pushed on a clone at transmit time);
+    ``seq``/``end_seq`` are unwrapped and count SYN and FIN; ``sacked`` holds the
+    ``TCPCB_*`` scoreboard bits; ``pcount`` is the number of MSS-sized segments it will leave
+    as (``tcp_skb_pcount``); ``tx_time`` is its last transmission time (ns).
+    """
+
+    __slots__ = ("skb", "seq", "end_seq", "flags", "sacked", "pcount", "tx_time", "mss")
+
+    def __init__(self, skb: SkBuff, seq: int, end_seq: int, flags: int) -> None:
+        self.skb = skb
+        self.seq = seq
+        self.end_seq = end_seq
+        self.flags = flags
+        self.sacked = 0
+        self.pcount = 1
+        self.tx_time = 0
+        self.mss = 0
+
+    def __repr__(self) -> str:
+        return (f"<TxSeg {self.seq}..{self.end_seq} len={self.skb.len} flags={self.flags:#x} "
+                f"sacked={self.sacked:#x} pcount={self.pcount}>")

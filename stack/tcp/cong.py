@@ -1,0 +1,145 @@
+"""Pluggable congestion control: the ``tcp_congestion_ops`` interface and its registry.
+
+Mirrors Linux's ``include/net/tcp.h`` (``struct tcp_congestion_ops``, ``CA_EVENT_*``) and
+``net/ipv4/tcp_cong.c`` (registration, ``tcp_slow_start``, ``tcp_cong_avoid_ai``), in the shape
+of smoltcp's ``congestion/``.  An algorithm is a :class:`CongestionOps` subclass registered
+under its name; every socket gets its *own instance*, whose attributes are the private state
+Linux keeps in ``inet_csk_ca(sk)``.  The engine owns ``cwnd``/``ssthresh`` on the socket;
+the ops read and write them there.
+
+Contract: ``ssthresh(sk)`` and ``undo_cwnd(sk)`` are required; ``cong_avoid(sk, ack, acked)``
+is called with the number of newly delivered segments when the socket is not reducing its
+window; ``pkts_acked(sk, acked, rtt_us)`` sees every ACK with its RTT sample (-1 if none);
+``set_state`` sees every ``ca_state`` change and ``cwnd_event`` the ``CA_EVENT_*`` events.
+The default is ``net.sysctl.tcp_congestion_control`` (``cubic``, as in Linux).
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from stack.sock import oserror
+
+if TYPE_CHECKING:
+    from stack.tcp.sock import TcpSock
+
+CA_EVENT_TX_START = 0  # first transmit when no packets in flight
+CA_EVENT_CWND_RESTART = 1
+CA_EVENT_COMPLETE_CWR = 2
+CA_EVENT_LOSS = 3  # loss timeout
+CA_EVENT_ECN_NO_CE = 4
+CA_EVENT_ECN_IS_CE = 5
+
+CONGESTION_OPS: dict[str, type[CongestionOps]] = {}
+
+
+class CongestionOps:
+    """One congestion control algorithm; subclass, name it, and :func:`register` it."""
+
+    name = ""
+
+    def init(self, sk: TcpSock) -> None:
+        """Called when the connection starts using this algorithm."""
+
+    def release(self, sk: TcpSock) -> None:
+        """Called when the socket switches away from it or closes."""
+
+    def ssthresh(self, sk: TcpSock) -> int:
+        """The slow-start threshold after a loss (required)."""
+        raise NotImplementedError
+
+    def cong_avoid(self, sk: TcpSock, ack: int, acked: int) -> None:
+        """Grow cwnd for ``acked`` newly delivered segments (``ack`` is the new snd_una)."""
+        reno_cong_avoid(sk, acked)
+
+    def set_state(self, sk: TcpSock, new_state: int) -> None:
+        """A ``ca_state`` change (``TCP_CA_*``)."""
+
+    def cwnd_event(self, sk: TcpSock, event: int) -> None:
+        """A ``CA_EVENT_*``."""
+
+    def pkts_acked(self, sk: TcpSock, acked: int, rtt_us: int) -> None:
+        """Every ACK that acknowledged something, with its RTT sample (-1: none)."""
+
+    def undo_cwnd(self, sk: TcpSock) -> int:
+        """cwnd to restore when a reduction proves spurious (required)."""
+        raise NotImplementedError
+
+
+def register(cls: type[CongestionOps]) -> type[CongestionOps]:
+    """Class decorator: make an algorithm available by name.
+
+    Linux's ``tcp_register_congestion_control``.
+    """
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} has no name")
+    CONGESTION_OPS[cls.name] = cls
+    return cls
+
+
+def find(name: str) -> type[CongestionOps]:
+    """The algorithm called ``name``, or ``ENOENT`` as ``setsockopt(TCP_CONGESTION)`` gives."""
+    try:
+        return CONGESTION_OPS[name]
+    except KeyError:
+        raise oserror(errno.ENOENT, f"no congestion control {name!r}") from None
+
+
+def available() -> list[str]:
+    """``net.ipv4.tcp_available_congestion_control``."""
+    return sorted(CONGESTION_OPS)
+
+
+# -- helpers every algorithm uses (net/ipv4/tcp_cong.c) -------------------------------------------
+def in_slow_start(sk: TcpSock) -> bool:
+    return sk.cwnd < sk.ssthresh
+
+
+def is_cwnd_limited(sk: TcpSock) -> bool:
+    """Was the last flight limited by cwnd (not by the application)?  (``tcp_is_cwnd_limited``)"""
+    if sk.cwnd < sk.ssthresh:  # slow start: grow while cwnd < 2 * the largest flight seen
+        return sk.cwnd < 2 * sk.max_packets_out
+    return sk.is_cwnd_limited
+
+
+def slow_start(sk: TcpSock, acked: int) -> int:
+    """Grow cwnd by ``acked`` up to ssthresh; return the acks left over (``tcp_slow_start``)."""
+    cwnd = min(sk.cwnd + acked, sk.ssthresh)
+    acked -= cwnd - sk.cwnd
+    sk.cwnd = min(cwnd, sk.cwnd_clamp)
+    return acked
+
+
+def cong_avoid_ai(sk: TcpSock, w: int, acked: int) -> None:
+    """Additive increase: +1 segment per ``w`` acked (``tcp_cong_avoid_ai``)."""
+    w = max(w, 1)
+    if sk.cwnd_cnt >= w:
+        sk.cwnd_cnt = 0
+        sk.cwnd += 1
+    sk.cwnd_cnt += acked
+    if sk.cwnd_cnt >= w:
+        delta = sk.cwnd_cnt // w
+        sk.cwnd_cnt -= delta * w
+        sk.cwnd += delta
+    sk.cwnd = min(sk.cwnd, sk.cwnd_clamp)
+
+
+def reno_cong_avoid(sk: TcpSock, acked: int) -> None:
+    """RFC 5681: slow start below ssthresh, then one segment per RTT (``tcp_reno_cong_avoid``)."""
+    if not is_cwnd_limited(sk):
+        return
+    if sk.cwnd < sk.ssthresh:
+        acked = slow_start(sk, acked)
+        if not acked:
+            return
+    cong_avoid_ai(sk, sk.cwnd, acked)
+
+
+def reno_ssthresh(sk: TcpSock) -> int:
+    """RFC 5681 (4): half the window, at least 2 (``tcp_reno_ssthresh``)."""
+    return max(sk.cwnd >> 1, 2)
+
+
+def reno_undo_cwnd(sk: TcpSock) -> int:
+    return max(sk.cwnd, sk.prior_cwnd)

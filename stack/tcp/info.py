@@ -1,0 +1,205 @@
+"""TCP_INFO and ``ss -tin``: one connection's state as Linux reports it.
+
+Mirrors ``struct tcp_info`` (``include/uapi/linux/tcp.h``) filled by ``tcp_get_info``
+(``net/ipv4/tcp.c``), with the ``tcpi_`` prefix dropped and Linux's units (times in µs
+unless the name says ms, sizes in bytes, windows in segments for cwnd/ssthresh), and
+iproute2's ``ss -tin`` line (``misc/ss.c``: ``tcp_show_info``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from stack.tcp.const import (
+    NS_PER_MS,
+    NS_PER_US,
+    TCPI_OPT_SACK,
+    TCPI_OPT_TIMESTAMPS,
+    TCPI_OPT_WSCALE,
+)
+from stack.tcp.state import LISTEN, SS_NAMES
+from stack.wire.ipv4 import ip_str
+
+if TYPE_CHECKING:
+    from stack.tcp.sock import TcpSock
+
+
+@dataclass(slots=True)
+class TcpInfo:
+    state: int
+    ca_state: int
+    retransmits: int
+    probes: int
+    backoff: int
+    options: int
+    snd_wscale: int
+    rcv_wscale: int
+    rto: int  # µs
+    ato: int  # µs
+    snd_mss: int
+    rcv_mss: int
+    unacked: int
+    sacked: int
+    lost: int
+    retrans: int
+    fackets: int
+    last_data_sent: int  # ms ago
+    last_ack_sent: int
+    last_data_recv: int  # ms ago
+    last_ack_recv: int  # ms ago
+    pmtu: int
+    rcv_ssthresh: int
+    rtt: int  # µs
+    rttvar: int  # µs
+    snd_ssthresh: int
+    snd_cwnd: int
+    advmss: int
+    reordering: int
+    rcv_rtt: int  # µs
+    rcv_space: int
+    total_retrans: int
+    pacing_rate: int
+    max_pacing_rate: int
+    bytes_acked: int
+    bytes_received: int
+    segs_out: int
+    segs_in: int
+    notsent_bytes: int
+    min_rtt: int  # µs
+    data_segs_in: int
+    data_segs_out: int
+    delivery_rate: int  # bytes per second
+    busy_time: int
+    rwnd_limited: int
+    sndbuf_limited: int
+    delivered: int
+    delivered_ce: int
+    bytes_sent: int
+    bytes_retrans: int
+    dsack_dups: int
+    reord_seen: int
+    rcv_ooopack: int
+    snd_wnd: int
+    rcv_wnd: int
+    rehash: int
+    total_rto: int
+
+    def asdict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def get_info(sk: TcpSock) -> TcpInfo:
+    """``tcp_get_info``."""
+    now = sk.net.sched.now
+    opts = 0
+    if sk.tstamp_ok:
+        opts |= TCPI_OPT_TIMESTAMPS
+    if sk.sack_ok:
+        opts |= TCPI_OPT_SACK
+    if sk.wscale_ok:
+        opts |= TCPI_OPT_WSCALE
+    listen = sk.state == LISTEN
+    return TcpInfo(
+        state=int(sk.state), ca_state=int(sk.ca_state), retransmits=sk.retransmits,
+        probes=sk.probes_out, backoff=sk.backoff, options=opts,
+        snd_wscale=sk.snd_wscale if sk.wscale_ok else 0,
+        rcv_wscale=sk.rcv_wscale if sk.wscale_ok else 0,
+        rto=sk.rto // NS_PER_US, ato=sk.ato // NS_PER_US, snd_mss=sk.mss_cache,
+        rcv_mss=sk.rcv_mss,
+        unacked=len(sk.accept_queue) if listen else sk.packets_out,
+        sacked=sk.max_ack_backlog if listen else sk.sacked_out,
+        lost=sk.lost_out, retrans=sk.retrans_out, fackets=0,
+        last_data_sent=(now - sk.lsndtime) // NS_PER_MS, last_ack_sent=0,
+        last_data_recv=(now - sk.last_data_recv) // NS_PER_MS,
+        last_ack_recv=(now - sk.rcv_tstamp) // NS_PER_MS,
+        pmtu=sk.pmtu, rcv_ssthresh=sk.rcv_ssthresh, rtt=sk.srtt_us >> 3,
+        rttvar=sk.mdev_us >> 2, snd_ssthresh=sk.ssthresh, snd_cwnd=sk.cwnd,
+        advmss=sk.advmss, reordering=sk.reordering, rcv_rtt=sk.rcv_rtt_us >> 3,
+        rcv_space=sk.rcvq_space, total_retrans=sk.total_retrans, pacing_rate=0,
+        max_pacing_rate=0, bytes_acked=sk.bytes_acked, bytes_received=sk.bytes_received,
+        segs_out=sk.segs_out, segs_in=sk.segs_in,
+        notsent_bytes=sk.write_seq - sk.snd_nxt if sk.write_seq > sk.snd_nxt else 0,
+        min_rtt=sk.min_rtt_us, data_segs_in=sk.data_segs_in, data_segs_out=sk.data_segs_out,
+        delivery_rate=sk.delivery_rate, busy_time=0, rwnd_limited=0, sndbuf_limited=0,
+        delivered=sk.delivered, delivered_ce=0, bytes_sent=sk.bytes_sent,
+        bytes_retrans=sk.bytes_retrans, dsack_dups=sk.dsack_dups,
+        reord_seen=0, rcv_ooopack=sk.rcv_ooopack, snd_wnd=sk.snd_wnd, rcv_wnd=sk.rcv_wnd,
+        rehash=0, total_rto=0)
+
+
+def _rate(bps: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if bps >= scale:
+            return f"{bps / scale:.1f}{unit}bps"
+    return f"{bps:.0f}bps"
+
+
+def _ms(us: int) -> str:
+    return f"{us / 1000:g}"
+
+
+def ss_line(sk: TcpSock) -> str:
+    """Two lines as ``ss -tin`` prints one socket."""
+    if sk.state == LISTEN:
+        recvq, sendq = len(sk.accept_queue), sk.max_ack_backlog
+        peer = "0.0.0.0:*"
+    else:
+        recvq = sum(len(c) for c in sk.receive_queue)
+        sendq = sk.write_seq - sk.snd_una if sk.write_seq > sk.snd_una else 0
+        peer = f"{ip_str(sk.raddr)}:{sk.rport}"
+    head = (f"{SS_NAMES[sk.state]:<10} {recvq:<6} {sendq:<6} "
+            f"{ip_str(sk.laddr)}:{sk.lport:<15} {peer}")
+    i = get_info(sk)
+    parts = []
+    if i.options & TCPI_OPT_TIMESTAMPS:
+        parts.append("ts")
+    if i.options & TCPI_OPT_SACK:
+        parts.append("sack")
+    parts.append(sk.ca.name)
+    if i.options & TCPI_OPT_WSCALE:
+        parts.append(f"wscale:{i.snd_wscale},{i.rcv_wscale}")
+    parts.append(f"rto:{_ms(i.rto)}")
+    if i.backoff:
+        parts.append(f"backoff:{i.backoff}")
+    if i.rtt:
+        parts.append(f"rtt:{_ms(i.rtt)}/{_ms(i.rttvar)}")
+    if i.ato:
+        parts.append(f"ato:{_ms(i.ato)}")
+    parts.append(f"mss:{i.snd_mss} pmtu:{i.pmtu} rcvmss:{i.rcv_mss} advmss:{i.advmss}")
+    parts.append(f"cwnd:{i.snd_cwnd}")
+    if i.snd_ssthresh < 0xFFFF:
+        parts.append(f"ssthresh:{i.snd_ssthresh}")
+    parts.append(f"bytes_sent:{i.bytes_sent}")
+    if i.bytes_retrans:
+        parts.append(f"bytes_retrans:{i.bytes_retrans}")
+    parts.append(f"bytes_acked:{i.bytes_acked} bytes_received:{i.bytes_received} "
+                 f"segs_out:{i.segs_out} segs_in:{i.segs_in}")
+    if i.data_segs_out:
+        parts.append(f"data_segs_out:{i.data_segs_out}")
+    if i.data_segs_in:
+        parts.append(f"data_segs_in:{i.data_segs_in}")
+    if i.rtt:
+        parts.append(f"send {_rate(i.snd_cwnd * i.snd_mss * 8 * 1e6 / i.rtt)}")
+    parts.append(f"lastsnd:{i.last_data_sent} lastrcv:{i.last_data_recv} "
+                 f"lastack:{i.last_ack_recv}")
+    if i.delivery_rate:
+        parts.append(f"delivery_rate {_rate(i.delivery_rate * 8)}")
+    parts.append(f"delivered:{i.delivered}")
+    if i.unacked:
+        parts.append(f"unacked:{i.unacked}")
+    if i.retrans or i.total_retrans:
+        parts.append(f"retrans:{i.retrans}/{i.total_retrans}")
+    if i.lost:
+        parts.append(f"lost:{i.lost}")
+    if i.sacked and sk.state != LISTEN:
+        parts.append(f"sacked:{i.sacked}")
+    if i.reordering != 3:
+        parts.append(f"reordering:{i.reordering}")
+    if i.rcv_rtt:
+        parts.append(f"rcv_rtt:{_ms(i.rcv_rtt)}")
+    parts.append(f"rcv_space:{i.rcv_space} rcv_ssthresh:{i.rcv_ssthresh}")
+    if i.min_rtt:
+        parts.append(f"minrtt:{_ms(i.min_rtt)}")
+    parts.append(f"snd_wnd:{i.snd_wnd} rcv_wnd:{i.rcv_wnd}")
+    return head + "\n\t " + " ".join(parts)

@@ -1,0 +1,412 @@
+"""Listening, request socks (the SYN queue), and segments to TIME-WAIT sockets.
+
+Mirrors Linux's ``net/ipv4/tcp_minisocks.c`` (``tcp_check_req``,
+``tcp_create_openreq_child``, ``tcp_timewait_state_process``), the SYN handling of
+``tcp_input.c`` (``tcp_conn_request``), ``inet_connection_sock.c`` (``reqsk_timer_handler``,
+``inet_csk_listen_stop``) and ``tcp_ipv4.c`` (``tcp_v4_syn_recv_sock``, ``tcp_v4_send_synack``).
+
+A SYN to a listener creates a :class:`RequestSock` (Linux's ``request_sock`` in state
+TCP_NEW_SYN_RECV): it lives in the listener's SYN queue and in the established hash,
+retransmits its SYN-ACK with a doubling timeout (``tcp_synack_retries``), and becomes a full
+child :class:`TcpSock` on a valid ACK - if the accept queue has room (``backlog`` + 1 entries
+as in Linux); otherwise the ACK is dropped and counted in ``ListenOverflows`` and
+``ListenDrops``, and the peer's retransmission gets another chance.  There are no SYN cookies:
+a full SYN queue drops the SYN (``TCPReqQFullDrop``).
+
+Spec: RFC 9293 §3.10.7.2 (LISTEN) and §3.10.7.4 (TIME-WAIT); RFC 1122 4.2.2.13 (a SYN may
+reopen a TIME-WAIT connection with a larger ISN); RFC 6191 (timestamps for the same).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stack.core.skbuff import consume_skb, kfree_skb
+from stack.core.timer import Timer
+from stack.sock import EPOLLIN
+from stack.tcp import ack as tack
+from stack.tcp import output, rcv, rtt
+from stack.tcp import window as win
+from stack.tcp.const import (
+    NS_PER_MS,
+    NS_PER_US,
+    TCP_PAWS_WINDOW,
+    TCP_RTO_MAX,
+    TCP_TIMEOUT_INIT,
+    TCP_TIMEWAIT_LEN,
+    TCPOLEN_TSTAMP_ALIGNED,
+)
+from stack.tcp.seq import SEQ_MASK, s32, unwrap
+from stack.tcp.state import CLOSED, LISTEN, SYN_RECEIVED, TIME_WAIT, tcp_set_state
+from stack.wire.ipv4 import ip_str
+from stack.wire.tcp import ACK, RST, SYN, TcpRepr
+
+if TYPE_CHECKING:
+    from stack.tcp.rcv import RxSeg
+    from stack.tcp.sock import TcpSock
+
+
+class RequestSock:
+    """An embryonic connection: SYN received, SYN-ACK sent (``struct tcp_request_sock``)."""
+
+    __slots__ = ("listener", "laddr", "lport", "raddr", "rport", "iss", "irs", "mss",
+                 "advmss", "wscale_ok", "snd_wscale", "rcv_wscale", "sack_ok", "tstamp_ok",
+                 "ts_recent", "ts_off", "rcv_wnd", "window_clamp", "num_retrans",
+                 "num_timeout", "snt_synack", "acked", "timer", "last_oow_ack_time", "route",
+                 "snd_wnd")
+
+    def __init__(self, listener: TcpSock, rx: RxSeg) -> None:
+        self.listener = listener
+        self.laddr = rx.daddr
+        self.lport = rx.th.dst_port
+        self.raddr = rx.saddr
+        self.rport = rx.th.src_port
+        self.irs = rx.th.seq
+        self.num_retrans = 0
+        self.num_timeout = 0
+        self.acked = False
+        self.last_oow_ack_time = 0
+        self.timer = Timer(listener.net.kernel, lambda t: synack_timer(self),
+                           f"tcp synack {ip_str(self.raddr)}:{self.rport}")
+
+    @property
+    def key(self) -> tuple[bytes, int, bytes, int]:
+        return (self.laddr, self.lport, self.raddr, self.rport)
+
+    def ts_now(self) -> int:
+        return (self.listener.net.sched.now // NS_PER_MS + self.ts_off) & SEQ_MASK
+
+    def __repr__(self) -> str:
+        return f"<RequestSock {ip_str(self.raddr)}:{self.rport} -> :{self.lport}>"
+
+
+# -- LISTEN ---------------------------------------------------------------------------------------
+def acceptq_is_full(listener: TcpSock) -> bool:
+    return len(listener.accept_queue) > listener.max_ack_backlog
+
+
+def listen_rcv(listener: TcpSock, rx: RxSeg, tw_isn: int = 0) -> None:
+    """A segment to a listener (``tcp_rcv_state_process`` case TCP_LISTEN); frees the skb."""
+    flags = rx.th.flags
+    if flags & ACK:
+        rcv.reply_rst(listener, rx)
+        kfree_skb(rx.skb, "TCP_FLAGS")
+        return
+    if flags & RST:
+        kfree_skb(rx.skb, "TCP_RESET")
+        return
+    if not flags & SYN or flags & 0x01:  # SYN+FIN is nonsense
+        kfree_skb(rx.skb, "TCP_FLAGS")
+        return
+    reason = conn_request(listener, rx, tw_isn)
+    if reason is None:
+        consume_skb(rx.skb)
+    else:
+        kfree_skb(rx.skb, reason)
+
+
+def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> str | None:
+    """Answer a SYN with a SYN-ACK and queue a request (``tcp_conn_request``)."""
+    net = listener.net
+    mib = net.mib
+    table = listener.table
+    if len(listener.syn_table) >= max(listener.max_ack_backlog, 1) and not tw_isn:
+        mib.tcpext["TCPReqQFullDrop"] += 1
+        mib.tcpext["ListenDrops"] += 1
+        return "TCP_REQQFULLDROP"
+    if acceptq_is_full(listener):
+        mib.tcpext["ListenOverflows"] += 1
+        mib.tcpext["ListenDrops"] += 1
+        return "TCP_LISTEN_OVERFLOW"
+    if rx.key() in listener.syn_table:
+        return "TCP_OLD_SYN"
+    try:
+        route = table.route(rx.saddr, rx.daddr)
+    except OSError:
+        mib.tcpext["ListenDrops"] += 1
+        return "IP_OUTNOROUTES"
+    th = rx.th
+    sysctl = net.sysctl
+    req = RequestSock(listener, rx)
+    req.route = route
+    mss = th.mss or 536
+    if listener.user_mss and listener.user_mss < mss:
+        mss = listener.user_mss
+    req.mss = mss
+    req.tstamp_ok = th.timestamp is not None and bool(sysctl.tcp_timestamps)
+    req.ts_recent = th.timestamp[0] if req.tstamp_ok else 0
+    req.sack_ok = th.sack_permitted and bool(sysctl.tcp_sack)
+    req.wscale_ok = th.wscale is not None and bool(sysctl.tcp_window_scaling)
+    req.snd_wscale = min(th.wscale, 14) if req.wscale_ok else 0
+    req.snd_wnd = th.window
+    req.iss = tw_isn or table.secure_seq(req.laddr, req.lport, req.raddr, req.rport)
+    req.ts_off = table.ts_offset(req.laddr, req.raddr)
+    req.advmss = win.mss_clamp_user(listener, win.advmss_for_mtu(route.mtu))
+    space = win.full_space(listener)
+    if listener.userlocks & 2 and (not listener.window_clamp
+                                   or listener.window_clamp > space):
+        clamp = space
+    else:
+        clamp = listener.window_clamp
+    req.rcv_wnd, req.window_clamp, req.rcv_wscale = win.initial_window(
+        sysctl, space, req.advmss - (TCPOLEN_TSTAMP_ALIGNED if req.tstamp_ok else 0), clamp,
+        req.wscale_ok)
+    if not req.wscale_ok:
+        req.rcv_wscale = 0
+    send_synack(req)
+    listener.syn_table[req.key] = req
+    table.ehash[req.key] = req
+    req.timer.mod_timer(net.sched.now + TCP_TIMEOUT_INIT)
+    return None
+
+
+def send_synack(req: RequestSock) -> None:
+    """``tcp_v4_send_synack``: SYN-ACK with the options the SYN asked for."""
+    th = TcpRepr(req.lport, req.rport, req.iss & SEQ_MASK, (req.irs + 1) & SEQ_MASK,
+                 SYN | ACK, min(req.rcv_wnd, 0xFFFF))
+    th.mss = req.advmss
+    if req.tstamp_ok:
+        th.timestamp = (req.ts_now(), req.ts_recent)
+    if req.wscale_ok:
+        th.wscale = req.rcv_wscale
+    th.sack_permitted = req.sack_ok
+    listener = req.listener
+    req.snt_synack = listener.net.sched.now
+    output.emit_raw(listener.table, th, req.laddr, req.raddr)
+
+
+def synack_timer(req: RequestSock) -> None:
+    """Retransmit the SYN-ACK, doubling from 1 s, then give up (``reqsk_timer_handler``)."""
+    listener = req.listener
+    if listener.state != LISTEN:
+        drop_request(req)
+        return
+    max_retries = listener.syn_retries or listener.net.sysctl.tcp_synack_retries
+    if req.num_timeout >= max_retries:
+        drop_request(req)
+        return
+    mib = listener.net.mib
+    mib.tcp["RetransSegs"] += 1
+    mib.tcpext["TCPSynRetrans"] += 1
+    req.num_retrans += 1
+    send_synack(req)
+    req.num_timeout += 1
+    timeout = min(TCP_TIMEOUT_INIT << req.num_timeout, TCP_RTO_MAX)
+    req.timer.mod_timer(listener.net.sched.now + timeout)
+
+
+def drop_request(req: RequestSock) -> None:
+    """Forget a request (``inet_csk_reqsk_queue_drop``)."""
+    req.timer.del_timer()
+    listener = req.listener
+    listener.syn_table.pop(req.key, None)
+    table = listener.table
+    if table.ehash.get(req.key) is req:
+        del table.ehash[req.key]
+
+
+# -- SYN-RECEIVED (request socks) -----------------------------------------------------------------
+def req_rcv(req: RequestSock, rx: RxSeg) -> None:
+    """A segment for a request sock (``tcp_check_req``); frees the skb."""
+    listener = req.listener
+    net = listener.net
+    if listener.state != LISTEN:
+        drop_request(req)
+        kfree_skb(rx.skb, "TCP_CLOSE")
+        return
+    th = rx.th
+    flags = th.flags
+    seq = unwrap(req.irs + 1, th.seq)
+    end_seq = seq + len(rx.payload) + bool(flags & SYN) + bool(flags & 0x01)
+    paws_reject = False
+    if req.tstamp_ok and th.timestamp is not None:
+        tsval = th.timestamp[0]
+        paws_reject = s32(req.ts_recent - tsval) > TCP_PAWS_WINDOW and not flags & RST
+    if seq == req.irs and flags == SYN and not paws_reject:  # a retransmitted SYN
+        if not _oow_limited(req, rx, "TCPACKSkippedSynRecv"):
+            net.mib.tcp["RetransSegs"] += 1
+            net.mib.tcpext["TCPSynRetrans"] += 1
+            req.num_retrans += 1
+            send_synack(req)
+        consume_skb(rx.skb)
+        return
+    if flags & ACK and th.ack != (req.iss + 1) & SEQ_MASK:
+        rcv.reply_rst(listener, rx)
+        kfree_skb(rx.skb, "TCP_INVALID_ACK_SEQUENCE")
+        return
+    rcv_nxt = req.irs + 1
+    window = req.rcv_wnd
+    in_window = (end_seq >= rcv_nxt and seq <= rcv_nxt + window) or seq == end_seq == rcv_nxt
+    if paws_reject or not in_window:
+        if not flags & RST and not _oow_limited(req, rx, "TCPACKSkippedSynRecv"):
+            _send_req_ack(req)
+        if paws_reject:
+            net.mib.tcpext["PAWSEstab"] += 1
+        kfree_skb(rx.skb, "TCP_RFC7323_PAWS" if paws_reject else "TCP_INVALID_SEQUENCE")
+        return
+    if req.tstamp_ok and th.timestamp is not None and seq <= rcv_nxt:
+        req.ts_recent = th.timestamp[0]
+    if seq == req.irs:
+        flags &= ~SYN
+    if flags & (RST | SYN):
+        net.mib.tcp["AttemptFails"] += 1
+        if not flags & RST:
+            rcv.reply_rst(listener, rx)
+        drop_request(req)
+        net.mib.tcpext["EmbryonicRsts"] += 1
+        kfree_skb(rx.skb, "TCP_RESET")
+        return
+    if not flags & ACK:
+        kfree_skb(rx.skb, "TCP_FLAGS")
+        return
+    child = syn_recv_sock(listener, req, rx)
+    if child is None:
+        if net.sysctl.tcp_abort_on_overflow:
+            rcv.reply_rst(listener, rx)
+            drop_request(req)
+        else:
+            req.acked = True
+        kfree_skb(rx.skb, "TCP_LISTEN_OVERFLOW")
+        return
+    rcv.do_rcv(child, rx)
+    if listener.wq:
+        listener.wake(EPOLLIN)
+
+
+def _oow_limited(req: RequestSock, rx: RxSeg, mib: str) -> bool:
+    if rx.payload and not rx.th.flags & SYN:
+        return False
+    now = req.listener.net.sched.now
+    if req.last_oow_ack_time and now - req.last_oow_ack_time < 500 * NS_PER_MS:
+        req.listener.net.mib.tcpext[mib] += 1
+        return True
+    req.last_oow_ack_time = now or 1
+    return False
+
+
+def _send_req_ack(req: RequestSock) -> None:
+    """``tcp_v4_reqsk_send_ack``: an ACK on behalf of a request sock."""
+    th = TcpRepr(req.lport, req.rport, (req.iss + 1) & SEQ_MASK, (req.irs + 1) & SEQ_MASK, ACK,
+                 min(req.rcv_wnd >> req.rcv_wscale, 0xFFFF))
+    if req.tstamp_ok:
+        th.timestamp = (req.ts_now(), req.ts_recent)
+    output.emit_raw(req.listener.table, th, req.laddr, req.raddr)
+
+
+def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | None:
+    """Make the child socket from a request (``tcp_v4_syn_recv_sock`` + ``..._openreq_child``)."""
+    net = listener.net
+    if acceptq_is_full(listener):
+        net.mib.tcpext["ListenOverflows"] += 1
+        net.mib.tcpext["ListenDrops"] += 1
+        return None
+    child: Any = type(listener)(net, listener.table)
+    for name in ("nonagle", "keepopen", "keepalive_time", "keepalive_intvl", "keepalive_probes",
+                 "user_mss", "linger", "linger2", "sk_sndbuf", "sk_rcvbuf", "userlocks",
+                 "syn_retries", "user_timeout", "reuseaddr"):
+        setattr(child, name, getattr(listener, name))
+    child.ca = type(listener.ca)()
+    child.laddr, child.lport, child.raddr, child.rport = req.key
+    child.route = req.route
+    child.features = req.route.dev.features if req.route.dev is not None else 0
+    child.iss = req.iss
+    child.snd_una = child.snd_nxt = child.write_seq = req.iss + 1
+    child.snd_sml = child.snd_up = child.pushed_seq = req.iss + 1
+    child.irs = req.irs
+    child.rcv_nxt = child.rcv_wup = child.copied_seq = req.irs + 1
+    child.snd_wl1 = req.irs
+    child.wscale_ok = req.wscale_ok
+    child.snd_wscale = req.snd_wscale
+    child.rcv_wscale = req.rcv_wscale
+    child.snd_wnd = child.max_window = rx.th.window << req.snd_wscale
+    child.rcv_wnd = req.rcv_wnd
+    child.rcv_ssthresh = req.rcv_wnd
+    child.window_clamp = req.window_clamp
+    child.sack_ok = req.sack_ok
+    child.tstamp_ok = req.tstamp_ok
+    child.ts_recent = req.ts_recent
+    child.ts_recent_stamp = net.sched.now or 1
+    child.ts_off = req.ts_off
+    child.tcp_header_len = 20 + (TCPOLEN_TSTAMP_ALIGNED if req.tstamp_ok else 0)
+    child.mss_clamp = req.mss
+    child.advmss = req.advmss
+    win.sync_mss(child, req.route.mtu)
+    win.initialize_rcv_mss(child)
+    child.total_retrans = req.num_retrans
+    parse = rcv.parse_ts
+    parse(child, rx.th)
+    if req.num_retrans:
+        rtt.ack_update_rtt(child, -1, -1)
+    else:
+        sample = (rx.tstamp - req.snt_synack) // NS_PER_US
+        rtt.ack_update_rtt(child, sample, sample)
+    tcp_set_state(child, SYN_RECEIVED)
+    net.mib.tcp["PassiveOpens"] += 1
+    drop_request(req)
+    listener.table.hash_child(child, listener)
+    child.parent = listener
+    listener.accept_queue.append(child)
+    return child
+
+
+def listen_stop(listener: TcpSock) -> None:
+    """Close a listener: forget requests, abort unaccepted children (``inet_csk_listen_stop``)."""
+    for req in list(listener.syn_table.values()):
+        drop_request(req)
+    while listener.accept_queue:
+        child = listener.accept_queue.popleft()
+        child.parent = None
+        child.closed = True
+        child.disconnect()
+
+
+# -- TIME-WAIT ------------------------------------------------------------------------------------
+def timewait_rcv(sk: TcpSock, rx: RxSeg) -> int:
+    """``tcp_timewait_state_process``; returns the ISN for a new connection, else 0.
+
+    Frees the skb unless a new connection is to be made (then the caller owns it).
+    """
+    rx.unwrap(sk)
+    th = rx.th
+    flags = th.flags
+    rcv.parse_ts(sk, th)
+    mib = sk.net.mib
+    now = sk.net.sched.now
+    paws_reject = False
+    if sk.saw_tstamp and not rcv.paws_check(sk, 0):
+        paws_reject = not (flags & RST and now >= sk.ts_recent_stamp + 60 * 10**9)
+    if not paws_reject and rx.seq == sk.rcv_nxt and (rx.seq == rx.end_seq or flags & RST):
+        if flags & RST:  # TIME-WAIT assassination (RFC 1337), as Linux allows by default
+            kill_timewait(sk)
+            kfree_skb(rx.skb, "TCP_RESET")
+            return 0
+        sk.timewait_timer.mod_timer(now + TCP_TIMEWAIT_LEN)
+        if sk.saw_tstamp:
+            rcv.store_ts_recent(sk)
+        consume_skb(rx.skb)
+        return 0
+    if (flags & SYN and not flags & (RST | ACK) and not paws_reject
+            and (rx.seq > sk.rcv_nxt
+                 or (sk.saw_tstamp and s32(sk.ts_recent - sk.rcv_tsval) < 0))):
+        isn = (sk.snd_nxt + 65535 + 2) & SEQ_MASK or 1
+        kill_timewait(sk)
+        return isn
+    if paws_reject:
+        mib.tcpext["PAWSEstab"] += 1
+    if not flags & RST:
+        if paws_reject or flags & ACK:
+            sk.timewait_timer.mod_timer(now + TCP_TIMEWAIT_LEN)
+        if not tack.oow_rate_limited(sk, rx, "TCPACKSkippedTimeWait"):
+            output.send_ack(sk)
+        consume_skb(rx.skb)
+        return 0
+    kfree_skb(rx.skb, "TCP_RESET")
+    return 0
+
+
+def kill_timewait(sk: TcpSock) -> None:
+    """``inet_twsk_deschedule_put``: the TIME-WAIT socket goes away now."""
+    sk.timewait_timer.del_timer()
+    if sk.state == TIME_WAIT:
+        tcp_set_state(sk, CLOSED)
+    sk.wake()

@@ -1,0 +1,525 @@
+"""The socket calls on a TCP socket: bind, listen, accept, connect, send, receive, close.
+
+Mirrors Linux's ``net/ipv4/af_inet.c`` (``inet_bind``, ``inet_listen``,
+``__inet_stream_connect``, ``inet_shutdown``) and ``net/ipv4/tcp.c`` (``tcp_sendmsg_locked``,
+``tcp_recvmsg_locked``, ``tcp_cleanup_rbuf``, ``tcp_rcv_space_adjust``, ``tcp_poll``,
+``tcp_close``, ``tcp_shutdown``, ``tcp_disconnect``).  Every call is non-blocking and raises
+an ``OSError`` subclass with a stdlib errno; the BSD layer above blocks by waiting on
+``poll()`` and the socket's wait queue.
+
+``connect`` follows ``__inet_stream_connect``: the first call sends the SYN and raises
+``EINPROGRESS``; later calls raise ``EALREADY`` while the handshake runs, return once it
+succeeded (then ``EISCONN``), or raise the pending error (``ECONNREFUSED``, ``ETIMEDOUT``).
+``sendmsg`` copies into skbs of the size goal and raises ``EAGAIN`` only when nothing fit;
+``recvmsg`` returns ``b""`` at end of stream.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
+from stack.sock import (
+    EPOLLERR,
+    EPOLLHUP,
+    EPOLLIN,
+    EPOLLOUT,
+    EPOLLRDHUP,
+    EPOLLRDNORM,
+    EPOLLWRNORM,
+    RCV_SHUTDOWN,
+    SEND_SHUTDOWN,
+    eagain,
+    oserror,
+)
+from stack.tcp import minisocks, output, rcv
+from stack.tcp import window as win
+from stack.tcp.cb import TxSeg
+from stack.tcp.cong import CA_EVENT_CWND_RESTART
+from stack.tcp.connect import send_syn
+from stack.tcp.const import (
+    MSG_MORE,
+    MSG_PEEK,
+    NS_PER_US,
+    SOCK_BINDADDR_LOCK,
+    SOCK_BINDPORT_LOCK,
+    SS_CONNECTED,
+    SS_CONNECTING,
+    SS_UNCONNECTED,
+    TCP_INFINITE_SSTHRESH,
+    TCP_INIT_CWND,
+    TCP_NAGLE_CORK,
+    TCP_NAGLE_PUSH,
+    TCP_TIMEOUT_INIT,
+)
+from stack.tcp.recovery import current_ssthresh
+from stack.tcp.state import (
+    CLOSE_WAIT,
+    CLOSED,
+    CLOSING,
+    ESTABLISHED,
+    FIN_WAIT_1,
+    FIN_WAIT_2,
+    LAST_ACK,
+    LISTEN,
+    SYN_RECEIVED,
+    SYN_SENT,
+    TIME_WAIT,
+    CaState,
+    TcpState,
+    tcp_set_state,
+)
+from stack.wire.ipv4 import INADDR_ANY
+from stack.wire.tcp import ACK, PSH
+
+if TYPE_CHECKING:
+    from stack.tcp.sock import TcpSock
+
+SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
+
+# tcp_close_state's table: next state, and whether a FIN goes out.
+CLOSE_STATE: dict[TcpState, tuple[TcpState, bool]] = {
+    ESTABLISHED: (FIN_WAIT_1, True),
+    SYN_SENT: (CLOSED, False),
+    SYN_RECEIVED: (FIN_WAIT_1, True),
+    FIN_WAIT_1: (FIN_WAIT_1, False),
+    FIN_WAIT_2: (FIN_WAIT_2, False),
+    CLOSED: (CLOSED, False),
+    CLOSE_WAIT: (LAST_ACK, True),
+    LAST_ACK: (LAST_ACK, False),
+    LISTEN: (CLOSED, False),
+    CLOSING: (CLOSING, False),
+    TIME_WAIT: (TIME_WAIT, False),
+}
+
+
+def raise_sock_error(sk: TcpSock) -> None:
+    err = sk.sock_error()
+    if err:
+        raise oserror(err)
+
+
+# -- addresses ------------------------------------------------------------------------------------
+def bind(sk: TcpSock, addr: bytes, port: int) -> None:
+    """``inet_bind``: EINVAL if already bound, EADDRINUSE on a conflict."""
+    if sk.state != CLOSED or sk.bound:
+        raise oserror(errno.EINVAL)
+    sk.table.bind(sk, addr, port)
+    if addr != INADDR_ANY:
+        sk.userlocks |= SOCK_BINDADDR_LOCK
+    if port:
+        sk.userlocks |= SOCK_BINDPORT_LOCK
+
+
+def getpeername(sk: TcpSock) -> tuple[bytes, int]:
+    if not sk.rport or sk.state in (CLOSED, SYN_SENT, LISTEN):
+        raise oserror(errno.ENOTCONN)
+    return sk.raddr, sk.rport
+
+
+# -- passive open ---------------------------------------------------------------------------------
+def listen(sk: TcpSock, backlog: int) -> None:
+    """``inet_listen``: the accept queue holds ``min(backlog, somaxconn) + 1`` connections."""
+    if sk.sock_state != SS_UNCONNECTED or sk.state not in (CLOSED, LISTEN):
+        raise oserror(errno.EINVAL)
+    backlog = max(min(backlog, sk.net.sysctl.somaxconn), 0)
+    if sk.state == LISTEN:
+        sk.max_ack_backlog = backlog
+        return
+    if not sk.bound:
+        sk.table.bind(sk, sk.laddr, 0)
+    sk.table.listen_start(sk)
+    sk.max_ack_backlog = backlog
+    tcp_set_state(sk, LISTEN)
+
+
+def accept(sk: TcpSock) -> TcpSock:
+    if sk.state != LISTEN:
+        raise oserror(errno.EINVAL)
+    if not sk.accept_queue:
+        raise eagain()
+    child = sk.accept_queue.popleft()
+    child.parent = None
+    child.sock_state = SS_CONNECTED
+    return child
+
+
+# -- active open ----------------------------------------------------------------------------------
+def connect(sk: TcpSock, addr: bytes, port: int) -> None:
+    """``__inet_stream_connect`` + ``tcp_v4_connect``."""
+    if sk.sock_state == SS_CONNECTED:
+        raise oserror(errno.EISCONN)
+    if sk.sock_state == SS_CONNECTING:
+        if sk.state in (SYN_SENT, SYN_RECEIVED):
+            raise oserror(errno.EALREADY)
+        if sk.state == CLOSED:
+            sk.sock_state = SS_UNCONNECTED
+            raise oserror(sk.sock_error() or errno.ECONNABORTED)
+        sk.sock_state = SS_CONNECTED
+        return
+    if sk.state != CLOSED:
+        raise oserror(errno.EISCONN)
+    table = sk.table
+    route = table.route(addr, sk.laddr if sk.laddr != INADDR_ANY else None)
+    if sk.laddr == INADDR_ANY:
+        sk.laddr = route.src
+    sk.raddr = addr
+    sk.rport = port
+    sk.route = route
+    dev = getattr(route, "dev", None)
+    sk.features = dev.features if dev is not None else 0
+    tcp_set_state(sk, SYN_SENT)
+    try:
+        table.hash_connect(sk)
+    except OSError:
+        tcp_set_state(sk, CLOSED)
+        sk.raddr, sk.rport = INADDR_ANY, 0
+        raise
+    if not sk.write_seq:
+        sk.write_seq = table.secure_seq(sk.laddr, sk.lport, sk.raddr, sk.rport)
+    sk.iss = sk.write_seq
+    sk.ts_off = table.ts_offset(sk.laddr, sk.raddr)
+    send_syn(sk)
+    sk.sock_state = SS_CONNECTING
+    raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
+
+
+# -- sending --------------------------------------------------------------------------------------
+def _append(skb, data: memoryview) -> None:
+    """Copy ``data`` to the end of an unsent skb, growing it (no one shares it yet)."""
+    n = len(data)
+    if skb.end - skb.tail >= n:
+        skb.put_data(data)
+        return
+    head = skb.head
+    del head[skb.tail:]
+    head += data
+    skb.tail = skb.end = len(head)
+    skb.truesize += n
+
+
+def slow_start_after_idle_check(sk: TcpSock) -> None:
+    """RFC 5681 4.1 / RFC 7661: shrink cwnd after an idle RTO (``tcp_cwnd_restart``)."""
+    if not sk.net.sysctl.extra.get("tcp_slow_start_after_idle", 1) or sk.packets_out:
+        return
+    delta = sk.net.sched.now - sk.lsndtime
+    if delta <= sk.rto:
+        return
+    sk.ca.cwnd_event(sk, CA_EVENT_CWND_RESTART)
+    sk.ssthresh = current_ssthresh(sk)
+    restart = min(TCP_INIT_CWND, sk.cwnd)
+    cwnd = sk.cwnd
+    delta -= sk.rto
+    while delta > 0 and cwnd > restart:
+        cwnd >>= 1
+        delta -= sk.rto
+    sk.cwnd = max(cwnd, restart)
+    sk.cwnd_stamp = sk.net.sched.now
+
+
+def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
+    """Queue ``data`` for sending and push it (``tcp_sendmsg_locked``)."""
+    if sk.sk_err:
+        raise_sock_error(sk)
+    if sk.state not in (ESTABLISHED, CLOSE_WAIT):
+        if sk.state in (SYN_SENT, SYN_RECEIVED):
+            raise eagain()
+        raise oserror(errno.EPIPE)
+    if sk.sk_shutdown & SEND_SHUTDOWN:
+        raise oserror(errno.EPIPE)
+    mv = memoryview(data).cast("B")
+    n = len(mv)
+    if not n:
+        return 0
+    mss_now = win.current_mss(sk)
+    size_goal = win.xmit_size_goal(sk, mss_now)
+    if not sk.packets_out:
+        slow_start_after_idle_check(sk)
+    queue = sk.write_queue
+    copied = 0
+    while copied < n:
+        tail = queue[-1] if queue else None
+        if tail is None or tail.skb.len >= size_goal or tail.flags & ~(ACK | PSH):
+            if sk.wmem_queued >= sk.sk_sndbuf:
+                break
+            chunk = min(size_goal, n - copied)
+            skb = output.new_skb(sk, chunk)
+            tail = TxSeg(skb, sk.write_seq, sk.write_seq, ACK)
+            skb.truesize = SKB_TRUESIZE_OVERHEAD
+            sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
+            queue.append(tail)
+        chunk = min(size_goal - tail.skb.len, n - copied)
+        _append(tail.skb, mv[copied:copied + chunk])
+        tail.skb.truesize = SKB_TRUESIZE_OVERHEAD + tail.skb.len
+        tail.end_seq += chunk
+        sk.write_seq += chunk
+        sk.wmem_queued += chunk
+        copied += chunk
+    if copied < n:
+        sk.nospace = True
+    if not copied:
+        raise eagain()
+    if not flags & MSG_MORE:
+        queue[-1].flags |= PSH
+        sk.pushed_seq = sk.write_seq
+    nonagle = TCP_NAGLE_CORK if flags & MSG_MORE else sk.nonagle
+    output.push_pending_frames(sk, nonagle)
+    sk.nonagle &= ~TCP_NAGLE_PUSH
+    return copied
+
+
+def writeable(sk: TcpSock) -> bool:
+    """``sk_stream_is_writeable``: a third of the buffer free."""
+    return sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1
+
+
+# -- receiving ------------------------------------------------------------------------------------
+def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
+    """Copy queued data out (``tcp_recvmsg_locked``); ``b""`` at end of stream."""
+    if sk.state == LISTEN:
+        raise oserror(errno.ENOTCONN)
+    queue = sk.receive_queue
+    if queue and bufsize > 0:
+        peek = flags & MSG_PEEK
+        parts = []
+        need = bufsize
+        if peek:
+            for chunk in queue:
+                parts.append(chunk[:need])
+                need -= len(parts[-1])
+                if not need:
+                    break
+            return b"".join(parts)
+        while queue and need:
+            chunk = queue[0]
+            if len(chunk) <= need:
+                parts.append(queue.popleft())
+                need -= len(chunk)
+            else:
+                parts.append(chunk[:need])
+                queue[0] = chunk[need:]
+                need = 0
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        copied = len(data)
+        sk.copied_seq += copied
+        sk.rmem_alloc -= copied
+        rcv_space_adjust(sk)
+        cleanup_rbuf(sk, copied)
+        return bytes(data)
+    if bufsize <= 0 and queue:
+        return b""
+    if sk.done:
+        return b""
+    if sk.sk_err:
+        raise_sock_error(sk)
+    if sk.sk_shutdown & RCV_SHUTDOWN:
+        return b""
+    if sk.state == CLOSED:
+        raise oserror(errno.ENOTCONN)
+    raise eagain()
+
+
+def cleanup_rbuf(sk: TcpSock, copied: int) -> None:
+    """After a read: ACK now if it reopens the window a lot (``tcp_cleanup_rbuf``)."""
+    from stack.tcp.const import ICSK_ACK_PUSHED, ICSK_ACK_PUSHED2, ICSK_ACK_SCHED
+
+    time_to_ack = False
+    pending = sk.ack_pending
+    if pending & ICSK_ACK_SCHED:
+        if (sk.rcv_nxt - sk.rcv_wup > sk.rcv_mss
+                or (copied > 0 and (pending & ICSK_ACK_PUSHED2
+                                    or (pending & ICSK_ACK_PUSHED and not sk.pingpong))
+                    and not sk.rmem_alloc)):
+            time_to_ack = True
+    if copied > 0 and not time_to_ack and not sk.sk_shutdown & RCV_SHUTDOWN:
+        now_win = sk.receive_window()
+        if 2 * now_win <= sk.window_clamp:
+            new_win = win.raw_select_window(sk)
+            if new_win and new_win >= 2 * now_win:
+                time_to_ack = True
+    if time_to_ack:
+        output.send_ack(sk)
+
+
+def rcv_space_adjust(sk: TcpSock) -> None:
+    """Dynamic right-sizing of the receive buffer, once per RTT (``tcp_rcv_space_adjust``)."""
+    now = sk.net.sched.now
+    rtt_us = (sk.rcv_rtt_us or sk.srtt_us) >> 3
+    if not rtt_us or now - sk.rcvq_time < rtt_us * NS_PER_US:
+        return
+    copied = sk.copied_seq - sk.rcvq_seq
+    if copied > sk.rcvq_space:
+        if (sk.net.sysctl.extra.get("tcp_moderate_rcvbuf", 1)
+                and not sk.userlocks & 2 and sk.rcvq_space):
+            rcvwin = (copied << 1) + 16 * sk.advmss
+            grow = rcvwin * (copied - sk.rcvq_space) // sk.rcvq_space
+            rcvwin += grow << 1
+            rcvbuf = min(win.space_from_win(rcvwin), sk.net.sysctl.tcp_rmem[2])
+            if rcvbuf > sk.sk_rcvbuf:
+                sk.sk_rcvbuf = rcvbuf
+                sk.window_clamp = win.win_from_space(rcvbuf)
+        sk.rcvq_space = copied
+    sk.rcvq_seq = sk.copied_seq
+    sk.rcvq_time = now
+
+
+# -- readiness ------------------------------------------------------------------------------------
+def poll(sk: TcpSock) -> int:
+    """``tcp_poll``."""
+    state = sk.state
+    if state == LISTEN:
+        return EPOLLIN | EPOLLRDNORM if sk.accept_queue else 0
+    mask = 0
+    shutdown = sk.sk_shutdown
+    if shutdown == SHUTDOWN_MASK or state == CLOSED:
+        mask |= EPOLLHUP
+    if shutdown & RCV_SHUTDOWN:
+        mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
+    if state not in (SYN_SENT, SYN_RECEIVED):
+        if sk.receive_queue:
+            mask |= EPOLLIN | EPOLLRDNORM
+        if not shutdown & SEND_SHUTDOWN:
+            if writeable(sk):
+                mask |= EPOLLOUT | EPOLLWRNORM
+        else:
+            mask |= EPOLLOUT | EPOLLWRNORM
+    if sk.sk_err:
+        mask |= EPOLLERR
+    return mask
+
+
+# -- closing --------------------------------------------------------------------------------------
+def close_state(sk: TcpSock) -> bool:
+    """``tcp_close_state``: move on; True when a FIN must be sent."""
+    new, fin = CLOSE_STATE[sk.state]
+    tcp_set_state(sk, new)
+    return fin
+
+
+def tcp_shutdown(sk: TcpSock) -> None:
+    """Half-close: send our FIN (``tcp_shutdown``)."""
+    if sk.state in (ESTABLISHED, SYN_SENT, SYN_RECEIVED, CLOSE_WAIT):
+        if close_state(sk):
+            output.send_fin(sk)
+
+
+def shutdown(sk: TcpSock, how: int) -> None:
+    """``inet_shutdown``: SHUT_RD/SHUT_WR/SHUT_RDWR (0/1/2)."""
+    how += 1
+    if how not in (1, 2, 3):
+        raise oserror(errno.EINVAL)
+    state = sk.state
+    if sk.sock_state == SS_CONNECTING:
+        sk.sock_state = SS_UNCONNECTED if state in (SYN_SENT, SYN_RECEIVED, CLOSED) \
+            else SS_CONNECTED
+    err = 0
+    if state == CLOSED:
+        err = errno.ENOTCONN
+        sk.sk_shutdown |= how
+    elif state == LISTEN:
+        if how & RCV_SHUTDOWN:
+            disconnect(sk)
+    elif state == SYN_SENT:
+        disconnect(sk)
+    else:
+        sk.sk_shutdown |= how
+        if how & SEND_SHUTDOWN:
+            tcp_shutdown(sk)
+    sk.wake()
+    if err:
+        raise oserror(err)
+
+
+def destroy(sk: TcpSock) -> None:
+    """``inet_csk_destroy_sock``: nothing left to do for a closed orphan."""
+    sk.clear_xmit_timers()
+    rcv.purge_write_queue(sk)
+    sk.receive_queue.clear()
+    sk.ofo.clear()
+    sk.rmem_alloc = 0
+    sk.table.put_port(sk)
+    sk.ca.release(sk)
+
+
+def close(sk: TcpSock) -> None:
+    """``tcp_close``: FIN after the queued data, RST if unread data is thrown away."""
+    if sk.closed:
+        return
+    sk.closed = True
+    sk.sk_shutdown = SHUTDOWN_MASK
+    state = sk.state
+    if state == LISTEN:
+        tcp_set_state(sk, CLOSED)
+        minisocks.listen_stop(sk)
+        destroy(sk)
+        sk.wake()
+        return
+    unread = sum(len(c) for c in sk.receive_queue)
+    sk.receive_queue.clear()
+    sk.rmem_alloc = 0
+    if state == CLOSED:
+        destroy(sk)
+        return
+    if state == TIME_WAIT:
+        return
+    mib = sk.net.mib.tcpext
+    if unread:
+        mib["TCPAbortOnClose"] += 1
+        output.send_active_reset(sk)
+        tcp_set_state(sk, CLOSED)
+    elif sk.linger[0] and not sk.linger[1]:
+        disconnect(sk)
+        mib["TCPAbortOnData"] += 1
+    elif close_state(sk):
+        output.send_fin(sk)
+    if sk.state == FIN_WAIT_2:
+        if sk.linger2 < 0:
+            output.send_active_reset(sk)
+            tcp_set_state(sk, CLOSED)
+            mib["TCPAbortOnLinger"] += 1
+        else:
+            sk.reset_keepalive_timer(rcv.fin_time(sk), "fin_wait2")
+    if sk.state == CLOSED:
+        destroy(sk)
+    sk.wake()
+
+
+def disconnect(sk: TcpSock) -> None:
+    """Abort the connection and make the socket reusable (``tcp_disconnect``)."""
+    old = sk.state
+    need_reset = old in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, SYN_RECEIVED) or (
+        sk.snd_nxt != sk.write_seq and old in (CLOSING, LAST_ACK))
+    if need_reset:
+        output.send_active_reset(sk)
+        sk.sk_err = errno.ECONNRESET
+    elif old == SYN_SENT:
+        sk.sk_err = errno.ECONNRESET
+    if old != CLOSED:
+        tcp_set_state(sk, CLOSED)
+    if old == LISTEN:
+        minisocks.listen_stop(sk)
+    sk.clear_xmit_timers()
+    sk.timewait_timer.del_timer()
+    rcv.purge_write_queue(sk)
+    sk.receive_queue.clear()
+    sk.ofo.clear()
+    sk.rmem_alloc = 0
+    sk.selective_acks = []
+    sk.num_sacks = 0
+    sk.dsack = None
+    sk.sk_shutdown = 0
+    sk.done = False
+    seq = (sk.write_seq + sk.max_window + 2) & 0xFFFFFFFF
+    sk.write_seq = seq or 1
+    sk.srtt_us = sk.mdev_us = sk.rttvar_us = 0
+    sk.cwnd = TCP_INIT_CWND
+    sk.packets_out = 0
+    sk.retransmits = sk.backoff = sk.probes_out = 0
+    sk.tstamp_ok = sk.sack_ok = sk.wscale_ok = False
+    sk.tcp_header_len = 20
+    sk.rto = TCP_TIMEOUT_INIT
+    sk.ssthresh = TCP_INFINITE_SSTHRESH
+    sk.ca_state = CaState.OPEN
+    sk.sock_state = SS_UNCONNECTED
+    sk.wake()

@@ -1,0 +1,598 @@
+"""The send side: building segments, the write queue engine, ACKs, resets, retransmission.
+
+Mirrors Linux's ``net/ipv4/tcp_output.c``: ``__tcp_transmit_skb`` (header, options, window,
+checksum offload), ``tcp_write_xmit`` with ``tcp_cwnd_test``/``tcp_snd_wnd_test``/
+``tcp_nagle_test``/``tcp_mss_split_point``/``tso_fragment``, ``tcp_event_new_data_sent``,
+``tcp_send_ack``/``tcp_send_delayed_ack``, ``tcp_send_fin``, ``tcp_send_active_reset``,
+``tcp_connect``, ``tcp_retransmit_skb``/``tcp_xmit_retransmit_queue``, ``tcp_write_wakeup``
+and ``tcp_v4_send_reset`` (``tcp_ipv4.c``) for segments no socket wants.
+
+Contract: every segment leaves through ``sk.table.transmit(skb, saddr, daddr)`` with
+``skb.data`` at the TCP header.  Queued skbs are never sent themselves: a clone (or a copy,
+when an earlier clone is still in flight) gets the header pushed in its headroom.  When the
+route's device has a checksum offload the header carries the pseudo-header sum and the skb
+is ``CHECKSUM_PARTIAL``; with TSO a super-segment also carries ``gso_size = mss``.
+Nagle is Linux's (Minshall's variant): a small segment waits while another small one is
+unacknowledged; TCP_CORK holds small segments until full or ~200 ms (the probe timer).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stack.core.features import NETIF_F_CSUM_MASK
+from stack.core.skbuff import SKB_GSO_TCPV4, SKB_TRUESIZE_OVERHEAD, SkBuff, alloc_skb
+from stack.tcp import window as win
+from stack.tcp.cb import TxSeg
+from stack.tcp.cong import CA_EVENT_TX_START
+from stack.tcp.const import (
+    ICSK_ACK_PUSHED,
+    ICSK_ACK_SCHED,
+    ICSK_ACK_TIMER,
+    MAX_TCP_HEADER,
+    NS_PER_US,
+    TCP_ATO_MIN,
+    TCP_DELACK_MAX,
+    TCP_DELACK_MIN,
+    TCP_NAGLE_CORK,
+    TCP_NAGLE_OFF,
+    TCP_NAGLE_PUSH,
+    TCP_RTO_MAX,
+    TCP_RTO_MIN,
+    TCPCB_EVER_RETRANS,
+    TCPCB_LOST,
+    TCPCB_SACKED_ACKED,
+    TCPCB_SACKED_RETRANS,
+)
+from stack.tcp.seq import SEQ_MASK
+from stack.tcp.state import CaState, TcpState
+from stack.wire.checksum import pseudo_header_sum
+from stack.wire.ipv4 import IPPROTO_TCP
+from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr
+
+if TYPE_CHECKING:
+    from stack.tcp.sock import TcpSock
+
+_CSUM_OFFSET = 16  # offsetof(struct tcphdr, check)
+
+
+# -- building and sending one segment -------------------------------------------------------------
+def _finish(sk: TcpSock, skb: SkBuff, th: TcpRepr, saddr: bytes, daddr: bytes) -> None:
+    """Emit ``th`` in front of ``skb``'s payload, checksum or offload it, and hand it to IP."""
+    hl = th.buffer_len()
+    th.payload_len = skb.tail - skb.data
+    off = skb.push(hl)
+    if sk is not None and sk.features & NETIF_F_CSUM_MASK:
+        th.emit(skb.head, off)
+        length = skb.tail - off
+        csum = pseudo_header_sum(saddr, daddr, IPPROTO_TCP, length)
+        skb.head[off + _CSUM_OFFSET] = csum >> 8
+        skb.head[off + _CSUM_OFFSET + 1] = csum & 0xFF
+        skb.partial_csum_set(0, _CSUM_OFFSET)
+    else:
+        th.emit(skb.head, off, saddr, daddr)
+    skb.transport_header = off
+    skb.sk = sk
+    table = sk.table
+    table.transmit(skb, saddr, daddr)
+
+
+def syn_options(sk: TcpSock, th: TcpRepr) -> None:
+    """Options of our SYN (``tcp_syn_options``): MSS, timestamps, wscale, SACK-permitted."""
+    sysctl = sk.net.sysctl
+    th.mss = sk.advmss
+    if sysctl.tcp_timestamps:
+        th.timestamp = (sk.ts_now(), sk.ts_recent)
+    if sysctl.tcp_window_scaling:
+        th.wscale = sk.rcv_wscale
+    th.sack_permitted = bool(sysctl.tcp_sack)
+
+
+def established_options(sk: TcpSock, th: TcpRepr) -> None:
+    """Timestamps and SACK blocks, D-SACK first (``tcp_established_options``)."""
+    if sk.tstamp_ok:
+        th.timestamp = (sk.ts_now(), sk.ts_recent)
+    if sk.sack_ok and (sk.num_sacks or sk.dsack is not None):
+        room = 3 if sk.tstamp_ok else 4
+        blocks = []
+        if sk.dsack is not None:
+            s, e = sk.dsack
+            blocks.append((s & SEQ_MASK, e & SEQ_MASK))
+            sk.dsack = None
+        for s, e in sk.selective_acks[:room - len(blocks)]:
+            blocks.append((s & SEQ_MASK, e & SEQ_MASK))
+        th.sack_blocks = tuple(blocks)
+
+
+def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
+    """Send ``seg`` with a fresh header (``__tcp_transmit_skb``)."""
+    skb = seg.skb
+    if clone:
+        skb = skb.copy() if skb.cloned() else skb.clone()
+    flags = seg.flags
+    now = sk.net.sched.now
+    if flags & SYN:
+        window = min(sk.rcv_wnd, 0xFFFF)
+        th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK,
+                     sk.rcv_nxt & SEQ_MASK if flags & ACK else 0, flags, window)
+        syn_options(sk, th)
+    else:
+        th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK, flags,
+                     win.select_window(sk))
+        established_options(sk, th)
+    pcount = seg.pcount
+    if pcount > 1:
+        skb.gso_size = seg.mss
+        skb.gso_segs = pcount
+        skb.gso_type = SKB_GSO_TCPV4
+    if clone:
+        seg.tx_time = now
+    if flags & ACK:
+        event_ack_sent(sk)
+    payload = skb.tail - skb.data
+    if payload:
+        event_data_sent(sk)
+        sk.data_segs_out += pcount
+        sk.bytes_sent += payload
+    sk.segs_out += pcount
+    sk.net.mib.tcp["OutSegs"] += pcount
+    _finish(sk, skb, th, sk.laddr, sk.raddr)
+
+
+def new_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
+    """An empty skb with headroom for every header (``tcp_stream_alloc_skb``)."""
+    skb = alloc_skb(sk.net.kernel, MAX_TCP_HEADER + payload)
+    skb.reserve(MAX_TCP_HEADER)
+    skb.truesize = SKB_TRUESIZE_OVERHEAD  # charged per byte as data is added
+    return skb
+
+
+def send_control(sk: TcpSock, seq: int, flags: int) -> None:
+    """A segment without data from a socket (ACK, RST, probe): not queued, not retransmitted."""
+    seg = TxSeg(new_skb(sk), seq, seq, flags)
+    transmit_skb(sk, seg, clone=False)
+
+
+def acceptable_seq(sk: TcpSock) -> int:
+    """SEQ for a control segment: snd_nxt unless the window shrank (``tcp_acceptable_seq``)."""
+    end = sk.wnd_end()
+    if end >= sk.snd_nxt or (sk.wscale_ok and sk.snd_nxt - end < (1 << sk.rcv_wscale)):
+        return sk.snd_nxt
+    return end
+
+
+def send_ack(sk: TcpSock) -> None:
+    """An immediate pure ACK (``tcp_send_ack``)."""
+    if sk.state == TcpState.CLOSED:
+        return
+    send_control(sk, acceptable_seq(sk), ACK)
+
+
+def send_active_reset(sk: TcpSock) -> None:
+    """Abort: RST|ACK at the current sequence (``tcp_send_active_reset``)."""
+    sk.net.mib.tcp["OutRsts"] += 1
+    kernel = sk.net.kernel
+    if kernel.tracers:
+        kernel.trace("tcp_send_reset", sk=sk, saddr=sk.laddr, daddr=sk.raddr, sport=sk.lport,
+                     dport=sk.rport)
+    send_control(sk, acceptable_seq(sk), ACK | RST)
+
+
+def emit_raw(table, th: TcpRepr, saddr: bytes, daddr: bytes) -> None:
+    """Send a segment that belongs to no full socket (reset, SYN-ACK, TIME-WAIT ACK)."""
+    net = table.net
+    net.mib.tcp["OutSegs"] += 1
+    skb = alloc_skb(net.kernel, MAX_TCP_HEADER)
+    skb.reserve(MAX_TCP_HEADER)
+    off = skb.push(th.buffer_len())
+    th.payload_len = 0
+    th.emit(skb.head, off, saddr, daddr)
+    skb.transport_header = off
+    table.transmit(skb, saddr, daddr)
+
+
+def send_reset(table, th: TcpRepr, saddr: bytes, daddr: bytes, seg_len: int) -> None:
+    """RST in reply to a segment no socket accepts (``tcp_v4_send_reset``, RFC 9293 §3.10.7.1).
+
+    ``saddr``/``daddr`` are the offending segment's; never called for an RST.
+    """
+    if th.flags & ACK:
+        rep = TcpRepr(th.dst_port, th.src_port, th.ack, 0, RST, 0)
+    else:
+        rep = TcpRepr(th.dst_port, th.src_port, 0, (th.seq + seg_len) & SEQ_MASK, RST | ACK, 0)
+    net = table.net
+    net.mib.tcp["OutRsts"] += 1
+    if net.kernel.tracers:
+        net.kernel.trace("tcp_send_reset", sk=None, saddr=daddr, daddr=saddr,
+                         sport=th.dst_port, dport=th.src_port)
+    emit_raw(table, rep, daddr, saddr)
+
+
+# -- events ---------------------------------------------------------------------------------------
+def event_ack_sent(sk: TcpSock) -> None:
+    """An ACK left: the delayed ACK is no longer owed (``tcp_event_ack_sent``)."""
+    if sk.ack_quick and sk.ack_pending & ICSK_ACK_SCHED:  # tcp_dec_quickack_mode
+        sk.ack_quick -= 1
+        if not sk.ack_quick:
+            sk.ato = TCP_ATO_MIN
+    sk.ack_pending = 0
+    sk.delack_timer.del_timer()
+
+
+def event_data_sent(sk: TcpSock) -> None:
+    """Data left: restart-after-idle hook and ping-pong detection (``tcp_event_data_sent``)."""
+    now = sk.net.sched.now
+    if sk.packets_in_flight() == 0:
+        sk.ca.cwnd_event(sk, CA_EVENT_TX_START)
+    sk.lsndtime = now
+    if now - sk.lrcvtime < sk.ato:  # a reply within ato of the last data: interactive
+        sk.pingpong += 1
+
+
+def event_new_data_sent(sk: TcpSock, seg: TxSeg) -> None:
+    """Move ``seg`` from the write queue to the retransmit queue (``tcp_event_new_data_sent``)."""
+    prior = sk.packets_out
+    sk.snd_nxt = seg.end_seq
+    sk.write_queue.popleft()
+    sk.rtx.append(seg)
+    sk.packets_out += seg.pcount
+    if sk.ca_state == CaState.RECOVERY:
+        sk.prr_out += seg.pcount
+    if not prior or sk.xmit_timer_what != "rto" or not sk.retransmit_timer.pending():
+        rearm_rto(sk)
+    sk.net.mib.tcpext["TCPOrigDataSent"] += seg.pcount
+
+
+def rearm_rto(sk: TcpSock) -> None:
+    """RTO from now while data is outstanding, else off (``tcp_rearm_rto``)."""
+    if not sk.packets_out:
+        if sk.xmit_timer_what == "rto":
+            sk.clear_xmit_timer()
+        return
+    sk.reset_xmit_timer("rto", sk.rto, TCP_RTO_MAX)
+
+
+def send_delayed_ack(sk: TcpSock) -> None:
+    """Schedule the ACK within ato, bounded by RTT and 200 ms (``tcp_send_delayed_ack``)."""
+    ato = sk.ato
+    now = sk.net.sched.now
+    if ato > TCP_DELACK_MIN:
+        max_ato = 500_000_000
+        if sk.pingpong or sk.ack_pending & ICSK_ACK_PUSHED:
+            max_ato = TCP_DELACK_MAX
+        if sk.srtt_us:
+            rtt = max((sk.srtt_us >> 3) * NS_PER_US, TCP_DELACK_MIN)
+            max_ato = min(max_ato, rtt)
+        ato = min(ato, max_ato)
+    ato = min(ato, TCP_DELACK_MAX)
+    timeout = now + ato
+    if sk.ack_pending & ICSK_ACK_TIMER:
+        if sk.ack_timeout <= now + (ato >> 2):
+            send_ack(sk)
+            return
+        timeout = min(timeout, sk.ack_timeout)
+    sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_TIMER
+    sk.ack_timeout = timeout
+    sk.delack_timer.mod_timer(timeout)
+
+
+# -- the write queue engine -----------------------------------------------------------------------
+def set_tso_segs(seg: TxSeg, mss_now: int) -> int:
+    """Segments ``seg`` will leave as (``tcp_set_skb_tso_segs``)."""
+    n = seg.skb.tail - seg.skb.data
+    if n <= mss_now:
+        seg.pcount = 1
+        seg.mss = 0
+    else:
+        seg.pcount = -(-n // mss_now)
+        seg.mss = mss_now
+    return seg.pcount
+
+
+def fragment(sk: TcpSock, queue, seg: TxSeg, length: int, mss_now: int) -> TxSeg:
+    """Split ``seg`` after ``length`` payload bytes; the tail joins ``queue`` after it.
+
+    FIN and PSH move to the tail part (``tcp_fragment``/``tso_fragment``).  Returns the tail.
+    """
+    skb = seg.skb
+    tail = new_skb(sk, skb.len - length)
+    tail.put_data(memoryview(skb.head)[skb.data + length:skb.tail])
+    skb.trim(length)
+    tail.truesize = SKB_TRUESIZE_OVERHEAD + tail.len
+    skb.truesize = SKB_TRUESIZE_OVERHEAD + skb.len
+    sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
+    nseg = TxSeg(tail, seg.seq + length, seg.end_seq, seg.flags)
+    seg.end_seq = seg.seq + length
+    seg.flags &= ~(FIN | PSH)
+    nseg.sacked = seg.sacked
+    nseg.tx_time = seg.tx_time
+    old = seg.pcount
+    set_tso_segs(seg, mss_now)
+    set_tso_segs(nseg, mss_now)
+    diff = old - seg.pcount - nseg.pcount
+    if queue is sk.rtx:
+        sk.rtx.insert(sk.rtx.index(seg) + 1, nseg)
+        if diff:
+            _recount(sk, seg, -diff)
+    else:
+        queue.insert(queue.index(seg) + 1, nseg)
+    return nseg
+
+
+def _recount(sk: TcpSock, seg: TxSeg, diff: int) -> None:
+    """Keep the segment counters right when a queued skb's pcount changes."""
+    sk.packets_out += diff
+    if seg.sacked & TCPCB_SACKED_ACKED:
+        sk.sacked_out += diff
+    if seg.sacked & TCPCB_LOST:
+        sk.lost_out += diff
+    if seg.sacked & TCPCB_SACKED_RETRANS:
+        sk.retrans_out += diff
+
+
+def cwnd_test(sk: TcpSock) -> int:
+    """Segments cwnd lets us send now, at most half of cwnd per skb (``tcp_cwnd_test``)."""
+    in_flight = sk.packets_in_flight()
+    cwnd = sk.cwnd
+    if in_flight >= cwnd:
+        return 0
+    return min(max(cwnd >> 1, 1), cwnd - in_flight)
+
+
+def snd_wnd_test(sk: TcpSock, seg: TxSeg, mss_now: int) -> bool:
+    """Does the first MSS of ``seg`` fit in the peer's window?  (``tcp_snd_wnd_test``)"""
+    end = seg.end_seq
+    if seg.skb.tail - seg.skb.data > mss_now:
+        end = seg.seq + mss_now
+    return end <= sk.snd_una + sk.snd_wnd
+
+
+def minshall_check(sk: TcpSock) -> bool:
+    return sk.snd_una < sk.snd_sml <= sk.snd_nxt
+
+
+def nagle_check(sk: TcpSock, partial: bool, nonagle: int) -> bool:
+    """True when a partial segment must wait (``tcp_nagle_check``, RFC 896 with Minshall)."""
+    return partial and bool(nonagle & TCP_NAGLE_CORK
+                            or (not nonagle and sk.packets_out and minshall_check(sk)))
+
+
+def nagle_test(sk: TcpSock, seg: TxSeg, mss_now: int, nonagle: int) -> bool:
+    """May ``seg`` go now as far as Nagle is concerned?  (``tcp_nagle_test``)"""
+    if nonagle & TCP_NAGLE_PUSH or seg.flags & FIN:
+        return True
+    return not nagle_check(sk, seg.skb.tail - seg.skb.data < mss_now, nonagle)
+
+
+def mss_split_point(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int, nonagle: int) -> int:
+    """How many bytes of a super-segment to send now (``tcp_mss_split_point``)."""
+    window = sk.wnd_end() - seg.seq
+    max_len = mss_now * max_segs
+    if max_len <= window and seg is not sk.write_queue[-1]:
+        return max_len
+    needed = min(seg.skb.tail - seg.skb.data, window)
+    if max_len <= needed:
+        return max_len
+    partial = needed % mss_now
+    if nagle_check(sk, partial != 0, nonagle):
+        return needed - partial
+    return needed
+
+
+def cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:
+    """Remember whether the flight was cwnd-limited (``tcp_cwnd_validate``, RFC 7661)."""
+    if (sk.snd_una >= sk.cwnd_usage_seq or is_cwnd_limited
+            or (not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out)):
+        sk.is_cwnd_limited = is_cwnd_limited
+        sk.max_packets_out = sk.packets_out
+        sk.cwnd_usage_seq = sk.snd_nxt
+
+
+def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool = False) -> bool:
+    """Send what cwnd, the peer's window and Nagle allow (``tcp_write_xmit``).
+
+    Returns True when nothing is in flight but data waits (the caller arms the probe timer).
+    """
+    queue = sk.write_queue
+    sent = 0
+    is_cwnd_limited = False
+    max_segs = max(win.xmit_size_goal(sk, mss_now) // mss_now, 1)
+    while queue:
+        seg = queue[0]
+        tso_segs = set_tso_segs(seg, mss_now)
+        quota = cwnd_test(sk)
+        if not quota:
+            is_cwnd_limited = True
+            break
+        if not snd_wnd_test(sk, seg, mss_now):
+            break
+        last = seg is queue[-1]
+        if tso_segs == 1:
+            if not nagle_test(sk, seg, mss_now, nonagle if last else TCP_NAGLE_PUSH):
+                break
+        limit = mss_now
+        if tso_segs > 1:
+            limit = mss_split_point(sk, seg, mss_now, min(quota, max_segs), nonagle)
+        if seg.skb.tail - seg.skb.data > limit:
+            fragment(sk, queue, seg, limit, mss_now)
+        if not seg.pcount:
+            set_tso_segs(seg, mss_now)
+        transmit_skb(sk, seg)
+        event_new_data_sent(sk, seg)
+        n = seg.skb.tail - seg.skb.data
+        if n < seg.pcount * mss_now:
+            sk.snd_sml = seg.end_seq  # tcp_minshall_update
+        sent += seg.pcount
+        if push_one:
+            break
+    if sk.packets_in_flight() >= sk.cwnd:
+        is_cwnd_limited = True
+    if sent or is_cwnd_limited:
+        cwnd_validate(sk, is_cwnd_limited)
+    if sent:
+        return False
+    return not sk.packets_out and bool(queue)
+
+
+def check_probe_timer(sk: TcpSock) -> None:
+    """Arm the zero-window probe if nothing else is pending (``tcp_check_probe_timer``)."""
+    if not sk.packets_out and not sk.retransmit_timer.pending():
+        sk.reset_xmit_timer("probe0", probe0_base(sk), TCP_RTO_MAX)
+
+
+def probe0_base(sk: TcpSock) -> int:
+    return max(sk.rto, TCP_RTO_MIN)
+
+
+def probe0_when(sk: TcpSock) -> int:
+    return min(probe0_base(sk) << sk.backoff, TCP_RTO_MAX)
+
+
+def push_pending_frames(sk: TcpSock, nonagle: int | None = None) -> None:
+    """``tcp_push_pending_frames``: write_xmit, and the probe timer if the window is shut."""
+    if not sk.write_queue or sk.state == TcpState.CLOSED:
+        return
+    if write_xmit(sk, win.current_mss(sk), sk.nonagle if nonagle is None else nonagle):
+        check_probe_timer(sk)
+
+
+def send_fin(sk: TcpSock) -> None:
+    """Queue our FIN: on the unsent tail if there is one, else alone (``tcp_send_fin``)."""
+    if sk.write_queue:
+        tail = sk.write_queue[-1]
+        tail.flags |= FIN
+        tail.end_seq += 1
+    else:
+        seg = TxSeg(new_skb(sk), sk.write_seq, sk.write_seq + 1, ACK | FIN)
+        sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
+        sk.write_queue.append(seg)
+    sk.write_seq += 1
+    push_pending_frames(sk, TCP_NAGLE_OFF)
+
+
+# -- retransmission -------------------------------------------------------------------------------
+def trim_head(sk: TcpSock, seg: TxSeg, length: int) -> None:
+    """Drop ``length`` acknowledged bytes from the front of ``seg`` (``tcp_trim_head``)."""
+    skb = seg.skb
+    skb.pull(length)
+    seg.seq += length
+    skb.truesize = SKB_TRUESIZE_OVERHEAD + skb.len
+    sk.wmem_queued -= length
+
+
+def retransmit_skb(sk: TcpSock, seg: TxSeg, segs: int) -> bool:
+    """Send ``seg`` again, at most ``segs`` MSS of it (``tcp_retransmit_skb``)."""
+    if seg.seq < sk.snd_una:
+        if seg.end_seq <= sk.snd_una:
+            return False
+        trim_head(sk, seg, sk.snd_una - seg.seq)
+        set_tso_segs(seg, win.current_mss(sk))
+    mss_now = win.current_mss(sk)
+    if seg.seq >= sk.wnd_end() and seg.seq != sk.snd_una:
+        return False
+    length = mss_now * (max(segs, 1) if win.can_gso(sk) else 1)
+    if seg.skb.tail - seg.skb.data > length:
+        fragment(sk, sk.rtx, seg, length, mss_now)
+    elif seg.skb.tail > seg.skb.data:
+        old = seg.pcount
+        if set_tso_segs(seg, mss_now) != old:  # the MSS changed since it was first sent
+            _recount(sk, seg, seg.pcount - old)
+    pcount = seg.pcount
+    sk.net.mib.tcp["RetransSegs"] += pcount
+    sk.total_retrans += pcount
+    sk.bytes_retrans += seg.skb.tail - seg.skb.data
+    kernel = sk.net.kernel
+    if kernel.tracers:
+        kernel.trace("tcp_retransmit_skb", sk=sk, seq=seg.seq, len=seg.skb.len)
+    if not sk.retrans_stamp:
+        sk.timeout_stamp = seg.tx_time or sk.net.sched.now  # the original transmission
+    transmit_skb(sk, seg)
+    if sk.ca_state == CaState.RECOVERY:
+        sk.prr_out += pcount
+    seg.sacked |= TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS
+    sk.retrans_out += pcount
+    if not sk.retrans_stamp:
+        sk.retrans_stamp = sk.net.sched.now
+    if sk.undo_retrans < 0:
+        sk.undo_retrans = 0
+    sk.undo_retrans += pcount
+    return True
+
+
+def xmit_retransmit_queue(sk: TcpSock) -> None:
+    """Retransmit segments marked lost while pipe < cwnd (``tcp_xmit_retransmit_queue``).
+
+    RFC 6675 NextSeg() rule 1; new data (rule 2) follows through ``write_xmit``.
+    """
+    if not sk.packets_out or not sk.lost_out:
+        return
+    rearm = False
+    rtx = sk.rtx
+    head = rtx[0] if rtx else None
+    i = 0
+    while i < len(rtx):  # by index: a retransmission may split the entry it sends
+        seg = rtx[i]
+        i += 1
+        room = sk.cwnd - sk.packets_in_flight()
+        if room <= 0:
+            break
+        sacked = seg.sacked
+        if not sacked & TCPCB_LOST or sacked & (TCPCB_SACKED_ACKED | TCPCB_SACKED_RETRANS):
+            continue
+        if not retransmit_skb(sk, seg, room):
+            break
+        sk.net.mib.tcpext["TCPFastRetrans" if sk.ca_state != CaState.LOSS
+                          else "TCPSlowStartRetrans"] += 1
+        if seg is head:
+            rearm = True
+    if rearm:
+        rearm_rto(sk)
+
+
+# -- probes ---------------------------------------------------------------------------------------
+def xmit_probe(sk: TcpSock, mib: str) -> None:
+    """A segment the peer must ACK: SEQ = SND.UNA - 1, no data (``tcp_xmit_probe_skb``)."""
+    sk.net.mib.tcpext[mib] += 1
+    send_control(sk, sk.snd_una - 1, ACK)
+
+
+def write_wakeup(sk: TcpSock, mib: str) -> int:
+    """Probe the peer: new data if the window allows any, else an old-sequence ACK.
+
+    Returns 1 when data was sent, 0 for a bare probe, -1 when closed (``tcp_write_wakeup``).
+    """
+    if sk.state == TcpState.CLOSED:
+        return -1
+    seg = sk.send_head()
+    end = sk.wnd_end()
+    if seg is not None and seg.seq < end:
+        mss = win.current_mss(sk)
+        size = end - seg.seq
+        sk.pushed_seq = max(sk.pushed_seq, seg.end_seq)
+        if size < seg.end_seq - seg.seq or seg.skb.len > mss:
+            size = min(size, mss)
+            seg.flags |= PSH
+            if seg.skb.len > size:
+                fragment(sk, sk.write_queue, seg, size, mss)
+        set_tso_segs(seg, mss)
+        seg.flags |= PSH
+        transmit_skb(sk, seg)
+        event_new_data_sent(sk, seg)
+        return 1
+    xmit_probe(sk, mib)
+    return 0
+
+
+def incr_quickack(sk: TcpSock, max_quickacks: int) -> None:
+    """Allow up to ``max_quickacks`` immediate ACKs (``tcp_incr_quickack``)."""
+    quickacks = sk.rcv_wnd // (2 * sk.rcv_mss) if sk.rcv_mss else 0
+    quickacks = min(quickacks or 2, max_quickacks)
+    if quickacks > sk.ack_quick:
+        sk.ack_quick = quickacks
+
+
+def enter_quickack_mode(sk: TcpSock, max_quickacks: int) -> None:
+    """ACK every segment for a while (``tcp_enter_quickack_mode``)."""
+    incr_quickack(sk, max_quickacks)
+    sk.pingpong = 0
+    sk.ato = TCP_ATO_MIN

@@ -1,0 +1,587 @@
+"""Segment arrival for a connection: validation, header prediction, the state machine.
+
+Mirrors Linux's ``net/ipv4/tcp_input.c``: ``tcp_rcv_established`` (the fast path of header
+prediction, then the slow path), ``tcp_validate_incoming`` (PAWS, the sequence check, RST
+and SYN handling with RFC 5961's challenge ACK), ``tcp_rcv_state_process`` (every state
+but LISTEN and TIME-WAIT, which ``minisocks.py`` handles), ``tcp_rcv_synsent_state_process``
+(including simultaneous open), ``tcp_fin``, ``tcp_reset``, ``tcp_done`` and ``tcp_time_wait``.
+
+Contract: :func:`do_rcv` takes an :class:`RxSeg` and owns its skb: the payload is copied
+into the socket's queues and the skb is consumed, or it is dropped with
+``kfree_skb(skb, reason)`` so that every discarded segment is counted by reason.
+
+Spec: RFC 9293 §3.10.7.3-§3.10.7.4; RFC 7323 §5 (PAWS); RFC 5961 §3-§4 (blind RST/SYN).
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from stack.core.skbuff import consume_skb, kfree_skb
+from stack.sock import EPOLLERR, RCV_SHUTDOWN, SEND_SHUTDOWN
+from stack.tcp import ack as tack
+from stack.tcp import connect, output, rcvq, rtt
+from stack.tcp import window as win
+from stack.tcp.const import (
+    ICSK_ACK_SCHED,
+    ICSK_ACK_TIMER,
+    NS_PER_MS,
+    NS_PER_S,
+    TCP_DELACK_MAX,
+    TCP_INIT_CWND,
+    TCP_PAWS_24DAYS,
+    TCP_PAWS_WINDOW,
+    TCP_RTO_MAX,
+    TCP_TIMEOUT_MIN,
+    TCP_TIMEWAIT_LEN,
+    TCPOLEN_TSTAMP_ALIGNED,
+)
+from stack.tcp.recovery import FLAG_NO_CHALLENGE_ACK, FLAG_SLOWPATH, FLAG_UPDATE_TS_RECENT
+from stack.tcp.seq import SEQ_MASK, between, s32, unwrap
+from stack.tcp.state import (
+    CLOSE_WAIT,
+    CLOSED,
+    CLOSING,
+    ESTABLISHED,
+    FIN_WAIT_1,
+    FIN_WAIT_2,
+    LAST_ACK,
+    SYN_RECEIVED,
+    SYN_SENT,
+    TIME_WAIT,
+    tcp_set_state,
+)
+from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr
+
+if TYPE_CHECKING:
+    from stack.core.skbuff import SkBuff
+    from stack.tcp.sock import TcpSock
+
+SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
+
+
+class RxSeg:
+    """One received segment: the parsed header, addresses, payload and unwrapped numbers."""
+
+    __slots__ = ("skb", "th", "saddr", "daddr", "payload", "hlen", "seq", "end_seq", "ack",
+                 "tstamp", "gso_size")
+
+    def __init__(self, skb: SkBuff, th: TcpRepr, saddr: bytes, daddr: bytes,
+                 payload: memoryview, hlen: int, tstamp: int) -> None:
+        self.skb = skb
+        self.th = th
+        self.saddr = saddr
+        self.daddr = daddr
+        self.payload = payload
+        self.hlen = hlen
+        self.tstamp = tstamp
+        self.gso_size = skb.gso_size
+        self.seq = th.seq
+        self.end_seq = th.seq + len(payload) + (th.flags & SYN != 0) + (th.flags & FIN != 0)
+        self.ack = th.ack
+
+    def key(self) -> tuple[bytes, int, bytes, int]:
+        """(local address, local port, remote address, remote port) as the hashes use."""
+        return (self.daddr, self.th.dst_port, self.saddr, self.th.src_port)
+
+    def unwrap(self, sk: TcpSock) -> None:
+        """Place SEG.SEQ near RCV.NXT and SEG.ACK near SND.UNA (see seq.py)."""
+        seq = unwrap(sk.rcv_nxt, self.th.seq)
+        self.end_seq += seq - self.seq
+        self.seq = seq
+        self.ack = unwrap(sk.snd_una, self.th.ack)
+
+
+def reply_rst(sk: TcpSock, rx: RxSeg) -> None:
+    """RST for a segment (``tcp_v4_send_reset``): never in reply to an RST."""
+    reply_rst_table(sk.table, rx)
+
+
+def reply_rst_table(table, rx: RxSeg) -> None:
+    if rx.th.flags & RST:
+        return
+    th = rx.th
+    seg_len = len(rx.payload) + bool(th.flags & SYN) + bool(th.flags & FIN)
+    output.send_reset(table, th, rx.saddr, rx.daddr, seg_len)
+
+
+def parse_ts(sk: TcpSock, th: TcpRepr) -> None:
+    """Take the timestamp option if it was negotiated (``tcp_fast_parse_options``)."""
+    ts = th.timestamp
+    if ts is not None and sk.tstamp_ok:
+        sk.saw_tstamp = True
+        sk.rcv_tsval, sk.rcv_tsecr = ts
+    else:
+        sk.saw_tstamp = False
+
+
+def do_rcv(sk: TcpSock, rx: RxSeg) -> None:
+    """Deliver ``rx`` to a connection and free its skb (``tcp_v4_do_rcv``)."""
+    rx.unwrap(sk)
+    sk.segs_in += 1
+    if sk.state == ESTABLISHED:
+        reason = rcv_established(sk, rx)
+    else:
+        reason = rcv_state_process(sk, rx)
+    if reason is None:
+        consume_skb(rx.skb)
+    else:
+        kfree_skb(rx.skb, reason)
+
+
+# -- validation -----------------------------------------------------------------------------------
+def paws_check(sk: TcpSock, paws_win: int) -> bool:
+    """``tcp_paws_check``: TSval not older than ts_recent (or ts_recent too old to trust)."""
+    if s32(sk.ts_recent - sk.rcv_tsval) <= paws_win:
+        return True
+    if sk.net.sched.now >= sk.ts_recent_stamp + TCP_PAWS_24DAYS:
+        return True
+    return not sk.ts_recent
+
+
+def disordered_ack(sk: TcpSock, rx: RxSeg) -> bool:
+    """A reordered pure duplicate ACK that PAWS should let through (``tcp_disordered_ack``)."""
+    th = rx.th
+    seq = rx.seq
+    nwin = th.window << sk.snd_wscale
+    return (bool(th.flags & ACK) and seq == rx.end_seq and seq == sk.rcv_nxt
+            and rx.ack == sk.snd_una
+            and not (seq > sk.snd_wl1 or (seq == sk.snd_wl1 and nwin > sk.snd_wnd))
+            and s32(sk.ts_recent - sk.rcv_tsval) <= sk.rto // NS_PER_MS * 1024 // 1000)
+
+
+def sequence_ok(sk: TcpSock, rx: RxSeg) -> bool:
+    """RFC 9293's acceptability test as Linux writes it (``tcp_sequence``)."""
+    return rx.end_seq >= sk.rcv_wup and rx.seq <= sk.rcv_nxt + sk.receive_window()
+
+
+def reset_check(sk: TcpSock, rx: RxSeg) -> bool:
+    """An RST at RCV.NXT-1 after the peer's FIN is acceptable (``tcp_reset_check``)."""
+    return rx.seq == sk.rcv_nxt - 1 and sk.state in (CLOSE_WAIT, LAST_ACK, CLOSING)
+
+
+def validate_incoming(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> str | None:
+    """Steps one to four of RFC 9293 §3.10.7.4 (``tcp_validate_incoming``); a reason drops."""
+    flags = rx.th.flags
+    mib = sk.net.mib
+    if sk.saw_tstamp and not paws_check(sk, TCP_PAWS_WINDOW) and not disordered_ack(sk, rx):
+        if not flags & RST:
+            mib.tcpext["PAWSEstab"] += 1
+            tack.send_dupack(sk, rx)
+            return "TCP_RFC7323_PAWS"
+    if not sequence_ok(sk, rx):
+        if not flags & RST:
+            if flags & SYN:
+                return _syn_challenge(sk, rx, syn_inerr)
+            tack.send_dupack(sk, rx)
+        elif reset_check(sk, rx):
+            tcp_reset(sk)
+            return "TCP_RESET"
+        return "TCP_INVALID_SEQUENCE"
+    if flags & RST:
+        seq = rx.seq
+        if seq == sk.rcv_nxt or reset_check(sk, rx):
+            tcp_reset(sk)
+            return "TCP_RESET"
+        if sk.sack_ok and sk.num_sacks and seq == max(b[1] for b in sk.selective_acks):
+            tcp_reset(sk)
+            return "TCP_RESET"
+        tack.send_challenge_ack(sk, rx)  # RFC 5961 3.2: in window, not exact
+        return "TCP_RESET"
+    if flags & SYN:
+        if (sk.state == SYN_RECEIVED and flags & ACK and rx.seq + 1 == rx.end_seq
+                and rx.seq + 1 == sk.rcv_nxt and rx.ack == sk.snd_nxt):
+            return None  # simultaneous open: the peer's SYN-ACK
+        return _syn_challenge(sk, rx, syn_inerr)
+    return None
+
+
+def _syn_challenge(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> str:
+    """RFC 5961 4.2: a SYN on a synchronized connection gets a challenge ACK."""
+    if syn_inerr:
+        sk.net.mib.tcp["InErrs"] += 1
+    sk.net.mib.tcpext["TCPSYNChallenge"] += 1
+    tack.send_challenge_ack(sk, rx)
+    return "TCP_INVALID_SYN"
+
+
+# -- ESTABLISHED: header prediction ---------------------------------------------------------------
+def store_ts_recent(sk: TcpSock) -> None:
+    sk.ts_recent = sk.rcv_tsval
+    sk.ts_recent_stamp = sk.net.sched.now or 1
+
+
+def data_snd_check(sk: TcpSock) -> None:
+    """Send what the ACK allowed, wake writers if space opened (``tcp_data_snd_check``)."""
+    output.push_pending_frames(sk)
+    check_space(sk)
+
+
+def rcv_established(sk: TcpSock, rx: RxSeg) -> str | None:
+    """``tcp_rcv_established``: header prediction, else the full slow path."""
+    th = rx.th
+    parse_ts(sk, th)
+    if (sk.fastpath and (th.flags & ~PSH) == ACK and rx.hlen == sk.tcp_header_len
+            and th.window == sk.snd_wnd >> sk.snd_wscale and rx.seq == sk.rcv_nxt
+            and sk.snd_una <= rx.ack <= sk.snd_nxt
+            and (not sk.tstamp_ok or (sk.saw_tstamp and s32(sk.rcv_tsval - sk.ts_recent) >= 0))):
+        n = len(rx.payload)
+        if not n:
+            if sk.saw_tstamp and sk.rcv_nxt == sk.rcv_wup:
+                store_ts_recent(sk)
+            tack.tcp_ack(sk, rx, 0)
+            data_snd_check(sk)
+            return None
+        if n <= sk.receive_window() and sk.rmem_alloc + n <= sk.sk_rcvbuf:
+            if sk.saw_tstamp and rx.seq <= sk.rcv_wup:
+                store_ts_recent(sk)
+            rtt.rcv_rtt_measure_ts(sk, n)
+            sk.net.mib.tcpext["TCPHPHits"] += 1
+            rcvq.queue_rcv(sk, bytes(rx.payload), rx.end_seq)
+            rcvq.event_data_recv(sk, rx, n)
+            if rx.ack != sk.snd_una:
+                tack.tcp_ack(sk, rx, 1)  # FLAG_DATA
+                data_snd_check(sk)
+            else:
+                sk.snd_wl1 = rx.seq
+            rcvq.ack_snd_check(sk)
+            rcvq.data_ready(sk)
+            return None
+    if not th.flags & (ACK | RST | SYN):
+        return "TCP_FLAGS"
+    reason = validate_incoming(sk, rx, True)
+    if reason is not None:
+        return reason
+    if tack.tcp_ack(sk, rx, FLAG_SLOWPATH | FLAG_UPDATE_TS_RECENT) < 0:
+        return "TCP_ACK_INVALID"
+    rtt.rcv_rtt_measure_ts(sk, len(rx.payload))
+    reason = rcvq.data_queue(sk, rx)
+    data_snd_check(sk)
+    rcvq.ack_snd_check(sk)
+    return reason
+
+
+# -- the other synchronized states ----------------------------------------------------------------
+def rcv_state_process(sk: TcpSock, rx: RxSeg) -> str | None:
+    """``tcp_rcv_state_process`` for SYN-SENT, SYN-RECEIVED and the closing states."""
+    state = sk.state
+    th = rx.th
+    if state == CLOSED:
+        reply_rst(sk, rx)
+        return "TCP_CLOSE"
+    if state == SYN_SENT:
+        return rcv_synsent(sk, rx)
+    parse_ts(sk, th)
+    if not th.flags & (ACK | RST | SYN):
+        return "TCP_FLAGS"
+    reason = validate_incoming(sk, rx, False)
+    if reason is not None:
+        return reason
+    if not th.flags & ACK:
+        return "TCP_FLAGS"
+    acceptable = tack.tcp_ack(sk, rx, FLAG_SLOWPATH | FLAG_UPDATE_TS_RECENT
+                              | FLAG_NO_CHALLENGE_ACK) > 0
+    if not acceptable:
+        if sk.state == SYN_RECEIVED:
+            reply_rst(sk, rx)
+            return "TCP_ACK_INVALID"
+        tack.send_challenge_ack(sk, rx)
+        return "TCP_ACK_INVALID"
+    state = sk.state
+    if state == SYN_RECEIVED:
+        establish_passive(sk, rx)
+    elif state == FIN_WAIT_1 and sk.snd_una == sk.write_seq:
+        tcp_set_state(sk, FIN_WAIT_2)
+        sk.sk_shutdown |= SEND_SHUTDOWN
+        if not sk.orphan():
+            sk.wake()
+        else:
+            if sk.linger2 < 0:
+                tcp_done(sk)
+                sk.net.mib.tcpext["TCPAbortOnData"] += 1
+                return None
+            if rx.end_seq != rx.seq and rx.end_seq - bool(th.flags & FIN) > sk.rcv_nxt:
+                tcp_done(sk)  # data after close(): RFC 1122 4.2.2.13
+                sk.net.mib.tcpext["TCPAbortOnData"] += 1
+                reply_rst(sk, rx)
+                return None
+            sk.reset_keepalive_timer(fin_time(sk), "fin_wait2")
+    elif state == CLOSING and sk.snd_una == sk.write_seq:
+        time_wait(sk)
+        return None
+    elif state == LAST_ACK and sk.snd_una == sk.write_seq:
+        tcp_done(sk)
+        return None
+    state = sk.state
+    reason = None
+    if state in (CLOSE_WAIT, CLOSING, LAST_ACK):
+        if rx.seq >= sk.rcv_nxt:
+            state = None  # data after the peer's FIN: ignore it
+    if state in (FIN_WAIT_1, FIN_WAIT_2) and sk.sk_shutdown & RCV_SHUTDOWN:
+        if rx.end_seq != rx.seq and rx.end_seq - bool(th.flags & FIN) > sk.rcv_nxt:
+            sk.net.mib.tcpext["TCPAbortOnData"] += 1
+            reply_rst(sk, rx)
+            tcp_reset(sk)
+            return None
+    if state in (ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2):
+        reason = rcvq.data_queue(sk, rx)
+    if sk.state != CLOSED:
+        data_snd_check(sk)
+        rcvq.ack_snd_check(sk)
+    return reason
+
+
+def establish_passive(sk: TcpSock, rx: RxSeg) -> None:
+    """SYN-RECEIVED -> ESTABLISHED on the ACK of our SYN-ACK (RFC 9293 §3.10.7.4 fifth)."""
+    sk.delivered += 1
+    sk.retrans_stamp = 0
+    init_transfer(sk)
+    sk.copied_seq = sk.rcv_nxt
+    tcp_set_state(sk, ESTABLISHED)
+    sk.snd_una = rx.ack
+    sk.snd_wnd = rx.th.window << sk.snd_wscale
+    sk.snd_wl1 = rx.seq
+    sk.max_window = max(sk.max_window, sk.snd_wnd)
+    if sk.tstamp_ok:
+        sk.advmss -= TCPOLEN_TSTAMP_ALIGNED
+    sk.lsndtime = sk.net.sched.now
+    win.initialize_rcv_mss(sk)
+    sk.fastpath = True
+    sk.wake()
+    if sk.sk_shutdown & SEND_SHUTDOWN and sk.state == ESTABLISHED:
+        from stack.tcp.ops import tcp_shutdown
+
+        tcp_shutdown(sk)
+
+
+def rcv_synsent(sk: TcpSock, rx: RxSeg) -> str | None:
+    """SYN-SENT: our SYN answered (``tcp_rcv_synsent_state_process``)."""
+    th = rx.th
+    flags = th.flags
+    rx.seq = th.seq  # the peer's ISN is new to us: no unwrapping yet
+    rx.end_seq = th.seq + len(rx.payload) + bool(flags & SYN) + bool(flags & FIN)
+    sysctl = sk.net.sysctl
+    ts = th.timestamp if sysctl.tcp_timestamps else None
+    sk.saw_tstamp = ts is not None
+    if ts is not None:
+        sk.rcv_tsval, sk.rcv_tsecr = ts
+    if flags & ACK:
+        if rx.ack <= sk.snd_una or rx.ack > sk.snd_nxt:
+            if not sk.retransmits:
+                sk.reset_xmit_timer("rto", TCP_TIMEOUT_MIN, TCP_RTO_MAX)
+            reply_rst(sk, rx)
+            return "TCP_INVALID_ACK_SEQUENCE"
+        if ts is not None and ts[1]:
+            sent = (sk.retrans_stamp // NS_PER_MS + sk.ts_off) & SEQ_MASK
+            if not between(ts[1], sent, sk.ts_now()):
+                sk.net.mib.tcpext["PAWSActive"] += 1
+                reply_rst(sk, rx)
+                return "TCP_RFC7323_PAWS"
+        if flags & RST:
+            tcp_reset(sk)
+            return "TCP_RESET"
+        if not flags & SYN:
+            return "TCP_FLAGS"
+        _take_syn_options(sk, th)
+        sk.snd_wl1 = rx.seq
+        tack.tcp_ack(sk, rx, FLAG_SLOWPATH)
+        sk.irs = th.seq
+        sk.rcv_nxt = sk.rcv_wup = th.seq + 1
+        sk.snd_wnd = th.window
+        sk.max_window = max(sk.max_window, sk.snd_wnd)
+        if sk.tstamp_ok:
+            sk.advmss -= TCPOLEN_TSTAMP_ALIGNED
+            store_ts_recent(sk)
+        win.sync_mss(sk, sk.pmtu)
+        win.initialize_rcv_mss(sk)
+        sk.copied_seq = sk.rcv_nxt
+        finish_connect(sk)
+        if sk.pingpong:  # save one ACK: data will follow soon
+            sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_TIMER
+            output.enter_quickack_mode(sk, 16)
+            sk.ack_timeout = sk.net.sched.now + TCP_DELACK_MAX
+            sk.delack_timer.mod_timer(sk.ack_timeout)
+            return None
+        output.send_ack(sk)
+        data_snd_check(sk)
+        return None
+    if flags & RST:
+        return "TCP_RESET"
+    if sk.ts_recent_stamp and sk.saw_tstamp and not paws_check(sk, 0):
+        return "TCP_RFC7323_PAWS"
+    if flags & SYN:  # simultaneous open (RFC 9293 figure 8)
+        tcp_set_state(sk, SYN_RECEIVED)
+        _take_syn_options(sk, th)
+        if sk.saw_tstamp:
+            store_ts_recent(sk)
+        sk.irs = th.seq
+        sk.rcv_nxt = sk.rcv_wup = sk.copied_seq = th.seq + 1
+        sk.snd_wnd = sk.max_window = th.window
+        sk.snd_wl1 = th.seq
+        win.sync_mss(sk, sk.pmtu)
+        win.initialize_rcv_mss(sk)
+        connect.send_synack(sk)
+        return None
+    return "TCP_FLAGS"
+
+
+def _take_syn_options(sk: TcpSock, th: TcpRepr) -> None:
+    """Negotiated options from the peer's SYN or SYN-ACK (``tcp_parse_options``)."""
+    sysctl = sk.net.sysctl
+    mss = th.mss or 536
+    if sk.user_mss and sk.user_mss < mss:
+        mss = sk.user_mss
+    sk.mss_clamp = mss
+    sk.wscale_ok = th.wscale is not None and bool(sysctl.tcp_window_scaling)
+    if sk.wscale_ok:
+        sk.snd_wscale = min(th.wscale, 14)
+    else:
+        sk.snd_wscale = sk.rcv_wscale = 0
+        sk.window_clamp = min(sk.window_clamp, 65535)
+    sk.sack_ok = th.sack_permitted and bool(sysctl.tcp_sack)
+    sk.tstamp_ok = th.timestamp is not None and bool(sysctl.tcp_timestamps)
+    if sk.tstamp_ok:
+        sk.tcp_header_len = 20 + TCPOLEN_TSTAMP_ALIGNED
+    else:
+        sk.tcp_header_len = 20
+
+
+# -- becoming established -------------------------------------------------------------------------
+def sndbuf_expand(sk: TcpSock) -> None:
+    """Room for two windows of data in the send buffer (``tcp_sndbuf_expand``)."""
+    per_mss = max(sk.mss_clamp, sk.mss_cache) + 320 + 320
+    per_mss = (1 << (per_mss - 1).bit_length()) + 256
+    nr_segs = max(TCP_INIT_CWND, sk.cwnd, sk.reordering + 1)
+    sndmem = 2 * nr_segs * per_mss
+    if sk.sk_sndbuf < sndmem:
+        sk.sk_sndbuf = min(sndmem, sk.net.sysctl.tcp_wmem[2])
+
+
+def init_transfer(sk: TcpSock) -> None:
+    """Congestion control and buffers at establishment (``tcp_init_transfer``)."""
+    now = sk.net.sched.now
+    if not sk.userlocks & 1:
+        sndbuf_expand(sk)
+    sk.rcvq_time = now
+    sk.rcvq_seq = sk.copied_seq
+    maxwin = win.full_space(sk)
+    if sk.window_clamp >= maxwin:
+        sk.window_clamp = maxwin
+    sk.rcv_ssthresh = min(sk.rcv_ssthresh, sk.window_clamp)
+    sk.rcvq_space = min(sk.rcv_ssthresh, sk.rcv_wnd, TCP_INIT_CWND * sk.advmss)
+    sk.cwnd = 1 if sk.total_retrans > 1 and sk.undo_marker else TCP_INIT_CWND
+    sk.cwnd_stamp = now
+    sk.ca.init(sk)
+    if sk.keepopen:
+        from stack.tcp.timer import keepalive_time_when
+
+        sk.reset_keepalive_timer(keepalive_time_when(sk))
+
+
+def finish_connect(sk: TcpSock) -> None:
+    """SYN-SENT -> ESTABLISHED (``tcp_finish_connect``)."""
+    tcp_set_state(sk, ESTABLISHED)
+    init_transfer(sk)
+    sk.lsndtime = sk.net.sched.now
+    sk.rcv_tstamp = sk.net.sched.now
+    sk.fastpath = True
+    sk.wake()
+
+
+# -- endings --------------------------------------------------------------------------------------
+def fin_time(sk: TcpSock) -> int:
+    """How long an orphan waits in FIN-WAIT-2 (``tcp_fin_time``): >= 3.5 RTO."""
+    fin_timeout = (sk.linger2 or sk.net.sysctl.tcp_fin_timeout_s) * NS_PER_S
+    rto = sk.rto
+    return max(fin_timeout, (rto << 2) - (rto >> 1))
+
+
+def tcp_fin(sk: TcpSock) -> None:
+    """The peer's FIN, in order (``tcp_fin``, RFC 9293 §3.10.7.4 eighth)."""
+    sk.ack_pending |= ICSK_ACK_SCHED
+    sk.sk_shutdown |= RCV_SHUTDOWN
+    sk.done = True
+    state = sk.state
+    if state in (SYN_RECEIVED, ESTABLISHED):
+        tcp_set_state(sk, CLOSE_WAIT)
+        sk.pingpong = 1  # delay the ACK: our FIN may ride along
+    elif state == FIN_WAIT_1:
+        output.send_ack(sk)
+        tcp_set_state(sk, CLOSING)
+    elif state == FIN_WAIT_2:
+        output.send_ack(sk)
+        time_wait(sk)
+    for entry in sk.ofo:
+        sk.rmem_alloc -= len(entry[2])
+    sk.ofo.clear()
+    sk.selective_acks = []
+    sk.num_sacks = 0
+    sk.wake()
+
+
+def purge_write_queue(sk: TcpSock) -> None:
+    """``tcp_write_queue_purge``: drop unsent and unacknowledged data."""
+    for seg in sk.write_queue:
+        consume_skb(seg.skb)
+    for seg in sk.rtx:
+        consume_skb(seg.skb)
+    sk.write_queue.clear()
+    sk.rtx.clear()
+    sk.wmem_queued = 0
+    sk.packets_out = sk.sacked_out = sk.lost_out = sk.retrans_out = 0
+
+
+def tcp_done(sk: TcpSock) -> None:
+    """The connection is over (``tcp_done``)."""
+    if sk.state in (SYN_SENT, SYN_RECEIVED):
+        sk.net.mib.tcp["AttemptFails"] += 1
+    tcp_set_state(sk, CLOSED)
+    sk.clear_xmit_timers()
+    sk.timewait_timer.del_timer()
+    sk.sk_shutdown = SHUTDOWN_MASK
+    purge_write_queue(sk)
+    if sk.orphan():
+        sk.receive_queue.clear()
+        sk.rmem_alloc = 0
+        sk.ofo.clear()
+    sk.wake()
+
+
+def tcp_reset(sk: TcpSock, notify: bool = True) -> None:
+    """An acceptable RST arrived: report the BSD error and close (``tcp_reset``)."""
+    state = sk.state
+    if state == CLOSED:
+        return
+    if notify:
+        err = (errno.ECONNREFUSED if state == SYN_SENT
+               else errno.EPIPE if state == CLOSE_WAIT else errno.ECONNRESET)
+        sk.sk_err = err
+        kernel = sk.net.kernel
+        if kernel.tracers:
+            kernel.trace("tcp_receive_reset", sk=sk)
+    tcp_done(sk)
+    if notify:
+        sk.wake(EPOLLERR)
+
+
+def time_wait(sk: TcpSock) -> None:
+    """Enter TIME-WAIT for 2MSL = 60 s (``tcp_time_wait``)."""
+    tcp_set_state(sk, TIME_WAIT)
+    sk.clear_xmit_timers()
+    purge_write_queue(sk)
+    sk.sk_shutdown = SHUTDOWN_MASK
+    sk.timewait_timer.name = "tcp timewait"
+    sk.timewait_timer.mod_timer(sk.net.sched.now + TCP_TIMEWAIT_LEN)
+    sk.wake()
+
+
+def check_space(sk: TcpSock) -> None:
+    """Wake a writer that found the buffer full once there is room (``tcp_check_space``)."""
+    if not sk.nospace:
+        return
+    if not sk.userlocks & 1 and sk.packets_out < sk.cwnd:
+        sndbuf_expand(sk)
+    if sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1:
+        sk.nospace = False
+        sk.wake()

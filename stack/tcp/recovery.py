@@ -1,0 +1,384 @@
+"""Loss recovery: fast retransmit, NewReno, SACK recovery with PRR, RTO recovery, undo.
+
+Mirrors the recovery half of Linux's ``net/ipv4/tcp_input.c``: ``tcp_fastretrans_alert`` and
+its states (``TCP_CA_Open/Disorder/Recovery/Loss``), ``tcp_enter_recovery``, ``tcp_enter_loss``
+(called by the RTO timer), ``tcp_cwnd_reduction`` (PRR, RFC 6937), ``tcp_end_cwnd_reduction``
+and the undo functions (``tcp_try_undo_recovery``/``_partial``/``_dsack``/``_loss``).
+
+Loss detection follows RFC 6675's IsLost() on the SACK scoreboard (a hole is lost once
+``reordering`` (DupThresh) segments above it are SACKed) and RFC 6582 for connections
+without SACK (three duplicate ACKs mark the head lost; each partial ACK in recovery marks the
+new head lost).  Deviation: Linux's default since 4.18 is RACK-TLP (time-based); this is the
+classic duplicate-threshold detection Linux used before, and what the brief specifies.
+Spurious retransmissions are undone on evidence: D-SACKs covering every retransmission, or a
+timestamp echo older than the first retransmission (Eifel, RFC 3522).
+
+Spec: RFC 5681 §3.2; RFC 6582; RFC 6675; RFC 6937; RFC 3522; RFC 2883 (D-SACK).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stack.tcp import output
+from stack.tcp.cong import CA_EVENT_COMPLETE_CWR, CA_EVENT_LOSS
+from stack.tcp.const import (
+    NS_PER_MS,
+    TCP_INFINITE_SSTHRESH,
+    TCPCB_EVER_RETRANS,
+    TCPCB_LOST,
+    TCPCB_SACKED_ACKED,
+    TCPCB_SACKED_RETRANS,
+)
+from stack.tcp.seq import before
+from stack.tcp.state import CaState, tcp_set_ca_state
+
+if TYPE_CHECKING:
+    from stack.tcp.cb import TxSeg
+    from stack.tcp.sock import TcpSock
+
+FLAG_DATA = 0x01
+FLAG_WIN_UPDATE = 0x02
+FLAG_DATA_ACKED = 0x04
+FLAG_RETRANS_DATA_ACKED = 0x08
+FLAG_SYN_ACKED = 0x10
+FLAG_DATA_SACKED = 0x20
+FLAG_ECE = 0x40
+FLAG_SLOWPATH = 0x100
+FLAG_SND_UNA_ADVANCED = 0x400
+FLAG_DSACKING_ACK = 0x800
+FLAG_SET_XMIT_TIMER = 0x1000
+FLAG_UPDATE_TS_RECENT = 0x4000
+FLAG_NO_CHALLENGE_ACK = 0x8000
+FLAG_ACKED = FLAG_DATA_ACKED | FLAG_SYN_ACKED
+FLAG_NOT_DUP = FLAG_DATA | FLAG_WIN_UPDATE | FLAG_ACKED
+FLAG_CA_ALERT = FLAG_DATA_SACKED | FLAG_ECE | FLAG_DSACKING_ACK
+FLAG_FORWARD_PROGRESS = FLAG_ACKED | FLAG_DATA_SACKED
+
+
+# -- small predicates -----------------------------------------------------------------------------
+def any_retrans_done(sk: TcpSock) -> bool:
+    if sk.retrans_out:
+        return True
+    return bool(sk.rtx and sk.rtx[0].sacked & TCPCB_EVER_RETRANS)
+
+
+def current_ssthresh(sk: TcpSock) -> int:
+    """ssthresh to remember for undo: 3/4 of cwnd outside reductions."""
+    if sk.ca_state in (CaState.CWR, CaState.RECOVERY):
+        return sk.ssthresh
+    return max(sk.ssthresh, (sk.cwnd >> 1) + (sk.cwnd >> 2))
+
+
+def packet_delayed(sk: TcpSock) -> bool:
+    """Eifel: the ACK echoes a timestamp from before our first retransmission."""
+    if sk.retrans_stamp:
+        if sk.saw_tstamp and sk.rcv_tsecr:
+            when = (sk.retrans_stamp // NS_PER_MS + sk.ts_off) & 0xFFFFFFFF
+            return before(sk.rcv_tsecr, when)
+        return False
+    return True  # nothing was retransmitted
+
+
+def may_undo(sk: TcpSock) -> bool:
+    return bool(sk.undo_marker) and (not sk.undo_retrans or packet_delayed(sk))
+
+
+def init_undo(sk: TcpSock) -> None:
+    sk.undo_marker = sk.snd_una or 1  # 0 means "no undo possible"
+    sk.undo_retrans = sk.retrans_out or -1
+
+
+# -- scoreboard -----------------------------------------------------------------------------------
+def mark_skb_lost(sk: TcpSock, seg: TxSeg) -> None:
+    """``tcp_mark_skb_lost``: LOST (a lost retransmission loses its R bit)."""
+    sacked = seg.sacked
+    if sacked & TCPCB_SACKED_ACKED:
+        return
+    if sacked & TCPCB_LOST:
+        if sacked & TCPCB_SACKED_RETRANS:
+            seg.sacked &= ~TCPCB_SACKED_RETRANS
+            sk.retrans_out -= seg.pcount
+            sk.net.mib.tcpext["TCPLostRetransmit"] += seg.pcount
+    else:
+        seg.sacked |= TCPCB_LOST
+        sk.lost_out += seg.pcount
+        sk.lost += seg.pcount
+
+
+def add_reno_sack(sk: TcpSock, num_dupack: int) -> None:
+    """Without SACK, count duplicate ACKs as if each SACKed a segment (``tcp_add_reno_sack``)."""
+    if not num_dupack:
+        return
+    prior = sk.sacked_out
+    sk.sacked_out += num_dupack
+    holes = min(max(sk.lost_out, 1), sk.packets_out)
+    if sk.sacked_out + holes > sk.packets_out:
+        sk.sacked_out = max(sk.packets_out - holes, 0)
+    if sk.sacked_out > prior:
+        sk.delivered += sk.sacked_out - prior
+
+
+def remove_reno_sacks(sk: TcpSock, acked: int) -> None:
+    """A cumulative ACK ate some of the counted duplicates (``tcp_remove_reno_sacks``)."""
+    if acked > 0:
+        sk.delivered += max(acked - sk.sacked_out, 1)
+        sk.sacked_out = 0 if acked - 1 >= sk.sacked_out else sk.sacked_out - (acked - 1)
+
+
+def identify_loss(sk: TcpSock, flag: int) -> None:
+    """Mark lost segments: RFC 6582 without SACK, RFC 6675 IsLost() with it."""
+    rtx = sk.rtx
+    if not rtx:
+        return
+    if not sk.sack_ok:
+        state = sk.ca_state
+        if ((state < CaState.RECOVERY and sk.sacked_out >= sk.reordering)
+                or (state == CaState.RECOVERY and flag & FLAG_SND_UNA_ADVANCED)):
+            head = rtx[0]
+            if head.sacked & TCPCB_LOST:
+                return
+            if head.pcount > 1 and head.mss:
+                output.fragment(sk, rtx, head, head.mss, head.mss)
+            mark_skb_lost(sk, head)
+        return
+    if not sk.sacked_out:
+        return
+    # Walk from the highest segment down, counting SACKed segments above each hole.
+    above = 0
+    thresh = sk.reordering
+    for seg in reversed(rtx):
+        sacked = seg.sacked
+        if sacked & TCPCB_SACKED_ACKED:
+            above += seg.pcount
+        elif above >= thresh and not sacked & TCPCB_LOST:
+            mark_skb_lost(sk, seg)
+
+
+def time_to_recover(sk: TcpSock) -> bool:
+    """``tcp_time_to_recover``: something is lost, or DupThresh duplicates arrived."""
+    return bool(sk.lost_out) or sk.sacked_out + 1 > sk.reordering
+
+
+# -- state changes --------------------------------------------------------------------------------
+def init_cwnd_reduction(sk: TcpSock) -> None:
+    sk.high_seq = sk.snd_nxt
+    sk.cwnd_cnt = 0
+    sk.prior_cwnd = sk.cwnd
+    sk.prr_delivered = 0
+    sk.prr_out = 0
+    sk.ssthresh = sk.ca.ssthresh(sk)
+
+
+def cwnd_reduction(sk: TcpSock, newly_acked_sacked: int, newly_lost: int, flag: int) -> None:
+    """Proportional Rate Reduction (RFC 6937, ``tcp_cwnd_reduction``)."""
+    if newly_acked_sacked <= 0 or not sk.prior_cwnd:
+        return
+    sk.prr_delivered += newly_acked_sacked
+    in_flight = sk.packets_in_flight()
+    delta = sk.ssthresh - in_flight
+    if delta < 0:
+        dividend = sk.ssthresh * sk.prr_delivered + sk.prior_cwnd - 1
+        sndcnt = dividend // sk.prior_cwnd - sk.prr_out
+    else:
+        sndcnt = max(sk.prr_delivered - sk.prr_out, newly_acked_sacked)
+        if flag & FLAG_SND_UNA_ADVANCED and not newly_lost:
+            sndcnt += 1
+        sndcnt = min(delta, sndcnt)
+    sndcnt = max(sndcnt, 0 if sk.prr_out else 1)  # force the fast retransmit out
+    sk.cwnd = in_flight + sndcnt
+
+
+def end_cwnd_reduction(sk: TcpSock) -> None:
+    if sk.ssthresh < TCP_INFINITE_SSTHRESH and (sk.ca_state == CaState.CWR or sk.undo_marker):
+        sk.cwnd = sk.ssthresh
+        sk.cwnd_stamp = sk.net.sched.now
+    sk.ca.cwnd_event(sk, CA_EVENT_COMPLETE_CWR)
+
+
+def enter_recovery(sk: TcpSock) -> None:
+    """Fast retransmit / fast recovery begins (``tcp_enter_recovery``)."""
+    sk.net.mib.tcpext["TCPSackRecovery" if sk.sack_ok else "TCPRenoRecovery"] += 1
+    sk.prior_ssthresh = 0
+    init_undo(sk)
+    if sk.ca_state not in (CaState.CWR, CaState.RECOVERY):
+        sk.prior_ssthresh = current_ssthresh(sk)
+        init_cwnd_reduction(sk)
+    tcp_set_ca_state(sk, CaState.RECOVERY)
+
+
+def enter_loss(sk: TcpSock) -> None:
+    """RTO: everything outstanding is presumed lost, cwnd = 1 (``tcp_enter_loss``, RFC 6298 5.5)."""
+    state = sk.ca_state
+    head = sk.rtx[0] if sk.rtx else None
+    if head is not None and head.sacked & TCPCB_SACKED_ACKED:  # SACK reneging
+        sk.net.mib.tcpext["TCPSACKReneging"] += 1
+        sk.sacked_out = 0
+        for seg in sk.rtx:
+            seg.sacked &= ~TCPCB_SACKED_ACKED
+    elif not sk.sack_ok:
+        sk.sacked_out = 0
+    for seg in sk.rtx:
+        mark_skb_lost(sk, seg)
+    if (state <= CaState.DISORDER or sk.high_seq <= sk.snd_una
+            or (state == CaState.LOSS and not sk.retransmits)):
+        sk.prior_ssthresh = current_ssthresh(sk)
+        sk.prior_cwnd = sk.cwnd
+        sk.ssthresh = sk.ca.ssthresh(sk)
+        sk.ca.cwnd_event(sk, CA_EVENT_LOSS)
+        init_undo(sk)
+    sk.cwnd = sk.packets_in_flight() + 1
+    sk.cwnd_cnt = 0
+    sk.cwnd_stamp = sk.net.sched.now
+    tcp_set_ca_state(sk, CaState.LOSS)
+    sk.high_seq = sk.snd_nxt
+
+
+def try_keep_open(sk: TcpSock) -> None:
+    state = CaState.OPEN
+    if sk.sacked_out + sk.lost_out or any_retrans_done(sk):
+        state = CaState.DISORDER
+    if sk.ca_state != state:
+        tcp_set_ca_state(sk, state)
+        sk.high_seq = sk.snd_nxt
+
+
+def try_to_open(sk: TcpSock, flag: int) -> None:
+    if not any_retrans_done(sk):
+        sk.retrans_stamp = 0
+    if sk.ca_state != CaState.CWR:
+        try_keep_open(sk)
+
+
+# -- undo -----------------------------------------------------------------------------------------
+def undo_cwnd_reduction(sk: TcpSock, unmark_loss: bool) -> None:
+    if unmark_loss:
+        for seg in sk.rtx:
+            seg.sacked &= ~TCPCB_LOST
+        sk.lost_out = 0
+    if sk.prior_ssthresh:
+        sk.cwnd = sk.ca.undo_cwnd(sk)
+        if sk.prior_ssthresh > sk.ssthresh:
+            sk.ssthresh = sk.prior_ssthresh
+    sk.cwnd_stamp = sk.net.sched.now
+    sk.undo_marker = 0
+
+
+def try_undo_recovery(sk: TcpSock) -> bool:
+    """Recovery (or Loss) ended: undo if it was spurious; Reno holds until above high_seq."""
+    mib = sk.net.mib.tcpext
+    if may_undo(sk):
+        undo_cwnd_reduction(sk, False)
+        if sk.ca_state == CaState.LOSS:
+            mib["TCPLossUndo"] += 1
+            mib["TCPSpuriousRTOs"] += 1
+        else:
+            mib["TCPFullUndo"] += 1
+    if sk.snd_una == sk.high_seq and not sk.sack_ok:
+        if not any_retrans_done(sk):
+            sk.retrans_stamp = 0
+        return True
+    tcp_set_ca_state(sk, CaState.OPEN)
+    return False
+
+
+def try_undo_partial(sk: TcpSock) -> bool:
+    if sk.undo_marker and packet_delayed(sk):
+        if sk.retrans_out:
+            return True
+        if not any_retrans_done(sk):
+            sk.retrans_stamp = 0
+        undo_cwnd_reduction(sk, True)
+        sk.net.mib.tcpext["TCPPartialUndo"] += 1
+        try_keep_open(sk)
+    return False
+
+
+def try_undo_dsack(sk: TcpSock) -> bool:
+    if sk.undo_marker and not sk.undo_retrans:
+        undo_cwnd_reduction(sk, False)
+        sk.net.mib.tcpext["TCPDSACKUndo"] += 1
+        return True
+    return False
+
+
+def try_undo_loss(sk: TcpSock) -> bool:
+    """An RTO proved spurious (Eifel or D-SACK): restore cwnd (``tcp_try_undo_loss``)."""
+    if may_undo(sk):
+        undo_cwnd_reduction(sk, True)
+        mib = sk.net.mib.tcpext
+        mib["TCPLossUndo"] += 1
+        mib["TCPSpuriousRTOs"] += 1
+        sk.retransmits = 0
+        if sk.sack_ok:
+            tcp_set_ca_state(sk, CaState.OPEN)
+        return True
+    return False
+
+
+def process_loss(sk: TcpSock, flag: int, num_dupack: int) -> None:
+    recovered = sk.snd_una >= sk.high_seq
+    if flag & FLAG_SND_UNA_ADVANCED and try_undo_loss(sk):
+        return
+    if recovered:
+        try_undo_recovery(sk)
+        return
+    if not sk.sack_ok:
+        if sk.snd_nxt > sk.high_seq and num_dupack:
+            add_reno_sack(sk, num_dupack)
+        elif flag & FLAG_SND_UNA_ADVANCED:
+            sk.sacked_out = 0
+
+
+def fastretrans_alert(sk: TcpSock, num_dupack: int, flag: int) -> bool:
+    """The recovery state machine on a dubious ACK; True: retransmit what is lost."""
+    if not sk.packets_out and sk.sacked_out:
+        sk.sacked_out = 0
+    state = sk.ca_state
+    if state == CaState.OPEN:
+        sk.retrans_stamp = 0
+    elif sk.snd_una >= sk.high_seq:
+        if state == CaState.CWR:
+            if sk.snd_una != sk.high_seq:
+                end_cwnd_reduction(sk)
+                tcp_set_ca_state(sk, CaState.OPEN)
+        elif state == CaState.RECOVERY:
+            if not sk.sack_ok:
+                sk.sacked_out = 0
+            if try_undo_recovery(sk):
+                return False
+            end_cwnd_reduction(sk)
+    state = sk.ca_state
+    if state == CaState.RECOVERY:
+        if not flag & FLAG_SND_UNA_ADVANCED:
+            if not sk.sack_ok:
+                add_reno_sack(sk, num_dupack)
+        elif try_undo_partial(sk):
+            return False
+        if try_undo_dsack(sk):
+            try_keep_open(sk)
+        identify_loss(sk, flag)
+        if sk.ca_state != CaState.RECOVERY:
+            if not time_to_recover(sk):
+                return False
+            enter_recovery(sk)
+        return True
+    if state == CaState.LOSS:
+        process_loss(sk, flag, num_dupack)
+        identify_loss(sk, flag)
+        if sk.ca_state != CaState.OPEN:
+            return True
+    if not sk.sack_ok:
+        if flag & FLAG_SND_UNA_ADVANCED:
+            sk.sacked_out = 0
+        add_reno_sack(sk, num_dupack)
+    if sk.ca_state <= CaState.DISORDER:
+        try_undo_dsack(sk)
+    identify_loss(sk, flag)
+    if not time_to_recover(sk):
+        try_to_open(sk, flag)
+        return False
+    enter_recovery(sk)
+    if not sk.lost_out and sk.rtx:  # the fast retransmit always starts with the head
+        mark_skb_lost(sk, sk.rtx[0])
+    return True

@@ -1,0 +1,246 @@
+"""``setsockopt``/``getsockopt`` for TCP sockets (SOL_SOCKET and SOL_TCP levels).
+
+Mirrors ``sk_setsockopt`` (``net/core/sock.c``) for the options a TCP socket reads and
+``do_tcp_setsockopt``/``do_tcp_getsockopt`` (``net/ipv4/tcp.c``).  Values are Python values:
+ints (booleans accepted), ``(onoff, seconds)`` for SO_LINGER, a ``str``/``bytes`` name for
+TCP_CONGESTION; TCP_INFO returns a :class:`stack.tcp.info.TcpInfo`.  Buffer sizes are
+doubled as Linux does (the kernel's bookkeeping overhead) and bounded by ``*mem_max``.
+Unknown options raise ``ENOPROTOOPT``; out-of-range values ``EINVAL``.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any
+
+from stack.sock import oserror
+from stack.tcp import output
+from stack.tcp.cong import find
+from stack.tcp.const import (
+    ICSK_ACK_SCHED,
+    MAX_TCP_KEEPCNT,
+    MAX_TCP_KEEPIDLE,
+    MAX_TCP_KEEPINTVL,
+    MAX_TCP_SYNCNT,
+    NS_PER_MS,
+    NS_PER_S,
+    SO_ACCEPTCONN,
+    SO_ERROR,
+    SO_KEEPALIVE,
+    SO_LINGER,
+    SO_RCVBUF,
+    SO_REUSEADDR,
+    SO_REUSEPORT,
+    SO_SNDBUF,
+    SO_TYPE,
+    SOCK_MIN_RCVBUF,
+    SOCK_MIN_SNDBUF,
+    SOCK_RCVBUF_LOCK,
+    SOCK_SNDBUF_LOCK,
+    SOL_SOCKET,
+    SOL_TCP,
+    TCP_CONGESTION,
+    TCP_CORK,
+    TCP_DEFER_ACCEPT,
+    TCP_INFO,
+    TCP_KEEPCNT,
+    TCP_KEEPIDLE,
+    TCP_KEEPINTVL,
+    TCP_LINGER2,
+    TCP_MAXSEG,
+    TCP_MIN_MSS,
+    TCP_NAGLE_CORK,
+    TCP_NAGLE_OFF,
+    TCP_NAGLE_PUSH,
+    TCP_NODELAY,
+    TCP_QUICKACK,
+    TCP_SYNCNT,
+    TCP_USER_TIMEOUT,
+    TCP_WINDOW_CLAMP,
+)
+from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
+
+if TYPE_CHECKING:
+    from stack.tcp.sock import TcpSock
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, (bytes, bytearray)) and len(value) == 4:
+        return int.from_bytes(value, "little", signed=True)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise oserror(errno.EINVAL) from None
+
+
+def _restart_keepalive(sk: TcpSock) -> None:
+    from stack.tcp.timer import keepalive_time_when
+
+    if sk.keepopen and sk.state not in (CLOSED, LISTEN):
+        elapsed = sk.net.sched.now - max(sk.lrcvtime, sk.rcv_tstamp)
+        sk.reset_keepalive_timer(max(keepalive_time_when(sk) - elapsed, 0))
+
+
+def setsockopt(sk: TcpSock, level: int, option: int, value: Any) -> None:
+    if level == SOL_SOCKET:
+        _set_socket(sk, option, value)
+    elif level == SOL_TCP:
+        _set_tcp(sk, option, value)
+    else:
+        raise oserror(errno.ENOPROTOOPT)
+
+
+def _set_socket(sk: TcpSock, option: int, value: Any) -> None:
+    sysctl = sk.net.sysctl
+    if option == SO_LINGER:
+        onoff, secs = value
+        sk.linger = (bool(onoff), max(int(secs), 0))
+        return
+    val = _int(value)
+    if option == SO_REUSEADDR:
+        sk.reuseaddr = bool(val)
+    elif option == SO_REUSEPORT:
+        sk.options[(SOL_SOCKET, SO_REUSEPORT)] = bool(val)
+    elif option == SO_KEEPALIVE:
+        sk.keepopen = bool(val)
+        if sk.keepopen:
+            _restart_keepalive(sk)
+        else:
+            sk.keepalive_timer.del_timer()
+    elif option == SO_SNDBUF:
+        val = min(max(val, 0), sysctl.wmem_max)
+        sk.userlocks |= SOCK_SNDBUF_LOCK
+        sk.sk_sndbuf = max(val * 2, SOCK_MIN_SNDBUF)
+        from stack.tcp.rcv import check_space
+
+        check_space(sk)
+    elif option == SO_RCVBUF:
+        val = min(max(val, 0), sysctl.rmem_max)
+        sk.userlocks |= SOCK_RCVBUF_LOCK
+        sk.sk_rcvbuf = max(val * 2, SOCK_MIN_RCVBUF)
+    else:
+        raise oserror(errno.ENOPROTOOPT)
+
+
+def _set_tcp(sk: TcpSock, option: int, value: Any) -> None:
+    if option == TCP_CONGESTION:
+        name = value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+        cls = find(name.rstrip("\0"))
+        if type(sk.ca) is not cls:
+            sk.ca.release(sk)
+            sk.ca = cls()
+            if sk.state not in (CLOSED, LISTEN):
+                sk.ca.init(sk)
+        return
+    val = _int(value)
+    if option == TCP_NODELAY:
+        if val:
+            sk.nonagle |= TCP_NAGLE_OFF | TCP_NAGLE_PUSH
+            output.push_pending_frames(sk)
+            sk.nonagle &= ~TCP_NAGLE_PUSH
+        else:
+            sk.nonagle &= ~TCP_NAGLE_OFF
+    elif option == TCP_CORK:
+        if val:
+            sk.nonagle |= TCP_NAGLE_CORK
+        else:
+            sk.nonagle &= ~TCP_NAGLE_CORK
+            if sk.nonagle & TCP_NAGLE_OFF:
+                sk.nonagle |= TCP_NAGLE_PUSH
+            output.push_pending_frames(sk)
+            sk.nonagle &= ~TCP_NAGLE_PUSH
+    elif option == TCP_MAXSEG:
+        if val and (val < TCP_MIN_MSS or val > 65535):
+            raise oserror(errno.EINVAL)
+        sk.user_mss = val
+    elif option == TCP_KEEPIDLE:
+        if not 1 <= val <= MAX_TCP_KEEPIDLE:
+            raise oserror(errno.EINVAL)
+        sk.keepalive_time = val * NS_PER_S
+        _restart_keepalive(sk)
+    elif option == TCP_KEEPINTVL:
+        if not 1 <= val <= MAX_TCP_KEEPINTVL:
+            raise oserror(errno.EINVAL)
+        sk.keepalive_intvl = val * NS_PER_S
+    elif option == TCP_KEEPCNT:
+        if not 1 <= val <= MAX_TCP_KEEPCNT:
+            raise oserror(errno.EINVAL)
+        sk.keepalive_probes = val
+    elif option == TCP_SYNCNT:
+        if not 1 <= val <= MAX_TCP_SYNCNT:
+            raise oserror(errno.EINVAL)
+        sk.syn_retries = val
+    elif option == TCP_LINGER2:
+        sk.linger2 = -1 if val < 0 else val
+    elif option == TCP_USER_TIMEOUT:
+        if val < 0:
+            raise oserror(errno.EINVAL)
+        sk.user_timeout = val * NS_PER_MS
+    elif option == TCP_WINDOW_CLAMP:
+        if val and val < SOCK_MIN_RCVBUF // 2:
+            val = SOCK_MIN_RCVBUF // 2
+        sk.window_clamp = val
+        if val:
+            sk.rcv_ssthresh = min(sk.rcv_ssthresh, val)
+    elif option == TCP_QUICKACK:
+        if not val:
+            sk.pingpong = 1
+        else:
+            sk.pingpong = 0
+            if sk.state in (ESTABLISHED, CLOSE_WAIT) and sk.ack_pending & ICSK_ACK_SCHED:
+                output.send_ack(sk)
+    elif option == TCP_DEFER_ACCEPT:
+        sk.options[(SOL_TCP, TCP_DEFER_ACCEPT)] = val
+    else:
+        raise oserror(errno.ENOPROTOOPT)
+
+
+def getsockopt(sk: TcpSock, level: int, option: int) -> Any:
+    if level == SOL_SOCKET:
+        if option == SO_ERROR:
+            return sk.sock_error()
+        if option == SO_TYPE:
+            return sk.type
+        if option == SO_ACCEPTCONN:
+            return int(sk.state == LISTEN)
+        if option == SO_REUSEADDR:
+            return int(sk.reuseaddr)
+        if option == SO_KEEPALIVE:
+            return int(sk.keepopen)
+        if option == SO_SNDBUF:
+            return sk.sk_sndbuf
+        if option == SO_RCVBUF:
+            return sk.sk_rcvbuf
+        if option == SO_LINGER:
+            return (int(sk.linger[0]), sk.linger[1])
+        raise oserror(errno.ENOPROTOOPT)
+    if level != SOL_TCP:
+        raise oserror(errno.ENOPROTOOPT)
+    sysctl = sk.net.sysctl
+    if option == TCP_INFO:
+        return sk.info()
+    if option == TCP_NODELAY:
+        return int(bool(sk.nonagle & TCP_NAGLE_OFF))
+    if option == TCP_CORK:
+        return int(bool(sk.nonagle & TCP_NAGLE_CORK))
+    if option == TCP_MAXSEG:
+        return sk.mss_cache if sk.state not in (CLOSED, LISTEN) else (sk.user_mss or 536)
+    if option == TCP_KEEPIDLE:
+        return (sk.keepalive_time or sysctl.tcp_keepalive_time_s * NS_PER_S) // NS_PER_S
+    if option == TCP_KEEPINTVL:
+        return (sk.keepalive_intvl or sysctl.tcp_keepalive_intvl_s * NS_PER_S) // NS_PER_S
+    if option == TCP_KEEPCNT:
+        return sk.keepalive_probes or sysctl.tcp_keepalive_probes
+    if option == TCP_SYNCNT:
+        return sk.syn_retries or sysctl.tcp_syn_retries
+    if option == TCP_LINGER2:
+        return sk.linger2 if sk.linger2 else sysctl.tcp_fin_timeout_s
+    if option == TCP_USER_TIMEOUT:
+        return sk.user_timeout // NS_PER_MS
+    if option == TCP_WINDOW_CLAMP:
+        return sk.window_clamp
+    if option == TCP_QUICKACK:
+        return int(not sk.pingpong)
+    if option == TCP_CONGESTION:
+        return sk.ca.name
+    raise oserror(errno.ENOPROTOOPT)

@@ -1,0 +1,389 @@
+"""Per-namespace TCP state: socket hashes, ports, ISNs, and the IP-facing entry points.
+
+Mirrors Linux's ``net/ipv4/inet_hashtables.c`` (``ehash``/``bhash``/``lhash``,
+``__inet_hash_connect``, ``__inet_check_established``), ``inet_connection_sock.c``
+(``inet_csk_get_port``, ``inet_csk_bind_conflict``), ``tcp_ipv4.c`` (``tcp_v4_rcv``,
+``tcp_v4_err``, ``tcp_twsk_unique``) and ``net/core/secure_seq.c`` (ISN and timestamp
+offsets from a keyed hash plus a clock, RFC 6528).
+
+Contract: ``net.tcp = TcpTable(net)`` (``tcp_init(net)`` does it and registers
+``tcp_v4_rcv``/``tcp_v4_err`` for IPPROTO_TCP).  Two hooks decouple TCP from IP:
+``table.transmit(skb, saddr, daddr)`` (default: ``stack.ipv4.output.ip_queue_xmit``) and
+``table.route(daddr, saddr=None)`` returning a route with ``.dev`` (``.features``, ``.mtu``),
+``.src`` and ``.mtu`` (default: ``stack.ipv4.route.route_output``); tests replace both.
+Keys are ``(local addr, local port, remote addr, remote port)`` with 4-byte addresses.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import struct
+from typing import TYPE_CHECKING, Any
+
+from stack.core.skbuff import CHECKSUM_UNNECESSARY, kfree_skb
+from stack.sock import oserror
+from stack.tcp import minisocks, rcv
+from stack.tcp.const import NS_PER_S, SOCK_BINDPORT_LOCK
+from stack.tcp.minisocks import RequestSock
+from stack.tcp.rcv import RxSeg
+from stack.tcp.seq import SEQ_MASK, s32
+from stack.tcp.state import LISTEN, SYN_RECEIVED, SYN_SENT, TIME_WAIT
+from stack.wire.errors import BadChecksum, Malformed
+from stack.wire.ipv4 import INADDR_ANY, IPPROTO_TCP, ipv4_is_loopback
+from stack.wire.tcp import RST, TcpPacket, TcpRepr
+
+if TYPE_CHECKING:
+    from stack.core.skbuff import SkBuff
+    from stack.tcp.sock import TcpSock
+
+Key = tuple[bytes, int, bytes, int]
+_L4 = struct.Struct("!HHI")
+ICMP_DEST_UNREACH = 3
+ICMP_SOURCE_QUENCH = 4
+ICMP_TIME_EXCEEDED = 11
+ICMP_PARAMETERPROB = 12
+ICMP_FRAG_NEEDED = 4
+# icmp_err_convert[] (net/ipv4/icmp.c): code -> (errno, fatal)
+ICMP_UNREACH_ERR = (
+    (errno.ENETUNREACH, True), (errno.EHOSTUNREACH, True), (errno.ENOPROTOOPT, True),
+    (errno.ECONNREFUSED, True), (errno.EMSGSIZE, False), (errno.EOPNOTSUPP, False),
+    (errno.ENETUNREACH, True), (errno.EHOSTDOWN, True), (errno.ENONET, True),
+    (errno.ENETUNREACH, True), (errno.EHOSTUNREACH, True), (errno.ENETUNREACH, True),
+    (errno.EHOSTUNREACH, True), (errno.EHOSTUNREACH, True), (errno.EHOSTUNREACH, True),
+    (errno.EHOSTUNREACH, True),
+)
+
+
+class TcpTable:
+    """TCP's per-``Net`` state (Linux's ``tcp_hashinfo`` plus ``net->ipv4`` TCP fields)."""
+
+    def __init__(self, net: Any) -> None:
+        self.net = net
+        self.ehash: dict[Key, Any] = {}  # connected, SYN-SENT, TIME-WAIT socks and requests
+        self.bhash: dict[int, list[TcpSock]] = {}  # bound ports
+        self.lhash: dict[int, list[TcpSock]] = {}  # listeners by port
+        rng = net.sched.rng
+        self._seq_key = rng.getrandbits(128).to_bytes(16, "big")
+        self._ts_key = rng.getrandbits(128).to_bytes(16, "big")
+        self._port_offset = rng.getrandbits(32)
+        self.challenge_second = -1
+        self.challenge_count = 0
+        self.transmit = self._ip_transmit
+        self.route = self._ip_route
+        self._ip_queue_xmit: Any = None
+
+    # -- the IP hooks ----------------------------------------------------------------------------
+    def _ip_transmit(self, skb: SkBuff, saddr: bytes, daddr: bytes) -> Any:
+        xmit = self._ip_queue_xmit
+        if xmit is None:
+            from stack.ipv4.output import ip_queue_xmit
+
+            xmit = self._ip_queue_xmit = ip_queue_xmit
+        sk = skb.sk
+        rt = sk.route if sk is not None else None
+        return xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, rt=rt)
+
+    def _ip_route(self, daddr: bytes, saddr: bytes | None = None) -> Any:
+        from stack.ipv4.route import route_output
+
+        rt = route_output(self.net, daddr, saddr)
+        if rt is None:
+            raise oserror(errno.ENETUNREACH)
+        return rt
+
+    # -- secrets (RFC 6528, secure_tcp_seq / secure_tcp_ts_off) ---------------------------------
+    def secure_seq(self, laddr: bytes, lport: int, raddr: bytes, rport: int) -> int:
+        """ISN = keyed hash of the 4-tuple + a 64 ns clock (RFC 6528 §3)."""
+        h = hashlib.blake2b(laddr + raddr + lport.to_bytes(2, "big") + rport.to_bytes(2, "big"),
+                            key=self._seq_key, digest_size=4).digest()
+        return (int.from_bytes(h, "big") + (self.net.sched.now >> 6)) & SEQ_MASK
+
+    def ts_offset(self, laddr: bytes, raddr: bytes) -> int:
+        """Per-pair TSval offset (RFC 7323 §7.1), so timestamps leak no uptime."""
+        h = hashlib.blake2b(laddr + raddr, key=self._ts_key, digest_size=4).digest()
+        return int.from_bytes(h, "big")
+
+    def challenge_ack_allowed(self) -> bool:
+        """Host-wide RFC 5961 §7 limit (``tcp_challenge_ack_limit``; Linux's default: none)."""
+        limit = self.net.sysctl.extra.get("tcp_challenge_ack_limit", 0x7FFFFFFF)
+        if limit >= 0x7FFFFFFF:
+            return True
+        second = self.net.sched.now // NS_PER_S
+        if second != self.challenge_second:
+            self.challenge_second = second
+            self.challenge_count = limit
+        if self.challenge_count > 0:
+            self.challenge_count -= 1
+            return True
+        return False
+
+    # -- ports -------------------------------------------------------------------------------------
+    def _conflict(self, sk: TcpSock, addr: bytes, port: int) -> bool:
+        """``inet_csk_bind_conflict``: another socket holds this address and port.
+
+        SO_REUSEADDR on both sides lets a port be shared unless the other one listens.
+        """
+        for sk2 in self.bhash.get(port, ()):
+            if sk2 is sk:
+                continue
+            if addr != INADDR_ANY and sk2.laddr != INADDR_ANY and sk2.laddr != addr:
+                continue
+            if sk.reuseaddr and sk2.reuseaddr and sk2.state != LISTEN:
+                continue
+            return True
+        return False
+
+    def _port_range(self) -> range:
+        low, high = self.net.sysctl.ip_local_port_range
+        return range(low, high + 1)
+
+    def bind(self, sk: TcpSock, addr: bytes, port: int) -> None:
+        """Give ``sk`` a local address and port (``inet_bind`` + ``inet_csk_get_port``)."""
+        if port == 0:
+            ports = self._port_range()
+            n = len(ports)
+            start = (self._port_offset + self.net.sched.rng.getrandbits(16)) % n
+            for i in range(n):
+                cand = ports[(start + i) % n]
+                if cand not in self.bhash or not self._conflict(sk, addr, cand):
+                    port = cand
+                    break
+            else:
+                raise oserror(errno.EADDRINUSE)
+        elif self._conflict(sk, addr, port):
+            raise oserror(errno.EADDRINUSE)
+        sk.laddr = addr
+        sk.lport = port
+        sk.bound = True
+        sk.explicit_port = True
+        self.bhash.setdefault(port, []).append(sk)
+
+    def put_port(self, sk: TcpSock) -> None:
+        """Release the port (``inet_put_port``)."""
+        if not sk.bound:
+            return
+        socks = self.bhash.get(sk.lport)
+        if socks is not None and sk in socks:
+            socks.remove(sk)
+            if not socks:
+                del self.bhash[sk.lport]
+        sk.bound = False
+
+    def listen_start(self, sk: TcpSock) -> None:
+        if self._conflict(sk, sk.laddr, sk.lport):
+            raise oserror(errno.EADDRINUSE)
+        self.lhash.setdefault(sk.lport, []).append(sk)
+
+    def twsk_unique(self, sk: TcpSock, tw: TcpSock) -> bool:
+        """May a new connection take this TIME-WAIT 4-tuple?  (``tcp_twsk_unique``)"""
+        reuse = self.net.sysctl.tcp_tw_reuse
+        if reuse == 2 and not (ipv4_is_loopback(tw.raddr) or ipv4_is_loopback(tw.laddr)):
+            reuse = 0
+        if not (tw.ts_recent_stamp and reuse):
+            return False
+        if self.net.sched.now // NS_PER_S <= tw.ts_recent_stamp // NS_PER_S:
+            return False  # at least one second after the last timestamp (time_after32)
+        sk.write_seq = (tw.snd_nxt + 65535 + 2) & SEQ_MASK or 1
+        sk.ts_recent = tw.ts_recent
+        sk.ts_recent_stamp = tw.ts_recent_stamp
+        return True
+
+    def _check_established(self, sk: TcpSock, key: Key) -> bool:
+        other = self.ehash.get(key)
+        if other is None:
+            return True
+        if isinstance(other, RequestSock) or other.state != TIME_WAIT:
+            return False
+        if not self.twsk_unique(sk, other):
+            return False
+        self.net.mib.tcpext["TWRecycled"] += 1
+        minisocks.kill_timewait(other)
+        return True
+
+    def hash_connect(self, sk: TcpSock) -> None:
+        """Pick a source port whose 4-tuple is free and hash ``sk`` (``inet_hash_connect``)."""
+        if sk.bound:
+            key = (sk.laddr, sk.lport, sk.raddr, sk.rport)
+            if not self._check_established(sk, key):
+                raise oserror(errno.EADDRNOTAVAIL)
+            self.ehash[key] = sk
+            return
+        ports = self._port_range()
+        n = len(ports)
+        h = hashlib.blake2b(sk.laddr + sk.raddr + sk.rport.to_bytes(2, "big"),
+                            key=self._seq_key, digest_size=4).digest()
+        start = (int.from_bytes(h, "big") + self._port_offset) % n
+        start -= start & 1  # connect() prefers even ports, as Linux does
+        for i in range(n):
+            port = ports[(start + i) % n]
+            users = self.bhash.get(port)
+            if users and any(u.explicit_port or u.state == LISTEN for u in users):
+                continue
+            key = (sk.laddr, port, sk.raddr, sk.rport)
+            if users and not self._check_established(sk, key):
+                continue
+            sk.lport = port
+            sk.bound = True
+            self.bhash.setdefault(port, []).append(sk)
+            self.ehash[key] = sk
+            return
+        raise oserror(errno.EADDRNOTAVAIL)
+
+    def hash_child(self, child: TcpSock, listener: TcpSock) -> None:
+        self.ehash[(child.laddr, child.lport, child.raddr, child.rport)] = child
+        child.bound = True
+        self.bhash.setdefault(child.lport, []).append(child)
+
+    def unhash(self, sk: TcpSock) -> None:
+        """Remove ``sk`` from lookups when it reaches CLOSED (``inet_unhash``)."""
+        key = (sk.laddr, sk.lport, sk.raddr, sk.rport)
+        if self.ehash.get(key) is sk:
+            del self.ehash[key]
+        listeners = self.lhash.get(sk.lport)
+        if listeners is not None and sk in listeners:
+            listeners.remove(sk)
+            if not listeners:
+                del self.lhash[sk.lport]
+        if not sk.userlocks & SOCK_BINDPORT_LOCK:
+            self.put_port(sk)
+
+    def lookup_listener(self, daddr: bytes, dport: int) -> TcpSock | None:
+        best = None
+        for sk in self.lhash.get(dport, ()):
+            if sk.laddr == daddr:
+                return sk
+            if sk.laddr == INADDR_ANY:
+                best = sk
+        return best
+
+    def sockets(self) -> list[Any]:
+        """Every socket and request, for ``ss``: listeners first, then the rest."""
+        out: list[Any] = [sk for socks in self.lhash.values() for sk in socks]
+        out.extend(self.ehash.values())
+        return out
+
+
+# -- IP's entry points ----------------------------------------------------------------------------
+def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
+    """A TCP segment from IP: check it once, find its socket, hand it over (``tcp_v4_rcv``).
+
+    ``skb.data`` is at the TCP header, the IPv4 header at ``skb.network_header``.
+    """
+    mib = net.mib.tcp
+    head = skb.head
+    nh = skb.network_header
+    saddr = bytes(head[nh + 12:nh + 16])
+    daddr = bytes(head[nh + 16:nh + 20])
+    buf = memoryview(head)[skb.data:skb.tail]
+    try:
+        if skb.ip_summed == CHECKSUM_UNNECESSARY:
+            pkt = TcpPacket.checked(buf)
+        else:
+            pkt = TcpPacket.checked(buf, saddr, daddr)
+        th = TcpRepr.parse(pkt)
+    except BadChecksum:
+        mib["InCsumErrors"] += 1
+        mib["InErrs"] += 1
+        kfree_skb(skb, "TCP_CSUM")
+        return 0
+    except Malformed:
+        mib["InErrs"] += 1
+        kfree_skb(skb, "TCP_HDR")
+        return 0
+    mib["InSegs"] += 1
+    hlen = pkt.header_len
+    table = net.tcp
+    rx = RxSeg(skb, th, saddr, daddr, buf[hlen:], hlen, skb.tstamp or net.sched.now)
+    key = (daddr, th.dst_port, saddr, th.src_port)
+    sk = table.ehash.get(key)
+    if sk is None:
+        sk = table.lookup_listener(daddr, th.dst_port)
+        if sk is None:
+            if not th.flags & RST:
+                rcv.reply_rst_table(table, rx)
+            kfree_skb(skb, "NO_SOCKET")
+            return 0
+        minisocks.listen_rcv(sk, rx)
+        return 0
+    if isinstance(sk, RequestSock):
+        minisocks.req_rcv(sk, rx)
+        return 0
+    if sk.state == TIME_WAIT:
+        isn = minisocks.timewait_rcv(sk, rx)
+        if isn:
+            listener = table.lookup_listener(daddr, th.dst_port)
+            rx.seq = th.seq
+            rx.end_seq = th.seq + len(rx.payload) + 1
+            if listener is None:
+                rcv.reply_rst_table(table, rx)
+                kfree_skb(skb, "NO_SOCKET")
+            else:
+                minisocks.listen_rcv(listener, rx, tw_isn=isn)
+        return 0
+    rcv.do_rcv(sk, rx)
+    return 0
+
+
+def tcp_v4_err(net: Any, quoted_iph: Any, quoted_l4: Any, type: int, code: int,
+               info: int = 0) -> None:
+    """An ICMP error quoting one of our segments (``tcp_v4_err``)."""
+    src = getattr(quoted_iph, "src", None)
+    if src is None:
+        raw = bytes(quoted_iph[:20])
+        src, dst = raw[12:16], raw[16:20]
+    else:
+        src, dst = bytes(src), bytes(quoted_iph.dst)
+    if len(quoted_l4) < 8:
+        return
+    sport, dport, seq = _L4.unpack_from(quoted_l4, 0)
+    table = net.tcp
+    sk = table.ehash.get((src, sport, dst, dport))
+    if sk is None:
+        net.mib.icmp["InErrors"] += 1
+        return
+    if isinstance(sk, RequestSock) or sk.state in (TIME_WAIT, LISTEN):
+        return
+    if not sk.snd_una <= _unwrap(sk.snd_una, seq) <= sk.snd_nxt:
+        net.mib.tcpext["OutOfWindowIcmps"] += 1
+        return
+    if type == ICMP_DEST_UNREACH:
+        if code == ICMP_FRAG_NEEDED:
+            _mtu_reduced(sk, info)
+            return
+        if code >= len(ICMP_UNREACH_ERR):
+            return
+        err = ICMP_UNREACH_ERR[code][0]
+    elif type == ICMP_TIME_EXCEEDED:
+        err = errno.EHOSTUNREACH
+    elif type == ICMP_PARAMETERPROB:
+        err = errno.EPROTO
+    else:
+        return
+    if sk.state in (SYN_SENT, SYN_RECEIVED):
+        sk.sk_err = err
+        rcv.tcp_done(sk)
+        sk.wake()
+    else:
+        sk.sk_err_soft = err  # connected: keep trying until the timeout, RFC 1122 4.2.3.9
+
+
+def _unwrap(ref: int, wire: int) -> int:
+    return ref + s32(wire - ref)
+
+
+def _mtu_reduced(sk: TcpSock, mtu: int) -> None:
+    """PMTU shrank (``tcp_v4_mtu_reduced`` + ``tcp_simple_retransmit``)."""
+    from stack.tcp import output, recovery
+    from stack.tcp import window as win
+
+    if not mtu or mtu >= sk.pmtu or mtu < 68:
+        return
+    sk.icmp_pmtu = mtu
+    win.sync_mss(sk, mtu)
+    mss = win.current_mss(sk)
+    for seg in sk.rtx:
+        if seg.skb.len > mss:
+            recovery.mark_skb_lost(sk, seg)
+    if sk.lost_out:
+        output.xmit_retransmit_queue(sk)

@@ -1,0 +1,216 @@
+"""Segment and window sizing: MSS from the path, the size goal, the receive window.
+
+Mirrors ``tcp_mtu_to_mss``/``tcp_sync_mss``/``tcp_current_mss``/``tcp_xmit_size_goal`` and
+``tcp_select_initial_window``/``__tcp_select_window``/``tcp_select_window`` of Linux's
+``net/ipv4/tcp_output.c`` and ``tcp_win_from_space`` of ``include/net/tcp.h``.
+
+Receive memory: ``rmem_alloc`` charges the payload bytes held in the receive and
+out-of-order queues, and half of ``sk_rcvbuf`` is offered as window (Linux's default
+``scaling_ratio`` of 50%, the old ``tcp_adv_win_scale = 1``).  The window never shrinks
+(RFC 9293 §3.8.6.2.2); receiver SWS avoidance offers nothing below one MSS (RFC 1122 4.2.3.3).
+
+Spec: RFC 9293 §3.7.1 (MSS), §3.8.6 (SWS); RFC 7323 §2 (window scale); RFC 6691.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stack.core.features import NETIF_F_ALL_TSO
+from stack.tcp.const import (
+    GSO_MAX_SIZE,
+    ICSK_ACK_NOMEM,
+    MAX_TCP_HEADER,
+    MAX_TCP_WINDOW,
+    TCP_HLEN,
+    TCP_MAX_WSCALE,
+    TCP_MIN_MSS,
+    TCP_MIN_SND_MSS,
+    TCP_MSS_DEFAULT,
+    TCP_MSS_DESIRED,
+    TCPOLEN_SACK_BASE_ALIGNED,
+    TCPOLEN_SACK_PERBLOCK,
+    TCPOLEN_TSTAMP_ALIGNED,
+)
+
+if TYPE_CHECKING:
+    from stack.tcp.sock import TcpSock
+
+MAX_TCP_OPTION_SPACE = 40
+
+
+def win_from_space(space: int) -> int:
+    """Window offered for ``space`` bytes of receive buffer (50%: Linux's default ratio)."""
+    return space >> 1 if space > 0 else 0
+
+
+def space_from_win(win: int) -> int:
+    return win << 1
+
+
+def full_space(sk: TcpSock) -> int:
+    return win_from_space(sk.sk_rcvbuf)
+
+
+def tcp_space(sk: TcpSock) -> int:
+    """Window for the receive memory still free (``tcp_space``)."""
+    return win_from_space(sk.sk_rcvbuf - sk.rmem_alloc)
+
+
+def advmss_for_mtu(mtu: int) -> int:
+    """``ipv4_default_advmss``: what a route with ``mtu`` lets us advertise."""
+    return min(max(mtu - 40, 256), 65535 - 40)
+
+
+def mss_clamp_user(sk: TcpSock, mss: int) -> int:
+    """``tcp_mss_clamp``: TCP_MAXSEG bounds what we advertise."""
+    return sk.user_mss if sk.user_mss and sk.user_mss < mss else mss
+
+
+def mtu_to_mss(sk: TcpSock, pmtu: int) -> int:
+    """Payload per segment for ``pmtu``, options (timestamps) included (``tcp_mtu_to_mss``)."""
+    mss = min(pmtu - 40, sk.mss_clamp)
+    mss -= sk.tcp_header_len - TCP_HLEN
+    return max(mss, TCP_MIN_SND_MSS)
+
+
+def bound_to_half_wnd(sk: TcpSock, pktsize: int) -> int:
+    """Never send more than half the largest window the peer offered (``tcp_bound_to_half_wnd``)."""
+    mw = sk.max_window
+    cutoff = mw >> 1 if mw > TCP_MSS_DESIRED else mw
+    if cutoff and pktsize > cutoff:
+        return max(cutoff, 68 - sk.tcp_header_len)
+    return pktsize
+
+
+def sync_mss(sk: TcpSock, pmtu: int) -> int:
+    """Recompute ``mss_cache`` for a path MTU (``tcp_sync_mss``)."""
+    mss = bound_to_half_wnd(sk, mtu_to_mss(sk, pmtu))
+    sk.pmtu = pmtu
+    sk.mss_cache = mss
+    return mss
+
+
+def options_len(sk: TcpSock) -> int:
+    """Bytes of options on an established segment now (``tcp_established_options``)."""
+    size = TCPOLEN_TSTAMP_ALIGNED if sk.tstamp_ok else 0
+    eff = sk.num_sacks + (sk.dsack is not None)
+    if eff and sk.sack_ok:
+        room = (MAX_TCP_OPTION_SPACE - size - TCPOLEN_SACK_BASE_ALIGNED) // TCPOLEN_SACK_PERBLOCK
+        size += TCPOLEN_SACK_BASE_ALIGNED + TCPOLEN_SACK_PERBLOCK * min(eff, room)
+    return size
+
+
+def current_mss(sk: TcpSock) -> int:
+    """MSS for the next segment: path changes and SACK blocks shrink it (``tcp_current_mss``)."""
+    route = sk.route
+    if route is not None:
+        mtu = min(route.mtu, sk.icmp_pmtu) if sk.icmp_pmtu else route.mtu
+        if mtu != sk.pmtu:
+            sync_mss(sk, mtu)
+    mss = sk.mss_cache
+    header_len = options_len(sk) + TCP_HLEN
+    if header_len != sk.tcp_header_len:
+        mss -= header_len - sk.tcp_header_len
+    return mss
+
+
+def can_gso(sk: TcpSock) -> bool:
+    """The route's device segments for us (NETIF_F_TSO): build super-segments."""
+    return bool(sk.features & NETIF_F_ALL_TSO)
+
+
+def xmit_size_goal(sk: TcpSock, mss_now: int, large_allowed: bool = True) -> int:
+    """Bytes per skb ``sendmsg`` builds: up to 64 KiB with TSO, else one MSS."""
+    if not large_allowed or not can_gso(sk):
+        return mss_now
+    goal = bound_to_half_wnd(sk, GSO_MAX_SIZE - 1 - MAX_TCP_HEADER)
+    return max(goal // mss_now, 1) * mss_now
+
+
+def initialize_rcv_mss(sk: TcpSock) -> None:
+    """A first guess at the peer's segment size (``tcp_initialize_rcv_mss``): 536 at most."""
+    hint = min(sk.advmss, sk.mss_cache, sk.rcv_wnd // 2 or sk.advmss, TCP_MSS_DEFAULT)
+    sk.rcv_mss = max(hint, TCP_MIN_MSS)
+
+
+def initial_window(sysctl, space: int, mss: int, window_clamp: int,
+                   wscale_ok: bool) -> tuple[int, int, int]:
+    """(rcv_wnd, window_clamp, rcv_wscale) for a SYN (``tcp_select_initial_window``).
+
+    The window offered in the SYN is at most 64 KiB rounded down to a multiple of the MSS
+    (the familiar 64240 and 65160); the scale is what the largest buffer could ever need.
+    """
+    clamp = window_clamp or (0xFFFF << TCP_MAX_WSCALE)
+    space = min(clamp, space)
+    if space > mss:
+        space -= space % mss
+    rcv_wnd = min(space, 0xFFFF)
+    rcv_wscale = 0
+    if wscale_ok:
+        space = max(space, sysctl.tcp_rmem[2], sysctl.rmem_max)
+        space = min(space, clamp)
+        rcv_wscale = min(max(space.bit_length() - 1 - 15, 0), TCP_MAX_WSCALE)
+    return rcv_wnd, min(0xFFFF << rcv_wscale, clamp), rcv_wscale
+
+
+def select_initial_window(sk: TcpSock, space: int, mss: int, wscale_ok: bool) -> None:
+    sk.rcv_wnd, sk.window_clamp, sk.rcv_wscale = initial_window(
+        sk.net.sysctl, space, mss, sk.window_clamp, wscale_ok)
+
+
+def raw_select_window(sk: TcpSock) -> int:
+    """The window we could offer now, in bytes (``__tcp_select_window``)."""
+    mss = sk.rcv_mss
+    free = tcp_space(sk)
+    allowed = full_space(sk)
+    full = min(sk.window_clamp, allowed)
+    if mss > full:
+        mss = full
+        if mss <= 0:
+            return 0
+    wscale = sk.rcv_wscale
+    if free < (full >> 1):
+        sk.ack_quick = 0
+        free -= free % (1 << wscale)
+        if free < (allowed >> 4) or free < mss:
+            return 0
+    if free > sk.rcv_ssthresh:
+        free = sk.rcv_ssthresh
+    if wscale:
+        unit = 1 << wscale
+        return (free + unit - 1) & ~(unit - 1)
+    window = sk.rcv_wnd
+    if window <= free - mss or window > free:
+        window = (free // mss) * mss
+    elif mss == full and free > window + (full >> 1):
+        window = free
+    return window
+
+
+def select_window(sk: TcpSock) -> int:
+    """The 16-bit window field of the next segment; never shrinks (``tcp_select_window``)."""
+    old = sk.rcv_wnd
+    if sk.ack_pending & ICSK_ACK_NOMEM:
+        sk.fastpath = False
+        sk.rcv_wnd = 0
+        sk.rcv_wup = sk.rcv_nxt
+        return 0
+    cur = sk.receive_window()
+    new = raw_select_window(sk)
+    wscale = sk.rcv_wscale
+    if new < cur:
+        if new == 0:
+            sk.net.mib.tcpext["TCPWantZeroWindowAdv"] += 1
+        unit = 1 << wscale
+        new = (cur + unit - 1) & ~(unit - 1)
+    sk.rcv_wnd = new
+    sk.rcv_wup = sk.rcv_nxt
+    new = min(new, MAX_TCP_WINDOW << wscale) >> wscale
+    if new == 0:
+        sk.fastpath = False
+        if old:
+            sk.net.mib.tcpext["TCPToZeroWindowAdv"] += 1
+    elif old == 0:
+        sk.net.mib.tcpext["TCPFromZeroWindowAdv"] += 1
+    return new
