@@ -1,7 +1,8 @@
 """``ixsim demo``: two emulated hosts cabled back to back, on virtual time.
 
-``--bare`` drives the two NICs by register and descriptor writes alone (no driver, no stack),
-the way a driver developer first meets the hardware.
+Link up, ARP, a ping, a TCP bulk transfer with a progress bar, then a summary.  ``--bare``
+drives the two NICs by register and descriptor writes alone (no driver, no stack), the way a
+driver developer first meets the hardware.
 """
 
 from __future__ import annotations
@@ -9,25 +10,116 @@ from __future__ import annotations
 import argparse
 import time
 
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
 from ixsim.baremetal import run_bare
 from ixsim.cli import CliError
+from ixsim.demo import run_demo
+from ixsim.sched import parse_duration
 from ixsim.ui import console, print_json, table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="two hosts back to back: link, frames, counters",
                        description=__doc__)
+    p.add_argument("--bytes", type=_size, default=_size("16M"), metavar="N",
+                   help="bytes to transfer over TCP (suffixes K, M, G; default 16M)")
+    p.add_argument("--loss", type=float, default=0.0, metavar="P",
+                   help="frame loss probability on the cable, each way (e.g. 0.01)")
+    p.add_argument("--latency", default="50us", metavar="T",
+                   help="one-way cable latency (default 50us)")
+    p.add_argument("--mtu", type=int, default=1500, metavar="N", help="MTU of both NICs")
+    p.add_argument("--seed", type=int, default=1, help="world seed (same seed, same run)")
+    p.add_argument("--pcap", metavar="FILE", help="record the cable to a pcap file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bare", action="store_true",
                    help="no driver: move frames by register and descriptor writes only")
     p.add_argument("--frames", type=int, default=32, help="frames to send (--bare)")
     p.add_argument("--size", type=int, default=1514, help="frame size in bytes (--bare)")
-    p.add_argument("--seed", type=int, default=1, help="world seed (same seed, same run)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
+def _size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("b")
+    try:
+        value = int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(
+            f"not a size: {text!r} (e.g. 1048576, 64K, 16M)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
-    return run_bare_demo(args)
+    if args.bare:
+        return run_bare_demo(args)
+    return run_full_demo(args)
+
+
+def run_full_demo(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.loss < 1.0:
+        raise CliError(f"--loss {args.loss}: a probability in [0, 1)")
+    if not 68 <= args.mtu <= 16114:
+        raise CliError(f"--mtu {args.mtu}: the ixgb driver accepts 68..16114")
+    try:
+        parse_duration(args.latency)
+    except ValueError as exc:
+        raise CliError(f"--latency: {exc}") from None
+    out = console()
+    quiet = args.json
+    if not quiet:
+        out.print(f"[bold]ixsim demo[/]: hosts a (10.0.0.1) and b (10.0.0.2), ixgb NICs back to "
+                  f"back, {args.latency} latency, loss {args.loss}, MTU {args.mtu}, "
+                  f"seed {args.seed}")
+    progress_bar = Progress(
+        TextColumn("  TCP a -> b"), BarColumn(), DownloadColumn(binary_units=True),
+        TextColumn("virtual {task.fields[vt]}"), console=out, transient=False,
+        disable=quiet or not out.is_terminal,
+    )
+    state = {"last_pct": -1}
+
+    def progress(done: int, total: int) -> None:
+        if quiet:
+            return
+        if out.is_terminal:
+            progress_bar.update(task, completed=done, vt=f"{done * 100 // total}%")
+        else:
+            pct = done * 100 // total
+            if pct // 25 != state["last_pct"] // 25:
+                state["last_pct"] = pct
+                out.print(f"  TCP a -> b: {done:,} / {total:,} bytes ({pct}%)")
+
+    say = (lambda text: None) if quiet else (lambda text: out.print("  " + text))
+    with progress_bar:
+        task = progress_bar.add_task("tcp", total=args.bytes, vt="0%")
+        try:
+            result = run_demo(args.bytes, args.loss, args.latency, args.mtu, args.seed,
+                              args.pcap, say=say, progress=progress)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    if args.json:
+        print_json(result.to_json())
+        return 0 if result.ok else 1
+    rows = [
+        ("bytes transferred", f"{result.bytes:,}"),
+        ("sha256 match", "yes" if result.sha256_match else "NO"),
+        ("goodput (virtual time)", f"{result.goodput_virtual_gbps:.3f} Gbit/s"),
+        ("goodput (wall clock)", f"{result.goodput_wall_mbps:.1f} Mbit/s"),
+        ("transfer time", f"{result.transfer_virtual_s * 1e3:.3f} ms virtual, "
+                          f"{result.transfer_wall_s:.2f} s wall"),
+        ("retransmissions", result.retransmits),
+        ("interrupts", result.interrupts),
+        ("NAPI polls", result.napi_polls),
+        ("frames per interrupt", f"{result.frames_per_interrupt:.1f}"),
+        ("ping rtt", f"{result.ping_rtt_us:.1f} us" if result.ping_rtt_us else "-"),
+        ("device faults", result.device_faults),
+    ]
+    out.print(table("summary", ("what", "value"), rows, ("left", "right")))
+    if args.pcap:
+        out.print(f"  capture written to {args.pcap} (tcpdump -r {args.pcap})")
+    return 0 if result.ok else 1
 
 
 def run_bare_demo(args: argparse.Namespace) -> int:

@@ -14,10 +14,12 @@ from driver import ixgb
 from firmware import default_words
 from ixsim.capture import Capture, start_capture
 from ixsim.regview import DeviceView
+from ixsim.sched import parse_duration
 from stack.core import Kernel, dev_open
 from stack.net import Net
 from stack.ping import ping
 from stack.socket import Socket, socket_create
+from stack.tcp import tcp_init
 
 
 def host_mac(host_index: int, nic_index: int) -> str:
@@ -52,6 +54,7 @@ class Host:
             self.machine.add_ixgb(words)
         # Boot: bind the driver to every PCI function it matches, then bring links up.
         self.net = Net(self.kernel)
+        tcp_init(self.net)  # inet_init: TCP answers SYNs (RST to closed ports) from boot
         self.lo = self.net.lo
         # driver=False leaves the NICs unbound (the module "blacklisted"): bare-metal use.
         for slot in self.machine.nics if driver else ():
@@ -101,6 +104,9 @@ class Host:
 
     def ping(self, dest: str, count: int = 1, **options: Any) -> Any:
         """ping(8): echo requests, RTTs from virtual time, loss and rtt statistics."""
+        for key in ("interval", "timeout"):
+            if key in options:
+                options[key] = parse_duration(options[key])
         return ping(self.net, dest, count=count, **options)
 
     def capture(self, iface: str = "any", filter: str = "", pcap: str | None = None,
