@@ -7,11 +7,13 @@ stack configured with the addresses the user asked for.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from typing import Any
 
 from device.machine import Machine, NicSlot
 from driver import ixgb
-from firmware import default_words
+from firmware import default_words, load_words, set_mac
 from ixsim.capture import Capture, start_capture
 from ixsim.regview import DeviceView
 from ixsim.sched import parse_duration
@@ -27,6 +29,13 @@ def host_mac(host_index: int, nic_index: int) -> str:
     return f"02:00:00:00:{host_index + 1:02x}:{nic_index:02x}"
 
 
+def _per_nic(firmware: Any, nics: int) -> list[Any]:
+    if firmware is None or isinstance(firmware, (str, os.PathLike)):
+        return [firmware] * nics
+    images = list(firmware)
+    return images + [None] * (nics - len(images))
+
+
 class Host:
     def __init__(
         self,
@@ -36,6 +45,8 @@ class Host:
         nics: int = 1,
         mem_size: int = 64 << 20,
         eeproms: list[list[int]] | None = None,
+        firmware: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+        macs: Sequence[str | None] | None = None,
         driver_params: dict[str, Any] | None = None,
         driver: bool = True,
     ) -> None:
@@ -48,9 +59,19 @@ class Host:
         self.addresses: list[tuple[str, str]] = []
         self.interfaces: dict[str, Any] = {}
         self.probe_errors: list[str] = []
+        images = _per_nic(firmware, nics)
         for i in range(nics):
-            words = eeproms[i] if eeproms and i < len(eeproms) else default_words(
-                host_mac(index, i))
+            mac = (macs[i] if macs and i < len(macs) else None) or host_mac(index, i)
+            if eeproms and i < len(eeproms):
+                words = eeproms[i]
+            elif images[i] is not None:
+                # Power-on load of the NIC's NVM image (an ELF, see firmware/); the MAC is
+                # overridden unless the caller asked for the image's own (mac="image").
+                words = load_words(images[i])
+                if mac != "image":
+                    words = set_mac(words, mac)
+            else:
+                words = default_words(mac)
             self.machine.add_ixgb(words)
         # Boot: bind the driver to every PCI function it matches, then bring links up.
         self.net = Net(self.kernel)
