@@ -321,9 +321,12 @@ def test_device_down_flushes_neighbours_and_illegal_transitions_are_refused():
 def test_forced_gc_bounds_the_table():
     sched, a, _b = two_hosts()
     tbl = a.net.arp
-    for i in range(1100):
-        tbl.create(bytes((10, 1, i >> 8, i & 0xFF)), a.dev)
-    assert tbl.count <= 1024 + 1 and a.net.mib.arp["forced_gc_runs"] >= 1
+    made = [tbl.create(bytes((10, 1, i >> 8, i & 0xFF)), a.dev) for i in range(1100)]
+    assert made.count(None) == 76 and tbl.count == 1024  # all fresh: nothing to collect
+    assert a.net.mib.arp["table_fulls"] == 76 and a.net.mib.arp["forced_gc_runs"] == 76
+    tx = a.udp()
+    tx.sendmsg(b"x", addr=(ip_bytes("10.0.0.77"), 9))  # dropped, the table is full
+    assert a.kernel.drop_reasons["NEIGH_CREATEFAIL"] == 1
     sched.run_for(6 * S)
-    tbl.create(ip_bytes("10.2.0.1"), a.dev)
-    assert tbl.count < 1100
+    assert tbl.create(ip_bytes("10.2.0.1"), a.dev) is not None  # stale ones were collected
+    assert tbl.count == 1

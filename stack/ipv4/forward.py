@@ -89,6 +89,5 @@ def ip_forward(net: Any, skb: SkBuff, dev: NetDevice, ttl: int, frag_off: int) -
         skb.ip_summed = CHECKSUM_NONE
     Ipv4Packet(memoryview(skb.head)[nh : nh + 20]).decrease_ttl()
     mib["ForwDatagrams"] += 1
-    skb.cb.pop("rt_bcast", None)
     ip_output(net, skb, rt, forwarding=True)
     return NET_RX_SUCCESS

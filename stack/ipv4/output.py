@@ -143,6 +143,9 @@ def ip_finish_output2(net: Any, skb: SkBuff, rt: Route) -> int:
     n = rt.neigh
     if n is None or n.dead:
         n = rt.neigh = net.arp.create(rt.nexthop, dev)
+        if n is None:
+            kfree_skb(skb, "NEIGH_CREATEFAIL")
+            return -errno.ENOBUFS
     rc = net.arp.output(n, skb)
     return -errno.ENOBUFS if rc == NET_XMIT_DROP else 0
 

@@ -186,7 +186,8 @@ def arp_process(net: Any, skb: SkBuff, dev: NetDevice, arp: ArpRepr) -> int:
     if op == ARPOP_REQUEST and tip in fib.local_addrs:
         mib["rcv_probes_ucast" if skb.pkt_type == PACKET_HOST else "rcv_probes_mcast"] += 1
         n = tbl.create(sip, dev)  # neigh_event_ns
-        tbl.update(n, sha, NUD_STALE, NEIGH_UPDATE_F_OVERRIDE)
+        if n is not None:
+            tbl.update(n, sha, NUD_STALE, NEIGH_UPDATE_F_OVERRIDE)
         arp_send(net, ARPOP_REPLY, sip, dev, tip, sha, dev.dev_addr, sha)
         consume_skb(skb)
         return 0

@@ -27,7 +27,8 @@ Contract:
   ``fn(time_ns, neigh, old, new)``.  Table statistics use the ``ip -s ntable`` names, in
   ``net.mib.arp`` for ARP.
 - Garbage collection is Linux's forced GC only: when the table reaches ``gc_thresh3`` (1024)
-  entries, FAILED and NOARP entries and those not updated for 5 s go (``forced_gc_runs``).
+  entries, FAILED and NOARP entries and those not updated for 5 s go (``forced_gc_runs``);
+  when nothing can go, ``create`` returns None (``table_fulls``) and the packet is dropped.
   Deliberate deviations: no periodic GC (Linux skips it under ``gc_thresh1`` = 128 entries
   anyway), the unresolved queue is bounded in packets (``unres_qlen``) rather than bytes, and
   there is no hardware-header cache.
@@ -35,6 +36,7 @@ Contract:
 
 from __future__ import annotations
 
+import errno
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -194,16 +196,18 @@ class NeighTable:
             stats["hits"] += 1
         return n
 
-    def create(self, key: bytes, dev: NetDevice) -> Neighbour:
-        """__neigh_lookup(..., creat=1): the entry, made (and constructed) if missing."""
+    def create(self, key: bytes, dev: NetDevice) -> Neighbour | None:
+        """__neigh_lookup(..., creat=1): the entry, made (and constructed) if missing; None
+        when the table is full and the forced GC could not make room."""
         bucket = self.hash.get(dev)
         if bucket is None:
             bucket = self.hash[dev] = {}
         n = bucket.get(key)
         if n is not None:
             return n
-        if self.count >= GC_THRESH3:
-            self.forced_gc()
+        if self.count >= GC_THRESH3 and not self.forced_gc():
+            self.stats["table_fulls"] += 1  # "neighbour table overflow!"
+            return None
         n = Neighbour(self, bytes(key), dev)
         self.ops.constructor(self, n)
         bucket[n.key] = n
@@ -219,8 +223,8 @@ class NeighTable:
         for dev, bucket in list(self.hash.items()):
             for key, n in list(bucket.items()):
                 state = n.nud_state
-                if state & NUD_PERMANENT or n.arp_queue:
-                    continue
+                if state & NUD_PERMANENT or n.arp_queue or n.timer.pending():
+                    continue  # in use (Linux: the timer holds a reference)
                 if state & (NUD_FAILED | NUD_NOARP) or n.updated < cutoff:
                     del bucket[key]
                     self._destroy(n)
@@ -440,6 +444,8 @@ class NeighTable:
                    state: int = NUD_PERMANENT) -> Neighbour:
         """``ip neigh replace KEY lladdr LLADDR dev DEV nud permanent`` (or another state)."""
         n = self.create(key, dev)
+        if n is None:
+            raise OSError(errno.ENOBUFS, "neighbour table overflow")
         self.update(n, lladdr, state, NEIGH_UPDATE_F_OVERRIDE | NEIGH_UPDATE_F_ADMIN)
         return n
 
