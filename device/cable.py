@@ -17,9 +17,16 @@ Contract:
   of it.  Frames of one direction are never reordered unless a stage does it (:class:`Reorder`
   or a :class:`Delay` built with ``reorder=True``); equal times keep sending order because the
   scheduler breaks ties by sequence.
-* Per frame the cost is the arithmetic above plus one heap push; the stages run eagerly when
-  the frame is sent.  All delivery goes through :meth:`Lane._emit`, the one place a later
-  optimisation can swap for a per-lane FIFO drained in bursts by a single event.
+* Per frame the cost is the arithmetic above plus a FIFO append; the stages run eagerly when
+  the frame is sent.  Each frame keeps the event key it always had, (arrival time, the
+  sequence number ``call_at`` would have given it, taken with ``sched.reserve_seq``), but
+  only the head of a lane's FIFO is a scheduled event (``_drain``).  After delivering a
+  frame the drain asks ``sched.run_inline`` whether the next frame's key is what the run
+  loop would pick next anyway (nothing else due before it, no observer, no stop, within the
+  run's deadline and condition); if so it delivers it inline, else it schedules itself at
+  that key.  Times, order, ties and ``events_run`` are exactly those of one event per frame;
+  a burst just costs one heap push.  A frame that a stage sends back in time (reorder,
+  jitter) behind later ones gets its own event (``_arrive``), as before.
 * ``unplug()`` drops the link on both ports (each sees ``on_link_change(False)``) and loses
   every frame still on the wire, counted in ``dropped_link``; ``plug()`` brings it back.
 * ``set_impairment(kind, value)`` is the debugger's knob: it updates the stage of that kind
@@ -28,6 +35,7 @@ Contract:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -82,6 +90,11 @@ class Lane:
         "stages",
         "_head",
         "_retired",
+        "_fifo",
+        "_draining",
+        "_reserve_seq",
+        "_call_at_seq",
+        "_run_inline",
         "frames",
         "bytes",
         "delivered",
@@ -111,6 +124,12 @@ class Lane:
         self.stages: list[Stage] = list(stages)
         self._head: Emit = self._emit
         self._retired: dict[str, int] = {}
+        # Frames on the wire in (arrival time, seq) order: (when_ns, seq, frame, gen).
+        self._fifo: deque[tuple[int, int, bytes, int]] = deque()
+        self._draining = False
+        self._reserve_seq = sched.reserve_seq
+        self._call_at_seq = sched.call_at_seq
+        self._run_inline = sched.run_inline
         self.frames = 0
         self.bytes = 0
         self.delivered = 0
@@ -155,9 +174,45 @@ class Lane:
         self._head(frame, done + self.latency_ns)
 
     def _emit(self, frame: bytes, when_ns: int) -> None:
-        """The chain's sink: one scheduled event per frame that survives the stages."""
+        """The chain's sink: queue the frame under the event key it would have had."""
         self.in_flight += 1
-        self._call_at(when_ns, self._arrive, frame, self._gen)
+        seq = self._reserve_seq()
+        fifo = self._fifo
+        if not fifo:
+            fifo.append((when_ns, seq, frame, self._gen))
+            if not self._draining:
+                self._call_at_seq(when_ns, seq, self._drain)
+        elif when_ns >= fifo[-1][0]:
+            fifo.append((when_ns, seq, frame, self._gen))
+        else:  # a stage moved it before frames already queued: an event of its own
+            self._call_at_seq(when_ns, seq, self._arrive, frame, self._gen)
+
+    def _drain(self) -> None:
+        """Deliver the FIFO's head, then every next frame the run loop would run next anyway."""
+        fifo = self._fifo
+        dst = self._dst
+        run_inline = self._run_inline
+        self._draining = True
+        try:
+            while True:
+                _when, _seq, frame, gen = fifo.popleft()
+                if gen == self._gen:  # else sent before an unplug, counted in dropped_link
+                    self.in_flight -= 1
+                    self.delivered += 1
+                    self.delivered_bytes += len(frame)
+                    dst.deliver(frame)
+                if not fifo:
+                    return
+                head = fifo[0]
+                if not run_inline(head[0], head[1]):
+                    break
+        except BaseException:
+            if fifo:  # a strict fault log raised: the frames behind keep their events
+                self._call_at_seq(fifo[0][0], fifo[0][1], self._drain)
+            raise
+        finally:
+            self._draining = False
+        self._call_at_seq(head[0], head[1], self._drain)
 
     def _arrive(self, frame: bytes, gen: int) -> None:
         if gen != self._gen:

@@ -20,6 +20,7 @@ DMA_FROM_DEVICE = 2
 DMA_BIDIRECTIONAL = 3
 DIR_NAMES = {DMA_TO_DEVICE: "to-device", DMA_FROM_DEVICE: "from-device", DMA_BIDIRECTIONAL: "bidi"}
 
+_NO_HIT = (0, -1, 0)  # an empty range: matches nothing
 _MIN_CLASS = 64
 _MAX_CLASS = 1 << 17  # 128 KiB; larger requests take whole pages
 
@@ -114,21 +115,27 @@ class DmaMap:
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._maps: dict[int, list[list[int]]] = {}  # start -> [[end, dir, refs], ...]
+        # The last mapping a range lookup found, (start, end, dir): rings and coherent
+        # blocks are hit again and again at other offsets.  Valid while that mapping lives;
+        # unmap() forgets it when the mapping goes.
+        self._hit: tuple[int, int, int] = _NO_HIT
         self.live = 0
         self.maps_total = 0
         self.unmaps_total = 0
 
     def map(self, addr: int, length: int, direction: int) -> int:
         entries = self._maps.get(addr)
+        end = addr + length
         if entries is None:
-            entries = self._maps[addr] = []
+            self._maps[addr] = [[end, direction, 1]]
             insort(self._starts, addr)
-        for entry in entries:
-            if entry[0] == addr + length and entry[1] == direction:
-                entry[2] += 1
-                break
         else:
-            entries.append([addr + length, direction, 1])
+            for entry in entries:
+                if entry[0] == end and entry[1] == direction:
+                    entry[2] += 1
+                    break
+            else:
+                entries.append([end, direction, 1])
         self.live += 1
         self.maps_total += 1
         return addr
@@ -138,30 +145,64 @@ class DmaMap:
         entries = self._maps.get(addr)
         if not entries:
             return False
-        for i, entry in enumerate(entries):
-            if entry[0] == addr + length and entry[1] == direction:
+        end = addr + length
+        if len(entries) == 1:  # the common case: one buffer mapped once at this address
+            entry = entries[0]
+            if entry[0] != end or entry[1] != direction:
+                return False
+            if entry[2] == 1:
+                if self._hit[0] == addr:
+                    self._hit = _NO_HIT
+                del self._maps[addr]
+                del self._starts[bisect_right(self._starts, addr) - 1]
+            else:
+                entry[2] -= 1
+            self.live -= 1
+            self.unmaps_total += 1
+            return True
+        i = 0
+        for entry in entries:
+            if entry[0] == end and entry[1] == direction:
                 entry[2] -= 1
                 if entry[2] == 0:
-                    del entries[i]
-                    if not entries:
+                    if self._hit[0] == addr:
+                        self._hit = _NO_HIT
+                    if len(entries) == 1:
                         del self._maps[addr]
                         del self._starts[bisect_right(self._starts, addr) - 1]
+                    else:
+                        del entries[i]
                 self.live -= 1
                 self.unmaps_total += 1
                 return True
+            i += 1
         return False
 
     def allows(self, addr: int, length: int, need: int) -> bool:
-        """True when [addr, addr+length) lies inside one live mapping allowing ``need``."""
-        starts = self._starts
-        i = bisect_right(starts, addr) - 1
+        """True when [addr, addr+length) lies inside one live mapping allowing ``need``.
+
+        Checked in order of cost: the mapping the last range lookup found (a ring), a mapping
+        starting exactly at ``addr`` (a buffer mapped for this transfer), then a search.
+        """
         end = addr + length
-        # Mappings can nest (a ring inside a coherent block); look back a few starts.
-        while i >= 0:
-            for entry in self._maps[starts[i]]:
+        lo, hi, direction = self._hit
+        if lo <= addr and end <= hi and direction & need:
+            return True
+        entries = self._maps.get(addr)
+        if entries:
+            for entry in entries:
                 if entry[0] >= end and entry[1] & need:
                     return True
-            if starts[i] + (1 << 20) < addr:  # nothing mapped is larger than this far back
+        starts = self._starts
+        i = bisect_right(starts, addr) - 1
+        # Mappings can nest (a ring inside a coherent block); look back a few starts.
+        while i >= 0:
+            start = starts[i]
+            for entry in self._maps[start]:
+                if entry[0] >= end and entry[1] & need:
+                    self._hit = (start, entry[0], entry[1])
+                    return True
+            if start + (1 << 20) < addr:  # nothing mapped is larger than this far back
                 break
             i -= 1
         return False

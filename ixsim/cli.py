@@ -16,6 +16,7 @@ VERB_MODULES = (
     "ixsim.cmd_firmware",
     "ixsim.cmd_tap",
     "ixsim.cmd_shell", "ixsim.cmd_inspect",
+    "ixsim.cmd_bench",
 )
 
 

@@ -25,6 +25,7 @@ NS_PER_US = 1_000
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 
+_FOREVER = 1 << 62  # a deadline no run reaches (virtual ns: 146 years)
 _UNITS = {"ns": 1, "us": NS_PER_US, "µs": NS_PER_US, "ms": NS_PER_MS, "s": NS_PER_S}
 
 
@@ -289,8 +290,14 @@ class Scheduler:
         self.rng = random.Random(seed)
         self.realtime = realtime
         self.now = 0
-        self._queue: list[Handle] = []
+        # Heap of (when, seq, handle): tuples compare in C, a Handle's __lt__ would not.
+        self._queue: list[tuple[int, int, Handle]] = []
         self._seq = 0
+        # The run in progress, for run_inline(): no event may run past _limit (-1 outside
+        # run_for/run_until, so step() and real time never run anything inline), and
+        # _predicate is the condition run_until checks before every event.
+        self._limit = -1
+        self._predicate: Callable[[], bool] | None = None
         self._stop = False
         self.events_run = 0
         self.current_task: Task | None = None  # the task whose coroutine is running now
@@ -304,10 +311,58 @@ class Scheduler:
     def call_at(self, when: int, fn: Callable[..., Any], *args: Any) -> Handle:
         if when < self.now:
             when = self.now
-        self._seq += 1
-        handle = Handle(when, self._seq, fn, args)
-        heapq.heappush(self._queue, handle)
+        self._seq = seq = self._seq + 1
+        handle = Handle(when, seq, fn, args)
+        heapq.heappush(self._queue, (when, seq, handle))
         return handle
+
+    def reserve_seq(self) -> int:
+        """Take the sequence number an event scheduled now would get, without scheduling it.
+
+        With :meth:`call_at_seq` and :meth:`run_inline` this lets a device keep a queue of
+        its own future events (a cable's frames in flight) that run exactly where
+        ``call_at`` would have put them, ties included.
+        """
+        self._seq = seq = self._seq + 1
+        return seq
+
+    def call_at_seq(self, when: int, seq: int, fn: Callable[..., Any], *args: Any) -> Handle:
+        """``call_at`` with a sequence number taken earlier by :meth:`reserve_seq`."""
+        if when < self.now:
+            when = self.now
+        handle = Handle(when, seq, fn, args)
+        heapq.heappush(self._queue, (when, seq, handle))
+        return handle
+
+    def run_inline(self, when: int, seq: int) -> bool:
+        """Would the running loop run an event keyed (``when``, ``seq``) next?  Then take it.
+
+        True means: the caller may run that event's work now, inline, from inside the event
+        that is running; time is advanced to ``when`` and the event is counted, exactly as
+        if the loop had popped it.  False (outside ``run_for``/``run_until``, in real time,
+        with an ``on_event`` observer, after ``stop()``, past the run's deadline, when
+        ``run_until``'s condition already holds, or when another event comes first) means
+        the caller must schedule it with :meth:`call_at_seq` instead.  This is how a burst of
+        frames is delivered by one scheduled event without changing any event's time or order.
+        """
+        if when > self._limit or self._stop or self.on_event:
+            return False
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if head[2].cancelled:
+                heapq.heappop(queue)
+                continue
+            if head[0] < when or (head[0] == when and head[1] < seq):
+                return False
+            break
+        predicate = self._predicate
+        if predicate is not None and predicate():
+            return False
+        if when > self.now:
+            self.now = when
+        self.events_run += 1
+        return True
 
     def call_later(self, delay: int, fn: Callable[..., Any], *args: Any) -> Handle:
         return self.call_at(self.now + delay, fn, *args)
@@ -352,13 +407,13 @@ class Scheduler:
     # -- running ------------------------------------------------------------------------
     def pending(self) -> list[Handle]:
         """Live events in the order they will run (for the debugger's listing)."""
-        return sorted(h for h in self._queue if not h.cancelled)
+        return [entry[2] for entry in sorted(self._queue) if not entry[2].cancelled]
 
     def peek(self) -> Handle | None:
         queue = self._queue
-        while queue and queue[0].cancelled:
+        while queue and queue[0][2].cancelled:
             heapq.heappop(queue)
-        return queue[0] if queue else None
+        return queue[0][2] if queue else None
 
     def stop(self) -> None:
         """Ask the running ``run_*`` call to return after the current event."""
@@ -380,7 +435,11 @@ class Scheduler:
                 callback()
 
     def step(self) -> Handle | None:
-        """Run exactly one event; return it, or None when the queue is empty."""
+        """Run exactly one event; return it, or None when the queue is empty.
+
+        Nothing runs inline (:meth:`run_inline` says no outside ``run_*``), so a debugger
+        stepping through a burst sees every frame's delivery as its own event.
+        """
         handle = self.peek()
         if handle is None:
             return None
@@ -412,17 +471,48 @@ class Scheduler:
 
     def run_until_time(self, deadline: int) -> bool:
         self._stop = False
+        if self.realtime:
+            return self._run_until_time_realtime(deadline)
+        saved = self._limit, self._predicate
+        self._limit, self._predicate = deadline, None
+        try:
+            queue = self._queue
+            pop = heapq.heappop
+            while queue:
+                when, _seq, handle = queue[0]
+                if handle.cancelled:
+                    pop(queue)
+                    continue
+                if when > deadline:
+                    break
+                pop(queue)
+                if when > self.now:
+                    self.now = when
+                if self.on_event:
+                    for observer in self.on_event:
+                        observer(handle)
+                self.events_run += 1
+                handle.fn(*handle.args)
+                if self._stop:
+                    self._stop = False
+                    return False
+            if deadline > self.now:
+                self.now = deadline
+            return True
+        finally:
+            self._limit, self._predicate = saved
+
+    def _run_until_time_realtime(self, deadline: int) -> bool:
         while True:
             head = self.peek()
             if head is None or head.when > deadline:
-                if self.realtime:
-                    wait = deadline - self._wall_now()
-                    if head is not None:
-                        wait = min(wait, head.when - self._wall_now())
-                    if wait > 0 or self._readers:
-                        self._poll_fds(max(wait, 0))
-                    if self._wall_now() < deadline:
-                        continue
+                wait = deadline - self._wall_now()
+                if head is not None:
+                    wait = min(wait, head.when - self._wall_now())
+                if wait > 0 or self._readers:
+                    self._poll_fds(max(wait, 0))
+                if self._wall_now() < deadline:
+                    continue
                 self.now = max(self.now, deadline)
                 return True
             self.step()
@@ -443,17 +533,54 @@ class Scheduler:
         """
         deadline = None if timeout is None else self.now + parse_duration(timeout)
         self._stop = False
+        if self.realtime:
+            return self._run_until_realtime(predicate, deadline, what)
+        saved = self._limit, self._predicate
+        self._limit = _FOREVER if deadline is None else deadline
+        self._predicate = predicate
+        try:
+            queue = self._queue
+            pop = heapq.heappop
+            while not predicate():
+                while queue and queue[0][2].cancelled:
+                    pop(queue)
+                if not queue or (deadline is not None and queue[0][0] > deadline):
+                    if deadline is None:
+                        raise Deadlock(
+                            f"deadlock at t={format_ns(self.now)}: waiting for {what}, "
+                            "but no pending event can make progress"
+                        )
+                    if deadline > self.now:
+                        self.now = deadline
+                    return predicate()
+                when, _seq, handle = pop(queue)
+                if when > self.now:
+                    self.now = when
+                if self.on_event:
+                    for observer in self.on_event:
+                        observer(handle)
+                self.events_run += 1
+                handle.fn(*handle.args)
+                if self._stop:
+                    self._stop = False
+                    return predicate()
+            return True
+        finally:
+            self._limit, self._predicate = saved
+
+    def _run_until_realtime(
+        self, predicate: Callable[[], bool], deadline: int | None, what: str
+    ) -> bool:
         while not predicate():
             head = self.peek()
             if deadline is not None and (head is None or head.when > deadline):
-                if self.realtime:
-                    self._poll_fds(max(0, min(deadline - self._wall_now(), NS_PER_MS * 50)))
-                    if self._wall_now() < deadline:
-                        continue
+                self._poll_fds(max(0, min(deadline - self._wall_now(), NS_PER_MS * 50)))
+                if self._wall_now() < deadline:
+                    continue
                 self.now = max(self.now, deadline)
                 return predicate()
             if head is None:
-                if self.realtime and self._readers:
+                if self._readers:
                     self._poll_fds(NS_PER_MS * 50)
                     continue
                 raise Deadlock(

@@ -21,6 +21,7 @@ from device.pcap import PcapWriter
 from device.port import Port
 from ixsim.host import Host
 from ixsim.sched import Deadlock, Scheduler, format_ns, parse_duration
+from stack.core import IF_OPER_UP
 
 __all__ = ["World", "Deadlock", "parse_duration", "format_ns"]
 
@@ -94,6 +95,7 @@ class World:
         jitter: int | str = 0,
         pcap: str | None = None,
         snaplen: int = 262144,
+        wait: bool = True,
     ) -> Cable:
         """Join two NIC ports back to back, with optional impairments and a pcap file.
 
@@ -128,8 +130,28 @@ class World:
 
             port_a.taps.append(record)
             port_b.taps.append(record)
+        if wait:
+            self.wait_link(a, b)
         self.cables.append(cable)
         return cable
+
+    def wait_link(self, *ends: Any, timeout: int | str = "1s") -> None:
+        """Run until every given interface (with a driver bound) is operationally up.
+
+        Plugging a cable takes a few milliseconds to show as link in the driver (LSC, the
+        watchdog, carrier, link watch); ``cable()`` waits for it so that the first packet a
+        test sends is not dropped by a link that is still coming up.
+        """
+        devs = [end for end in ends if getattr(end, "operstate", None) is not None]
+        if not devs:
+            return
+
+        def up() -> bool:
+            return all(dev.operstate == IF_OPER_UP and dev.qdisc is not None
+                       and dev.qdisc.active for dev in devs)
+
+        self.sched.run_until(up, timeout, what="link up on " + ", ".join(
+            f"{getattr(getattr(d, 'host', None), 'name', '?')}:{d.name}" for d in devs))
 
     # -- running -------------------------------------------------------------------------
     @property

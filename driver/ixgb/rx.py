@@ -95,7 +95,8 @@ def clean_rx_irq(adapter: Adapter, budget: int) -> int:
             if length > copybreak:
                 mem.free(bi.buf)  # Linux hands this buffer up; the slot gets a fresh one
                 bi.buf = 0
-            rx_checksum(adapter, status, errors, skb)
+            if status & _TCPCS and not status & _IXSM:  # else CHECKSUM_NONE: no call
+                rx_checksum(adapter, status, errors, skb)
             skb.protocol = eth_type_trans(skb, netdev)
             if status & _VP:
                 skb.vlan_hwaccel_put_tag(ETH_P_8021Q, special)

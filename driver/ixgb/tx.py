@@ -64,6 +64,7 @@ _TX_CTX_PACK = D.TX_CTX.pack_into
 _EOP_RS = D.TXD_CMD_EOP | D.TXD_CMD_RS
 _CSUM_POPTS = D.TXD_POPTS_TXSM | D.TXD_POPTS_IXSM
 _ZERO4 = bytes(4)
+_DD = D.TXD_STAT_DD
 
 
 # -- ndo_start_xmit ----------------------------------------------------------------------------
@@ -74,7 +75,12 @@ def xmit_frame(skb: Any, netdev: Any) -> int:
     if adapter.down or skb.len <= 0:
         dev_kfree_skb_any(skb)
         return NETDEV_TX_OK
-    if maybe_stop_tx(netdev, ring, DESC_NEEDED):
+    # desc_unused() and the calls below are spelled out inline where they are a test that
+    # almost always passes: this runs once per packet.
+    ntc = ring.next_to_clean
+    ntu = ring.next_to_use
+    if ((0 if ntc > ntu else ring.count) + ntc - ntu - 1 < DESC_NEEDED
+            and maybe_stop_tx(netdev, ring, DESC_NEEDED)):
         flush_tail(adapter)  # descriptors of an earlier xmit_more burst must not wait
         return NETDEV_TX_BUSY
     tx_flags = 0
@@ -83,19 +89,22 @@ def xmit_frame(skb: Any, netdev: Any) -> int:
         tx_flags |= TX_FLAGS_VLAN
         vlan_id = skb.vlan_tci
     first = ring.next_to_use
-    tso_result = tso(adapter, skb)
-    if tso_result < 0:
-        dev_kfree_skb_any(skb)
-        return NETDEV_TX_OK
-    if tso_result:
+    if skb.gso_size:
+        tso_result = tso(adapter, skb)
+        if tso_result < 0:
+            dev_kfree_skb_any(skb)
+            return NETDEV_TX_OK
         tx_flags |= TX_FLAGS_TSO
-    elif tx_csum(adapter, skb):
+    elif skb.ip_summed == CHECKSUM_PARTIAL and tx_csum(adapter, skb):
         tx_flags |= TX_FLAGS_CSUM
     more = skb.xmit_more
     count = tx_map(adapter, skb, first)
     if count:
         tx_queue(adapter, count, vlan_id, tx_flags)
-        maybe_stop_tx(netdev, ring, DESC_NEEDED)  # room for the next one?
+        ntc = ring.next_to_clean
+        ntu = ring.next_to_use
+        if (0 if ntc > ntu else ring.count) + ntc - ntu - 1 < DESC_NEEDED:
+            maybe_stop_tx(netdev, ring, DESC_NEEDED)  # no room for the next one
         if not more or netif_queue_stopped(netdev):
             flush_tail(adapter)
     else:
@@ -252,17 +261,16 @@ def tx_queue(adapter: Adapter, count: int, vlan_id: int, tx_flags: int) -> None:
     buffer_info = ring.buffer_info
     n = ring.count
     i = ring.next_to_use
-    last = i
-    for _ in range(count):
+    for _ in range(count - 1):
         bi = buffer_info[i]
         _TX_DESC_PACK(desc, i << 4, bi.dma, cmd | bi.length, 0, popts, vlan_id)
-        last = i
         i += 1
         if i == n:
             i = 0
-    bi = buffer_info[last]
-    _TX_DESC_PACK(desc, last << 4, bi.dma, cmd | bi.length | _EOP_RS, 0, popts, vlan_id)
-    ring.next_to_use = i
+    bi = buffer_info[i]
+    _TX_DESC_PACK(desc, i << 4, bi.dma, cmd | bi.length | _EOP_RS, 0, popts, vlan_id)
+    i += 1
+    ring.next_to_use = 0 if i == n else i
 
 
 def unmap_and_free_tx_resource(adapter: Adapter, bi: Buffer, consumed: bool) -> None:
@@ -293,16 +301,29 @@ def clean_tx_irq(adapter: Adapter) -> bool:
     desc = ring.desc
     buffer_info = ring.buffer_info
     n = ring.count
+    unmap = adapter.pdev.dma_unmap_single
+    free = adapter.mem.free
     i = ring.next_to_clean
     eop = buffer_info[i].next_to_watch
     cleaned = False
-    while desc[(eop << 4) + 12] & D.TXD_STAT_DD:
+    while desc[(eop << 4) + 12] & _DD:
         cleaned = False
         while not cleaned:
             off = i << 4
             if desc[off + 13] & _CSUM_POPTS:
                 adapter.hw_csum_tx_good += 1
-            unmap_and_free_tx_resource(adapter, buffer_info[i], consumed=True)
+            # unmap_and_free_tx_resource(adapter, bi, consumed=True), inlined: per packet.
+            bi = buffer_info[i]
+            if bi.dma:
+                unmap(bi.dma, bi.length, DMA_TO_DEVICE)
+                bi.dma = 0
+            if bi.buf:
+                free(bi.buf)
+                bi.buf = 0
+            if bi.skb is not None:
+                dev_consume_skb_any(bi.skb)
+                bi.skb = None
+            bi.time_stamp = 0
             desc[off + 12 : off + 16] = _ZERO4  # status, popts, vlan
             cleaned = i == eop
             i += 1

@@ -160,7 +160,10 @@ class SkBuff:
     def put_data(self, data: bytes | bytearray | memoryview) -> int:
         """skb_put_data: append a copy of ``data``; return its offset in ``head``."""
         n = len(data)
-        off = self.put(n)
+        off = self.tail
+        if off + n > self.end:
+            raise SkbPanic(f"skb_over_panic: put {n} at tail {off}, end {self.end}")
+        self.tail = off + n
         self.head[off : off + n] = data
         return off
 
@@ -410,8 +413,9 @@ def _release(skb: SkBuff) -> None:
 
 def kfree_skb(skb: SkBuff, reason: str = "NOT_SPECIFIED") -> None:
     """Drop ``skb``: free it because something went wrong (counted per ``reason``)."""
-    if not _unref(skb, "kfree_skb"):
+    if skb.users != 1 and not _unref(skb, "kfree_skb"):
         return
+    skb.users = 0
     kernel = skb.kernel
     kernel.skb_drops += 1
     reasons = kernel.drop_reasons
@@ -423,28 +427,26 @@ def kfree_skb(skb: SkBuff, reason: str = "NOT_SPECIFIED") -> None:
 
 def consume_skb(skb: SkBuff) -> None:
     """Free ``skb`` at the normal end of its life (delivered, transmitted)."""
-    if not _unref(skb, "consume_skb"):
+    if skb.users != 1 and not _unref(skb, "consume_skb"):
         return
+    skb.users = 0  # the last reference (_unref's common case, inlined: this runs per frame)
     kernel = skb.kernel
     if kernel.tracers:
         kernel.trace("consume_skb", skb=skb)
-    _release(skb)
+    if skb.destructor is not None:
+        _release(skb)
+    else:
+        skb.shinfo.dataref -= 1
+        kernel.skb_live -= 1
 
 
 dev_kfree_skb = consume_skb  # Linux: #define dev_kfree_skb(a) consume_skb(a)
 
-
-def dev_kfree_skb_any(skb: SkBuff) -> None:
-    """Free from any context; as in Linux this counts as a drop (``NOT_SPECIFIED``).
-
-    TX completion of a packet that was sent is better reported with
-    :func:`dev_consume_skb_any` (or ``napi_consume_skb``), as newer drivers do.
-    """
-    kfree_skb(skb)
-
-
-def dev_consume_skb_any(skb: SkBuff) -> None:
-    consume_skb(skb)
+# Free from any context; as in Linux this counts as a drop (``NOT_SPECIFIED``).  TX completion
+# of a packet that was sent is better reported with dev_consume_skb_any (or
+# napi_consume_skb), as newer drivers do.  Aliases, not wrappers: they run once per frame.
+dev_kfree_skb_any = kfree_skb
+dev_consume_skb_any = consume_skb
 
 
 def napi_consume_skb(skb: SkBuff, budget: int) -> None:

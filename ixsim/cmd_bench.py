@@ -1,0 +1,106 @@
+"""``ixsim bench``: the performance figures of DESIGN.md, in one run.
+
+Raw frames per second through driver -> device -> cable -> device -> driver (64 and 1514
+bytes), TCP between two emulated hosts (wall clock and virtual time), Linux over a tap, and
+memory with 1,000 connections; figures whose prerequisites are missing are reported as
+skipped, with the reason.  ``--json`` prints one object with every figure (null where
+skipped), the machine and a ``scaling`` section; ``--quick`` shrinks every run for CI;
+``--profile`` also writes a cProfile of the frames hot path and prints its top ten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ixsim.cli import CliError
+from ixsim.ui import console, print_json, table
+
+_UNITS = {
+    "frames_pps_64": "frames/s", "frames_pps_1514": "frames/s",
+    "tcp_b2b_mbps": "Mbit/s", "tcp_b2b_jumbo_mbps": "Mbit/s", "tcp_virtual_gbps": "Gbit/s",
+    "tcp_rr_per_s": "transactions/s", "tap_tcp_mbps": "Mbit/s", "tap_ping_median_us": "µs",
+    "tap_rr_median_us": "µs", "memory_peak_rss_mib": "MiB",
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="performance figures: frames/s, TCP, tap, memory",
+                       description=__doc__)
+    p.add_argument("--quick", action="store_true",
+                   help="small runs (CI: well under a minute); figures are noisier")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--profile", nargs="?", const="ixsim-bench.prof", metavar="FILE",
+                   help="cProfile the frames hot path into FILE (default ixsim-bench.prof) "
+                        "and print the top ten functions by tottime")
+    p.set_defaults(func=run)
+
+
+def _runner() -> Any:
+    """``bench.runner``; from a source tree whose bench/ the install does not ship, too."""
+    try:
+        from bench import runner
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench", "bench.runner"):
+            raise
+        root = Path(__file__).resolve().parent.parent
+        if not (root / "bench" / "runner.py").exists():
+            raise CliError("the bench package is not installed (run from a source tree)") \
+                from None
+        sys.path.insert(0, str(root))
+        from bench import runner
+    return runner
+
+
+def run(args: argparse.Namespace) -> int:
+    runner = _runner()
+    out = console()
+    progress = None if args.json else (lambda line: out.print(f"[dim]running {line}[/]"))
+    result = runner.run(quick=args.quick, log=progress)
+    profile_text = ""
+    if args.profile:
+        n = runner.sizes(args.quick)["64"] * 2
+        profile_text = runner.profile_frames(args.profile, n)
+        result["profile"] = {"file": args.profile, "frames": n}
+    if args.json:
+        print_json(result)
+        if profile_text:
+            print(profile_text, file=sys.stderr)
+        return 0
+    _report(out, result)
+    if profile_text:
+        out.print(f"\n[bold]profile[/] of the 64-byte frames path written to {args.profile}; "
+                  "top ten by tottime:")
+        out.print(profile_text, markup=False, highlight=False)
+    return 0
+
+
+def _report(out: Any, result: dict[str, Any]) -> None:
+    out.print(f"[bold]ixsim bench[/]{' --quick' if result['quick'] else ''}: "
+              f"{result['cpu']}, Python {result['python']}, fastpath {result['implementation']}")
+    rows = []
+    for name in _UNITS:
+        value = result.get(name)
+        if value is None:
+            rows.append((name, "-", result["skipped"].get(name, "")))
+        else:
+            shown = f"{value:,.0f}" if isinstance(value, int) or value >= 100 else f"{value:g}"
+            rows.append((name, f"{shown} {_UNITS[name]}", ""))
+    out.print(table(None, ("figure", "value", "note"), rows, justify=("left", "right", "left")))
+    rows = []
+    for name, sc in result["scaling"].items():
+        for run_name in ("short", "long"):
+            r = sc[run_name]
+            rows.append((name, run_name, f"{r['frames']:,}", f"{r['pps']:,}",
+                         f"{r['ns_per_frame']:,.0f}", f"{r['ns_per_byte']:.2f}"))
+        rows.append((name, "long/short", "", "", f"x{sc['ns_per_frame_ratio']:.2f}",
+                     f"x{sc['ns_per_byte_ratio']:.2f}"))
+    out.print(table("scaling (flat = no cost grows with the run)",
+                    ("bench", "run", "frames", "frames/s", "ns/frame", "ns/byte"), rows,
+                    justify=("left", "left", "right", "right", "right", "right")))
+    rows = [(name, "-" if value is None else f"{value:g}")
+            for name, value in result["ratios"].items()]
+    out.print(table("ratios to reference figures (other implementations, other machines)",
+                    ("ratio", "value"), rows, justify=("left", "right")))

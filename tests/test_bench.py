@@ -1,0 +1,64 @@
+"""``ixsim bench --quick --json``: it runs, and reports every figure (or why it was skipped).
+
+Not a timed test: no figure is compared with a target, only its presence and shape.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # bench/ sits beside the packages the install maps
+
+from bench.runner import FIGURES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
+    prof = tmp_path_factory.mktemp("bench") / "frames.prof"
+    proc = subprocess.run(
+        [sys.executable, "-m", "ixsim", "bench", "--quick", "--json", "--profile", str(prof)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), proc.stderr, prof
+
+
+def test_every_figure_is_a_number_or_skipped_with_a_reason(bench_run):
+    result, _stderr, _prof = bench_run
+    for name in FIGURES:
+        assert name in result, name
+        value = result[name]
+        if value is None:
+            assert result["skipped"][name].strip(), name
+        else:
+            assert isinstance(value, int | float) and value > 0, (name, value)
+            assert name not in result["skipped"]
+    # The raw frames path needs nothing but ixsim: it is never skipped.
+    assert result["frames_pps_64"] > 0 and result["frames_pps_1514"] > 0
+
+
+def test_machine_and_scaling_sections(bench_run):
+    result, _stderr, _prof = bench_run
+    assert result["implementation"] in ("c", "python")
+    assert result["python"].count(".") == 2 and result["cpu"]
+    assert result["quick"] is True
+    for name in ("frames_64", "frames_1514"):
+        section = result["scaling"][name]
+        short, long = section["short"], section["long"]
+        assert long["frames"] == 10 * short["frames"]
+        for run in (short, long):
+            assert run["ns_per_frame"] > 0 and run["ns_per_byte"] > 0 and run["pps"] > 0
+        assert section["ns_per_frame_ratio"] > 0 and section["ns_per_byte_ratio"] > 0
+    assert set(result["ratios"]) >= {"frames_pps_64_vs_ixy_py", "tcp_b2b_mbps_vs_pytcp"}
+
+
+def test_profile_is_written_and_its_top_ten_printed(bench_run):
+    _result, stderr, prof = bench_run
+    assert prof.exists() and prof.stat().st_size > 0
+    assert "tottime" in stderr and "Ordered by: internal time" in stderr
