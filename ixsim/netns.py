@@ -326,9 +326,12 @@ class LinuxPeer:
         self._ip("-n", self.ns, "neigh", "replace", ip, "lladdr", mac, "dev", self.ifname,
                  "nud", "permanent")
 
-    def ss(self) -> str:
-        """``ss -tin`` inside the namespace: Linux's TCP sockets with their internals."""
-        return self.run("ss", "-tin", check=True).stdout
+    def ss(self, *expr: str) -> str:
+        """``ss -tino [FILTER]`` inside the namespace: Linux's TCP sockets with their
+        internals.  ``-o`` because iproute2 (6.1 at least) prints the negotiated ``ts``,
+        ``sack`` and ``ecn`` only with it; it also adds the timers (``timer:(on,200ms,0)``).
+        ``expr`` is ss's state/address filter, e.g. ``"state", "established"``."""
+        return self.run("ss", "-tino", *expr, check=True).stdout
 
     def set_link(self, up: bool) -> None:
         """``ip link set dev TAP up|down`` inside the namespace."""

@@ -298,7 +298,13 @@ def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, flag: int) -> in
 # -- SACK -----------------------------------------------------------------------------------------
 def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int,
             ack: int) -> int:
-    """Mark SACKed segments on the scoreboard (``tcp_sacktag_write_queue``)."""
+    """Mark SACKed segments on the scoreboard (``tcp_sacktag_write_queue``).
+
+    As Linux's ``recv_sack_cache``, the blocks of the previous ACK are remembered and the
+    segments they covered are skipped: they are SACKed already while ``sacked_out`` is
+    non-zero (reneging clears both).  Without it a block that grows by a few segments per
+    ACK was re-walked whole, O(cwnd) per ACK.
+    """
     mib = sk.net.mib.tcpext
     una = sk.snd_una
     sp = [(unwrap(una, s), unwrap(una, e)) for s, e in blocks]
@@ -315,6 +321,8 @@ def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int
         if (e0 <= prior_snd_una and sk.undo_marker and sk.undo_retrans > 0
                 and e0 > sk.undo_marker):
             sk.undo_retrans -= 1  # D-SACK for data already forgotten
+    cache = sk.sack_cache if sk.sacked_out else []
+    tagged: list[tuple[int, int]] = []
     for i, (s, e) in enumerate(sp):
         dup_sack = dup and i == 0
         if not (s < e <= sk.snd_nxt) or s < una - sk.max_window - 1:
@@ -322,11 +330,17 @@ def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int
             continue
         if not dup_sack and e <= una:
             continue
-        flag |= _tag_range(sk, s, e, dup_sack)
+        if dup_sack:
+            flag |= _tag_range(sk, s, e, True, ())
+        else:
+            flag |= _tag_range(sk, s, e, False, cache)
+            tagged.append((s, e))
+    sk.sack_cache = tagged
     return flag
 
 
-def _tag_range(sk: TcpSock, s: int, e: int, dup_sack: bool) -> int:
+def _tag_range(sk: TcpSock, s: int, e: int, dup_sack: bool,
+               skip: list[tuple[int, int]] | tuple[()]) -> int:
     rtxq = sk.rtx
     i = max(bisect_right(rtxq, s, key=_seq_of) - 1, 0)
     flag = 0
@@ -337,6 +351,11 @@ def _tag_range(sk: TcpSock, s: int, e: int, dup_sack: bool) -> int:
         if seg.end_seq <= s:
             i += 1
             continue
+        if skip:
+            done = _cached_end(seg, skip)
+            if done:  # inside a block the last ACK tagged: jump past it
+                i = max(bisect_right(rtxq, done, key=_seq_of) - 1, i + 1)
+                continue
         if seg.seq < s or seg.end_seq > e:
             mss = seg.mss
             if seg.pcount <= 1 or not mss or dup_sack:
@@ -355,6 +374,14 @@ def _tag_range(sk: TcpSock, s: int, e: int, dup_sack: bool) -> int:
         flag |= _tag_one(sk, seg, dup_sack)
         i += 1
     return flag
+
+
+def _cached_end(seg: TxSeg, cache: list[tuple[int, int]] | tuple[()]) -> int:
+    """The end of the cached SACK block holding all of ``seg``, else 0."""
+    for start, end in cache:
+        if start <= seg.seq and seg.end_seq <= end:
+            return end
+    return 0
 
 
 def _seq_of(seg: TxSeg) -> int:

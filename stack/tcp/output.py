@@ -522,23 +522,29 @@ def retransmit_skb(sk: TcpSock, seg: TxSeg, segs: int) -> bool:
 def xmit_retransmit_queue(sk: TcpSock) -> None:
     """Retransmit segments marked lost while pipe < cwnd (``tcp_xmit_retransmit_queue``).
 
-    RFC 6675 NextSeg() rule 1; new data (rule 2) follows through ``write_xmit``.
+    RFC 6675 NextSeg() rule 1; new data (rule 2) follows through ``write_xmit``.  The walk
+    stops at ``lost_high``: nothing above it was ever marked lost (Linux resumes from
+    ``retransmit_skb_hint`` instead); without the bound every ACK in recovery walked the
+    whole queue, O(cwnd) per ACK.
     """
     if not sk.packets_out or not sk.lost_out:
         return
     rearm = False
     rtx = sk.rtx
     head = rtx[0] if rtx else None
+    lost_high = sk.lost_high
     i = 0
     while i < len(rtx):  # by index: a retransmission may split the entry it sends
         seg = rtx[i]
-        i += 1
-        room = sk.cwnd - sk.packets_in_flight()
-        if room <= 0:
+        if seg.seq >= lost_high:
             break
+        i += 1
         sacked = seg.sacked
         if not sacked & TCPCB_LOST or sacked & (TCPCB_SACKED_ACKED | TCPCB_SACKED_RETRANS):
             continue
+        room = sk.cwnd - sk.packets_in_flight()
+        if room <= 0:
+            break
         if not retransmit_skb(sk, seg, room):
             break
         sk.net.mib.tcpext["TCPFastRetrans" if sk.ca_state != CaState.LOSS

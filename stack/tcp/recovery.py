@@ -104,6 +104,8 @@ def mark_skb_lost(sk: TcpSock, seg: TxSeg) -> None:
         seg.sacked |= TCPCB_LOST
         sk.lost_out += seg.pcount
         sk.lost += seg.pcount
+        if seg.end_seq > sk.lost_high:
+            sk.lost_high = seg.end_seq
 
 
 def add_reno_sack(sk: TcpSock, num_dupack: int) -> None:

@@ -149,6 +149,8 @@ class TcpSock(Sock):
         self.sacked_out = 0
         self.lost_out = 0
         self.retrans_out = 0
+        self.lost_high = 0  # highest end_seq ever marked LOST: bounds the retransmit walk
+        self.sack_cache: list[tuple[int, int]] = []  # last ACK's SACK blocks (recv_sack_cache)
         self.max_packets_out = 0
         self.is_cwnd_limited = False
         self.cwnd_usage_seq = 0
