@@ -4,7 +4,7 @@ Mirrors the role of QEMU's main loop plus its virtual clock (QEMU_CLOCK_VIRTUAL 
 ``-icount``/qtest clock stepping): every device action, cable delivery, kernel timer and
 softirq is an event on one queue ordered by (time, sequence), so a run is a pure function of
 the seed and the inputs.  In virtual time the loop jumps straight to the next event; in real
-time it waits on the wall clock and on file descriptors (taps) with ``selectors``.
+time it waits on the wall clock and on file descriptors (taps) with ``epoll``/``select``.
 
 Contract used by ``device/``, ``driver/`` and ``stack/`` (they receive this object, they never
 import it): ``now`` (int ns), ``rng`` (seeded ``random.Random``), ``call_at``,
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import random
-import selectors
+import select
 import time
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
@@ -26,6 +26,13 @@ NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
 
 _FOREVER = 1 << 62  # a deadline no run reaches (virtual ns: 146 years)
+
+# Real time (see "Real time" in the Scheduler docstring for the why of each number).
+SPIN_NS = 200_000  # waits shorter than this are busy-polled, never slept
+POLL_INTERVAL_NS = 50_000  # fds are polled at least this often while events run back to back
+RECHECK_NS = NS_PER_MS  # run_until re-checks its condition at least this often when idle
+_FD_SETSIZE = 1024  # select()'s limit on fd numbers (Linux glibc)
+_POLLER = getattr(select, "epoll", None)  # epoll on Linux; select.poll elsewhere
 _UNITS = {"ns": 1, "us": NS_PER_US, "µs": NS_PER_US, "ms": NS_PER_MS, "s": NS_PER_S}
 
 
@@ -283,6 +290,22 @@ class Scheduler:
     ``step()`` runs exactly one event, which is what the debugger's ``step`` command uses;
     ``run_for``/``run_until`` run many.  Observers (``on_event``) see each event before it runs
     and may call ``stop()`` to break out of a run, as a debugger breakpoint does.
+
+    Real time (``realtime=True``): an event runs once the wall clock (``time.monotonic_ns``
+    since the scheduler was made) has reached its time, never before, and ``now`` is then the
+    wall time it runs at (>= its time).  A run executes every event already due back to back,
+    reading the clock once per event, and polls the file descriptors (``add_reader``) with a
+    zero timeout every ``POLL_INTERVAL_NS`` (50 µs) of such a burst, all ready fds in one
+    call; when nothing is due it waits for the next event's time, or a readable fd, whichever
+    comes first.  A wait longer than ``SPIN_NS`` (200 µs) sleeps in ``select()`` (µs timeouts;
+    ``epoll_wait`` only has whole milliseconds, rounded up, which once made a 59 µs interrupt
+    delay cost 1.09 ms) until ``SPIN_NS`` before the time; the rest, and any wait shorter than
+    that, is busy-polled (zero-timeout poll and the clock), because a sleeping wait overshoots
+    by the timer slack (50 µs) plus the wake-up (another 20-40 µs): an emulated NIC's 59 µs
+    receive interrupt delay would cost 120-150 µs.  So the loop spins at most 200 µs at a
+    time, only when an event is that close.  ``run_until`` checks its condition before every
+    event, after every fd callback, and at least every ``RECHECK_NS`` (1 ms) while idle, so
+    a condition that changes outside the loop (a child process exiting) is seen within 1 ms.
     """
 
     def __init__(self, seed: int = 0, realtime: bool = False) -> None:
@@ -303,8 +326,10 @@ class Scheduler:
         self.current_task: Task | None = None  # the task whose coroutine is running now
         self.on_event: list[Callable[[Handle], None]] = []
         self.unhandled: list[tuple[Task, BaseException]] = []
-        self._selector: selectors.BaseSelector | None = None
+        self._poller: Any = None  # epoll (select.poll elsewhere) over the readers' fds
         self._readers: dict[int, Callable[[], None]] = {}
+        self._reader_fds: list[int] = []  # for select(), which takes a list
+        self._select_ok = True  # every fd below FD_SETSIZE: select() can wait on them
         self._t0_wall = time.monotonic_ns() if realtime else 0
 
     # -- scheduling ---------------------------------------------------------------------
@@ -389,20 +414,40 @@ class Scheduler:
 
     # -- file descriptors (real time only) ----------------------------------------------
     def add_reader(self, fd: int, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` from the loop whenever ``fd`` is readable (or has hung up).
+
+        Level-triggered: the callback should read until EAGAIN (or EOF, then
+        ``remove_reader``), else it is called again at the next poll.  A second
+        ``add_reader`` for the same fd replaces the callback, as asyncio's does.
+        """
         if not self.realtime:
             raise RuntimeError(
                 "file descriptors need real time: build the world with World(realtime=True)"
             )
-        if self._selector is None:
-            self._selector = selectors.DefaultSelector()
-        self._selector.register(fd, selectors.EVENT_READ)
+        if fd in self._readers:
+            self._readers[fd] = callback
+            return
+        if self._poller is None:
+            self._poller = _POLLER() if _POLLER is not None else select.poll()
+        try:
+            self._poller.register(fd, select.POLLIN)
+        except FileExistsError:  # a closed fd's number, reused before remove_reader
+            self._poller.modify(fd, select.POLLIN)
         self._readers[fd] = callback
+        self._readers_changed()
 
     def remove_reader(self, fd: int) -> None:
         if fd in self._readers:
             del self._readers[fd]
-            assert self._selector is not None
-            self._selector.unregister(fd)
+            self._readers_changed()
+            try:
+                self._poller.unregister(fd)
+            except (OSError, KeyError, ValueError):
+                pass  # closed already: the kernel forgot it with its last reference
+
+    def _readers_changed(self) -> None:
+        self._reader_fds = fds = list(self._readers)
+        self._select_ok = all(0 <= fd < _FD_SETSIZE for fd in fds)
 
     # -- running ------------------------------------------------------------------------
     def pending(self) -> list[Handle]:
@@ -422,17 +467,77 @@ class Scheduler:
     def _wall_now(self) -> int:
         return time.monotonic_ns() - self._t0_wall
 
-    def _poll_fds(self, timeout_ns: int | None) -> None:
-        if self._selector is None or not self._readers:
-            if timeout_ns:
-                time.sleep(timeout_ns / NS_PER_S)
-            return
-        timeout = None if timeout_ns is None else max(timeout_ns, 0) / NS_PER_S
-        for key, _mask in self._selector.select(timeout):
-            callback = self._readers.get(key.fd)  # type: ignore[arg-type]
-            if callback is not None:
-                self.now = max(self.now, self._wall_now())
-                callback()
+    # -- real time: waiting and file descriptors ----------------------------------------
+    def _poll_ready(self) -> list[int]:
+        """The readers' fds that are readable now (a zero-timeout poll; no syscall without
+        readers)."""
+        if not self._readers:
+            return []
+        return [fd for fd, _mask in self._poller.poll(0)]
+
+    def _block(self, timeout_ns: int) -> list[int]:
+        """Sleep up to ``timeout_ns`` (> 0) or until a reader's fd is readable; those fds.
+
+        ``select()`` takes microseconds; ``epoll``/``poll`` only whole milliseconds, so they
+        are used (rounded down: never oversleep) only when an fd is beyond select()'s range.
+        """
+        if not self._readers:
+            time.sleep(timeout_ns / NS_PER_S)
+            return []
+        if self._select_ok:
+            try:
+                return select.select(self._reader_fds, (), (), timeout_ns / NS_PER_S)[0]
+            except (OSError, ValueError):
+                pass  # a reader's fd was closed under us: epoll/poll just forget it
+        ms = timeout_ns // NS_PER_MS
+        if _POLLER is not None and isinstance(self._poller, _POLLER):
+            ready = self._poller.poll((ms - 0.5) / 1000 if ms else 0)  # rounds up to `ms`
+        else:
+            ready = self._poller.poll(ms)
+        return [fd for fd, _mask in ready]
+
+    def _dispatch(self, fds: list[int], predicate: Callable[[], bool] | None) -> None:
+        """Run the callbacks of the ready ``fds``, ``now`` set to the wall clock for each;
+        stop early, leaving the rest for the next poll (level-triggered), once ``stop()`` was
+        called or ``predicate`` holds."""
+        readers = self._readers
+        for fd in fds:
+            callback = readers.get(fd)
+            if callback is None:  # removed by an earlier callback
+                continue
+            wall = time.monotonic_ns() - self._t0_wall
+            if wall > self.now:
+                self.now = wall
+            callback()
+            if self._stop or (predicate is not None and predicate()):
+                return
+
+    def _wait(self, target: int, predicate: Callable[[], bool] | None) -> None:
+        """Until wall time ``target`` or until fd callbacks ran, whichever comes first.
+
+        The fds are polled at least once, even when ``target`` has passed.  Far from
+        ``target`` this sleeps (``_block``) until ``SPIN_NS`` before it; the rest is spun.
+        """
+        clock = time.monotonic_ns
+        t0 = self._t0_wall
+        while True:
+            remaining = target - (clock() - t0)
+            if remaining > SPIN_NS:
+                ready = self._block(remaining - SPIN_NS)
+            else:
+                ready = self._poll_ready()
+            if ready:
+                self._dispatch(ready, predicate)
+                return
+            if remaining <= 0:
+                return
+
+    def _catch_up(self) -> None:
+        """Real time: ``now`` has stood still since the last event ran; bring it to the wall
+        clock, so that a run's deadline and what its caller schedules count from now."""
+        wall = time.monotonic_ns() - self._t0_wall
+        if wall > self.now:
+            self.now = wall
 
     def step(self) -> Handle | None:
         """Run exactly one event; return it, or None when the queue is empty.
@@ -440,21 +545,35 @@ class Scheduler:
         Nothing runs inline (:meth:`run_inline` says no outside ``run_*``), so a debugger
         stepping through a burst sees every frame's delivery as its own event.
         """
+        if self.realtime:
+            return self._step_realtime()
         handle = self.peek()
         if handle is None:
             return None
-        if self.realtime:
-            wait = handle.when - self._wall_now()
-            if wait > 0 or self._readers:
-                self._poll_fds(max(wait, 0))
-                handle = self.peek()
-                if handle is None or handle.when > self._wall_now():
-                    return None
         heapq.heappop(self._queue)
         if handle.when > self.now:
             self.now = handle.when
-        if self.realtime:
-            self.now = max(self.now, self._wall_now())
+        for observer in self.on_event:
+            observer(handle)
+        self.events_run += 1
+        handle.fn(*handle.args)
+        return handle
+
+    def _step_realtime(self) -> Handle | None:
+        """Real-time ``step()``: handle ready fds, wait (fds served meanwhile) until the
+        first event is due, run it.  None when the queue is empty."""
+        self._dispatch(self._poll_ready(), None)
+        while True:
+            handle = self.peek()
+            if handle is None:
+                return None
+            wall = self._wall_now()
+            if handle.when <= wall:
+                break
+            self._wait(handle.when, None)  # an fd callback may schedule an earlier event
+        heapq.heappop(self._queue)
+        if wall > self.now:
+            self.now = wall
         for observer in self.on_event:
             observer(handle)
         self.events_run += 1
@@ -465,7 +584,11 @@ class Scheduler:
         """Run every event due within ``duration``; time ends exactly at now + duration.
 
         Returns False if a ``stop()`` cut the run short (time then stays where it stopped).
+        In real time ``now`` first catches up with the wall clock (it stands still while no
+        run is going on), so the run lasts ``duration`` of wall time from the call.
         """
+        if self.realtime:
+            self._catch_up()  # real time: the duration counts from the wall clock
         deadline = self.now + parse_duration(duration)
         return self.run_until_time(deadline)
 
@@ -503,22 +626,93 @@ class Scheduler:
             self._limit, self._predicate = saved
 
     def _run_until_time_realtime(self, deadline: int) -> bool:
+        self._catch_up()
+        if self._run_realtime(deadline, None, "") is False:
+            return False
+        if deadline > self.now:
+            self.now = deadline
+        return True
+
+    def _run_realtime(
+        self, deadline: int, predicate: Callable[[], bool] | None, what: str
+    ) -> bool | None:
+        """The real-time loop of ``run_until_time`` and ``run_until`` (see the class
+        docstring): True once ``predicate`` holds, None at ``deadline`` (every event due by
+        it has run and the wall clock has passed it), False after ``stop()``."""
+        queue = self._queue
+        pop = heapq.heappop
+        clock = time.monotonic_ns
+        t0 = self._t0_wall
+        observers = self.on_event
+        poll_at = 0  # wall time of the next zero-timeout poll while events run back to back
         while True:
-            head = self.peek()
-            if head is None or head.when > deadline:
-                wait = deadline - self._wall_now()
-                if head is not None:
-                    wait = min(wait, head.when - self._wall_now())
-                if wait > 0 or self._readers:
-                    self._poll_fds(max(wait, 0))
-                if self._wall_now() < deadline:
-                    continue
-                self.now = max(self.now, deadline)
-                return True
-            self.step()
             if self._stop:
                 self._stop = False
                 return False
+            if predicate is not None and predicate():
+                return True
+            # Every event due by the wall clock (and the deadline), back to back.
+            wall = clock() - t0
+            polled = False
+            while queue:
+                when, _seq, handle = queue[0]
+                if handle.cancelled:
+                    pop(queue)
+                    continue
+                if when > wall or when > deadline:
+                    break
+                pop(queue)
+                if wall > self.now:
+                    self.now = wall
+                if observers:
+                    for observer in observers:
+                        observer(handle)
+                self.events_run += 1
+                handle.fn(*handle.args)
+                if self._stop:
+                    self._stop = False
+                    return False
+                if predicate is not None and predicate():
+                    return True
+                wall = clock() - t0
+                if wall >= poll_at:
+                    poll_at = wall + POLL_INTERVAL_NS
+                    ready = self._poll_ready()
+                    if ready:
+                        self._dispatch(ready, predicate)
+                        polled = True
+                        break
+            if polled:
+                continue  # stop() and the predicate are checked at the top
+            # Nothing due: wait for the next event, the deadline or an fd.
+            head = None
+            while queue:
+                if queue[0][2].cancelled:
+                    pop(queue)
+                    continue
+                head = queue[0][0]
+                break
+            wall = clock() - t0
+            if head is not None and head <= wall and head <= deadline:
+                continue  # fell due meanwhile
+            if wall >= deadline:
+                return None
+            if head is None and predicate is not None and deadline == _FOREVER \
+                    and not self._readers:
+                raise Deadlock(
+                    f"deadlock at t={format_ns(self.now)}: waiting for {what}, "
+                    "but no pending event can make progress"
+                )
+            # An event's time is kept precisely (sleep, then spin); the deadline and the
+            # condition's re-check are not worth a spin (they may come up to ~100 µs late).
+            until = deadline if predicate is None else min(deadline, wall + RECHECK_NS)
+            if head is not None and head <= until:
+                self._wait(head, predicate)
+            else:
+                ready = self._block(until - wall)
+                if ready:
+                    self._dispatch(ready, predicate)
+            poll_at = clock() - t0 + POLL_INTERVAL_NS
 
     def run_until(
         self,
@@ -531,10 +725,10 @@ class Scheduler:
         Raises :class:`Deadlock` when the queue is empty in virtual time and the predicate is
         still false: nothing can ever happen again, so waiting longer is pointless.
         """
+        if self.realtime:
+            return self._run_until_realtime(predicate, timeout, what)
         deadline = None if timeout is None else self.now + parse_duration(timeout)
         self._stop = False
-        if self.realtime:
-            return self._run_until_realtime(predicate, deadline, what)
         saved = self._limit, self._predicate
         self._limit = _FOREVER if deadline is None else deadline
         self._predicate = predicate
@@ -569,29 +763,16 @@ class Scheduler:
             self._limit, self._predicate = saved
 
     def _run_until_realtime(
-        self, predicate: Callable[[], bool], deadline: int | None, what: str
+        self, predicate: Callable[[], bool], timeout: int | str | None, what: str
     ) -> bool:
-        while not predicate():
-            head = self.peek()
-            if deadline is not None and (head is None or head.when > deadline):
-                self._poll_fds(max(0, min(deadline - self._wall_now(), NS_PER_MS * 50)))
-                if self._wall_now() < deadline:
-                    continue
-                self.now = max(self.now, deadline)
-                return predicate()
-            if head is None:
-                if self._readers:
-                    self._poll_fds(NS_PER_MS * 50)
-                    continue
-                raise Deadlock(
-                    f"deadlock at t={format_ns(self.now)}: waiting for {what}, "
-                    "but no pending event can make progress"
-                )
-            self.step()
-            if self._stop:
-                self._stop = False
-                return predicate()
-        return True
+        duration = None if timeout is None else parse_duration(timeout)
+        self._stop = False
+        self._catch_up()  # the timeout counts from the wall clock
+        deadline = _FOREVER if duration is None else self.now + duration
+        done = self._run_realtime(deadline, predicate, what)
+        if done is None and deadline > self.now:
+            self.now = deadline
+        return True if done else predicate()
 
     def wait(self, fut: Future, timeout: int | str | None = None, what: str = "") -> Any:
         """Block the caller (outside the loop) on ``fut``; the world runs meanwhile."""
@@ -600,7 +781,10 @@ class Scheduler:
         return fut.result()
 
     def close(self) -> None:
-        if self._selector is not None:
-            self._selector.close()
-            self._selector = None
-            self._readers.clear()
+        if self._poller is not None:
+            close = getattr(self._poller, "close", None)  # select.poll has none
+            if close is not None:
+                close()
+            self._poller = None
+        self._readers.clear()
+        self._readers_changed()

@@ -87,10 +87,17 @@ def test_frames_from_linux_reach_the_port_each_by_its_own_event(rig):
 def test_a_read_callback_takes_a_bounded_batch():
     r = Rig(batch=4)
     try:
+        r.run()  # what the rig queued at start
         for i in range(10):
             r.linux.sock.send(frame(i))
         r.tap._on_readable()
-        assert r.tap.rx_frames == 4 and r.rx == []  # read and scheduled, not yet delivered
+        assert r.tap.rx_frames == 1 and r.rx == []  # the first frame: read and scheduled
+        r.tap._on_readable()  # a drain is pending: nothing more until it ran
+        assert r.tap.rx_frames == 1
+        r.sched.step()  # the first frame's delivery comes before the drain
+        assert len(r.rx) == 1 and r.tap.rx_frames == 1
+        r.sched.step()  # the drain: the rest of the batch of 4
+        assert r.tap.rx_frames == 4 and len(r.rx) == 1
         r.run()
         assert [int.from_bytes(f[14:18], "big") for _, f in r.rx] == list(range(10))
     finally:
