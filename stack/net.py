@@ -2,7 +2,7 @@
 
 Mirrors Linux's ``struct net`` (``include/net/net_namespace.h``) with the per-namespace parts of
 ``inet_init`` (``net/ipv4/af_inet.c``: ``inet_add_protocol`` for ICMP and UDP,
-``dev_add_pack`` for IP and ARP, the TCP/IPv4 GSO offload), ``loopback_net_init`` and the
+``dev_add_pack`` for IP and ARP, the IPv4 GSO/GRO offload), ``loopback_net_init`` and the
 netdevice notifiers of ``devinet.c``/``fib_frontend.c``/``arp.c``.
 
 Contract (docs/stack-architecture.md):
@@ -48,6 +48,7 @@ from stack.core import (
 )
 from stack.ipv4.devinet import Devinet, InIfAddr, parse_cidr
 from stack.ipv4.fragment import IpFrags
+from stack.ipv4.gro import inet_gro_complete, inet_gro_receive
 from stack.ipv4.gso import inet_gso_segment
 from stack.ipv4.icmp import IcmpState, icmp_err, icmp_rcv
 from stack.ipv4.input import ip_rcv
@@ -87,7 +88,8 @@ class Net:
         self.udp = UdpTable(self)
         self.tcp: Any = None
         self.lo: NetDevice | None = None
-        self._offload = PacketOffload(ETH_P_IP, inet_gso_segment)
+        self._offload = PacketOffload(ETH_P_IP, inet_gso_segment, inet_gro_receive,
+                                      inet_gro_complete)
         kernel.dev_add_offload(self._offload)
         self.register_protocol(IPPROTO_ICMP, icmp_rcv, icmp_err)
         self.register_protocol(IPPROTO_UDP, udp_rcv, udp_err)

@@ -1,4 +1,6 @@
-"""The receive path: eth_type_trans, protocol handlers, taps in both directions, VLAN, GRO."""
+"""The receive path: eth_type_trans, protocol handlers, taps in both directions, VLAN.
+
+GRO has its own tests (test_gro.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,6 @@ from stack.core import (
     eth_type_trans,
     is_valid_ether_addr,
     kfree_skb,
-    napi_gro_receive,
     netdev_alloc_skb,
     netif_receive_skb,
     netif_rx,
@@ -171,18 +172,6 @@ def test_inband_vlan_tag_is_untagged(host):
     assert a.protocol == ETH_P_IP and a.pkt_type == PACKET_HOST and not a.vlan_present
     assert a.vlan_tci == 0 and a.mac_bytes() == frame(payload=bytes(42))
     assert b.pkt_type == PACKET_OTHERHOST and b.vlan_tci == 0x6005  # no VLAN device
-
-
-def test_gro_hook_point(host):
-    host.catch()
-    held = []
-    host.kernel.gro_receive.append(lambda napi, skb: bool(held.append(skb) or len(held) == 1))
-    skbs = [rx_skb(host, frame()) for _ in range(2)]
-    for skb in skbs:
-        eth_type_trans(skb, host.dev)
-        napi_gro_receive(host.napi, skb)
-    assert held == skbs and host.received == [skbs[1]]
-    consume_skb(skbs[0])
 
 
 def test_receive_without_handlers_returns_drop(host):

@@ -26,6 +26,7 @@ from stack.core import (
     netdev_alloc_skb_ip_align,
     skb_checksum_help,
     skb_get,
+    skb_header_release,
     skb_share_check,
     skb_unshare,
 )
@@ -99,6 +100,30 @@ def test_header_marks(kernel):
     skb.reset_network_header()
     assert skb.network_offset() == 0
     consume_skb(skb)
+
+
+def test_a_released_header_lets_the_clone_edit_its_headers_without_a_copy(kernel):
+    """TCP's queued skb gives up its headroom (skb_header_release): a driver's cow_head on
+    the transmitted clone copies nothing, unless a third reference (a tap) shares the bytes."""
+    orig = alloc_skb(kernel, 128)
+    orig.reserve(64)
+    orig.put_data(b"segment data")
+    skb_header_release(orig)
+    clone = orig.clone()
+    clone.push(20)
+    assert clone.cloned() and not clone.header_cloned()
+    assert clone.cow_head(0) == 0 and clone.head is orig.head  # no copy
+    clone.view()[0:20] = bytes(range(20))  # headers below the original's data
+    assert orig.tobytes() == b"segment data"
+    tap = clone.clone()
+    assert clone.header_cloned()  # the tap may read the headers: now cow_head copies
+    clone.cow_head(0)
+    assert clone.head is not orig.head and not clone.header_cloned()
+    for skb in (tap, clone):
+        consume_skb(skb)
+    assert orig.shinfo.dataref == 1 and orig.shinfo.nohdr == 1
+    consume_skb(orig)
+    assert orig.shinfo.dataref == 0 and orig.shinfo.nohdr == 0 and kernel.skb_live == 0
 
 
 def test_netdev_alloc_skb_headroom(kernel):

@@ -14,6 +14,10 @@ Contract and the ixsim differences, said out loud:
 * RDT is written with the index of the last filled descriptor (``i - 1``) and three
   descriptors always stay unused; with the model's [RDH, RDT) ownership one more filled
   descriptor sits idle, which is harmless (spec/ixgb.md §1.7).
+* Frames go up through ``napi_gro_receive``, as modern Intel drivers (e1000e, ixgbe) pass
+  them; Linux's ixgb called ``netif_receive_skb`` and so never had GRO.  With GRO a TCP
+  flow's segments of one poll reach the stack as one skb (``ethtool -K eth0 gro off`` turns
+  it off).
 * The refill every RX_BUFFER_WRITE (8) cleaned descriptors sees the new next_to_clean.
   Linux publishes next_to_clean only at the end of the poll, so on a full ring its mid-poll
   refill finds no room and everything waits for the final one; ixsim's batches of 8 really
@@ -29,8 +33,8 @@ from stack.core import (
     CHECKSUM_UNNECESSARY,
     ETH_P_8021Q,
     eth_type_trans,
+    napi_gro_receive,
     netdev_alloc_skb_ip_align,
-    netif_receive_skb,
 )
 
 _DD = D.RXD_STAT_DD
@@ -67,6 +71,7 @@ def clean_rx_irq(adapter: Adapter, budget: int) -> int:
     mem = adapter.mem
     unmap = adapter.pdev.dma_unmap_single
     copybreak = adapter.copybreak
+    napi = adapter.napi
     i = ring.next_to_clean
     work_done = 0
     cleaned_count = 0
@@ -100,7 +105,7 @@ def clean_rx_irq(adapter: Adapter, budget: int) -> int:
             skb.protocol = eth_type_trans(skb, netdev)
             if status & _VP:
                 skb.vlan_hwaccel_put_tag(ETH_P_8021Q, special)
-            netif_receive_skb(skb)
+            napi_gro_receive(napi, skb)
 
         desc[off + 12] = 0  # status: "might be written over by hardware"
         if cleaned_count >= RX_BUFFER_WRITE:

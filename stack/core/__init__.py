@@ -12,13 +12,13 @@ work items run as their own events, and ``netif_wake_queue`` resumes the qdisc f
 
 from stack.core.dev import (
     GRO_HELD,
+    GRO_MERGED_FREE,
     GRO_NORMAL,
     NET_RX_DROP,
     NET_RX_SUCCESS,
     PacketOffload,
     PacketType,
     dev_queue_xmit_nit,
-    napi_gro_receive,
     netif_receive_skb,
     netif_rx,
 )
@@ -127,6 +127,7 @@ from stack.core.features import (
     NETIF_F_TSO_ECN,
     netdev_features_names,
 )
+from stack.core.gro import GroCb, napi_gro_flush, napi_gro_receive, skb_gro_receive
 from stack.core.kernel import (
     KERN_CRIT,
     KERN_DEBUG,
@@ -301,6 +302,7 @@ from stack.core.skbuff import (
     netdev_alloc_skb_ip_align,
     skb_checksum_help,
     skb_get,
+    skb_header_release,
     skb_share_check,
     skb_unshare,
 )
@@ -346,7 +348,8 @@ __all__ = [
     "ethtool_op_get_link", "ethtool_set_coalesce", "ethtool_set_eeprom", "ethtool_set_features",
     "ethtool_set_pauseparam", "ethtool_set_ringparam", "EthtoolCoalesce", "EthtoolDrvinfo",
     "EthtoolLinkSettings", "EthtoolOps", "EthtoolPauseparam", "EthtoolRegs", "EthtoolRingparam",
-    "flush_work", "format_mac", "free_netdev", "GRO_HELD", "GRO_NORMAL", "IF_OPER_DORMANT",
+    "flush_work", "format_mac", "free_netdev", "GRO_HELD", "GRO_MERGED_FREE", "GRO_NORMAL",
+    "GroCb", "napi_gro_flush", "skb_gro_receive", "skb_header_release", "IF_OPER_DORMANT",
     "IF_OPER_DOWN", "IF_OPER_LOWERLAYERDOWN", "IF_OPER_NOTPRESENT", "IF_OPER_TESTING",
     "IF_OPER_UNKNOWN", "IF_OPER_UP", "IFF_ALLMULTI", "IFF_BROADCAST", "IFF_DEBUG", "IFF_DORMANT",
     "IFF_LOOPBACK", "IFF_LOWER_UP", "IFF_MULTICAST", "IFF_NOARP", "IFF_POINTOPOINT", "IFF_PROMISC",

@@ -1,8 +1,7 @@
 """The receive path and packet taps: ``netif_receive_skb``, ``netif_rx``, ``dev_add_pack``.
 
 Mirrors the receive half of Linux's ``net/core/dev.c`` (``__netif_receive_skb_core``,
-``deliver_skb``, ``netif_rx`` and its backlog, ``dev_queue_xmit_nit``) and the entry of
-``net/core/gro.c`` (``napi_gro_receive``).
+``deliver_skb``, ``netif_rx`` and its backlog, ``dev_queue_xmit_nit``).
 
 Contract:
 - A handler is ``PacketType(type, func, dev=None)``, registered with
@@ -18,8 +17,8 @@ Contract:
 - Taps see received frames with ``data`` at the network header and ``mac_header`` set, and
   transmitted frames (a clone per transmission, ``pkt_type == PACKET_OUTGOING``) with
   ``data`` at the MAC header; ``skb.mac_bytes()`` is the whole frame in both directions.
-- ``napi_gro_receive`` is where GRO hooks in: ``kernel.gro_receive`` is an empty list of
-  ``fn(napi, skb) -> bool`` (True: the hook kept the skb); with none, it is netif_receive_skb.
+- GRO (``napi_gro_receive``) is in ``gro.py``; it hands what it merged to
+  ``netif_receive_skb``, and a protocol's ``PacketOffload`` carries its GRO callbacks.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from stack.core.napi import NapiStruct, napi_complete_done, napi_schedule
 from stack.core.skbuff import PACKET_OTHERHOST, PACKET_OUTGOING, SkBuff, kfree_skb
 
 if TYPE_CHECKING:
+    from stack.core.gro import GroCb
     from stack.core.kernel import Kernel
     from stack.core.netdevice import NetDevice
 
@@ -66,19 +66,24 @@ class PacketType:
 
 
 class PacketOffload:
-    """A protocol's software GSO (Linux's ``struct packet_offload``).
+    """A protocol's software GSO and its GRO (Linux's ``struct packet_offload``).
 
     ``gso_segment(skb, features) -> list[SkBuff]`` gets a GSO skb as queued for transmission
     (``data`` at the MAC header, network/transport headers marked) and returns complete frames;
-    the core frees the original.
+    the core frees the original.  ``gro_receive(held, skb, cb)`` and ``gro_complete(skb, cb)``
+    merge received segments (the contract is in ``gro.py``); None: no GRO for the protocol.
     """
 
-    __slots__ = ("type", "gso_segment")
+    __slots__ = ("type", "gso_segment", "gro_receive", "gro_complete")
 
     def __init__(self, type: int,
-                 gso_segment: Callable[[SkBuff, int], list[SkBuff]]) -> None:
+                 gso_segment: Callable[[SkBuff, int], list[SkBuff]],
+                 gro_receive: Callable[[list[GroCb], SkBuff, GroCb], GroCb | None] | None = None,
+                 gro_complete: Callable[[SkBuff, GroCb], None] | None = None) -> None:
         self.type = type
         self.gso_segment = gso_segment
+        self.gro_receive = gro_receive
+        self.gro_complete = gro_complete
 
 
 def _vlan_untag(skb: SkBuff) -> bool:
@@ -151,15 +156,6 @@ def netif_receive_skb(skb: SkBuff) -> int:
     if not handled:
         return NET_RX_DROP
     return ret if isinstance(ret, int) else NET_RX_SUCCESS
-
-
-def napi_gro_receive(napi: NapiStruct, skb: SkBuff) -> int:
-    """GRO entry point: offer the skb to the GRO hooks, else pass it up unchanged."""
-    for hook in skb.kernel.gro_receive:
-        if hook(napi, skb):
-            return GRO_HELD
-    netif_receive_skb(skb)
-    return GRO_NORMAL
 
 
 def _backlog_napi(kernel: Kernel) -> NapiStruct:

@@ -28,9 +28,7 @@ from stack.core.workqueue import Workqueue
 
 if TYPE_CHECKING:
     from stack.core.dev import PacketOffload, PacketType
-    from stack.core.napi import NapiStruct
     from stack.core.netdevice import NetDevice
-    from stack.core.skbuff import SkBuff
     from stack.core.timer import Timer
     from stack.core.workqueue import Work
 
@@ -95,10 +93,6 @@ class Kernel:
         self.ptype_all: list[PacketType] = []
         self.ptype_base: dict[int, list[PacketType]] = {}
         self.offloads: dict[int, PacketOffload] = {}
-        # GRO extension point: hooks fn(napi, skb) -> True if they kept the skb, and
-        # flushes fn(napi) run when a NAPI poll completes.  Empty: no GRO yet.
-        self.gro_receive: list[Callable[[NapiStruct, SkBuff], bool]] = []
-        self.gro_flush: list[Callable[[NapiStruct], None]] = []
         # net.core sysctls
         self.netdev_budget = 300
         self.netdev_budget_ns = 2_000_000

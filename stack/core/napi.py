@@ -14,8 +14,9 @@ Contract, as a driver sees it:
   is already scheduled sets MISSED, and ``napi_complete_done`` then schedules it again
   instead of completing (so the driver does not re-enable interrupts and lose the event).
 - A poll that did less than its budget calls ``napi_complete_done(napi, work_done)`` and, if
-  that returns True, re-enables interrupts.  A poll that used its whole weight must not
-  complete: the core still owns the instance and polls it again.
+  that returns True, re-enables interrupts.  Completing first passes up every skb GRO held
+  (``napi_gro_flush``).  A poll that used its whole weight must not complete: the core still
+  owns the instance, flushes what GRO held and polls it again.
 
 NET_RX (``net_rx_action``): one event polls the instances on the list round-robin, each with
 its weight, until the list is empty, ``netdev_budget`` (300) packets are spent or
@@ -32,10 +33,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stack.core.skbuff import SkBuff, SkBuffHead
+from stack.core.skbuff import SkBuff, SkBuffHead, kfree_skb
 from stack.core.softirq import NET_RX_SOFTIRQ
 
 if TYPE_CHECKING:
+    from stack.core.gro import GroCb
     from stack.core.kernel import Kernel
     from stack.core.netdevice import NetDevice
 
@@ -49,7 +51,7 @@ class NapiStruct:
 
     __slots__ = (
         "dev", "kernel", "poll", "weight", "sched", "missed", "disabled", "listed",
-        "polls", "work", "name",
+        "polls", "work", "name", "gro_list",
     )  # fmt: skip
 
     def __init__(self, name: str = "") -> None:
@@ -64,6 +66,7 @@ class NapiStruct:
         self.polls = 0  # how many times poll() ran
         self.work = 0  # packets those polls reported
         self.name = name
+        self.gro_list: list[GroCb] = []  # held GRO flows, oldest first (stack/core/gro.py)
 
     def __repr__(self) -> str:
         state = "disabled" if self.disabled else ("scheduled" if self.sched else "idle")
@@ -116,6 +119,9 @@ def netif_napi_add(
 
 def netif_napi_del(napi: NapiStruct) -> None:
     napi_disable(napi)
+    held, napi.gro_list = napi.gro_list, []
+    for cb in held:  # flush_gro_hash
+        kfree_skb(cb.skb, "NOT_SPECIFIED")
     if napi.dev is not None and napi in napi.dev.napi_list:
         napi.dev.napi_list.remove(napi)
 
@@ -191,8 +197,8 @@ def napi_complete_done(napi: NapiStruct, work_done: int) -> bool:
         return False
     if napi.disabled or not napi.sched:
         return False
-    for flush in kernel.gro_flush:
-        flush(napi)
+    if napi.gro_list:
+        _gro_flush(napi)
     if napi.missed:
         napi.missed = False
         __napi_schedule(napi)
@@ -234,8 +240,15 @@ def net_rx_action(kernel: Kernel) -> None:
         if work > weight:
             kernel.log("err", f"{napi.name}: poll returned {work} > weight {weight}")
         budget -= work
+        if work >= weight and napi.gro_list:
+            _gro_flush(napi)
         if work >= weight and napi.sched and not napi.disabled and not napi.listed:
-            for flush in kernel.gro_flush:
-                flush(napi)
             napi.listed = True
             poll_list.append(napi)
+
+
+def _gro_flush(napi: NapiStruct) -> None:
+    """napi_gro_flush, imported where used: gro.py imports dev.py, which imports this module."""
+    from stack.core.gro import napi_gro_flush
+
+    napi_gro_flush(napi)

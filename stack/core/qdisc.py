@@ -200,6 +200,14 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff] | None:
     return segs
 
 
+# The TSO feature each GSO type needs (validate_xmit_skb's ``need``), by its TCP bits.
+_GSO_MASK = SKB_GSO_TCPV4 | SKB_GSO_TCPV6
+_GSO_NEEDS = {
+    0: 0, SKB_GSO_TCPV4: NETIF_F_TSO, SKB_GSO_TCPV6: NETIF_F_TSO6,
+    SKB_GSO_TCPV4 | SKB_GSO_TCPV6: NETIF_F_TSO | NETIF_F_TSO6,
+}
+
+
 def dev_queue_xmit(skb: SkBuff) -> int:
     """Queue a frame (``data`` at its MAC header) on ``skb.dev`` and run the qdisc.
 
@@ -215,9 +223,14 @@ def dev_queue_xmit(skb: SkBuff) -> int:
             q.drops += 1
         kfree_skb(skb, "DEV_READY")
         return NET_XMIT_CN
-    plain = not (skb.gso_size or skb.ip_summed == CHECKSUM_PARTIAL or skb.vlan_present)
-    if plain:
-        rc = q.enqueue(skb)
+    features = dev.features
+    slow = skb.vlan_present or (skb.ip_summed == CHECKSUM_PARTIAL
+                                and not features & NETIF_F_CSUM_MASK)
+    if skb.gso_size and not slow:
+        need = _GSO_NEEDS[skb.gso_type & _GSO_MASK]
+        slow = not need or features & need != need
+    if not slow:
+        rc = q.enqueue(skb)  # the device takes it as it is (validate_xmit_skb has no work)
     else:
         segs = validate_xmit_skb(skb, dev)
         if segs is None:

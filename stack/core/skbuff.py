@@ -14,7 +14,9 @@ Contract:
   Running off either end raises :class:`SkbPanic` (Linux's ``skb_over_panic``/``under``).
 - ``clone()`` shares ``head`` (and its :class:`SkbSharedInfo` reference count, ``dataref``);
   ``cloned()`` says whether writing the shared bytes would be seen by another skb, and
-  ``cow_head()`` gives this skb a private copy first.  ``copy()`` copies the bytes.
+  ``cow_head()`` gives this skb a private copy first, unless every other reference released
+  the header area (``skb_header_release``, as TCP does for what it queues).  ``copy()``
+  copies the bytes.
 - Ownership: an skb starts with ``users == 1``; every owner gives its reference back exactly
   once, with :func:`kfree_skb` (a drop, counted with a reason) or :func:`consume_skb` (normal
   end of life).  ``kernel.skb_live`` counts skbs alive, so a test ends with it back at 0.
@@ -70,20 +72,25 @@ class SkbPanic(RuntimeError):
 
 
 class SkbSharedInfo:
-    """What clones share with each other (Linux's ``skb_shared_info``): the data refcount."""
+    """What clones share with each other (Linux's ``skb_shared_info``): the data refcount.
 
-    __slots__ = ("dataref",)
+    ``nohdr`` counts the references that promised not to touch the header area (Linux keeps
+    them in ``dataref``'s upper half, ``SKB_DATAREF_SHIFT``): see :func:`skb_header_release`.
+    """
+
+    __slots__ = ("dataref", "nohdr")
 
     def __init__(self) -> None:
         self.dataref = 1
+        self.nohdr = 0
 
 
 class SkBuff:
     """One packet buffer with its metadata (Linux's ``struct sk_buff``)."""
 
     __slots__ = (
-        "kernel", "head", "data", "tail", "end", "shinfo", "users", "truesize",
-        "dev", "sk", "destructor", "cb", "tstamp", "skb_iif",
+        "kernel", "head", "data", "tail", "end", "shinfo", "users", "truesize", "nohdr",
+        "dev", "sk", "destructor", "_cb", "tstamp", "skb_iif",
         "protocol", "pkt_type", "priority", "mark", "queue_mapping", "xmit_more",
         "ip_summed", "csum", "csum_start", "csum_offset",
         "gso_size", "gso_segs", "gso_type",
@@ -99,11 +106,12 @@ class SkBuff:
         self.end = len(head)
         self.shinfo = shinfo if shinfo is not None else SkbSharedInfo()
         self.users = 1
+        self.nohdr = False  # this reference holds only the payload (skb_header_release)
         self.truesize = self.end + SKB_TRUESIZE_OVERHEAD
         self.dev: NetDevice | None = None
         self.sk: Any = None
         self.destructor: Callable[[SkBuff], None] | None = None
-        self.cb: dict[str, Any] = {}
+        self._cb: dict[str, Any] | None = None  # the control block, made on first use
         self.tstamp = 0
         self.skb_iif = 0
         self.protocol = 0
@@ -127,6 +135,19 @@ class SkBuff:
         self.transport_header = -1
         kernel.skb_live += 1
         kernel.skb_allocs += 1
+
+    @property
+    def cb(self) -> dict[str, Any]:
+        """The control block (Linux's ``skb->cb``): a dict, allocated when first used, since
+        most skbs never carry one."""
+        cb = self._cb
+        if cb is None:
+            cb = self._cb = {}
+        return cb
+
+    @cb.setter
+    def cb(self, value: dict[str, Any]) -> None:
+        self._cb = value
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -270,6 +291,15 @@ class SkBuff:
         """skb_cloned: another skb shares these bytes."""
         return self.shinfo.dataref > 1
 
+    def header_cloned(self) -> bool:
+        """skb_header_cloned: another skb that may use the header area shares these bytes.
+
+        A reference released with :func:`skb_header_release` (TCP's queued original) does not
+        count: writing headers into a clone's headroom cannot disturb it.
+        """
+        shinfo = self.shinfo
+        return shinfo.dataref > 1 and shinfo.dataref - shinfo.nohdr != 1
+
     def shared(self) -> bool:
         """skb_shared: more than one owner holds this very skb."""
         return self.users > 1
@@ -277,7 +307,7 @@ class SkBuff:
     def _copy_header(self, n: SkBuff) -> None:
         """__copy_skb_header: metadata a clone or a copy inherits (not sk/destructor)."""
         n.dev = self.dev
-        n.cb = dict(self.cb) if self.cb else {}
+        n._cb = dict(self._cb) if self._cb else None
         n.tstamp = self.tstamp
         n.skb_iif = self.skb_iif
         n.protocol = self.protocol
@@ -324,8 +354,11 @@ class SkBuff:
         """
         old = self.head
         new = bytearray(nhead + self.end + ntail)
-        new[nhead : nhead + self.end] = old[: self.end]
+        new[nhead : nhead + self.end] = memoryview(old)[: self.end]
         self.shinfo.dataref -= 1
+        if self.nohdr:
+            self.shinfo.nohdr -= 1
+            self.nohdr = False
         self.shinfo = SkbSharedInfo()
         self.head = new
         self.data += nhead
@@ -342,10 +375,11 @@ class SkBuff:
         """skb_cow_head: make the headers writable and ensure ``headroom``; 0 on success.
 
         A driver that edits headers in place (TSO: IP total length, checksum seeds) calls this
-        first, because the stack keeps the original of a clone for retransmission.
+        first, because the stack keeps the original of a clone for retransmission; an original
+        that released its header (TCP's, :func:`skb_header_release`) needs no copy.
         """
         delta = max(headroom - self.data, 0)
-        if delta or self.cloned():
+        if delta or self.header_cloned():
             self.expand_head(-(-delta // NET_SKB_PAD) * NET_SKB_PAD, 0)
         return 0
 
@@ -383,6 +417,18 @@ def napi_alloc_skb(napi: NapiStruct, size: int) -> SkBuff:
     return netdev_alloc_skb_ip_align(napi.dev, size)
 
 
+def skb_header_release(skb: SkBuff) -> None:
+    """__skb_header_release: this reference will never touch the bytes below ``data``.
+
+    TCP calls it on every skb it queues: the clones it transmits push their headers into the
+    shared headroom and a driver may edit them there (``cow_head``) without copying the
+    segment.  Cleared when the skb gets private bytes (``expand_head``) or is freed.
+    """
+    if not skb.nohdr:
+        skb.nohdr = True
+        skb.shinfo.nohdr += 1
+
+
 def skb_get(skb: SkBuff) -> SkBuff:
     """Take one more reference to ``skb`` (its owner must free it once more)."""
     skb.users += 1
@@ -407,7 +453,10 @@ def _release(skb: SkBuff) -> None:
     if destructor is not None:
         skb.destructor = None
         destructor(skb)
-    skb.shinfo.dataref -= 1
+    shinfo = skb.shinfo
+    shinfo.dataref -= 1
+    if skb.nohdr:
+        shinfo.nohdr -= 1
     skb.kernel.skb_live -= 1
 
 
@@ -433,7 +482,7 @@ def consume_skb(skb: SkBuff) -> None:
     kernel = skb.kernel
     if kernel.tracers:
         kernel.trace("consume_skb", skb=skb)
-    if skb.destructor is not None:
+    if skb.destructor is not None or skb.nohdr:
         _release(skb)
     else:
         skb.shinfo.dataref -= 1

@@ -8,10 +8,11 @@ Contract: ``ip_forward(net, skb, dev, ttl, frag_off)`` with ``skb.data`` at the 
 TTL <= 1: InHdrErrors and ICMP time exceeded (code 0).  No route: InNoRoutes (IpExt) and ICMP
 net unreachable (host unreachable / packet filtered for ``unreachable`` / ``prohibit``
 routes).  DF set and longer than the outgoing device's MTU: FragFails and ICMP fragmentation
-needed with that MTU (RFC 1191).  Otherwise the headers are made private (the skb may be
-shared with a packet tap), the TTL is decremented with an incremental checksum update
-(``ip_decrease_ttl``, RFC 1624), ForwDatagrams is counted and ``ip_output`` fragments as
-needed.  Deliberate omission: no ICMP redirects.
+needed with that MTU (RFC 1191); a GRO super-segment is judged by its segments' size, as
+``ip_exceeds_mtu`` does, and leaves as the GSO packet it is.  Otherwise the headers are made
+private (the skb may be shared with a packet tap), the TTL is decremented with an incremental
+checksum update (``ip_decrease_ttl``, RFC 1624), ForwDatagrams is counted and ``ip_output``
+fragments as needed.  Deliberate omission: no ICMP redirects.
 """
 
 from __future__ import annotations
@@ -56,6 +57,17 @@ def ip_error(net: Any, skb: SkBuff, err: int) -> int:
     return NET_RX_DROP
 
 
+def ip_exceeds_mtu(skb: SkBuff, nh: int, mtu: int, frag_off: int) -> bool:
+    """DF and too long for ``mtu``; a GRO super-segment fits if each of its segments does."""
+    if skb.tail - nh <= mtu or not frag_off & IP_DF:
+        return False
+    if skb.gso_size:  # skb_gso_validate_network_len: the headers plus one segment
+        th = skb.transport_header
+        hdr = th - nh + ((skb.head[th + 12] >> 4) << 2)
+        return hdr + skb.gso_size > mtu
+    return True
+
+
 def ip_forward(net: Any, skb: SkBuff, dev: NetDevice, ttl: int, frag_off: int) -> int:
     """Forward one packet (see the module docstring)."""
     mib = net.mib.ip
@@ -76,7 +88,7 @@ def ip_forward(net: Any, skb: SkBuff, dev: NetDevice, ttl: int, frag_off: int) -
         kfree_skb(skb, "IP_INVALID_DEST")
         return NET_RX_DROP
     mtu = rt.dev_mtu
-    if skb.tail - nh > mtu and frag_off & IP_DF:
+    if ip_exceeds_mtu(skb, nh, mtu, frag_off):
         mib["FragFails"] += 1
         icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
         kfree_skb(skb, "PKT_TOO_BIG")

@@ -297,8 +297,8 @@ def _reasm(net: Any, frags: IpFrags, q: FragQueue) -> SkBuff | None:
     skb.skb_iif = first.skb_iif
     skb.tstamp = first.tstamp
     skb.mac_header = -1
-    if first.cb:
-        skb.cb = dict(first.cb)
+    if first._cb:
+        skb.cb = dict(first._cb)
     skb.ip_summed = CHECKSUM_NONE
     frags.kill(q, None)
     mib["ReasmOKs"] += 1

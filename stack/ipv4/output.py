@@ -44,15 +44,27 @@ _CHECKSUM = IPV4.offset("checksum")
 _IPV4_HLEN = IPV4.size
 
 
+# The hash of ip_select_ident depends on nothing but its inputs: computed once per triple
+# (bounded: a scan of many destinations only refills it).
+_SLOTS: dict[tuple[bytes, bytes, int], int] = {}
+_SLOTS_MAX = 4096
+
+
 def ip_select_ident(net: Any, saddr: bytes, daddr: bytes, proto: int, segs: int = 1) -> int:
     """ip_idents_reserve: the next IP ID of one of 2048 per-destination-hash counters.
 
     The counters start at a value drawn from ``sched.rng`` (Linux seeds them randomly too); a
     GSO skb reserves one ID per segment.
     """
-    h = ((int.from_bytes(daddr, "big") * 0x9E3779B1) ^ int.from_bytes(saddr, "big")
-         ^ (proto * 0x85EBCA6B)) & 0xFFFFFFFF
-    slot = (h ^ (h >> 16)) & (IP_IDENTS_SZ - 1)
+    key = (saddr, daddr, proto)
+    slot = _SLOTS.get(key)
+    if slot is None:
+        h = ((int.from_bytes(daddr, "big") * 0x9E3779B1) ^ int.from_bytes(saddr, "big")
+             ^ (proto * 0x85EBCA6B)) & 0xFFFFFFFF
+        slot = (h ^ (h >> 16)) & (IP_IDENTS_SZ - 1)
+        if len(_SLOTS) >= _SLOTS_MAX:
+            _SLOTS.clear()
+        _SLOTS[key] = slot
     idents = net.ip_idents
     cur = idents.get(slot)
     if cur is None:

@@ -11,10 +11,12 @@ Layout (Linux's ``net/ipv4/tcp*.c`` split by concern):
 - ``minisocks.py`` listeners, request socks (SYN queue), TIME-WAIT segments
 - ``rcv.py``     validation, header prediction, the state machine; ``rcvq.py`` data, SACK,
   delayed ACK; ``ack.py`` the ACK field, SACK scoreboard; ``recovery.py`` loss recovery
-- ``output.py``  segments, tcp_write_xmit, retransmission; ``window.py`` MSS and windows;
+- ``output.py``  segments, tcp_write_xmit, retransmission; ``header.py`` options and the
+  header write; ``tso.py`` TSO deferral; ``window.py`` MSS and windows;
   ``connect.py`` the active open (SYN)
 - ``timer.py``   RTO/probe0, delayed ACK, keepalive, TIME-WAIT; ``rtt.py`` RFC 6298
 - ``cong.py``    the congestion-control interface; ``reno.py``, ``cubic.py`` (default)
+- ``offload.py`` GRO: merging received segments of a flow (``tcp4_gro_receive``)
 
 Entry point: ``tcp_init(net)`` makes ``net.tcp`` and registers the protocol with IP;
 ``TcpSock(net)`` is a new socket.
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack.tcp import cubic, reno  # noqa: F401  (register the congestion controls)
+from stack.tcp import cubic, offload, reno  # noqa: F401  (register the congestion controls, GRO)
 from stack.tcp.cong import CONGESTION_OPS, CongestionOps, register
 from stack.tcp.info import TcpInfo
 from stack.tcp.sock import TcpSock

@@ -39,6 +39,9 @@ from stack.tcp.cb import TxSeg
 from stack.tcp.cong import CA_EVENT_CWND_RESTART
 from stack.tcp.connect import send_syn
 from stack.tcp.const import (
+    ICSK_ACK_PUSHED,
+    ICSK_ACK_PUSHED2,
+    ICSK_ACK_SCHED,
     MSG_MORE,
     MSG_PEEK,
     NS_PER_US,
@@ -244,7 +247,7 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
             if sk.wmem_queued >= sk.sk_sndbuf:
                 break
             chunk = min(size_goal, n - copied)
-            skb = output.new_skb(sk, chunk)
+            skb = output.new_queued_skb(sk, chunk)
             tail = TxSeg(skb, sk.write_seq, sk.write_seq, ACK)
             skb.truesize = SKB_TRUESIZE_OVERHEAD
             sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
@@ -322,8 +325,6 @@ def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
 
 def cleanup_rbuf(sk: TcpSock, copied: int) -> None:
     """After a read: ACK now if it reopens the window a lot (``tcp_cleanup_rbuf``)."""
-    from stack.tcp.const import ICSK_ACK_PUSHED, ICSK_ACK_PUSHED2, ICSK_ACK_SCHED
-
     time_to_ack = False
     pending = sk.ack_pending
     if pending & ICSK_ACK_SCHED:

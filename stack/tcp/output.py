@@ -7,6 +7,10 @@ checksum offload), ``tcp_write_xmit`` with ``tcp_cwnd_test``/``tcp_snd_wnd_test`
 ``tcp_connect``, ``tcp_retransmit_skb``/``tcp_xmit_retransmit_queue``, ``tcp_write_wakeup``
 and ``tcp_v4_send_reset`` (``tcp_ipv4.c``) for segments no socket wants.
 
+The header itself (options, the precompiled established header, checksum seeding) is
+written by ``header.py``; whether a small super-segment waits for the next ACK is ``tso.py``'s
+``tso_should_defer``.
+
 Contract: every segment leaves through ``sk.table.transmit(skb, saddr, daddr)`` with
 ``skb.data`` at the TCP header.  Queued skbs are never sent themselves: a clone (or a copy,
 when an earlier clone is still in flight) gets the header pushed in its headroom.  When the
@@ -21,7 +25,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.features import NETIF_F_CSUM_MASK
-from stack.core.skbuff import SKB_GSO_TCPV4, SKB_TRUESIZE_OVERHEAD, SkBuff, alloc_skb
+from stack.core.skbuff import (
+    SKB_GSO_TCPV4,
+    SKB_TRUESIZE_OVERHEAD,
+    SkBuff,
+    alloc_skb,
+    skb_header_release,
+)
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.cong import CA_EVENT_TX_START
@@ -44,65 +54,14 @@ from stack.tcp.const import (
     TCPCB_SACKED_ACKED,
     TCPCB_SACKED_RETRANS,
 )
+from stack.tcp.header import established_options, syn_options, write_established, write_header
 from stack.tcp.seq import SEQ_MASK
 from stack.tcp.state import CaState, TcpState
-from stack.wire.checksum import pseudo_header_sum
-from stack.wire.ipv4 import IPPROTO_TCP
+from stack.tcp.tso import DEFER_CWND, tso_should_defer
 from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr
 
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
-
-_CSUM_OFFSET = 16  # offsetof(struct tcphdr, check)
-
-
-# -- building and sending one segment -------------------------------------------------------------
-def _finish(sk: TcpSock, skb: SkBuff, th: TcpRepr, saddr: bytes, daddr: bytes) -> None:
-    """Emit ``th`` in front of ``skb``'s payload, checksum or offload it, and hand it to IP."""
-    hl = th.buffer_len()
-    th.payload_len = skb.tail - skb.data
-    off = skb.push(hl)
-    if sk is not None and sk.features & NETIF_F_CSUM_MASK:
-        th.emit(skb.head, off)
-        length = skb.tail - off
-        csum = pseudo_header_sum(saddr, daddr, IPPROTO_TCP, length)
-        skb.head[off + _CSUM_OFFSET] = csum >> 8
-        skb.head[off + _CSUM_OFFSET + 1] = csum & 0xFF
-        skb.partial_csum_set(0, _CSUM_OFFSET)
-    else:
-        th.emit(skb.head, off, saddr, daddr)
-    skb.transport_header = off
-    skb.sk = sk
-    table = sk.table
-    table.transmit(skb, saddr, daddr)
-
-
-def syn_options(sk: TcpSock, th: TcpRepr) -> None:
-    """Options of our SYN (``tcp_syn_options``): MSS, timestamps, wscale, SACK-permitted."""
-    sysctl = sk.net.sysctl
-    th.mss = sk.advmss
-    if sysctl.tcp_timestamps:
-        th.timestamp = (sk.ts_now(), sk.ts_recent)
-    if sysctl.tcp_window_scaling:
-        th.wscale = sk.rcv_wscale
-    th.sack_permitted = bool(sysctl.tcp_sack)
-
-
-def established_options(sk: TcpSock, th: TcpRepr) -> None:
-    """Timestamps and SACK blocks, D-SACK first (``tcp_established_options``)."""
-    if sk.tstamp_ok:
-        th.timestamp = (sk.ts_now(), sk.ts_recent)
-    if sk.sack_ok and (sk.num_sacks or sk.dsack is not None):
-        room = 3 if sk.tstamp_ok else 4
-        blocks = []
-        if sk.dsack is not None:
-            s, e = sk.dsack
-            blocks.append((s & SEQ_MASK, e & SEQ_MASK))
-            sk.dsack = None
-        for s, e in sk.selective_acks[:room - len(blocks)]:
-            blocks.append((s & SEQ_MASK, e & SEQ_MASK))
-        th.sack_blocks = tuple(blocks)
-
 
 def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     """Send ``seg`` with a fresh header (``__tcp_transmit_skb``)."""
@@ -111,15 +70,19 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         skb = skb.copy() if skb.cloned() else skb.clone()
     flags = seg.flags
     now = sk.net.sched.now
+    th = None
     if flags & SYN:
         window = min(sk.rcv_wnd, 0xFFFF)
         th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK,
                      sk.rcv_nxt & SEQ_MASK if flags & ACK else 0, flags, window)
         syn_options(sk, th)
     else:
-        th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK, flags,
-                     win.select_window(sk))
-        established_options(sk, th)
+        window = win.select_window(sk)
+        if ((sk.sack_ok and (sk.num_sacks or sk.dsack is not None))
+                or not sk.features & NETIF_F_CSUM_MASK):
+            th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK, flags,
+                         window)
+            established_options(sk, th)
     pcount = seg.pcount
     if pcount > 1:
         skb.gso_size = seg.mss
@@ -136,7 +99,12 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         sk.bytes_sent += payload
     sk.segs_out += pcount
     sk.net.mib.tcp["OutSegs"] += pcount
-    _finish(sk, skb, th, sk.laddr, sk.raddr)
+    if th is None:
+        write_established(sk, skb, seg.seq, flags, window, now)
+    else:
+        write_header(sk, skb, th)
+    skb.sk = sk
+    sk.table.transmit(skb, sk.laddr, sk.raddr)
 
 
 def new_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
@@ -144,6 +112,14 @@ def new_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
     skb = alloc_skb(sk.net.kernel, MAX_TCP_HEADER + payload)
     skb.reserve(MAX_TCP_HEADER)
     skb.truesize = SKB_TRUESIZE_OVERHEAD  # charged per byte as data is added
+    return skb
+
+
+def new_queued_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
+    """An skb for the write queue: its clones own the headroom (``__skb_header_release``),
+    so a driver editing their headers (TSO) does not copy the segment."""
+    skb = new_skb(sk, payload)
+    skb_header_release(skb)
     return skb
 
 
@@ -295,7 +271,7 @@ def fragment(sk: TcpSock, queue, seg: TxSeg, length: int, mss_now: int) -> TxSeg
     FIN and PSH move to the tail part (``tcp_fragment``/``tso_fragment``).  Returns the tail.
     """
     skb = seg.skb
-    tail = new_skb(sk, skb.len - length)
+    tail = new_queued_skb(sk, skb.len - length)
     tail.put_data(memoryview(skb.head)[skb.data + length:skb.tail])
     skb.trim(length)
     tail.truesize = SKB_TRUESIZE_OVERHEAD + tail.len
@@ -389,7 +365,7 @@ def cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:
 
 
 def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool = False) -> bool:
-    """Send what cwnd, the peer's window and Nagle allow (``tcp_write_xmit``).
+    """Send what cwnd, the peer's window, Nagle and TSO deferral allow (``tcp_write_xmit``).
 
     Returns True when nothing is in flight but data waits (the caller arms the probe timer).
     """
@@ -409,6 +385,11 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool = False) 
         last = seg is queue[-1]
         if tso_segs == 1:
             if not nagle_test(sk, seg, mss_now, nonagle if last else TCP_NAGLE_PUSH):
+                break
+        elif not push_one:
+            defer = tso_should_defer(sk, seg, mss_now, max_segs)
+            if defer:
+                is_cwnd_limited |= defer == DEFER_CWND
                 break
         limit = mss_now
         if tso_segs > 1:
@@ -463,7 +444,7 @@ def send_fin(sk: TcpSock) -> None:
         tail.flags |= FIN
         tail.end_seq += 1
     else:
-        seg = TxSeg(new_skb(sk), sk.write_seq, sk.write_seq + 1, ACK | FIN)
+        seg = TxSeg(new_queued_skb(sk), sk.write_seq, sk.write_seq + 1, ACK | FIN)
         sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
         sk.write_queue.append(seg)
     sk.write_seq += 1

@@ -119,7 +119,7 @@ def parse_ts(sk: TcpSock, th: TcpRepr) -> None:
 def do_rcv(sk: TcpSock, rx: RxSeg) -> None:
     """Deliver ``rx`` to a connection and free its skb (``tcp_v4_do_rcv``)."""
     rx.unwrap(sk)
-    sk.segs_in += 1
+    sk.segs_in += rx.skb.gso_segs or 1  # tcp_segs_in: a GRO super-segment counts its parts
     if sk.state == ESTABLISHED:
         reason = rcv_established(sk, rx)
     else:

@@ -303,7 +303,7 @@ def event_data_recv(sk: TcpSock, rx: RxSeg, n: int) -> None:
     sk.ack_pending |= ICSK_ACK_SCHED
     measure_rcv_mss(sk, rx, n)
     now = rx.tstamp
-    sk.data_segs_in += 1
+    sk.data_segs_in += rx.skb.gso_segs or 1
     sk.last_data_recv = now
     if not sk.ato:
         output.incr_quickack(sk, TCP_MAX_QUICKACKS)

@@ -84,6 +84,7 @@ class TcpSock(Sock):
         # route and path
         self.route: Any = None
         self.features = 0
+        self.pseudo_base: tuple[bytes, bytes, int] | None = None  # output._pseudo_sum's cache
         self.pmtu = 0
         self.icmp_pmtu = 0  # a smaller path MTU learned from ICMP
         # send sequence space (RFC 9293 §3.3.1)

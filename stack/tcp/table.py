@@ -21,7 +21,7 @@ import hashlib
 import struct
 from typing import TYPE_CHECKING, Any
 
-from stack.core.skbuff import CHECKSUM_UNNECESSARY, kfree_skb
+from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
 from stack.sock import oserror
 from stack.tcp import minisocks, rcv
 from stack.tcp.const import NS_PER_S, SOCK_BINDPORT_LOCK
@@ -277,8 +277,8 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     daddr = bytes(head[nh + 16:nh + 20])
     buf = memoryview(head)[skb.data:skb.tail]
     try:
-        if skb.ip_summed == CHECKSUM_UNNECESSARY:
-            pkt = TcpPacket.checked(buf)
+        if skb.ip_summed == CHECKSUM_UNNECESSARY or skb.ip_summed == CHECKSUM_PARTIAL:
+            pkt = TcpPacket.checked(buf)  # verified by the NIC (PARTIAL: GRO merged it)
         else:
             pkt = TcpPacket.checked(buf, saddr, daddr)
         th = TcpRepr.parse(pkt)
