@@ -63,7 +63,11 @@ def measure(quick: bool) -> dict[str, Any]:
     ok, reason = tcp.available()
     if not ok:
         return {"value": None, "skipped": reason}
-    count = QUICK_CONNECTIONS if quick else CONNECTIONS
+    return measure_count(QUICK_CONNECTIONS if quick else CONNECTIONS)
+
+
+def measure_count(count: int) -> dict[str, Any]:
+    """Peak RSS of a fresh process holding ``count`` established connections."""
     proc = subprocess.run([sys.executable, "-m", "bench.memory", str(count)], cwd=_ROOT,
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:

@@ -101,6 +101,9 @@ def run(quick: bool = False, log: Callable[[str], None] | None = None) -> dict[s
             "ns_per_byte_ratio": round(long_best.ns_per_byte / short.ns_per_byte, 3),
         }
     say("tcp")
+    tcp_ok, _reason = tcp.available()
+    if tcp_ok:
+        scaling["tcp_bytes"] = _tcp_scaling(quick)
     for key, fig in tcp.measure(quick).items():
         result[key] = fig["value"]
         if fig["skipped"]:
@@ -118,6 +121,14 @@ def run(quick: bool = False, log: Callable[[str], None] | None = None) -> dict[s
         skipped["memory_peak_rss_mib"] = reason
     elif mem:
         details["memory_peak_rss_mib"] = mem
+    if tcp_ok and not quick:
+        small = memory.measure_count(memory.CONNECTIONS // 10)
+        if small.get("per_connection_kib") and mem.get("per_connection_kib"):
+            scaling["connections"] = {
+                "short": small, "long": mem,
+                "kib_per_connection_ratio": round(
+                    mem["per_connection_kib"] / small["per_connection_kib"], 3),
+            }
     result["skipped"] = skipped
     result["details"] = details
     result["scaling"] = scaling
@@ -125,6 +136,20 @@ def run(quick: bool = False, log: Callable[[str], None] | None = None) -> dict[s
     result["reference"] = dict(REFERENCE)
     result["wall_s"] = round(time.perf_counter() - t0, 2)
     return result
+
+
+def _tcp_scaling(quick: bool) -> dict[str, Any]:
+    """Wall-clock cost per byte of a TCP transfer and of one 10x longer (flat = good)."""
+    n = (256 << 10) if quick else (3 << 20)
+    runs = {}
+    for name, size in (("short", n), ("long", 10 * n)):
+        wall, virtual_ns = tcp.bulk(size)
+        runs[name] = {"bytes": size, "seconds": round(wall, 4),
+                      "ns_per_byte": round(wall * 1e9 / size, 2),
+                      "mbps": round(size * 8 / wall / 1e6, 1), "virtual_ns": virtual_ns}
+    runs["ns_per_byte_ratio"] = round(runs["long"]["ns_per_byte"] / runs["short"]["ns_per_byte"],
+                                      3)
+    return runs
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float | None]:

@@ -91,6 +91,8 @@ def _report(out: Any, result: dict[str, Any]) -> None:
     out.print(table(None, ("figure", "value", "note"), rows, justify=("left", "right", "left")))
     rows = []
     for name, sc in result["scaling"].items():
+        if not name.startswith("frames_"):
+            continue
         for run_name in ("short", "long"):
             r = sc[run_name]
             rows.append((name, run_name, f"{r['frames']:,}", f"{r['pps']:,}",
@@ -100,6 +102,26 @@ def _report(out: Any, result: dict[str, Any]) -> None:
     out.print(table("scaling (flat = no cost grows with the run)",
                     ("bench", "run", "frames", "frames/s", "ns/frame", "ns/byte"), rows,
                     justify=("left", "left", "right", "right", "right", "right")))
+    tcp_sc = result["scaling"].get("tcp_bytes")
+    conn_sc = result["scaling"].get("connections")
+    rows = []
+    if tcp_sc:
+        for run_name in ("short", "long"):
+            r = tcp_sc[run_name]
+            rows.append(("tcp bytes", run_name, f"{r['bytes']:,} B",
+                         f"{r['ns_per_byte']:.1f} ns/B"))
+        rows.append(("tcp bytes", "long/short", "", f"x{tcp_sc['ns_per_byte_ratio']:.2f}"))
+    if conn_sc:
+        for run_name in ("short", "long"):
+            r = conn_sc[run_name]
+            rows.append(("connections", run_name, f"{r['connections']:,}",
+                         f"{r['per_connection_kib']:.1f} KiB/conn"))
+        rows.append(("connections", "long/short", "",
+                     f"x{conn_sc['kib_per_connection_ratio']:.2f}"))
+    if rows:
+        out.print(table("scaling of TCP (10x the bytes, 10x the connections)",
+                        ("bench", "run", "size", "cost"), rows,
+                        justify=("left", "left", "right", "right")))
     rows = [(name, "-" if value is None else f"{value:g}")
             for name, value in result["ratios"].items()]
     out.print(table("ratios to reference figures (other implementations, other machines)",
