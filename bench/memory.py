@@ -31,6 +31,19 @@ def _rss_mib() -> float:
     return pages * resource.getpagesize() / (1 << 20)
 
 
+def _peak_rss_mib() -> float:
+    """This process's RSS high-water mark (VmHWM).
+
+    Not ``getrusage().ru_maxrss``: Linux keeps that across ``exec``, so a child started by a
+    large parent (``ixsim bench`` itself) would report the parent's peak, not its own.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return _rss_mib()
+
+
 def child(count: int) -> dict[str, Any]:
     """Build the world, open ``count`` connections, report RSS (runs in the subprocess)."""
     from ixsim.world import World
@@ -52,7 +65,7 @@ def child(count: int) -> dict[str, Any]:
         clients.append(c)
         accepted.append(srv.accept()[0])
     w.run_for("10ms")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = _peak_rss_mib()
     return {"connections": count, "baseline_mib": round(baseline, 1),
             "peak_rss_mib": round(peak, 1),
             "per_connection_kib": round((peak - baseline) * 1024 / count, 1)}
