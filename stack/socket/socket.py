@@ -30,6 +30,7 @@ from stack.sock import SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
 from stack.socket.constants import (
     AF_INET,
+    AF_PACKET,
     EPOLLERR,
     EPOLLHUP,
     EPOLLIN,
@@ -43,6 +44,7 @@ from stack.socket.constants import (
     SO_TYPE,
     SOCK_DGRAM,
     SOCK_NONBLOCK,
+    SOCK_RAW,
     SOCK_STREAM,
     SOCK_TYPE_MASK,
     SOL_SOCKET,
@@ -94,9 +96,10 @@ class Socket:
     """One user-side socket (``struct socket`` + ``struct file``) over a kernel :class:`Sock`."""
 
     def __init__(self, net: Any, sk: Sock, type: int | None = None,
-                 proto: int | None = None) -> None:
+                 proto: int | None = None, family: int = AF_INET) -> None:
         self.net = net
         self.sk = sk
+        self._family = family
         self._type = type if type is not None else sk.type
         self._proto = proto if proto is not None else sk.protocol
         self.sched = sched_of(net)
@@ -110,7 +113,18 @@ class Socket:
     # -- identity ----------------------------------------------------------------------
     @property
     def family(self) -> int:
-        return AF_INET
+        return self._family
+
+    def _kaddr(self, address: Any, what: str) -> Any:
+        """The user's address in the kernel's form (AF_PACKET tuples pass through)."""
+        if self._family == AF_PACKET:
+            return tuple(address)
+        return sockaddr_in(address, what)
+
+    def _uaddr(self, addr: Any) -> Any:
+        if self._family == AF_PACKET:
+            return addr
+        return to_user(addr)
 
     @property
     def type(self) -> int:
@@ -197,8 +211,8 @@ class Socket:
 
     # -- connection setup --------------------------------------------------------------
     def bind(self, address: tuple[str, int]) -> None:
-        addr, port = sockaddr_in(address, "bind()")
-        self._check().bind(addr, port)
+        kaddr = self._kaddr(address, "bind()")
+        self._check().bind(*kaddr[:2])
 
     def listen(self, backlog: int = DEFAULT_BACKLOG) -> None:
         self._check().listen(max(int(backlog), 0))
@@ -304,7 +318,7 @@ class Socket:
             flags, address = 0, flags_or_addr
         else:
             flags = flags_or_addr
-        dest = sockaddr_in(address, "sendto()")
+        dest = self._kaddr(address, "sendto()")
         self._send_check()
         payload = data if isinstance(data, bytes) else bytes(data)
         kflags = flags & ~MSG_DONTWAIT
@@ -335,7 +349,7 @@ class Socket:
 
         def op() -> tuple[bytes, tuple[str, int] | None]:
             data, addr = self._check().recvmsg(bufsize, kflags)
-            return data, to_user(addr)
+            return data, self._uaddr(addr)
 
         return self._call(op, POLL_RECV, "recvfrom", flags)
 
@@ -369,7 +383,7 @@ class Socket:
         def op() -> tuple[int, tuple[str, int] | None]:
             data, addr = self._check().recvmsg(nbytes, kflags)
             view[: len(data)] = data
-            return len(data), to_user(addr)
+            return len(data), self._uaddr(addr)
 
         return self._call(op, POLL_RECV, "recvfrom_into", flags)
 
@@ -404,6 +418,8 @@ class Socket:
 
     # -- names and options --------------------------------------------------------------
     def getsockname(self) -> tuple[str, int]:
+        if self._family == AF_PACKET:
+            return self._check().getsockname()
         return to_user(self._check().getsockname()) or ("0.0.0.0", 0)
 
     def getpeername(self) -> tuple[str, int]:
@@ -463,6 +479,16 @@ def socket_create(net: Any, family: int = AF_INET, type: int = SOCK_STREAM,
     ``type`` may carry SOCK_NONBLOCK (the socket starts non-blocking) and SOCK_CLOEXEC
     (accepted, meaningless here).
     """
+    if family == AF_PACKET:
+        from stack.packet import PacketSock  # af_packet.c: raw frames, BPF filters
+
+        if type & SOCK_TYPE_MASK not in (SOCK_RAW, SOCK_DGRAM):
+            raise OSError(errno.ESOCKTNOSUPPORT, "AF_PACKET takes SOCK_RAW or SOCK_DGRAM")
+        sock = Socket(net, PacketSock(net, type & SOCK_TYPE_MASK, proto), type & SOCK_TYPE_MASK,
+                      proto, family=AF_PACKET)
+        if type & SOCK_NONBLOCK:
+            sock.setblocking(False)
+        return sock
     if family != AF_INET:
         raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
     base = type & SOCK_TYPE_MASK

@@ -27,6 +27,7 @@ from stack.socket.constants import (
     AF_INET,
     IPPROTO_TCP,
     SO_ACCEPTCONN,
+    SO_ATTACH_FILTER,
     SO_BINDTODEVICE,
     SO_DOMAIN,
     SO_ERROR,
@@ -55,6 +56,8 @@ def _enoprotoopt(level: int, opt: int) -> OSError:
 
 def user_value(level: int, opt: int, value: Any) -> Any:
     """Decode what a user passed to ``setsockopt`` into the kernel's form."""
+    if level == SOL_SOCKET and opt == SO_ATTACH_FILTER:
+        return value  # a tcpdump expression, a stack.bpf program or its sock_filter bytes
     if level == SOL_SOCKET and opt == SO_LINGER:
         if isinstance(value, tuple) and len(value) == 2:
             return int(value[0]), int(value[1])

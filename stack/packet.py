@@ -1,0 +1,167 @@
+"""Packet sockets (Linux's ``net/packet/af_packet.c``): raw frames in and out, BPF filters.
+
+``socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL))`` sees every frame of every interface (or
+of the one it is bound to) in both directions, as tcpdump's socket does, through a packet tap
+(``PacketType`` with ``af_packet_priv`` so it never sees its own transmissions).  A classic-BPF
+filter attached with ``SO_ATTACH_FILTER`` runs before a frame is queued, exactly where Linux
+runs ``sk_filter``: a rejected frame costs no buffer space.  ``SOCK_DGRAM`` delivers the
+payload after the Ethernet header.  Addresses are Python's AF_PACKET tuples:
+``(ifname, proto, pkttype, hatype, addr)`` from ``recvfrom`` and ``(ifname, proto)`` for
+``bind``/``sendto``.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import deque
+from typing import Any
+
+from stack.bpf import Filter, decode
+from stack.core import (
+    PACKET_OUTGOING,
+    PacketType,
+    consume_skb,
+    dev_queue_xmit,
+    netdev_alloc_skb,
+)
+from stack.sock import EPOLLIN, EPOLLOUT, Sock, eagain, oserror
+
+SOL_SOCKET = 1
+SO_ATTACH_FILTER = 26
+SO_DETACH_FILTER = 27
+SOCK_RAW = 3
+SOCK_DGRAM = 2
+ARPHRD_ETHER = 1
+ETH_HLEN = 14
+
+
+def ntohs(value: int) -> int:
+    return ((value & 0xFF) << 8) | (value >> 8)
+
+
+class PacketSock(Sock):
+    """One AF_PACKET socket; ``proto`` is in network byte order, as ``socket()`` takes it."""
+
+    family = 17  # AF_PACKET
+
+    def __init__(self, net: Any, sock_type: int = SOCK_RAW, proto: int = 0) -> None:
+        super().__init__(net)
+        self.type = sock_type
+        self.protocol = proto
+        self.ethertype = ntohs(proto)
+        self.dev: Any = None
+        self.filter: Filter | None = None
+        self.queue: deque[tuple[bytes, tuple[str, int, int, int, bytes]]] = deque()
+        self.queued_bytes = 0
+        self.drops = 0
+        self.filtered = 0
+        self._ptype: PacketType | None = None
+        if self.ethertype:
+            self._hook()
+
+    # -- receive (the tap) -----------------------------------------------------------------
+    def _hook(self) -> None:
+        if self._ptype is not None:
+            self.net.kernel.dev_remove_pack(self._ptype)
+        self._ptype = PacketType(self.ethertype, self._rcv, dev=self.dev, af_packet_priv=self)
+        self.net.kernel.dev_add_pack(self._ptype)
+
+    def _rcv(self, skb: Any, dev: Any, pt: Any, orig: Any) -> int:
+        start = skb.mac_header if skb.mac_header >= 0 else skb.data
+        frame = bytes(skb.head[start : skb.tail])
+        pkttype = skb.pkt_type
+        consume_skb(skb)
+        if self.filter is not None and not self.filter(frame):
+            self.filtered += 1
+            return 0
+        if self.queued_bytes + len(frame) > self.sk_rcvbuf:
+            self.drops += 1  # Linux: tp_drops, seen in PACKET_STATISTICS
+            return 0
+        proto = int.from_bytes(frame[12:14], "big") if len(frame) >= ETH_HLEN else 0
+        addr = (dev.name, proto, pkttype, ARPHRD_ETHER,
+                frame[6:12] if pkttype != PACKET_OUTGOING else bytes(dev.dev_addr))
+        data = frame[ETH_HLEN:] if self.type == SOCK_DGRAM else frame
+        self.queue.append((data, addr))
+        self.queued_bytes += len(frame)
+        self.wake(EPOLLIN)
+        return 0
+
+    # -- operations ------------------------------------------------------------------------
+    def poll(self) -> int:
+        return (EPOLLIN if self.queue else 0) | EPOLLOUT
+
+    def _dev_named(self, ifname: str) -> Any:
+        dev = self.net.kernel.dev_get_by_name(ifname) if ifname else None
+        if ifname and dev is None:
+            raise oserror(errno.ENODEV, f"no such device {ifname!r}")
+        return dev
+
+    def bind(self, ifname: Any, proto: Any = None) -> None:
+        self.dev = self._dev_named(str(ifname))
+        if proto is not None:
+            self.protocol = int(proto)
+            self.ethertype = ntohs(self.protocol)
+        if self.ethertype:
+            self._hook()
+
+    def recvmsg(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
+        if not self.queue:
+            raise eagain()
+        peek = flags & 0x2  # MSG_PEEK
+        data, addr = self.queue[0] if peek else self.queue.popleft()
+        if not peek:
+            self.queued_bytes -= len(data) + (ETH_HLEN if self.type == SOCK_DGRAM else 0)
+        return data[:bufsize], addr
+
+    def sendmsg(self, data: bytes | memoryview, flags: int = 0, addr: Any = None) -> int:
+        dev = self._dev_named(str(addr[0])) if addr else self.dev
+        if dev is None:
+            raise oserror(errno.ENXIO, "packet socket not bound to an interface")
+        frame = bytes(data)
+        if self.type == SOCK_DGRAM:
+            raise oserror(errno.EOPNOTSUPP, "SOCK_DGRAM send needs a link address (not modelled)")
+        if len(frame) < ETH_HLEN or len(frame) > dev.mtu + ETH_HLEN + 4:
+            raise oserror(errno.EMSGSIZE if len(frame) > ETH_HLEN else errno.EINVAL)
+        skb = netdev_alloc_skb(dev, len(frame))
+        skb.put_data(frame)
+        skb.dev = dev
+        skb.sk = self
+        skb.protocol = int.from_bytes(frame[12:14], "big")
+        dev_queue_xmit(skb)
+        return len(frame)
+
+    def setsockopt(self, level: int, option: int, value: Any) -> None:
+        if level != SOL_SOCKET:
+            raise oserror(errno.ENOPROTOOPT)
+        if option == SO_ATTACH_FILTER:
+            self.filter = _as_filter(value)
+        elif option == SO_DETACH_FILTER:
+            self.filter = None
+        else:
+            raise oserror(errno.ENOPROTOOPT)
+
+    def getsockname(self) -> Any:
+        name = self.dev.name if self.dev is not None else ""
+        mac = bytes(self.dev.dev_addr) if self.dev is not None else b""
+        return (name, ntohs(self.ethertype), 0, ARPHRD_ETHER, mac)
+
+    def close(self) -> None:
+        if self._ptype is not None:
+            self.net.kernel.dev_remove_pack(self._ptype)
+            self._ptype = None
+        self.queue.clear()
+        self.queued_bytes = 0
+        super().close()
+
+
+def _as_filter(value: Any) -> Filter:
+    """SO_ATTACH_FILTER's value: a tcpdump expression, a Filter, a program, or its bytes."""
+    if isinstance(value, Filter):
+        return value
+    if isinstance(value, str):
+        return Filter(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return Filter.from_program(decode(bytes(value)))
+    if isinstance(value, list | tuple):
+        return Filter.from_program(list(value))
+    raise TypeError("SO_ATTACH_FILTER takes a tcpdump expression, a BPF program or its bytes")
