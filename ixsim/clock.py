@@ -1,0 +1,103 @@
+"""Time for the world: integer nanoseconds, durations, the event handle, deadlock.
+
+The vocabulary ``ixsim/sched.py`` (the event loop) and ``ixsim/realtime.py`` (its wall-clock
+half) share.
+"""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Callable
+from typing import Any
+
+NS_PER_US = 1_000
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+
+_FOREVER = 1 << 62  # a deadline no run reaches (virtual ns: 146 years)
+
+# Real time (see "Real time" in the Scheduler docstring for the why of each number).
+SPIN_NS = 200_000  # waits shorter than this are busy-polled, never slept
+POLL_INTERVAL_NS = 50_000  # fds are polled at least this often while events run back to back
+RECHECK_NS = NS_PER_MS  # run_until re-checks its condition at least this often when idle
+_FD_SETSIZE = 1024  # select()'s limit on fd numbers (Linux glibc)
+_POLLER = getattr(select, "epoll", None)  # epoll on Linux; select.poll elsewhere
+_UNITS = {"ns": 1, "us": NS_PER_US, "µs": NS_PER_US, "ms": NS_PER_MS, "s": NS_PER_S}
+
+
+def parse_duration(value: int | float | str) -> int:
+    """Turn ``"50us"``, ``"1.5ms"``, ``"2s"`` or an int (nanoseconds) into nanoseconds.
+
+    A float without a unit is seconds, as in ``time.sleep``; an int is nanoseconds, the
+    scheduler's own unit.  Raises ``ValueError`` naming the bad text.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"negative duration: {value}")
+        return value
+    if isinstance(value, float):
+        if value < 0:
+            raise ValueError(f"negative duration: {value}")
+        return round(value * NS_PER_S)
+    text = value.strip().lower()
+    for unit in ("ns", "us", "µs", "ms", "s"):
+        if text.endswith(unit):
+            number = text[: -len(unit)].strip()
+            try:
+                amount = float(number)
+            except ValueError:
+                break
+            if amount < 0:
+                break
+            return round(amount * _UNITS[unit])
+    raise ValueError(f"not a duration: {value!r} (use e.g. 50us, 1.5ms, 2s)")
+
+
+def format_ns(ns: int) -> str:
+    """Render a time for people: ``1.234567 s`` style with the unit that fits."""
+    if ns >= NS_PER_S:
+        return f"{ns / NS_PER_S:.6f} s"
+    if ns >= NS_PER_MS:
+        return f"{ns / NS_PER_MS:.3f} ms"
+    if ns >= NS_PER_US:
+        return f"{ns / NS_PER_US:.3f} us"
+    return f"{ns} ns"
+
+
+class Deadlock(RuntimeError):
+    """No pending event can ever make the awaited condition true."""
+
+
+class Handle:
+    """One scheduled call; ``cancel()`` makes the loop skip it."""
+
+    __slots__ = ("when", "seq", "fn", "args", "cancelled")
+
+    def __init__(self, when: int, seq: int, fn: Callable[..., Any], args: tuple) -> None:
+        self.when = when
+        self.seq = seq
+        self.fn = fn
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __lt__(self, other: Handle) -> bool:
+        if self.when != other.when:
+            return self.when < other.when
+        return self.seq < other.seq
+
+    @property
+    def name(self) -> str:
+        fn = self.fn
+        owner = getattr(fn, "__self__", None)
+        qual = getattr(fn, "__qualname__", repr(fn))
+        label = getattr(owner, "trace_name", None) if owner is not None else None
+        return f"{label} {qual}" if label else qual
+
+    def __repr__(self) -> str:
+        state = " cancelled" if self.cancelled else ""
+        return f"<Handle t={self.when} #{self.seq} {self.name}{state}>"
