@@ -117,15 +117,13 @@ def test_cable_capture_round_trip(tmp_path):
     assert [(t // 1000 * 1000, f) for t, f in got] == read_pcap(path)
 
 
-TOOLS = [tool for tool in ("tcpdump", "tshark") if shutil.which(tool)]
-
-
-@pytest.mark.skipif(not TOOLS, reason="neither tcpdump nor tshark is installed")
+@pytest.mark.parametrize("tool", ["tcpdump", "tshark"])
 @pytest.mark.parametrize("nanosecond", [False, True], ids=["us", "ns"])
-def test_real_reader_opens_the_file(tmp_path, nanosecond):
+def test_real_reader_opens_the_file(tmp_path, nanosecond, tool):
+    if not shutil.which(tool):
+        pytest.skip(f"{tool} is not installed (apt-get install {tool})")
     path = tmp_path / "real.pcap"
     got = capture_from_cable(path, count=30, nanosecond=nanosecond)
-    tool = TOOLS[0]
     if tool == "tcpdump":
         cmd = ["tcpdump", "-n", "-tt", "-e", "--time-stamp-precision=nano", "-r", str(path)]
     else:
