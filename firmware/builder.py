@@ -25,14 +25,16 @@ import struct
 import sys
 from typing import BinaryIO
 
-from firmware.layout import (
+from device.spec.eeprom import (
     EEPROM_BYTES,
     EEPROM_CHECKSUM,
     EEPROM_FLASH_VERSION,
     EEPROM_ICW1_SIGNATURE_VALID,
     EEPROM_MAC,
-    EEPROM_SECTION,
     FIELDS,
+)
+from firmware.layout import (
+    EEPROM_SECTION,
     LAYOUT_VERSION,
     NOTE_NAME,
     NOTE_SECTION,
