@@ -19,13 +19,15 @@ from typing import Any
 
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.bus import DMA_FROM_DEVICE, PciDevice
+from device.spec.ids import (
+    IXGB_DEVICE_ID_82597EX,
+    IXGB_DEVICE_ID_82597EX_CX4,
+    IXGB_DEVICE_ID_82597EX_LR,
+    IXGB_DEVICE_ID_82597EX_SR,
+)
 from driver.ixgb import ee, hw, param
 from driver.ixgb.adapter import (
-    DEVICE_ID_82597EX,
-    DEVICE_ID_82597EX_CX4,
-    DEVICE_ID_82597EX_LR,
-    DEVICE_ID_82597EX_SR,
-    DMA_FROM_DEVICE,
     DOWN,
     ENET_FCS_LENGTH,
     ENET_HEADER_SIZE,
@@ -88,8 +90,8 @@ from stack.core import (
 )
 
 DRIVER_STRING = "Intel(R) PRO/10GbE Network Driver"
-SUPPORTED_DEVICES = (DEVICE_ID_82597EX, DEVICE_ID_82597EX_CX4, DEVICE_ID_82597EX_LR,
-                     DEVICE_ID_82597EX_SR)
+SUPPORTED_DEVICES = (IXGB_DEVICE_ID_82597EX, IXGB_DEVICE_ID_82597EX_CX4, IXGB_DEVICE_ID_82597EX_LR,
+                     IXGB_DEVICE_ID_82597EX_SR)
 WATCHDOG_TIMEO_NS = 5 * HZ_NS
 FULL_DUPLEX = 2
 DEFAULT_MSG_ENABLE = 0x7  # NETIF_MSG_DRV | NETIF_MSG_PROBE | NETIF_MSG_LINK
@@ -101,7 +103,9 @@ class ProbeError(OSError):
 
 
 # -- probe and remove --------------------------------------------------------------------------
-def probe(kernel: Any, pdev: Any, params: dict[str, Any], ethtool_ops: Any) -> NetDevice:
+def probe(
+    kernel: Any, pdev: PciDevice, params: dict[str, Any], ethtool_ops: Any
+) -> NetDevice:
     """Bring up one 82597EX: PCI, BAR0, EEPROM, MAC, registration, reset.
 
     Spec: spec/ixgb.md §2.1.  Raises ProbeError (and leaves nothing behind: no net_device,
