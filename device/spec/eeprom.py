@@ -24,6 +24,7 @@ from dataclasses import dataclass
 EEPROM_WORDS = 64
 EEPROM_BYTES = EEPROM_WORDS * 2
 EEPROM_ADDR_BITS = 6  # a 93C46-style part: 64 words, 6 address bits
+EEPROM_WORD_BITS = 16  # data bits shifted per word, MSB first
 EEPROM_SUM = 0xBABA  # sum of words 0x00..0x3F, mod 2**16
 
 # Word indices (Linux's EEPROM_*_REG).

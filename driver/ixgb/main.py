@@ -20,6 +20,7 @@ from typing import Any
 from device.spec import desc as D
 from device.spec import regs as R
 from device.spec.bus import DMA_FROM_DEVICE, PciDevice
+from device.spec.eeprom import EEPROM_INIT_CTRL1
 from device.spec.ids import (
     IXGB_DEVICE_ID_82597EX,
     IXGB_DEVICE_ID_82597EX_CX4,
@@ -157,7 +158,7 @@ def probe(
         # Linux reports this as "Invalid MAC Address" (the MAC reads back as zeros);
         # ixsim names the real cause.
         raise fail(f"The EEPROM Signature Is Not Valid (word 0x0A = "
-                   f"0x{h.eeprom[ee.EEPROM_INIT_CTRL1]:04x}, bits 15:14 must be 01b)")
+                   f"0x{h.eeprom[EEPROM_INIT_CTRL1]:04x}, bits 15:14 must be 01b)")
     eth_hw_addr_set(netdev, ee.get_ee_mac_addr(h))
     if not is_valid_ether_addr(netdev.dev_addr):
         raise fail(f"Invalid MAC Address {netdev.dev_addr.hex(':')}")
