@@ -44,10 +44,10 @@ MAX_ENET_FRAME_SIZE_WITHOUT_FCS = 1514
 MAX_JUMBO_FRAME_SIZE = 0x3F00  # 16128
 ETH_MIN_MTU = 68
 RAR_ENTRIES = 3  # the driver uses RAR 0 (own MAC) and 1..2 (first multicast addresses)
-ALL_RAR_ENTRIES = 16
+ALL_RAR_ENTRIES = R.NUM_RA  # the table sizes are the register map's (ixgb_hw.h)
 MAX_NUM_MULTICAST_ADDRESSES = 128
-MC_TBL_SIZE = 128
-VLAN_FILTER_TBL_SIZE = 128
+MC_TBL_SIZE = R.NUM_MTA
+VLAN_FILTER_TBL_SIZE = R.NUM_VFTA
 VLAN_N_VID = 4096
 
 # adapter->flags bits
