@@ -25,6 +25,7 @@ from device.ixgb.tx import TxEngine
 from device.pci import PciFunction
 from device.port import Port
 from device.spec import regs as R
+from device.spec.eeprom import EEPROM_MAC
 from device.spec.timing import DELAY_UNIT_NS
 
 MAX_FRAME_FCS = 16114 + 14 + 4  # the largest MTU plus header and FCS: what Linux writes
@@ -125,7 +126,7 @@ class IxgbNic:
 
     def _load_rar0_from_eeprom(self) -> None:
         """Like every Intel MAC, the NIC loads RAR0 from EEPROM words 0-2 at reset."""
-        w = self.eeprom.words
+        w = self.eeprom.words[EEPROM_MAC : EEPROM_MAC + 3]
         self.r[R.RAL(0) >> 2] = w[0] | (w[1] << 16)
         self.r[R.RAH(0) >> 2] = w[2] | R.RAH_AV
 
