@@ -152,7 +152,7 @@ def write_eeprom(hw: Hw, offset: int, data: int) -> bool:
     standby_eeprom(hw)
     shift_out_bits(hw, EEPROM_WRITE_OPCODE, EEPROM_OPCODE_BITS)
     shift_out_bits(hw, offset, EEPROM_ADDR_BITS)
-    shift_out_bits(hw, data & 0xFFFF, 16)
+    shift_out_bits(hw, data & 0xFFFF, EEPROM_WORD_BITS)
     done = wait_eeprom_command(hw)
     standby_eeprom(hw)
     shift_out_bits(hw, EEPROM_EWDS_OPCODE, EEPROM_EXT_OPCODE_BITS)

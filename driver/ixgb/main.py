@@ -157,7 +157,7 @@ def probe(
     if not ee.check_and_get_eeprom_data(h):
         # Linux reports this as "Invalid MAC Address" (the MAC reads back as zeros);
         # ixsim names the real cause.
-        raise fail(f"The EEPROM Signature Is Not Valid (word 0x0A = "
+        raise fail(f"The EEPROM Signature Is Not Valid (word 0x{EEPROM_INIT_CTRL1:02X} = "
                    f"0x{h.eeprom[EEPROM_INIT_CTRL1]:04x}, bits 15:14 must be 01b)")
     eth_hw_addr_set(netdev, ee.get_ee_mac_addr(h))
     if not is_valid_ether_addr(netdev.dev_addr):
