@@ -17,10 +17,15 @@ from device.memory import DmaMap, GuestMemory
 from device.pci import PciDev, PciFunction
 from device.port import Port
 from device.spec import regs as R
+from device.spec.ids import (
+    CLASS_CODE_ETHERNET,
+    DEFAULT_DEVICE_ID,
+    DEFAULT_REVISION_ID,
+    DEFAULT_SUBSYSTEM_ID,
+    DEFAULT_SUBSYSTEM_VENDOR_ID,
+    DEFAULT_VENDOR_ID,
+)
 
-IXGB_VENDOR = 0x8086
-IXGB_DEVICE = 0x1048
-CLASS_ETHERNET = 0x020000
 BAR0_BASE = 0xF000_0000
 FIRST_IRQ = 16
 
@@ -48,15 +53,20 @@ class Machine:
         self.nics: list[NicSlot] = []
 
     def add_ixgb(
-        self, eeprom_words: list[int], device_id: int = IXGB_DEVICE, subsystem: int = 0xA11F
+        self,
+        eeprom_words: list[int],
+        device_id: int = DEFAULT_DEVICE_ID,
+        subsystem: int = DEFAULT_SUBSYSTEM_ID,
     ) -> NicSlot:
         index = len(self.nics)
         label = f"{self.name}:nic{index}"
         pci = PciFunction(
             self.sched, self.mem, self.dma, self.faults,
-            name=label, vendor=IXGB_VENDOR, device=device_id, class_code=CLASS_ETHERNET,
+            name=label, vendor=DEFAULT_VENDOR_ID, device=device_id,
+            class_code=CLASS_CODE_ETHERNET, revision=DEFAULT_REVISION_ID,
             bar0_size=R.BAR0_SIZE, bar0_addr=BAR0_BASE + index * R.BAR0_SIZE,
-            irq=FIRST_IRQ + index, subsystem_vendor=IXGB_VENDOR, subsystem=subsystem,
+            irq=FIRST_IRQ + index, subsystem_vendor=DEFAULT_SUBSYSTEM_VENDOR_ID,
+            subsystem=subsystem,
         )
         port = Port(self.sched, f"{label}.port")
         nic = IxgbNic(self.sched, pci, port, eeprom_words, self.faults, name=label)

@@ -7,6 +7,7 @@ size-class allocator like SLUB over a page bump allocator) and maps buffers for 
 only reach memory through a live mapping with the right direction: anything else is a device
 fault naming the address, which is how use-after-unmap and "forgot to map" bugs show up.
 DMA addresses are identical to guest physical addresses (an identity IOMMU that still checks).
+Directions are ``device.spec.bus``'s ``DMA_*`` bits.
 """
 
 from __future__ import annotations
@@ -15,10 +16,6 @@ import mmap
 from bisect import bisect_right, insort
 
 PAGE_SIZE = 4096
-DMA_TO_DEVICE = 1
-DMA_FROM_DEVICE = 2
-DMA_BIDIRECTIONAL = 3
-DIR_NAMES = {DMA_TO_DEVICE: "to-device", DMA_FROM_DEVICE: "from-device", DMA_BIDIRECTIONAL: "bidi"}
 
 _NO_HIT = (0, -1, 0)  # an empty range: matches nothing
 _MIN_CLASS = 64

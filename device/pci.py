@@ -20,7 +20,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from device.faults import FaultLog
-from device.memory import DIR_NAMES, DMA_BIDIRECTIONAL, DmaMap, GuestMemory
+from device.memory import DmaMap, GuestMemory
+from device.spec.bus import DIR_NAMES, DMA_BIDIRECTIONAL, IRQ_NONE, IrqHandler
 
 PCI_VENDOR_ID = 0x00
 PCI_DEVICE_ID = 0x02
@@ -39,9 +40,6 @@ PCI_INTERRUPT_PIN = 0x3D
 PCI_COMMAND_MEMORY = 0x2
 PCI_COMMAND_MASTER = 0x4
 PCI_COMMAND_INTX_DISABLE = 0x400
-
-IRQ_NONE = 0
-IRQ_HANDLED = 1
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -101,7 +99,7 @@ class PciFunction:
         self._mem_view = mem.view
         self.bar0: Bar0Device | None = None
         self.irq_level = False
-        self._irq_handler: Callable[[int], int] | None = None
+        self._irq_handler: IrqHandler | None = None
         self._irq_event = None
         self.irq_delivered = 0
         self.irq_unhandled = 0
@@ -341,7 +339,7 @@ class PciDev:
             raise ValueError(f"{self.name} has no BAR{bar}")
         return Mmio(self._fn)
 
-    def request_irq(self, handler: Callable[[int], int], name: str = "") -> None:
+    def request_irq(self, handler: IrqHandler, name: str = "") -> None:
         if self._fn._irq_handler is not None:
             raise RuntimeError(f"IRQ {self.irq} of {self.name} already requested")
         self._fn._irq_handler = handler

@@ -2,14 +2,15 @@
 
 Public API::
 
-    build_words(mac, device_id=0x1048, ...) -> list[int]     # 64 words, checksum set
-    write_elf(words, path_or_file, version=None)              # the ELF64 image file
-    load_image(path, verify=True) -> EepromImage              # raises FirmwareError
+    build_words(mac, device_id=DEFAULT_DEVICE_ID, ...) -> list[int]  # 64 words, checksum set
+    write_elf(words, path_or_file, version=None)                      # the ELF64 image file
+    load_image(path, verify=True) -> EepromImage                      # raises FirmwareError
     load_words(path, verify=True) -> list[int]
-    default_words(mac=None) -> list[int]                      # the shipped image's words
-    DEFAULT_IMAGE                                             # Path of ixgb-default.elf
+    default_words(mac=None) -> list[int]                              # the shipped image's words
+    DEFAULT_IMAGE                                                     # Path of ixgb-default.elf
 
-Word indices for the device model and the driver are plain ints in :mod:`firmware.layout`.
+The word map (indices, sizes, the checksum rule) is a hardware fact: :mod:`device.spec.eeprom`;
+the default IDs are in :mod:`device.spec.ids`.
 Spec: spec/ixgb.md §1.4.
 """
 
@@ -36,7 +37,7 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module("firmware.builder"), name)
     raise AttributeError(f"module 'firmware' has no attribute {name!r}")
 
-#: The image shipped as package data: MAC 02:00:00:00:00:01, device 0x1048 (82597EX).
+#: The image shipped as package data: MAC 02:00:00:00:00:01 and the default IDs (82597EX).
 DEFAULT_IMAGE = Path(__file__).with_name("ixgb-default.elf")
 
 

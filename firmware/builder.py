@@ -25,14 +25,22 @@ import struct
 import sys
 from typing import BinaryIO
 
-from firmware.layout import (
+from device.spec.eeprom import (
     EEPROM_BYTES,
     EEPROM_CHECKSUM,
     EEPROM_FLASH_VERSION,
     EEPROM_ICW1_SIGNATURE_VALID,
     EEPROM_MAC,
-    EEPROM_SECTION,
     FIELDS,
+)
+from device.spec.ids import (
+    DEFAULT_DEVICE_ID,
+    DEFAULT_SUBSYSTEM_ID,
+    DEFAULT_SUBSYSTEM_VENDOR_ID,
+    DEFAULT_VENDOR_ID,
+)
+from firmware.layout import (
+    EEPROM_SECTION,
     LAYOUT_VERSION,
     NOTE_NAME,
     NOTE_SECTION,
@@ -44,10 +52,6 @@ from firmware.layout import (
 )
 
 DEFAULT_MAC = "02:00:00:00:00:01"  # locally administered, unicast
-DEFAULT_DEVICE_ID = 0x1048  # 82597EX
-DEFAULT_VENDOR_ID = 0x8086
-DEFAULT_SUBSYSTEM_ID = 0xA11F
-DEFAULT_SUBSYSTEM_VENDOR = 0x8086
 DEFAULT_FLASH_VERSION = 0x0100  # shown as "1.0"
 
 # ELF constants (System V ABI, elf.h).
@@ -100,7 +104,7 @@ def build_words(
     device_id: int = DEFAULT_DEVICE_ID,
     vendor_id: int = DEFAULT_VENDOR_ID,
     subsystem_id: int = DEFAULT_SUBSYSTEM_ID,
-    subsystem_vendor: int = DEFAULT_SUBSYSTEM_VENDOR,
+    subsystem_vendor: int = DEFAULT_SUBSYSTEM_VENDOR_ID,
     pba: int = 0,
     flash_version: int = DEFAULT_FLASH_VERSION,
     compatibility: int = 0,

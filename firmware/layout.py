@@ -1,15 +1,14 @@
-"""The ixgb (82597EX) EEPROM map: 64 little-endian 16-bit words, declared once as a table.
+"""The ixgb NVM image: the EEPROM word map as bytes, its construct codec and its verdicts.
 
-Mirrors Linux's ``drivers/net/ethernet/intel/ixgb/ixgb_ee.h`` (word offsets, the ICW1
-signature, ``EEPROM_SUM``) and its ``struct ixgb_ee_map_type``.
+The word map itself (offsets, sizes, ``EEPROM_SUM``, the ICW1 signature and the :data:`FIELDS`
+table) is a hardware fact and lives in :mod:`device.spec.eeprom`; this module builds on it what
+the image tools need: the ``construct`` Struct, word/byte conversion, the checksum and
+signature verdicts a driver's probe would reach, and the ELF container's names.
 
 Contract:
-- ``EEPROM_*`` are plain ``int`` word indices and constants, for the device model's shadow and
-  the driver's probe (hot enough that they must not be enums).
-- :data:`FIELDS` is the one table (word, name, size in words, doc): every word belongs to
-  exactly one field, reserved words included, so the ELF symbol table, the ``construct``
-  decoder and the CLI's listing all come from it.
-- :data:`EEPROM` is the ``construct`` Struct built from :data:`FIELDS` (cold path only).
+- :data:`EEPROM` is the ``construct`` Struct built from ``FIELDS`` (cold path only).
+- ``parse``/``build``/``decode`` take and give plain Python values; nothing here touches a
+  device or a driver.
 
 Spec: spec/ixgb.md §1.4.
 """
@@ -17,40 +16,23 @@ Spec: spec/ixgb.md §1.4.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Any
 
 import construct as cs
 
-# Sizes and the checksum rule.  Spec: spec/ixgb.md §1.4, §1.1.
-EEPROM_WORDS = 64
-EEPROM_BYTES = EEPROM_WORDS * 2
-EEPROM_SUM = 0xBABA  # sum of words 0x00..0x3F, mod 2**16
-
-# Word indices (Linux's EEPROM_*_REG).
-EEPROM_MAC = 0x00  # three words: the MAC address bytes in order
-EEPROM_COMPATIBILITY = 0x03
-EEPROM_RESERVED1 = 0x04
-EEPROM_PBA = 0x08  # low word; the high word is EEPROM_PBA + 1
-EEPROM_PBA_HI = 0x09
-EEPROM_INIT_CTRL1 = 0x0A
-EEPROM_SUBSYSTEM_ID = 0x0B
-EEPROM_SUBSYSTEM_VENDOR = 0x0C
-EEPROM_DEVICE_ID = 0x0D
-EEPROM_VENDOR_ID = 0x0E
-EEPROM_INIT_CTRL2 = 0x0F
-EEPROM_OEM_RESERVED = 0x10
-EEPROM_SWDPINS = 0x20
-EEPROM_CIRCUIT_CTRL = 0x21
-EEPROM_POWER = 0x22  # D3 power in the low byte, D0 power in the high byte
-EEPROM_RESERVED2 = 0x23
-EEPROM_FLASH_VERSION = 0x32
-EEPROM_RESERVED3 = 0x33
-EEPROM_CHECKSUM = 0x3F
-
-# Init control 1 signature: bits 15:14 must read 01b or the EEPROM data is not used.
-EEPROM_ICW1_SIGNATURE_MASK = 0xC000
-EEPROM_ICW1_SIGNATURE_VALID = 0x4000
+from device.spec.eeprom import (
+    EEPROM_BYTES,
+    EEPROM_CHECKSUM,
+    EEPROM_ICW1_SIGNATURE_MASK,
+    EEPROM_ICW1_SIGNATURE_VALID,
+    EEPROM_INIT_CTRL1,
+    EEPROM_MAC,
+    EEPROM_SUM,
+    EEPROM_WORDS,
+    FIELD_BY_NAME,
+    FIELDS,
+    Field,
+)
 
 # Bumped whenever FIELDS changes; written into the ELF image's note.
 LAYOUT_VERSION = 1
@@ -62,56 +44,6 @@ NOTE_NAME = "ixsim"
 NT_IXSIM_NVM = 0x49580001  # our note type ("IX" + 1); desc = u32 layout version + version
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One run of EEPROM words.
-
-    ``kind`` says how the construct decoder reads it: ``"u16"`` one word, ``"u32"`` two words
-    low word first, ``"bytes"`` raw bytes in order (the MAC), ``"words"`` an array of words.
-    """
-
-    word: int
-    name: str
-    words: int
-    doc: str
-    kind: str = "u16"
-    reserved: bool = False
-
-    @property
-    def offset(self) -> int:
-        """Byte offset in the 128-byte image."""
-        return self.word * 2
-
-    @property
-    def size(self) -> int:
-        """Size in bytes."""
-        return self.words * 2
-
-
-FIELDS: tuple[Field, ...] = (
-    Field(EEPROM_MAC, "mac", 3, "MAC address, bytes in order", "bytes"),
-    Field(EEPROM_COMPATIBILITY, "compatibility", 1, "Compatibility"),
-    Field(EEPROM_RESERVED1, "reserved1", 4, "Reserved", "words", reserved=True),
-    Field(EEPROM_PBA, "pba", 2, "PBA number (low word, then high word)", "u32"),
-    Field(EEPROM_INIT_CTRL1, "init_ctrl1", 1, "Init control 1 (signature in bits 15:14)"),
-    Field(EEPROM_SUBSYSTEM_ID, "subsystem_id", 1, "Subsystem ID"),
-    Field(EEPROM_SUBSYSTEM_VENDOR, "subsystem_vendor", 1, "Subsystem vendor ID"),
-    Field(EEPROM_DEVICE_ID, "device_id", 1, "Device ID (init_hw takes it as hw->device_id)"),
-    Field(EEPROM_VENDOR_ID, "vendor_id", 1, "Vendor ID"),
-    Field(EEPROM_INIT_CTRL2, "init_ctrl2", 1, "Init control 2"),
-    Field(EEPROM_OEM_RESERVED, "oem_reserved", 16, "Reserved for the OEM", "words", True),
-    Field(EEPROM_SWDPINS, "swdpins", 1, "Software-definable pins"),
-    Field(EEPROM_CIRCUIT_CTRL, "circuit_ctrl", 1, "Circuit control"),
-    Field(EEPROM_POWER, "power", 1, "D3 power (low byte), D0 power (high byte)"),
-    Field(EEPROM_RESERVED2, "reserved2", 15, "Reserved", "words", reserved=True),
-    Field(EEPROM_FLASH_VERSION, "flash_version", 1, "Flash version"),
-    Field(EEPROM_RESERVED3, "reserved3", 12, "Reserved", "words", reserved=True),
-    Field(EEPROM_CHECKSUM, "checksum", 1, "Checksum: words 0x00..0x3F sum to 0xBABA"),
-)
-
-FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
-
-
 def _construct_for(field: Field) -> cs.Construct:
     if field.kind == "bytes":
         return cs.Bytes(field.size)
@@ -121,19 +53,6 @@ def _construct_for(field: Field) -> cs.Construct:
         return cs.Array(field.words, cs.Int16ul)
     return cs.Int16ul
 
-
-def _check_table() -> None:
-    """The table must tile the 64 words exactly, in order; checked once at import."""
-    word = 0
-    for f in FIELDS:
-        if f.word != word or f.words < 1:
-            raise AssertionError(f"EEPROM table: {f.name} at word {f.word:#x}, expected {word:#x}")
-        word += f.words
-    if word != EEPROM_WORDS:
-        raise AssertionError(f"EEPROM table covers {word} words, not {EEPROM_WORDS}")
-
-
-_check_table()
 
 #: The construct decoder/encoder for the 128-byte image, built from FIELDS.
 EEPROM: cs.Struct = cs.Struct(*(f.name / _construct_for(f) for f in FIELDS))

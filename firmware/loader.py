@@ -21,11 +21,9 @@ from elftools.construct import ConstructError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import NoteSection, SymbolTableSection
 
+from device.spec.eeprom import EEPROM_BYTES, EEPROM_INIT_CTRL1, EEPROM_SUM
 from firmware.layout import (
-    EEPROM_BYTES,
-    EEPROM_INIT_CTRL1,
     EEPROM_SECTION,
-    EEPROM_SUM,
     NOTE_NAME,
     NT_IXSIM_NVM,
     bytes_to_words,

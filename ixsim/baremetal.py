@@ -13,9 +13,9 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from device.memory import DMA_FROM_DEVICE, DMA_TO_DEVICE
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.bus import DMA_FROM_DEVICE, DMA_TO_DEVICE
 from ixsim.host import Host
 from ixsim.regview import RegisterFile
 from ixsim.world import World

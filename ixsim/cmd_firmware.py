@@ -13,17 +13,10 @@ import json
 import sys
 from typing import Any
 
+from device.spec.eeprom import EEPROM_CHECKSUM, EEPROM_DEVICE_ID, EEPROM_SUM, FIELDS, Field
+from device.spec.ids import DEFAULT_DEVICE_ID, DEVICE_NAMES
 from firmware.builder import build_words, parse_mac, write_elf
-from firmware.layout import (
-    EEPROM_CHECKSUM,
-    EEPROM_DEVICE_ID,
-    EEPROM_SUM,
-    FIELDS,
-    Field,
-    checksum_word,
-    format_mac,
-    word_sum,
-)
+from firmware.layout import checksum_word, format_mac, word_sum
 from firmware.loader import EepromImage, FirmwareError, load_image
 from ixsim.cli import CliError
 
@@ -44,8 +37,9 @@ def add_parser(subparsers: Any) -> None:
     b.add_argument("-o", "--output", required=True, help="the ELF file to write")
     b.add_argument(
         "--device-id",
-        default="0x1048",
-        help="PCI device ID stored in word 0x0D (default 0x1048, 82597EX)",
+        default=f"0x{DEFAULT_DEVICE_ID:04X}",
+        help=f"PCI device ID stored in word 0x{EEPROM_DEVICE_ID:02X} (default "
+        f"0x{DEFAULT_DEVICE_ID:04X}, {DEVICE_NAMES[DEFAULT_DEVICE_ID]})",
     )
     b.add_argument(
         "--corrupt-checksum",
@@ -66,7 +60,8 @@ def _u16(option: str, text: str) -> int:
     except ValueError:
         value = -1
     if not 0 <= value <= 0xFFFF:
-        raise CliError(f"bad {option} {text!r}: expected a 16-bit number such as 0x1048")
+        raise CliError(f"bad {option} {text!r}: expected a 16-bit number such as "
+                       f"0x{DEFAULT_DEVICE_ID:04X}")
     return value
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from device.cable import Cable
 from device.machine import Machine, NicSlot
-from device.memory import DMA_FROM_DEVICE, DMA_TO_DEVICE
 from device.port import Port
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.bus import DMA_FROM_DEVICE, DMA_TO_DEVICE
 from firmware import default_words
 from ixsim.sched import Scheduler
 

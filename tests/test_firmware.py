@@ -15,10 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import firmware
-from firmware import layout
-from firmware.builder import DEFAULT_MAC, build_words, elf_bytes, parse_mac, set_mac, write_elf
-from firmware.layout import (
-    EEPROM,
+from device.spec import eeprom as spec
+from device.spec.eeprom import (
     EEPROM_CHECKSUM,
     EEPROM_DEVICE_ID,
     EEPROM_INIT_CTRL1,
@@ -26,6 +24,9 @@ from firmware.layout import (
     EEPROM_SUM,
     FIELDS,
 )
+from firmware import layout
+from firmware.builder import DEFAULT_MAC, build_words, elf_bytes, parse_mac, set_mac, write_elf
+from firmware.layout import EEPROM
 from firmware.loader import FirmwareError, load_image, load_words
 from ixsim.cli import main
 
@@ -47,23 +48,23 @@ def write(tmp_path: Path, words: list[int], name: str = "nic.elf") -> Path:
 
 def test_word_constants_match_the_spec_and_the_table() -> None:
     # Spec: spec/ixgb.md §1.4
-    assert (layout.EEPROM_MAC, layout.EEPROM_COMPATIBILITY, layout.EEPROM_PBA) == (0, 3, 8)
-    assert (EEPROM_INIT_CTRL1, layout.EEPROM_SUBSYSTEM_ID, layout.EEPROM_SUBSYSTEM_VENDOR) == (
+    assert (spec.EEPROM_MAC, spec.EEPROM_COMPATIBILITY, spec.EEPROM_PBA) == (0, 3, 8)
+    assert (EEPROM_INIT_CTRL1, spec.EEPROM_SUBSYSTEM_ID, spec.EEPROM_SUBSYSTEM_VENDOR) == (
         0x0A, 0x0B, 0x0C,
     )
-    assert (EEPROM_DEVICE_ID, layout.EEPROM_VENDOR_ID, layout.EEPROM_INIT_CTRL2) == (
+    assert (EEPROM_DEVICE_ID, spec.EEPROM_VENDOR_ID, spec.EEPROM_INIT_CTRL2) == (
         0x0D, 0x0E, 0x0F,
     )
-    assert (layout.EEPROM_SWDPINS, layout.EEPROM_CIRCUIT_CTRL, layout.EEPROM_POWER) == (
+    assert (spec.EEPROM_SWDPINS, spec.EEPROM_CIRCUIT_CTRL, spec.EEPROM_POWER) == (
         0x20, 0x21, 0x22,
     )
-    assert (layout.EEPROM_FLASH_VERSION, EEPROM_CHECKSUM, EEPROM_SUM) == (0x32, 0x3F, 0xBABA)
-    by_name = layout.FIELD_BY_NAME
+    assert (spec.EEPROM_FLASH_VERSION, EEPROM_CHECKSUM, EEPROM_SUM) == (0x32, 0x3F, 0xBABA)
+    by_name = spec.FIELD_BY_NAME
     assert by_name["mac"].word == EEPROM_MAC and by_name["mac"].words == 3
-    assert by_name["pba"].word == layout.EEPROM_PBA and by_name["pba"].words == 2
+    assert by_name["pba"].word == spec.EEPROM_PBA and by_name["pba"].words == 2
     assert by_name["init_ctrl1"].word == EEPROM_INIT_CTRL1
     assert by_name["device_id"].word == EEPROM_DEVICE_ID
-    assert by_name["flash_version"].word == layout.EEPROM_FLASH_VERSION
+    assert by_name["flash_version"].word == spec.EEPROM_FLASH_VERSION
     assert by_name["checksum"].word == EEPROM_CHECKSUM
 
 

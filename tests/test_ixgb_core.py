@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 from qtest import make_rig
 
 from device.faults import DeviceFaultError
-from device.pci import IRQ_HANDLED, PCI_COMMAND, PCI_COMMAND_MASTER
+from device.pci import PCI_COMMAND, PCI_COMMAND_MASTER
 from device.spec import regs as R
+from device.spec.bus import IRQ_HANDLED
 from firmware import default_words
 
 

@@ -11,7 +11,7 @@ OURS = {"device", "driver", "stack", "firmware", "ixsim", "fastpath"}
 # layer -> top-level packages of ours it may import (besides itself)
 ALLOWED = {
     "fastpath": set(),
-    "firmware": {"fastpath"},
+    "firmware": {"device", "fastpath"},  # device.spec only (the NVM word map), see below
     "device": {"fastpath"},
     "stack": {"fastpath"},
     "driver": {"stack", "device", "fastpath"},  # stack.core and device.spec only, see below
@@ -47,10 +47,22 @@ def test_layers_import_only_what_design_allows():
                     continue
                 if top not in allowed:
                     problems.append(f"{rel}:{line}: {layer}/ must not import {name}")
-                if layer == "driver" and top == "device" and not name.startswith("device.spec"):
-                    problems.append(f"{rel}:{line}: driver/ may only import device.spec")
+                if (layer in ("driver", "firmware") and top == "device"
+                        and not name.startswith("device.spec")):
+                    problems.append(f"{rel}:{line}: {layer}/ may only import device.spec")
                 if layer == "driver" and top == "stack" and not name.startswith("stack.core"):
                     problems.append(f"{rel}:{line}: driver/ may only import stack.core")
+    assert not problems, "\n".join(problems)
+
+
+def test_device_spec_stands_alone():
+    """device.spec is what the driver and firmware import: it may import nothing else of ours."""
+    problems = []
+    for path in sorted((ROOT / "device" / "spec").rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        for name, line in imports_of(path):
+            if name.split(".")[0] in OURS and not name.startswith("device.spec"):
+                problems.append(f"{rel}:{line}: device/spec/ must not import {name}")
     assert not problems, "\n".join(problems)
 
 

@@ -5,16 +5,33 @@ same state machine.  The driver's sequences are in spec/ixgb.md §1.4: a READ is
 opcode 110 then 6 address bits, after which each rising SK edge presents the next data bit
 (MSB first, no dummy bit, consecutive words on further clocks); WRITE/ERASE need a prior EWEN;
 DO reads 1 ("ready") whenever no read is shifting out, so a write completes at once.
+Sizes and opcodes are :mod:`device.spec.eeprom`'s.
 """
 
 from __future__ import annotations
 
-EEPROM_WORDS = 64
-ADDR_BITS = 6
-OP_READ = 0b110
-OP_WRITE = 0b101
-OP_ERASE = 0b111
-OP_EXT = 0b100  # followed by 2 bits: 11 EWEN, 00 EWDS, 01 WRAL, 10 ERAL
+from device.spec.eeprom import (
+    EEPROM_ADDR_BITS,
+    EEPROM_ERAL_OPCODE,
+    EEPROM_ERASE_OPCODE,
+    EEPROM_EWDS_OPCODE,
+    EEPROM_EWEN_OPCODE,
+    EEPROM_EXT_OPCODE,
+    EEPROM_OPCODE_BITS,
+    EEPROM_READ_OPCODE,
+    EEPROM_WORD_BITS,
+    EEPROM_WORDS,
+    EEPROM_WRITE_OPCODE,
+)
+
+# The extended commands (EXT prefix) carry a 2-bit sub-opcode in the first address bits.
+_EXT_SUB_MASK = 0b11
+_EXT_SUB_SHIFT = EEPROM_ADDR_BITS - 2
+_SUB_EWEN = EEPROM_EWEN_OPCODE & _EXT_SUB_MASK  # 11
+_SUB_EWDS = EEPROM_EWDS_OPCODE & _EXT_SUB_MASK  # 00
+_SUB_ERAL = EEPROM_ERAL_OPCODE & _EXT_SUB_MASK  # 10
+_ADDRESSED = EEPROM_OPCODE_BITS + EEPROM_ADDR_BITS  # bits in a command up to its address
+_LONGEST = _ADDRESSED + EEPROM_WORD_BITS  # a WRITE: nothing is longer
 
 
 class Eeprom:
@@ -53,9 +70,9 @@ class Eeprom:
         if not rising:
             return
         if self._reading:
-            self.do = (self.words[self._addr] >> (15 - self._out)) & 1
+            self.do = (self.words[self._addr] >> (EEPROM_WORD_BITS - 1 - self._out)) & 1
             self._out += 1
-            if self._out == 16:
+            if self._out == EEPROM_WORD_BITS:
                 self._out = 0
                 self._addr = (self._addr + 1) % EEPROM_WORDS
             return
@@ -67,33 +84,33 @@ class Eeprom:
 
     def _decode(self) -> None:
         n, bits = self._nbits, self._bits
-        if n < 3:
+        if n < EEPROM_OPCODE_BITS:
             return
-        op = bits >> (n - 3)
-        if op == OP_READ and n == 3 + ADDR_BITS:
+        op = bits >> (n - EEPROM_OPCODE_BITS)
+        if op == EEPROM_READ_OPCODE and n == _ADDRESSED:
             self._addr = bits & (EEPROM_WORDS - 1)
             self._reading = True
             self._out = 0
-        elif op == OP_ERASE and n == 3 + ADDR_BITS:
+        elif op == EEPROM_ERASE_OPCODE and n == _ADDRESSED:
             if self.write_enabled:
                 self.words[bits & (EEPROM_WORDS - 1)] = 0xFFFF
                 self.writes += 1
             self._done()
-        elif op == OP_WRITE and n == 3 + ADDR_BITS + 16:
+        elif op == EEPROM_WRITE_OPCODE and n == _LONGEST:
             if self.write_enabled:
-                self.words[(bits >> 16) & (EEPROM_WORDS - 1)] = bits & 0xFFFF
+                self.words[(bits >> EEPROM_WORD_BITS) & (EEPROM_WORDS - 1)] = bits & 0xFFFF
                 self.writes += 1
             self._done()
-        elif op == OP_EXT and n == 3 + ADDR_BITS:
-            sub = (bits >> 4) & 0b11
-            if sub == 0b11:
+        elif op == EEPROM_EXT_OPCODE and n == _ADDRESSED:
+            sub = (bits >> _EXT_SUB_SHIFT) & _EXT_SUB_MASK
+            if sub == _SUB_EWEN:
                 self.write_enabled = True
-            elif sub == 0b00:
+            elif sub == _SUB_EWDS:
                 self.write_enabled = False
-            elif sub == 0b10 and self.write_enabled:  # ERAL
+            elif sub == _SUB_ERAL and self.write_enabled:
                 self.words = [0xFFFF] * EEPROM_WORDS
             self._done()
-        elif n >= 3 + ADDR_BITS + 16:
+        elif n >= _LONGEST:
             self._done()  # nothing is longer than a WRITE: a garbled command resets
 
     def _done(self) -> None:

@@ -25,9 +25,10 @@ from device.ixgb.tx import TxEngine
 from device.pci import PciFunction
 from device.port import Port
 from device.spec import regs as R
+from device.spec.eeprom import EEPROM_MAC
+from device.spec.timing import DELAY_UNIT_NS
 
 MAX_FRAME_FCS = 16114 + 14 + 4  # the largest MTU plus header and FCS: what Linux writes
-NS_PER_DELAY_UNIT = 819.2  # TIDV/RDTR tick: 0.8192 us (spec/ixgb.md §1.6)
 
 _NREGS = R.BAR0_SIZE // 4
 _STAT_64_HIGH = {off + 4 for name, off, width, _d in R.STATS if width == 64}
@@ -125,7 +126,7 @@ class IxgbNic:
 
     def _load_rar0_from_eeprom(self) -> None:
         """Like every Intel MAC, the NIC loads RAR0 from EEPROM words 0-2 at reset."""
-        w = self.eeprom.words
+        w = self.eeprom.words[EEPROM_MAC : EEPROM_MAC + 3]
         self.r[R.RAL(0) >> 2] = w[0] | (w[1] << 16)
         self.r[R.RAH(0) >> 2] = w[2] | R.RAH_AV
 
@@ -166,7 +167,7 @@ class IxgbNic:
         self.pci.set_irq(bool(r[R.ICR >> 2] & r[R.IMS >> 2]))
 
     def delay_ns(self, ticks: int) -> int:
-        return int(ticks * NS_PER_DELAY_UNIT)
+        return int(ticks * DELAY_UNIT_NS)
 
     # -- statistics -------------------------------------------------------------------------
     def stat_add(self, offset: int, amount: int = 1) -> None:

@@ -23,14 +23,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from driver.ixgb.adapter import (
-    DEVICE_ID_82597EX,
-    DEVICE_ID_82597EX_CX4,
-    DEVICE_ID_82597EX_LR,
-    DEVICE_ID_82597EX_SR,
-    VENDOR_ID_INTEL,
-    Adapter,
+from device.spec.bus import PciDevice
+from device.spec.ids import (
+    IXGB_DEVICE_ID_82597EX,
+    IXGB_DEVICE_ID_82597EX_CX4,
+    IXGB_DEVICE_ID_82597EX_LR,
+    IXGB_DEVICE_ID_82597EX_SR,
+    PCI_VENDOR_ID_INTEL,
 )
+from driver.ixgb.adapter import Adapter
 from driver.ixgb.ethtool import ETHTOOL_OPS
 from driver.ixgb.main import DRIVER_STRING, ProbeError
 from driver.ixgb.main import probe as _probe
@@ -41,19 +42,19 @@ DRIVER_NAME = "ixgb"
 
 # (vendor, device) pairs the driver binds to (Linux's ixgb_pci_tbl; any subsystem).
 PCI_IDS: tuple[tuple[int, int], ...] = (
-    (VENDOR_ID_INTEL, DEVICE_ID_82597EX),
-    (VENDOR_ID_INTEL, DEVICE_ID_82597EX_CX4),
-    (VENDOR_ID_INTEL, DEVICE_ID_82597EX_SR),
-    (VENDOR_ID_INTEL, DEVICE_ID_82597EX_LR),
+    (PCI_VENDOR_ID_INTEL, IXGB_DEVICE_ID_82597EX),
+    (PCI_VENDOR_ID_INTEL, IXGB_DEVICE_ID_82597EX_CX4),
+    (PCI_VENDOR_ID_INTEL, IXGB_DEVICE_ID_82597EX_SR),
+    (PCI_VENDOR_ID_INTEL, IXGB_DEVICE_ID_82597EX_LR),
 )
 
 
-def match(pci_dev: Any) -> bool:
+def match(pci_dev: PciDevice) -> bool:
     """True when ``pci_dev`` is one of the 82597EX parts in :data:`PCI_IDS`."""
     return (pci_dev.vendor, pci_dev.device) in PCI_IDS
 
 
-def probe(kernel: Any, pci_dev: Any, **params: Any) -> Any:
+def probe(kernel: Any, pci_dev: PciDevice, **params: Any) -> Any:
     """Bind to ``pci_dev`` and register a net_device (named eth0, eth1, ... by the core).
 
     Raises ProbeError for a device not in PCI_IDS, a bad EEPROM (checksum, signature) or an

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from device.spec import regs as R
+from device.spec.bus import IoMem, PciDevice
+from device.spec.eeprom import EEPROM_WORDS
 from stack.core import netdev_printk
-
-# Linux's DMA directions (include/linux/dma-direction.h).  The driver may not import the
-# device model, so it states the values itself; coherent ring memory needs no direction.
-DMA_TO_DEVICE = 1
-DMA_FROM_DEVICE = 2
 
 # Ring sizes (ixgb.h, ixgb_param.c).  Spec: spec/ixgb.md §1.6.
 DEFAULT_TXD = 256
@@ -46,10 +44,10 @@ MAX_ENET_FRAME_SIZE_WITHOUT_FCS = 1514
 MAX_JUMBO_FRAME_SIZE = 0x3F00  # 16128
 ETH_MIN_MTU = 68
 RAR_ENTRIES = 3  # the driver uses RAR 0 (own MAC) and 1..2 (first multicast addresses)
-ALL_RAR_ENTRIES = 16
+ALL_RAR_ENTRIES = R.NUM_RA  # the table sizes are the register map's (ixgb_hw.h)
 MAX_NUM_MULTICAST_ADDRESSES = 128
-MC_TBL_SIZE = 128
-VLAN_FILTER_TBL_SIZE = 128
+MC_TBL_SIZE = R.NUM_MTA
+VLAN_FILTER_TBL_SIZE = R.NUM_VFTA
 VLAN_N_VID = 4096
 
 # adapter->flags bits
@@ -71,14 +69,6 @@ PHY_G6104 = "g6104"
 PHY_TXN17201 = "txn17201"
 PHY_TXN17401 = "txn17401"
 PHY_BCM = "bcm"
-
-# Device IDs (ixgb_ids.h).
-VENDOR_ID_INTEL = 0x8086
-VENDOR_ID_SUN = 0x108E
-DEVICE_ID_82597EX = 0x1048
-DEVICE_ID_82597EX_SR = 0x1A48
-DEVICE_ID_82597EX_LR = 0x1B48
-DEVICE_ID_82597EX_CX4 = 0x109E
 
 HZ_NS = 1_000_000_000  # one second of jiffies, in the scheduler's nanoseconds
 # stack.core timers have no jiffies.  Linux's ``mod_timer(t, jiffies)`` ("now") still waits
@@ -162,11 +152,11 @@ class BusInfo:
 class Hw:
     """``struct ixgb_hw``: what the shared code (hw.py, ee.py) knows of the MAC.
 
-    ``hw_addr`` is the ioremapped BAR0 (an object with ``read32``/``write32``): the driver's
-    only way to the registers.
+    ``hw_addr`` is the ioremapped BAR0 (``read32``/``write32``): the driver's only way to the
+    registers.
     """
 
-    def __init__(self, hw_addr: Any) -> None:
+    def __init__(self, hw_addr: IoMem) -> None:
         self.hw_addr = hw_addr
         self.read32 = hw_addr.read32
         self.write32 = hw_addr.write32
@@ -181,7 +171,7 @@ class Hw:
         self.mc_filter_type = 0
         self.num_mc_addrs = 0
         self.curr_mac_addr = bytes(6)
-        self.eeprom = [0] * 64  # the EEPROM cache (hw->eeprom)
+        self.eeprom = [0] * EEPROM_WORDS  # the EEPROM cache (hw->eeprom)
         self.fc = FlowControl()
         self.bus = BusInfo()
         self.link_up = False
@@ -200,13 +190,13 @@ class Hw:
 
     def write_flush(self) -> None:
         """IXGB_WRITE_FLUSH: a posted-write flush is a read of STATUS."""
-        self.read32(0x00010)
+        self.read32(R.STATUS)
 
 
 class Adapter:
     """``struct ixgb_adapter``: the board's private structure (``netdev_priv``)."""
 
-    def __init__(self, kernel: Any, netdev: Any, pdev: Any, hw: Hw) -> None:
+    def __init__(self, kernel: Any, netdev: Any, pdev: PciDevice, hw: Hw) -> None:
         self.kernel = kernel
         self.sched = kernel.sched
         self.netdev = netdev

@@ -6,37 +6,37 @@ out MSB first, shift 16 data bits in, standby.  A write runs EWEN, WRITE + addre
 waits for DO after a standby, then EWDS and cleanup.  The 50 µs waits between clock edges are
 accounted (``hw.udelay``), not spent: the model's EEPROM answers at once.
 
-The word indices are hardware facts stated here (the driver reads no firmware module):
-MAC in words 0..2, PBA in 8..9, init control 1 (signature) in 0x0A, device ID in 0x0D,
-checksum in 0x3F so that all 64 words sum to 0xBABA.
+The word indices and opcodes are the datasheet's, from :mod:`device.spec.eeprom` (the driver
+reads no firmware module): MAC in words 0..2, PBA in 8..9, init control 1 (signature) in
+0x0A, device ID in 0x0D, checksum in 0x3F so that all 64 words sum to 0xBABA.
 """
 
 from __future__ import annotations
 
 from device.spec import regs as R
+from device.spec.eeprom import (
+    EEPROM_ADDR_BITS,
+    EEPROM_CHECKSUM,
+    EEPROM_DEVICE_ID,
+    EEPROM_EWDS_OPCODE,
+    EEPROM_EWEN_OPCODE,
+    EEPROM_EXT_DUMMY_BITS,
+    EEPROM_EXT_OPCODE_BITS,
+    EEPROM_ICW1_SIGNATURE_CLEAR,
+    EEPROM_ICW1_SIGNATURE_MASK,
+    EEPROM_ICW1_SIGNATURE_VALID,
+    EEPROM_INIT_CTRL1,
+    EEPROM_MAC,
+    EEPROM_OPCODE_BITS,
+    EEPROM_PBA,
+    EEPROM_PBA_HI,
+    EEPROM_READ_OPCODE,
+    EEPROM_SUM,
+    EEPROM_WORD_BITS,
+    EEPROM_WORDS,
+    EEPROM_WRITE_OPCODE,
+)
 from driver.ixgb.adapter import Hw
-
-EEPROM_SIZE = 64  # words
-EEPROM_SUM = 0xBABA
-EEPROM_MAC = 0x00  # 3 words, bytes in order, low byte first in each word
-EEPROM_PBA_1_2_REG = 0x08
-EEPROM_PBA_3_4_REG = 0x09
-EEPROM_INIT_CTRL1 = 0x0A
-EEPROM_SUBSYSTEM_ID = 0x0B
-EEPROM_SUBVEND_ID = 0x0C
-EEPROM_DEVICE_ID = 0x0D
-EEPROM_VENDOR_ID = 0x0E
-EEPROM_CHECKSUM_REG = 0x3F
-EEPROM_ICW1_SIGNATURE_MASK = 0xC000
-EEPROM_ICW1_SIGNATURE_VALID = 0x4000
-EEPROM_ICW1_SIGNATURE_CLEAR = 0x0000
-
-# Microwire opcodes (ixgb_ee.h).
-EEPROM_READ_OPCODE = 0x6  # 110
-EEPROM_WRITE_OPCODE = 0x5  # 101
-EEPROM_ERASE_OPCODE = 0x7  # 111
-EEPROM_EWEN_OPCODE = 0x13  # 10011
-EEPROM_EWDS_OPCODE = 0x10  # 10000
 
 _SK, _CS, _DI, _DO = R.EECD_SK, R.EECD_CS, R.EECD_DI, R.EECD_DO
 
@@ -76,10 +76,10 @@ def shift_out_bits(hw: Hw, data: int, count: int) -> None:
 
 
 def shift_in_bits(hw: Hw) -> int:
-    """Clock 16 bits out of the EEPROM (raise SK, sample DO, lower SK), MSB first."""
+    """Clock a word (16 bits) out of the EEPROM (raise SK, sample DO, lower SK), MSB first."""
     eecd = hw.read32(R.EECD) & ~(_DO | _DI)
     data = 0
-    for _ in range(16):
+    for _ in range(EEPROM_WORD_BITS):
         data <<= 1
         eecd = _raise_clock(hw, eecd)
         eecd = hw.read32(R.EECD) & ~_DI
@@ -133,8 +133,8 @@ def wait_eeprom_command(hw: Hw) -> bool:
 def read_eeprom(hw: Hw, offset: int) -> int:
     """One word: READ opcode, 6 address bits, 16 data bits in, standby."""
     setup_eeprom(hw)
-    shift_out_bits(hw, EEPROM_READ_OPCODE, 3)
-    shift_out_bits(hw, offset, 6)
+    shift_out_bits(hw, EEPROM_READ_OPCODE, EEPROM_OPCODE_BITS)
+    shift_out_bits(hw, offset, EEPROM_ADDR_BITS)
     data = shift_in_bits(hw)
     standby_eeprom(hw)
     return data
@@ -147,16 +147,16 @@ def write_eeprom(hw: Hw, offset: int, data: int) -> bool:
     probe refuses the image.  Returns False when the EEPROM never signalled completion.
     """
     setup_eeprom(hw)
-    shift_out_bits(hw, EEPROM_EWEN_OPCODE, 5)
-    shift_out_bits(hw, 0, 4)
+    shift_out_bits(hw, EEPROM_EWEN_OPCODE, EEPROM_EXT_OPCODE_BITS)
+    shift_out_bits(hw, 0, EEPROM_EXT_DUMMY_BITS)
     standby_eeprom(hw)
-    shift_out_bits(hw, EEPROM_WRITE_OPCODE, 3)
-    shift_out_bits(hw, offset, 6)
-    shift_out_bits(hw, data & 0xFFFF, 16)
+    shift_out_bits(hw, EEPROM_WRITE_OPCODE, EEPROM_OPCODE_BITS)
+    shift_out_bits(hw, offset, EEPROM_ADDR_BITS)
+    shift_out_bits(hw, data & 0xFFFF, EEPROM_WORD_BITS)
     done = wait_eeprom_command(hw)
     standby_eeprom(hw)
-    shift_out_bits(hw, EEPROM_EWDS_OPCODE, 5)
-    shift_out_bits(hw, 0, 4)
+    shift_out_bits(hw, EEPROM_EWDS_OPCODE, EEPROM_EXT_OPCODE_BITS)
+    shift_out_bits(hw, 0, EEPROM_EXT_DUMMY_BITS)
     cleanup_eeprom(hw)
     hw.eeprom[EEPROM_INIT_CTRL1] = EEPROM_ICW1_SIGNATURE_CLEAR
     return done
@@ -165,7 +165,7 @@ def write_eeprom(hw: Hw, offset: int, data: int) -> bool:
 def validate_eeprom_checksum(hw: Hw) -> bool:
     """Sum all 64 words straight from the part; good when the sum is 0xBABA."""
     checksum = 0
-    for i in range(EEPROM_CHECKSUM_REG + 1):
+    for i in range(EEPROM_CHECKSUM + 1):
         checksum += read_eeprom(hw, i)
     return checksum & 0xFFFF == EEPROM_SUM
 
@@ -173,9 +173,9 @@ def validate_eeprom_checksum(hw: Hw) -> bool:
 def update_eeprom_checksum(hw: Hw) -> None:
     """Write word 0x3F so that the 64 words sum to 0xBABA again."""
     checksum = 0
-    for i in range(EEPROM_CHECKSUM_REG):
+    for i in range(EEPROM_CHECKSUM):
         checksum += read_eeprom(hw, i)
-    write_eeprom(hw, EEPROM_CHECKSUM_REG, (EEPROM_SUM - checksum) & 0xFFFF)
+    write_eeprom(hw, EEPROM_CHECKSUM, (EEPROM_SUM - checksum) & 0xFFFF)
 
 
 def signature_valid(hw: Hw) -> bool:
@@ -185,7 +185,7 @@ def signature_valid(hw: Hw) -> bool:
 def get_eeprom_data(hw: Hw) -> bool:
     """Read all 64 words into ``hw.eeprom``; check the checksum, then the signature."""
     checksum = 0
-    for i in range(EEPROM_SIZE):
+    for i in range(EEPROM_WORDS):
         word = read_eeprom(hw, i)
         checksum += word
         hw.eeprom[i] = word
@@ -201,7 +201,7 @@ def check_and_get_eeprom_data(hw: Hw) -> bool:
 
 
 def get_eeprom_word(hw: Hw, index: int) -> int:
-    if index < EEPROM_SIZE and check_and_get_eeprom_data(hw):
+    if index < EEPROM_WORDS and check_and_get_eeprom_data(hw):
         return hw.eeprom[index]
     return 0
 
@@ -210,13 +210,13 @@ def get_ee_mac_addr(hw: Hw) -> bytes:
     """Words 0..2 as the 6 MAC bytes; all zero when the EEPROM data is not valid."""
     if not check_and_get_eeprom_data(hw):
         return bytes(6)
-    w = hw.eeprom
+    w = hw.eeprom[EEPROM_MAC : EEPROM_MAC + 3]
     return bytes((w[0] & 0xFF, w[0] >> 8, w[1] & 0xFF, w[1] >> 8, w[2] & 0xFF, w[2] >> 8))
 
 
 def get_ee_pba_number(hw: Hw) -> int:
     if check_and_get_eeprom_data(hw):
-        return hw.eeprom[EEPROM_PBA_1_2_REG] | (hw.eeprom[EEPROM_PBA_3_4_REG] << 16)
+        return hw.eeprom[EEPROM_PBA] | (hw.eeprom[EEPROM_PBA_HI] << 16)
     return 0
 
 

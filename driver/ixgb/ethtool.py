@@ -17,6 +17,8 @@ import struct
 from typing import Any
 
 from device.spec import regs as R
+from device.spec.eeprom import EEPROM_BYTES, EEPROM_CHECKSUM
+from device.spec.timing import DELAY_UNIT_NS
 from driver.ixgb import ee, main
 from driver.ixgb.adapter import (
     ALL_RAR_ENTRIES,
@@ -58,8 +60,7 @@ DRIVER_VERSION = "2.0.0-k"
 SPEED_UNKNOWN = -1
 DUPLEX_UNKNOWN = 0xFF
 REG_DUMP_LEN = 136 * 4
-EEPROM_LEN = ee.EEPROM_SIZE * 2
-NS_PER_TICK = 819.2  # TIDV/RDTR unit: 0.8192 µs
+EEPROM_LEN = EEPROM_BYTES
 
 # (ethtool name, where it lives): "netdev" stats fields, adapter counters, or "hw" counters.
 GSTRINGS_STATS: tuple[tuple[str, str, str], ...] = (
@@ -179,11 +180,11 @@ def set_ringparam(netdev: Any, ring: EthtoolRingparam) -> int:
 
 
 def _ticks_to_usecs(ticks: int) -> int:
-    return round(ticks * NS_PER_TICK / 1000)
+    return round(ticks * DELAY_UNIT_NS / 1000)
 
 
 def _usecs_to_ticks(usecs: int) -> int:
-    return round(usecs * 1000 / NS_PER_TICK)
+    return round(usecs * 1000 / DELAY_UNIT_NS)
 
 
 def get_coalesce(netdev: Any) -> EthtoolCoalesce:
@@ -318,7 +319,7 @@ def set_eeprom(netdev: Any, magic: int, offset: int, data: bytes) -> int:
     buf[start : start + length] = data[:length]
     for i in range(last - first + 1):
         ee.write_eeprom(hw, first + i, int.from_bytes(buf[2 * i : 2 * i + 2], "little"))
-    if first <= ee.EEPROM_CHECKSUM_REG:
+    if first <= EEPROM_CHECKSUM:
         ee.update_eeprom_checksum(hw)
     return 0
 

@@ -15,12 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from device.spec import regs as R
+from device.spec.ids import (
+    IXGB_DEVICE_ID_82597EX,
+    IXGB_DEVICE_ID_82597EX_CX4,
+    IXGB_DEVICE_ID_82597EX_LR,
+    IXGB_DEVICE_ID_82597EX_SR,
+    PCI_VENDOR_ID_SUN,
+)
 from driver.ixgb import ee
 from driver.ixgb.adapter import (
-    DEVICE_ID_82597EX,
-    DEVICE_ID_82597EX_CX4,
-    DEVICE_ID_82597EX_LR,
-    DEVICE_ID_82597EX_SR,
     FC_FULL,
     FC_NONE,
     FC_RX_PAUSE,
@@ -34,7 +37,6 @@ from driver.ixgb.adapter import (
     PHY_TXN17401,
     PHY_UNKNOWN,
     RAR_ENTRIES,
-    VENDOR_ID_SUN,
     VLAN_FILTER_TBL_SIZE,
     Adapter,
     Hw,
@@ -77,7 +79,7 @@ def mac_reset(hw: Hw) -> int:
     hw.write32(R.CTRL0, ctrl)
     hw.msleep(DELAY_AFTER_RESET_MS)
     ctrl = hw.read32(R.CTRL0)  # RST self-clears; Linux only asserts it in debug builds
-    if hw.subsystem_vendor_id == VENDOR_ID_SUN:
+    if hw.subsystem_vendor_id == PCI_VENDOR_ID_SUN:
         ctrl = CTRL1_GPI0_EN | CTRL1_SDP6_DIR | CTRL1_SDP7_DIR | CTRL1_SDP6 | CTRL1_SDP7
         hw.write32(R.CTRL1, ctrl)
         optics_reset_bcm(hw)
@@ -114,15 +116,15 @@ def identify_xpak_vendor(hw: Hw) -> str:
 
 def identify_phy(hw: Hw) -> str:
     """Transceiver type from the (EEPROM) device ID; SR and CX4 ask the XPAK vendor."""
-    if hw.device_id == DEVICE_ID_82597EX:
+    if hw.device_id == IXGB_DEVICE_ID_82597EX:
         phy = PHY_TXN17401
-    elif hw.device_id in (DEVICE_ID_82597EX_SR, DEVICE_ID_82597EX_CX4):
+    elif hw.device_id in (IXGB_DEVICE_ID_82597EX_SR, IXGB_DEVICE_ID_82597EX_CX4):
         phy = PHY_TXN17201 if identify_xpak_vendor(hw) == "intel" else PHY_G6005
-    elif hw.device_id == DEVICE_ID_82597EX_LR:
+    elif hw.device_id == IXGB_DEVICE_ID_82597EX_LR:
         phy = PHY_G6104
     else:
         phy = PHY_UNKNOWN
-    if hw.subsystem_vendor_id == VENDOR_ID_SUN:
+    if hw.subsystem_vendor_id == PCI_VENDOR_ID_SUN:
         phy = PHY_BCM
     return phy
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from device.spec import regs as R
-from driver.ixgb.adapter import VENDOR_ID_SUN, Adapter, next_tick
+from device.spec.bus import IRQ_HANDLED, IRQ_NONE
+from device.spec.ids import PCI_VENDOR_ID_SUN
+from driver.ixgb.adapter import Adapter, next_tick
 from driver.ixgb.rx import clean_rx_irq
 from driver.ixgb.tx import clean_tx_irq
 from stack.core import __napi_schedule, napi_complete_done, napi_schedule_prep
-
-IRQ_NONE = 0
-IRQ_HANDLED = 1
 
 IRQ_ENABLE_MASK = R.INT_RXT0 | R.INT_RXDMT0 | R.INT_TXDW | R.INT_LSC
 
@@ -56,7 +55,7 @@ def irq_enable(adapter: Adapter) -> None:
     """IMS = RXT0 | RXDMT0 | TXDW | LSC (plus GPI0 on Sun boards), then flush."""
     hw = adapter.hw
     val = IRQ_ENABLE_MASK
-    if hw.subsystem_vendor_id == VENDOR_ID_SUN:
+    if hw.subsystem_vendor_id == PCI_VENDOR_ID_SUN:
         val |= R.INT_GPI0
     hw.write32(R.IMS, val)
     hw.write_flush()

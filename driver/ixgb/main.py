@@ -19,13 +19,16 @@ from typing import Any
 
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.bus import DMA_FROM_DEVICE, PciDevice
+from device.spec.eeprom import EEPROM_INIT_CTRL1
+from device.spec.ids import (
+    IXGB_DEVICE_ID_82597EX,
+    IXGB_DEVICE_ID_82597EX_CX4,
+    IXGB_DEVICE_ID_82597EX_LR,
+    IXGB_DEVICE_ID_82597EX_SR,
+)
 from driver.ixgb import ee, hw, param
 from driver.ixgb.adapter import (
-    DEVICE_ID_82597EX,
-    DEVICE_ID_82597EX_CX4,
-    DEVICE_ID_82597EX_LR,
-    DEVICE_ID_82597EX_SR,
-    DMA_FROM_DEVICE,
     DOWN,
     ENET_FCS_LENGTH,
     ENET_HEADER_SIZE,
@@ -88,8 +91,8 @@ from stack.core import (
 )
 
 DRIVER_STRING = "Intel(R) PRO/10GbE Network Driver"
-SUPPORTED_DEVICES = (DEVICE_ID_82597EX, DEVICE_ID_82597EX_CX4, DEVICE_ID_82597EX_LR,
-                     DEVICE_ID_82597EX_SR)
+SUPPORTED_DEVICES = (IXGB_DEVICE_ID_82597EX, IXGB_DEVICE_ID_82597EX_CX4, IXGB_DEVICE_ID_82597EX_LR,
+                     IXGB_DEVICE_ID_82597EX_SR)
 WATCHDOG_TIMEO_NS = 5 * HZ_NS
 FULL_DUPLEX = 2
 DEFAULT_MSG_ENABLE = 0x7  # NETIF_MSG_DRV | NETIF_MSG_PROBE | NETIF_MSG_LINK
@@ -101,7 +104,9 @@ class ProbeError(OSError):
 
 
 # -- probe and remove --------------------------------------------------------------------------
-def probe(kernel: Any, pdev: Any, params: dict[str, Any], ethtool_ops: Any) -> NetDevice:
+def probe(
+    kernel: Any, pdev: PciDevice, params: dict[str, Any], ethtool_ops: Any
+) -> NetDevice:
     """Bring up one 82597EX: PCI, BAR0, EEPROM, MAC, registration, reset.
 
     Spec: spec/ixgb.md §2.1.  Raises ProbeError (and leaves nothing behind: no net_device,
@@ -152,8 +157,8 @@ def probe(kernel: Any, pdev: Any, params: dict[str, Any], ethtool_ops: Any) -> N
     if not ee.check_and_get_eeprom_data(h):
         # Linux reports this as "Invalid MAC Address" (the MAC reads back as zeros);
         # ixsim names the real cause.
-        raise fail(f"The EEPROM Signature Is Not Valid (word 0x0A = "
-                   f"0x{h.eeprom[ee.EEPROM_INIT_CTRL1]:04x}, bits 15:14 must be 01b)")
+        raise fail(f"The EEPROM Signature Is Not Valid (word 0x{EEPROM_INIT_CTRL1:02X} = "
+                   f"0x{h.eeprom[EEPROM_INIT_CTRL1]:04x}, bits 15:14 must be 01b)")
     eth_hw_addr_set(netdev, ee.get_ee_mac_addr(h))
     if not is_valid_ether_addr(netdev.dev_addr):
         raise fail(f"Invalid MAC Address {netdev.dev_addr.hex(':')}")

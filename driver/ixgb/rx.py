@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from device.spec import desc as D
 from device.spec import regs as R
-from driver.ixgb.adapter import DMA_FROM_DEVICE, RX_BUFFER_WRITE, Adapter, desc_unused
+from device.spec.bus import DMA_FROM_DEVICE
+from driver.ixgb.adapter import RX_BUFFER_WRITE, Adapter, desc_unused
 from stack.core import (
     CHECKSUM_UNNECESSARY,
     ETH_P_8021Q,

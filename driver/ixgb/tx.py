@@ -23,7 +23,8 @@ from typing import Any
 
 from device.spec import desc as D
 from device.spec import regs as R
-from driver.ixgb.adapter import DMA_TO_DEVICE, HZ_NS, Adapter, Buffer, DescRing, desc_unused
+from device.spec.bus import DMA_TO_DEVICE
+from driver.ixgb.adapter import HZ_NS, Adapter, Buffer, DescRing, desc_unused
 from fastpath import csum_partial
 from stack.core import (
     CHECKSUM_PARTIAL,

@@ -14,8 +14,8 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from device.memory import DIR_NAMES
 from device.spec import regs as R
+from device.spec.bus import DIR_NAMES
 from device.spec.desc import describe_rx, describe_tx
 from firmware import DEFAULT_IMAGE, load_image
 from firmware.layout import FIELDS, checksum_word

@@ -1,0 +1,99 @@
+"""What a driver sees of the bus: DMA directions and a PCI function (:class:`PciDevice`).
+
+The contract between ``driver/`` and ``device/`` in one place, as Linux's
+``include/linux/dma-direction.h`` and the ``struct pci_dev`` API are: a driver is handed a
+:class:`PciDevice` at probe and touches the hardware only through it (config space, BAR0 as
+``read32``/``write32``, DMA-able memory, one interrupt line).  ``device.pci.PciDev`` implements
+it; ``tests/test_layering.py`` checks that it does, member by member.  A different device
+model only has to hand out something of this shape; a different driver needs nothing more.
+
+Deviation, said out loud: the directions are a bit mask in ixsim.  ``DMA_TO_DEVICE`` (1) and
+``DMA_FROM_DEVICE`` (2) have Linux's values, but ``DMA_BIDIRECTIONAL`` is 3 (both bits; Linux's
+enum has it as 0 and ``DMA_NONE`` as 3) so that the IOMMU checks a device access with one
+``direction & need``.
+
+Spec: spec/ixgb.md §1.1 (BAR0, DMA), DESIGN.md "Layers and who may import whom".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+# enum dma_data_direction (values as a bit mask, see above).
+DMA_TO_DEVICE = 1
+DMA_FROM_DEVICE = 2
+DMA_BIDIRECTIONAL = DMA_TO_DEVICE | DMA_FROM_DEVICE
+DIR_NAMES = {DMA_TO_DEVICE: "to-device", DMA_FROM_DEVICE: "from-device", DMA_BIDIRECTIONAL: "bidi"}
+
+# irqreturn_t: what an interrupt handler returns.
+IRQ_NONE = 0
+IRQ_HANDLED = 1
+
+IrqHandler = Callable[[int], int]  # handler(irq) -> IRQ_NONE | IRQ_HANDLED
+
+
+@runtime_checkable
+class IoMem(Protocol):
+    """An ioremapped BAR (Linux's ``void __iomem *``): 32-bit little-endian registers."""
+
+    size: int  # the BAR's length in bytes
+
+    def read32(self, offset: int) -> int: ...
+    def write32(self, offset: int, value: int) -> None: ...
+
+
+@runtime_checkable
+class DmaMemory(Protocol):
+    """Guest RAM as the kernel sees it: allocate, free, and the CPU's view of an address.
+
+    Memory must be mapped (:meth:`PciDevice.dma_map_single`) before the device may reach it.
+    """
+
+    def alloc(self, size: int) -> int: ...
+    def free(self, addr: int) -> None: ...
+    def slice(self, addr: int, length: int) -> memoryview: ...
+    def read(self, addr: int, length: int) -> bytes: ...
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None: ...
+
+
+@runtime_checkable
+class PciDevice(Protocol):
+    """One PCI function, as a driver's probe is handed it (Linux's ``struct pci_dev`` API).
+
+    Identity comes from config space (``vendor``, ``device``, ...).  ``enable_device`` turns
+    on memory decoding, ``set_master`` bus mastering (without it every DMA is a device fault).
+    ``dma_alloc_coherent`` returns zeroed memory mapped both ways (rings); streaming buffers
+    are mapped and unmapped around each transfer with a direction.
+    """
+
+    name: str
+    irq: int
+    mem: DmaMemory
+
+    @property
+    def vendor(self) -> int: ...
+    @property
+    def device(self) -> int: ...
+    @property
+    def subsystem_vendor(self) -> int: ...
+    @property
+    def subsystem_device(self) -> int: ...
+    @property
+    def revision(self) -> int: ...
+
+    def read_config(self, offset: int, size: int = 4) -> int: ...
+    def write_config(self, offset: int, value: int, size: int = 4) -> None: ...
+    def enable_device(self) -> None: ...
+    def disable_device(self) -> None: ...
+    def set_master(self) -> None: ...
+    def clear_master(self) -> None: ...
+    def resource_len(self, bar: int) -> int: ...
+    def iomap(self, bar: int = 0) -> IoMem: ...
+    def request_irq(self, handler: IrqHandler, name: str = "") -> None: ...
+    def free_irq(self) -> None: ...
+    def synchronize_irq(self) -> None: ...
+    def dma_alloc_coherent(self, size: int) -> int: ...
+    def dma_free_coherent(self, addr: int) -> None: ...
+    def dma_map_single(self, addr: int, length: int, direction: int) -> int: ...
+    def dma_unmap_single(self, dma_addr: int, length: int, direction: int) -> None: ...
