@@ -125,7 +125,8 @@ def alloc_rx_buffers(adapter: Adapter, cleaned_count: int) -> None:
 
     Each slot keeps (recycles) its buffer or gets a new one, which is mapped from-device; the
     descriptor gets its address and status 0 (the other half of the "hardware double
-    write-back" workaround).  Then RDT = the last filled index.  Spec: spec/ixgb.md §2.7 step 8.
+    write-back" workaround).  Then RDT = the last filled index.
+    Spec: spec/ixgb.md §2.7 step 8.
     """
     ring = adapter.rx_ring
     desc = ring.desc
