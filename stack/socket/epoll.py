@@ -33,7 +33,10 @@ import sys
 from collections import deque
 from typing import Any
 
-from stack.socket.constants import (
+from stack.socket.fdtable import FdTable, fdtable_of
+from stack.socket.socket import Socket, sched_of
+from stack.socket.wait import Describe
+from stack.uapi import (
     EPOLL_CTL_ADD,
     EPOLL_CTL_DEL,
     EPOLL_CTL_MOD,
@@ -47,9 +50,6 @@ from stack.socket.constants import (
     EPOLLPRI,
     EPOLLWAKEUP,
 )
-from stack.socket.fdtable import FdTable, fdtable_of
-from stack.socket.socket import Socket, sched_of
-from stack.socket.wait import Describe
 
 NS_PER_S = 1_000_000_000
 EP_PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE

@@ -28,7 +28,10 @@ from typing import Any
 
 from stack.sock import SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
-from stack.socket.constants import (
+from stack.socket.fdtable import fdtable_of
+from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
+from stack.socket.wait import Describe, SockWaiter, block, task_wait
+from stack.uapi import (
     AF_INET,
     AF_PACKET,
     EPOLLERR,
@@ -49,9 +52,6 @@ from stack.socket.constants import (
     SOCK_TYPE_MASK,
     SOL_SOCKET,
 )
-from stack.socket.fdtable import fdtable_of
-from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
-from stack.socket.wait import Describe, SockWaiter, block, task_wait
 
 NS_PER_S = 1_000_000_000
 DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)

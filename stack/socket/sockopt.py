@@ -23,18 +23,27 @@ import re
 import struct
 from typing import Any
 
-from stack.socket.constants import (
+from stack.uapi import (
     AF_INET,
     IPPROTO_TCP,
     SO_ACCEPTCONN,
     SO_ATTACH_FILTER,
     SO_BINDTODEVICE,
+    SO_BROADCAST,
+    SO_DEBUG,
     SO_DOMAIN,
+    SO_DONTROUTE,
     SO_ERROR,
+    SO_KEEPALIVE,
     SO_LINGER,
+    SO_OOBINLINE,
     SO_PROTOCOL,
     SO_RCVBUF,
+    SO_RCVLOWAT,
+    SO_REUSEADDR,
+    SO_REUSEPORT,
     SO_SNDBUF,
+    SO_SNDLOWAT,
     SO_TYPE,
     SOL_SOCKET,
     TCP_CA_NAME_MAX,
@@ -42,12 +51,12 @@ from stack.socket.constants import (
     TCP_INFO,
 )
 
-SOCK_MIN_SNDBUF = 4608  # 2 * (2048 + sizeof(struct sk_buff)) on x86-64
-SOCK_MIN_RCVBUF = 2304
 _INT = struct.Struct("=i")
 _LINGER = struct.Struct("=ii")
 _READ_ONLY = {SO_ERROR, SO_TYPE, SO_PROTOCOL, SO_DOMAIN, SO_ACCEPTCONN}
-_KNOWN_SOCKET_OPTS = {1, 2, 5, 6, 7, 8, 9, 10, 13, 15, 18, 19, 25}
+_KNOWN_SOCKET_OPTS = {SO_DEBUG, SO_REUSEADDR, SO_DONTROUTE, SO_BROADCAST, SO_SNDBUF, SO_RCVBUF,
+                      SO_KEEPALIVE, SO_OOBINLINE, SO_LINGER, SO_REUSEPORT, SO_RCVLOWAT,
+                      SO_SNDLOWAT, SO_BINDTODEVICE}
 
 
 def _enoprotoopt(level: int, opt: int) -> OSError:
@@ -156,15 +165,13 @@ def sock_setsockopt(sk: Any, opt: int, value: Any) -> None:
     if opt not in _KNOWN_SOCKET_OPTS:
         sk.setsockopt(SOL_SOCKET, opt, value)  # a protocol's own (UDP's SO_NO_CHECK)
         return
-    net = sk.net
-    sysctl = getattr(net, "sysctl", None)
-    if opt == SO_RCVBUF:
-        limit = sysctl.rmem_max if sysctl is not None else 212992
-        sk.sk_rcvbuf = max(min(max(value, 0), limit) * 2, SOCK_MIN_RCVBUF)
-    elif opt == SO_SNDBUF:
-        limit = sysctl.wmem_max if sysctl is not None else 212992
-        sk.sk_sndbuf = max(min(max(value, 0), limit) * 2, SOCK_MIN_SNDBUF)
     sk.options[(SOL_SOCKET, opt)] = value
+    if opt == SO_RCVBUF:
+        sk.set_rcvbuf(value)
+        return
+    if opt == SO_SNDBUF:
+        sk.set_sndbuf(value)  # the protocol hears of it through sk.write_space()
+        return
     try:
         sk.setsockopt(SOL_SOCKET, opt, value)
     except OSError as exc:

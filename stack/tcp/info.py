@@ -11,14 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from stack.tcp.const import (
-    NS_PER_MS,
-    NS_PER_US,
-    TCPI_OPT_SACK,
-    TCPI_OPT_TIMESTAMPS,
-    TCPI_OPT_WSCALE,
-)
+from stack.tcp.const import NS_PER_MS, NS_PER_US
 from stack.tcp.state import LISTEN, SS_NAMES
+from stack.uapi import TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE
 from stack.wire.ipv4 import ip_str
 
 if TYPE_CHECKING:

@@ -22,9 +22,9 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
-from stack.sock import oserror
+from stack.sock import SOCK_BINDPORT_LOCK, oserror
 from stack.tcp import minisocks, rcv
-from stack.tcp.const import NS_PER_S, SOCK_BINDPORT_LOCK
+from stack.tcp.const import NS_PER_S
 from stack.tcp.minisocks import RequestSock
 from stack.tcp.rcv import RxSeg
 from stack.tcp.seq import SEQ_MASK, s32
