@@ -1,9 +1,8 @@
-"""stack.socket's numbers are Linux's, i.e. the stdlib's: users may pass either."""
+"""stack.socket's numbers (stack.uapi's, i.e. the stdlib's), errors, addresses, fds."""
 
 from __future__ import annotations
 
 import errno
-import select
 import socket
 import struct
 import sys
@@ -17,30 +16,12 @@ from stack.socket.fdtable import FdTable
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux's numbers")
 
 
-def test_every_socket_constant_equals_the_stdlibs():
-    checked = []
-    for name in ours.__all__:
-        if name.startswith("EPOLL") and hasattr(select, name):
-            assert getattr(ours, name) == getattr(select, name), name
-            checked.append(name)
-        elif hasattr(socket, name):
-            assert getattr(ours, name) == getattr(socket, name), name
-            checked.append(name)
-    # the ones the brief names must all be among those checked
-    for name in ("AF_INET", "SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOL_SOCKET",
-                 "SO_REUSEADDR", "SO_RCVBUF", "SO_SNDBUF", "SO_KEEPALIVE", "SO_LINGER",
-                 "SO_ERROR", "SO_BROADCAST", "TCP_NODELAY", "TCP_CORK", "TCP_KEEPIDLE",
-                 "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_INFO", "TCP_CONGESTION", "IPPROTO_TCP",
-                 "IPPROTO_UDP", "MSG_PEEK", "MSG_DONTWAIT", "SHUT_WR", "SOCK_NONBLOCK",
-                 "EPOLLIN", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDHUP", "EPOLLPRI",
-                 "EPOLLET", "EPOLLONESHOT", "EPOLLEXCLUSIVE"):
-        assert name in checked, name
-    assert len(checked) > 70
+def test_the_api_exports_uapis_numbers():
+    # their values against the stdlib's: tests/test_uapi.py
+    from stack import uapi
 
-
-def test_epoll_ctl_ops_are_linuxs():
-    # select has no EPOLL_CTL_*; these are uapi/linux/eventpoll.h's values
-    assert (ours.EPOLL_CTL_ADD, ours.EPOLL_CTL_DEL, ours.EPOLL_CTL_MOD) == (1, 2, 3)
+    assert set(uapi.__all__) <= set(ours.__all__)
+    assert all(getattr(ours, name) == getattr(uapi, name) for name in uapi.__all__)
 
 
 def test_errors_map_to_the_stdlib_subclasses():
