@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import select
 import socket
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stack import uapi
+from stack.tcp.info import TCP_INFO_LAYOUT, TCP_INFO_LEN, TcpInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,3 +59,17 @@ def test_no_other_stack_module_spells_a_number_out():
                 copies += [f"{path.relative_to(ROOT)}:{node.lineno}: {t.id}"
                            for t in node.targets if isinstance(t, ast.Name) and t.id in names]
     assert not copies, "\n".join(copies)
+
+
+def test_struct_tcp_info_has_linuxs_layout_and_every_field():
+    assert TCP_INFO_LEN == 248  # Linux 6.7
+    names = [name for name, _ in TCP_INFO_LAYOUT]
+    fields = [f.name for f in dataclasses.fields(TcpInfo)]
+    assert [n for n in fields if n not in ("snd_wscale", "rcv_wscale")] == [
+        n for n in names if not n.startswith("*")][: len(fields) - 2]
+    info = TcpInfo(**dict.fromkeys(fields, 0) | {"state": 1, "snd_wscale": 7, "rcv_wscale": 9,
+                                                  "rto": 200_000, "total_rto": 3})
+    raw = bytes(info)
+    assert len(raw) == 248 and raw[0] == 1 and raw[6] == 7 | 9 << 4
+    assert int.from_bytes(raw[8:12], "little") == 200_000
+    assert int.from_bytes(raw[240:242], "little") == 3

@@ -19,7 +19,6 @@ TCP_CONGESTION.  The kernel sees ints, a ``(onoff, seconds)`` tuple and a ``str`
 from __future__ import annotations
 
 import errno
-import re
 import struct
 from typing import Any
 
@@ -104,58 +103,12 @@ def user_bytes(level: int, opt: int, value: Any, buflen: int) -> bytes:
     if isinstance(value, str):  # SO_BINDTODEVICE
         return (value.encode("ascii") + b"\0")[:buflen]
     if level == IPPROTO_TCP and opt == TCP_INFO:
-        if isinstance(value, bytes | bytearray):
-            raw = bytes(value)
-        elif hasattr(value, "__bytes__"):
-            raw = bytes(value)
-        else:
-            raw = pack_tcp_info(value)
-        return raw[:buflen]
+        return bytes(value)[:buflen]  # TcpInfo packs itself (stack.tcp.info)
     if isinstance(value, tuple):
         return _LINGER.pack(*value)[:buflen]
     if isinstance(value, bytes | bytearray):
         return bytes(value)[:buflen]
     return _INT.pack(int(value))[:buflen]
-
-
-# struct tcp_info (include/uapi/linux/tcp.h, Linux 6.7: 248 bytes), field names without the
-# ``tcpi_`` prefix.  The first eight are bytes; snd_wscale/rcv_wscale share one (4 bits each).
-_TCP_INFO_FORMAT = "<8B24I4Q6I4Q2I2Q6I2HI"
-_TCP_INFO = struct.Struct(_TCP_INFO_FORMAT)
-_TCP_INFO_CODES = "".join(code * int(count or 1)
-                          for count, code in re.findall(r"(\d*)([BHIQ])", _TCP_INFO_FORMAT))
-_WIDTH_MASK = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFF_FFFF, "Q": (1 << 64) - 1}
-_TCP_INFO_FIELDS = (
-    "state", "ca_state", "retransmits", "probes", "backoff", "options", "*wscale", "*app",
-    "rto", "ato", "snd_mss", "rcv_mss", "unacked", "sacked", "lost", "retrans", "fackets",
-    "last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv", "pmtu",
-    "rcv_ssthresh", "rtt", "rttvar", "snd_ssthresh", "snd_cwnd", "advmss", "reordering",
-    "rcv_rtt", "rcv_space", "total_retrans", "pacing_rate", "max_pacing_rate", "bytes_acked",
-    "bytes_received", "segs_out", "segs_in", "notsent_bytes", "min_rtt", "data_segs_in",
-    "data_segs_out", "delivery_rate", "busy_time", "rwnd_limited", "sndbuf_limited",
-    "delivered", "delivered_ce", "bytes_sent", "bytes_retrans", "dsack_dups", "reord_seen",
-    "rcv_ooopack", "snd_wnd", "rcv_wnd", "rehash", "total_rto", "total_rto_recoveries",
-    "total_rto_time",
-)
-TCP_INFO_LEN = _TCP_INFO.size
-
-
-def pack_tcp_info(info: Any) -> bytes:
-    """A TcpInfo object (fields named as Linux's without ``tcpi_``) as ``struct tcp_info``.
-
-    Fields the object lacks are 0; values are masked to their C width.
-    """
-    values = []
-    for name, code in zip(_TCP_INFO_FIELDS, _TCP_INFO_CODES, strict=True):
-        if name == "*wscale":
-            value = (getattr(info, "snd_wscale", 0) & 0xF) | (
-                (getattr(info, "rcv_wscale", 0) & 0xF) << 4)
-        elif name == "*app":
-            value = 0
-        else:
-            value = int(getattr(info, name, 0) or 0)
-        values.append(value & _WIDTH_MASK[code])
-    return _TCP_INFO.pack(*values)
 
 
 def sock_setsockopt(sk: Any, opt: int, value: Any) -> None:
