@@ -182,6 +182,12 @@ class UdpTable:
         return "".join(lines)
 
 
+def udp_init(net: Any) -> UdpTable:
+    """The namespace's UDP state, ``net.udp`` (``udp_init`` / ``udp_table``); see stack.af_inet."""
+    net.udp = UdpTable(net)
+    return net.udp
+
+
 def _score(sk: UdpSock, saddr: bytes, sport: int, daddr: bytes, dev: NetDevice | None) -> int:
     """compute_score: -1 when ``sk`` does not match, more points for more specific matches."""
     score = 0

@@ -51,13 +51,7 @@ class TcpSock(Sock):
 
     def __init__(self, net: Any, table: TcpTable | None = None) -> None:
         super().__init__(net)
-        if table is None:
-            table = net.tcp
-            if table is None:  # the first TCP socket of this namespace brings TCP up
-                from stack.tcp import tcp_init
-
-                table = tcp_init(net)
-        self.table: TcpTable = table
+        self.table: TcpTable = table if table is not None else net.tcp
         sysctl = net.sysctl
         self.state = TcpState.CLOSED
         self.sock_state = SS_UNCONNECTED
