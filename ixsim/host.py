@@ -21,6 +21,7 @@ from stack.core import Kernel, dev_open
 from stack.net import Net
 from stack.ping import ping
 from stack.socket import Socket, socket_create
+from stack.uapi import AF_INET, SOCK_STREAM
 
 
 def host_mac(host_index: int, nic_index: int) -> str:
@@ -113,7 +114,7 @@ class Host:
         self.addresses.append((iface, cidr))
 
     # -- the user's surface ------------------------------------------------------------------
-    def socket(self, family: int = 2, type: int = 1, proto: int = 0) -> Socket:
+    def socket(self, family: int = AF_INET, type: int = SOCK_STREAM, proto: int = 0) -> Socket:
         """A BSD socket on this host, with ``socket.socket``'s methods and errors."""
         return socket_create(self.net, family, type, proto)
 
