@@ -31,6 +31,7 @@ from stack.tcp.const import (
     TCP_NAGLE_PUSH,
 )
 from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
+from stack.tcp.timer import keepalive_time_when
 from stack.uapi import (
     SO_ACCEPTCONN,
     SO_ERROR,
@@ -73,8 +74,6 @@ def _int(value: Any) -> int:
 
 
 def _restart_keepalive(sk: TcpSock) -> None:
-    from stack.tcp.timer import keepalive_time_when
-
     if sk.keepopen and sk.state not in (CLOSED, LISTEN):
         elapsed = sk.net.sched.now - max(sk.lrcvtime, sk.rcv_tstamp)
         sk.reset_keepalive_timer(max(keepalive_time_when(sk) - elapsed, 0))
