@@ -10,6 +10,10 @@ import sys
 import pytest
 
 import stack.socket as ours
+from ixsim.sched import Scheduler
+from stack.core import Kernel
+from stack.net import Net
+from stack.sock import SOCK_RCVBUF_LOCK, SOCK_SNDBUF_LOCK
 from stack.socket.addr import inet_aton, inet_ntoa, sockaddr_in, to_user
 from stack.socket.fdtable import FdTable
 
@@ -76,3 +80,21 @@ def test_linger_struct_is_the_native_pair_of_ints():
     assert user_value(ours.IPPROTO_TCP, ours.TCP_CONGESTION, b"reno\0\0") == "reno"
     assert user_value(ours.SOL_SOCKET, ours.SO_REUSEADDR, struct.pack("i", 1)) == 1
     assert user_value(ours.SOL_SOCKET, ours.SO_REUSEADDR, True) == 1
+
+
+@pytest.mark.parametrize("family,type_", [(ours.AF_INET, ours.SOCK_STREAM),
+                                          (ours.AF_INET, ours.SOCK_DGRAM),
+                                          (ours.AF_PACKET, ours.SOCK_RAW)])
+def test_buffer_sizes_are_set_by_one_handler_for_every_protocol(family, type_):
+    # sock_setsockopt: min(val, *mem_max) doubled, at least SOCK_MIN_*; the size is then locked
+    net = Net(Kernel(Scheduler(seed=1), "a"))
+    s = ours.socket_create(net, family, type_)
+    wmem_max, rmem_max = net.sysctl.wmem_max, net.sysctl.rmem_max
+    for value, sndbuf, rcvbuf in ((1, 4608, 2304), (5000, 10000, 10000), (-1, 4608, 2304),
+                                  (10 << 20, 2 * wmem_max, 2 * rmem_max)):
+        s.setsockopt(ours.SOL_SOCKET, ours.SO_SNDBUF, value)
+        s.setsockopt(ours.SOL_SOCKET, ours.SO_RCVBUF, value)
+        assert s.getsockopt(ours.SOL_SOCKET, ours.SO_SNDBUF) == sndbuf == s.sk.sk_sndbuf
+        assert s.getsockopt(ours.SOL_SOCKET, ours.SO_RCVBUF) == rcvbuf == s.sk.sk_rcvbuf
+    assert s.sk.userlocks & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK) == 3
+    s.close()

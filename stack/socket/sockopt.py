@@ -2,14 +2,15 @@
 
 Mirrors Linux's ``sock_setsockopt``/``sock_getsockopt`` (``net/core/sock.c``): SOL_SOCKET
 options are common to every protocol and are kept on the Sock itself - ``sk_rcvbuf`` /
-``sk_sndbuf`` (the doubled, clamped values Linux stores and reports) and, for everything else,
-``sk.options[(SOL_SOCKET, opt)]``, which protocols read (``SO_REUSEADDR`` at bind,
-``SO_BROADCAST`` at sendto, ``SO_LINGER`` at close, ``SO_KEEPALIVE``).  After storing, the
-protocol's own ``sk.setsockopt(SOL_SOCKET, opt, value)`` is called so it can react (TCP arms
-its keepalive timer, as ``sk->sk_prot->keepalive`` does); a protocol that does not care raises
-ENOPROTOOPT, which is ignored.  SOL_SOCKET options this module does not know are the
-protocol's alone (UDP's SO_NO_CHECK).  Other levels (IPPROTO_TCP, IPPROTO_IP, ...) go straight to
-the protocol.
+``sk_sndbuf`` (set by ``Sock.set_rcvbuf``/``set_sndbuf``, the one place that doubles and
+clamps them; the protocol hears of a larger send buffer through ``sk.write_space()``) and, for
+everything else, ``sk.options[(SOL_SOCKET, opt)]``, which protocols read (``SO_REUSEADDR`` at
+bind, ``SO_BROADCAST`` at sendto, ``SO_LINGER`` at close, ``SO_KEEPALIVE``).  After storing
+one of those, the protocol's own ``sk.setsockopt(SOL_SOCKET, opt, value)`` is called so it
+can react (TCP arms its keepalive timer, as ``sk->sk_prot->keepalive`` does); a protocol that
+does not care raises ENOPROTOOPT, which is ignored.  SOL_SOCKET options this module does not
+know are the protocol's alone (UDP's SO_NO_CHECK).  Other levels (IPPROTO_TCP, IPPROTO_IP,
+...) go straight to the protocol.
 
 Values as users pass them: Python ints (bools count), 4-byte native ints, ``struct linger``
 (8 bytes) or an ``(onoff, seconds)`` tuple for SO_LINGER, ``bytes``/``str`` for
