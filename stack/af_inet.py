@@ -6,7 +6,7 @@ handles what:
 - ``INET_PROTOS``: IP protocol number -> :class:`NetProtocol` (``inet_add_protocol``): the
   receive handler IP delivers to, the handler for ICMP errors about what the protocol sent,
   and the protocol's per-namespace state (``pernet_operations``: ``net.udp``, ``net.tcp``).
-- ``INET_PTYPES``: ethertype -> receive function (``dev_add_pack``: ``ip_rcv``, ``arp_rcv``),
+- ``PTYPE_HANDLERS``: ethertype -> receive function (``dev_add_pack``: ``ip_rcv``, ``arp_rcv``),
   which ``Net.attach`` installs on every device given IPv4.
 - ``INETSW``: socket type -> ``[(protocol, Sock class)]`` (``inetsw_array``), the first entry
   being the default for ``proto=0``; ``socket(AF_INET, ...)`` looks here (``inet_create``).
@@ -59,7 +59,7 @@ INET_PROTOS: dict[int, NetProtocol] = {
 }
 
 # dev_add_pack: rcv(net, skb, dev)
-INET_PTYPES: dict[int, Callable[[Any, Any, Any], int]] = {
+PTYPE_HANDLERS: dict[int, Callable[[Any, Any, Any], int]] = {
     ETH_P_IP: ip_rcv,
     ETH_P_ARP: arp_rcv,
 }

@@ -13,7 +13,7 @@ Contract (docs/stack-architecture.md):
   ``tcp`` (each protocol's state, made by ``inet_init``), ``lo``.
 - ``net.register_protocol(proto, rcv, err_handler=None)`` (``inet_add_protocol``).
 - ``net.attach(dev)``: give a registered net_device IPv4 (its ``in_device``) and install the
-  handlers of ``INET_PTYPES`` (ETH_P_IP, ETH_P_ARP) for it; idempotent.
+  handlers of ``PTYPE_HANDLERS`` (ETH_P_IP, ETH_P_ARP) for it; idempotent.
   ``net.configure(dev, "10.0.0.1/24")`` attaches, opens the device if it is down, and adds
   the address: its local, broadcast and connected (prefix) routes follow, and a gratuitous
   ARP announces it.
@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stack.af_inet import INET_PTYPES, inet_init
+from stack.af_inet import PTYPE_HANDLERS, inet_init
 from stack.core import (
     ETH_P_IP,
     IFF_LOOPBACK,
@@ -126,7 +126,7 @@ class Net:
             return
         in_dev = self.devinet.create(dev)
         in_dev.packet_types = [PacketType(ptype, self._ptype_handler(rcv), dev)
-                               for ptype, rcv in INET_PTYPES.items()]
+                               for ptype, rcv in PTYPE_HANDLERS.items()]
         for pt in in_dev.packet_types:
             self.kernel.dev_add_pack(pt)
         if dev.flags & IFF_UP:
