@@ -138,10 +138,7 @@ def _connections(host: Any) -> int | None:
     net = getattr(host, "net", None)
     if net is None:
         return None
-    tcp = getattr(net, "tcp", None)  # set when the first TCP socket is made
-    if tcp is None:
-        return 0
-    return sum(1 for sk in tcp.ehash.values() if getattr(sk, "state", None) == ESTABLISHED)
+    return sum(1 for sk in net.tcp.ehash.values() if getattr(sk, "state", None) == ESTABLISHED)
 
 
 def _failed_servers(tasks: list[Any]) -> list[str]:

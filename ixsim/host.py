@@ -21,7 +21,7 @@ from stack.core import Kernel, dev_open
 from stack.net import Net
 from stack.ping import ping
 from stack.socket import Socket, socket_create
-from stack.tcp import tcp_init
+from stack.uapi import AF_INET, SOCK_STREAM
 
 
 def host_mac(host_index: int, nic_index: int) -> str:
@@ -74,8 +74,7 @@ class Host:
                 words = default_words(mac)
             self.machine.add_ixgb(words)
         # Boot: bind the driver to every PCI function it matches, then bring links up.
-        self.net = Net(self.kernel)
-        tcp_init(self.net)  # inet_init: TCP answers SYNs (RST to closed ports) from boot
+        self.net = Net(self.kernel)  # inet_init: ICMP, UDP, TCP up from boot (stack.af_inet)
         self.lo = self.net.lo
         # driver=False leaves the NICs unbound (the module "blacklisted"): bare-metal use.
         for slot in self.machine.nics if driver else ():
@@ -115,7 +114,7 @@ class Host:
         self.addresses.append((iface, cidr))
 
     # -- the user's surface ------------------------------------------------------------------
-    def socket(self, family: int = 2, type: int = 1, proto: int = 0) -> Socket:
+    def socket(self, family: int = AF_INET, type: int = SOCK_STREAM, proto: int = 0) -> Socket:
         """A BSD socket on this host, with ``socket.socket``'s methods and errors."""
         return socket_create(self.net, family, type, proto)
 

@@ -40,8 +40,8 @@ from stack.core import (
     netif_start_queue,
     register_netdev,
 )
+from stack.uapi import ARPHRD_LOOPBACK
 
-ARPHRD_LOOPBACK = 772
 LOOPBACK_MTU = 65536
 LOOPBACK_FEATURES = (NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_RXCSUM
                      | NETIF_F_HIGHDMA | NETIF_F_LOOPBACK)

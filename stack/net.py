@@ -1,21 +1,22 @@
 """The per-host network namespace: every IPv4 table and protocol of one host.
 
 Mirrors Linux's ``struct net`` (``include/net/net_namespace.h``) with the per-namespace parts of
-``inet_init`` (``net/ipv4/af_inet.c``: ``inet_add_protocol`` for ICMP and UDP,
-``dev_add_pack`` for IP and ARP, the IPv4 GSO/GRO offload), ``loopback_net_init`` and the
-netdevice notifiers of ``devinet.c``/``fib_frontend.c``/``arp.c``.
+``inet_init`` (``net/ipv4/af_inet.c``: the protocols and packet types of ``stack.af_inet``'s
+tables, the IPv4 GSO/GRO offload), ``loopback_net_init`` and the netdevice notifiers of
+``devinet.c``/``fib_frontend.c``/``arp.c``.
 
 Contract (docs/stack-architecture.md):
 - ``Net(kernel)`` creates ``lo`` (127.0.0.1/8, up) unless ``loopback=False``; attributes
   ``kernel``, ``sched``, ``mib``, ``sysctl``, ``devinet``, ``fib``, ``arp`` (the ARP
   neighbour table), ``ipfrag``, ``icmp``, ``inet_protos`` ({proto: rcv(net, skb)}),
   ``err_handlers`` ({proto: err(net, quoted_iph, quoted_l4, type, code, info)}), ``udp``,
-  ``tcp`` (None until the TCP code sets it), ``lo``.
+  ``tcp`` (each protocol's state, made by ``inet_init``), ``lo``.
 - ``net.register_protocol(proto, rcv, err_handler=None)`` (``inet_add_protocol``).
 - ``net.attach(dev)``: give a registered net_device IPv4 (its ``in_device``) and install the
-  ETH_P_IP / ETH_P_ARP handlers for it; idempotent.  ``net.configure(dev, "10.0.0.1/24")``
-  attaches, opens the device if it is down, and adds the address: its local, broadcast and
-  connected (prefix) routes follow, and a gratuitous ARP announces it.
+  handlers of ``PTYPE_HANDLERS`` (ETH_P_IP, ETH_P_ARP) for it; idempotent.
+  ``net.configure(dev, "10.0.0.1/24")`` attaches, opens the device if it is down, and adds
+  the address: its local, broadcast and connected (prefix) routes follow, and a gratuitous
+  ARP announces it.
 - Device events are followed: up installs the routes of its addresses (and announces them),
   down flushes every route through it and its neighbours, an MTU change or carrier change
   invalidates cached routes, unregistration detaches it.
@@ -28,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stack.af_inet import PTYPE_HANDLERS, inet_init
 from stack.core import (
-    ETH_P_ARP,
     ETH_P_IP,
     IFF_LOOPBACK,
     IFF_NOARP,
@@ -50,19 +51,19 @@ from stack.ipv4.devinet import Devinet, InIfAddr, parse_cidr
 from stack.ipv4.fragment import IpFrags
 from stack.ipv4.gro import inet_gro_complete, inet_gro_receive
 from stack.ipv4.gso import inet_gso_segment
-from stack.ipv4.icmp import IcmpState, icmp_err, icmp_rcv
-from stack.ipv4.input import ip_rcv
+from stack.ipv4.icmp import IcmpState
 from stack.ipv4.route import RT_TABLE_MAIN, Fib, FibEntry, Route, route_output
 from stack.loopback import loopback_dev
 from stack.mib import Mib
-from stack.neigh.arp import arp_rcv, arp_send_garp, arp_table
+from stack.neigh.arp import arp_send_garp, arp_table
+from stack.ping import PingResult, ping
 from stack.sysctl import Sysctl
-from stack.udp import UdpTable, udp_err, udp_rcv
-from stack.wire.ipv4 import INADDR_LOOPBACK, IPPROTO_ICMP, IPPROTO_UDP, ip_bytes
+from stack.wire.ipv4 import INADDR_LOOPBACK, ip_bytes
 
 if TYPE_CHECKING:
     from stack.core import Kernel, NetDevice, SkBuff
-    from stack.ping import PingResult
+    from stack.tcp import TcpTable
+    from stack.udp import UdpTable
 
 Rcv = Callable[[Any, "SkBuff"], Any]
 ErrHandler = Callable[..., None]
@@ -85,14 +86,12 @@ class Net:
         self.arp = arp_table(self)
         self.ipfrag = IpFrags(self)
         self.icmp = IcmpState(self)
-        self.udp = UdpTable(self)
-        self.tcp: Any = None
+        self.udp: UdpTable  # these two: inet_init, below
+        self.tcp: TcpTable
         self.lo: NetDevice | None = None
         self._offload = PacketOffload(ETH_P_IP, inet_gso_segment, inet_gro_receive,
                                       inet_gro_complete)
         kernel.dev_add_offload(self._offload)
-        self.register_protocol(IPPROTO_ICMP, icmp_rcv, icmp_err)
-        self.register_protocol(IPPROTO_UDP, udp_rcv, udp_err)
         register_netdevice_notifier(kernel, self._netdev_event)
         if loopback:
             lo = kernel.dev_get_by_name("lo") or loopback_dev(kernel)
@@ -101,6 +100,9 @@ class Net:
             if not lo.flags & IFF_UP:
                 dev_open(lo)
             self.devinet.add(lo, INADDR_LOOPBACK, 8)
+        # ICMP, UDP, TCP (stack.af_inet.INET_PROTOS); last, so that TCP's keys are the
+        # namespace's first draws from the world's RNG after everything above
+        inet_init(self)
 
     # -- protocols ---------------------------------------------------------------------------------
     def register_protocol(self, proto: int, rcv: Rcv, err_handler: ErrHandler | None = None
@@ -123,19 +125,20 @@ class Net:
         if self.devinet.in_dev(dev) is not None:
             return
         in_dev = self.devinet.create(dev)
-
-        def ip_handler(skb: SkBuff, d: NetDevice, pt: PacketType, orig: NetDevice) -> int:
-            return ip_rcv(self, skb, d)
-
-        def arp_handler(skb: SkBuff, d: NetDevice, pt: PacketType, orig: NetDevice) -> int:
-            return arp_rcv(self, skb, d)
-
-        in_dev.packet_types = [PacketType(ETH_P_IP, ip_handler, dev),
-                               PacketType(ETH_P_ARP, arp_handler, dev)]
+        in_dev.packet_types = [PacketType(ptype, self._ptype_handler(rcv), dev)
+                               for ptype, rcv in PTYPE_HANDLERS.items()]
         for pt in in_dev.packet_types:
             self.kernel.dev_add_pack(pt)
         if dev.flags & IFF_UP:
             self.fib.sync_ifaddrs(dev)
+
+    def _ptype_handler(self, rcv: Callable[[Net, SkBuff, NetDevice], int]
+                       ) -> Callable[[SkBuff, NetDevice, PacketType, NetDevice], int]:
+        """``rcv(net, skb, dev)`` in the shape ``dev_add_pack`` calls, bound to this namespace."""
+        def handler(skb: SkBuff, d: NetDevice, pt: PacketType, orig: NetDevice) -> int:
+            return rcv(self, skb, d)
+
+        return handler
 
     def detach(self, dev: NetDevice) -> None:
         """Take IPv4 away from ``dev``: handlers, addresses, routes, neighbours."""
@@ -203,8 +206,6 @@ class Net:
 
     def ping(self, dst: str | bytes, **kw: Any) -> PingResult:
         """Run ``stack.ping.ping`` against ``dst`` (runs the world until it is over)."""
-        from stack.ping import ping
-
         return ping(self, dst, **kw)
 
     def ip_addr(self) -> str:

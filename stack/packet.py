@@ -18,21 +18,23 @@ from typing import Any
 
 from stack.bpf import Filter, decode
 from stack.core import (
-    PACKET_OUTGOING,
+    ETH_HLEN,
     PacketType,
     consume_skb,
     dev_queue_xmit,
     netdev_alloc_skb,
 )
 from stack.sock import EPOLLIN, EPOLLOUT, Sock, eagain, oserror
-
-SOL_SOCKET = 1
-SO_ATTACH_FILTER = 26
-SO_DETACH_FILTER = 27
-SOCK_RAW = 3
-SOCK_DGRAM = 2
-ARPHRD_ETHER = 1
-ETH_HLEN = 14
+from stack.uapi import (
+    AF_PACKET,
+    ARPHRD_ETHER,
+    PACKET_OUTGOING,
+    SO_ATTACH_FILTER,
+    SO_DETACH_FILTER,
+    SOCK_DGRAM,
+    SOCK_RAW,
+    SOL_SOCKET,
+)
 
 
 def ntohs(value: int) -> int:
@@ -42,7 +44,7 @@ def ntohs(value: int) -> int:
 class PacketSock(Sock):
     """One AF_PACKET socket; ``proto`` is in network byte order, as ``socket()`` takes it."""
 
-    family = 17  # AF_PACKET
+    family = AF_PACKET
 
     def __init__(self, net: Any, sock_type: int = SOCK_RAW, proto: int = 0) -> None:
         super().__init__(net)

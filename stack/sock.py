@@ -15,23 +15,36 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-EPOLLIN = 0x001
-EPOLLPRI = 0x002
-EPOLLOUT = 0x004
-EPOLLERR = 0x008
-EPOLLHUP = 0x010
-EPOLLRDNORM = 0x040
-EPOLLWRNORM = 0x100
-EPOLLRDHUP = 0x2000
-EPOLLEXCLUSIVE = 1 << 28
-EPOLLONESHOT = 1 << 30
-EPOLLET = 1 << 31
+# The poll() mask and shutdown()'s ``how`` are the ABI's (stack.uapi); protocols import them here.
+from stack.uapi import (  # noqa: F401
+    AF_INET,
+    EPOLLERR,
+    EPOLLET,
+    EPOLLEXCLUSIVE,
+    EPOLLHUP,
+    EPOLLIN,
+    EPOLLONESHOT,
+    EPOLLOUT,
+    EPOLLPRI,
+    EPOLLRDHUP,
+    EPOLLRDNORM,
+    EPOLLWRNORM,
+    SHUT_RD,
+    SHUT_RDWR,
+    SHUT_WR,
+)
 
-SHUT_RD = 0
-SHUT_WR = 1
-SHUT_RDWR = 2
 RCV_SHUTDOWN = 1
 SEND_SHUTDOWN = 2
+# include/net/sock.h: the smallest buffers SO_SNDBUF/SO_RCVBUF may set,
+# 2 * (2048 + sizeof(struct sk_buff)) and half of that, on x86-64
+SOCK_MIN_SNDBUF = 4608
+SOCK_MIN_RCVBUF = 2304
+# sk_userlocks: what the user fixed by hand, which autotuning then leaves alone
+SOCK_SNDBUF_LOCK = 1
+SOCK_RCVBUF_LOCK = 2
+SOCK_BINDADDR_LOCK = 4
+SOCK_BINDPORT_LOCK = 8
 
 Waiter = Callable[["Sock", int], None]
 
@@ -49,7 +62,7 @@ def eagain() -> BlockingIOError:
 class Sock:
     """Base of every protocol socket: identity, buffers, errors, wait queue."""
 
-    family = 2  # AF_INET
+    family = AF_INET
     type = 0
     protocol = 0
 
@@ -59,9 +72,33 @@ class Sock:
         self.sk_shutdown = 0
         self.sk_rcvbuf = net.sysctl.rmem_default if net is not None else 212992
         self.sk_sndbuf = net.sysctl.wmem_default if net is not None else 212992
+        self.userlocks = 0  # sk_userlocks: SOCK_*_LOCK
         self.wq: list[Waiter] = []
         self.closed = False
         self.options: dict[tuple[int, int], Any] = {}
+
+    # -- buffer sizes: the one SO_SNDBUF/SO_RCVBUF handler (sk_setsockopt, net/core/sock.c) --
+    def set_sndbuf(self, val: int) -> None:
+        """SO_SNDBUF: bounded by ``net.core.wmem_max``, doubled for the kernel's bookkeeping
+        (the doubled value is what getsockopt reports), at least SOCK_MIN_SNDBUF; the size is
+        then the user's (autotuning leaves it) and writers may have room (``sk_write_space``).
+
+        Deviation: Linux compares as u32, so a negative value gets ``wmem_max``; here it counts
+        as 0 and gets the minimum.
+        """
+        val = min(max(val, 0), self.net.sysctl.wmem_max)
+        self.userlocks |= SOCK_SNDBUF_LOCK
+        self.sk_sndbuf = max(val * 2, SOCK_MIN_SNDBUF)
+        self.write_space()
+
+    def set_rcvbuf(self, val: int) -> None:
+        """SO_RCVBUF (``__sock_set_rcvbuf``): as :meth:`set_sndbuf`, with ``rmem_max``."""
+        val = min(max(val, 0), self.net.sysctl.rmem_max)
+        self.userlocks |= SOCK_RCVBUF_LOCK
+        self.sk_rcvbuf = max(val * 2, SOCK_MIN_RCVBUF)
+
+    def write_space(self) -> None:
+        """``sk_write_space``: the send buffer grew. Protocols whose writers wait override it."""
 
     # -- wait queue -------------------------------------------------------------------------
     def wake(self, events: int = 0) -> None:

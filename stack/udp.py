@@ -56,6 +56,29 @@ from stack.sock import (
     eagain,
     oserror,
 )
+from stack.uapi import (
+    IP_MTU,
+    IP_MTU_DISCOVER,
+    IP_PMTUDISC_DO,
+    IP_PMTUDISC_DONT,
+    IP_PMTUDISC_PROBE,
+    IP_PMTUDISC_WANT,
+    IP_RECVERR,
+    IP_TOS,
+    IP_TTL,
+    MSG_PEEK,
+    SO_BINDTODEVICE,
+    SO_BROADCAST,
+    SO_ERROR,
+    SO_NO_CHECK,
+    SO_RCVBUF,
+    SO_REUSEADDR,
+    SO_SNDBUF,
+    SO_TYPE,
+    SOCK_DGRAM,
+    SOL_IP,
+    SOL_SOCKET,
+)
 from stack.wire.checksum import l4_checksum, pseudo_header_sum
 from stack.wire.errors import BadChecksum, Malformed
 from stack.wire.icmp import (
@@ -73,16 +96,8 @@ if TYPE_CHECKING:
     from stack.core import NetDevice, SkBuff
     from stack.wire.ipv4 import Ipv4Repr
 
-# Linux's values (stack/ may not import the stdlib socket module; the numbers agree with it).
-SOCK_DGRAM, MSG_PEEK = 2, 0x2
-SOL_SOCKET, SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_BROADCAST = 1, 2, 3, 4, 6
-SO_SNDBUF, SO_RCVBUF, SO_NO_CHECK, SO_BINDTODEVICE = 7, 8, 11, 25
-SOL_IP, IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR, IP_MTU = 0, 1, 2, 10, 11, 14
-IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, IP_PMTUDISC_DO, IP_PMTUDISC_PROBE = 0, 1, 2, 3
 SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - UDP_HLEN  # 65507
-SOCK_MIN_RCVBUF = 2304
-SOCK_MIN_SNDBUF = 4608
 _HDR = UDP.struct
 _IP_UDP_HLEN = 20 + UDP_HLEN
 
@@ -165,6 +180,12 @@ class UdpTable:
             local = ip_str(sk.rcv_saddr) if sk.rcv_saddr != INADDR_ANY else "0.0.0.0"
             lines.append(f"{state} {sk.rmem_alloc} {sk.wmem_alloc} {local}:{sk.num} {peer}\n")
         return "".join(lines)
+
+
+def udp_init(net: Any) -> UdpTable:
+    """The namespace's UDP state, ``net.udp`` (``udp_init`` / ``udp_table``); see stack.af_inet."""
+    net.udp = UdpTable(net)
+    return net.udp
 
 
 def _score(sk: UdpSock, saddr: bytes, sport: int, daddr: bytes, dev: NetDevice | None) -> int:
@@ -465,17 +486,17 @@ class UdpSock(Sock):
         super().close()
 
     # -- options -----------------------------------------------------------------------------------
+    def write_space(self) -> None:
+        """SO_SNDBUF changed: writers waiting for room look again (``sock_def_write_space``)."""
+        self.wake()
+
     def setsockopt(self, level: int, option: int, value: Any) -> None:
-        sysctl = self.net.sysctl
         if level == SOL_SOCKET:
             self.options[(level, option)] = value
             if option == SO_RCVBUF:
-                v = _int_value(value)
-                self.sk_rcvbuf = max(min(max(v, 0), sysctl.rmem_max) * 2, SOCK_MIN_RCVBUF)
+                self.set_rcvbuf(_int_value(value))
             elif option == SO_SNDBUF:
-                v = _int_value(value)
-                self.sk_sndbuf = max(min(max(v, 0), sysctl.wmem_max) * 2, SOCK_MIN_SNDBUF)
-                self.wake()
+                self.set_sndbuf(_int_value(value))
             elif option == SO_NO_CHECK:
                 self.no_check_tx = bool(_int_value(value))
             return

@@ -61,6 +61,7 @@ def test_super_segment_arrives_as_valid_mss_segments(features, partial):
         got.append((bytes(skb.head[nh : skb.data]), skb.tobytes()))
         consume_skb(skb)
 
+    b.net.unregister_protocol(6)  # TCP's own handler steps aside (inet_del_protocol)
     b.net.register_protocol(6, tcp_catch)
     tap = Tap(a.kernel)
     assert ip_queue_xmit(a.net, super_segment(a.kernel, partial), A, B, 6) == 0

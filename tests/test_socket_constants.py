@@ -1,9 +1,8 @@
-"""stack.socket's numbers are Linux's, i.e. the stdlib's: users may pass either."""
+"""stack.socket's numbers (stack.uapi's, i.e. the stdlib's), errors, addresses, fds."""
 
 from __future__ import annotations
 
 import errno
-import select
 import socket
 import struct
 import sys
@@ -11,36 +10,22 @@ import sys
 import pytest
 
 import stack.socket as ours
+from ixsim.sched import Scheduler
+from stack.core import Kernel
+from stack.net import Net
+from stack.sock import SOCK_RCVBUF_LOCK, SOCK_SNDBUF_LOCK
 from stack.socket.addr import inet_aton, inet_ntoa, sockaddr_in, to_user
 from stack.socket.fdtable import FdTable
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux's numbers")
 
 
-def test_every_socket_constant_equals_the_stdlibs():
-    checked = []
-    for name in ours.__all__:
-        if name.startswith("EPOLL") and hasattr(select, name):
-            assert getattr(ours, name) == getattr(select, name), name
-            checked.append(name)
-        elif hasattr(socket, name):
-            assert getattr(ours, name) == getattr(socket, name), name
-            checked.append(name)
-    # the ones the brief names must all be among those checked
-    for name in ("AF_INET", "SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOL_SOCKET",
-                 "SO_REUSEADDR", "SO_RCVBUF", "SO_SNDBUF", "SO_KEEPALIVE", "SO_LINGER",
-                 "SO_ERROR", "SO_BROADCAST", "TCP_NODELAY", "TCP_CORK", "TCP_KEEPIDLE",
-                 "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_INFO", "TCP_CONGESTION", "IPPROTO_TCP",
-                 "IPPROTO_UDP", "MSG_PEEK", "MSG_DONTWAIT", "SHUT_WR", "SOCK_NONBLOCK",
-                 "EPOLLIN", "EPOLLOUT", "EPOLLERR", "EPOLLHUP", "EPOLLRDHUP", "EPOLLPRI",
-                 "EPOLLET", "EPOLLONESHOT", "EPOLLEXCLUSIVE"):
-        assert name in checked, name
-    assert len(checked) > 70
+def test_the_api_exports_uapis_numbers():
+    # their values against the stdlib's: tests/test_uapi.py
+    from stack import uapi
 
-
-def test_epoll_ctl_ops_are_linuxs():
-    # select has no EPOLL_CTL_*; these are uapi/linux/eventpoll.h's values
-    assert (ours.EPOLL_CTL_ADD, ours.EPOLL_CTL_DEL, ours.EPOLL_CTL_MOD) == (1, 2, 3)
+    assert set(uapi.__all__) <= set(ours.__all__)
+    assert all(getattr(ours, name) == getattr(uapi, name) for name in uapi.__all__)
 
 
 def test_errors_map_to_the_stdlib_subclasses():
@@ -95,3 +80,21 @@ def test_linger_struct_is_the_native_pair_of_ints():
     assert user_value(ours.IPPROTO_TCP, ours.TCP_CONGESTION, b"reno\0\0") == "reno"
     assert user_value(ours.SOL_SOCKET, ours.SO_REUSEADDR, struct.pack("i", 1)) == 1
     assert user_value(ours.SOL_SOCKET, ours.SO_REUSEADDR, True) == 1
+
+
+@pytest.mark.parametrize("family,type_", [(ours.AF_INET, ours.SOCK_STREAM),
+                                          (ours.AF_INET, ours.SOCK_DGRAM),
+                                          (ours.AF_PACKET, ours.SOCK_RAW)])
+def test_buffer_sizes_are_set_by_one_handler_for_every_protocol(family, type_):
+    # sock_setsockopt: min(val, *mem_max) doubled, at least SOCK_MIN_*; the size is then locked
+    net = Net(Kernel(Scheduler(seed=1), "a"))
+    s = ours.socket_create(net, family, type_)
+    wmem_max, rmem_max = net.sysctl.wmem_max, net.sysctl.rmem_max
+    for value, sndbuf, rcvbuf in ((1, 4608, 2304), (5000, 10000, 10000), (-1, 4608, 2304),
+                                  (10 << 20, 2 * wmem_max, 2 * rmem_max)):
+        s.setsockopt(ours.SOL_SOCKET, ours.SO_SNDBUF, value)
+        s.setsockopt(ours.SOL_SOCKET, ours.SO_RCVBUF, value)
+        assert s.getsockopt(ours.SOL_SOCKET, ours.SO_SNDBUF) == sndbuf == s.sk.sk_sndbuf
+        assert s.getsockopt(ours.SOL_SOCKET, ours.SO_RCVBUF) == rcvbuf == s.sk.sk_rcvbuf
+    assert s.sk.userlocks & (SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK) == 3
+    s.close()

@@ -32,7 +32,7 @@ from ixsim.apps import body_bytes, bulk_receive, echo_server, http_server
 from ixsim.apps.bulk import BLOCK, _block
 from ixsim.netns import LinuxPeer, Unavailable, attach_tap, available
 from ixsim.world import World
-from stack.tcp.const import TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE
+from stack.uapi import TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE
 from stack.wire.tcp import SYN, TcpPacket, TcpRepr
 
 OK, WHY = available()

@@ -20,7 +20,7 @@ from test_tcp_harness import (
 from ixsim.sched import Scheduler
 from stack.core import CHECKSUM_PARTIAL, Kernel, alloc_skb, consume_skb, skb_checksum_help
 from stack.net import Net
-from stack.tcp import TcpSock, TcpState, tcp_init, tcp_v4_rcv
+from stack.tcp import TcpSock, TcpState, tcp_v4_rcv
 from stack.tcp.const import TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS
 from stack.wire import Ipv4Repr
 from stack.wire.ipv4 import IPPROTO_TCP
@@ -123,8 +123,7 @@ def wire(seed: int, loss: float, reorder: float) -> tuple[Scheduler, Net, Net]:
     sched = Scheduler(seed=seed)
     nets = {}
     for name, addr in (("a", LOCAL), ("b", REMOTE)):
-        net = Net(Kernel(sched, name))
-        tcp_init(net)
+        net = Net(Kernel(sched, name))  # TCP included (stack.af_inet)
         nets[addr] = net
     rng = sched.rng
     for src, dst in ((LOCAL, REMOTE), (REMOTE, LOCAL)):

@@ -92,6 +92,7 @@ from stack.bpf.insn import (
 )
 from stack.bpf.optimize import Block
 from stack.bpf.optimize import optimize as lay_out
+from stack.uapi import ETH_P_IP, ETH_P_IPV6
 
 DEFAULT_SNAPLEN = 262144        # tcpdump's default, what its programs return on a match
 IP_MF_OFFSET = 0x1FFF           # the fragment offset bits of the IPv4 flags/offset word
@@ -196,9 +197,9 @@ def in_range(body: tuple[Insn, ...], lo: int, hi: int) -> Cond:
 def ip_proto(link: int, proto: int, v4: bool = True, v6: bool = True) -> Cond:
     branches = []
     if v4:
-        branches.append(BAnd(ethertype(link, 0x0800), eq(1, link + 9, proto)))
+        branches.append(BAnd(ethertype(link, ETH_P_IP), eq(1, link + 9, proto)))
     if v6:   # the next header, or the one behind a fragment header (gen_ip6_proto + 44)
-        branches.append(BAnd(ethertype(link, 0x86DD),
+        branches.append(BAnd(ethertype(link, ETH_P_IPV6),
                              BOr(eq(1, link + 6, proto),
                                  BAnd(eq(1, link + 6, 44), eq(1, link + 40, proto)))))
     return any_of(*branches)
@@ -208,7 +209,7 @@ def host_net(node: p.HostNet) -> Cond:
     L, a, m = node.link, node.addr, node.mask
     branches = []
     if node.ip:
-        branches.append(BAnd(ethertype(L, 0x0800),
+        branches.append(BAnd(ethertype(L, ETH_P_IP),
                              by_dir(node.dir, eq(4, L + 12, a, m), eq(4, L + 16, a, m))))
     if node.arp_types:   # ARP/RARP for IPv4 over Ethernet: sender at 14, target at 24
         branches.append(BAnd(ethertype(L, *node.arp_types),
@@ -227,11 +228,11 @@ def port(node: p.Port) -> Cond:
     L = node.link
     v4_src = (ldx_iphdr(L), stmt(BPF_LD | BPF_H | BPF_IND, L))
     v4_dst = (ldx_iphdr(L), stmt(BPF_LD | BPF_H | BPF_IND, L + 2))
-    v4 = all_of(ethertype(L, 0x0800), any_of(*(eq(1, L + 9, pr) for pr in node.protos)),
+    v4 = all_of(ethertype(L, ETH_P_IP), any_of(*(eq(1, L + 9, pr) for pr in node.protos)),
                 not_fragment(L),
                 by_dir(node.dir, in_range(v4_src, node.lo, node.hi),
                        in_range(v4_dst, node.lo, node.hi)))
-    v6 = all_of(ethertype(L, 0x86DD), any_of(*(eq(1, L + 6, pr) for pr in node.protos)),
+    v6 = all_of(ethertype(L, ETH_P_IPV6), any_of(*(eq(1, L + 6, pr) for pr in node.protos)),
                 by_dir(node.dir, in_range((ld(2, L + 40),), node.lo, node.hi),
                        in_range((ld(2, L + 42),), node.lo, node.hi)))
     return BOr(v4, v6)
@@ -264,7 +265,7 @@ def cond(node: p.Node) -> Cond:
     if isinstance(node, p.EtherMulticast):
         return Test((ld(1, 0),), BPF_JMP | BPF_JSET | BPF_K, 1)
     if isinstance(node, p.IpMulticast):
-        return BAnd(ethertype(node.link, 0x0800),
+        return BAnd(ethertype(node.link, ETH_P_IP),
                     Test((ld(1, node.link + 16),), BPF_JMP | BPF_JGE | BPF_K, 224))
     if isinstance(node, p.Port):
         return port(node)
@@ -336,7 +337,7 @@ class Relation:
         if proto in p.ETH_TYPES:
             self.guards[key] = ethertype(link, p.ETH_TYPES[proto])
         else:
-            self.guards[key] = all_of(ethertype(link, 0x0800),
+            self.guards[key] = all_of(ethertype(link, ETH_P_IP),
                                       eq(1, link + 9, p.IP_PROTOS[proto]), not_fragment(link))
 
     def arith(self, node: p.Arith, depth: int) -> list[Insn]:

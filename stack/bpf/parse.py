@@ -17,12 +17,27 @@ import re
 from dataclasses import dataclass
 
 from stack.bpf.insn import U32, BpfError
+from stack.uapi import (
+    ETH_P_8021AD,
+    ETH_P_8021Q,
+    ETH_P_ARP,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    ETH_P_RARP,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_IGMP,
+    IPPROTO_SCTP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+)
 
 ETH_HLEN = 14
-ETH_TYPES = {"ip": 0x0800, "ip6": 0x86DD, "arp": 0x0806, "rarp": 0x8035}
-IP_PROTOS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "icmp6": 58, "sctp": 132}
-PORT_PROTOS = (6, 17, 132)          # what a bare ``port`` means: tcp, udp, sctp (libpcap)
-VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
+ETH_TYPES = {"ip": ETH_P_IP, "ip6": ETH_P_IPV6, "arp": ETH_P_ARP, "rarp": ETH_P_RARP}
+IP_PROTOS = {"icmp": IPPROTO_ICMP, "igmp": IPPROTO_IGMP, "tcp": IPPROTO_TCP, "udp": IPPROTO_UDP,
+             "icmp6": IPPROTO_ICMPV6, "sctp": IPPROTO_SCTP}
+PORT_PROTOS = (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP)  # a bare ``port``: tcp, udp, sctp (libpcap)
+VLAN_TPIDS = (ETH_P_8021Q, ETH_P_8021AD, 0x9100)  # 0x9100: the old QinQ TPID libpcap also takes
 TRANSPORT = ("tcp", "udp", "sctp", "icmp")
 NETWORK = ("ip", "ip6", "arp", "rarp")
 DIRS = ("src", "dst")
@@ -465,7 +480,8 @@ class Parser:
             raise self.error(f"'{proto}' modifier applied to {typ or 'host'}", tok)
         addr, mask = self.address(tok, typ)
         ip = proto in (None, "ip")
-        arp = {None: (0x0806, 0x8035), "ip": (), "arp": (0x0806,), "rarp": (0x8035,)}[proto]
+        arp = {None: (ETH_P_ARP, ETH_P_RARP), "ip": (), "arp": (ETH_P_ARP,),
+               "rarp": (ETH_P_RARP,)}[proto]
         return HostNet(addr, mask, direction, ip, arp, self.link)
 
     def port(self, tok: Token, proto: str | None, direction: str, typ: str | None) -> Port:

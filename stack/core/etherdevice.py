@@ -24,6 +24,22 @@ from stack.core.skbuff import (
     SkbPanic,
     SkBuff,
 )
+from stack.uapi import (  # noqa: F401 - stack.core re-exports them to drivers
+    ARPHRD_ETHER,
+    ARPHRD_LOOPBACK,
+    ETH_P_802_2,
+    ETH_P_802_3,
+    ETH_P_802_3_MIN,
+    ETH_P_8021AD,
+    ETH_P_8021Q,
+    ETH_P_ALL,
+    ETH_P_ARP,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    ETH_P_LLDP,
+    ETH_P_LOOP,
+    ETH_P_PAUSE,
+)
 
 if TYPE_CHECKING:
     from stack.core.netdevice import NetDevice
@@ -40,22 +56,6 @@ VLAN_HLEN = 4
 VLAN_ETH_HLEN = 18
 VLAN_VID_MASK = 0x0FFF
 VLAN_N_VID = 4096
-
-ETH_P_LOOP = 0x0060
-ETH_P_IP = 0x0800
-ETH_P_ARP = 0x0806
-ETH_P_8021Q = 0x8100
-ETH_P_IPV6 = 0x86DD
-ETH_P_PAUSE = 0x8808
-ETH_P_8021AD = 0x88A8
-ETH_P_LLDP = 0x88CC
-ETH_P_802_3_MIN = 0x0600
-ETH_P_802_3 = 0x0001  # pseudo types, below 0x0600
-ETH_P_ALL = 0x0003
-ETH_P_802_2 = 0x0004
-
-ARPHRD_ETHER = 1
-ARPHRD_LOOPBACK = 772
 
 # dev->addr_assign_type
 NET_ADDR_PERM = 0

@@ -31,6 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from fastpath import csum_fold, csum_partial
 from stack.core.softirq import NET_TX_SOFTIRQ
+from stack.uapi import (  # noqa: F401 - skb->pkt_type takes the ABI's sll_pkttype values
+    PACKET_BROADCAST,
+    PACKET_HOST,
+    PACKET_LOOPBACK,
+    PACKET_MULTICAST,
+    PACKET_OTHERHOST,
+    PACKET_OUTGOING,
+)
 
 if TYPE_CHECKING:
     from stack.core.kernel import Kernel
@@ -42,13 +50,6 @@ NET_IP_ALIGN = 2  # the generic value: 14-byte Ethernet header + 2 puts the IP h
 # SKB_TRUESIZE(): sizeof(struct sk_buff) + sizeof(struct skb_shared_info), cache aligned.
 SKB_TRUESIZE_OVERHEAD = 576
 
-# skb->pkt_type (include/uapi/linux/if_packet.h)
-PACKET_HOST = 0
-PACKET_BROADCAST = 1
-PACKET_MULTICAST = 2
-PACKET_OTHERHOST = 3
-PACKET_OUTGOING = 4
-PACKET_LOOPBACK = 5
 
 # skb->ip_summed
 CHECKSUM_NONE = 0

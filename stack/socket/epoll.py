@@ -33,7 +33,10 @@ import sys
 from collections import deque
 from typing import Any
 
-from stack.socket.constants import (
+from stack.socket.fdtable import FdTable, fdtable_of
+from stack.socket.socket import Socket, sched_of
+from stack.socket.wait import Describe
+from stack.uapi import (
     EPOLL_CTL_ADD,
     EPOLL_CTL_DEL,
     EPOLL_CTL_MOD,
@@ -45,11 +48,9 @@ from stack.socket.constants import (
     EPOLLONESHOT,
     EPOLLOUT,
     EPOLLPRI,
+    EPOLLRDHUP,
     EPOLLWAKEUP,
 )
-from stack.socket.fdtable import FdTable, fdtable_of
-from stack.socket.socket import Socket, sched_of
-from stack.socket.wait import Describe
 
 NS_PER_S = 1_000_000_000
 EP_PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE
@@ -59,7 +60,7 @@ EPOLLEXCLUSIVE_OK_BITS = (EPOLLINOUT_BITS | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | 
 DEFAULT_EVENTS = EPOLLIN | EPOLLPRI | EPOLLOUT  # select.epoll.register's default
 
 _NAMES = ((EPOLLIN, "IN"), (EPOLLPRI, "PRI"), (EPOLLOUT, "OUT"), (EPOLLERR, "ERR"),
-          (EPOLLHUP, "HUP"), (0x2000, "RDHUP"), (EPOLLET, "ET"), (EPOLLONESHOT, "ONESHOT"),
+          (EPOLLHUP, "HUP"), (EPOLLRDHUP, "RDHUP"), (EPOLLET, "ET"), (EPOLLONESHOT, "ONESHOT"),
           (EPOLLEXCLUSIVE, "EXCLUSIVE"))
 
 

@@ -26,9 +26,14 @@ import errno
 from collections.abc import Callable
 from typing import Any
 
+from stack.af_inet import INETSW
+from stack.packet import PacketSock
 from stack.sock import SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
-from stack.socket.constants import (
+from stack.socket.fdtable import fdtable_of
+from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
+from stack.socket.wait import Describe, SockWaiter, block, task_wait
+from stack.uapi import (
     AF_INET,
     AF_PACKET,
     EPOLLERR,
@@ -36,8 +41,6 @@ from stack.socket.constants import (
     EPOLLIN,
     EPOLLOUT,
     EPOLLRDHUP,
-    IPPROTO_TCP,
-    IPPROTO_UDP,
     MSG_DONTWAIT,
     SO_LINGER,
     SO_PROTOCOL,
@@ -49,9 +52,6 @@ from stack.socket.constants import (
     SOCK_TYPE_MASK,
     SOL_SOCKET,
 )
-from stack.socket.fdtable import fdtable_of
-from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
-from stack.socket.wait import Describe, SockWaiter, block, task_wait
 
 NS_PER_S = 1_000_000_000
 DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)
@@ -59,28 +59,6 @@ POLL_RECV = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP
 POLL_SEND = EPOLLOUT | EPOLLERR | EPOLLHUP
 POLL_CONNECT = EPOLLOUT | EPOLLERR | EPOLLHUP
 POLL_ACCEPT = EPOLLIN | EPOLLERR | EPOLLHUP
-
-
-def _tcp_sock(net: Any) -> Sock:
-    from stack.tcp import TcpSock, tcp_init  # late: the protocols may import this package
-
-    if getattr(net, "tcp", None) is None:
-        tcp_init(net)  # TCP registers with IP on first use when the namespace has not yet
-    return TcpSock(net)
-
-
-def _udp_sock(net: Any) -> Sock:
-    from stack.udp import UdpSock
-
-    return UdpSock(net)
-
-
-# inetsw (net/ipv4/af_inet.c): socket type -> [(protocol, constructor(net) -> Sock)], the first
-# entry being the default for proto=0.  Protocols may add entries (a raw socket, SOCK_RAW).
-INETSW: dict[int, list[tuple[int, Callable[[Any], Sock]]]] = {
-    SOCK_STREAM: [(IPPROTO_TCP, _tcp_sock)],
-    SOCK_DGRAM: [(IPPROTO_UDP, _udp_sock)],
-}
 
 
 def sched_of(net: Any) -> Any:
@@ -472,33 +450,43 @@ class Socket:
         return f"<ixsim socket {', '.join(parts)}>"
 
 
-def socket_create(net: Any, family: int = AF_INET, type: int = SOCK_STREAM,
-                  proto: int = 0) -> Socket:
-    """``socket(family, type, proto)`` on the host whose namespace is ``net`` (``inet_create``).
+def packet_create(net: Any, base: int, proto: int) -> Socket:
+    """``packet_create`` (``net/packet/af_packet.c``): raw frames, BPF filters."""
+    if base not in (SOCK_RAW, SOCK_DGRAM):
+        raise OSError(errno.ESOCKTNOSUPPORT, "AF_PACKET takes SOCK_RAW or SOCK_DGRAM")
+    return Socket(net, PacketSock(net, base, proto), base, proto, family=AF_PACKET)
 
-    ``type`` may carry SOCK_NONBLOCK (the socket starts non-blocking) and SOCK_CLOEXEC
-    (accepted, meaningless here).
-    """
-    if family == AF_PACKET:
-        from stack.packet import PacketSock  # af_packet.c: raw frames, BPF filters
 
-        if type & SOCK_TYPE_MASK not in (SOCK_RAW, SOCK_DGRAM):
-            raise OSError(errno.ESOCKTNOSUPPORT, "AF_PACKET takes SOCK_RAW or SOCK_DGRAM")
-        sock = Socket(net, PacketSock(net, type & SOCK_TYPE_MASK, proto), type & SOCK_TYPE_MASK,
-                      proto, family=AF_PACKET)
-        if type & SOCK_NONBLOCK:
-            sock.setblocking(False)
-        return sock
-    if family != AF_INET:
-        raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
-    base = type & SOCK_TYPE_MASK
+def inet_create(net: Any, base: int, proto: int) -> Socket:
+    """``inet_create`` (``net/ipv4/af_inet.c``): the protocol from ``stack.af_inet.INETSW``."""
     answers = INETSW.get(base)
     if answers is None:
         raise OSError(errno.ESOCKTNOSUPPORT, f"Socket type not supported: {base}")
     for protocol, create in answers:
         if proto in (0, protocol):
-            sock = Socket(net, create(net), base, protocol)
-            if type & SOCK_NONBLOCK:
-                sock.setblocking(False)
-            return sock
+            return Socket(net, create(net), base, protocol)
     raise OSError(errno.EPROTONOSUPPORT, f"Protocol not supported: {proto}")
+
+
+# net_families (sock_register): address family -> create(net, type, proto).  AF_INET6 would
+# register its inet6_create here.
+NET_FAMILIES: dict[int, Callable[[Any, int, int], Socket]] = {
+    AF_INET: inet_create,
+    AF_PACKET: packet_create,
+}
+
+
+def socket_create(net: Any, family: int = AF_INET, type: int = SOCK_STREAM,
+                  proto: int = 0) -> Socket:
+    """``socket(family, type, proto)`` on the host whose namespace is ``net`` (``__sock_create``).
+
+    ``type`` may carry SOCK_NONBLOCK (the socket starts non-blocking) and SOCK_CLOEXEC
+    (accepted, meaningless here).
+    """
+    create = NET_FAMILIES.get(family)
+    if create is None:
+        raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+    sock = create(net, type & SOCK_TYPE_MASK, proto)
+    if type & SOCK_NONBLOCK:
+        sock.setblocking(False)
+    return sock

@@ -2,14 +2,15 @@
 
 Mirrors Linux's ``sock_setsockopt``/``sock_getsockopt`` (``net/core/sock.c``): SOL_SOCKET
 options are common to every protocol and are kept on the Sock itself - ``sk_rcvbuf`` /
-``sk_sndbuf`` (the doubled, clamped values Linux stores and reports) and, for everything else,
-``sk.options[(SOL_SOCKET, opt)]``, which protocols read (``SO_REUSEADDR`` at bind,
-``SO_BROADCAST`` at sendto, ``SO_LINGER`` at close, ``SO_KEEPALIVE``).  After storing, the
-protocol's own ``sk.setsockopt(SOL_SOCKET, opt, value)`` is called so it can react (TCP arms
-its keepalive timer, as ``sk->sk_prot->keepalive`` does); a protocol that does not care raises
-ENOPROTOOPT, which is ignored.  SOL_SOCKET options this module does not know are the
-protocol's alone (UDP's SO_NO_CHECK).  Other levels (IPPROTO_TCP, IPPROTO_IP, ...) go straight to
-the protocol.
+``sk_sndbuf`` (set by ``Sock.set_rcvbuf``/``set_sndbuf``, the one place that doubles and
+clamps them; the protocol hears of a larger send buffer through ``sk.write_space()``) and, for
+everything else, ``sk.options[(SOL_SOCKET, opt)]``, which protocols read (``SO_REUSEADDR`` at
+bind, ``SO_BROADCAST`` at sendto, ``SO_LINGER`` at close, ``SO_KEEPALIVE``).  After storing
+one of those, the protocol's own ``sk.setsockopt(SOL_SOCKET, opt, value)`` is called so it
+can react (TCP arms its keepalive timer, as ``sk->sk_prot->keepalive`` does); a protocol that
+does not care raises ENOPROTOOPT, which is ignored.  SOL_SOCKET options this module does not
+know are the protocol's alone (UDP's SO_NO_CHECK).  Other levels (IPPROTO_TCP, IPPROTO_IP,
+...) go straight to the protocol.
 
 Values as users pass them: Python ints (bools count), 4-byte native ints, ``struct linger``
 (8 bytes) or an ``(onoff, seconds)`` tuple for SO_LINGER, ``bytes``/``str`` for
@@ -19,22 +20,30 @@ TCP_CONGESTION.  The kernel sees ints, a ``(onoff, seconds)`` tuple and a ``str`
 from __future__ import annotations
 
 import errno
-import re
 import struct
 from typing import Any
 
-from stack.socket.constants import (
+from stack.uapi import (
     AF_INET,
     IPPROTO_TCP,
     SO_ACCEPTCONN,
     SO_ATTACH_FILTER,
     SO_BINDTODEVICE,
+    SO_BROADCAST,
+    SO_DEBUG,
     SO_DOMAIN,
+    SO_DONTROUTE,
     SO_ERROR,
+    SO_KEEPALIVE,
     SO_LINGER,
+    SO_OOBINLINE,
     SO_PROTOCOL,
     SO_RCVBUF,
+    SO_RCVLOWAT,
+    SO_REUSEADDR,
+    SO_REUSEPORT,
     SO_SNDBUF,
+    SO_SNDLOWAT,
     SO_TYPE,
     SOL_SOCKET,
     TCP_CA_NAME_MAX,
@@ -42,12 +51,12 @@ from stack.socket.constants import (
     TCP_INFO,
 )
 
-SOCK_MIN_SNDBUF = 4608  # 2 * (2048 + sizeof(struct sk_buff)) on x86-64
-SOCK_MIN_RCVBUF = 2304
 _INT = struct.Struct("=i")
 _LINGER = struct.Struct("=ii")
 _READ_ONLY = {SO_ERROR, SO_TYPE, SO_PROTOCOL, SO_DOMAIN, SO_ACCEPTCONN}
-_KNOWN_SOCKET_OPTS = {1, 2, 5, 6, 7, 8, 9, 10, 13, 15, 18, 19, 25}
+_KNOWN_SOCKET_OPTS = {SO_DEBUG, SO_REUSEADDR, SO_DONTROUTE, SO_BROADCAST, SO_SNDBUF, SO_RCVBUF,
+                      SO_KEEPALIVE, SO_OOBINLINE, SO_LINGER, SO_REUSEPORT, SO_RCVLOWAT,
+                      SO_SNDLOWAT, SO_BINDTODEVICE}
 
 
 def _enoprotoopt(level: int, opt: int) -> OSError:
@@ -95,58 +104,12 @@ def user_bytes(level: int, opt: int, value: Any, buflen: int) -> bytes:
     if isinstance(value, str):  # SO_BINDTODEVICE
         return (value.encode("ascii") + b"\0")[:buflen]
     if level == IPPROTO_TCP and opt == TCP_INFO:
-        if isinstance(value, bytes | bytearray):
-            raw = bytes(value)
-        elif hasattr(value, "__bytes__"):
-            raw = bytes(value)
-        else:
-            raw = pack_tcp_info(value)
-        return raw[:buflen]
+        return bytes(value)[:buflen]  # TcpInfo packs itself (stack.tcp.info)
     if isinstance(value, tuple):
         return _LINGER.pack(*value)[:buflen]
     if isinstance(value, bytes | bytearray):
         return bytes(value)[:buflen]
     return _INT.pack(int(value))[:buflen]
-
-
-# struct tcp_info (include/uapi/linux/tcp.h, Linux 6.7: 248 bytes), field names without the
-# ``tcpi_`` prefix.  The first eight are bytes; snd_wscale/rcv_wscale share one (4 bits each).
-_TCP_INFO_FORMAT = "<8B24I4Q6I4Q2I2Q6I2HI"
-_TCP_INFO = struct.Struct(_TCP_INFO_FORMAT)
-_TCP_INFO_CODES = "".join(code * int(count or 1)
-                          for count, code in re.findall(r"(\d*)([BHIQ])", _TCP_INFO_FORMAT))
-_WIDTH_MASK = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFF_FFFF, "Q": (1 << 64) - 1}
-_TCP_INFO_FIELDS = (
-    "state", "ca_state", "retransmits", "probes", "backoff", "options", "*wscale", "*app",
-    "rto", "ato", "snd_mss", "rcv_mss", "unacked", "sacked", "lost", "retrans", "fackets",
-    "last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv", "pmtu",
-    "rcv_ssthresh", "rtt", "rttvar", "snd_ssthresh", "snd_cwnd", "advmss", "reordering",
-    "rcv_rtt", "rcv_space", "total_retrans", "pacing_rate", "max_pacing_rate", "bytes_acked",
-    "bytes_received", "segs_out", "segs_in", "notsent_bytes", "min_rtt", "data_segs_in",
-    "data_segs_out", "delivery_rate", "busy_time", "rwnd_limited", "sndbuf_limited",
-    "delivered", "delivered_ce", "bytes_sent", "bytes_retrans", "dsack_dups", "reord_seen",
-    "rcv_ooopack", "snd_wnd", "rcv_wnd", "rehash", "total_rto", "total_rto_recoveries",
-    "total_rto_time",
-)
-TCP_INFO_LEN = _TCP_INFO.size
-
-
-def pack_tcp_info(info: Any) -> bytes:
-    """A TcpInfo object (fields named as Linux's without ``tcpi_``) as ``struct tcp_info``.
-
-    Fields the object lacks are 0; values are masked to their C width.
-    """
-    values = []
-    for name, code in zip(_TCP_INFO_FIELDS, _TCP_INFO_CODES, strict=True):
-        if name == "*wscale":
-            value = (getattr(info, "snd_wscale", 0) & 0xF) | (
-                (getattr(info, "rcv_wscale", 0) & 0xF) << 4)
-        elif name == "*app":
-            value = 0
-        else:
-            value = int(getattr(info, name, 0) or 0)
-        values.append(value & _WIDTH_MASK[code])
-    return _TCP_INFO.pack(*values)
 
 
 def sock_setsockopt(sk: Any, opt: int, value: Any) -> None:
@@ -156,15 +119,13 @@ def sock_setsockopt(sk: Any, opt: int, value: Any) -> None:
     if opt not in _KNOWN_SOCKET_OPTS:
         sk.setsockopt(SOL_SOCKET, opt, value)  # a protocol's own (UDP's SO_NO_CHECK)
         return
-    net = sk.net
-    sysctl = getattr(net, "sysctl", None)
-    if opt == SO_RCVBUF:
-        limit = sysctl.rmem_max if sysctl is not None else 212992
-        sk.sk_rcvbuf = max(min(max(value, 0), limit) * 2, SOCK_MIN_RCVBUF)
-    elif opt == SO_SNDBUF:
-        limit = sysctl.wmem_max if sysctl is not None else 212992
-        sk.sk_sndbuf = max(min(max(value, 0), limit) * 2, SOCK_MIN_SNDBUF)
     sk.options[(SOL_SOCKET, opt)] = value
+    if opt == SO_RCVBUF:
+        sk.set_rcvbuf(value)
+        return
+    if opt == SO_SNDBUF:
+        sk.set_sndbuf(value)  # the protocol hears of it through sk.write_space()
+        return
     try:
         sk.setsockopt(SOL_SOCKET, opt, value)
     except OSError as exc:

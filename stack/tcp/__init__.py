@@ -18,7 +18,8 @@ Layout (Linux's ``net/ipv4/tcp*.c`` split by concern):
 - ``cong.py``    the congestion-control interface; ``reno.py``, ``cubic.py`` (default)
 - ``offload.py`` GRO: merging received segments of a flow (``tcp4_gro_receive``)
 
-Entry point: ``tcp_init(net)`` makes ``net.tcp`` and registers the protocol with IP;
+Entry points: ``tcp_init(net)`` makes the namespace's ``net.tcp`` (``stack.af_inet``'s
+``inet_init`` runs it and registers ``tcp_v4_rcv``/``tcp_v4_err`` with IP, from ``Net()``);
 ``TcpSock(net)`` is a new socket.
 """
 
@@ -32,7 +33,6 @@ from stack.tcp.info import TcpInfo
 from stack.tcp.sock import TcpSock
 from stack.tcp.state import CaState, TcpState
 from stack.tcp.table import TcpTable, tcp_v4_err, tcp_v4_rcv
-from stack.wire.ipv4 import IPPROTO_TCP
 
 __all__ = [
     "CONGESTION_OPS",
@@ -50,14 +50,6 @@ __all__ = [
 
 
 def tcp_init(net: Any) -> TcpTable:
-    """Create ``net.tcp`` and register TCP with the IP layer (``tcp_v4_init``)."""
-    table = TcpTable(net)
-    net.tcp = table
-    register_protocol = getattr(net, "register_protocol", None)
-    if register_protocol is not None:
-        register_protocol(IPPROTO_TCP, tcp_v4_rcv, tcp_v4_err)
-    else:
-        protos = getattr(net, "inet_protos", None)
-        if protos is not None:
-            protos[IPPROTO_TCP] = tcp_v4_rcv
-    return table
+    """The namespace's TCP state, ``net.tcp`` (``tcp_sk_init``); see ``stack.af_inet``."""
+    net.tcp = TcpTable(net)
+    return net.tcp

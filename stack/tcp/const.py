@@ -1,9 +1,9 @@
-"""TCP constants: timer bounds, sizes, socket option numbers, ack-engine flags.
+"""TCP constants: timer bounds, sizes, option limits, ack-engine flags.
 
-Mirrors the ``#define``s of Linux's ``include/net/tcp.h``, ``include/net/inet_connection_sock.h``
-and ``include/uapi/linux/tcp.h`` (option numbers, ``TCP_CA_*``), plus the few
-``SOL_SOCKET``/``MSG_*`` numbers of ``include/uapi/asm-generic/socket.h`` the TCP socket reads.
-Times are integer nanoseconds (the scheduler's unit), never jiffies.
+Mirrors the kernel-internal ``#define``s of Linux's ``include/net/tcp.h`` and
+``include/net/inet_connection_sock.h``.  The ABI numbers (``TCP_NODELAY``, ``SO_*``,
+``MSG_*``, ``TCPI_OPT_*``) are :mod:`stack.uapi`'s.  Times are integer nanoseconds (the
+scheduler's unit), never jiffies.
 """
 
 from __future__ import annotations
@@ -47,47 +47,12 @@ GSO_MAX_SEGS = 65535
 MAX_TCP_HEADER = 320
 IPV4_HLEN = 20
 TCP_HLEN = 20
-SOCK_MIN_SNDBUF = 4608
-SOCK_MIN_RCVBUF = 2304
 
-# -- socket options (include/uapi/linux/tcp.h, asm-generic/socket.h) ------------------------------
-SOL_SOCKET = 1
-SOL_TCP = IPPROTO_TCP = 6
-SO_REUSEADDR = 2
-SO_TYPE = 3
-SO_ERROR = 4
-SO_SNDBUF = 7
-SO_RCVBUF = 8
-SO_KEEPALIVE = 9
-SO_LINGER = 13
-SO_REUSEPORT = 15
-SO_ACCEPTCONN = 30
-TCP_NODELAY = 1
-TCP_MAXSEG = 2
-TCP_CORK = 3
-TCP_KEEPIDLE = 4
-TCP_KEEPINTVL = 5
-TCP_KEEPCNT = 6
-TCP_SYNCNT = 7
-TCP_LINGER2 = 8
-TCP_DEFER_ACCEPT = 9
-TCP_WINDOW_CLAMP = 10
-TCP_INFO = 11
-TCP_QUICKACK = 12
-TCP_CONGESTION = 13
-TCP_USER_TIMEOUT = 18
+# -- option limits (include/net/tcp.h) ------------------------------------------------------------
 MAX_TCP_KEEPIDLE = 32767
 MAX_TCP_KEEPINTVL = 32767
 MAX_TCP_KEEPCNT = 127
 MAX_TCP_SYNCNT = 127
-
-# -- recv/send flags ------------------------------------------------------------------------------
-MSG_OOB = 0x1
-MSG_PEEK = 0x2
-MSG_DONTWAIT = 0x40
-MSG_WAITALL = 0x100
-MSG_NOSIGNAL = 0x4000
-MSG_MORE = 0x8000
 
 # -- Nagle / cork (tp->nonagle) -------------------------------------------------------------------
 TCP_NAGLE_OFF = 1  # TCP_NODELAY
@@ -102,12 +67,6 @@ ICSK_ACK_PUSHED2 = 8
 ICSK_ACK_NOW = 16
 ICSK_ACK_NOMEM = 32
 
-# -- socket user locks (sk_userlocks) -------------------------------------------------------------
-SOCK_SNDBUF_LOCK = 1
-SOCK_RCVBUF_LOCK = 2
-SOCK_BINDADDR_LOCK = 4
-SOCK_BINDPORT_LOCK = 8
-
 # -- BSD socket states (sock->state) --------------------------------------------------------------
 SS_UNCONNECTED = 1
 SS_CONNECTING = 2
@@ -120,8 +79,3 @@ TCPCB_LOST = 0x04
 TCPCB_TAGBITS = 0x07
 TCPCB_EVER_RETRANS = 0x80
 
-# -- tcp_info.tcpi_options ------------------------------------------------------------------------
-TCPI_OPT_TIMESTAMPS = 1
-TCPI_OPT_SACK = 2
-TCPI_OPT_WSCALE = 4
-TCPI_OPT_ECN = 8

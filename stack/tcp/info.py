@@ -2,27 +2,70 @@
 
 Mirrors ``struct tcp_info`` (``include/uapi/linux/tcp.h``) filled by ``tcp_get_info``
 (``net/ipv4/tcp.c``), with the ``tcpi_`` prefix dropped and Linux's units (times in µs
-unless the name says ms, sizes in bytes, windows in segments for cwnd/ssthresh), and
+unless the name says ms, sizes in bytes, windows in segments for cwnd/ssthresh), its byte
+layout (``bytes(info)``, what ``getsockopt(IPPROTO_TCP, TCP_INFO, buflen)`` returns), and
 iproute2's ``ss -tin`` line (``misc/ss.c``: ``tcp_show_info``).
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from stack.tcp.const import (
-    NS_PER_MS,
-    NS_PER_US,
-    TCPI_OPT_SACK,
-    TCPI_OPT_TIMESTAMPS,
-    TCPI_OPT_WSCALE,
-)
+from stack.tcp.const import NS_PER_MS, NS_PER_US
 from stack.tcp.state import LISTEN, SS_NAMES
+from stack.uapi import TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE
 from stack.wire.ipv4 import ip_str
 
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
+
+
+# struct tcp_info (include/uapi/linux/tcp.h, Linux 6.7: 248 bytes) in layout order, names
+# without ``tcpi_``, with the C type's struct code.  snd_wscale and rcv_wscale share one byte
+# (4 bits each, ``*wscale``); ``*app`` (delivery_rate_app_limited, fastopen_client_fail) is 0.
+TCP_INFO_LAYOUT: tuple[tuple[str, str], ...] = (
+    *((name, "B") for name in ("state", "ca_state", "retransmits", "probes", "backoff",
+                               "options", "*wscale", "*app")),
+    *((name, "I") for name in (
+        "rto", "ato", "snd_mss", "rcv_mss", "unacked", "sacked", "lost", "retrans", "fackets",
+        "last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv", "pmtu",
+        "rcv_ssthresh", "rtt", "rttvar", "snd_ssthresh", "snd_cwnd", "advmss", "reordering",
+        "rcv_rtt", "rcv_space", "total_retrans")),
+    *((name, "Q") for name in ("pacing_rate", "max_pacing_rate", "bytes_acked",
+                               "bytes_received")),
+    *((name, "I") for name in ("segs_out", "segs_in", "notsent_bytes", "min_rtt",
+                               "data_segs_in", "data_segs_out")),
+    *((name, "Q") for name in ("delivery_rate", "busy_time", "rwnd_limited",
+                               "sndbuf_limited")),
+    ("delivered", "I"), ("delivered_ce", "I"),
+    ("bytes_sent", "Q"), ("bytes_retrans", "Q"),
+    *((name, "I") for name in ("dsack_dups", "reord_seen", "rcv_ooopack", "snd_wnd",
+                               "rcv_wnd", "rehash")),
+    ("total_rto", "H"), ("total_rto_recoveries", "H"), ("total_rto_time", "I"),
+)
+_TCP_INFO = struct.Struct("<" + "".join(code for _, code in TCP_INFO_LAYOUT))
+_WIDTH_MASK = {"B": 0xFF, "H": 0xFFFF, "I": 0xFFFF_FFFF, "Q": (1 << 64) - 1}
+TCP_INFO_LEN = _TCP_INFO.size
+
+
+def pack_tcp_info(info: Any) -> bytes:
+    """``info`` (fields named as Linux's without ``tcpi_``) as ``struct tcp_info``'s bytes.
+
+    Fields the object lacks are 0; values are masked to their C width.
+    """
+    values = []
+    for name, code in TCP_INFO_LAYOUT:
+        if name == "*wscale":
+            value = (getattr(info, "snd_wscale", 0) & 0xF) | (
+                (getattr(info, "rcv_wscale", 0) & 0xF) << 4)
+        elif name == "*app":
+            value = 0
+        else:
+            value = int(getattr(info, name, 0) or 0)
+        values.append(value & _WIDTH_MASK[code])
+    return _TCP_INFO.pack(*values)
 
 
 @dataclass(slots=True)
@@ -87,6 +130,9 @@ class TcpInfo:
 
     def asdict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def __bytes__(self) -> bytes:
+        return pack_tcp_info(self)
 
 
 def get_info(sk: TcpSock) -> TcpInfo:

@@ -30,6 +30,8 @@ from stack.sock import (
     EPOLLWRNORM,
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
+    SOCK_BINDADDR_LOCK,
+    SOCK_BINDPORT_LOCK,
     eagain,
     oserror,
 )
@@ -42,11 +44,7 @@ from stack.tcp.const import (
     ICSK_ACK_PUSHED,
     ICSK_ACK_PUSHED2,
     ICSK_ACK_SCHED,
-    MSG_MORE,
-    MSG_PEEK,
     NS_PER_US,
-    SOCK_BINDADDR_LOCK,
-    SOCK_BINDPORT_LOCK,
     SS_CONNECTED,
     SS_CONNECTING,
     SS_UNCONNECTED,
@@ -73,6 +71,7 @@ from stack.tcp.state import (
     TcpState,
     tcp_set_state,
 )
+from stack.uapi import MSG_MORE, MSG_PEEK
 from stack.wire.ipv4 import INADDR_ANY
 from stack.wire.tcp import ACK, PSH
 

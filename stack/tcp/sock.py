@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from stack.core.timer import Timer
 from stack.sock import Sock
-from stack.tcp import ops, sockopt, timer
+from stack.tcp import ops, rcv, sockopt, timer
 from stack.tcp.cb import TxSeg
 from stack.tcp.cong import find
 from stack.tcp.const import (
@@ -34,12 +34,12 @@ from stack.tcp.const import (
     TCP_TIMEOUT_INIT,
 )
 from stack.tcp.state import SS_NAMES, CaState, TcpState
-from stack.wire.ipv4 import INADDR_ANY, IPPROTO_TCP, ip_str
+from stack.uapi import IPPROTO_TCP, SOCK_STREAM
+from stack.wire.ipv4 import INADDR_ANY, ip_str
 
 if TYPE_CHECKING:
     from stack.tcp.table import TcpTable
 
-SOCK_STREAM = 1
 __all__ = ["TcpSock", "TxSeg"]
 
 
@@ -51,13 +51,7 @@ class TcpSock(Sock):
 
     def __init__(self, net: Any, table: TcpTable | None = None) -> None:
         super().__init__(net)
-        if table is None:
-            table = net.tcp
-            if table is None:  # the first TCP socket of this namespace brings TCP up
-                from stack.tcp import tcp_init
-
-                table = tcp_init(net)
-        self.table: TcpTable = table
+        self.table: TcpTable = table if table is not None else net.tcp
         sysctl = net.sysctl
         self.state = TcpState.CLOSED
         self.sock_state = SS_UNCONNECTED
@@ -65,7 +59,6 @@ class TcpSock(Sock):
         self.lport = 0
         self.raddr = INADDR_ANY
         self.rport = 0
-        self.userlocks = 0
         self.bound = False  # in the port hash (icsk_bind_hash)
         self.explicit_port = False  # bound by bind(), not by connect()
         self.reuseaddr = False
@@ -327,6 +320,10 @@ class TcpSock(Sock):
 
     def setsockopt(self, level: int, option: int, value: Any) -> None:
         sockopt.setsockopt(self, level, option, value)
+
+    def write_space(self) -> None:
+        """SO_SNDBUF grew the buffer: wake a writer that found it full (``tcp_check_space``)."""
+        rcv.check_space(self)
 
     def getsockopt(self, level: int, option: int) -> Any:
         return sockopt.getsockopt(self, level, option)

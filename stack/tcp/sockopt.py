@@ -4,7 +4,8 @@ Mirrors ``sk_setsockopt`` (``net/core/sock.c``) for the options a TCP socket rea
 ``do_tcp_setsockopt``/``do_tcp_getsockopt`` (``net/ipv4/tcp.c``).  Values are Python values:
 ints (booleans accepted), ``(onoff, seconds)`` for SO_LINGER, a ``str``/``bytes`` name for
 TCP_CONGESTION; TCP_INFO returns a :class:`stack.tcp.info.TcpInfo`.  Buffer sizes are
-doubled as Linux does (the kernel's bookkeeping overhead) and bounded by ``*mem_max``.
+:meth:`stack.sock.Sock.set_sndbuf`'s business (doubled, bounded by ``*mem_max``), as for
+every protocol.
 Unknown options raise ``ENOPROTOOPT``; out-of-range values ``EINVAL``.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
-from stack.sock import oserror
+from stack.sock import SOCK_MIN_RCVBUF, oserror
 from stack.tcp import output
 from stack.tcp.cong import find
 from stack.tcp.const import (
@@ -24,6 +25,14 @@ from stack.tcp.const import (
     MAX_TCP_SYNCNT,
     NS_PER_MS,
     NS_PER_S,
+    TCP_MIN_MSS,
+    TCP_NAGLE_CORK,
+    TCP_NAGLE_OFF,
+    TCP_NAGLE_PUSH,
+)
+from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
+from stack.tcp.timer import keepalive_time_when
+from stack.uapi import (
     SO_ACCEPTCONN,
     SO_ERROR,
     SO_KEEPALIVE,
@@ -33,10 +42,6 @@ from stack.tcp.const import (
     SO_REUSEPORT,
     SO_SNDBUF,
     SO_TYPE,
-    SOCK_MIN_RCVBUF,
-    SOCK_MIN_SNDBUF,
-    SOCK_RCVBUF_LOCK,
-    SOCK_SNDBUF_LOCK,
     SOL_SOCKET,
     SOL_TCP,
     TCP_CONGESTION,
@@ -48,17 +53,12 @@ from stack.tcp.const import (
     TCP_KEEPINTVL,
     TCP_LINGER2,
     TCP_MAXSEG,
-    TCP_MIN_MSS,
-    TCP_NAGLE_CORK,
-    TCP_NAGLE_OFF,
-    TCP_NAGLE_PUSH,
     TCP_NODELAY,
     TCP_QUICKACK,
     TCP_SYNCNT,
     TCP_USER_TIMEOUT,
     TCP_WINDOW_CLAMP,
 )
-from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
 
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
@@ -74,8 +74,6 @@ def _int(value: Any) -> int:
 
 
 def _restart_keepalive(sk: TcpSock) -> None:
-    from stack.tcp.timer import keepalive_time_when
-
     if sk.keepopen and sk.state not in (CLOSED, LISTEN):
         elapsed = sk.net.sched.now - max(sk.lrcvtime, sk.rcv_tstamp)
         sk.reset_keepalive_timer(max(keepalive_time_when(sk) - elapsed, 0))
@@ -91,7 +89,6 @@ def setsockopt(sk: TcpSock, level: int, option: int, value: Any) -> None:
 
 
 def _set_socket(sk: TcpSock, option: int, value: Any) -> None:
-    sysctl = sk.net.sysctl
     if option == SO_LINGER:
         onoff, secs = value
         sk.linger = (bool(onoff), max(int(secs), 0))
@@ -108,16 +105,9 @@ def _set_socket(sk: TcpSock, option: int, value: Any) -> None:
         else:
             sk.keepalive_timer.del_timer()
     elif option == SO_SNDBUF:
-        val = min(max(val, 0), sysctl.wmem_max)
-        sk.userlocks |= SOCK_SNDBUF_LOCK
-        sk.sk_sndbuf = max(val * 2, SOCK_MIN_SNDBUF)
-        from stack.tcp.rcv import check_space
-
-        check_space(sk)
+        sk.set_sndbuf(val)  # the one handler (stack.sock); TCP's write_space is check_space
     elif option == SO_RCVBUF:
-        val = min(max(val, 0), sysctl.rmem_max)
-        sk.userlocks |= SOCK_RCVBUF_LOCK
-        sk.sk_rcvbuf = max(val * 2, SOCK_MIN_RCVBUF)
+        sk.set_rcvbuf(val)
     else:
         raise oserror(errno.ENOPROTOOPT)
 

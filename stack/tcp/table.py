@@ -6,8 +6,8 @@ Mirrors Linux's ``net/ipv4/inet_hashtables.c`` (``ehash``/``bhash``/``lhash``,
 ``tcp_v4_err``, ``tcp_twsk_unique``) and ``net/core/secure_seq.c`` (ISN and timestamp
 offsets from a keyed hash plus a clock, RFC 6528).
 
-Contract: ``net.tcp = TcpTable(net)`` (``tcp_init(net)`` does it and registers
-``tcp_v4_rcv``/``tcp_v4_err`` for IPPROTO_TCP).  Two hooks decouple TCP from IP:
+Contract: ``net.tcp = TcpTable(net)`` (``tcp_init(net)`` does it; ``stack.af_inet``
+registers ``tcp_v4_rcv``/``tcp_v4_err`` for IPPROTO_TCP).  Two hooks decouple TCP from IP:
 ``table.transmit(skb, saddr, daddr)`` (default: ``stack.ipv4.output.ip_queue_xmit``) and
 ``table.route(daddr, saddr=None)`` returning a route with ``.dev`` (``.features``, ``.mtu``),
 ``.src`` and ``.mtu`` (default: ``stack.ipv4.route.route_output``); tests replace both.
@@ -22,9 +22,9 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
-from stack.sock import oserror
+from stack.sock import SOCK_BINDPORT_LOCK, oserror
 from stack.tcp import minisocks, rcv
-from stack.tcp.const import NS_PER_S, SOCK_BINDPORT_LOCK
+from stack.tcp.const import NS_PER_S
 from stack.tcp.minisocks import RequestSock
 from stack.tcp.rcv import RxSeg
 from stack.tcp.seq import SEQ_MASK, s32

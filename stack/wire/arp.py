@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stack.uapi import ARPHRD_ETHER, ETH_P_IP
 from stack.wire.errors import Malformed
 from stack.wire.layout import U16, Buffer, Field, Layout
 
@@ -33,8 +34,7 @@ ARP = Layout("arp", (
 ))
 
 ARP_HLEN = ARP.size  # 28
-ARPHRD_ETHER = 1
-ARP_PTYPE_IP = 0x0800  # ETH_P_IP
+ARP_PTYPE_IP = ETH_P_IP
 
 ARPOP_REQUEST = 1
 ARPOP_REPLY = 2

@@ -23,6 +23,15 @@ from typing import Any
 
 import construct as cs
 
+from stack.uapi import (  # noqa: F401 - the ethertypes, for the wire's users
+    ETH_P_802_3_MIN,
+    ETH_P_8021AD,
+    ETH_P_8021Q,
+    ETH_P_ARP,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    ETH_P_LLDP,
+)
 from stack.wire.errors import Malformed
 from stack.wire.layout import U16, Buffer, Field, Layout
 
@@ -45,13 +54,6 @@ ETH_DATA_LEN = 1500
 ETH_FRAME_LEN = ETH_HLEN + ETH_DATA_LEN  # 1514
 ETH_FCS_LEN = 4
 
-ETH_P_802_3_MIN = 0x0600  # below this the field is an 802.3 length
-ETH_P_IP = 0x0800
-ETH_P_ARP = 0x0806
-ETH_P_8021Q = 0x8100
-ETH_P_IPV6 = 0x86DD
-ETH_P_8021AD = 0x88A8
-ETH_P_LLDP = 0x88CC
 
 VLAN_PRIO_MASK = VLAN_TAG.mask("pcp")  # 0xe000
 VLAN_PRIO_SHIFT = VLAN_TAG.shift("pcp")  # 13

@@ -26,6 +26,19 @@ from typing import Any
 import construct as cs
 
 from fastpath import csum_replace2, internet_checksum
+from stack import uapi
+from stack.uapi import (
+    IPPROTO_AH,
+    IPPROTO_ESP,
+    IPPROTO_GRE,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_IGMP,
+    IPPROTO_IPV6,
+    IPPROTO_SCTP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+)
 from stack.wire.errors import BadChecksum, Malformed, Truncated
 from stack.wire.layout import U16, Buffer, Field, Layout
 
@@ -61,17 +74,6 @@ IPTOS_ECN_ECT1 = 1
 IPTOS_ECN_ECT0 = 2
 IPTOS_ECN_CE = 3
 
-IPPROTO_ICMP = 1
-IPPROTO_IGMP = 2
-IPPROTO_TCP = 6
-IPPROTO_UDP = 17
-IPPROTO_IPV6 = 41
-IPPROTO_GRE = 47
-IPPROTO_ESP = 50
-IPPROTO_AH = 51
-IPPROTO_ICMPV6 = 58
-IPPROTO_SCTP = 132
-
 IPPROTO_NAMES = {
     IPPROTO_ICMP: "ICMP",
     IPPROTO_IGMP: "IGMP",
@@ -85,9 +87,10 @@ IPPROTO_NAMES = {
     IPPROTO_SCTP: "SCTP",
 }
 
-INADDR_ANY = b"\x00\x00\x00\x00"
-INADDR_BROADCAST = b"\xff\xff\xff\xff"
-INADDR_LOOPBACK = b"\x7f\x00\x00\x01"
+# the ABI's addresses in the form packets and routes carry them: 4 bytes, network order
+INADDR_ANY = uapi.INADDR_ANY.to_bytes(4, "big")
+INADDR_BROADCAST = uapi.INADDR_BROADCAST.to_bytes(4, "big")
+INADDR_LOOPBACK = uapi.INADDR_LOOPBACK.to_bytes(4, "big")
 
 _HDR = IPV4.struct
 _VER_IHL = IPV4.offset("ver_ihl")
