@@ -10,6 +10,7 @@ a softirq inline (``napi_schedule`` raises NET_RX, which runs as its own event),
 work items run as their own events, and ``netif_wake_queue`` resumes the qdisc from NET_TX.
 """
 
+from stack.core.backlog import netif_rx, process_backlog
 from stack.core.dev import (
     GRO_HELD,
     GRO_MERGED_FREE,
@@ -20,7 +21,6 @@ from stack.core.dev import (
     PacketType,
     dev_queue_xmit_nit,
     netif_receive_skb,
-    netif_rx,
 )
 from stack.core.etherdevice import (
     ARPHRD_ETHER,
@@ -382,7 +382,7 @@ __all__ = [
     "NETREG_REGISTERED", "NETREG_UNINITIALIZED", "NETREG_UNREGISTERED", "NR_SOFTIRQS",
     "OPERSTATE_NAMES", "PACKET_BROADCAST", "PACKET_HOST", "PACKET_LOOPBACK", "PACKET_MULTICAST",
     "PACKET_OTHERHOST", "PACKET_OUTGOING", "PacketOffload", "PacketType", "PfifoFast",
-    "PORT_FIBRE", "PORT_OTHER", "qdisc_run", "queue_work", "register_netdev",
+    "PORT_FIBRE", "PORT_OTHER", "process_backlog", "qdisc_run", "queue_work", "register_netdev",
     "register_netdevice_notifier", "rfc2863_policy", "RtnlLinkStats64", "schedule_delayed_work",
     "schedule_work", "skb_checksum_help", "skb_get", "SKB_GSO_DODGY", "skb_gso_segment",
     "SKB_GSO_TCP_ECN", "SKB_GSO_TCP_FIXEDID", "SKB_GSO_TCPV4", "SKB_GSO_TCPV6", "SKB_GSO_UDP_L4",
