@@ -85,6 +85,10 @@ from stack.core.ethtool import (
     EthtoolPauseparam,
     EthtoolRegs,
     EthtoolRingparam,
+    ethtool_op_get_link,
+    netdev_drivername,
+)
+from stack.core.ethtool_ioctl import (
     ethtool_get_coalesce,
     ethtool_get_drvinfo,
     ethtool_get_eeprom,
@@ -94,13 +98,11 @@ from stack.core.ethtool import (
     ethtool_get_regs,
     ethtool_get_ringparam,
     ethtool_get_stats,
-    ethtool_op_get_link,
     ethtool_set_coalesce,
     ethtool_set_eeprom,
     ethtool_set_features,
     ethtool_set_pauseparam,
     ethtool_set_ringparam,
-    netdev_drivername,
 )
 from stack.core.features import (
     NETDEV_FEATURE_NAMES,
