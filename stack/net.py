@@ -56,13 +56,13 @@ from stack.ipv4.route import RT_TABLE_MAIN, Fib, FibEntry, Route, route_output
 from stack.loopback import loopback_dev
 from stack.mib import Mib
 from stack.neigh.arp import arp_rcv, arp_send_garp, arp_table
+from stack.ping import PingResult, ping
 from stack.sysctl import Sysctl
 from stack.udp import UdpTable, udp_err, udp_rcv
 from stack.wire.ipv4 import INADDR_LOOPBACK, IPPROTO_ICMP, IPPROTO_UDP, ip_bytes
 
 if TYPE_CHECKING:
     from stack.core import Kernel, NetDevice, SkBuff
-    from stack.ping import PingResult
 
 Rcv = Callable[[Any, "SkBuff"], Any]
 ErrHandler = Callable[..., None]
@@ -203,8 +203,6 @@ class Net:
 
     def ping(self, dst: str | bytes, **kw: Any) -> PingResult:
         """Run ``stack.ping.ping`` against ``dst`` (runs the world until it is over)."""
-        from stack.ping import ping
-
         return ping(self, dst, **kw)
 
     def ip_addr(self) -> str:

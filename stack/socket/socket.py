@@ -26,6 +26,7 @@ import errno
 from collections.abc import Callable
 from typing import Any
 
+from stack.packet import PacketSock
 from stack.sock import SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
 from stack.socket.constants import (
@@ -52,6 +53,8 @@ from stack.socket.constants import (
 from stack.socket.fdtable import fdtable_of
 from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
 from stack.socket.wait import Describe, SockWaiter, block, task_wait
+from stack.tcp import TcpSock, tcp_init
+from stack.udp import UdpSock
 
 NS_PER_S = 1_000_000_000
 DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)
@@ -62,16 +65,12 @@ POLL_ACCEPT = EPOLLIN | EPOLLERR | EPOLLHUP
 
 
 def _tcp_sock(net: Any) -> Sock:
-    from stack.tcp import TcpSock, tcp_init  # late: the protocols may import this package
-
     if getattr(net, "tcp", None) is None:
         tcp_init(net)  # TCP registers with IP on first use when the namespace has not yet
     return TcpSock(net)
 
 
 def _udp_sock(net: Any) -> Sock:
-    from stack.udp import UdpSock
-
     return UdpSock(net)
 
 
@@ -480,8 +479,6 @@ def socket_create(net: Any, family: int = AF_INET, type: int = SOCK_STREAM,
     (accepted, meaningless here).
     """
     if family == AF_PACKET:
-        from stack.packet import PacketSock  # af_packet.c: raw frames, BPF filters
-
         if type & SOCK_TYPE_MASK not in (SOCK_RAW, SOCK_DGRAM):
             raise OSError(errno.ESOCKTNOSUPPORT, "AF_PACKET takes SOCK_RAW or SOCK_DGRAM")
         sock = Socket(net, PacketSock(net, type & SOCK_TYPE_MASK, proto), type & SOCK_TYPE_MASK,
