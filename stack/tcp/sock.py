@@ -18,7 +18,7 @@ zero-window probe, as Linux's ``icsk_retransmit_timer`` does), ``delack``, ``kee
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stack.core.timer import Timer
 from stack.sock import Sock
@@ -33,11 +33,10 @@ from stack.tcp.const import (
     TCP_MSS_DEFAULT,
     TCP_TIMEOUT_INIT,
 )
+from stack.tcp.info import get_info, ss_line
 from stack.tcp.state import SS_NAMES, CaState, TcpState
+from stack.tcp.table import TcpTable, tcp_init
 from stack.wire.ipv4 import INADDR_ANY, IPPROTO_TCP, ip_str
-
-if TYPE_CHECKING:
-    from stack.tcp.table import TcpTable
 
 SOCK_STREAM = 1
 __all__ = ["TcpSock", "TxSeg"]
@@ -54,8 +53,6 @@ class TcpSock(Sock):
         if table is None:
             table = net.tcp
             if table is None:  # the first TCP socket of this namespace brings TCP up
-                from stack.tcp import tcp_init
-
                 table = tcp_init(net)
         self.table: TcpTable = table
         sysctl = net.sysctl
@@ -339,14 +336,10 @@ class TcpSock(Sock):
 
     def info(self) -> Any:
         """TCP_INFO as a :class:`stack.tcp.info.TcpInfo`."""
-        from stack.tcp.info import get_info
-
         return get_info(self)
 
     def ss(self) -> str:
         """An ``ss -tin`` rendering of this connection."""
-        from stack.tcp.info import ss_line
-
         return ss_line(self)
 
     def __repr__(self) -> str:

@@ -59,6 +59,8 @@ from stack.tcp.const import (
     TCP_WINDOW_CLAMP,
 )
 from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
+from stack.tcp.timer import keepalive_time_when
+from stack.tcp.window import check_space
 
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
@@ -74,8 +76,6 @@ def _int(value: Any) -> int:
 
 
 def _restart_keepalive(sk: TcpSock) -> None:
-    from stack.tcp.timer import keepalive_time_when
-
     if sk.keepopen and sk.state not in (CLOSED, LISTEN):
         elapsed = sk.net.sched.now - max(sk.lrcvtime, sk.rcv_tstamp)
         sk.reset_keepalive_timer(max(keepalive_time_when(sk) - elapsed, 0))
@@ -111,8 +111,6 @@ def _set_socket(sk: TcpSock, option: int, value: Any) -> None:
         val = min(max(val, 0), sysctl.wmem_max)
         sk.userlocks |= SOCK_SNDBUF_LOCK
         sk.sk_sndbuf = max(val * 2, SOCK_MIN_SNDBUF)
-        from stack.tcp.rcv import check_space
-
         check_space(sk)
     elif option == SO_RCVBUF:
         val = min(max(val, 0), sysctl.rmem_max)
