@@ -1,9 +1,10 @@
 """The netdev core: the API a Linux-style NIC driver is written against, and the stack uses.
 
 Mirrors Linux's ``include/linux/{skbuff,netdevice,etherdevice,ethtool}.h`` with
-``net/core/dev.c``, ``net/sched/sch_generic.c``, ``net/core/link_watch.c``,
-``kernel/softirq.c``, ``kernel/time/timer.c`` and ``kernel/workqueue.c``: one module per
-concept, re-exported here.  A driver imports only from ``stack.core``.
+``net/core/dev.c``, ``net/ethtool/ioctl.c``, ``net/sched/sch_generic.c``,
+``net/core/link_watch.c``, ``kernel/softirq.c``, ``kernel/time/timer.c`` and
+``kernel/workqueue.c``: one module per concept, re-exported here.  A driver imports only
+from ``stack.core``.
 
 Execution contexts are explicit events on the world's scheduler: a hard-IRQ handler never runs
 a softirq inline (``napi_schedule`` raises NET_RX, which runs as its own event), timers and
