@@ -47,8 +47,8 @@ from stack.core import (
     register_netdevice_notifier,
     unregister_netdevice_notifier,
 )
+from stack.ipv4.defrag import IpFrags
 from stack.ipv4.devinet import Devinet, InIfAddr, parse_cidr
-from stack.ipv4.fragment import IpFrags
 from stack.ipv4.gro import inet_gro_complete, inet_gro_receive
 from stack.ipv4.gso import inet_gso_segment
 from stack.ipv4.icmp import IcmpState

@@ -7,7 +7,7 @@ from test_driver_rig import World, tx_mappings
 from device.spec import regs as R
 from driver.ixgb.adapter import desc_unused
 from driver.ixgb.tx import DESC_NEEDED
-from stack.core.ethtool import ethtool_get_stats
+from stack.core.ethtool_ioctl import ethtool_get_stats
 from stack.core.netdevice import dev_set_mtu, netif_queue_stopped
 
 SIZES = [60, 61, 64, 127, 128, 255, 256, 257, 511, 512, 1000, 1023, 1024, 1500, 1513, 1514]

@@ -16,6 +16,8 @@ from stack.core.ethtool import (
     EthtoolCoalesce,
     EthtoolPauseparam,
     EthtoolRingparam,
+)
+from stack.core.ethtool_ioctl import (
     ethtool_get_coalesce,
     ethtool_get_drvinfo,
     ethtool_get_eeprom,

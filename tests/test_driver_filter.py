@@ -7,7 +7,7 @@ import errno
 from test_driver_rig import World
 
 from device.spec import regs as R
-from stack.core.ethtool import ethtool_set_features
+from stack.core.ethtool_ioctl import ethtool_set_features
 from stack.core.features import NETIF_F_HW_VLAN_CTAG_RX, NETIF_F_HW_VLAN_CTAG_TX
 from stack.core.netdevice import dev_set_mac_address, dev_set_mtu
 from stack.core.rxmode import (

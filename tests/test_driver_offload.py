@@ -8,7 +8,7 @@ from test_driver_rig import World
 
 from device.spec import regs as R
 from driver.ixgb.watchdog import update_stats
-from stack.core.ethtool import ethtool_get_stats
+from stack.core.ethtool_ioctl import ethtool_get_stats
 from stack.core.qdisc import dev_queue_xmit
 from stack.core.skbuff import (
     CHECKSUM_NONE,

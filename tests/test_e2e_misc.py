@@ -18,7 +18,7 @@ from device.cable import wire_time_ns
 from ixsim import netsim
 from ixsim.world import World
 from stack.core import dev_get_stats
-from stack.core.ethtool import ethtool_get_stats
+from stack.core.ethtool_ioctl import ethtool_get_stats
 from stack.udp import IP_RECVERR
 from stack.wire import Ipv4Packet
 

@@ -17,7 +17,7 @@ import pytest
 import stack.tcp.ack as tcp_ack
 from device.impair import Corrupt, Stage
 from ixsim import netsim
-from stack.core.ethtool import ethtool_get_stats
+from stack.core.ethtool_ioctl import ethtool_get_stats
 
 NBYTES = 10 << 20
 SEED = 7

@@ -1,15 +1,17 @@
 """The netdev core: the API a Linux-style NIC driver is written against, and the stack uses.
 
 Mirrors Linux's ``include/linux/{skbuff,netdevice,etherdevice,ethtool}.h`` with
-``net/core/dev.c``, ``net/sched/sch_generic.c``, ``net/core/link_watch.c``,
-``kernel/softirq.c``, ``kernel/time/timer.c`` and ``kernel/workqueue.c``: one module per
-concept, re-exported here.  A driver imports only from ``stack.core``.
+``net/core/dev.c``, ``net/ethtool/ioctl.c``, ``net/sched/sch_generic.c``,
+``net/core/link_watch.c``, ``kernel/softirq.c``, ``kernel/time/timer.c`` and
+``kernel/workqueue.c``: one module per concept, re-exported here.  A driver imports only
+from ``stack.core``.
 
 Execution contexts are explicit events on the world's scheduler: a hard-IRQ handler never runs
 a softirq inline (``napi_schedule`` raises NET_RX, which runs as its own event), timers and
 work items run as their own events, and ``netif_wake_queue`` resumes the qdisc from NET_TX.
 """
 
+from stack.core.backlog import netif_rx, process_backlog
 from stack.core.dev import (
     GRO_HELD,
     GRO_MERGED_FREE,
@@ -20,7 +22,6 @@ from stack.core.dev import (
     PacketType,
     dev_queue_xmit_nit,
     netif_receive_skb,
-    netif_rx,
 )
 from stack.core.etherdevice import (
     ARPHRD_ETHER,
@@ -85,6 +86,10 @@ from stack.core.ethtool import (
     EthtoolPauseparam,
     EthtoolRegs,
     EthtoolRingparam,
+    ethtool_op_get_link,
+    netdev_drivername,
+)
+from stack.core.ethtool_ioctl import (
     ethtool_get_coalesce,
     ethtool_get_drvinfo,
     ethtool_get_eeprom,
@@ -94,13 +99,11 @@ from stack.core.ethtool import (
     ethtool_get_regs,
     ethtool_get_ringparam,
     ethtool_get_stats,
-    ethtool_op_get_link,
     ethtool_set_coalesce,
     ethtool_set_eeprom,
     ethtool_set_features,
     ethtool_set_pauseparam,
     ethtool_set_ringparam,
-    netdev_drivername,
 )
 from stack.core.features import (
     NETDEV_FEATURE_NAMES,
@@ -382,7 +385,7 @@ __all__ = [
     "NETREG_REGISTERED", "NETREG_UNINITIALIZED", "NETREG_UNREGISTERED", "NR_SOFTIRQS",
     "OPERSTATE_NAMES", "PACKET_BROADCAST", "PACKET_HOST", "PACKET_LOOPBACK", "PACKET_MULTICAST",
     "PACKET_OTHERHOST", "PACKET_OUTGOING", "PacketOffload", "PacketType", "PfifoFast",
-    "PORT_FIBRE", "PORT_OTHER", "qdisc_run", "queue_work", "register_netdev",
+    "PORT_FIBRE", "PORT_OTHER", "process_backlog", "qdisc_run", "queue_work", "register_netdev",
     "register_netdevice_notifier", "rfc2863_policy", "RtnlLinkStats64", "schedule_delayed_work",
     "schedule_work", "skb_checksum_help", "skb_get", "SKB_GSO_DODGY", "skb_gso_segment",
     "SKB_GSO_TCP_ECN", "SKB_GSO_TCP_FIXEDID", "SKB_GSO_TCPV4", "SKB_GSO_TCPV6", "SKB_GSO_UDP_L4",

@@ -1,7 +1,7 @@
-"""The receive path and packet taps: ``netif_receive_skb``, ``netif_rx``, ``dev_add_pack``.
+"""The receive path and packet taps: ``netif_receive_skb``, ``dev_add_pack``.
 
 Mirrors the receive half of Linux's ``net/core/dev.c`` (``__netif_receive_skb_core``,
-``deliver_skb``, ``netif_rx`` and its backlog, ``dev_queue_xmit_nit``).
+``deliver_skb``, ``dev_queue_xmit_nit``); ``netif_rx`` and its backlog are in ``backlog.py``.
 
 Contract:
 - A handler is ``PacketType(type, func, dev=None)``, registered with
@@ -27,12 +27,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stack.core.etherdevice import ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN, VLAN_VID_MASK
-from stack.core.napi import NapiStruct, napi_complete_done, napi_schedule
 from stack.core.skbuff import PACKET_OTHERHOST, PACKET_OUTGOING, SkBuff, kfree_skb
 
 if TYPE_CHECKING:
     from stack.core.gro import GroCb
-    from stack.core.kernel import Kernel
     from stack.core.netdevice import NetDevice
 
 NET_RX_SUCCESS = 0
@@ -156,54 +154,6 @@ def netif_receive_skb(skb: SkBuff) -> int:
     if not handled:
         return NET_RX_DROP
     return ret if isinstance(ret, int) else NET_RX_SUCCESS
-
-
-def _backlog_napi(kernel: Kernel) -> NapiStruct:
-    sd = kernel.softnet
-    napi = sd.backlog
-    if napi is None:
-        napi = NapiStruct("backlog")
-        napi.kernel = kernel
-        napi.poll = process_backlog
-        napi.weight = kernel.dev_weight
-        napi.disabled = False
-        napi.sched = False
-        sd.backlog = napi
-    return napi
-
-
-def netif_rx(skb: SkBuff) -> int:
-    """Queue a frame from a non-NAPI driver on the backlog; NET_RX_SUCCESS or NET_RX_DROP.
-
-    Safe from a hard-IRQ handler: the frame is processed later, by NET_RX.
-    """
-    kernel = skb.kernel
-    sd = kernel.softnet
-    if len(sd.input_pkt_queue) >= kernel.netdev_max_backlog:
-        sd.dropped += 1
-        if skb.dev is not None:
-            skb.dev.stats.rx_dropped += 1
-        kfree_skb(skb, "CPU_BACKLOG")
-        return NET_RX_DROP
-    sd.input_pkt_queue.queue_tail(skb)
-    napi_schedule(_backlog_napi(kernel))
-    return NET_RX_SUCCESS
-
-
-def process_backlog(napi: NapiStruct, quota: int) -> int:
-    """The backlog's poll: feed queued netif_rx frames to netif_receive_skb."""
-    assert napi.kernel is not None
-    queue = napi.kernel.softnet.input_pkt_queue
-    work = 0
-    while work < quota:
-        skb = queue.dequeue()
-        if skb is None:
-            break
-        netif_receive_skb(skb)
-        work += 1
-    if work < quota:
-        napi_complete_done(napi, work)
-    return work
 
 
 def dev_queue_xmit_nit(skb: SkBuff, dev: NetDevice) -> None:

@@ -33,11 +33,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stack.core.gro import GroCb, napi_gro_flush
 from stack.core.skbuff import SkBuff, SkBuffHead, kfree_skb
 from stack.core.softirq import NET_RX_SOFTIRQ
 
 if TYPE_CHECKING:
-    from stack.core.gro import GroCb
     from stack.core.kernel import Kernel
     from stack.core.netdevice import NetDevice
 
@@ -198,7 +198,7 @@ def napi_complete_done(napi: NapiStruct, work_done: int) -> bool:
     if napi.disabled or not napi.sched:
         return False
     if napi.gro_list:
-        _gro_flush(napi)
+        napi_gro_flush(napi)
     if napi.missed:
         napi.missed = False
         __napi_schedule(napi)
@@ -241,14 +241,7 @@ def net_rx_action(kernel: Kernel) -> None:
             kernel.log("err", f"{napi.name}: poll returned {work} > weight {weight}")
         budget -= work
         if work >= weight and napi.gro_list:
-            _gro_flush(napi)
+            napi_gro_flush(napi)
         if work >= weight and napi.sched and not napi.disabled and not napi.listed:
             napi.listed = True
             poll_list.append(napi)
-
-
-def _gro_flush(napi: NapiStruct) -> None:
-    """napi_gro_flush, imported where used: gro.py imports dev.py, which imports this module."""
-    from stack.core.gro import napi_gro_flush
-
-    napi_gro_flush(napi)

@@ -2,8 +2,9 @@
 
 Mirrors Linux's ``net/ipv4`` (one module per concern: ``devinet``, ``route`` (fib_* +
 route.c), ``input`` (ip_input.c), ``forward`` (ip_forward.c), ``output`` (ip_output.c),
-``fragment`` (ip_fragment.c + ip_output.c's ip_do_fragment), ``gso`` (tcp_offload.c),
-``icmp``).  The per-host state hangs off ``stack.net.Net``; see each module's contract.
+``defrag`` (ip_fragment.c: reassembly; ip_do_fragment is in ``output``), ``gso``
+(tcp_offload.c), ``icmp``).  The per-host state hangs off ``stack.net.Net``; see each
+module's contract.
 """
 
 from stack.ipv4.devinet import InIfAddr, parse_cidr

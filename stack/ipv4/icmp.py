@@ -112,6 +112,10 @@ class IcmpState:
         self.ping_socks: dict[int, Any] = {}
         self.err_src = INADDR_ANY
 
+    def send(self, skb_in: SkBuff, itype: int, code: int, info: int = 0) -> None:
+        """icmp_send for the layer below: IP output reaches ICMP through ``net.icmp``."""
+        icmp_send(self.net, skb_in, itype, code, info)
+
     def global_allow(self) -> bool:
         """icmp_global_allow: the namespace-wide token bucket."""
         sysctl = self.net.sysctl

@@ -34,8 +34,8 @@ from stack.core import (
     skb_share_check,
 )
 from stack.core.skbuff import CHECKSUM_COMPLETE, CHECKSUM_NONE
+from stack.ipv4.defrag import ip_defrag
 from stack.ipv4.forward import ip_forward
-from stack.ipv4.fragment import ip_defrag
 from stack.ipv4.icmp import icmp_send
 from stack.wire.errors import BadChecksum, Malformed, Truncated
 from stack.wire.icmp import ICMP_DEST_UNREACH, ICMP_PARAMETERPROB, ICMP_PROT_UNREACH

@@ -1,8 +1,9 @@
 """IPv4 output: build the header, route, fragment if needed, resolve the neighbour, transmit.
 
 Mirrors Linux's ``net/ipv4/ip_output.c`` (``__ip_queue_xmit``, ``ip_local_out``,
-``ip_output``/``ip_finish_output``, ``ip_finish_output2``, ``ip_mc_finish_output`` for the
-local copy of broadcasts) and ``net/ipv4/route.c``'s ``ip_idents_reserve``.
+``ip_output``/``ip_finish_output``, ``ip_fragment``/``ip_do_fragment`` with
+``ip_options_fragment``, ``ip_finish_output2``, ``ip_mc_finish_output`` for the local copy of
+broadcasts) and ``net/ipv4/route.c``'s ``ip_idents_reserve``.  Reassembly is in ``defrag.py``.
 
 Contract (docs/stack-architecture.md):
 - The L4 builds an skb with at least :data:`MAX_HEADER` bytes of headroom and ``data`` at its
@@ -19,6 +20,8 @@ Contract (docs/stack-architecture.md):
   socket's), ``ident=`` an IP ID (else ``ip_idents`` picks one per destination).
 - Counters: OutRequests (local datagrams), OutTransmits (every packet handed to the neighbour
   layer: fragments, forwarded packets), OutNoRoutes, FragOKs, FragFails, FragCreates.
+- The layers around IP are reached through the namespace, not imported: the neighbour table
+  as ``net.arp`` and ICMP (whose messages are sent through this module) as ``net.icmp``.
 """
 
 from __future__ import annotations
@@ -26,12 +29,26 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
-from stack.core import ETH_P_IP, IFF_LOOPBACK, PACKET_LOOPBACK, kfree_skb, netif_rx
+from stack.core import (
+    ETH_P_IP,
+    IFF_LOOPBACK,
+    PACKET_LOOPBACK,
+    alloc_skb,
+    consume_skb,
+    kfree_skb,
+    netif_rx,
+)
 from stack.core.qdisc import NET_XMIT_DROP
-from stack.core.skbuff import CHECKSUM_NONE, CHECKSUM_UNNECESSARY
+from stack.core.skbuff import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    CHECKSUM_UNNECESSARY,
+    skb_checksum_help,
+)
 from stack.ipv4.route import RTN_BROADCAST, Route, route_output
 from stack.wire.checksum import internet_checksum
-from stack.wire.ipv4 import IP_DF, IPV4, ipv4_is_lbcast
+from stack.wire.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED
+from stack.wire.ipv4 import IP_DF, IP_MF, IP_OFFSET, IPV4, ipv4_is_lbcast
 from stack.wire.layout import U16
 
 if TYPE_CHECKING:
@@ -42,6 +59,9 @@ IP_IDENTS_SZ = 2048
 _HDR = IPV4.struct
 _CHECKSUM = IPV4.offset("checksum")
 _IPV4_HLEN = IPV4.size
+IPOPT_COPY = 0x80
+IPOPT_END = 0
+IPOPT_NOOP = 1
 
 
 # The hash of ip_select_ident depends on nothing but its inputs: computed once per triple
@@ -138,10 +158,92 @@ def ip_output(net: Any, skb: SkBuff, rt: Route, forwarding: bool = False) -> int
     """ip_output/ip_finish_output: fragment what exceeds the MTU, then transmit."""
     mtu = rt.dev_mtu if forwarding else rt.mtu
     if skb.tail - skb.data > mtu and not skb.gso_size:
-        from stack.ipv4.fragment import ip_fragment
-
         return ip_fragment(net, skb, rt, mtu)
     return ip_finish_output2(net, skb, rt)
+
+
+def _options_fragment(hdr: bytearray, ihl: int) -> None:
+    """ip_options_fragment: replace every option not marked "copied" with NOPs, in place."""
+    i = 20
+    while i < ihl:
+        opt = hdr[i]
+        if opt == IPOPT_END:
+            break
+        if opt == IPOPT_NOOP:
+            i += 1
+            continue
+        olen = hdr[i + 1] if i + 1 < ihl else 0
+        if olen < 2 or i + olen > ihl:
+            break
+        if not opt & IPOPT_COPY:
+            hdr[i : i + olen] = bytes([IPOPT_NOOP]) * olen
+        i += olen
+
+
+def ip_fragment(net: Any, skb: SkBuff, rt: Route, mtu: int) -> int:
+    """ip_do_fragment: split an oversized packet into fragments that fit ``mtu``.
+
+    ``skb.data`` at the IPv4 header.  With DF set: FragFails, an ICMP "fragmentation needed"
+    carrying ``mtu`` to the sender (ourselves for local traffic), the skb dropped,
+    ``-EMSGSIZE``.  Otherwise fragments of ``(mtu - ihl) & ~7`` payload bytes go to
+    ``ip_finish_output2``, options not marked "copied" becoming NOPs after the first
+    (``ip_options_fragment``); FragCreates per fragment, FragOKs per datagram.
+    """
+    mib = net.mib.ip
+    head = skb.head
+    nh = skb.data
+    ihl = (head[nh] & 0x0F) << 2
+    fo = U16.unpack_from(head, nh + 6)[0]
+    if fo & IP_DF:
+        mib["FragFails"] += 1
+        net.icmp.send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
+        kfree_skb(skb, "PKT_TOO_BIG")
+        return -errno.EMSGSIZE
+    if skb.ip_summed == CHECKSUM_PARTIAL:
+        skb_checksum_help(skb)
+    chunk = (mtu - ihl) & ~7
+    if chunk < 8:
+        mib["FragFails"] += 1
+        kfree_skb(skb, "PKT_TOO_BIG")
+        return -errno.EMSGSIZE
+    hdr = bytearray(head[nh : nh + ihl])
+    left = skb.tail - nh - ihl
+    ptr = nh + ihl
+    offset = (fo & IP_OFFSET) << 3
+    more = fo & IP_MF
+    kernel = skb.kernel
+    rc = 0
+    while left > 0:
+        length = min(left, chunk)
+        frag = alloc_skb(kernel, MAX_HEADER + ihl + length)
+        frag.reserve(MAX_HEADER)
+        off = frag.put(ihl + length)
+        fh = frag.head
+        fh[off : off + ihl] = hdr
+        fh[off + ihl : off + ihl + length] = head[ptr : ptr + length]
+        flags = IP_MF if (left > length or more) else 0
+        U16.pack_into(fh, off + 2, ihl + length)
+        U16.pack_into(fh, off + 6, flags | (offset >> 3))
+        U16.pack_into(fh, off + 10, 0)
+        U16.pack_into(fh, off + 10, internet_checksum(memoryview(fh)[off : off + ihl]))
+        frag.network_header = off
+        frag.transport_header = off + ihl
+        frag.protocol = skb.protocol
+        frag.priority = skb.priority
+        frag.mark = skb.mark
+        frag.tstamp = skb.tstamp
+        mib["FragCreates"] += 1
+        result = ip_finish_output2(net, frag, rt)
+        if result and not rc:
+            rc = result
+        if offset == (fo & IP_OFFSET) << 3 and ihl > 20:
+            _options_fragment(hdr, ihl)
+        ptr += length
+        offset += length
+        left -= length
+    mib["FragOKs"] += 1
+    consume_skb(skb)
+    return rc
 
 
 def ip_finish_output2(net: Any, skb: SkBuff, rt: Route) -> int:

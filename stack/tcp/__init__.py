@@ -6,13 +6,15 @@ Layout (Linux's ``net/ipv4/tcp*.c`` split by concern):
 - ``seq.py``     sequence arithmetic; ``const.py`` Linux's constants and option numbers
 - ``sock.py``    TcpSock (``struct tcp_sock``); ``cb.py`` TxSeg, a queued skb's control block
 - ``ops.py``     bind/listen/accept/connect/sendmsg/recvmsg/poll/shutdown/close
+- ``close.py``   teardown: tcp_shutdown, tcp_fin, tcp_reset, tcp_done, tcp_time_wait
 - ``sockopt.py`` setsockopt/getsockopt; ``info.py`` TCP_INFO and ``ss -tin``
-- ``table.py``   TcpTable (hashes, ports, ISNs, the transmit/route hooks), tcp_v4_rcv/_err
+- ``table.py``   TcpTable (hashes, ports, ISNs, the transmit/route hooks), tcp_init,
+  tcp_v4_rcv/_err
 - ``minisocks.py`` listeners, request socks (SYN queue), TIME-WAIT segments
 - ``rcv.py``     validation, header prediction, the state machine; ``rcvq.py`` data, SACK,
   delayed ACK; ``ack.py`` the ACK field, SACK scoreboard; ``recovery.py`` loss recovery
 - ``output.py``  segments, tcp_write_xmit, retransmission; ``header.py`` options and the
-  header write; ``tso.py`` TSO deferral; ``window.py`` MSS and windows;
+  header write; ``tso.py`` TSO deferral; ``window.py`` MSS, windows, send buffer;
   ``connect.py`` the active open (SYN)
 - ``timer.py``   RTO/probe0, delayed ACK, keepalive, TIME-WAIT; ``rtt.py`` RFC 6298
 - ``cong.py``    the congestion-control interface; ``reno.py``, ``cubic.py`` (default)
@@ -25,14 +27,12 @@ Entry points: ``tcp_init(net)`` makes the namespace's ``net.tcp`` (``stack.af_in
 
 from __future__ import annotations
 
-from typing import Any
-
 from stack.tcp import cubic, offload, reno  # noqa: F401  (register the congestion controls, GRO)
 from stack.tcp.cong import CONGESTION_OPS, CongestionOps, register
 from stack.tcp.info import TcpInfo
 from stack.tcp.sock import TcpSock
 from stack.tcp.state import CaState, TcpState
-from stack.tcp.table import TcpTable, tcp_v4_err, tcp_v4_rcv
+from stack.tcp.table import TcpTable, tcp_init, tcp_v4_err, tcp_v4_rcv
 
 __all__ = [
     "CONGESTION_OPS",
@@ -47,9 +47,3 @@ __all__ = [
     "tcp_v4_err",
     "tcp_v4_rcv",
 ]
-
-
-def tcp_init(net: Any) -> TcpTable:
-    """The namespace's TCP state, ``net.tcp`` (``tcp_sk_init``); see ``stack.af_inet``."""
-    net.tcp = TcpTable(net)
-    return net.tcp

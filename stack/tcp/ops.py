@@ -3,9 +3,10 @@
 Mirrors Linux's ``net/ipv4/af_inet.c`` (``inet_bind``, ``inet_listen``,
 ``__inet_stream_connect``, ``inet_shutdown``) and ``net/ipv4/tcp.c`` (``tcp_sendmsg_locked``,
 ``tcp_recvmsg_locked``, ``tcp_cleanup_rbuf``, ``tcp_rcv_space_adjust``, ``tcp_poll``,
-``tcp_close``, ``tcp_shutdown``, ``tcp_disconnect``).  Every call is non-blocking and raises
-an ``OSError`` subclass with a stdlib errno; the BSD layer above blocks by waiting on
-``poll()`` and the socket's wait queue.
+``tcp_close``, ``tcp_disconnect``); the teardown they share with segment arrival and
+the timers (``tcp_shutdown``, ``tcp_done``, ...) is in ``close.py``.  Every call is
+non-blocking and raises an ``OSError`` subclass with a stdlib errno; the BSD layer above
+blocks by waiting on ``poll()`` and the socket's wait queue.
 
 ``connect`` follows ``__inet_stream_connect``: the first call sends the SYN and raises
 ``EINPROGRESS``; later calls raise ``EALREADY`` while the handshake runs, return once it
@@ -35,9 +36,10 @@ from stack.sock import (
     eagain,
     oserror,
 )
-from stack.tcp import minisocks, output, rcv
+from stack.tcp import minisocks, output
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
+from stack.tcp.close import SHUTDOWN_MASK, close_state, fin_time, purge_write_queue, tcp_shutdown
 from stack.tcp.cong import CA_EVENT_CWND_RESTART
 from stack.tcp.connect import send_syn
 from stack.tcp.const import (
@@ -68,7 +70,6 @@ from stack.tcp.state import (
     SYN_SENT,
     TIME_WAIT,
     CaState,
-    TcpState,
     tcp_set_state,
 )
 from stack.uapi import MSG_MORE, MSG_PEEK
@@ -77,24 +78,6 @@ from stack.wire.tcp import ACK, PSH
 
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
-
-SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
-
-# tcp_close_state's table: next state, and whether a FIN goes out.
-CLOSE_STATE: dict[TcpState, tuple[TcpState, bool]] = {
-    ESTABLISHED: (FIN_WAIT_1, True),
-    SYN_SENT: (CLOSED, False),
-    SYN_RECEIVED: (FIN_WAIT_1, True),
-    FIN_WAIT_1: (FIN_WAIT_1, False),
-    FIN_WAIT_2: (FIN_WAIT_2, False),
-    CLOSED: (CLOSED, False),
-    CLOSE_WAIT: (LAST_ACK, True),
-    LAST_ACK: (LAST_ACK, False),
-    LISTEN: (CLOSED, False),
-    CLOSING: (CLOSING, False),
-    TIME_WAIT: (TIME_WAIT, False),
-}
-
 
 def raise_sock_error(sk: TcpSock) -> None:
     err = sk.sock_error()
@@ -390,20 +373,6 @@ def poll(sk: TcpSock) -> int:
 
 
 # -- closing --------------------------------------------------------------------------------------
-def close_state(sk: TcpSock) -> bool:
-    """``tcp_close_state``: move on; True when a FIN must be sent."""
-    new, fin = CLOSE_STATE[sk.state]
-    tcp_set_state(sk, new)
-    return fin
-
-
-def tcp_shutdown(sk: TcpSock) -> None:
-    """Half-close: send our FIN (``tcp_shutdown``)."""
-    if sk.state in (ESTABLISHED, SYN_SENT, SYN_RECEIVED, CLOSE_WAIT):
-        if close_state(sk):
-            output.send_fin(sk)
-
-
 def shutdown(sk: TcpSock, how: int) -> None:
     """``inet_shutdown``: SHUT_RD/SHUT_WR/SHUT_RDWR (0/1/2)."""
     how += 1
@@ -434,7 +403,7 @@ def shutdown(sk: TcpSock, how: int) -> None:
 def destroy(sk: TcpSock) -> None:
     """``inet_csk_destroy_sock``: nothing left to do for a closed orphan."""
     sk.clear_xmit_timers()
-    rcv.purge_write_queue(sk)
+    purge_write_queue(sk)
     sk.receive_queue.clear()
     sk.ofo.clear()
     sk.rmem_alloc = 0
@@ -479,7 +448,7 @@ def close(sk: TcpSock) -> None:
             tcp_set_state(sk, CLOSED)
             mib["TCPAbortOnLinger"] += 1
         else:
-            sk.reset_keepalive_timer(rcv.fin_time(sk), "fin_wait2")
+            sk.reset_keepalive_timer(fin_time(sk), "fin_wait2")
     if sk.state == CLOSED:
         destroy(sk)
     sk.wake()
@@ -501,7 +470,7 @@ def disconnect(sk: TcpSock) -> None:
         minisocks.listen_stop(sk)
     sk.clear_xmit_timers()
     sk.timewait_timer.del_timer()
-    rcv.purge_write_queue(sk)
+    purge_write_queue(sk)
     sk.receive_queue.clear()
     sk.ofo.clear()
     sk.rmem_alloc = 0

@@ -4,7 +4,8 @@ Mirrors Linux's ``net/ipv4/tcp_input.c``: ``tcp_rcv_established`` (the fast path
 prediction, then the slow path), ``tcp_validate_incoming`` (PAWS, the sequence check, RST
 and SYN handling with RFC 5961's challenge ACK), ``tcp_rcv_state_process`` (every state
 but LISTEN and TIME-WAIT, which ``minisocks.py`` handles), ``tcp_rcv_synsent_state_process``
-(including simultaneous open), ``tcp_fin``, ``tcp_reset``, ``tcp_done`` and ``tcp_time_wait``.
+(including simultaneous open) and ``tcp_init_transfer``.  What ends a connection (``tcp_fin``,
+``tcp_reset``, ``tcp_done``, ``tcp_time_wait``) is in ``close.py``.
 
 Contract: :func:`do_rcv` takes an :class:`RxSeg` and owns its skb: the payload is copied
 into the socket's queues and the skb is consumed, or it is dropped with
@@ -15,26 +16,24 @@ Spec: RFC 9293 §3.10.7.3-§3.10.7.4; RFC 7323 §5 (PAWS); RFC 5961 §3-§4 (bli
 
 from __future__ import annotations
 
-import errno
 from typing import TYPE_CHECKING
 
 from stack.core.skbuff import consume_skb, kfree_skb
-from stack.sock import EPOLLERR, RCV_SHUTDOWN, SEND_SHUTDOWN
+from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN
 from stack.tcp import ack as tack
 from stack.tcp import connect, output, rcvq, rtt
 from stack.tcp import window as win
+from stack.tcp.close import fin_time, tcp_done, tcp_reset, tcp_shutdown, tcp_time_wait
 from stack.tcp.const import (
     ICSK_ACK_SCHED,
     ICSK_ACK_TIMER,
     NS_PER_MS,
-    NS_PER_S,
     TCP_DELACK_MAX,
     TCP_INIT_CWND,
     TCP_PAWS_24DAYS,
     TCP_PAWS_WINDOW,
     TCP_RTO_MAX,
     TCP_TIMEOUT_MIN,
-    TCP_TIMEWAIT_LEN,
     TCPOLEN_TSTAMP_ALIGNED,
 )
 from stack.tcp.recovery import FLAG_NO_CHALLENGE_ACK, FLAG_SLOWPATH, FLAG_UPDATE_TS_RECENT
@@ -49,16 +48,14 @@ from stack.tcp.state import (
     LAST_ACK,
     SYN_RECEIVED,
     SYN_SENT,
-    TIME_WAIT,
     tcp_set_state,
 )
+from stack.tcp.timer import keepalive_time_when
 from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr
 
 if TYPE_CHECKING:
     from stack.core.skbuff import SkBuff
     from stack.tcp.sock import TcpSock
-
-SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
 
 
 class RxSeg:
@@ -215,7 +212,7 @@ def store_ts_recent(sk: TcpSock) -> None:
 def data_snd_check(sk: TcpSock) -> None:
     """Send what the ACK allowed, wake writers if space opened (``tcp_data_snd_check``)."""
     output.push_pending_frames(sk)
-    check_space(sk)
+    win.check_space(sk)
 
 
 def rcv_established(sk: TcpSock, rx: RxSeg) -> str | None:
@@ -308,7 +305,7 @@ def rcv_state_process(sk: TcpSock, rx: RxSeg) -> str | None:
                 return None
             sk.reset_keepalive_timer(fin_time(sk), "fin_wait2")
     elif state == CLOSING and sk.snd_una == sk.write_seq:
-        time_wait(sk)
+        tcp_time_wait(sk)
         return None
     elif state == LAST_ACK and sk.snd_una == sk.write_seq:
         tcp_done(sk)
@@ -350,8 +347,6 @@ def establish_passive(sk: TcpSock, rx: RxSeg) -> None:
     sk.fastpath = True
     sk.wake()
     if sk.sk_shutdown & SEND_SHUTDOWN and sk.state == ESTABLISHED:
-        from stack.tcp.ops import tcp_shutdown
-
         tcp_shutdown(sk)
 
 
@@ -448,21 +443,11 @@ def _take_syn_options(sk: TcpSock, th: TcpRepr) -> None:
 
 
 # -- becoming established -------------------------------------------------------------------------
-def sndbuf_expand(sk: TcpSock) -> None:
-    """Room for two windows of data in the send buffer (``tcp_sndbuf_expand``)."""
-    per_mss = max(sk.mss_clamp, sk.mss_cache) + 320 + 320
-    per_mss = (1 << (per_mss - 1).bit_length()) + 256
-    nr_segs = max(TCP_INIT_CWND, sk.cwnd, sk.reordering + 1)
-    sndmem = 2 * nr_segs * per_mss
-    if sk.sk_sndbuf < sndmem:
-        sk.sk_sndbuf = min(sndmem, sk.net.sysctl.tcp_wmem[2])
-
-
 def init_transfer(sk: TcpSock) -> None:
     """Congestion control and buffers at establishment (``tcp_init_transfer``)."""
     now = sk.net.sched.now
     if not sk.userlocks & 1:
-        sndbuf_expand(sk)
+        win.sndbuf_expand(sk)
     sk.rcvq_time = now
     sk.rcvq_seq = sk.copied_seq
     maxwin = win.full_space(sk)
@@ -474,8 +459,6 @@ def init_transfer(sk: TcpSock) -> None:
     sk.cwnd_stamp = now
     sk.ca.init(sk)
     if sk.keepopen:
-        from stack.tcp.timer import keepalive_time_when
-
         sk.reset_keepalive_timer(keepalive_time_when(sk))
 
 
@@ -487,101 +470,3 @@ def finish_connect(sk: TcpSock) -> None:
     sk.rcv_tstamp = sk.net.sched.now
     sk.fastpath = True
     sk.wake()
-
-
-# -- endings --------------------------------------------------------------------------------------
-def fin_time(sk: TcpSock) -> int:
-    """How long an orphan waits in FIN-WAIT-2 (``tcp_fin_time``): >= 3.5 RTO."""
-    fin_timeout = (sk.linger2 or sk.net.sysctl.tcp_fin_timeout_s) * NS_PER_S
-    rto = sk.rto
-    return max(fin_timeout, (rto << 2) - (rto >> 1))
-
-
-def tcp_fin(sk: TcpSock) -> None:
-    """The peer's FIN, in order (``tcp_fin``, RFC 9293 §3.10.7.4 eighth)."""
-    sk.ack_pending |= ICSK_ACK_SCHED
-    sk.sk_shutdown |= RCV_SHUTDOWN
-    sk.done = True
-    state = sk.state
-    if state in (SYN_RECEIVED, ESTABLISHED):
-        tcp_set_state(sk, CLOSE_WAIT)
-        sk.pingpong = 1  # delay the ACK: our FIN may ride along
-    elif state == FIN_WAIT_1:
-        output.send_ack(sk)
-        tcp_set_state(sk, CLOSING)
-    elif state == FIN_WAIT_2:
-        output.send_ack(sk)
-        time_wait(sk)
-    for entry in sk.ofo:
-        sk.rmem_alloc -= len(entry[2])
-    sk.ofo.clear()
-    sk.selective_acks = []
-    sk.num_sacks = 0
-    sk.wake()
-
-
-def purge_write_queue(sk: TcpSock) -> None:
-    """``tcp_write_queue_purge``: drop unsent and unacknowledged data."""
-    for seg in sk.write_queue:
-        consume_skb(seg.skb)
-    for seg in sk.rtx:
-        consume_skb(seg.skb)
-    sk.write_queue.clear()
-    sk.rtx.clear()
-    sk.wmem_queued = 0
-    sk.packets_out = sk.sacked_out = sk.lost_out = sk.retrans_out = 0
-
-
-def tcp_done(sk: TcpSock) -> None:
-    """The connection is over (``tcp_done``)."""
-    if sk.state in (SYN_SENT, SYN_RECEIVED):
-        sk.net.mib.tcp["AttemptFails"] += 1
-    tcp_set_state(sk, CLOSED)
-    sk.clear_xmit_timers()
-    sk.timewait_timer.del_timer()
-    sk.sk_shutdown = SHUTDOWN_MASK
-    purge_write_queue(sk)
-    if sk.orphan():
-        sk.receive_queue.clear()
-        sk.rmem_alloc = 0
-        sk.ofo.clear()
-    sk.wake()
-
-
-def tcp_reset(sk: TcpSock, notify: bool = True) -> None:
-    """An acceptable RST arrived: report the BSD error and close (``tcp_reset``)."""
-    state = sk.state
-    if state == CLOSED:
-        return
-    if notify:
-        err = (errno.ECONNREFUSED if state == SYN_SENT
-               else errno.EPIPE if state == CLOSE_WAIT else errno.ECONNRESET)
-        sk.sk_err = err
-        kernel = sk.net.kernel
-        if kernel.tracers:
-            kernel.trace("tcp_receive_reset", sk=sk)
-    tcp_done(sk)
-    if notify:
-        sk.wake(EPOLLERR)
-
-
-def time_wait(sk: TcpSock) -> None:
-    """Enter TIME-WAIT for 2MSL = 60 s (``tcp_time_wait``)."""
-    tcp_set_state(sk, TIME_WAIT)
-    sk.clear_xmit_timers()
-    purge_write_queue(sk)
-    sk.sk_shutdown = SHUTDOWN_MASK
-    sk.timewait_timer.name = "tcp timewait"
-    sk.timewait_timer.mod_timer(sk.net.sched.now + TCP_TIMEWAIT_LEN)
-    sk.wake()
-
-
-def check_space(sk: TcpSock) -> None:
-    """Wake a writer that found the buffer full once there is room (``tcp_check_space``)."""
-    if not sk.nospace:
-        return
-    if not sk.userlocks & 1 and sk.packets_out < sk.cwnd:
-        sndbuf_expand(sk)
-    if sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1:
-        sk.nospace = False
-        sk.wake()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from stack.sock import EPOLLIN, EPOLLRDNORM
 from stack.tcp import output
 from stack.tcp import window as win
+from stack.tcp.close import tcp_fin
 from stack.tcp.const import (
     ICSK_ACK_NOMEM,
     ICSK_ACK_NOW,
@@ -171,8 +172,6 @@ def data_queue(sk: TcpSock, rx: RxSeg) -> str | None:
         if n:
             event_data_recv(sk, rx, n)
         if fin:
-            from stack.tcp.rcv import tcp_fin
-
             tcp_fin(sk)
         if sk.ofo:
             ofo_queue(sk)
@@ -268,8 +267,6 @@ def ofo_queue(sk: TcpSock) -> None:
             data = data[sk.rcv_nxt - seq:]
         queue_rcv(sk, data, end)
         if fin:
-            from stack.tcp.rcv import tcp_fin
-
             tcp_fin(sk)
             break
 

@@ -33,6 +33,7 @@ from stack.tcp.const import (
     TCP_MSS_DEFAULT,
     TCP_TIMEOUT_INIT,
 )
+from stack.tcp.info import get_info, ss_line
 from stack.tcp.state import SS_NAMES, CaState, TcpState
 from stack.uapi import IPPROTO_TCP, SOCK_STREAM
 from stack.wire.ipv4 import INADDR_ANY, ip_str
@@ -336,14 +337,10 @@ class TcpSock(Sock):
 
     def info(self) -> Any:
         """TCP_INFO as a :class:`stack.tcp.info.TcpInfo`."""
-        from stack.tcp.info import get_info
-
         return get_info(self)
 
     def ss(self) -> str:
         """An ``ss -tin`` rendering of this connection."""
-        from stack.tcp.info import ss_line
-
         return ss_line(self)
 
     def __repr__(self) -> str:

@@ -22,8 +22,12 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
+from stack.ipv4.output import ip_queue_xmit
+from stack.ipv4.route import route_output
 from stack.sock import SOCK_BINDPORT_LOCK, oserror
-from stack.tcp import minisocks, rcv
+from stack.tcp import minisocks, output, rcv, recovery
+from stack.tcp import window as win
+from stack.tcp.close import tcp_done
 from stack.tcp.const import NS_PER_S
 from stack.tcp.minisocks import RequestSock
 from stack.tcp.rcv import RxSeg
@@ -71,22 +75,14 @@ class TcpTable:
         self.challenge_count = 0
         self.transmit = self._ip_transmit
         self.route = self._ip_route
-        self._ip_queue_xmit: Any = None
 
     # -- the IP hooks ----------------------------------------------------------------------------
     def _ip_transmit(self, skb: SkBuff, saddr: bytes, daddr: bytes) -> Any:
-        xmit = self._ip_queue_xmit
-        if xmit is None:
-            from stack.ipv4.output import ip_queue_xmit
-
-            xmit = self._ip_queue_xmit = ip_queue_xmit
         sk = skb.sk
         rt = sk.route if sk is not None else None
-        return xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, rt=rt)
+        return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, rt=rt)
 
     def _ip_route(self, daddr: bytes, saddr: bytes | None = None) -> Any:
-        from stack.ipv4.route import route_output
-
         rt = route_output(self.net, daddr, saddr)
         if rt is None:
             raise oserror(errno.ENETUNREACH)
@@ -265,6 +261,12 @@ class TcpTable:
 
 
 # -- IP's entry points ----------------------------------------------------------------------------
+def tcp_init(net: Any) -> TcpTable:
+    """The namespace's TCP state, ``net.tcp`` (``tcp_sk_init``); see ``stack.af_inet``."""
+    net.tcp = TcpTable(net)
+    return net.tcp
+
+
 def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     """A TCP segment from IP: check it once, find its socket, hand it over (``tcp_v4_rcv``).
 
@@ -362,7 +364,7 @@ def tcp_v4_err(net: Any, quoted_iph: Any, quoted_l4: Any, type: int, code: int,
         return
     if sk.state in (SYN_SENT, SYN_RECEIVED):
         sk.sk_err = err
-        rcv.tcp_done(sk)
+        tcp_done(sk)
         sk.wake()
     else:
         sk.sk_err_soft = err  # connected: keep trying until the timeout, RFC 1122 4.2.3.9
@@ -374,9 +376,6 @@ def _unwrap(ref: int, wire: int) -> int:
 
 def _mtu_reduced(sk: TcpSock, mtu: int) -> None:
     """PMTU shrank (``tcp_v4_mtu_reduced`` + ``tcp_simple_retransmit``)."""
-    from stack.tcp import output, recovery
-    from stack.tcp import window as win
-
     if not mtu or mtu >= sk.pmtu or mtu < 68:
         return
     sk.icmp_pmtu = mtu

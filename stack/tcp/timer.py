@@ -22,6 +22,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from stack.tcp import output, recovery
+from stack.tcp.close import tcp_done
 from stack.tcp.const import (
     ICSK_ACK_SCHED,
     ICSK_ACK_TIMER,
@@ -93,8 +94,6 @@ def orphan_retries(sk: TcpSock, alive: bool) -> int:
 
 def write_err(sk: TcpSock) -> None:
     """Give up: report ETIMEDOUT (or the last soft error) and close (``tcp_write_err``)."""
-    from stack.tcp.rcv import tcp_done
-
     sk.sk_err = sk.sk_err_soft or errno.ETIMEDOUT
     sk.net.mib.tcpext["TCPAbortOnTimeout"] += 1
     tcp_done(sk)
@@ -220,8 +219,6 @@ def delack_timer(sk: TcpSock) -> None:
 
 def keepalive_timer(sk: TcpSock) -> None:
     """Keepalive probes, or the end of an orphaned FIN-WAIT-2 (``tcp_keepalive_timer``)."""
-    from stack.tcp.rcv import tcp_done
-
     state = sk.state
     if state == LISTEN:
         return

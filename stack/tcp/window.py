@@ -2,7 +2,8 @@
 
 Mirrors ``tcp_mtu_to_mss``/``tcp_sync_mss``/``tcp_current_mss``/``tcp_xmit_size_goal`` and
 ``tcp_select_initial_window``/``__tcp_select_window``/``tcp_select_window`` of Linux's
-``net/ipv4/tcp_output.c`` and ``tcp_win_from_space`` of ``include/net/tcp.h``.
+``net/ipv4/tcp_output.c``, ``tcp_win_from_space`` of ``include/net/tcp.h`` and the send
+buffer's ``tcp_sndbuf_expand``/``tcp_check_space`` of ``net/ipv4/tcp_input.c``.
 
 Receive memory: ``rmem_alloc`` charges the payload bytes held in the receive and
 out-of-order queues, and half of ``sk_rcvbuf`` is offered as window (Linux's default
@@ -23,6 +24,7 @@ from stack.tcp.const import (
     MAX_TCP_HEADER,
     MAX_TCP_WINDOW,
     TCP_HLEN,
+    TCP_INIT_CWND,
     TCP_MAX_WSCALE,
     TCP_MIN_MSS,
     TCP_MIN_SND_MSS,
@@ -214,3 +216,25 @@ def select_window(sk: TcpSock) -> int:
     elif old == 0:
         sk.net.mib.tcpext["TCPFromZeroWindowAdv"] += 1
     return new
+
+
+# -- the send buffer ------------------------------------------------------------------------------
+def sndbuf_expand(sk: TcpSock) -> None:
+    """Room for two windows of data in the send buffer (``tcp_sndbuf_expand``)."""
+    per_mss = max(sk.mss_clamp, sk.mss_cache) + 320 + 320
+    per_mss = (1 << (per_mss - 1).bit_length()) + 256
+    nr_segs = max(TCP_INIT_CWND, sk.cwnd, sk.reordering + 1)
+    sndmem = 2 * nr_segs * per_mss
+    if sk.sk_sndbuf < sndmem:
+        sk.sk_sndbuf = min(sndmem, sk.net.sysctl.tcp_wmem[2])
+
+
+def check_space(sk: TcpSock) -> None:
+    """Wake a writer that found the buffer full once there is room (``tcp_check_space``)."""
+    if not sk.nospace:
+        return
+    if not sk.userlocks & 1 and sk.packets_out < sk.cwnd:
+        sndbuf_expand(sk)
+    if sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1:
+        sk.nospace = False
+        sk.wake()

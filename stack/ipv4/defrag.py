@@ -1,15 +1,10 @@
-"""IPv4 fragmentation on output and reassembly on input.
+"""IPv4 reassembly: fragments for local delivery queued until their datagram is whole.
 
-Mirrors Linux's ``ip_fragment``/``ip_do_fragment`` (``net/ipv4/ip_output.c``, with
-``ip_options_fragment``: options not marked "copied" become NOPs after the first fragment) and
-``net/ipv4/ip_fragment.c`` + ``net/ipv4/inet_fragment.c`` (``ip_defrag``, ``ip_frag_queue``,
-``inet_frag_queue_insert``, ``ip_frag_reasm``, ``ip_expire``).
+Mirrors Linux's ``net/ipv4/ip_fragment.c`` + ``net/ipv4/inet_fragment.c`` (``ip_defrag``,
+``ip_frag_queue``, ``inet_frag_queue_insert``, ``ip_frag_reasm``, ``ip_expire``).  Output
+fragmentation (``ip_fragment``) is in ``output.py``, as Linux keeps it in ``ip_output.c``.
 
 Contract:
-- ``ip_fragment(net, skb, rt, mtu)``: ``skb.data`` at the IPv4 header.  With DF set: FragFails,
-  an ICMP "fragmentation needed" carrying ``mtu`` to the sender (ourselves for local traffic),
-  the skb dropped, ``-EMSGSIZE``.  Otherwise fragments of ``(mtu - ihl) & ~7`` payload bytes go
-  to ``ip_finish_output2``; FragCreates per fragment, FragOKs per datagram.
 - ``ip_defrag(net, skb)``: a fragment for local delivery (``data`` at its IPv4 header); returns
   the reassembled datagram as a new skb once complete, else None (the fragment is kept or
   dropped).  Queues are keyed by (src, dst, id, protocol) and expire ``ipfrag_time_s`` (30 s)
@@ -20,113 +15,26 @@ Contract:
   as do inconsistent ends and datagrams over 65535 bytes.  While fragment memory (the skbs'
   truesize) exceeds ``ipfrag_high_thresh`` every new fragment is dropped with ReasmFails, as
   ``inet_frag_find`` refuses to work above it.  ReasmReqds counts fragments, ReasmOKs datagrams.
+- ``IpFrags(net)`` is the namespace's reassembly state (``net.ipfrag``).
 """
 
 from __future__ import annotations
 
-import errno
 from typing import TYPE_CHECKING, Any
 
 from stack.core import NET_SKB_PAD, Timer, alloc_skb, consume_skb, kfree_skb
-from stack.core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, skb_checksum_help
+from stack.core.skbuff import CHECKSUM_NONE
 from stack.ipv4.icmp import icmp_send
-from stack.ipv4.output import MAX_HEADER, ip_finish_output2
 from stack.wire.checksum import internet_checksum
-from stack.wire.icmp import (
-    ICMP_DEST_UNREACH,
-    ICMP_EXC_FRAGTIME,
-    ICMP_FRAG_NEEDED,
-    ICMP_TIME_EXCEEDED,
-)
-from stack.wire.ipv4 import IP_DF, IP_MF, IP_OFFSET
+from stack.wire.icmp import ICMP_EXC_FRAGTIME, ICMP_TIME_EXCEEDED
+from stack.wire.ipv4 import IP_MF, IP_OFFSET
 from stack.wire.layout import U16
 
 if TYPE_CHECKING:
     from stack.core import SkBuff
-    from stack.ipv4.route import Route
 
 NS_PER_S = 1_000_000_000
-IPOPT_COPY = 0x80
-IPOPT_END = 0
-IPOPT_NOOP = 1
 _ERROR = -1
-
-
-def _options_fragment(hdr: bytearray, ihl: int) -> None:
-    """ip_options_fragment: replace every option not marked "copied" with NOPs, in place."""
-    i = 20
-    while i < ihl:
-        opt = hdr[i]
-        if opt == IPOPT_END:
-            break
-        if opt == IPOPT_NOOP:
-            i += 1
-            continue
-        olen = hdr[i + 1] if i + 1 < ihl else 0
-        if olen < 2 or i + olen > ihl:
-            break
-        if not opt & IPOPT_COPY:
-            hdr[i : i + olen] = bytes([IPOPT_NOOP]) * olen
-        i += olen
-
-
-def ip_fragment(net: Any, skb: SkBuff, rt: Route, mtu: int) -> int:
-    """Split an oversized packet into fragments that fit ``mtu`` (see the module docstring)."""
-    mib = net.mib.ip
-    head = skb.head
-    nh = skb.data
-    ihl = (head[nh] & 0x0F) << 2
-    fo = U16.unpack_from(head, nh + 6)[0]
-    if fo & IP_DF:
-        mib["FragFails"] += 1
-        icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
-        kfree_skb(skb, "PKT_TOO_BIG")
-        return -errno.EMSGSIZE
-    if skb.ip_summed == CHECKSUM_PARTIAL:
-        skb_checksum_help(skb)
-    chunk = (mtu - ihl) & ~7
-    if chunk < 8:
-        mib["FragFails"] += 1
-        kfree_skb(skb, "PKT_TOO_BIG")
-        return -errno.EMSGSIZE
-    hdr = bytearray(head[nh : nh + ihl])
-    left = skb.tail - nh - ihl
-    ptr = nh + ihl
-    offset = (fo & IP_OFFSET) << 3
-    more = fo & IP_MF
-    kernel = skb.kernel
-    rc = 0
-    while left > 0:
-        length = min(left, chunk)
-        frag = alloc_skb(kernel, MAX_HEADER + ihl + length)
-        frag.reserve(MAX_HEADER)
-        off = frag.put(ihl + length)
-        fh = frag.head
-        fh[off : off + ihl] = hdr
-        fh[off + ihl : off + ihl + length] = head[ptr : ptr + length]
-        flags = IP_MF if (left > length or more) else 0
-        U16.pack_into(fh, off + 2, ihl + length)
-        U16.pack_into(fh, off + 6, flags | (offset >> 3))
-        U16.pack_into(fh, off + 10, 0)
-        U16.pack_into(fh, off + 10, internet_checksum(memoryview(fh)[off : off + ihl]))
-        frag.network_header = off
-        frag.transport_header = off + ihl
-        frag.protocol = skb.protocol
-        frag.priority = skb.priority
-        frag.mark = skb.mark
-        frag.tstamp = skb.tstamp
-        mib["FragCreates"] += 1
-        result = ip_finish_output2(net, frag, rt)
-        if result and not rc:
-            rc = result
-        if offset == (fo & IP_OFFSET) << 3 and ihl > 20:
-            _options_fragment(hdr, ihl)
-        ptr += length
-        offset += length
-        left -= length
-    mib["FragOKs"] += 1
-    consume_skb(skb)
-    return rc
 
 
 class FragQueue:
