@@ -16,6 +16,8 @@ from qtest import make_rig
 from device.faults import DeviceFaultError
 from device.spec import desc as D
 from device.spec import regs as R
+from driver.ixgb.ethtool import GSTRINGS_STATS
+from driver.ixgb.hw import STAT_WORDS
 
 
 # -- the tables -----------------------------------------------------------------------------
@@ -58,6 +60,12 @@ def test_statistics_are_declared_once():
             assert R.REGISTERS[stat.offset].access == R.RC
             assert getattr(R, stat.name) == stat.offset
     assert R.STAT_FIRST == 0x2000 and R.STAT_END == 0x21DC
+
+
+def test_driver_statistics_derive_from_the_spec():
+    assert STAT_WORDS == [(reg.name.lower(), reg.offset) for reg in R.STAT_REGS]
+    keys = {key for key, _off in STAT_WORDS}
+    assert {field for _name, where, field in GSTRINGS_STATS if where == "hw"} <= keys
 
 
 @pytest.mark.parametrize("layout", [D.RX_LAYOUT, D.TX_LAYOUT, D.TX_CTX_LAYOUT],

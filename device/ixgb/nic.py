@@ -276,7 +276,7 @@ class IxgbNic:
             if kind in (R.RC, R.RC_W1C):
                 also = None if reg.alias is None else reg.alias >> 2
                 reads[off] = partial(self._read_clear, also, self._changed.get(off))
-            elif kind == R.WO or (kind in (R.W1S, R.W1C) and reg.alias is not None):
+            elif R.reads_zero(reg):
                 reads[off] = self._read_zero
             if kind == R.W1S:
                 writes[off] = partial(self._write_1_set, target >> 2, reg.writable, changed)

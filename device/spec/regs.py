@@ -423,6 +423,11 @@ ETHTOOL_DUMP_ORDER: tuple[str, ...] = (
 )
 
 
+def reads_zero(reg: Reg) -> bool:
+    """Whether reads return 0: write-only, or a W1S/W1C alias of another register."""
+    return reg.access == WO or (reg.access in (W1S, W1C) and reg.alias is not None)
+
+
 def lookup(name_or_offset: str | int) -> Reg:
     """Find a register by name (``"TDT"``, ``"RAL0"``, ``"gprcl"``) or offset; KeyError."""
     if isinstance(name_or_offset, int):

@@ -83,7 +83,7 @@ class HardwareCommands:
             effect = "the counter is now clear (clear-on-read)"
         elif reg.offset in _LOW_HALVES:
             effect = "low half: no side effect (the pair clears when its high half is read)"
-        elif reg.access == R.WO:
+        elif R.reads_zero(reg):
             effect = "write-only register: reads return 0"
         else:
             effect = "no side effect for this register"
