@@ -4,6 +4,9 @@ Real hardware punishes a driver mistake silently (a hang, a corrupted frame, a m
 the sandbox records it instead, with the register, the value, the guest time and a sentence,
 the way QEMU's ``LOG_GUEST_ERROR`` does.  ``strict`` mode raises :class:`DeviceFaultError` at
 the faulting access so a test points at the line that broke the rule.
+
+Beside the faults, :meth:`FaultLog.note` keeps what is legal but not modelled (a write to a
+register the model stores without acting on it), QEMU's ``LOG_UNIMP``: listed, never raised.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class FaultLog:
         self.limit = limit
         self.faults: list[DeviceFault] = []
         self.count = 0
+        self.notes: list[DeviceFault] = []
 
     def record(self, time_ns: int, device: str, register: str, value: int, message: str) -> None:
         fault = DeviceFault(time_ns, device, register, value, message)
@@ -50,6 +54,11 @@ class FaultLog:
             self.faults.append(fault)
         if self.strict:
             raise DeviceFaultError(fault)
+
+    def note(self, time_ns: int, device: str, register: str, value: int, message: str) -> None:
+        """Record an unmodelled-but-legal access: not a fault, so strict mode does not raise."""
+        if len(self.notes) < self.limit:
+            self.notes.append(DeviceFault(time_ns, device, register, value, message))
 
     def __len__(self) -> int:
         return self.count

@@ -2,10 +2,14 @@
 
 Mirrors QEMU's ``hw/net/e1000.c`` structure for a different register map: a flat register
 file, a read dispatch and a write dispatch built from the spec table (``macreg_readops`` /
-``macreg_writeops``), the default being a masked store.  The TX and RX engines
-(``device/ixgb/tx.py``, ``rx.py``) hang off this core and reach guest memory only through the
-PCI function's bus-master DMA.  Everything a driver can get wrong is a device fault (see
-``device/faults.py``) carrying the register, the value and the guest time.
+``macreg_writeops``), the default being a masked store.  The table's access kinds
+(``regs.ACCESS``) make the generic handlers: read-to-clear (ICR, statistics), write-1-to-set
+and write-1-to-clear (IMS; ICS into ICR, IMC into IMS), self-clearing bits, and "partial"
+registers that are stored but not modelled (the first write is logged once, as QEMU's
+``MAC_ACCESS_PARTIAL``).  Side effects beyond those are a second dict of handlers.  The TX
+and RX engines (``device/ixgb/tx.py``, ``rx.py``) hang off this core and reach guest memory
+only through the PCI function's bus-master DMA.  Everything a driver can get wrong is a device
+fault (see ``device/faults.py``) carrying the register, the value and the guest time.
 
 Decisions the datasheet leaves open are those of spec/ixgb.md: hardware owns RX descriptors
 [RDH, RDT); statistics clear on read (a 64-bit pair when its high half is read) and
@@ -16,6 +20,7 @@ XPCSS.ALIGN_STATUS; MDIO commands complete at once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from device.faults import FaultLog
@@ -31,10 +36,8 @@ from device.spec.timing import DELAY_UNIT_NS
 MAX_FRAME_FCS = 16114 + 14 + 4  # the largest MTU plus header and FCS: what Linux writes
 
 _NREGS = R.BAR0_SIZE // 4
-_STAT_64_HIGH = {off + 4 for name, off, width, _d in R.STATS if width == 64}
-_STAT_64_LOW = {off for name, off, width, _d in R.STATS if width == 64}
-_STAT_32 = {off for name, off, width, _d in R.STATS if width == 32}
-_STAT_FIRST, _STAT_LAST = 0x2000, 0x21DC
+# What a store keeps of a write: the writable bits less the self-clearing ones.
+_STORE_MASK = {reg.offset: reg.writable & ~reg.sc for reg in R.REGISTERS.values()}
 
 # PHY registers answered over MDIO (clause 45): (phy_addr, dev_type, reg) -> value.
 _XPAK_VENDOR = b"IXSIM XPAK      "
@@ -79,22 +82,20 @@ class IxgbNic:
         self.trace_mmio: list[Callable[[str, int, int, int], None]] = []
         self.watch_mmio: list[Callable[[str, int, int], None]] = []
         self.inject: dict[str, Any] = {}
+        self.partial_logged: set[int] = set()  # PARTIAL registers already logged
         self.tx = TxEngine(self)
         self.rx = RxEngine(self)
-        self._reads: dict[int, Callable[[int], int]] = {
-            R.ICR: self._read_icr,
-            R.EECD: self._read_eecd,
-            R.ICS: self._read_zero,
-            R.IMC: self._read_zero,
+        # What a change of a register's contents sets off (read-to-clear, W1S, W1C).
+        self._changed: dict[int, Callable[[], None]] = {
+            R.ICR: self._update_irq,
+            R.IMS: self._update_irq,
         }
-        self._writes: dict[int, Callable[[int, int], None]] = {
+        self._reads, self._writes = self._access_ops()
+        self._reads[R.EECD] = self._read_eecd
+        self._writes.update({
             R.CTRL0: self._write_ctrl0,
             R.CTRL1: self._write_ctrl1,
             R.EECD: self._write_eecd,
-            R.ICR: self._write_icr,
-            R.ICS: self._write_ics,
-            R.IMS: self._write_ims,
-            R.IMC: self._write_imc,
             R.RCTL: self._write_rctl,
             R.RDLEN: self._write_ring_len,
             R.TDLEN: self._write_ring_len,
@@ -105,7 +106,7 @@ class IxgbNic:
             R.TCTL: self._write_tctl,
             R.MSCA: self._write_msca,
             R.MFS: self._write_mfs,
-        }
+        })
         port.attach(self.rx.receive, self._link_changed)
         self._power_on()
 
@@ -200,14 +201,7 @@ class IxgbNic:
             self.fault(f"0x{offset:05x}", offset, "read of an unimplemented register")
             return 0
         handler = self._reads.get(offset)
-        if handler is not None:
-            value = handler(offset)
-        elif _STAT_FIRST <= offset < _STAT_LAST:
-            value = self._read_stat(offset)
-        elif reg.access == R.WO:
-            value = 0
-        else:
-            value = self.r[offset >> 2]
+        value = handler(offset) if handler is not None else self.r[offset >> 2]
         if self.trace_mmio:
             for fn in self.trace_mmio:
                 fn("r", offset, value, value)
@@ -233,10 +227,11 @@ class IxgbNic:
             self.fault(f"0x{offset:05x}", value, "write to an unimplemented register")
             return
         old = self.r[offset >> 2]
-        if reg.access in (R.RO, R.RC) and reg.offset not in (R.ICR,):
+        access = reg.access
+        if access == R.RO or access == R.RC:
             self.fault(reg.name, value, "write to a read-only register ignored")
             return
-        if reg.access == R.RW and value & ~reg.writable:
+        if value & ~reg.writable and offset in R.STRICT_WRITES:
             # Setting a read-only bit that reads 0 is a driver bug; writing back what was
             # read (the read-modify-write idiom, e.g. EECD.DO) is not.
             ro_set = value & ~reg.writable & ~self.peek(offset)
@@ -250,7 +245,8 @@ class IxgbNic:
         if handler is not None:
             handler(offset, value)
         else:
-            self.r[offset >> 2] = (old & ~reg.writable) | (value & reg.writable)
+            mask = _STORE_MASK[offset]
+            self.r[offset >> 2] = (old & ~mask) | (value & mask)
         if self.trace_mmio:
             for fn in self.trace_mmio:
                 fn("w", offset, value, old)
@@ -262,31 +258,74 @@ class IxgbNic:
         self.faults.record(self.sched.now, self.name, register, value, message)
 
     def _store(self, offset: int, value: int) -> None:
-        reg = R.REGISTERS[offset]
+        """The masked store: writable bits from ``value``; self-clearing bits stay 0."""
+        mask = _STORE_MASK[offset]
         i = offset >> 2
-        self.r[i] = (self.r[i] & ~reg.writable) | (value & reg.writable)
+        self.r[i] = (self.r[i] & ~mask) | (value & mask)
 
-    # -- read side effects ------------------------------------------------------------------
+    # -- access kinds (spec: regs.ACCESS) ------------------------------------------------------
+    def _access_ops(self) -> tuple[dict[int, Callable[[int], int]],
+                                   dict[int, Callable[[int, int], None]]]:
+        """Read and write handlers for every register that is not a plain value / masked
+        store, from its access kind, bound once here so a hot access is one call."""
+        reads: dict[int, Callable[[int], int]] = {}
+        writes: dict[int, Callable[[int, int], None]] = {}
+        for reg in R.REGISTERS.values():
+            off, kind = reg.offset, reg.access
+            target = reg.offset if reg.alias is None else reg.alias
+            changed = self._changed.get(target)
+            if kind in (R.RC, R.RC_W1C):
+                also = None if reg.alias is None else reg.alias >> 2
+                reads[off] = partial(self._read_clear, also, self._changed.get(off))
+            elif R.reads_zero(reg):
+                reads[off] = self._read_zero
+            if kind == R.W1S:
+                writes[off] = partial(self._write_1_set, target >> 2, reg.writable, changed)
+            elif kind in (R.W1C, R.RC_W1C):
+                writes[off] = partial(self._write_1_clear, target >> 2, reg.writable, changed)
+            elif kind == R.PARTIAL:
+                writes[off] = self._write_partial
+        return reads, writes
+
     def _read_zero(self, offset: int) -> int:
         return 0
 
-    def _read_icr(self, offset: int) -> int:
+    def _read_clear(self, also: int | None, changed: Callable[[], None] | None,
+                    offset: int) -> int:
+        """Read-to-clear: ICR, a 32-bit counter, or a 64-bit counter's high half (``also``
+        is then its low half: the pair clears together)."""
         r = self.r
-        value = r[R.ICR >> 2]
-        r[R.ICR >> 2] = 0
-        self.pci.set_irq(False)
+        value = r[offset >> 2]
+        r[offset >> 2] = 0
+        if also is not None:
+            r[also] = 0
+        if changed is not None:
+            changed()
         return value
 
-    def _read_stat(self, offset: int) -> int:
-        r = self.r
-        i = offset >> 2
-        value = r[i]
-        if offset in _STAT_64_HIGH:
-            r[i] = 0
-            r[i - 1] = 0
-        elif offset in _STAT_32:
-            r[i] = 0
-        return value
+    def _write_1_set(self, target: int, mask: int, changed: Callable[[], None] | None,
+                     offset: int, value: int) -> None:
+        self.r[target] |= value & mask
+        if changed is not None:
+            changed()
+
+    def _write_1_clear(self, target: int, mask: int, changed: Callable[[], None] | None,
+                       offset: int, value: int) -> None:
+        self.r[target] &= ~(value & mask)
+        if changed is not None:
+            changed()
+
+    def _write_partial(self, offset: int, value: int) -> None:
+        self._store(offset, value)
+        if offset not in self.partial_logged:
+            self.partial_logged.add(offset)
+            self.log_partial(offset, value)
+
+    def log_partial(self, offset: int, value: int) -> None:
+        """The one place a write to a stored-but-not-modelled register is reported: once per
+        register, as a note (never a fault: the write is legal, the model just ignores it)."""
+        self.faults.note(self.sched.now, self.name, R.REGISTERS[offset].name, value,
+                         "register stored but not modelled (written values have no effect)")
 
     def _eecd_value(self) -> int:
         v = self.r[R.EECD >> 2] & ~R.EECD_DO
@@ -300,7 +339,7 @@ class IxgbNic:
         if value & R.CTRL0_RST:
             self.reset()  # every register, both engines; RST reads back clear
             return
-        self._store(offset, value & ~R.CTRL0_LRST)
+        self._store(offset, value)  # LRST self-clears
         if value & R.CTRL0_LRST:
             # Link reset: the link retrains at once on a healthy cable; LSC only when the
             # link state the driver sees actually changes (a dead cable stays quietly down).
@@ -310,7 +349,7 @@ class IxgbNic:
                 self.set_ics(R.INT_LSC)
 
     def _write_ctrl1(self, offset: int, value: int) -> None:
-        self._store(offset, value & ~R.CTRL1_EE_RST)
+        self._store(offset, value)  # EE_RST self-clears
         if value & R.CTRL1_EE_RST:
             self.eeprom._reset_state()
             self._load_rar0_from_eeprom()
@@ -319,22 +358,6 @@ class IxgbNic:
         self._store(offset, value)
         self.eeprom.pins(bool(value & R.EECD_SK), bool(value & R.EECD_CS),
                          bool(value & R.EECD_DI))
-
-    def _write_icr(self, offset: int, value: int) -> None:
-        # Write-1-to-clear, as on the e1000 family (the header calls ICR read-clear).
-        self.r[R.ICR >> 2] &= ~value
-        self._update_irq()
-
-    def _write_ics(self, offset: int, value: int) -> None:
-        self.set_ics(value & R.INT_MASK)
-
-    def _write_ims(self, offset: int, value: int) -> None:
-        self.r[R.IMS >> 2] |= value & R.INT_MASK
-        self._update_irq()
-
-    def _write_imc(self, offset: int, value: int) -> None:
-        self.r[R.IMS >> 2] &= ~value
-        self._update_irq()
 
     def _write_rctl(self, offset: int, value: int) -> None:
         self._store(offset, value)
@@ -409,5 +432,4 @@ class IxgbNic:
                     self.r[i] = (self.r[i] & 0xFFFF) | (data << R.MSRWD_READ_DATA_SHIFT)
                     if op == R.MSCA_READ_AUTOINC:
                         self._phy_addr[(phy, dev)] = (reg + 1) & 0xFFFF
-            value &= ~R.MSCA_MDI_COMMAND
-        self.r[R.MSCA >> 2] = value
+        self._store(offset, value)  # MDI_COMMAND self-clears

@@ -1,29 +1,67 @@
 """The ixgb (82597EX) register map: the datasheet, declared once, read by both sides.
 
 Like Linux's ``ixgb_hw.h``, this is the only part of ``device/`` a driver imports.  Each
-register is a :class:`Reg` (offset, name, access, reset value, writable mask, doc, bit fields);
-the device builds its dispatch from it, the driver takes offsets and bits from it, and the
-debugger decodes from it.  Plain ``int`` constants for the hot path; ``Field`` tuples for
-decoding.  Spec: spec/ixgb.md §1.2-1.3.
+register is a :class:`Reg` (offset, name, access kind, reset value, writable mask, doc, bit
+fields, self-clearing bits); the device builds its read and write dispatch from it, the driver
+takes offsets and bits from it, and the debugger decodes from it.  Spec: spec/ixgb.md §1.2-1.3.
+
+One home per fact:
+- Bits are declared once, as the :class:`Field` tables of the registers below.  The plain
+  ``int`` constants the hot paths use (``CTRL0_RST``, ``RCTL_BSIZE_SHIFT``, ``INT_LSC``,
+  ``MSCA_READ``) are generated from those tables at import by :func:`export_fields`, the way
+  the standard library's ``signal`` and ``socket`` modules publish their enum members as module
+  constants.  The naming rule: ``<REG>_<FIELD>`` is the mask of a one-bit field;
+  ``<REG>_<FIELD>_SHIFT`` and ``_MASK`` place a wider one (``<REG>_SHIFT``/``_MASK`` when the
+  field is named after its register, as MFS's); ``<REG>_<NAME>`` is an enumerated value the
+  field declares in ``consts``, already shifted into place.  The interrupt causes shared by
+  ICR/ICS/IMS/IMC are exported as ``INT_*``, the receive-address bits as ``RAH_*``.
+- Statistics counters are declared once in :data:`STATS`; their registers (``TPRL``/``TPRH``
+  for a 64-bit counter, ``RNBC`` for a 32-bit one) and offsets are generated from it.
+- An access kind (:data:`ACCESS`) says what a read and a write do, so the device applies
+  read-to-clear, write-1-to-set/-clear, aliases (ICS sets ICR, IMC clears IMS) and
+  self-clearing bits from this table rather than from special cases.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-# Access kinds
-RW = "RW"  # read/write (masked by ``writable``)
-RO = "RO"  # read-only; a write is a device fault
-WO = "WO"  # write-only; reads return 0
-RC = "RC"  # read clears (ICR, statistics)
+# Access kinds: what a read and a write of the register do (the device applies them).
+RW = "RW"
+RO = "RO"
+WO = "WO"
+RC = "RC"
+RC_W1C = "RC/W1C"
+W1S = "W1S"
+W1C = "W1C"
+PARTIAL = "PARTIAL"
+ACCESS: dict[str, str] = {
+    RW: "read/write: a write stores the bits in `writable`; setting any other bit is a fault",
+    RO: "read-only: a write is a device fault and is ignored",
+    WO: "write-only: a write stores the bits in `writable`; reads return 0",
+    RC: "read clears (statistics): with an `alias`, the 64-bit pair's low half clears too; "
+        "a write is a device fault",
+    RC_W1C: "read clears; a write of 1 clears that bit (ICR, as on the e1000 family)",
+    W1S: "write-1-to-set: the 1 bits of a write (within `writable`) are set in `alias`, or in "
+         "the register itself; an alias reads 0",
+    W1C: "write-1-to-clear: the 1 bits of a write are cleared in `alias`, or in the register "
+         "itself; an alias reads 0",
+    PARTIAL: "stored but not modelled: read/write like RW; the first write is logged once "
+             "(QEMU e1000's MAC_ACCESS_PARTIAL)",
+}
 
 
 class Field(NamedTuple):
+    """A bit field: ``width`` bits from ``shift``; ``values`` name values for display,
+    ``consts`` name values for code (exported as ``<REG>_<NAME>``, shifted into place)."""
+
     name: str
     shift: int
     width: int = 1
     doc: str = ""
     values: dict[int, str] | None = None
+    consts: dict[str, int] | None = None
+    sc: bool = False  # self-clearing: acts on the write and always reads back 0
 
     @property
     def mask(self) -> int:
@@ -38,6 +76,12 @@ class Reg(NamedTuple):
     writable: int = 0xFFFFFFFF
     doc: str = ""
     fields: tuple[Field, ...] = ()
+    alias: int | None = None  # W1S/W1C: the register the write acts on; RC: cleared along
+
+    @property
+    def sc(self) -> int:
+        """The self-clearing bits: a write stores them as 0 (the device acts on them)."""
+        return field_mask(tuple(f for f in self.fields if f.sc))
 
 
 # ---------------------------------------------------------------------------------------
@@ -109,122 +153,36 @@ def RAH(n: int) -> int:  # noqa: N802
     return RA + 8 * n + 4
 
 
-# CTRL0
-CTRL0_LRST = 1 << 3
-CTRL0_JFE = 1 << 4
-CTRL0_XLE = 1 << 5
-CTRL0_MDCS = 1 << 6
-CTRL0_CMDC = 1 << 7
-CTRL0_SDP0 = 1 << 18
-CTRL0_SDP1 = 1 << 19
-CTRL0_SDP2 = 1 << 20
-CTRL0_SDP3 = 1 << 21
-CTRL0_SDP0_DIR = 1 << 22
-CTRL0_SDP1_DIR = 1 << 23
-CTRL0_SDP2_DIR = 1 << 24
-CTRL0_SDP3_DIR = 1 << 25
-CTRL0_RST = 1 << 26
-CTRL0_RPE = 1 << 27
-CTRL0_TPE = 1 << 28
-CTRL0_VME = 1 << 30
-# CTRL1
-CTRL1_EE_RST = 1 << 13
-# STATUS
-STATUS_LU = 1 << 1
-STATUS_AIP = 1 << 2
-STATUS_TXOFF = 1 << 4
-STATUS_XAUIME = 1 << 5
-STATUS_PCI_SPD = 1 << 11
-STATUS_BUS64 = 1 << 12
-STATUS_PCIX_MODE = 1 << 13
-STATUS_PCIX_SPD_SHIFT = 14
-STATUS_REV_ID_SHIFT = 16
-# EECD
-EECD_SK = 1 << 0
-EECD_CS = 1 << 1
-EECD_DI = 1 << 2
-EECD_DO = 1 << 3
-EECD_FWE_SHIFT = 4
-EECD_FWE_DIS = 1 << 4
-EECD_FWE_EN = 2 << 4
-# MFS
-MFS_SHIFT = 16
-# Interrupt causes
-INT_TXDW = 1 << 0
-INT_TXQE = 1 << 1
-INT_LSC = 1 << 2
-INT_RXSEQ = 1 << 3
-INT_RXDMT0 = 1 << 4
-INT_RXO = 1 << 6
-INT_RXT0 = 1 << 7
-INT_AUTOSCAN = 1 << 9
-INT_GPI0 = 1 << 11
-INT_GPI1 = 1 << 12
-INT_GPI2 = 1 << 13
-INT_GPI3 = 1 << 14
-INT_MASK = 0x7ADF  # every defined cause bit
-# RCTL
-RCTL_RXEN = 1 << 1
-RCTL_SBP = 1 << 2
-RCTL_UPE = 1 << 3
-RCTL_MPE = 1 << 4
-RCTL_RDMTS_SHIFT = 8
-RCTL_RDMTS_MASK = 3 << 8
-RCTL_RDMTS_1_2 = 0 << 8
-RCTL_RDMTS_1_4 = 1 << 8
-RCTL_RDMTS_1_8 = 2 << 8
-RCTL_MO_SHIFT = 12
-RCTL_MO_MASK = 3 << 12
-RCTL_BAM = 1 << 15
-RCTL_BSIZE_SHIFT = 16
-RCTL_BSIZE_MASK = 3 << 16
-RCTL_BSIZE_2048 = 0 << 16
-RCTL_BSIZE_4096 = 1 << 16
-RCTL_BSIZE_8192 = 2 << 16
-RCTL_BSIZE_16384 = 3 << 16
-RCTL_VFE = 1 << 18
-RCTL_CFIEN = 1 << 19
-RCTL_CFI = 1 << 20
-RCTL_RPDA_MC_ONLY = 1 << 22
-RCTL_CFF = 1 << 23
-RCTL_SECRC = 1 << 26
-RDT_FPDB = 1 << 31
-BSIZE_BYTES = (2048, 4096, 8192, 16384)
-# FCRTL
-FCRTL_XONE = 1 << 31
-# RXCSUM
-RXCSUM_IPOFL = 1 << 8
-RXCSUM_TUOFL = 1 << 9
-# RAH
-RAH_ASEL_SHIFT = 16
-RAH_AV = 1 << 31
-# TCTL
-TCTL_TCE = 1 << 0
-TCTL_TXEN = 1 << 1
-TCTL_TPDE = 1 << 2
-# XPCSS
-XPCSS_LANE_SYNC = 0xF
-XPCSS_PATTERN_TEST = 1 << 11
-XPCSS_ALIGN_STATUS = 1 << 12
-# PCSS1 / PCSS2
-PCSS1_RX_LINK_STATUS = 1 << 2
-PCSS1_LOCAL_FAULT = 1 << 7
-PCSS2_10GBX = 1 << 1
-PCSS2_DEV_PRES = 1 << 14
-# MSCA / MSRWD
-MSCA_NP_ADDR_MASK = 0xFFFF
-MSCA_DEV_TYPE_SHIFT = 16
-MSCA_PHY_ADDR_SHIFT = 21
-MSCA_OP_CODE_SHIFT = 26
-MSCA_ADDR_CYCLE = 0 << 26
-MSCA_WRITE = 1 << 26
-MSCA_READ = 2 << 26
-MSCA_READ_AUTOINC = 3 << 26
-MSCA_ST_CODE_SHIFT = 28
-MSCA_MDI_COMMAND = 1 << 30
-MSCA_MDI_IN_PROG_EN = 1 << 31
-MSRWD_READ_DATA_SHIFT = 16
 
+
+def field_mask(fields: tuple[Field, ...], *names: str) -> int:
+    """The OR of the named fields' masks (of every field when no name is given)."""
+    return sum(f.mask for f in fields if not names or f.name in names)
+
+
+def field_value(fields: tuple[Field, ...], **values: int) -> int:
+    """A register value with each named field set to a value (``FWE=1``)."""
+    by_name = {f.name: f for f in fields}
+    return sum(v << by_name[name].shift for name, v in values.items())
+
+
+def export_fields(namespace: dict[str, Any], prefix: str, fields: tuple[Field, ...]) -> None:
+    """Publish a field table as plain-int constants (the naming rule is the module's doc).
+
+    A name that already exists is an error: two homes for one fact, or a clash."""
+    for f in fields:
+        base = prefix if f.name == prefix else f"{prefix}_{f.name}"
+        made = {base: f.mask} if f.width == 1 else {f"{base}_SHIFT": f.shift,
+                                                    f"{base}_MASK": f.mask}
+        for name, value in (f.consts or {}).items():
+            made[f"{prefix}_{name}"] = value << f.shift
+        for name, value in made.items():
+            if name in namespace:
+                raise ValueError(f"register spec: {name} is declared twice")
+            namespace[name] = value
+
+
+# Bit tables shared by several registers, or read by the table itself.
 _INT_FIELDS = (
     Field("TXDW", 0, doc="TX descriptor written back"),
     Field("TXQE", 1, doc="TX queue empty"),
@@ -239,23 +197,41 @@ _INT_FIELDS = (
     Field("GPI2", 13),
     Field("GPI3", 14),
 )
+_INT_ALL = field_mask(_INT_FIELDS)  # exported as INT_MASK: every defined cause bit
+_RAH_FIELDS = (Field("RAH", 0, 16), Field("ASEL", 16, 2), Field("AV", 31, doc="address valid"))
+_EECD_FIELDS = (
+    Field("SK", 0, doc="clock"), Field("CS", 1, doc="chip select"),
+    Field("DI", 2, doc="data into the EEPROM"), Field("DO", 3, doc="data out (RO)"),
+    Field("FWE", 4, 2, values={1: "disabled", 2: "enabled"}, consts={"FWE_DIS": 1, "FWE_EN": 2}),
+)
+_PCSS2_FIELDS = (
+    Field("10GBR", 0), Field("10GBX", 1), Field("10GBW", 2),
+    Field("RX_LF", 10), Field("TX_LF", 11),
+    Field("DEV_PRES", 14, 2, consts={"DEV_PRES": 1}),
+)
+_XPCSS_FIELDS = (
+    Field("LANE_0_SYNC", 0), Field("LANE_1_SYNC", 1), Field("LANE_2_SYNC", 2),
+    Field("LANE_3_SYNC", 3), Field("PATTERN_TEST", 11), Field("ALIGN_STATUS", 12),
+)
 
 _REGS: list[Reg] = [
     Reg(CTRL0, "CTRL0", RW, 0, 0x7FFF_FFFF & ~0x3, "device control 0", (
-        Field("LRST", 3, doc="link reset (self-clearing)"),
+        Field("LRST", 3, doc="link reset (self-clearing)", sc=True),
         Field("JFE", 4, doc="jumbo frame enable"),
         Field("XLE", 5), Field("MDCS", 6), Field("CMDC", 7),
         Field("SDP0", 18), Field("SDP1", 19), Field("SDP2", 20), Field("SDP3", 21),
         Field("SDP0_DIR", 22), Field("SDP1_DIR", 23), Field("SDP2_DIR", 24),
         Field("SDP3_DIR", 25),
-        Field("RST", 26, doc="global reset (self-clearing)"),
+        Field("RST", 26, doc="global reset (self-clearing)", sc=True),
         Field("RPE", 27, doc="RX pause enable"), Field("TPE", 28, doc="TX pause enable"),
         Field("VME", 30, doc="VLAN tag insert/strip enable"),
     )),
     Reg(CTRL1, "CTRL1", RW, 0, 0x00C2_3FFF, "device control 1", (
         Field("GPI0_EN", 0), Field("GPI1_EN", 1), Field("GPI2_EN", 2), Field("GPI3_EN", 3),
         Field("SDP4", 4), Field("SDP5", 5), Field("SDP6", 6), Field("SDP7", 7),
-        Field("EE_RST", 13, doc="reload the EEPROM (self-clearing)"),
+        Field("SDP4_DIR", 8), Field("SDP5_DIR", 9), Field("SDP6_DIR", 10),
+        Field("SDP7_DIR", 11),
+        Field("EE_RST", 13, doc="reload the EEPROM (self-clearing)", sc=True),
         Field("RO_DIS", 17),
         Field("PCIXHM", 22, 2, values={0: "1/2", 1: "5/8", 2: "3/4", 3: "7/8"}),
     )),
@@ -267,31 +243,31 @@ _REGS: list[Reg] = [
         Field("PCIX_SPD", 14, 2, values={0: "66", 1: "100", 2: "133"}),
         Field("REV_ID", 16, 4),
     )),
-    Reg(EECD, "EECD", RW, EECD_FWE_DIS, 0x37, "EEPROM bit-bang", (
-        Field("SK", 0, doc="clock"), Field("CS", 1, doc="chip select"),
-        Field("DI", 2, doc="data into the EEPROM"), Field("DO", 3, doc="data out (RO)"),
-        Field("FWE", 4, 2, values={1: "disabled", 2: "enabled"}),
-    )),
+    Reg(EECD, "EECD", RW, field_value(_EECD_FIELDS, FWE=1), 0x37, "EEPROM bit-bang",
+        _EECD_FIELDS),
     Reg(MFS, "MFS", RW, 1518 << 16, 0xFFFF_0000, "max frame size", (
         Field("MFS", 16, 16, doc="bytes, FCS included"),
     )),
-    Reg(ICR, "ICR", RC, 0, 0, "interrupt cause read (read clears)", _INT_FIELDS),
-    Reg(ICS, "ICS", WO, 0, INT_MASK, "interrupt cause set", _INT_FIELDS),
-    Reg(IMS, "IMS", RW, 0, INT_MASK, "interrupt mask set/read", _INT_FIELDS),
-    Reg(IMC, "IMC", WO, 0, 0xFFFF_FFFF, "interrupt mask clear", _INT_FIELDS),
+    Reg(ICR, "ICR", RC_W1C, 0, _INT_ALL, "interrupt cause read (read clears)", _INT_FIELDS),
+    Reg(ICS, "ICS", W1S, 0, _INT_ALL, "interrupt cause set", _INT_FIELDS, alias=ICR),
+    Reg(IMS, "IMS", W1S, 0, _INT_ALL, "interrupt mask set/read", _INT_FIELDS),
+    Reg(IMC, "IMC", W1C, 0, 0xFFFF_FFFF, "interrupt mask clear", _INT_FIELDS, alias=IMS),
     Reg(RCTL, "RCTL", RW, 0, 0x04FF_F31E, "receive control", (
         Field("RXEN", 1), Field("SBP", 2), Field("UPE", 3, doc="unicast promiscuous"),
         Field("MPE", 4, doc="multicast promiscuous"),
-        Field("RDMTS", 8, 2, values={0: "1/2", 1: "1/4", 2: "1/8"}),
+        Field("RDMTS", 8, 2, values={0: "1/2", 1: "1/4", 2: "1/8"},
+              consts={"RDMTS_1_2": 0, "RDMTS_1_4": 1, "RDMTS_1_8": 2}),
         Field("MO", 12, 2, values={0: "[47:36]", 1: "[46:35]", 2: "[45:34]", 3: "[43:32]"}),
         Field("BAM", 15, doc="accept broadcast"),
-        Field("BSIZE", 16, 2, values={0: "2048", 1: "4096", 2: "8192", 3: "16384"}),
+        Field("BSIZE", 16, 2, values={0: "2048", 1: "4096", 2: "8192", 3: "16384"},
+              consts={"BSIZE_2048": 0, "BSIZE_4096": 1, "BSIZE_8192": 2, "BSIZE_16384": 3}),
         Field("VFE", 18, doc="VLAN filter enable"), Field("CFIEN", 19), Field("CFI", 20),
-        Field("RPDA", 21, 2), Field("CFF", 23), Field("SECRC", 26, doc="strip CRC"),
+        Field("RPDA", 21, 2, consts={"RPDA_MC_ONLY": 2}), Field("CFF", 23),
+        Field("SECRC", 26, doc="strip CRC"),
     )),
-    Reg(FCRTL, "FCRTL", RW, 0, 0x8007_FFF8, "flow control RX threshold low",
+    Reg(FCRTL, "FCRTL", PARTIAL, 0, 0x8007_FFF8, "flow control RX threshold low",
         (Field("RTL", 3, 16), Field("XONE", 31))),
-    Reg(FCRTH, "FCRTH", RW, 0, 0x0007_FFF8, "flow control RX threshold high",
+    Reg(FCRTH, "FCRTH", PARTIAL, 0, 0x0007_FFF8, "flow control RX threshold high",
         (Field("RTH", 3, 16),)),
     Reg(RDBAL, "RDBAL", RW, 0, 0xFFFF_FFF0, "RX ring base low (16-byte aligned)"),
     Reg(RDBAH, "RDBAH", RW, 0, 0xFFFF_FFFF, "RX ring base high"),
@@ -300,10 +276,10 @@ _REGS: list[Reg] = [
     Reg(RDT, "RDT", RW, 0, 0x8000_FFFF, "RX tail (software)",
         (Field("RDT", 0, 16), Field("FPDB", 31))),
     Reg(RDTR, "RDTR", RW, 0, 0xFFFF, "RX delay timer (x0.8192 us)", (Field("DELAY", 0, 16),)),
-    Reg(RXDCTL, "RXDCTL", RW, 0, 0x07FF_FFFF, "RX descriptor thresholds", (
+    Reg(RXDCTL, "RXDCTL", PARTIAL, 0, 0x07FF_FFFF, "RX descriptor thresholds", (
         Field("PTHRESH", 0, 9), Field("HTHRESH", 9, 9), Field("WTHRESH", 18, 9),
     )),
-    Reg(RAIDC, "RAIDC", RW, 0, 0xDFFF_F83F, "RX adaptive interrupt delay", (
+    Reg(RAIDC, "RAIDC", PARTIAL, 0, 0xDFFF_F83F, "RX adaptive interrupt delay", (
         Field("HIGHTHRS", 0, 6), Field("DELAY", 11, 9), Field("POLL", 20, 9),
         Field("RXT_GATE", 30), Field("EN", 31),
     )),
@@ -317,59 +293,64 @@ _REGS: list[Reg] = [
     Reg(TDH, "TDH", RW, 0, 0xFFFF, "TX head (hardware)"),
     Reg(TDT, "TDT", RW, 0, 0xFFFF, "TX tail (software; a write starts transmission)"),
     Reg(TIDV, "TIDV", RW, 0, 0xFFFF, "TX interrupt delay (x0.8192 us)", (Field("IDV", 0, 16),)),
-    Reg(TXDCTL, "TXDCTL", RW, 0, 0x007F_7F7F, "TX descriptor thresholds", (
+    Reg(TXDCTL, "TXDCTL", PARTIAL, 0, 0x007F_7F7F, "TX descriptor thresholds", (
         Field("PTHRESH", 0, 7), Field("HTHRESH", 8, 7), Field("WTHRESH", 16, 7),
     )),
-    Reg(TSPMT, "TSPMT", RW, 0x0400_0000, 0xFFFF_FFFF, "TSO pad and minimum threshold",
+    Reg(TSPMT, "TSPMT", PARTIAL, 0x0400_0000, 0xFFFF_FFFF, "TSO pad and minimum threshold",
         (Field("TSMT", 0, 16), Field("TSPBP", 16, 16))),
-    Reg(PAP, "PAP", RW, 0, 0x000F_FFFF, "pause and pace",
+    Reg(PAP, "PAP", PARTIAL, 0, 0x000F_FFFF, "pause and pace",
         (Field("TXPC", 0, 16), Field("TXPV", 16, 4))),
-    Reg(PCSC1, "PCSC1", RW, 0, 0xFFFF, "PCS control 1", (Field("LOOPBACK", 14),)),
-    Reg(PCSC2, "PCSC2", RW, 1, 0x3, "PCS control 2",
+    Reg(PCSC1, "PCSC1", PARTIAL, 0, 0xFFFF, "PCS control 1", (Field("LOOPBACK", 14),)),
+    Reg(PCSC2, "PCSC2", PARTIAL, 1, 0x3, "PCS control 2",
         (Field("PCS_TYPE", 0, 2, values={1: "10GBASE-X"}),)),
     Reg(PCSS1, "PCSS1", RO, 0, 0, "PCS status 1",
         (Field("RX_LINK_STATUS", 2), Field("LOCAL_FAULT", 7))),
-    Reg(PCSS2, "PCSS2", RO, PCSS2_DEV_PRES | PCSS2_10GBX, 0, "PCS status 2", (
-        Field("10GBR", 0), Field("10GBX", 1), Field("10GBW", 2),
-        Field("RX_LF", 10), Field("TX_LF", 11), Field("DEV_PRES", 14, 2),
-    )),
-    Reg(XPCSS, "XPCSS", RO, 0, 0, "10GBASE-X PCS status", (
-        Field("LANE_0_SYNC", 0), Field("LANE_1_SYNC", 1), Field("LANE_2_SYNC", 2),
-        Field("LANE_3_SYNC", 3), Field("PATTERN_TEST", 11), Field("ALIGN_STATUS", 12),
-    )),
-    Reg(UCCR, "UCCR", RW, 0, 0xFFFF_FFFF, "unilink circuit control"),
-    Reg(XPCSTC, "XPCSTC", RW, 0, 0xFFFF_FFFF, "10GBASE-X PCS test control"),
-    Reg(MACA, "MACA", RW, 0, 0xFFFF_FFFF, "MDI autoscan command and address"),
-    Reg(APAE, "APAE", RW, 0, 0xFFFF_FFFF, "autoscan PHY address enable"),
+    Reg(PCSS2, "PCSS2", RO, field_value(_PCSS2_FIELDS, DEV_PRES=1, **{"10GBX": 1}), 0,
+        "PCS status 2", _PCSS2_FIELDS),
+    Reg(XPCSS, "XPCSS", RO, 0, 0, "10GBASE-X PCS status", _XPCSS_FIELDS),
+    Reg(UCCR, "UCCR", PARTIAL, 0, 0xFFFF_FFFF, "unilink circuit control"),
+    Reg(XPCSTC, "XPCSTC", PARTIAL, 0, 0xFFFF_FFFF, "10GBASE-X PCS test control"),
+    Reg(MACA, "MACA", PARTIAL, 0, 0xFFFF_FFFF, "MDI autoscan command and address"),
+    Reg(APAE, "APAE", PARTIAL, 0, 0xFFFF_FFFF, "autoscan PHY address enable"),
     Reg(ARD, "ARD", RO, 0, 0, "autoscan read data"),
     Reg(AIS, "AIS", RO, 0, 0, "autoscan interrupt status"),
     Reg(MSCA, "MSCA", RW, 0, 0xFFFF_FFFF, "MDI single command and address", (
         Field("NP_ADDR", 0, 16), Field("DEV_TYPE", 16, 5), Field("PHY_ADDR", 21, 5),
-        Field("OP_CODE", 26, 2, values={0: "addr", 1: "write", 2: "read", 3: "read-inc"}),
-        Field("ST_CODE", 28, 2), Field("MDI_COMMAND", 30), Field("MDI_IN_PROG_EN", 31),
+        Field("OP_CODE", 26, 2, values={0: "addr", 1: "write", 2: "read", 3: "read-inc"},
+              consts={"ADDR_CYCLE": 0, "WRITE": 1, "READ": 2, "READ_AUTOINC": 3}),
+        Field("ST_CODE", 28, 2),
+        Field("MDI_COMMAND", 30, doc="start; completes at once and self-clears", sc=True),
+        Field("MDI_IN_PROG_EN", 31),
     )),
     Reg(MSRWD, "MSRWD", RW, 0, 0xFFFF, "MDI read/write data",
         (Field("WRITE_DATA", 0, 16), Field("READ_DATA", 16, 16))),
-    Reg(WUFC, "WUFC", RW, 0, 0xFFFF_FFFF, "wake-up filter control"),
+    Reg(WUFC, "WUFC", PARTIAL, 0, 0xFFFF_FFFF, "wake-up filter control"),
     Reg(WUS, "WUS", RO, 0, 0, "wake-up status"),
 ]
 
 for _n in range(NUM_RA):
     _REGS.append(Reg(RAL(_n), f"RAL{_n}", RW, 0, 0xFFFF_FFFF, f"receive address {_n} low"))
     _REGS.append(Reg(RAH(_n), f"RAH{_n}", RW, 0, 0x8003_FFFF, f"receive address {_n} high",
-                     (Field("RAH", 0, 16), Field("ASEL", 16, 2), Field("AV", 31))))
+                     _RAH_FIELDS))
 for _i in range(NUM_MTA):
     _REGS.append(Reg(MTA + 4 * _i, f"MTA{_i}", RW, 0, 0xFFFF_FFFF, "multicast table"))
 for _i in range(NUM_VFTA):
     _REGS.append(Reg(VFTA + 4 * _i, f"VFTA{_i}", RW, 0, 0xFFFF_FFFF, "VLAN filter table"))
 for _i in range(8):  # flexible filter length table
-    _REGS.append(Reg(FFLT + 8 * _i, f"FFLT{_i}", RW, 0, 0x7FF, "flexible filter length"))
+    _REGS.append(Reg(FFLT + 8 * _i, f"FFLT{_i}", PARTIAL, 0, 0x7FF, "flexible filter length"))
 for _i in range(256):  # flexible filter mask and value tables
-    _REGS.append(Reg(FFMT + 4 * _i, f"FFMT{_i}", RW, 0, 0xF, "flexible filter mask"))
-    _REGS.append(Reg(FFVT + 4 * _i, f"FFVT{_i}", RW, 0, 0xFF, "flexible filter value"))
+    _REGS.append(Reg(FFMT + 4 * _i, f"FFMT{_i}", PARTIAL, 0, 0xF, "flexible filter mask"))
+    _REGS.append(Reg(FFVT + 4 * _i, f"FFVT{_i}", PARTIAL, 0, 0xFF, "flexible filter value"))
 
 # Statistics: clear-on-read, saturating (spec/ixgb.md §1.2 and its ixsim decisions).
-STATS: list[tuple[str, int, int, str]] = [  # name, offset, width in bits, doc
+class Stat(NamedTuple):
+    name: str  # a 64-bit counter's registers are NAME + "L" / "H"
+    offset: int
+    width: int  # bits: 64 (an L/H pair) or 32
+    doc: str
+
+
+STATS: tuple[Stat, ...] = tuple(Stat(*s) for s in (
     ("TPR", 0x2000, 64, "total packets received"), ("GPRC", 0x2008, 64, "good packets rx"),
     ("BPRC", 0x2010, 64, "broadcast packets rx"), ("MPRC", 0x2018, 64, "multicast rx"),
     ("UPRC", 0x2020, 64, "unicast rx"), ("VPRC", 0x2028, 64, "VLAN packets rx"),
@@ -392,27 +373,44 @@ STATS: list[tuple[str, int, int, str]] = [  # name, offset, width in bits, doc
     ("XONRXC", 0x21B8, 32, "XON rx"), ("XONTXC", 0x21C0, 32, "XON tx"),
     ("XOFFRXC", 0x21C8, 32, "XOFF rx"), ("XOFFTXC", 0x21D0, 32, "XOFF tx"),
     ("RJC", 0x21D8, 32, "rx jabber"),
-]
-STAT_OFFSET = {name: off for name, off, _w, _d in STATS}
-for _name, _off, _width, _doc in STATS:
-    if _width == 64:
-        _REGS.append(Reg(_off, _name + "L", RC, 0, 0, _doc + " (low)"))
-        _REGS.append(Reg(_off + 4, _name + "H", RC, 0, 0, _doc + " (high)"))
+))
+STAT_OFFSET = {s.name: s.offset for s in STATS}
+_STAT_REGS: list[Reg] = []
+for _s in STATS:
+    if _s.width == 64:
+        _STAT_REGS.append(Reg(_s.offset, _s.name + "L", RO, 0, 0,
+                              _s.doc + " (low; cleared with the high half)"))
+        _STAT_REGS.append(Reg(_s.offset + 4, _s.name + "H", RC, 0, 0, _s.doc + " (high)",
+                              alias=_s.offset))
     else:
-        _REGS.append(Reg(_off, _name, RC, 0, 0, _doc))
-
-# Named stat offsets for the hot path.
-TPRL, GPRCL, BPRCL, MPRCL, UPRCL, VPRCL, JPRCL, GORCL, TORL = (
-    0x2000, 0x2008, 0x2010, 0x2018, 0x2020, 0x2028, 0x2030, 0x2038, 0x2040)
-RNBC, RUC, ROC, RLEC, CRCERRS, ICBC, ECBC, MPC = (
-    0x2048, 0x2050, 0x2058, 0x2060, 0x2068, 0x2070, 0x2078, 0x2080)
-TPTL, GPTCL, BPTCL, MPTCL, UPTCL, VPTCL, JPTCL, GOTCL, TOTL = (
-    0x2100, 0x2108, 0x2110, 0x2118, 0x2120, 0x2128, 0x2130, 0x2138, 0x2140)
-DC, PLT64C, TSCTC, TSCTFC, IBIC, RFC, LFC = (
-    0x2148, 0x2150, 0x2170, 0x2178, 0x2180, 0x2188, 0x2190)
+        _STAT_REGS.append(Reg(_s.offset, _s.name, RC, 0, 0, _s.doc))
+STAT_REGS: tuple[Reg, ...] = tuple(_STAT_REGS)  # every counter word, in register order
+STAT_FIRST = STAT_REGS[0].offset
+STAT_END = STAT_REGS[-1].offset + 4
+_REGS.extend(STAT_REGS)
 
 REGISTERS: dict[int, Reg] = {r.offset: r for r in _REGS}
 BY_NAME: dict[str, Reg] = {r.name: r for r in _REGS}
+
+# The plain-int names: stat register offsets (TPRL, RNBC, ...) and every bit table.
+_namespace = globals()
+for _reg in STAT_REGS:
+    if _reg.name in _namespace:
+        raise ValueError(f"register spec: {_reg.name} is declared twice")
+    _namespace[_reg.name] = _reg.offset
+export_fields(_namespace, "INT", _INT_FIELDS)
+export_fields(_namespace, "RAH", _RAH_FIELDS)
+for _reg in _REGS:
+    if _reg.fields and _reg.fields is not _INT_FIELDS and _reg.fields is not _RAH_FIELDS:
+        export_fields(_namespace, _reg.name, _reg.fields)
+INT_MASK = _INT_ALL
+XPCSS_LANE_SYNC = field_mask(_XPCSS_FIELDS, "LANE_0_SYNC", "LANE_1_SYNC", "LANE_2_SYNC",
+                             "LANE_3_SYNC")
+BSIZE_BYTES = tuple(int(text) for text in next(
+    f for f in BY_NAME["RCTL"].fields if f.name == "BSIZE").values.values())
+# Writes that may not set bits outside ``writable``: registers that store what is written.
+STRICT_WRITES = frozenset(r.offset for r in _REGS if r.access in (RW, PARTIAL)
+                          or (r.access == W1S and r.alias is None))
 
 # ethtool's 136-word register dump order (spec/ixgb.md §2.14), registers only.
 ETHTOOL_DUMP_ORDER: tuple[str, ...] = (
@@ -423,6 +421,11 @@ ETHTOOL_DUMP_ORDER: tuple[str, ...] = (
     "PCSC1", "PCSC2", "PCSS1", "PCSS2", "XPCSS", "UCCR", "XPCSTC", "MACA", "APAE", "ARD",
     "AIS", "MSCA", "MSRWD",
 )
+
+
+def reads_zero(reg: Reg) -> bool:
+    """Whether reads return 0: write-only, or a W1S/W1C alias of another register."""
+    return reg.access == WO or (reg.access in (W1S, W1C) and reg.alias is not None)
 
 
 def lookup(name_or_offset: str | int) -> Reg:

@@ -55,12 +55,6 @@ MDIO_CTRL1 = 0x0000
 MDIO_CTRL1_RESET = 0x8000
 MDIO_PMA_PMD_XPAK_VENDOR_NAME = 0x803A
 
-# CTRL1 bits used only for Sun boards (ixgb_hw.h).
-CTRL1_GPI0_EN = 1 << 0
-CTRL1_SDP6 = 1 << 6
-CTRL1_SDP7 = 1 << 7
-CTRL1_SDP6_DIR = 1 << 10
-CTRL1_SDP7_DIR = 1 << 11
 BCM8704_USER_PMD_TX_CTRL_REG = 0xC803
 BCM8704_USER_PMD_TX_CTRL_REG_VAL = 0x0164
 BCM8704_USER_CTRL_REG = 0xC800
@@ -80,7 +74,8 @@ def mac_reset(hw: Hw) -> int:
     hw.msleep(DELAY_AFTER_RESET_MS)
     ctrl = hw.read32(R.CTRL0)  # RST self-clears; Linux only asserts it in debug builds
     if hw.subsystem_vendor_id == PCI_VENDOR_ID_SUN:
-        ctrl = CTRL1_GPI0_EN | CTRL1_SDP6_DIR | CTRL1_SDP7_DIR | CTRL1_SDP6 | CTRL1_SDP7
+        ctrl = (R.CTRL1_GPI0_EN | R.CTRL1_SDP6_DIR | R.CTRL1_SDP7_DIR | R.CTRL1_SDP6
+                | R.CTRL1_SDP7)
         hw.write32(R.CTRL1, ctrl)
         optics_reset_bcm(hw)
     if hw.phy_type == PHY_TXN17401:
@@ -370,14 +365,9 @@ def led_off(hw: Hw) -> None:
 
 
 # -- statistics --------------------------------------------------------------------------------
-# (key, offset) for every counter word in register order; 64-bit counters as low then high.
-STAT_WORDS: list[tuple[str, int]] = []
-for _name, _off, _width, _doc in R.STATS:
-    if _width == 64:
-        STAT_WORDS.append((_name.lower() + "l", _off))
-        STAT_WORDS.append((_name.lower() + "h", _off + 4))
-    else:
-        STAT_WORDS.append((_name.lower(), _off))
+# (key, offset) for every counter word in register order (the spec's STAT_REGS), keyed by the
+# lower-case register name as struct ixgb_hw_stats names its fields.
+STAT_WORDS: list[tuple[str, int]] = [(reg.name.lower(), reg.offset) for reg in R.STAT_REGS]
 STAT_KEYS = [key for key, _off in STAT_WORDS]
 _MC_BC = {"mprcl", "mprch", "bprcl", "bprch"}
 
@@ -410,9 +400,9 @@ def update_stats(adapter: Adapter, promisc: bool, allmulti: bool, mc_count: int)
     if promisc or allmulti or mc_count > MAX_NUM_MULTICAST_ADDRESSES:
         multi = read32(R.MPRCL)
         bcast_l = read32(R.BPRCL)
-        bcast_h = read32(R.BPRCL + 4)
+        bcast_h = read32(R.BPRCH)
         bcast = bcast_h << 32 | bcast_l
-        multi |= read32(R.MPRCL + 4) << 32
+        multi |= read32(R.MPRCH) << 32
         if multi >= bcast:
             multi -= bcast
         st["mprcl"] += multi & 0xFFFFFFFF
@@ -421,9 +411,9 @@ def update_stats(adapter: Adapter, promisc: bool, allmulti: bool, mc_count: int)
         st["bprch"] += bcast_h
     else:
         st["mprcl"] += read32(R.MPRCL)
-        st["mprch"] += read32(R.MPRCL + 4)
+        st["mprch"] += read32(R.MPRCH)
         st["bprcl"] += read32(R.BPRCL)
-        st["bprch"] += read32(R.BPRCL + 4)
+        st["bprch"] += read32(R.BPRCH)
     for key, off in STAT_WORDS:
         if key not in _MC_BC:
             st[key] += read32(off)

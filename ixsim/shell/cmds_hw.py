@@ -15,8 +15,8 @@ from ixsim.shell.errors import ShellError
 from ixsim.shell.rings import ring
 from ixsim.shell.target import parse_int, register, registers, resolve_host, resolve_nic
 
-_LOW_HALVES = {off for _n, off, width, _d in R.STATS if width == 64}
-_CLEARS = {off + (4 if width == 64 else 0) for _n, off, width, _d in R.STATS}
+_LOW_HALVES = {reg.offset for reg in R.STAT_REGS if reg.access == R.RO}
+_CLEARS = {reg.offset for reg in R.STAT_REGS if reg.access == R.RC}
 MAX_FAULT_LINES = 10
 
 
@@ -83,7 +83,7 @@ class HardwareCommands:
             effect = "the counter is now clear (clear-on-read)"
         elif reg.offset in _LOW_HALVES:
             effect = "low half: no side effect (the pair clears when its high half is read)"
-        elif reg.access == R.WO:
+        elif R.reads_zero(reg):
             effect = "write-only register: reads return 0"
         else:
             effect = "no side effect for this register"

@@ -16,7 +16,7 @@ from ixsim.shell.rings import read_desc, ring, tx_batch
 from stack.wire.describe import describe
 
 _ICR = R.BY_NAME["ICR"]
-_STAT_FIRST, _STAT_END = 0x2000, 0x2200
+_STAT_FIRST, _STAT_END = R.STAT_FIRST, R.STAT_END
 
 
 def stamp(ns: int) -> str:
