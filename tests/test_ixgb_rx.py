@@ -134,7 +134,7 @@ def test_frame_dmad_byte_exact_with_writeback_and_counters(rig):
         rig.mem.write(b, b"\xa5" * 2048)
     frame = eth(station(rig), 0x0800, tcp_packet(b"x" * 100))
     seen = []
-    rig.nic.rx.on_frame.append(lambda f, i: seen.append((f, i)))
+    rig.nic.rx.trace_rx_frame.append(lambda f, i: seen.append((f, i)))
     send(rig, frame)
     addr, length, _res, status, errors, special = rig.rx_desc(0)
     assert addr == bufs[0]
@@ -437,7 +437,7 @@ def test_inject_bad_checksum(rig):
 def test_rdtr_delays_rxt0_on_virtual_time(rig):
     rig.setup_rx(16, rdtr=100)
     arrivals = []
-    rig.nic.rx.on_frame.append(lambda f, i: arrivals.append(rig.sched.now))
+    rig.nic.rx.trace_rx_frame.append(lambda f, i: arrivals.append(rig.sched.now))
     rig.inject(eth(station(rig)))
     rig.sched.run_until(lambda: bool(arrivals), timeout=1_000_000)
     t0 = arrivals[0]
@@ -455,7 +455,7 @@ def test_rdtr_delays_rxt0_on_virtual_time(rig):
 def test_rdtr_zero_interrupts_at_once(rig):
     rig.setup_rx(16)
     arrivals = []
-    rig.nic.rx.on_frame.append(lambda f, i: arrivals.append((rig.sched.now, icr(rig))))
+    rig.nic.rx.trace_rx_frame.append(lambda f, i: arrivals.append((rig.sched.now, icr(rig))))
     send(rig, eth(station(rig)))
     assert arrivals[0][1] & R.INT_RXT0
 
@@ -557,7 +557,7 @@ def test_inject_no_buffer_waits_then_flows(rig):
     dst = station(rig)
     frames = [seq_frame(dst, i) for i in range(3)]
     arrivals = []
-    rig.nic.rx.on_frame.append(lambda f, i: arrivals.append(rig.sched.now))
+    rig.nic.rx.trace_rx_frame.append(lambda f, i: arrivals.append(rig.sched.now))
     for f in frames:
         rig.inject(f)
     rig.run("1ms")
@@ -652,7 +652,7 @@ def test_ring_wrap_over_10000_frames(rig):
         data = rig.mem.read(bufs[index], rig.rx_desc(index)[1])
         got.append(int.from_bytes(data[14:18], "big"))
 
-    rig.nic.rx.on_frame.append(clean)
+    rig.nic.rx.trace_rx_frame.append(clean)
     sent = 0
     while sent < 10_000:
         batch = min(48, 10_000 - sent)

@@ -180,7 +180,7 @@ def test_packet_split_across_doorbells_keeps_its_dd_until_the_frame_is_out():
 def test_on_frame_tracepoint_sees_each_frame():
     rig = ready_rig()
     seen = []
-    rig.nic.tx.on_frame.append(lambda frame, ndesc: seen.append((frame, ndesc)))
+    rig.nic.tx.trace_tx_frame.append(lambda frame, ndesc: seen.append((frame, ndesc)))
     frame = plain_frame(80)
     rig.tx_desc(0, rig.buffer(frame[:20]), 20, 0)
     rig.tx_desc(1, rig.buffer(frame[20:]), 60, EOP | RS)

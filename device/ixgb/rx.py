@@ -8,8 +8,9 @@ Contract with the NIC core (``device/ixgb/nic.py``): ``receive(frame)`` is calle
 for every frame that arrives, always from a scheduled event; ``doorbell()`` after a validated
 RDT write; ``control_changed()`` after an RCTL write; ``ring_changed()`` after an RDLEN write;
 ``reset()`` at power-on and CTRL0.RST; ``enabled()`` and ``ring_count()`` for the core's RDH
-checks.  ``on_frame`` is the debugger's tracepoint: callables ``(frame, index)`` run after a
-frame's descriptor ``index`` has been written back (``frame`` as it came off the wire).
+checks.  ``trace_rx_frame`` is the ``rx_frame`` tracepoint (:mod:`device.trace`): callables
+``(frame, index)`` run after a frame's descriptor ``index`` has been written back (``frame`` as
+it came off the wire).
 
 Per frame, in hardware order:
 
@@ -82,6 +83,7 @@ from device.ixgb.rxcsum import rx_checksum
 from device.ixgb.rxfilter import INEXACT, RxFilter
 from device.spec import desc as D
 from device.spec import regs as R
+from device.trace import PendingEvent
 
 RX_FIFO_BYTES = 512 * 1024  # the 82597's receive packet buffer
 FETCH_RETRY_NS = 1_000  # retry after an injected "no descriptor" (a late descriptor fetch)
@@ -161,7 +163,7 @@ class RxEngine:
         self.fifo_bytes = fifo_bytes
         self.fifo: deque[Entry] = deque()
         self.fifo_used = 0
-        self.on_frame: list[Callable[[bytes, int], None]] = []  # tracepoint
+        self.trace_rx_frame: list[Callable[[bytes, int], None]] = []  # tracepoint "rx_frame"
         self._rxt0: Any = None  # Handle of the pending RXT0 timer
         self._drain_ev: Any = None  # Handle of the pending packet-buffer drain
         self._said: set[str] = set()  # faults reported once per configuration
@@ -449,8 +451,8 @@ class RxEngine:
             # Recorded after the state is consistent: a strict fault log raises here.
             nic.fault("RDH", index, f"RX buffer address 0 in descriptor {index}: descriptor "
                       f"consumed with RXE, frame dropped")
-        if self.on_frame:
-            for fn in self.on_frame:
+        if self.trace_rx_frame:
+            for fn in self.trace_rx_frame:
                 fn(frame, index)
         return True
 
@@ -493,6 +495,15 @@ class RxEngine:
             self.nic.fault(register, value, message)
 
     # -- the debugger's view ----------------------------------------------------------------
+    def pending_events(self) -> list[PendingEvent]:
+        """The engine's scheduled events, labelled for the debugger (device/trace.py)."""
+        out = []
+        if self._drain_ev is not None:
+            out.append(PendingEvent(self._drain_ev, "RX packet buffer drain"))
+        if self._rxt0 is not None:
+            out.append(PendingEvent(self._rxt0, "RDTR: RX delay timer (RXT0)"))
+        return out
+
     def state(self) -> dict[str, int]:
         """Counters and queue depths by name, for the shell and for tests."""
         return {

@@ -34,8 +34,9 @@ Contract:
 * Fault injection (``nic.inject``): ``tx_stall`` makes a pass do nothing (TDH frozen,
   STATUS.TXOFF clear, as a hung TX unit); clear it and ring the doorbell to resume.
   ``lost_irq: n`` swallows the next ``n`` TX interrupt causes (TXDW before TXQE).
-* Tracepoint ``on_frame``: callables ``(frame, ndesc)`` for every frame put on the wire,
-  ``ndesc`` being the number of data descriptors of its packet.  Empty by default.
+* Tracepoint ``tx_frame`` (:mod:`device.trace`): ``trace_tx_frame`` subscribers are called
+  ``(frame, ndesc)`` for every frame put on the wire, ``ndesc`` being the number of data
+  descriptors of its packet.  Empty by default.
 
 Deviations from hardware, deliberate: a packet's offload flags (popts, TSE) come from its
 first data descriptor (as QEMU's e1000 does) and VLE/vlan from its EOP descriptor; a frame
@@ -63,6 +64,7 @@ from device.ixgb.offload import (
 )
 from device.spec import desc as D
 from device.spec import regs as R
+from device.trace import PendingEvent
 
 # Register indexes into nic.r (offset >> 2) for the hot path.
 _CTRL0 = R.CTRL0 >> 2
@@ -115,7 +117,7 @@ class TxEngine:
     def __init__(self, nic: Any) -> None:
         self.nic = nic
         self.sched = nic.sched
-        self.on_frame: list[FrameHook] = []
+        self.trace_tx_frame: list[FrameHook] = []  # tracepoint "tx_frame"
         # Counters for the debugger (the guest-visible ones are the statistics registers).
         self.passes = 0
         self.descriptors = 0
@@ -205,6 +207,15 @@ class TxEngine:
         self._tse = 0
         self._bad = False
         self._wb: list[tuple[int, int, int]] = []
+
+    def pending_events(self) -> list[PendingEvent]:
+        """The engine's scheduled events, labelled for the debugger (device/trace.py)."""
+        out = []
+        if self._event is not None:
+            out.append(PendingEvent(self._event, "TX descriptor fetch"))
+        if self._tidv_timer is not None:
+            out.append(PendingEvent(self._tidv_timer, "TIDV: TX interrupt delay (TXDW)"))
+        return out
 
     @property
     def in_progress(self) -> int:
@@ -473,8 +484,8 @@ class TxEngine:
             acc[_S_JUMBO] += 1
         elif n < ETH_ZLEN and not tagged:
             acc[_S_SHORT] += 1
-        if self.on_frame:
-            for hook in self.on_frame:
+        if self.trace_tx_frame:
+            for hook in self.trace_tx_frame:
                 hook(frame, ndesc)
 
     def _drop(self, tse: int) -> None:
