@@ -185,7 +185,7 @@ def test_tso_sentinel_on_a_small_gso_skb():
 
 def test_a_bad_checksum_seen_by_the_receiver_is_left_to_the_stack():
     w = World()
-    w.b.nic.inject["bad_checksum"] = 1
+    w.b.nic.inject.bad_checksum = 1
     for _ in range(2):
         frame = eth(w, ipv4(TCP, tcp(b"x" * 100, 5, PSH_ACK, pseudo(IP_A, IP_B, TCP, 120))))
         dev_queue_xmit(partial_skb(w, frame, 34, 16))

@@ -62,13 +62,14 @@ Deliberate deviations, said out loud:
 * Broadcasts are counted in BPRC and, while RCTL.MPE is set, in MPRC too: the Linux driver
   subtracts BPRC from MPRC in promiscuous and all-multi modes (§2.13), which is what the
   hardware's counting implies.
-* Fault injection (``nic.inject``): ``rx_crc_error`` = N marks the next N accepted frames with
-  error CE (CRCERRS++; a wrong FCS when SECRC is clear).  They are stored even without
-  RCTL.SBP so the driver's error path runs; real hardware without SBP drops them after
-  counting.  ``rx_no_buffer`` = N makes the next N frames find no descriptor (RNBC++, they
-  wait in the packet buffer); the engine retries after ``FETCH_RETRY_NS``, like a late
-  descriptor fetch, so an injection never wedges the ring.  ``bad_checksum`` = N reports
-  TCPE on the next N frames whose TCP/UDP checksum was checked.
+* Fault injection (``nic.inject``, :class:`device.ixgb.inject.Injection`): ``crc_error`` = N
+  marks the next N accepted frames with error CE (CRCERRS++; a wrong FCS when SECRC is
+  clear).  They are stored even without RCTL.SBP so the driver's error path runs; real
+  hardware without SBP drops them after counting.  ``rx_no_buffer`` = N makes the next N
+  frames find no descriptor (RNBC++, they wait in the packet buffer); the engine retries
+  after ``FETCH_RETRY_NS``, like a late descriptor fetch, so an injection never wedges the
+  ring.  ``bad_checksum`` = N reports TCPE on the next N frames whose TCP/UDP checksum was
+  checked.
 """
 
 from __future__ import annotations
@@ -315,14 +316,14 @@ class RxEngine:
             status |= _PIF
         inject = nic.inject
         nobuf = False
-        if inject:
-            if status & D.RXD_STAT_TCPCS and self._take("bad_checksum"):
+        if inject.armed:
+            if status & D.RXD_STAT_TCPCS and inject.take("bad_checksum"):
                 errors |= D.RXD_ERR_TCPE
-            if self._take("rx_crc_error"):
+            if inject.take("crc_error"):
                 errors |= D.RXD_ERR_CE
                 kind |= K_BAD
                 nic.stat_add(R.CRCERRS)
-            nobuf = self._take("rx_no_buffer")
+            nobuf = inject.take("rx_no_buffer")
         if not rctl & _SECRC:
             fcs = zlib.crc32(frame)
             if kind & K_BAD:
@@ -336,18 +337,6 @@ class RxEngine:
         elif nobuf or not self.free_count():
             nic.stat_add(R.RNBC)
         self._enqueue(entry, nobuf)
-
-    def _take(self, key: str) -> bool:
-        """Consume one unit of a fault-injection count in ``nic.inject``."""
-        inject = self.nic.inject
-        left = inject.get(key)
-        if not left:
-            return False
-        try:
-            inject[key] = int(left) - 1
-        except (TypeError, ValueError):
-            inject[key] = 0
-        return True
 
     # -- the packet buffer ------------------------------------------------------------------
     def _enqueue(self, entry: Entry, retry: bool) -> None:

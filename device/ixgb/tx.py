@@ -31,9 +31,10 @@ Contract:
   packet over 16 KiB (256 KiB with TSO), offsets the offloads cannot honour.  Dropped
   packets are counted in ``dropped`` (and TSCTFC for TSO).
 * Statistics are accumulated during a pass and added to the saturating counters at its end.
-* Fault injection (``nic.inject``): ``tx_stall`` makes a pass do nothing (TDH frozen,
-  STATUS.TXOFF clear, as a hung TX unit); clear it and ring the doorbell to resume.
-  ``lost_irq: n`` swallows the next ``n`` TX interrupt causes (TXDW before TXQE).
+* Fault injection (``nic.inject``, :class:`device.ixgb.inject.Injection`): ``tx_stall``
+  makes a pass do nothing (TDH frozen, STATUS.TXOFF clear, as a hung TX unit); clear it and
+  ring the doorbell to resume.  ``lost_irq = n`` swallows the next ``n`` TX interrupt causes
+  (TXDW before TXQE).
 * Tracepoint ``tx_frame`` (:mod:`device.trace`): ``trace_tx_frame`` subscribers are called
   ``(frame, ndesc)`` for every frame put on the wire, ``ndesc`` being the number of data
   descriptors of its packet.  Empty by default.
@@ -230,7 +231,7 @@ class TxEngine:
         if not r[_TCTL] & _TXEN:
             return
         inject = nic.inject
-        if inject and inject.get("tx_stall"):
+        if inject.armed and inject.tx_stall:
             self.stalled += 1
             return
         count = r[_TDLEN] >> 4
@@ -540,15 +541,10 @@ class TxEngine:
 
     def _raise(self, causes: int) -> None:
         inject = self.nic.inject
-        if inject:
-            lost = inject.get("lost_irq")
-            if lost:
-                lost = int(lost)
-                for bit in (R.INT_TXDW, R.INT_TXQE):
-                    if causes & bit and lost > 0:
-                        causes &= ~bit
-                        lost -= 1
-                        self.lost_irqs += 1
-                inject["lost_irq"] = lost
+        if inject.armed and inject.lost_irq:
+            for bit in (R.INT_TXDW, R.INT_TXQE):
+                if causes & bit and inject.take("lost_irq"):
+                    causes &= ~bit
+                    self.lost_irqs += 1
         if causes:
             self.nic.set_ics(causes)

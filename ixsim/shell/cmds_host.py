@@ -258,6 +258,8 @@ class HostCommands:
           spurious-irq          the IRQ line rises with ICR empty
           bad-checksum [N]      the next N checked frames report TCPE
           crc-error [N]         the next N frames are marked CE (CRCERRS)
+          link-misaligned [off] the XAUI lanes never align (STATUS.LU clear)
+          surprise-removal [off] MMIO reads return 0xffffffff (device gone)
           eeprom-corruption [W] EEPROM word W (default 0x3e) inverted
           clear                 disarm everything
         example: inject a tx-stall
