@@ -280,15 +280,24 @@ class Session:
                     return ref
         return None
 
-    def _event_owner(self, handle: Any) -> NicRef | None:
+    def _device_event(self, handle: Any) -> tuple[NicRef, str] | None:
         """The NIC one of whose components (PCI function, TX or RX engine) lists ``handle``
-        among its pending events."""
+        among its pending events, with the component's label for it."""
         for ref in self.refs:
             for component in (ref.pci, ref.nic.tx, ref.nic.rx):
                 for ev in component.pending_events():
                     if ev.handle is handle:
-                        return ref
+                        return ref, ev.label
         return None
+
+    def event_name(self, handle: Any) -> str:
+        """``a:nic0 TX descriptor fetch`` for a device event (its component's label),
+        else the scheduler's generic name (:func:`ixsim.shell.trace.event_name`)."""
+        found = self._device_event(handle)
+        if found is not None:
+            ref, label = found
+            return f"{ref.nic.trace_name} {label}"
+        return T.event_name(handle)
 
     # -- execution ----------------------------------------------------------------------
     def run(self, duration: int | None) -> Stop:
@@ -327,7 +336,9 @@ class Session:
         head = sched.peek()
         if head is None:
             return None
-        owner = self._event_owner(head)
+        found = self._device_event(head)
+        owner = found[0] if found is not None else None
+        name = self.event_name(head)
         before = self._snapshot()
         faults = len(self.world.faults)
         self._step_rx.clear()
@@ -340,7 +351,7 @@ class Session:
         finally:
             effects, self._effects = self._effects, None
         summary = self._summary(before, owner)
-        header = f"{T.stamp(head.when)} {T.event_name(head)}"
+        header = f"{T.stamp(head.when)} {name}"
         if summary:
             header += ": " + summary
         new_faults = self.world.faults[faults:]
