@@ -169,6 +169,8 @@ def test_inject_rx_faults_and_spurious_irq(dbg):
     out = dbg.ok("inject b spurious-irq", "step 2")
     assert "interrupt not handled (the handler returned IRQ_NONE)" in out
     assert b.pci.irq_unhandled == before + 1
+    out = dbg.ok("inject a lost_irq 2", "inject a")
+    assert "a eth0: lost_irq=2" in out  # the Injection field name works as well
     out = dbg.ok("inject a lost-irq 2", "inject a clear", "inject a")
     assert "a eth0: no injection armed" in out
 
