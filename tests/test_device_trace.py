@@ -4,6 +4,7 @@ their pending events by label, and fault injection is typed (a misspelt knob rai
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from qtest import make_rig
@@ -185,3 +186,10 @@ def test_injected_tx_stall_and_lost_irq_through_the_typed_knobs():
     rig.nic.tx.doorbell()
     rig.run()
     assert rig.wire == [FRAME] and rig.nic.inject.lost_irq == 0 and rig.nic.tx.lost_irqs == 1
+
+
+def test_trace_format_doc_lists_every_tracepoint_with_its_fields():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "trace-format.md").read_text()
+    for name, tp in TRACEPOINTS.items():
+        row = f"| `{name}` | `{tp.owner}` | `{', '.join(tp.fields)}` |"
+        assert row in doc, row
