@@ -4,9 +4,10 @@ One :class:`Session` per world.  At construction it subscribes to every NIC's de
 tracepoints (:mod:`device.trace`: ``mmio``, ``tx_frame``, ``rx_frame``, ``irq_deliver``,
 ``frame`` at the port); the ``dma`` tracepoint and the kernel's tracers are subscribed only
 while ``trace dma`` / ``trace tcp`` is on (a watched DMA takes the engines' slow path).  Each
-observation
-becomes one line (:mod:`ixsim.shell.trace`) that is printed when its trace class is on for
-that host, collected when a ``step`` is recording, and matched against the breakpoints.
+observation becomes one line (:mod:`ixsim.shell.trace`) that is printed when its trace class
+is on for that host, collected when a ``step`` is recording, and matched against the
+breakpoints.  Device events are named by the labels their components give them
+(``pending_events()``), never by the scheduled method's name.
 
 Running is the scheduler's own ``peek``/``step`` in a loop, so the debugger can stop at
 two places:
