@@ -11,6 +11,7 @@ register the model stores without acting on it), QEMU's ``LOG_UNIMP``: listed, n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -46,12 +47,16 @@ class FaultLog:
         self.faults: list[DeviceFault] = []
         self.count = 0
         self.notes: list[DeviceFault] = []
+        self.trace_fault: list[Callable[[DeviceFault], None]] = []  # tracepoint "fault"
 
     def record(self, time_ns: int, device: str, register: str, value: int, message: str) -> None:
         fault = DeviceFault(time_ns, device, register, value, message)
         self.count += 1
         if len(self.faults) < self.limit:
             self.faults.append(fault)
+        if self.trace_fault:
+            for fn in self.trace_fault:
+                fn(fault)
         if self.strict:
             raise DeviceFaultError(fault)
 

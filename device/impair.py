@@ -247,7 +247,8 @@ class PcapTap(Stage):
     world's clock, stamped with the time the frame reaches the tap; a tap after a
     :class:`Reorder`, or one writer shared by both directions, can therefore hold records out
     of time order (Wireshark shows them as negative deltas).  For a capture in strict time
-    order use a port tap (``Port.taps``), which runs at the moment of transmit/receive.
+    order use the port's ``frame`` tracepoint (``Port.trace_frame``), which runs at the
+    moment of transmit/receive.
     """
 
     stat = "captured"

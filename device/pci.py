@@ -11,6 +11,10 @@ driver is handed at probe, shaped like Linux's ``struct pci_dev`` API: ``enable_
 Interrupts are level-triggered and delivered as scheduled events (never a nested call from
 inside a register write): while the line is high and a handler is installed, the handler runs
 again after each return, like a shared INTx line that stays asserted.
+
+Tracepoints (declared in :mod:`device.trace`): ``dma`` at every ``dma_read``/``dma_write``,
+``irq`` when the line changes level, ``irq_deliver`` before the handler runs.  The pending
+interrupt delivery is listed by :meth:`PciFunction.pending_events`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Protocol
 from device.faults import FaultLog
 from device.memory import DmaMap, GuestMemory
 from device.spec.bus import DIR_NAMES, DMA_BIDIRECTIONAL, IRQ_NONE, IrqHandler
+from device.trace import PendingEvent
 
 PCI_VENDOR_ID = 0x00
 PCI_DEVICE_ID = 0x02
@@ -105,7 +110,10 @@ class PciFunction:
         self.irq_unhandled = 0
         self._irq_unhandled_run = 0
         self.irq_disabled = False
-        self.on_irq: list[Callable[[PciFunction, int], None]] = []  # tracepoint
+        # Tracepoints (device/trace.py): subscribers, called in declared field order.
+        self.trace_dma: list[Callable[[str, int, int, str, bool], None]] = []
+        self.trace_irq: list[Callable[[bool], None]] = []
+        self.trace_irq_deliver: list[Callable[[int], None]] = []
 
     # -- config space ---------------------------------------------------------------------
     @property
@@ -181,11 +189,10 @@ class PciFunction:
         return True
 
     def dma_observed(self) -> bool:
-        """Has an observer replaced ``dma_read``/``dma_write`` on this instance (the shell's
-        DMA trace)?  While not, engines may use :meth:`dma_view`/:meth:`dma_store`, which
-        skip building the ``what`` text of every transfer."""
-        d = self.__dict__
-        return "dma_read" in d or "dma_write" in d
+        """Does the ``dma`` tracepoint have subscribers?  While not, engines may use
+        :meth:`dma_view`/:meth:`dma_store`, which skip building the ``what`` text of every
+        transfer (and so are not traced)."""
+        return bool(self.trace_dma)
 
     def dma_view(self, addr: int, length: int) -> memoryview | None:
         """``dma_read`` for the hot path: same checks, but None without recording a fault.
@@ -209,14 +216,22 @@ class PciFunction:
 
     def dma_read(self, addr: int, length: int, what: str = "DMA") -> memoryview | None:
         if not self.dma_ok(addr, length, 1, what):
-            return None
-        return self.mem.slice(addr, length)
+            view = None
+        else:
+            view = self.mem.slice(addr, length)
+        if self.trace_dma:
+            for fn in self.trace_dma:
+                fn("R", addr, length, what, view is not None)
+        return view
 
     def dma_write(self, addr: int, data: bytes | bytearray | memoryview, what: str = "DMA") -> bool:
-        if not self.dma_ok(addr, len(data), 2, what):
-            return False
-        self.mem.write(addr, data)
-        return True
+        ok = self.dma_ok(addr, len(data), 2, what)
+        if ok:
+            self.mem.write(addr, data)
+        if self.trace_dma:
+            for fn in self.trace_dma:
+                fn("W", addr, len(data), what, ok)
+        return ok
 
     # -- interrupts ------------------------------------------------------------------------
     def set_irq(self, level: bool) -> None:
@@ -224,7 +239,15 @@ class PciFunction:
         if level == self.irq_level:
             return
         self.irq_level = level
+        if self.trace_irq:
+            for fn in self.trace_irq:
+                fn(level)
         self._update_irq_delivery()
+
+    def pending_events(self) -> list[PendingEvent]:
+        """The scheduled interrupt delivery, if any (device/trace.py)."""
+        ev = self._irq_event
+        return [PendingEvent(ev, "interrupt delivery")] if ev is not None else []
 
     def _update_irq_delivery(self) -> None:
         if (
@@ -244,8 +267,9 @@ class PciFunction:
         if self._command & PCI_COMMAND_INTX_DISABLE:
             return
         self.irq_delivered += 1
-        for observer in self.on_irq:
-            observer(self, self.irq)
+        if self.trace_irq_deliver:
+            for fn in self.trace_irq_deliver:
+                fn(self.irq)
         handled = handler(self.irq)
         if handled == IRQ_NONE:
             self.irq_unhandled += 1

@@ -17,8 +17,9 @@ Contract:
   ``transmit`` (spec/ixgb.md §3.11 lesson 3: no direct call into the peer's RX).
 * ``set_link`` reports every change to the NIC through ``on_link_change`` synchronously; the
   NIC model turns it into its own events (LSC) as hardware latches the change.
-* ``taps`` are observers ``tap(direction, time_ns, frame)`` with direction ``"tx"`` or
-  ``"rx"``; when the list is empty they cost one truthiness test per frame.
+* Tracepoint ``frame`` (:mod:`device.trace`): ``trace_frame`` subscribers are called
+  ``(direction, time_ns, frame)`` with direction ``"tx"`` or ``"rx"``; when the list is
+  empty they cost one truthiness test per frame.
 
 A medium must provide ``sender(port) -> Callable[[bytes], None]``: the function the port
 calls with each frame it puts on the wire, bound once at ``connect`` time so the hot path is
@@ -59,7 +60,7 @@ class Port:
         "_on_receive",
         "_on_link_change",
         "attached",
-        "taps",
+        "trace_frame",
         "tx_frames",
         "tx_bytes",
         "rx_frames",
@@ -77,7 +78,7 @@ class Port:
         self._on_receive: Callable[[bytes], None] = _ignore_frame
         self._on_link_change: Callable[[bool], None] = _ignore_link
         self.attached = False
-        self.taps: list[Tap] = []
+        self.trace_frame: list[Tap] = []  # tracepoint "frame" (device/trace.py)
         self.tx_frames = 0
         self.tx_bytes = 0
         self.rx_frames = 0
@@ -125,9 +126,9 @@ class Port:
             frame = bytes(frame)
         self.tx_frames += 1
         self.tx_bytes += len(frame)
-        if self.taps:
+        if self.trace_frame:
             now = self._sched.now
-            for tap in self.taps:
+            for tap in self.trace_frame:
                 tap("tx", now, frame)
         self._send(frame)  # type: ignore[misc]  # set whenever _up is True
 
@@ -163,9 +164,9 @@ class Port:
             return
         self.rx_frames += 1
         self.rx_bytes += len(frame)
-        if self.taps:
+        if self.trace_frame:
             now = self._sched.now
-            for tap in self.taps:
+            for tap in self.trace_frame:
                 tap("rx", now, frame)
         self._on_receive(frame)
 

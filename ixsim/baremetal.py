@@ -145,7 +145,7 @@ def run_bare(frames: int = 32, size: int = 1514, seed: int = 1,
                 say(f"t={w.now:>8} ns  a: fetched {ndesc} descriptor(s), "
                     f"frame of {len(frame)} B on the wire")
 
-        a.nics[0].nic.tx.on_frame.append(on_wire)
+        a.nics[0].nic.tx.trace_tx_frame.append(on_wire)
         causes: dict[str, int] = {}
         for seq in range(frames):
             frame = make_frame(mac_b, mac_a, seq, size)

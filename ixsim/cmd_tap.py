@@ -202,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
         port = attach_tap(world, host, "eth0", tap)
         if args.pcap:
             setup.writer = writer = PcapWriter(args.pcap)
-            port.taps.append(lambda _direction, _now, frame: writer.write(time.time_ns(), frame))
+            port.trace_frame.append(
+                lambda _direction, _now, frame: writer.write(time.time_ns(), frame))
         _set_gateway(host, opts["gateway"])
         tasks = _start_apps(host, opts["serve"])
         t0 = time.monotonic()

@@ -83,5 +83,10 @@ class DeviceView:
     def faults(self) -> list:
         return [f for f in self.nic.faults.faults if f.device == self.nic.name]
 
+    @property
+    def inject(self) -> Any:
+        """The NIC's fault-injection knobs (:class:`device.ixgb.inject.Injection`)."""
+        return self.nic.inject
+
     def __repr__(self) -> str:
         return f"<ixgb {self.nic.name} 8086:{self.pci.device_id:04x} irq {self.pci.irq}>"

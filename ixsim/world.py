@@ -128,8 +128,8 @@ class World:
                 if direction == "rx":
                     writer.write(now, frame)
 
-            port_a.taps.append(record)
-            port_b.taps.append(record)
+            port_a.trace_frame.append(record)
+            port_b.trace_frame.append(record)
         if wait:
             self.wait_link(a, b)
         self.cables.append(cable)

@@ -109,8 +109,8 @@ def test_ping_pong_from_receive_handler_does_not_recurse():
 def test_taps_see_tx_and_rx_with_times():
     sched, a, b, ra, rb, cable = pair(latency_ns=1000)
     seen: list[tuple[str, str, int, bytes]] = []
-    a.taps.append(lambda d, t, f: seen.append(("a", d, t, f)))
-    b.taps.append(lambda d, t, f: seen.append(("b", d, t, f)))
+    a.trace_frame.append(lambda d, t, f: seen.append(("a", d, t, f)))
+    b.trace_frame.append(lambda d, t, f: seen.append(("b", d, t, f)))
     sched.run_for(500)
     data = frame(7, 1514)
     a.transmit(data)

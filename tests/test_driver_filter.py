@@ -118,7 +118,7 @@ def test_rx_vlan_stripping_off_also_drops_tx_insertion():
     assert not w.a.peek(R.CTRL0) & R.CTRL0_VME
     vlan_vid_add(w.b.netdev, 0x8100, 7)
     tx_tags = []
-    w.a.nic.tx.on_frame.append(lambda frame, n: tx_tags.append(frame[12:16]))
+    w.a.nic.tx.trace_tx_frame.append(lambda frame, n: tx_tags.append(frame[12:16]))
     mine = w.b.netdev.dev_addr
     # The core now inserts the tag in software; b still strips it.
     assert deliveries(w, [mine], vlan_present=True, vlan_tci=7) == [mine]

@@ -127,7 +127,7 @@ def test_tso_cuts_a_64k_skb_into_valid_mss_segments():
     skb.gso_type = SKB_GSO_TCPV4
     skb.gso_segs = -(-64000 // mss)
     ndesc: list[int] = []
-    w.a.nic.tx.on_frame.append(lambda f, n: ndesc.append(n))
+    w.a.nic.tx.trace_tx_frame.append(lambda f, n: ndesc.append(n))
     skb_get(skb)  # keep it to look at what the driver did to the headers
     assert dev_queue_xmit(skb) == 0
     w.run("1ms")
@@ -175,7 +175,7 @@ def test_tso_sentinel_on_a_small_gso_skb():
     skb.gso_size = 536
     skb.gso_type = SKB_GSO_TCPV4
     ndesc: list[int] = []
-    w.a.nic.tx.on_frame.append(lambda f, n: ndesc.append(n))
+    w.a.nic.tx.trace_tx_frame.append(lambda f, n: ndesc.append(n))
     dev_queue_xmit(skb)
     w.run("1ms")
     assert ndesc == [2] * 4  # the packet, 4 bytes short, then the 4-byte sentinel
@@ -185,7 +185,7 @@ def test_tso_sentinel_on_a_small_gso_skb():
 
 def test_a_bad_checksum_seen_by_the_receiver_is_left_to_the_stack():
     w = World()
-    w.b.nic.inject["bad_checksum"] = 1
+    w.b.nic.inject.bad_checksum = 1
     for _ in range(2):
         frame = eth(w, ipv4(TCP, tcp(b"x" * 100, 5, PSH_ACK, pseudo(IP_A, IP_B, TCP, 120))))
         dev_queue_xmit(partial_skb(w, frame, 34, 16))

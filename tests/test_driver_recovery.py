@@ -40,7 +40,7 @@ def test_cable_unplug_and_replug_are_seen_as_carrier_changes():
 def test_a_tx_stall_is_detected_as_a_hang_and_tx_timeout_recovers():
     w = World()
     a = w.a
-    a.nic.inject["tx_stall"] = True
+    a.nic.inject.tx_stall = True
     for i in range(10):
         w.send(a, w.frame(a, 200, seq=i))
     w.run("100us")
@@ -55,7 +55,7 @@ def test_a_tx_stall_is_detected_as_a_hang_and_tx_timeout_recovers():
     assert "  next_to_clean        <0>" in text
     assert netif_queue_stopped(a.netdev)
     assert a.adapter.tx_timeout_count == 0
-    a.nic.inject["tx_stall"] = False  # the part would stay hung; the reset is what helps
+    a.nic.inject.tx_stall = False  # the part would stay hung; the reset is what helps
     w.run("3s")  # the stack's 5 s TX watchdog calls ndo_tx_timeout -> down + up (workqueue)
     assert "NETDEV WATCHDOG: eth0 (ixgb): transmit queue 0 timed out" in dmesg(a)
     assert a.adapter.tx_timeout_count == 1 and a.adapter.tx_timeout_task.runs == 1
@@ -74,11 +74,11 @@ def test_a_tx_stall_is_detected_as_a_hang_and_tx_timeout_recovers():
 def test_lost_link_with_tx_work_stranded_schedules_the_reset_task():
     w = World()
     a = w.a
-    a.nic.inject["tx_stall"] = True
+    a.nic.inject.tx_stall = True
     for i in range(5):
         w.send(a, w.frame(a, 200, seq=i))
     w.run("100us")
-    a.nic.inject["tx_stall"] = False
+    a.nic.inject.tx_stall = False
     w.cable.unplug()
     w.run("10ms")  # LSC: the watchdog sees no carrier with TX work pending
     assert a.adapter.tx_timeout_count == 1

@@ -141,10 +141,10 @@ def test_lrst_self_clears_and_raises_lsc_only_on_a_change():
     for _ in range(8):  # a driver pulsing LRST on a dead cable raises no interrupt storm
         rig.wr(R.CTRL0, R.CTRL0_LRST)
     assert rig.rd(R.ICR) == 0
-    rig.nic.inject["link_misaligned"] = True
+    rig.nic.inject.link_misaligned = True
     rig.cable.plug()
     assert not rig.nic.link_up  # lanes not aligned: LU alone is not link
-    rig.nic.inject.pop("link_misaligned")
+    rig.nic.inject.link_misaligned = False
     rig.rd(R.ICR)
     rig.wr(R.CTRL0, R.CTRL0_LRST)
     assert rig.nic.link_up and rig.rd(R.ICR) & R.INT_LSC

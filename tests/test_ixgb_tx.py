@@ -180,7 +180,7 @@ def test_packet_split_across_doorbells_keeps_its_dd_until_the_frame_is_out():
 def test_on_frame_tracepoint_sees_each_frame():
     rig = ready_rig()
     seen = []
-    rig.nic.tx.on_frame.append(lambda frame, ndesc: seen.append((frame, ndesc)))
+    rig.nic.tx.trace_tx_frame.append(lambda frame, ndesc: seen.append((frame, ndesc)))
     frame = plain_frame(80)
     rig.tx_desc(0, rig.buffer(frame[:20]), 20, 0)
     rig.tx_desc(1, rig.buffer(frame[20:]), 60, EOP | RS)
@@ -598,13 +598,13 @@ def test_unmapped_ring_is_a_fault_and_nothing_moves():
 # -- fault injection --------------------------------------------------------------------
 def test_tx_stall_freezes_tdh_until_cleared_and_rung_again():
     rig = ready_rig()
-    rig.nic.inject["tx_stall"] = True
+    rig.nic.inject.tx_stall = True
     send(rig, 0, plain_frame())
     rig.wr(R.TDT, 1)
     rig.run("10ms")
     assert rig.nic.peek(R.TDH) == 0 and rig.wire == [] and rig.tx_status(0) == 0
     assert not rig.nic.peek(R.STATUS) & R.STATUS_TXOFF  # the driver's hang check trips
-    del rig.nic.inject["tx_stall"]
+    rig.nic.inject.tx_stall = False
     rig.wr(R.TDT, 1)
     rig.run()
     assert rig.nic.peek(R.TDH) == 1 and len(rig.wire) == 1 and rig.tx_status(0) == 1
@@ -612,11 +612,11 @@ def test_tx_stall_freezes_tdh_until_cleared_and_rung_again():
 
 def test_lost_irq_swallows_the_next_causes():
     rig = ready_rig()
-    rig.nic.inject["lost_irq"] = 1
+    rig.nic.inject.lost_irq = 1
     send(rig, 0, plain_frame())
     rig.wr(R.TDT, 1)
     rig.run()
-    assert icr(rig) == R.INT_TXQE and rig.nic.inject["lost_irq"] == 0
+    assert icr(rig) == R.INT_TXQE and rig.nic.inject.lost_irq == 0
     assert rig.tx_status(0) == 1 and rig.nic.tx.lost_irqs == 1
     send(rig, 1, plain_frame())
     rig.wr(R.TDT, 2)
@@ -696,9 +696,9 @@ def _fuzz_op(rig, addresses, op) -> None:
         index, raw = arg
         rig.mem.write(rig.tx_ring + 16 * index, raw)
     elif kind == "stall":
-        rig.nic.inject["tx_stall"] = arg[0]
+        rig.nic.inject.tx_stall = arg[0]
     elif kind == "lost_irq":
-        rig.nic.inject["lost_irq"] = arg[0]
+        rig.nic.inject.lost_irq = arg[0]
     elif kind == "run":
         rig.sched.run_for(arg[0])
     else:

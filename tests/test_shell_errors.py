@@ -40,6 +40,9 @@ ERRORS = [
     ("cable loss 2", "bad probability '2': must be in [0.0, 1.0]"),
     ("cable 0 jitter 1", "unknown impairment 'jitter'"),
     ("inject a foo", "unknown fault 'foo'"),
+    ("inject a tx_stal", "unknown fault 'tx_stal' (one of tx-stall, lost-irq, rx-no-buffer, "
+                         "crc-error, bad-checksum, link-misaligned, surprise-removal, "
+                         "spurious-irq, eeprom-corruption, clear)"),
     ("inject a rx-no-buffer many", "bad count 'many'"),
     ("pcap stop", "no capture is running ('pcap start FILE')"),
     ("pcap start /nonexistent/dir/x.pcap", "cannot write /nonexistent/dir/x.pcap"),

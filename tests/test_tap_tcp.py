@@ -213,7 +213,7 @@ class Wire:
 
     def __init__(self, port: Any) -> None:
         self.segments: list[tuple[str, TcpRepr, bool]] = []
-        port.taps.append(self._tap)
+        port.trace_frame.append(self._tap)
 
     def _tap(self, direction: str, _now: int, frame: bytes) -> None:
         if frame[12:14] != b"\x08\x00" or frame[23] != 6:

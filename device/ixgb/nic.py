@@ -25,6 +25,7 @@ from typing import Any
 
 from device.faults import FaultLog
 from device.ixgb.eeprom import Eeprom
+from device.ixgb.inject import Injection
 from device.ixgb.rx import RxEngine
 from device.ixgb.tx import TxEngine
 from device.pci import PciFunction
@@ -78,10 +79,10 @@ class IxgbNic:
         self.mmio_reads = 0
         self.mmio_writes = 0
         self.resets = 0
-        # Tracepoints and fault-injection knobs (the debugger's and the tests' handles).
+        # Tracepoint "mmio" (device/trace.py) and the fault-injection knobs (inject.py).
         self.trace_mmio: list[Callable[[str, int, int, int], None]] = []
         self.watch_mmio: list[Callable[[str, int, int], None]] = []
-        self.inject: dict[str, Any] = {}
+        self.inject = Injection()
         self.partial_logged: set[int] = set()  # PARTIAL registers already logged
         self.tx = TxEngine(self)
         self.rx = RxEngine(self)
@@ -138,7 +139,7 @@ class IxgbNic:
     # -- link -------------------------------------------------------------------------------
     def _set_link_bits(self, up: bool) -> None:
         r = self.r
-        if up and not self.inject.get("link_misaligned"):
+        if up and not self.inject.link_misaligned:
             r[R.STATUS >> 2] |= R.STATUS_LU
             r[R.XPCSS >> 2] |= R.XPCSS_ALIGN_STATUS | R.XPCSS_LANE_SYNC
             r[R.PCSS1 >> 2] |= R.PCSS1_RX_LINK_STATUS
@@ -194,7 +195,7 @@ class IxgbNic:
         if offset & 3 or not 0 <= offset < R.BAR0_SIZE:
             self.fault("BAR0", offset, f"unaligned or out-of-range MMIO read at 0x{offset:05x}")
             return 0xFFFFFFFF
-        if self.inject.get("surprise_removal"):
+        if self.inject.surprise_removal:
             return 0xFFFFFFFF
         reg = R.REGISTERS.get(offset)
         if reg is None:

@@ -8,8 +8,9 @@ Contract with the NIC core (``device/ixgb/nic.py``): ``receive(frame)`` is calle
 for every frame that arrives, always from a scheduled event; ``doorbell()`` after a validated
 RDT write; ``control_changed()`` after an RCTL write; ``ring_changed()`` after an RDLEN write;
 ``reset()`` at power-on and CTRL0.RST; ``enabled()`` and ``ring_count()`` for the core's RDH
-checks.  ``on_frame`` is the debugger's tracepoint: callables ``(frame, index)`` run after a
-frame's descriptor ``index`` has been written back (``frame`` as it came off the wire).
+checks.  ``trace_rx_frame`` is the ``rx_frame`` tracepoint (:mod:`device.trace`): callables
+``(frame, index)`` run after a frame's descriptor ``index`` has been written back (``frame`` as
+it came off the wire).
 
 Per frame, in hardware order:
 
@@ -61,13 +62,14 @@ Deliberate deviations, said out loud:
 * Broadcasts are counted in BPRC and, while RCTL.MPE is set, in MPRC too: the Linux driver
   subtracts BPRC from MPRC in promiscuous and all-multi modes (§2.13), which is what the
   hardware's counting implies.
-* Fault injection (``nic.inject``): ``rx_crc_error`` = N marks the next N accepted frames with
-  error CE (CRCERRS++; a wrong FCS when SECRC is clear).  They are stored even without
-  RCTL.SBP so the driver's error path runs; real hardware without SBP drops them after
-  counting.  ``rx_no_buffer`` = N makes the next N frames find no descriptor (RNBC++, they
-  wait in the packet buffer); the engine retries after ``FETCH_RETRY_NS``, like a late
-  descriptor fetch, so an injection never wedges the ring.  ``bad_checksum`` = N reports
-  TCPE on the next N frames whose TCP/UDP checksum was checked.
+* Fault injection (``nic.inject``, :class:`device.ixgb.inject.Injection`): ``crc_error`` = N
+  marks the next N accepted frames with error CE (CRCERRS++; a wrong FCS when SECRC is
+  clear).  They are stored even without RCTL.SBP so the driver's error path runs; real
+  hardware without SBP drops them after counting.  ``rx_no_buffer`` = N makes the next N
+  frames find no descriptor (RNBC++, they wait in the packet buffer); the engine retries
+  after ``FETCH_RETRY_NS``, like a late descriptor fetch, so an injection never wedges the
+  ring.  ``bad_checksum`` = N reports TCPE on the next N frames whose TCP/UDP checksum was
+  checked.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ from device.ixgb.rxcsum import rx_checksum
 from device.ixgb.rxfilter import INEXACT, RxFilter
 from device.spec import desc as D
 from device.spec import regs as R
+from device.trace import PendingEvent
 
 RX_FIFO_BYTES = 512 * 1024  # the 82597's receive packet buffer
 FETCH_RETRY_NS = 1_000  # retry after an injected "no descriptor" (a late descriptor fetch)
@@ -161,7 +164,7 @@ class RxEngine:
         self.fifo_bytes = fifo_bytes
         self.fifo: deque[Entry] = deque()
         self.fifo_used = 0
-        self.on_frame: list[Callable[[bytes, int], None]] = []  # tracepoint
+        self.trace_rx_frame: list[Callable[[bytes, int], None]] = []  # tracepoint "rx_frame"
         self._rxt0: Any = None  # Handle of the pending RXT0 timer
         self._drain_ev: Any = None  # Handle of the pending packet-buffer drain
         self._said: set[str] = set()  # faults reported once per configuration
@@ -313,14 +316,14 @@ class RxEngine:
             status |= _PIF
         inject = nic.inject
         nobuf = False
-        if inject:
-            if status & D.RXD_STAT_TCPCS and self._take("bad_checksum"):
+        if inject.armed:
+            if status & D.RXD_STAT_TCPCS and inject.take("bad_checksum"):
                 errors |= D.RXD_ERR_TCPE
-            if self._take("rx_crc_error"):
+            if inject.take("crc_error"):
                 errors |= D.RXD_ERR_CE
                 kind |= K_BAD
                 nic.stat_add(R.CRCERRS)
-            nobuf = self._take("rx_no_buffer")
+            nobuf = inject.take("rx_no_buffer")
         if not rctl & _SECRC:
             fcs = zlib.crc32(frame)
             if kind & K_BAD:
@@ -334,18 +337,6 @@ class RxEngine:
         elif nobuf or not self.free_count():
             nic.stat_add(R.RNBC)
         self._enqueue(entry, nobuf)
-
-    def _take(self, key: str) -> bool:
-        """Consume one unit of a fault-injection count in ``nic.inject``."""
-        inject = self.nic.inject
-        left = inject.get(key)
-        if not left:
-            return False
-        try:
-            inject[key] = int(left) - 1
-        except (TypeError, ValueError):
-            inject[key] = 0
-        return True
 
     # -- the packet buffer ------------------------------------------------------------------
     def _enqueue(self, entry: Entry, retry: bool) -> None:
@@ -449,8 +440,8 @@ class RxEngine:
             # Recorded after the state is consistent: a strict fault log raises here.
             nic.fault("RDH", index, f"RX buffer address 0 in descriptor {index}: descriptor "
                       f"consumed with RXE, frame dropped")
-        if self.on_frame:
-            for fn in self.on_frame:
+        if self.trace_rx_frame:
+            for fn in self.trace_rx_frame:
                 fn(frame, index)
         return True
 
@@ -493,6 +484,15 @@ class RxEngine:
             self.nic.fault(register, value, message)
 
     # -- the debugger's view ----------------------------------------------------------------
+    def pending_events(self) -> list[PendingEvent]:
+        """The engine's scheduled events, labelled for the debugger (device/trace.py)."""
+        out = []
+        if self._drain_ev is not None:
+            out.append(PendingEvent(self._drain_ev, "RX packet buffer drain"))
+        if self._rxt0 is not None:
+            out.append(PendingEvent(self._rxt0, "RDTR: RX delay timer (RXT0)"))
+        return out
+
     def state(self) -> dict[str, int]:
         """Counters and queue depths by name, for the shell and for tests."""
         return {

@@ -31,11 +31,13 @@ Contract:
   packet over 16 KiB (256 KiB with TSO), offsets the offloads cannot honour.  Dropped
   packets are counted in ``dropped`` (and TSCTFC for TSO).
 * Statistics are accumulated during a pass and added to the saturating counters at its end.
-* Fault injection (``nic.inject``): ``tx_stall`` makes a pass do nothing (TDH frozen,
-  STATUS.TXOFF clear, as a hung TX unit); clear it and ring the doorbell to resume.
-  ``lost_irq: n`` swallows the next ``n`` TX interrupt causes (TXDW before TXQE).
-* Tracepoint ``on_frame``: callables ``(frame, ndesc)`` for every frame put on the wire,
-  ``ndesc`` being the number of data descriptors of its packet.  Empty by default.
+* Fault injection (``nic.inject``, :class:`device.ixgb.inject.Injection`): ``tx_stall``
+  makes a pass do nothing (TDH frozen, STATUS.TXOFF clear, as a hung TX unit); clear it and
+  ring the doorbell to resume.  ``lost_irq = n`` swallows the next ``n`` TX interrupt causes
+  (TXDW before TXQE).
+* Tracepoint ``tx_frame`` (:mod:`device.trace`): ``trace_tx_frame`` subscribers are called
+  ``(frame, ndesc)`` for every frame put on the wire, ``ndesc`` being the number of data
+  descriptors of its packet.  Empty by default.
 
 Deviations from hardware, deliberate: a packet's offload flags (popts, TSE) come from its
 first data descriptor (as QEMU's e1000 does) and VLE/vlan from its EOP descriptor; a frame
@@ -63,6 +65,7 @@ from device.ixgb.offload import (
 )
 from device.spec import desc as D
 from device.spec import regs as R
+from device.trace import PendingEvent
 
 # Register indexes into nic.r (offset >> 2) for the hot path.
 _CTRL0 = R.CTRL0 >> 2
@@ -115,7 +118,7 @@ class TxEngine:
     def __init__(self, nic: Any) -> None:
         self.nic = nic
         self.sched = nic.sched
-        self.on_frame: list[FrameHook] = []
+        self.trace_tx_frame: list[FrameHook] = []  # tracepoint "tx_frame"
         # Counters for the debugger (the guest-visible ones are the statistics registers).
         self.passes = 0
         self.descriptors = 0
@@ -206,6 +209,15 @@ class TxEngine:
         self._bad = False
         self._wb: list[tuple[int, int, int]] = []
 
+    def pending_events(self) -> list[PendingEvent]:
+        """The engine's scheduled events, labelled for the debugger (device/trace.py)."""
+        out = []
+        if self._event is not None:
+            out.append(PendingEvent(self._event, "TX descriptor fetch"))
+        if self._tidv_timer is not None:
+            out.append(PendingEvent(self._tidv_timer, "TIDV: TX interrupt delay (TXDW)"))
+        return out
+
     @property
     def in_progress(self) -> int:
         """Data descriptors gathered for a packet whose EOP has not been fetched yet."""
@@ -219,7 +231,7 @@ class TxEngine:
         if not r[_TCTL] & _TXEN:
             return
         inject = nic.inject
-        if inject and inject.get("tx_stall"):
+        if inject.armed and inject.tx_stall:
             self.stalled += 1
             return
         count = r[_TDLEN] >> 4
@@ -473,8 +485,8 @@ class TxEngine:
             acc[_S_JUMBO] += 1
         elif n < ETH_ZLEN and not tagged:
             acc[_S_SHORT] += 1
-        if self.on_frame:
-            for hook in self.on_frame:
+        if self.trace_tx_frame:
+            for hook in self.trace_tx_frame:
                 hook(frame, ndesc)
 
     def _drop(self, tse: int) -> None:
@@ -529,15 +541,10 @@ class TxEngine:
 
     def _raise(self, causes: int) -> None:
         inject = self.nic.inject
-        if inject:
-            lost = inject.get("lost_irq")
-            if lost:
-                lost = int(lost)
-                for bit in (R.INT_TXDW, R.INT_TXQE):
-                    if causes & bit and lost > 0:
-                        causes &= ~bit
-                        lost -= 1
-                        self.lost_irqs += 1
-                inject["lost_irq"] = lost
+        if inject.armed and inject.lost_irq:
+            for bit in (R.INT_TXDW, R.INT_TXQE):
+                if causes & bit and inject.take("lost_irq"):
+                    causes &= ~bit
+                    self.lost_irqs += 1
         if causes:
             self.nic.set_ics(causes)

@@ -258,6 +258,8 @@ class HostCommands:
           spurious-irq          the IRQ line rises with ICR empty
           bad-checksum [N]      the next N checked frames report TCPE
           crc-error [N]         the next N frames are marked CE (CRCERRS)
+          link-misaligned [off] the XAUI lanes never align (STATUS.LU clear)
+          surprise-removal [off] MMIO reads return 0xffffffff (device gone)
           eeprom-corruption [W] EEPROM word W (default 0x3e) inverted
           clear                 disarm everything
         example: inject a tx-stall
@@ -268,9 +270,10 @@ class HostCommands:
         if len(words) == 1:
             self.say(describe_injections(ref))
             return
-        if words[1] not in FAULTS:
+        fault = words[1].replace("_", "-")  # the Injection field name is accepted too
+        if fault not in FAULTS:
             raise ShellError(f"unknown fault {words[1]!r} (one of {', '.join(FAULTS)})")
-        self.say(inject(ref, words[1], words[2] if len(words) == 3 else None))
+        self.say(inject(ref, fault, words[2] if len(words) == 3 else None))
 
     def do_pcap(self, arg: str) -> None:
         """Capture every frame delivered on every cable to a pcap file (like cable pcap=).

@@ -200,7 +200,7 @@ class RunCommands:
         n = parse_int(words[0], "count", 1) if words else 10
         pending = self.world.sched.pending()
         for handle in pending[:n]:
-            self.say(f"{T.stamp(handle.when)} #{handle.seq} {T.event_name(handle)}")
+            self.say(f"{T.stamp(handle.when)} #{handle.seq} {self.session.event_name(handle)}")
         if len(pending) > n:
             self.say(f"... and {len(pending) - n} more")
         if not pending:
@@ -210,8 +210,9 @@ class RunCommands:
     def _report(self, stop: Stop) -> None:
         if stop.reason == "breakpoint" and stop.before is not None:
             bp = stop.before
-            self.say(f"stopped at t={format_ns(self.world.now)} before "
-                     f"{T.event_name(stop.pending)}: breakpoint {bp.number} ({bp.describe()})")
+            name = self.session.event_name(stop.pending)
+            self.say(f"stopped at t={format_ns(self.world.now)} before {name}: "
+                     f"breakpoint {bp.number} ({bp.describe()})")
         elif stop.reason == "breakpoint":
             for hit in stop.hits:
                 self.say(f"breakpoint {hit.bp.number} hit: {hit.text}")
@@ -231,7 +232,7 @@ class RunCommands:
     def _say_next(self) -> None:
         head = self.world.sched.peek()
         if head is not None:
-            self.say(f"next: {T.stamp(head.when)} {T.event_name(head)}")
+            self.say(f"next: {T.stamp(head.when)} {self.session.event_name(head)}")
 
     def report_hits(self, context: str) -> None:
         """Breakpoints that matched while a command (read, write, send, ping) ran."""

@@ -23,15 +23,6 @@ _IFF_NAMES = ((0x1, "UP"), (0x2, "BROADCAST"), (0x4, "DEBUG"), (0x8, "LOOPBACK")
               (0x200, "ALLMULTI"), (0x1000, "MULTICAST"), (0x10000, "LOWER_UP"),
               (0x20000, "DORMANT"))
 
-# Device events worth calling timers, by the scheduled function's name.
-_DEVICE_TIMERS = {
-    "_tidv_expired": "TIDV: TX interrupt delay (TXDW)",
-    "_rxt0_fire": "RDTR: RX delay timer (RXT0)",
-    "_drain": "RX packet buffer drain",
-    "_process": "TX descriptor fetch",
-    "_deliver_irq": "interrupt delivery",
-}
-
 
 def net_of(host: Any) -> Any:
     net = getattr(host, "net", None)
@@ -120,15 +111,14 @@ def _timer_rows(world: Any, host: Any) -> list[tuple[str, ...]]:
                      format_ns(max(expires - now, 0))))
     for work in host.kernel.works():
         rows.append((host.name, "work", work, "pending", "-"))
-    owners = {id(o): ref for ref in nics_of(host)
-              for o in (ref.nic, ref.nic.tx, ref.nic.rx, ref.pci)}
-    for handle in world.sched.pending():
-        fn = handle.fn
-        ref = owners.get(id(getattr(fn, "__self__", None)))
-        what = _DEVICE_TIMERS.get(getattr(fn, "__name__", ""))
-        if ref is not None and what:
-            rows.append((host.name, f"device {ref.iface}", what, format_ns(handle.when),
-                         format_ns(max(handle.when - now, 0))))
+    # Device events as their components label them (device/trace.py), in time order.
+    device = [(ev.handle, ref, ev.label) for ref in nics_of(host)
+              for component in (ref.nic.tx, ref.nic.rx, ref.pci)
+              for ev in component.pending_events() if not ev.handle.cancelled]
+    device.sort(key=lambda item: item[0])
+    for handle, ref, what in device:
+        rows.append((host.name, f"device {ref.iface}", what, format_ns(handle.when),
+                     format_ns(max(handle.when - now, 0))))
     return rows
 
 

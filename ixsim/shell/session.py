@@ -1,11 +1,13 @@
 """The debugger's engine: tracepoints, breakpoints, single-stepping and running a world.
 
-One :class:`Session` per world.  At construction it hangs observers on every NIC's
-tracepoints (``nic.trace_mmio``, ``tx.on_frame``, ``rx.on_frame``, ``pci.on_irq``, the port
-``taps``); DMA and kernel-tracepoint observers are added only while ``trace dma`` /
-``trace tcp`` is on, as wrappers (they cost something on every DMA).  Each observation
-becomes one line (:mod:`ixsim.shell.trace`) that is printed when its trace class is on for
-that host, collected when a ``step`` is recording, and matched against the breakpoints.
+One :class:`Session` per world.  At construction it subscribes to every NIC's device
+tracepoints (:mod:`device.trace`: ``mmio``, ``tx_frame``, ``rx_frame``, ``irq_deliver``,
+``frame`` at the port); the ``dma`` tracepoint and the kernel's tracers are subscribed only
+while ``trace dma`` / ``trace tcp`` is on (a watched DMA takes the engines' slow path).  Each
+observation becomes one line (:mod:`ixsim.shell.trace`) that is printed when its trace class
+is on for that host, collected when a ``step`` is recording, and matched against the
+breakpoints.  Device events are named by the labels their components give them
+(``pending_events()``), never by the scheduled method's name.
 
 Running is the scheduler's own ``peek``/``step`` in a loop, so the debugger can stop at
 two places:
@@ -28,6 +30,7 @@ from typing import Any
 
 from device.pcap import PcapWriter
 from device.spec import regs as R
+from device.trace import subscribe
 from ixsim.shell import trace as T
 from ixsim.shell.errors import ShellError
 from ixsim.shell.target import NicRef, all_nics
@@ -95,7 +98,6 @@ class Session:
         self._step_tx: dict[int, list[int]] = {}
         self._shell_access = False
         self._resume: Any = None
-        self._owners: dict[int, NicRef] = {}
         self._undo: list[Callable[[], None]] = []
         self._dma_undo: dict[str, list[Callable[[], None]]] = {}
         self._tcp_undo: dict[str, Callable[[], None]] = {}
@@ -109,8 +111,6 @@ class Session:
     # -- observers ----------------------------------------------------------------------
     def _attach(self, ref: NicRef) -> None:
         nic, pci, port = ref.nic, ref.pci, ref.port
-        for obj in (nic, nic.tx, nic.rx, pci):
-            self._owners[id(obj)] = ref
 
         def on_mmio(kind: str, offset: int, value: int, old: int) -> None:
             self._on_mmio(ref, kind, offset, value, old)
@@ -125,17 +125,17 @@ class Session:
                 self._step_rx.setdefault(id(ref), []).append(index)
                 self._effect(ref.label, "rx", T.rx_engine_text(ref, frame, index))
 
-        def on_irq(_pci: Any, irq: int) -> None:
+        def on_irq(irq: int) -> None:
             self._emit(ref.host.name, ref.label, "irq", "irq", lambda: T.irq_text(ref, irq))
 
         def on_port(direction: str, now: int, frame: bytes) -> None:
             self._on_port(ref, direction, now, frame)
 
-        hooks = ((nic.trace_mmio, on_mmio), (nic.tx.on_frame, on_tx),
-                 (nic.rx.on_frame, on_rx), (pci.on_irq, on_irq), (port.taps, on_port))
-        for hook_list, fn in hooks:
-            hook_list.append(fn)
-            self._undo.append(lambda lst=hook_list, f=fn: lst.remove(f))
+        hooks = ((nic, "mmio", on_mmio), (nic.tx, "tx_frame", on_tx),
+                 (nic.rx, "rx_frame", on_rx), (pci, "irq_deliver", on_irq),
+                 (port, "frame", on_port))
+        for obj, name, fn in hooks:
+            self._undo.append(subscribe(obj, name, fn))
 
     def close(self) -> None:
         """Remove every observer and close a running capture."""
@@ -144,8 +144,7 @@ class Session:
         for host in list(self._tcp_undo):
             self.set_tcp_trace(host, False)
         for undo in self._undo:
-            with contextlib.suppress(ValueError):
-                undo()
+            undo()
         self._undo.clear()
         if self.pcap is not None:
             self.pcap_stop()
@@ -218,38 +217,21 @@ class Session:
             undo: list[Callable[[], None]] = []
             for ref in self.refs:
                 if ref.host.name == host:
-                    undo.append(self._wrap_dma(ref))
+                    undo.append(self._watch_dma(ref))
             self._dma_undo[host] = undo
         elif not on and host in self._dma_undo:
             for fn in self._dma_undo.pop(host):
                 fn()
 
-    def _wrap_dma(self, ref: NicRef) -> Callable[[], None]:
-        """Wrap the PCI function's DMA entry points (an instance attribute shadows the
-        method; deleting it restores the original)."""
-        pci = ref.pci
-        read, write = pci.dma_read, pci.dma_write
+    def _watch_dma(self, ref: NicRef) -> Callable[[], None]:
+        """Subscribe to the PCI function's ``dma`` tracepoint; return the unsubscriber."""
         host = ref.host.name
 
-        def dma_read(addr: int, length: int, what: str = "DMA") -> Any:
-            view = read(addr, length, what)
+        def on_dma(direction: str, addr: int, length: int, what: str, ok: bool) -> None:
             self._emit(host, ref.label, "dma", "dma",
-                       lambda: T.dma_text("R", addr, length, what, view is not None))
-            return view
+                       lambda: T.dma_text(direction, addr, length, what, ok))
 
-        def dma_write(addr: int, data: Any, what: str = "DMA") -> bool:
-            ok = write(addr, data, what)
-            self._emit(host, ref.label, "dma", "dma",
-                       lambda: T.dma_text("W", addr, len(data), what, ok))
-            return bool(ok)
-
-        pci.dma_read, pci.dma_write = dma_read, dma_write
-
-        def undo() -> None:
-            pci.__dict__.pop("dma_read", None)
-            pci.__dict__.pop("dma_write", None)
-
-        return undo
+        return subscribe(ref.pci, "dma", on_dma)
 
     def set_tcp_trace(self, host: str, on: bool) -> None:
         kernel = self.world.hosts[host].kernel
@@ -278,11 +260,9 @@ class Session:
         return bp
 
     def _before(self, handle: Any) -> Breakpoint | None:
-        """A breakpoint that stops *before* ``handle`` runs (interrupt delivery)."""
-        fn = handle.fn
-        if getattr(fn, "__name__", "") != "_deliver_irq":
-            return None
-        ref = self._owners.get(id(getattr(fn, "__self__", None)))
+        """A breakpoint that stops *before* ``handle`` runs (interrupt delivery): the PCI
+        function lists its pending delivery (``pending_events``), so no name is matched."""
+        ref = self._irq_owner(handle)
         if ref is None or not ref.pci.irq_level:
             return None
         for bp in self.breakpoints.values():
@@ -290,6 +270,35 @@ class Session:
                 bp.hits += 1
                 return bp
         return None
+
+    def _irq_owner(self, handle: Any) -> NicRef | None:
+        """The NIC whose PCI function will deliver an interrupt at ``handle``, if any."""
+        if not any(bp.kind == "irq" for bp in self.breakpoints.values()):
+            return None
+        for ref in self.refs:
+            for ev in ref.pci.pending_events():
+                if ev.handle is handle:
+                    return ref
+        return None
+
+    def _device_event(self, handle: Any) -> tuple[NicRef, str] | None:
+        """The NIC one of whose components (PCI function, TX or RX engine) lists ``handle``
+        among its pending events, with the component's label for it."""
+        for ref in self.refs:
+            for component in (ref.pci, ref.nic.tx, ref.nic.rx):
+                for ev in component.pending_events():
+                    if ev.handle is handle:
+                        return ref, ev.label
+        return None
+
+    def event_name(self, handle: Any) -> str:
+        """``a:nic0 TX descriptor fetch`` for a device event (its component's label),
+        else the scheduler's generic name (:func:`ixsim.shell.trace.event_name`)."""
+        found = self._device_event(handle)
+        if found is not None:
+            ref, label = found
+            return f"{ref.nic.trace_name} {label}"
+        return T.event_name(handle)
 
     # -- execution ----------------------------------------------------------------------
     def run(self, duration: int | None) -> Stop:
@@ -328,6 +337,9 @@ class Session:
         head = sched.peek()
         if head is None:
             return None
+        found = self._device_event(head)
+        owner = found[0] if found is not None else None
+        name = self.event_name(head)
         before = self._snapshot()
         faults = len(self.world.faults)
         self._step_rx.clear()
@@ -339,9 +351,8 @@ class Session:
             sched.step()
         finally:
             effects, self._effects = self._effects, None
-        owner = self._owners.get(id(getattr(head.fn, "__self__", None)))
         summary = self._summary(before, owner)
-        header = f"{T.stamp(head.when)} {T.event_name(head)}"
+        header = f"{T.stamp(head.when)} {name}"
         if summary:
             header += ": " + summary
         new_faults = self.world.faults[faults:]

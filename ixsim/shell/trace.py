@@ -153,7 +153,9 @@ def tcp_text(event: str, fields: dict[str, Any]) -> str:
 
 # -- scheduler events ---------------------------------------------------------------------
 def event_name(handle: Any) -> str:
-    """``a:nic0 tx TxEngine._process``, ``a timer eth0 ixgb_watchdog Timer._expire``."""
+    """The scheduler's generic name of an event: ``a timer eth0 ixgb_watchdog Timer._expire``,
+    ``cable a:nic0->b:nic0 Lane._arrive``.  Device events listed by their components are
+    named by label instead (:meth:`ixsim.shell.session.Session.event_name`)."""
     fn = handle.fn
     owner = getattr(fn, "__self__", None)
     qual = getattr(fn, "__qualname__", None) or repr(fn)
