@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qtest import make_rig
+from helpers.qtest import make_rig
 
 from device.faults import DeviceFaultError
 from device.pci import IRQ_HANDLED, PCI_COMMAND, PCI_COMMAND_MASTER

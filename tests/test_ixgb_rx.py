@@ -13,7 +13,7 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qtest import Rig, make_rig
+from helpers.qtest import Rig, make_rig
 
 from device.faults import DeviceFaultError
 from device.ixgb import rxfilter

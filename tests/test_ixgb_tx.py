@@ -13,7 +13,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qtest import make_rig
+from helpers.qtest import make_rig
 
 from device.spec import desc as D
 from device.spec import regs as R
