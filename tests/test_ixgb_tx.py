@@ -11,9 +11,9 @@ from __future__ import annotations
 import struct
 
 import pytest
+from helpers.qtest import make_rig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from helpers.qtest import make_rig
 
 from device.spec import desc as D
 from device.spec import regs as R
