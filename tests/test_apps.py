@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
+from helpers.fakes import two_hosts
 from helpers.stack import veth_hosts
-from test_socket_fakes import two_hosts
 
 from ixsim.apps import (
     bulk_receive,
