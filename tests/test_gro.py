@@ -13,8 +13,8 @@ import socket
 import struct
 
 import pytest
+from helpers.tcp import LOCAL, REMOTE, Peer, established
 from test_core_dummy import MAC_A, MAC_B, DummyHost
-from test_tcp_harness import LOCAL, REMOTE, Peer, established
 
 from stack.core import (
     CHECKSUM_NONE,

@@ -6,21 +6,17 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from helpers.mib import assert_linux_tcp_mib_names
+from helpers.stack import new_host
+from helpers.tcp import LOCAL, REMOTE, STATE_FIXTURES, Peer
+from helpers.units import S
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_tcp_harness import (
-    LOCAL,
-    REMOTE,
-    STATE_FIXTURES,
-    Peer,
-    S,
-    assert_linux_tcp_mib_names,
-)
 
 from ixsim.sched import Scheduler
-from stack.core import CHECKSUM_PARTIAL, Kernel, alloc_skb, consume_skb, skb_checksum_help
+from stack.core import CHECKSUM_PARTIAL, alloc_skb, consume_skb, skb_checksum_help
 from stack.net import Net
-from stack.tcp import TcpSock, TcpState, tcp_init, tcp_v4_rcv
+from stack.tcp import TcpSock, TcpState, tcp_v4_rcv
 from stack.tcp.const import TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS
 from stack.wire import Ipv4Repr
 from stack.wire.ipv4 import IPPROTO_TCP
@@ -123,9 +119,7 @@ def wire(seed: int, loss: float, reorder: float) -> tuple[Scheduler, Net, Net]:
     sched = Scheduler(seed=seed)
     nets = {}
     for name, addr in (("a", LOCAL), ("b", REMOTE)):
-        net = Net(Kernel(sched, name))
-        tcp_init(net)
-        nets[addr] = net
+        nets[addr] = new_host(sched, name, tcp=True).net
     rng = sched.rng
     for src, dst in ((LOCAL, REMOTE), (REMOTE, LOCAL)):
         dev = SimpleNamespace(features=0, mtu=1500, name="eth0")
