@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from test_core_dummy import MAC_B, DummyHost, frame
+from helpers.dummy import MAC_B, DummyHost, frame
 
 from fastpath import internet_checksum
 from stack.core import (

@@ -13,8 +13,8 @@ import socket
 import struct
 
 import pytest
+from helpers.dummy import MAC_A, MAC_B, DummyHost
 from helpers.tcp import LOCAL, REMOTE, Peer, established
-from test_core_dummy import MAC_A, MAC_B, DummyHost
 
 from stack.core import (
     CHECKSUM_NONE,
