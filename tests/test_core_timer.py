@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-from ixsim.sched import Scheduler
 from stack.core import (
     DelayedWork,
-    Kernel,
     Timer,
     Work,
     cancel_work_sync,
@@ -17,11 +13,6 @@ from stack.core import (
 )
 
 MS = 1_000_000
-
-
-@pytest.fixture
-def kernel():
-    return Kernel(Scheduler(seed=0), "t")
 
 
 def test_timers_fire_in_expiry_order_then_arming_order(kernel):
