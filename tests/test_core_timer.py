@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from helpers.units import MS
+
 from stack.core import (
     DelayedWork,
     Timer,
@@ -11,8 +13,6 @@ from stack.core import (
     schedule_delayed_work,
     schedule_work,
 )
-
-MS = 1_000_000
 
 
 def test_timers_fire_in_expiry_order_then_arming_order(kernel):

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers.units import MS
 from test_tap_linux import names
 
 from device.impair import Delay, Loss, Reorder
@@ -43,7 +44,6 @@ MB = 1_000_000
 BIG = 50 * MB  # the figure, each way
 IMPAIRED = 10 * MB  # each way under loss: hundreds of losses at 1 %, ~10 s in all
 CHUNK = 65536
-MS = 1_000_000  # ns
 TS_OPTION = 12  # bytes of NOP, NOP, timestamps in every segment: the MSS less this is sent
 
 
