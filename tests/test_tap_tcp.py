@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers.tap import names
 from helpers.units import MS
-from test_tap_linux import names
 
 from device.impair import Delay, Loss, Reorder
 from ixsim.apps import body_bytes, bulk_receive, echo_server, http_server
