@@ -37,6 +37,17 @@ def _per_nic(firmware: Any, nics: int) -> list[Any]:
 
 
 class Host:
+    """One machine on a world; ``World.host(name, *addresses, **options)`` builds it.
+
+    Options: ``nics`` (how many ixgb functions), ``mem_size`` (guest memory), ``eeproms`` /
+    ``firmware`` / ``macs`` (each NIC's NVM: raw words, an ELF image, or the default image
+    with the given MAC), ``driver_params`` (the ixgb module parameters), ``driver=False``
+    (NICs left unbound), ``stack=False`` (the netdev core only: no IPv4, no loopback, no
+    GRO, so a driver test sees exactly the raw frames it sends and receives; ``net`` and
+    ``lo`` are None) and ``up=False`` (interfaces probed but left down: the caller runs
+    ``dev_open``).
+    """
+
     def __init__(
         self,
         world: Any,
@@ -49,6 +60,8 @@ class Host:
         macs: Sequence[str | None] | None = None,
         driver_params: dict[str, Any] | None = None,
         driver: bool = True,
+        stack: bool = True,
+        up: bool = True,
     ) -> None:
         self.world = world
         self.name = name
@@ -74,14 +87,17 @@ class Host:
                 words = default_words(mac)
             self.machine.add_ixgb(words)
         # Boot: bind the driver to every PCI function it matches, then bring links up.
-        self.net = Net(self.kernel)
-        tcp_init(self.net)  # inet_init: TCP answers SYNs (RST to closed ports) from boot
-        self.lo = self.net.lo
+        self.net: Net | None = None
+        self.lo: Any = None
+        if stack:
+            self.net = Net(self.kernel)
+            tcp_init(self.net)  # inet_init: TCP answers SYNs (RST to closed ports) from boot
+            self.lo = self.net.lo
         # driver=False leaves the NICs unbound (the module "blacklisted"): bare-metal use.
         for slot in self.machine.nics if driver else ():
-            self._bind(slot, driver_params or {})
+            self._bind(slot, driver_params or {}, up)
 
-    def _bind(self, slot: NicSlot, params: dict[str, Any]) -> None:
+    def _bind(self, slot: NicSlot, params: dict[str, Any], up: bool = True) -> None:
         if not ixgb.match(slot.pci_dev):
             return
         try:
@@ -93,8 +109,10 @@ class Host:
         netdev.port = slot.port
         netdev.host = self
         self.interfaces[netdev.name] = netdev
-        self.net.attach(netdev)
-        dev_open(netdev)
+        if self.net is not None:
+            self.net.attach(netdev)
+        if up:
+            dev_open(netdev)
 
     @property
     def nics(self) -> list[NicSlot]:
@@ -111,6 +129,8 @@ class Host:
         dev = self.interfaces.get(iface)
         if dev is None:
             raise ValueError(f"host {self.name} has no interface {iface!r}")
+        if self.net is None:
+            raise ValueError(f"host {self.name} has no IP stack (built with stack=False)")
         self.net.configure(dev, cidr)
         self.addresses.append((iface, cidr))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from test_driver_rig import World
+from helpers.driver import DriverPair
 
 from device.spec import regs as R
 from driver.ixgb.watchdog import update_stats
@@ -74,7 +74,7 @@ def tcp(payload: bytes, seq: int, flags: int, check: int = 0) -> bytes:
                        0) + payload
 
 
-def partial_skb(w: World, frame: bytes, l4_off: int, csum_offset: int):
+def partial_skb(w: DriverPair, frame: bytes, l4_off: int, csum_offset: int):
     """A CHECKSUM_PARTIAL skb: the field holds the pseudo-header sum, as Linux leaves it."""
     skb = w.skb(w.a, frame)
     skb.ip_summed = CHECKSUM_PARTIAL
@@ -86,12 +86,12 @@ def partial_skb(w: World, frame: bytes, l4_off: int, csum_offset: int):
     return skb
 
 
-def eth(w: World, ip: bytes) -> bytes:
+def eth(w: DriverPair, ip: bytes) -> bytes:
     return w.b.netdev.dev_addr + w.a.netdev.dev_addr + struct.pack("!H", ETH_P_IP) + ip
 
 
 def test_tcp_and_udp_checksum_offload_produce_valid_frames():
-    w = World()
+    w = DriverPair()
     for proto, size in ((TCP, 0), (TCP, 1), (TCP, 1000), (TCP, 1460), (UDP, 13), (UDP, 1472)):
         payload = bytes((7 * i) & 0xFF for i in range(size))
         if proto == TCP:
@@ -116,7 +116,7 @@ def test_tcp_and_udp_checksum_offload_produce_valid_frames():
 
 
 def test_tso_cuts_a_64k_skb_into_valid_mss_segments():
-    w = World()
+    w = DriverPair()
     mss = 1448
     payload = bytes((i * 31 + 5) & 0xFF for i in range(64000))
     ip = ipv4(TCP, tcp(payload, 0xFFFFF000, FIN_PSH_ACK, pseudo(IP_A, IP_B, TCP, 20 + 64000)),
@@ -168,7 +168,7 @@ def test_tso_cuts_a_64k_skb_into_valid_mss_segments():
 
 
 def test_tso_sentinel_on_a_small_gso_skb():
-    w = World()
+    w = DriverPair()
     payload = bytes(range(200)) * 10
     frame = eth(w, ipv4(TCP, tcp(payload, 1, PSH_ACK)))
     skb = partial_skb(w, frame, 34, 16)
@@ -184,7 +184,7 @@ def test_tso_sentinel_on_a_small_gso_skb():
 
 
 def test_a_bad_checksum_seen_by_the_receiver_is_left_to_the_stack():
-    w = World()
+    w = DriverPair()
     w.b.nic.inject["bad_checksum"] = 1
     for _ in range(2):
         frame = eth(w, ipv4(TCP, tcp(b"x" * 100, 5, PSH_ACK, pseudo(IP_A, IP_B, TCP, 120))))
@@ -197,7 +197,7 @@ def test_a_bad_checksum_seen_by_the_receiver_is_left_to_the_stack():
 
 
 def test_without_rx_checksum_offload_frames_arrive_unchecked():
-    w = World(params_b={"XsumRX": 0})
+    w = DriverPair(params_b={"XsumRX": 0})
     frame = eth(w, ipv4(TCP, tcp(b"y" * 10, 5, PSH_ACK, pseudo(IP_A, IP_B, TCP, 30))))
     dev_queue_xmit(partial_skb(w, frame, 34, 16))
     w.run("1ms")

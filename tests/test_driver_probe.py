@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_driver_rig import MAC_A, World
+from helpers.driver import MAC_A, DriverPair
 
 from device.machine import Machine
 from device.pci import PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY
@@ -115,7 +115,7 @@ def test_pci_ids_cover_the_four_82597ex_parts():
 
 
 def test_module_parameters_reach_the_hardware():
-    w = World(params_a={"RxDescriptors": 100, "TxDescriptors": 70000, "TxIntDelay": 0,
+    w = DriverPair(params_a={"RxDescriptors": 100, "TxDescriptors": 70000, "TxIntDelay": 0,
                         "RxIntDelay": 10, "FlowControl": 3, "XsumRX": 0})
     a = w.a
     # 100 rounds up to 104; 70000 is out of range, so the default 256 is used (and logged).
@@ -132,7 +132,7 @@ def test_module_parameters_reach_the_hardware():
 
 
 def test_open_programs_rings_filters_and_interrupts_as_linux_does():
-    w = World()
+    w = DriverPair()
     a = w.a
     adapter = a.adapter
     assert a.peek(R.TDBAL) == adapter.tx_ring.dma and a.peek(R.TDLEN) == 256 * 16
@@ -155,7 +155,7 @@ def test_open_programs_rings_filters_and_interrupts_as_linux_does():
 
 
 def test_remove_closes_unregisters_and_disables():
-    w = World()
+    w = DriverPair()
     a = w.a
     ixgb.remove(a.netdev)
     assert a.kernel.netdevs == {}
