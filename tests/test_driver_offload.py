@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+from helpers.checksum import ones_sum
 from helpers.driver import DriverPair
 
 from device.spec import regs as R
@@ -27,19 +28,8 @@ PSH_ACK = 0x18
 FIN_PSH_ACK = 0x19
 
 
-def rfc1071(data: bytes) -> int:
-    """The plain one's-complement sum of 16-bit words (not complemented), independent of
-    anything in ixsim."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def pseudo(src: bytes, dst: bytes, proto: int, length: int) -> int:
-    return rfc1071(src + dst + struct.pack("!BBH", 0, proto, length))
+    return ones_sum(src + dst + struct.pack("!BBH", 0, proto, length))
 
 
 def fold(total: int) -> int:
@@ -54,18 +44,18 @@ def l4_ok(ip: bytes) -> bool:
     The packet ends where its total length says (a short frame carries Ethernet padding)."""
     ihl = (ip[0] & 0xF) * 4
     seg = ip[ihl : struct.unpack_from("!H", ip, 2)[0]]
-    return fold(rfc1071(seg) + pseudo(ip[12:16], ip[16:20], ip[9], len(seg))) == 0xFFFF
+    return fold(ones_sum(seg) + pseudo(ip[12:16], ip[16:20], ip[9], len(seg))) == 0xFFFF
 
 
 def ip_ok(ip: bytes) -> bool:
-    return rfc1071(ip[: (ip[0] & 0xF) * 4]) == 0xFFFF
+    return ones_sum(ip[: (ip[0] & 0xF) * 4]) == 0xFFFF
 
 
 def ipv4(proto: int, l4: bytes, ident: int = 0x1234, checksum: bool = True) -> bytes:
     hdr = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident, 0x4000, 64,
                                 proto, 0, IP_A, IP_B))
     if checksum:
-        struct.pack_into("!H", hdr, 10, ~rfc1071(bytes(hdr)) & 0xFFFF)
+        struct.pack_into("!H", hdr, 10, ~ones_sum(bytes(hdr)) & 0xFFFF)
     return bytes(hdr) + l4
 
 

@@ -3,8 +3,8 @@
 
 Each helper checks ``emit``/``buffer_len``/``parse``, the view's getters and agreement with the
 ``construct`` decoder.  Headers are emitted into buffers pre-filled with 0xa5 and with 0x00
-(both must agree: no byte left unwritten).  Checksums are compared with :func:`ref_checksum`,
-a plain ``struct``-unpack sum written here, independent of ``fastpath``.
+(both must agree: no byte left unwritten).  Checksums are compared with
+``helpers.checksum.ref_checksum``, a plain ``struct``-unpack sum independent of ``fastpath``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from helpers.checksum import ref_checksum
 from stack.wire import (
     ACK,
     CWR,
@@ -73,16 +74,6 @@ FILL = 0xA5
 
 
 # --- reference implementations, deliberately naive --------------------------------------------
-
-def ref_checksum(data: bytes) -> int:
-    """RFC 1071 the long way: unpack every 16-bit word, add, fold, complement."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
 
 def ref_l4(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:
     pseudo = src + dst + bytes((0, proto)) + struct.pack("!H", len(segment))
