@@ -46,6 +46,20 @@ RPORT = 40000
 PEER_ISN = 0xFFFFF000  # close to the wrap: sequence arithmetic is exercised everywhere
 PEER_TS = 0x7FFFFF00
 
+def tcp_skb(kernel: Any, src: bytes, dst: bytes, seg: bytes) -> Any:
+    """A received segment as ``ip_rcv`` hands it to ``tcp_v4_rcv``: an IPv4 header (DF) in
+    front, ``network_header`` set, the data pulled to the TCP header."""
+    ip = Ipv4Repr(src, dst, IPPROTO_TCP, len(seg), df=True)
+    skb = alloc_skb(kernel, 128 + ip.buffer_len() + len(seg))
+    skb.reserve(128)
+    off = skb.put(ip.buffer_len())
+    ip.emit(skb.head, off)
+    skb.network_header = off
+    skb.put_data(seg)
+    skb.pull(ip.buffer_len())
+    return skb
+
+
 @dataclass
 class Seg:
     """One segment the engine sent, as the peer saw it."""
@@ -180,14 +194,7 @@ class Peer:
         self.inject_raw(bytes(seg))
 
     def inject_raw(self, seg: bytes, src: bytes = REMOTE, dst: bytes = LOCAL) -> None:
-        ip = Ipv4Repr(src, dst, IPPROTO_TCP, len(seg), df=True)
-        skb = alloc_skb(self.kernel, 128 + ip.buffer_len() + len(seg))
-        skb.reserve(128)
-        off = skb.put(ip.buffer_len())
-        ip.emit(skb.head, off)
-        skb.network_header = off
-        skb.put_data(seg)
-        skb.pull(ip.buffer_len())
+        skb = tcp_skb(self.kernel, src, dst, seg)
         skb.tstamp = self.sched.now
         tcp_v4_rcv(self.net, skb)
 
