@@ -41,7 +41,8 @@ class Host:
 
     Options: ``nics`` (how many ixgb functions), ``mem_size`` (guest memory), ``eeproms`` /
     ``firmware`` / ``macs`` (each NIC's NVM: raw words, an ELF image, or the default image
-    with the given MAC), ``driver_params`` (the ixgb module parameters), ``driver=False``
+    with the given MAC), ``device_ids`` (each NIC's PCI device ID, e.g. an 82597EX SR/LR/CX4
+    variant), ``driver_params`` (the ixgb module parameters), ``driver=False``
     (NICs left unbound), ``stack=False`` (the netdev core only: no IPv4, no loopback, no
     GRO, so a driver test sees exactly the raw frames it sends and receives; ``net`` and
     ``lo`` are None) and ``up=False`` (interfaces probed but left down: the caller runs
@@ -59,6 +60,7 @@ class Host:
         firmware: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
         macs: Sequence[str | None] | None = None,
         driver_params: dict[str, Any] | None = None,
+        device_ids: Sequence[int] | None = None,
         driver: bool = True,
         stack: bool = True,
         up: bool = True,
@@ -85,7 +87,10 @@ class Host:
                     words = set_mac(words, mac)
             else:
                 words = default_words(mac)
-            self.machine.add_ixgb(words)
+            if device_ids and i < len(device_ids):
+                self.machine.add_ixgb(words, device_id=device_ids[i])
+            else:
+                self.machine.add_ixgb(words)
         # Boot: bind the driver to every PCI function it matches, then bring links up.
         self.net: Net | None = None
         self.lo: Any = None
