@@ -12,5 +12,10 @@ pytest's default ``prepend`` import mode puts ``tests/`` on ``sys.path`` (the di
 - ``tcp``: the test as the raw TCP peer, with a fixture per RFC 9293 state.
 - ``fakes``: in-memory ``Sock`` fakes for the BSD layer and epoll without TCP/UDP/IP.
 - ``mib``: the counter names Linux prints, to check the stack's against.
+- ``wire``: one round-trip helper per protocol (emit, parse, views, ``construct``).
+- ``checksum``: the RFC 1071 sum the long way, independent of ixsim.
+- ``tap``: namespace/tap names and MAC spellings for the Linux-peer tests.
 - ``units``: US, MS and S in nanoseconds.
+
+Fixtures more than one file uses are in ``tests/conftest.py``.
 """
