@@ -37,6 +37,18 @@ def _per_nic(firmware: Any, nics: int) -> list[Any]:
 
 
 class Host:
+    """One machine on a world; ``World.host(name, *addresses, **options)`` builds it.
+
+    Options: ``nics`` (how many ixgb functions), ``mem_size`` (guest memory), ``eeproms`` /
+    ``firmware`` / ``macs`` (each NIC's NVM: raw words, an ELF image, or the default image
+    with the given MAC), ``device_ids`` (each NIC's PCI device ID, e.g. an 82597EX SR/LR/CX4
+    variant), ``driver_params`` (the ixgb module parameters), ``driver=False``
+    (NICs left unbound), ``stack=False`` (the netdev core only: no IPv4, no loopback, no
+    GRO, so a driver test sees exactly the raw frames it sends and receives; ``net`` and
+    ``lo`` are None) and ``up=False`` (interfaces probed but left down: the caller runs
+    ``dev_open``).
+    """
+
     def __init__(
         self,
         world: Any,
@@ -48,7 +60,10 @@ class Host:
         firmware: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
         macs: Sequence[str | None] | None = None,
         driver_params: dict[str, Any] | None = None,
+        device_ids: Sequence[int] | None = None,
         driver: bool = True,
+        stack: bool = True,
+        up: bool = True,
     ) -> None:
         self.world = world
         self.name = name
@@ -72,15 +87,21 @@ class Host:
                     words = set_mac(words, mac)
             else:
                 words = default_words(mac)
-            self.machine.add_ixgb(words)
+            if device_ids and i < len(device_ids):
+                self.machine.add_ixgb(words, device_id=device_ids[i])
+            else:
+                self.machine.add_ixgb(words)
         # Boot: bind the driver to every PCI function it matches, then bring links up.
-        self.net = Net(self.kernel)  # inet_init: ICMP, UDP, TCP up from boot (stack.af_inet)
-        self.lo = self.net.lo
+        self.net: Net | None = None
+        self.lo: Any = None
+        if stack:
+            self.net = Net(self.kernel)  # inet_init: ICMP, UDP, TCP up from boot (stack.af_inet)
+            self.lo = self.net.lo
         # driver=False leaves the NICs unbound (the module "blacklisted"): bare-metal use.
         for slot in self.machine.nics if driver else ():
-            self._bind(slot, driver_params or {})
+            self._bind(slot, driver_params or {}, up)
 
-    def _bind(self, slot: NicSlot, params: dict[str, Any]) -> None:
+    def _bind(self, slot: NicSlot, params: dict[str, Any], up: bool = True) -> None:
         if not ixgb.match(slot.pci_dev):
             return
         try:
@@ -92,8 +113,10 @@ class Host:
         netdev.port = slot.port
         netdev.host = self
         self.interfaces[netdev.name] = netdev
-        self.net.attach(netdev)
-        dev_open(netdev)
+        if self.net is not None:
+            self.net.attach(netdev)
+        if up:
+            dev_open(netdev)
 
     @property
     def nics(self) -> list[NicSlot]:
@@ -110,6 +133,8 @@ class Host:
         dev = self.interfaces.get(iface)
         if dev is None:
             raise ValueError(f"host {self.name} has no interface {iface!r}")
+        if self.net is None:
+            raise ValueError(f"host {self.name} has no IP stack (built with stack=False)")
         self.net.configure(dev, cidr)
         self.addresses.append((iface, cidr))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
-from test_socket_fakes import two_hosts
-from test_socket_veth import needs_stack, veth_hosts
+from helpers.fakes import two_hosts
+from helpers.stack import veth_hosts
 
 from ixsim.apps import (
     bulk_receive,
@@ -194,7 +194,6 @@ def test_bulk_goodput_and_sha256():
 
 
 # -- two real hosts over veth (TCP/IP under the apps) -----------------------------------------
-@needs_stack
 def test_veth_echo_round_trip():
     sched, a, b = veth_hosts()
     data = bytes(range(256)) * 4096  # 1 MiB, echoed while it is being sent
@@ -204,7 +203,6 @@ def test_veth_echo_round_trip():
     assert echo == data and stats.bytes_in == stats.bytes_out == len(data)
 
 
-@needs_stack
 def test_veth_thousand_connections_through_epoll_by_one_task():
     sched, a, b = veth_hosts()
     n = 1000
@@ -218,7 +216,6 @@ def test_veth_thousand_connections_through_epoll_by_one_task():
     assert len(b.net.fdtable) == 0  # every connection, the listener and the epoll closed
 
 
-@needs_stack
 def test_veth_http_get():
     sched, a, b = veth_hosts()
     server = b.spawn(http_server(b, 80, connections=2))
@@ -231,7 +228,6 @@ def test_veth_http_get():
     assert stats.connections == 2 and stats.requests == 4
 
 
-@needs_stack
 def test_veth_bulk_10mb_sha256_intact():
     sched, a, b = veth_hosts()  # 10 Gbit/s, 10 us one way
     n = 10_000_000

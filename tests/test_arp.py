@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from test_ip_harness import MS, US, S, Tap, ether, inject, two_hosts
+from helpers.frames import Tap, ether, inject
+from helpers.stack import two_hosts
+from helpers.units import MS, US, S
 
 from stack.core import ETH_P_ARP, dev_close
 from stack.neigh import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from test_core_dummy import BCAST, MAC_A, MAC_B, DummyHost, frame
+from helpers.dummy import BCAST, MAC_A, MAC_B, DummyHost, frame
 
 from stack.core import (
     ETH_HLEN,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_core_dummy import BCAST, DummyHost, frame
+from helpers.dummy import BCAST, DummyHost, frame
 
 from stack.core import (
     NET_RX_DROP,

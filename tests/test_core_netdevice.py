@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-from test_core_dummy import MAC_B, DummyHost, frame
+from helpers.dummy import MAC_B, DummyHost, frame
 
 from stack.core import (
     IF_OPER_DOWN,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
-from test_core_dummy import MAC_B, DummyHost, frame
+from helpers.dummy import MAC_B, DummyHost, frame
+from helpers.units import S
 
 from fastpath import internet_checksum
 from stack.core import (
@@ -33,8 +34,6 @@ from stack.core import (
     netif_stop_queue,
     netif_wake_queue,
 )
-
-S = 1_000_000_000
 
 
 @pytest.fixture

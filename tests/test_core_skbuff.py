@@ -7,13 +7,11 @@ import struct
 import pytest
 
 from fastpath import internet_checksum
-from ixsim.sched import Scheduler
 from stack.core import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     NET_IP_ALIGN,
     NET_SKB_PAD,
-    Kernel,
     SkbPanic,
     SkBuffHead,
     alloc_etherdev,
@@ -30,13 +28,6 @@ from stack.core import (
     skb_share_check,
     skb_unshare,
 )
-
-
-@pytest.fixture
-def kernel():
-    k = Kernel(Scheduler(seed=0), "t")
-    yield k
-    assert k.skb_live == 0, "a test leaked skbs"
 
 
 def test_pointer_arithmetic(kernel):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
+from helpers.units import MS
 
-from ixsim.sched import Scheduler
 from stack.core import (
     DelayedWork,
-    Kernel,
     Timer,
     Work,
     cancel_work_sync,
@@ -15,13 +13,6 @@ from stack.core import (
     schedule_delayed_work,
     schedule_work,
 )
-
-MS = 1_000_000
-
-
-@pytest.fixture
-def kernel():
-    return Kernel(Scheduler(seed=0), "t")
 
 
 def test_timers_fire_in_expiry_order_then_arming_order(kernel):

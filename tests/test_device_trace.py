@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from qtest import make_rig
+from helpers.qtest import make_rig
 
 from device.faults import DeviceFault
 from device.ixgb.inject import KNOBS, Injection, UnknownInjection

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_driver_rig import World, tx_mappings
+from helpers.driver import DriverPair, tx_mappings
 
 from device.spec import regs as R
 from driver.ixgb.adapter import desc_unused
@@ -15,7 +15,7 @@ JUMBO_SIZES = [1515, 2048, 4096, 8191, 9014, 9018, 12000, 16383, 16384, 16385, 1
 
 
 def test_frames_of_every_size_both_ways_byte_exact():
-    w = World()
+    w = DriverPair()
     sent = {w.a: [], w.b: []}
     for i, size in enumerate(SIZES):
         for src in w.hosts:
@@ -30,7 +30,7 @@ def test_frames_of_every_size_both_ways_byte_exact():
 
 
 def test_short_frames_are_padded_to_60_bytes_by_the_device():
-    w = World()
+    w = DriverPair()
     frame = w.frame(w.a, 42)
     w.send(w.a, frame)
     w.run("1ms")
@@ -38,7 +38,7 @@ def test_short_frames_are_padded_to_60_bytes_by_the_device():
 
 
 def test_jumbo_frames_up_to_the_maximum_mtu_after_an_mtu_change():
-    w = World()
+    w = DriverPair()
     for host in w.hosts:
         assert dev_set_mtu(host.netdev, 16114) == 0
         assert host.netdev.mtu == 16114
@@ -62,7 +62,7 @@ def test_jumbo_frames_up_to_the_maximum_mtu_after_an_mtu_change():
 
 
 def test_a_frame_above_the_mtu_is_dropped_by_the_receiver_as_oversize():
-    w = World()
+    w = DriverPair()
     assert dev_set_mtu(w.a.netdev, 9000) == 0
     w.run("10ms")
     w.send(w.a, w.frame(w.a, 9014))
@@ -72,7 +72,7 @@ def test_a_frame_above_the_mtu_is_dropped_by_the_receiver_as_oversize():
 
 
 def test_copybreak_recycles_small_buffers_and_replaces_large_ones():
-    w = World()
+    w = DriverPair()
     mem = w.b.machine.mem
     for i in range(600):  # wrap the ring once: the 4 slots never posted get buffers too
         w.send(w.a, w.frame(w.a, 60, seq=i))
@@ -97,7 +97,7 @@ def test_copybreak_recycles_small_buffers_and_replaces_large_ones():
 
 
 def test_doorbells_are_batched_with_xmit_more():
-    w = World()
+    w = DriverPair()
     tdt_writes = []
     w.a.nic.trace_mmio.append(
         lambda kind, off, value, old: tdt_writes.append(value) if kind == "w" and off == R.TDT
@@ -114,7 +114,7 @@ def test_doorbells_are_batched_with_xmit_more():
 
 
 def test_the_queue_stops_when_the_tx_ring_fills_and_wakes_after_cleaning():
-    w = World(params_a={"TxDescriptors": 64})
+    w = DriverPair(params_a={"TxDescriptors": 64})
     for i in range(300):  # 300 frames in one go: the 64-descriptor ring cannot take them
         w.send(w.a, w.frame(w.a, 1000, seq=i))
     assert netif_queue_stopped(w.a.netdev)
@@ -129,7 +129,7 @@ def test_the_queue_stops_when_the_tx_ring_fills_and_wakes_after_cleaning():
 
 
 def test_napi_honours_its_budget_and_unmasks_only_under_budget():
-    w = World()
+    w = DriverPair()
     b = w.b
     polls: list[tuple[int, int]] = []  # (work_done, IMS writes during the poll)
     ims_writes = []
@@ -164,7 +164,7 @@ def test_napi_honours_its_budget_and_unmasks_only_under_budget():
 
 def test_interrupts_per_frame_fall_as_load_rises():
     def irqs_per_frame(gap: str, frames: int) -> float:
-        w = World()
+        w = DriverPair()
         before = w.b.slot.pci.irq_delivered
         for i in range(frames):
             w.send(w.a, w.frame(w.a, 100, seq=i))

@@ -7,7 +7,7 @@ import errno
 import struct
 
 import pytest
-from test_driver_rig import MAC_A, World
+from helpers.driver import MAC_A, DriverPair
 
 from device.spec import regs as R
 from driver.ixgb.ethtool import GSTRINGS_STATS
@@ -37,7 +37,7 @@ from stack.core.features import NETIF_F_RXCSUM
 
 
 def test_drvinfo_and_link():
-    w = World()
+    w = DriverPair()
     info = ethtool_get_drvinfo(w.a.netdev)
     assert (info.driver, info.bus_info) == ("ixgb", w.a.slot.pci_dev.name)
     assert (info.n_stats, info.regdump_len, info.eedump_len) == (len(GSTRINGS_STATS), 544, 128)
@@ -51,7 +51,7 @@ def test_drvinfo_and_link():
 
 
 def test_ring_sizes_change_on_a_running_device():
-    w = World()
+    w = DriverPair()
     ring = ethtool_get_ringparam(w.a.netdev)
     assert (ring.rx_pending, ring.tx_pending, ring.rx_max_pending, ring.tx_max_pending) == (
         512, 256, 512, 4096)
@@ -71,7 +71,7 @@ def test_ring_sizes_change_on_a_running_device():
 
 
 def test_coalesce_programs_the_delay_registers():
-    w = World()
+    w = DriverPair()
     coal = ethtool_get_coalesce(w.a.netdev)
     assert (coal.rx_coalesce_usecs, coal.tx_coalesce_usecs) == (59, 26)  # 72 and 32 ticks
     ethtool_set_coalesce(w.a.netdev, EthtoolCoalesce(rx_coalesce_usecs=0,
@@ -85,7 +85,7 @@ def test_coalesce_programs_the_delay_registers():
 
 
 def test_pause_parameters():
-    w = World()
+    w = DriverPair()
     pause = ethtool_get_pauseparam(w.a.netdev)
     assert (pause.autoneg, pause.rx_pause, pause.tx_pause) == (0, 0, 1)  # Linux default
     ethtool_set_pauseparam(w.a.netdev, EthtoolPauseparam(rx_pause=1, tx_pause=0))
@@ -99,7 +99,7 @@ def test_pause_parameters():
 
 
 def test_statistics_with_ethtool_names():
-    w = World()
+    w = DriverPair()
     for i in range(30):
         w.send(w.a, w.frame(w.a, 100, seq=i))
     w.send(w.a, w.frame(w.a, 100, dst=b"\xff" * 6))
@@ -118,7 +118,7 @@ def test_statistics_with_ethtool_names():
 
 
 def test_register_dump_in_ethtool_order():
-    w = World()
+    w = DriverPair()
     regs = ethtool_get_regs(w.a.netdev)
     assert regs.version == 1 << 24 | 0 << 16 | 0x1048
     words = struct.unpack("<136I", regs.data)
@@ -133,7 +133,7 @@ def test_register_dump_in_ethtool_order():
 
 
 def test_eeprom_read_and_write_keep_the_checksum_valid():
-    w = World()
+    w = DriverPair()
     a = w.a
     image = ethtool_get_eeprom(a.netdev)
     assert len(image) == 128
@@ -153,7 +153,7 @@ def test_eeprom_read_and_write_keep_the_checksum_valid():
 
 
 def test_rx_checksum_feature_follows_xsumrx_and_ethtool():
-    w = World(params_b={"XsumRX": 0})
+    w = DriverPair(params_b={"XsumRX": 0})
     assert not w.b.netdev.features & NETIF_F_RXCSUM
     assert w.a.netdev.features & NETIF_F_RXCSUM
     assert w.a.peek(R.RXCSUM) & R.RXCSUM_TUOFL

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from test_driver_rig import World
+from helpers.driver import DriverPair
 
 from device.spec import regs as R
 from stack.core.ethtool_ioctl import ethtool_set_features
@@ -29,7 +29,7 @@ STRANGER = bytes.fromhex("02aabbccddee")  # a unicast address that is not b's
 BROADCAST = b"\xff" * 6
 
 
-def deliveries(w: World, dsts: list[bytes], **attrs) -> list[bytes]:
+def deliveries(w: DriverPair, dsts: list[bytes], **attrs) -> list[bytes]:
     """Send one frame to each destination from a; the destinations b passed up."""
     w.b.rx.clear()
     for i, dst in enumerate(dsts):
@@ -39,7 +39,7 @@ def deliveries(w: World, dsts: list[bytes], **attrs) -> list[bytes]:
 
 
 def test_unicast_broadcast_and_promiscuous_mode():
-    w = World()
+    w = DriverPair()
     mine = w.b.netdev.dev_addr
     assert deliveries(w, [mine, STRANGER, BROADCAST]) == [mine, BROADCAST]
     assert dev_set_promiscuity(w.b.netdev, 1) == 0
@@ -53,7 +53,7 @@ def test_unicast_broadcast_and_promiscuous_mode():
 
 
 def test_multicast_exact_in_rar_and_hashed_in_mta():
-    w = World()
+    w = DriverPair()
     assert deliveries(w, [M1, M3]) == []
     for addr in (M1, M2, M3, M4):
         assert dev_mc_add(w.b.netdev, addr) == 0
@@ -78,7 +78,7 @@ def test_multicast_exact_in_rar_and_hashed_in_mta():
 
 
 def test_more_multicast_groups_than_the_filter_holds_turns_on_mpe():
-    w = World()
+    w = DriverPair()
     for i in range(129):
         dev_mc_add(w.b.netdev, bytes([1, 0, 0x5E, 0, i >> 8, i & 0xFF]))
     assert w.b.peek(R.RCTL) & R.RCTL_MPE
@@ -86,7 +86,7 @@ def test_more_multicast_groups_than_the_filter_holds_turns_on_mpe():
 
 
 def test_vlan_filter_add_kill_and_stripping():
-    w = World()
+    w = DriverPair()
     tci = 5 << 13 | 100  # priority 5, VID 100
     assert w.a.peek(R.CTRL0) & R.CTRL0_VME and w.b.peek(R.CTRL0) & R.CTRL0_VME
     mine = w.b.netdev.dev_addr
@@ -111,7 +111,7 @@ def test_vlan_filter_add_kill_and_stripping():
 
 
 def test_rx_vlan_stripping_off_also_drops_tx_insertion():
-    w = World()
+    w = DriverPair()
     assert ethtool_set_features(w.a.netdev, off=NETIF_F_HW_VLAN_CTAG_RX) & (
         NETIF_F_HW_VLAN_CTAG_RX | NETIF_F_HW_VLAN_CTAG_TX) == 0
     w.run("10ms")
@@ -127,7 +127,7 @@ def test_rx_vlan_stripping_off_also_drops_tx_insertion():
 
 
 def test_set_mac_address_reprograms_rar0_at_once_and_after_a_reset():
-    w = World()
+    w = DriverPair()
     old = w.b.netdev.dev_addr
     new = bytes.fromhex("020000000abc")
     assert dev_set_mac_address(w.b.netdev, bytes.fromhex("010000000abc")) == -errno.EADDRNOTAVAIL

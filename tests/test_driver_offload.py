@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from test_driver_rig import World
+from helpers.checksum import ones_sum
+from helpers.driver import DriverPair
 
 from device.spec import regs as R
 from driver.ixgb.watchdog import update_stats
@@ -27,19 +28,8 @@ PSH_ACK = 0x18
 FIN_PSH_ACK = 0x19
 
 
-def rfc1071(data: bytes) -> int:
-    """The plain one's-complement sum of 16-bit words (not complemented), independent of
-    anything in ixsim."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def pseudo(src: bytes, dst: bytes, proto: int, length: int) -> int:
-    return rfc1071(src + dst + struct.pack("!BBH", 0, proto, length))
+    return ones_sum(src + dst + struct.pack("!BBH", 0, proto, length))
 
 
 def fold(total: int) -> int:
@@ -54,18 +44,18 @@ def l4_ok(ip: bytes) -> bool:
     The packet ends where its total length says (a short frame carries Ethernet padding)."""
     ihl = (ip[0] & 0xF) * 4
     seg = ip[ihl : struct.unpack_from("!H", ip, 2)[0]]
-    return fold(rfc1071(seg) + pseudo(ip[12:16], ip[16:20], ip[9], len(seg))) == 0xFFFF
+    return fold(ones_sum(seg) + pseudo(ip[12:16], ip[16:20], ip[9], len(seg))) == 0xFFFF
 
 
 def ip_ok(ip: bytes) -> bool:
-    return rfc1071(ip[: (ip[0] & 0xF) * 4]) == 0xFFFF
+    return ones_sum(ip[: (ip[0] & 0xF) * 4]) == 0xFFFF
 
 
 def ipv4(proto: int, l4: bytes, ident: int = 0x1234, checksum: bool = True) -> bytes:
     hdr = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident, 0x4000, 64,
                                 proto, 0, IP_A, IP_B))
     if checksum:
-        struct.pack_into("!H", hdr, 10, ~rfc1071(bytes(hdr)) & 0xFFFF)
+        struct.pack_into("!H", hdr, 10, ~ones_sum(bytes(hdr)) & 0xFFFF)
     return bytes(hdr) + l4
 
 
@@ -74,7 +64,7 @@ def tcp(payload: bytes, seq: int, flags: int, check: int = 0) -> bytes:
                        0) + payload
 
 
-def partial_skb(w: World, frame: bytes, l4_off: int, csum_offset: int):
+def partial_skb(w: DriverPair, frame: bytes, l4_off: int, csum_offset: int):
     """A CHECKSUM_PARTIAL skb: the field holds the pseudo-header sum, as Linux leaves it."""
     skb = w.skb(w.a, frame)
     skb.ip_summed = CHECKSUM_PARTIAL
@@ -86,12 +76,12 @@ def partial_skb(w: World, frame: bytes, l4_off: int, csum_offset: int):
     return skb
 
 
-def eth(w: World, ip: bytes) -> bytes:
+def eth(w: DriverPair, ip: bytes) -> bytes:
     return w.b.netdev.dev_addr + w.a.netdev.dev_addr + struct.pack("!H", ETH_P_IP) + ip
 
 
 def test_tcp_and_udp_checksum_offload_produce_valid_frames():
-    w = World()
+    w = DriverPair()
     for proto, size in ((TCP, 0), (TCP, 1), (TCP, 1000), (TCP, 1460), (UDP, 13), (UDP, 1472)):
         payload = bytes((7 * i) & 0xFF for i in range(size))
         if proto == TCP:
@@ -116,7 +106,7 @@ def test_tcp_and_udp_checksum_offload_produce_valid_frames():
 
 
 def test_tso_cuts_a_64k_skb_into_valid_mss_segments():
-    w = World()
+    w = DriverPair()
     mss = 1448
     payload = bytes((i * 31 + 5) & 0xFF for i in range(64000))
     ip = ipv4(TCP, tcp(payload, 0xFFFFF000, FIN_PSH_ACK, pseudo(IP_A, IP_B, TCP, 20 + 64000)),
@@ -168,7 +158,7 @@ def test_tso_cuts_a_64k_skb_into_valid_mss_segments():
 
 
 def test_tso_sentinel_on_a_small_gso_skb():
-    w = World()
+    w = DriverPair()
     payload = bytes(range(200)) * 10
     frame = eth(w, ipv4(TCP, tcp(payload, 1, PSH_ACK)))
     skb = partial_skb(w, frame, 34, 16)
@@ -184,7 +174,7 @@ def test_tso_sentinel_on_a_small_gso_skb():
 
 
 def test_a_bad_checksum_seen_by_the_receiver_is_left_to_the_stack():
-    w = World()
+    w = DriverPair()
     w.b.nic.inject.bad_checksum = 1
     for _ in range(2):
         frame = eth(w, ipv4(TCP, tcp(b"x" * 100, 5, PSH_ACK, pseudo(IP_A, IP_B, TCP, 120))))
@@ -197,7 +187,7 @@ def test_a_bad_checksum_seen_by_the_receiver_is_left_to_the_stack():
 
 
 def test_without_rx_checksum_offload_frames_arrive_unchecked():
-    w = World(params_b={"XsumRX": 0})
+    w = DriverPair(params_b={"XsumRX": 0})
     frame = eth(w, ipv4(TCP, tcp(b"y" * 10, 5, PSH_ACK, pseudo(IP_A, IP_B, TCP, 30))))
     dev_queue_xmit(partial_skb(w, frame, 34, 16))
     w.run("1ms")

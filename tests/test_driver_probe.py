@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from test_driver_rig import MAC_A, World
+from helpers.driver import MAC_A, DriverPair
 
-from device.machine import Machine
 from device.pci import PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY
 from device.spec import regs as R
 from driver import ixgb
 from firmware import build_words, default_words
-from ixsim.sched import Scheduler
+from ixsim.world import World
 from stack.core.kernel import Kernel
 from stack.core.netdevice import NETREG_REGISTERED, dev_close, dev_open
 
@@ -20,10 +19,10 @@ def dmesg_count(kernel: Kernel, text: str) -> int:
 
 
 def _bare(words: list[int], device_id: int = 0x1048):
-    sched = Scheduler(seed=3)
-    machine = Machine(sched, "h")
-    slot = machine.add_ixgb(words, device_id=device_id)
-    return sched, machine, slot, Kernel(sched, "h")
+    """A host with one NIC and no driver bound (the test probes by hand), no IP stack."""
+    w = World(seed=3)
+    h = w.host("h", eeproms=[words], device_ids=[device_id], driver=False, stack=False)
+    return w.sched, h.machine, h.nics[0], h.kernel
 
 
 def _assert_nothing_left(machine, slot, kernel):
@@ -115,7 +114,7 @@ def test_pci_ids_cover_the_four_82597ex_parts():
 
 
 def test_module_parameters_reach_the_hardware():
-    w = World(params_a={"RxDescriptors": 100, "TxDescriptors": 70000, "TxIntDelay": 0,
+    w = DriverPair(params_a={"RxDescriptors": 100, "TxDescriptors": 70000, "TxIntDelay": 0,
                         "RxIntDelay": 10, "FlowControl": 3, "XsumRX": 0})
     a = w.a
     # 100 rounds up to 104; 70000 is out of range, so the default 256 is used (and logged).
@@ -132,7 +131,7 @@ def test_module_parameters_reach_the_hardware():
 
 
 def test_open_programs_rings_filters_and_interrupts_as_linux_does():
-    w = World()
+    w = DriverPair()
     a = w.a
     adapter = a.adapter
     assert a.peek(R.TDBAL) == adapter.tx_ring.dma and a.peek(R.TDLEN) == 256 * 16
@@ -155,7 +154,7 @@ def test_open_programs_rings_filters_and_interrupts_as_linux_does():
 
 
 def test_remove_closes_unregisters_and_disables():
-    w = World()
+    w = DriverPair()
     a = w.a
     ixgb.remove(a.netdev)
     assert a.kernel.netdevs == {}
@@ -172,11 +171,11 @@ def test_remove_closes_unregisters_and_disables():
 
 
 def test_open_after_close_and_a_second_device_gets_eth1():
-    sched = Scheduler(seed=2)
-    machine = Machine(sched, "h")
-    kernel = Kernel(sched, "h")
-    s0 = machine.add_ixgb(default_words("02:00:00:00:09:00"))
-    s1 = machine.add_ixgb(default_words("02:00:00:00:09:01"))
+    w = World(seed=2)
+    h = w.host("h", nics=2, macs=["02:00:00:00:09:00", "02:00:00:00:09:01"], driver=False,
+               stack=False)
+    sched, machine, kernel = w.sched, h.machine, h.kernel
+    s0, s1 = h.nics
     n0 = ixgb.probe(kernel, s0.pci_dev)
     n1 = ixgb.probe(kernel, s1.pci_dev)
     assert (n0.name, n1.name) == ("eth0", "eth1")

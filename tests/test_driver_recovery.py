@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_driver_rig import World, tx_mappings
+from helpers.driver import DriverPair, tx_mappings
 
 from device.spec import regs as R
 from stack.core.netdevice import dev_close, dev_set_mtu, netif_queue_stopped
@@ -13,7 +13,7 @@ def dmesg(host) -> str:
 
 
 def test_cable_unplug_and_replug_are_seen_as_carrier_changes():
-    w = World()
+    w = DriverPair()
     up = "NIC Link is Up 10 Gbps Full Duplex, Flow Control: TX"
     for host in w.hosts:
         assert dmesg(host).count(up) == 1
@@ -38,7 +38,7 @@ def test_cable_unplug_and_replug_are_seen_as_carrier_changes():
 
 
 def test_a_tx_stall_is_detected_as_a_hang_and_tx_timeout_recovers():
-    w = World()
+    w = DriverPair()
     a = w.a
     a.nic.inject.tx_stall = True
     for i in range(10):
@@ -72,7 +72,7 @@ def test_a_tx_stall_is_detected_as_a_hang_and_tx_timeout_recovers():
 
 
 def test_lost_link_with_tx_work_stranded_schedules_the_reset_task():
-    w = World()
+    w = DriverPair()
     a = w.a
     a.nic.inject.tx_stall = True
     for i in range(5):
@@ -93,7 +93,7 @@ def test_lost_link_with_tx_work_stranded_schedules_the_reset_task():
 
 
 def test_mtu_change_while_traffic_flows():
-    w = World()
+    w = DriverPair()
     sent: list[bytes] = []
     state = {"seq": 0, "size": 1000}
 
@@ -130,7 +130,7 @@ def test_mtu_change_while_traffic_flows():
 
 
 def test_a_storm_of_local_faults_forces_the_reset_path():
-    w = World()
+    w = DriverPair()
     a = w.a
     w.run("2s")  # one watchdog period with a quiet link: nothing happens
     assert not netif_queue_stopped(a.netdev)

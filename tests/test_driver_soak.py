@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_driver_rig import World, tx_mappings
+from helpers.driver import DriverPair, tx_mappings
 
 from stack.core.dev import PacketType
 from stack.core.etherdevice import ETH_P_ALL
@@ -15,7 +15,7 @@ SIZES = (60, 64, 128, 200, 256, 257, 512, 1000, 1514, 777)
 
 
 def test_100k_frames_each_way_wrap_the_rings_and_leak_nothing():
-    w = World()
+    w = DriverPair()
     expect = {}
     for src in w.hosts:
         expect[w.peer(src)] = [w.frame(src, SIZES[i % len(SIZES)], seq=i)

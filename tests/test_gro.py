@@ -13,8 +13,8 @@ import socket
 import struct
 
 import pytest
-from test_core_dummy import MAC_A, MAC_B, DummyHost
-from test_tcp_harness import LOCAL, REMOTE, Peer, established
+from helpers.dummy import MAC_A, MAC_B, DummyHost
+from helpers.tcp import LOCAL, REMOTE, Peer, established, tcp_skb
 
 from stack.core import (
     CHECKSUM_NONE,
@@ -26,7 +26,6 @@ from stack.core import (
     GRO_NORMAL,
     NETIF_F_GRO,
     PacketOffload,
-    alloc_skb,
     consume_skb,
     eth_type_trans,
     ethtool_set_features,
@@ -284,14 +283,7 @@ def inject_super(p: Peer, segs: int, seq: int | None = None, mss: int = 1448) ->
     seg = bytearray(th.buffer_len() + len(data))
     seg[th.buffer_len():] = data
     th.emit(seg, 0, REMOTE, LOCAL)
-    ip = Ipv4Repr(REMOTE, LOCAL, IPPROTO_TCP, len(seg), df=True)
-    skb = alloc_skb(p.kernel, 128 + 20 + len(seg))
-    skb.reserve(128)
-    off = skb.put(20)
-    ip.emit(skb.head, off)
-    skb.network_header = off
-    skb.put_data(seg)
-    skb.pull(20)
+    skb = tcp_skb(p.kernel, REMOTE, LOCAL, seg)
     skb.tstamp = p.sched.now
     skb.ip_summed = CHECKSUM_PARTIAL
     skb.gso_size, skb.gso_segs = mss, segs

@@ -6,21 +6,10 @@ from __future__ import annotations
 import errno
 
 import pytest
-from test_ip_harness import (
-    MS,
-    US,
-    S,
-    Tap,
-    assert_linux_mib_names,
-    ether,
-    icmp_message,
-    inject,
-    inject_ip,
-    ipv4_packet,
-    routed,
-    two_hosts,
-    udp_datagram,
-)
+from helpers.frames import Tap, ether, icmp_message, inject, inject_ip, ipv4_packet, udp_datagram
+from helpers.mib import assert_linux_mib_names
+from helpers.stack import routed, two_hosts
+from helpers.units import MS, US, S
 
 from stack.core import ETH_P_IP, alloc_skb
 from stack.ipv4 import MAX_HEADER, ip_send

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import errno
 
-from test_ip_harness import (
-    MS,
-    US,
-    S,
-    Tap,
-    assert_linux_mib_names,
-    inject_ip,
-    ipv4_packet,
-    routed,
-    udp_datagram,
-)
+from helpers.frames import Tap, inject_ip, ipv4_packet, udp_datagram
+from helpers.mib import assert_linux_mib_names
+from helpers.stack import routed
+from helpers.units import MS, US, S
 
 from stack.core import ETH_P_IP
 from stack.ipv4.route import RTN_UNREACHABLE

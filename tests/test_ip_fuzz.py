@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import struct
 
+from helpers.frames import inject
+from helpers.mib import assert_linux_mib_names
+from helpers.stack import two_hosts
+from helpers.units import S
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_ip_harness import S, assert_linux_mib_names, inject, two_hosts
 
 from stack.wire import internet_checksum, ip_bytes, l4_checksum
 

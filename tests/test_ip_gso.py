@@ -4,7 +4,9 @@ device's own "hardware" TSO, and checksum offload either way; every frame on the
 from __future__ import annotations
 
 import pytest
-from test_ip_harness import MS, S, Tap, two_hosts
+from helpers.frames import Tap
+from helpers.stack import two_hosts
+from helpers.units import MS, S
 
 from stack.core import (
     CHECKSUM_PARTIAL,

@@ -3,16 +3,10 @@ unknown protocols, packets for others, broadcasts."""
 
 from __future__ import annotations
 
-from test_ip_harness import (
-    MS,
-    assert_linux_mib_names,
-    ether,
-    inject,
-    inject_ip,
-    ipv4_packet,
-    two_hosts,
-    udp_datagram,
-)
+from helpers.frames import ether, inject, inject_ip, ipv4_packet, udp_datagram
+from helpers.mib import assert_linux_mib_names
+from helpers.stack import two_hosts
+from helpers.units import MS
 
 from stack.core import ETH_P_IP
 from stack.wire import internet_checksum, ip_bytes

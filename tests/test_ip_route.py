@@ -6,7 +6,8 @@ from __future__ import annotations
 import errno
 
 import pytest
-from test_ip_harness import S, two_hosts
+from helpers.stack import two_hosts
+from helpers.units import S
 
 from stack.core import dev_close, dev_open, dev_set_mtu
 from stack.ipv4.route import (

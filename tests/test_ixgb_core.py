@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from helpers.qtest import make_rig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qtest import make_rig
 
 from device.faults import DeviceFaultError
 from device.pci import PCI_COMMAND, PCI_COMMAND_MASTER

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from qtest import make_rig
+from helpers.qtest import make_rig
 
 from device.faults import DeviceFaultError
 from device.spec import desc as D

@@ -11,9 +11,9 @@ import struct
 import zlib
 
 import pytest
+from helpers.qtest import Rig, make_rig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qtest import Rig, make_rig
 
 from device.faults import DeviceFaultError
 from device.ixgb import rxfilter

@@ -11,9 +11,10 @@ from __future__ import annotations
 import struct
 
 import pytest
+from helpers.checksum import ones_sum
+from helpers.qtest import make_rig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qtest import make_rig
 
 from device.spec import desc as D
 from device.spec import regs as R
@@ -29,16 +30,6 @@ TCP_ACK, TCP_PSH, TCP_FIN = 0x10, 0x08, 0x01
 
 
 # -- an independent Internet checksum and packet builders --------------------------------
-def ones_sum(data: bytes) -> int:
-    """RFC 1071 one's-complement sum of big-endian 16-bit words, folded, not complemented."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def checksum_ok(data: bytes) -> bool:
     """A block whose checksum field is filled in sums to 0xFFFF (negative zero)."""
     return ones_sum(data) == 0xFFFF

@@ -11,13 +11,8 @@ import errno
 import struct
 
 import pytest
-from test_socket_fakes import (
-    US,
-    DgramSock,
-    PipeSock,
-    connected_pair,
-    two_hosts,
-)
+from helpers.fakes import DgramSock, PipeSock, connected_pair, two_hosts
+from helpers.units import US
 
 import stack.socket as so
 from ixsim.sched import Deadlock

@@ -9,7 +9,8 @@ from __future__ import annotations
 import errno
 
 import pytest
-from test_socket_fakes import US, connected_pair, two_hosts
+from helpers.fakes import connected_pair, two_hosts
+from helpers.units import US
 
 import stack.socket as so
 from ixsim.sched import Deadlock, Future

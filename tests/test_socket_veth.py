@@ -1,4 +1,5 @@
-"""The BSD layer and epoll over the real stack: two hosts (Kernel + Net) joined by veth.
+"""The BSD layer and epoll over the real stack: two hosts (Kernel + Net) joined by veth
+(``helpers.stack.veth_hosts``).
 
 TCP (stack.tcp), UDP (stack.udp) and IP under the Socket API, from outside tasks (blocking
 calls run the world) and inside them.
@@ -7,12 +8,12 @@ calls run the world) and inside them.
 from __future__ import annotations
 
 import errno
-import importlib
 import struct
 
 import pytest
+from helpers.stack import veth_hosts
 
-from ixsim.sched import Deadlock, Scheduler
+from ixsim.sched import Deadlock
 from stack.socket import (
     AF_INET,
     EPOLLIN,
@@ -23,63 +24,12 @@ from stack.socket import (
     SO_RCVBUF,
     SO_REUSEADDR,
     SOCK_DGRAM,
-    SOCK_STREAM,
     SOL_SOCKET,
     TCP_CONGESTION,
     TCP_INFO,
     TCP_NODELAY,
     epoll_create,
-    socket_create,
 )
-
-
-def _landed() -> bool:
-    try:
-        return all(importlib.import_module(f"stack.{name}")
-                   for name in ("net", "tcp", "udp", "veth"))
-    except ImportError:
-        return False
-
-
-needs_stack = pytest.mark.skipif(not _landed(), reason="stack.tcp/udp/net/veth not there yet")
-pytestmark = needs_stack
-
-DELAY = 10_000  # 10 us one way
-
-
-class VethHost:
-    """What the apps and tests need of a host: its Net, ``socket()`` and ``spawn()``."""
-
-    def __init__(self, net) -> None:
-        self.net = net
-        self.sched = net.sched
-
-    def socket(self, family: int = AF_INET, type: int = SOCK_STREAM):
-        return socket_create(self.net, family, type)
-
-    def spawn(self, coro, name: str = ""):
-        return self.sched.spawn(coro, name)
-
-
-def veth_hosts(delay: int = DELAY, rate: int = 10_000_000_000, features: int | None = None,
-               seed: int = 1) -> tuple[Scheduler, VethHost, VethHost]:
-    from stack.core import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO, Kernel
-    from stack.net import Net
-    from stack.tcp import tcp_init
-    from stack.veth import veth_pair
-
-    if features is None:
-        features = NETIF_F_HW_CSUM | NETIF_F_SG | NETIF_F_TSO
-    sched = Scheduler(seed=seed)
-    ka, kb = Kernel(sched, "a"), Kernel(sched, "b")
-    na, nb = Net(ka), Net(kb)
-    for net in (na, nb):
-        if net.tcp is None:  # Net does not register TCP itself (yet): inet_init's part
-            tcp_init(net)
-    va, vb = veth_pair(ka, kb, delay=delay, rate=rate, features=features)
-    na.configure(va, "10.0.0.1/24")
-    nb.configure(vb, "10.0.0.2/24")
-    return sched, VethHost(na), VethHost(nb)
 
 
 def test_blocking_echo_round_trip_as_in_the_design():

@@ -11,7 +11,7 @@ import socket
 import textwrap
 
 import pytest
-from test_tap_linux import mac_bytes, mac_text, names
+from helpers.tap import mac_bytes, mac_text, names
 
 from ixsim.netns import LinuxPeer, attach_tap, available
 from ixsim.world import World

@@ -8,14 +8,13 @@ kernel and sent with ``dev_queue_xmit``).  Skipped, with the reason, where root,
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 import subprocess
 import textwrap
 from typing import Any
 
 import pytest
+from helpers.tap import mac_bytes, mac_text, names
 
 from device.backends.tap import TapMedium
 from device.spec import regs as R
@@ -33,23 +32,7 @@ from stack.wire.ethernet import BROADCAST, ETH_P_ARP, EthernetRepr
 OK, WHY = available()
 pytestmark = pytest.mark.skipif(not OK, reason=f"Linux peer unavailable: {WHY}")
 
-_ids = itertools.count()
 ETH_P_EXPERIMENTAL = 0x88B5
-
-
-def names() -> tuple[str, str]:
-    """A namespace and a tap name no other test (or concurrent run) uses."""
-    n = next(_ids)
-    pid = os.getpid() % 100000
-    return f"ixsim-t{pid}-{n}", f"ixt{pid}x{n}"
-
-
-def mac_bytes(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", ""))
-
-
-def mac_text(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
 
 
 class Rig:

@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_tap_linux import names
+from helpers.tap import names
+from helpers.units import MS
 
 from device.impair import Delay, Loss, Reorder
 from ixsim.apps import body_bytes, bulk_receive, echo_server, http_server
@@ -43,7 +44,6 @@ MB = 1_000_000
 BIG = 50 * MB  # the figure, each way
 IMPAIRED = 10 * MB  # each way under loss: hundreds of losses at 1 %, ~10 s in all
 CHUNK = 65536
-MS = 1_000_000  # ns
 TS_OPTION = 12  # bytes of NOP, NOP, timestamps in every segment: the MSS less this is sent
 
 

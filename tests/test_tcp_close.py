@@ -6,13 +6,11 @@ from __future__ import annotations
 import errno
 
 import pytest
-from test_tcp_harness import (
-    MS,
+from helpers.mib import assert_linux_tcp_mib_names
+from helpers.tcp import (
     REMOTE,
     Peer,
-    S,
     active,
-    assert_linux_tcp_mib_names,
     close_wait,
     established,
     fin_wait_1,
@@ -20,6 +18,7 @@ from test_tcp_harness import (
     listener,
     time_wait,
 )
+from helpers.units import MS, S
 
 from stack.sock import EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP
 from stack.tcp import TcpSock, TcpState

@@ -6,19 +6,9 @@ from __future__ import annotations
 import errno
 
 import pytest
-from test_tcp_harness import (
-    LOCAL,
-    MS,
-    REMOTE,
-    Peer,
-    S,
-    active,
-    assert_linux_tcp_mib_names,
-    listener,
-    passive,
-    syn_received,
-    syn_sent,
-)
+from helpers.mib import assert_linux_tcp_mib_names
+from helpers.tcp import LOCAL, REMOTE, Peer, active, listener, passive, syn_received, syn_sent
+from helpers.units import MS, S
 
 from stack.sock import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
 from stack.tcp import TcpSock, TcpState

@@ -7,7 +7,9 @@ from __future__ import annotations
 import errno
 
 import pytest
-from test_tcp_harness import MS, Peer, assert_linux_tcp_mib_names, established
+from helpers.mib import assert_linux_tcp_mib_names
+from helpers.tcp import Peer, established
+from helpers.units import MS
 
 from stack.tcp import CaState, TcpSock
 from stack.wire.tcp import ACK, PSH

@@ -7,7 +7,8 @@ from __future__ import annotations
 import errno
 
 import pytest
-from test_tcp_harness import LOCAL, MS, REMOTE, Peer, active, established, listener
+from helpers.tcp import LOCAL, REMOTE, Peer, active, established, listener
+from helpers.units import MS
 
 from stack.core import CHECKSUM_NONE, CHECKSUM_PARTIAL
 from stack.core.features import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO

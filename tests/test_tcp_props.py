@@ -6,24 +6,18 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from helpers.mib import assert_linux_tcp_mib_names
+from helpers.stack import new_host
+from helpers.tcp import LOCAL, REMOTE, STATE_FIXTURES, Peer, tcp_skb
+from helpers.units import S
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_tcp_harness import (
-    LOCAL,
-    REMOTE,
-    STATE_FIXTURES,
-    Peer,
-    S,
-    assert_linux_tcp_mib_names,
-)
 
 from ixsim.sched import Scheduler
-from stack.core import CHECKSUM_PARTIAL, Kernel, alloc_skb, consume_skb, skb_checksum_help
+from stack.core import CHECKSUM_PARTIAL, consume_skb, skb_checksum_help
 from stack.net import Net
 from stack.tcp import TcpSock, TcpState, tcp_v4_rcv
 from stack.tcp.const import TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS
-from stack.wire import Ipv4Repr
-from stack.wire.ipv4 import IPPROTO_TCP
 from stack.wire.tcp import TcpRepr
 
 FLAGS = st.integers(0, 0x3F)
@@ -123,8 +117,7 @@ def wire(seed: int, loss: float, reorder: float) -> tuple[Scheduler, Net, Net]:
     sched = Scheduler(seed=seed)
     nets = {}
     for name, addr in (("a", LOCAL), ("b", REMOTE)):
-        net = Net(Kernel(sched, name))  # TCP included (stack.af_inet)
-        nets[addr] = net
+        nets[addr] = new_host(sched, name).net
     rng = sched.rng
     for src, dst in ((LOCAL, REMOTE), (REMOTE, LOCAL)):
         dev = SimpleNamespace(features=0, mtu=1500, name="eth0")
@@ -143,15 +136,7 @@ def wire(seed: int, loss: float, reorder: float) -> tuple[Scheduler, Net, Net]:
             delay = 100_000 + (rng.randrange(300_000) if rng.random() < reorder else 0)
 
             def deliver() -> None:
-                ip = Ipv4Repr(saddr, daddr, IPPROTO_TCP, len(data), df=True)
-                rx = alloc_skb(peer.kernel, 128 + 20 + len(data))
-                rx.reserve(128)
-                off = rx.put(20)
-                ip.emit(rx.head, off)
-                rx.network_header = off
-                rx.put_data(data)
-                rx.pull(20)
-                tcp_v4_rcv(peer, rx)
+                tcp_v4_rcv(peer, tcp_skb(peer.kernel, saddr, daddr, data))
 
             sched.call_later(delay, deliver)
             return 0

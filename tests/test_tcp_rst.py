@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import errno
 
-from test_tcp_harness import MS, Peer, established
+from helpers.tcp import Peer, established
+from helpers.units import MS
 
 from stack.tcp import TcpState
 from stack.wire.tcp import ACK, PSH, RST, SYN

@@ -7,7 +7,8 @@ from __future__ import annotations
 import errno
 
 import pytest
-from test_tcp_harness import MS, Peer, S, established
+from helpers.tcp import Peer, established, listener
+from helpers.units import MS, S
 
 from stack.tcp import TcpState
 from stack.tcp.timer import model_timeout
@@ -69,8 +70,6 @@ def test_an_ack_ends_the_backoff_and_rtt_stays_karn_clean() -> None:
 
 def test_quick_acks_then_delayed_acks_between_40_and_200_ms() -> None:
     p = Peer()
-    from test_tcp_harness import listener
-
     lsk = listener(p)
     p.syn()
     sa = p.expect()

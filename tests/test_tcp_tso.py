@@ -3,7 +3,8 @@ header of established segments (same bytes as ``TcpRepr.emit``)."""
 
 from __future__ import annotations
 
-from test_tcp_harness import MS, Peer, established
+from helpers.tcp import Peer, established
+from helpers.units import MS
 
 from stack.core.features import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
 from stack.wire.tcp import ACK

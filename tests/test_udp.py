@@ -7,17 +7,10 @@ import errno
 import socket
 
 import pytest
-from test_ip_harness import (
-    MS,
-    S,
-    Tap,
-    assert_linux_mib_names,
-    inject_ip,
-    ipv4_packet,
-    new_host,
-    two_hosts,
-    udp_datagram,
-)
+from helpers.frames import Tap, inject_ip, ipv4_packet, udp_datagram
+from helpers.mib import assert_linux_mib_names
+from helpers.stack import new_host, two_hosts
+from helpers.units import MS, S
 
 from ixsim.sched import Scheduler
 from stack.core import CHECKSUM_PARTIAL, ETH_P_IP, NETIF_F_HW_CSUM, NETIF_F_RXCSUM

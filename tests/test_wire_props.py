@@ -1,7 +1,7 @@
 """stack/wire under hypothesis: round trips of random reprs, hostile bytes into every entry.
 
 Properties:
-- every repr the strategies can build survives the round-trip helpers of ``test_wire.py``
+- every repr the strategies can build survives the round-trip helpers of ``helpers.wire``
   (emit into pre-filled buffers, parse, view getters, ``construct`` agreement, checksums
   against the reference sum);
 - any bytes given to any ``checked()`` (and to ``Repr.parse`` after it) either decode or raise
@@ -16,9 +16,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-from test_wire import (
+from helpers.wire import (
     ref_checksum,
     ref_l4,
     roundtrip_arp,
@@ -28,6 +26,8 @@ from test_wire import (
     roundtrip_tcp,
     roundtrip_udp,
 )
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from stack.wire import (
     ETH_P_8021Q,

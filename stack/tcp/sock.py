@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from stack.core.timer import Timer
 from stack.sock import Sock
-from stack.tcp import ops, rcv, sockopt, timer
+from stack.tcp import ops, sockopt, timer, window
 from stack.tcp.cb import TxSeg
 from stack.tcp.cong import find
 from stack.tcp.const import (
@@ -324,7 +324,7 @@ class TcpSock(Sock):
 
     def write_space(self) -> None:
         """SO_SNDBUF grew the buffer: wake a writer that found it full (``tcp_check_space``)."""
-        rcv.check_space(self)
+        window.check_space(self)
 
     def getsockopt(self, level: int, option: int) -> Any:
         return sockopt.getsockopt(self, level, option)
