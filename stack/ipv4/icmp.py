@@ -289,7 +289,7 @@ def _icmp_reply(net: Any, skb: SkBuff, msg: IcmpRepr) -> None:
 
 
 def _icmp_echo(net: Any, skb: SkBuff, view: memoryview) -> None:
-    if net.sysctl.extra.get("icmp_echo_ignore_all"):
+    if net.sysctl.icmp_echo_ignore_all:
         return
     _icmp_reply(net, skb, IcmpRepr(ICMP_ECHOREPLY, 0, U32.unpack_from(view, 4)[0],
                                    bytes(view[_ICMP_HLEN:])))

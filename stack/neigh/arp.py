@@ -12,7 +12,7 @@ Contract: ``arp_rcv(net, skb, dev)`` is the ETH_P_ARP packet handler ``Net.attac
 ``arp_send_garp(net, dev, addr)`` announces an address (``Net`` sends one when an address is
 added to a device that is up, or when it comes up: Linux does this only with ``arp_notify``,
 deliberately on here).  Unsolicited replies and gratuitous ARP never create entries
-(``arp_accept`` = 0, ``net.sysctl.extra["arp_accept"]`` to change it); they refresh existing
+(``arp_accept`` = 0, ``net.sysctl.arp_accept`` to change it); they refresh existing
 ones.  Counters in ``net.mib.arp``: the ``ip -s ntable`` statistics of the table plus the
 message counts InRequests, InReplies, OutRequests, OutReplies and InErrors (malformed or not
 Ethernet/IPv4, which Linux drops without counting).  Senders with a multicast or zero MAC are
@@ -192,7 +192,7 @@ def arp_process(net: Any, skb: SkBuff, dev: NetDevice, arp: ArpRepr) -> int:
         consume_skb(skb)
         return 0
     n = tbl.lookup(sip, dev)
-    accept = net.sysctl.extra.get("arp_accept", 0)
+    accept = net.sysctl.arp_accept
     is_garp = False
     if n is not None or accept:
         is_garp = tip == sip and (op == ARPOP_REQUEST or arp.tha == sha) \

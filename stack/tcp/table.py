@@ -106,7 +106,7 @@ class TcpTable:
 
     def challenge_ack_allowed(self) -> bool:
         """Host-wide RFC 5961 §7 limit (``tcp_challenge_ack_limit``; Linux's default: none)."""
-        limit = self.net.sysctl.extra.get("tcp_challenge_ack_limit", 0x7FFFFFFF)
+        limit = self.net.sysctl.tcp_challenge_ack_limit
         if limit >= 0x7FFFFFFF:
             return True
         second = self.net.sched.now // NS_PER_S

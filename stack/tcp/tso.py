@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 SEND = 0
 DEFER_CWND = 1
 DEFER = 2
-TCP_TSO_WIN_DIVISOR = 3
 _NS_PER_MS = 1_000_000
 
 
@@ -52,7 +51,7 @@ def tso_should_defer(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int) -> in
     length = seg.skb.tail - seg.skb.data
     if seg is not sk.write_queue[-1] and limit >= length:
         return SEND
-    divisor = sk.net.sysctl.extra.get("tcp_tso_win_divisor", TCP_TSO_WIN_DIVISOR)
+    divisor = sk.net.sysctl.tcp_tso_win_divisor
     if divisor and limit >= min(sk.snd_wnd, sk.cwnd * mss_now) // divisor:
         return SEND
     if now - rtx[0].tx_time < (sk.srtt_us >> 4) * NS_PER_US:
