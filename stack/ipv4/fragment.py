@@ -28,6 +28,7 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from stack.core import NET_SKB_PAD, Timer, alloc_skb, consume_skb, kfree_skb
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, skb_checksum_help
 from stack.ipv4.icmp import icmp_send
 from stack.ipv4.output import MAX_HEADER, ip_finish_output2
@@ -80,14 +81,14 @@ def ip_fragment(net: Any, skb: SkBuff, rt: Route, mtu: int) -> int:
     if fo & IP_DF:
         mib["FragFails"] += 1
         icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
-        kfree_skb(skb, "PKT_TOO_BIG")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_BIG)
         return -errno.EMSGSIZE
     if skb.ip_summed == CHECKSUM_PARTIAL:
         skb_checksum_help(skb)
     chunk = (mtu - ihl) & ~7
     if chunk < 8:
         mib["FragFails"] += 1
-        kfree_skb(skb, "PKT_TOO_BIG")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_BIG)
         return -errno.EMSGSIZE
     hdr = bytearray(head[nh : nh + ihl])
     left = skb.tail - nh - ihl
@@ -154,7 +155,7 @@ class IpFrags:
         self.queues: dict[tuple[bytes, bytes, int, int], FragQueue] = {}
         self.mem = 0
 
-    def kill(self, q: FragQueue, reason: str | None) -> None:
+    def kill(self, q: FragQueue, reason: SkbDropReason | None) -> None:
         """inet_frag_kill + free: the queue goes; its skbs are dropped (reason) or consumed."""
         if q.dead:
             return
@@ -178,7 +179,7 @@ class IpFrags:
         mib["ReasmTimeout"] += 1
         if q.first_in and q.frags and q.frags[0][0] == 0:
             icmp_send(self.net, q.frags[0][2], ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME)
-        self.kill(q, "FRAG_REASM_TIMEOUT")
+        self.kill(q, SkbDropReason.FRAG_REASM_TIMEOUT)
 
 
 def _insert(q: FragQueue, offset: int, end: int, skb: SkBuff) -> int:
@@ -209,7 +210,7 @@ def ip_defrag(net: Any, skb: SkBuff) -> SkBuff | None:
     sysctl = net.sysctl
     if frags.mem > sysctl.ipfrag_high_thresh:
         mib["ReasmFails"] += 1
-        kfree_skb(skb, "FRAG_TOO_FAR")
+        kfree_skb(skb, SkbDropReason.FRAG_TOO_FAR)
         return None
     head = skb.head
     nh = skb.network_header
@@ -241,19 +242,19 @@ def ip_defrag(net: Any, skb: SkBuff) -> SkBuff | None:
                 q.len = end
     if bad or end == offset:
         mib["ReasmFails"] += 1
-        frags.kill(q, "FRAG_REASM_FAILED")
-        kfree_skb(skb, "FRAG_REASM_FAILED")
+        frags.kill(q, SkbDropReason.FRAG_REASM_FAILED)
+        kfree_skb(skb, SkbDropReason.FRAG_REASM_FAILED)
         return None
     skb.trim(nh + ihl + (end - offset) - skb.data)
     res = _insert(q, offset, end, skb)
     if res == 1:
-        kfree_skb(skb, "DUP_FRAG")
+        kfree_skb(skb, SkbDropReason.DUP_FRAG)
         return None
     if res == _ERROR:
         net.mib.ipext["ReasmOverlaps"] += 1
         mib["ReasmFails"] += 1
-        frags.kill(q, "FRAG_REASM_FAILED")
-        kfree_skb(skb, "FRAG_REASM_FAILED")
+        frags.kill(q, SkbDropReason.FRAG_REASM_FAILED)
+        kfree_skb(skb, SkbDropReason.FRAG_REASM_FAILED)
         return None
     if offset == 0:
         q.first_in = True
@@ -275,7 +276,7 @@ def _reasm(net: Any, frags: IpFrags, q: FragQueue) -> SkBuff | None:
     mib = net.mib.ip
     if total > 0xFFFF:
         mib["ReasmFails"] += 1
-        frags.kill(q, "PKT_TOO_BIG")
+        frags.kill(q, SkbDropReason.PKT_TOO_BIG)
         return None
     skb = alloc_skb(first.kernel, NET_SKB_PAD + total)
     skb.reserve(NET_SKB_PAD)

@@ -34,6 +34,7 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from stack.core import IFF_LOOPBACK, PACKET_HOST, alloc_skb, consume_skb, kfree_skb
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from stack.ipv4.output import MAX_HEADER, ip_send
 from stack.ipv4.route import RTN_LOCAL, RTN_UNICAST, Route, route_output
@@ -233,11 +234,11 @@ def icmp_rcv(net: Any, skb: SkBuff) -> int:
     except BadChecksum:
         mib["InCsumErrors"] += 1
         mib["InErrors"] += 1
-        kfree_skb(skb, "ICMP_CSUM")
+        kfree_skb(skb, SkbDropReason.ICMP_CSUM)
         return 1
     except Malformed:
         mib["InErrors"] += 1
-        kfree_skb(skb, "PKT_TOO_SMALL")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return 1
     itype = view[0]
     net.mib.icmpmsg[MSG_IN[itype]] += 1
@@ -246,13 +247,13 @@ def icmp_rcv(net: Any, skb: SkBuff) -> int:
         mib[name] += 1
     if itype > NR_ICMP_TYPES:
         mib["InErrors"] += 1
-        kfree_skb(skb, "UNHANDLED_PROTO")
+        kfree_skb(skb, SkbDropReason.UNHANDLED_PROTO)
         return 1
     if skb.cb.get("rt_bcast"):
         if (itype in (ICMP_ECHO, ICMP_TIMESTAMP) and net.sysctl.icmp_echo_ignore_broadcasts) \
                 or itype not in (ICMP_ECHO, ICMP_TIMESTAMP, ICMP_ADDRESS, ICMP_ADDRESSREPLY):
             mib["InErrors"] += 1
-            kfree_skb(skb, "INVALID_PROTO")
+            kfree_skb(skb, SkbDropReason.INVALID_PROTO)
             return 1
     if itype == ICMP_ECHO:
         _icmp_echo(net, skb, view)
@@ -324,7 +325,7 @@ def _icmp_unreach(net: Any, skb: SkBuff, view: memoryview, itype: int) -> int:
         qiph, ql4 = parse_quoted(view[_ICMP_HLEN:])
     except Malformed:
         mib["InErrors"] += 1
-        kfree_skb(skb, "PKT_TOO_SMALL")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return 1
     if itype == ICMP_DEST_UNREACH:
         if code > NR_ICMP_UNREACH:
@@ -339,7 +340,7 @@ def _icmp_unreach(net: Any, skb: SkBuff, view: memoryview, itype: int) -> int:
         return 0
     if len(ql4) < 8:
         mib["InErrors"] += 1
-        kfree_skb(skb, "PKT_TOO_SMALL")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return 1
     if net.fib.is_broadcast(qiph.dst) or ipv4_is_lbcast(qiph.dst):
         consume_skb(skb)  # an error about a broadcast: bogus (icmp_ignore_bogus...)

@@ -21,6 +21,7 @@ import hashlib
 import struct
 from typing import TYPE_CHECKING, Any
 
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
 from stack.sock import oserror
 from stack.tcp import minisocks, rcv
@@ -285,11 +286,11 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     except BadChecksum:
         mib["InCsumErrors"] += 1
         mib["InErrs"] += 1
-        kfree_skb(skb, "TCP_CSUM")
+        kfree_skb(skb, SkbDropReason.TCP_CSUM)
         return 0
     except Malformed:
         mib["InErrs"] += 1
-        kfree_skb(skb, "TCP_HDR")
+        kfree_skb(skb, SkbDropReason.TCP_HDR)
         return 0
     mib["InSegs"] += 1
     hlen = pkt.header_len
@@ -302,7 +303,7 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
         if sk is None:
             if not th.flags & RST:
                 rcv.reply_rst_table(table, rx)
-            kfree_skb(skb, "NO_SOCKET")
+            kfree_skb(skb, SkbDropReason.NO_SOCKET)
             return 0
         minisocks.listen_rcv(sk, rx)
         return 0
@@ -317,7 +318,7 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
             rx.end_seq = th.seq + len(rx.payload) + 1
             if listener is None:
                 rcv.reply_rst_table(table, rx)
-                kfree_skb(skb, "NO_SOCKET")
+                kfree_skb(skb, SkbDropReason.NO_SOCKET)
             else:
                 minisocks.listen_rcv(listener, rx, tw_isn=isn)
         return 0
