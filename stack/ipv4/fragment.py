@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from stack.core import NET_SKB_PAD, Timer, alloc_skb, consume_skb, kfree_skb
 from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, skb_checksum_help
+from stack.core.units import NS_PER_S
 from stack.ipv4.icmp import icmp_send
 from stack.ipv4.output import MAX_HEADER, ip_finish_output2
 from stack.wire.checksum import internet_checksum
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from stack.core import SkBuff
     from stack.ipv4.route import Route
 
-NS_PER_S = 1_000_000_000
 IPOPT_COPY = 0x80
 IPOPT_END = 0
 IPOPT_NOOP = 1

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from stack.core import IFF_LOOPBACK, PACKET_HOST, alloc_skb, consume_skb, kfree_skb
 from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
+from stack.core.units import NS_PER_MS, NS_PER_S
 from stack.ipv4.output import MAX_HEADER, ip_send
 from stack.ipv4.route import RTN_LOCAL, RTN_UNICAST, Route, route_output
 from stack.wire.errors import BadChecksum, Malformed
@@ -68,8 +69,6 @@ if TYPE_CHECKING:
     from stack.core import SkBuff
     from stack.wire.ipv4 import Ipv4Repr
 
-NS_PER_S = 1_000_000_000
-NS_PER_MS = 1_000_000
 NR_ICMP_TYPES = 18
 NR_ICMP_UNREACH = 15
 ICMP_ADDRESS = 17

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stack.core import Timer, dev_queue_xmit, eth_header, kfree_skb
 from stack.core.dropreason import SkbDropReason
+from stack.core.units import NS_PER_MS
 from stack.wire.ethernet import mac_str
 from stack.wire.ipv4 import ip_str, ip_to_int
 
@@ -74,7 +75,6 @@ NEIGH_UPDATE_F_OVERRIDE = 0x1
 NEIGH_UPDATE_F_WEAK_OVERRIDE = 0x2
 NEIGH_UPDATE_F_ADMIN = 0x80000000
 
-NS_PER_MS = 1_000_000
 LOCKTIME_NS = 1_000 * NS_PER_MS  # neigh/default/locktime: first reply wins for 1 s
 APP_PROBES = 0
 MCAST_REPROBES = 0

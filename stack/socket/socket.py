@@ -26,6 +26,7 @@ import errno
 from collections.abc import Callable
 from typing import Any
 
+from stack.core.units import NS_PER_S
 from stack.sock import SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
 from stack.socket.constants import (
@@ -53,7 +54,6 @@ from stack.socket.fdtable import fdtable_of
 from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
 from stack.socket.wait import Describe, SockWaiter, block, task_wait
 
-NS_PER_S = 1_000_000_000
 DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)
 POLL_RECV = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP
 POLL_SEND = EPOLLOUT | EPOLLERR | EPOLLHUP
