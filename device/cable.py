@@ -41,10 +41,10 @@ from typing import Any
 
 from device.impair import KINDS, Corrupt, Delay, Duplicate, Loss, PcapTap, Reorder, Stage
 from device.port import Port
+from device.units import NS_PER_S
 
 # FCS (4) + preamble and start-of-frame delimiter (8) + inter-frame gap (12), in bytes.
 WIRE_OVERHEAD = 24
-NS_PER_S = 1_000_000_000
 
 Emit = Callable[[bytes, int], None]
 

@@ -23,6 +23,8 @@ import struct
 from collections.abc import Iterator
 from typing import IO, Any
 
+from device.units import NS_PER_S, NS_PER_US
+
 MAGIC_US = 0xA1B2C3D4
 MAGIC_NS = 0xA1B23C4D
 VERSION_MAJOR = 2
@@ -31,8 +33,6 @@ LINKTYPE_ETHERNET = 1
 # Wireshark's WTAP_MAX_PACKET_SIZE_STANDARD: the largest record a reader accepts.
 MAX_SNAPLEN = 262144
 
-NS_PER_S = 1_000_000_000
-NS_PER_US = 1_000
 
 _GLOBAL_LE = struct.Struct("<IHHiIII")
 _GLOBAL_BE = struct.Struct(">IHHiIII")

@@ -55,13 +55,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ixsim.apps.bulk import BLOCK, CHUNK, stream_bytes
+from ixsim.clock import NS_PER_MS, NS_PER_S, NS_PER_US
 from ixsim.world import World
 from stack.core import IF_OPER_UP, dev_set_mtu
 from stack.socket import IPPROTO_TCP, SHUT_WR, SO_REUSEADDR, SOL_SOCKET, TCP_CONGESTION, TCP_INFO
 
-NS_PER_US = 1_000
-NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
 LINK_BPS = 10_000_000_000
 MSS = 1448  # MTU 1500 - 20 (IP) - 20 (TCP) - 12 (timestamps)
 WIRE_PER_SEGMENT = MSS + 12 + 20 + 20 + 14 + 4 + 8 + 12  # + options, TCP, IP, Ethernet, FCS,

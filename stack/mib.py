@@ -1,28 +1,86 @@
 """SNMP/MIB counters with Linux's names (``/proc/net/snmp`` and ``/proc/net/netstat``).
 
-Each group is a plain dict of ints (``net.mib.tcp["ActiveOpens"] += 1``): cheap on the hot
-path, printable by the shell, comparable in tests.  Unknown names start at 0 on first use.
+Mirrors ``include/uapi/linux/snmp.h`` and the name tables of ``net/ipv4/proc.c``.  Contract:
+each group is a plain dict of ints prefilled with its declared names (``COUNTERS``), so
+``net.mib.tcp["ActiveOpens"] += 1`` stays one dict operation on the hot path and a misspelt
+or undeclared name raises ``KeyError`` where it is bumped (or read), instead of growing a
+new counter nobody looks at.  ``Ip``, ``Icmp``, ``Tcp`` and ``Udp`` declare Linux's whole
+``/proc/net/snmp`` rows (less the constants ``Forwarding``, ``DefaultTTL``, ``RtoAlgorithm``,
+``RtoMin``, ``RtoMax``, ``MaxConn``); ``IcmpMsg`` every ``InType<N>``/``OutType<N>``;
+``TcpExt`` and ``IpExt`` the ``/proc/net/netstat`` names this stack counts.  ``arp`` is the
+ARP table's ``ip -s ntable`` statistics (Linux's ``struct ndt_stats`` names) plus the ARP
+message counts.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 GROUPS = ("ip", "icmp", "icmpmsg", "udp", "tcp", "tcpext", "ipext", "arp")
+
+_ICMP_TYPES = ("DestUnreachs", "TimeExcds", "ParmProbs", "SrcQuenchs", "Redirects", "Echos",
+               "EchoReps", "Timestamps", "TimestampReps", "AddrMasks", "AddrMaskReps")
+
+COUNTERS: dict[str, tuple[str, ...]] = {
+    "ip": (
+        "InReceives", "InHdrErrors", "InAddrErrors", "ForwDatagrams", "InUnknownProtos",
+        "InDiscards", "InDelivers", "OutRequests", "OutDiscards", "OutNoRoutes",
+        "ReasmTimeout", "ReasmReqds", "ReasmOKs", "ReasmFails", "FragOKs", "FragFails",
+        "FragCreates", "OutTransmits",
+    ),
+    "icmp": (
+        "InMsgs", "InErrors", "InCsumErrors", *("In" + t for t in _ICMP_TYPES),
+        "OutMsgs", "OutErrors", "OutRateLimitGlobal", "OutRateLimitHost",
+        *("Out" + t for t in _ICMP_TYPES),
+    ),
+    "icmpmsg": (*(f"InType{t}" for t in range(256)), *(f"OutType{t}" for t in range(256))),
+    "udp": (
+        "InDatagrams", "NoPorts", "InErrors", "OutDatagrams", "RcvbufErrors", "SndbufErrors",
+        "InCsumErrors", "IgnoredMulti", "MemErrors",
+    ),
+    "tcp": (
+        "ActiveOpens", "PassiveOpens", "AttemptFails", "EstabResets", "CurrEstab", "InSegs",
+        "OutSegs", "RetransSegs", "InErrs", "OutRsts", "InCsumErrors",
+    ),
+    "tcpext": (
+        "EmbryonicRsts", "PruneCalled", "RcvPruned", "OfoPruned", "OutOfWindowIcmps", "TW",
+        "TWRecycled", "PAWSActive", "PAWSEstab", "DelayedACKs", "DelayedACKLost",
+        "ListenOverflows", "ListenDrops", "TCPHPHits", "TCPPureAcks", "TCPHPAcks",
+        "TCPRenoRecovery", "TCPSackRecovery", "TCPSACKReneging", "TCPFullUndo",
+        "TCPPartialUndo", "TCPDSACKUndo", "TCPLossUndo", "TCPLostRetransmit",
+        "TCPRenoFailures", "TCPSackFailures", "TCPLossFailures", "TCPFastRetrans",
+        "TCPSlowStartRetrans", "TCPTimeouts", "TCPRenoRecoveryFail", "TCPSackRecoveryFail",
+        "TCPRcvQDrop", "TCPDSACKOldSent", "TCPDSACKOfoSent", "TCPDSACKRecv",
+        "TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout", "TCPAbortOnLinger",
+        "TCPSACKDiscard", "TCPDSACKIgnoredOld", "TCPSpuriousRTOs", "TCPSYNChallenge",
+        "TCPChallengeACK", "TCPOFOQueue", "TCPOFODrop", "TCPOFOMerge", "TCPSynRetrans",
+        "TCPOrigDataSent", "TCPHystartDelayDetect", "TCPHystartDelayCwnd",
+        "TCPACKSkippedSynRecv", "TCPACKSkippedSeq",
+        "TCPACKSkippedTimeWait", "TCPACKSkippedChallenge", "TCPWinProbe", "TCPKeepAlive",
+        "TCPReqQFullDrop", "TCPWantZeroWindowAdv", "TCPToZeroWindowAdv",
+        "TCPFromZeroWindowAdv", "TCPZeroWindowDrop",
+    ),
+    "ipext": ("InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps"),
+    "arp": (
+        "allocs", "destroys", "lookups", "hits", "res_failed", "rcv_probes_mcast",
+        "rcv_probes_ucast", "forced_gc_runs", "unres_discards", "table_fulls",
+        "InRequests", "InReplies", "OutRequests", "OutReplies", "InErrors",
+    ),
+}  # fmt: skip
 
 
 class Mib:
-    def __init__(self) -> None:
-        self.ip: defaultdict[str, int] = defaultdict(int)
-        self.icmp: defaultdict[str, int] = defaultdict(int)
-        self.icmpmsg: defaultdict[str, int] = defaultdict(int)
-        self.udp: defaultdict[str, int] = defaultdict(int)
-        self.tcp: defaultdict[str, int] = defaultdict(int)
-        self.tcpext: defaultdict[str, int] = defaultdict(int)
-        self.ipext: defaultdict[str, int] = defaultdict(int)
-        self.arp: defaultdict[str, int] = defaultdict(int)
+    __slots__ = GROUPS
 
-    def group(self, name: str) -> defaultdict[str, int]:
+    def __init__(self) -> None:
+        self.ip: dict[str, int] = dict.fromkeys(COUNTERS["ip"], 0)
+        self.icmp: dict[str, int] = dict.fromkeys(COUNTERS["icmp"], 0)
+        self.icmpmsg: dict[str, int] = dict.fromkeys(COUNTERS["icmpmsg"], 0)
+        self.udp: dict[str, int] = dict.fromkeys(COUNTERS["udp"], 0)
+        self.tcp: dict[str, int] = dict.fromkeys(COUNTERS["tcp"], 0)
+        self.tcpext: dict[str, int] = dict.fromkeys(COUNTERS["tcpext"], 0)
+        self.ipext: dict[str, int] = dict.fromkeys(COUNTERS["ipext"], 0)
+        self.arp: dict[str, int] = dict.fromkeys(COUNTERS["arp"], 0)
+
+    def group(self, name: str) -> dict[str, int]:
         return getattr(self, name.lower())
 
     def snapshot(self) -> dict[str, dict[str, int]]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stack.core import alloc_skb
+from stack.core.units import NS_PER_S, NS_PER_US
 from stack.ipv4.output import MAX_HEADER, ip_send
 from stack.ipv4.route import route_output
 from stack.sock import oserror
@@ -34,8 +35,6 @@ from stack.wire.icmp import (
 )
 from stack.wire.ipv4 import IPPROTO_ICMP, ip_bytes, ip_str
 
-NS_PER_S = 1_000_000_000
-NS_PER_US = 1_000
 ICMP_HDR = 8
 IP_HDR = 20
 

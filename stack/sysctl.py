@@ -1,8 +1,31 @@
-"""Per-host tunables with Linux's names and defaults (``/proc/sys/net/...``)."""
+"""Per-host tunables with Linux's names and defaults (``/proc/sys/net/...``).
+
+Mirrors the ``ctl_table``s of ``net/core/sysctl_net_core.c``, ``net/ipv4/sysctl_net_ipv4.c``
+and ``net/core/neighbour.c``.  Contract: each knob is a typed field, read live by the code that
+implements it (so a change takes effect on the next packet, as on Linux); a knob for a feature
+the stack does not model is not declared at all, so setting it fails instead of being silently
+ignored.  Fields are set as attributes (``net.sysctl.tcp_sack = False``; a misspelt name raises
+``AttributeError``: the class has slots) or by their ``/proc/sys`` path with ``write`` (an
+unknown path raises ``FileNotFoundError``, as opening a missing ``/proc/sys`` entry does).
+``tests/test_sysctl.py`` proves every field has an effect.
+
+Units: a field whose Linux unit is not obvious carries it in its name (``_s``, ``_ms``);
+``PATHS`` maps each field to its Linux path and the Linux unit is the field's.
+
+Knobs deliberately absent (their features are not modelled): ``tcp_recovery`` and
+``tcp_early_retrans`` (RACK and tail loss probes), ``tcp_autocorking``, ``tcp_mtu_probing`` and
+``tcp_base_mss``, ``tcp_min_rtt_wlen`` (``min_rtt`` is the all-time minimum), ``tcp_retries1``
+(no route to re-validate), ``tcp_max_syn_backlog`` (no SYN cookies: the SYN queue is bounded by
+the listen backlog, as ``inet_csk_reqsk_queue_is_full``), ``ipfrag_low_thresh`` (obsolete since
+Linux 4.17), ``neigh.default.gc_stale_time`` (no neighbour garbage collection).  The NAPI
+budget knobs of ``net.core`` (``netdev_budget``, ``netdev_budget_usecs``, ``dev_weight``) are
+the kernel's (``stack.core.kernel.Kernel``), where ``net_rx_action`` reads them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -12,19 +35,21 @@ class Sysctl:
     wmem_default: int = 212992
     rmem_max: int = 212992
     wmem_max: int = 212992
-    netdev_budget: int = 300
+    somaxconn: int = 4096
     # net.ipv4
     ip_forward: bool = False
     ip_default_ttl: int = 64
     ip_local_port_range: tuple[int, int] = (32768, 60999)
     ipfrag_time_s: int = 30
     ipfrag_high_thresh: int = 4 << 20
-    ipfrag_low_thresh: int = 3 << 20
     icmp_ratelimit_ms: int = 1000
     icmp_ratemask: int = 0x1818
     icmp_msgs_per_sec: int = 1000
     icmp_msgs_burst: int = 50
+    icmp_echo_ignore_all: bool = False
     icmp_echo_ignore_broadcasts: bool = True
+    # net.ipv4.conf.all
+    arp_accept: int = 0
     # neighbour (net.ipv4.neigh.default)
     neigh_base_reachable_ms: int = 30_000
     neigh_delay_first_probe_ms: int = 5_000
@@ -32,32 +57,70 @@ class Sysctl:
     neigh_ucast_solicit: int = 3
     neigh_mcast_solicit: int = 3
     neigh_unres_qlen: int = 101
-    neigh_gc_stale_ms: int = 60_000
     # net.ipv4.tcp_*
     tcp_syn_retries: int = 6
     tcp_synack_retries: int = 5
-    tcp_retries1: int = 3
     tcp_retries2: int = 15
+    tcp_orphan_retries: int = 0
     tcp_fin_timeout_s: int = 60
     tcp_keepalive_time_s: int = 7200
     tcp_keepalive_intvl_s: int = 75
     tcp_keepalive_probes: int = 9
-    tcp_max_syn_backlog: int = 4096
-    somaxconn: int = 4096
     tcp_sack: bool = True
+    tcp_dsack: bool = True
     tcp_timestamps: bool = True
     tcp_window_scaling: bool = True
     tcp_rmem: tuple[int, int, int] = (4096, 131072, 6291456)
     tcp_wmem: tuple[int, int, int] = (4096, 16384, 4194304)
+    tcp_moderate_rcvbuf: bool = True
     tcp_congestion_control: str = "cubic"
-    tcp_tw_reuse: int = 2
-    tcp_min_rtt_wlen_s: int = 300
-    tcp_autocorking: bool = True
-    tcp_base_mss: int = 1024
-    tcp_mtu_probing: int = 0
-    tcp_early_retrans: int = 3
-    tcp_recovery: int = 1
+    tcp_slow_start_after_idle: bool = True
+    tcp_tso_win_divisor: int = 3
     tcp_reordering: int = 3
-    tcp_dsack: bool = True
+    tcp_tw_reuse: int = 2
     tcp_abort_on_overflow: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
+    tcp_challenge_ack_limit: int = 0x7FFFFFFF
+
+    def write(self, path: str, value: Any) -> None:
+        """``echo value > /proc/sys/<path>``: ``path`` in dotted or slashed form."""
+        setattr(self, _field(path), value)
+
+    def read(self, path: str) -> Any:
+        """``cat /proc/sys/<path>``."""
+        return getattr(self, _field(path))
+
+
+_SPECIAL = {
+    "rmem_default": "net.core.rmem_default",
+    "wmem_default": "net.core.wmem_default",
+    "rmem_max": "net.core.rmem_max",
+    "wmem_max": "net.core.wmem_max",
+    "somaxconn": "net.core.somaxconn",
+    "ipfrag_time_s": "net.ipv4.ipfrag_time",
+    "icmp_ratelimit_ms": "net.ipv4.icmp_ratelimit",
+    "arp_accept": "net.ipv4.conf.all.arp_accept",
+    "neigh_base_reachable_ms": "net.ipv4.neigh.default.base_reachable_time_ms",
+    "neigh_delay_first_probe_ms": "net.ipv4.neigh.default.delay_first_probe_time",
+    "neigh_retrans_ms": "net.ipv4.neigh.default.retrans_time_ms",
+    "neigh_ucast_solicit": "net.ipv4.neigh.default.ucast_solicit",
+    "neigh_mcast_solicit": "net.ipv4.neigh.default.mcast_solicit",
+    "neigh_unres_qlen": "net.ipv4.neigh.default.unres_qlen",
+    "tcp_fin_timeout_s": "net.ipv4.tcp_fin_timeout",
+    "tcp_keepalive_time_s": "net.ipv4.tcp_keepalive_time",
+    "tcp_keepalive_intvl_s": "net.ipv4.tcp_keepalive_intvl",
+}
+
+# Linux path of each field.  ``delay_first_probe_time`` is in seconds on Linux; the field keeps
+# milliseconds, and ``write`` takes the field's unit.
+PATHS: dict[str, str] = {f.name: _SPECIAL.get(f.name, "net.ipv4." + f.name)
+                         for f in fields(Sysctl)}
+_BY_PATH = {path: name for name, path in PATHS.items()}
+
+
+def _field(path: str) -> str:
+    key = path.removeprefix("/proc/sys/").replace("/", ".")
+    name = _BY_PATH.get(key)
+    if name is None:
+        raise FileNotFoundError(f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}: "
+                                "No such file or directory")
+    return name

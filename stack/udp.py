@@ -38,6 +38,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from stack.core import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM, alloc_skb, consume_skb, kfree_skb
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_send
 from stack.ipv4.output import MAX_HEADER, ip_send
@@ -419,7 +420,7 @@ class UdpSock(Sock):
             mib = self.net.mib.udp
             mib["RcvbufErrors"] += 1
             mib["InErrors"] += 1
-            kfree_skb(skb, "SOCKET_RCVBUFF")
+            kfree_skb(skb, SkbDropReason.SOCKET_RCVBUFF)
             return
         self.rmem_alloc += skb.truesize
         self.rcvq.append(skb)
@@ -480,7 +481,7 @@ class UdpSock(Sock):
         if self.num:
             self.net.udp.unhash(self)
         while self.rcvq:
-            kfree_skb(self.rcvq.popleft(), "SOCKET_CLOSE")
+            kfree_skb(self.rcvq.popleft(), SkbDropReason.SOCKET_CLOSE)
         self.rmem_alloc = 0
         self.dst = None
         super().close()
@@ -566,11 +567,11 @@ def udp_rcv(net: Any, skb: SkBuff) -> int:
     except BadChecksum:
         mib["InCsumErrors"] += 1
         mib["InErrors"] += 1
-        kfree_skb(skb, "UDP_CSUM")
+        kfree_skb(skb, SkbDropReason.UDP_CSUM)
         return 1
     except Malformed:
         mib["InErrors"] += 1
-        kfree_skb(skb, "PKT_TOO_SMALL")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return 1
     sport, dport, ulen, _ = _HDR.unpack_from(head, data)
     skb.tail = data + ulen
@@ -591,7 +592,7 @@ def udp_rcv(net: Any, skb: SkBuff) -> int:
     if sk is None:
         mib["NoPorts"] += 1
         icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
-        kfree_skb(skb, "NO_SOCKET")
+        kfree_skb(skb, SkbDropReason.NO_SOCKET)
         return 1
     sk.queue_rcv(skb)
     return 0

@@ -56,12 +56,12 @@ from stack.core import (
     register_netdev,
     skb_checksum_help,
 )
+from stack.core.units import NS_PER_S
 from stack.ipv4.gso import inet_gso_segment
 from stack.wire.checksum import verify_l4
 from stack.wire.ipv4 import IP_MF, IP_OFFSET, IPPROTO_TCP, IPPROTO_UDP
 from stack.wire.layout import U16
 
-NS_PER_S = 1_000_000_000
 Impair = Callable[[bytes], int | None]
 
 

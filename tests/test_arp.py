@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers.frames import Tap, ether, inject
+from helpers.frames import Tap, arp_body, ether, inject
 from helpers.stack import two_hosts
 from helpers.units import MS, US, S
 
@@ -239,14 +239,8 @@ def test_gratuitous_arp_on_address_add_and_it_only_refreshes_known_entries():
     nb = b.net.arp.add_static(A_IP, b.dev, a.dev.dev_addr, NUD_REACHABLE)
     sched.run_for(2 * S)
     new_mac = b"\x02\0\0\0\0\x42"
-    inject(b.dev, ether(BCAST, new_mac, ETH_P_ARP, _arp(ARPOP_REQUEST, new_mac, A_IP, A_IP)))
+    inject(b.dev, ether(BCAST, new_mac, ETH_P_ARP, arp_body(ARPOP_REQUEST, new_mac, A_IP, A_IP)))
     assert nb.ha == new_mac and nb.nud_state == NUD_STALE
-
-
-def _arp(op: int, sha: bytes, spa: bytes, tpa: bytes, tha: bytes = bytes(6)) -> bytes:
-    buf = bytearray(28)
-    ArpRepr(op, sha, spa, tha, tpa).emit(buf)
-    return bytes(buf)
 
 
 def test_learning_rules_unsolicited_broadcast_reply_and_locktime():
@@ -254,11 +248,11 @@ def test_learning_rules_unsolicited_broadcast_reply_and_locktime():
     mac1, mac2 = b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02"
     peer = ip_bytes("10.0.0.9")
     # an unsolicited reply creates nothing (arp_accept = 0)
-    inject(a.dev, ether(a.dev.dev_addr, mac1, ETH_P_ARP, _arp(ARPOP_REPLY, mac1, peer, A_IP)))
+    inject(a.dev, ether(a.dev.dev_addr, mac1, ETH_P_ARP, arp_body(ARPOP_REPLY, mac1, peer, A_IP)))
     assert a.net.arp.lookup(peer, a.dev) is None
     # a request for a foreign address is not answered
     tap = Tap(a.kernel)
-    inject(a.dev, ether(BCAST, mac1, ETH_P_ARP, _arp(ARPOP_REQUEST, mac1, peer,
+    inject(a.dev, ether(BCAST, mac1, ETH_P_ARP, arp_body(ARPOP_REQUEST, mac1, peer,
                                                      ip_bytes("10.0.0.77"))))
     sched.run_for(1 * MS)
     assert arp_frames(tap) == []
@@ -266,12 +260,12 @@ def test_learning_rules_unsolicited_broadcast_reply_and_locktime():
     # (and the packet that waited is sent at once, which makes it DELAY)
     a.udp().sendmsg(b"x", addr=(peer, 9))
     n = a.net.arp.lookup(peer, a.dev)
-    inject(a.dev, ether(BCAST, mac1, ETH_P_ARP, _arp(ARPOP_REPLY, mac1, peer, A_IP)))
+    inject(a.dev, ether(BCAST, mac1, ETH_P_ARP, arp_body(ARPOP_REPLY, mac1, peer, A_IP)))
     assert n.nud_state == NUD_DELAY and n.ha == mac1
-    inject(a.dev, ether(a.dev.dev_addr, mac2, ETH_P_ARP, _arp(ARPOP_REPLY, mac2, peer, A_IP)))
+    inject(a.dev, ether(a.dev.dev_addr, mac2, ETH_P_ARP, arp_body(ARPOP_REPLY, mac2, peer, A_IP)))
     assert n.ha == mac1  # within locktime: ignored
     sched.run_for(2 * S)
-    inject(a.dev, ether(a.dev.dev_addr, mac2, ETH_P_ARP, _arp(ARPOP_REPLY, mac2, peer, A_IP)))
+    inject(a.dev, ether(a.dev.dev_addr, mac2, ETH_P_ARP, arp_body(ARPOP_REPLY, mac2, peer, A_IP)))
     assert n.ha == mac2 and n.nud_state == NUD_REACHABLE
     assert a.kernel.skb_live == 0
 
@@ -280,7 +274,7 @@ def test_probe_with_zero_sender_is_answered_without_learning():
     sched, a, _b = two_hosts()
     tap = Tap(a.kernel)
     mac = b"\x02\0\0\0\0\x05"
-    inject(a.dev, ether(BCAST, mac, ETH_P_ARP, _arp(ARPOP_REQUEST, mac, bytes(4), A_IP)))
+    inject(a.dev, ether(BCAST, mac, ETH_P_ARP, arp_body(ARPOP_REQUEST, mac, bytes(4), A_IP)))
     sched.run_for(1 * MS)
     (_t, dst, reply), = arp_frames(tap)
     assert dst == mac and reply.oper == ARPOP_REPLY and reply.tpa == bytes(4)
@@ -291,14 +285,14 @@ def test_bogus_and_malformed_arp_is_dropped_and_counted():
     sched, a, _b = two_hosts()
     mac = b"\x02\0\0\0\0\x05"
     inject(a.dev, ether(BCAST, mac, ETH_P_ARP, b"\x00\x01\x08\x00\x06"))  # short
-    bad_hw = bytearray(_arp(ARPOP_REQUEST, mac, ip_bytes("10.0.0.5"), A_IP))
+    bad_hw = bytearray(arp_body(ARPOP_REQUEST, mac, ip_bytes("10.0.0.5"), A_IP))
     bad_hw[4] = 8
     inject(a.dev, ether(BCAST, mac, ETH_P_ARP, bytes(bad_hw)))
     assert a.net.mib.arp["InErrors"] == 2
-    inject(a.dev, ether(BCAST, mac, ETH_P_ARP, _arp(7, mac, ip_bytes("10.0.0.5"), A_IP)))
-    inject(a.dev, ether(BCAST, mac, ETH_P_ARP, _arp(ARPOP_REQUEST, BCAST,
+    inject(a.dev, ether(BCAST, mac, ETH_P_ARP, arp_body(7, mac, ip_bytes("10.0.0.5"), A_IP)))
+    inject(a.dev, ether(BCAST, mac, ETH_P_ARP, arp_body(ARPOP_REQUEST, BCAST,
                                                     ip_bytes("10.0.0.5"), A_IP)))
-    inject(a.dev, ether(BCAST, mac, ETH_P_ARP, _arp(ARPOP_REQUEST, mac,
+    inject(a.dev, ether(BCAST, mac, ETH_P_ARP, arp_body(ARPOP_REQUEST, mac,
                                                     ip_bytes("224.0.0.1"), A_IP)))
     assert a.net.arp.entries(a.dev) == []
     assert a.kernel.drop_reasons["ARP_BOGUS"] == 2

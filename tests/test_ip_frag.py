@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 
 import pytest
-from helpers.frames import Tap, inject_ip, ipv4_packet, udp_datagram
+from helpers.frames import Tap, fragments, inject_ip, udp_datagram
 from helpers.mib import assert_linux_mib_names
 from helpers.stack import two_hosts
 from helpers.units import MS, US, S
@@ -112,11 +112,6 @@ def test_without_the_first_fragment_the_timeout_sends_nothing():
     assert b.net.mib.ip["ReasmTimeout"] == 1 and b.net.mib.icmp["OutMsgs"] == 0
 
 
-def _frags(ident: int, pieces: list[tuple[int, bytes, bool]]) -> list[bytes]:
-    return [ipv4_packet("10.0.0.1", "10.0.0.2", 17, data, ident=ident, mf=mf, frag_offset=off)
-            for off, data, mf in pieces]
-
-
 def test_duplicates_are_dropped_and_overlaps_discard_the_datagram():
     sched, a, b = two_hosts()
     rx = b.udp(9)
@@ -124,13 +119,13 @@ def test_duplicates_are_dropped_and_overlaps_discard_the_datagram():
     assert len(udp) == 32
     dev = b.dev
     # exact and contained duplicates: ignored, the datagram completes once
-    for pkt in _frags(1, [(0, udp[:8], True), (8, udp[8:16], True), (0, udp[:16], True),
+    for pkt in fragments(1, [(0, udp[:8], True), (8, udp[8:16], True), (0, udp[:16], True),
                           (8, udp[8:16], True), (16, udp[16:], False)]):
         inject_ip(dev, pkt)
     assert rx.recvmsg(100)[0] == b"0123456789abcdefghijklmn"
     assert b.kernel.drop_reasons["DUP_FRAG"] == 2
     # a partial overlap kills the whole datagram
-    for pkt in _frags(2, [(0, udp[:16], True), (8, udp[8:24], True), (16, udp[16:], False)]):
+    for pkt in fragments(2, [(0, udp[:16], True), (8, udp[8:24], True), (16, udp[16:], False)]):
         inject_ip(dev, pkt)
     assert b.net.mib.ipext["ReasmOverlaps"] == 1
     assert b.net.mib.ip["ReasmFails"] == 1
@@ -144,13 +139,13 @@ def test_inconsistent_ends_and_oversized_datagrams_fail():
     dev = b.dev
     udp = udp_datagram("10.0.0.1", "10.0.0.2", 5, 9, bytes(24))
     # two different last fragments
-    for pkt in _frags(3, [(16, udp[16:], False), (8, udp[8:16], False)]):
+    for pkt in fragments(3, [(16, udp[16:], False), (8, udp[8:16], False)]):
         inject_ip(dev, pkt)
     assert b.net.mib.ip["ReasmFails"] == 1
     # 65544 bytes of payload: over the 65535-byte limit once complete
     chunk = bytes(1480)
     pieces = [(i * 1480, chunk, True) for i in range(44)] + [(44 * 1480, bytes(424), False)]
-    for pkt in _frags(4, pieces):
+    for pkt in fragments(4, pieces):
         inject_ip(dev, pkt)
     assert b.net.mib.ip["ReasmFails"] == 2 and b.net.mib.ip["ReasmOKs"] == 0
     assert not b.net.ipfrag.queues and b.kernel.skb_live == 0
@@ -161,7 +156,7 @@ def test_fragment_memory_limit():
     b.net.sysctl.ipfrag_high_thresh = 3000
     dev = b.dev
     for ident in range(1, 6):
-        inject_ip(dev, _frags(ident, [(0, bytes(1000), True)])[0])
+        inject_ip(dev, fragments(ident, [(0, bytes(1000), True)])[0])
     assert b.net.ipfrag.mem > 3000
     fails = b.net.mib.ip["ReasmFails"]
     assert fails >= 1 and len(b.net.ipfrag.queues) == 5 - fails

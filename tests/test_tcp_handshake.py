@@ -7,7 +7,17 @@ import errno
 
 import pytest
 from helpers.mib import assert_linux_tcp_mib_names
-from helpers.tcp import LOCAL, REMOTE, Peer, active, listener, passive, syn_received, syn_sent
+from helpers.tcp import (
+    LOCAL,
+    REMOTE,
+    Peer,
+    active,
+    handshake,
+    listener,
+    passive,
+    syn_received,
+    syn_sent,
+)
 from helpers.units import MS, S
 
 from stack.sock import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT
@@ -199,24 +209,13 @@ def test_retransmitted_syn_gets_the_same_synack() -> None:
     p.expect(SYN | ACK, seq=first.seq, ack=p.iss + 1)
 
 
-def _handshake(p: Peer, rport: int, final_ack: bool = True) -> tuple[int, int]:
-    """One more connection from port ``rport``; returns (peer ISN, engine ISN)."""
-    p.rport = rport
-    p.iss += 100_000
-    p.syn()
-    sa = p.expect(SYN | ACK, ack=p.iss + 1)
-    if final_ack:
-        p.send(ACK, ack=sa.seq + 1)
-    return p.iss, sa.seq
-
-
 def test_listen_backlog_overflow_is_counted_and_recovers() -> None:
     p = Peer()
     lsk = listener(p, backlog=2)  # the accept queue holds backlog + 1 = 3, as in Linux
-    _handshake(p, 41000)
-    _handshake(p, 41001)
-    c_iss, c_dut = _handshake(p, 41002, final_ack=False)
-    d_iss, d_dut = _handshake(p, 41003, final_ack=False)
+    handshake(p, 41000)
+    handshake(p, 41001)
+    c_iss, c_dut = handshake(p, 41002, final_ack=False)
+    d_iss, d_dut = handshake(p, 41003, final_ack=False)
     p.rport = 41002
     p.send(ACK, seq=c_iss + 1, ack=c_dut + 1)
     assert len(lsk.accept_queue) == 3
@@ -241,7 +240,7 @@ def test_listen_backlog_overflow_is_counted_and_recovers() -> None:
 def test_syn_queue_limit_drops_syns() -> None:
     p = Peer()
     listener(p, backlog=1)
-    _handshake(p, 43000, final_ack=False)
+    handshake(p, 43000, final_ack=False)
     p.rport, p.iss = 43001, p.iss + 100_000
     p.syn()
     p.expect_none(10 * MS)  # no SYN cookies here: a full SYN queue drops the SYN
@@ -251,7 +250,7 @@ def test_syn_queue_limit_drops_syns() -> None:
 def test_closing_a_listener_resets_unaccepted_children() -> None:
     p = Peer()
     lsk, child = passive(p)
-    _handshake(p, 42000)
+    handshake(p, 42000)
     p.drain()
     lsk.close()
     p.expect(RST | ACK)  # the unaccepted child is aborted

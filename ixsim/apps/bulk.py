@@ -17,7 +17,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ixsim.apps.common import NS_PER_S, listen_on, open_socket
+from ixsim.apps.common import listen_on, open_socket
+from ixsim.clock import NS_PER_S
 from stack.socket import SHUT_WR
 
 BLOCK = 65521

@@ -19,8 +19,6 @@ from stack.socket import (
     socket_create,
 )
 
-NS_PER_S = 1_000_000_000
-
 
 def open_socket(host: Any, type: int = SOCK_STREAM) -> Socket:
     make = getattr(host, "socket", None)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.dev import NET_RX_DROP, NET_RX_SUCCESS, netif_receive_skb
+from stack.core.dropreason import SkbDropReason
 from stack.core.napi import NapiStruct, napi_complete_done, napi_schedule
 from stack.core.skbuff import SkBuff, kfree_skb
 
@@ -52,7 +53,7 @@ def netif_rx(skb: SkBuff) -> int:
         sd.dropped += 1
         if skb.dev is not None:
             skb.dev.stats.rx_dropped += 1
-        kfree_skb(skb, "CPU_BACKLOG")
+        kfree_skb(skb, SkbDropReason.CPU_BACKLOG)
         return NET_RX_DROP
     sd.input_pkt_queue.queue_tail(skb)
     napi_schedule(_backlog_napi(kernel))

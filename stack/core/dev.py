@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stack.core.dropreason import SkbDropReason
 from stack.core.etherdevice import ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN, VLAN_VID_MASK
 from stack.core.skbuff import PACKET_OTHERHOST, PACKET_OUTGOING, SkBuff, kfree_skb
 
@@ -117,7 +118,7 @@ def netif_receive_skb(skb: SkBuff) -> int:
     if (skb.protocol == ETH_P_8021Q or skb.protocol == ETH_P_8021AD) and not skb.vlan_present:
         if not _vlan_untag(skb):
             dev.stats.rx_length_errors += 1
-            kfree_skb(skb, "PKT_TOO_SMALL")
+            kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
             return NET_RX_DROP
         skb.network_header = skb.data
     pt_prev: PacketType | None = None
@@ -148,7 +149,7 @@ def netif_receive_skb(skb: SkBuff) -> int:
     if not handled:
         dev.stats.rx_nohandler += 1
     if pt_prev is None:
-        kfree_skb(skb, "UNHANDLED_PROTO")
+        kfree_skb(skb, SkbDropReason.UNHANDLED_PROTO)
         return NET_RX_DROP
     ret = pt_prev.func(skb, dev, pt_prev, dev)
     if not handled:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from stack.core.dropreason import SkbDropReason
 from stack.core.etherdevice import ETH_P_ALL
 from stack.core.napi import SoftnetData, net_rx_action
 from stack.core.qdisc import net_tx_action
@@ -82,7 +83,7 @@ class Kernel:
         self.skb_live = 0
         self.skb_allocs = 0
         self.skb_drops = 0
-        self.drop_reasons: dict[str, int] = {}
+        self.drop_reasons: dict[SkbDropReason, int] = {}
         # net_devices, in registration order
         self.netdevs: dict[str, NetDevice] = {}
         self.ifindex_next = 1

@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stack.core.dropreason import SkbDropReason
 from stack.core.gro import GroCb, napi_gro_flush
 from stack.core.skbuff import SkBuff, SkBuffHead, kfree_skb
 from stack.core.softirq import NET_RX_SOFTIRQ
@@ -79,7 +80,7 @@ class SoftnetData:
     def __init__(self) -> None:
         self.poll_list: deque[NapiStruct] = deque()
         self.output_queue: deque[Any] = deque()  # qdiscs scheduled by __netif_schedule
-        self.completion_queue: list[tuple[SkBuff, str]] = []  # dev_kfree_skb_irq
+        self.completion_queue: list[tuple[SkBuff, SkbDropReason]] = []  # dev_kfree_skb_irq
         self.input_pkt_queue = SkBuffHead()  # netif_rx backlog
         self.backlog: NapiStruct | None = None
         self.processed = 0  # packets through netif_receive_skb
@@ -121,7 +122,7 @@ def netif_napi_del(napi: NapiStruct) -> None:
     napi_disable(napi)
     held, napi.gro_list = napi.gro_list, []
     for cb in held:  # flush_gro_hash
-        kfree_skb(cb.skb, "NOT_SPECIFIED")
+        kfree_skb(cb.skb, SkbDropReason.NOT_SPECIFIED)
     if napi.dev is not None and napi in napi.dev.napi_list:
         napi.dev.napi_list.remove(napi)
 

@@ -34,6 +34,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from stack.core.dev import dev_queue_xmit_nit
+from stack.core.dropreason import SkbDropReason
 from stack.core.ethtool import netdev_drivername
 from stack.core.features import (
     NETIF_F_CSUM_MASK,
@@ -100,13 +101,13 @@ class PfifoFast:
     def enqueue(self, skb: SkBuff) -> int:
         if not self.active:
             self.drops += 1
-            kfree_skb(skb, "QDISC_DROP")
+            kfree_skb(skb, SkbDropReason.QDISC_DROP)
             return NET_XMIT_CN
         limit = self.dev.tx_queue_len
         if limit and self.qlen >= limit:  # 0: a queueless device (loopback), no limit
             self.drops += 1
             self.overlimits += 1
-            kfree_skb(skb, "QDISC_DROP")
+            kfree_skb(skb, SkbDropReason.QDISC_DROP)
             return NET_XMIT_DROP
         self.bands[PRIO2BAND[skb.priority & TC_PRIO_MAX]].append(skb)
         self.qlen += 1
@@ -132,7 +133,7 @@ class PfifoFast:
         """Drop everything queued (qdisc_reset)."""
         for band in (self.requeued, *self.bands):
             while band:
-                kfree_skb(band.popleft(), "QDISC_DROP")
+                kfree_skb(band.popleft(), SkbDropReason.QDISC_DROP)
         self.qlen = 0
         self.backlog = 0
 
@@ -193,7 +194,7 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff] | None:
         if skb.dev is not None:
             skb.dev.stats.tx_dropped += 1
         kernel.log("err", f"skb_gso_segment: no offload for protocol {skb.protocol:#06x}")
-        kfree_skb(skb, "GSO_SEGMENT")
+        kfree_skb(skb, SkbDropReason.SKB_GSO_SEG)
         return None
     segs = offload.gso_segment(skb, features)
     consume_skb(skb)
@@ -221,7 +222,7 @@ def dev_queue_xmit(skb: SkBuff) -> int:
     if q is None or not q.active:
         if q is not None:
             q.drops += 1
-        kfree_skb(skb, "DEV_READY")
+        kfree_skb(skb, SkbDropReason.DEV_READY)
         return NET_XMIT_CN
     features = dev.features
     slow = skb.vlan_present or (skb.ip_summed == CHECKSUM_PARTIAL

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastpath import csum_fold, csum_partial
+from stack.core.dropreason import SkbDropReason
 from stack.core.softirq import NET_TX_SOFTIRQ
 from stack.uapi import (  # noqa: F401 - skb->pkt_type takes the ABI's sll_pkttype values
     PACKET_BROADCAST,
@@ -461,7 +462,7 @@ def _release(skb: SkBuff) -> None:
     skb.kernel.skb_live -= 1
 
 
-def kfree_skb(skb: SkBuff, reason: str = "NOT_SPECIFIED") -> None:
+def kfree_skb(skb: SkBuff, reason: SkbDropReason = SkbDropReason.NOT_SPECIFIED) -> None:
     """Drop ``skb``: free it because something went wrong (counted per ``reason``)."""
     if skb.users != 1 and not _unref(skb, "kfree_skb"):
         return
@@ -506,7 +507,7 @@ def napi_consume_skb(skb: SkBuff, budget: int) -> None:
 def dev_kfree_skb_irq(skb: SkBuff) -> None:
     """Free from hard-IRQ context: deferred to NET_TX (its ``completion_queue``)."""
     kernel = skb.kernel
-    kernel.softnet.completion_queue.append((skb, "NOT_SPECIFIED"))
+    kernel.softnet.completion_queue.append((skb, SkbDropReason.NOT_SPECIFIED))
     kernel.raise_softirq(NET_TX_SOFTIRQ)
 
 
@@ -614,7 +615,7 @@ class SkBuffHead:
         self._q.extend(other._q)
         other._q.clear()
 
-    def purge(self, reason: str = "QUEUE_PURGE") -> None:
+    def purge(self, reason: SkbDropReason = SkbDropReason.QUEUE_PURGE) -> None:
         """Free every queued skb (skb_queue_purge: counted as drops)."""
         q = self._q
         while q:

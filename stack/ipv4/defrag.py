@@ -23,7 +23,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stack.core import NET_SKB_PAD, Timer, alloc_skb, consume_skb, kfree_skb
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_NONE
+from stack.core.units import NS_PER_S
 from stack.ipv4.icmp import icmp_send
 from stack.wire.checksum import internet_checksum
 from stack.wire.icmp import ICMP_EXC_FRAGTIME, ICMP_TIME_EXCEEDED
@@ -33,7 +35,6 @@ from stack.wire.layout import U16
 if TYPE_CHECKING:
     from stack.core import SkBuff
 
-NS_PER_S = 1_000_000_000
 _ERROR = -1
 
 
@@ -62,7 +63,7 @@ class IpFrags:
         self.queues: dict[tuple[bytes, bytes, int, int], FragQueue] = {}
         self.mem = 0
 
-    def kill(self, q: FragQueue, reason: str | None) -> None:
+    def kill(self, q: FragQueue, reason: SkbDropReason | None) -> None:
         """inet_frag_kill + free: the queue goes; its skbs are dropped (reason) or consumed."""
         if q.dead:
             return
@@ -86,7 +87,7 @@ class IpFrags:
         mib["ReasmTimeout"] += 1
         if q.first_in and q.frags and q.frags[0][0] == 0:
             icmp_send(self.net, q.frags[0][2], ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME)
-        self.kill(q, "FRAG_REASM_TIMEOUT")
+        self.kill(q, SkbDropReason.FRAG_REASM_TIMEOUT)
 
 
 def _insert(q: FragQueue, offset: int, end: int, skb: SkBuff) -> int:
@@ -117,7 +118,7 @@ def ip_defrag(net: Any, skb: SkBuff) -> SkBuff | None:
     sysctl = net.sysctl
     if frags.mem > sysctl.ipfrag_high_thresh:
         mib["ReasmFails"] += 1
-        kfree_skb(skb, "FRAG_TOO_FAR")
+        kfree_skb(skb, SkbDropReason.FRAG_TOO_FAR)
         return None
     head = skb.head
     nh = skb.network_header
@@ -149,19 +150,19 @@ def ip_defrag(net: Any, skb: SkBuff) -> SkBuff | None:
                 q.len = end
     if bad or end == offset:
         mib["ReasmFails"] += 1
-        frags.kill(q, "FRAG_REASM_FAILED")
-        kfree_skb(skb, "FRAG_REASM_FAILED")
+        frags.kill(q, SkbDropReason.FRAG_REASM_FAILED)
+        kfree_skb(skb, SkbDropReason.FRAG_REASM_FAILED)
         return None
     skb.trim(nh + ihl + (end - offset) - skb.data)
     res = _insert(q, offset, end, skb)
     if res == 1:
-        kfree_skb(skb, "DUP_FRAG")
+        kfree_skb(skb, SkbDropReason.DUP_FRAG)
         return None
     if res == _ERROR:
         net.mib.ipext["ReasmOverlaps"] += 1
         mib["ReasmFails"] += 1
-        frags.kill(q, "FRAG_REASM_FAILED")
-        kfree_skb(skb, "FRAG_REASM_FAILED")
+        frags.kill(q, SkbDropReason.FRAG_REASM_FAILED)
+        kfree_skb(skb, SkbDropReason.FRAG_REASM_FAILED)
         return None
     if offset == 0:
         q.first_in = True
@@ -183,7 +184,7 @@ def _reasm(net: Any, frags: IpFrags, q: FragQueue) -> SkBuff | None:
     mib = net.mib.ip
     if total > 0xFFFF:
         mib["ReasmFails"] += 1
-        frags.kill(q, "PKT_TOO_BIG")
+        frags.kill(q, SkbDropReason.PKT_TOO_BIG)
         return None
     skb = alloc_skb(first.kernel, NET_SKB_PAD + total)
     skb.reserve(NET_SKB_PAD)

@@ -21,6 +21,7 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from stack.core import NET_RX_DROP, NET_RX_SUCCESS, PACKET_HOST, kfree_skb
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_COMPLETE, CHECKSUM_NONE
 from stack.ipv4.icmp import icmp_send
 from stack.ipv4.output import ip_output
@@ -53,7 +54,7 @@ def ip_error(net: Any, skb: SkBuff, err: int) -> int:
         net.mib.ipext["InNoRoutes"] += 1
     if code is not None:
         icmp_send(net, skb, ICMP_DEST_UNREACH, code)
-    kfree_skb(skb, "IP_INNOROUTES")
+    kfree_skb(skb, SkbDropReason.IP_INNOROUTES)
     return NET_RX_DROP
 
 
@@ -72,12 +73,12 @@ def ip_forward(net: Any, skb: SkBuff, dev: NetDevice, ttl: int, frag_off: int) -
     """Forward one packet (see the module docstring)."""
     mib = net.mib.ip
     if skb.pkt_type != PACKET_HOST:
-        kfree_skb(skb, "OTHERHOST")
+        kfree_skb(skb, SkbDropReason.OTHERHOST)
         return NET_RX_DROP
     if ttl <= 1:
         mib["InHdrErrors"] += 1
         icmp_send(net, skb, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL)
-        kfree_skb(skb, "IP_INHDR")
+        kfree_skb(skb, SkbDropReason.IP_INHDR)
         return NET_RX_DROP
     nh = skb.data
     try:
@@ -85,13 +86,13 @@ def ip_forward(net: Any, skb: SkBuff, dev: NetDevice, ttl: int, frag_off: int) -
     except OSError as exc:
         return ip_error(net, skb, exc.errno or errno.ENETUNREACH)
     if rt.type != RTN_UNICAST:
-        kfree_skb(skb, "IP_INVALID_DEST")
+        kfree_skb(skb, SkbDropReason.IP_INVALID_DEST)
         return NET_RX_DROP
     mtu = rt.dev_mtu
     if ip_exceeds_mtu(skb, nh, mtu, frag_off):
         mib["FragFails"] += 1
         icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
-        kfree_skb(skb, "PKT_TOO_BIG")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_BIG)
         return NET_RX_DROP
     out = rt.dev
     if skb.cloned() or skb.data < out.hard_header_len + out.needed_headroom:

@@ -34,7 +34,9 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from stack.core import IFF_LOOPBACK, PACKET_HOST, alloc_skb, consume_skb, kfree_skb
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
+from stack.core.units import NS_PER_MS, NS_PER_S
 from stack.ipv4.output import MAX_HEADER, ip_send
 from stack.ipv4.route import RTN_LOCAL, RTN_UNICAST, Route, route_output
 from stack.wire.errors import BadChecksum, Malformed
@@ -67,8 +69,6 @@ if TYPE_CHECKING:
     from stack.core import SkBuff
     from stack.wire.ipv4 import Ipv4Repr
 
-NS_PER_S = 1_000_000_000
-NS_PER_MS = 1_000_000
 NR_ICMP_TYPES = 18
 NR_ICMP_UNREACH = 15
 ICMP_ADDRESS = 17
@@ -237,11 +237,11 @@ def icmp_rcv(net: Any, skb: SkBuff) -> int:
     except BadChecksum:
         mib["InCsumErrors"] += 1
         mib["InErrors"] += 1
-        kfree_skb(skb, "ICMP_CSUM")
+        kfree_skb(skb, SkbDropReason.ICMP_CSUM)
         return 1
     except Malformed:
         mib["InErrors"] += 1
-        kfree_skb(skb, "PKT_TOO_SMALL")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return 1
     itype = view[0]
     net.mib.icmpmsg[MSG_IN[itype]] += 1
@@ -250,13 +250,13 @@ def icmp_rcv(net: Any, skb: SkBuff) -> int:
         mib[name] += 1
     if itype > NR_ICMP_TYPES:
         mib["InErrors"] += 1
-        kfree_skb(skb, "UNHANDLED_PROTO")
+        kfree_skb(skb, SkbDropReason.UNHANDLED_PROTO)
         return 1
     if skb.cb.get("rt_bcast"):
         if (itype in (ICMP_ECHO, ICMP_TIMESTAMP) and net.sysctl.icmp_echo_ignore_broadcasts) \
                 or itype not in (ICMP_ECHO, ICMP_TIMESTAMP, ICMP_ADDRESS, ICMP_ADDRESSREPLY):
             mib["InErrors"] += 1
-            kfree_skb(skb, "INVALID_PROTO")
+            kfree_skb(skb, SkbDropReason.INVALID_PROTO)
             return 1
     if itype == ICMP_ECHO:
         _icmp_echo(net, skb, view)
@@ -293,7 +293,7 @@ def _icmp_reply(net: Any, skb: SkBuff, msg: IcmpRepr) -> None:
 
 
 def _icmp_echo(net: Any, skb: SkBuff, view: memoryview) -> None:
-    if net.sysctl.extra.get("icmp_echo_ignore_all"):
+    if net.sysctl.icmp_echo_ignore_all:
         return
     _icmp_reply(net, skb, IcmpRepr(ICMP_ECHOREPLY, 0, U32.unpack_from(view, 4)[0],
                                    bytes(view[_ICMP_HLEN:])))
@@ -328,7 +328,7 @@ def _icmp_unreach(net: Any, skb: SkBuff, view: memoryview, itype: int) -> int:
         qiph, ql4 = parse_quoted(view[_ICMP_HLEN:])
     except Malformed:
         mib["InErrors"] += 1
-        kfree_skb(skb, "PKT_TOO_SMALL")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return 1
     if itype == ICMP_DEST_UNREACH:
         if code > NR_ICMP_UNREACH:
@@ -343,7 +343,7 @@ def _icmp_unreach(net: Any, skb: SkBuff, view: memoryview, itype: int) -> int:
         return 0
     if len(ql4) < 8:
         mib["InErrors"] += 1
-        kfree_skb(skb, "PKT_TOO_SMALL")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return 1
     if net.fib.is_broadcast(qiph.dst) or ipv4_is_lbcast(qiph.dst):
         consume_skb(skb)  # an error about a broadcast: bogus (icmp_ignore_bogus...)

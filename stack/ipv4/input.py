@@ -33,6 +33,7 @@ from stack.core import (
     kfree_skb,
     skb_share_check,
 )
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_COMPLETE, CHECKSUM_NONE
 from stack.ipv4.defrag import ip_defrag
 from stack.ipv4.forward import ip_forward
@@ -85,7 +86,7 @@ def _options_check(head: bytearray, nh: int, hl: int) -> int:
 def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
     """Receive one IPv4 packet (see the module docstring)."""
     if skb.pkt_type == PACKET_OTHERHOST:
-        kfree_skb(skb, "OTHERHOST")
+        kfree_skb(skb, SkbDropReason.OTHERHOST)
         return NET_RX_DROP
     mib = net.mib.ip
     mib["InReceives"] += 1
@@ -97,16 +98,16 @@ def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
         Ipv4Packet.checked(memoryview(head)[data : skb.tail])
     except Truncated:
         net.mib.ipext["InTruncatedPkts"] += 1
-        kfree_skb(skb, "PKT_TOO_SMALL")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return NET_RX_DROP
     except BadChecksum:
         net.mib.ipext["InCsumErrors"] += 1
         mib["InHdrErrors"] += 1
-        kfree_skb(skb, "IP_CSUM")
+        kfree_skb(skb, SkbDropReason.IP_CSUM)
         return NET_RX_DROP
     except Malformed:
         mib["InHdrErrors"] += 1
-        kfree_skb(skb, "IP_INHDR")
+        kfree_skb(skb, SkbDropReason.IP_INHDR)
         return NET_RX_DROP
     vi, _tos, total, _ident, frag_off, ttl, proto, _check, src, dst = _HDR.unpack_from(head, data)
     if skb.tail - data > total:
@@ -120,17 +121,17 @@ def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
         bad = _options_check(head, data, hl)
         if bad:
             if bad == _SRR:
-                kfree_skb(skb, "IP_SRR")
+                kfree_skb(skb, SkbDropReason.IP_SRR)
                 return NET_RX_DROP
             mib["InHdrErrors"] += 1
             icmp_send(net, skb, ICMP_PARAMETERPROB, 0, bad << 24)
-            kfree_skb(skb, "IP_INHDR")
+            kfree_skb(skb, SkbDropReason.IP_INHDR)
             return NET_RX_DROP
     fib = net.fib
     if dst in fib.local_addrs and dst[0] != 127 and not dev.flags & IFF_LOOPBACK:
         if src in fib.local_addrs or src[0] & 0xF0 == 0xE0 or src[0] == 127 \
                 or src == INADDR_BROADCAST or src[0] == 0:
-            kfree_skb(skb, "IP_INVALID_SOURCE")  # martian source (fib_validate_source)
+            kfree_skb(skb, SkbDropReason.IP_INVALID_SOURCE)  # martian source (fib_validate_source)
             return NET_RX_DROP
         return ip_local_deliver(net, skb, frag_off, False)
     if skb.pkt_type == PACKET_LOOPBACK:
@@ -140,7 +141,7 @@ def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
             return ip_local_deliver(net, skb, frag_off, True)
         if fib.is_local(dst):
             return ip_local_deliver(net, skb, frag_off, False)
-        kfree_skb(skb, "IP_INVALID_DEST")
+        kfree_skb(skb, SkbDropReason.IP_INVALID_DEST)
         return NET_RX_DROP
     return _route_input_slow(net, skb, dev, src, dst, ttl, frag_off)
 
@@ -150,24 +151,24 @@ def _route_input_slow(net: Any, skb: SkBuff, dev: NetDevice, src: bytes, dst: by
     """ip_route_input_slow's decisions for what is not plainly one of our addresses."""
     fib = net.fib
     if src[0] & 0xF0 == 0xE0 or src == INADDR_BROADCAST:
-        kfree_skb(skb, "IP_INVALID_SOURCE")
+        kfree_skb(skb, SkbDropReason.IP_INVALID_SOURCE)
         return NET_RX_DROP
     if dst == INADDR_BROADCAST or (src == INADDR_ANY and dst == INADDR_ANY):
         return ip_local_deliver(net, skb, frag_off, True)
     if src[0] == 0 or (src[0] == 127 and dst[0] != 127) or src in fib.local_addrs:
-        kfree_skb(skb, "IP_INVALID_SOURCE")
+        kfree_skb(skb, SkbDropReason.IP_INVALID_SOURCE)
         return NET_RX_DROP
     if dst[0] == 0 or dst[0] == 127:
-        kfree_skb(skb, "IP_INVALID_DEST")
+        kfree_skb(skb, SkbDropReason.IP_INVALID_DEST)
         return NET_RX_DROP
     if dst in fib.bcast_addrs:
         return ip_local_deliver(net, skb, frag_off, True)
     if dst[0] & 0xF0 == 0xE0:
-        kfree_skb(skb, "IP_MULTICAST_NOT_MEMBER")  # no multicast memberships or routing
+        kfree_skb(skb, SkbDropReason.IP_MULTICAST_NOT_MEMBER)  # no multicast memberships or routing
         return NET_RX_DROP
     if not net.sysctl.ip_forward:
         net.mib.ip["InAddrErrors"] += 1
-        kfree_skb(skb, "IP_INADDRERRORS")
+        kfree_skb(skb, SkbDropReason.IP_INADDRERRORS)
         return NET_RX_DROP
     return ip_forward(net, skb, dev, ttl, frag_off)
 
@@ -189,7 +190,7 @@ def ip_local_deliver(net: Any, skb: SkBuff, frag_off: int, bcast: bool) -> int:
     if handler is None:
         net.mib.ip["InUnknownProtos"] += 1
         icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH)
-        kfree_skb(skb, "IP_NOPROTO")
+        kfree_skb(skb, SkbDropReason.IP_NOPROTO)
         return NET_RX_DROP
     net.mib.ip["InDelivers"] += 1
     handler(net, skb)

@@ -38,6 +38,7 @@ from stack.core import (
     kfree_skb,
     netif_rx,
 )
+from stack.core.dropreason import SkbDropReason
 from stack.core.qdisc import NET_XMIT_DROP
 from stack.core.skbuff import (
     CHECKSUM_NONE,
@@ -109,7 +110,7 @@ def ip_queue_xmit(net: Any, skb: SkBuff, saddr: bytes | None, daddr: bytes, prot
             rt = _route(net, daddr, saddr)
         except OSError:
             net.mib.ip["OutNoRoutes"] += 1
-            kfree_skb(skb, "IP_OUTNOROUTES")
+            kfree_skb(skb, SkbDropReason.IP_OUTNOROUTES)
             return -errno.EHOSTUNREACH
     return ip_build_and_send(net, skb, rt, saddr, daddr, proto, tos, ttl, df, ident)
 
@@ -124,7 +125,7 @@ def ip_send(net: Any, skb: SkBuff, saddr: bytes | None, daddr: bytes, proto: int
         except OSError as exc:
             if exc.errno == errno.ENETUNREACH:
                 net.mib.ip["OutNoRoutes"] += 1
-            kfree_skb(skb, "IP_OUTNOROUTES")
+            kfree_skb(skb, SkbDropReason.IP_OUTNOROUTES)
             return -(exc.errno or errno.ENETUNREACH)
     return ip_build_and_send(net, skb, rt, saddr, daddr, proto, tos, ttl, df, ident)
 
@@ -139,7 +140,7 @@ def ip_build_and_send(net: Any, skb: SkBuff, rt: Route, saddr: bytes | None, dad
     off = skb.push(_IPV4_HLEN)
     total = skb.tail - off
     if total > 0xFFFF:
-        kfree_skb(skb, "PKT_TOO_BIG")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_BIG)
         return -errno.EMSGSIZE
     if ident is None:
         ident = ip_select_ident(net, src, daddr, proto, skb.gso_segs or 1)
@@ -197,14 +198,14 @@ def ip_fragment(net: Any, skb: SkBuff, rt: Route, mtu: int) -> int:
     if fo & IP_DF:
         mib["FragFails"] += 1
         net.icmp.send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
-        kfree_skb(skb, "PKT_TOO_BIG")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_BIG)
         return -errno.EMSGSIZE
     if skb.ip_summed == CHECKSUM_PARTIAL:
         skb_checksum_help(skb)
     chunk = (mtu - ihl) & ~7
     if chunk < 8:
         mib["FragFails"] += 1
-        kfree_skb(skb, "PKT_TOO_BIG")
+        kfree_skb(skb, SkbDropReason.PKT_TOO_BIG)
         return -errno.EMSGSIZE
     hdr = bytearray(head[nh : nh + ihl])
     left = skb.tail - nh - ihl
@@ -258,7 +259,7 @@ def ip_finish_output2(net: Any, skb: SkBuff, rt: Route) -> int:
     if n is None or n.dead:
         n = rt.neigh = net.arp.create(rt.nexthop, dev)
         if n is None:
-            kfree_skb(skb, "NEIGH_CREATEFAIL")
+            kfree_skb(skb, SkbDropReason.NEIGH_CREATEFAIL)
             return -errno.ENOBUFS
     rc = net.arp.output(n, skb)
     return -errno.ENOBUFS if rc == NET_XMIT_DROP else 0

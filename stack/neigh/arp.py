@@ -12,7 +12,7 @@ Contract: ``arp_rcv(net, skb, dev)`` is the ETH_P_ARP packet handler ``Net.attac
 ``arp_send_garp(net, dev, addr)`` announces an address (``Net`` sends one when an address is
 added to a device that is up, or when it comes up: Linux does this only with ``arp_notify``,
 deliberately on here).  Unsolicited replies and gratuitous ARP never create entries
-(``arp_accept`` = 0, ``net.sysctl.extra["arp_accept"]`` to change it); they refresh existing
+(``arp_accept`` = 0, ``net.sysctl.arp_accept`` to change it); they refresh existing
 ones.  Counters in ``net.mib.arp``: the ``ip -s ntable`` statistics of the table plus the
 message counts InRequests, InReplies, OutRequests, OutReplies and InErrors (malformed or not
 Ethernet/IPv4, which Linux drops without counting).  Senders with a multicast or zero MAC are
@@ -40,6 +40,7 @@ from stack.core import (
     eth_header,
     kfree_skb,
 )
+from stack.core.dropreason import SkbDropReason
 from stack.ipv4.icmp import icmp_send
 from stack.neigh.neighbour import (
     APP_PROBES,
@@ -150,13 +151,14 @@ def arp_rcv(net: Any, skb: SkBuff, dev: NetDevice, pt: PacketType | None = None,
             orig_dev: NetDevice | None = None) -> int:
     """The ETH_P_ARP handler: validate once, then arp_process."""
     if dev.flags & IFF_NOARP or skb.pkt_type in (PACKET_OTHERHOST, PACKET_LOOPBACK):
-        kfree_skb(skb, "OTHERHOST")  # Linux consumes these silently; a reason is kept here
+        # Linux consumes these silently; a reason is kept here
+        kfree_skb(skb, SkbDropReason.OTHERHOST)
         return 1
     try:
         arp = ArpRepr.parse(ArpPacket.checked(memoryview(skb.head)[skb.data : skb.tail]))
     except Malformed:
         net.mib.arp["InErrors"] += 1
-        kfree_skb(skb, "ARP_MALFORMED")
+        kfree_skb(skb, SkbDropReason.ARP_MALFORMED)
         return 1
     return arp_process(net, skb, dev, arp)
 
@@ -170,11 +172,11 @@ def arp_process(net: Any, skb: SkBuff, dev: NetDevice, arp: ArpRepr) -> int:
     elif op == ARPOP_REPLY:
         mib["InReplies"] += 1
     else:
-        kfree_skb(skb, "ARP_UNSUPPORTED_OP")
+        kfree_skb(skb, SkbDropReason.ARP_UNSUPPORTED_OP)
         return 1
     if ipv4_is_multicast(tip) or ipv4_is_loopback(tip) or ipv4_is_multicast(sip) \
             or ipv4_is_loopback(sip) or sip == INADDR_BROADCAST or sha[0] & 1 or sha == ZERO_MAC:
-        kfree_skb(skb, "ARP_BOGUS")
+        kfree_skb(skb, SkbDropReason.ARP_BOGUS)
         return 1
     fib = net.fib
     tbl = net.arp
@@ -192,7 +194,7 @@ def arp_process(net: Any, skb: SkBuff, dev: NetDevice, arp: ArpRepr) -> int:
         consume_skb(skb)
         return 0
     n = tbl.lookup(sip, dev)
-    accept = net.sysctl.extra.get("arp_accept", 0)
+    accept = net.sysctl.arp_accept
     is_garp = False
     if n is not None or accept:
         is_garp = tip == sip and (op == ARPOP_REQUEST or arp.tha == sha) \

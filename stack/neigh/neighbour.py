@@ -42,6 +42,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stack.core import Timer, dev_queue_xmit, eth_header, kfree_skb
+from stack.core.dropreason import SkbDropReason
+from stack.core.units import NS_PER_MS
 from stack.wire.ethernet import mac_str
 from stack.wire.ipv4 import ip_str, ip_to_int
 
@@ -73,7 +75,6 @@ NEIGH_UPDATE_F_OVERRIDE = 0x1
 NEIGH_UPDATE_F_WEAK_OVERRIDE = 0x2
 NEIGH_UPDATE_F_ADMIN = 0x80000000
 
-NS_PER_MS = 1_000_000
 LOCKTIME_NS = 1_000 * NS_PER_MS  # neigh/default/locktime: first reply wins for 1 s
 APP_PROBES = 0
 MCAST_REPROBES = 0
@@ -288,7 +289,7 @@ class NeighTable:
             return False
         if n.dead:
             if skb is not None:
-                kfree_skb(skb, "NEIGH_DEAD")
+                kfree_skb(skb, SkbDropReason.NEIGH_DEAD)
             return True
         immediate_probe = False
         if not state & (NUD_STALE | NUD_INCOMPLETE):
@@ -304,7 +305,7 @@ class NeighTable:
                 self._set_state(n, NUD_FAILED)
                 n.updated = now
                 if skb is not None:
-                    kfree_skb(skb, "NEIGH_FAILED")
+                    kfree_skb(skb, SkbDropReason.NEIGH_FAILED)
                 return True
         elif state & NUD_STALE:
             n.timer.del_timer()
@@ -316,12 +317,12 @@ class NeighTable:
             queue = n.arp_queue
             limit = self.net.sysctl.neigh_unres_qlen
             while queue and len(queue) >= limit:
-                kfree_skb(queue.popleft(), "NEIGH_QUEUEFULL")
+                kfree_skb(queue.popleft(), SkbDropReason.NEIGH_QUEUEFULL)
                 self.stats["unres_discards"] += 1
             if limit > 0:
                 queue.append(skb)
             else:
-                kfree_skb(skb, "NEIGH_QUEUEFULL")
+                kfree_skb(skb, SkbDropReason.NEIGH_QUEUEFULL)
                 self.stats["unres_discards"] += 1
         if immediate_probe:
             self._probe(n)
@@ -381,7 +382,7 @@ class NeighTable:
         while queue and n.nud_state == NUD_FAILED:
             skb = queue.popleft()
             self.ops.error_report(self, n, skb)
-            kfree_skb(skb, "NEIGH_FAILED")
+            kfree_skb(skb, SkbDropReason.NEIGH_FAILED)
         queue.clear()
 
     # -- updates from the protocol and from upper layers ------------------------------------------
@@ -469,7 +470,7 @@ class NeighTable:
         n.timer.del_timer()
         n.dead = True
         while n.arp_queue:
-            kfree_skb(n.arp_queue.popleft(), "NEIGH_DEAD")
+            kfree_skb(n.arp_queue.popleft(), SkbDropReason.NEIGH_DEAD)
         self.stats["destroys"] += 1
 
     # -- listing -----------------------------------------------------------------------------------

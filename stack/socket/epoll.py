@@ -33,6 +33,7 @@ import sys
 from collections import deque
 from typing import Any
 
+from stack.core.units import NS_PER_S
 from stack.socket.fdtable import FdTable, fdtable_of
 from stack.socket.socket import Socket, sched_of
 from stack.socket.wait import Describe
@@ -52,7 +53,6 @@ from stack.uapi import (
     EPOLLWAKEUP,
 )
 
-NS_PER_S = 1_000_000_000
 EP_PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE
 EPOLLINOUT_BITS = EPOLLIN | EPOLLOUT
 EPOLLEXCLUSIVE_OK_BITS = (EPOLLINOUT_BITS | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stack.af_inet import INETSW
+from stack.core.units import NS_PER_S
 from stack.packet import PacketSock
 from stack.sock import SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
@@ -53,7 +54,6 @@ from stack.uapi import (
     SOL_SOCKET,
 )
 
-NS_PER_S = 1_000_000_000
 DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)
 POLL_RECV = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP
 POLL_SEND = EPOLLOUT | EPOLLERR | EPOLLHUP

@@ -8,9 +8,10 @@ scheduler's unit), never jiffies.
 
 from __future__ import annotations
 
-NS_PER_US = 1_000
-NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
+# Re-exported for the TCP modules, which take every constant from here; defined in stack.core.units.
+from stack.core.units import NS_PER_MS as NS_PER_MS
+from stack.core.units import NS_PER_S as NS_PER_S
+from stack.core.units import NS_PER_US as NS_PER_US
 
 # -- timers (include/net/tcp.h) -------------------------------------------------------------------
 TCP_RTO_MIN = 200 * NS_PER_MS

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stack.core.units import HZ, NS_PER_MS, NS_PER_US
 from stack.tcp.cong import (
     CA_EVENT_TX_START,
     CongestionOps,
@@ -26,7 +27,6 @@ from stack.tcp.cong import (
     reno_undo_cwnd,
     slow_start,
 )
-from stack.tcp.const import NS_PER_MS, NS_PER_US
 from stack.tcp.state import CaState
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 BICTCP_BETA_SCALE = 1024
 BICTCP_HZ = 10  # time in units of 2^-10 s
-HZ = 1000  # our "jiffies" are milliseconds
 BETA = 717  # 717/1024 ~ 0.7 (RFC 9438 §4.6 beta_cubic)
 BIC_SCALE = 41  # C = 41*10/1024 ~ 0.4 (RFC 9438 §4.2)
 FAST_CONVERGENCE = True

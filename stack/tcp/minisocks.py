@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import consume_skb, kfree_skb
 from stack.core.timer import Timer
 from stack.sock import EPOLLIN
@@ -90,13 +91,13 @@ def listen_rcv(listener: TcpSock, rx: RxSeg, tw_isn: int = 0) -> None:
     flags = rx.th.flags
     if flags & ACK:
         rcv.reply_rst(listener, rx)
-        kfree_skb(rx.skb, "TCP_FLAGS")
+        kfree_skb(rx.skb, SkbDropReason.TCP_FLAGS)
         return
     if flags & RST:
-        kfree_skb(rx.skb, "TCP_RESET")
+        kfree_skb(rx.skb, SkbDropReason.TCP_RESET)
         return
     if not flags & SYN or flags & 0x01:  # SYN+FIN is nonsense
-        kfree_skb(rx.skb, "TCP_FLAGS")
+        kfree_skb(rx.skb, SkbDropReason.TCP_FLAGS)
         return
     reason = conn_request(listener, rx, tw_isn)
     if reason is None:
@@ -105,7 +106,7 @@ def listen_rcv(listener: TcpSock, rx: RxSeg, tw_isn: int = 0) -> None:
         kfree_skb(rx.skb, reason)
 
 
-def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> str | None:
+def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> SkbDropReason | None:
     """Answer a SYN with a SYN-ACK and queue a request (``tcp_conn_request``)."""
     net = listener.net
     mib = net.mib
@@ -113,18 +114,18 @@ def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> str | None:
     if len(listener.syn_table) >= max(listener.max_ack_backlog, 1) and not tw_isn:
         mib.tcpext["TCPReqQFullDrop"] += 1
         mib.tcpext["ListenDrops"] += 1
-        return "TCP_REQQFULLDROP"
+        return SkbDropReason.TCP_REQQFULLDROP
     if acceptq_is_full(listener):
         mib.tcpext["ListenOverflows"] += 1
         mib.tcpext["ListenDrops"] += 1
-        return "TCP_LISTEN_OVERFLOW"
+        return SkbDropReason.TCP_LISTEN_OVERFLOW
     if rx.key() in listener.syn_table:
-        return "TCP_OLD_SYN"
+        return SkbDropReason.TCP_OLD_SYN
     try:
         route = table.route(rx.saddr, rx.daddr)
     except OSError:
         mib.tcpext["ListenDrops"] += 1
-        return "IP_OUTNOROUTES"
+        return SkbDropReason.IP_OUTNOROUTES
     th = rx.th
     sysctl = net.sysctl
     req = RequestSock(listener, rx)
@@ -212,7 +213,7 @@ def req_rcv(req: RequestSock, rx: RxSeg) -> None:
     net = listener.net
     if listener.state != LISTEN:
         drop_request(req)
-        kfree_skb(rx.skb, "TCP_CLOSE")
+        kfree_skb(rx.skb, SkbDropReason.TCP_CLOSE)
         return
     th = rx.th
     flags = th.flags
@@ -232,7 +233,7 @@ def req_rcv(req: RequestSock, rx: RxSeg) -> None:
         return
     if flags & ACK and th.ack != (req.iss + 1) & SEQ_MASK:
         rcv.reply_rst(listener, rx)
-        kfree_skb(rx.skb, "TCP_INVALID_ACK_SEQUENCE")
+        kfree_skb(rx.skb, SkbDropReason.TCP_INVALID_ACK_SEQUENCE)
         return
     rcv_nxt = req.irs + 1
     window = req.rcv_wnd
@@ -242,7 +243,8 @@ def req_rcv(req: RequestSock, rx: RxSeg) -> None:
             _send_req_ack(req)
         if paws_reject:
             net.mib.tcpext["PAWSEstab"] += 1
-        kfree_skb(rx.skb, "TCP_RFC7323_PAWS" if paws_reject else "TCP_INVALID_SEQUENCE")
+        kfree_skb(rx.skb, SkbDropReason.TCP_RFC7323_PAWS if paws_reject
+                  else SkbDropReason.TCP_INVALID_SEQUENCE)
         return
     if req.tstamp_ok and th.timestamp is not None and seq <= rcv_nxt:
         req.ts_recent = th.timestamp[0]
@@ -254,10 +256,10 @@ def req_rcv(req: RequestSock, rx: RxSeg) -> None:
             rcv.reply_rst(listener, rx)
         drop_request(req)
         net.mib.tcpext["EmbryonicRsts"] += 1
-        kfree_skb(rx.skb, "TCP_RESET")
+        kfree_skb(rx.skb, SkbDropReason.TCP_RESET)
         return
     if not flags & ACK:
-        kfree_skb(rx.skb, "TCP_FLAGS")
+        kfree_skb(rx.skb, SkbDropReason.TCP_FLAGS)
         return
     child = syn_recv_sock(listener, req, rx)
     if child is None:
@@ -266,7 +268,7 @@ def req_rcv(req: RequestSock, rx: RxSeg) -> None:
             drop_request(req)
         else:
             req.acked = True
-        kfree_skb(rx.skb, "TCP_LISTEN_OVERFLOW")
+        kfree_skb(rx.skb, SkbDropReason.TCP_LISTEN_OVERFLOW)
         return
     rcv.do_rcv(child, rx)
     if listener.wq:
@@ -378,7 +380,7 @@ def timewait_rcv(sk: TcpSock, rx: RxSeg) -> int:
     if not paws_reject and rx.seq == sk.rcv_nxt and (rx.seq == rx.end_seq or flags & RST):
         if flags & RST:  # TIME-WAIT assassination (RFC 1337), as Linux allows by default
             kill_timewait(sk)
-            kfree_skb(rx.skb, "TCP_RESET")
+            kfree_skb(rx.skb, SkbDropReason.TCP_RESET)
             return 0
         sk.timewait_timer.mod_timer(now + TCP_TIMEWAIT_LEN)
         if sk.saw_tstamp:
@@ -400,7 +402,7 @@ def timewait_rcv(sk: TcpSock, rx: RxSeg) -> int:
             output.send_ack(sk)
         consume_skb(rx.skb)
         return 0
-    kfree_skb(rx.skb, "TCP_RESET")
+    kfree_skb(rx.skb, SkbDropReason.TCP_RESET)
     return 0
 
 

@@ -186,7 +186,7 @@ def _append(skb, data: memoryview) -> None:
 
 def slow_start_after_idle_check(sk: TcpSock) -> None:
     """RFC 5681 4.1 / RFC 7661: shrink cwnd after an idle RTO (``tcp_cwnd_restart``)."""
-    if not sk.net.sysctl.extra.get("tcp_slow_start_after_idle", 1) or sk.packets_out:
+    if not sk.net.sysctl.tcp_slow_start_after_idle or sk.packets_out:
         return
     delta = sk.net.sched.now - sk.lsndtime
     if delta <= sk.rto:
@@ -333,7 +333,7 @@ def rcv_space_adjust(sk: TcpSock) -> None:
         return
     copied = sk.copied_seq - sk.rcvq_seq
     if copied > sk.rcvq_space:
-        if (sk.net.sysctl.extra.get("tcp_moderate_rcvbuf", 1)
+        if (sk.net.sysctl.tcp_moderate_rcvbuf
                 and not sk.userlocks & 2 and sk.rcvq_space):
             rcvwin = (copied << 1) + 16 * sk.advmss
             grow = rcvwin * (copied - sk.rcvq_space) // sk.rcvq_space

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import consume_skb, kfree_skb
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN
 from stack.tcp import ack as tack
@@ -158,7 +159,7 @@ def reset_check(sk: TcpSock, rx: RxSeg) -> bool:
     return rx.seq == sk.rcv_nxt - 1 and sk.state in (CLOSE_WAIT, LAST_ACK, CLOSING)
 
 
-def validate_incoming(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> str | None:
+def validate_incoming(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> SkbDropReason | None:
     """Steps one to four of RFC 9293 §3.10.7.4 (``tcp_validate_incoming``); a reason drops."""
     flags = rx.th.flags
     mib = sk.net.mib
@@ -166,7 +167,7 @@ def validate_incoming(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> str | None:
         if not flags & RST:
             mib.tcpext["PAWSEstab"] += 1
             tack.send_dupack(sk, rx)
-            return "TCP_RFC7323_PAWS"
+            return SkbDropReason.TCP_RFC7323_PAWS
     if not sequence_ok(sk, rx):
         if not flags & RST:
             if flags & SYN:
@@ -174,18 +175,18 @@ def validate_incoming(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> str | None:
             tack.send_dupack(sk, rx)
         elif reset_check(sk, rx):
             tcp_reset(sk)
-            return "TCP_RESET"
-        return "TCP_INVALID_SEQUENCE"
+            return SkbDropReason.TCP_RESET
+        return SkbDropReason.TCP_INVALID_SEQUENCE
     if flags & RST:
         seq = rx.seq
         if seq == sk.rcv_nxt or reset_check(sk, rx):
             tcp_reset(sk)
-            return "TCP_RESET"
+            return SkbDropReason.TCP_RESET
         if sk.sack_ok and sk.num_sacks and seq == max(b[1] for b in sk.selective_acks):
             tcp_reset(sk)
-            return "TCP_RESET"
+            return SkbDropReason.TCP_RESET
         tack.send_challenge_ack(sk, rx)  # RFC 5961 3.2: in window, not exact
-        return "TCP_RESET"
+        return SkbDropReason.TCP_RESET
     if flags & SYN:
         if (sk.state == SYN_RECEIVED and flags & ACK and rx.seq + 1 == rx.end_seq
                 and rx.seq + 1 == sk.rcv_nxt and rx.ack == sk.snd_nxt):
@@ -194,13 +195,13 @@ def validate_incoming(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> str | None:
     return None
 
 
-def _syn_challenge(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> str:
+def _syn_challenge(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> SkbDropReason:
     """RFC 5961 4.2: a SYN on a synchronized connection gets a challenge ACK."""
     if syn_inerr:
         sk.net.mib.tcp["InErrs"] += 1
     sk.net.mib.tcpext["TCPSYNChallenge"] += 1
     tack.send_challenge_ack(sk, rx)
-    return "TCP_INVALID_SYN"
+    return SkbDropReason.TCP_INVALID_SYN
 
 
 # -- ESTABLISHED: header prediction ---------------------------------------------------------------
@@ -215,7 +216,7 @@ def data_snd_check(sk: TcpSock) -> None:
     win.check_space(sk)
 
 
-def rcv_established(sk: TcpSock, rx: RxSeg) -> str | None:
+def rcv_established(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     """``tcp_rcv_established``: header prediction, else the full slow path."""
     th = rx.th
     parse_ts(sk, th)
@@ -246,12 +247,12 @@ def rcv_established(sk: TcpSock, rx: RxSeg) -> str | None:
             rcvq.data_ready(sk)
             return None
     if not th.flags & (ACK | RST | SYN):
-        return "TCP_FLAGS"
+        return SkbDropReason.TCP_FLAGS
     reason = validate_incoming(sk, rx, True)
     if reason is not None:
         return reason
     if tack.tcp_ack(sk, rx, FLAG_SLOWPATH | FLAG_UPDATE_TS_RECENT) < 0:
-        return "TCP_ACK_INVALID"
+        return SkbDropReason.TCP_ACK_INVALID
     rtt.rcv_rtt_measure_ts(sk, len(rx.payload))
     reason = rcvq.data_queue(sk, rx)
     data_snd_check(sk)
@@ -260,31 +261,31 @@ def rcv_established(sk: TcpSock, rx: RxSeg) -> str | None:
 
 
 # -- the other synchronized states ----------------------------------------------------------------
-def rcv_state_process(sk: TcpSock, rx: RxSeg) -> str | None:
+def rcv_state_process(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     """``tcp_rcv_state_process`` for SYN-SENT, SYN-RECEIVED and the closing states."""
     state = sk.state
     th = rx.th
     if state == CLOSED:
         reply_rst(sk, rx)
-        return "TCP_CLOSE"
+        return SkbDropReason.TCP_CLOSE
     if state == SYN_SENT:
         return rcv_synsent(sk, rx)
     parse_ts(sk, th)
     if not th.flags & (ACK | RST | SYN):
-        return "TCP_FLAGS"
+        return SkbDropReason.TCP_FLAGS
     reason = validate_incoming(sk, rx, False)
     if reason is not None:
         return reason
     if not th.flags & ACK:
-        return "TCP_FLAGS"
+        return SkbDropReason.TCP_FLAGS
     acceptable = tack.tcp_ack(sk, rx, FLAG_SLOWPATH | FLAG_UPDATE_TS_RECENT
                               | FLAG_NO_CHALLENGE_ACK) > 0
     if not acceptable:
         if sk.state == SYN_RECEIVED:
             reply_rst(sk, rx)
-            return "TCP_ACK_INVALID"
+            return SkbDropReason.TCP_ACK_INVALID
         tack.send_challenge_ack(sk, rx)
-        return "TCP_ACK_INVALID"
+        return SkbDropReason.TCP_ACK_INVALID
     state = sk.state
     if state == SYN_RECEIVED:
         establish_passive(sk, rx)
@@ -350,7 +351,7 @@ def establish_passive(sk: TcpSock, rx: RxSeg) -> None:
         tcp_shutdown(sk)
 
 
-def rcv_synsent(sk: TcpSock, rx: RxSeg) -> str | None:
+def rcv_synsent(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     """SYN-SENT: our SYN answered (``tcp_rcv_synsent_state_process``)."""
     th = rx.th
     flags = th.flags
@@ -366,18 +367,18 @@ def rcv_synsent(sk: TcpSock, rx: RxSeg) -> str | None:
             if not sk.retransmits:
                 sk.reset_xmit_timer("rto", TCP_TIMEOUT_MIN, TCP_RTO_MAX)
             reply_rst(sk, rx)
-            return "TCP_INVALID_ACK_SEQUENCE"
+            return SkbDropReason.TCP_INVALID_ACK_SEQUENCE
         if ts is not None and ts[1]:
             sent = (sk.retrans_stamp // NS_PER_MS + sk.ts_off) & SEQ_MASK
             if not between(ts[1], sent, sk.ts_now()):
                 sk.net.mib.tcpext["PAWSActive"] += 1
                 reply_rst(sk, rx)
-                return "TCP_RFC7323_PAWS"
+                return SkbDropReason.TCP_RFC7323_PAWS
         if flags & RST:
             tcp_reset(sk)
-            return "TCP_RESET"
+            return SkbDropReason.TCP_RESET
         if not flags & SYN:
-            return "TCP_FLAGS"
+            return SkbDropReason.TCP_FLAGS
         _take_syn_options(sk, th)
         sk.snd_wl1 = rx.seq
         tack.tcp_ack(sk, rx, FLAG_SLOWPATH)
@@ -402,9 +403,9 @@ def rcv_synsent(sk: TcpSock, rx: RxSeg) -> str | None:
         data_snd_check(sk)
         return None
     if flags & RST:
-        return "TCP_RESET"
+        return SkbDropReason.TCP_RESET
     if sk.ts_recent_stamp and sk.saw_tstamp and not paws_check(sk, 0):
-        return "TCP_RFC7323_PAWS"
+        return SkbDropReason.TCP_RFC7323_PAWS
     if flags & SYN:  # simultaneous open (RFC 9293 figure 8)
         tcp_set_state(sk, SYN_RECEIVED)
         _take_syn_options(sk, th)
@@ -418,7 +419,7 @@ def rcv_synsent(sk: TcpSock, rx: RxSeg) -> str | None:
         win.initialize_rcv_mss(sk)
         connect.send_synack(sk)
         return None
-    return "TCP_FLAGS"
+    return SkbDropReason.TCP_FLAGS
 
 
 def _take_syn_options(sk: TcpSock, th: TcpRepr) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import TYPE_CHECKING
 
+from stack.core.dropreason import SkbDropReason
 from stack.sock import EPOLLIN, EPOLLRDNORM
 from stack.tcp import output
 from stack.tcp import window as win
@@ -142,7 +143,7 @@ def queue_rcv(sk: TcpSock, data: bytes, end_seq: int) -> None:
     sk.rcv_nxt = end_seq
 
 
-def data_queue(sk: TcpSock, rx: RxSeg) -> str | None:
+def data_queue(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     """Step seven of RFC 9293 §3.10.7.4 (``tcp_data_queue``); returns a drop reason or None."""
     seq, end = rx.seq, rx.end_seq
     if seq == end:
@@ -154,20 +155,20 @@ def data_queue(sk: TcpSock, rx: RxSeg) -> str | None:
         dsack_set(sk, seq, rcv_nxt)
         if not sk.receive_window():
             sk.net.mib.tcpext["TCPZeroWindowDrop"] += 1
-            return _out_of_window(sk, "TCP_ZEROWINDOW")
+            return _out_of_window(sk, SkbDropReason.TCP_ZEROWINDOW)
         payload = payload[rcv_nxt - seq:]
         seq = rcv_nxt
     if seq == rcv_nxt:
         if not sk.receive_window() and (payload or not fin):
             sk.net.mib.tcpext["TCPZeroWindowDrop"] += 1
-            return _out_of_window(sk, "TCP_ZEROWINDOW")
+            return _out_of_window(sk, SkbDropReason.TCP_ZEROWINDOW)
         n = len(payload)
         if n and not try_rmem_schedule(sk, n):
             sk.ack_pending |= ICSK_ACK_NOMEM | ICSK_ACK_NOW | ICSK_ACK_SCHED
             data_ready(sk)
             if sk.receive_queue:
                 sk.net.mib.tcpext["TCPRcvQDrop"] += 1
-                return "PROTO_MEM"
+                return SkbDropReason.PROTO_MEM
         queue_rcv(sk, bytes(payload), end)
         if n:
             event_data_recv(sk, rx, n)
@@ -185,19 +186,19 @@ def data_queue(sk: TcpSock, rx: RxSeg) -> str | None:
     if end <= rcv_nxt:
         sk.net.mib.tcpext["DelayedACKLost"] += 1
         dsack_set(sk, seq, end)
-        return _out_of_window(sk, "TCP_OLD_DATA")
+        return _out_of_window(sk, SkbDropReason.TCP_OLD_DATA)
     if seq >= rcv_nxt + sk.receive_window():
-        return _out_of_window(sk, "TCP_OVERWINDOW")
+        return _out_of_window(sk, SkbDropReason.TCP_OVERWINDOW)
     return data_queue_ofo(sk, rx)
 
 
-def _out_of_window(sk: TcpSock, reason: str) -> str:
+def _out_of_window(sk: TcpSock, reason: SkbDropReason) -> SkbDropReason:
     output.enter_quickack_mode(sk, TCP_MAX_QUICKACKS)
     sk.ack_pending |= ICSK_ACK_SCHED
     return reason
 
 
-def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> str | None:
+def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     """Hold a segment beyond a hole; SACK it; D-SACK overlaps (``tcp_data_queue_ofo``)."""
     mib = sk.net.mib.tcpext
     seq, end = rx.seq, rx.end_seq
@@ -205,7 +206,7 @@ def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> str | None:
     if not try_rmem_schedule(sk, len(data)):
         mib["TCPOFODrop"] += 1
         data_ready(sk)
-        return "PROTO_MEM"
+        return SkbDropReason.PROTO_MEM
     sk.fastpath = False
     sk.ack_pending |= ICSK_ACK_SCHED
     sk.rcv_ooopack += 1
@@ -220,7 +221,7 @@ def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> str | None:
             mib["TCPOFOMerge"] += 1
             dsack_set(sk, seq, end)
             _sack_add(sk, seq, end)
-            return "TCP_OFOMERGE"
+            return SkbDropReason.TCP_OFOMERGE
         dsack_set(sk, seq, min(prev[1], dend))
         cut = prev[1] - seq
         data = data[cut:]

@@ -21,6 +21,7 @@ import hashlib
 import struct
 from typing import TYPE_CHECKING, Any
 
+from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
 from stack.ipv4.output import ip_queue_xmit
 from stack.ipv4.route import route_output
@@ -102,7 +103,7 @@ class TcpTable:
 
     def challenge_ack_allowed(self) -> bool:
         """Host-wide RFC 5961 §7 limit (``tcp_challenge_ack_limit``; Linux's default: none)."""
-        limit = self.net.sysctl.extra.get("tcp_challenge_ack_limit", 0x7FFFFFFF)
+        limit = self.net.sysctl.tcp_challenge_ack_limit
         if limit >= 0x7FFFFFFF:
             return True
         second = self.net.sched.now // NS_PER_S
@@ -287,11 +288,11 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     except BadChecksum:
         mib["InCsumErrors"] += 1
         mib["InErrs"] += 1
-        kfree_skb(skb, "TCP_CSUM")
+        kfree_skb(skb, SkbDropReason.TCP_CSUM)
         return 0
     except Malformed:
         mib["InErrs"] += 1
-        kfree_skb(skb, "TCP_HDR")
+        kfree_skb(skb, SkbDropReason.TCP_HDR)
         return 0
     mib["InSegs"] += 1
     hlen = pkt.header_len
@@ -304,7 +305,7 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
         if sk is None:
             if not th.flags & RST:
                 rcv.reply_rst_table(table, rx)
-            kfree_skb(skb, "NO_SOCKET")
+            kfree_skb(skb, SkbDropReason.NO_SOCKET)
             return 0
         minisocks.listen_rcv(sk, rx)
         return 0
@@ -319,7 +320,7 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
             rx.end_seq = th.seq + len(rx.payload) + 1
             if listener is None:
                 rcv.reply_rst_table(table, rx)
-                kfree_skb(skb, "NO_SOCKET")
+                kfree_skb(skb, SkbDropReason.NO_SOCKET)
             else:
                 minisocks.listen_rcv(listener, rx, tw_isn=isn)
         return 0

@@ -84,7 +84,7 @@ def retransmits_timed_out(sk: TcpSock, boundary: int, timeout: int) -> bool:
 
 def orphan_retries(sk: TcpSock, alive: bool) -> int:
     """``tcp_orphan_retries``: an orphan gives up sooner (8 tries while it looks alive)."""
-    retries = sk.net.sysctl.extra.get("tcp_orphan_retries", 0)
+    retries = sk.net.sysctl.tcp_orphan_retries
     if sk.sk_err_soft and not alive:
         retries = 0
     if not retries and alive:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.tcp.const import NS_PER_US
+from stack.core.units import NS_PER_MS, NS_PER_US
 from stack.tcp.state import CaState
 from stack.wire.tcp import FIN
 
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 SEND = 0
 DEFER_CWND = 1
 DEFER = 2
-TCP_TSO_WIN_DIVISOR = 3
-_NS_PER_MS = 1_000_000
 
 
 def tso_should_defer(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int) -> int:
@@ -38,7 +36,7 @@ def tso_should_defer(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int) -> in
     if sk.ca_state >= CaState.RECOVERY:
         return SEND
     now = sk.net.sched.now
-    if now - sk.lsndtime > _NS_PER_MS:
+    if now - sk.lsndtime > NS_PER_MS:
         return SEND  # no defer after a pause: avoid a burst
     rtx = sk.rtx
     if not rtx:
@@ -52,7 +50,7 @@ def tso_should_defer(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int) -> in
     length = seg.skb.tail - seg.skb.data
     if seg is not sk.write_queue[-1] and limit >= length:
         return SEND
-    divisor = sk.net.sysctl.extra.get("tcp_tso_win_divisor", TCP_TSO_WIN_DIVISOR)
+    divisor = sk.net.sysctl.tcp_tso_win_divisor
     if divisor and limit >= min(sk.snd_wnd, sk.cwnd * mss_now) // divisor:
         return SEND
     if now - rtx[0].tx_time < (sk.srtt_us >> 4) * NS_PER_US:

@@ -20,7 +20,7 @@ from stack.core import (
     netdev_alloc_skb,
     netif_receive_skb,
 )
-from stack.wire import EthernetRepr, IcmpRepr, Ipv4Repr, UdpRepr, ip_bytes
+from stack.wire import ArpRepr, EthernetRepr, IcmpRepr, Ipv4Repr, UdpRepr, ip_bytes
 
 
 class Tap:
@@ -96,3 +96,16 @@ def inject(dev: NetDevice, frame: bytes) -> int:
 
 def inject_ip(dev: NetDevice, packet: bytes, src_mac: bytes = b"\x02\0\0\0\0\x99") -> int:
     return inject(dev, ether(dev.dev_addr, src_mac, ETH_P_IP, packet))
+
+
+def arp_body(op: int, sha: bytes, spa: bytes, tpa: bytes, tha: bytes = bytes(6)) -> bytes:
+    """An ARP message body (``ArpRepr``), for ``ether(..., ETH_P_ARP, ...)``."""
+    buf = bytearray(28)
+    ArpRepr(op, sha, spa, tha, tpa).emit(buf)
+    return bytes(buf)
+
+
+def fragments(ident: int, pieces: list[tuple[int, bytes, bool]]) -> list[bytes]:
+    """UDP-protocol IPv4 fragments 10.0.0.1 -> 10.0.0.2 of one datagram: (offset, data, MF)."""
+    return [ipv4_packet("10.0.0.1", "10.0.0.2", 17, data, ident=ident, mf=mf, frag_offset=off)
+            for off, data, mf in pieces]

@@ -374,6 +374,17 @@ def closed(p: Peer) -> TcpSock:
     return sk
 
 
+def handshake(p: Peer, rport: int, final_ack: bool = True) -> tuple[int, int]:
+    """One more connection from port ``rport``; returns (peer ISN, engine ISN)."""
+    p.rport = rport
+    p.iss += 100_000
+    p.syn()
+    sa = p.expect(SYN | ACK, ack=p.iss + 1)
+    if final_ack:
+        p.send(ACK, ack=sa.seq + 1)
+    return p.iss, sa.seq
+
+
 STATE_FIXTURES = {
     TcpState.LISTEN: listener,
     TcpState.SYN_SENT: syn_sent,
