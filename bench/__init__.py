@@ -1,4 +1,4 @@
-"""ixsim's benchmarks: the figures ``ixsim bench`` prints (DESIGN.md, "Performance").
+"""ixsim's benchmarks: the figures ``ixsim bench`` prints (docs/design.md, "Performance").
 
 ``frames`` (raw frames per second through driver, device, cable, device, driver), ``tcp``
 (bulk goodput and request/response between two emulated hosts), ``tap`` (Linux in a

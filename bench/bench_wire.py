@@ -1,7 +1,7 @@
 """Micro-benchmark of the wire formats: µs per checked+parse and per emit, for each header.
 
 Not a test (no timed assertions): run ``python bench/bench_wire.py`` and read the figures.
-The target is about 1 µs per header parse or build on the hot path (DESIGN.md, Performance);
+The target is about 1 µs per header parse or build on the hot path (docs/design.md, Performance);
 the ``construct`` decoder is timed alongside to show why it stays on the cold path.
 """
 

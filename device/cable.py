@@ -4,7 +4,7 @@ Mirrors QEMU's ``-netdev hubport``/socket pairing plus the rate shaping of ``fil
 and the ``sch_netem`` pipeline of Linux: each direction (a :class:`Lane`) serializes frames
 at the line rate, adds the propagation latency, runs the impairment stages of
 :mod:`device.impair`, then schedules delivery to the far port with ``sched.call_at`` — never
-a direct call (spec/ixgb.md §3.11 lesson 3).
+a direct call (docs/hardware.md §3.11 lesson 3).
 
 Contract:
 

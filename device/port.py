@@ -14,7 +14,7 @@ Contract:
 * ``transmit`` while no medium is connected or the link is down drops the frame and counts it
   in ``tx_dropped_link_down``: a PHY without link has nowhere to put bits.
 * A medium calls ``deliver`` from a scheduled event, never from inside the sender's
-  ``transmit`` (spec/ixgb.md §3.11 lesson 3: no direct call into the peer's RX).
+  ``transmit`` (docs/hardware.md §3.11 lesson 3: no direct call into the peer's RX).
 * ``set_link`` reports every change to the NIC through ``on_link_change`` synchronously; the
   NIC model turns it into its own events (LSC) as hardware latches the change.
 * Tracepoint ``frame`` (:mod:`device.trace`): ``trace_frame`` subscribers are called

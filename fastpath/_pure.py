@@ -173,7 +173,7 @@ def tso_segment(packet: bytes | bytearray | memoryview, l3_off: int, l4_off: int
     are zeroed before anything is read or summed; a computed 0 is stored as 0xFFFF.
     ``ip_csum``/``l4_csum`` False leave the field as the driver wrote it (IXSM/TXSM clear).
 
-    Spec: spec/ixgb.md §2.5, §3.11; RFC 9293 §3.1 (pseudo-header).
+    Spec: docs/hardware.md §2.5, §3.11; RFC 9293 §3.1 (pseudo-header).
     """
     a = tso_args(len(packet), l3_off, l4_off, hdr_len, mss, ip_id_start, is_tcp, ipv6,
                  ip_csum, ip_csum_off, ip_csum_end, l4_csum, l4_csum_off)

@@ -11,7 +11,7 @@ Public API::
 
 The word map (indices, sizes, the checksum rule) is a hardware fact: :mod:`device.spec.eeprom`;
 the default IDs are in :mod:`device.spec.ids`.
-Spec: spec/ixgb.md §1.4.
+Spec: docs/hardware.md §1.4.
 """
 
 from __future__ import annotations

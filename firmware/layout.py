@@ -10,7 +10,7 @@ Contract:
 - ``parse``/``build``/``decode`` take and give plain Python values; nothing here touches a
   device or a driver.
 
-Spec: spec/ixgb.md §1.4.
+Spec: docs/hardware.md §1.4.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def word_sum(words: list[int]) -> int:
 def checksum_word(words: list[int]) -> int:
     """The value word 0x3F must hold for ``words`` to sum to 0xBABA (its old value ignored).
 
-    Spec: spec/ixgb.md §1.4 (Linux ``ixgb_update_eeprom_checksum``).
+    Spec: docs/hardware.md §1.4 (Linux ``ixgb_update_eeprom_checksum``).
     """
     _check_len(words)
     return (EEPROM_SUM - sum(words[:EEPROM_CHECKSUM])) & 0xFFFF

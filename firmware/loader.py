@@ -95,7 +95,7 @@ def load_image(path: str | os.PathLike[str], verify: bool = True) -> EepromImage
 def verify_image(image: EepromImage) -> None:
     """Raise :class:`FirmwareError` if the driver's probe would refuse ``image``.
 
-    Spec: spec/ixgb.md §1.4, §2.1 steps 5-6.
+    Spec: docs/hardware.md §1.4, §2.1 steps 5-6.
     """
     if not image.checksum_ok:
         raise FirmwareError(

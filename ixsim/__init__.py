@@ -1,6 +1,6 @@
 """ixsim: an emulated ixgb 10 GbE NIC, its driver and a TCP/IP stack, on virtual time.
 
-``from ixsim import World`` is the entry point (see README.md and DESIGN.md).
+``from ixsim import World`` is the entry point (see README.md and docs/design.md).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ What a driver developer sees before any driver exists: program a TX ring on one 
 RX ring on the other, write frames into guest memory, ring TDT, and watch the device fetch the
 descriptors, put frames on the cable, DMA them into the peer's buffers, write back DD and raise
 interrupt causes.  ``ixsim demo --bare`` prints this; it is also a reference for the minimal
-register sequence (spec/ixgb.md §2.3) without the Linux driver's layers around it.
+register sequence (docs/hardware.md §2.3) without the Linux driver's layers around it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``ixsim bench``: the performance figures of DESIGN.md, in one run.
+"""``ixsim bench``: the performance figures of docs/design.md, in one run.
 
 Raw frames per second through driver -> device -> cable -> device -> driver (64 and 1514
 bytes), TCP between two emulated hosts (wall clock and virtual time), Linux over a tap, and

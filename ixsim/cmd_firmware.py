@@ -3,7 +3,7 @@
 ``ixsim firmware build --mac 02:00:00:00:00:01 -o nic.elf [--device-id 0x1048]
 [--corrupt-checksum]`` writes an image; ``ixsim firmware show nic.elf [--json]`` decodes one,
 including a corrupt one, and says whether the driver's probe would accept it.  The role of
-Intel's NVM tools and of ``ethtool -e``; the format is firmware/ (spec/ixgb.md §1.4).
+Intel's NVM tools and of ``ethtool -e``; the format is firmware/ (docs/hardware.md §1.4).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Netsim: how well TCP fills a simulated 10 Gb/s link, by loss x RTT, on virtual time.
 
-The protocol-quality half of DESIGN.md's "Performance": one TCP flow between two World hosts
+The protocol-quality half of docs/design.md's "Performance": one TCP flow between two World hosts
 over real ixgb NICs, driver and cable, its goodput measured in virtual time against the line
 rate and the Mathis bound.  Everything is a pure function of the seed, so the table it prints
 is kept as a text snapshot (tests/snapshots/netsim.txt) and any change in the stack, driver or

@@ -1,6 +1,6 @@
 """The World: one scheduler, the hosts on it and the cables between them.
 
-This is the user's entry point (DESIGN.md, "The user's surface")::
+This is the user's entry point (docs/design.md, "The user's surface")::
 
     with World(seed=7) as w:
         a = w.host("a", "10.0.0.1/24")

@@ -1,6 +1,6 @@
 """device/spec/ beyond the register map: the bus contract, PCI identity, EEPROM map, time units.
 
-Each fact is declared once in device/spec; these tests pin the values to spec/ixgb.md and
+Each fact is declared once in device/spec; these tests pin the values to docs/hardware.md and
 check that everything else (the PCI function the machine builds, the driver's ID table, the
 shipped firmware image, the device's PciDev) derives from or conforms to them.
 """
@@ -74,7 +74,7 @@ def test_dma_directions_are_linux_values_as_a_mask():
 
 # -- ids: one PCI identity ------------------------------------------------------------------
 def test_ids_match_the_spec():
-    # Spec: spec/ixgb.md §1.1
+    # Spec: docs/hardware.md §1.1
     assert ids.PCI_VENDOR_ID_INTEL == 0x8086
     assert (ids.IXGB_DEVICE_ID_82597EX, ids.IXGB_DEVICE_ID_82597EX_SR,
             ids.IXGB_DEVICE_ID_82597EX_LR, ids.IXGB_DEVICE_ID_82597EX_CX4) == (
@@ -103,7 +103,7 @@ def test_machine_config_space_and_firmware_image_carry_the_default_ids():
 
 # -- eeprom: the Microwire command set ------------------------------------------------------
 def test_microwire_opcodes_match_the_spec():
-    # Spec: spec/ixgb.md §1.4: READ 110, WRITE 101, ERASE 111 (3 bits); EWEN 10011 and
+    # Spec: docs/hardware.md §1.4: READ 110, WRITE 101, ERASE 111 (3 bits); EWEN 10011 and
     # EWDS 10000 (5 bits, each followed by 4 dummy bits).
     assert (eeprom.EEPROM_READ_OPCODE, eeprom.EEPROM_WRITE_OPCODE,
             eeprom.EEPROM_ERASE_OPCODE) == (0b110, 0b101, 0b111)
@@ -119,6 +119,6 @@ def test_microwire_opcodes_match_the_spec():
 
 # -- timing ---------------------------------------------------------------------------------
 def test_delay_unit_is_0_8192_us():
-    # Spec: spec/ixgb.md §1.6: TIDV and RDTR count in 0.8192 µs.
+    # Spec: docs/hardware.md §1.6: TIDV and RDTR count in 0.8192 µs.
     assert timing.DELAY_UNIT_NS == 819.2
     assert int(72 * timing.DELAY_UNIT_NS) == 58982

@@ -22,7 +22,7 @@ from stack.core.ethtool_ioctl import ethtool_get_stats
 from stack.udp import IP_RECVERR
 from stack.wire import Ipv4Packet
 
-NS_PER_TICK = 819.2  # RDTR/TIDV unit, 0.8192 us (spec/ixgb.md §1.6)
+NS_PER_TICK = 819.2  # RDTR/TIDV unit, 0.8192 us (docs/hardware.md §1.6)
 
 
 def rx_delay_ns(dev: Any) -> int:

@@ -47,7 +47,7 @@ def write(tmp_path: Path, words: list[int], name: str = "nic.elf") -> Path:
 
 
 def test_word_constants_match_the_spec_and_the_table() -> None:
-    # Spec: spec/ixgb.md §1.4
+    # Spec: docs/hardware.md §1.4
     assert (spec.EEPROM_MAC, spec.EEPROM_COMPATIBILITY, spec.EEPROM_PBA) == (0, 3, 8)
     assert (EEPROM_INIT_CTRL1, spec.EEPROM_SUBSYSTEM_ID, spec.EEPROM_SUBSYSTEM_VENDOR) == (
         0x0A, 0x0B, 0x0C,

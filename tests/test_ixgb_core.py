@@ -152,7 +152,7 @@ def test_lrst_self_clears_and_raises_lsc_only_on_a_change():
 
 # -- EEPROM ---------------------------------------------------------------------------------
 class Microwire:
-    """The driver's bit-bang sequences (spec/ixgb.md §1.4), played by the test."""
+    """The driver's bit-bang sequences (docs/hardware.md §1.4), played by the test."""
 
     def __init__(self, rig):
         self.rig = rig

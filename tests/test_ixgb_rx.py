@@ -2,7 +2,7 @@
 
 The test plays the driver: it posts RX descriptors in guest memory, sends frames from the
 peer port through the cable, steps virtual time and checks the DMA'd bytes, the write-back,
-RDH, interrupt causes and statistics.  Spec: spec/ixgb.md §1.5, §1.7, §2.7, §2.11, §2.12.
+RDH, interrupt causes and statistics.  Spec: docs/hardware.md §1.5, §1.7, §2.7, §2.11, §2.12.
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ def test_filter_reasons_and_hash_formula():
     regs = [0] * (R.BAR0_SIZE // 4)
     f = rxfilter.RxFilter(regs)
     a = bytes([0x01, 0x00, 0x5E, 0x00, 0xAB, 0xCD])
-    # spec/ixgb.md §2.11: offset 0 takes ((a[4] >> 4) | (a[5] << 4)) & 0xFFF, etc.
+    # docs/hardware.md §2.11: offset 0 takes ((a[4] >> 4) | (a[5] << 4)) & 0xFFF, etc.
     assert rxfilter.mta_hash(a, 0) == ((0xAB >> 4) | (0xCD << 4)) & 0xFFF
     assert rxfilter.mta_hash(a, 1) == ((0xAB >> 3) | (0xCD << 5)) & 0xFFF
     assert rxfilter.mta_hash(a, 2) == ((0xAB >> 2) | (0xCD << 6)) & 0xFFF

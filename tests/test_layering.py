@@ -1,4 +1,4 @@
-"""DESIGN.md's import rules, checked by walking every module's imports (AST, no execution)."""
+"""docs/design.md's import rules, checked by walking every module's imports (AST, no execution)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 An import inside a function is how a cycle hides: the modules only work because one of them
 looks the other up late.  The cure is to move the function to where Linux keeps it (see
-STYLE.md), so the first test refuses any function-level import under ``stack/`` of our own
+CONTRIBUTING.md), so the first test refuses any function-level import under ``stack/`` of our own
 packages except the entries of :data:`ALLOWLIST`, each with its reason.  The second proves
 what that buys: the graph of module-level imports between stack modules has no cycle, so any
 module imports on its own, in any order.  (Importing each of them in a fresh interpreter

@@ -17,7 +17,7 @@ Contract:
 * Directions are the port's: ``rx`` is Linux -> emulated NIC, ``tx`` emulated NIC -> Linux.
 * RX: when the fd is readable, up to ``batch`` frames are read (until EAGAIN) and each is
   handed to ``port.deliver`` by its own ``sched.call_soon`` event, never from inside the read
-  callback (spec/ixgb.md §3.11 lesson 3).  The read callback takes only the first frame; the
+  callback (docs/hardware.md §3.11 lesson 3).  The read callback takes only the first frame; the
   rest of the batch, and the read that finds the queue empty, are done by a drain event
   queued right behind that frame's delivery, so a lone frame (a ping) reaches the NIC without
   waiting for that extra read (1-8 µs), which then happens while the NIC's receive interrupt

@@ -1,7 +1,7 @@
 """The 93C46-style Microwire EEPROM behind EECD (64 x 16-bit words, 6 address bits).
 
 Bit-banged by the driver through EECD.SK/CS/DI, answering on EECD.DO; QEMU's e1000 models the
-same state machine.  The driver's sequences are in spec/ixgb.md §1.4: a READ is the 3-bit
+same state machine.  The driver's sequences are in docs/hardware.md §1.4: a READ is the 3-bit
 opcode 110 then 6 address bits, after which each rising SK edge presents the next data bit
 (MSB first, no dummy bit, consecutive words on further clocks); WRITE/ERASE need a prior EWEN;
 DO reads 1 ("ready") whenever no read is shifting out, so a write completes at once.

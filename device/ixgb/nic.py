@@ -11,7 +11,7 @@ and RX engines (``device/ixgb/tx.py``, ``rx.py``) hang off this core and reach g
 only through the PCI function's bus-master DMA.  Everything a driver can get wrong is a device
 fault (see ``device/faults.py``) carrying the register, the value and the guest time.
 
-Decisions the datasheet leaves open are those of spec/ixgb.md: hardware owns RX descriptors
+Decisions the datasheet leaves open are those of docs/hardware.md: hardware owns RX descriptors
 [RDH, RDT); statistics clear on read (a 64-bit pair when its high half is read) and
 saturate; CTRL0.RST, CTRL0.LRST and CTRL1.EE_RST self-clear; link is STATUS.LU plus
 XPCSS.ALIGN_STATUS; MDIO commands complete at once.

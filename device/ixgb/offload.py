@@ -20,11 +20,11 @@ Contract:
 * ``tso_segments`` does not trust the seed: for every segment it recomputes the L4 checksum
   from the pseudo-header (addresses from the IP header, the real segment length), which is
   what the hardware's "seed without length + segment length" amounts to for a correct
-  driver (spec/ixgb.md §2.5, §3.11 "an LSO pseudo-header seed without the length").
+  driver (docs/hardware.md §2.5, §3.11 "an LSO pseudo-header seed without the length").
 * Checksums are stored "no zero" (a computed 0 goes out as 0xFFFF, its one's-complement
   twin): mandatory for UDP (RFC 768), equivalent for IPv4 and TCP.
 
-Spec: spec/ixgb.md §1.5 (context descriptor), §2.5 (how Linux fills it).
+Spec: docs/hardware.md §1.5 (context descriptor), §2.5 (how Linux fills it).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class OffloadError(ValueError):
 
 
 class TxContext(NamedTuple):
-    """The offload parameters of one TX context descriptor (spec/ixgb.md §1.5)."""
+    """The offload parameters of one TX context descriptor (docs/hardware.md §1.5)."""
 
     ipcss: int = 0
     ipcso: int = 0

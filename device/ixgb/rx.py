@@ -2,7 +2,7 @@
 
 Mirrors QEMU's receive path in ``hw/net/e1000.c`` (``e1000_receive_iov``, ``receive_filter``,
 ``e1000_has_rxbufs``, the RDTR/RXDMT0 logic) for the 82597EX, and is the hardware half of
-Linux ixgb's ``ixgb_clean_rx_irq`` / ``ixgb_alloc_rx_buffers`` (spec/ixgb.md §2.7).
+Linux ixgb's ``ixgb_clean_rx_irq`` / ``ixgb_alloc_rx_buffers`` (docs/hardware.md §2.7).
 
 Contract with the NIC core (``device/ixgb/nic.py``): ``receive(frame)`` is called by the port
 for every frame that arrives, always from a scheduled event; ``doorbell()`` after a validated
@@ -25,7 +25,7 @@ Per frame, in hardware order:
    with status VP when CTRL0.VME is set; checksums (``rxcsum``); PIF when the filter was
    inexact; with RCTL.SECRC clear, the 4 FCS bytes (CRC32 of the frame as it was on the wire)
    are appended and counted in the length, as hardware passes them up.
-5. It goes to the first descriptor hardware owns, **[RDH, RDT)** (spec/ixgb.md decision):
+5. It goes to the first descriptor hardware owns, **[RDH, RDT)** (docs/hardware.md decision):
    one DMA of the data to ``buff_addr``, then one DMA of the write-back half (length,
    status, errors, special: the status dword is the last bytes written, DD among them, after
    the data), RDH advances with wrap.  Good-frame counters (GPRC, GORC, UPRC/MPRC/BPRC, VPRC,

@@ -1,7 +1,7 @@
 """RX checksum offload: verify the IPv4 header and TCP/UDP checksums of a received frame.
 
 The receive half of the 82597's checksum engine, reported in the RX descriptor's status and
-errors bytes (spec/ixgb.md §1.5): IPCS/IPE for the IPv4 header, TCPCS/TCPE for TCP or UDP,
+errors bytes (docs/hardware.md §1.5): IPCS/IPE for the IPv4 header, TCPCS/TCPE for TCP or UDP,
 IXSM when nothing was checked.  It mirrors the checksum part of QEMU's e1000 receive path
 (``e1000_receiver_checksum``-style status bits, ``hw/net/e1000.c``) and is what Linux's
 ``ixgb_rx_checksum`` consumes (§2.7 step 4).

@@ -11,7 +11,7 @@ ints (``EXACT`` ... ``CFI_MISMATCH``); positive ones accept.  ``INEXACT`` is the
 reasons that set the descriptor's PIF status bit ("passed inexact filter": software must look
 at the address itself).
 
-Order of decisions (spec/ixgb.md §1.3, §2.11, §2.12):
+Order of decisions (docs/hardware.md §1.3, §2.11, §2.12):
 
 1. A VLAN-tagged frame (TPID 0x8100; the 82597 has no VET register) is dropped when RCTL.CFIEN
    is set and its CFI bit differs from RCTL.CFI, or when RCTL.VFE is set and its VID's bit is
@@ -48,7 +48,7 @@ REASON_NAMES = {
 INEXACT = frozenset((HASH, PROMISC_MC, PROMISC_UC))
 
 ETH_P_8021Q = 0x8100
-MO_SHIFT = (4, 3, 2, 0)  # RCTL.MO -> right shift of a[4] (spec/ixgb.md §2.11)
+MO_SHIFT = (4, 3, 2, 0)  # RCTL.MO -> right shift of a[4] (docs/hardware.md §2.11)
 
 _DA = struct.Struct("<IH")  # destination address as (RAL, RAH[15:0]) register images
 _RAL0 = R.RAL(0) >> 2
@@ -77,7 +77,7 @@ def mta_hash(addr: bytes | bytearray | memoryview, mo: int) -> int:
 
 
 def vfta_slot(vid: int) -> tuple[int, int]:
-    """(VFTA word index, bit mask) of a VLAN ID (spec/ixgb.md §2.12)."""
+    """(VFTA word index, bit mask) of a VLAN ID (docs/hardware.md §2.12)."""
     return (vid >> 5) & 0x7F, 1 << (vid & 0x1F)
 
 

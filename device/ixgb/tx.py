@@ -1,7 +1,7 @@
 """The 82597EX transmit engine: descriptor fetch, gather, offloads, write-back, TX interrupts.
 
 Mirrors QEMU's ``hw/net/e1000.c`` (``start_xmit`` / ``process_tx_desc`` / ``xmit_seg`` /
-``txdesc_writeback``) in logic, for the ixgb descriptor formats (spec/ixgb.md §1.5), with the
+``txdesc_writeback``) in logic, for the ixgb descriptor formats (docs/hardware.md §1.5), with the
 offload arithmetic in :mod:`device.ixgb.offload`.  The core (``device/ixgb/nic.py``) calls
 ``doorbell()`` after a validated TDT write, ``control_changed()`` after TCTL,
 ``ring_changed()`` after TDLEN and ``reset()`` on power-on and CTRL0.RST.

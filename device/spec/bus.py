@@ -12,7 +12,7 @@ Deviation, said out loud: the directions are a bit mask in ixsim.  ``DMA_TO_DEVI
 enum has it as 0 and ``DMA_NONE`` as 3) so that the IOMMU checks a device access with one
 ``direction & need``.
 
-Spec: spec/ixgb.md §1.1 (BAR0, DMA), DESIGN.md "Layers and who may import whom".
+Spec: docs/hardware.md §1.1 (BAR0, DMA), docs/design.md "Layers and who may import whom".
 """
 
 from __future__ import annotations

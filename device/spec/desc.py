@@ -12,7 +12,7 @@ for a word of bits, its :class:`~device.spec.regs.Field` table).  From the table
   by the debugger's ring dump (:func:`describe_tx`, :func:`describe_rx`); a test checks that it
   and the ``struct`` format agree.
 
-Spec: spec/ixgb.md §1.5.
+Spec: docs/hardware.md §1.5.
 """
 
 from __future__ import annotations

@@ -13,14 +13,14 @@ Contract:
   exactly one field, reserved words included, checked at import.  The firmware's ELF symbol
   table, its ``construct`` decoder and the CLI's listing all come from it.
 
-Spec: spec/ixgb.md §1.4.
+Spec: docs/hardware.md §1.4.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Sizes and the checksum rule.  Spec: spec/ixgb.md §1.4, §1.1.
+# Sizes and the checksum rule.  Spec: docs/hardware.md §1.4, §1.1.
 EEPROM_WORDS = 64
 EEPROM_BYTES = EEPROM_WORDS * 2
 EEPROM_ADDR_BITS = 6  # a 93C46-style part: 64 words, 6 address bits

@@ -5,7 +5,7 @@ Declared once; the machine builds the function's config space from these names, 
 builds its ``ixgb_pci_tbl`` (``driver.ixgb.PCI_IDS``) and picks the PHY from them, and the
 firmware tools store them in the EEPROM (words 0x0B..0x0E).
 
-Spec: spec/ixgb.md §1.1.
+Spec: docs/hardware.md §1.1.
 """
 
 from __future__ import annotations

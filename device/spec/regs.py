@@ -3,7 +3,7 @@
 Like Linux's ``ixgb_hw.h``, this is the only part of ``device/`` a driver imports.  Each
 register is a :class:`Reg` (offset, name, access kind, reset value, writable mask, doc, bit
 fields, self-clearing bits); the device builds its read and write dispatch from it, the driver
-takes offsets and bits from it, and the debugger decodes from it.  Spec: spec/ixgb.md §1.2-1.3.
+takes offsets and bits from it, and the debugger decodes from it.  Spec: docs/hardware.md §1.2-1.3.
 
 One home per fact:
 - Bits are declared once, as the :class:`Field` tables of the registers below.  The plain
@@ -342,7 +342,7 @@ for _i in range(256):  # flexible filter mask and value tables
     _REGS.append(Reg(FFMT + 4 * _i, f"FFMT{_i}", PARTIAL, 0, 0xF, "flexible filter mask"))
     _REGS.append(Reg(FFVT + 4 * _i, f"FFVT{_i}", PARTIAL, 0, 0xFF, "flexible filter value"))
 
-# Statistics: clear-on-read, saturating (spec/ixgb.md §1.2 and its ixsim decisions).
+# Statistics: clear-on-read, saturating (docs/hardware.md §1.2 and its ixsim decisions).
 class Stat(NamedTuple):
     name: str  # a 64-bit counter's registers are NAME + "L" / "H"
     offset: int
@@ -412,7 +412,7 @@ BSIZE_BYTES = tuple(int(text) for text in next(
 STRICT_WRITES = frozenset(r.offset for r in _REGS if r.access in (RW, PARTIAL)
                           or (r.access == W1S and r.alias is None))
 
-# ethtool's 136-word register dump order (spec/ixgb.md §2.14), registers only.
+# ethtool's 136-word register dump order (docs/hardware.md §2.14), registers only.
 ETHTOOL_DUMP_ORDER: tuple[str, ...] = (
     "CTRL0", "CTRL1", "STATUS", "EECD", "MFS", "ICR", "ICS", "IMS", "IMC", "RCTL", "FCRTL",
     "FCRTH", "RDBAL", "RDBAH", "RDLEN", "RDH", "RDT", "RDTR", "RXDCTL", "RAIDC", "RXCSUM",

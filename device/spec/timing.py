@@ -1,6 +1,6 @@
 """Hardware time units of the 82597EX, declared once for the device model and the driver.
 
-Spec: spec/ixgb.md §1.6.
+Spec: docs/hardware.md §1.6.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from device.spec.bus import IoMem, PciDevice
 from device.spec.eeprom import EEPROM_WORDS
 from stack.core import netdev_printk
 
-# Ring sizes (ixgb.h, ixgb_param.c).  Spec: spec/ixgb.md §1.6.
+# Ring sizes (ixgb.h, ixgb_param.c).  Spec: docs/hardware.md §1.6.
 DEFAULT_TXD = 256
 MAX_TXD = 4096
 MIN_TXD = 64

@@ -1,7 +1,7 @@
 """The EEPROM seen through EECD: Microwire bit-banging, checksum and the hw->eeprom cache.
 
 Mirrors Linux's ``ixgb_ee.c`` / ``ixgb_ee.h``.  Every word goes through EECD.SK/CS/DI/DO with
-the sequences of spec/ixgb.md §1.4: setup (SK, DI low, CS high), shift the opcode and address
+the sequences of docs/hardware.md §1.4: setup (SK, DI low, CS high), shift the opcode and address
 out MSB first, shift 16 data bits in, standby.  A write runs EWEN, WRITE + address + data,
 waits for DO after a standby, then EWDS and cleanup.  The 50 µs waits between clock edges are
 accounted (``hw.udelay``), not spent: the model's EEPROM answers at once.

@@ -1,6 +1,6 @@
 """ethtool support: driver info, link, rings, coalescing, pause, statistics, registers, EEPROM.
 
-Mirrors Linux's ``ixgb_ethtool.c``.  Spec: spec/ixgb.md §2.14.  Getters return the
+Mirrors Linux's ``ixgb_ethtool.c``.  Spec: docs/hardware.md §2.14.  Getters return the
 ``stack.core.ethtool`` structures; setters return 0 or a negative errno.
 
 Differences, said out loud: ixgb never had ``get/set_coalesce``; ixsim adds them over the two

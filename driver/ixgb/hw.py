@@ -2,12 +2,12 @@
 
 Mirrors Linux's ``ixgb_hw.c`` (and ``ixgb_update_stats`` from ``ixgb_main.c``).  Every
 function takes the ``Hw`` struct and talks to the device only through BAR0 reads and writes.
-Sequences follow spec/ixgb.md §2.2 (adapter_stop, mac_reset, init_hw), §2.11 (multicast),
+Sequences follow docs/hardware.md §2.2 (adapter_stop, mac_reset, init_hw), §2.11 (multicast),
 §2.9 (check_for_link, check_for_bad_link) and §2.13 (statistics).
 
 Deliberate deviation: the busy-waits (10 ms before reset, 1 ms after, 10 ms after the EEPROM
 reset, 10 µs MDIO polls, 13 µs link-reset polls) are accounted in ``hw.busy_wait_ns`` rather
-than spent; the model completes each of these at once (spec/ixgb.md's ixsim decisions).
+than spent; the model completes each of these at once (docs/hardware.md's ixsim decisions).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def mac_reset(hw: Hw) -> int:
 def adapter_stop(hw: Hw) -> bool:
     """Mask interrupts, stop RX and TX, reset the MAC, drop pending causes.
 
-    Returns whether CTRL0.RST still read back set (it must not).  Spec: spec/ixgb.md §2.2.
+    Returns whether CTRL0.RST still read back set (it must not).  Spec: docs/hardware.md §2.2.
     """
     if hw.adapter_stopped:
         return False
@@ -127,7 +127,7 @@ def identify_phy(hw: Hw) -> str:
 def init_hw(hw: Hw) -> bool:
     """Reset, reload and check the EEPROM, program addresses, clear tables and counters.
 
-    Leaves TX and RX disabled.  Spec: spec/ixgb.md §2.2 steps 4-8.
+    Leaves TX and RX disabled.  Spec: docs/hardware.md §2.2 steps 4-8.
     """
     mac_reset(hw)
     hw.write32(R.CTRL1, R.CTRL1_EE_RST)
@@ -192,7 +192,7 @@ def mta_set(hw: Hw, hash_value: int) -> None:
 def mc_addr_list_update(hw: Hw, mc_addr_list: list[bytes]) -> None:
     """Replace the multicast filter: RAR1..2 take the first two, the MTA hashes the rest.
 
-    Spec: spec/ixgb.md §2.11 steps 2-3.
+    Spec: docs/hardware.md §2.11 steps 2-3.
     """
     hw.num_mc_addrs = len(mc_addr_list)
     for i in range(1, RAR_ENTRIES):
@@ -227,7 +227,7 @@ def mac_addr_valid(addr: bytes) -> bool:
 def setup_fc(hw: Hw) -> bool:
     """CTRL0 pause bits, PAP pause time and the FCRTL/FCRTH water marks from ``hw.fc``.
 
-    Spec: spec/ixgb.md §2.2 step 7.
+    Spec: docs/hardware.md §2.2 step 7.
     """
     ctrl = hw.read32(R.CTRL0) & ~(R.CTRL0_RPE | R.CTRL0_TPE)
     pap = 0
@@ -323,7 +323,7 @@ def link_reset(hw: Hw) -> bool:
 
 def check_for_link(hw: Hw) -> None:
     """Link is up when XPCSS.ALIGN_STATUS and STATUS.LU are both set; otherwise reset the
-    link first (82597EX lane-deskew erratum).  Spec: spec/ixgb.md §1.7."""
+    link first (82597EX lane-deskew erratum).  Spec: docs/hardware.md §1.7."""
     xpcss = hw.read32(R.XPCSS)
     status = hw.read32(R.STATUS)
     if xpcss & R.XPCSS_ALIGN_STATUS and status & R.STATUS_LU:
@@ -390,7 +390,7 @@ def update_stats(adapter: Adapter, promisc: bool, allmulti: bool, mc_count: int)
 
     With PROMISC, ALLMULTI or more multicast addresses than the filter holds, broadcasts are
     taken out of the multicast count.  RLEC stays out of rx_errors (padded frames trip it).
-    Spec: spec/ixgb.md §2.13.
+    Spec: docs/hardware.md §2.13.
     """
     hw = adapter.hw
     read32 = hw.read32

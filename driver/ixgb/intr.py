@@ -1,7 +1,7 @@
 """Interrupts and NAPI: the hard-IRQ handler, the poll, and IMS/IMC masking.
 
 Mirrors Linux's ``ixgb_intr``, ``ixgb_clean``, ``ixgb_irq_enable`` and ``ixgb_irq_disable``
-(ixgb_main.c).  Spec: spec/ixgb.md §2.6.
+(ixgb_main.c).  Spec: docs/hardware.md §2.6.
 
 The handler reads ICR (which clears it): 0 means the shared line was not ours (IRQ_NONE).
 RXSEQ or LSC run the watchdog at the next timer tick.  If the handler wins the NAPI instance

@@ -4,7 +4,7 @@ Mirrors Linux's ``ixgb_main.c`` outside the data path (``ixgb_probe``, ``ixgb_re
 ``ixgb_sw_init``, ``ixgb_open``/``ixgb_close``, ``ixgb_up``/``ixgb_down``/``ixgb_reset``,
 ``ixgb_setup_*_resources``, ``ixgb_configure_tx``/``ixgb_setup_rctl``/``ixgb_configure_rx``,
 ``ixgb_clean_*_ring``, ``ixgb_set_multi``, ``ixgb_change_mtu``, ``ixgb_set_mac``, the VLAN
-ops, ``ixgb_fix_features``/``ixgb_set_features``, ``ixgb_tx_timeout``).  Spec: spec/ixgb.md
+ops, ``ixgb_fix_features``/``ixgb_set_features``, ``ixgb_tx_timeout``).  Spec: docs/hardware.md
 §2.1-§2.3, §2.10-§2.12.
 
 Differences, said out loud: there is no MSI (the PCI function offers INTx only), no I/O BAR
@@ -109,7 +109,7 @@ def probe(
 ) -> NetDevice:
     """Bring up one 82597EX: PCI, BAR0, EEPROM, MAC, registration, reset.
 
-    Spec: spec/ixgb.md §2.1.  Raises ProbeError (and leaves nothing behind: no net_device,
+    Spec: docs/hardware.md §2.1.  Raises ProbeError (and leaves nothing behind: no net_device,
     no IRQ, no DMA mapping, the PCI device disabled) on a bad EEPROM or MAC address.
     """
     param.validate_params(params)
@@ -245,7 +245,7 @@ def close(netdev: NetDevice) -> int:
 
 
 def up(adapter: Adapter) -> int:
-    """Program the hardware after a reset and start it.  Spec: spec/ixgb.md §2.3."""
+    """Program the hardware after a reset and start it.  Spec: docs/hardware.md §2.3."""
     netdev = adapter.netdev
     h = adapter.hw
     max_frame = netdev.mtu + ENET_HEADER_SIZE + ENET_FCS_LENGTH
@@ -284,7 +284,7 @@ def _enable_jumbo_if_needed(h: Hw) -> None:
 
 
 def down(adapter: Adapter, kill_watchdog: bool) -> None:
-    """Stop everything and reset the part; free every buffer.  Spec: spec/ixgb.md §2.10."""
+    """Stop everything and reset the part; free every buffer.  Spec: docs/hardware.md §2.10."""
     netdev = adapter.netdev
     adapter.flags.add(DOWN)  # keeps the interrupt handler from re-arming the watchdog
     netif_carrier_off(netdev)
@@ -447,7 +447,7 @@ def clean_rx_ring(adapter: Adapter) -> None:
 def set_multi(netdev: NetDevice) -> None:
     """ndo_set_rx_mode: promiscuous / all-multi / multicast list, VLAN filter and stripping.
 
-    Spec: spec/ixgb.md §2.11.
+    Spec: docs/hardware.md §2.11.
     """
     adapter: Adapter = netdev.priv
     h = adapter.hw

@@ -4,7 +4,7 @@ Mirrors Linux's ``ixgb_param.c`` (plus ``copybreak`` from ``ixgb_main.c``).  Lin
 value per board from the module command line; ixsim takes them as keyword arguments of
 ``probe(kernel, pci_dev, **params)``.  An out-of-range value is logged and replaced by the
 default, exactly as ``ixgb_validate_option`` does; an unknown name is a ``TypeError`` (a typo
-must not pass silently).  Spec: spec/ixgb.md §1.6.
+must not pass silently).  Spec: docs/hardware.md §1.6.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Receive: clean_rx_irq (the NAPI receive half), rx_checksum, alloc_rx_buffers.
 
 Mirrors Linux's ``ixgb_clean_rx_irq``, ``ixgb_rx_checksum``, ``ixgb_check_copybreak`` and
-``ixgb_alloc_rx_buffers`` (ixgb_main.c).  Spec: spec/ixgb.md §2.7.
+``ixgb_alloc_rx_buffers`` (ixgb_main.c).  Spec: docs/hardware.md §2.7.
 
 Contract and the ixsim differences, said out loud:
 
@@ -13,7 +13,7 @@ Contract and the ixsim differences, said out loud:
   ``alloc_rx_buffers`` allocates a fresh one.
 * RDT is written with the index of the last filled descriptor (``i - 1``) and three
   descriptors always stay unused; with the model's [RDH, RDT) ownership one more filled
-  descriptor sits idle, which is harmless (spec/ixgb.md §1.7).
+  descriptor sits idle, which is harmless (docs/hardware.md §1.7).
 * Frames go up through ``napi_gro_receive``, as modern Intel drivers (e1000e, ixgbe) pass
   them; Linux's ixgb called ``netif_receive_skb`` and so never had GRO.  With GRO a TCP
   flow's segments of one poll reach the stack as one skb (``ethtool -K eth0 gro off`` turns
@@ -126,7 +126,7 @@ def alloc_rx_buffers(adapter: Adapter, cleaned_count: int) -> None:
     Each slot keeps (recycles) its buffer or gets a new one, which is mapped from-device; the
     descriptor gets its address and status 0 (the other half of the "hardware double
     write-back" workaround).  Then RDT = the last filled index.
-    Spec: spec/ixgb.md §2.7 step 8.
+    Spec: docs/hardware.md §2.7 step 8.
     """
     ring = adapter.rx_ring
     desc = ring.desc

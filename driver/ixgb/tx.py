@@ -2,7 +2,7 @@
 
 Mirrors Linux's ``ixgb_xmit_frame``, ``ixgb_tso``, ``ixgb_tx_csum``, ``ixgb_tx_map``,
 ``ixgb_tx_queue``, ``ixgb_maybe_stop_tx``, ``ixgb_clean_tx_irq`` and
-``ixgb_unmap_and_free_tx_resource`` (ixgb_main.c).  Spec: spec/ixgb.md §2.4, §2.5, §2.8.
+``ixgb_unmap_and_free_tx_resource`` (ixgb_main.c).  Spec: docs/hardware.md §2.4, §2.5, §2.8.
 
 Contract and the ixsim differences, said out loud:
 
@@ -145,7 +145,7 @@ def tso(adapter: Adapter, skb: Any) -> int:
 
     The IP total length and checksum are zeroed and the TCP checksum is seeded with the
     pseudo-header sum *without* the length; the device finishes both per segment.
-    Spec: spec/ixgb.md §2.5.
+    Spec: docs/hardware.md §2.5.
     """
     if not skb.gso_size:
         return 0
@@ -196,7 +196,7 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
 
     With TSO the last chunk is cut 4 bytes short so a 4-byte sentinel descriptor ends the
     packet ("premature descriptor write-backs in TSO mode").  On failure everything mapped so
-    far is undone and 0 is returned.  Spec: spec/ixgb.md §2.4 step 5.
+    far is undone and 0 is returned.  Spec: docs/hardware.md §2.4 step 5.
     """
     ring = adapter.tx_ring
     count_max = ring.count
@@ -245,7 +245,7 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
 def tx_queue(adapter: Adapter, count: int, vlan_id: int, tx_flags: int) -> None:
     """Fill ``count`` data descriptors; the last gets EOP | RS.  Advances next_to_use.
 
-    The TDT write itself is ``flush_tail``'s (doorbell batching).  Spec: spec/ixgb.md §2.4
+    The TDT write itself is ``flush_tail``'s (doorbell batching).  Spec: docs/hardware.md §2.4
     step 6.
     """
     ring = adapter.tx_ring
@@ -295,7 +295,7 @@ def unmap_and_free_tx_resource(adapter: Adapter, bi: Buffer, consumed: bool) -> 
 def clean_tx_irq(adapter: Adapter) -> bool:
     """Reclaim every packet whose EOP descriptor has DD; wake the queue; detect a hang.
 
-    Spec: spec/ixgb.md §2.8.
+    Spec: docs/hardware.md §2.8.
     """
     ring = adapter.tx_ring
     netdev = adapter.netdev

@@ -1,6 +1,6 @@
 """The driver's watchdog timer: link state, carrier, statistics and TX-hang arming.
 
-Mirrors Linux's ``ixgb_watchdog`` (ixgb_main.c).  Spec: spec/ixgb.md §2.9.
+Mirrors Linux's ``ixgb_watchdog`` (ixgb_main.c).  Spec: docs/hardware.md §2.9.
 
 Runs every 2 s while the interface is up, and at the next timer tick when the interrupt
 handler sees LSC or RXSEQ (``adapter.next_tick``).  It checks the link (STATUS.LU and

@@ -52,7 +52,7 @@ def reg_data(ref: NicRef, reg: R.Reg) -> dict[str, Any]:
 
 
 def dump_regs() -> list[R.Reg]:
-    """ethtool's register dump order (spec/ixgb.md §2.14), registers part."""
+    """ethtool's register dump order (docs/hardware.md §2.14), registers part."""
     return [R.BY_NAME[name] for name in R.ETHTOOL_DUMP_ORDER]
 
 

@@ -2,7 +2,7 @@
 
 Read-only and side-effect free: registers are peeked (``nic.peek``), descriptors are read from
 guest RAM as the CPU would (no DMA check, no fault), so looking at a ring never changes it.
-Ownership follows spec/ixgb.md: hardware owns the slots in ``[head, tail)`` (TX: TDH..TDT;
+Ownership follows docs/hardware.md: hardware owns the slots in ``[head, tail)`` (TX: TDH..TDT;
 RX: RDH..RDT), software owns the rest.
 """
 

@@ -14,7 +14,7 @@ block the prompt while they run the world, like a test calling ``sock.recv()``.
 
 from __future__ import annotations
 
-import socket as _stdlib_socket  # constants only, as DESIGN.md's example does
+import socket as _stdlib_socket  # constants only, as docs/design.md's example does
 from dataclasses import dataclass
 from typing import Any
 

@@ -3,7 +3,7 @@
 Mirrors Linux's ``net/socket.c`` + ``net/ipv4/af_inet.c`` (``inet_create`` choosing the
 protocol from ``inetsw``, ``inet_stream_connect``, ``inet_accept``, ``inet_sendmsg``,
 ``inet_recvmsg``) and CPython's ``Modules/socketmodule.c`` (method names, argument checks,
-timeouts).  Contract (docs/stack-architecture.md, DESIGN.md "The user's surface"):
+timeouts).  Contract (docs/stack-architecture.md, docs/design.md "The user's surface"):
 
 * Same method names and semantics as ``socket.socket``; errors are ``OSError`` subclasses with
   stdlib errno values; addresses are ``("10.0.0.1", 7)`` at the API and ``(4-byte bytes,

@@ -1,4 +1,4 @@
-"""Shared test rigs, one per layer (STYLE.md, "Tests, one harness per layer").
+"""Shared test rigs, one per layer (CONTRIBUTING.md, "Tests, one harness per layer").
 
 pytest's default ``prepend`` import mode puts ``tests/`` on ``sys.path`` (the directory has no
 ``__init__.py``), so test files import these as ``from helpers.qtest import make_rig``.
