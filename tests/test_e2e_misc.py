@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from device.cable import wire_time_ns
+from device.spec.timing import DELAY_UNIT_NS
 from ixsim import netsim
 from ixsim.world import World
 from stack.core import dev_get_stats
@@ -22,7 +23,7 @@ from stack.core.ethtool_ioctl import ethtool_get_stats
 from stack.udp import IP_RECVERR
 from stack.wire import Ipv4Packet
 
-NS_PER_TICK = 819.2  # RDTR/TIDV unit, 0.8192 us (docs/hardware.md §1.6)
+NS_PER_TICK = DELAY_UNIT_NS  # RDTR/TIDV unit, 0.8192 us (docs/hardware.md §1.6)
 
 
 def rx_delay_ns(dev: Any) -> int:

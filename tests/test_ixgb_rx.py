@@ -20,12 +20,12 @@ from device.ixgb import rxfilter
 from device.ixgb.rx import FETCH_RETRY_NS, RX_FIFO_BYTES
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.timing import DELAY_UNIT_NS
 from fastpath import internet_checksum
 
 PEER = bytes.fromhex("020000aa0001")
 BCAST = b"\xff" * 6
 DD_EOP = D.RXD_STAT_DD | D.RXD_STAT_EOP
-DELAY_UNIT_NS = 819.2
 
 # -- frame builders -------------------------------------------------------------------------
 

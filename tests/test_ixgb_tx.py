@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.timing import DELAY_UNIT_NS
 
 EOP, RS, IDE, TSE, VLE = D.TXD_CMD_EOP, D.TXD_CMD_RS, D.TXD_CMD_IDE, D.TXD_CMD_TSE, D.TXD_CMD_VLE
 IXSM, TXSM = D.TXD_POPTS_IXSM, D.TXD_POPTS_TXSM
@@ -369,7 +370,7 @@ def test_short_frames_are_padded_when_tpde_is_set():
 # -- interrupt moderation -----------------------------------------------------------------
 def test_tidv_delays_txdw_exactly_and_is_one_shot():
     rig = ready_rig(tidv=32)
-    delay = int(32 * 819.2)
+    delay = int(32 * DELAY_UNIT_NS)
     send(rig, 0, plain_frame(), EOP | RS | IDE)
     rig.wr(R.TDT, 1)
     t0 = rig.sched.now

@@ -34,7 +34,7 @@ from device.spec import regs as R
 from device.spec.eeprom import EEPROM_MAC
 from device.spec.timing import DELAY_UNIT_NS
 
-MAX_FRAME_FCS = 16114 + 14 + 4  # the largest MTU plus header and FCS: what Linux writes
+MAX_FRAME_FCS = R.MAX_JUMBO_FRAME_SIZE + 4  # the largest frame Linux programs, FCS included
 
 _NREGS = R.BAR0_SIZE // 4
 # What a store keeps of a write: the writable bits less the self-clearing ones.
@@ -81,7 +81,6 @@ class IxgbNic:
         self.resets = 0
         # Tracepoint "mmio" (device/trace.py) and the fault-injection knobs (inject.py).
         self.trace_mmio: list[Callable[[str, int, int, int], None]] = []
-        self.watch_mmio: list[Callable[[str, int, int], None]] = []
         self.inject = Injection()
         self.partial_logged: set[int] = set()  # PARTIAL registers already logged
         self.tx = TxEngine(self)
@@ -206,9 +205,6 @@ class IxgbNic:
         if self.trace_mmio:
             for fn in self.trace_mmio:
                 fn("r", offset, value, value)
-        if self.watch_mmio:
-            for fn in self.watch_mmio:
-                fn("r", offset, value)
         return value
 
     def peek(self, offset: int) -> int:
@@ -251,9 +247,6 @@ class IxgbNic:
         if self.trace_mmio:
             for fn in self.trace_mmio:
                 fn("w", offset, value, old)
-        if self.watch_mmio:
-            for fn in self.watch_mmio:
-                fn("w", offset, value)
 
     def fault(self, register: str, value: int, message: str) -> None:
         self.faults.record(self.sched.now, self.name, register, value, message)

@@ -91,6 +91,9 @@ CTRL1 = 0x00008
 STATUS = 0x00010
 EECD = 0x00018
 MFS = 0x00020
+# The largest frame (FCS excluded) the MAC is built for: 16,114-byte MTU + 14-byte header
+# (Linux's IXGB_MAX_JUMBO_FRAME_SIZE; docs/hardware.md §1.2, MFS).
+MAX_JUMBO_FRAME_SIZE = 0x3F00
 ICR = 0x00080
 ICS = 0x00088
 IMS = 0x00090

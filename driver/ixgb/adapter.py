@@ -21,6 +21,7 @@ from device.spec import regs as R
 from device.spec.bus import IoMem, PciDevice
 from device.spec.eeprom import EEPROM_WORDS
 from stack.core import netdev_printk
+from stack.core.units import NS_PER_S
 
 # Ring sizes (ixgb.h, ixgb_param.c).  Spec: docs/hardware.md §1.6.
 DEFAULT_TXD = 256
@@ -41,7 +42,7 @@ RXBUFFER_16384 = 16384
 ENET_HEADER_SIZE = 14
 ENET_FCS_LENGTH = 4
 MAX_ENET_FRAME_SIZE_WITHOUT_FCS = 1514
-MAX_JUMBO_FRAME_SIZE = 0x3F00  # 16128
+MAX_JUMBO_FRAME_SIZE = R.MAX_JUMBO_FRAME_SIZE  # 16128, from the register spec
 ETH_MIN_MTU = 68
 RAR_ENTRIES = 3  # the driver uses RAR 0 (own MAC) and 1..2 (first multicast addresses)
 ALL_RAR_ENTRIES = R.NUM_RA  # the table sizes are the register map's (ixgb_hw.h)
@@ -70,7 +71,7 @@ PHY_TXN17201 = "txn17201"
 PHY_TXN17401 = "txn17401"
 PHY_BCM = "bcm"
 
-HZ_NS = 1_000_000_000  # one second of jiffies, in the scheduler's nanoseconds
+HZ_NS = NS_PER_S  # one second of jiffies (HZ), in the scheduler's nanoseconds
 # stack.core timers have no jiffies.  Linux's ``mod_timer(t, jiffies)`` ("now") still waits
 # for the next timer tick; ixsim's driver says so explicitly with a CONFIG_HZ=250 tick, so
 # "run the watchdog now" can never re-run it within one virtual instant.

@@ -38,6 +38,7 @@ from stack.core import (
     netif_stop_queue,
     netif_wake_queue,
 )
+from stack.uapi import IPPROTO_TCP
 
 TX_FLAGS_CSUM = 0x1
 TX_FLAGS_VLAN = 0x2
@@ -47,7 +48,6 @@ MAX_TXD_PWR = D.MAX_TXD_PWR
 MAX_DATA_PER_TXD = D.MAX_DATA_PER_TXD  # 16 KiB
 MAX_SKB_FRAGS = 17
 PAGE_SIZE = 4096
-IPPROTO_TCP = 6
 
 
 def txd_use_count(size: int) -> int:

@@ -17,8 +17,9 @@ from typing import Any
 from device.spec import regs as R
 from device.spec.bus import DIR_NAMES
 from device.spec.desc import describe_rx, describe_tx
+from device.spec.eeprom import FIELDS
 from firmware import DEFAULT_IMAGE, load_image
-from firmware.layout import FIELDS, checksum_word
+from firmware.layout import checksum_word
 from firmware.layout import decode as decode_eeprom
 from ixsim.shell.errors import ShellError
 from ixsim.shell.rings import read_desc, ring

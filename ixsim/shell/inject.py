@@ -19,7 +19,8 @@ from typing import Any
 
 from device.ixgb.inject import KNOBS, corrupt_eeprom_word, spurious_irq
 from device.spec import regs as R
-from firmware.layout import EEPROM_WORDS, checksum_ok, word_sum
+from device.spec.eeprom import EEPROM_WORDS
+from firmware.layout import checksum_ok, word_sum
 from ixsim.shell.errors import ShellError
 from ixsim.shell.target import NicRef, parse_int
 
