@@ -73,14 +73,18 @@ class PcapWriter:
             _GLOBAL_LE.pack(magic, VERSION_MAJOR, VERSION_MINOR, 0, 0, snaplen, linktype)
         )
 
-    def write(self, ts_ns: int, frame: bytes) -> None:
-        """Record one frame seen at virtual time ``ts_ns``."""
+    def write(self, ts_ns: int, frame: bytes, orig_len: int | None = None) -> None:
+        """Record one frame seen at virtual time ``ts_ns``.
+
+        ``frame`` may already be cut (a capture filter's snap length, as tcpdump's): then
+        ``orig_len`` is the length the frame had on the wire, the record's ``orig_len``.
+        """
         sec, frac = divmod(ts_ns, NS_PER_S)
-        length = len(frame)
-        incl = length if length <= self.snaplen else self.snaplen
+        length = len(frame) if orig_len is None else max(orig_len, len(frame))
+        incl = min(len(frame), self.snaplen)
         write = self._file.write
         write(_RECORD_LE.pack(sec, frac // self._div, incl, length))
-        write(frame if incl == length else frame[:incl])
+        write(frame if incl == len(frame) else frame[:incl])
         self.packets += 1
 
     def flush(self) -> None:

@@ -4,6 +4,12 @@ A packet tap (``ETH_P_ALL``, both directions, as tcpdump's AF_PACKET socket) wit
 classic-BPF filter compiled from a tcpdump expression, writing a pcap file and keeping the
 frames for tests.  Frames are recorded as the stack sees them: outgoing ones before the NIC's
 offloads (checksums may be partial, super-segments unsplit), exactly as tcpdump on Linux.
+
+As on Linux (``packet_rcv``), a copy the stack loops back to itself (``PACKET_LOOPBACK``: our
+own broadcasts and multicasts, ``dev_loopback_xmit``) is never captured: tcpdump sees such a
+frame once, on its way out.  The filter's return value is the snap length, as ``sk_filter``'s
+is: a program answering ``ret #20`` keeps 20 bytes, and the pcap record says how long the
+frame really was (``caplen`` 20, ``len`` the frame's length).
 """
 
 from __future__ import annotations
@@ -13,14 +19,19 @@ from typing import Any
 
 from device.pcap import PcapWriter
 from stack.bpf import Filter
-from stack.core import ETH_P_ALL, PACKET_OUTGOING, PacketType, consume_skb
+from stack.core import ETH_P_ALL, PACKET_LOOPBACK, PACKET_OUTGOING, PacketType, consume_skb
 
 
 @dataclass
 class CapturedFrame:
     time_ns: int
     direction: str  # "in" or "out"
-    frame: bytes
+    frame: bytes  # cut to the snap length (the filter's return value)
+    wirelen: int = -1  # the frame's real length (pcap's orig_len); -1: not recorded
+
+    def __post_init__(self) -> None:
+        if self.wirelen < 0:
+            self.wirelen = len(self.frame)
 
 
 @dataclass
@@ -54,11 +65,14 @@ def start_capture(host: Any, iface: str, expr: str = "", pcap: str | None = None
     dev = host.interfaces.get(iface) if iface != "any" else None
     if iface != "any" and dev is None:
         raise ValueError(f"{host.name} has no interface {iface!r}")
-    flt = Filter(expr) if expr else None
+    flt = Filter(expr, snaplen=snaplen) if expr else None
     cap = Capture(iface, expr, writer=PcapWriter(pcap, snaplen=snaplen) if pcap else None)
     sched = host.sched
 
     def tap(skb: Any, dev_: Any, pt: Any, orig: Any) -> int:
+        if skb.pkt_type == PACKET_LOOPBACK:  # packet_rcv: "goto drop"
+            consume_skb(skb)
+            return 0
         cap.seen += 1
         # The tap sees data at the network header on RX and the MAC header on TX; back up to
         # the MAC header either way (skb.mac_header), as AF_PACKET does.
@@ -67,13 +81,17 @@ def start_capture(host: Any, iface: str, expr: str = "", pcap: str | None = None
         if skb.vlan_present and skb.pkt_type != PACKET_OUTGOING:
             tci = skb.vlan_tci
             frame = frame[:12] + bytes((0x81, 0x00, tci >> 8, tci & 0xFF)) + frame[12:]
-        if flt is None or flt(frame):
+        keep_bytes = snaplen if flt is None else flt.run(frame)
+        if keep_bytes:
             cap.matched += 1
             direction = "out" if skb.pkt_type == PACKET_OUTGOING else "in"
+            wirelen = len(frame)
+            if keep_bytes < wirelen:
+                frame = frame[:keep_bytes]
             if keep:
-                cap.frames.append(CapturedFrame(sched.now, direction, frame))
+                cap.frames.append(CapturedFrame(sched.now, direction, frame, wirelen))
             if cap.writer is not None:
-                cap.writer.write(sched.now, frame)
+                cap.writer.write(sched.now, frame, wirelen)
         consume_skb(skb)  # the tap owns the reference it was handed
         return 0
 

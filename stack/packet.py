@@ -4,7 +4,9 @@
 of the one it is bound to) in both directions, as tcpdump's socket does, through a packet tap
 (``PacketType`` with ``af_packet_priv`` so it never sees its own transmissions).  A classic-BPF
 filter attached with ``SO_ATTACH_FILTER`` runs before a frame is queued, exactly where Linux
-runs ``sk_filter``: a rejected frame costs no buffer space.  ``SOCK_DGRAM`` delivers the
+runs ``sk_filter``: a rejected frame costs no buffer space, and the program's return value is
+the snap length (``ret #20`` queues the first 20 bytes).  Copies the stack loops back to
+itself (``PACKET_LOOPBACK``) are dropped before anything else, as ``packet_rcv`` does.  ``SOCK_DGRAM`` delivers the
 payload after the Ethernet header.  Addresses are Python's AF_PACKET tuples:
 ``(ifname, proto, pkttype, hatype, addr)`` from ``recvfrom`` and ``(ifname, proto)`` for
 ``bind``/``sendto``.
@@ -28,6 +30,7 @@ from stack.sock import EPOLLIN, EPOLLOUT, Sock, eagain, oserror
 from stack.uapi import (
     AF_PACKET,
     ARPHRD_ETHER,
+    PACKET_LOOPBACK,
     PACKET_OUTGOING,
     SO_ATTACH_FILTER,
     SO_DETACH_FILTER,
@@ -69,13 +72,20 @@ class PacketSock(Sock):
         self.net.kernel.dev_add_pack(self._ptype)
 
     def _rcv(self, skb: Any, dev: Any, pt: Any, orig: Any) -> int:
+        pkttype = skb.pkt_type
+        if pkttype == PACKET_LOOPBACK:  # packet_rcv: our own looped-back copies are dropped
+            consume_skb(skb)
+            return 0
         start = skb.mac_header if skb.mac_header >= 0 else skb.data
         frame = bytes(skb.head[start : skb.tail])
-        pkttype = skb.pkt_type
         consume_skb(skb)
-        if self.filter is not None and not self.filter(frame):
-            self.filtered += 1
-            return 0
+        if self.filter is not None:
+            snaplen = self.filter.run(frame)  # run_filter: 0 drops, else the bytes to keep
+            if not snaplen:
+                self.filtered += 1
+                return 0
+            if snaplen < len(frame):
+                frame = frame[:snaplen]
         if self.queued_bytes + len(frame) > self.sk_rcvbuf:
             self.drops += 1  # Linux: tp_drops, seen in PACKET_STATISTICS
             return 0

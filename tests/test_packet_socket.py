@@ -7,7 +7,9 @@ import struct
 
 import pytest
 
+from ixsim.capture import start_capture
 from ixsim.world import World
+from stack.bpf.insn import BPF_K, BPF_RET, stmt
 
 ETH_P_ALL = 0x0003
 
@@ -71,3 +73,64 @@ def test_packet_socket_errors(pair):
         s.recv(100)
     with pytest.raises(Exception, match="syntax error"):
         s.setsockopt(socket.SOL_SOCKET, 26, "udp porrt 9")
+
+
+def _drain(sock) -> list:
+    sock.setblocking(False)
+    got = []
+    while True:
+        try:
+            got.append(sock.recvfrom(65535))
+        except BlockingIOError:
+            return got
+
+
+def test_a_looped_back_broadcast_is_seen_once_on_its_way_out(pair, tmp_path):
+    """Linux's packet_rcv drops PACKET_LOOPBACK copies: tcpdump shows our own broadcast once,
+    outgoing, with its Ethernet header; neither a packet socket nor a capture sees the copy
+    IP loops back to itself (dev_loopback_xmit), which has no Ethernet header."""
+    w, a, b = pair
+    sniff = a.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))  # every device
+    pcap = tmp_path / "a.pcap"
+    cap = a.capture("any", pcap=str(pcap))  # no filter: a filter would hide a headerless copy
+    tx = a.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    tx.sendto(b"x" * 10, ("10.0.0.255", 9))
+    w.run_for("1ms")
+    cap.stop()
+    want = 14 + 20 + 8 + 10
+    ours = [f for f in cap.frames if f.frame.endswith(b"x" * 10)]
+    assert [(f.direction, len(f.frame)) for f in ours] == [("out", want)]
+    assert ours[0].frame[:6] == b"\xff" * 6  # the Ethernet header is there
+    frames = [(frame, addr) for frame, addr in _drain(sniff) if frame.endswith(b"x" * 10)]
+    assert [(len(frame), addr[2]) for frame, addr in frames] == [(want, 4)]  # PACKET_OUTGOING
+    data, records = pcap.read_bytes(), []
+    off = 24
+    while off < len(data):
+        incl = struct.unpack_from("<I", data, off + 8)[0]
+        records.append(data[off + 16 : off + 16 + incl])
+        off += 16 + incl
+    assert [len(r) for r in records if r.endswith(b"x" * 10)] == [want]
+
+
+def test_the_filter_return_value_is_the_snap_length(pair, tmp_path):
+    """sk_filter's result is the number of bytes kept (run_filter in packet_rcv): a program
+    returning 20 keeps 20 bytes; a capture's pcap records caplen 20 and the real length."""
+    w, a, b = pair
+    sniff = b.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sniff.bind(("eth0", socket.htons(ETH_P_ALL)))
+    sniff.setsockopt(socket.SOL_SOCKET, 26, [stmt(BPF_RET | BPF_K, 20)])
+    assert a.ping("10.0.0.2", count=1, size=100).received == 1
+    frames = _drain(sniff)
+    assert frames and all(len(frame) == 20 for frame, _addr in frames)
+    # A capture with tcpdump's -s 64: the compiled expression returns 64, the pcap record
+    # keeps 64 bytes and the frame's real length.
+    pcap = tmp_path / "b.pcap"
+    cap = start_capture(b, "eth0", "icmp", pcap=str(pcap), snaplen=64)
+    assert a.ping("10.0.0.2", count=1, size=200).received == 1
+    cap.stop()
+    wirelen = 14 + 20 + 8 + 200
+    assert [(len(f.frame), f.wirelen) for f in cap.frames] == [(64, wirelen)] * 2
+    data = pcap.read_bytes()
+    assert struct.unpack_from("<II", data, 24 + 8) == (64, wirelen)
+    assert len(data) == 24 + 2 * (16 + 64)
