@@ -6,8 +6,8 @@ of the one it is bound to) in both directions, as tcpdump's socket does, through
 filter attached with ``SO_ATTACH_FILTER`` runs before a frame is queued, exactly where Linux
 runs ``sk_filter``: a rejected frame costs no buffer space, and the program's return value is
 the snap length (``ret #20`` queues the first 20 bytes).  Copies the stack loops back to
-itself (``PACKET_LOOPBACK``) are dropped before anything else, as ``packet_rcv`` does.  ``SOCK_DGRAM`` delivers the
-payload after the Ethernet header.  Addresses are Python's AF_PACKET tuples:
+itself (``PACKET_LOOPBACK``) are dropped before anything else, as ``packet_rcv`` does.
+``SOCK_DGRAM`` delivers the payload after the Ethernet header.  Addresses are Python's AF_PACKET tuples:
 ``(ifname, proto, pkttype, hatype, addr)`` from ``recvfrom`` and ``(ifname, proto)`` for
 ``bind``/``sendto``.
 """
