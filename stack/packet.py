@@ -7,9 +7,9 @@ filter attached with ``SO_ATTACH_FILTER`` runs before a frame is queued, exactly
 runs ``sk_filter``: a rejected frame costs no buffer space, and the program's return value is
 the snap length (``ret #20`` queues the first 20 bytes).  Copies the stack loops back to
 itself (``PACKET_LOOPBACK``) are dropped before anything else, as ``packet_rcv`` does.
-``SOCK_DGRAM`` delivers the payload after the Ethernet header.  Addresses are Python's AF_PACKET tuples:
-``(ifname, proto, pkttype, hatype, addr)`` from ``recvfrom`` and ``(ifname, proto)`` for
-``bind``/``sendto``.
+``SOCK_DGRAM`` delivers the payload after the Ethernet header.  Addresses are Python's
+AF_PACKET tuples: ``(ifname, proto, pkttype, hatype, addr)`` from ``recvfrom`` and
+``(ifname, proto)`` for ``bind``/``sendto``.
 """
 
 from __future__ import annotations
