@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from device.pcap import LINKTYPE_ETHERNET, PcapReader
+from device.pcap import LINKTYPE_ETHERNET, PcapError, PcapReader
 from ixsim.plot import mpl
 from stack.uapi import ETH_P_IP, IPPROTO_TCP
 from stack.wire.errors import Malformed
@@ -127,22 +127,30 @@ class TimeSequence:
 
 
 class Capture:
-    """The TCP segments of a pcap file, in capture order; ``skipped`` counts the rest."""
+    """The TCP segments of a pcap file, in capture order; ``skipped`` counts the rest.
+
+    A file that cannot be read or is not a pcap of Ethernet frames raises ValueError naming
+    the file."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.packets: list[TcpPacketRecord] = []
         self.skipped = 0
-        with PcapReader(path) as reader:
-            if reader.linktype != LINKTYPE_ETHERNET:
-                raise ValueError(f"{path}: link type {reader.linktype}, only Ethernet (1) is "
-                                 "read")
-            for ts_ns, frame in reader:
-                rec = _decode(ts_ns, frame)
-                if rec is None:
-                    self.skipped += 1
-                else:
-                    self.packets.append(rec)
+        try:
+            with PcapReader(path) as reader:
+                if reader.linktype != LINKTYPE_ETHERNET:
+                    raise ValueError(f"{path}: link type {reader.linktype}, only Ethernet (1) "
+                                     "is read")
+                for ts_ns, frame in reader:
+                    rec = _decode(ts_ns, frame)
+                    if rec is None:
+                        self.skipped += 1
+                    else:
+                        self.packets.append(rec)
+        except OSError as exc:
+            raise ValueError(f"{path}: {exc.strerror or exc}") from None
+        except PcapError as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
     def flows(self) -> list[FlowStats]:
         """Every direction seen, most data bytes first (ties: first seen first)."""
