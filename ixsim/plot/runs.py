@@ -38,9 +38,10 @@ class TcpPlot:
         self.series: TcpSeries | None = None
         self.samples = 0
 
-    def observe(self, world: Any, a: Any, b: Any) -> Any:
+    def observe(self, world: Any, a: Any, b: Any) -> None:
+        # Kept attached through the close: the last ACKs arrive after the receiver has
+        # read everything, and after the final ACK there are no samples anyway.
         self.recorder = TcpProbeRecorder(a.kernel)
-        return self.recorder.close
 
     def save(self) -> Any:
         """Draw and write the figure; return it."""
