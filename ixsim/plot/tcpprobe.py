@@ -110,7 +110,8 @@ def draw_tcp(s: TcpSeries, title: str | None = None) -> Any:
     ax_cwnd.step(s.t, s.in_flight, where="post", label="packets in flight (pipe)",
                  linewidth=0.7, gid="in_flight")
     ax_cwnd.set_ylabel("segments")
-    ax_rtt.plot(s.t, s.srtt_us, label="srtt", color="tab:purple", gid="srtt")
+    # Steps, not lines: a value holds until the next ACK (an RTO gap is flat, then a jump).
+    ax_rtt.step(s.t, s.srtt_us, where="post", label="srtt", color="tab:purple", gid="srtt")
     ax_rtt.set_ylabel("srtt (µs)")
     ax_bytes.step(s.t, s.bytes_in_flight, where="post", color="tab:green",
                   label="bytes in flight (snd_nxt - snd_una)", gid="bytes_in_flight")
