@@ -17,6 +17,7 @@ VERB_MODULES = (
     "ixsim.cmd_tap",
     "ixsim.cmd_shell", "ixsim.cmd_inspect",
     "ixsim.cmd_bench",
+    "ixsim.cmd_plot",
     "ixsim.netsim",
 )
 

@@ -8,6 +8,7 @@ driver developer first meets the hardware.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
@@ -15,6 +16,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from ixsim.baremetal import run_bare
 from ixsim.cli import CliError
 from ixsim.demo import run_demo
+from ixsim.plot import MatplotlibMissing
+from ixsim.plot.runs import TcpPlot
 from ixsim.sched import parse_duration
 from ixsim.ui import console, print_json, table
 
@@ -22,21 +25,41 @@ from ixsim.ui import console, print_json, table
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="two hosts back to back: link, frames, counters",
                        description=__doc__)
-    p.add_argument("--bytes", type=_size, default=_size("16M"), metavar="N",
-                   help="bytes to transfer over TCP (suffixes K, M, G; default 16M)")
-    p.add_argument("--loss", type=float, default=0.0, metavar="P",
-                   help="frame loss probability on the cable, each way (e.g. 0.01)")
-    p.add_argument("--latency", default="50us", metavar="T",
-                   help="one-way cable latency (default 50us)")
-    p.add_argument("--mtu", type=int, default=1500, metavar="N", help="MTU of both NICs")
-    p.add_argument("--seed", type=int, default=1, help="world seed (same seed, same run)")
+    add_run_options(p)
     p.add_argument("--pcap", metavar="FILE", help="record the cable to a pcap file")
+    p.add_argument("--plot", metavar="FILE",
+                   help="draw the sender's TCP state over time (cwnd, ssthresh, srtt, bytes "
+                        "in flight) to FILE (.png, .svg, .pdf; needs matplotlib)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bare", action="store_true",
                    help="no driver: move frames by register and descriptor writes only")
     p.add_argument("--frames", type=int, default=32, help="frames to send (--bare)")
     p.add_argument("--size", type=int, default=1514, help="frame size in bytes (--bare)")
     p.set_defaults(func=run)
+
+
+def add_run_options(p: argparse.ArgumentParser, default_bytes: str = "16M") -> None:
+    """The scenario's options, shared with the verbs that run it (``ixsim plot tcp``)."""
+    p.add_argument("--bytes", type=_size, default=_size(default_bytes), metavar="N",
+                   help=f"bytes to transfer over TCP (suffixes K, M, G; default {default_bytes})")
+    p.add_argument("--loss", type=float, default=0.0, metavar="P",
+                   help="frame loss probability on the cable, each way (e.g. 0.01)")
+    p.add_argument("--latency", default="50us", metavar="T",
+                   help="one-way cable latency (default 50us)")
+    p.add_argument("--mtu", type=int, default=1500, metavar="N", help="MTU of both NICs")
+    p.add_argument("--seed", type=int, default=1, help="world seed (same seed, same run)")
+
+
+def check_run_options(args: argparse.Namespace) -> None:
+    """Refuse out-of-range scenario options with one CliError line."""
+    if not 0.0 <= args.loss < 1.0:
+        raise CliError(f"--loss {args.loss}: a probability in [0, 1)")
+    if not 68 <= args.mtu <= 16114:
+        raise CliError(f"--mtu {args.mtu}: the ixgb driver accepts 68..16114")
+    try:
+        parse_duration(args.latency)
+    except ValueError as exc:
+        raise CliError(f"--latency: {exc}") from None
 
 
 def _size(text: str) -> int:
@@ -59,14 +82,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_full_demo(args: argparse.Namespace) -> int:
-    if not 0.0 <= args.loss < 1.0:
-        raise CliError(f"--loss {args.loss}: a probability in [0, 1)")
-    if not 68 <= args.mtu <= 16114:
-        raise CliError(f"--mtu {args.mtu}: the ixgb driver accepts 68..16114")
-    try:
-        parse_duration(args.latency)
+    check_run_options(args)
+    try:  # refuse a missing matplotlib or a bad output path now, not after the run
+        plot = TcpPlot(args.plot) if args.plot else None
+    except MatplotlibMissing as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except ValueError as exc:
-        raise CliError(f"--latency: {exc}") from None
+        raise CliError(f"--plot: {exc}") from None
     out = console()
     quiet = args.json
     if not quiet:
@@ -96,9 +119,15 @@ def run_full_demo(args: argparse.Namespace) -> int:
         task = progress_bar.add_task("tcp", total=args.bytes, vt="0%")
         try:
             result = run_demo(args.bytes, args.loss, args.latency, args.mtu, args.seed,
-                              args.pcap, say=say, progress=progress)
+                              args.pcap, say=say, progress=progress,
+                              observe=plot.observe if plot else None)
         except ValueError as exc:
             raise CliError(str(exc)) from None
+    if plot is not None:
+        try:
+            plot.save()
+        except (OSError, ValueError) as exc:
+            raise CliError(f"--plot: {exc}") from None
     if args.json:
         print_json(result.to_json())
         return 0 if result.ok else 1
@@ -119,10 +148,14 @@ def run_full_demo(args: argparse.Namespace) -> int:
     out.print(table("summary", ("what", "value"), rows, ("left", "right")))
     if args.pcap:
         out.print(f"  capture written to {args.pcap} (tcpdump -r {args.pcap})")
+    if plot is not None:
+        out.print(f"  TCP plot written to {args.plot} ({plot.samples} tcp_probe samples)")
     return 0 if result.ok else 1
 
 
 def run_bare_demo(args: argparse.Namespace) -> int:
+    if args.plot:
+        raise CliError("--plot draws the TCP transfer: it does not apply to --bare")
     if not 60 <= args.size <= 1514:
         raise CliError(f"--size {args.size}: frames are 60..1514 bytes here")
     if args.frames < 1:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ixsim.host import Host
 from ixsim.world import World
 from stack.core import IF_OPER_UP, dev_set_mtu
 
@@ -60,7 +61,11 @@ def run_demo(
     pcap: str | None = None,
     say: Callable[[str], None] = lambda text: None,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    observe: Callable[[World, Host, Host], Callable[[], None] | None] | None = None,
 ) -> DemoResult:
+    """Run the scenario; ``observe(world, a, b)``, if given, is called once the links are up
+    (to attach recorders, e.g. ``ixsim.plot``'s) and may return a function called when the
+    transfer has completed, before the connection closes."""
     res = DemoResult(seed=seed, mtu=mtu, loss=loss)
     with World(seed=seed) as w:
         a = w.host("a", "10.0.0.1/24")
@@ -78,6 +83,7 @@ def run_demo(
                     res.link.append(f"{host.name}: {msg}")
         for line in res.link:
             say(line)
+        done = observe(w, a, b) if observe is not None else None
 
         reply = a.ping("10.0.0.2", count=3, interval="10ms")
         res.arp = a.net.ip_neigh()
@@ -132,6 +138,8 @@ def run_demo(
             next_mark = state["received"] + step
         res.transfer_wall_s = time.perf_counter() - t0_wall
         res.transfer_virtual_s = (w.now - t0_virtual) / 1e9
+        if done is not None:
+            done()
         w.run_for("100ms")  # let FIN/ACK exchanges and TIME_WAIT bookkeeping settle
         res.bytes = state["received"]
         res.sha256_match = got.digest() == expect.digest() and res.bytes == nbytes

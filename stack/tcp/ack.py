@@ -179,6 +179,8 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         if flag & FLAG_DSACKING_ACK:
             recovery.fastretrans_alert(sk, 0, flag)
         ack_probe(sk)
+        if sk.net.kernel.tracers:
+            trace_probe(sk, rx)
         return 1
     flag |= clean_rtx_queue(sk, rx, prior_snd_una, flag)
     rexmit = False
@@ -194,7 +196,23 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
     cong_control(sk, ack, delivered, sk.lost - prior_lost, flag)
     if rexmit:
         output.xmit_retransmit_queue(sk)
+    if sk.net.kernel.tracers:
+        trace_probe(sk, rx)
     return 1
+
+
+def trace_probe(sk: TcpSock, rx: RxSeg) -> None:
+    """Fire ``tcp_probe`` (Linux's ``trace_tcp_probe``) with the state this ACK left.
+
+    Deviation: Linux fires it on entry to ``tcp_rcv_established``, before the segment is
+    processed; here it fires once an acceptable ACK has been processed (cwnd, ssthresh, RTT
+    and the window updated), in any synchronized state, so a plot shows each ACK's effect.
+    ixsim has no pacing, so there is no pacing-rate field.
+    """
+    sk.net.kernel.trace(
+        "tcp_probe", sk=sk, data_len=len(rx.payload), snd_nxt=sk.snd_nxt, snd_una=sk.snd_una,
+        snd_cwnd=sk.cwnd, ssthresh=sk.ssthresh, snd_wnd=sk.snd_wnd, srtt=sk.srtt_us >> 3,
+        rcv_wnd=sk.rcv_wnd, in_flight=sk.packets_in_flight(), mss=sk.mss_cache)
 
 
 def _rate_sample(sk: TcpSock, now: int) -> None:

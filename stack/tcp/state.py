@@ -85,6 +85,10 @@ TCP_TRACEPOINTS: dict[str, tuple[str, ...]] = {
     "tcp_send_reset": ("sk", "saddr", "daddr", "sport", "dport"),
     "tcp_receive_reset": ("sk",),
     "tcp_cong_state_set": ("sk", "oldstate", "newstate"),
+    # Linux's tcp:tcp_probe, emitted by tcp_ack (stack/tcp/ack.py): windows in segments,
+    # sequence numbers absolute, srtt in µs, in_flight the RFC 6675 pipe in packets.
+    "tcp_probe": ("sk", "data_len", "snd_nxt", "snd_una", "snd_cwnd", "ssthresh", "snd_wnd",
+                  "srtt", "rcv_wnd", "in_flight", "mss"),
 }
 for _name, _fields in TCP_TRACEPOINTS.items():
     TRACEPOINTS.setdefault(_name, _fields)
