@@ -536,10 +536,15 @@ class Switch(_Element):
                 out.port.transmit(frame)
                 return
         self.flooded += 1
-        guard.mark(frame, hops + 1)
+        hops += 1
+        copy = False
         for out in self._ports:
             if out is not sp and out.port.link_up:
-                out.port.transmit(frame)
+                # Each copy is an object of its own, so each keeps its own hop count.
+                out_frame = bytes(memoryview(frame)) if copy else frame
+                copy = True
+                guard.mark(out_frame, hops)
+                out.port.transmit(out_frame)
 
     def _receive_vlan(self, sp: SwitchPort, frame: bytes, src: bytes, hops: int) -> None:
         """The 802.1Q half: classify (``br_allowed_ingress``), then egress per membership."""
@@ -558,28 +563,6 @@ class Switch(_Element):
             return
         self._learn(sp, src, vid)
         dst = frame[0:6]
-        # The frame in both egress forms, built once when first needed.
-        forms: dict[bool, bytes] = {}
-        if tagged and (frame[14] << 8 | frame[15]) == (pcp_bits | vid):
-            forms[False] = frame
-        elif not tagged:
-            forms[True] = frame
-
-        def form(untagged: bool) -> bytes:
-            out = forms.get(untagged)
-            if out is None:
-                if untagged:
-                    out = frame[:12] + frame[16:]
-                else:
-                    base = frame[:12] + frame[16:] if tagged else frame
-                    tci = pcp_bits | vid
-                    out = base[:12] + bytes((0x81, 0x00, tci >> 8, tci & 0xFF)) + base[12:]
-                forms[untagged] = out
-                self.guard.mark(out, hops + 1)
-            return out
-
-        for out in forms.values():
-            self.guard.mark(out, hops + 1)
         if dst[0] & 1:
             if dst[:5] == _LINK_LOCAL_PREFIX and dst[5] & 0x0F:
                 sp.rx_link_local += 1
@@ -597,15 +580,26 @@ class Switch(_Element):
                     out_port.tx_vlan_filtered += 1  # br_allowed_egress
                     return
                 self.forwarded += 1
-                out_port.port.transmit(form(untagged))
+                out = _egress_form(frame, tagged, untagged, pcp_bits | vid)
+                self.guard.mark(out, hops + 1)
+                out_port.port.transmit(out)
                 return
         self.flooded += 1
+        hops += 1
+        forms: dict[bool, bytes] = {}  # each egress form, built once
         for out_port in self._ports:
             if out_port is sp or not out_port.port.link_up:
                 continue
             untagged = out_port.vlans.get(vid)
-            if untagged is not None:
-                out_port.port.transmit(form(untagged))
+            if untagged is None:
+                continue
+            out = forms.get(untagged)
+            if out is None:
+                out = forms[untagged] = _egress_form(frame, tagged, untagged, pcp_bits | vid)
+            else:
+                out = bytes(memoryview(out))  # a copy of its own, with its own hop count
+            self.guard.mark(out, hops)
+            out_port.port.transmit(out)
 
     # -- statistics ---------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -624,6 +618,16 @@ class Switch(_Element):
             flooded=self.flooded,
         )
         return total
+
+
+def _egress_form(frame: bytes, tagged: bool, untagged: bool, tci: int) -> bytes:
+    """``br_handle_vlan``: the frame as it leaves a port, tagged with ``tci`` or not."""
+    if untagged:
+        return frame[:12] + frame[16:] if tagged else frame
+    if tagged and (frame[14] << 8 | frame[15]) == tci:
+        return frame
+    base = frame[:12] + frame[16:] if tagged else frame
+    return base[:12] + bytes((0x81, 0x00, tci >> 8, tci & 0xFF)) + base[12:]
 
 
 class HubPort:
@@ -691,10 +695,14 @@ class Hub(_Element):
             self._loop_drop(hp, frame, hops)
             return
         self.repeated += 1
-        guard.mark(frame, hops + 1)
+        hops += 1
+        copy = False
         for out in self._ports:
             if out is not hp and out.port.link_up:
-                out.port.transmit(frame)
+                out_frame = bytes(memoryview(frame)) if copy else frame
+                copy = True
+                guard.mark(out_frame, hops)
+                out.port.transmit(out_frame)
 
     def counters(self) -> dict[str, int]:
         total: dict[str, int] = {}
