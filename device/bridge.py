@@ -121,24 +121,38 @@ def check_vid(vid: Any) -> int:
 class LoopGuard:
     """Bridge hops per frame, kept beside the frame object (bytes carry no metadata).
 
-    ``mark`` records the hop count a frame leaves a bridge with; ``hops`` reads it back
-    when the same object arrives at the next bridge (a cable passes frames on unchanged).
-    Entries hold the frame, so its ``id`` stays unique while listed; they live in two
-    generations of ``gen_size`` entries each, so frames that ended at a NIC are forgotten.
+    A bridge sending a frame to a port whose cable leads to another bridge's port marks it
+    (``mark``) with the hops it has crossed; the next bridge reads them back (``hops``) when
+    the same object arrives (a cable passes frames on unchanged) and drops the entry
+    (``forget``), to be marked again if the frame goes on to a further bridge.  Every egress
+    copy of a flooded frame towards a bridge is an object of its own, with its own count.
+    Entries hold their frame (so its ``id`` stays unique while listed) and live in two
+    generations of ``period_ns`` virtual time each: a frame lost on a cable between two
+    bridges is forgotten within two periods.  So the table holds little more than the frames
+    in flight between bridges, which the cables hold anyway.
     """
 
-    __slots__ = ("max_hops", "gen_size", "_cur", "_old", "dropped")
+    __slots__ = ("sched", "max_hops", "period_ns", "ports", "_cur", "_old", "_rotate_at",
+                 "dropped")
 
-    def __init__(self, max_hops: int = DEFAULT_MAX_HOPS, gen_size: int = 1 << 17) -> None:
+    def __init__(self, sched: Any, max_hops: int = DEFAULT_MAX_HOPS,
+                 period_ns: int = NS_PER_S) -> None:
         if isinstance(max_hops, bool) or not isinstance(max_hops, int) or max_hops < 1:
             raise ValueError(f"max_hops must be a positive int, got {max_hops!r}")
+        self.sched = sched
         self.max_hops = max_hops
-        self.gen_size = gen_size
+        self.period_ns = period_ns
+        self.ports: set[Port] = set()  # every bridge and hub port under this guard
         self._cur: dict[int, tuple[bytes, int]] = {}
         self._old: dict[int, tuple[bytes, int]] = {}
+        self._rotate_at = period_ns
         self.dropped = 0
 
+    def __len__(self) -> int:
+        return len(self._cur) + len(self._old)
+
     def hops(self, frame: bytes) -> int:
+        """How many bridges this frame object has crossed (0: it came from a NIC)."""
         key = id(frame)
         entry = self._cur.get(key) or self._old.get(key)
         if entry is not None and entry[0] is frame:
@@ -146,11 +160,23 @@ class LoopGuard:
         return 0
 
     def mark(self, frame: bytes, hops: int) -> None:
-        cur = self._cur
-        if len(cur) >= self.gen_size:
-            self._old = cur
-            self._cur = cur = {}
-        cur[id(frame)] = (frame, hops)
+        now = self.sched.now
+        if now >= self._rotate_at:
+            self._old = self._cur
+            self._cur = {}
+            self._rotate_at = now + self.period_ns
+        self._cur[id(frame)] = (frame, hops)
+
+    def forget(self, frame: bytes) -> None:
+        key = id(frame)
+        self._cur.pop(key, None)
+        self._old.pop(key, None)
+
+    def leads_to_bridge(self, port: Port) -> bool:
+        """Whether the cable on ``port`` ends at another bridge or hub port."""
+        medium = port.medium
+        ends = (getattr(medium, "a", None), getattr(medium, "b", None))
+        return any(end is not port and end in self.ports for end in ends)
 
 
 class FdbEntry(NamedTuple):
@@ -210,6 +236,7 @@ class SwitchPort:
         "port",
         "pvid",
         "vlans",
+        "to_bridge",
         "rx_vlan_filtered",
         "tx_vlan_filtered",
         "rx_invalid",
@@ -225,6 +252,7 @@ class SwitchPort:
         self.port = port
         self.pvid: int | None = DEFAULT_PVID
         self.vlans: dict[int, bool] = {DEFAULT_PVID: True}
+        self.to_bridge = False  # its cable leads to another bridge: mark what goes out
         self.rx_vlan_filtered = 0
         self.tx_vlan_filtered = 0
         self.rx_invalid = 0
@@ -279,12 +307,13 @@ class _Element:
                  faults: FaultLog | None) -> None:
         self.sched = sched
         self.name = name
-        self.guard = guard if guard is not None else LoopGuard()
+        self.guard = guard if guard is not None else LoopGuard(sched)
         self.faults = faults if faults is not None else FaultLog()
         self._loop_reported = False
         self._ports: list[Any] = []
         for index in range(_check_ports(self.kind, name, ports)):
             phy = Port(sched, f"{name}.port{index}")
+            self.guard.ports.add(phy)
             self._ports.append(self._make_port(index, phy))
 
     def _make_port(self, index: int, phy: Port) -> Any:
@@ -496,6 +525,7 @@ class Switch(_Element):
 
     # -- link ---------------------------------------------------------------------------
     def _link_change(self, sp: SwitchPort, up: bool) -> None:
+        sp.to_bridge = up and self.guard.leads_to_bridge(sp.port)
         if not up:
             self.fdb_flush(sp.index)
 
@@ -504,9 +534,11 @@ class Switch(_Element):
         """``br_handle_frame_finish``: admit, learn, then forward, flood or drop."""
         guard = self.guard
         hops = guard.hops(frame)
-        if hops >= guard.max_hops:
-            self._loop_drop(sp, frame, hops)
-            return
+        if hops:
+            guard.forget(frame)  # marked again if it goes on to another bridge
+            if hops >= guard.max_hops:
+                self._loop_drop(sp, frame, hops)
+                return
         if len(frame) < 14:
             sp.rx_invalid += 1
             return
@@ -532,19 +564,23 @@ class Switch(_Element):
                     sp.same_port += 1
                     return
                 self.forwarded += 1
-                guard.mark(frame, hops + 1)
+                if out.to_bridge:
+                    guard.mark(frame, hops + 1)
                 out.port.transmit(frame)
                 return
         self.flooded += 1
         hops += 1
-        copy = False
+        shared = False
         for out in self._ports:
             if out is not sp and out.port.link_up:
-                # Each copy is an object of its own, so each keeps its own hop count.
-                out_frame = bytes(memoryview(frame)) if copy else frame
-                copy = True
-                guard.mark(out_frame, hops)
-                out.port.transmit(out_frame)
+                if out.to_bridge:
+                    # Each copy towards a bridge is an object of its own with its own count.
+                    out_frame = bytes(memoryview(frame)) if shared else frame
+                    shared = True
+                    guard.mark(out_frame, hops)
+                    out.port.transmit(out_frame)
+                else:
+                    out.port.transmit(frame)
 
     def _receive_vlan(self, sp: SwitchPort, frame: bytes, src: bytes, hops: int) -> None:
         """The 802.1Q half: classify (``br_allowed_ingress``), then egress per membership."""
@@ -581,12 +617,14 @@ class Switch(_Element):
                     return
                 self.forwarded += 1
                 out = _egress_form(frame, tagged, untagged, pcp_bits | vid)
-                self.guard.mark(out, hops + 1)
+                if out_port.to_bridge:
+                    self.guard.mark(out, hops + 1)
                 out_port.port.transmit(out)
                 return
         self.flooded += 1
         hops += 1
         forms: dict[bool, bytes] = {}  # each egress form, built once
+        marked: set[bool] = set()  # the forms that went to a bridge already
         for out_port in self._ports:
             if out_port is sp or not out_port.port.link_up:
                 continue
@@ -596,9 +634,11 @@ class Switch(_Element):
             out = forms.get(untagged)
             if out is None:
                 out = forms[untagged] = _egress_form(frame, tagged, untagged, pcp_bits | vid)
-            else:
-                out = bytes(memoryview(out))  # a copy of its own, with its own hop count
-            self.guard.mark(out, hops)
+            if out_port.to_bridge:
+                if untagged in marked:
+                    out = bytes(memoryview(out))  # a copy of its own, with its own count
+                marked.add(untagged)
+                self.guard.mark(out, hops)
             out_port.port.transmit(out)
 
     # -- statistics ---------------------------------------------------------------------
@@ -633,13 +673,14 @@ def _egress_form(frame: bytes, tagged: bool, untagged: bool, tci: int) -> bytes:
 class HubPort:
     """One port of a hub: its PHY (``.port``) and counters."""
 
-    __slots__ = ("hub", "index", "name", "port", "loop_dropped")
+    __slots__ = ("hub", "index", "name", "port", "to_bridge", "loop_dropped")
 
     def __init__(self, hub: Any, index: int, port: Port) -> None:
         self.hub = hub
         self.index = index
         self.name = f"port{index}"
         self.port = port
+        self.to_bridge = False
         self.loop_dropped = 0
 
     def __repr__(self) -> str:
@@ -675,7 +716,8 @@ class Hub(_Element):
 
     def _make_port(self, index: int, phy: Port) -> HubPort:
         hp = HubPort(self, index, phy)
-        phy.attach(lambda frame: self._receive(hp, frame), _no_link_action)
+        phy.attach(lambda frame: self._receive(hp, frame),
+                   lambda up: self._link_change(hp, up))
         return hp
 
     def __repr__(self) -> str:
@@ -688,21 +730,29 @@ class Hub(_Element):
     def pending_events(self) -> list[PendingEvent]:
         return []
 
+    def _link_change(self, hp: HubPort, up: bool) -> None:
+        hp.to_bridge = up and self.guard.leads_to_bridge(hp.port)
+
     def _receive(self, hp: HubPort, frame: bytes) -> None:
         guard = self.guard
         hops = guard.hops(frame)
-        if hops >= guard.max_hops:
-            self._loop_drop(hp, frame, hops)
-            return
+        if hops:
+            guard.forget(frame)
+            if hops >= guard.max_hops:
+                self._loop_drop(hp, frame, hops)
+                return
         self.repeated += 1
         hops += 1
-        copy = False
+        shared = False
         for out in self._ports:
             if out is not hp and out.port.link_up:
-                out_frame = bytes(memoryview(frame)) if copy else frame
-                copy = True
-                guard.mark(out_frame, hops)
-                out.port.transmit(out_frame)
+                if out.to_bridge:
+                    out_frame = bytes(memoryview(frame)) if shared else frame
+                    shared = True
+                    guard.mark(out_frame, hops)
+                    out.port.transmit(out_frame)
+                else:
+                    out.port.transmit(frame)
 
     def counters(self) -> dict[str, int]:
         total: dict[str, int] = {}
@@ -712,6 +762,3 @@ class Hub(_Element):
         total["repeated"] = self.repeated
         return total
 
-
-def _no_link_action(up: bool) -> None:
-    """A hub keeps no state that a link change would invalidate."""

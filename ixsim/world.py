@@ -74,7 +74,7 @@ class World:
         self.switches: dict[str, Switch] = {}
         self.hubs: dict[str, Hub] = {}
         self.cables: list[Cable] = []
-        self.loop_guard = LoopGuard()
+        self.loop_guard = LoopGuard(self.sched)
         self._pcaps: list[PcapWriter] = []
 
     # -- building ------------------------------------------------------------------------

@@ -376,15 +376,39 @@ def test_loop_guard_in_strict_mode_raises():
 
 
 def test_loop_guard_hop_table():
-    guard = LoopGuard(max_hops=3, gen_size=2)
-    frames = [bytes([i]) * 60 for i in range(5)]
-    for i, f in enumerate(frames):
-        guard.mark(f, i)
-    assert guard.hops(frames[4]) == 4 and guard.hops(frames[2]) == 2
-    assert guard.hops(frames[0]) == 0  # forgotten after two generations
-    assert guard.hops(bytes(bytearray(frames[4]))) == 0  # an equal frame is another frame
-    with pytest.raises(ValueError):
-        LoopGuard(max_hops=0)
+    with World() as w:
+        guard = LoopGuard(w.sched, max_hops=3, period_ns=1000)
+        frames = [bytes([i]) * 60 for i in range(4)]
+        guard.mark(frames[0], 5)
+        w.run_for(1000)
+        guard.mark(frames[1], 1)  # a new generation
+        guard.mark(frames[2], 2)
+        assert guard.hops(frames[0]) == 5 and guard.hops(frames[2]) == 2
+        w.run_for(1000)
+        guard.mark(frames[3], 3)
+        assert guard.hops(frames[0]) == 0  # lost on a cable: forgotten after two periods
+        assert guard.hops(frames[1]) == 1
+        assert guard.hops(bytes(bytearray(frames[3]))) == 0  # an equal frame is another one
+        guard.forget(frames[3])
+        assert guard.hops(frames[3]) == 0 and len(guard) == 2
+        with pytest.raises(ValueError):
+            LoopGuard(w.sched, max_hops=0)
+
+
+def test_loop_guard_keeps_only_frames_between_bridges(three):
+    w, sw, (a, b, _c) = three
+    assert a.ping("10.0.0.2", count=3).received == 3
+    assert len(w.loop_guard) == 0  # host to host through one switch: nothing to remember
+    with World(seed=1) as w2:
+        s1, s2 = w2.switch("s1", ports=2), w2.switch("s2", ports=2)
+        x, y = w2.host("x", "10.0.0.1/24"), w2.host("y", "10.0.0.2/24")
+        w2.cable(x.eth0, s1.port(0))
+        w2.cable(s1.port(1), s2.port(1), latency="20us")
+        w2.cable(s2.port(0), y.eth0)
+        assert s1.port(1).to_bridge and not s1.port(0).to_bridge
+        assert x.ping("10.0.0.2", count=3).received == 3
+        assert len(w2.loop_guard) == 0  # each was forgotten when it left the bridges
+        assert w2.loop_guard.dropped == 0
 
 
 # -- determinism and errors ------------------------------------------------------------------
