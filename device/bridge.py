@@ -31,12 +31,15 @@ Contract:
   STP off.
 * **No STP.** A switch runs no spanning tree: two cables between two switches (or any
   cycle) make a forwarding loop, exactly as on a Linux bridge with ``stp_state 0``; avoiding
-  it is the user's job.  So that a loop cannot spin the world forever, every frame carries
-  a bridge hop count out of band (:class:`LoopGuard`, shared by the world's switches and
-  hubs): a frame that has already crossed ``max_hops`` bridges (16 by default) is dropped,
-  counted in ``loop_dropped`` and reported once per switch as a fault (``w.faults``).  The
-  count travels with the frame object, so a cable stage that rewrites a frame (``corrupt``)
-  resets it.  This guard has no counterpart in Linux or in real hardware.
+  it is the user's job.  So that a loop cannot spin the world forever, the world's switches
+  and hubs share a :class:`LoopGuard` that follows each frame out of band: a copy that has
+  already crossed ``max_hops`` bridges (16) is dropped, and so is any copy beyond the
+  ``max_copies`` (1024) that one original frame may send between bridges in all (a storm
+  that multiplies, as three parallel cables make, would outrun a hop limit).  Drops are
+  counted in ``loop_dropped`` and reported once per switch as a fault (``w.faults``;
+  ``World(strict=True)`` raises it).  The record travels with the frame object, so a cable
+  stage that rewrites a frame (``corrupt``) starts it afresh.  The guard has no counterpart
+  in Linux or in real hardware, and touches no frame that goes between a bridge and a NIC.
 * **VLAN filtering** (802.1Q, TPID 0x8100) when the switch is created with
   ``vlan_filtering=True``: every port starts as an untagged member of VLAN 1 with PVID 1
   (Linux's ``default_pvid``); ``port(i, vlan=10)`` makes port ``i`` an access port (untagged
@@ -73,6 +76,7 @@ DEFAULT_PVID = 1
 DEFAULT_AGEING_NS = 300 * NS_PER_S  # BR_DEFAULT_AGEING_TIME
 MAX_PORTS = 1024  # BR_MAX_PORTS
 DEFAULT_MAX_HOPS = 16
+DEFAULT_MAX_COPIES = 1024
 
 _ZERO_MAC = bytes(6)
 _LINK_LOCAL_PREFIX = b"\x01\x80\xc2\x00\x00"
@@ -118,59 +122,84 @@ def check_vid(vid: Any) -> int:
     return vid
 
 
-class LoopGuard:
-    """Bridge hops per frame, kept beside the frame object (bytes carry no metadata).
+class Family:
+    """What every copy of one frame shares: how many times copies went bridge to bridge."""
 
-    A bridge sending a frame to a port whose cable leads to another bridge's port marks it
-    (``mark``) with the hops it has crossed; the next bridge reads them back (``hops``) when
-    the same object arrives (a cable passes frames on unchanged) and drops the entry
-    (``forget``), to be marked again if the frame goes on to a further bridge.  Every egress
-    copy of a flooded frame towards a bridge is an object of its own, with its own count.
-    Entries hold their frame (so its ``id`` stays unique while listed) and live in two
+    __slots__ = ("copies",)
+
+    def __init__(self) -> None:
+        self.copies = 0
+
+
+class LoopGuard:
+    """The loop guard: bridge hops per frame copy, and a copy budget per original frame.
+
+    Bytes carry no metadata, so the guard keeps it beside the frame object.  A bridge
+    sending a frame out of a port whose cable leads to another bridge's port calls
+    ``onward``, which charges the frame's :class:`Family` one copy (refusing once
+    ``max_copies`` are spent: a broadcast storm that multiplies, such as three cables
+    between two switches) and records the hops the copy has crossed; the next bridge reads
+    and drops that record with ``take`` when the same object arrives (a cable passes frames
+    on unchanged) and refuses a copy that has crossed ``max_hops`` bridges.  Every egress
+    copy towards a bridge is an object of its own, so each keeps its own count.
+
+    Records hold their frame (so its ``id`` stays unique while listed) and live in two
     generations of ``period_ns`` virtual time each: a frame lost on a cable between two
-    bridges is forgotten within two periods.  So the table holds little more than the frames
-    in flight between bridges, which the cables hold anyway.
+    bridges is forgotten within two periods.  So the table holds little more than the
+    frames in flight between bridges, which the cables hold anyway; frames between a bridge
+    and a NIC are never recorded.
     """
 
-    __slots__ = ("sched", "max_hops", "period_ns", "ports", "_cur", "_old", "_rotate_at",
-                 "dropped")
+    __slots__ = ("sched", "max_hops", "max_copies", "period_ns", "ports", "_cur", "_old",
+                 "_rotate_at", "dropped")
 
     def __init__(self, sched: Any, max_hops: int = DEFAULT_MAX_HOPS,
-                 period_ns: int = NS_PER_S) -> None:
-        if isinstance(max_hops, bool) or not isinstance(max_hops, int) or max_hops < 1:
-            raise ValueError(f"max_hops must be a positive int, got {max_hops!r}")
+                 max_copies: int = DEFAULT_MAX_COPIES, period_ns: int = NS_PER_S) -> None:
+        for what, value in (("max_hops", max_hops), ("max_copies", max_copies)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{what} must be a positive int, got {value!r}")
         self.sched = sched
         self.max_hops = max_hops
+        self.max_copies = max_copies
         self.period_ns = period_ns
         self.ports: set[Port] = set()  # every bridge and hub port under this guard
-        self._cur: dict[int, tuple[bytes, int]] = {}
-        self._old: dict[int, tuple[bytes, int]] = {}
+        self._cur: dict[int, tuple[bytes, int, Family]] = {}
+        self._old: dict[int, tuple[bytes, int, Family]] = {}
         self._rotate_at = period_ns
         self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._cur) + len(self._old)
 
-    def hops(self, frame: bytes) -> int:
-        """How many bridges this frame object has crossed (0: it came from a NIC)."""
+    def take(self, frame: bytes) -> tuple[int, Family | None]:
+        """The hops this frame object has crossed and its family, forgetting the record;
+        ``(0, None)`` for a frame that comes from a NIC."""
         key = id(frame)
-        entry = self._cur.get(key) or self._old.get(key)
-        if entry is not None and entry[0] is frame:
-            return entry[1]
-        return 0
+        entry = self._cur.pop(key, None)
+        if entry is None:
+            entry = self._old.pop(key, None)
+            if entry is None:
+                return 0, None
+        return entry[1], entry[2]
 
-    def mark(self, frame: bytes, hops: int) -> None:
+    def peek(self, frame: bytes) -> int:
+        """The hops recorded for ``frame`` (0 when none), without forgetting them."""
+        entry = self._cur.get(id(frame)) or self._old.get(id(frame))
+        return entry[1] if entry is not None and entry[0] is frame else 0
+
+    def onward(self, frame: bytes, hops: int, family: Family) -> bool:
+        """Record a copy leaving towards another bridge; False when the family's budget is
+        spent (the caller drops it as a storm)."""
+        family.copies += 1
+        if family.copies > self.max_copies:
+            return False
         now = self.sched.now
         if now >= self._rotate_at:
             self._old = self._cur
             self._cur = {}
             self._rotate_at = now + self.period_ns
-        self._cur[id(frame)] = (frame, hops)
-
-    def forget(self, frame: bytes) -> None:
-        key = id(frame)
-        self._cur.pop(key, None)
-        self._old.pop(key, None)
+        self._cur[id(frame)] = (frame, hops, family)
+        return True
 
     def leads_to_bridge(self, port: Port) -> bool:
         """Whether the cable on ``port`` ends at another bridge or hub port."""
@@ -333,18 +362,26 @@ class _Element:
                              f"not {index!r}")
         return self._ports[index]
 
-    def _loop_drop(self, sp: Any, frame: bytes, hops: int) -> None:
+    def _to_bridge(self, out: Any, frame: bytes, hops: int, family: Family) -> bool:
+        """Charge one copy towards another bridge to the loop guard; False: storm, dropped."""
+        if self.guard.onward(frame, hops, family):
+            return True
+        self._loop_drop(out, frame, hops, f"not sent out of {out.name}: "
+                        f"{self.guard.max_copies} copies of it already went between bridges")
+        return False
+
+    def _loop_drop(self, sp: Any, frame: bytes, hops: int, what: str = "") -> None:
         sp.loop_dropped += 1
         self.guard.dropped += 1
         if self._loop_reported:
             return
         self._loop_reported = True
         src = format_mac(frame[6:12]) if len(frame) >= 12 else "?"
+        what = what or f"dropped on {sp.name} after crossing {hops} bridges"
         self.faults.record(
             self.sched.now, self.name, "loop", hops,
-            f"frame from {src} dropped on {sp.name} after crossing {hops} bridges: a "
-            f"forwarding loop (switches run no STP; remove the redundant cable); further "
-            f"drops are counted in loop_dropped")
+            f"frame from {src} {what}: a forwarding loop (switches run no STP; remove the "
+            f"redundant cable); further drops are counted in loop_dropped")
 
 
 class Switch(_Element):
@@ -532,13 +569,10 @@ class Switch(_Element):
     # -- the data path ------------------------------------------------------------------
     def _receive(self, sp: SwitchPort, frame: bytes) -> None:
         """``br_handle_frame_finish``: admit, learn, then forward, flood or drop."""
-        guard = self.guard
-        hops = guard.hops(frame)
-        if hops:
-            guard.forget(frame)  # marked again if it goes on to another bridge
-            if hops >= guard.max_hops:
-                self._loop_drop(sp, frame, hops)
-                return
+        hops, family = self.guard.take(frame)
+        if hops >= self.guard.max_hops:
+            self._loop_drop(sp, frame, hops)
+            return
         if len(frame) < 14:
             sp.rx_invalid += 1
             return
@@ -547,7 +581,7 @@ class Switch(_Element):
             sp.rx_invalid += 1  # br_handle_frame: !is_valid_ether_addr(h_source)
             return
         if self.vlan_filtering:
-            self._receive_vlan(sp, frame, src, hops)
+            self._receive_vlan(sp, frame, src, hops, family)
             return
         dst = frame[0:6]
         self._learn(sp, src, 0)
@@ -564,25 +598,31 @@ class Switch(_Element):
                     sp.same_port += 1
                     return
                 self.forwarded += 1
-                if out.to_bridge:
-                    guard.mark(frame, hops + 1)
+                if out.to_bridge and not self._to_bridge(out, frame, hops + 1,
+                                                         family or Family()):
+                    return
                 out.port.transmit(frame)
                 return
         self.flooded += 1
         hops += 1
         shared = False
         for out in self._ports:
-            if out is not sp and out.port.link_up:
-                if out.to_bridge:
-                    # Each copy towards a bridge is an object of its own with its own count.
-                    out_frame = bytes(memoryview(frame)) if shared else frame
-                    shared = True
-                    guard.mark(out_frame, hops)
-                    out.port.transmit(out_frame)
-                else:
-                    out.port.transmit(frame)
+            if out is sp or not out.port.link_up:
+                continue
+            out_frame = frame
+            if out.to_bridge:
+                # Each copy towards a bridge is an object of its own with its own count.
+                if shared:
+                    out_frame = bytes(memoryview(frame))
+                shared = True
+                if family is None:
+                    family = Family()
+                if not self._to_bridge(out, out_frame, hops, family):
+                    continue
+            out.port.transmit(out_frame)
 
-    def _receive_vlan(self, sp: SwitchPort, frame: bytes, src: bytes, hops: int) -> None:
+    def _receive_vlan(self, sp: SwitchPort, frame: bytes, src: bytes, hops: int,
+                      family: Family | None) -> None:
         """The 802.1Q half: classify (``br_allowed_ingress``), then egress per membership."""
         tagged = frame[12] == 0x81 and frame[13] == 0x00 and len(frame) >= 18
         if tagged:
@@ -617,8 +657,9 @@ class Switch(_Element):
                     return
                 self.forwarded += 1
                 out = _egress_form(frame, tagged, untagged, pcp_bits | vid)
-                if out_port.to_bridge:
-                    self.guard.mark(out, hops + 1)
+                if out_port.to_bridge and not self._to_bridge(out_port, out, hops + 1,
+                                                              family or Family()):
+                    return
                 out_port.port.transmit(out)
                 return
         self.flooded += 1
@@ -638,7 +679,10 @@ class Switch(_Element):
                 if untagged in marked:
                     out = bytes(memoryview(out))  # a copy of its own, with its own count
                 marked.add(untagged)
-                self.guard.mark(out, hops)
+                if family is None:
+                    family = Family()
+                if not self._to_bridge(out_port, out, hops, family):
+                    continue
             out_port.port.transmit(out)
 
     # -- statistics ---------------------------------------------------------------------
@@ -734,25 +778,26 @@ class Hub(_Element):
         hp.to_bridge = up and self.guard.leads_to_bridge(hp.port)
 
     def _receive(self, hp: HubPort, frame: bytes) -> None:
-        guard = self.guard
-        hops = guard.hops(frame)
-        if hops:
-            guard.forget(frame)
-            if hops >= guard.max_hops:
-                self._loop_drop(hp, frame, hops)
-                return
+        hops, family = self.guard.take(frame)
+        if hops >= self.guard.max_hops:
+            self._loop_drop(hp, frame, hops)
+            return
         self.repeated += 1
         hops += 1
         shared = False
         for out in self._ports:
-            if out is not hp and out.port.link_up:
-                if out.to_bridge:
-                    out_frame = bytes(memoryview(frame)) if shared else frame
-                    shared = True
-                    guard.mark(out_frame, hops)
-                    out.port.transmit(out_frame)
-                else:
-                    out.port.transmit(frame)
+            if out is hp or not out.port.link_up:
+                continue
+            out_frame = frame
+            if out.to_bridge:
+                if shared:
+                    out_frame = bytes(memoryview(frame))
+                shared = True
+                if family is None:
+                    family = Family()
+                if not self._to_bridge(out, out_frame, hops, family):
+                    continue
+            out.port.transmit(out_frame)
 
     def counters(self) -> dict[str, int]:
         total: dict[str, int] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from device.bridge import DEFAULT_AGEING_NS, FdbEntry, LoopGuard, parse_mac
+from device.bridge import DEFAULT_AGEING_NS, Family, FdbEntry, LoopGuard, parse_mac
 from device.faults import DeviceFaultError
 from device.pcap import read_pcap
 from device.port import Port
@@ -375,24 +375,45 @@ def test_loop_guard_in_strict_mode_raises():
             w.run_for("1ms")
 
 
-def test_loop_guard_hop_table():
+def test_loop_guard_records():
     with World() as w:
-        guard = LoopGuard(w.sched, max_hops=3, period_ns=1000)
+        guard = LoopGuard(w.sched, max_hops=3, max_copies=3, period_ns=1000)
         frames = [bytes([i]) * 60 for i in range(4)]
-        guard.mark(frames[0], 5)
+        fam = Family()
+        assert guard.onward(frames[0], 5, fam)
         w.run_for(1000)
-        guard.mark(frames[1], 1)  # a new generation
-        guard.mark(frames[2], 2)
-        assert guard.hops(frames[0]) == 5 and guard.hops(frames[2]) == 2
+        assert guard.onward(frames[1], 1, fam)  # a new generation
+        assert guard.onward(frames[2], 2, fam)
+        assert not guard.onward(frames[3], 2, fam)  # the family's fourth copy: refused
+        assert fam.copies == 4
+        assert guard.peek(frames[0]) == 5 and guard.peek(frames[2]) == 2
         w.run_for(1000)
-        guard.mark(frames[3], 3)
-        assert guard.hops(frames[0]) == 0  # lost on a cable: forgotten after two periods
-        assert guard.hops(frames[1]) == 1
-        assert guard.hops(bytes(bytearray(frames[3]))) == 0  # an equal frame is another one
-        guard.forget(frames[3])
-        assert guard.hops(frames[3]) == 0 and len(guard) == 2
-        with pytest.raises(ValueError):
-            LoopGuard(w.sched, max_hops=0)
+        assert guard.onward(frames[3], 3, Family())
+        assert guard.peek(frames[0]) == 0  # lost on a cable: forgotten after two periods
+        assert guard.peek(bytes(bytearray(frames[3]))) == 0  # an equal frame is another one
+        assert guard.take(frames[3])[0] == 3
+        assert guard.take(frames[3]) == (0, None) and len(guard) == 2
+        assert guard.take(frames[1]) == (1, fam)
+        for bad in ({"max_hops": 0}, {"max_copies": True}):
+            with pytest.raises(ValueError):
+                LoopGuard(w.sched, **bad)
+
+
+def test_loop_guard_stops_a_multiplying_storm():
+    with World() as w:
+        s1, s2 = w.switch("s1", ports=5), w.switch("s2", ports=5)
+        n = Nic(w, "n")
+        w.cable(n, s1.port(0))
+        for i in (1, 2, 3, 4):  # four parallel cables: each flood triples the copies
+            w.cable(s1.port(i), s2.port(i))
+        n.send(eth(BCAST, mac(1)))
+        w.run_for("10ms")
+        assert all(lane.in_flight == 0 for cable in w.cables for lane in cable.lanes())
+        between = sum(s.port(i).counters()["tx_packets"] for s in (s1, s2) for i in (1, 2, 3, 4))
+        assert between == w.loop_guard.max_copies == 1024
+        assert w.loop_guard.dropped > 0
+        assert w.faults and {f.device for f in w.faults} <= {"s1", "s2"}
+        assert any("1024 copies" in f.message for f in w.faults)
 
 
 def test_loop_guard_keeps_only_frames_between_bridges(three):
