@@ -7,6 +7,9 @@ addresses, invalid sources, the loop guard's count).
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from device.bridge import DEFAULT_AGEING_NS, Family, FdbEntry, LoopGuard, parse_mac
@@ -476,3 +479,13 @@ def test_building_errors():
         assert set(w.switches) == {"sw0"} and w.hubs == {}
         assert parse_mac("02-00-00-00-00-0a") == b"\x02\0\0\0\0\x0a"
         assert isinstance(FdbEntry("m", "port0", 0, None, False, "sw0", 0), tuple)
+
+
+def test_readme_switch_example_runs(capsys):
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("### Switches", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["02:00:00:00:01:00 dev port0 master sw0",
+                       "02:00:00:00:02:00 dev port1 master sw0", "1"]
