@@ -7,6 +7,7 @@ addresses, invalid sources, the loop guard's count).
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from device.faults import DeviceFaultError
 from device.pcap import read_pcap
 from device.port import Port
 from ixsim import World
+from ixsim.shell import Shell
 
 BCAST = b"\xff" * 6
 
@@ -489,3 +491,17 @@ def test_readme_switch_example_runs(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[:3] == ["02:00:00:00:01:00 dev port0 master sw0",
                        "02:00:00:00:02:00 dev port1 master sw0", "1"]
+
+
+def test_shell_fdb_command(three):
+    w, sw, (a, _b, c) = three
+    assert a.ping("10.0.0.3").received == 1
+    out, err = io.StringIO(), io.StringIO()
+    shell = Shell(w, stdout=out, stderr=err)
+    assert shell.run_script(["fdb sw0"]) == 0
+    assert out.getvalue().splitlines()[1:] == ["02:00:00:00:01:00 dev port0 master sw0",
+                                               "02:00:00:00:03:00 dev port2 master sw0"]
+    assert shell.run_script(["fdb sw9"]) == 2
+    assert "no switch 'sw9' (switches: sw0)" in err.getvalue()
+    assert shell.completedefault("s", "fdb s", 4, 5) == ["sw0 "]
+    shell.session.close()
