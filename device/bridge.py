@@ -77,6 +77,7 @@ DEFAULT_AGEING_NS = 300 * NS_PER_S  # BR_DEFAULT_AGEING_TIME
 MAX_PORTS = 1024  # BR_MAX_PORTS
 DEFAULT_MAX_HOPS = 16
 DEFAULT_MAX_COPIES = 1024
+ETH_ZLEN = 60  # the minimum frame without FCS
 
 _ZERO_MAC = bytes(6)
 _LINK_LOCAL_PREFIX = b"\x01\x80\xc2\x00\x00"
@@ -707,7 +708,11 @@ class Switch(_Element):
 def _egress_form(frame: bytes, tagged: bool, untagged: bool, tci: int) -> bytes:
     """``br_handle_vlan``: the frame as it leaves a port, tagged with ``tci`` or not."""
     if untagged:
-        return frame[:12] + frame[16:] if tagged else frame
+        if not tagged:
+            return frame
+        out = frame[:12] + frame[16:]
+        # A switch pads what untagging made a runt back to the 60-byte minimum (802.1Q).
+        return out if len(out) >= ETH_ZLEN else out.ljust(ETH_ZLEN, b"\0")
     if tagged and (frame[14] << 8 | frame[15]) == tci:
         return frame
     base = frame[:12] + frame[16:] if tagged else frame

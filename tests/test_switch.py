@@ -240,7 +240,7 @@ def test_tags_pcp_and_ingress_rules_on_bare_ports():
         # port 3 keeps the default: untagged VLAN 1.
         n[1].send(tag(eth(BCAST, mac(2)), 10, pcp=5))
         w.run_for("1us")
-        assert n[0].got == [eth(BCAST, mac(2))]  # untagged on the access port
+        assert n[0].got == [eth(BCAST, mac(2))]  # untagged on the access port, padded to 60
         assert n[2].got == [tag(eth(BCAST, mac(2)), 10, pcp=5)]  # same tag, PCP kept
         assert n[3].got == []
         n[0].send(eth(BCAST, mac(1)))
@@ -257,6 +257,9 @@ def test_tags_pcp_and_ingress_rules_on_bare_ports():
         assert n[1].got[-1] == tag(eth(BCAST, mac(3)), 20, pcp=3)
         assert sw.fdb().lookup(mac(3)).vlan == 20
         assert sw.counters()["rx_vlan_filtered"] == 3
+        n[1].send(tag(eth(BCAST, mac(2))[:56], 10))  # 60 bytes tagged: a runt once untagged
+        w.run_for("1us")
+        assert n[0].got[-1] == eth(BCAST, mac(2))  # padded back to 60 bytes
 
 
 def test_vlan_configuration_errors():
@@ -504,4 +507,6 @@ def test_shell_fdb_command(three):
     assert shell.run_script(["fdb sw9"]) == 2
     assert "no switch 'sw9' (switches: sw0)" in err.getvalue()
     assert shell.completedefault("s", "fdb s", 4, 5) == ["sw0 "]
+    names = [shell.session.event_name(h) for h in w.sched.pending()]
+    assert names.count("sw0 FDB ageing sweep") == 1
     shell.session.close()
