@@ -18,6 +18,7 @@ from device.faults import DeviceFaultError
 from device.pcap import read_pcap
 from device.port import Port
 from ixsim import World
+from ixsim.apps.bulk import bulk_receive, bulk_send
 from ixsim.shell import Shell
 
 BCAST = b"\xff" * 6
@@ -510,3 +511,21 @@ def test_shell_fdb_command(three):
     names = [shell.session.event_name(h) for h in w.sched.pending()]
     assert names.count("sw0 FDB ageing sweep") == 1
     shell.session.close()
+
+
+def test_tcp_bulk_across_two_switches_and_a_trunk():
+    with World(seed=8) as w:
+        s1 = w.switch("s1", ports=4, vlan_filtering=True)
+        s2 = w.switch("s2", ports=4, vlan_filtering=True)
+        a, b = w.host("a", "10.0.0.1/24"), w.host("b", "10.0.0.2/24")
+        w.cable(a.eth0, s1.port(0, vlan=10))
+        w.cable(s1.port(3, trunk=[10]), s2.port(3, trunk=[10]), latency="20us", loss=0.001)
+        w.cable(s2.port(0, vlan=10), b.eth0)
+        rx = b.spawn(bulk_receive(b, 5001))
+        tx = a.spawn(bulk_send(a, ("10.0.0.2", 5001), 2 << 20, seed=3))
+        w.run_until(lambda: rx.done() and tx.done(), timeout="10s")
+        sent, got = tx.result(), rx.result()
+        assert got.bytes == sent.bytes == 2 << 20 and got.sha256 == sent.sha256
+        assert s1.counters()["forwarded"] > 1000 and s1.counters()["flooded"] < 10
+        assert s1.port(3).counters()["tx_packets"] > 1000
+        assert w.loop_guard.dropped == 0 and w.faults == []
