@@ -342,7 +342,7 @@ class _Element:
         self._loop_reported = False
         self._ports: list[Any] = []
         for index in range(_check_ports(self.kind, name, ports)):
-            phy = Port(sched, f"{name}.port{index}")
+            phy = Port(sched, f"{name}:port{index}")
             self.guard.ports.add(phy)
             self._ports.append(self._make_port(index, phy))
 
