@@ -20,9 +20,10 @@ Contract:
   VLAN filtering is on.  A dynamic entry expires ``ageing`` after the last frame that
   refreshed it (300 s by default, Linux's ``BR_DEFAULT_AGEING_TIME``), on virtual time: one
   sweep event is pending while dynamic entries exist, at the earliest expiry, and a lookup
-  never uses an expired entry.  ``ageing=0`` disables learning (every unicast is flooded),
-  as it does on Linux.  Static entries (``fdb_add``) never age.  When a port loses link its
-  dynamic entries are flushed (``br_fdb_delete_by_port`` on port disable).
+  never uses an expired entry.  ``ageing=0`` makes learned entries permanent (no sweep),
+  the meaning Linux's "bridge: allow zero ageing time" keeps for its users.  Static entries
+  (``fdb_add``) never age.  When a port loses link its dynamic entries are flushed
+  (``br_fdb_delete_by_port`` on port disable).
 * **Flooding** (``br_flood``): broadcast, multicast and unicast to an unknown address go to
   every port whose link is up and that is a member of the frame's VLAN, except the ingress
   port.  A known unicast whose entry points back at the ingress port is discarded.  The
@@ -77,6 +78,7 @@ DEFAULT_AGEING_NS = 300 * NS_PER_S  # BR_DEFAULT_AGEING_TIME
 MAX_PORTS = 1024  # BR_MAX_PORTS
 DEFAULT_MAX_HOPS = 16
 DEFAULT_MAX_COPIES = 1024
+_NEVER = 1 << 62  # the hold time of ageing 0: past any virtual time a run reaches
 ETH_ZLEN = 60  # the minimum frame without FCS
 
 _ZERO_MAC = bytes(6)
@@ -405,6 +407,7 @@ class Switch(_Element):
                              f"got {ageing_ns!r}")
         self.vlan_filtering = bool(vlan_filtering)
         self.ageing_ns = ageing_ns
+        self._hold = ageing_ns or _NEVER  # hold_time(): how long a dynamic entry lives
         self._fdb: dict[tuple[bytes, int], _Fdb] = {}
         self._gc: Any = None
         self.learned = 0
@@ -479,7 +482,7 @@ class Switch(_Element):
         now = self.sched.now
         out = FdbTable()
         for (mac, vid), entry in self._fdb.items():
-            if not entry.static and entry.updated + self.ageing_ns <= now:
+            if not entry.static and entry.updated + self._hold <= now:
                 continue
             out.append(FdbEntry(format_mac(mac), entry.dst.name, entry.dst.index,
                                 vid if self.vlan_filtering else None, entry.static,
@@ -523,11 +526,9 @@ class Switch(_Element):
         entry = self._fdb.get((src, vid))
         now = self.sched.now
         if entry is None:
-            if not self.ageing_ns:
-                return  # ageing 0: learning off
             self._fdb[(src, vid)] = _Fdb(sp, now, False)
             self.learned += 1
-            if self._gc is None:
+            if self._gc is None and self.ageing_ns:
                 self._gc = self.sched.call_at(now + self.ageing_ns, self._cleanup)
         elif not entry.static:
             if entry.dst is not sp:
@@ -539,7 +540,7 @@ class Switch(_Element):
         """``br_fdb_cleanup``: drop what expired, come back at the next expiry."""
         self._gc = None
         now = self.sched.now
-        ageing = self.ageing_ns
+        ageing = self._hold
         nxt = None
         doomed = []
         for key, entry in self._fdb.items():
@@ -593,7 +594,7 @@ class Switch(_Element):
         else:
             entry = self._fdb.get((dst, 0))
             if entry is not None and (entry.static
-                                      or entry.updated + self.ageing_ns > self.sched.now):
+                                      or entry.updated + self._hold > self.sched.now):
                 out = entry.dst
                 if out is sp:
                     sp.same_port += 1
@@ -647,7 +648,7 @@ class Switch(_Element):
         else:
             entry = self._fdb.get((dst, vid))
             if entry is not None and (entry.static
-                                      or entry.updated + self.ageing_ns > self.sched.now):
+                                      or entry.updated + self._hold > self.sched.now):
                 out_port = entry.dst
                 if out_port is sp:
                     sp.same_port += 1

@@ -104,7 +104,7 @@ class World:
     ) -> Switch:
         """A learning Ethernet bridge (device/bridge.py): ``w.cable(a.eth0, sw.port(0))``.
 
-        ``ageing`` is how long an idle FDB entry lives (virtual time; 0 disables learning);
+        ``ageing`` is how long an idle FDB entry lives (virtual time; 0: for ever);
         ``vlan_filtering=True`` enables 802.1Q access and trunk ports (``sw.port(i,
         vlan=10)``, ``sw.port(i, trunk=[10, 20])``).  There is no STP: a cabling loop is
         stopped by the loop guard, counted and reported in ``w.faults``.
