@@ -405,7 +405,10 @@ class Switch(_Element):
         if isinstance(ageing_ns, bool) or not isinstance(ageing_ns, int) or ageing_ns < 0:
             raise ValueError(f"switch {name}: ageing must be a non-negative duration, "
                              f"got {ageing_ns!r}")
-        self.vlan_filtering = bool(vlan_filtering)
+        if not isinstance(vlan_filtering, bool):
+            raise ValueError(f"switch {name}: vlan_filtering must be True or False, "
+                             f"got {vlan_filtering!r}")
+        self.vlan_filtering = vlan_filtering
         self.ageing_ns = ageing_ns
         self._hold = ageing_ns or _NEVER  # hold_time(): how long a dynamic entry lives
         self._fdb: dict[tuple[bytes, int], _Fdb] = {}

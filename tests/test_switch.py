@@ -477,6 +477,8 @@ def test_building_errors():
             w.hub("h1", ports="4")
         with pytest.raises(ValueError, match="ageing"):
             w.switch("sw2", ageing=-1)
+        with pytest.raises(ValueError, match="vlan_filtering must be True or False"):
+            w.switch("sw2", vlan_filtering="yes")
         with pytest.raises(TypeError, match=r"pass one of its ports, sw0.port\(i\)"):
             w.cable(sw, sw.port(1))
         w.cable(sw.port(0), sw.port(1), wait=False)
