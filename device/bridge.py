@@ -33,10 +33,10 @@ Contract:
 * **No STP.** A switch runs no spanning tree: two cables between two switches (or any
   cycle) make a forwarding loop, exactly as on a Linux bridge with ``stp_state 0``; avoiding
   it is the user's job.  So that a loop cannot spin the world forever, the world's switches
-  and hubs share a :class:`LoopGuard` that follows each frame out of band: a copy that has
-  already crossed ``max_hops`` bridges (16) is dropped, and so is any copy beyond the
-  ``max_copies`` (1024) that one original frame may send between bridges in all (a storm
-  that multiplies, as three parallel cables make, would outrun a hop limit).  Drops are
+  and hubs share a :class:`~device.l2element.LoopGuard` that follows frames out of band:
+  a copy that has already crossed ``max_hops`` bridges (16) is dropped, and so is any copy
+  beyond the ``max_copies`` (1024) that one original frame may send between bridges in all
+  (a storm that multiplies, as three parallel cables make, would outrun a hop limit).  Drops are
   counted in ``loop_dropped`` and reported once per switch as a fault (``w.faults``;
   ``World(strict=True)`` raises it).  The record travels with the frame object, so a cable
   stage that rewrites a frame (``corrupt``) starts it afresh.  The guard has no counterpart
@@ -55,8 +55,9 @@ Contract:
   and drops without link, plus the bridge's drops by reason; :meth:`Switch.counters` sums
   them and adds learning and forwarding totals.  Frames offered to a port whose link is
   down are counted by its PHY (``tx_dropped_link_down``).
-* **Hub** (:class:`Hub`): a repeater.  Every frame that arrives on a port goes out of every
-  other port with link up, unchanged, with no learning and no VLANs; the loop guard applies.
+* **Hub** (:class:`~device.hub.Hub`, re-exported here): a repeater.  Every frame that
+  arrives on a port goes out of every other port with link up, unchanged, with no learning
+  and no VLANs; the loop guard applies.
 """
 
 from __future__ import annotations
@@ -65,9 +66,25 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from device.faults import FaultLog
+from device.hub import Hub, HubPort
+from device.l2element import (
+    DEFAULT_MAX_COPIES,
+    DEFAULT_MAX_HOPS,
+    MAX_PORTS,
+    Element,
+    Family,
+    LoopGuard,
+    format_mac,
+)
 from device.port import Port
 from device.trace import PendingEvent
 from device.units import NS_PER_S
+
+__all__ = [
+    "DEFAULT_AGEING_NS", "DEFAULT_MAX_COPIES", "DEFAULT_MAX_HOPS", "MAX_PORTS", "Family",
+    "FdbEntry", "FdbTable", "Hub", "HubPort", "LoopGuard", "Switch", "SwitchPort",
+    "check_vid", "format_mac", "parse_mac",
+]
 
 TPID_8021Q = 0x8100
 VLAN_VID_MASK = 0x0FFF
@@ -75,9 +92,6 @@ VLAN_MIN = 1
 VLAN_MAX = 4094
 DEFAULT_PVID = 1
 DEFAULT_AGEING_NS = 300 * NS_PER_S  # BR_DEFAULT_AGEING_TIME
-MAX_PORTS = 1024  # BR_MAX_PORTS
-DEFAULT_MAX_HOPS = 16
-DEFAULT_MAX_COPIES = 1024
 _NEVER = 1 << 62  # the hold time of ageing 0: past any virtual time a run reaches
 ETH_ZLEN = 60  # the minimum frame without FCS
 
@@ -100,10 +114,6 @@ PORT_COUNTERS = (
 )
 
 
-def format_mac(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
-
-
 def parse_mac(text: str | bytes) -> bytes:
     """``"02:00:00:00:01:00"`` (or 6 raw bytes) -> 6 bytes; a clear ValueError otherwise."""
     if isinstance(text, bytes):
@@ -123,92 +133,6 @@ def check_vid(vid: Any) -> int:
     if isinstance(vid, bool) or not isinstance(vid, int) or not VLAN_MIN <= vid <= VLAN_MAX:
         raise ValueError(f"a VLAN ID is an int from {VLAN_MIN} to {VLAN_MAX}, got {vid!r}")
     return vid
-
-
-class Family:
-    """What every copy of one frame shares: how many times copies went bridge to bridge."""
-
-    __slots__ = ("copies",)
-
-    def __init__(self) -> None:
-        self.copies = 0
-
-
-class LoopGuard:
-    """The loop guard: bridge hops per frame copy, and a copy budget per original frame.
-
-    Bytes carry no metadata, so the guard keeps it beside the frame object.  A bridge
-    sending a frame out of a port whose cable leads to another bridge's port calls
-    ``onward``, which charges the frame's :class:`Family` one copy (refusing once
-    ``max_copies`` are spent: a broadcast storm that multiplies, such as three cables
-    between two switches) and records the hops the copy has crossed; the next bridge reads
-    and drops that record with ``take`` when the same object arrives (a cable passes frames
-    on unchanged) and refuses a copy that has crossed ``max_hops`` bridges.  Every egress
-    copy towards a bridge is an object of its own, so each keeps its own count.
-
-    Records hold their frame (so its ``id`` stays unique while listed) and live in two
-    generations of ``period_ns`` virtual time each: a frame lost on a cable between two
-    bridges is forgotten within two periods.  So the table holds little more than the
-    frames in flight between bridges, which the cables hold anyway; frames between a bridge
-    and a NIC are never recorded.
-    """
-
-    __slots__ = ("sched", "max_hops", "max_copies", "period_ns", "ports", "_cur", "_old",
-                 "_rotate_at", "dropped")
-
-    def __init__(self, sched: Any, max_hops: int = DEFAULT_MAX_HOPS,
-                 max_copies: int = DEFAULT_MAX_COPIES, period_ns: int = NS_PER_S) -> None:
-        for what, value in (("max_hops", max_hops), ("max_copies", max_copies)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{what} must be a positive int, got {value!r}")
-        self.sched = sched
-        self.max_hops = max_hops
-        self.max_copies = max_copies
-        self.period_ns = period_ns
-        self.ports: set[Port] = set()  # every bridge and hub port under this guard
-        self._cur: dict[int, tuple[bytes, int, Family]] = {}
-        self._old: dict[int, tuple[bytes, int, Family]] = {}
-        self._rotate_at = period_ns
-        self.dropped = 0
-
-    def __len__(self) -> int:
-        return len(self._cur) + len(self._old)
-
-    def take(self, frame: bytes) -> tuple[int, Family | None]:
-        """The hops this frame object has crossed and its family, forgetting the record;
-        ``(0, None)`` for a frame that comes from a NIC."""
-        key = id(frame)
-        entry = self._cur.pop(key, None)
-        if entry is None:
-            entry = self._old.pop(key, None)
-            if entry is None:
-                return 0, None
-        return entry[1], entry[2]
-
-    def peek(self, frame: bytes) -> int:
-        """The hops recorded for ``frame`` (0 when none), without forgetting them."""
-        entry = self._cur.get(id(frame)) or self._old.get(id(frame))
-        return entry[1] if entry is not None and entry[0] is frame else 0
-
-    def onward(self, frame: bytes, hops: int, family: Family) -> bool:
-        """Record a copy leaving towards another bridge; False when the family's budget is
-        spent (the caller drops it as a storm)."""
-        family.copies += 1
-        if family.copies > self.max_copies:
-            return False
-        now = self.sched.now
-        if now >= self._rotate_at:
-            self._old = self._cur
-            self._cur = {}
-            self._rotate_at = now + self.period_ns
-        self._cur[id(frame)] = (frame, hops, family)
-        return True
-
-    def leads_to_bridge(self, port: Port) -> bool:
-        """Whether the cable on ``port`` ends at another bridge or hub port."""
-        medium = port.medium
-        ends = (getattr(medium, "a", None), getattr(medium, "b", None))
-        return any(end is not port and end in self.ports for end in ends)
 
 
 class FdbEntry(NamedTuple):
@@ -323,71 +247,7 @@ class SwitchPort:
         }
 
 
-def _check_ports(kind: str, name: str, ports: Any) -> int:
-    if isinstance(ports, bool) or not isinstance(ports, int) or not 1 <= ports <= MAX_PORTS:
-        raise ValueError(f"{kind} {name}: ports must be an int from 1 to {MAX_PORTS}, "
-                         f"got {ports!r}")
-    return ports
-
-
-class _Element:
-    """What switches and hubs share: ports, the loop guard, the fault report."""
-
-    kind = "element"
-
-    def __init__(self, sched: Any, name: str, ports: int, guard: LoopGuard | None,
-                 faults: FaultLog | None) -> None:
-        self.sched = sched
-        self.name = name
-        self.guard = guard if guard is not None else LoopGuard(sched)
-        self.faults = faults if faults is not None else FaultLog()
-        self._loop_reported = False
-        self._ports: list[Any] = []
-        for index in range(_check_ports(self.kind, name, ports)):
-            phy = Port(sched, f"{name}:port{index}")
-            self.guard.ports.add(phy)
-            self._ports.append(self._make_port(index, phy))
-
-    def _make_port(self, index: int, phy: Port) -> Any:
-        raise NotImplementedError
-
-    def __len__(self) -> int:
-        return len(self._ports)
-
-    @property
-    def ports(self) -> list[Any]:
-        return list(self._ports)
-
-    def _port_at(self, index: Any) -> Any:
-        if isinstance(index, bool) or not isinstance(index, int) or not (
-                0 <= index < len(self._ports)):
-            raise ValueError(f"{self.kind} {self.name} has ports 0 to {len(self._ports) - 1}, "
-                             f"not {index!r}")
-        return self._ports[index]
-
-    def _to_bridge(self, out: Any, frame: bytes, hops: int, family: Family) -> bool:
-        """Charge one copy towards another bridge to the loop guard; False: storm, dropped."""
-        if self.guard.onward(frame, hops, family):
-            return True
-        self._loop_drop(out, frame, hops, f"not sent out of {out.name}: "
-                        f"{self.guard.max_copies} copies of it already went between bridges")
-        return False
-
-    def _loop_drop(self, sp: Any, frame: bytes, hops: int, what: str = "") -> None:
-        sp.loop_dropped += 1
-        self.guard.dropped += 1
-        if self._loop_reported:
-            return
-        self._loop_reported = True
-        src = format_mac(frame[6:12]) if len(frame) >= 12 else "?"
-        what = what or f"dropped on {sp.name} after crossing {hops} bridges"
-        self.faults.record(
-            self.sched.now, self.name, "loop", hops,
-            f"frame from {src} {what}: a forwarding loop (switches run no STP; remove the "
-            f"redundant cable); further drops are counted in loop_dropped")
-
-
-class Switch(_Element):
+class Switch(Element):
     """A learning Ethernet bridge with ``ports`` ports (see the module docstring)."""
 
     kind = "switch"
@@ -721,98 +581,3 @@ def _egress_form(frame: bytes, tagged: bool, untagged: bool, tci: int) -> bytes:
         return frame
     base = frame[:12] + frame[16:] if tagged else frame
     return base[:12] + bytes((0x81, 0x00, tci >> 8, tci & 0xFF)) + base[12:]
-
-
-class HubPort:
-    """One port of a hub: its PHY (``.port``) and counters."""
-
-    __slots__ = ("hub", "index", "name", "port", "to_bridge", "loop_dropped")
-
-    def __init__(self, hub: Any, index: int, port: Port) -> None:
-        self.hub = hub
-        self.index = index
-        self.name = f"port{index}"
-        self.port = port
-        self.to_bridge = False
-        self.loop_dropped = 0
-
-    def __repr__(self) -> str:
-        state = "up" if self.port.link_up else "down"
-        return f"<HubPort {self.hub.name}:{self.name} {state}>"
-
-    @property
-    def link_up(self) -> bool:
-        return self.port.link_up
-
-    def counters(self) -> dict[str, int]:
-        phy = self.port
-        return {
-            "rx_packets": phy.rx_frames,
-            "rx_bytes": phy.rx_bytes,
-            "tx_packets": phy.tx_frames,
-            "tx_bytes": phy.tx_bytes,
-            "rx_dropped_link_down": phy.rx_dropped_link_down,
-            "tx_dropped_link_down": phy.tx_dropped_link_down,
-            "loop_dropped": self.loop_dropped,
-        }
-
-
-class Hub(_Element):
-    """A repeater: every frame to every other port with link up (see the module docstring)."""
-
-    kind = "hub"
-
-    def __init__(self, sched: Any, name: str, ports: int = 4, guard: LoopGuard | None = None,
-                 faults: FaultLog | None = None) -> None:
-        self.repeated = 0
-        super().__init__(sched, name, ports, guard, faults)
-
-    def _make_port(self, index: int, phy: Port) -> HubPort:
-        hp = HubPort(self, index, phy)
-        phy.attach(lambda frame: self._receive(hp, frame),
-                   lambda up: self._link_change(hp, up))
-        return hp
-
-    def __repr__(self) -> str:
-        return f"<Hub {self.name} {len(self._ports)} ports>"
-
-    def port(self, index: int) -> HubPort:
-        """Port ``index``, a cable end."""
-        return self._port_at(index)
-
-    def pending_events(self) -> list[PendingEvent]:
-        return []
-
-    def _link_change(self, hp: HubPort, up: bool) -> None:
-        hp.to_bridge = up and self.guard.leads_to_bridge(hp.port)
-
-    def _receive(self, hp: HubPort, frame: bytes) -> None:
-        hops, family = self.guard.take(frame)
-        if hops >= self.guard.max_hops:
-            self._loop_drop(hp, frame, hops)
-            return
-        self.repeated += 1
-        hops += 1
-        shared = False
-        for out in self._ports:
-            if out is hp or not out.port.link_up:
-                continue
-            out_frame = frame
-            if out.to_bridge:
-                if shared:
-                    out_frame = bytes(memoryview(frame))
-                shared = True
-                if family is None:
-                    family = Family()
-                if not self._to_bridge(out, out_frame, hops, family):
-                    continue
-            out.port.transmit(out_frame)
-
-    def counters(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for hp in self._ports:
-            for key, value in hp.counters().items():
-                total[key] = total.get(key, 0) + value
-        total["repeated"] = self.repeated
-        return total
-
