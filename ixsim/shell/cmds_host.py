@@ -1,5 +1,5 @@
 """Shell commands over hosts and the network: hosts, ifaces, routes, neigh, sockets, timers,
-dmesg, ping, send, tcp, udp, link, cable, inject, pcap.
+dmesg, ping, send, tcp, udp, link, cable, fdb, inject, pcap.
 
 The IPv4 commands work through ``host.net`` / ``host.ping`` / ``host.socket`` and, on a
 host where those are not attached yet, answer in one line: "not available yet: the IPv4
@@ -201,6 +201,29 @@ class HostCommands:
         (cable.plug if words[1] == "up" else cable.unplug)()
         state = "plugged: link up" if words[1] == "up" else "unplugged: link down"
         self.say(f"cable {cable.name} {state} on both ends (LSC raised on both NICs)")
+
+    def do_fdb(self, arg: str) -> None:
+        """The forwarding database of the switches, as `bridge fdb show` prints it.
+
+        usage: fdb [SWITCH]
+        example: fdb sw0
+        """
+        words = self.args(arg)
+        self.need(words, 0, 1, "fdb [SWITCH]")
+        switches = getattr(self.world, "switches", {})
+        if words:
+            if words[0] not in switches:
+                known = ", ".join(switches) or "none"
+                raise ShellError(f"no switch {words[0]!r} (switches: {known})")
+            switches = {words[0]: switches[words[0]]}
+        if not switches:
+            self.say("no switches")
+            return
+        for sw in switches.values():
+            table = sw.fdb()
+            self.says(str(entry) for entry in table)
+            if not table:
+                self.say(f"{sw.name}: fdb empty")
 
     def do_cable(self, arg: str) -> None:
         """List the cables, or set an impairment on one (both directions).

@@ -298,6 +298,10 @@ class Session:
         if found is not None:
             ref, label = found
             return f"{ref.nic.trace_name} {label}"
+        for element in (*self.world.switches.values(), *self.world.hubs.values()):
+            for ev in element.pending_events():
+                if ev.handle is handle:
+                    return ev.label  # "sw0 FDB ageing sweep"
         return T.event_name(handle)
 
     # -- execution ----------------------------------------------------------------------

@@ -51,6 +51,7 @@ ARGS: dict[str, tuple[str, ...]] = {
     "ping": ("host", "host"), "tcp": ("host", "host"), "udp": ("host", "host"),
     "send": ("host", "iface"), "link": ("nic", "updown"), "cable": ("cable", "cablekind"),
     "inject": ("nic", "fault"), "pcap": ("startstop",), "help": ("command",),
+    "fdb": ("switch",),
     "events": (), "delete": (), "step": (), "run": (), "continue": (), "faults": (),
 }
 KEYWORDS = {
@@ -213,6 +214,8 @@ class Shell(HardwareCommands, RunCommands, HostCommands, cmd.Cmd):
             return list(R.BY_NAME)
         if kind == "command":
             return self.command_names()
+        if kind == "switch":
+            return list(getattr(self.world, "switches", {}))
         if kind == "cable":
             return [str(i) for i in range(len(self.world.cables))] + list(CABLE_KINDS)
         return list(KEYWORDS.get(kind, ()))
