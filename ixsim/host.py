@@ -96,10 +96,10 @@ class Host:
     with the given MAC), ``device_ids`` (each NIC's PCI device ID, e.g. an 82597EX SR/LR/CX4
     variant), ``driver`` (True: the built-in ixgb; False or None: NICs left unbound; a
     driver module or its dotted name, see :func:`load_driver`), ``driver_params`` (the
-    driver's module parameters, ixgb's by default), ``stack=False`` (the netdev core only: no IPv4, no loopback, no
-    GRO, so a driver test sees exactly the raw frames it sends and receives; ``net`` and
-    ``lo`` are None) and ``up=False`` (interfaces probed but left down: the caller runs
-    ``dev_open``).
+    driver's module parameters, ixgb's by default), ``stack=False`` (the netdev core only:
+    no IPv4, no loopback, no GRO, so a driver test sees exactly the raw frames it sends and
+    receives; ``net`` and ``lo`` are None) and ``up=False`` (interfaces probed but left down:
+    the caller runs ``dev_open``).
     """
 
     def __init__(

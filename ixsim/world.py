@@ -19,32 +19,12 @@ from device.cable import Cable
 from device.impair import Corrupt, Delay, Duplicate, Loss, Reorder
 from device.pcap import PcapWriter
 from device.port import Port
+from ixsim.clock import parse_rate
 from ixsim.host import Host
 from ixsim.sched import Deadlock, Scheduler, format_ns, parse_duration
 from stack.core import IF_OPER_UP
 
-__all__ = ["World", "Deadlock", "parse_duration", "format_ns"]
-
-_RATE_UNITS = {"g": 1_000_000_000, "m": 1_000_000, "k": 1_000}
-
-
-def parse_rate(value: int | str) -> int:
-    """``"10G"``, ``"100M"``, ``"10Gbit"`` or an int (bits/s) -> bits per second."""
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError(f"rate must be positive: {value}")
-        return value
-    text = value.strip().lower().removesuffix("bps").removesuffix("bit").removesuffix("b")
-    scale = _RATE_UNITS.get(text[-1:], 1) if text else 1
-    number = text[:-1] if text[-1:] in _RATE_UNITS else text
-    try:
-        rate = int(float(number) * scale)
-    except ValueError:
-        raise ValueError(f"not a rate: {value!r} (use e.g. 10G, 100M)") from None
-    if rate <= 0:
-        raise ValueError(f"rate must be positive: {value!r}")
-    return rate
-
+__all__ = ["World", "Deadlock", "parse_duration", "parse_rate", "format_ns"]
 
 def _port_of(end: Any) -> Port:
     """Accept a Port, a host interface (``a.eth0``) or a Host (its first NIC)."""
