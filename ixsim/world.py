@@ -13,6 +13,7 @@ impairments, ISNs and ephemeral ports, and events run in (time, sequence) order.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from device.cable import Cable
@@ -22,6 +23,7 @@ from device.port import Port
 from ixsim.clock import parse_rate
 from ixsim.host import Host
 from ixsim.sched import Deadlock, Scheduler, format_ns, parse_duration
+from ixsim.topology import load as load_topology
 from stack.core import IF_OPER_UP
 
 __all__ = ["World", "Deadlock", "parse_duration", "parse_rate", "format_ns"]
@@ -48,6 +50,18 @@ class World:
         self.hosts: dict[str, Host] = {}
         self.cables: list[Cable] = []
         self._pcaps: list[PcapWriter] = []
+        self.closers: list[Any] = []  # called by close(), last first (taps a topology opened)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, seed: int | None = None,
+             realtime: bool | None = None, strict: bool | None = None) -> World:
+        """A world built from a topology file (TOML; README "Topology files").
+
+        ``seed``, ``realtime`` and ``strict`` override the file's ``[world]`` table (seed 0,
+        virtual time unless the file has taps, not strict).  Every mistake in the file is an
+        ``ixsim.topology.TopologyError`` (a ValueError) naming the file, line and key.
+        """
+        return load_topology(path, cls, seed=seed, realtime=realtime, strict=strict)
 
     # -- building ------------------------------------------------------------------------
     def host(self, name: str, *addresses: str, nics: int = 1, **options: Any) -> Host:
@@ -158,6 +172,8 @@ class World:
         return sorted(out, key=lambda f: f.time_ns)
 
     def close(self) -> None:
+        while self.closers:
+            self.closers.pop()()
         for writer in self._pcaps:
             writer.close()
         self._pcaps.clear()
