@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from device.bridge import Hub, LoopGuard, Switch
 from device.cable import Cable
+from device.faults import FaultLog
 from device.impair import Corrupt, Delay, Duplicate, Loss, Reorder
 from device.pcap import PcapWriter
 from device.port import Port
@@ -26,7 +28,8 @@ from ixsim.sched import Deadlock, Scheduler, format_ns, parse_duration
 from ixsim.topology import load as load_topology
 from stack.core import IF_OPER_UP
 
-__all__ = ["World", "Deadlock", "parse_duration", "parse_rate", "format_ns"]
+__all__ = ["World", "Deadlock", "Switch", "Hub", "parse_duration", "parse_rate", "format_ns"]
+
 
 def _port_of(end: Any) -> Port:
     """Accept a Port, a host interface (``a.eth0``) or a Host (its first NIC)."""
@@ -37,7 +40,10 @@ def _port_of(end: Any) -> Port:
     port = getattr(end, "port", None)
     if isinstance(port, Port):
         return port
-    raise TypeError(f"cannot cable {end!r}: pass host.eth0 (or a Port)")
+    if isinstance(end, Switch | Hub):
+        raise TypeError(f"cannot cable {end!r} as a whole: pass one of its ports, "
+                        f"{end.name}.port(i)")
+    raise TypeError(f"cannot cable {end!r}: pass host.eth0, sw.port(i) (or a Port)")
 
 
 class World:
@@ -48,7 +54,10 @@ class World:
         self.seed = seed
         self.strict = strict
         self.hosts: dict[str, Host] = {}
+        self.switches: dict[str, Switch] = {}
+        self.hubs: dict[str, Hub] = {}
         self.cables: list[Cable] = []
+        self.loop_guard = LoopGuard()
         self._pcaps: list[PcapWriter] = []
         self.closers: list[Any] = []  # called by close(), last first (taps a topology opened)
 
@@ -64,14 +73,51 @@ class World:
         return load_topology(path, cls, seed=seed, realtime=realtime, strict=strict)
 
     # -- building ------------------------------------------------------------------------
+    def _check_name(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a name must be a non-empty string, got {name!r}")
+        for kind, table in (("host", self.hosts), ("switch", self.switches),
+                            ("hub", self.hubs)):
+            if name in table:
+                raise ValueError(f"{kind} {name!r} exists already")
+
     def host(self, name: str, *addresses: str, nics: int = 1, **options: Any) -> Host:
-        if name in self.hosts:
-            raise ValueError(f"host {name!r} exists already")
+        self._check_name(name)
         host = Host(self, name, index=len(self.hosts), nics=nics, **options)
         self.hosts[name] = host
         for i, addr in enumerate(addresses):
             host.add_address(f"eth{i}" if i < nics else "eth0", addr)
         return host
+
+    def switch(
+        self,
+        name: str,
+        ports: int = 8,
+        *,
+        vlan_filtering: bool = False,
+        ageing: int | str = "300s",
+    ) -> Switch:
+        """A learning Ethernet bridge (device/bridge.py): ``w.cable(a.eth0, sw.port(0))``.
+
+        ``ageing`` is how long an idle FDB entry lives (virtual time; 0 disables learning);
+        ``vlan_filtering=True`` enables 802.1Q access and trunk ports (``sw.port(i,
+        vlan=10)``, ``sw.port(i, trunk=[10, 20])``).  There is no STP: a cabling loop is
+        stopped by the loop guard, counted and reported in ``w.faults``.
+        """
+        self._check_name(name)
+        sw = Switch(self.sched, name, ports, vlan_filtering=vlan_filtering,
+                    ageing_ns=parse_duration(ageing), guard=self.loop_guard,
+                    faults=FaultLog(strict=self.strict))
+        self.switches[name] = sw
+        return sw
+
+    def hub(self, name: str, ports: int = 4) -> Hub:
+        """A repeater: every frame to every other port with link up (device/bridge.py)."""
+        self._check_name(name)
+        hub = Hub(self.sched, name, ports, guard=self.loop_guard,
+                  faults=FaultLog(strict=self.strict))
+        self.hubs[name] = hub
+        return hub
 
     def cable(
         self,
@@ -91,7 +137,10 @@ class World:
         snaplen: int = 262144,
         wait: bool = True,
     ) -> Cable:
-        """Join two NIC ports back to back, with optional impairments and a pcap file.
+        """Join two ports back to back, with optional impairments and a pcap file.
+
+        An end is a host interface (``a.eth0``), a host (its first NIC), a switch or hub
+        port (``sw.port(3)``) or a :class:`~device.port.Port`.
 
         Impairments apply in both directions, each direction drawing from the world's
         seeded RNG.  The pcap records every frame delivered in either direction.
@@ -169,6 +218,8 @@ class World:
         out = []
         for host in self.hosts.values():
             out.extend(host.machine.faults.faults)
+        for element in (*self.switches.values(), *self.hubs.values()):
+            out.extend(element.faults.faults)
         return sorted(out, key=lambda f: f.time_ns)
 
     def close(self) -> None:
