@@ -34,7 +34,8 @@ NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
 NIC_NAME = re.compile(r"eth(\d+)\Z")
 PORT_NAME = re.compile(r"port(\d+)\Z")
 MAX_NICS = 16
-MAX_PORTS = 1024
+MAX_PORTS = 1024  # BR_MAX_PORTS
+DEFAULT_PORTS = {"switch": 8, "hub": 4}  # World.switch's and World.hub's defaults
 IPV6_PENDING = "IPv6 is not modelled yet (IPv4 only for now: the stack has no IPv6)"
 
 # Keys of each table, in the order the README documents them.
@@ -43,7 +44,7 @@ WORLD_KEYS = ("seed", "realtime", "strict")
 HOST_KEYS = ("addresses", "nics", "driver", "driver_params", "mtu", "sysctls", "routes", "up",
              "stack", "macs", "firmware", "device_ids", "mem_size")
 ROUTE_KEYS = ("dst", "via", "dev", "metric")
-SWITCH_KEYS = ("ports", "vlan_filtering", "port")
+SWITCH_KEYS = ("ports", "vlan_filtering", "ageing", "port")
 SWITCH_PORT_KEYS = ("vlan", "trunk")
 HUB_KEYS = ("ports",)
 # World.cable's keyword arguments, by the same names (wait is the loader's business).
@@ -111,6 +112,7 @@ class BridgeSpec:
     kind: str  # "switch" or "hub"
     ports: int
     vlan_filtering: bool = False
+    ageing: int | str | None = None
     port: dict[int, tuple[dict[str, Any], KeyPath]] = field(default_factory=dict)
 
 
@@ -399,12 +401,15 @@ class _Checker:
 
     def bridge(self, kind: str, name: str, body: Any, key: KeyPath) -> BridgeSpec:
         body = self.table(body, key)
-        self.keys(body, key, SWITCH_KEYS if kind == "switch" else HUB_KEYS,
-                  required=("ports",))
-        spec = BridgeSpec(name, key, kind, self.integer(body["ports"], (*key, "ports"), 1,
-                                                         MAX_PORTS))
+        self.keys(body, key, SWITCH_KEYS if kind == "switch" else HUB_KEYS)
+        ports = DEFAULT_PORTS[kind]
+        if "ports" in body:
+            ports = self.integer(body["ports"], (*key, "ports"), 1, MAX_PORTS)
+        spec = BridgeSpec(name, key, kind, ports)
         if kind == "hub":
             return spec
+        if "ageing" in body:
+            spec.ageing = self.with_parser(body["ageing"], (*key, "ageing"), parse_duration)
         if "vlan_filtering" in body:
             spec.vlan_filtering = self.typed(body["vlan_filtering"], (*key, "vlan_filtering"),
                                              bool, "true or false")

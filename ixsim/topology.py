@@ -162,7 +162,9 @@ class _Builder:
                                        f"(World.{spec.kind} is missing)")
         try:
             if spec.kind == "switch":
-                obj = make(spec.name, ports=spec.ports, vlan_filtering=spec.vlan_filtering)
+                extra = {} if spec.ageing is None else {"ageing": spec.ageing}
+                obj = make(spec.name, ports=spec.ports, vlan_filtering=spec.vlan_filtering,
+                           **extra)
             else:
                 obj = make(spec.name, ports=spec.ports)
         except _BUILD_ERRORS as exc:
