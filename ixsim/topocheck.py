@@ -547,6 +547,8 @@ def parse(text: str, file: str = "<topology>", base: Path | None = None) -> Topo
         message = str(exc)
         m = re.search(r"\(at line (\d+), column \d+\)", message)
         line = int(m.group(1)) if m else 0
+        if not m and "(at end of document)" in message:
+            line = len(text.splitlines())
         reason = re.sub(r"\s*\(at line \d+, column \d+\)|\s*\(at end of document\)", "",
                         message)
         raise TopologyError(file, line, "", f"not valid TOML: {reason}") from None
