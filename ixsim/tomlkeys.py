@@ -75,9 +75,9 @@ def _key_of(line: str) -> tuple[str, ...] | None:
     return None
 
 
-def index_lines(text: str) -> list[tuple[int, tuple[str | int, ...]]]:
-    """Every header and key line as (line number, absolute path), in text order."""
-    out: list[tuple[int, tuple[str | int, ...]]] = []
+def index_lines(text: str) -> list[tuple[int, tuple[str | int, ...], bool]]:
+    """Every header and key line as (line number, absolute path, is a header), in order."""
+    out: list[tuple[int, tuple[str | int, ...], bool]] = []
     table: tuple[str | int, ...] = ()
     counts: dict[tuple[str, ...], int] = {}
     in_string = False
@@ -95,11 +95,11 @@ def index_lines(text: str) -> list[tuple[int, tuple[str | int, ...]]]:
                 table = (*key, n)
             else:
                 table = key
-            out.append((lineno, table))
+            out.append((lineno, table, True))
         else:
             key = _key_of(line)
             if key is not None:
-                out.append((lineno, (*table, *key)))
+                out.append((lineno, (*table, *key), False))
         if triples % 2 == 1:
             in_string = True
     return out
@@ -118,16 +118,17 @@ def find_line(text: str, path: Path) -> int:
     """The line of ``path`` (e.g. ``("hosts", "a", "routes", 1, "via")``) in ``text``; 0 if
     not even its first table is there."""
     lines = text.splitlines()
-    best_line, best_len, best_exact = 0, 0, False
-    for lineno, abs_path in index_lines(text):
+    best_line, best_len, best_exact, best_header = 0, 0, False, False
+    for lineno, abs_path, header in index_lines(text):
         n = _common(abs_path, path)
         exact = n == len(abs_path)  # the line's own path is a prefix of the one sought
         if n > best_len or (n == best_len and exact and not best_exact):
-            best_line, best_len, best_exact = lineno, n, exact
+            best_line, best_len, best_exact, best_header = lineno, n, exact, header
     if not best_line:
         return 0
     rest = [p for p in path[best_len:] if isinstance(p, str)]
-    if not best_exact or not rest:
+    if not best_exact or not rest or best_header:
+        # A key not under its table is missing: point at the table.
         return best_line
     # The rest of the path is inside the value that starts on best_line (an inline table, a
     # multi-line array): search forward for each remaining key, stopping at the next header.
