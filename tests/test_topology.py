@@ -4,6 +4,7 @@ every option reaches the world, and every mistake names the file, the line and t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -440,3 +441,35 @@ def test_cli_topology_errors_are_one_line(tmp_path, capsys):
         assert err.startswith(f"ixsim: error: {bad}:2: hosts.a.adresses: unknown key"), err
     assert main(["regs", "--topology", str(bad), "--scenario", "b2b"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+# -- the documentation's examples -----------------------------------------------------------
+def _toml_block(doc: Path, after: str) -> str:
+    section = doc.read_text().split(after, 1)[1]
+    return re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_topology_example_runs(tmp_path, monkeypatch):
+    text = _toml_block(ROOT / "README.md", "### Topology files")
+    (tmp_path / "net.toml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    with World.load("net.toml", seed=7) as w:
+        assert w.seed == 7
+        assert w.hosts["a"].ping("10.0.0.2").received == 1
+        assert w.hosts["a"].net.sysctl.tcp_sack is False
+
+
+def test_docs_layout_example_is_valid_and_builds(tmp_path):
+    text = _toml_block(ROOT / "docs" / "topology.md", "## Layout")
+    topo = parse(text, "layout.toml", tmp_path)
+    assert sorted(topo.hosts) == ["r"] and sorted(topo.bridges) == ["h0", "sw0"]
+    assert len(topo.taps) == 1 and topo.realtime is None
+    without_taps = text.split("[[taps]]", 1)[0]
+    path = write(tmp_path, without_taps)
+    with World.load(path) as w:
+        r = w.hosts["r"]
+        assert r.eth0.mtu == 9000 and r.net.sysctl.ip_forward
+        assert [c for _, c in r.addresses] == ["10.0.0.254/24", "10.0.1.254/24",
+                                               "10.0.2.254/24"]
+        assert w.switches["sw0"].port(7).trunk == [10, 20]
+    assert (tmp_path / "r-sw0.pcap").exists()
