@@ -31,12 +31,15 @@ Contract:
   STP off.
 * **No STP.** A switch runs no spanning tree: two cables between two switches (or any
   cycle) make a forwarding loop, exactly as on a Linux bridge with ``stp_state 0``; avoiding
-  it is the user's job.  So that a loop cannot spin the world forever, every frame carries
-  a bridge hop count out of band (:class:`LoopGuard`, shared by the world's switches and
-  hubs): a frame that has already crossed ``max_hops`` bridges (16 by default) is dropped,
-  counted in ``loop_dropped`` and reported once per switch as a fault (``w.faults``).  The
-  count travels with the frame object, so a cable stage that rewrites a frame (``corrupt``)
-  resets it.  This guard has no counterpart in Linux or in real hardware.
+  it is the user's job.  So that a loop cannot spin the world forever, the world's switches
+  and hubs share a :class:`LoopGuard` that follows each frame out of band: a copy that has
+  already crossed ``max_hops`` bridges (16) is dropped, and so is any copy beyond the
+  ``max_copies`` (1024) that one original frame may send between bridges in all (a storm
+  that multiplies, as three parallel cables make, would outrun a hop limit).  Drops are
+  counted in ``loop_dropped`` and reported once per switch as a fault (``w.faults``;
+  ``World(strict=True)`` raises it).  The record travels with the frame object, so a cable
+  stage that rewrites a frame (``corrupt``) starts it afresh.  The guard has no counterpart
+  in Linux or in real hardware, and touches no frame that goes between a bridge and a NIC.
 * **VLAN filtering** (802.1Q, TPID 0x8100) when the switch is created with
   ``vlan_filtering=True``: every port starts as an untagged member of VLAN 1 with PVID 1
   (Linux's ``default_pvid``); ``port(i, vlan=10)`` makes port ``i`` an access port (untagged
@@ -73,6 +76,7 @@ DEFAULT_PVID = 1
 DEFAULT_AGEING_NS = 300 * NS_PER_S  # BR_DEFAULT_AGEING_TIME
 MAX_PORTS = 1024  # BR_MAX_PORTS
 DEFAULT_MAX_HOPS = 16
+DEFAULT_MAX_COPIES = 1024
 
 _ZERO_MAC = bytes(6)
 _LINK_LOCAL_PREFIX = b"\x01\x80\xc2\x00\x00"
@@ -118,39 +122,90 @@ def check_vid(vid: Any) -> int:
     return vid
 
 
-class LoopGuard:
-    """Bridge hops per frame, kept beside the frame object (bytes carry no metadata).
+class Family:
+    """What every copy of one frame shares: how many times copies went bridge to bridge."""
 
-    ``mark`` records the hop count a frame leaves a bridge with; ``hops`` reads it back
-    when the same object arrives at the next bridge (a cable passes frames on unchanged).
-    Entries hold the frame, so its ``id`` stays unique while listed; they live in two
-    generations of ``gen_size`` entries each, so frames that ended at a NIC are forgotten.
+    __slots__ = ("copies",)
+
+    def __init__(self) -> None:
+        self.copies = 0
+
+
+class LoopGuard:
+    """The loop guard: bridge hops per frame copy, and a copy budget per original frame.
+
+    Bytes carry no metadata, so the guard keeps it beside the frame object.  A bridge
+    sending a frame out of a port whose cable leads to another bridge's port calls
+    ``onward``, which charges the frame's :class:`Family` one copy (refusing once
+    ``max_copies`` are spent: a broadcast storm that multiplies, such as three cables
+    between two switches) and records the hops the copy has crossed; the next bridge reads
+    and drops that record with ``take`` when the same object arrives (a cable passes frames
+    on unchanged) and refuses a copy that has crossed ``max_hops`` bridges.  Every egress
+    copy towards a bridge is an object of its own, so each keeps its own count.
+
+    Records hold their frame (so its ``id`` stays unique while listed) and live in two
+    generations of ``period_ns`` virtual time each: a frame lost on a cable between two
+    bridges is forgotten within two periods.  So the table holds little more than the
+    frames in flight between bridges, which the cables hold anyway; frames between a bridge
+    and a NIC are never recorded.
     """
 
-    __slots__ = ("max_hops", "gen_size", "_cur", "_old", "dropped")
+    __slots__ = ("sched", "max_hops", "max_copies", "period_ns", "ports", "_cur", "_old",
+                 "_rotate_at", "dropped")
 
-    def __init__(self, max_hops: int = DEFAULT_MAX_HOPS, gen_size: int = 1 << 17) -> None:
-        if isinstance(max_hops, bool) or not isinstance(max_hops, int) or max_hops < 1:
-            raise ValueError(f"max_hops must be a positive int, got {max_hops!r}")
+    def __init__(self, sched: Any, max_hops: int = DEFAULT_MAX_HOPS,
+                 max_copies: int = DEFAULT_MAX_COPIES, period_ns: int = NS_PER_S) -> None:
+        for what, value in (("max_hops", max_hops), ("max_copies", max_copies)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{what} must be a positive int, got {value!r}")
+        self.sched = sched
         self.max_hops = max_hops
-        self.gen_size = gen_size
-        self._cur: dict[int, tuple[bytes, int]] = {}
-        self._old: dict[int, tuple[bytes, int]] = {}
+        self.max_copies = max_copies
+        self.period_ns = period_ns
+        self.ports: set[Port] = set()  # every bridge and hub port under this guard
+        self._cur: dict[int, tuple[bytes, int, Family]] = {}
+        self._old: dict[int, tuple[bytes, int, Family]] = {}
+        self._rotate_at = period_ns
         self.dropped = 0
 
-    def hops(self, frame: bytes) -> int:
-        key = id(frame)
-        entry = self._cur.get(key) or self._old.get(key)
-        if entry is not None and entry[0] is frame:
-            return entry[1]
-        return 0
+    def __len__(self) -> int:
+        return len(self._cur) + len(self._old)
 
-    def mark(self, frame: bytes, hops: int) -> None:
-        cur = self._cur
-        if len(cur) >= self.gen_size:
-            self._old = cur
-            self._cur = cur = {}
-        cur[id(frame)] = (frame, hops)
+    def take(self, frame: bytes) -> tuple[int, Family | None]:
+        """The hops this frame object has crossed and its family, forgetting the record;
+        ``(0, None)`` for a frame that comes from a NIC."""
+        key = id(frame)
+        entry = self._cur.pop(key, None)
+        if entry is None:
+            entry = self._old.pop(key, None)
+            if entry is None:
+                return 0, None
+        return entry[1], entry[2]
+
+    def peek(self, frame: bytes) -> int:
+        """The hops recorded for ``frame`` (0 when none), without forgetting them."""
+        entry = self._cur.get(id(frame)) or self._old.get(id(frame))
+        return entry[1] if entry is not None and entry[0] is frame else 0
+
+    def onward(self, frame: bytes, hops: int, family: Family) -> bool:
+        """Record a copy leaving towards another bridge; False when the family's budget is
+        spent (the caller drops it as a storm)."""
+        family.copies += 1
+        if family.copies > self.max_copies:
+            return False
+        now = self.sched.now
+        if now >= self._rotate_at:
+            self._old = self._cur
+            self._cur = {}
+            self._rotate_at = now + self.period_ns
+        self._cur[id(frame)] = (frame, hops, family)
+        return True
+
+    def leads_to_bridge(self, port: Port) -> bool:
+        """Whether the cable on ``port`` ends at another bridge or hub port."""
+        medium = port.medium
+        ends = (getattr(medium, "a", None), getattr(medium, "b", None))
+        return any(end is not port and end in self.ports for end in ends)
 
 
 class FdbEntry(NamedTuple):
@@ -210,6 +265,7 @@ class SwitchPort:
         "port",
         "pvid",
         "vlans",
+        "to_bridge",
         "rx_vlan_filtered",
         "tx_vlan_filtered",
         "rx_invalid",
@@ -225,6 +281,7 @@ class SwitchPort:
         self.port = port
         self.pvid: int | None = DEFAULT_PVID
         self.vlans: dict[int, bool] = {DEFAULT_PVID: True}
+        self.to_bridge = False  # its cable leads to another bridge: mark what goes out
         self.rx_vlan_filtered = 0
         self.tx_vlan_filtered = 0
         self.rx_invalid = 0
@@ -279,12 +336,13 @@ class _Element:
                  faults: FaultLog | None) -> None:
         self.sched = sched
         self.name = name
-        self.guard = guard if guard is not None else LoopGuard()
+        self.guard = guard if guard is not None else LoopGuard(sched)
         self.faults = faults if faults is not None else FaultLog()
         self._loop_reported = False
         self._ports: list[Any] = []
         for index in range(_check_ports(self.kind, name, ports)):
             phy = Port(sched, f"{name}.port{index}")
+            self.guard.ports.add(phy)
             self._ports.append(self._make_port(index, phy))
 
     def _make_port(self, index: int, phy: Port) -> Any:
@@ -304,18 +362,26 @@ class _Element:
                              f"not {index!r}")
         return self._ports[index]
 
-    def _loop_drop(self, sp: Any, frame: bytes, hops: int) -> None:
+    def _to_bridge(self, out: Any, frame: bytes, hops: int, family: Family) -> bool:
+        """Charge one copy towards another bridge to the loop guard; False: storm, dropped."""
+        if self.guard.onward(frame, hops, family):
+            return True
+        self._loop_drop(out, frame, hops, f"not sent out of {out.name}: "
+                        f"{self.guard.max_copies} copies of it already went between bridges")
+        return False
+
+    def _loop_drop(self, sp: Any, frame: bytes, hops: int, what: str = "") -> None:
         sp.loop_dropped += 1
         self.guard.dropped += 1
         if self._loop_reported:
             return
         self._loop_reported = True
         src = format_mac(frame[6:12]) if len(frame) >= 12 else "?"
+        what = what or f"dropped on {sp.name} after crossing {hops} bridges"
         self.faults.record(
             self.sched.now, self.name, "loop", hops,
-            f"frame from {src} dropped on {sp.name} after crossing {hops} bridges: a "
-            f"forwarding loop (switches run no STP; remove the redundant cable); further "
-            f"drops are counted in loop_dropped")
+            f"frame from {src} {what}: a forwarding loop (switches run no STP; remove the "
+            f"redundant cable); further drops are counted in loop_dropped")
 
 
 class Switch(_Element):
@@ -496,15 +562,15 @@ class Switch(_Element):
 
     # -- link ---------------------------------------------------------------------------
     def _link_change(self, sp: SwitchPort, up: bool) -> None:
+        sp.to_bridge = up and self.guard.leads_to_bridge(sp.port)
         if not up:
             self.fdb_flush(sp.index)
 
     # -- the data path ------------------------------------------------------------------
     def _receive(self, sp: SwitchPort, frame: bytes) -> None:
         """``br_handle_frame_finish``: admit, learn, then forward, flood or drop."""
-        guard = self.guard
-        hops = guard.hops(frame)
-        if hops >= guard.max_hops:
+        hops, family = self.guard.take(frame)
+        if hops >= self.guard.max_hops:
             self._loop_drop(sp, frame, hops)
             return
         if len(frame) < 14:
@@ -515,7 +581,7 @@ class Switch(_Element):
             sp.rx_invalid += 1  # br_handle_frame: !is_valid_ether_addr(h_source)
             return
         if self.vlan_filtering:
-            self._receive_vlan(sp, frame, src, hops)
+            self._receive_vlan(sp, frame, src, hops, family)
             return
         dst = frame[0:6]
         self._learn(sp, src, 0)
@@ -532,16 +598,31 @@ class Switch(_Element):
                     sp.same_port += 1
                     return
                 self.forwarded += 1
-                guard.mark(frame, hops + 1)
+                if out.to_bridge and not self._to_bridge(out, frame, hops + 1,
+                                                         family or Family()):
+                    return
                 out.port.transmit(frame)
                 return
         self.flooded += 1
-        guard.mark(frame, hops + 1)
+        hops += 1
+        shared = False
         for out in self._ports:
-            if out is not sp and out.port.link_up:
-                out.port.transmit(frame)
+            if out is sp or not out.port.link_up:
+                continue
+            out_frame = frame
+            if out.to_bridge:
+                # Each copy towards a bridge is an object of its own with its own count.
+                if shared:
+                    out_frame = bytes(memoryview(frame))
+                shared = True
+                if family is None:
+                    family = Family()
+                if not self._to_bridge(out, out_frame, hops, family):
+                    continue
+            out.port.transmit(out_frame)
 
-    def _receive_vlan(self, sp: SwitchPort, frame: bytes, src: bytes, hops: int) -> None:
+    def _receive_vlan(self, sp: SwitchPort, frame: bytes, src: bytes, hops: int,
+                      family: Family | None) -> None:
         """The 802.1Q half: classify (``br_allowed_ingress``), then egress per membership."""
         tagged = frame[12] == 0x81 and frame[13] == 0x00 and len(frame) >= 18
         if tagged:
@@ -558,28 +639,6 @@ class Switch(_Element):
             return
         self._learn(sp, src, vid)
         dst = frame[0:6]
-        # The frame in both egress forms, built once when first needed.
-        forms: dict[bool, bytes] = {}
-        if tagged and (frame[14] << 8 | frame[15]) == (pcp_bits | vid):
-            forms[False] = frame
-        elif not tagged:
-            forms[True] = frame
-
-        def form(untagged: bool) -> bytes:
-            out = forms.get(untagged)
-            if out is None:
-                if untagged:
-                    out = frame[:12] + frame[16:]
-                else:
-                    base = frame[:12] + frame[16:] if tagged else frame
-                    tci = pcp_bits | vid
-                    out = base[:12] + bytes((0x81, 0x00, tci >> 8, tci & 0xFF)) + base[12:]
-                forms[untagged] = out
-                self.guard.mark(out, hops + 1)
-            return out
-
-        for out in forms.values():
-            self.guard.mark(out, hops + 1)
         if dst[0] & 1:
             if dst[:5] == _LINK_LOCAL_PREFIX and dst[5] & 0x0F:
                 sp.rx_link_local += 1
@@ -597,15 +656,34 @@ class Switch(_Element):
                     out_port.tx_vlan_filtered += 1  # br_allowed_egress
                     return
                 self.forwarded += 1
-                out_port.port.transmit(form(untagged))
+                out = _egress_form(frame, tagged, untagged, pcp_bits | vid)
+                if out_port.to_bridge and not self._to_bridge(out_port, out, hops + 1,
+                                                              family or Family()):
+                    return
+                out_port.port.transmit(out)
                 return
         self.flooded += 1
+        hops += 1
+        forms: dict[bool, bytes] = {}  # each egress form, built once
+        marked: set[bool] = set()  # the forms that went to a bridge already
         for out_port in self._ports:
             if out_port is sp or not out_port.port.link_up:
                 continue
             untagged = out_port.vlans.get(vid)
-            if untagged is not None:
-                out_port.port.transmit(form(untagged))
+            if untagged is None:
+                continue
+            out = forms.get(untagged)
+            if out is None:
+                out = forms[untagged] = _egress_form(frame, tagged, untagged, pcp_bits | vid)
+            if out_port.to_bridge:
+                if untagged in marked:
+                    out = bytes(memoryview(out))  # a copy of its own, with its own count
+                marked.add(untagged)
+                if family is None:
+                    family = Family()
+                if not self._to_bridge(out_port, out, hops, family):
+                    continue
+            out_port.port.transmit(out)
 
     # -- statistics ---------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -626,16 +704,27 @@ class Switch(_Element):
         return total
 
 
+def _egress_form(frame: bytes, tagged: bool, untagged: bool, tci: int) -> bytes:
+    """``br_handle_vlan``: the frame as it leaves a port, tagged with ``tci`` or not."""
+    if untagged:
+        return frame[:12] + frame[16:] if tagged else frame
+    if tagged and (frame[14] << 8 | frame[15]) == tci:
+        return frame
+    base = frame[:12] + frame[16:] if tagged else frame
+    return base[:12] + bytes((0x81, 0x00, tci >> 8, tci & 0xFF)) + base[12:]
+
+
 class HubPort:
     """One port of a hub: its PHY (``.port``) and counters."""
 
-    __slots__ = ("hub", "index", "name", "port", "loop_dropped")
+    __slots__ = ("hub", "index", "name", "port", "to_bridge", "loop_dropped")
 
     def __init__(self, hub: Any, index: int, port: Port) -> None:
         self.hub = hub
         self.index = index
         self.name = f"port{index}"
         self.port = port
+        self.to_bridge = False
         self.loop_dropped = 0
 
     def __repr__(self) -> str:
@@ -671,7 +760,8 @@ class Hub(_Element):
 
     def _make_port(self, index: int, phy: Port) -> HubPort:
         hp = HubPort(self, index, phy)
-        phy.attach(lambda frame: self._receive(hp, frame), _no_link_action)
+        phy.attach(lambda frame: self._receive(hp, frame),
+                   lambda up: self._link_change(hp, up))
         return hp
 
     def __repr__(self) -> str:
@@ -684,17 +774,30 @@ class Hub(_Element):
     def pending_events(self) -> list[PendingEvent]:
         return []
 
+    def _link_change(self, hp: HubPort, up: bool) -> None:
+        hp.to_bridge = up and self.guard.leads_to_bridge(hp.port)
+
     def _receive(self, hp: HubPort, frame: bytes) -> None:
-        guard = self.guard
-        hops = guard.hops(frame)
-        if hops >= guard.max_hops:
+        hops, family = self.guard.take(frame)
+        if hops >= self.guard.max_hops:
             self._loop_drop(hp, frame, hops)
             return
         self.repeated += 1
-        guard.mark(frame, hops + 1)
+        hops += 1
+        shared = False
         for out in self._ports:
-            if out is not hp and out.port.link_up:
-                out.port.transmit(frame)
+            if out is hp or not out.port.link_up:
+                continue
+            out_frame = frame
+            if out.to_bridge:
+                if shared:
+                    out_frame = bytes(memoryview(frame))
+                shared = True
+                if family is None:
+                    family = Family()
+                if not self._to_bridge(out, out_frame, hops, family):
+                    continue
+            out.port.transmit(out_frame)
 
     def counters(self) -> dict[str, int]:
         total: dict[str, int] = {}
@@ -704,6 +807,3 @@ class Hub(_Element):
         total["repeated"] = self.repeated
         return total
 
-
-def _no_link_action(up: bool) -> None:
-    """A hub keeps no state that a link change would invalidate."""

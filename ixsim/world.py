@@ -57,7 +57,7 @@ class World:
         self.switches: dict[str, Switch] = {}
         self.hubs: dict[str, Hub] = {}
         self.cables: list[Cable] = []
-        self.loop_guard = LoopGuard()
+        self.loop_guard = LoopGuard(self.sched)
         self._pcaps: list[PcapWriter] = []
         self.closers: list[Any] = []  # called by close(), last first (taps a topology opened)
 
@@ -105,8 +105,12 @@ class World:
         stopped by the loop guard, counted and reported in ``w.faults``.
         """
         self._check_name(name)
+        try:
+            ageing_ns = parse_duration(ageing)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"switch {name}: ageing: {exc}") from None
         sw = Switch(self.sched, name, ports, vlan_filtering=vlan_filtering,
-                    ageing_ns=parse_duration(ageing), guard=self.loop_guard,
+                    ageing_ns=ageing_ns, guard=self.loop_guard,
                     faults=FaultLog(strict=self.strict))
         self.switches[name] = sw
         return sw
