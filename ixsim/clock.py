@@ -22,6 +22,7 @@ POLL_INTERVAL_NS = 50_000  # fds are polled at least this often while events run
 RECHECK_NS = NS_PER_MS  # run_until re-checks its condition at least this often when idle
 _FD_SETSIZE = 1024  # select()'s limit on fd numbers (Linux glibc)
 _POLLER = getattr(select, "epoll", None)  # epoll on Linux; select.poll elsewhere
+_RATE_UNITS = {"g": 1_000_000_000, "m": 1_000_000, "k": 1_000}
 _UNITS = {"ns": 1, "us": NS_PER_US, "µs": NS_PER_US, "ms": NS_PER_MS, "s": NS_PER_S}
 
 
@@ -53,6 +54,24 @@ def parse_duration(value: int | float | str) -> int:
                 break
             return round(amount * _UNITS[unit])
     raise ValueError(f"not a duration: {value!r} (use e.g. 50us, 1.5ms, 2s)")
+
+
+def parse_rate(value: int | str) -> int:
+    """``"10G"``, ``"100M"``, ``"10Gbit"`` or an int (bits/s) -> bits per second."""
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError(f"rate must be positive: {value}")
+        return value
+    text = value.strip().lower().removesuffix("bps").removesuffix("bit").removesuffix("b")
+    scale = _RATE_UNITS.get(text[-1:], 1) if text else 1
+    number = text[:-1] if text[-1:] in _RATE_UNITS else text
+    try:
+        rate = int(float(number) * scale)
+    except ValueError:
+        raise ValueError(f"not a rate: {value!r} (use e.g. 10G, 100M)") from None
+    if rate <= 0:
+        raise ValueError(f"rate must be positive: {value!r}")
+    return rate
 
 
 def format_ns(ns: int) -> str:

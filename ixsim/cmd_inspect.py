@@ -47,21 +47,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--scenario", choices=sorted(SCENARIOS), default="b2b",
+    p.add_argument("--scenario", choices=sorted(SCENARIOS),
                    help="b2b: a - b (default); router: a - r - b")
+    p.add_argument("--topology", metavar="FILE",
+                   help="build the world from a topology file (TOML; README "
+                        "'Topology files') instead of a scenario")
     p.add_argument("--after", default=DEFAULT_AFTER,
                    help=f"virtual time to run first (default {DEFAULT_AFTER})")
     p.add_argument("--traffic", type=int, default=4, metavar="N",
                    help="pings or raw frames a sends after that (default 4; 0: none)")
     p.add_argument("--host", metavar="H[:IFACE]", help="one NIC (default: every NIC)")
-    p.add_argument("--seed", type=int, default=1, help="world seed")
+    p.add_argument("--seed", type=int, help="world seed (default 1, or the topology's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
 def _world(args: argparse.Namespace) -> tuple[Any, list[NicRef]]:
     try:
-        world = build_world(args.scenario, args.seed, parse_time(args.after, "--after"))
+        world = build_world(args.scenario, args.seed, parse_time(args.after, "--after"),
+                            topology=args.topology)
         if args.traffic < 0:
             raise ShellError(f"bad --traffic {args.traffic}: 0 or more")
         if args.traffic:

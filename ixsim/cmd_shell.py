@@ -24,9 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("-c", dest="commands", metavar="'CMD; CMD'",
                      help="run these commands (';'-separated) and exit")
     src.add_argument("--script", metavar="FILE", help="run the commands in FILE and exit")
-    p.add_argument("--scenario", choices=sorted(SCENARIOS), default="b2b",
+    p.add_argument("--scenario", choices=sorted(SCENARIOS),
                    help="b2b: a - b (default); router: a - r - b")
-    p.add_argument("--seed", type=int, default=1, help="world seed (same seed, same run)")
+    p.add_argument("--topology", metavar="FILE",
+                   help="build the world from a topology file (TOML; README "
+                        "'Topology files') instead of a scenario")
+    p.add_argument("--seed", type=int,
+                   help="world seed (same seed, same run; default 1, or the topology's)")
     p.add_argument("--after", default=DEFAULT_AFTER,
                    help=f"virtual time to run before the first command (default "
                         f"{DEFAULT_AFTER}: drivers probed, links up; 0ns for power-on)")
@@ -48,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         commands = split_script(sys.stdin.read())
     try:
         after = parse_time(args.after, "--after")
-        world = build_world(args.scenario, args.seed, after, strict=args.strict)
+        world = build_world(args.scenario, args.seed, after, strict=args.strict,
+                            topology=args.topology)
     except ShellError as exc:
         raise CliError(str(exc)) from None
     try:

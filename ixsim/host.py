@@ -7,8 +7,10 @@ stack configured with the addresses the user asked for.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from device.machine import Machine, NicSlot
@@ -29,6 +31,56 @@ def host_mac(host_index: int, nic_index: int) -> str:
     return f"02:00:00:00:{host_index + 1:02x}:{nic_index:02x}"
 
 
+DRIVER_API = ("match", "probe", "remove", "ProbeError")
+
+
+def load_driver(driver: Any) -> ModuleType | None:
+    """The driver module a ``driver=`` argument names, its interface checked; None: unbound.
+
+    ``True`` is the built-in ixgb (``driver.ixgb``); ``False`` or ``None`` leave the NICs
+    unbound (the module "blacklisted"); a module object is used as is; a string is a dotted
+    module name (``"driver.ixgb"``, ``"mypkg.mydrv"``), and a bare name is also looked for in
+    the ``driver`` package, as ``modprobe ixgb`` finds ``ixgb.ko``.  A driver is any module
+    with ``match(pci_dev)``, ``probe(kernel, pci_dev, **params)``, ``remove(netdev)`` and a
+    ``ProbeError`` exception class (docs/writing-a-driver.md); anything else is a TypeError,
+    a name that does not import a ValueError.
+    """
+    if driver is True:
+        return ixgb
+    if driver is False or driver is None:
+        return None
+    if isinstance(driver, str):
+        module = _import_driver(driver)
+    elif isinstance(driver, ModuleType):
+        module = driver
+    else:
+        raise TypeError(f"driver={driver!r}: pass True, False, a module or a dotted "
+                        "module name such as 'driver.ixgb'")
+    name = getattr(module, "__name__", repr(module))
+    missing = [attr for attr in DRIVER_API[:3] if not callable(getattr(module, attr, None))]
+    error = getattr(module, "ProbeError", None)
+    if not (isinstance(error, type) and issubclass(error, BaseException)):
+        missing.append("ProbeError")
+    if missing:
+        raise TypeError(f"driver {name!r} is not a driver: it lacks {', '.join(missing)} "
+                        "(a driver module has match(pci_dev), probe(kernel, pci_dev, "
+                        "**params), remove(netdev) and a ProbeError exception)")
+    return module
+
+
+def _import_driver(name: str) -> ModuleType:
+    candidates = [name] if "." in name else [name, f"driver.{name}"]
+    for candidate in candidates:
+        try:
+            return importlib.import_module(candidate)
+        except ModuleNotFoundError as exc:
+            # Only "this very module is missing" means a wrong name; a module that fails on
+            # its own imports is a broken driver, and that error is the one to see.
+            if exc.name is None or not (candidate + ".").startswith(exc.name + "."):
+                raise
+    raise ValueError(f"driver {name!r}: no such module (tried {' and '.join(candidates)})")
+
+
 def _per_nic(firmware: Any, nics: int) -> list[Any]:
     if firmware is None or isinstance(firmware, (str, os.PathLike)):
         return [firmware] * nics
@@ -42,11 +94,12 @@ class Host:
     Options: ``nics`` (how many ixgb functions), ``mem_size`` (guest memory), ``eeproms`` /
     ``firmware`` / ``macs`` (each NIC's NVM: raw words, an ELF image, or the default image
     with the given MAC), ``device_ids`` (each NIC's PCI device ID, e.g. an 82597EX SR/LR/CX4
-    variant), ``driver_params`` (the ixgb module parameters), ``driver=False``
-    (NICs left unbound), ``stack=False`` (the netdev core only: no IPv4, no loopback, no
-    GRO, so a driver test sees exactly the raw frames it sends and receives; ``net`` and
-    ``lo`` are None) and ``up=False`` (interfaces probed but left down: the caller runs
-    ``dev_open``).
+    variant), ``driver`` (True: the built-in ixgb; False or None: NICs left unbound; a
+    driver module or its dotted name, see :func:`load_driver`), ``driver_params`` (the
+    driver's module parameters, ixgb's by default), ``stack=False`` (the netdev core only:
+    no IPv4, no loopback, no GRO, so a driver test sees exactly the raw frames it sends and
+    receives; ``net`` and ``lo`` are None) and ``up=False`` (interfaces probed but left down:
+    the caller runs ``dev_open``).
     """
 
     def __init__(
@@ -61,12 +114,13 @@ class Host:
         macs: Sequence[str | None] | None = None,
         driver_params: dict[str, Any] | None = None,
         device_ids: Sequence[int] | None = None,
-        driver: bool = True,
+        driver: bool | str | ModuleType | None = True,
         stack: bool = True,
         up: bool = True,
     ) -> None:
         self.world = world
         self.name = name
+        self.driver = load_driver(driver)  # before any building: a bad driver costs nothing
         self.index = index
         self.sched = world.sched
         self.machine = Machine(world.sched, name, mem_size=mem_size, strict=world.strict)
@@ -98,15 +152,16 @@ class Host:
             self.net = Net(self.kernel)  # inet_init: ICMP, UDP, TCP up from boot (stack.af_inet)
             self.lo = self.net.lo
         # driver=False leaves the NICs unbound (the module "blacklisted"): bare-metal use.
-        for slot in self.machine.nics if driver else ():
+        for slot in self.machine.nics if self.driver is not None else ():
             self._bind(slot, driver_params or {}, up)
 
     def _bind(self, slot: NicSlot, params: dict[str, Any], up: bool = True) -> None:
-        if not ixgb.match(slot.pci_dev):
+        drv = self.driver
+        if not drv.match(slot.pci_dev):
             return
         try:
-            netdev = ixgb.probe(self.kernel, slot.pci_dev, **params)
-        except ixgb.ProbeError as exc:
+            netdev = drv.probe(self.kernel, slot.pci_dev, **params)
+        except drv.ProbeError as exc:
             self.probe_errors.append(str(exc))
             return
         netdev.device = DeviceView(slot)  # the register-level view: eth0.device.regs[...]

@@ -13,6 +13,7 @@ impairments, ISNs and ephemeral ports, and events run in (time, sequence) order.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from device.bridge import Hub, LoopGuard, Switch
@@ -21,31 +22,13 @@ from device.faults import FaultLog
 from device.impair import Corrupt, Delay, Duplicate, Loss, Reorder
 from device.pcap import PcapWriter
 from device.port import Port
+from ixsim.clock import parse_rate
 from ixsim.host import Host
 from ixsim.sched import Deadlock, Scheduler, format_ns, parse_duration
+from ixsim.topology import load as load_topology
 from stack.core import IF_OPER_UP
 
-__all__ = ["World", "Deadlock", "Switch", "Hub", "parse_duration", "format_ns"]
-
-_RATE_UNITS = {"g": 1_000_000_000, "m": 1_000_000, "k": 1_000}
-
-
-def parse_rate(value: int | str) -> int:
-    """``"10G"``, ``"100M"``, ``"10Gbit"`` or an int (bits/s) -> bits per second."""
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError(f"rate must be positive: {value}")
-        return value
-    text = value.strip().lower().removesuffix("bps").removesuffix("bit").removesuffix("b")
-    scale = _RATE_UNITS.get(text[-1:], 1) if text else 1
-    number = text[:-1] if text[-1:] in _RATE_UNITS else text
-    try:
-        rate = int(float(number) * scale)
-    except ValueError:
-        raise ValueError(f"not a rate: {value!r} (use e.g. 10G, 100M)") from None
-    if rate <= 0:
-        raise ValueError(f"rate must be positive: {value!r}")
-    return rate
+__all__ = ["World", "Deadlock", "Switch", "Hub", "parse_duration", "parse_rate", "format_ns"]
 
 
 def _port_of(end: Any) -> Port:
@@ -76,6 +59,18 @@ class World:
         self.cables: list[Cable] = []
         self.loop_guard = LoopGuard(self.sched)
         self._pcaps: list[PcapWriter] = []
+        self.closers: list[Any] = []  # called by close(), last first (taps a topology opened)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, seed: int | None = None,
+             realtime: bool | None = None, strict: bool | None = None) -> World:
+        """A world built from a topology file (TOML; README "Topology files").
+
+        ``seed``, ``realtime`` and ``strict`` override the file's ``[world]`` table (seed 0,
+        virtual time unless the file has taps, not strict).  Every mistake in the file is an
+        ``ixsim.topology.TopologyError`` (a ValueError) naming the file, line and key.
+        """
+        return load_topology(path, cls, seed=seed, realtime=realtime, strict=strict)
 
     # -- building ------------------------------------------------------------------------
     def _check_name(self, name: str) -> None:
@@ -232,6 +227,8 @@ class World:
         return sorted(out, key=lambda f: f.time_ns)
 
     def close(self) -> None:
+        while self.closers:
+            self.closers.pop()()
         for writer in self._pcaps:
             writer.close()
         self._pcaps.clear()

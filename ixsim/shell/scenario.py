@@ -5,6 +5,9 @@
 (10.0.1.1/24), two cables; when the IPv4 stack is attached, ``a`` and ``b`` route through
 ``r`` and ``r`` forwards.
 
+``topology``: any world described by a topology file (``ixsim.topology``, README "Topology
+files"), given as ``--topology FILE`` instead of ``--scenario``.
+
 The world is then run for ``after`` (default 10 ms) so the drivers have probed, the links
 are up and the rings are posted: what a developer sees after ``modprobe`` and ``ip link set up``.
 """
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ixsim.shell.errors import ShellError
+from ixsim.topology import TopologyError
 from ixsim.world import World
 
 DEFAULT_AFTER = "10ms"
@@ -56,9 +60,29 @@ def _stack_routes(host: Any, gateway: str) -> None:
 SCENARIOS: dict[str, Callable[[World], None]] = {"b2b": _b2b, "router": _router}
 
 
-def build_world(scenario: str = "b2b", seed: int = 1, after: int | str = DEFAULT_AFTER,
-                strict: bool = False) -> World:
-    """A fresh world of ``scenario``, run for ``after``; ShellError for an unknown name."""
+def build_world(scenario: str | None = None, seed: int | None = 1,
+                after: int | str = DEFAULT_AFTER, strict: bool = False,
+                topology: str | None = None) -> World:
+    """A fresh world of ``scenario`` (or from the ``topology`` file), run for ``after``;
+    ShellError for an unknown name or a mistake in the file (``file:line: key: ...``).
+
+    With a topology, ``seed=None`` takes the file's seed and ``strict=False`` the file's
+    ``[world] strict``."""
+    if topology is not None:
+        if scenario is not None:
+            raise ShellError("give --scenario or --topology, not both")
+        try:
+            world = World.load(topology, seed=seed, strict=strict or None)
+        except TopologyError as exc:
+            raise ShellError(str(exc)) from None
+        try:
+            world.run_for(after)
+        except BaseException:
+            world.close()
+            raise
+        return world
+    scenario = scenario or "b2b"
+    seed = 1 if seed is None else seed
     build = SCENARIOS.get(scenario)
     if build is None:
         raise ShellError(f"unknown scenario {scenario!r} (one of {', '.join(SCENARIOS)})")
