@@ -23,6 +23,7 @@ from stack.core import Kernel, dev_open
 from stack.net import Net
 from stack.ping import ping
 from stack.socket import Socket, socket_create
+from stack.sysctl import sysctl_all, sysctl_read, sysctl_write
 from stack.uapi import AF_INET, SOCK_STREAM
 
 
@@ -208,6 +209,20 @@ class Host:
             if key in options:
                 options[key] = parse_duration(options[key])
         return ping(self.net, dest, count=count, **options)
+
+    def sysctl(self, key: str | None = None, value: Any = None) -> Any:
+        """``sysctl KEY`` (read), ``sysctl -w KEY=VALUE`` (``value`` given) or ``sysctl -a``
+        (no key: a dict of every key ixsim models, sorted), by Linux's names and units:
+        ``host.sysctl("net.ipv4.tcp_sack", 0)``, ``host.sysctl("net.core.netdev_budget")``.
+        An unknown key is ``FileNotFoundError``, a value of the wrong kind ``OSError(EINVAL)``,
+        as on Linux (stack/sysctl.py)."""
+        if key is None:
+            return sysctl_all(self.kernel, self.net.sysctl if self.net else None)
+        sysctl = self.net.sysctl if self.net else None
+        if value is None:
+            return sysctl_read(self.kernel, sysctl, key)
+        sysctl_write(self.kernel, sysctl, key, value)
+        return None
 
     def capture(self, iface: str = "any", filter: str = "", pcap: str | None = None,
                 keep: bool = True) -> Capture:

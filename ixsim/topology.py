@@ -145,7 +145,7 @@ class _Builder:
                 raise self.error(where, _reason(exc)) from None
         for path, value, where in spec.sysctls:
             try:
-                host.net.sysctl.write(path, value)
+                host.sysctl(path, value)
             except _BUILD_ERRORS as exc:
                 raise self.error(where, _reason(exc)) from None
         for route, where in spec.routes:

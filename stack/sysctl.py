@@ -10,7 +10,16 @@ unknown path raises ``FileNotFoundError``, as opening a missing ``/proc/sys`` en
 ``tests/test_sysctl.py`` proves every field has an effect.
 
 Units: a field whose Linux unit is not obvious carries it in its name (``_s``, ``_ms``);
-``PATHS`` maps each field to its Linux path and the Linux unit is the field's.
+``PATHS`` maps each field to its Linux path.  ``write``/``read`` speak Linux's unit at that
+path, which is the field's except for ``delay_first_probe_time`` (seconds on Linux, the field
+keeps milliseconds; ``_SCALE`` converts).
+
+A host's whole ``/proc/sys/net`` is :func:`sysctl_read` / :func:`sysctl_write` /
+:func:`sysctl_all` (``sysctl -a``): the namespace's fields above plus the ``net.core`` knobs
+Linux keeps per kernel, not per namespace (``KERNEL_PATHS``: attributes of
+``stack.core.kernel.Kernel``).  Values are checked as ``proc_dointvec`` checks them: an int
+(a bool counts) for a number, whitespace-separated ints for a vector (``tcp_rmem``), a name
+for ``tcp_congestion_control``; anything else is ``EINVAL``.
 
 Knobs deliberately absent (their features are not modelled): ``tcp_recovery`` and
 ``tcp_early_retrans`` (RACK and tail loss probes), ``tcp_autocorking``, ``tcp_mtu_probing`` and
@@ -24,6 +33,7 @@ the kernel's (``stack.core.kernel.Kernel``), where ``net_rx_action`` reads them.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -82,12 +92,17 @@ class Sysctl:
     tcp_challenge_ack_limit: int = 0x7FFFFFFF
 
     def write(self, path: str, value: Any) -> None:
-        """``echo value > /proc/sys/<path>``: ``path`` in dotted or slashed form."""
-        setattr(self, _field(path), value)
+        """``echo value > /proc/sys/<path>``: ``path`` in dotted or slashed form, the value in
+        Linux's unit for that path."""
+        name = _field(path)
+        setattr(self, name, _coerce(name, getattr(self, name), value) * _SCALE.get(name, 1)
+                if name in _SCALE else _coerce(name, getattr(self, name), value))
 
     def read(self, path: str) -> Any:
-        """``cat /proc/sys/<path>``."""
-        return getattr(self, _field(path))
+        """``cat /proc/sys/<path>``, in Linux's unit for that path."""
+        name = _field(path)
+        value = getattr(self, name)
+        return value // _SCALE[name] if name in _SCALE else value
 
 
 _SPECIAL = {
@@ -124,3 +139,91 @@ def _field(path: str) -> str:
         raise FileNotFoundError(f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}: "
                                 "No such file or directory")
     return name
+
+
+# Fields kept in a finer unit than Linux's at their path: Linux's unit x factor = the field's.
+_SCALE = {"neigh_delay_first_probe_ms": 1000}
+
+# The net.core knobs of the host's kernel (Linux: global, not per namespace): path ->
+# (Kernel attribute, factor from Linux's unit to the attribute's).
+KERNEL_PATHS: dict[str, tuple[str, int]] = {
+    "net.core.netdev_budget": ("netdev_budget", 1),
+    "net.core.netdev_budget_usecs": ("netdev_budget_ns", 1000),
+    "net.core.netdev_max_backlog": ("netdev_max_backlog", 1),
+    "net.core.dev_weight": ("dev_weight", 1),
+}
+
+
+def _einval(key: str, value: Any) -> OSError:
+    return OSError(errno.EINVAL, f"sysctl: setting key {key!r}: Invalid argument ({value!r})")
+
+
+def _coerce(key: str, current: Any, value: Any) -> Any:
+    """``value`` checked against the type of what it replaces (proc_dointvec's parsing)."""
+    if isinstance(current, str):
+        if not isinstance(value, str) or not value.strip():
+            raise _einval(key, value)
+        return value.strip()
+    if isinstance(current, tuple):
+        parts = value.split() if isinstance(value, str) else value
+        try:
+            ints = tuple(int(v) for v in parts)
+        except (TypeError, ValueError):
+            raise _einval(key, value) from None
+        if len(ints) != len(current):
+            raise _einval(key, value)
+        return ints
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise _einval(key, value) from None
+    if not isinstance(value, int):  # bool is an int, as "1"/"0" are on Linux
+        raise _einval(key, value)
+    return bool(value) if isinstance(current, bool) else int(value)
+
+
+def _key(path: str) -> str:
+    return path.removeprefix("/proc/sys/").replace("/", ".")
+
+
+def _namespace(sysctl: Sysctl | None, key: str) -> Sysctl:
+    if sysctl is None:  # a host without a stack has only the kernel's knobs
+        raise FileNotFoundError(f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}: "
+                                "No such file or directory (no network stack)")
+    return sysctl
+
+
+def sysctl_read(kernel: Any, sysctl: Sysctl | None, path: str) -> Any:
+    """``sysctl KEY`` on a host: a namespace field or one of the kernel's ``net.core`` knobs."""
+    key = _key(path)
+    if key in KERNEL_PATHS:
+        attr, scale = KERNEL_PATHS[key]
+        return getattr(kernel, attr) // scale
+    return _namespace(sysctl, key).read(key)
+
+
+# proc_dointvec_minmax floors (net/core/sysctl_net_core.c): dev_weight >= 1, the budget's time
+# window >= 0; netdev_budget and netdev_max_backlog are plain proc_dointvec.
+_KERNEL_MIN = {"net.core.dev_weight": 1, "net.core.netdev_budget_usecs": 0}
+
+
+def sysctl_write(kernel: Any, sysctl: Sysctl | None, path: str, value: Any) -> None:
+    """``sysctl -w KEY=VALUE`` on a host."""
+    key = _key(path)
+    if key in KERNEL_PATHS:
+        attr, scale = KERNEL_PATHS[key]
+        number = _coerce(key, 0, value)
+        if number < _KERNEL_MIN.get(key, -(1 << 31)) or number >= 1 << 31:
+            raise _einval(key, value)
+        setattr(kernel, attr, number * scale)
+        return
+    _namespace(sysctl, key).write(key, value)
+
+
+def sysctl_all(kernel: Any, sysctl: Sysctl | None) -> dict[str, Any]:
+    """``sysctl -a``, limited to what ixsim models: every key and its value, sorted."""
+    table = {key: sysctl_read(kernel, sysctl, key) for key in KERNEL_PATHS} if kernel else {}
+    if sysctl is not None:
+        table.update((path, sysctl.read(path)) for path in PATHS.values())
+    return dict(sorted(table.items()))

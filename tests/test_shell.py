@@ -235,3 +235,16 @@ def test_cli_c_mode_prints_what_the_device_holds(capsys):
         value = resolve_nic(world, host).nic.peek(R.lookup(name).offset)
         assert f"{host} eth0 {name} @0x{R.lookup(name).offset:05x} = 0x{value:08x}" in out
     world.close()
+
+
+def test_sysctl_reads_sets_and_lists_by_linux_name(dbg):
+    out = dbg.ok("sysctl a net.ipv4.tcp_sack=0 net.core.netdev_budget")
+    assert out.splitlines()[1:] == ["net.ipv4.tcp_sack = 0", "net.core.netdev_budget = 300"]
+    assert dbg.world.hosts["a"].net.sysctl.tcp_sack is False
+    listing = dbg.ok("sysctl b").splitlines()[1:]  # after the echoed command
+    assert "net.ipv4.tcp_rmem = 4096\t131072\t6291456" in listing
+    assert "net.core.netdev_budget = 300" in listing and listing == sorted(listing)
+    rc, out, err = dbg.run("sysctl a net.ipv4.tcp_recovery=1")
+    assert rc != 0 and err.strip().endswith("No such file or directory")
+    rc, out, err = dbg.run("sysctl a net.ipv4.tcp_sack=maybe")
+    assert rc != 0 and "Invalid argument" in err and len(err.strip().splitlines()) == 1

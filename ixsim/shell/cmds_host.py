@@ -1,5 +1,5 @@
 """Shell commands over hosts and the network: hosts, ifaces, routes, neigh, sockets, timers,
-dmesg, ping, send, tcp, udp, link, cable, fdb, inject, pcap.
+dmesg, sysctl, ping, send, tcp, udp, link, cable, fdb, inject, pcap.
 
 The IPv4 commands work through ``host.net`` / ``host.ping`` / ``host.socket`` and, on a
 host where those are not attached yet, answer in one line: "not available yet: the IPv4
@@ -94,6 +94,30 @@ class HostCommands:
         example: neigh a
         """
         self._per_host(arg, "neigh [HOST]", H.neigh_lines)
+
+    def do_sysctl(self, arg: str) -> None:
+        """Read or set a host's sysctls by Linux name, or list them all ('sysctl -a').
+
+        usage: sysctl HOST [KEY | KEY=VALUE]...
+        example: sysctl a net.ipv4.tcp_sack=0 net.core.netdev_budget
+        """
+        words = self.args(arg)
+        self.need(words, 1, None, "sysctl HOST [KEY | KEY=VALUE]...")
+        host = resolve_host(self.world, words[0])
+        if len(words) == 1:
+            self.says(f"{key} = {_sysctl_text(value)}" for key, value in host.sysctl().items())
+            return
+        for word in words[1:]:
+            key, eq, value = word.partition("=")
+            try:
+                if eq:
+                    host.sysctl(key, value.strip())
+                self.say(f"{key} = {_sysctl_text(host.sysctl(key))}")
+            except FileNotFoundError:
+                raise ShellError(f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}: "
+                                 "No such file or directory") from None
+            except OSError:
+                raise ShellError(f"sysctl: setting key {key!r}: Invalid argument") from None
 
     def do_sockets(self, arg: str) -> None:
         """List open sockets like 'ss': fd, protocol, local and peer address, state.
@@ -316,3 +340,10 @@ class HostCommands:
             self.say(f"wrote {n} frame{'s' if n != 1 else ''} to {path}")
         else:
             raise ShellError(f"bad pcap action {words[0]!r}: start or stop")
+
+
+def _sysctl_text(value: Any) -> str:
+    """A value as ``sysctl`` prints it: ints (a bool as 0/1), vectors tab-separated."""
+    if isinstance(value, tuple):
+        return "\t".join(str(v) for v in value)
+    return str(int(value)) if isinstance(value, bool) else str(value)

@@ -20,10 +20,12 @@ Contract, as a driver sees it:
 
 NET_RX (``net_rx_action``): one event polls the instances on the list round-robin, each with
 its weight, until the list is empty, ``netdev_budget`` (300) packets are spent or
-``netdev_budget_ns`` (2 ms) passed; left-over work re-raises NET_RX as a new event and counts a
-``time_squeeze``.  This is the pre-3.19 loop (full-weight instances go to the tail of the same
-list); newer kernels only repoll in the next softirq pass, which ``__do_softirq`` starts at
-once, so the order of polls is the same.  Virtual time does not pass inside one event, so the
+``netdev_budget_ns`` (2 ms) passed.  As in Linux 4.x+, the window is checked after each poll:
+every run polls at least once, running out counts a ``time_squeeze`` (even when that poll
+emptied the list) and left-over work re-raises NET_RX as a new event.  Full-weight
+instances go to the tail of the same list (the pre-3.19 order); newer kernels only repoll
+in the next softirq pass, which ``__do_softirq`` starts at once, so the order of polls is the
+same.  Virtual time does not pass inside one event, so the
 time limit only bites when something charges CPU time to the clock.
 """
 
@@ -221,10 +223,6 @@ def net_rx_action(kernel: Kernel) -> None:
     time_limit = sched.now + kernel.netdev_budget_ns
     tracing = bool(kernel.tracers)
     while poll_list:
-        if budget <= 0 or sched.now >= time_limit:
-            sd.time_squeeze += 1
-            kernel.softirqs.raise_softirq(NET_RX_SOFTIRQ)
-            return
         napi = poll_list.popleft()
         napi.listed = False
         if napi.disabled or not napi.sched:
@@ -246,3 +244,10 @@ def net_rx_action(kernel: Kernel) -> None:
         if work >= weight and napi.sched and not napi.disabled and not napi.listed:
             napi.listed = True
             poll_list.append(napi)
+        # The window is checked after each poll, as Linux does: every run polls at least once
+        # (a budget of 0 or 1 still makes progress), and running out counts a squeeze.
+        if budget <= 0 or sched.now >= time_limit:
+            sd.time_squeeze += 1
+            if poll_list:
+                kernel.softirqs.raise_softirq(NET_RX_SOFTIRQ)
+            return
