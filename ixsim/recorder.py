@@ -197,9 +197,9 @@ class Recorder:
                   f"hosts {', '.join(w.hosts) or 'none'}"]
         for i, cable in enumerate(w.cables):
             lines.append(f"cable{i} {cable.a.name} <-> {cable.b.name}")
-            for lane in (cable.ab, cable.ba):
+            for way, lane in (("a->b", cable.ab), ("b->a", cable.ba)):
                 stats = " ".join(f"{k}={v}" for k, v in lane.stats().items())
-                lines.append(f"  {lane.label}: {stats}")
+                lines.append(f"  {way}: {stats}")
         for log in self.ports.values():
             kept = len(log.frames)
             note = f" (kept the last {kept})" if kept < log.seen else ""
