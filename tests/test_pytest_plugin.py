@@ -283,3 +283,17 @@ def test_under_xdist(pytester, monkeypatch):
     result.stdout.fnmatch_lines(["*ixsim: reproduce with --ixsim-seed 12*",
                                  "*python -m pytest test_par.py::test_fail --ixsim-seed=12*"])
     assert (art / "test_par.py_test_fail" / "summary.txt").exists()
+
+
+def test_readme_example_runs(pytester):
+    """The README's "Writing tests with the pytest plugin" file passes as printed."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Writing tests with the pytest plugin", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert code.startswith("# test_mynet.py")
+    pytester.makepyfile(test_mynet=code)
+    result = run(pytester, "-rs")
+    if available()[0]:
+        result.assert_outcomes(passed=4)
+    else:
+        result.assert_outcomes(passed=3, skipped=1)
