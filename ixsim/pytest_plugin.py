@@ -11,7 +11,8 @@ is enough; without installing, ``pytest -p ixsim.pytest_plugin`` loads it.  Fixt
   has 10.0.0.2/24.  Skipped with the reason without root, ``/dev/net/tun`` or ``ip``.
 * ``ixsim_seed``: the seed the test's worlds use.
 
-Seeds: ``--ixsim-seed N`` (default 0) for every test, unless the test (or its class or module)
+Seeds: ``--ixsim-seed N`` (default 0; ``random`` draws one per session, printed in the
+header and shared with xdist workers) for every test, unless the test (or its class or module)
 is marked ``@pytest.mark.ixsim(seed=N)``, which pins it; ``strict=True`` in the marker makes
 device faults raise (``World(strict=True)``).  A failing test that used a world gets a report
 section ``ixsim: reproduce with --ixsim-seed N`` with the command line that reruns it.
@@ -31,6 +32,7 @@ not pay for importing it.
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,10 +51,13 @@ HOST_ADDR = "10.0.0.1/24"
 
 _WORLDS = pytest.StashKey[list]()
 _SETTINGS = pytest.StashKey[tuple]()
+_SESSION_SEED = pytest.StashKey[int]()
 
 
 # -- options and marker ----------------------------------------------------------------------
-def _seed(text: str) -> int:
+def _seed(text: str) -> int | str:
+    if text == "random":
+        return text
     try:
         seed = int(text, 0)
     except ValueError:
@@ -72,7 +77,8 @@ def _count(text: str) -> int:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ixsim", "ixsim worlds (emulated hosts and cables)")
     group.addoption("--ixsim-seed", type=_seed, default=0, metavar="N",
-                    help="seed of the worlds built by the ixsim fixtures (default 0); "
+                    help="seed of the worlds built by the ixsim fixtures (default 0), or "
+                         "'random' for one drawn per session (shown in the header); "
                          "@pytest.mark.ixsim(seed=N) pins a test's own")
     group.addoption("--ixsim-artifacts", default=None, metavar="DIR",
                     help="for every failing test, keep each cable's pcap and the last trace "
@@ -83,6 +89,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
+    seed = config.getoption("ixsim_seed", 0)
+    if seed == "random":
+        # One seed per session: an xdist worker takes the controller's (pytest_configure_node).
+        workerinput = getattr(config, "workerinput", {})
+        seed = workerinput.get("ixsim_seed", secrets.randbelow(1 << 32))
+    config.stash[_SESSION_SEED] = seed
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker uses the controller's session seed."""
+    node.workerinput["ixsim_seed"] = node.config.stash[_SESSION_SEED]
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if config.getoption("ixsim_seed", 0) == "random":
+        return f"ixsim: --ixsim-seed random drew seed {config.stash[_SESSION_SEED]}"
+    return None
 
 
 def _settings(item: pytest.Item) -> tuple[int, bool, str]:
@@ -90,7 +114,7 @@ def _settings(item: pytest.Item) -> tuple[int, bool, str]:
     cached = item.stash.get(_SETTINGS, None)
     if cached is not None:
         return cached
-    seed: int = item.config.getoption("ixsim_seed")
+    seed: int = item.config.stash[_SESSION_SEED]
     origin = "--ixsim-seed"
     strict = False
     mark = item.get_closest_marker(MARKER)

@@ -100,6 +100,24 @@ def test_same_seed_same_run(pytester):
     assert isns[0] == isns[1] != isns[2]
 
 
+def test_random_seed_is_drawn_shown_and_reported(pytester):
+    pytester.makepyfile("""
+        def test_fail(world, ixsim_seed):
+            print("SEED", world.seed, ixsim_seed)
+            assert False
+    """)
+    outs = [run(pytester, "-s", "--ixsim-seed", "random").stdout.str() for _ in range(2)]
+    seeds = []
+    for out in outs:
+        drawn = re.search(r"ixsim: --ixsim-seed random drew seed (\d+)", out)[1]
+        assert f"SEED {drawn} {drawn}" in out
+        assert f"ixsim: reproduce with --ixsim-seed {drawn}" in out
+        assert f"test_random_seed_is_drawn_shown_and_reported.py::test_fail " \
+               f"--ixsim-seed={drawn}" in out
+        seeds.append(drawn)
+    assert seeds[0] != seeds[1]
+
+
 @pytest.mark.parametrize("value", ["-1", "x"])
 def test_bad_seed_option_is_a_usage_error(pytester, value):
     pytester.makepyfile("def test_x(world): pass")
@@ -253,9 +271,11 @@ XDIST = """
     @pytest.mark.parametrize("n", range(4))
     def test_world(two_hosts, n, ixsim_seed):
         w, a, b = two_hosts
-        assert w.seed == ixsim_seed == 12
+        assert w.seed == ixsim_seed
         assert a.ping("10.0.0.2").received == 1
-        print("WORKER", os.environ["PYTEST_XDIST_WORKER"])
+        worker = os.environ["PYTEST_XDIST_WORKER"]
+        with open(os.path.join(os.environ["SEEDS_OUT"], f"{worker}-{n}"), "w") as f:
+            f.write(str(ixsim_seed))
 
     @pytest.mark.parametrize("n", range(2))
     def test_peer(linux_peer, n):
@@ -268,21 +288,29 @@ XDIST = """
 
 
 def test_under_xdist(pytester, monkeypatch):
-    """Two workers: seeds, failure sections and artifacts come back; Linux peers built at
-    the same time in two workers do not collide."""
+    """Two workers: one session seed (``random``, drawn by the controller), failure sections
+    and artifacts come back; Linux peers built at once in two workers do not collide."""
     pytest.importorskip("xdist")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH",
                                                                                  "")]))
+    seeds_out = pytester.path / "seeds"
+    seeds_out.mkdir()
+    monkeypatch.setenv("SEEDS_OUT", str(seeds_out))
     pytester.makepyfile(test_par=XDIST)
     art = pytester.path / "art"
     result = pytester.runpytest_subprocess(
-        *_plugin_args(), "-p", "no:cacheprovider", "-n", "2", "--ixsim-seed", "12",
+        *_plugin_args(), "-p", "no:cacheprovider", "-n", "2", "--ixsim-seed", "random",
         "--ixsim-artifacts", str(art), timeout=240)
     peers = 2 if available()[0] else 0
     result.assert_outcomes(passed=4 + peers, failed=1, skipped=2 - peers)
-    result.stdout.fnmatch_lines(["*ixsim: reproduce with --ixsim-seed 12*",
-                                 "*python -m pytest test_par.py::test_fail --ixsim-seed=12*"])
-    assert (art / "test_par.py_test_fail" / "summary.txt").exists()
+    seed = re.search(r"ixsim: --ixsim-seed random drew seed (\d+)", result.stdout.str())[1]
+    seen = {p.name: p.read_text() for p in seeds_out.iterdir()}
+    assert len(seen) == 4 and set(seen.values()) == {seed}
+    assert {name.split("-")[0] for name in seen} <= {"gw0", "gw1"}
+    result.stdout.fnmatch_lines([f"*ixsim: reproduce with --ixsim-seed {seed}*",
+                                 f"*python -m pytest test_par.py::test_fail --ixsim-seed={seed}*"])
+    summary = (art / "test_par.py_test_fail" / "summary.txt").read_text()
+    assert summary.splitlines()[1] == f"seed {seed}"
 
 
 def test_readme_example_runs(pytester):
