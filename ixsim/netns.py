@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import functools
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -41,6 +42,7 @@ from device.backends.tap import TUN_PATH, TapError, TapMedium
 from device.port import Port
 
 _NS_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_NS_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class Unavailable(RuntimeError):
@@ -87,6 +89,20 @@ def available() -> tuple[bool, str]:
         return False, f"ip netns does not work here: {made.stderr.strip()}"
     subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return True, ""
+
+
+_name_ids = itertools.count()
+
+
+def unique_names() -> tuple[str, str]:
+    """A namespace and a tap name no other test, pytest-xdist worker or concurrent run on
+    this machine uses: the worker id (``PYTEST_XDIST_WORKER``), the process id and a counter.
+    The tap name fits IFNAMSIZ (15 characters); the namespace name is for people to read."""
+    n = next(_name_ids)
+    pid = os.getpid()
+    worker = _NS_UNSAFE.sub("", os.environ.get("PYTEST_XDIST_WORKER", ""))[:8]
+    ns = f"ixsim-{worker}-{pid}-{n}" if worker else f"ixsim-{pid}-{n}"
+    return ns, f"ixt{pid}x{n}"[:15]
 
 
 def netns_exists(ns: str) -> bool:

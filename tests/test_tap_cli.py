@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.tap import names
 
 from device.pcap import read_pcap
 from ixsim import cmd_tap
@@ -81,7 +82,7 @@ def ixsim_tap(*argv: str) -> subprocess.Popen:
 
 @needs_linux
 def test_a_run_in_a_namespace_counts_records_and_cleans_up(tmp_path):
-    ns, ifname = f"ixsim-c{os.getpid()}", f"ixc{os.getpid() % 100000}"
+    ns, ifname = names()
     pcap = tmp_path / "tap.pcap"
     proc = ixsim_tap("--ifname", ifname, "--address", "10.77.0.2/24", "--netns", ns,
                      "--peer-address", "10.77.0.1/24", "--duration", "1.5s", "--pcap", str(pcap),
@@ -114,7 +115,7 @@ def test_a_run_in_a_namespace_counts_records_and_cleans_up(tmp_path):
 
 @needs_linux
 def test_a_namespace_it_did_not_make_is_left_in_place():
-    ns, ifname = f"ixsim-k{os.getpid()}", f"ixk{os.getpid() % 100000}"
+    ns, ifname = names()
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         proc = ixsim_tap("--ifname", ifname, "--address", "10.77.0.2/24", "--netns", ns,
@@ -131,7 +132,7 @@ def test_a_namespace_it_did_not_make_is_left_in_place():
 
 @needs_linux
 def test_ctrl_c_prints_the_summary_and_removes_what_it_made():
-    ns, ifname = f"ixsim-i{os.getpid()}", f"ixi{os.getpid() % 100000}"
+    ns, ifname = names()
     proc = ixsim_tap("--ifname", ifname, "--address", "10.77.0.2/24", "--netns", ns)
     try:
         banner = []
@@ -173,7 +174,7 @@ print(reply.split(b"\\r\\n")[0].decode(), reply.split(b"\\r\\n\\r\\n", 1)[1].dec
 
 @needs_linux
 def test_served_apps_answer_linux_and_the_gateway_is_set():
-    ns, ifname = f"ixsim-s{os.getpid()}", f"ixs{os.getpid() % 100000}"
+    ns, ifname = names()
     proc = ixsim_tap("--ifname", ifname, "--address", "10.77.0.2/24", "--netns", ns,
                      "--peer-address", "10.77.0.1/24", "--gateway", "10.77.0.1",
                      "--serve", "echo,http", "--json")

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-import os
-
-_ids = itertools.count()
+from ixsim.netns import unique_names
 
 
 def names() -> tuple[str, str]:
-    """A namespace and a tap name no other test (or concurrent run) uses."""
-    n = next(_ids)
-    pid = os.getpid() % 100000
-    return f"ixsim-t{pid}-{n}", f"ixt{pid}x{n}"
+    """A namespace and a tap name no other test (or concurrent run, or xdist worker) uses."""
+    return unique_names()
 
 
 def mac_bytes(text: str) -> bytes:
