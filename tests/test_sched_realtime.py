@@ -249,7 +249,9 @@ def test_deadlock_without_events_or_fds_and_waiting_with_fds(sched, pair):
 
 def test_step_waits_for_the_first_event_and_serves_fds(sched, pair):
     assert sched.step() is None  # empty queue
-    when = sched.now + 2 * NS_PER_MS
+    # The timer is far enough away (200 ms) that a loaded machine (xdist, CI) cannot make it
+    # due before the fd is served: the order asserted below is the scheduler's, not luck's.
+    when = sched.now + 200 * NS_PER_MS
     order: list[str] = []
     sched.call_at(when, order.append, "timer")
     a, b = pair
