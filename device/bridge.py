@@ -469,22 +469,7 @@ class Switch(Element):
                 out.port.transmit(frame)
                 return
         self.flooded += 1
-        hops += 1
-        shared = False
-        for out in self._ports:
-            if out is sp or not out.port.link_up:
-                continue
-            out_frame = frame
-            if out.to_bridge:
-                # Each copy towards a bridge is an object of its own with its own count.
-                if shared:
-                    out_frame = bytes(memoryview(frame))
-                shared = True
-                if family is None:
-                    family = Family()
-                if not self._to_bridge(out, out_frame, hops, family):
-                    continue
-            out.port.transmit(out_frame)
+        self._flood(sp, frame, hops + 1, family, self._ports)
 
     def _receive_vlan(self, sp: SwitchPort, frame: bytes, src: bytes, hops: int,
                       family: Family | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from device.faults import FaultLog
-from device.l2element import Element, Family, LoopGuard
+from device.l2element import Element, LoopGuard
 from device.port import Port
 from device.trace import PendingEvent
 
@@ -84,21 +84,7 @@ class Hub(Element):
             self._loop_drop(hp, frame, hops)
             return
         self.repeated += 1
-        hops += 1
-        shared = False
-        for out in self._ports:
-            if out is hp or not out.port.link_up:
-                continue
-            out_frame = frame
-            if out.to_bridge:
-                if shared:
-                    out_frame = bytes(memoryview(frame))
-                shared = True
-                if family is None:
-                    family = Family()
-                if not self._to_bridge(out, out_frame, hops, family):
-                    continue
-            out.port.transmit(out_frame)
+        self._flood(hp, frame, hops + 1, family, self._ports)
 
     def counters(self) -> dict[str, int]:
         total: dict[str, int] = {}

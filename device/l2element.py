@@ -161,6 +161,25 @@ class Element:
                         f"{self.guard.max_copies} copies of it already went between bridges")
         return False
 
+    def _flood(self, ingress: Any, frame: bytes, hops: int, family: Family | None,
+               ports: Any) -> None:
+        """Send ``frame`` out of every port of ``ports`` but ``ingress`` that has link; a copy
+        towards another bridge is an object of its own, counted by the loop guard."""
+        shared = False
+        for out in ports:
+            if out is ingress or not out.port.link_up:
+                continue
+            out_frame = frame
+            if out.to_bridge:
+                if shared:
+                    out_frame = bytes(memoryview(frame))
+                shared = True
+                if family is None:
+                    family = Family()
+                if not self._to_bridge(out, out_frame, hops, family):
+                    continue
+            out.port.transmit(out_frame)
+
     def _loop_drop(self, sp: Any, frame: bytes, hops: int, what: str = "") -> None:
         sp.loop_dropped += 1
         self.guard.dropped += 1
