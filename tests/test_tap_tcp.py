@@ -714,7 +714,10 @@ LINUX_SLOW_END = textwrap.dedent("""
         print("ready", flush=True)
         c, _ = lst.accept()
         c.settimeout(30)
-        time.sleep(0.6)  # not reading: the window closes, the emulated sender probes
+        # Not reading: the window closes and the emulated sender's persist timer probes it
+        # (first probe one RTO, >= 200 ms, after the window closed).  1.5 s leaves room for
+        # several probes even when a loaded machine is slow to fill the window.
+        time.sleep(1.5)
         h, n = hashlib.sha256(), 0
         while d := c.recv(65536):
             h.update(d)
