@@ -76,6 +76,7 @@ class Sock:
         self.wq: list[Waiter] = []
         self.closed = False
         self.options: dict[tuple[int, int], Any] = {}
+        self.rcvlowat = 1  # sk_rcvlowat: SO_RCVLOWAT, never 0
 
     # -- buffer sizes: the one SO_SNDBUF/SO_RCVBUF handler (sk_setsockopt, net/core/sock.c) --
     def set_sndbuf(self, val: int) -> None:

@@ -306,12 +306,20 @@ class Socket:
 
         return self._call(op, POLL_SEND, "sendto", flags)
 
+    def _recv_flags(self, flags: int) -> int:
+        """The kernel's flags for a receive: MSG_DONTWAIT when it will not wait (a non-blocking
+        socket), as ``sock_recvmsg`` passes ``O_NONBLOCK`` on; blocking TCP waits for
+        SO_RCVLOWAT."""
+        if flags & MSG_DONTWAIT or self._timeout_ns == 0:
+            return flags | MSG_DONTWAIT
+        return flags
+
     def recv(self, bufsize: int, flags: int = 0) -> Any:
         """Up to ``bufsize`` bytes; ``b""`` at end of stream."""
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
         self._check()
-        kflags = flags & ~MSG_DONTWAIT
+        kflags = self._recv_flags(flags)
 
         def op() -> bytes:
             return self._check().recvmsg(bufsize, kflags)[0]
@@ -323,7 +331,7 @@ class Socket:
         if bufsize < 0:
             raise ValueError("negative buffersize in recvfrom")
         self._check()
-        kflags = flags & ~MSG_DONTWAIT
+        kflags = self._recv_flags(flags)
 
         def op() -> tuple[bytes, tuple[str, int] | None]:
             data, addr = self._check().recvmsg(bufsize, kflags)
@@ -341,7 +349,7 @@ class Socket:
                 raise ValueError("buffer too small for requested bytes")
             nbytes = len(view)
         self._check()
-        kflags = flags & ~MSG_DONTWAIT
+        kflags = self._recv_flags(flags)
 
         def op() -> int:
             data = self._check().recvmsg(nbytes, kflags)[0]
@@ -356,7 +364,7 @@ class Socket:
         if nbytes > len(view):
             raise ValueError("nbytes is greater than the length of the buffer")
         self._check()
-        kflags = flags & ~MSG_DONTWAIT
+        kflags = self._recv_flags(flags)
 
         def op() -> tuple[int, tuple[str, int] | None]:
             data, addr = self._check().recvmsg(nbytes, kflags)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
-from stack.sock import SOCK_MIN_RCVBUF, oserror
+from stack.sock import SOCK_MIN_RCVBUF, SOCK_RCVBUF_LOCK, oserror
 from stack.tcp import output
+from stack.tcp import window as win
 from stack.tcp.cong import find
 from stack.tcp.const import (
     ICSK_ACK_SCHED,
@@ -38,6 +39,7 @@ from stack.uapi import (
     SO_KEEPALIVE,
     SO_LINGER,
     SO_RCVBUF,
+    SO_RCVLOWAT,
     SO_REUSEADDR,
     SO_REUSEPORT,
     SO_SNDBUF,
@@ -104,12 +106,33 @@ def _set_socket(sk: TcpSock, option: int, value: Any) -> None:
             _restart_keepalive(sk)
         else:
             sk.keepalive_timer.del_timer()
+    elif option == SO_RCVLOWAT:
+        set_rcvlowat(sk, val)
     elif option == SO_SNDBUF:
         sk.set_sndbuf(val)  # the one handler (stack.sock); TCP's write_space is check_space
     elif option == SO_RCVBUF:
         sk.set_rcvbuf(val)
     else:
         raise oserror(errno.ENOPROTOOPT)
+
+
+def set_rcvlowat(sk: TcpSock, val: int) -> None:
+    """``tcp_set_rcvlowat``: capped at half the buffer it may grow to; an unlocked receive
+    buffer grows so that ``val`` bytes fit in the window (the window clamp becomes ``val``)."""
+    if sk.userlocks & SOCK_RCVBUF_LOCK:
+        cap = sk.sk_rcvbuf >> 1
+    else:
+        cap = sk.net.sysctl.tcp_rmem[2] >> 1
+    val = min(val, cap)
+    sk.rcvlowat = val or 1
+    if sk.userlocks & SOCK_RCVBUF_LOCK:
+        sk.wake()  # tcp_data_ready: a lower mark may make queued data readable now
+        return
+    space = win.space_from_win(val)
+    if space > sk.sk_rcvbuf:
+        sk.sk_rcvbuf = space
+        sk.window_clamp = val
+    sk.wake()
 
 
 def _set_tcp(sk: TcpSock, option: int, value: Any) -> None:

@@ -1,0 +1,122 @@
+"""Socket options with Linux's observable effect (issue 12 item 3): SO_RCVLOWAT, TCP_DEFER_ACCEPT,
+SO_LINGER with a timeout, and what an accepted socket inherits from its listener.
+
+Two hosts on one cable in a World on virtual time; Linux's reference is ``tcp_poll``,
+``tcp_recvmsg_locked``, ``tcp_set_rcvlowat`` (net/ipv4/tcp.c), ``tcp_check_req``
+(net/ipv4/tcp_minisocks.c), ``reqsk_timer_handler`` (net/ipv4/inet_connection_sock.c),
+``__tcp_close`` and ``sk_clone_lock`` (net/core/sock.c).
+"""
+
+from __future__ import annotations
+
+import socket as pysocket
+
+import pytest
+
+from ixsim import World
+from stack.uapi import (
+    EPOLLIN,
+    SO_RCVLOWAT,
+    SOL_SOCKET,
+)
+
+MS = 1_000_000
+S = 1_000_000_000
+
+
+@pytest.fixture
+def pair():
+    w = World(seed=3)
+    a = w.host("a", "10.0.0.1/24")
+    b = w.host("b", "10.0.0.2/24")
+    w.cable(a.eth0, b.eth0)
+    yield w, a, b
+    w.close()
+
+
+def connected(w, a, b, port=5000, before_listen=None):
+    srv = b.socket()
+    srv.bind(("0.0.0.0", port))
+    if before_listen:
+        before_listen(srv)
+    srv.listen()
+    cli = a.socket()
+    cli.connect(("10.0.0.2", port))
+    conn, _ = srv.accept()
+    return srv, cli, conn
+
+
+# -- SO_RCVLOWAT ----------------------------------------------------------------------------------
+def test_rcvlowat_default_is_one_zero_means_one(pair):
+    w, a, b = pair
+    s = a.socket()
+    assert s.getsockopt(SOL_SOCKET, SO_RCVLOWAT) == 1
+    s.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 0)
+    assert s.getsockopt(SOL_SOCKET, SO_RCVLOWAT) == 1
+    s.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 100)
+    assert s.getsockopt(SOL_SOCKET, SO_RCVLOWAT) == 100
+
+
+def test_rcvlowat_is_capped_at_half_a_locked_rcvbuf(pair):
+    w, a, b = pair
+    s = a.socket()
+    s.setsockopt(SOL_SOCKET, pysocket.SO_RCVBUF, 4096)  # doubled to 8192
+    s.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 1 << 20)
+    assert s.getsockopt(SOL_SOCKET, SO_RCVLOWAT) == 4096
+    s.setsockopt(SOL_SOCKET, SO_RCVLOWAT, -1)  # INT_MAX, then the cap
+    assert s.getsockopt(SOL_SOCKET, SO_RCVLOWAT) == 4096
+
+
+def test_poll_reports_epollin_only_at_rcvlowat_bytes(pair):
+    w, a, b = pair
+    srv, cli, conn = connected(w, a, b)
+    conn.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 10)
+    cli.sendall(b"12345")
+    w.run_for("10ms")
+    assert not conn.poll() & EPOLLIN
+    conn.setblocking(False)
+    assert conn.recv(100) == b"12345"  # a non-blocking read takes what there is
+    cli.sendall(b"abcdefgh")
+    w.run_for("10ms")
+    assert not conn.poll() & EPOLLIN
+    cli.sendall(b"ij")
+    w.run_for("10ms")
+    assert conn.poll() & EPOLLIN
+    conn.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 11)
+    assert not conn.poll() & EPOLLIN
+    conn.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 1)
+    assert conn.poll() & EPOLLIN
+
+
+def test_poll_reports_epollin_at_eof_below_rcvlowat(pair):
+    w, a, b = pair
+    srv, cli, conn = connected(w, a, b)
+    conn.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 10)
+    cli.sendall(b"123")
+    cli.shutdown(pysocket.SHUT_WR)
+    w.run_for("10ms")
+    assert conn.poll() & EPOLLIN
+    assert conn.recv(100) == b"123"
+    assert conn.recv(100) == b""
+
+
+def test_blocking_recv_waits_for_rcvlowat_bytes(pair):
+    w, a, b = pair
+    srv, cli, conn = connected(w, a, b)
+    conn.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 8)
+    cli.sendall(b"1234")
+    t0 = w.sched.now
+    w.sched.call_later(50 * MS, cli.sendall, b"5678")
+    assert conn.recv(100) == b"12345678"
+    assert w.sched.now - t0 >= 50 * MS
+
+
+def test_blocking_recv_target_is_min_of_rcvlowat_and_len(pair):
+    w, a, b = pair
+    srv, cli, conn = connected(w, a, b)
+    conn.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 8)
+    cli.sendall(b"1234")
+    w.run_for("10ms")
+    t0 = w.sched.now
+    assert conn.recv(3) == b"123"
+    assert w.sched.now == t0
