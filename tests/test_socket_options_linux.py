@@ -16,8 +16,13 @@ import pytest
 from ixsim import World
 from stack.uapi import (
     EPOLLIN,
+    IPPROTO_TCP,
+    SO_KEEPALIVE,
+    SO_LINGER,
+    SO_OOBINLINE,
     SO_RCVLOWAT,
     SOL_SOCKET,
+    TCP_DEFER_ACCEPT,
 )
 
 MS = 1_000_000
@@ -120,3 +125,59 @@ def test_blocking_recv_target_is_min_of_rcvlowat_and_len(pair):
     t0 = w.sched.now
     assert conn.recv(3) == b"123"
     assert w.sched.now == t0
+
+
+# -- TCP_DEFER_ACCEPT -----------------------------------------------------------------------------
+@pytest.mark.parametrize("secs, reported", [(0, 0), (-3, 0), (1, 1), (2, 3), (5, 7), (30, 31)])
+def test_defer_accept_reports_seconds_rounded_to_retransmissions(pair, secs, reported):
+    w, a, b = pair
+    s = b.socket()
+    s.setsockopt(IPPROTO_TCP, TCP_DEFER_ACCEPT, secs)
+    assert s.getsockopt(IPPROTO_TCP, TCP_DEFER_ACCEPT) == reported
+
+
+def defer_listener(w, b, secs=5):
+    srv = b.socket()
+    srv.bind(("0.0.0.0", 5000))
+    srv.setsockopt(IPPROTO_TCP, TCP_DEFER_ACCEPT, secs)
+    srv.listen()
+    srv.setblocking(False)
+    return srv
+
+
+def test_defer_accept_waits_for_data(pair):
+    w, a, b = pair
+    srv = defer_listener(w, b)
+    cli = a.socket()
+    cli.connect(("10.0.0.2", 5000))  # the handshake completes for the client
+    w.run_for("2s")
+    with pytest.raises(BlockingIOError):
+        srv.accept()
+    assert not srv.poll() & EPOLLIN
+    assert b.net.mib.tcpext["TCPDeferAcceptDrop"] == 1
+    cli.sendall(b"GET /")
+    w.run_for("10ms")
+    assert srv.poll() & EPOLLIN
+    conn, _ = srv.accept()
+    conn.setblocking(False)
+    assert conn.recv(100) == b"GET /"
+    assert conn.getsockopt(IPPROTO_TCP, TCP_DEFER_ACCEPT) == 0  # not inherited
+
+
+def test_defer_accept_without_data_resends_synack_at_the_end_and_accepts(pair):
+    w, a, b = pair
+    srv = defer_listener(w, b, 5)  # 3 retransmission periods: 1 + 2 + 4 s
+    cli = a.socket()
+    cli.connect(("10.0.0.2", 5000))
+    t0 = w.sched.now
+    w.run_for("6900ms")
+    with pytest.raises(BlockingIOError):
+        srv.accept()
+    assert b.net.mib.tcpext["TCPSynRetrans"] == 0  # acked requests are not resent early
+    w.run_for("200ms")  # at 7 s the last-chance SYN-ACK; the client's ACK makes the child
+    assert b.net.mib.tcpext["TCPSynRetrans"] == 1
+    conn, _ = srv.accept()
+    assert w.sched.now - t0 < 7200 * MS
+    cli.sendall(b"late")
+    conn.setblocking(True)
+    assert conn.recv(100) == b"late"

@@ -30,6 +30,8 @@ from stack.tcp.const import (
     TCP_NAGLE_CORK,
     TCP_NAGLE_OFF,
     TCP_NAGLE_PUSH,
+    TCP_RTO_MAX,
+    TCP_TIMEOUT_INIT,
 )
 from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
 from stack.tcp.timer import keepalive_time_when
@@ -114,6 +116,30 @@ def _set_socket(sk: TcpSock, option: int, value: Any) -> None:
         sk.set_rcvbuf(val)
     else:
         raise oserror(errno.ENOPROTOOPT)
+
+
+def secs_to_retrans(seconds: int, timeout: int, rto_max: int) -> int:
+    """TCP_DEFER_ACCEPT's seconds as the SYN-ACK retransmissions that first cover them."""
+    res = 0
+    if seconds > 0:
+        period = timeout
+        res = 1
+        while seconds > period and res < 255:
+            res += 1
+            timeout = min(timeout << 1, rto_max)
+            period += timeout
+    return res
+
+
+def retrans_to_secs(retrans: int, timeout: int, rto_max: int) -> int:
+    """The inverse of :func:`secs_to_retrans`: what getsockopt(TCP_DEFER_ACCEPT) reports."""
+    period = 0
+    if retrans > 0:
+        period = timeout
+        for _ in range(retrans - 1):
+            timeout = min(timeout << 1, rto_max)
+            period += timeout
+    return period
 
 
 def set_rcvlowat(sk: TcpSock, val: int) -> None:
@@ -203,7 +229,8 @@ def _set_tcp(sk: TcpSock, option: int, value: Any) -> None:
             if sk.state in (ESTABLISHED, CLOSE_WAIT) and sk.ack_pending & ICSK_ACK_SCHED:
                 output.send_ack(sk)
     elif option == TCP_DEFER_ACCEPT:
-        sk.options[(SOL_TCP, TCP_DEFER_ACCEPT)] = val
+        sk.defer_accept = secs_to_retrans(val, TCP_TIMEOUT_INIT // NS_PER_S,
+                                          TCP_RTO_MAX // NS_PER_S)
     else:
         raise oserror(errno.ENOPROTOOPT)
 
@@ -256,4 +283,7 @@ def getsockopt(sk: TcpSock, level: int, option: int) -> Any:
         return int(not sk.pingpong)
     if option == TCP_CONGESTION:
         return sk.ca.name
+    if option == TCP_DEFER_ACCEPT:
+        return retrans_to_secs(sk.defer_accept, TCP_TIMEOUT_INIT // NS_PER_S,
+                               TCP_RTO_MAX // NS_PER_S)
     raise oserror(errno.ENOPROTOOPT)
