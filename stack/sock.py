@@ -140,6 +140,11 @@ class Sock:
     def close(self) -> None:
         self.closed = True
 
+    def closing(self) -> bool:
+        """``sk_stream_closing``: a FIN sent and not yet acknowledged, which a close() with
+        SO_LINGER waits for. Only stream protocols linger."""
+        return False
+
     def setsockopt(self, level: int, option: int, value: Any) -> None:
         raise oserror(errno.ENOPROTOOPT)
 

@@ -10,6 +10,7 @@ Two hosts on one cable in a World on virtual time; Linux's reference is ``tcp_po
 from __future__ import annotations
 
 import socket as pysocket
+import struct
 
 import pytest
 
@@ -34,7 +35,7 @@ def pair():
     w = World(seed=3)
     a = w.host("a", "10.0.0.1/24")
     b = w.host("b", "10.0.0.2/24")
-    w.cable(a.eth0, b.eth0)
+    w.cable(a.eth0, b.eth0, latency="1ms")
     yield w, a, b
     w.close()
 
@@ -181,3 +182,89 @@ def test_defer_accept_without_data_resends_synack_at_the_end_and_accepts(pair):
     cli.sendall(b"late")
     conn.setblocking(True)
     assert conn.recv(100) == b"late"
+
+
+# -- SO_LINGER ------------------------------------------------------------------------------------
+def tcp_state(sock) -> str:
+    return sock.sk.state.name
+
+
+def test_linger_close_waits_for_the_fin_to_be_acknowledged(pair):
+    w, a, b = pair
+    srv, cli, conn = connected(w, a, b)
+    cli.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 5))
+    sk = cli.sk
+    t0 = w.sched.now
+    cli.close()
+    elapsed = w.sched.now - t0
+    assert 2 * MS <= elapsed < 3 * MS  # one round trip: FIN out, ACK back
+    assert sk.state.name == "FIN_WAIT_2"
+
+
+def test_linger_close_returns_after_l_linger_even_non_blocking_without_rst(pair):
+    w, a, b = pair
+    srv, cli, conn = connected(w, a, b)
+    cli.setblocking(False)  # Linux lingers in close() regardless of O_NONBLOCK
+    cli.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 2))
+    w.cables[0].unplug()
+    sk = cli.sk
+    t0 = w.sched.now
+    cli.close()
+    assert w.sched.now - t0 == 2 * S
+    assert sk.state.name == "FIN_WAIT_1"  # still trying: the connection finishes on its own
+    assert a.net.mib.tcp["OutRsts"] == 0
+
+
+def test_linger_zero_aborts_with_rst_at_once(pair):
+    w, a, b = pair
+    srv, cli, conn = connected(w, a, b)
+    cli.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 0))
+    t0 = w.sched.now
+    cli.close()
+    assert w.sched.now == t0
+    assert a.net.mib.tcp["OutRsts"] == 1
+    with pytest.raises(ConnectionResetError):
+        conn.recv(10)
+
+
+def test_linger_close_in_a_task_is_awaitable(pair):
+    w, a, b = pair
+    srv, cli, conn = connected(w, a, b)
+    cli.setsockopt(SOL_SOCKET, SO_LINGER, (1, 5))
+    done = []
+
+    async def closer():
+        t0 = w.sched.now
+        await cli.close()
+        done.append(w.sched.now - t0)
+
+    w.spawn(closer())
+    w.run_for("1s")
+    assert done and 2 * MS <= done[0] < 3 * MS
+
+
+# -- what an accepted socket inherits (sk_clone_lock) ---------------------------------------------
+def test_accepted_socket_inherits_the_listeners_socket_options(pair):
+    w, a, b = pair
+
+    def opts(srv):
+        srv.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1)
+        srv.setsockopt(IPPROTO_TCP, pysocket.TCP_KEEPIDLE, 2)
+        srv.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 3))
+        srv.setsockopt(SOL_SOCKET, SO_OOBINLINE, 1)
+        srv.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 4)
+
+    srv, cli, conn = connected(w, a, b, before_listen=opts)
+    assert conn.getsockopt(SOL_SOCKET, SO_KEEPALIVE) == 1
+    assert conn.getsockopt(IPPROTO_TCP, pysocket.TCP_KEEPIDLE) == 2
+    assert struct.unpack("ii", conn.getsockopt(SOL_SOCKET, SO_LINGER, 8)) == (1, 3)
+    assert conn.getsockopt(SOL_SOCKET, SO_OOBINLINE) == 1
+    assert conn.getsockopt(SOL_SOCKET, SO_RCVLOWAT) == 4
+    cli.sendall(b"12")
+    w.run_for("10ms")
+    assert not conn.poll() & EPOLLIN  # the inherited low-water mark has its effect
+    assert b.net.mib.tcpext["TCPKeepAlive"] == 0
+    w.run_for("2100ms")  # and the inherited SO_KEEPALIVE: a probe after 2 s idle
+    assert b.net.mib.tcpext["TCPKeepAlive"] == 1
+    assert a.net.mib.tcpext["TCPKeepAlive"] == 0
+

@@ -41,6 +41,7 @@ from stack.tcp.const import (
 )
 from stack.tcp.seq import SEQ_MASK, s32, unwrap
 from stack.tcp.state import CLOSED, LISTEN, SYN_RECEIVED, TIME_WAIT, tcp_set_state
+from stack.uapi import SOL_SOCKET
 from stack.wire.ipv4 import ip_str
 from stack.wire.tcp import ACK, RST, SYN, TcpRepr
 
@@ -327,6 +328,11 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
                  "user_mss", "linger", "linger2", "sk_sndbuf", "sk_rcvbuf", "userlocks",
                  "syn_retries", "user_timeout", "reuseaddr"):
         setattr(child, name, getattr(listener, name))
+    # sk_clone_lock copies the whole struct sock: every SOL_SOCKET flag and value the user set
+    # (SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_RCVLOWAT, SO_BINDTODEVICE, ...)
+    child.options = {key: value for key, value in listener.options.items()
+                     if key[0] == SOL_SOCKET}
+    child.rcvlowat = listener.rcvlowat
     child.ca = type(listener.ca)()
     child.laddr, child.lport, child.raddr, child.rport = req.key
     child.route = req.route
