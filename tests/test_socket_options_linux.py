@@ -268,3 +268,43 @@ def test_accepted_socket_inherits_the_listeners_socket_options(pair):
     assert b.net.mib.tcpext["TCPKeepAlive"] == 1
     assert a.net.mib.tcpext["TCPKeepAlive"] == 0
 
+
+
+def test_rcvlowat_grows_an_unlocked_rcvbuf_to_fit(pair):
+    w, a, b = pair
+    s = a.socket()
+    rmem_max = a.net.sysctl.tcp_rmem[2]
+    s.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 1000)  # fits already: nothing grows
+    assert s.getsockopt(SOL_SOCKET, pysocket.SO_RCVBUF) == a.net.sysctl.tcp_rmem[1]
+    s.setsockopt(SOL_SOCKET, SO_RCVLOWAT, 1 << 30)
+    assert s.getsockopt(SOL_SOCKET, SO_RCVLOWAT) == rmem_max >> 1
+    assert s.getsockopt(SOL_SOCKET, pysocket.SO_RCVBUF) == rmem_max
+
+
+# -- the host's own kernel as the reference for the option values ----------------------------------
+LINUX_CASES = [
+    ("defer 0", [(IPPROTO_TCP, TCP_DEFER_ACCEPT, 0)], (IPPROTO_TCP, TCP_DEFER_ACCEPT)),
+    ("defer -3", [(IPPROTO_TCP, TCP_DEFER_ACCEPT, -3)], (IPPROTO_TCP, TCP_DEFER_ACCEPT)),
+    ("defer 2", [(IPPROTO_TCP, TCP_DEFER_ACCEPT, 2)], (IPPROTO_TCP, TCP_DEFER_ACCEPT)),
+    ("defer 5", [(IPPROTO_TCP, TCP_DEFER_ACCEPT, 5)], (IPPROTO_TCP, TCP_DEFER_ACCEPT)),
+    ("defer 100", [(IPPROTO_TCP, TCP_DEFER_ACCEPT, 100)], (IPPROTO_TCP, TCP_DEFER_ACCEPT)),
+    ("lowat default", [], (SOL_SOCKET, SO_RCVLOWAT)),
+    ("lowat 0", [(SOL_SOCKET, SO_RCVLOWAT, 0)], (SOL_SOCKET, SO_RCVLOWAT)),
+    ("lowat locked cap", [(SOL_SOCKET, pysocket.SO_RCVBUF, 4096),
+                          (SOL_SOCKET, SO_RCVLOWAT, 1 << 20)], (SOL_SOCKET, SO_RCVLOWAT)),
+    ("lowat -1 locked", [(SOL_SOCKET, pysocket.SO_RCVBUF, 4096),
+                         (SOL_SOCKET, SO_RCVLOWAT, -1)], (SOL_SOCKET, SO_RCVLOWAT)),
+]
+
+
+@pytest.mark.skipif(not hasattr(pysocket, "TCP_DEFER_ACCEPT"), reason="needs a Linux host")
+@pytest.mark.parametrize("steps, query", [c[1:] for c in LINUX_CASES],
+                         ids=[c[0] for c in LINUX_CASES])
+def test_option_values_match_the_host_kernel(pair, steps, query):
+    w, a, b = pair
+    emu = a.socket()
+    with pysocket.socket() as real:
+        for level, opt, value in steps:
+            emu.setsockopt(level, opt, value)
+            real.setsockopt(level, opt, value)
+        assert emu.getsockopt(*query) == real.getsockopt(*query)
