@@ -5,7 +5,8 @@ options are common to every protocol and are kept on the Sock itself - ``sk_rcvb
 ``sk_sndbuf`` (set by ``Sock.set_rcvbuf``/``set_sndbuf``, the one place that doubles and
 clamps them; the protocol hears of a larger send buffer through ``sk.write_space()``) and, for
 everything else, ``sk.options[(SOL_SOCKET, opt)]``, which protocols read (``SO_REUSEADDR`` at
-bind, ``SO_BROADCAST`` at sendto, ``SO_LINGER`` at close, ``SO_KEEPALIVE``).  After storing
+bind, ``SO_BROADCAST`` at sendto, ``SO_LINGER`` at close, ``SO_KEEPALIVE``); SO_RCVLOWAT is
+``sk.rcvlowat`` (``sk_rcvlowat``: at least 1), which TCP's poll and recv honour.  After storing
 one of those, the protocol's own ``sk.setsockopt(SOL_SOCKET, opt, value)`` is called so it
 can react (TCP arms its keepalive timer, as ``sk->sk_prot->keepalive`` does); a protocol that
 does not care raises ENOPROTOOPT, which is ignored.  SOL_SOCKET options this module does not
