@@ -76,6 +76,7 @@ class Sock:
         self.wq: list[Waiter] = []
         self.closed = False
         self.options: dict[tuple[int, int], Any] = {}
+        self.rcvlowat = 1  # sk_rcvlowat: SO_RCVLOWAT, never 0
 
     # -- buffer sizes: the one SO_SNDBUF/SO_RCVBUF handler (sk_setsockopt, net/core/sock.c) --
     def set_sndbuf(self, val: int) -> None:
@@ -138,6 +139,11 @@ class Sock:
 
     def close(self) -> None:
         self.closed = True
+
+    def closing(self) -> bool:
+        """``sk_stream_closing``: a FIN sent and not yet acknowledged, which a close() with
+        SO_LINGER waits for. Only stream protocols linger."""
+        return False
 
     def setsockopt(self, level: int, option: int, value: Any) -> None:
         raise oserror(errno.ENOPROTOOPT)

@@ -306,12 +306,20 @@ class Socket:
 
         return self._call(op, POLL_SEND, "sendto", flags)
 
+    def _recv_flags(self, flags: int) -> int:
+        """The kernel's flags for a receive: MSG_DONTWAIT when it will not wait (a non-blocking
+        socket), as ``sock_recvmsg`` passes ``O_NONBLOCK`` on; blocking TCP waits for
+        SO_RCVLOWAT."""
+        if flags & MSG_DONTWAIT or self._timeout_ns == 0:
+            return flags | MSG_DONTWAIT
+        return flags
+
     def recv(self, bufsize: int, flags: int = 0) -> Any:
         """Up to ``bufsize`` bytes; ``b""`` at end of stream."""
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
         self._check()
-        kflags = flags & ~MSG_DONTWAIT
+        kflags = self._recv_flags(flags)
 
         def op() -> bytes:
             return self._check().recvmsg(bufsize, kflags)[0]
@@ -323,7 +331,7 @@ class Socket:
         if bufsize < 0:
             raise ValueError("negative buffersize in recvfrom")
         self._check()
-        kflags = flags & ~MSG_DONTWAIT
+        kflags = self._recv_flags(flags)
 
         def op() -> tuple[bytes, tuple[str, int] | None]:
             data, addr = self._check().recvmsg(bufsize, kflags)
@@ -341,7 +349,7 @@ class Socket:
                 raise ValueError("buffer too small for requested bytes")
             nbytes = len(view)
         self._check()
-        kflags = flags & ~MSG_DONTWAIT
+        kflags = self._recv_flags(flags)
 
         def op() -> int:
             data = self._check().recvmsg(nbytes, kflags)[0]
@@ -356,7 +364,7 @@ class Socket:
         if nbytes > len(view):
             raise ValueError("nbytes is greater than the length of the buffer")
         self._check()
-        kflags = flags & ~MSG_DONTWAIT
+        kflags = self._recv_flags(flags)
 
         def op() -> tuple[int, tuple[str, int] | None]:
             data, addr = self._check().recvmsg(nbytes, kflags)
@@ -371,22 +379,45 @@ class Socket:
             raise OSError(errno.EINVAL, "Invalid argument")
         self._check().shutdown(how)
 
-    def close(self) -> None:
-        """Release the fd and the Sock; closing twice is harmless, as in Python."""
+    def close(self) -> Any:
+        """Release the fd and the Sock; closing twice is harmless, as in Python.
+
+        With SO_LINGER on and a positive ``l_linger``, a stream socket whose FIN is still
+        unacknowledged waits for the ACK up to ``l_linger`` seconds (``inet_release`` ->
+        ``sk_stream_wait_close``), blocking or not, as Linux does; when the time passes the
+        close returns and the connection finishes on its own (no RST: that is BSD's and
+        ``l_linger=0``'s).  Inside a task it then returns an awaitable Future.
+        """
         if self._fd < 0:
-            return
+            return None
         fd, self._fd = self._fd, -1
         hooks, self.on_close = self.on_close, []
         for hook in hooks:  # leave every epoll first (eventpoll_release), as __fput does
             hook()
         self._fdtable.release(fd)
         sk = self.sk
+        onoff, seconds = sk.options.get((SOL_SOCKET, SO_LINGER), (0, 0))
         sk.close()
         # Tasks still sleeping in this socket's calls retry now and fail with EBADF (Linux
         # would leave them blocked on the file reference they hold; a task has none).
         for entry in list(sk.wq):
             if isinstance(entry, SockWaiter):
                 entry(sk, ~0)
+        if onoff and seconds > 0 and sk.closing():
+            return self._linger(sk, seconds * NS_PER_S)
+        return None
+
+    def _linger(self, sk: Sock, timeout_ns: int) -> Any:
+        """``sk_stream_wait_close``: sleep until the FIN is acknowledged or the time is up."""
+        def op() -> None:
+            if sk.closing():
+                raise BlockingIOError(errno.EAGAIN, "lingering")
+
+        sched = self.sched
+        if sched.current_task is not None:
+            return task_wait(sched, sk, op, ~0, timeout_ns, lambda: None)
+        return block(sched, sk, op, ~0, timeout_ns, Describe(lambda: self.describe("close")),
+                     lambda: None)
 
     def __enter__(self) -> Socket:
         return self

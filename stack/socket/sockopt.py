@@ -5,7 +5,8 @@ options are common to every protocol and are kept on the Sock itself - ``sk_rcvb
 ``sk_sndbuf`` (set by ``Sock.set_rcvbuf``/``set_sndbuf``, the one place that doubles and
 clamps them; the protocol hears of a larger send buffer through ``sk.write_space()``) and, for
 everything else, ``sk.options[(SOL_SOCKET, opt)]``, which protocols read (``SO_REUSEADDR`` at
-bind, ``SO_BROADCAST`` at sendto, ``SO_LINGER`` at close, ``SO_KEEPALIVE``).  After storing
+bind, ``SO_BROADCAST`` at sendto, ``SO_LINGER`` at close, ``SO_KEEPALIVE``); SO_RCVLOWAT is
+``sk.rcvlowat`` (``sk_rcvlowat``: at least 1), which TCP's poll and recv honour.  After storing
 one of those, the protocol's own ``sk.setsockopt(SOL_SOCKET, opt, value)`` is called so it
 can react (TCP arms its keepalive timer, as ``sk->sk_prot->keepalive`` does); a protocol that
 does not care raises ENOPROTOOPT, which is ignored.  SOL_SOCKET options this module does not
@@ -52,6 +53,7 @@ from stack.uapi import (
 )
 
 _INT = struct.Struct("=i")
+INT_MAX = 0x7FFFFFFF
 _LINGER = struct.Struct("=ii")
 _READ_ONLY = {SO_ERROR, SO_TYPE, SO_PROTOCOL, SO_DOMAIN, SO_ACCEPTCONN}
 _KNOWN_SOCKET_OPTS = {SO_DEBUG, SO_REUSEADDR, SO_DONTROUTE, SO_BROADCAST, SO_SNDBUF, SO_RCVBUF,
@@ -126,6 +128,11 @@ def sock_setsockopt(sk: Any, opt: int, value: Any) -> None:
     if opt == SO_SNDBUF:
         sk.set_sndbuf(value)  # the protocol hears of it through sk.write_space()
         return
+    if opt == SO_RCVLOWAT:
+        # a negative value means INT_MAX, 0 means 1; TCP then caps it (tcp_set_rcvlowat)
+        value = INT_MAX if value < 0 else value
+        sk.options[(SOL_SOCKET, opt)] = value
+        sk.rcvlowat = value or 1
     try:
         sk.setsockopt(SOL_SOCKET, opt, value)
     except OSError as exc:
@@ -153,6 +160,8 @@ def sock_getsockopt(sk: Any, opt: int, listening: bool) -> Any:
         return sk.options.get((SOL_SOCKET, opt), (0, 0))
     if opt == SO_BINDTODEVICE:
         return sk.options.get((SOL_SOCKET, opt), "")
+    if opt == SO_RCVLOWAT:
+        return sk.rcvlowat
     if opt in _KNOWN_SOCKET_OPTS:
         return sk.options.get((SOL_SOCKET, opt), 0)
     return sk.getsockopt(SOL_SOCKET, opt)  # a protocol's own, or its ENOPROTOOPT

@@ -8,7 +8,9 @@ Mirrors Linux's ``net/ipv4/tcp_minisocks.c`` (``tcp_check_req``,
 A SYN to a listener creates a :class:`RequestSock` (Linux's ``request_sock`` in state
 TCP_NEW_SYN_RECV): it lives in the listener's SYN queue and in the established hash,
 retransmits its SYN-ACK with a doubling timeout (``tcp_synack_retries``), and becomes a full
-child :class:`TcpSock` on a valid ACK - if the accept queue has room (``backlog`` + 1 entries
+child :class:`TcpSock` on a valid ACK (with TCP_DEFER_ACCEPT, on the first one carrying data,
+or any ACK once the deferring period has passed; bare ACKs before are dropped and counted in
+``TCPDeferAcceptDrop``) - if the accept queue has room (``backlog`` + 1 entries
 as in Linux); otherwise the ACK is dropped and counted in ``ListenOverflows`` and
 ``ListenDrops``, and the peer's retransmission gets another chance.  There are no SYN cookies:
 a full SYN queue drops the SYN (``TCPReqQFullDrop``).
@@ -39,6 +41,7 @@ from stack.tcp.const import (
 )
 from stack.tcp.seq import SEQ_MASK, s32, unwrap
 from stack.tcp.state import CLOSED, LISTEN, SYN_RECEIVED, TIME_WAIT, tcp_set_state
+from stack.uapi import SOL_SOCKET
 from stack.wire.ipv4 import ip_str
 from stack.wire.tcp import ACK, RST, SYN, TcpRepr
 
@@ -183,14 +186,25 @@ def synack_timer(req: RequestSock) -> None:
         drop_request(req)
         return
     max_retries = listener.syn_retries or listener.net.sysctl.tcp_synack_retries
-    if req.num_timeout >= max_retries:
+    defer = listener.defer_accept
+    if not defer:  # syn_ack_recalc
+        expire = req.num_timeout >= max_retries
+        resend = True
+    else:
+        # Deferring: an ACKed request waits for data without resending, until the last
+        # period, when a SYN-ACK gives the peer's ACK (or data) one more chance.
+        expire = req.num_timeout >= max_retries and (not req.acked
+                                                     or req.num_timeout >= defer)
+        resend = not req.acked or req.num_timeout >= defer - 1
+    if expire:
         drop_request(req)
         return
-    mib = listener.net.mib
-    mib.tcp["RetransSegs"] += 1
-    mib.tcpext["TCPSynRetrans"] += 1
-    req.num_retrans += 1
-    send_synack(req)
+    if resend:
+        mib = listener.net.mib
+        mib.tcp["RetransSegs"] += 1
+        mib.tcpext["TCPSynRetrans"] += 1
+        req.num_retrans += 1
+        send_synack(req)
     req.num_timeout += 1
     timeout = min(TCP_TIMEOUT_INIT << req.num_timeout, TCP_RTO_MAX)
     req.timer.mod_timer(listener.net.sched.now + timeout)
@@ -261,6 +275,13 @@ def req_rcv(req: RequestSock, rx: RxSeg) -> None:
     if not flags & ACK:
         kfree_skb(rx.skb, SkbDropReason.TCP_FLAGS)
         return
+    if req.num_timeout < listener.defer_accept and end_seq == rcv_nxt:
+        # TCP_DEFER_ACCEPT: a bare ACK does not make the child; data (or the end of the
+        # deferring period) will
+        req.acked = True
+        net.mib.tcpext["TCPDeferAcceptDrop"] += 1
+        kfree_skb(rx.skb, SkbDropReason.NOT_SPECIFIED)
+        return
     child = syn_recv_sock(listener, req, rx)
     if child is None:
         if net.sysctl.tcp_abort_on_overflow:
@@ -307,6 +328,11 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
                  "user_mss", "linger", "linger2", "sk_sndbuf", "sk_rcvbuf", "userlocks",
                  "syn_retries", "user_timeout", "reuseaddr"):
         setattr(child, name, getattr(listener, name))
+    # sk_clone_lock copies the whole struct sock: every SOL_SOCKET flag and value the user set
+    # (SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_RCVLOWAT, SO_BINDTODEVICE, ...)
+    child.options = {key: value for key, value in listener.options.items()
+                     if key[0] == SOL_SOCKET}
+    child.rcvlowat = listener.rcvlowat
     child.ca = type(listener.ca)()
     child.laddr, child.lport, child.raddr, child.rport = req.key
     child.route = req.route

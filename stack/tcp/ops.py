@@ -72,7 +72,7 @@ from stack.tcp.state import (
     CaState,
     tcp_set_state,
 )
-from stack.uapi import MSG_MORE, MSG_PEEK
+from stack.uapi import MSG_DONTWAIT, MSG_MORE, MSG_PEEK
 from stack.wire.ipv4 import INADDR_ANY
 from stack.wire.tcp import ACK, PSH
 
@@ -265,6 +265,10 @@ def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
     if sk.state == LISTEN:
         raise oserror(errno.ENOTCONN)
     queue = sk.receive_queue
+    if (queue and bufsize > 0 and sk.rcvlowat > 1 and not flags & MSG_DONTWAIT
+            and not (sk.done or sk.sk_err or sk.sk_shutdown & RCV_SHUTDOWN)
+            and not epollin_ready(sk, min(sk.rcvlowat, bufsize))):
+        raise eagain()  # a blocking read waits for sock_rcvlowat(sk, 0, len) bytes
     if queue and bufsize > 0:
         peek = flags & MSG_PEEK
         parts = []
@@ -348,6 +352,17 @@ def rcv_space_adjust(sk: TcpSock) -> None:
 
 
 # -- readiness ------------------------------------------------------------------------------------
+def epollin_ready(sk: TcpSock, target: int) -> bool:
+    """``tcp_epollin_ready``: ``target`` bytes queued (SO_RCVLOWAT), or fewer when the buffer
+    is under pressure or the window too small for more to come."""
+    queue = sk.receive_queue
+    if not queue:
+        return False
+    return (target <= 1 or sum(len(chunk) for chunk in queue) >= target
+            or sk.rmem_alloc > sk.sk_rcvbuf - (sk.sk_rcvbuf >> 3)
+            or sk.receive_window() <= sk.rcv_mss)
+
+
 def poll(sk: TcpSock) -> int:
     """``tcp_poll``."""
     state = sk.state
@@ -360,7 +375,7 @@ def poll(sk: TcpSock) -> int:
     if shutdown & RCV_SHUTDOWN:
         mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
     if state not in (SYN_SENT, SYN_RECEIVED):
-        if sk.receive_queue:
+        if epollin_ready(sk, sk.rcvlowat):
             mask |= EPOLLIN | EPOLLRDNORM
         if not shutdown & SEND_SHUTDOWN:
             if writeable(sk):

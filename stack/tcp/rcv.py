@@ -292,9 +292,8 @@ def rcv_state_process(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     elif state == FIN_WAIT_1 and sk.snd_una == sk.write_seq:
         tcp_set_state(sk, FIN_WAIT_2)
         sk.sk_shutdown |= SEND_SHUTDOWN
-        if not sk.orphan():
-            sk.wake()
-        else:
+        sk.wake()  # sk_state_change: the user, or a close() lingering (SO_LINGER)
+        if sk.orphan():
             if sk.linger2 < 0:
                 tcp_done(sk)
                 sk.net.mib.tcpext["TCPAbortOnData"] += 1

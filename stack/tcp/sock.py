@@ -34,7 +34,7 @@ from stack.tcp.const import (
     TCP_TIMEOUT_INIT,
 )
 from stack.tcp.info import get_info, ss_line
-from stack.tcp.state import SS_NAMES, CaState, TcpState
+from stack.tcp.state import CLOSING, FIN_WAIT_1, LAST_ACK, SS_NAMES, CaState, TcpState
 from stack.uapi import IPPROTO_TCP, SOCK_STREAM
 from stack.wire.ipv4 import INADDR_ANY, ip_str
 
@@ -169,6 +169,7 @@ class TcpSock(Sock):
         self.syn_retries = 0  # TCP_SYNCNT; 0: the sysctl
         self.user_timeout = 0
         self.linger2 = 0
+        self.defer_accept = 0  # TCP_DEFER_ACCEPT as SYN-ACK retransmissions (rskq_defer_accept)
         self.keepalive_time = 0  # ns; 0: the sysctl (TCP_KEEPIDLE)
         self.keepalive_intvl = 0
         self.keepalive_probes = 0
@@ -318,6 +319,9 @@ class TcpSock(Sock):
 
     def poll(self) -> int:
         return ops.poll(self)
+
+    def closing(self) -> bool:
+        return self.state in (FIN_WAIT_1, CLOSING, LAST_ACK)
 
     def setsockopt(self, level: int, option: int, value: Any) -> None:
         sockopt.setsockopt(self, level, option, value)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
-from stack.sock import SOCK_MIN_RCVBUF, oserror
+from stack.sock import SOCK_MIN_RCVBUF, SOCK_RCVBUF_LOCK, oserror
 from stack.tcp import output
+from stack.tcp import window as win
 from stack.tcp.cong import find
 from stack.tcp.const import (
     ICSK_ACK_SCHED,
@@ -29,6 +30,8 @@ from stack.tcp.const import (
     TCP_NAGLE_CORK,
     TCP_NAGLE_OFF,
     TCP_NAGLE_PUSH,
+    TCP_RTO_MAX,
+    TCP_TIMEOUT_INIT,
 )
 from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
 from stack.tcp.timer import keepalive_time_when
@@ -38,6 +41,7 @@ from stack.uapi import (
     SO_KEEPALIVE,
     SO_LINGER,
     SO_RCVBUF,
+    SO_RCVLOWAT,
     SO_REUSEADDR,
     SO_REUSEPORT,
     SO_SNDBUF,
@@ -104,12 +108,57 @@ def _set_socket(sk: TcpSock, option: int, value: Any) -> None:
             _restart_keepalive(sk)
         else:
             sk.keepalive_timer.del_timer()
+    elif option == SO_RCVLOWAT:
+        set_rcvlowat(sk, val)
     elif option == SO_SNDBUF:
         sk.set_sndbuf(val)  # the one handler (stack.sock); TCP's write_space is check_space
     elif option == SO_RCVBUF:
         sk.set_rcvbuf(val)
     else:
         raise oserror(errno.ENOPROTOOPT)
+
+
+def secs_to_retrans(seconds: int, timeout: int, rto_max: int) -> int:
+    """TCP_DEFER_ACCEPT's seconds as the SYN-ACK retransmissions that first cover them."""
+    res = 0
+    if seconds > 0:
+        period = timeout
+        res = 1
+        while seconds > period and res < 255:
+            res += 1
+            timeout = min(timeout << 1, rto_max)
+            period += timeout
+    return res
+
+
+def retrans_to_secs(retrans: int, timeout: int, rto_max: int) -> int:
+    """The inverse of :func:`secs_to_retrans`: what getsockopt(TCP_DEFER_ACCEPT) reports."""
+    period = 0
+    if retrans > 0:
+        period = timeout
+        for _ in range(retrans - 1):
+            timeout = min(timeout << 1, rto_max)
+            period += timeout
+    return period
+
+
+def set_rcvlowat(sk: TcpSock, val: int) -> None:
+    """``tcp_set_rcvlowat``: capped at half the buffer it may grow to; an unlocked receive
+    buffer grows so that ``val`` bytes fit in the window (the window clamp becomes ``val``)."""
+    if sk.userlocks & SOCK_RCVBUF_LOCK:
+        cap = sk.sk_rcvbuf >> 1
+    else:
+        cap = sk.net.sysctl.tcp_rmem[2] >> 1
+    val = min(val, cap)
+    sk.rcvlowat = val or 1
+    if sk.userlocks & SOCK_RCVBUF_LOCK:
+        sk.wake()  # tcp_data_ready: a lower mark may make queued data readable now
+        return
+    space = win.space_from_win(val)
+    if space > sk.sk_rcvbuf:
+        sk.sk_rcvbuf = space
+        sk.window_clamp = val
+    sk.wake()
 
 
 def _set_tcp(sk: TcpSock, option: int, value: Any) -> None:
@@ -180,7 +229,8 @@ def _set_tcp(sk: TcpSock, option: int, value: Any) -> None:
             if sk.state in (ESTABLISHED, CLOSE_WAIT) and sk.ack_pending & ICSK_ACK_SCHED:
                 output.send_ack(sk)
     elif option == TCP_DEFER_ACCEPT:
-        sk.options[(SOL_TCP, TCP_DEFER_ACCEPT)] = val
+        sk.defer_accept = secs_to_retrans(val, TCP_TIMEOUT_INIT // NS_PER_S,
+                                          TCP_RTO_MAX // NS_PER_S)
     else:
         raise oserror(errno.ENOPROTOOPT)
 
@@ -233,4 +283,7 @@ def getsockopt(sk: TcpSock, level: int, option: int) -> Any:
         return int(not sk.pingpong)
     if option == TCP_CONGESTION:
         return sk.ca.name
+    if option == TCP_DEFER_ACCEPT:
+        return retrans_to_secs(sk.defer_accept, TCP_TIMEOUT_INIT // NS_PER_S,
+                               TCP_RTO_MAX // NS_PER_S)
     raise oserror(errno.ENOPROTOOPT)
