@@ -67,7 +67,9 @@ from stack.uapi import (
     IP_RECVERR,
     IP_TOS,
     IP_TTL,
+    MSG_OOB,
     MSG_PEEK,
+    MSG_TRUNC,
     SO_BINDTODEVICE,
     SO_BROADCAST,
     SO_ERROR,
@@ -331,14 +333,16 @@ class UdpSock(Sock):
     def sendmsg(self, data: bytes | memoryview, flags: int = 0,
                 addr: tuple[bytes, int] | None = None) -> int:
         self._check_open()
+        size = len(data)
+        if size > UDP_MAX_PAYLOAD:  # udp_sendmsg's first two checks, in its order
+            raise oserror(errno.EMSGSIZE)
+        if flags & MSG_OOB:
+            raise oserror(errno.EOPNOTSUPP)
         err = self.sock_error()
         if err:
             raise oserror(err)
         if self.sk_shutdown & SEND_SHUTDOWN:
             raise oserror(errno.EPIPE)
-        size = len(data)
-        if size > UDP_MAX_PAYLOAD:
-            raise oserror(errno.EMSGSIZE)
         net = self.net
         connected = addr is None
         if connected:
@@ -440,6 +444,8 @@ class UdpSock(Sock):
         skb = queue[0]
         head = skb.head
         data = bytes(head[skb.data : min(skb.tail, skb.data + max(bufsize, 0))])
+        if flags & MSG_TRUNC:  # the datagram's real length; what did not fit is not copied
+            data = data.ljust(skb.tail - skb.data, b"\0")
         nh = skb.network_header
         addr = (bytes(head[nh + 12 : nh + 16]), U16.unpack_from(head, skb.transport_header)[0])
         if not flags & MSG_PEEK:
