@@ -11,12 +11,13 @@ Contract (docs/stack-architecture.md, :class:`stack.sock.Sock`):
   EADDRNOTAVAIL for a foreign address, EINVAL when bound; port 0 picks an ephemeral port from
   ``sched.rng`` within ``ip_local_port_range``), ``connect(addr, port)`` (routes, fixes the
   source address, EACCES for a broadcast without SO_BROADCAST), ``disconnect()``,
-  ``sendmsg(data, flags, addr)`` -> bytes sent, ``recvmsg(bufsize, flags) -> (data, (addr,
-  port))`` (MSG_PEEK), ``poll()``, ``shutdown``, ``close``, ``setsockopt``/``getsockopt``
-  (SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_NO_CHECK, SO_ERROR;
-  SOL_IP: IP_TTL, IP_TOS, IP_MTU_DISCOVER, IP_RECVERR, IP_MTU).  A pending error (``sk_err``,
-  e.g. ECONNREFUSED after an ICMP port unreachable on a connected socket) is raised by the next
-  sendmsg or recvmsg, once.
+  ``sendmsg(data, flags, addr)`` -> bytes sent (MSG_OOB: EOPNOTSUPP), ``recvmsg(bufsize,
+  flags) -> (data, (addr, port))`` (MSG_PEEK; MSG_TRUNC: ``data`` has the datagram's real
+  length, zero bytes past ``bufsize``), ``poll()``, ``shutdown``, ``close``,
+  ``setsockopt``/``getsockopt`` (SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF,
+  SO_SNDBUF, SO_NO_CHECK, SO_ERROR; SOL_IP: IP_TTL, IP_TOS, IP_MTU_DISCOVER, IP_RECVERR,
+  IP_MTU).  A pending error (``sk_err``, e.g. ECONNREFUSED after an ICMP port unreachable on
+  a connected socket) is raised by the next sendmsg or recvmsg, once.
 - ``IP_MTU_DISCOVER``: WANT (default) sets DF on datagrams that fit the path MTU and fragments
   the others; DO and PROBE set DF always and fail with EMSGSIZE above the MTU; DONT never sets
   DF.  The checksum is left to the device (CHECKSUM_PARTIAL) when it offers NETIF_F_HW_CSUM or
