@@ -30,6 +30,10 @@ from stack.sock import EPOLLIN, EPOLLOUT, Sock, eagain, oserror
 from stack.uapi import (
     AF_PACKET,
     ARPHRD_ETHER,
+    MSG_DONTWAIT,
+    MSG_ERRQUEUE,
+    MSG_PEEK,
+    MSG_TRUNC,
     PACKET_LOOPBACK,
     PACKET_OUTGOING,
     SO_ATTACH_FILTER,
@@ -117,12 +121,18 @@ class PacketSock(Sock):
             self._hook()
 
     def recvmsg(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
-        if not self.queue:
+        """``packet_recvmsg``: other flags than PEEK/DONTWAIT/TRUNC/ERRQUEUE are EINVAL;
+        MSG_TRUNC returns the frame's real length (what did not fit is not copied)."""
+        if flags & ~(MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC | MSG_ERRQUEUE):
+            raise oserror(errno.EINVAL)
+        if flags & MSG_ERRQUEUE or not self.queue:  # the error queue is always empty here
             raise eagain()
-        peek = flags & 0x2  # MSG_PEEK
+        peek = flags & MSG_PEEK
         data, addr = self.queue[0] if peek else self.queue.popleft()
         if not peek:
             self.queued_bytes -= len(data) + (ETH_HLEN if self.type == SOCK_DGRAM else 0)
+        if flags & MSG_TRUNC:
+            return data[: max(bufsize, 0)].ljust(len(data), b"\0"), addr
         return data[:bufsize], addr
 
     def sendmsg(self, data: bytes | memoryview, flags: int = 0, addr: Any = None) -> int:

@@ -11,12 +11,13 @@ Contract (docs/stack-architecture.md, :class:`stack.sock.Sock`):
   EADDRNOTAVAIL for a foreign address, EINVAL when bound; port 0 picks an ephemeral port from
   ``sched.rng`` within ``ip_local_port_range``), ``connect(addr, port)`` (routes, fixes the
   source address, EACCES for a broadcast without SO_BROADCAST), ``disconnect()``,
-  ``sendmsg(data, flags, addr)`` -> bytes sent, ``recvmsg(bufsize, flags) -> (data, (addr,
-  port))`` (MSG_PEEK), ``poll()``, ``shutdown``, ``close``, ``setsockopt``/``getsockopt``
-  (SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_NO_CHECK, SO_ERROR;
-  SOL_IP: IP_TTL, IP_TOS, IP_MTU_DISCOVER, IP_RECVERR, IP_MTU).  A pending error (``sk_err``,
-  e.g. ECONNREFUSED after an ICMP port unreachable on a connected socket) is raised by the next
-  sendmsg or recvmsg, once.
+  ``sendmsg(data, flags, addr)`` -> bytes sent (MSG_OOB: EOPNOTSUPP), ``recvmsg(bufsize,
+  flags) -> (data, (addr, port))`` (MSG_PEEK; MSG_TRUNC: ``data`` has the datagram's real
+  length, zero bytes past ``bufsize``), ``poll()``, ``shutdown``, ``close``,
+  ``setsockopt``/``getsockopt`` (SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF,
+  SO_SNDBUF, SO_NO_CHECK, SO_ERROR; SOL_IP: IP_TTL, IP_TOS, IP_MTU_DISCOVER, IP_RECVERR,
+  IP_MTU).  A pending error (``sk_err``, e.g. ECONNREFUSED after an ICMP port unreachable on
+  a connected socket) is raised by the next sendmsg or recvmsg, once.
 - ``IP_MTU_DISCOVER``: WANT (default) sets DF on datagrams that fit the path MTU and fragments
   the others; DO and PROBE set DF always and fail with EMSGSIZE above the MTU; DONT never sets
   DF.  The checksum is left to the device (CHECKSUM_PARTIAL) when it offers NETIF_F_HW_CSUM or
@@ -67,7 +68,9 @@ from stack.uapi import (
     IP_RECVERR,
     IP_TOS,
     IP_TTL,
+    MSG_OOB,
     MSG_PEEK,
+    MSG_TRUNC,
     SO_BINDTODEVICE,
     SO_BROADCAST,
     SO_ERROR,
@@ -331,14 +334,16 @@ class UdpSock(Sock):
     def sendmsg(self, data: bytes | memoryview, flags: int = 0,
                 addr: tuple[bytes, int] | None = None) -> int:
         self._check_open()
+        size = len(data)
+        if size > UDP_MAX_PAYLOAD:  # udp_sendmsg's first two checks, in its order
+            raise oserror(errno.EMSGSIZE)
+        if flags & MSG_OOB:
+            raise oserror(errno.EOPNOTSUPP)
         err = self.sock_error()
         if err:
             raise oserror(err)
         if self.sk_shutdown & SEND_SHUTDOWN:
             raise oserror(errno.EPIPE)
-        size = len(data)
-        if size > UDP_MAX_PAYLOAD:
-            raise oserror(errno.EMSGSIZE)
         net = self.net
         connected = addr is None
         if connected:
@@ -440,6 +445,8 @@ class UdpSock(Sock):
         skb = queue[0]
         head = skb.head
         data = bytes(head[skb.data : min(skb.tail, skb.data + max(bufsize, 0))])
+        if flags & MSG_TRUNC:  # the datagram's real length; what did not fit is not copied
+            data = data.ljust(skb.tail - skb.data, b"\0")
         nh = skb.network_header
         addr = (bytes(head[nh + 12 : nh + 16]), U16.unpack_from(head, skb.transport_header)[0])
         if not flags & MSG_PEEK:

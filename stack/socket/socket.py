@@ -29,11 +29,11 @@ from typing import Any
 from stack.af_inet import INETSW
 from stack.core.units import NS_PER_S
 from stack.packet import PacketSock
-from stack.sock import SEND_SHUTDOWN, Sock, oserror
+from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
 from stack.socket.fdtable import fdtable_of
 from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
-from stack.socket.wait import Describe, SockWaiter, block, task_wait
+from stack.socket.wait import TIMED_OUT, Describe, SockWaiter, block, task_wait
 from stack.uapi import (
     AF_INET,
     AF_PACKET,
@@ -43,6 +43,9 @@ from stack.uapi import (
     EPOLLOUT,
     EPOLLRDHUP,
     MSG_DONTWAIT,
+    MSG_PEEK,
+    MSG_TRUNC,
+    MSG_WAITALL,
     SO_LINGER,
     SO_PROTOCOL,
     SO_TYPE,
@@ -314,34 +317,108 @@ class Socket:
             return flags | MSG_DONTWAIT
         return flags
 
+    def _recv_op(self, bufsize: int, flags: int) -> tuple[Callable[[], tuple[bytes, Any]],
+                                                          Callable[[], Any] | None]:
+        """The retryable receive under every recv method: ``(op, on_timeout)``, where ``op()``
+        gives ``(data, kernel address)``.
+
+        ``MSG_WAITALL`` on a stream (``tcp_recvmsg_locked`` with ``target = len``): what
+        arrives is taken as it comes, and the call returns once ``bufsize`` bytes are in, or
+        earlier with what it has at end of stream, on an error (left pending, reported by
+        the next call), on timeout, or at once when the call does not block.  With
+        ``MSG_PEEK`` nothing is consumed: it waits until ``bufsize`` bytes are queued.
+        """
+        kflags = self._recv_flags(flags)
+        if not (kflags & MSG_WAITALL and self._type == SOCK_STREAM):
+            return (lambda: self._check().recvmsg(bufsize, kflags)), None
+        kflags &= ~MSG_WAITALL
+        blocking = not flags & MSG_DONTWAIT and self._timeout_ns != 0
+        peek = kflags & MSG_PEEK
+        got: list[bytes] = []
+        have = 0
+
+        def op() -> tuple[bytes, Any]:
+            nonlocal have
+            sk = self._check()
+            while have < bufsize:
+                if have and sk.sk_err:  # Linux breaks out with what it copied
+                    break
+                try:
+                    data = sk.recvmsg(bufsize if peek else bufsize - have, kflags)[0]
+                except BlockingIOError:
+                    if have and not blocking:
+                        break
+                    raise
+                if not data:
+                    break  # end of stream
+                if peek:
+                    got[:] = [data]
+                    have = len(data)
+                    if have < bufsize and not sk.sk_shutdown & RCV_SHUTDOWN and blocking:
+                        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+                    break
+                got.append(data)
+                have += len(data)
+            return b"".join(got), None
+
+        def on_timeout() -> tuple[bytes, Any]:
+            if not have:
+                raise TimeoutError(TIMED_OUT)
+            return b"".join(got), None
+
+        return op, on_timeout
+
+    def _receive(self, bufsize: int, flags: int, opname: str,
+                 deliver: Callable[[bytes, Any], Any]) -> Any:
+        op, partial = self._recv_op(bufsize, flags)
+        on_timeout = None if partial is None else (lambda: deliver(*partial()))
+        return self._call(lambda: deliver(*op()), POLL_RECV, opname, flags,
+                          on_timeout=on_timeout)
+
     def recv(self, bufsize: int, flags: int = 0) -> Any:
-        """Up to ``bufsize`` bytes; ``b""`` at end of stream."""
+        """Up to ``bufsize`` bytes; ``b""`` at end of stream, and at once for ``recv(0)``.
+
+        With ``MSG_TRUNC`` the result has the length Linux returns (a stream: the bytes
+        discarded; a datagram: its real length) and zero bytes stand for what was not copied.
+        """
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
         self._check()
-        kflags = self._recv_flags(flags)
-
-        def op() -> bytes:
-            return self._check().recvmsg(bufsize, kflags)[0]
-
-        return self._call(op, POLL_RECV, "recv", flags)
+        if bufsize == 0:
+            return b""
+        return self._receive(bufsize, flags, "recv", lambda data, _addr: data)
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> Any:
         """-> ``(data, ("ip", port))``; the address is None on a connected stream, as on Linux."""
         if bufsize < 0:
             raise ValueError("negative buffersize in recvfrom")
         self._check()
-        kflags = self._recv_flags(flags)
+        return self._receive(bufsize, flags, "recvfrom",
+                             lambda data, addr: (data, self._uaddr(addr)))
 
-        def op() -> tuple[bytes, tuple[str, int] | None]:
-            data, addr = self._check().recvmsg(bufsize, kflags)
-            return data, self._uaddr(addr)
+    def _into(self, view: memoryview, nbytes: int, flags: int) -> Callable[[bytes], int]:
+        """Copy a result into ``view``; -> the count Linux returns (MSG_TRUNC: may exceed it)."""
+        skip = flags & MSG_TRUNC and self._type == SOCK_STREAM  # discarded, not copied
 
-        return self._call(op, POLL_RECV, "recvfrom", flags)
+        def deliver(data: bytes) -> int:
+            if not skip:
+                n = min(len(data), nbytes)
+                view[:n] = data[:n]
+            return len(data)
+
+        return deliver
+
+    @staticmethod
+    def _writable(buffer: Any, method: str) -> memoryview:
+        view = memoryview(buffer)
+        if view.readonly:
+            raise TypeError(f"{method}() argument 1 must be read-write bytes-like object, "
+                            f"not {type(buffer).__name__}")
+        return view.cast("B")
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Any:
         """Receive into a writable buffer; -> number of bytes written."""
-        view = memoryview(buffer).cast("B")
+        view = self._writable(buffer, "recv_into")
         if nbytes < 0:
             raise ValueError("negative buffersize in recv_into")
         if nbytes == 0 or nbytes > len(view):
@@ -349,29 +426,20 @@ class Socket:
                 raise ValueError("buffer too small for requested bytes")
             nbytes = len(view)
         self._check()
-        kflags = self._recv_flags(flags)
-
-        def op() -> int:
-            data = self._check().recvmsg(nbytes, kflags)[0]
-            view[: len(data)] = data
-            return len(data)
-
-        return self._call(op, POLL_RECV, "recv_into", flags)
+        if nbytes == 0:
+            return 0
+        into = self._into(view, nbytes, flags)
+        return self._receive(nbytes, flags, "recv_into", lambda data, _addr: into(data))
 
     def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Any:
-        view = memoryview(buffer).cast("B")
+        view = self._writable(buffer, "recvfrom_into")
         nbytes = nbytes or len(view)
         if nbytes > len(view):
             raise ValueError("nbytes is greater than the length of the buffer")
         self._check()
-        kflags = self._recv_flags(flags)
-
-        def op() -> tuple[int, tuple[str, int] | None]:
-            data, addr = self._check().recvmsg(nbytes, kflags)
-            view[: len(data)] = data
-            return len(data), self._uaddr(addr)
-
-        return self._call(op, POLL_RECV, "recvfrom_into", flags)
+        into = self._into(view, nbytes, flags)
+        return self._receive(nbytes, flags, "recvfrom_into",
+                             lambda data, addr: (into(data), self._uaddr(addr)))
 
     # -- teardown ----------------------------------------------------------------------
     def shutdown(self, how: int) -> None:

@@ -130,7 +130,12 @@ class SockWaiter:
         self.timer = None
         self._detach()
         if self.on_timeout is not None:
-            self.fut.set_result(self.on_timeout())
+            try:
+                result = self.on_timeout()
+            except Exception as exc:  # noqa: BLE001 - delivered to the awaiting task
+                self.fut.set_exception(exc)
+                return
+            self.fut.set_result(result)
         else:
             self.fut.set_exception(TimeoutError(TIMED_OUT))
 

@@ -72,7 +72,7 @@ from stack.tcp.state import (
     CaState,
     tcp_set_state,
 )
-from stack.uapi import MSG_DONTWAIT, MSG_MORE, MSG_PEEK
+from stack.uapi import MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC
 from stack.wire.ipv4 import INADDR_ANY
 from stack.wire.tcp import ACK, PSH
 
@@ -261,9 +261,18 @@ def writeable(sk: TcpSock) -> bool:
 
 # -- receiving ------------------------------------------------------------------------------------
 def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
-    """Copy queued data out (``tcp_recvmsg_locked``); ``b""`` at end of stream."""
+    """Copy queued data out (``tcp_recvmsg_locked``); ``b""`` at end of stream.
+
+    ``MSG_PEEK`` reads across queued segments without consuming; ``MSG_TRUNC`` consumes (or,
+    with ``MSG_PEEK``, counts) without copying: the result is that many zero bytes, standing
+    for the count Linux returns.  ``MSG_OOB`` is ``EINVAL``, as Linux says with no urgent data
+    pending (urgent data is not modelled).  ``MSG_WAITALL`` is the caller's loop (the BSD
+    layer), since this call never sleeps.
+    """
     if sk.state == LISTEN:
         raise oserror(errno.ENOTCONN)
+    if flags & MSG_OOB:
+        raise oserror(errno.EINVAL)
     queue = sk.receive_queue
     if (queue and bufsize > 0 and sk.rcvlowat > 1 and not flags & MSG_DONTWAIT
             and not (sk.done or sk.sk_err or sk.sk_shutdown & RCV_SHUTDOWN)
@@ -271,6 +280,7 @@ def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
         raise eagain()  # a blocking read waits for sock_rcvlowat(sk, 0, len) bytes
     if queue and bufsize > 0:
         peek = flags & MSG_PEEK
+        trunc = flags & MSG_TRUNC
         parts = []
         need = bufsize
         if peek:
@@ -279,7 +289,7 @@ def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
                 need -= len(parts[-1])
                 if not need:
                     break
-            return b"".join(parts)
+            return bytes(bufsize - need) if trunc else b"".join(parts)
         while queue and need:
             chunk = queue[0]
             if len(chunk) <= need:
@@ -289,8 +299,11 @@ def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
                 parts.append(chunk[:need])
                 queue[0] = chunk[need:]
                 need = 0
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        copied = len(data)
+        copied = bufsize - need
+        if trunc:
+            data = bytes(copied)
+        else:
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
         sk.copied_seq += copied
         sk.rmem_alloc -= copied
         rcv_space_adjust(sk)
