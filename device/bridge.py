@@ -251,6 +251,7 @@ class Switch(Element):
     """A learning Ethernet bridge with ``ports`` ports (see the module docstring)."""
 
     kind = "switch"
+    port_class = SwitchPort
 
     def __init__(
         self,
@@ -280,12 +281,6 @@ class Switch(Element):
         self.forwarded = 0
         self.flooded = 0
         super().__init__(sched, name, ports, guard, faults)
-
-    def _make_port(self, index: int, phy: Port) -> SwitchPort:
-        sp = SwitchPort(self, index, phy)
-        phy.attach(lambda frame: self._receive(sp, frame),
-                   lambda up: self._link_change(sp, up))
-        return sp
 
     def __repr__(self) -> str:
         vlan = " vlan_filtering" if self.vlan_filtering else ""

@@ -53,17 +53,12 @@ class Hub(Element):
     """A repeater: every frame to every other port with link up (see the module docstring)."""
 
     kind = "hub"
+    port_class = HubPort
 
     def __init__(self, sched: Any, name: str, ports: int = 4, guard: LoopGuard | None = None,
                  faults: FaultLog | None = None) -> None:
         self.repeated = 0
         super().__init__(sched, name, ports, guard, faults)
-
-    def _make_port(self, index: int, phy: Port) -> HubPort:
-        hp = HubPort(self, index, phy)
-        phy.attach(lambda frame: self._receive(hp, frame),
-                   lambda up: self._link_change(hp, up))
-        return hp
 
     def __repr__(self) -> str:
         return f"<Hub {self.name} {len(self._ports)} ports>"

@@ -136,7 +136,19 @@ class Element:
             self.guard.ports.add(phy)
             self._ports.append(self._make_port(index, phy))
 
+    port_class: Any = None  # the element's port type: (element, index, phy) -> port
+
     def _make_port(self, index: int, phy: Port) -> Any:
+        """Wrap ``phy`` in the element's port type and take its frames and link changes."""
+        port = self.port_class(self, index, phy)
+        phy.attach(lambda frame: self._receive(port, frame),
+                   lambda up: self._link_change(port, up))
+        return port
+
+    def _receive(self, port: Any, frame: bytes) -> None:
+        raise NotImplementedError
+
+    def _link_change(self, port: Any, up: bool) -> None:
         raise NotImplementedError
 
     def __len__(self) -> int:

@@ -29,7 +29,7 @@ ETH_P_ALL = 0x0003
 
 
 @pytest.fixture
-def world():
+def hosts():
     with World(seed=12) as w:
         a = w.host("a", "10.0.0.1/24")
         b = w.host("b", "10.0.0.2/24")
@@ -37,8 +37,8 @@ def world():
         yield w, a, b
 
 
-def tcp_pair(world):
-    w, a, b = world
+def tcp_pair(hosts):
+    w, a, b = hosts
     srv = b.socket()
     srv.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
     srv.bind(("0.0.0.0", 7))
@@ -49,8 +49,8 @@ def tcp_pair(world):
     return w, cli, conn
 
 
-def udp_pair(world):
-    w, a, b = world
+def udp_pair(hosts):
+    w, a, b = hosts
     rx = b.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("0.0.0.0", 53))
     tx = a.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -68,8 +68,8 @@ def settle(w, conn, nbytes):
 
 
 # -- MSG_WAITALL --------------------------------------------------------------------------
-def test_waitall_blocks_until_every_byte_arrived(world):
-    w, cli, conn = tcp_pair(world)
+def test_waitall_blocks_until_every_byte_arrived(hosts):
+    w, cli, conn = tcp_pair(hosts)
     send_later(w, cli, 1 * MS, b"abc")
     send_later(w, cli, 3 * MS, b"defgh")
     t0 = w.now
@@ -77,8 +77,8 @@ def test_waitall_blocks_until_every_byte_arrived(world):
     assert w.now - t0 >= 3 * MS  # the second piece had to arrive
 
 
-def test_waitall_returns_the_partial_read_at_end_of_stream(world):
-    w, cli, conn = tcp_pair(world)
+def test_waitall_returns_the_partial_read_at_end_of_stream(hosts):
+    w, cli, conn = tcp_pair(hosts)
     send_later(w, cli, 1 * MS, b"abc")
     send_later(w, cli, 2 * MS, b"de")
     w.sched.call_later(3 * MS, lambda: cli.shutdown(socket.SHUT_WR))
@@ -86,8 +86,8 @@ def test_waitall_returns_the_partial_read_at_end_of_stream(world):
     assert conn.recv(100, MSG_WAITALL) == b""
 
 
-def test_waitall_returns_the_partial_read_on_timeout(world):
-    w, cli, conn = tcp_pair(world)
+def test_waitall_returns_the_partial_read_on_timeout(hosts):
+    w, cli, conn = tcp_pair(hosts)
     send_later(w, cli, 1 * MS, b"abc")
     send_later(w, cli, 2 * MS, b"de")
     conn.settimeout(0.005)
@@ -103,8 +103,8 @@ def test_waitall_returns_the_partial_read_on_timeout(world):
         conn.recv(100, MSG_WAITALL | MSG_DONTWAIT)
 
 
-def test_waitall_in_a_task_returns_the_partial_read_on_timeout(world):
-    w, cli, conn = tcp_pair(world)
+def test_waitall_in_a_task_returns_the_partial_read_on_timeout(hosts):
+    w, cli, conn = tcp_pair(hosts)
     send_later(w, cli, 1 * MS, b"abc")
     send_later(w, cli, 2 * MS, b"de")
     conn.settimeout(0.005)
@@ -122,8 +122,8 @@ def test_waitall_in_a_task_returns_the_partial_read_on_timeout(world):
     assert out[0] == b"abcde" and isinstance(out[1], TimeoutError)
 
 
-def test_waitall_peek_waits_for_all_and_consumes_nothing(world):
-    w, cli, conn = tcp_pair(world)
+def test_waitall_peek_waits_for_all_and_consumes_nothing(hosts):
+    w, cli, conn = tcp_pair(hosts)
     send_later(w, cli, 1 * MS, b"abc")
     send_later(w, cli, 3 * MS, b"def")
     t0 = w.now
@@ -134,8 +134,8 @@ def test_waitall_peek_waits_for_all_and_consumes_nothing(world):
     assert conn.recv(100) == b"abcdef"
 
 
-def test_waitall_recv_into_fills_the_buffer(world):
-    w, cli, conn = tcp_pair(world)
+def test_waitall_recv_into_fills_the_buffer(hosts):
+    w, cli, conn = tcp_pair(hosts)
     send_later(w, cli, 1 * MS, b"ab")
     send_later(w, cli, 2 * MS, b"cd")
     buf = bytearray(4)
@@ -143,8 +143,8 @@ def test_waitall_recv_into_fills_the_buffer(world):
 
 
 # -- MSG_TRUNC ----------------------------------------------------------------------------
-def test_tcp_trunc_discards_and_returns_the_count(world):
-    w, cli, conn = tcp_pair(world)
+def test_tcp_trunc_discards_and_returns_the_count(hosts):
+    w, cli, conn = tcp_pair(hosts)
     cli.send(b"hello world")
     settle(w, conn, 11)
     assert len(conn.recv(5, MSG_TRUNC)) == 5  # discarded, not copied
@@ -154,8 +154,8 @@ def test_tcp_trunc_discards_and_returns_the_count(world):
     assert conn.recv(100) == b"rld"
 
 
-def test_udp_trunc_returns_the_datagrams_real_length(world):
-    w, tx, rx = udp_pair(world)
+def test_udp_trunc_returns_the_datagrams_real_length(hosts):
+    w, tx, rx = udp_pair(hosts)
     for _ in range(4):
         tx.sendto(b"0123456789", ("10.0.0.2", 53))
     rx.settimeout(0.01)
@@ -168,8 +168,8 @@ def test_udp_trunc_returns_the_datagrams_real_length(world):
     assert rx.recv(4) == b"0123"  # without MSG_TRUNC: what fit
 
 
-def test_packet_trunc_returns_the_frames_real_length_and_waitall_is_einval(world):
-    w, a, b = world
+def test_packet_trunc_returns_the_frames_real_length_and_waitall_is_einval(hosts):
+    w, a, b = hosts
     tx = a.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     tx.bind(("eth0", 0))
     rx = b.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88B5))
@@ -187,31 +187,31 @@ def test_packet_trunc_returns_the_frames_real_length_and_waitall_is_einval(world
 
 
 # -- edges --------------------------------------------------------------------------------
-def test_recv_zero_returns_at_once(world):
-    w, cli, conn = tcp_pair(world)
+def test_recv_zero_returns_at_once(hosts):
+    w, cli, conn = tcp_pair(hosts)
     t0 = w.now
     assert conn.recv(0) == b""
     assert conn.recv_into(bytearray(0)) == 0
     assert w.now == t0
 
 
-def test_recv_into_a_read_only_buffer_is_typeerror(world):
-    w, cli, conn = tcp_pair(world)
+def test_recv_into_a_read_only_buffer_is_typeerror(hosts):
+    w, cli, conn = tcp_pair(hosts)
     with pytest.raises(TypeError, match="read-write bytes-like object, not bytes"):
         conn.recv_into(b"abc")
     with pytest.raises(TypeError, match="recvfrom_into"):
         conn.recvfrom_into(b"abc")
 
 
-def test_udp_sendto_oob_is_eopnotsupp(world):
-    w, tx, rx = udp_pair(world)
+def test_udp_sendto_oob_is_eopnotsupp(hosts):
+    w, tx, rx = udp_pair(hosts)
     with pytest.raises(OSError) as exc:
         tx.sendto(b"x", MSG_OOB, ("10.0.0.2", 53))
     assert exc.value.errno == errno.EOPNOTSUPP
 
 
-def test_tcp_recv_oob_without_urgent_data_is_einval(world):
-    w, cli, conn = tcp_pair(world)
+def test_tcp_recv_oob_without_urgent_data_is_einval(hosts):
+    w, cli, conn = tcp_pair(hosts)
     conn.settimeout(0.01)
     with pytest.raises(OSError) as exc:
         conn.recv(10, MSG_OOB)
