@@ -27,6 +27,12 @@ Contract:
   that key.  Times, order, ties and ``events_run`` are exactly those of one event per frame;
   a burst just costs one heap push.  A frame that a stage sends back in time (reorder,
   jitter) behind later ones gets its own event (``_arrive``), as before.
+* ``limit`` (optional, per direction) bounds the frames waiting for the serializer, the one
+  being serialized included, as ``sch_netem``'s ``limit`` bounds its queue: a frame that finds
+  ``limit`` frames not yet on the wire is dropped and counted in ``dropped_queue``.  Without
+  it the serializer queue is unbounded, which is right between two NICs (their TX rings are
+  the bound) but not for a medium that never pushes back, such as a tap (``ixsim wire``).
+  Unlike netem's, the limit does not count frames already serialized and only propagating.
 * ``unplug()`` drops the link on both ports (each sees ``on_link_change(False)``) and loses
   every frame still on the wire, counted in ``dropped_link``; ``plug()`` brings it back.
 * ``set_impairment(kind, value)`` is the debugger's knob: it updates the stage of that kind
@@ -55,6 +61,7 @@ STAT_NAMES = (
     "delivered_bytes",
     "dropped_loss",
     "dropped_link",
+    "dropped_queue",
     "duplicated",
     "reordered",
     "corrupted",
@@ -100,6 +107,9 @@ class Lane:
         "delivered",
         "delivered_bytes",
         "dropped_link",
+        "dropped_queue",
+        "limit",
+        "_backlog",
         "in_flight",
     )
 
@@ -111,6 +121,7 @@ class Lane:
         rate_bps: int,
         latency_ns: int,
         stages: Sequence[Stage],
+        limit: int | None = None,
     ) -> None:
         self._sched = sched
         self._call_at = sched.call_at
@@ -135,6 +146,9 @@ class Lane:
         self.delivered = 0
         self.delivered_bytes = 0
         self.dropped_link = 0
+        self.dropped_queue = 0
+        self.limit = limit
+        self._backlog: deque[int] = deque()  # serialization end times, only with a limit
         self.in_flight = 0
         self.rebuild()
 
@@ -164,14 +178,26 @@ class Lane:
             carry = 0
         else:
             carry = self._carry
+        if self.limit is not None and self._full(now):
+            self.dropped_queue += 1
+            return
         size = len(frame)
         wire, carry = divmod(carry + (size + WIRE_OVERHEAD) * 8 * NS_PER_S, self.rate_bps)
         done = start + wire
         self.busy_until = done
         self._carry = carry
+        if self.limit is not None:
+            self._backlog.append(done)
         self.frames += 1
         self.bytes += size
         self._head(frame, done + self.latency_ns)
+
+    def _full(self, now: int) -> bool:
+        """Are ``limit`` frames still waiting for, or on, the serializer?"""
+        backlog = self._backlog
+        while backlog and backlog[0] <= now:
+            backlog.popleft()
+        return len(backlog) >= self.limit  # type: ignore[operator]  # only with a limit
 
     def _emit(self, frame: bytes, when_ns: int) -> None:
         """The chain's sink: queue the frame under the event key it would have had."""
@@ -230,6 +256,7 @@ class Lane:
         self._gen += 1
         self.busy_until = self._sched.now
         self._carry = 0
+        self._backlog.clear()
         for stage in self.stages:
             reset = getattr(stage, "reset", None)
             if reset is not None:
@@ -289,11 +316,15 @@ class Cable:
         stages: Sequence[Stage] = (),
         name: str = "",
         stages_ba: Sequence[Stage] | None = None,
+        limit: int | None = None,
     ) -> None:
         if isinstance(rate_bps, bool) or not isinstance(rate_bps, int) or rate_bps <= 0:
             raise ValueError(f"rate_bps must be a positive int, got {rate_bps!r}")
         if isinstance(latency_ns, bool) or not isinstance(latency_ns, int) or latency_ns < 0:
             raise ValueError(f"latency_ns must be a non-negative int, got {latency_ns!r}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 1):
+            raise ValueError(f"limit must be a positive int or None, got {limit!r}")
         if a is b:
             raise ValueError(f"a cable needs two ports, got {a.name} twice")
         self.sched = sched
@@ -304,8 +335,10 @@ class Cable:
         self.name = name or f"{a.name}<->{b.name}"
         if stages_ba is None:
             stages_ba = [_fork(stage) for stage in stages]
-        self.ab = Lane(sched, b, f"{self.name} {a.name}->{b.name}", rate_bps, latency_ns, stages)
-        self.ba = Lane(sched, a, f"{self.name} {b.name}->{a.name}", rate_bps, latency_ns, stages_ba)
+        self.ab = Lane(sched, b, f"{self.name} {a.name}->{b.name}", rate_bps, latency_ns, stages,
+                       limit)
+        self.ba = Lane(sched, a, f"{self.name} {b.name}->{a.name}", rate_bps, latency_ns,
+                       stages_ba, limit)
         self.plugged = False
         a.connect(self)
         try:

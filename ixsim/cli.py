@@ -15,6 +15,7 @@ VERB_MODULES = (
     "ixsim.cmd_demo",
     "ixsim.cmd_firmware",
     "ixsim.cmd_tap",
+    "ixsim.cmd_wire",
     "ixsim.cmd_shell", "ixsim.cmd_inspect",
     "ixsim.cmd_bench",
     "ixsim.cmd_plot",

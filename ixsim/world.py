@@ -140,6 +140,7 @@ class World:
         pcap: str | None = None,
         snaplen: int = 262144,
         wait: bool = True,
+        limit: int | None = None,
     ) -> Cable:
         """Join two ports back to back, with optional impairments and a pcap file.
 
@@ -147,7 +148,9 @@ class World:
         port (``sw.port(3)``) or a :class:`~device.port.Port`.
 
         Impairments apply in both directions, each direction drawing from the world's
-        seeded RNG.  The pcap records every frame delivered in either direction.
+        seeded RNG.  ``limit`` bounds each direction's serializer queue in frames (dropping
+        beyond it, as netem's ``limit``); the default is unbounded (see device/cable.py).
+        The pcap records every frame delivered in either direction.
         """
         stages: list[Any] = []
         if delay or jitter:
@@ -163,7 +166,7 @@ class World:
         port_a, port_b = _port_of(a), _port_of(b)
         cable = Cable(
             self.sched, port_a, port_b, rate_bps=parse_rate(rate),
-            latency_ns=parse_duration(latency), stages=stages,
+            latency_ns=parse_duration(latency), stages=stages, limit=limit,
         )
         if pcap:
             # Record at the receiving ends, so the file is in strict time order and holds
