@@ -449,16 +449,23 @@ def add_parser(sub: Any) -> None:
         "netsim", help="TCP goodput on a simulated 10 Gb/s link, by loss x RTT (virtual time)",
         description=__doc__.split("\n\n")[0] + " Prints the table kept as "
         "tests/snapshots/netsim.txt; every figure is virtual time, deterministic for the seed.")
-    p.add_argument("--loss", type=_floats, default=list(LOSSES), metavar="P,P,...",
-                   help="loss probabilities of the data direction (default 0,0.0001,0.001,0.01)")
-    p.add_argument("--rtt", type=_durations, default=list(RTTS_NS), metavar="T,T,...",
-                   help="round-trip times, e.g. 100us,1ms,10ms (the default)")
+    p.add_argument("--loss", type=_floats, default=None, metavar="P,P,...",
+                   help="loss probabilities of the data direction (default 0,0.0001,0.001,0.01;"
+                   " 0.001,0.01 with --against-linux)")
+    p.add_argument("--rtt", type=_durations, default=None, metavar="T,T,...",
+                   help="round-trip times, e.g. 100us,1ms,10ms (the default; 10ms,40ms with "
+                   "--against-linux, which needs 10ms or more)")
     p.add_argument("--bytes", type=_sizes, default=None, metavar="SIZE",
                    help="bytes per point, e.g. 64M (default: by loss and RTT, see the docs)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--cc", default="cubic", help="congestion control: cubic (default) or reno")
     p.add_argument("--jobs", type=int, default=1, help="points measured in parallel processes")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--against-linux", action="store_true",
+                   help="run each point also between two Linux namespaces over `ixsim wire` "
+                   "(real time, needs root) and print both side by side")
+    p.add_argument("--rate", default=None, metavar="R",
+                   help="cable rate for --against-linux (default 100M)")
     p.set_defaults(func=_run_cli)
 
 
@@ -487,6 +494,12 @@ def _run_cli(args: Any) -> int:
         find(args.cc)
     except OSError:
         raise CliError(f"unknown congestion control {args.cc!r}") from None
+    if args.against_linux:
+        return _run_against_linux(args)
+    if args.rate is not None:
+        raise CliError("--rate is for --against-linux; netsim's own table runs at 10 Gbit/s")
+    args.loss = list(LOSSES) if args.loss is None else args.loss
+    args.rtt = list(RTTS_NS) if args.rtt is None else args.rtt
     if any(not 0 <= p < 1 for p in args.loss) or any(r <= 0 for r in args.rtt):
         raise CliError("losses must be in [0, 1) and round-trip times positive")
     sizes = (lambda loss, rtt: args.bytes) if args.bytes else default_bytes
@@ -506,5 +519,52 @@ def _run_cli(args: Any) -> int:
                           "points": [point_json(p) for p in points]}, indent=2))
     else:
         print(format_table(points, args.seed, args.cc), end="")
+        print(f"({len(points)} points, {wall:.1f} s wall)", file=sys.stderr)
+    return 0
+
+
+def _run_against_linux(args: Any) -> int:
+    import json
+    import sys
+
+    from ixsim import against_linux
+    from ixsim.cli import CliError
+    from ixsim.clock import parse_rate
+
+    losses = list(against_linux.LOSSES) if args.loss is None else args.loss
+    rtts = list(against_linux.RTTS_NS) if args.rtt is None else args.rtt
+    if any(not 0 <= p < 1 for p in losses):
+        raise CliError("losses must be in [0, 1)")
+    if any(r < against_linux.MIN_RTT_NS for r in rtts):
+        raise CliError("--against-linux needs round-trip times of 10ms or more "
+                       "(real time is faithful there)")
+    if args.cc != "cubic":
+        raise CliError("--against-linux compares cubic with the kernel's default; "
+                       "--cc is not supported with it")
+    try:
+        rate = parse_rate(args.rate or against_linux.DEFAULT_RATE_BPS)
+    except ValueError as exc:
+        raise CliError(f"--rate: {exc}") from None
+    available, reason = against_linux.available()
+    if not available:
+        raise CliError(f"--against-linux: {reason}")
+
+    def note(c: Any) -> None:
+        if not args.json:
+            print(f"  measured loss {c.loss:g} rtt {_fmt_rtt(c.rtt_ns)}: ixsim "
+                  f"{c.ixsim.goodput_mbps:.2f}, linux {c.linux.goodput_mbps:.2f} Mbit/s",
+                  file=sys.stderr)
+
+    started = time.perf_counter()
+    try:
+        points = against_linux.compare(losses, rtts, rate, args.seed, args.bytes, note)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    wall = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({"seed": args.seed, "rate_bps": rate, "wall_s": round(wall, 1),
+                          "points": [c.json() for c in points]}, indent=2))
+    else:
+        print(against_linux.format_table(points, rate, args.seed), end="")
         print(f"({len(points)} points, {wall:.1f} s wall)", file=sys.stderr)
     return 0

@@ -166,3 +166,44 @@ def test_cli_errors_are_one_line(argv: list[str], message: str) -> None:
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# -- netsim --against-linux: the same point on both stacks -----------------------------------
+def test_against_linux_runs_both_stacks_on_the_same_path() -> None:
+    _need_netns()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ixsim", "netsim", "--against-linux", "--loss", "0.01",
+         "--rtt", "10ms", "--bytes", "1M", "--rate", "20M", "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["rate_bps"] == 20_000_000
+    (point,) = result["points"]
+    assert point["loss"] == 0.01 and point["rtt_ns"] == 10_000_000
+    assert point["bytes"] == 1 << 20
+    assert point["linux_cc"] == "cubic"
+    for side in ("ixsim", "linux"):
+        # both flows lost segments on the data direction and recovered them, and neither
+        # can beat the 20 Mbit/s line (1448/1538 of it is payload)
+        assert point[f"{side}_retrans"] > 0
+        assert 0 < point[f"{side}_goodput_mbps"] <= 20 * 1448 / 1538 * 1.02
+    assert point["ratio"] == pytest.approx(
+        point["ixsim_goodput_mbps"] / point["linux_goodput_mbps"], rel=0.01)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--rtt", "1ms"], "10ms or more"),
+    (["--cc", "reno"], "--cc"),
+    (["--rate", "fast"], "--rate"),
+])
+def test_against_linux_errors(argv: list[str], message: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "ixsim", "netsim", "--against-linux", *argv],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_netsim_rate_needs_against_linux() -> None:
+    proc = subprocess.run([sys.executable, "-m", "ixsim", "netsim", "--rate", "100M"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--against-linux" in proc.stderr

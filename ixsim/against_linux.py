@@ -1,0 +1,205 @@
+"""``ixsim netsim --against-linux``: the same loss x RTT points, ixsim's TCP beside Linux's.
+
+Each point is run twice over the same path: once between two ixsim hosts in virtual time
+(:func:`ixsim.netsim.pair`, real ixgb NICs and driver), once between two Linux network
+namespaces joined by :class:`ixsim.wire.Wire` in real time (this machine's kernel, with
+cubic asked for by TCP_CONGESTION as on ixsim's side).  The path is the same cable model on
+both sides: ``rate`` (100 Mbit/s by default: what a real-time Python wire carries faithfully,
+where 10 Gbit/s would measure the wire), ``latency = rtt / 2`` each way, loss ``p`` on the
+data direction only, MTU 1500, socket buffers at each kernel's defaults.
+
+The figures compared are those of :mod:`ixsim.netsim`: steady-state goodput (from the moment
+the receiver has read half the bytes to the last byte), retransmitted segments
+(``Tcp.RetransSegs``) and retransmission timeouts (``TcpExt.TCPTimeouts``) of the sender,
+read from ixsim's MIB and from the namespace's ``/proc/net/snmp`` and ``/proc/net/netstat``.
+RTTs below 10 ms are refused: the real-time wire's wake-up latency (tens of µs) would then
+be a visible part of the path.  A Linux point is one sample of a random process; the
+``ratio`` column is ixsim / Linux.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ixsim.clock import NS_PER_MS
+from ixsim.netns import available, unique_names
+from ixsim.netsim import LOSS_EVENTS, MSS, line_rate_gbps, mathis_gbps, pair, transfer
+from ixsim.wire import Wire
+
+DEFAULT_RATE_BPS = 100_000_000
+LOSSES = (0.001, 0.01)
+RTTS_NS = (10 * NS_PER_MS, 40 * NS_PER_MS)
+MIN_RTT_NS = 10 * NS_PER_MS
+MAX_SECONDS = 12  # real seconds a Linux point may take at its expected goodput
+PORT = 5001
+CC = "cubic"  # both sides; the kernel's default may be another (bbr on some)
+
+_SINK = r"""
+import socket, sys, time
+n = int(sys.argv[1])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[2]))); s.listen(1); print("ready", flush=True)
+c, _ = s.accept()
+total = 0; half_t = half_bytes = last = None
+buf = bytearray(1 << 20)
+while True:
+    k = c.recv_into(buf)
+    if not k:
+        break
+    now = time.monotonic()
+    if half_t is None and total + k >= n // 2:
+        half_t, half_bytes = now, total + k
+    total += k
+    last = now
+c.close()
+print(total, half_bytes, last - half_t, flush=True)
+"""
+
+_SOURCE = r"""
+import json, socket, sys
+def counters():
+    out = {}
+    for path in ("/proc/net/snmp", "/proc/net/netstat"):
+        lines = open(path).read().splitlines()
+        for head, values in zip(lines[::2], lines[1::2]):
+            group = head.split(":")[0]
+            for name, value in zip(head.split()[1:], values.split()[1:]):
+                out[group + "." + name] = int(value)
+    return out
+addr, n = sys.argv[1], int(sys.argv[2])
+before = counters()
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, sys.argv[4].encode())
+s.settimeout(120)
+s.connect((addr, int(sys.argv[3])))
+cc = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16).rstrip(b"\0").decode()
+chunk = b"\x5a" * 65536
+sent = 0
+while sent < n:
+    sent += s.send(chunk[:min(len(chunk), n - sent)])
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+after = counters()
+print(json.dumps({"cc": cc,
+                  "retrans": after["Tcp.RetransSegs"] - before["Tcp.RetransSegs"],
+                  "timeouts": after["TcpExt.TCPTimeouts"] - before["TcpExt.TCPTimeouts"]}))
+"""
+
+
+@dataclass
+class Side:
+    """One run of a point: steady goodput (Mbit/s), retransmissions, timeouts."""
+
+    goodput_mbps: float
+    retrans: int
+    timeouts: int
+
+
+@dataclass
+class Comparison:
+    loss: float
+    rtt_ns: int
+    nbytes: int
+    ixsim: Side
+    linux: Side
+    linux_cc: str
+
+    @property
+    def ratio(self) -> float:
+        return self.ixsim.goodput_mbps / self.linux.goodput_mbps if self.linux.goodput_mbps \
+            else math.inf
+
+    def json(self) -> dict[str, Any]:
+        return {"loss": self.loss, "rtt_ns": self.rtt_ns, "bytes": self.nbytes,
+                "ixsim_goodput_mbps": round(self.ixsim.goodput_mbps, 3),
+                "linux_goodput_mbps": round(self.linux.goodput_mbps, 3),
+                "ratio": round(self.ratio, 3),
+                "ixsim_retrans": self.ixsim.retrans, "linux_retrans": self.linux.retrans,
+                "ixsim_timeouts": self.ixsim.timeouts, "linux_timeouts": self.linux.timeouts,
+                "linux_cc": self.linux_cc}
+
+
+def point_bytes(loss: float, rtt_ns: int, rate_bps: int) -> int:
+    """Enough bytes for ~LOSS_EVENTS losses, at most MAX_SECONDS of the expected goodput."""
+    expected = min(mathis_gbps(loss, rtt_ns) * 1e9, line_rate_gbps(rate_bps=rate_bps) * 1e9)
+    cap = int(expected * MAX_SECONDS / 8)
+    wanted = int(LOSS_EVENTS / loss * MSS) if loss > 0 else cap
+    return max(min(wanted, cap), 1 << 20)
+
+
+def run_ixsim(loss: float, rtt_ns: int, nbytes: int, rate_bps: int, seed: int) -> Side:
+    with pair(seed, latency=rtt_ns // 2, rate=rate_bps) as p:
+        if loss:
+            p.cable.set_impairment("loss", loss, direction="ab")
+        flow = transfer(p.world, p.a, p.b, "10.0.0.2", nbytes, seed=seed, cc=CC)
+    if not flow.intact:
+        raise RuntimeError(f"ixsim: the stream arrived damaged at loss={loss} rtt={rtt_ns}")
+    return Side(flow.steady_gbps * 1000, flow.counter("sender", "tcp.RetransSegs"),
+                flow.counter("sender", "tcpext.TCPTimeouts"))
+
+
+def run_linux(loss: float, rtt_ns: int, nbytes: int, rate_bps: int, seed: int
+              ) -> tuple[Side, str]:
+    ok, reason = available()
+    if not ok:
+        raise RuntimeError(f"--against-linux: {reason}")
+    ns_a, _ = unique_names()
+    ns_b, _ = unique_names()
+    with Wire((f"{ns_a}:10.92.0.1/24", f"{ns_b}:10.92.0.2/24"), latency=rtt_ns // 2,
+              rate=rate_bps, seed=seed) as wire:
+        if loss:
+            wire.cable.set_impairment("loss", loss, direction="ab")
+        sink = wire.peer(1).spawn_python(_SINK, nbytes, PORT)
+        wire.run_for("300ms")
+        timeout = 60 + 4 * nbytes * 8 / 1e6  # generous: 0.25 Mbit/s at worst
+        source = wire.peer(0).python(_SOURCE, "10.92.0.2", nbytes, PORT, CC, world=wire.world,
+                                     timeout=timeout)
+        received = wire.peer(1).wait(sink, wire.world, 30)
+    counters = json.loads(source.stdout.strip().splitlines()[-1])
+    total, half_bytes, seconds = received.stdout.split()[-3:]
+    if int(total) != nbytes:
+        raise RuntimeError(f"linux: {total} of {nbytes} bytes arrived")
+    steady = (int(total) - int(half_bytes)) * 8 / float(seconds) / 1e6 if float(seconds) \
+        else 0.0
+    return Side(steady, counters["retrans"], counters["timeouts"]), counters["cc"]
+
+
+def compare(losses: Any, rtts_ns: Any, rate_bps: int = DEFAULT_RATE_BPS, seed: int = 1,
+            nbytes: int | None = None, progress: Any = lambda c: None) -> list[Comparison]:
+    """Every (loss, rtt) point on both stacks, loss major."""
+    out = []
+    for loss in losses:
+        for rtt in rtts_ns:
+            size = nbytes or point_bytes(loss, rtt, rate_bps)
+            ixsim_side = run_ixsim(loss, rtt, size, rate_bps, seed)
+            linux_side, cc = run_linux(loss, rtt, size, rate_bps, seed)
+            out.append(Comparison(loss, rtt, size, ixsim_side, linux_side, cc))
+            progress(out[-1])
+    return out
+
+
+HEADER = ("loss", "rtt", "MiB", "ixsim", "linux", "ratio", "retrans ix/lx", "rto ix/lx")
+
+
+def format_table(points: list[Comparison], rate_bps: int, seed: int) -> str:
+    cc = points[0].linux_cc if points else "?"
+    lines = [
+        f"# ixsim netsim --against-linux: one TCP flow, {rate_bps / 1e6:g} Mbit/s cable, "
+        f"latency rtt/2, loss on data only, seed {seed}",
+        f"# ixsim: cubic, virtual time; linux: this kernel's {cc} in two namespaces over "
+        "ixsim wire (real time); goodput Mbit/s, steady state",
+    ]
+    rows = [HEADER]
+    for c in points:
+        rows.append((f"{c.loss:g}", f"{c.rtt_ns // NS_PER_MS}ms",
+                     f"{c.nbytes / (1 << 20):.1f}", f"{c.ixsim.goodput_mbps:.2f}",
+                     f"{c.linux.goodput_mbps:.2f}", f"{c.ratio:.2f}",
+                     f"{c.ixsim.retrans}/{c.linux.retrans}",
+                     f"{c.ixsim.timeouts}/{c.linux.timeouts}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    for row in rows:
+        lines.append("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+    return "\n".join(lines) + "\n"
