@@ -19,6 +19,7 @@ from firmware import default_words, load_words, set_mac
 from ixsim.capture import Capture, start_capture
 from ixsim.regview import DeviceView
 from ixsim.sched import parse_duration
+from ixsim.tc import tc_replace
 from stack.core import Kernel, dev_open
 from stack.net import Net
 from stack.ping import ping
@@ -223,6 +224,20 @@ class Host:
             return sysctl_read(self.kernel, sysctl, key)
         sysctl_write(self.kernel, sysctl, key, value)
         return None
+
+    def tc(self, iface: str, kind: str | None = None, **params: Any) -> Any:
+        """``tc qdisc replace dev IFACE root KIND [PARAMS]`` with ``kind``, else the root
+        qdisc as it is (``tc qdisc show``): ``host.tc("eth0", "fq_codel", target=5,
+        interval=100)`` (times in ms, tc's parameter names), ``host.tc("eth0").stats()``.
+        Kinds: ``pfifo_fast`` (Linux's built-in default) and ``fq_codel``; an unknown one is
+        ENOENT, a bad parameter EINVAL.  ``ixsim.tc.qdisc_show(dev)`` prints it as tc -s does.
+        """
+        dev = self.interfaces.get(iface)
+        if dev is None:
+            raise OSError(19, f"Cannot find device {iface!r}")  # ENODEV, as tc says
+        if kind is None:
+            return dev.qdisc
+        return tc_replace(dev, kind, **params)
 
     def capture(self, iface: str = "any", filter: str = "", pcap: str | None = None,
                 keep: bool = True) -> Capture:

@@ -37,6 +37,8 @@ import errno
 from dataclasses import dataclass, fields
 from typing import Any
 
+from stack.core.qdisc import QDISC_OPS
+
 
 @dataclass(slots=True)
 class Sysctl:
@@ -146,11 +148,14 @@ _SCALE = {"neigh_delay_first_probe_ms": 1000}
 
 # The net.core knobs of the host's kernel (Linux: global, not per namespace): path ->
 # (Kernel attribute, factor from Linux's unit to the attribute's).
+# A factor of 0 marks a name (``default_qdisc``: a registered qdisc kind, else ENOENT as
+# Linux's qdisc_set_default).
 KERNEL_PATHS: dict[str, tuple[str, int]] = {
     "net.core.netdev_budget": ("netdev_budget", 1),
     "net.core.netdev_budget_usecs": ("netdev_budget_ns", 1000),
     "net.core.netdev_max_backlog": ("netdev_max_backlog", 1),
     "net.core.dev_weight": ("dev_weight", 1),
+    "net.core.default_qdisc": ("default_qdisc", 0),
 }
 
 
@@ -199,7 +204,7 @@ def sysctl_read(kernel: Any, sysctl: Sysctl | None, path: str) -> Any:
     key = _key(path)
     if key in KERNEL_PATHS:
         attr, scale = KERNEL_PATHS[key]
-        return getattr(kernel, attr) // scale
+        return getattr(kernel, attr) // scale if scale else getattr(kernel, attr)
     return _namespace(sysctl, key).read(key)
 
 
@@ -213,6 +218,13 @@ def sysctl_write(kernel: Any, sysctl: Sysctl | None, path: str, value: Any) -> N
     key = _key(path)
     if key in KERNEL_PATHS:
         attr, scale = KERNEL_PATHS[key]
+        if not scale:
+            name = _coerce(key, "", value)
+            if name not in QDISC_OPS:
+                raise OSError(errno.ENOENT, f"sysctl: setting key {key!r}: No such file or "
+                              f"directory (no qdisc {name!r}; known: {', '.join(QDISC_OPS)})")
+            setattr(kernel, attr, name)
+            return
         number = _coerce(key, 0, value)
         if number < _KERNEL_MIN.get(key, -(1 << 31)) or number >= 1 << 31:
             raise _einval(key, value)

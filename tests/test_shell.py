@@ -248,3 +248,18 @@ def test_sysctl_reads_sets_and_lists_by_linux_name(dbg):
     assert rc != 0 and err.strip().endswith("No such file or directory")
     rc, out, err = dbg.run("sysctl a net.ipv4.tcp_sack=maybe")
     assert rc != 0 and "Invalid argument" in err and len(err.strip().splitlines()) == 1
+
+
+def test_tc_shows_and_replaces_qdiscs(dbg):
+    out = dbg.ok("tc a eth0").splitlines()[1:]
+    assert out[0] == ("qdisc pfifo_fast 0: dev eth0 root refcnt 2 bands 3 priomap "
+                      "1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1")
+    assert out[1].startswith(" Sent ") and out[2].startswith(" backlog ")
+    out = dbg.ok("tc a eth0 fq_codel target 2ms interval 40ms noecn").splitlines()[1:]
+    assert out[0] == ("qdisc fq_codel 0: dev eth0 root refcnt 2 limit 10240p flows 1024 "
+                      "quantum 1514 target 2ms interval 40ms memory_limit 32Mb drop_batch 64")
+    assert dbg.world.hosts["a"].eth0.qdisc.kind == "fq_codel"
+    rc, _out, err = dbg.run("tc a eth0 cake")
+    assert rc != 0 and "unknown" in err and len(err.strip().splitlines()) == 1
+    rc, _out, err = dbg.run("tc a eth0 fq_codel target soon")
+    assert rc != 0 and "not a time" in err

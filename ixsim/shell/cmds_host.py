@@ -1,5 +1,5 @@
 """Shell commands over hosts and the network: hosts, ifaces, routes, neigh, sockets, timers,
-dmesg, sysctl, ping, send, tcp, udp, link, cable, fdb, inject, pcap.
+dmesg, sysctl, tc, ping, send, tcp, udp, link, cable, fdb, inject, pcap.
 
 The IPv4 commands work through ``host.net`` / ``host.ping`` / ``host.socket`` and, on a
 host where those are not attached yet, answer in one line: "not available yet: the IPv4
@@ -24,6 +24,7 @@ from ixsim.shell.target import (
     resolve_host,
     resolve_nic,
 )
+from ixsim.tc import parse_params, qdisc_show
 
 MAX_TRANSFER = 64 << 20
 
@@ -118,6 +119,26 @@ class HostCommands:
                                  "No such file or directory") from None
             except OSError:
                 raise ShellError(f"sysctl: setting key {key!r}: Invalid argument") from None
+
+    def do_tc(self, arg: str) -> None:
+        """Show a host's qdiscs as 'tc -s qdisc show', or replace one ('tc qdisc replace').
+
+        usage: tc HOST [IFACE [KIND [PARAM VALUE | ecn | noecn]...]]
+        example: tc a eth0 fq_codel target 5ms interval 100ms limit 1000
+        """
+        words = self.args(arg)
+        self.need(words, 1, None, "tc HOST [IFACE [KIND [PARAM VALUE]...]]")
+        host = resolve_host(self.world, words[0])
+        names = [words[1]] if len(words) > 1 else list(host.interfaces)
+        try:
+            if len(words) > 2:
+                host.tc(words[1], words[2], **parse_params(words[2], words[3:]))
+            for name in names:
+                if host.tc(name) is None and len(words) < 2:
+                    continue
+                self.says(qdisc_show(host.interfaces[name]))
+        except OSError as exc:
+            raise ShellError(f"tc: {exc.strerror or exc}") from None
 
     def do_sockets(self, arg: str) -> None:
         """List open sockets like 'ss': fd, protocol, local and peer address, state.

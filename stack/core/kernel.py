@@ -100,6 +100,7 @@ class Kernel:
         self.netdev_max_backlog = 1000
         self.dev_weight = 64
         self.dev_tx_weight = 64
+        self.default_qdisc = "pfifo_fast"  # net.core.default_qdisc
         # contexts
         self.softnet = SoftnetData()
         self.softirqs = Softirqs(sched, hostname)

@@ -30,6 +30,7 @@ Contract, as a driver sees it:
 
 from __future__ import annotations
 
+import errno
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -68,23 +69,22 @@ TC_PRIO_MAX = 15
 PRIO2BAND = (1, 2, 2, 2, 1, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)  # pfifo_fast's prio2band
 
 
-class PfifoFast:
-    """The default qdisc: three FIFO bands by ``skb.priority``, ``dev.tx_queue_len`` deep.
-
-    ``tx_queue_len == 0`` (a virtual device such as loopback, Linux's noqueue) sets no limit:
-    every packet goes straight on to the driver in the same run.
+class Qdisc:
+    """What every queueing discipline shares (``struct Qdisc``): the requeue slot, the
+    ``tc -s qdisc`` counters and the run state.  A discipline supplies ``enqueue`` (which must
+    drop while ``active`` is False, as Linux's noop_qdisc does), ``dequeue``, ``reset_queue``
+    and, for ``tc``, ``params()`` and ``xstats()``; it registers with :func:`register_qdisc`.
     """
 
-    kind = "pfifo_fast"
+    kind = ""
 
     __slots__ = (
-        "dev", "bands", "requeued", "qlen", "backlog", "packets", "bytes", "drops",
-        "requeues", "overlimits", "active", "scheduled", "running", "busy_warned",
+        "dev", "requeued", "qlen", "backlog", "packets", "bytes", "drops", "requeues",
+        "overlimits", "active", "scheduled", "running", "busy_warned", "pinned",
     )  # fmt: skip
 
     def __init__(self, dev: NetDevice) -> None:
         self.dev = dev
-        self.bands: tuple[deque[SkBuff], ...] = (deque(), deque(), deque())
         self.requeued: deque[SkBuff] = deque()  # Linux's q->gso_skb: retried first
         self.qlen = 0
         self.backlog = 0  # bytes queued
@@ -97,12 +97,79 @@ class PfifoFast:
         self.scheduled = False  # __QDISC_STATE_SCHED: on the NET_TX output_queue
         self.running = False  # inside qdisc_run
         self.busy_warned = False
+        # Attached once, or put there by tc: net.core.default_qdisc no longer replaces it
+        # (Linux applies the default only to a device's first activation).
+        self.pinned = False
+
+    def enqueue(self, skb: SkBuff) -> int:
+        raise NotImplementedError
+
+    def dequeue(self) -> SkBuff | None:
+        raise NotImplementedError
+
+    def reset_queue(self) -> None:
+        raise NotImplementedError
+
+    def requeue(self, skb: SkBuff) -> None:
+        self.requeued.appendleft(skb)
+        self.qlen += 1
+        self.backlog += skb.tail - skb.data
+        self.requeues += 1
+
+    def reset(self) -> None:
+        """Drop everything queued (qdisc_reset)."""
+        while self.requeued:
+            kfree_skb(self.requeued.popleft(), SkbDropReason.QDISC_DROP)
+        self.reset_queue()
+        self.qlen = 0
+        self.backlog = 0
+
+    def drop_inactive(self, skb: SkBuff) -> int:
+        """A packet offered while the qdisc is detached (noop_qdisc): dropped."""
+        self.drops += 1
+        kfree_skb(skb, SkbDropReason.QDISC_DROP)
+        return NET_XMIT_CN
+
+    def params(self) -> dict[str, object]:
+        """The parameters ``tc qdisc show`` prints, by tc's names."""
+        return {}
+
+    def xstats(self) -> dict[str, int]:
+        """Discipline-specific statistics (``tc -s`` prints them after the common ones)."""
+        return {}
+
+    def stats(self) -> dict[str, int]:
+        """``tc -s qdisc`` figures."""
+        return {
+            "sent_bytes": self.bytes, "sent_packets": self.packets, "dropped": self.drops,
+            "overlimits": self.overlimits, "requeues": self.requeues,
+            "backlog": self.backlog, "qlen": self.qlen,
+        }  # fmt: skip
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "noop"
+        return (f"<{type(self).__name__} {self.dev.name} {state} qlen={self.qlen} "
+                f"drops={self.drops}>")
+
+
+class PfifoFast(Qdisc):
+    """The default qdisc: three FIFO bands by ``skb.priority``, ``dev.tx_queue_len`` deep.
+
+    ``tx_queue_len == 0`` (a virtual device such as loopback, Linux's noqueue) sets no limit:
+    every packet goes straight on to the driver in the same run.
+    """
+
+    kind = "pfifo_fast"
+
+    __slots__ = ("bands",)
+
+    def __init__(self, dev: NetDevice) -> None:
+        super().__init__(dev)
+        self.bands: tuple[deque[SkBuff], ...] = (deque(), deque(), deque())
 
     def enqueue(self, skb: SkBuff) -> int:
         if not self.active:
-            self.drops += 1
-            kfree_skb(skb, SkbDropReason.QDISC_DROP)
-            return NET_XMIT_CN
+            return self.drop_inactive(skb)
         limit = self.dev.tx_queue_len
         if limit and self.qlen >= limit:  # 0: a queueless device (loopback), no limit
             self.drops += 1
@@ -123,31 +190,59 @@ class PfifoFast:
                 return skb
         return None
 
-    def requeue(self, skb: SkBuff) -> None:
-        self.requeued.appendleft(skb)
-        self.qlen += 1
-        self.backlog += skb.tail - skb.data
-        self.requeues += 1
-
-    def reset(self) -> None:
-        """Drop everything queued (qdisc_reset)."""
-        for band in (self.requeued, *self.bands):
+    def reset_queue(self) -> None:
+        for band in self.bands:
             while band:
                 kfree_skb(band.popleft(), SkbDropReason.QDISC_DROP)
-        self.qlen = 0
-        self.backlog = 0
 
-    def stats(self) -> dict[str, int]:
-        """``tc -s qdisc`` figures."""
-        return {
-            "sent_bytes": self.bytes, "sent_packets": self.packets, "dropped": self.drops,
-            "overlimits": self.overlimits, "requeues": self.requeues,
-            "backlog": self.backlog, "qlen": self.qlen,
-        }  # fmt: skip
+    def params(self) -> dict[str, object]:
+        return {"bands": 3, "priomap": " ".join(map(str, PRIO2BAND))}
 
-    def __repr__(self) -> str:
-        state = "active" if self.active else "noop"
-        return f"<PfifoFast {self.dev.name} {state} qlen={self.qlen} drops={self.drops}>"
+
+# -- the disciplines tc knows (register_qdisc) ---------------------------------------------------
+QDISC_OPS: dict[str, type[Qdisc]] = {}
+
+
+def register_qdisc(ops: type[Qdisc]) -> type[Qdisc]:
+    """Make a discipline available to ``tc`` and ``net.core.default_qdisc`` by its kind."""
+    if ops.kind in QDISC_OPS and QDISC_OPS[ops.kind] is not ops:
+        raise ValueError(f"qdisc {ops.kind!r} is registered already")
+    QDISC_OPS[ops.kind] = ops
+    return ops
+
+
+register_qdisc(PfifoFast)
+
+
+def qdisc_create(dev: NetDevice, kind: str, **params: object) -> Qdisc:
+    """A new discipline of ``kind`` for ``dev`` (``tc qdisc add``): ENOENT for a kind no
+    one registered, as Linux's qdisc_lookup_ops; EINVAL for a parameter it does not take."""
+    ops = QDISC_OPS.get(kind)
+    if ops is None:
+        raise OSError(errno.ENOENT, f"Error: Specified qdisc kind is unknown: {kind!r} "
+                      f"(known: {', '.join(sorted(QDISC_OPS))})")
+    try:
+        return ops(dev, **params)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise OSError(errno.EINVAL, f"qdisc {kind}: {exc}") from None
+
+
+def qdisc_graft(dev: NetDevice, new: Qdisc) -> Qdisc | None:
+    """Make ``new`` the device's root qdisc (``tc qdisc replace dev D root ...``): the old
+    one's queue is dropped (qdisc_reset, as qdisc_destroy does), the new one attached if the
+    device is up with carrier."""
+    old = dev.qdisc
+    new.pinned = True
+    if old is not None:
+        new.active = old.active
+        old.active = False
+        old.reset()
+        if old.scheduled:  # leave it on the output queue: net_tx_action skips inactive ones
+            old.scheduled = False
+    dev.qdisc = new
+    if new.active:
+        __netif_schedule(new)
+    return old
 
 
 # -- entry ------------------------------------------------------------------------------------
@@ -245,7 +340,7 @@ def dev_queue_xmit(skb: SkBuff) -> int:
     return rc
 
 
-def qdisc_run(q: PfifoFast) -> None:
+def qdisc_run(q: Qdisc) -> None:
     """Feed the driver until the queue is empty, the driver stops it, or the quota is spent."""
     if q.running or not q.active:
         return
@@ -300,7 +395,7 @@ def qdisc_run(q: PfifoFast) -> None:
         q.running = False
 
 
-def __netif_schedule(q: PfifoFast) -> None:
+def __netif_schedule(q: Qdisc) -> None:
     """Run ``q`` from NET_TX soon (as its own event), unless it is already scheduled."""
     if q.scheduled:
         return
@@ -331,6 +426,11 @@ def dev_activate(dev: NetDevice) -> None:
     if q is None or not dev.carrier_ok():
         return
     if not q.active:
+        default = dev.kernel.default_qdisc
+        if not q.pinned and q.kind != default and dev.tx_queue_len:
+            # attach_default_qdiscs: a queueless device (tx_queue_len 0) keeps its own
+            q = dev.qdisc = qdisc_create(dev, default)
+        q.pinned = True
         q.active = True
     dev_watchdog_up(dev)
 
