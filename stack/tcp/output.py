@@ -53,6 +53,7 @@ from stack.tcp.const import (
     TCPCB_LOST,
     TCPCB_SACKED_ACKED,
     TCPCB_SACKED_RETRANS,
+    TICK_NS,
 )
 from stack.tcp.header import established_options, syn_options, write_established, write_header
 from stack.tcp.seq import SEQ_MASK
@@ -229,7 +230,13 @@ def rearm_rto(sk: TcpSock) -> None:
 
 
 def send_delayed_ack(sk: TcpSock) -> None:
-    """Schedule the ACK within ato, bounded by RTT and 200 ms (``tcp_send_delayed_ack``)."""
+    """Schedule the ACK within ato, bounded by RTT and 200 ms (``tcp_send_delayed_ack``).
+
+    With ato still 0 (no data received yet: the peer's FIN on a silent connection) Linux arms
+    the timer for ``jiffies + 0``, which the timer wheel runs at the next tick (HZ), so an
+    application that closes at once sends one FIN|ACK.  Other timeouts are ``now + ato`` to
+    the nanosecond, not rounded to ticks as Linux's are (a deliberate simplification).
+    """
     ato = sk.ato
     now = sk.net.sched.now
     if ato > TCP_DELACK_MIN:
@@ -241,7 +248,7 @@ def send_delayed_ack(sk: TcpSock) -> None:
             max_ato = min(max_ato, rtt)
         ato = min(ato, max_ato)
     ato = min(ato, TCP_DELACK_MAX)
-    timeout = now + ato
+    timeout = now + ato if ato else (now // TICK_NS + 1) * TICK_NS  # jiffies + 0: next tick
     if sk.ack_pending & ICSK_ACK_TIMER:
         if sk.ack_timeout <= now + (ato >> 2):
             send_ack(sk)
