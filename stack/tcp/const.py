@@ -73,6 +73,11 @@ ICSK_ACK_PUSHED2 = 8
 ICSK_ACK_NOW = 16
 ICSK_ACK_NOMEM = 32
 
+# -- urgent data (tp->urg_data: a state bit, with the urgent byte in the low 8 bits) -----------
+TCP_URG_VALID = 0x0100  # the byte arrived and was not read
+TCP_URG_NOTYET = 0x0200  # a new urgent pointer, its byte not here yet
+TCP_URG_READ = 0x0400  # read by recv(MSG_OOB)
+
 # -- BSD socket states (sock->state) --------------------------------------------------------------
 SS_UNCONNECTED = 1
 SS_CONNECTING = 2

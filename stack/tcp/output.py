@@ -59,7 +59,7 @@ from stack.tcp.header import established_options, syn_options, write_established
 from stack.tcp.seq import SEQ_MASK
 from stack.tcp.state import CaState, TcpState
 from stack.tcp.tso import DEFER_CWND, tso_should_defer
-from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr
+from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, URG, TcpRepr
 
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
@@ -80,10 +80,12 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     else:
         window = win.select_window(sk)
         if ((sk.sack_ok and (sk.num_sacks or sk.dsack is not None))
-                or not sk.features & NETIF_F_CSUM_MASK):
+                or not sk.features & NETIF_F_CSUM_MASK or sk.snd_up > sk.snd_una):
             th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK, flags,
                          window)
             established_options(sk, th)
+            if sk.snd_up > sk.snd_una:
+                urgent_pointer(sk, seg.seq, th)
     pcount = seg.pcount
     if pcount > 1:
         skb.gso_size = seg.mss
@@ -106,6 +108,23 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         write_header(sk, skb, th)
     skb.sk = sk
     sk.table.transmit(skb, sk.laddr, sk.raddr)
+
+
+def urgent_pointer(sk: TcpSock, seq: int, th: TcpRepr) -> None:
+    """URG and the urgent pointer while urgent data is unacknowledged (``tcp_urg_mode``:
+    ``snd_up`` ahead of ``snd_una``), on every segment that starts below ``snd_up``, data or
+    not (``__tcp_transmit_skb``).  The pointer is ``snd_up - seq``: one past the urgent byte;
+    0xFFFF when ``snd_up`` is further than the 16 bits reach and the segment is not the last.
+    """
+    snd_up = sk.snd_up
+    if seq >= snd_up:
+        return
+    if snd_up < seq + 0x10000:
+        th.urgent = snd_up - seq
+        th.flags |= URG
+    elif seq + 0xFFFF > sk.snd_nxt:
+        th.urgent = 0xFFFF
+        th.flags |= URG
 
 
 def new_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
