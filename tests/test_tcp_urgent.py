@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from helpers.tcp import Peer, established, listener
 from helpers.units import MS, S
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ixsim import World
 from stack.socket import epoll_create
@@ -359,8 +361,11 @@ def test_udp_socket_ioctl_sioatmark_is_enotty() -> None:
 
 
 # -- the same sequence against Linux --------------------------------------------------------------
-def _script(c: Any, s: Any, settle: Callable[[], None], atmark: Callable[[Any], int]) -> list:
+def _script(c: Any, s: Any, settle: Callable[[], None], ioctl: Callable[[Any, int], int]) -> list:
     """Sends with MSG_OOB, reads as an application would; returns what each call gave."""
+
+    def atmark(sock: Any) -> int:
+        return ioctl(sock, SIOCATMARK)
 
     def t(fn: Callable[[], Any]) -> Any:
         try:
@@ -374,7 +379,7 @@ def _script(c: Any, s: Any, settle: Callable[[], None], atmark: Callable[[Any], 
     c.send(b"XY", socket.MSG_OOB)
     c.send(b"world")
     settle()
-    out += [atmark(s), t(lambda: s.recv(100)), atmark(s)]
+    out += [atmark(s), ioctl(s, SIOCINQ), t(lambda: s.recv(100)), atmark(s), ioctl(s, SIOCINQ)]
     out += [t(lambda: s.recv(10, socket.MSG_OOB | socket.MSG_PEEK)),
             t(lambda: s.recv(10, socket.MSG_OOB)), t(lambda: s.recv(10, socket.MSG_OOB)),
             atmark(s), t(lambda: s.recv(100)), atmark(s)]
@@ -405,7 +410,8 @@ def _ixsim_run() -> list:
     with World(seed=11) as w:
         _, _, c, conn = _pair(w)
         conn.setblocking(False)
-        return _script(c, conn, lambda: w.run_for("10ms"), lambda s: s.sockatmark())
+        assert conn.sockatmark() == 0
+        return _script(c, conn, lambda: w.run_for("10ms"), lambda s, req: s.ioctl(req))
 
 
 def _linux_run() -> list:
@@ -420,11 +426,11 @@ def _linux_run() -> list:
     def settle() -> None:
         time.sleep(0.02)  # loopback delivers within send(); let the ACKs pass too
 
-    def atmark(sock: Any) -> int:
-        return struct.unpack("i", fcntl.ioctl(sock, SIOCATMARK, bytes(4)))[0]
+    def ioctl(sock: Any, request: int) -> int:
+        return struct.unpack("i", fcntl.ioctl(sock, request, bytes(4)))[0]
 
     try:
-        return _script(c, s, settle, atmark)
+        return _script(c, s, settle, ioctl)
     finally:
         c.close()
         s.close()
@@ -433,7 +439,7 @@ def _linux_run() -> list:
 def test_matches_linux_sequence() -> None:
     expected = [
         "EINVAL",
-        0, b"helloX", 1, b"Y", b"Y", "EINVAL", 1, b"world", 0,
+        0, 6, b"helloX", 1, 0, b"Y", b"Y", "EINVAL", 1, b"world", 0,
         b"ab", 1,
         b"cd", 1, b"B", b"ef",
         "EAGAIN", 0, "EINVAL",
@@ -441,3 +447,46 @@ def test_matches_linux_sequence() -> None:
     ]
     assert _ixsim_run() == expected
     assert _linux_run() == expected
+
+
+# -- property: any mix of urgent segments and reads keeps the stream consistent -----------------
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.binary(min_size=1, max_size=6), st.integers(0, 9), st.booleans(),
+                          st.sampled_from(["recv", "oob", "peek", "oobpeek", "none"])),
+                max_size=12),
+       st.booleans())
+def test_random_urgent_traffic_keeps_the_stream_consistent(script, inline) -> None:
+    p = Peer()
+    sk = established(p)
+    if inline:
+        sk.options[(SOL_SOCKET, SO_OOBINLINE)] = 1
+    stream = b""
+    normal = b""
+    for data, ptr, urgent, read in script:
+        p.send(PU if urgent else PSH | ACK, data=data, urgent=ptr if urgent else 0)
+        stream += data
+        try:
+            if read == "recv":
+                normal += sk.recvmsg(100)[0]
+            elif read == "peek":
+                sk.recvmsg(100, MSG_PEEK)
+            elif read == "oob":
+                assert len(sk.recvmsg(10, MSG_OOB)[0]) == 1
+            elif read == "oobpeek":
+                sk.recvmsg(10, MSG_OOB | MSG_PEEK)
+        except OSError as exc:
+            assert exc.errno in (errno.EINVAL, errno.EAGAIN)
+        assert sk.rmem_alloc == sum(len(c) for c in sk.receive_queue)
+        assert sk.rcv_nxt - sk.copied_seq == sum(len(c) for c in sk.receive_queue)
+        assert 0 <= sk.ioctl(SIOCINQ) <= sk.rmem_alloc
+    while True:
+        try:
+            chunk = sk.recvmsg(100)[0]
+        except BlockingIOError:
+            break
+        normal += chunk
+    assert not sk.receive_queue
+    it = iter(stream)
+    assert all(b in it for b in normal)  # what was read in band is the stream, minus skips
+    if inline:
+        assert normal == stream
