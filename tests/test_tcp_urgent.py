@@ -67,23 +67,34 @@ def test_oob_send_sets_urg_and_a_pointer_one_past_the_urgent_byte() -> None:
     p.expect(PSH | ACK, data=b"after", urgent=0)  # acknowledged: urgent mode is over
 
 
-def test_every_segment_below_snd_up_carries_the_pointer_until_acked() -> None:
+def test_urgent_data_is_not_held_by_nagle() -> None:
     p = Peer()
     sk = established(p)
     sk.sendmsg(b"a")
     p.expect(PSH | ACK, data=b"a")
-    sk.sendmsg(b"XY", MSG_OOB)  # held by Nagle: 'a' is unacknowledged
-    p.expect_none(10 * MS)
-    p.send(PSH | ACK, data=b"req", ack=p.ack - 1)  # data that does not ACK 'a'
-    ack = p.expect(ACK | URG, seq=p.dut_iss + 2, urgent=2)  # a pure ACK below snd_up: URG too
+    sk.sendmsg(b"b")
+    p.expect_none(10 * MS)  # Nagle: 'a' is unacknowledged
+    sk.sendmsg(b"XY", MSG_OOB)  # tcp_nagle_test: urgent mode does not wait
+    p.expect(PU, seq=p.dut_iss + 2, data=b"bXY", urgent=3)
+
+
+def test_every_segment_below_snd_up_carries_the_pointer_until_acked() -> None:
+    p = Peer()
+    sk = established(p)
+    p.send(ACK, window=0)  # the peer's window is shut: the urgent data cannot leave
+    sk.sendmsg(b"XY", MSG_OOB)
+    p.send(PSH | ACK, data=b"req", window=0)
+    ack = p.expect(ACK | URG, seq=p.dut_iss + 1, urgent=2)  # a pure ACK below snd_up: URG too
     assert ack.data == b""
-    p.send(ACK)
-    p.expect(PU, seq=p.dut_iss + 2, data=b"XY", urgent=2)
-    rto = p.expect(PU, seq=p.dut_iss + 2, data=b"XY", urgent=2, within=2 * S)  # retransmitted
+    probe = p.expect(ACK | URG, seq=p.dut_iss, within=2 * S)  # zero-window probe, snd_una - 1
+    assert probe.th.urgent == 3 and probe.data == b""
+    p.send(ACK)  # the window opens
+    p.expect(PU, seq=p.dut_iss + 1, data=b"XY", urgent=2)
+    rto = p.expect(PU, seq=p.dut_iss + 1, data=b"XY", urgent=2, within=2 * S)  # retransmitted
     assert rto.time >= 200 * MS
     p.send(ACK)
     p.send(PSH | ACK, data=b"more")
-    p.expect(ACK, urgent=0, within=1 * S)
+    p.expect(ACK, urgent=0, within=1 * S)  # acknowledged: urgent mode is over
 
 
 def test_pointer_counts_from_each_segments_own_sequence() -> None:
@@ -312,10 +323,10 @@ def test_two_hosts_out_of_band_byte_with_epollpri_and_urg_on_the_wire() -> None:
         assert not dict(ep.poll(0)).get(conn, 0) & EPOLLPRI
         assert conn.recv(100) == b"world"
         assert conn.sockatmark() == 0
-    # '!' waited for the ACK of "hello" (Nagle) and "world" joined its skb, as in Linux: one
-    # segment "!world" whose pointer is one past '!'
+    # '!' does not wait for the ACK of "hello" (no Nagle for urgent data); "world" starts at
+    # snd_up and carries no URG
     urg = [th for th in wire if th.flags & URG]
-    assert [(th.urgent, th.payload_len) for th in urg] == [(1, 6)]
+    assert [(th.urgent, th.payload_len) for th in urg] == [(1, 1)]
 
 
 def test_two_hosts_recv_oob_never_blocks() -> None:

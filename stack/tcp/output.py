@@ -360,8 +360,9 @@ def nagle_check(sk: TcpSock, partial: bool, nonagle: int) -> bool:
 
 
 def nagle_test(sk: TcpSock, seg: TxSeg, mss_now: int, nonagle: int) -> bool:
-    """May ``seg`` go now as far as Nagle is concerned?  (``tcp_nagle_test``)"""
-    if nonagle & TCP_NAGLE_PUSH or seg.flags & FIN:
+    """May ``seg`` go now as far as Nagle is concerned?  (``tcp_nagle_test``)  Urgent data
+    (``tcp_urg_mode``) and the FIN do not wait."""
+    if nonagle & TCP_NAGLE_PUSH or seg.flags & FIN or sk.snd_up > sk.snd_una:
         return True
     return not nagle_check(sk, seg.skb.tail - seg.skb.data < mss_now, nonagle)
 
