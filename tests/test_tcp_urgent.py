@@ -173,6 +173,9 @@ def test_reading_past_the_mark_throws_the_urgent_byte_away() -> None:
     assert sk.recvmsg(100)[0] == b"helloX"
     assert sk.poll() & (EPOLLIN | EPOLLPRI) == EPOLLPRI  # the urgent byte is not readable data
     with pytest.raises(BlockingIOError):
+        sk.recvmsg(100, MSG_PEEK)  # a peek skips it too, and leaves it
+    assert sk.ioctl(SIOCATMARK) == 1
+    with pytest.raises(BlockingIOError):
         sk.recvmsg(100)  # skips it: nothing else to read
     assert sk.ioctl(SIOCATMARK) == 0
     assert _errno(lambda: sk.recvmsg(10, MSG_OOB)) == errno.EINVAL

@@ -304,7 +304,7 @@ def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
             cleanup_rbuf(sk, len(data))
         if data:
             return data
-        queue = sk.receive_queue  # only the urgent byte was there, and it was skipped
+        return nothing_to_read(sk)  # only the urgent byte was there, and it was skipped
     if queue and bufsize > 0:
         peek = flags & MSG_PEEK
         trunc = flags & MSG_TRUNC
@@ -338,6 +338,11 @@ def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
         return bytes(data)
     if bufsize <= 0 and queue:
         return b""
+    return nothing_to_read(sk)
+
+
+def nothing_to_read(sk: TcpSock) -> bytes:
+    """``tcp_recvmsg_locked`` with nothing copied: end of stream, the error, or EAGAIN."""
     if sk.done:
         return b""
     if sk.sk_err:
