@@ -26,6 +26,7 @@ from stack.uapi import (  # noqa: F401
     EPOLLONESHOT,
     EPOLLOUT,
     EPOLLPRI,
+    EPOLLRDBAND,
     EPOLLRDHUP,
     EPOLLRDNORM,
     EPOLLWRNORM,
@@ -114,6 +115,12 @@ class Sock:
     # -- operations (protocols override) ----------------------------------------------------
     def poll(self) -> int:
         raise NotImplementedError
+
+    def ioctl(self, cmd: int) -> int:
+        """A socket ioctl's answer (the int Linux writes through the argument); ENOTTY for a
+        command the protocol does not know, as ``sock_do_ioctl`` says.  TCP answers SIOCINQ,
+        SIOCOUTQ, SIOCOUTQNSD and SIOCATMARK (``tcp_ioctl``)."""
+        raise oserror(errno.ENOTTY)
 
     def bind(self, addr: bytes, port: int) -> None:
         raise oserror(errno.EOPNOTSUPP)

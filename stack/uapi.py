@@ -3,8 +3,9 @@
 Mirrors the ``include/uapi/`` headers the stack implements: ``linux/socket.h`` and
 ``asm-generic/socket.h`` (AF_, SOCK_, SOL_, SO_, MSG_), ``linux/in.h`` (IPPROTO_, IP_,
 INADDR_), ``linux/tcp.h`` (TCP_ options, TCPI_OPT_), ``linux/eventpoll.h`` (EPOLL*),
-``linux/if_ether.h`` (ETH_P_), ``linux/if_packet.h`` (PACKET_) and ``linux/if_arp.h``
-(ARPHRD_).  Every other module imports these names from here; nothing else spells them out.
+``linux/sockios.h`` (SIOC*), ``linux/if_ether.h`` (ETH_P_), ``linux/if_packet.h`` (PACKET_) and
+``linux/if_arp.h`` (ARPHRD_).  Every other module imports these names from here; nothing else
+spells them out.
 
 ``stack/`` is sans-I/O and may not import the stdlib ``socket`` or ``select`` modules (ruff
 TID251), so the numbers are written out; ``tests/test_uapi.py`` checks every one the stdlib
@@ -135,6 +136,7 @@ EPOLLOUT = 0x004
 EPOLLERR = 0x008
 EPOLLHUP = 0x010
 EPOLLRDNORM = 0x040
+EPOLLRDBAND = 0x080
 EPOLLWRNORM = 0x100
 EPOLLRDHUP = 0x2000
 EPOLLEXCLUSIVE = 1 << 28
@@ -145,6 +147,13 @@ EPOLL_CTL_ADD = 1  # the stdlib's select module lacks the EPOLL_CTL_* numbers
 EPOLL_CTL_DEL = 2
 EPOLL_CTL_MOD = 3
 EPOLL_CLOEXEC = SOCK_CLOEXEC
+
+# -- socket ioctls (asm-generic/ioctls.h, linux/sockios.h, asm-generic/sockios.h) --------------
+FIONREAD = 0x541B
+SIOCINQ = FIONREAD
+SIOCOUTQ = 0x5411  # TIOCOUTQ
+SIOCATMARK = 0x8905
+SIOCOUTQNSD = 0x894B
 
 # -- ethertypes (linux/if_ether.h) --------------------------------------------------------------
 ETH_P_LOOP = 0x0060

@@ -34,9 +34,10 @@ from stack.core import ETH_P_ARP, ETH_P_IP, dev_close
 from stack.sysctl import PATHS, Sysctl
 from stack.tcp import TcpSock
 from stack.tcp.tso import tso_should_defer
+from stack.uapi import MSG_OOB
 from stack.udp import UdpSock
 from stack.wire import ARPOP_REQUEST, IcmpRepr, ip_bytes
-from stack.wire.tcp import ACK, PSH, RST, SYN
+from stack.wire.tcp import ACK, PSH, RST, SYN, URG
 
 A, B = ip_bytes("10.0.0.1"), ip_bytes("10.0.0.2")
 SOL_SOCKET, SO_SNDBUF, SO_RCVBUF, SO_KEEPALIVE = 1, 7, 8, 9
@@ -143,6 +144,14 @@ def dsack_blocks(knob: str, value: Any) -> list[tuple]:
     p.send(ACK | PSH, seq=seq, data=b"abc")  # a duplicate: RFC 2883 reports it
     p.run(300 * MS)
     return [seg.th.sack_blocks for seg in p.drain()]
+
+
+@probe(tcp_stdurg=True)
+def urgent_byte(knob: str, value: Any) -> tuple[bytes, bytes]:
+    p = _peer(knob, value)
+    sk = established(p)
+    p.send(ACK | PSH | URG, data=b"XYZ", urgent=2)  # BSD: 'Y' is urgent; RFC 1122: 'Z'
+    return sk.recvmsg(10)[0], sk.recvmsg(1, MSG_OOB)[0]
 
 
 @probe(tcp_rmem=(4096, 65536, 6291456), tcp_wmem=(4096, 32768, 4194304))

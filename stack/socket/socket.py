@@ -43,9 +43,11 @@ from stack.uapi import (
     EPOLLOUT,
     EPOLLRDHUP,
     MSG_DONTWAIT,
+    MSG_OOB,
     MSG_PEEK,
     MSG_TRUNC,
     MSG_WAITALL,
+    SIOCATMARK,
     SO_LINGER,
     SO_PROTOCOL,
     SO_TYPE,
@@ -312,8 +314,8 @@ class Socket:
     def _recv_flags(self, flags: int) -> int:
         """The kernel's flags for a receive: MSG_DONTWAIT when it will not wait (a non-blocking
         socket), as ``sock_recvmsg`` passes ``O_NONBLOCK`` on; blocking TCP waits for
-        SO_RCVLOWAT."""
-        if flags & MSG_DONTWAIT or self._timeout_ns == 0:
+        SO_RCVLOWAT.  ``MSG_OOB`` never waits (``tcp_recv_urg``)."""
+        if flags & (MSG_DONTWAIT | MSG_OOB) or self._timeout_ns == 0:
             return flags | MSG_DONTWAIT
         return flags
 
@@ -327,6 +329,7 @@ class Socket:
         earlier with what it has at end of stream, on an error (left pending, reported by
         the next call), on timeout, or at once when the call does not block.  With
         ``MSG_PEEK`` nothing is consumed: it waits until ``bufsize`` bytes are queued.
+        It stops early at the urgent mark, as Linux's loop does (not across it in one call).
         """
         kflags = self._recv_flags(flags)
         if not (kflags & MSG_WAITALL and self._type == SOCK_STREAM):
@@ -343,6 +346,8 @@ class Socket:
             while have < bufsize:
                 if have and sk.sk_err:  # Linux breaks out with what it copied
                     break
+                if have and not peek and sk.ioctl(SIOCATMARK):
+                    break  # at the urgent mark with data in hand
                 try:
                     data = sk.recvmsg(bufsize if peek else bufsize - have, kflags)[0]
                 except BlockingIOError:
@@ -372,7 +377,8 @@ class Socket:
                  deliver: Callable[[bytes, Any], Any]) -> Any:
         op, partial = self._recv_op(bufsize, flags)
         on_timeout = None if partial is None else (lambda: deliver(*partial()))
-        return self._call(lambda: deliver(*op()), POLL_RECV, opname, flags,
+        wait_flags = flags | MSG_DONTWAIT if flags & MSG_OOB else flags
+        return self._call(lambda: deliver(*op()), POLL_RECV, opname, wait_flags,
                           on_timeout=on_timeout)
 
     def recv(self, bufsize: int, flags: int = 0) -> Any:
@@ -384,7 +390,7 @@ class Socket:
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
         self._check()
-        if bufsize == 0:
+        if bufsize == 0 and not flags & MSG_OOB:  # recv(0, MSG_OOB) consumes the urgent byte
             return b""
         return self._receive(bufsize, flags, "recv", lambda data, _addr: data)
 
@@ -440,6 +446,23 @@ class Socket:
         into = self._into(view, nbytes, flags)
         return self._receive(nbytes, flags, "recvfrom_into",
                              lambda data, addr: (into(data), self._uaddr(addr)))
+
+    # -- ioctl ------------------------------------------------------------------------
+    def ioctl(self, request: int) -> int:
+        """``ioctl(fd, request, &value)`` for the socket ioctls Linux answers with an int:
+        -> that int.  TCP: SIOCINQ/FIONREAD (bytes readable, up to the urgent mark),
+        SIOCOUTQ (unacknowledged), SIOCOUTQNSD (unsent), SIOCATMARK; EINVAL for the queue
+        sizes of a listener; ENOTTY for any other request, and from other protocols.
+
+        Not in Python's ``socket`` on Linux, where one writes
+        ``struct.unpack("i", fcntl.ioctl(sock, SIOCATMARK, bytes(4)))[0]``.
+        """
+        return self._check().ioctl(request)
+
+    def sockatmark(self) -> int:
+        """POSIX ``sockatmark()``: 1 when the next byte to read is the urgent mark, else 0
+        (SIOCATMARK)."""
+        return self.ioctl(SIOCATMARK)
 
     # -- teardown ----------------------------------------------------------------------
     def shutdown(self, how: int) -> None:

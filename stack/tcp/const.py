@@ -8,6 +8,8 @@ scheduler's unit), never jiffies.
 
 from __future__ import annotations
 
+from stack.core.units import HZ
+
 # Re-exported for the TCP modules, which take every constant from here; defined in stack.core.units.
 from stack.core.units import NS_PER_MS as NS_PER_MS
 from stack.core.units import NS_PER_S as NS_PER_S
@@ -21,6 +23,9 @@ TCP_TIMEOUT_MIN = 2 * NS_PER_MS
 TCP_DELACK_MIN = 40 * NS_PER_MS
 TCP_DELACK_MAX = 200 * NS_PER_MS
 TCP_ATO_MIN = 40 * NS_PER_MS
+# One jiffy (1/HZ).  A timer armed for ``jiffies + 0`` (a delayed ACK with ato 0: nothing
+# received yet) runs at the next tick of the timer wheel, not at once.
+TICK_NS = NS_PER_S // HZ
 TCP_TIMEWAIT_LEN = 60 * NS_PER_S
 TCP_RESOURCE_PROBE_INTERVAL = 500 * NS_PER_MS
 TCP_INVALID_RATELIMIT = 500 * NS_PER_MS  # net.ipv4.tcp_invalid_ratelimit
@@ -67,6 +72,11 @@ ICSK_ACK_PUSHED = 4
 ICSK_ACK_PUSHED2 = 8
 ICSK_ACK_NOW = 16
 ICSK_ACK_NOMEM = 32
+
+# -- urgent data (tp->urg_data: a state bit, with the urgent byte in the low 8 bits) -----------
+TCP_URG_VALID = 0x0100  # the byte arrived and was not read
+TCP_URG_NOTYET = 0x0200  # a new urgent pointer, its byte not here yet
+TCP_URG_READ = 0x0400  # read by recv(MSG_OOB)
 
 # -- BSD socket states (sock->state) --------------------------------------------------------------
 SS_UNCONNECTED = 1

@@ -26,6 +26,7 @@ from stack.sock import (
     EPOLLHUP,
     EPOLLIN,
     EPOLLOUT,
+    EPOLLPRI,
     EPOLLRDHUP,
     EPOLLRDNORM,
     EPOLLWRNORM,
@@ -36,7 +37,7 @@ from stack.sock import (
     eagain,
     oserror,
 )
-from stack.tcp import minisocks, output
+from stack.tcp import minisocks, output, urg
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.close import SHUTDOWN_MASK, close_state, fin_time, purge_write_queue, tcp_shutdown
@@ -55,6 +56,7 @@ from stack.tcp.const import (
     TCP_NAGLE_CORK,
     TCP_NAGLE_PUSH,
     TCP_TIMEOUT_INIT,
+    TCP_URG_VALID,
 )
 from stack.tcp.recovery import current_ssthresh
 from stack.tcp.state import (
@@ -72,7 +74,17 @@ from stack.tcp.state import (
     CaState,
     tcp_set_state,
 )
-from stack.uapi import MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC
+from stack.uapi import (
+    MSG_DONTWAIT,
+    MSG_MORE,
+    MSG_OOB,
+    MSG_PEEK,
+    MSG_TRUNC,
+    SIOCATMARK,
+    SIOCINQ,
+    SIOCOUTQ,
+    SIOCOUTQNSD,
+)
 from stack.wire.ipv4 import INADDR_ANY
 from stack.wire.tcp import ACK, PSH
 
@@ -204,7 +216,11 @@ def slow_start_after_idle_check(sk: TcpSock) -> None:
 
 
 def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
-    """Queue ``data`` for sending and push it (``tcp_sendmsg_locked``)."""
+    """Queue ``data`` for sending and push it (``tcp_sendmsg_locked``).
+
+    ``MSG_OOB`` makes the last byte urgent (``tcp_mark_urg``): every segment below it then
+    carries URG and the urgent pointer until the peer acknowledges it (see ``urg.py``).
+    """
     if sk.sk_err:
         raise_sock_error(sk)
     if sk.state not in (ESTABLISHED, CLOSE_WAIT):
@@ -218,7 +234,8 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
     if not n:
         return 0
     mss_now = win.current_mss(sk)
-    size_goal = win.xmit_size_goal(sk, mss_now)
+    # tcp_send_mss: urgent data goes in segments of one MSS (no TSO size goal)
+    size_goal = mss_now if flags & MSG_OOB else win.xmit_size_goal(sk, mss_now)
     if not sk.packets_out:
         slow_start_after_idle_check(sk)
     queue = sk.write_queue
@@ -248,6 +265,8 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
     if not flags & MSG_MORE:
         queue[-1].flags |= PSH
         sk.pushed_seq = sk.write_seq
+    if flags & MSG_OOB:
+        sk.snd_up = sk.write_seq  # tcp_mark_urg: the last byte sent is the urgent one
     nonagle = TCP_NAGLE_CORK if flags & MSG_MORE else sk.nonagle
     output.push_pending_frames(sk, nonagle)
     sk.nonagle &= ~TCP_NAGLE_PUSH
@@ -265,19 +284,27 @@ def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
 
     ``MSG_PEEK`` reads across queued segments without consuming; ``MSG_TRUNC`` consumes (or,
     with ``MSG_PEEK``, counts) without copying: the result is that many zero bytes, standing
-    for the count Linux returns.  ``MSG_OOB`` is ``EINVAL``, as Linux says with no urgent data
-    pending (urgent data is not modelled).  ``MSG_WAITALL`` is the caller's loop (the BSD
-    layer), since this call never sleeps.
+    for the count Linux returns.  ``MSG_OOB`` reads the urgent byte (``urg.recv_urg``); while
+    urgent data is pending a read stops at its mark (``urg.read``).  ``MSG_WAITALL`` is the
+    caller's loop (the BSD layer), since this call never sleeps.
     """
     if sk.state == LISTEN:
         raise oserror(errno.ENOTCONN)
     if flags & MSG_OOB:
-        raise oserror(errno.EINVAL)
+        return urg.recv_urg(sk, bufsize, flags)
     queue = sk.receive_queue
     if (queue and bufsize > 0 and sk.rcvlowat > 1 and not flags & MSG_DONTWAIT
             and not (sk.done or sk.sk_err or sk.sk_shutdown & RCV_SHUTDOWN)
             and not epollin_ready(sk, min(sk.rcvlowat, bufsize))):
         raise eagain()  # a blocking read waits for sock_rcvlowat(sk, 0, len) bytes
+    if queue and bufsize > 0 and sk.urg_data:
+        data, used = urg.read(sk, bufsize, flags)
+        if used and not flags & MSG_PEEK:
+            rcv_space_adjust(sk)
+            cleanup_rbuf(sk, len(data))
+        if data:
+            return data
+        return nothing_to_read(sk)  # only the urgent byte was there, and it was skipped
     if queue and bufsize > 0:
         peek = flags & MSG_PEEK
         trunc = flags & MSG_TRUNC
@@ -311,6 +338,11 @@ def recvmsg(sk: TcpSock, bufsize: int, flags: int = 0) -> bytes:
         return bytes(data)
     if bufsize <= 0 and queue:
         return b""
+    return nothing_to_read(sk)
+
+
+def nothing_to_read(sk: TcpSock) -> bytes:
+    """``tcp_recvmsg_locked`` with nothing copied: end of stream, the error, or EAGAIN."""
     if sk.done:
         return b""
     if sk.sk_err:
@@ -388,16 +420,37 @@ def poll(sk: TcpSock) -> int:
     if shutdown & RCV_SHUTDOWN:
         mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
     if state not in (SYN_SENT, SYN_RECEIVED):
-        if epollin_ready(sk, sk.rcvlowat):
+        urg_data = sk.urg_data
+        target = urg.poll_target(sk, sk.rcvlowat) if urg_data else sk.rcvlowat
+        if epollin_ready(sk, target):
             mask |= EPOLLIN | EPOLLRDNORM
         if not shutdown & SEND_SHUTDOWN:
             if writeable(sk):
                 mask |= EPOLLOUT | EPOLLWRNORM
         else:
             mask |= EPOLLOUT | EPOLLWRNORM
+        if urg_data & TCP_URG_VALID:
+            mask |= EPOLLPRI
     if sk.sk_err:
         mask |= EPOLLERR
     return mask
+
+
+def ioctl(sk: TcpSock, cmd: int) -> int:
+    """``tcp_ioctl``: SIOCINQ (FIONREAD), SIOCATMARK, SIOCOUTQ, SIOCOUTQNSD; ENOTTY for the
+    rest, as ``sock_do_ioctl`` answers a command no layer knows."""
+    state = sk.state
+    if cmd == SIOCATMARK:
+        return int(urg.at_mark(sk))
+    if cmd in (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD):
+        if state == LISTEN:
+            raise oserror(errno.EINVAL)
+        if cmd == SIOCINQ:
+            return urg.inq(sk)
+        if state in (SYN_SENT, SYN_RECEIVED):
+            return 0
+        return sk.write_seq - (sk.snd_una if cmd == SIOCOUTQ else sk.snd_nxt)
+    raise oserror(errno.ENOTTY)
 
 
 # -- closing --------------------------------------------------------------------------------------
@@ -502,6 +555,7 @@ def disconnect(sk: TcpSock) -> None:
     sk.receive_queue.clear()
     sk.ofo.clear()
     sk.rmem_alloc = 0
+    sk.urg_data = 0
     sk.selective_acks = []
     sk.num_sacks = 0
     sk.dsack = None

@@ -53,12 +53,13 @@ from stack.tcp.const import (
     TCPCB_LOST,
     TCPCB_SACKED_ACKED,
     TCPCB_SACKED_RETRANS,
+    TICK_NS,
 )
 from stack.tcp.header import established_options, syn_options, write_established, write_header
 from stack.tcp.seq import SEQ_MASK
 from stack.tcp.state import CaState, TcpState
 from stack.tcp.tso import DEFER_CWND, tso_should_defer
-from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr
+from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, URG, TcpRepr
 
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
@@ -79,10 +80,12 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     else:
         window = win.select_window(sk)
         if ((sk.sack_ok and (sk.num_sacks or sk.dsack is not None))
-                or not sk.features & NETIF_F_CSUM_MASK):
+                or not sk.features & NETIF_F_CSUM_MASK or sk.snd_up > sk.snd_una):
             th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK, flags,
                          window)
             established_options(sk, th)
+            if sk.snd_up > sk.snd_una:
+                urgent_pointer(sk, seg.seq, th)
     pcount = seg.pcount
     if pcount > 1:
         skb.gso_size = seg.mss
@@ -105,6 +108,23 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         write_header(sk, skb, th)
     skb.sk = sk
     sk.table.transmit(skb, sk.laddr, sk.raddr)
+
+
+def urgent_pointer(sk: TcpSock, seq: int, th: TcpRepr) -> None:
+    """URG and the urgent pointer while urgent data is unacknowledged (``tcp_urg_mode``:
+    ``snd_up`` ahead of ``snd_una``), on every segment that starts below ``snd_up``, data or
+    not (``__tcp_transmit_skb``).  The pointer is ``snd_up - seq``: one past the urgent byte;
+    0xFFFF when ``snd_up`` is further than the 16 bits reach and the segment is not the last.
+    """
+    snd_up = sk.snd_up
+    if seq >= snd_up:
+        return
+    if snd_up < seq + 0x10000:
+        th.urgent = snd_up - seq
+        th.flags |= URG
+    elif seq + 0xFFFF > sk.snd_nxt:
+        th.urgent = 0xFFFF
+        th.flags |= URG
 
 
 def new_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
@@ -229,7 +249,13 @@ def rearm_rto(sk: TcpSock) -> None:
 
 
 def send_delayed_ack(sk: TcpSock) -> None:
-    """Schedule the ACK within ato, bounded by RTT and 200 ms (``tcp_send_delayed_ack``)."""
+    """Schedule the ACK within ato, bounded by RTT and 200 ms (``tcp_send_delayed_ack``).
+
+    With ato still 0 (no data received yet: the peer's FIN on a silent connection) Linux arms
+    the timer for ``jiffies + 0``, which the timer wheel runs at the next tick (HZ), so an
+    application that closes at once sends one FIN|ACK.  Other timeouts are ``now + ato`` to
+    the nanosecond, not rounded to ticks as Linux's are (a deliberate simplification).
+    """
     ato = sk.ato
     now = sk.net.sched.now
     if ato > TCP_DELACK_MIN:
@@ -241,7 +267,7 @@ def send_delayed_ack(sk: TcpSock) -> None:
             max_ato = min(max_ato, rtt)
         ato = min(ato, max_ato)
     ato = min(ato, TCP_DELACK_MAX)
-    timeout = now + ato
+    timeout = now + ato if ato else (now // TICK_NS + 1) * TICK_NS  # jiffies + 0: next tick
     if sk.ack_pending & ICSK_ACK_TIMER:
         if sk.ack_timeout <= now + (ato >> 2):
             send_ack(sk)
@@ -334,8 +360,9 @@ def nagle_check(sk: TcpSock, partial: bool, nonagle: int) -> bool:
 
 
 def nagle_test(sk: TcpSock, seg: TxSeg, mss_now: int, nonagle: int) -> bool:
-    """May ``seg`` go now as far as Nagle is concerned?  (``tcp_nagle_test``)"""
-    if nonagle & TCP_NAGLE_PUSH or seg.flags & FIN:
+    """May ``seg`` go now as far as Nagle is concerned?  (``tcp_nagle_test``)  Urgent data
+    (``tcp_urg_mode``) and the FIN do not wait."""
+    if nonagle & TCP_NAGLE_PUSH or seg.flags & FIN or sk.snd_up > sk.snd_una:
         return True
     return not nagle_check(sk, seg.skb.tail - seg.skb.data < mss_now, nonagle)
 

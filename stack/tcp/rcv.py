@@ -22,7 +22,7 @@ from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import consume_skb, kfree_skb
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN
 from stack.tcp import ack as tack
-from stack.tcp import connect, output, rcvq, rtt
+from stack.tcp import connect, output, rcvq, rtt, urg
 from stack.tcp import window as win
 from stack.tcp.close import fin_time, tcp_done, tcp_reset, tcp_shutdown, tcp_time_wait
 from stack.tcp.const import (
@@ -52,7 +52,7 @@ from stack.tcp.state import (
     tcp_set_state,
 )
 from stack.tcp.timer import keepalive_time_when
-from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, TcpRepr
+from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, URG, TcpRepr
 
 if TYPE_CHECKING:
     from stack.core.skbuff import SkBuff
@@ -254,6 +254,8 @@ def rcv_established(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     if tack.tcp_ack(sk, rx, FLAG_SLOWPATH | FLAG_UPDATE_TS_RECENT) < 0:
         return SkbDropReason.TCP_ACK_INVALID
     rtt.rcv_rtt_measure_ts(sk, len(rx.payload))
+    if th.flags & URG or sk.urg_data:
+        urg.tcp_urg(sk, rx)
     reason = rcvq.data_queue(sk, rx)
     data_snd_check(sk)
     rcvq.ack_snd_check(sk)
@@ -312,6 +314,8 @@ def rcv_state_process(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
         return None
     state = sk.state
     reason = None
+    if th.flags & URG or sk.urg_data:
+        urg.tcp_urg(sk, rx)  # step six: the URG bit
     if state in (CLOSE_WAIT, CLOSING, LAST_ACK):
         if rx.seq >= sk.rcv_nxt:
             state = None  # data after the peer's FIN: ignore it

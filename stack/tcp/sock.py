@@ -124,7 +124,8 @@ class TcpSock(Sock):
         self.rcv_mss = TCP_MSS_DEFAULT
         self.tcp_header_len = 20
         self.nonagle = 0
-        self.urg_data = 0
+        self.urg_data = 0  # TCP_URG_* state | the urgent byte (urg.py)
+        self.urg_seq = 0  # where the urgent byte is (or will be)
         # congestion and loss state
         self.cwnd = TCP_INIT_CWND
         self.ssthresh = TCP_INFINITE_SSTHRESH
@@ -319,6 +320,9 @@ class TcpSock(Sock):
 
     def poll(self) -> int:
         return ops.poll(self)
+
+    def ioctl(self, cmd: int) -> int:
+        return ops.ioctl(self, cmd)
 
     def closing(self) -> bool:
         return self.state in (FIN_WAIT_1, CLOSING, LAST_ACK)

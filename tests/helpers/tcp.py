@@ -160,7 +160,8 @@ class Peer:
              data: bytes = b"", window: int | None = None, at: int | None = None,
              ts: tuple[int, int] | None | bool = True, sack: tuple = (), mss: int | None = None,
              wscale: int | None = None, sack_perm: bool = False, sport: int | None = None,
-             dport: int | None = None, advance: bool = True, csum_ok: bool = True) -> None:
+             dport: int | None = None, advance: bool = True, csum_ok: bool = True,
+             urgent: int = 0) -> None:
         """Inject one segment at ``at`` (absolute ns; default now)."""
         if at is not None:
             self.run_until(at)
@@ -179,6 +180,7 @@ class Peer:
         th.mss = mss
         th.wscale = wscale
         th.sack_permitted = sack_perm
+        th.urgent = urgent
         self.inject(th, data, csum_ok)
         if advance and seq == self.seq:
             self.seq = seq + len(data) + bool(flags & SYN) + bool(flags & FIN)
