@@ -23,6 +23,7 @@ timeouts).  Contract (docs/stack-architecture.md, docs/design.md "The user's sur
 from __future__ import annotations
 
 import errno
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,7 @@ from stack.uapi import (
     MSG_PEEK,
     MSG_TRUNC,
     MSG_WAITALL,
+    PACKET_STATISTICS,
     SO_LINGER,
     SO_PROTOCOL,
     SO_TYPE,
@@ -54,6 +56,7 @@ from stack.uapi import (
     SOCK_RAW,
     SOCK_STREAM,
     SOCK_TYPE_MASK,
+    SOL_PACKET,
     SOL_SOCKET,
 )
 
@@ -529,6 +532,8 @@ class Socket:
             value = sk.getsockopt(level, optname)
         if buflen is not None:
             return user_bytes(level, optname, value, buflen)
+        if level == SOL_PACKET and optname == PACKET_STATISTICS:
+            return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth
         if level == SOL_SOCKET and optname == SO_LINGER:
             return value[0]
         return value
