@@ -181,6 +181,8 @@ PACKET_MR_UNICAST = 3
 # -- raw and ping sockets (linux/socket.h SOL_RAW, linux/icmp.h ICMP_FILTER) -------------------
 SOL_RAW = 255
 ICMP_FILTER = 1
+IP_RECVTTL = 12  # linux/in.h: the received TTL as an IP_TTL control message
+SO_EE_ORIGIN_ICMP = 2  # linux/errqueue.h: sock_extended_err.ee_origin of an ICMP error
 
 # -- link types (linux/if_arp.h): sll_hatype, ARP's hardware type, dev->type ------------------
 ARPHRD_ETHER = 1

@@ -43,6 +43,7 @@ from stack.uapi import (
     EPOLLIN,
     EPOLLOUT,
     EPOLLRDHUP,
+    IPPROTO_IP,
     MSG_DONTWAIT,
     MSG_PEEK,
     MSG_TRUNC,
@@ -567,6 +568,8 @@ def inet_create(net: Any, base: int, proto: int) -> Socket:
     if answers is None:
         raise OSError(errno.ESOCKTNOSUPPORT, f"Socket type not supported: {base}")
     for protocol, create in answers:
+        if protocol == IPPROTO_IP:  # the wildcard (SOCK_RAW): made with the user's protocol
+            return Socket(net, create(net, proto), base, proto)
         if proto in (0, protocol):
             return Socket(net, create(net), base, protocol)
     raise OSError(errno.EPROTONOSUPPORT, f"Protocol not supported: {proto}")
