@@ -94,6 +94,7 @@ from stack.wire.icmp import (
     ICMP_ECHO,
     ICMP_FRAG_NEEDED,
     ICMP_PARAMETERPROB,
+    ICMP_REDIRECT,
     ICMP_SOURCE_QUENCH,
 )
 from stack.wire.ipv4 import INADDR_ANY, ip_str
@@ -105,10 +106,8 @@ if TYPE_CHECKING:
 
 ICMP_HLEN = 8
 ICMP_EXT_ECHO = 42
-ICMP_REDIRECT = 5
 _SOCK_EE = struct.Struct("=IBBBBII")  # struct sock_extended_err
 _SOCKADDR_IN = struct.Struct("=H2s4s8x")  # struct sockaddr_in: the offender
-_IP_ICMP_HLEN = 28
 _MAX_LEN = 0xFFFF
 
 
