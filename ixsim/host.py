@@ -16,13 +16,13 @@ from typing import Any
 from device.machine import Machine, NicSlot
 from driver import ixgb
 from firmware import default_words, load_words, set_mac
+from ixsim.apps.ping import ping
 from ixsim.capture import Capture, start_capture
 from ixsim.regview import DeviceView
 from ixsim.sched import parse_duration
 from ixsim.tc import tc_replace
 from stack.core import Kernel, dev_open
 from stack.net import Net
-from stack.ping import ping
 from stack.socket import Socket, socket_create
 from stack.sysctl import sysctl_all, sysctl_read, sysctl_write
 from stack.uapi import AF_INET, SOCK_STREAM
@@ -205,7 +205,9 @@ class Host:
         return self.sched.spawn(coro, name or f"{self.name}:{getattr(coro, '__name__', 'task')}")
 
     def ping(self, dest: str, count: int = 1, **options: Any) -> Any:
-        """ping(8): echo requests, RTTs from virtual time, loss and rtt statistics."""
+        """ping(8) (``ixsim.apps.ping``): echo requests over a ping socket, or a raw socket
+        when ``net.ipv4.ping_group_range`` refuses one (the default), as iputils does; RTTs
+        from virtual time, loss and rtt statistics."""
         for key in ("interval", "timeout"):
             if key in options:
                 options[key] = parse_duration(options[key])

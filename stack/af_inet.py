@@ -10,6 +10,8 @@ handles what:
   which ``Net.attach`` installs on every device given IPv4.
 - ``INETSW``: socket type -> ``[(protocol, Sock class)]`` (``inetsw_array``), the first entry
   being the default for ``proto=0``; ``socket(AF_INET, ...)`` looks here (``inet_create``).
+  An entry of protocol IPPROTO_IP is a wildcard (SOCK_RAW's): it takes any protocol and is
+  made with it, ``create(net, proto)``.
 
 ``inet_init(net)`` runs once per namespace, from ``Net()``: every protocol of the table is up
 from boot (TCP answers a SYN to a closed port with a RST).  IPv6 would be ``af_inet6.py``
@@ -23,18 +25,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stack.ipv4.icmp import icmp_err, icmp_rcv
+from stack.ipv4.icmp import icmp_rcv
 from stack.ipv4.input import ip_rcv
 from stack.neigh.arp import arp_rcv
+from stack.ping import PingSock, ping_err, ping_init
+from stack.raw import RawSock
 from stack.sock import Sock
 from stack.tcp import TcpSock, tcp_init, tcp_v4_err, tcp_v4_rcv
 from stack.uapi import (
     ETH_P_ARP,
     ETH_P_IP,
     IPPROTO_ICMP,
+    IPPROTO_IP,
     IPPROTO_TCP,
     IPPROTO_UDP,
     SOCK_DGRAM,
+    SOCK_RAW,
     SOCK_STREAM,
 )
 from stack.udp import UdpSock, udp_err, udp_init, udp_rcv
@@ -53,7 +59,8 @@ class NetProtocol:
 
 
 INET_PROTOS: dict[int, NetProtocol] = {
-    IPPROTO_ICMP: NetProtocol(icmp_rcv, icmp_err),  # net.icmp is IP's own (Net makes it)
+    # net.icmp is IP's own (Net makes it); ping_init makes net.ping_table, the ping sockets
+    IPPROTO_ICMP: NetProtocol(icmp_rcv, ping_err, ping_init),
     IPPROTO_UDP: NetProtocol(udp_rcv, udp_err, udp_init),
     IPPROTO_TCP: NetProtocol(tcp_v4_rcv, tcp_v4_err, tcp_init),
 }
@@ -64,9 +71,10 @@ PTYPE_HANDLERS: dict[int, Callable[[Any, Any, Any], int]] = {
     ETH_P_ARP: arp_rcv,
 }
 
-INETSW: dict[int, list[tuple[int, Callable[[Any], Sock]]]] = {
+INETSW: dict[int, list[tuple[int, Callable[..., Sock]]]] = {
     SOCK_STREAM: [(IPPROTO_TCP, TcpSock)],
-    SOCK_DGRAM: [(IPPROTO_UDP, UdpSock)],
+    SOCK_DGRAM: [(IPPROTO_UDP, UdpSock), (IPPROTO_ICMP, PingSock)],
+    SOCK_RAW: [(IPPROTO_IP, RawSock)],  # the wildcard: RawSock(net, proto), any proto
 }
 
 

@@ -21,7 +21,8 @@ Contract (docs/stack-architecture.md):
   down flushes every route through it and its neighbours, an MTU change or carrier change
   invalidates cached routes, unregistration detaches it.
 - Listings: ``ip_addr()``, ``ip_route(table)``, ``ip_neigh()``; ``route(daddr)`` resolves an
-  output route; ``ping(dst, ...)`` runs the ping engine (``stack.ping``).
+  output route.  ping(8) is a program on top, ``ixsim.apps.ping``, over the sockets of
+  ``stack/ping.py`` and ``stack/raw.py`` (``net.ping_table``, ``net.raw``).
 """
 
 from __future__ import annotations
@@ -56,12 +57,13 @@ from stack.ipv4.route import RT_TABLE_MAIN, Fib, FibEntry, Route, route_output
 from stack.loopback import loopback_dev
 from stack.mib import Mib
 from stack.neigh.arp import arp_send_garp, arp_table
-from stack.ping import PingResult, ping
+from stack.raw import RawHashinfo
 from stack.sysctl import Sysctl
 from stack.wire.ipv4 import INADDR_LOOPBACK, ip_bytes
 
 if TYPE_CHECKING:
     from stack.core import Kernel, NetDevice, SkBuff
+    from stack.ping import PingTable
     from stack.tcp import TcpTable
     from stack.udp import UdpTable
 
@@ -86,7 +88,9 @@ class Net:
         self.arp = arp_table(self)
         self.ipfrag = IpFrags(self)
         self.icmp = IcmpState(self)
-        self.udp: UdpTable  # these two: inet_init, below
+        self.raw = RawHashinfo(self)  # raw sockets by protocol (stack.raw)
+        self.udp: UdpTable  # these three: inet_init, below
+        self.ping_table: PingTable
         self.tcp: TcpTable
         self.lo: NetDevice | None = None
         self._offload = PacketOffload(ETH_P_IP, inet_gso_segment, inet_gro_receive,
@@ -203,10 +207,6 @@ class Net:
         d = ip_bytes(daddr) if isinstance(daddr, str) else daddr
         s = ip_bytes(saddr) if isinstance(saddr, str) else saddr
         return route_output(self, d, s)
-
-    def ping(self, dst: str | bytes, **kw: Any) -> PingResult:
-        """Run ``stack.ping.ping`` against ``dst`` (runs the world until it is over)."""
-        return ping(self, dst, **kw)
 
     def ip_addr(self) -> str:
         return self.devinet.show()

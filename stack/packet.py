@@ -10,20 +10,43 @@ itself (``PACKET_LOOPBACK``) are dropped before anything else, as ``packet_rcv``
 ``SOCK_DGRAM`` delivers the payload after the Ethernet header.  Addresses are Python's
 AF_PACKET tuples: ``(ifname, proto, pkttype, hatype, addr)`` from ``recvfrom`` and
 ``(ifname, proto)`` for ``bind``/``sendto``.
+
+Memberships (``packet_mc_add``/``packet_mc_drop``/``packet_flush_mclist``): ``setsockopt(
+SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct packet_mreq)`` with ``mr_type`` PACKET_MR_PROMISC,
+PACKET_MR_ALLMULTI or PACKET_MR_MULTICAST drives the device's receive filters through the
+netdev core (``dev_set_promiscuity``, ``dev_set_allmulti``, ``dev_mc_add``; the driver hears
+of it through ``ndo_set_rx_mode``: on ixgb RCTL.UPE/MPE and the MTA), so the NIC really
+receives frames it dropped before.  The same membership added twice is counted once by the
+device (the socket keeps a count); dropping one that does not exist succeeds, as on Linux 6.x;
+closing the socket drops each of its memberships.  An unknown ``mr_type`` is accepted and does
+nothing, as ``packet_dev_mc`` does; a too-short value, a bad ifindex (ENODEV) or ``mr_alen`` >
+6 (EINVAL) fail as Linux fails.  ``PACKET_STATISTICS`` returns ``struct tpacket_stats``
+(``tp_packets`` counts frames queued plus frames dropped, ``tp_drops`` frames the full receive
+buffer dropped) and resets both, as ``packet_getsockopt`` does; without a buffer length
+Python reads the first field only (an int).
+
+Deviations: PACKET_MR_UNICAST is EOPNOTSUPP (the netdev core has no secondary unicast
+address list); PACKET_MR_MULTICAST with a unicast address is EINVAL (``dev_mc_add`` here
+refuses it, Linux adds it); memberships are not dropped when their device is unregistered.
 """
 
 from __future__ import annotations
 
 import errno
+import struct
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 from stack.bpf import Filter, decode
 from stack.core import (
     ETH_HLEN,
     PacketType,
     consume_skb,
+    dev_mc_add,
+    dev_mc_del,
     dev_queue_xmit,
+    dev_set_allmulti,
+    dev_set_promiscuity,
     netdev_alloc_skb,
 )
 from stack.sock import EPOLLIN, EPOLLOUT, Sock, eagain, oserror
@@ -34,14 +57,35 @@ from stack.uapi import (
     MSG_ERRQUEUE,
     MSG_PEEK,
     MSG_TRUNC,
+    PACKET_ADD_MEMBERSHIP,
+    PACKET_DROP_MEMBERSHIP,
     PACKET_LOOPBACK,
+    PACKET_MR_ALLMULTI,
+    PACKET_MR_MULTICAST,
+    PACKET_MR_PROMISC,
+    PACKET_MR_UNICAST,
     PACKET_OUTGOING,
+    PACKET_STATISTICS,
     SO_ATTACH_FILTER,
     SO_DETACH_FILTER,
     SOCK_DGRAM,
     SOCK_RAW,
+    SOL_PACKET,
     SOL_SOCKET,
 )
+
+MAX_ADDR_LEN = 8
+_PACKET_MREQ = struct.Struct("=iHH8s")  # struct packet_mreq
+_TPACKET_STATS = struct.Struct("=II")  # struct tpacket_stats
+
+
+class PacketMclist(NamedTuple):
+    """``struct packet_mclist`` without its count (kept beside it): what a membership is."""
+
+    ifindex: int
+    type: int
+    alen: int
+    addr: bytes
 
 
 def ntohs(value: int) -> int:
@@ -64,6 +108,9 @@ class PacketSock(Sock):
         self.queued_bytes = 0
         self.drops = 0
         self.filtered = 0
+        self.tp_packets = 0  # po->stats: frames queued (PACKET_STATISTICS adds the drops)
+        self.tp_drops = 0
+        self.mclist: dict[PacketMclist, int] = {}  # membership -> count
         self._ptype: PacketType | None = None
         if self.ethertype:
             self._hook()
@@ -91,8 +138,10 @@ class PacketSock(Sock):
             if snaplen < len(frame):
                 frame = frame[:snaplen]
         if self.queued_bytes + len(frame) > self.sk_rcvbuf:
-            self.drops += 1  # Linux: tp_drops, seen in PACKET_STATISTICS
+            self.drops += 1
+            self.tp_drops += 1
             return 0
+        self.tp_packets += 1
         proto = int.from_bytes(frame[12:14], "big") if len(frame) >= ETH_HLEN else 0
         addr = (dev.name, proto, pkttype, ARPHRD_ETHER,
                 frame[6:12] if pkttype != PACKET_OUTGOING else bytes(dev.dev_addr))
@@ -153,6 +202,14 @@ class PacketSock(Sock):
         return len(frame)
 
     def setsockopt(self, level: int, option: int, value: Any) -> None:
+        if level == SOL_PACKET:
+            if option == PACKET_ADD_MEMBERSHIP:
+                self.mc_add(_as_mreq(value))
+            elif option == PACKET_DROP_MEMBERSHIP:
+                self.mc_drop(_as_mreq(value))
+            else:
+                raise oserror(errno.ENOPROTOOPT)
+            return
         if level != SOL_SOCKET:
             raise oserror(errno.ENOPROTOOPT)
         if option == SO_ATTACH_FILTER:
@@ -161,6 +218,51 @@ class PacketSock(Sock):
             self.filter = None
         else:
             raise oserror(errno.ENOPROTOOPT)
+
+    def getsockopt(self, level: int, option: int) -> Any:
+        """``packet_getsockopt``: PACKET_STATISTICS, read and reset (see the docstring)."""
+        if level != SOL_PACKET or option != PACKET_STATISTICS:
+            raise oserror(errno.ENOPROTOOPT)
+        drops = self.tp_drops
+        stats = _TPACKET_STATS.pack(self.tp_packets + drops, drops)
+        self.tp_packets = self.tp_drops = 0
+        return stats
+
+    # -- memberships (packet_mc_add, packet_mc_drop, packet_dev_mc) ------------------------
+    def mc_add(self, mreq: PacketMclist) -> None:
+        dev = self.net.kernel.dev_get_by_index(mreq.ifindex)
+        if dev is None:
+            raise oserror(errno.ENODEV)
+        if mreq.alen > len(dev.dev_addr):
+            raise oserror(errno.EINVAL)
+        count = self.mclist.get(mreq)
+        if count:
+            self.mclist[mreq] = count + 1
+            return
+        ret = _dev_mc(dev, mreq, 1)
+        if ret < 0:
+            raise oserror(-ret)
+        self.mclist[mreq] = 1
+
+    def mc_drop(self, mreq: PacketMclist) -> None:
+        count = self.mclist.get(mreq)
+        if count is None:
+            return  # Linux 6.x: dropping what is not there succeeds
+        if count > 1:
+            self.mclist[mreq] = count - 1
+            return
+        del self.mclist[mreq]
+        dev = self.net.kernel.dev_get_by_index(mreq.ifindex)
+        if dev is not None:
+            _dev_mc(dev, mreq, -1)
+
+    def _flush_mclist(self) -> None:
+        """packet_flush_mclist: each membership undone once, whatever its count."""
+        for mreq in list(self.mclist):
+            dev = self.net.kernel.dev_get_by_index(mreq.ifindex)
+            if dev is not None:
+                _dev_mc(dev, mreq, -1)
+        self.mclist.clear()
 
     def getsockname(self) -> Any:
         name = self.dev.name if self.dev is not None else ""
@@ -171,9 +273,37 @@ class PacketSock(Sock):
         if self._ptype is not None:
             self.net.kernel.dev_remove_pack(self._ptype)
             self._ptype = None
+        self._flush_mclist()
         self.queue.clear()
         self.queued_bytes = 0
         super().close()
+
+
+def _dev_mc(dev: Any, mreq: PacketMclist, what: int) -> int:
+    """packet_dev_mc: apply (+1) or undo (-1) one membership on the device; 0 or -errno."""
+    if mreq.type == PACKET_MR_MULTICAST:
+        if mreq.alen != len(dev.dev_addr):
+            return -errno.EINVAL
+        addr = mreq.addr[: mreq.alen]
+        return dev_mc_add(dev, addr) if what > 0 else dev_mc_del(dev, addr)
+    if mreq.type == PACKET_MR_PROMISC:
+        return dev_set_promiscuity(dev, what)
+    if mreq.type == PACKET_MR_ALLMULTI:
+        return dev_set_allmulti(dev, what)
+    if mreq.type == PACKET_MR_UNICAST:
+        return -errno.EOPNOTSUPP  # no unicast address list (see the module docstring)
+    return 0
+
+
+def _as_mreq(value: Any) -> PacketMclist:
+    """``struct packet_mreq`` from the user's bytes; shorter is EINVAL (``packet_setsockopt``).
+    The address is kept to ``mr_alen`` bytes, as ``packet_mc_add`` compares it."""
+    if not isinstance(value, bytes | bytearray | memoryview) or len(value) < _PACKET_MREQ.size:
+        raise oserror(errno.EINVAL)
+    ifindex, mtype, alen, addr = _PACKET_MREQ.unpack_from(value)
+    if alen > MAX_ADDR_LEN:
+        raise oserror(errno.EINVAL)
+    return PacketMclist(ifindex, mtype, alen, addr[:alen])
 
 
 def _as_filter(value: Any) -> Filter:

@@ -47,6 +47,13 @@ SOCK_RCVBUF_LOCK = 2
 SOCK_BINDADDR_LOCK = 4
 SOCK_BINDPORT_LOCK = 8
 
+# The identity every socket call runs as (``current_cred()``): root, as ixsim's tools (the
+# shell, ``host.ping``) are root's.  Root holds CAP_NET_RAW, so raw sockets are allowed; ping
+# sockets still check ``net.ipv4.ping_group_range`` against its groups, as Linux does for root.
+CURRENT_EGID = 0
+CURRENT_GROUPS = (0,)
+CAP_NET_RAW = True
+
 Waiter = Callable[["Sock", int], None]
 
 

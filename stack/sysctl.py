@@ -60,6 +60,7 @@ class Sysctl:
     icmp_msgs_burst: int = 50
     icmp_echo_ignore_all: bool = False
     icmp_echo_ignore_broadcasts: bool = True
+    ping_group_range: tuple[int, int] = (1, 0)  # gids allowed ping sockets: none (stack/ping.py)
     # net.ipv4.conf.all
     arp_accept: int = 0
     # neighbour (net.ipv4.neigh.default)
@@ -98,8 +99,10 @@ class Sysctl:
         """``echo value > /proc/sys/<path>``: ``path`` in dotted or slashed form, the value in
         Linux's unit for that path."""
         name = _field(path)
-        setattr(self, name, _coerce(name, getattr(self, name), value) * _SCALE.get(name, 1)
-                if name in _SCALE else _coerce(name, getattr(self, name), value))
+        coerced = _coerce(name, getattr(self, name), value)
+        if name == "ping_group_range":
+            coerced = _ping_group_range(name, coerced)
+        setattr(self, name, coerced * _SCALE[name] if name in _SCALE else coerced)
 
     def read(self, path: str) -> Any:
         """``cat /proc/sys/<path>``, in Linux's unit for that path."""
@@ -187,6 +190,17 @@ def _coerce(key: str, current: Any, value: Any) -> Any:
     if not isinstance(value, int):  # bool is an int, as "1"/"0" are on Linux
         raise _einval(key, value)
     return bool(value) if isinstance(current, bool) else int(value)
+
+
+GID_MAX = 0xFFFFFFFE  # (gid_t)-1 is not a valid group
+
+
+def _ping_group_range(key: str, value: tuple[int, int]) -> tuple[int, int]:
+    """ipv4_ping_group_range: each gid valid (EINVAL), and low > high means "nobody": 1 0."""
+    low, high = value
+    if not (0 <= low <= GID_MAX and 0 <= high <= GID_MAX):
+        raise _einval(key, value)
+    return (1, 0) if high < low else (low, high)
 
 
 def _key(path: str) -> str:

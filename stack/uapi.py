@@ -177,6 +177,21 @@ PACKET_MULTICAST = 2
 PACKET_OTHERHOST = 3
 PACKET_OUTGOING = 4
 PACKET_LOOPBACK = 5
+# SOL_PACKET options and struct packet_mreq's mr_type (linux/if_packet.h)
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_DROP_MEMBERSHIP = 2
+PACKET_STATISTICS = 6
+PACKET_MR_MULTICAST = 0
+PACKET_MR_PROMISC = 1
+PACKET_MR_ALLMULTI = 2
+PACKET_MR_UNICAST = 3
+
+# -- raw and ping sockets (linux/socket.h SOL_RAW, linux/icmp.h ICMP_FILTER) -------------------
+SOL_RAW = 255
+ICMP_FILTER = 1
+IP_RECVTTL = 12  # linux/in.h: the received TTL as an IP_TTL control message
+SO_EE_ORIGIN_ICMP = 2  # linux/errqueue.h: sock_extended_err.ee_origin of an ICMP error
 
 # -- link types (linux/if_arp.h): sll_hatype, ARP's hardware type, dev->type ------------------
 ARPHRD_ETHER = 1

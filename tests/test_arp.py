@@ -7,6 +7,7 @@ from helpers.frames import Tap, arp_body, ether, inject
 from helpers.stack import two_hosts
 from helpers.units import MS, US, S
 
+from ixsim.apps.ping import ping
 from stack.core import ETH_P_ARP, dev_close
 from stack.neigh import (
     NEIGH_UPDATE_F_OVERRIDE,
@@ -170,7 +171,7 @@ def test_reachable_time_is_drawn_from_the_world_rng_in_half_to_one_and_a_half_ba
 
 def test_failed_resolution_reports_host_unreachable_to_the_local_pinger():
     sched, a, _b = two_hosts()
-    result = a.net.ping("10.0.0.3", count=1, timeout=5 * S)
+    result = ping(a.net, "10.0.0.3", count=1, timeout=5 * S)
     assert result.transmitted == 1 and result.received == 0 and result.errors == 1
     err, = result.icmp_errors
     assert (err.src, err.text) == (A_IP, "Destination Host Unreachable")

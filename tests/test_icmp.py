@@ -11,9 +11,9 @@ from helpers.mib import assert_linux_mib_names
 from helpers.stack import routed, two_hosts
 from helpers.units import MS, US, S
 
+from ixsim.apps.ping import Ping, ping
 from stack.core import ETH_P_IP, alloc_skb
 from stack.ipv4 import MAX_HEADER, ip_send
-from stack.ping import Ping
 from stack.wire import ICMP_DEST_UNREACH, IcmpPacket, IcmpRepr, Ipv4Packet, ip_bytes
 
 A = ip_bytes("10.0.0.1")
@@ -32,8 +32,8 @@ def icmp_sent(tap: Tap) -> list[tuple[int, Ipv4Packet, IcmpPacket]]:
 @pytest.mark.parametrize("delay", [10 * US, 1 * MS, 25 * MS])
 def test_ping_rtt_is_twice_the_link_delay(delay):
     sched, a, b = two_hosts(delay=delay)
-    a.net.ping("10.0.0.2")  # resolve ARP first
-    result = a.net.ping("10.0.0.2", count=5)
+    ping(a.net, "10.0.0.2")  # resolve ARP first
+    result = ping(a.net, "10.0.0.2", count=5)
     assert (result.transmitted, result.received, result.loss) == (5, 5, 0.0)
     assert result.rtts == [2 * delay] * 5
     assert [r.seq for r in result.replies] == [1, 2, 3, 4, 5]
@@ -46,8 +46,8 @@ def test_ping_rtt_is_twice_the_link_delay(delay):
 
 def test_ping_text_is_what_ping8_prints():
     sched, a, b = two_hosts(delay=50 * US)
-    a.net.ping("10.0.0.2")
-    result = a.net.ping("10.0.0.2", count=2, size=100)
+    ping(a.net, "10.0.0.2")
+    result = ping(a.net, "10.0.0.2", count=2, size=100)
     assert result.text() == (
         "PING 10.0.0.2 (10.0.0.2) 100(128) bytes of data.\n"
         "108 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.100 ms\n"
@@ -60,7 +60,7 @@ def test_ping_text_is_what_ping8_prints():
 
 def test_ping_loss_and_timeout_and_the_loopback():
     sched, a, b = two_hosts()
-    a.net.ping("10.0.0.2")
+    ping(a.net, "10.0.0.2")
     count = [0]
 
     def lose_every_other_reply(frame: bytes) -> int | None:
@@ -70,16 +70,16 @@ def test_ping_loss_and_timeout_and_the_loopback():
         return 0
 
     b.dev.priv.impair = lose_every_other_reply
-    result = a.net.ping("10.0.0.2", count=4, timeout=2 * S)
+    result = ping(a.net, "10.0.0.2", count=4, timeout=2 * S)
     assert (result.transmitted, result.received) == (4, 2) and result.loss == 50.0
     assert result.time == 3 * S + 2 * S  # the last request, then the timeout
     assert "4 packets transmitted, 2 received, 50% packet loss, time 5000ms" in result.text()
-    local = a.net.ping("127.0.0.1", count=2)
+    local = ping(a.net, "127.0.0.1", count=2)
     assert local.rtts == [0, 0]
-    own = a.net.ping("10.0.0.1")
+    own = ping(a.net, "10.0.0.1")
     assert own.received == 1
     with pytest.raises(OSError) as info:
-        a.net.ping("192.168.9.9")
+        ping(a.net, "192.168.9.9")
     assert info.value.errno == errno.ENETUNREACH
 
 

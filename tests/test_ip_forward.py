@@ -10,6 +10,7 @@ from helpers.mib import assert_linux_mib_names
 from helpers.stack import routed
 from helpers.units import MS, US, S
 
+from ixsim.apps.ping import ping
 from stack.core import ETH_P_IP
 from stack.ipv4.route import RTN_UNREACHABLE
 from stack.udp import IP_MTU_DISCOVER, IP_PMTUDISC_DONT, IP_RECVERR, IP_TTL, SOL_IP
@@ -22,9 +23,9 @@ def test_ping_across_the_router_decrements_ttl_and_takes_two_hops():
     sched, a, r, b = routed(delay=D)
     tap_b = Tap(b.kernel)
     tap_r = Tap(r.kernel)
-    first = a.net.ping("10.0.2.1")
+    first = ping(a.net, "10.0.2.1")
     assert first.received == 1
-    result = a.net.ping("10.0.2.1", count=3)
+    result = ping(a.net, "10.0.2.1", count=3)
     assert result.received == 3 and result.loss == 0.0
     assert result.rtts == [4 * D] * 3  # A->R->B and back, each hop one link delay
     assert {reply.ttl for reply in result.replies} == {63}  # B's reply crossed R
@@ -44,7 +45,7 @@ def test_ping_across_the_router_decrements_ttl_and_takes_two_hops():
 
 def test_ttl_one_gets_time_exceeded_from_the_router():
     sched, a, r, b = routed()
-    result = a.net.ping("10.0.2.1", ttl=1)
+    result = ping(a.net, "10.0.2.1", ttl=1)
     assert result.received == 0 and result.errors == 1
     err, = result.icmp_errors
     assert (err.src, err.text) == (ip_bytes("10.0.1.254"), "Time to live exceeded")
@@ -69,12 +70,12 @@ def test_ttl_one_gets_time_exceeded_from_the_router():
 
 def test_no_route_and_unreachable_routes_at_the_router():
     sched, a, r, b = routed()
-    result = a.net.ping("10.9.9.9")
+    result = ping(a.net, "10.9.9.9")
     assert [e.text for e in result.icmp_errors] == ["Destination Net Unreachable"]
     assert r.net.mib.ipext["InNoRoutes"] == 1
     r.net.add_route("10.8.0.0/16", type=RTN_UNREACHABLE)
     sched.run_for(2 * S)
-    result = a.net.ping("10.8.1.1")
+    result = ping(a.net, "10.8.1.1")
     assert [e.text for e in result.icmp_errors] == ["Destination Host Unreachable"]
     assert r.net.mib.icmp["OutDestUnreachs"] == 2
 
@@ -82,7 +83,7 @@ def test_no_route_and_unreachable_routes_at_the_router():
 def test_forwarding_off_counts_in_addr_errors_and_stays_silent():
     sched, a, r, b = routed()
     r.net.sysctl.ip_forward = False
-    result = a.net.ping("10.0.2.1", timeout=1 * S)
+    result = ping(a.net, "10.0.2.1", timeout=1 * S)
     assert result.received == 0 and result.errors == 0 and result.loss == 100.0
     assert r.net.mib.ip["InAddrErrors"] == 1 and r.net.mib.icmp["OutMsgs"] == 0
 

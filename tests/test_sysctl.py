@@ -31,6 +31,7 @@ from helpers.units import MS, S
 
 from ixsim.sched import Scheduler
 from stack.core import ETH_P_ARP, ETH_P_IP, dev_close
+from stack.ping import PingSock
 from stack.sysctl import PATHS, Sysctl
 from stack.tcp import TcpSock
 from stack.tcp.tso import tso_should_defer
@@ -327,6 +328,17 @@ def port_unreachables_sent(knob: str, value: Any) -> int:
             tx.sendmsg(b"x", addr=(B, 4444))
         sched.run_for(100 * MS)
     return b.net.mib.icmp["OutDestUnreachs"]
+
+
+@probe(ping_group_range=(0, 2147483647))
+def ping_socket_allowed(knob: str, value: Any) -> int:
+    host = new_host(Scheduler(seed=1), "h")
+    setattr(host.net.sysctl, knob, value)
+    try:
+        PingSock(host.net).close()
+    except OSError as exc:
+        return exc.errno  # EACCES: ixsim's gid 0 is outside the range
+    return 0
 
 
 @probe(icmp_echo_ignore_all=True)

@@ -18,9 +18,12 @@ Contract:
   ``net.icmp.err_src`` holds the error's sender during the call.  "Fragmentation needed" first
   updates the FIB's PMTU for the quoted destination (Linux does it in each protocol's handler;
   done once here, deliberately).  :data:`ICMP_ERR_CONVERT` is Linux's ``icmp_err_convert``.
-- Echo requests and errors about our echo requests are offered to ``net.icmp.ping_socks``
-  (ident -> object with ``ping_rcv(src, seq, ttl, data)`` / ``ping_err(src, type, code, seq,
-  info)``).
+- Echo replies are offered to the ping sockets, ``net.ping_table.rcv(skb, ident)``
+  (``stack/ping.py``, Linux's ``ping_rcv``); errors about our echo requests reach them
+  through IPPROTO_ICMP's error handler, ``ping_err``, like any protocol's.  Every ICMP
+  message delivered here was first copied to the IPPROTO_ICMP raw sockets by IP
+  (``stack/raw.py``), and errors are also offered to the raw sockets of the quoted protocol
+  (``raw_icmp_error``).
 - Counters with Linux's names: Icmp InMsgs InErrors InCsumErrors In<type>s OutMsgs OutErrors
   OutRateLimitGlobal OutRateLimitHost Out<type>s; IcmpMsg InType<n>/OutType<n>.
 - Deliberate omissions: redirects are counted and ignored, no address-mask replies.
@@ -67,7 +70,6 @@ from stack.wire.layout import U16, U32
 
 if TYPE_CHECKING:
     from stack.core import SkBuff
-    from stack.wire.ipv4 import Ipv4Repr
 
 NR_ICMP_TYPES = 18
 NR_ICMP_UNREACH = 15
@@ -102,14 +104,13 @@ ICMP_ERR_CONVERT = (
 
 
 class IcmpState:
-    """Per-namespace ICMP state (``net.icmp``): rate limiters and the ping sockets."""
+    """Per-namespace ICMP state (``net.icmp``): the rate limiters."""
 
     def __init__(self, net: Any) -> None:
         self.net = net
         self.credit = net.sysctl.icmp_msgs_burst
         self.stamp = net.sched.now
         self.peers: dict[bytes, list[int]] = {}  # daddr -> [rate_tokens, rate_last]
-        self.ping_socks: dict[int, Any] = {}
         self.err_src = INADDR_ANY
 
     def send(self, skb_in: SkBuff, itype: int, code: int, info: int = 0) -> None:
@@ -153,6 +154,16 @@ class IcmpState:
         return ok
 
 
+def icmp_out_count(net: Any, itype: int) -> None:
+    """icmp_out_count: one ICMP message of ``itype`` sent (OutMsgs, Out<type>s, OutType<n>)."""
+    mib = net.mib.icmp
+    mib["OutMsgs"] += 1
+    name = MIB_OUT.get(itype)
+    if name is not None:
+        mib[name] += 1
+    net.mib.icmpmsg[MSG_OUT[itype]] += 1
+
+
 def _masked(net: Any, itype: int, code: int) -> bool:
     """icmpv4_mask_allow's complement: is this type subject to rate limiting?"""
     if itype > NR_ICMP_TYPES or not (1 << itype) & net.sysctl.icmp_ratemask:
@@ -168,14 +179,9 @@ def _icmp_xmit(net: Any, rt: Route, saddr: bytes, daddr: bytes, msg: IcmpRepr,
     off = skb.put(_ICMP_HLEN + len(msg.data))
     msg.emit(skb.head, off)
     skb.transport_header = off
-    mib = net.mib.icmp
-    mib["OutMsgs"] += 1
-    name = MIB_OUT.get(msg.type)
-    if name is not None:
-        mib[name] += 1
-    net.mib.icmpmsg[MSG_OUT[msg.type]] += 1
+    icmp_out_count(net, msg.type)
     if ip_send(net, skb, saddr, daddr, IPPROTO_ICMP, tos=tos, rt=rt) < 0:
-        mib["OutErrors"] += 1
+        net.mib.icmp["OutErrors"] += 1
 
 
 def icmp_send(net: Any, skb_in: SkBuff, itype: int, code: int, info: int = 0) -> None:
@@ -261,7 +267,7 @@ def icmp_rcv(net: Any, skb: SkBuff) -> int:
     if itype == ICMP_ECHO:
         _icmp_echo(net, skb, view)
     elif itype == ICMP_ECHOREPLY:
-        _ping_rcv(net, skb, view)
+        net.ping_table.rcv(skb, U16.unpack_from(view, 4)[0])  # ping_rcv (stack/ping.py)
     elif itype in (ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB,
                    ICMP_SOURCE_QUENCH):
         return _icmp_unreach(net, skb, view, itype)
@@ -309,16 +315,6 @@ def _icmp_timestamp(net: Any, skb: SkBuff, view: memoryview) -> None:
     _icmp_reply(net, skb, IcmpRepr(ICMP_TIMESTAMPREPLY, 0, U32.unpack_from(view, 4)[0], body))
 
 
-def _ping_rcv(net: Any, skb: SkBuff, view: memoryview) -> None:
-    """ping_rcv: an echo reply for one of our ping sockets (by identifier)."""
-    ident, seq = U16.unpack_from(view, 4)[0], U16.unpack_from(view, 6)[0]
-    sock = net.icmp.ping_socks.get(ident)
-    if sock is not None:
-        nh = skb.network_header
-        src = bytes(skb.head[nh + 12 : nh + 16])
-        sock.ping_rcv(src, seq, skb.head[nh + 8], bytes(view[_ICMP_HLEN:]))
-
-
 def _icmp_unreach(net: Any, skb: SkBuff, view: memoryview, itype: int) -> int:
     """icmp_unreach: an error about something we sent; PMTU, then the protocol's handler."""
     mib = net.mib.icmp
@@ -350,6 +346,8 @@ def _icmp_unreach(net: Any, skb: SkBuff, view: memoryview, itype: int) -> int:
         return 0
     if itype == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED and net.fib.is_local(qiph.src):
         net.fib.update_pmtu(qiph.dst, info)
+    if net.raw.socks:
+        net.raw.icmp_error(qiph, itype, code, info)  # icmp_socket_deliver: raw_icmp_error
     handler = net.err_handlers.get(qiph.proto)
     if handler is not None:
         nh = skb.network_header
@@ -361,12 +359,3 @@ def _icmp_unreach(net: Any, skb: SkBuff, view: memoryview, itype: int) -> int:
     consume_skb(skb)
     return 0
 
-
-def icmp_err(net: Any, iph: Ipv4Repr, l4: memoryview, itype: int, code: int,
-             info: int) -> None:
-    """ping_err: the IPPROTO_ICMP error handler; errors about our echo requests go to ping."""
-    if l4[0] != ICMP_ECHO:
-        return
-    sock = net.icmp.ping_socks.get(U16.unpack_from(l4, 4)[0])
-    if sock is not None:
-        sock.ping_err(net.icmp.err_src, itype, code, U16.unpack_from(l4, 6)[0], info)

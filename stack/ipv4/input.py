@@ -15,7 +15,9 @@ one: InHdrErrors + ICMP parameter problem); source-routed packets are dropped
 (``accept_source_route`` = 0); the rest are skipped.  A packet for us is reassembled if it is a
 fragment, then handed to ``net.inet_protos[proto](net, skb)`` with ``skb.data`` at the L4
 header (``skb.network_header`` still at the IPv4 header) and counted in InDelivers; without a
-handler: InUnknownProtos and ICMP protocol unreachable.  Broadcast deliveries carry
+handler: InUnknownProtos and ICMP protocol unreachable, unless a raw socket took a copy
+(``net.raw.local_deliver``, Linux's ``raw_local_deliver``, which runs first for every packet
+delivered here when raw sockets exist).  Broadcast deliveries carry
 ``skb.cb["rt_bcast"] = True`` (Linux's RTCF_BROADCAST) for UDP and ICMP.  A packet for someone
 else goes to ``ip_forward`` when ``ip_forward`` is on, else counts InAddrErrors.
 """
@@ -30,6 +32,7 @@ from stack.core import (
     NET_RX_SUCCESS,
     PACKET_LOOPBACK,
     PACKET_OTHERHOST,
+    consume_skb,
     kfree_skb,
     skb_share_check,
 )
@@ -186,8 +189,13 @@ def ip_local_deliver(net: Any, skb: SkBuff, frag_off: int, bcast: bool) -> int:
     nh = skb.network_header
     proto = head[nh + 9]
     skb.data = skb.transport_header = nh + ((head[nh] & 0x0F) << 2)
+    raw = net.raw.socks and net.raw.local_deliver(skb, proto)  # raw_local_deliver (raw.py)
     handler = net.inet_protos.get(proto)
     if handler is None:
+        if raw:  # a raw socket took it: no "protocol unreachable"
+            net.mib.ip["InDelivers"] += 1
+            consume_skb(skb)
+            return NET_RX_SUCCESS
         net.mib.ip["InUnknownProtos"] += 1
         icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH)
         kfree_skb(skb, SkbDropReason.IP_NOPROTO)

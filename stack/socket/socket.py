@@ -23,6 +23,7 @@ timeouts).  Contract (docs/stack-architecture.md, docs/design.md "The user's sur
 from __future__ import annotations
 
 import errno
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -42,11 +43,13 @@ from stack.uapi import (
     EPOLLIN,
     EPOLLOUT,
     EPOLLRDHUP,
+    IPPROTO_IP,
     MSG_DONTWAIT,
     MSG_OOB,
     MSG_PEEK,
     MSG_TRUNC,
     MSG_WAITALL,
+    PACKET_STATISTICS,
     SIOCATMARK,
     SO_LINGER,
     SO_PROTOCOL,
@@ -56,6 +59,7 @@ from stack.uapi import (
     SOCK_RAW,
     SOCK_STREAM,
     SOCK_TYPE_MASK,
+    SOL_PACKET,
     SOL_SOCKET,
 )
 
@@ -552,6 +556,8 @@ class Socket:
             value = sk.getsockopt(level, optname)
         if buflen is not None:
             return user_bytes(level, optname, value, buflen)
+        if level == SOL_PACKET and optname == PACKET_STATISTICS:
+            return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth
         if level == SOL_SOCKET and optname == SO_LINGER:
             return value[0]
         return value
@@ -585,6 +591,8 @@ def inet_create(net: Any, base: int, proto: int) -> Socket:
     if answers is None:
         raise OSError(errno.ESOCKTNOSUPPORT, f"Socket type not supported: {base}")
     for protocol, create in answers:
+        if protocol == IPPROTO_IP:  # the wildcard (SOCK_RAW): made with the user's protocol
+            return Socket(net, create(net, proto), base, proto)
         if proto in (0, protocol):
             return Socket(net, create(net), base, protocol)
     raise OSError(errno.EPROTONOSUPPORT, f"Protocol not supported: {proto}")

@@ -46,6 +46,7 @@ from stack.uapi import (
     SO_SNDBUF,
     SO_SNDLOWAT,
     SO_TYPE,
+    SOL_PACKET,
     SOL_SOCKET,
     TCP_CA_NAME_MAX,
     TCP_CONGESTION,
@@ -69,6 +70,8 @@ def user_value(level: int, opt: int, value: Any) -> Any:
     """Decode what a user passed to ``setsockopt`` into the kernel's form."""
     if level == SOL_SOCKET and opt == SO_ATTACH_FILTER:
         return value  # a tcpdump expression, a stack.bpf program or its sock_filter bytes
+    if level == SOL_PACKET and isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)  # struct packet_mreq: the packet socket decodes it
     if level == SOL_SOCKET and opt == SO_LINGER:
         if isinstance(value, tuple) and len(value) == 2:
             return int(value[0]), int(value[1])
