@@ -61,6 +61,7 @@ from stack.core import (
     netif_carrier_off,
     netif_carrier_on,
     netif_napi_add,
+    netif_napi_del,
     netif_queue_stopped,
     netif_running,
     netif_start_queue,
@@ -173,6 +174,7 @@ def probe(kernel: Any, pdev: PciDevice, **params: Any) -> NetDevice:
     netif_napi_add(netdev, mini.napi, poll, NAPI_WEIGHT)
     err = register_netdev(netdev)
     if err:
+        netif_napi_del(mini.napi)
         free_netdev(netdev)
         pdev.disable_device()
         raise ProbeError(errno.EIO, f"{DRIVER_NAME} {pdev.name}: register_netdev: {err}")
