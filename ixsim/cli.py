@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from types import ModuleType
+
+from ixsim.host import load_driver
 
 VERB_MODULES = (
     "ixsim.cmd_demo",
@@ -20,11 +23,38 @@ VERB_MODULES = (
     "ixsim.cmd_bench",
     "ixsim.cmd_plot",
     "ixsim.netsim",
+    "ixsim.cmd_drivertest",
 )
 
 
 class CliError(Exception):
     """A user-facing error: printed as ``ixsim: error: <message>``, exit status 2."""
+
+
+def add_driver_option(p: argparse.ArgumentParser, what: str = "every host's NICs") -> None:
+    """``--driver MODULE``: the driver bound to the hosts (``w.host(driver=)``)."""
+    p.add_argument("--driver", metavar="MODULE",
+                   help=f"bind this driver to {what} instead of the built-in ixgb: a dotted "
+                        "module name importable from the current directory, e.g. "
+                        "examples.minidriver (docs/writing-a-driver.md)")
+
+
+def load_driver_option(name: str | None) -> ModuleType | bool:
+    """The module ``--driver`` names (True: the built-in ixgb), or a one-line CliError."""
+    if name is None:
+        return True
+    # The current directory first, as ``python -m`` does: --driver names the user's module.
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        module = load_driver(name)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"--driver {name}: {exc}") from None
+    except Exception as exc:  # the module itself failed to import: say where, in one line
+        raise CliError(f"--driver {name}: importing it failed: "
+                       f"{type(exc).__name__}: {exc}") from None
+    assert module is not None
+    return module
 
 
 def build_parser() -> argparse.ArgumentParser:

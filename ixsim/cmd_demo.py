@@ -14,7 +14,7 @@ import time
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from ixsim.baremetal import run_bare
-from ixsim.cli import CliError
+from ixsim.cli import CliError, add_driver_option, load_driver_option
 from ixsim.demo import run_demo
 from ixsim.plot import MatplotlibMissing
 from ixsim.plot.runs import TcpPlot
@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--bare", action="store_true",
                    help="no driver: move frames by register and descriptor writes only")
+    add_driver_option(p, "both hosts' NICs")
     p.add_argument("--frames", type=int, default=32, help="frames to send (--bare)")
     p.add_argument("--size", type=int, default=1514, help="frame size in bytes (--bare)")
     p.set_defaults(func=run)
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_full_demo(args: argparse.Namespace) -> int:
     check_run_options(args)
+    driver = load_driver_option(getattr(args, "driver", None))
     try:  # refuse a missing matplotlib or a bad output path now, not after the run
         plot = TcpPlot(args.plot) if args.plot else None
     except MatplotlibMissing as exc:
@@ -120,7 +122,7 @@ def run_full_demo(args: argparse.Namespace) -> int:
         try:
             result = run_demo(args.bytes, args.loss, args.latency, args.mtu, args.seed,
                               args.pcap, say=say, progress=progress,
-                              observe=plot.observe if plot else None)
+                              observe=plot.observe if plot else None, driver=driver)
         except ValueError as exc:
             raise CliError(str(exc)) from None
     if plot is not None:
@@ -156,6 +158,8 @@ def run_full_demo(args: argparse.Namespace) -> int:
 def run_bare_demo(args: argparse.Namespace) -> int:
     if args.plot:
         raise CliError("--plot draws the TCP transfer: it does not apply to --bare")
+    if args.driver:
+        raise CliError("--bare drives the NICs without a driver: --driver does not apply")
     if not 60 <= args.size <= 1514:
         raise CliError(f"--size {args.size}: frames are 60..1514 bytes here")
     if args.frames < 1:

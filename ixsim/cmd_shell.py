@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ixsim.cli import CliError
+from ixsim.cli import CliError, add_driver_option, load_driver_option
 from ixsim.shell import SCENARIOS, Shell, ShellError, build_world, split_script
 from ixsim.shell.scenario import DEFAULT_AFTER
 from ixsim.shell.target import parse_time
@@ -36,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         f"{DEFAULT_AFTER}: drivers probed, links up; 0ns for power-on)")
     p.add_argument("--strict", action="store_true",
                    help="device faults raise at the faulting access (World(strict=True))")
+    add_driver_option(p)
     p.set_defaults(func=run)
 
 
@@ -50,10 +51,14 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"cannot read {args.script}: {exc.strerror or exc}") from None
     elif not sys.stdin.isatty():
         commands = split_script(sys.stdin.read())
+    driver = load_driver_option(args.driver)
+    if driver is not True and args.topology is not None:
+        raise CliError("--driver applies to the scenarios; a topology file names its driver "
+                       "with the hosts' driver key")
     try:
         after = parse_time(args.after, "--after")
         world = build_world(args.scenario, args.seed, after, strict=args.strict,
-                            topology=args.topology)
+                            topology=args.topology, driver=driver)
     except ShellError as exc:
         raise CliError(str(exc)) from None
     try:

@@ -62,15 +62,20 @@ def run_demo(
     say: Callable[[str], None] = lambda text: None,
     progress: Callable[[int, int], None] = lambda done, total: None,
     observe: Callable[[World, Host, Host], Callable[[], None] | None] | None = None,
+    driver: Any = True,
 ) -> DemoResult:
     """Run the scenario; ``observe(world, a, b)``, if given, is called once the links are up
     (to attach recorders, e.g. ``ixsim.plot``'s) and may return a function called when the
-    transfer has completed, before the connection closes."""
+    transfer has completed, before the connection closes.  ``driver`` is both hosts' driver
+    (``w.host(driver=)``)."""
     res = DemoResult(seed=seed, mtu=mtu, loss=loss)
     with World(seed=seed) as w:
-        a = w.host("a", "10.0.0.1/24")
-        b = w.host("b", "10.0.0.2/24")
+        a = w.host("a", "10.0.0.1/24", driver=driver)
+        b = w.host("b", "10.0.0.2/24", driver=driver)
         for host in (a, b):
+            if not host.interfaces:
+                raise ValueError(f"host {host.name}: the driver bound no interface "
+                                 f"({'; '.join(host.probe_errors) or 'no NIC matched'})")
             if mtu != 1500 and dev_set_mtu(host.eth0, mtu) != 0:
                 raise ValueError(f"MTU {mtu} refused by the driver (68..16114)")
         cable = w.cable(a.eth0, b.eth0, latency=latency, loss=loss, pcap=pcap)
@@ -152,7 +157,7 @@ def run_demo(
         for host in (a, b):
             slot = host.nics[0]
             res.interrupts += slot.pci.irq_delivered
-            res.napi_polls += host.eth0.priv.napi.polls
+            res.napi_polls += sum(napi.polls for napi in host.eth0.napi_list)
             rx_frames += slot.port.rx_frames
         res.frames_per_interrupt = rx_frames / res.interrupts if res.interrupts else 0.0
         res.device_faults = len(w.faults)

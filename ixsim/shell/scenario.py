@@ -25,16 +25,16 @@ DEFAULT_AFTER = "10ms"
 CABLE_LATENCY = "1us"
 
 
-def _b2b(w: World) -> None:
-    a = w.host("a", "10.0.0.1/24")
-    b = w.host("b", "10.0.0.2/24")
+def _b2b(w: World, driver: Any = True) -> None:
+    a = w.host("a", "10.0.0.1/24", driver=driver)
+    b = w.host("b", "10.0.0.2/24", driver=driver)
     w.cable(a.nics[0].port, b.nics[0].port, latency=CABLE_LATENCY)
 
 
-def _router(w: World) -> None:
-    a = w.host("a", "10.0.0.1/24")
-    r = w.host("r", "10.0.0.254/24", "10.0.1.254/24", nics=2)
-    b = w.host("b", "10.0.1.1/24")
+def _router(w: World, driver: Any = True) -> None:
+    a = w.host("a", "10.0.0.1/24", driver=driver)
+    r = w.host("r", "10.0.0.254/24", "10.0.1.254/24", nics=2, driver=driver)
+    b = w.host("b", "10.0.1.1/24", driver=driver)
     w.cable(a.nics[0].port, r.nics[0].port, latency=CABLE_LATENCY)
     w.cable(r.nics[1].port, b.nics[0].port, latency=CABLE_LATENCY)
     _stack_routes(a, "10.0.0.254")
@@ -57,20 +57,24 @@ def _stack_routes(host: Any, gateway: str) -> None:
         net.add_route("0.0.0.0/0", gateway=gateway)
 
 
-SCENARIOS: dict[str, Callable[[World], None]] = {"b2b": _b2b, "router": _router}
+SCENARIOS: dict[str, Callable[..., None]] = {"b2b": _b2b, "router": _router}
 
 
 def build_world(scenario: str | None = None, seed: int | None = 1,
                 after: int | str = DEFAULT_AFTER, strict: bool = False,
-                topology: str | None = None) -> World:
+                topology: str | None = None, driver: Any = True) -> World:
     """A fresh world of ``scenario`` (or from the ``topology`` file), run for ``after``;
     ShellError for an unknown name or a mistake in the file (``file:line: key: ...``).
 
     With a topology, ``seed=None`` takes the file's seed and ``strict=False`` the file's
-    ``[world] strict``."""
+    ``[world] strict``.  ``driver`` is every host's driver (``w.host(driver=)``: True for
+    ixgb, a module or a dotted name); a topology file names its own."""
     if topology is not None:
         if scenario is not None:
             raise ShellError("give --scenario or --topology, not both")
+        if driver is not True:
+            raise ShellError("--driver applies to the scenarios; a topology file names its "
+                             "driver with the hosts' driver key")
         try:
             world = World.load(topology, seed=seed, strict=strict or None)
         except TopologyError as exc:
@@ -87,6 +91,10 @@ def build_world(scenario: str | None = None, seed: int | None = 1,
     if build is None:
         raise ShellError(f"unknown scenario {scenario!r} (one of {', '.join(SCENARIOS)})")
     world = World(seed=seed, strict=strict)
-    build(world)
+    try:
+        build(world, driver=driver)
+    except BaseException:
+        world.close()
+        raise
     world.run_for(after)
     return world
