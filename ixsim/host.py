@@ -118,13 +118,15 @@ class Host:
         driver: bool | str | ModuleType | None = True,
         stack: bool = True,
         up: bool = True,
+        msi: bool = False,
     ) -> None:
         self.world = world
         self.name = name
         self.driver = load_driver(driver)  # before any building: a bad driver costs nothing
         self.index = index
         self.sched = world.sched
-        self.machine = Machine(world.sched, name, mem_size=mem_size, strict=world.strict)
+        self.machine = Machine(world.sched, name, mem_size=mem_size, strict=world.strict,
+                               pcix=bool(msi))
         self.kernel = Kernel(world.sched, name)
         self.addresses: list[tuple[str, str]] = []
         self.interfaces: dict[str, Any] = {}

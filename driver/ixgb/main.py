@@ -7,9 +7,13 @@ Mirrors Linux's ``ixgb_main.c`` outside the data path (``ixgb_probe``, ``ixgb_re
 ops, ``ixgb_fix_features``/``ixgb_set_features``, ``ixgb_tx_timeout``).  Spec: docs/hardware.md
 §2.1-§2.3, §2.10-§2.12.
 
-Differences, said out loud: there is no MSI (the PCI function offers INTx only), no I/O BAR
-and no DMA mask to negotiate; a failed probe raises :class:`ProbeError` (Linux returns
--EIO) after undoing everything it did.
+MSI as Linux: ``up`` tries ``pci_enable_msi`` only when STATUS.PCIX_MODE says the bus runs in
+PCI-X mode (``w.host(..., msi=True)`` puts the NIC in such a slot), falls back to the shared
+INTx line when it fails, and ``down`` frees the IRQ and disables MSI; the same ``intr``
+handler serves both.  Differences, said out loud: there is no I/O BAR and no DMA mask to
+negotiate; ``have_msi`` is cleared when MSI is disabled (Linux leaves it set, harmlessly);
+a failed probe raises :class:`ProbeError` (Linux returns -EIO) after undoing everything it
+did.
 """
 
 from __future__ import annotations
@@ -257,10 +261,15 @@ def up(adapter: Adapter) -> int:
     configure_rx(adapter)
     alloc_rx_buffers(adapter, desc_unused(adapter.rx_ring))
     h.write32(R.IMC, 0xFFFFFFFF)  # interrupts off: get the hardware into a known state
-    # (MSI is only tried in PCI-X mode; the ixsim PCI function has INTx only.)
+    pdev = adapter.pdev
+    if h.read32(R.STATUS) & R.STATUS_PCIX_MODE:  # only enable MSI if the bus is in PCI-X mode
+        adapter.have_msi = pdev.enable_msi() == 0  # else: the regular interrupt below
     try:
-        adapter.pdev.request_irq(lambda irq: intr(adapter, irq), netdev.name)
+        pdev.request_irq(lambda irq: intr(adapter, irq), netdev.name)
     except RuntimeError as exc:
+        if adapter.have_msi:
+            pdev.disable_msi()
+            adapter.have_msi = False
         adapter.log("err", f"Unable to allocate interrupt Error: {exc}")
         return -errno.EBUSY
     adapter.irq_requested = True
@@ -293,6 +302,9 @@ def down(adapter: Adapter, kill_watchdog: bool) -> None:
     if adapter.irq_requested:
         adapter.pdev.free_irq()
         adapter.irq_requested = False
+    if adapter.have_msi:
+        adapter.pdev.disable_msi()
+        adapter.have_msi = False
     if kill_watchdog:
         adapter.watchdog_timer.del_timer()
     adapter.link_speed = 0
