@@ -40,7 +40,13 @@ from typing import Any, Protocol
 
 from device.faults import FaultLog
 from device.memory import DmaMap, GuestMemory
-from device.spec.bus import DIR_NAMES, DMA_BIDIRECTIONAL, IRQ_NONE, IrqHandler
+from device.spec.bus import (
+    DIR_NAMES,
+    DMA_BIDIRECTIONAL,
+    IRQ_NONE,
+    IrqHandler,
+    pci_channel_io_normal,
+)
 from device.trace import PendingEvent
 
 PCI_VENDOR_ID = 0x00
@@ -89,6 +95,7 @@ SPURIOUS_LIMIT = 1000
 class Bar0Device(Protocol):
     def mmio_read(self, offset: int) -> int: ...
     def mmio_write(self, offset: int, value: int) -> None: ...
+    def reset(self) -> None: ...
 
 
 class PciFunction:
@@ -145,6 +152,14 @@ class PciFunction:
         self.msi_enabled = False  # Message Control's MSI Enable, cached for set_irq
         self.msi_irq = irq  # the irq number the kernel bound to the vector (PciDev.enable_msi)
         self.msi_sent = 0
+        # Errors and hot-plug (device/pcierr.py runs the recovery): a frozen channel or an
+        # absent card reads all-ones and neither takes writes nor masters the bus.
+        self.frozen = False
+        self.present = True
+        self.isolated = False  # frozen or not present: the one test on the paths below
+        self.errors = 0
+        self.dma_blocked = 0
+        self.error_notify: Callable[[PciFunction], None] | None = None  # the root port's AER
         self._command = 0  # PCI_COMMAND, cached: the DMA checks read it on every transfer
         self._allows = dma.allows
         self._mem_base = mem.base
@@ -180,11 +195,15 @@ class PciFunction:
         if size not in (1, 2, 4) or offset % size or offset + size > 256:
             self._fault("PCI_CONFIG", offset, f"bad config read of {size} bytes")
             return (1 << (8 * size)) - 1
+        if not self.present:  # nobody answers: a master abort reads all-ones
+            return (1 << (8 * size)) - 1
         return int.from_bytes(self.config[offset : offset + size], "little")
 
     def config_write(self, offset: int, value: int, size: int = 4) -> None:
         if size not in (1, 2, 4) or offset % size or offset + size > 256:
             self._fault("PCI_CONFIG", offset, f"bad config write of {size} bytes")
+            return
+        if not self.present:
             return
         if offset == PCI_BASE_ADDRESS_0 and size == 4:
             # BAR sizing: writing all ones reads back the size mask.
@@ -217,6 +236,8 @@ class PciFunction:
 
     # -- MMIO ------------------------------------------------------------------------------
     def mmio_read(self, offset: int) -> int:
+        if self.isolated:  # a frozen channel or an absent card: all-ones, as Linux expects
+            return 0xFFFFFFFF
         if not self._command & PCI_COMMAND_MEMORY:
             self._fault("BAR0", offset, "MMIO read with memory decoding disabled (PCI_COMMAND)")
             return 0xFFFFFFFF
@@ -224,6 +245,8 @@ class PciFunction:
         return self.bar0.mmio_read(offset)
 
     def mmio_write(self, offset: int, value: int) -> None:
+        if self.isolated:  # dropped on the floor
+            return
         if not self._command & PCI_COMMAND_MEMORY:
             self._fault("BAR0", offset, "MMIO write with memory decoding disabled (PCI_COMMAND)")
             return
@@ -233,6 +256,9 @@ class PciFunction:
     # -- DMA (device side) ---------------------------------------------------------------
     def dma_ok(self, addr: int, length: int, need: int, what: str) -> bool:
         """Check that the device may touch [addr, addr+length); record a fault if not."""
+        if self.isolated:  # DMA stopped by the error (or the card is gone): no fault of its own
+            self.dma_blocked += 1
+            return False
         if not self._command & PCI_COMMAND_MASTER:
             self._fault(what, addr, "DMA with bus mastering disabled (PCI_COMMAND.MASTER)")
             return False
@@ -318,6 +344,8 @@ class PciFunction:
     def _send_msi(self) -> None:
         """One message: a DWORD memory write of Message Data to Message Address (PCI 2.3
         §6.8), which the interrupt controller turns into the bound vector's interrupt."""
+        if self.isolated:
+            return
         addr, data = self.msi_message()
         ok = bool(self._command & PCI_COMMAND_MASTER)
         if self.trace_dma:
@@ -360,6 +388,7 @@ class PciFunction:
         if (
             self.irq_level
             and not self.msi_enabled
+            and not self.isolated
             and self._irq_handler is not None
             and not self.irq_disabled
             and not self._command & PCI_COMMAND_INTX_DISABLE
@@ -392,6 +421,54 @@ class PciFunction:
             self._irq_unhandled_run = 0
         self._update_irq_delivery()  # still asserted: deliver again (level semantics)
 
+    # -- errors and hot-plug ----------------------------------------------------------------
+    def raise_error(self) -> None:
+        """An uncorrectable bus error: the channel freezes (MMIO reads all-ones, writes and
+        DMA stop, no interrupts) and the root port signals AER, which runs the kernel's
+        recovery (``error_notify``) from an event of its own."""
+        self.errors += 1
+        if self.frozen:  # already isolated: the recovery under way covers this one too
+            return
+        self.frozen = True
+        self._update_isolation()
+        if self.error_notify is not None:
+            notify = self.error_notify
+            self.sched.call_soon(lambda: notify(self))
+
+    def set_present(self, present: bool) -> None:
+        """The card is pulled out (False) or plugged back (True, in its power-on state)."""
+        self.present = present
+        if present:
+            self.secondary_bus_reset()
+        self._update_isolation()
+
+    def secondary_bus_reset(self) -> None:
+        """A reset of the slot (the root port's secondary bus reset): the freeze ends, the
+        command register and the MSI capability return to their reset values, the device
+        resets.  BAR0 keeps its address (Linux restores the saved config around a bus
+        reset)."""
+        self.frozen = False
+        self._update_isolation()
+        cfg = self.config
+        _U16.pack_into(cfg, PCI_COMMAND, 0)
+        self._command = 0
+        cfg[MSI_CAP + PCI_MSI_ADDRESS_LO : MSI_CAP + MSI_CAP_SIZE] = bytes(
+            MSI_CAP_SIZE - PCI_MSI_ADDRESS_LO)
+        _U16.pack_into(cfg, MSI_CAP + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT)
+        self.msi_enabled = False
+        if self._irq_event is not None:
+            self._irq_event.cancel()
+            self._irq_event = None
+        self.irq_level = False
+        if self.bar0 is not None:
+            self.bar0.reset()
+
+    def _update_isolation(self) -> None:
+        self.isolated = self.frozen or not self.present
+        if self.isolated and self._irq_event is not None:
+            self._irq_event.cancel()
+            self._irq_event = None
+
     def _fault(self, register: str, value: int, message: str) -> None:
         self.faults.record(self.sched.now, self.name, register, value, message)
 
@@ -421,6 +498,8 @@ class PciDev:
         self._msi_irq = msi_irq if msi_irq is not None else fn.irq
         self._msi_vector = msi_vector
         self._msi_allowed = msi_enabled_by_kernel  # False: the kernel booted with pci=nomsi
+        self._error_state = pci_channel_io_normal  # set by the error recovery (pcierr.py)
+        self._drvdata: Any = None
         self.mem = fn.mem
         self._coherent: dict[int, int] = {}
         # dma_map_single(addr, length, direction) -> dma address: the IOMMU's map itself,
@@ -470,6 +549,19 @@ class PciDev:
     @property
     def msi_enabled(self) -> bool:
         return self._fn.msi_enabled
+
+    @property
+    def error_state(self) -> int:
+        """``pdev->error_state``: a ``pci_channel_io_*`` value (pci_channel_offline when not
+        normal)."""
+        return self._error_state
+
+    def set_drvdata(self, data: Any) -> None:
+        """pci_set_drvdata: the driver's object, found again by its error handlers."""
+        self._drvdata = data
+
+    def get_drvdata(self) -> Any:
+        return self._drvdata
 
     def enable_msi(self) -> int:
         """pci_enable_msi: program the one vector and switch from INTx to MSI.
