@@ -23,6 +23,7 @@ from ixsim.regview import DeviceView
 from ixsim.sched import parse_duration
 from stack.core import Kernel, dev_open
 from stack.net import Net
+from stack.netconsole import Netconsole, init_netconsole
 from stack.ping import ping
 from stack.socket import Socket, socket_create
 from stack.sysctl import sysctl_all, sysctl_read, sysctl_write
@@ -121,6 +122,7 @@ class Host:
         stack: bool = True,
         up: bool = True,
         msi: bool = False,
+        netconsole: str | None = None,
     ) -> None:
         self.world = world
         self.name = name
@@ -136,6 +138,8 @@ class Host:
         self.bound: dict[int, Any] = {}  # NIC index -> the net_device its driver registered
         self._driver_params = driver_params or {}
         self._up = up
+        self.netconsole_config = netconsole
+        self.netconsole: Netconsole | None = None
         images = _per_nic(firmware, nics)
         for i in range(nics):
             mac = (macs[i] if macs and i < len(macs) else None) or host_mac(index, i)
@@ -183,6 +187,16 @@ class Host:
             self.net.attach(netdev)
         if up:
             dev_open(netdev)
+
+    def start_netconsole(self) -> Netconsole:
+        """Load netconsole with ``netconsole_config`` (``World.host`` calls this after the
+        addresses are set); OSError with Linux's errno when the configuration fails."""
+        if self.net is None:
+            raise ValueError(f"host {self.name}: netconsole needs the IP stack (stack=True)")
+        if self.netconsole_config is None:
+            raise ValueError(f"host {self.name}: no netconsole configuration")
+        self.netconsole = init_netconsole(self.net, self.netconsole_config)
+        return self.netconsole
 
     # -- PCI errors and hot-plug (device/pcierr.py, docs/pci.md) -----------------------------
     def _slot_of(self, fn: PciFunction) -> NicSlot:
