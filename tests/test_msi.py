@@ -190,3 +190,17 @@ def test_shell_ifaces_shows_the_interrupt_mode():
     assert "irq 24 PCI-MSI" in out
     assert "irq 16 IO-APIC (INTx)" in out
     w.close()
+
+
+def test_shell_trace_irq_shows_the_message():
+    w, a, _b = _pair()
+    out = io.StringIO()
+    shell = Shell(w, stdout=out)
+    assert shell.run_script(["trace irq on a", "run 1ms"]) == 0
+    a.nics[0].nic.set_ics(R.INT_RXT0)
+    assert shell.run_script(["run 1ms"]) == 0
+    text = out.getvalue()
+    assert "a eth0 msi message: write 0x0041 to 0xfee00000" in text
+    assert "a eth0 irq 24 -> handler" in text
+    shell.session.close()
+    w.close()
