@@ -17,7 +17,8 @@ with its timestamp prefix (``[    1.234567] text\\n``, CONFIG_PRINTK_TIME), in c
 most 1000 bytes (MAX_PRINT_CHUNK), through :func:`stack.core.netpoll.netpoll_send_udp`: its
 own Ethernet, IPv4 and UDP headers, no socket, no route, no ARP, no qdisc.  Lines printed
 before the console was registered are not replayed (no CON_PRINTBUFFER);
-"netconsole: network logging started" is the first line sent.
+"netconsole: network logging started" is the first line sent.  A target whose device is
+unregistered (``host.device_del``) is disabled, as ``netconsole_netdev_event`` does.
 
 Not modelled, and refused with EINVAL rather than ignored: the extended format (a ``+``
 prefix), the kernel release prepended to messages (``r``), IPv6 addresses and the configfs
@@ -30,8 +31,16 @@ import errno
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from stack.core import dev_open, format_mac, netif_running
+from stack.core import (
+    NETDEV_UNREGISTER,
+    dev_open,
+    format_mac,
+    netif_running,
+    register_netdevice_notifier,
+    unregister_netdevice_notifier,
+)
 from stack.core.kernel import LogRecord
+from stack.core.netdevice import NetDevice
 from stack.core.netpoll import (
     BROADCAST_MAC,
     Netpoll,
@@ -144,13 +153,27 @@ class Netconsole:
                 netpoll_send_udp(nt.np, text[start:start + MAX_PRINT_CHUNK])
                 nt.sent += 1
 
+    def netdev_event(self, event: int, dev: NetDevice) -> None:
+        """netconsole_netdev_event: a target whose device unregisters is disabled."""
+        if event != NETDEV_UNREGISTER:
+            return
+        for nt in self.targets:
+            if nt.enabled and nt.np.dev is dev:
+                netpoll_cleanup(nt.np)
+                nt.enabled = False
+                self.net.kernel.log("info", f"{NAME}: network logging stopped on interface "
+                                    f"{dev.name} as it unregistered")
+
     def cleanup(self) -> None:
         """Unregister the console and release every target (module unload)."""
         kernel = self.net.kernel
         if self.write_msg in kernel.consoles:
             kernel.consoles.remove(self.write_msg)
+        if self.netdev_event in kernel.netdev_notifiers:
+            unregister_netdevice_notifier(kernel, self.netdev_event)
         for nt in self.targets:
-            netpoll_cleanup(nt.np)
+            if nt.enabled:
+                netpoll_cleanup(nt.np)
         self.targets.clear()
 
 
@@ -208,6 +231,7 @@ def init_netconsole(net: Net, config: str) -> Netconsole:
         net.kernel.log("err", f"{NAME}: cleaning up")
         console.cleanup()
         raise
+    register_netdevice_notifier(net.kernel, console.netdev_event)
     net.kernel.consoles.append(console.write_msg)
     net.kernel.log("info", f"{NAME}: network logging started")
     return console

@@ -161,3 +161,16 @@ def test_a_down_device_is_forced_up_and_two_targets():
                 break
         assert any(line.endswith(b"] to both\n") for line in got)
     w.close()
+
+
+def test_unregistering_the_device_stops_the_target():
+    w, a, _b, _sock = _world()
+    target = a.netconsole.targets[0]
+    a.device_del("eth0")
+    assert not target.enabled and target.np.dev is None
+    assert ("netconsole: network logging stopped on interface eth0 as it unregistered"
+            in [r.msg for r in a.kernel.dmesg])
+    sent = target.sent
+    a.kernel.log("info", "nobody hears this")
+    assert target.sent == sent
+    w.close()
