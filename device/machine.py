@@ -28,6 +28,8 @@ from device.spec.ids import (
 
 BAR0_BASE = 0xF000_0000
 FIRST_IRQ = 16
+FIRST_MSI_IRQ = 24  # after the IO-APIC's 24 pins, where Linux x86 allocates MSI irqs
+FIRST_MSI_VECTOR = 0x41
 
 
 @dataclass
@@ -43,8 +45,10 @@ class NicSlot:
 
 class Machine:
     def __init__(
-        self, sched: Any, name: str, mem_size: int = 64 << 20, strict: bool = False
+        self, sched: Any, name: str, mem_size: int = 64 << 20, strict: bool = False,
+        pcix: bool = False,
     ) -> None:
+        self.pcix = pcix  # the bus runs in PCI-X mode (where ixgb turns MSI on)
         self.sched = sched
         self.name = name
         self.mem = GuestMemory(mem_size)
@@ -66,12 +70,13 @@ class Machine:
             class_code=CLASS_CODE_ETHERNET, revision=DEFAULT_REVISION_ID,
             bar0_size=R.BAR0_SIZE, bar0_addr=BAR0_BASE + index * R.BAR0_SIZE,
             irq=FIRST_IRQ + index, subsystem_vendor=DEFAULT_SUBSYSTEM_VENDOR_ID,
-            subsystem=subsystem,
+            subsystem=subsystem, pcix=self.pcix,
         )
         port = Port(self.sched, f"{label}.port")
         nic = IxgbNic(self.sched, pci, port, eeprom_words, self.faults, name=label)
         pci.bar0 = nic
-        slot = NicSlot(index, pci, nic, port, PciDev(pci))
+        slot = NicSlot(index, pci, nic, port, PciDev(pci, msi_irq=FIRST_MSI_IRQ + index,
+                                                     msi_vector=FIRST_MSI_VECTOR + index))
         self.nics.append(slot)
         return slot
 

@@ -1,4 +1,4 @@
-"""A PCI function: config space, BAR0 MMIO dispatch, bus-master DMA, a level INTx line.
+"""A PCI function: config space, BAR0 MMIO dispatch, bus-master DMA, INTx and MSI.
 
 Two faces, as in a real machine.  The *hardware* face (``PciFunction``) is what a device model
 plugs into: it registers its BAR0 handlers, reads and writes guest memory through
@@ -8,9 +8,23 @@ driver is handed at probe, shaped like Linux's ``struct pci_dev`` API: ``enable_
 ``set_master``, ``iomap`` -> an object with ``read32``/``write32``, ``request_irq``,
 ``dma_alloc_coherent``, ``dma_map_single``.  The driver never sees the device object.
 
-Interrupts are level-triggered and delivered as scheduled events (never a nested call from
-inside a register write): while the line is high and a handler is installed, the handler runs
-again after each return, like a shared INTx line that stays asserted.
+Interrupts are delivered as scheduled events (never a nested call from inside a register
+write).  With INTx (the default) they are level-triggered: while the line is high and a
+handler is installed, the handler runs again after each return, like a shared INTx line that
+stays asserted.  With MSI enabled (the capability below, turned on by the kernel face's
+:meth:`PciDev.enable_msi`, Linux's ``pci_enable_msi``) they are edge-triggered messages: each
+rising edge of the device's interrupt condition (ICR & IMS != 0) is one bus-master write of
+the capability's Message Data to its Message Address, seen on the ``dma`` and ``msi``
+tracepoints; a message that arrives while the previous one is still pending merges with it,
+as the local APIC's IRR bit does; nothing is re-delivered while the condition stays high.
+
+The MSI capability: the config space STATUS has CAP_LIST, the capabilities pointer (0x34)
+points at one capability, MSI (ID 0x05) at :data:`MSI_CAP`: Message Control (MSI Enable and
+Multiple Message Enable writable; one vector; 64-bit address capable; no per-vector masking),
+Message Address (low, high) and Message Data, the PCI 2.3 layout.  Simplified, said out loud:
+the offset 0x50 is ixsim's (the spec file gives no capability offsets), and the list has MSI
+only (no power management or PCI-X capability).  A message must go to the x86 interrupt
+window (0xFEE00000-0xFEEFFFFF) and needs bus mastering; anything else is a device fault.
 
 Tracepoints (declared in :mod:`device.trace`): ``dma`` at every ``dma_read``/``dma_write``,
 ``irq`` when the line changes level, ``irq_deliver`` before the handler runs.  The pending
@@ -19,13 +33,20 @@ interrupt delivery is listed by :meth:`PciFunction.pending_events`.
 
 from __future__ import annotations
 
+import errno
 import struct
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from device.faults import FaultLog
 from device.memory import DmaMap, GuestMemory
-from device.spec.bus import DIR_NAMES, DMA_BIDIRECTIONAL, IRQ_NONE, IrqHandler
+from device.spec.bus import (
+    DIR_NAMES,
+    DMA_BIDIRECTIONAL,
+    IRQ_NONE,
+    IrqHandler,
+    pci_channel_io_normal,
+)
 from device.trace import PendingEvent
 
 PCI_VENDOR_ID = 0x00
@@ -45,6 +66,24 @@ PCI_INTERRUPT_PIN = 0x3D
 PCI_COMMAND_MEMORY = 0x2
 PCI_COMMAND_MASTER = 0x4
 PCI_COMMAND_INTX_DISABLE = 0x400
+PCI_STATUS_CAP_LIST = 0x10
+PCI_CAPABILITY_LIST = 0x34
+
+# The MSI capability (Linux's include/uapi/linux/pci_regs.h names, offsets from the capability).
+PCI_CAP_ID_MSI = 0x05
+PCI_CAP_LIST_NEXT = 1
+PCI_MSI_FLAGS = 2
+PCI_MSI_FLAGS_ENABLE = 0x0001
+PCI_MSI_FLAGS_QMASK = 0x000E  # Multiple Message Capable (RO): 0, one vector
+PCI_MSI_FLAGS_QSIZE = 0x0070  # Multiple Message Enable (RW)
+PCI_MSI_FLAGS_64BIT = 0x0080
+PCI_MSI_ADDRESS_LO = 4
+PCI_MSI_ADDRESS_HI = 8
+PCI_MSI_DATA_64 = 12
+MSI_CAP = 0x50
+MSI_CAP_SIZE = 14
+MSI_ADDRESS_BASE = 0xFEE00000  # the x86 local APIC window a message must write to
+MSI_ADDRESS_WINDOW = 0x100000
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -56,6 +95,7 @@ SPURIOUS_LIMIT = 1000
 class Bar0Device(Protocol):
     def mmio_read(self, offset: int) -> int: ...
     def mmio_write(self, offset: int, value: int) -> None: ...
+    def reset(self) -> None: ...
 
 
 class PciFunction:
@@ -78,8 +118,10 @@ class PciFunction:
         subsystem_vendor: int = 0,
         subsystem: int = 0,
         revision: int = 0,
+        pcix: bool = False,
     ) -> None:
         self.sched = sched
+        self.pcix = pcix  # the slot's bus runs in PCI-X mode (64-bit, 133 MHz), else PCI 33
         self.mem = mem
         self.dma_map = dma
         self.faults = faults
@@ -98,6 +140,26 @@ class PciFunction:
         _U16.pack_into(cfg, PCI_SUBSYSTEM_ID, subsystem)
         cfg[PCI_INTERRUPT_LINE] = irq & 0xFF
         cfg[PCI_INTERRUPT_PIN] = 1  # INTA#
+        _U16.pack_into(cfg, PCI_STATUS, PCI_STATUS_CAP_LIST)
+        cfg[PCI_CAPABILITY_LIST] = MSI_CAP
+        cfg[MSI_CAP] = PCI_CAP_ID_MSI
+        cfg[MSI_CAP + PCI_CAP_LIST_NEXT] = 0
+        _U16.pack_into(cfg, MSI_CAP + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT)
+        # Writable bits of the capability, per byte (QEMU's wmask): Message Control's
+        # Enable and MME, the dword-aligned address, the 16-bit data.
+        self._msi_wmask = bytes((0, 0, PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE, 0,
+                                 0xFC, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF))
+        self.msi_enabled = False  # Message Control's MSI Enable, cached for set_irq
+        self.msi_irq = irq  # the irq number the kernel bound to the vector (PciDev.enable_msi)
+        self.msi_sent = 0
+        # Errors and hot-plug (device/pcierr.py runs the recovery): a frozen channel or an
+        # absent card reads all-ones and neither takes writes nor masters the bus.
+        self.frozen = False
+        self.present = True
+        self.isolated = False  # frozen or not present: the one test on the paths below
+        self.errors = 0
+        self.dma_blocked = 0
+        self.error_notify: Callable[[PciFunction], None] | None = None  # the root port's AER
         self._command = 0  # PCI_COMMAND, cached: the DMA checks read it on every transfer
         self._allows = dma.allows
         self._mem_base = mem.base
@@ -114,6 +176,7 @@ class PciFunction:
         self.trace_dma: list[Callable[[str, int, int, str, bool], None]] = []
         self.trace_irq: list[Callable[[bool], None]] = []
         self.trace_irq_deliver: list[Callable[[int], None]] = []
+        self.trace_msi: list[Callable[[int, int], None]] = []
 
     # -- config space ---------------------------------------------------------------------
     @property
@@ -132,16 +195,31 @@ class PciFunction:
         if size not in (1, 2, 4) or offset % size or offset + size > 256:
             self._fault("PCI_CONFIG", offset, f"bad config read of {size} bytes")
             return (1 << (8 * size)) - 1
+        if not self.present:  # nobody answers: a master abort reads all-ones
+            return (1 << (8 * size)) - 1
         return int.from_bytes(self.config[offset : offset + size], "little")
 
     def config_write(self, offset: int, value: int, size: int = 4) -> None:
         if size not in (1, 2, 4) or offset % size or offset + size > 256:
             self._fault("PCI_CONFIG", offset, f"bad config write of {size} bytes")
             return
+        if not self.present:
+            return
         if offset == PCI_BASE_ADDRESS_0 and size == 4:
             # BAR sizing: writing all ones reads back the size mask.
             mask = ~(self.bar0_size - 1) & 0xFFFFFFFF
             _U32.pack_into(self.config, offset, value & mask)
+            return
+        if MSI_CAP <= offset < MSI_CAP + MSI_CAP_SIZE:
+            cfg = self.config
+            for i in range(size):
+                at = offset + i - MSI_CAP
+                if at >= MSI_CAP_SIZE:
+                    break
+                mask = self._msi_wmask[at]
+                cfg[offset + i] = (cfg[offset + i] & ~mask) | ((value >> (8 * i)) & mask)
+            flags = _U16.unpack_from(cfg, MSI_CAP + PCI_MSI_FLAGS)[0]
+            self.msi_enabled = bool(flags & PCI_MSI_FLAGS_ENABLE)
             return
         if PCI_COMMAND <= offset < PCI_COMMAND + 2 or offset == PCI_INTERRUPT_LINE:
             data = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
@@ -158,6 +236,8 @@ class PciFunction:
 
     # -- MMIO ------------------------------------------------------------------------------
     def mmio_read(self, offset: int) -> int:
+        if self.isolated:  # a frozen channel or an absent card: all-ones, as Linux expects
+            return 0xFFFFFFFF
         if not self._command & PCI_COMMAND_MEMORY:
             self._fault("BAR0", offset, "MMIO read with memory decoding disabled (PCI_COMMAND)")
             return 0xFFFFFFFF
@@ -165,6 +245,8 @@ class PciFunction:
         return self.bar0.mmio_read(offset)
 
     def mmio_write(self, offset: int, value: int) -> None:
+        if self.isolated:  # dropped on the floor
+            return
         if not self._command & PCI_COMMAND_MEMORY:
             self._fault("BAR0", offset, "MMIO write with memory decoding disabled (PCI_COMMAND)")
             return
@@ -174,6 +256,9 @@ class PciFunction:
     # -- DMA (device side) ---------------------------------------------------------------
     def dma_ok(self, addr: int, length: int, need: int, what: str) -> bool:
         """Check that the device may touch [addr, addr+length); record a fault if not."""
+        if self.isolated:  # DMA stopped by the error (or the card is gone): no fault of its own
+            self.dma_blocked += 1
+            return False
         if not self._command & PCI_COMMAND_MASTER:
             self._fault(what, addr, "DMA with bus mastering disabled (PCI_COMMAND.MASTER)")
             return False
@@ -235,23 +320,75 @@ class PciFunction:
 
     # -- interrupts ------------------------------------------------------------------------
     def set_irq(self, level: bool) -> None:
-        """Drive the INTx line (the device's ICR & IMS != 0)."""
+        """Drive the interrupt condition (the device's ICR & IMS != 0): the INTx line, or
+        with MSI enabled one message per rising edge."""
         if level == self.irq_level:
             return
         self.irq_level = level
         if self.trace_irq:
             for fn in self.trace_irq:
                 fn(level)
+        if self.msi_enabled:
+            if level:
+                self._send_msi()
+            return
         self._update_irq_delivery()
+
+    def msi_message(self) -> tuple[int, int]:
+        """The capability's (Message Address, Message Data)."""
+        cfg = self.config
+        addr = (_U32.unpack_from(cfg, MSI_CAP + PCI_MSI_ADDRESS_LO)[0]
+                | _U32.unpack_from(cfg, MSI_CAP + PCI_MSI_ADDRESS_HI)[0] << 32)
+        return addr, _U16.unpack_from(cfg, MSI_CAP + PCI_MSI_DATA_64)[0]
+
+    def _send_msi(self) -> None:
+        """One message: a DWORD memory write of Message Data to Message Address (PCI 2.3
+        §6.8), which the interrupt controller turns into the bound vector's interrupt."""
+        if self.isolated:
+            return
+        addr, data = self.msi_message()
+        ok = bool(self._command & PCI_COMMAND_MASTER)
+        if self.trace_dma:
+            for fn in self.trace_dma:
+                fn("W", addr, 4, f"MSI message data 0x{data:04x}", ok)
+        if not ok:
+            self._fault("MSI", addr, "MSI message with bus mastering disabled "
+                        "(PCI_COMMAND.MASTER): the interrupt is lost")
+            return
+        if not MSI_ADDRESS_BASE <= addr < MSI_ADDRESS_BASE + MSI_ADDRESS_WINDOW:
+            self._fault("MSI", addr, f"MSI message to 0x{addr:x}, outside the interrupt "
+                        f"window 0x{MSI_ADDRESS_BASE:x}: the write went to memory")
+            return
+        self.msi_sent += 1
+        if self.trace_msi:
+            for fn in self.trace_msi:
+                fn(addr, data)
+        if self._irq_event is None and self._irq_handler is not None:
+            self._irq_event = self.sched.call_soon(self._deliver_msi)
+
+    def _deliver_msi(self) -> None:
+        self._irq_event = None
+        handler = self._irq_handler
+        if handler is None or self.irq_disabled or not self.msi_enabled:
+            return
+        self.irq_delivered += 1
+        if self.trace_irq_deliver:
+            for fn in self.trace_irq_deliver:
+                fn(self.msi_irq)
+        if handler(self.msi_irq) == IRQ_NONE:
+            self.irq_unhandled += 1
 
     def pending_events(self) -> list[PendingEvent]:
         """The scheduled interrupt delivery, if any (device/trace.py)."""
         ev = self._irq_event
-        return [PendingEvent(ev, "interrupt delivery")] if ev is not None else []
+        label = "MSI delivery" if self.msi_enabled else "interrupt delivery"
+        return [PendingEvent(ev, label)] if ev is not None else []
 
     def _update_irq_delivery(self) -> None:
         if (
             self.irq_level
+            and not self.msi_enabled
+            and not self.isolated
             and self._irq_handler is not None
             and not self.irq_disabled
             and not self._command & PCI_COMMAND_INTX_DISABLE
@@ -264,7 +401,7 @@ class PciFunction:
         handler = self._irq_handler
         if not self.irq_level or handler is None or self.irq_disabled:
             return
-        if self._command & PCI_COMMAND_INTX_DISABLE:
+        if self._command & PCI_COMMAND_INTX_DISABLE or self.msi_enabled:
             return
         self.irq_delivered += 1
         if self.trace_irq_deliver:
@@ -284,6 +421,54 @@ class PciFunction:
             self._irq_unhandled_run = 0
         self._update_irq_delivery()  # still asserted: deliver again (level semantics)
 
+    # -- errors and hot-plug ----------------------------------------------------------------
+    def raise_error(self) -> None:
+        """An uncorrectable bus error: the channel freezes (MMIO reads all-ones, writes and
+        DMA stop, no interrupts) and the root port signals AER, which runs the kernel's
+        recovery (``error_notify``) from an event of its own."""
+        self.errors += 1
+        if self.frozen:  # already isolated: the recovery under way covers this one too
+            return
+        self.frozen = True
+        self._update_isolation()
+        if self.error_notify is not None:
+            notify = self.error_notify
+            self.sched.call_soon(lambda: notify(self))
+
+    def set_present(self, present: bool) -> None:
+        """The card is pulled out (False) or plugged back (True, in its power-on state)."""
+        self.present = present
+        if present:
+            self.secondary_bus_reset()
+        self._update_isolation()
+
+    def secondary_bus_reset(self) -> None:
+        """A reset of the slot (the root port's secondary bus reset): the freeze ends, the
+        command register and the MSI capability return to their reset values, the device
+        resets.  BAR0 keeps its address (Linux restores the saved config around a bus
+        reset)."""
+        self.frozen = False
+        self._update_isolation()
+        cfg = self.config
+        _U16.pack_into(cfg, PCI_COMMAND, 0)
+        self._command = 0
+        cfg[MSI_CAP + PCI_MSI_ADDRESS_LO : MSI_CAP + MSI_CAP_SIZE] = bytes(
+            MSI_CAP_SIZE - PCI_MSI_ADDRESS_LO)
+        _U16.pack_into(cfg, MSI_CAP + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT)
+        self.msi_enabled = False
+        if self._irq_event is not None:
+            self._irq_event.cancel()
+            self._irq_event = None
+        self.irq_level = False
+        if self.bar0 is not None:
+            self.bar0.reset()
+
+    def _update_isolation(self) -> None:
+        self.isolated = self.frozen or not self.present
+        if self.isolated and self._irq_event is not None:
+            self._irq_event.cancel()
+            self._irq_event = None
+
     def _fault(self, register: str, value: int, message: str) -> None:
         self.faults.record(self.sched.now, self.name, register, value, message)
 
@@ -302,10 +487,19 @@ class Mmio:
 class PciDev:
     """The kernel's view of a PCI function (Linux's ``struct pci_dev`` and the DMA API)."""
 
-    def __init__(self, fn: PciFunction) -> None:
+    def __init__(self, fn: PciFunction, msi_irq: int | None = None,
+                 msi_vector: int = 0x41, msi_enabled_by_kernel: bool = True) -> None:
         self._fn = fn
         self.name = fn.name
         self.irq = fn.irq
+        self._intx_irq = fn.irq
+        # What the kernel's irq domain would allocate for the function's one MSI vector
+        # (ixsim's numbers: Linux's x86 hands out the next free irq and vector).
+        self._msi_irq = msi_irq if msi_irq is not None else fn.irq
+        self._msi_vector = msi_vector
+        self._msi_allowed = msi_enabled_by_kernel  # False: the kernel booted with pci=nomsi
+        self._error_state = pci_channel_io_normal  # set by the error recovery (pcierr.py)
+        self._drvdata: Any = None
         self.mem = fn.mem
         self._coherent: dict[int, int] = {}
         # dma_map_single(addr, length, direction) -> dma address: the IOMMU's map itself,
@@ -338,6 +532,70 @@ class PciDev:
 
     def write_config(self, offset: int, value: int, size: int = 4) -> None:
         self._fn.config_write(offset, value, size)
+
+    def find_capability(self, cap: int) -> int:
+        """pci_find_capability: the config offset of capability ``cap``, 0 when absent."""
+        if not self.read_config(PCI_STATUS, 2) & PCI_STATUS_CAP_LIST:
+            return 0
+        pos = self.read_config(PCI_CAPABILITY_LIST, 1) & ~3
+        for _ in range(48):  # PCI_FIND_CAP_TTL: a looping list ends
+            if pos < 0x40:
+                return 0
+            if self.read_config(pos, 1) == cap:
+                return pos
+            pos = self.read_config(pos + PCI_CAP_LIST_NEXT, 1) & ~3
+        return 0
+
+    @property
+    def msi_enabled(self) -> bool:
+        return self._fn.msi_enabled
+
+    @property
+    def error_state(self) -> int:
+        """``pdev->error_state``: a ``pci_channel_io_*`` value (pci_channel_offline when not
+        normal)."""
+        return self._error_state
+
+    def set_drvdata(self, data: Any) -> None:
+        """pci_set_drvdata: the driver's object, found again by its error handlers."""
+        self._drvdata = data
+
+    def get_drvdata(self) -> Any:
+        return self._drvdata
+
+    def enable_msi(self) -> int:
+        """pci_enable_msi: program the one vector and switch from INTx to MSI.
+
+        Returns 0, or -EINVAL as Linux does when MSI is unsupported (no capability, the
+        kernel's ``pci=nomsi``) or already enabled.  On success ``irq`` is the MSI irq, the
+        capability holds the message (address 0xFEE00000, data = the vector), MSI Enable is
+        set and INTx is disabled in the command register (``pci_intx_for_msi``).
+        """
+        pos = self.find_capability(PCI_CAP_ID_MSI)
+        if not pos or not self._msi_allowed or self.msi_enabled:
+            return -errno.EINVAL
+        flags = self.read_config(pos + PCI_MSI_FLAGS, 2)
+        self.write_config(pos + PCI_MSI_ADDRESS_LO, MSI_ADDRESS_BASE, 4)
+        if flags & PCI_MSI_FLAGS_64BIT:
+            self.write_config(pos + PCI_MSI_ADDRESS_HI, 0, 4)
+            self.write_config(pos + PCI_MSI_DATA_64, self._msi_vector, 2)
+        cmd = self.read_config(PCI_COMMAND, 2)
+        self.write_config(PCI_COMMAND, cmd | PCI_COMMAND_INTX_DISABLE, 2)
+        self.write_config(pos + PCI_MSI_FLAGS, (flags & ~PCI_MSI_FLAGS_QSIZE)
+                          | PCI_MSI_FLAGS_ENABLE, 2)
+        self._fn.msi_irq = self.irq = self._msi_irq
+        return 0
+
+    def disable_msi(self) -> None:
+        """pci_disable_msi: MSI Enable off, INTx back on, ``irq`` the INTx line again."""
+        pos = self.find_capability(PCI_CAP_ID_MSI)
+        if not pos or not self.msi_enabled:
+            return
+        flags = self.read_config(pos + PCI_MSI_FLAGS, 2)
+        self.write_config(pos + PCI_MSI_FLAGS, flags & ~PCI_MSI_FLAGS_ENABLE, 2)
+        cmd = self.read_config(PCI_COMMAND, 2)
+        self.write_config(PCI_COMMAND, cmd & ~PCI_COMMAND_INTX_DISABLE, 2)
+        self.irq = self._intx_irq
 
     def enable_device(self) -> None:
         cmd = self.read_config(PCI_COMMAND, 2)

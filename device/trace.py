@@ -51,8 +51,11 @@ TRACEPOINTS: dict[str, Tracepoint] = {tp.name: tp for tp in (
                "a bus-master transfer: direction 'R' (device reads guest memory) or 'W', "
                "what names the descriptor or buffer, ok False when it was refused (a fault)"),
     Tracepoint("irq", "PciFunction", ("level",),
-               "the INTx line changes level: True when asserted (ICR & IMS != 0), False "
-               "when deasserted"),
+               "the interrupt condition changes level: True when asserted (ICR & IMS != 0), "
+               "False when deasserted; the INTx line, or with MSI a message on each rise"),
+    Tracepoint("msi", "PciFunction", ("addr", "data"),
+               "an MSI message was sent (MSI enabled, a rising edge of ICR & IMS): the write "
+               "of data to addr, also seen on dma as a 4-byte write"),
     Tracepoint("irq_deliver", "PciFunction", ("irq",),
                "an interrupt is delivered: runs before the driver's handler is called"),
     Tracepoint("frame", "Port", ("direction", "time_ns", "frame"),

@@ -14,6 +14,8 @@ from types import ModuleType
 from typing import Any
 
 from device.machine import Machine, NicSlot
+from device.pci import PciFunction
+from device.pcierr import pci_hotplug_add, pci_surprise_remove, pcie_do_recovery
 from driver import ixgb
 from firmware import default_words, load_words, set_mac
 from ixsim.apps.ping import ping
@@ -23,6 +25,7 @@ from ixsim.sched import parse_duration
 from ixsim.tc import tc_replace
 from stack.core import Kernel, dev_open
 from stack.net import Net
+from stack.netconsole import Netconsole, init_netconsole
 from stack.socket import Socket, socket_create
 from stack.sysctl import sysctl_all, sysctl_read, sysctl_write
 from stack.uapi import AF_INET, SOCK_STREAM
@@ -119,17 +122,25 @@ class Host:
         driver: bool | str | ModuleType | None = True,
         stack: bool = True,
         up: bool = True,
+        msi: bool = False,
+        netconsole: str | None = None,
     ) -> None:
         self.world = world
         self.name = name
         self.driver = load_driver(driver)  # before any building: a bad driver costs nothing
         self.index = index
         self.sched = world.sched
-        self.machine = Machine(world.sched, name, mem_size=mem_size, strict=world.strict)
+        self.machine = Machine(world.sched, name, mem_size=mem_size, strict=world.strict,
+                               pcix=bool(msi))
         self.kernel = Kernel(world.sched, name)
         self.addresses: list[tuple[str, str]] = []
         self.interfaces: dict[str, Any] = {}
         self.probe_errors: list[str] = []
+        self.bound: dict[int, Any] = {}  # NIC index -> the net_device its driver registered
+        self._driver_params = driver_params or {}
+        self._up = up
+        self.netconsole_config = netconsole
+        self.netconsole: Netconsole | None = None
         images = _per_nic(firmware, nics)
         for i in range(nics):
             mac = (macs[i] if macs and i < len(macs) else None) or host_mac(index, i)
@@ -147,6 +158,8 @@ class Host:
                 self.machine.add_ixgb(words, device_id=device_ids[i])
             else:
                 self.machine.add_ixgb(words)
+        for slot in self.machine.nics:  # the root port's AER interrupt runs the recovery
+            slot.pci.error_notify = self._aer_recover
         # Boot: bind the driver to every PCI function it matches, then bring links up.
         self.net: Net | None = None
         self.lo: Any = None
@@ -170,10 +183,86 @@ class Host:
         netdev.port = slot.port
         netdev.host = self
         self.interfaces[netdev.name] = netdev
+        self.bound[slot.index] = netdev
         if self.net is not None:
             self.net.attach(netdev)
         if up:
             dev_open(netdev)
+
+    def start_netconsole(self) -> Netconsole:
+        """Load netconsole with ``netconsole_config`` (``World.host`` calls this after the
+        addresses are set); OSError with Linux's errno when the configuration fails."""
+        if self.net is None:
+            raise ValueError(f"host {self.name}: netconsole needs the IP stack (stack=True)")
+        if self.netconsole_config is None:
+            raise ValueError(f"host {self.name}: no netconsole configuration")
+        self.netconsole = init_netconsole(self.net, self.netconsole_config)
+        return self.netconsole
+
+    # -- PCI errors and hot-plug (device/pcierr.py, docs/pci.md) -----------------------------
+    def _slot_of(self, fn: PciFunction) -> NicSlot:
+        return next(slot for slot in self.machine.nics if slot.pci is fn)
+
+    def _aer_recover(self, fn: PciFunction) -> None:
+        slot = self._slot_of(fn)
+        handlers = getattr(self.driver, "err_handler", None) if slot.index in self.bound \
+            else None
+        pcie_do_recovery(slot.pci_dev, fn, handlers, self.kernel.log)
+
+    def pci_error(self, iface: str) -> None:
+        """Inject an uncorrectable PCI error into ``iface``'s function (as the shell's
+        ``inject HOST pci-error``): its channel freezes and the AER recovery runs."""
+        self._nic_slot(iface).pci.raise_error()
+
+    def _nic_slot(self, name: str) -> NicSlot:
+        for slot in self.machine.nics:
+            dev = self.bound.get(slot.index)
+            if name in (f"nic{slot.index}", getattr(dev, "name", None)):
+                return slot
+        known = [f"nic{s.index}" for s in self.machine.nics] + sorted(self.interfaces)
+        raise ValueError(f"host {self.name} has no PCI device {name!r} "
+                         f"(one of {', '.join(known)})")
+
+    def device_del(self, name: str) -> str:
+        """QEMU's ``device_del``: surprise-remove a NIC (by interface or id ``nicN``).
+
+        The card is gone at once (MMIO reads all-ones, no DMA, no interrupts) and its cable
+        end goes dark; then pciehp runs the driver's ``remove`` (the interface is
+        unregistered, with its addresses and routes).  Returns the id for
+        :meth:`device_add`.
+        """
+        slot = self._nic_slot(name)
+        if not slot.pci.present:
+            raise ValueError(f"host {self.name}: nic{slot.index} is already removed")
+        netdev = self.bound.pop(slot.index, None)
+
+        def remove() -> None:
+            self.driver.remove(netdev)
+            self.interfaces.pop(netdev.name, None)
+            self.addresses = [(i, c) for i, c in self.addresses if i != netdev.name]
+
+        cable = slot.port.medium
+        if cable is not None and hasattr(cable, "unplug"):
+            cable.unplug()
+        pci_surprise_remove(slot.pci_dev, slot.pci, remove if netdev is not None else None,
+                            self.kernel.log)
+        return f"nic{slot.index}"
+
+    def device_add(self, name: str) -> Any:
+        """QEMU's ``device_add`` of a NIC removed by :meth:`device_del` (id ``nicN``): the
+        card powers on, the driver probes it (a new interface, unconfigured, up unless the
+        host was built with ``up=False``) and its cable end lights again.  Returns the
+        net_device, or None when the driver refused it (``probe_errors``)."""
+        slot = self._nic_slot(name)
+        if slot.pci.present:
+            raise ValueError(f"host {self.name}: nic{slot.index} is present")
+        pci_hotplug_add(slot.pci_dev, slot.pci, self.kernel.log)
+        cable = slot.port.medium
+        if cable is not None and hasattr(cable, "plug"):
+            cable.plug()
+        if self.driver is not None:
+            self._bind(slot, self._driver_params, self._up)
+        return self.bound.get(slot.index)
 
     @property
     def nics(self) -> list[NicSlot]:

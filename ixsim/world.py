@@ -87,6 +87,8 @@ class World:
         self.hosts[name] = host
         for i, addr in enumerate(addresses):
             host.add_address(f"eth{i}" if i < nics else "eth0", addr)
+        if host.netconsole_config is not None:
+            host.start_netconsole()  # a late_initcall: after the addresses, as ip= would
         return host
 
     def switch(

@@ -42,7 +42,7 @@ ERRORS = [
     ("inject a foo", "unknown fault 'foo'"),
     ("inject a tx_stal", "unknown fault 'tx_stal' (one of tx-stall, lost-irq, rx-no-buffer, "
                          "crc-error, bad-checksum, link-misaligned, surprise-removal, "
-                         "spurious-irq, eeprom-corruption, clear)"),
+                         "spurious-irq, eeprom-corruption, pci-error, clear)"),
     ("inject a rx-no-buffer many", "bad count 'many'"),
     ("pcap stop", "no capture is running ('pcap start FILE')"),
     ("pcap start /nonexistent/dir/x.pcap", "cannot write /nonexistent/dir/x.pcap"),

@@ -8,8 +8,9 @@ A misspelt name raises (:class:`UnknownInjection`, or ``AttributeError`` on the 
 class) instead of silently arming nothing.
 
 Counted knobs arm the next N occurrences and count down to 0 as the engines consume them.
-Two faults are actions rather than knobs, made from outside the model as a failure would be:
-:func:`spurious_irq` and :func:`corrupt_eeprom_word`.
+Three faults are actions rather than knobs, made from outside the model as a failure would
+be: :func:`spurious_irq`, :func:`corrupt_eeprom_word` and :func:`pci_error` (a bus error
+that freezes the PCI function's channel until the kernel's AER recovery resets the slot).
 
 Performance: the engines test one attribute, ``armed``, per frame or pass before looking at
 any knob; ``__setattr__`` keeps it up to date (a set is rare, a test is on the hot path).
@@ -121,3 +122,11 @@ def corrupt_eeprom_word(nic: Any, word: int) -> tuple[int, int]:
     old = words[word]
     words[word] = old ^ 0xFFFF
     return old, words[word]
+
+
+def pci_error(nic: Any) -> None:
+    """An uncorrectable PCI error on the NIC's function: the channel freezes (MMIO reads
+    return all-ones, writes are dropped, DMA and interrupts stop) and the root port signals
+    AER, whose recovery (device/pcierr.py) runs the driver's error handlers and resets the
+    slot.  Python: ``pci_error(host.nics[0].nic)`` or ``host.pci_error("eth0")``."""
+    nic.pci.raise_error()

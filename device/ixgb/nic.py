@@ -118,6 +118,9 @@ class IxgbNic:
         for reg in R.REGISTERS.values():
             r[reg.offset >> 2] = reg.reset
         self.eeprom._reset_state()
+        if self.pci.pcix:  # bus mode as strapped at reset: PCI-X, 133 MHz, 64-bit
+            r[R.STATUS >> 2] |= (R.STATUS_PCIX_MODE | R.STATUS_BUS64
+                                 | 2 << R.STATUS_PCIX_SPD_SHIFT)
         self._load_rar0_from_eeprom()
         self._phy_addr.clear()
         self._set_link_bits(self.port.link_up)

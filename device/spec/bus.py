@@ -18,7 +18,8 @@ Spec: docs/hardware.md §1.1 (BAR0, DMA), docs/design.md "Layers and who may imp
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 # enum dma_data_direction (values as a bit mask, see above).
 DMA_TO_DEVICE = 1
@@ -31,6 +32,32 @@ IRQ_NONE = 0
 IRQ_HANDLED = 1
 
 IrqHandler = Callable[[int], int]  # handler(irq) -> IRQ_NONE | IRQ_HANDLED
+
+# pci_channel_state_t (include/linux/pci.h): the state of the link to a function.
+pci_channel_io_normal = 1  # I/O channel is in normal state
+pci_channel_io_frozen = 2  # I/O to the channel is blocked (MMIO reads ~0, DMA stopped)
+pci_channel_io_perm_failure = 3  # the function is dead or gone (surprise removal)
+
+# pci_ers_result_t: what an error handler answers.
+PCI_ERS_RESULT_NONE = 1  # no result, or no opinion
+PCI_ERS_RESULT_CAN_RECOVER = 2  # the device may recover without a reset
+PCI_ERS_RESULT_NEED_RESET = 3  # the driver asks for a slot reset
+PCI_ERS_RESULT_DISCONNECT = 4  # the device is dead: give up
+PCI_ERS_RESULT_RECOVERED = 5  # the device works again
+PCI_ERS_RESULT_NO_AER_DRIVER = 6  # no driver with error handlers is bound
+
+
+@dataclass(frozen=True, slots=True)
+class PciErrorHandlers:
+    """A driver's ``struct pci_error_handlers``: the PCI core's error recovery calls them in
+    the order of Linux's ``pcie_do_recovery`` (device/pcierr.py): ``error_detected`` with the
+    channel state, after the slot reset ``slot_reset``, then ``resume``.  ``mmio_enabled``
+    runs when every driver answered CAN_RECOVER."""
+
+    error_detected: Callable[[Any, int], int]
+    slot_reset: Callable[[Any], int] | None = None
+    resume: Callable[[Any], None] | None = None
+    mmio_enabled: Callable[[Any], int] | None = None
 
 
 @runtime_checkable
@@ -64,7 +91,11 @@ class PciDevice(Protocol):
     Identity comes from config space (``vendor``, ``device``, ...).  ``enable_device`` turns
     on memory decoding, ``set_master`` bus mastering (without it every DMA is a device fault).
     ``dma_alloc_coherent`` returns zeroed memory mapped both ways (rings); streaming buffers
-    are mapped and unmapped around each transfer with a direction.
+    are mapped and unmapped around each transfer with a direction.  ``enable_msi`` switches
+    the function from its INTx line to one MSI vector (0 or -EINVAL, Linux's
+    ``pci_enable_msi``); ``irq`` is then the MSI irq until ``disable_msi``.  ``error_state``
+    is the channel state the PCI core's error recovery set (``pci_channel_io_*``), and
+    ``set_drvdata``/``get_drvdata`` keep the driver's object for its error handlers.
     """
 
     name: str
@@ -82,8 +113,19 @@ class PciDevice(Protocol):
     @property
     def revision(self) -> int: ...
 
+    @property
+    def msi_enabled(self) -> bool: ...
+    @property
+    def error_state(self) -> int: ...
+
+    def set_drvdata(self, data: Any) -> None: ...
+    def get_drvdata(self) -> Any: ...
+
     def read_config(self, offset: int, size: int = 4) -> int: ...
     def write_config(self, offset: int, value: int, size: int = 4) -> None: ...
+    def find_capability(self, cap: int) -> int: ...
+    def enable_msi(self) -> int: ...
+    def disable_msi(self) -> None: ...
     def enable_device(self) -> None: ...
     def disable_device(self) -> None: ...
     def set_master(self) -> None: ...

@@ -33,12 +33,13 @@ from device.spec.ids import (
 )
 from driver.ixgb.adapter import Adapter
 from driver.ixgb.ethtool import ETHTOOL_OPS
-from driver.ixgb.main import DRIVER_STRING, ProbeError
+from driver.ixgb.main import DRIVER_STRING, ERR_HANDLER, ProbeError
 from driver.ixgb.main import probe as _probe
 from driver.ixgb.main import remove as _remove
 from driver.ixgb.param import OPTIONS
 
 DRIVER_NAME = "ixgb"
+err_handler = ERR_HANDLER  # the pci_driver's err_handler: AER recovery (device/pcierr.py)
 
 # (vendor, device) pairs the driver binds to (Linux's ixgb_pci_tbl; any subsystem).
 PCI_IDS: tuple[tuple[int, int], ...] = (
@@ -78,4 +79,4 @@ def adapter_of(netdev: Any) -> Adapter:
 
 
 __all__ = ["DRIVER_NAME", "DRIVER_STRING", "OPTIONS", "PCI_IDS", "Adapter", "ProbeError",
-           "adapter_of", "match", "probe", "remove"]
+           "adapter_of", "err_handler", "match", "probe", "remove"]

@@ -4,12 +4,17 @@ Mirrors Linux's ``ixgb_main.c`` outside the data path (``ixgb_probe``, ``ixgb_re
 ``ixgb_sw_init``, ``ixgb_open``/``ixgb_close``, ``ixgb_up``/``ixgb_down``/``ixgb_reset``,
 ``ixgb_setup_*_resources``, ``ixgb_configure_tx``/``ixgb_setup_rctl``/``ixgb_configure_rx``,
 ``ixgb_clean_*_ring``, ``ixgb_set_multi``, ``ixgb_change_mtu``, ``ixgb_set_mac``, the VLAN
-ops, ``ixgb_fix_features``/``ixgb_set_features``, ``ixgb_tx_timeout``).  Spec: docs/hardware.md
+ops, ``ixgb_fix_features``/``ixgb_set_features``, ``ixgb_tx_timeout``, the PCI error handlers
+``ixgb_io_error_detected``/``ixgb_io_slot_reset``/``ixgb_io_resume``).  Spec: docs/hardware.md
 §2.1-§2.3, §2.10-§2.12.
 
-Differences, said out loud: there is no MSI (the PCI function offers INTx only), no I/O BAR
-and no DMA mask to negotiate; a failed probe raises :class:`ProbeError` (Linux returns
--EIO) after undoing everything it did.
+MSI as Linux: ``up`` tries ``pci_enable_msi`` only when STATUS.PCIX_MODE says the bus runs in
+PCI-X mode (``w.host(..., msi=True)`` puts the NIC in such a slot), falls back to the shared
+INTx line when it fails, and ``down`` frees the IRQ and disables MSI; the same ``intr``
+handler serves both.  Differences, said out loud: there is no I/O BAR and no DMA mask to
+negotiate; ``have_msi`` is cleared when MSI is disabled (Linux leaves it set, harmlessly);
+a failed probe raises :class:`ProbeError` (Linux returns -EIO) after undoing everything it
+did.
 """
 
 from __future__ import annotations
@@ -19,7 +24,15 @@ from typing import Any
 
 from device.spec import desc as D
 from device.spec import regs as R
-from device.spec.bus import DMA_FROM_DEVICE, PciDevice
+from device.spec.bus import (
+    DMA_FROM_DEVICE,
+    PCI_ERS_RESULT_DISCONNECT,
+    PCI_ERS_RESULT_NEED_RESET,
+    PCI_ERS_RESULT_RECOVERED,
+    PciDevice,
+    PciErrorHandlers,
+    pci_channel_io_perm_failure,
+)
 from device.spec.eeprom import EEPROM_INIT_CTRL1
 from device.spec.ids import (
     IXGB_DEVICE_ID_82597EX,
@@ -79,6 +92,8 @@ from stack.core import (
     netdev_mc_count,
     netif_carrier_off,
     netif_carrier_on,
+    netif_device_attach,
+    netif_device_detach,
     netif_napi_add,
     netif_napi_del,
     netif_running,
@@ -119,6 +134,7 @@ def probe(
     adapter = Adapter(kernel, netdev, pdev, Hw(pdev.iomap(0)))
     netdev.priv = adapter
     netdev.parent = pdev
+    pdev.set_drvdata(netdev)
     netdev.driver_name = "ixgb"
     netdev.irq = pdev.irq
     debug = params.get("debug", -1)
@@ -257,10 +273,15 @@ def up(adapter: Adapter) -> int:
     configure_rx(adapter)
     alloc_rx_buffers(adapter, desc_unused(adapter.rx_ring))
     h.write32(R.IMC, 0xFFFFFFFF)  # interrupts off: get the hardware into a known state
-    # (MSI is only tried in PCI-X mode; the ixsim PCI function has INTx only.)
+    pdev = adapter.pdev
+    if h.read32(R.STATUS) & R.STATUS_PCIX_MODE:  # only enable MSI if the bus is in PCI-X mode
+        adapter.have_msi = pdev.enable_msi() == 0  # else: the regular interrupt below
     try:
-        adapter.pdev.request_irq(lambda irq: intr(adapter, irq), netdev.name)
+        pdev.request_irq(lambda irq: intr(adapter, irq), netdev.name)
     except RuntimeError as exc:
+        if adapter.have_msi:
+            pdev.disable_msi()
+            adapter.have_msi = False
         adapter.log("err", f"Unable to allocate interrupt Error: {exc}")
         return -errno.EBUSY
     adapter.irq_requested = True
@@ -293,6 +314,9 @@ def down(adapter: Adapter, kill_watchdog: bool) -> None:
     if adapter.irq_requested:
         adapter.pdev.free_irq()
         adapter.irq_requested = False
+    if adapter.have_msi:
+        adapter.pdev.disable_msi()
+        adapter.have_msi = False
     if kill_watchdog:
         adapter.watchdog_timer.del_timer()
     adapter.link_speed = 0
@@ -581,6 +605,59 @@ def tx_timeout_task(adapter: Adapter, work: Any = None) -> None:
     adapter.tx_timeout_count += 1
     down(adapter, True)
     up(adapter)
+
+
+# -- PCI error recovery (called by the PCI core, device/pcierr.py) ------------------------------
+def io_error_detected(pdev: PciDevice, state: int) -> int:
+    """A bus error froze the channel: detach, bring the interface down (its MMIO reads
+    all-ones now), disable the device and ask for a slot reset."""
+    netdev: NetDevice = pdev.get_drvdata()
+    adapter: Adapter = netdev.priv
+    netif_device_detach(netdev)
+    if state == pci_channel_io_perm_failure:
+        return PCI_ERS_RESULT_DISCONNECT
+    if netif_running(netdev):
+        down(adapter, True)
+    pdev.disable_device()
+    return PCI_ERS_RESULT_NEED_RESET
+
+
+def io_slot_reset(pdev: PciDevice) -> int:
+    """After the slot reset: the first half of probe (enable, master, reset, EEPROM, MAC)."""
+    netdev: NetDevice = pdev.get_drvdata()
+    adapter: Adapter = netdev.priv
+    pdev.enable_device()
+    pdev.set_master()
+    netif_carrier_off(netdev)
+    netif_stop_queue(netdev)
+    reset(adapter)
+    h = adapter.hw
+    if not ee.validate_eeprom_checksum(h):
+        adapter.log("err", "After reset, the EEPROM checksum is not valid")
+        return PCI_ERS_RESULT_DISCONNECT
+    addr = ee.get_ee_mac_addr(h)
+    eth_hw_addr_set(netdev, addr)
+    netdev.perm_addr = bytes(addr)
+    if not is_valid_ether_addr(netdev.perm_addr):
+        adapter.log("err", "After reset, invalid MAC address")
+        return PCI_ERS_RESULT_DISCONNECT
+    return PCI_ERS_RESULT_RECOVERED
+
+
+def io_resume(pdev: PciDevice) -> None:
+    """Normal operation again: the second half of probe (up if it was running, attach)."""
+    netdev: NetDevice = pdev.get_drvdata()
+    adapter: Adapter = netdev.priv
+    pdev.set_master()
+    if netif_running(netdev) and up(adapter):
+        adapter.log("err", "can't bring device back up after reset")
+        return
+    netif_device_attach(netdev)
+    adapter.watchdog_timer.mod_timer(next_tick(adapter.sched.now))
+
+
+ERR_HANDLER = PciErrorHandlers(error_detected=io_error_detected, slot_reset=io_slot_reset,
+                               resume=io_resume)
 
 
 class IxgbNetdevOps(NetDeviceOps):

@@ -329,6 +329,7 @@ class HostCommands:
           link-misaligned [off] the XAUI lanes never align (STATUS.LU clear)
           surprise-removal [off] MMIO reads return 0xffffffff (device gone)
           eeprom-corruption [W] EEPROM word W (default 0x3e) inverted
+          pci-error             bus error: channel frozen, AER recovery runs
           clear                 disarm everything
         example: inject a tx-stall
         """

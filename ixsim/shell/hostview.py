@@ -50,6 +50,16 @@ def _state(ref: NicRef) -> str:
     return OPERSTATE_NAMES[ref.netdev.operstate]
 
 
+def _irq_mode(dev: Any) -> str:
+    """The interrupt the function uses now, named as /proc/interrupts names the chip."""
+    pdev = dev.parent
+    if pdev is None or not hasattr(pdev, "msi_enabled"):
+        return str(dev.irq)
+    if pdev.msi_enabled:
+        return f"{pdev.irq} PCI-MSI"
+    return f"{pdev.irq} IO-APIC (INTx)"
+
+
 def ifaces_lines(host: Any) -> list[str]:
     out = []
     for ref in nics_of(host):
@@ -62,7 +72,7 @@ def ifaces_lines(host: Any) -> list[str]:
             flags = ",".join(n for bit, n in _IFF_NAMES if dev.flags & bit)
             out.append(f"{dev.ifindex}: {dev.name}: <{flags}> mtu {dev.mtu} state "
                        f"{OPERSTATE_NAMES[dev.operstate]} driver {dev.driver_name or '?'} "
-                       f"irq {dev.irq}")
+                       f"irq {_irq_mode(dev)}")
             out.append(f"    link/ether {format_mac(dev.dev_addr)} brd "
                        f"{format_mac(dev.broadcast)}")
             for addr in _addresses(host, dev):

@@ -9,6 +9,9 @@ failure would be (:func:`device.ixgb.inject.spurious_irq`, ``corrupt_eeprom_word
 * ``spurious-irq``: the interrupt line is raised with no cause in ICR (a glitch on a shared
   INTx line): the driver's handler must read ICR = 0 and return IRQ_NONE.  It is raised from
   a scheduled event, so breakpoints and ``step`` see the delivery.
+* ``pci-error``: an uncorrectable bus error freezes the PCI function (MMIO reads
+  all-ones, DMA stops) and the kernel's AER recovery runs the driver's error handlers
+  (error_detected, slot reset, slot_reset, resume) at the next event (device/pcierr.py).
 * ``eeprom-corruption [WORD]``: one word of the NIC's NVM is inverted (default word 0x3e, a
   reserved one, so only the checksum goes bad); the driver sees it at its next EEPROM read.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from device.ixgb.inject import KNOBS, corrupt_eeprom_word, spurious_irq
+from device.ixgb.inject import KNOBS, corrupt_eeprom_word, pci_error, spurious_irq
 from device.spec import regs as R
 from device.spec.eeprom import EEPROM_WORDS
 from firmware.layout import checksum_ok, word_sum
@@ -26,7 +29,7 @@ from ixsim.shell.target import NicRef, parse_int
 
 # shell name -> Injection field
 KNOB_NAMES: dict[str, str] = {knob.replace("_", "-"): knob for knob in KNOBS}
-FAULTS = (*KNOB_NAMES, "spurious-irq", "eeprom-corruption", "clear")
+FAULTS = (*KNOB_NAMES, "spurious-irq", "eeprom-corruption", "pci-error", "clear")
 DEFAULT_EEPROM_WORD = 0x3E
 
 _ON = {
@@ -66,6 +69,12 @@ def inject(ref: NicRef, fault: str, value: str | None) -> str:
         spurious_irq(nic)
         return (f"{ref.label}: the interrupt line will be raised with ICR empty at the next "
                 "event; the handler should return IRQ_NONE")
+    if fault == "pci-error":
+        if value is not None:
+            raise ShellError("pci-error takes no value")
+        pci_error(nic)
+        return (f"{ref.label}: PCI channel frozen (MMIO reads 0xffffffff, DMA stopped); "
+                "AER recovery runs at the next event (see dmesg)")
     if fault == "eeprom-corruption":
         word = parse_int(value, "EEPROM word", 0, EEPROM_WORDS - 1) if value else \
             DEFAULT_EEPROM_WORD

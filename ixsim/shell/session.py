@@ -128,12 +128,16 @@ class Session:
         def on_irq(irq: int) -> None:
             self._emit(ref.host.name, ref.label, "irq", "irq", lambda: T.irq_text(ref, irq))
 
+        def on_msi(addr: int, data: int) -> None:
+            self._emit(ref.host.name, ref.label, "irq", "msi",
+                       lambda: f"message: write 0x{data:04x} to 0x{addr:x}")
+
         def on_port(direction: str, now: int, frame: bytes) -> None:
             self._on_port(ref, direction, now, frame)
 
         hooks = ((nic, "mmio", on_mmio), (nic.tx, "tx_frame", on_tx),
                  (nic.rx, "rx_frame", on_rx), (pci, "irq_deliver", on_irq),
-                 (port, "frame", on_port))
+                 (pci, "msi", on_msi), (port, "frame", on_port))
         for obj, name, fn in hooks:
             self._undo.append(subscribe(obj, name, fn))
 

@@ -78,6 +78,12 @@ class Kernel:
         self.hostname = hostname
         # printk and tracepoints
         self.dmesg: list[LogRecord] = []
+        # register_console: each console is called with every record below console_loglevel
+        # (netconsole, stack/netconsole.py); console_busy keeps a console's own printk from
+        # re-entering it (Linux's console_lock: the line stays in dmesg only).
+        self.consoles: list[Callable[[LogRecord], None]] = []
+        self.console_loglevel = 7  # CONSOLE_LOGLEVEL_DEFAULT: debug (7) stays off consoles
+        self.console_busy = False
         self.tracers: list[Callable[[int, str, dict[str, Any]], None]] = []
         # skb accounting
         self.skb_live = 0
@@ -121,9 +127,18 @@ class Kernel:
             level = _LEVEL_ALIASES.get(level, level)
             if level not in LOGLEVELS:
                 raise ValueError(f"unknown log level {level!r}; use one of {LOGLEVELS}")
-        self.dmesg.append(LogRecord(self.sched.now, level, msg))
+        record = LogRecord(self.sched.now, level, msg)
+        self.dmesg.append(record)
         if self.tracers:
             self.trace("printk", level=level, msg=msg)
+        if self.consoles and not self.console_busy \
+                and LOGLEVELS.index(level) < self.console_loglevel:
+            self.console_busy = True
+            try:
+                for console in list(self.consoles):
+                    console(record)
+            finally:
+                self.console_busy = False
 
     def dmesg_text(self) -> str:
         """``dmesg`` as text: ``[    1.234567] message`` lines."""

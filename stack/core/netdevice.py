@@ -213,6 +213,7 @@ class NetDevice:
         self.watchdog_timeo = WATCHDOG_TIMEO_DEFAULT
         self.watchdog_timer = Timer(kernel, lambda _t: dev_watchdog(self), "dev_watchdog")
         self.mc: dict[bytes, int] = {}  # multicast list: address -> users, in order added
+        self.npinfo: Any = None  # netpoll's per-device state (stack/core/netpoll.py)
         self.vlan_vids: dict[int, int] = {}  # VID -> users (vlan_vid_add)
         self.napi_list: list[NapiStruct] = []
         self.ip_ptr: Any = None  # per-protocol state hung here by the stack (in_device)
