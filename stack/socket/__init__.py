@@ -15,9 +15,10 @@ Linux's ``net/socket.c``, ``net/ipv4/af_inet.c`` and ``fs/eventpoll.c`` over the
 
 from stack.socket.epoll import Epoll, epoll_create
 from stack.socket.fdtable import FdTable, fdtable_of
+from stack.socket.selectors import IxsimSelector
 from stack.socket.socket import INETSW, Socket, socket_create, tcp_info
 from stack.uapi import *  # noqa: F403 - the API's numbers, as ``socket.*``
 from stack.uapi import __all__ as _constants
 
-__all__ = [*_constants, "Epoll", "epoll_create", "FdTable", "fdtable_of", "INETSW", "Socket",
-           "socket_create", "tcp_info"]
+__all__ = [*_constants, "Epoll", "epoll_create", "FdTable", "fdtable_of", "INETSW",
+           "IxsimSelector", "Socket", "socket_create", "tcp_info"]
