@@ -126,6 +126,7 @@ class Socket:
         self.sched = sched_of(net)
         self._timeout_ns: int | None = None
         self._timeout_s: float | None = None
+        self._inheritable = False  # the fd's FD_CLOEXEC, inverted (Python's default: off)
         self._io_refs = 0  # open makefile() objects, which keep the socket open (CPython's)
         self._closed = False
         self._file = file if file is not None else SockFile(sk)
@@ -203,6 +204,21 @@ class Socket:
 
     def gettimeout(self) -> float | None:
         return self._timeout_s
+
+    @property
+    def timeout(self) -> float | None:
+        """The timeout in seconds (None: blocking), as ``socket.socket.timeout``."""
+        return self._timeout_s
+
+    def get_inheritable(self) -> bool:
+        """The fd's inheritable flag (not FD_CLOEXEC).  Kept and reported as Linux keeps it;
+        ixsim has no exec for it to act on."""
+        self._check()
+        return self._inheritable
+
+    def set_inheritable(self, inheritable: bool) -> None:
+        self._check()
+        self._inheritable = bool(inheritable)
 
     def setblocking(self, flag: bool) -> None:
         self.settimeout(None if flag else 0.0)
