@@ -27,10 +27,11 @@ timeouts).  Contract (docs/stack-architecture.md, docs/design.md "The user's sur
   socket caught in a reference cycle is closed only when the cycle collector runs: close
   sockets explicitly when the packet sequence matters.  SO_LINGER does not make such a close
   wait (there is nobody to block).
-* ``recvmsg``/``recvmsg_into``/``sendmsg`` carry ancillary data with CPython's signatures and
-  tuples (:mod:`stack.socket.cmsg` frames it; the kernel side is ``Sock.recvmsg_ctl`` /
-  ``sendmsg_ctl``); MSG_ERRQUEUE reads the error queue and never blocks; MSG_CMSG_CLOEXEC is
-  accepted and only echoed in msg_flags, as Linux does without fds to pass.
+* ``recvmsg``/``recvmsg_into``/``sendmsg`` (:mod:`stack.socket.msg`) carry ancillary data with
+  CPython's signatures and tuples (:mod:`stack.socket.cmsg` frames it; the kernel side is
+  ``Sock.recvmsg_ctl`` / ``sendmsg_ctl``); MSG_ERRQUEUE reads the error queue and never
+  blocks; MSG_CMSG_CLOEXEC is accepted and only echoed in msg_flags, as Linux does without
+  fds to pass.
 * ``sendfile`` and ``makefile`` (:mod:`stack.socket.sockio`) follow CPython's; makefile's file
   objects block the world in virtual time and cannot be used inside a task.
 * ``getsockopt(IPPROTO_TCP, TCP_INFO)`` without a length is an int (the first 4 bytes of
@@ -49,19 +50,25 @@ from stack.core.units import NS_PER_S
 from stack.packet import PacketSock
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
-from stack.socket.cmsg import put_cmsgs, user_ancdata
 from stack.socket.fdtable import fdtable_of
-from stack.socket.sockio import makefile
+from stack.socket.msg import MsgOps
 from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
-from stack.socket.wait import TIMED_OUT, Describe, SockWaiter, block, task_wait
+from stack.socket.wait import (
+    POLL_ACCEPT,
+    POLL_CONNECT,
+    POLL_RECV,
+    POLL_SEND,
+    TIMED_OUT,
+    Describe,
+    SockWaiter,
+    block,
+    task_wait,
+)
 from stack.uapi import (
     AF_INET,
     AF_PACKET,
-    EPOLLERR,
     EPOLLHUP,
-    EPOLLIN,
     EPOLLOUT,
-    EPOLLRDHUP,
     IPPROTO_TCP,
     MSG_CMSG_CLOEXEC,
     MSG_DONTWAIT,
@@ -82,10 +89,6 @@ from stack.uapi import (
 )
 
 DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)
-POLL_RECV = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP
-POLL_SEND = EPOLLOUT | EPOLLERR | EPOLLHUP
-POLL_CONNECT = EPOLLOUT | EPOLLERR | EPOLLHUP
-POLL_ACCEPT = EPOLLIN | EPOLLERR | EPOLLHUP
 
 
 def sched_of(net: Any) -> Any:
@@ -111,7 +114,7 @@ class SockFile:
         self.listening = False
 
 
-class Socket:
+class Socket(MsgOps):
     """One user-side socket (``struct socket`` + ``struct file``) over a kernel :class:`Sock`."""
 
     def __init__(self, net: Any, sk: Sock, type: int | None = None,
@@ -519,149 +522,6 @@ class Socket:
         return self._receive(nbytes, flags, "recvfrom_into",
                              lambda data, addr: (into(data), self._uaddr(addr)))
 
-    def _recvmsg(self, bufsize: int, ancbufsize: int, flags: int, opname: str,
-                 deliver: Callable[[bytes], Any]) -> Any:
-        """The one path of recvmsg and recvmsg_into: ``(deliver(data), ancdata, msg_flags,
-        address)``, ancillary data framed for ``ancbufsize`` bytes as ``put_cmsg`` does."""
-        if ancbufsize < 0:
-            raise ValueError("invalid ancillary data buffer length")
-        self._check()
-        echo = flags & MSG_CMSG_CLOEXEC  # accepted and echoed in msg_flags, as Linux does
-        flags &= ~MSG_CMSG_CLOEXEC
-
-        def finish(result: tuple[bytes, Any, int, list[tuple[int, int, bytes]]]) -> Any:
-            data, addr, msg_flags, cmsgs = result
-            ancdata, ctrunc = put_cmsgs(cmsgs, ancbufsize)
-            return deliver(data), ancdata, msg_flags | ctrunc | echo, self._uaddr(addr)
-
-        if flags & MSG_ERRQUEUE:  # never waits
-            return finish(self.sk.recvmsg_ctl(bufsize, flags))
-        if self._type == SOCK_STREAM:  # no ancillary data; MSG_WAITALL as recv does
-            op, partial = self._recv_op(bufsize, flags)
-            on_timeout = None if partial is None else (
-                lambda: finish((*partial(), 0, [])))
-            return self._call(lambda: finish((*op(), 0, [])), POLL_RECV, opname, flags,
-                              on_timeout=on_timeout)
-        kflags = self._recv_flags(flags)
-        return self._call(lambda: finish(self._check().recvmsg_ctl(bufsize, kflags)),
-                          POLL_RECV, opname, flags)
-
-    def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> Any:
-        """-> ``(data, ancdata, msg_flags, address)`` as CPython's: ``ancdata`` a list of
-        ``(level, type, bytes)``, msg_flags with MSG_TRUNC/MSG_CTRUNC/MSG_ERRQUEUE as Linux
-        sets them, ``address`` None on a connected stream.  A Future of it inside a task."""
-        if bufsize < 0:
-            raise ValueError("negative buffer size in recvmsg()")
-        return self._recvmsg(bufsize, ancbufsize, flags, "recvmsg", lambda data: data)
-
-    def recvmsg_into(self, buffers: Any, ancbufsize: int = 0, flags: int = 0) -> Any:
-        """-> ``(nbytes, ancdata, msg_flags, address)``, scattering into writable buffers."""
-        try:
-            views = [self._writable(b, "recvmsg_into") for b in buffers]
-        except TypeError as exc:
-            if "read-write" in str(exc):
-                raise
-            raise TypeError("recvmsg_into() argument 1 must be an iterable") from None
-        total = sum(len(v) for v in views)
-        skip = flags & MSG_TRUNC and self._type == SOCK_STREAM
-
-        def scatter(data: bytes) -> int:
-            if not skip:
-                at = 0
-                for view in views:
-                    n = min(len(view), len(data) - at)
-                    if n <= 0:
-                        break
-                    view[:n] = data[at:at + n]
-                    at += n
-            return len(data)
-
-        return self._recvmsg(total, ancbufsize, flags, "recvmsg_into", scatter)
-
-    def sendmsg(self, buffers: Any, ancdata: Any = (), flags: int = 0,
-                address: Any = None) -> Any:
-        """``sendmsg(buffers[, ancdata[, flags[, address]]])`` -> bytes sent; ``ancdata``
-        ``(level, type, bytes)`` tuples (UDP: IP_PKTINFO, IP_TTL, IP_TOS)."""
-        try:
-            payload = b"".join(memoryview(b).cast("B") for b in buffers)
-        except TypeError:
-            raise TypeError("sendmsg() argument 1 must be an iterable") from None
-        anc = user_ancdata(ancdata)
-        dest = self._kaddr(address, "sendmsg()") if address is not None else None
-        self._send_check()
-        kflags = flags & ~MSG_DONTWAIT
-
-        def op() -> int:
-            sk = self._send_check()
-            if anc:
-                return sk.sendmsg_ctl(payload, kflags, dest, anc)
-            return sk.sendmsg(payload, kflags, dest) if dest is not None else \
-                sk.sendmsg(payload, kflags)
-
-        return self._call(op, POLL_SEND, "sendmsg", flags, target=dest)
-
-    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> Any:
-        """CPython's ``socket.sendfile``: send ``file`` (a binary file object, or bytes) from
-        ``offset``, ``count`` bytes or to the end; -> bytes sent, and the file's position is
-        left after them.  A Future of it inside a task."""
-        if self._type != SOCK_STREAM:
-            raise ValueError("only SOCK_STREAM type sockets are supported")
-        if self._timeout_ns == 0:
-            raise ValueError("non-blocking sockets are not supported")
-        if isinstance(file, bytes | bytearray | memoryview):
-            whole = memoryview(file).cast("B")
-            is_file = False
-        else:
-            if "b" not in getattr(file, "mode", "b"):
-                raise ValueError("file should be opened in binary mode")
-            whole = None
-            is_file = True
-        if count is not None:
-            if not isinstance(count, int):
-                raise TypeError(f"count must be a positive integer (got {count!r})")
-            if count <= 0:
-                raise ValueError(f"count must be a positive integer (got {count!r})")
-        if is_file:
-            file.seek(offset)
-            data = memoryview(file.read() if count is None else file.read(count)).cast("B")
-        else:
-            assert whole is not None
-            data = whole[offset:] if count is None else whole[offset:offset + count]
-        total = len(data)
-        sent = 0
-
-        def settle() -> None:
-            if is_file and sent:
-                file.seek(offset + sent)
-
-        def op() -> int:
-            nonlocal sent
-            sk = self._send_check()
-            try:
-                while sent < total:
-                    sent += sk.sendmsg(data[sent:], 0)
-            except BlockingIOError:
-                raise
-            except BaseException:
-                settle()
-                raise
-            settle()
-            return sent
-
-        def on_timeout() -> int:
-            settle()
-            raise TimeoutError(TIMED_OUT)
-
-        return self._call(op, POLL_SEND, "sendfile", on_timeout=on_timeout)
-
-    def makefile(self, mode: str = "r", buffering: int | None = None, *,
-                 encoding: str | None = None, errors: str | None = None,
-                 newline: str | None = None) -> Any:
-        """A file object over the socket, as CPython's ``makefile`` (modes r, w, b and their
-        mixes; ``buffering`` as ``open``); its reads and writes block in virtual time."""
-        return makefile(self, mode, buffering, encoding=encoding, errors=errors,
-                        newline=newline)
-
     # -- teardown ----------------------------------------------------------------------
     def shutdown(self, how: int) -> None:
         if how not in (0, 1, 2):
@@ -717,8 +577,11 @@ class Socket:
         except OSError:
             pass
         if not file.refs:
-            _fput(file)
-            _sock_release(file.sk)
+            try:
+                _fput(file)
+                _sock_release(file.sk)
+            except Exception:  # noqa: BLE001 - a finalizer must not raise (interpreter exit)
+                pass
 
     def detach(self) -> int:
         """Close this object without closing the fd; -> the fd (-1 when already closed).
