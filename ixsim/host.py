@@ -7,8 +7,10 @@ stack configured with the addresses the user asked for.
 
 from __future__ import annotations
 
+import abc
 import importlib
 import os
+import selectors
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -27,8 +29,13 @@ from stack.core import Kernel, dev_open
 from stack.net import Net
 from stack.netconsole import Netconsole, init_netconsole
 from stack.socket import Socket, socket_create
+from stack.socket.selectors import IxsimSelector
 from stack.sysctl import sysctl_all, sysctl_read, sysctl_write
 from stack.uapi import AF_INET, SOCK_STREAM
+
+# a virtual subclass (stack/ may not import selectors); BaseSelector's own register() shadows
+# the ABC's, hence ABCMeta's
+abc.ABCMeta.register(selectors.BaseSelector, IxsimSelector)
 
 
 def host_mac(host_index: int, nic_index: int) -> str:
@@ -288,6 +295,12 @@ class Host:
     def socket(self, family: int = AF_INET, type: int = SOCK_STREAM, proto: int = 0) -> Socket:
         """A BSD socket on this host, with ``socket.socket``'s methods and errors."""
         return socket_create(self.net, family, type, proto)
+
+    def selector(self) -> IxsimSelector:
+        """A ``selectors.BaseSelector`` (an ``EpollSelector`` over this host's epoll) for
+        this host's sockets; ``select()`` is awaitable inside a task (stack/socket/selectors.py).
+        """
+        return IxsimSelector(self.net)
 
     def spawn(self, coro: Any, name: str = "") -> Any:
         """Run an ``async def`` on this host's world; its socket calls are awaitable."""

@@ -58,7 +58,7 @@ from ixsim.apps.bulk import BLOCK, CHUNK, stream_bytes
 from ixsim.clock import NS_PER_MS, NS_PER_S, NS_PER_US
 from ixsim.world import World
 from stack.core import IF_OPER_UP, dev_set_mtu
-from stack.socket import IPPROTO_TCP, SHUT_WR, SO_REUSEADDR, SOL_SOCKET, TCP_CONGESTION, TCP_INFO
+from stack.socket import IPPROTO_TCP, SHUT_WR, SO_REUSEADDR, SOL_SOCKET, TCP_CONGESTION, tcp_info
 
 LINK_BPS = 10_000_000_000
 MSS = 1448  # MTU 1500 - 20 (IP) - 20 (TCP) - 12 (timestamps)
@@ -197,7 +197,7 @@ def _held(conn: Any) -> int:
     The steady-state window starts from this, not from what the application has read, so
     a hole filled just after the start cannot pour a queue of earlier arrivals into it.
     """
-    info = conn.getsockopt(IPPROTO_TCP, TCP_INFO)
+    info = tcp_info(conn)
     return info.bytes_received + sum(end - seq for seq, end, *_rest in conn.sk.ofo)
 
 
@@ -235,7 +235,7 @@ def transfer(world: World, src: Any, dst: Any, address: str, nbytes: int, *,
             marks["last"] = sched.now
         flow.received = total
         flow.received_sha256 = digest.hexdigest()
-        flow.receiver_info = conn.getsockopt(IPPROTO_TCP, TCP_INFO)
+        flow.receiver_info = tcp_info(conn)
         conn.close()
 
     async def sender() -> None:
@@ -256,7 +256,7 @@ def transfer(world: World, src: Any, dst: Any, address: str, nbytes: int, *,
         while await sock.recv(CHUNK):
             pass  # the receiver sends nothing: this waits for its close, all data acked
         flow.sent_sha256 = digest.hexdigest()
-        flow.sender_info = sock.getsockopt(IPPROTO_TCP, TCP_INFO)
+        flow.sender_info = tcp_info(sock)
         sock.close()
 
     wall = time.perf_counter()

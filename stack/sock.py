@@ -30,9 +30,13 @@ from stack.uapi import (  # noqa: F401
     EPOLLRDHUP,
     EPOLLRDNORM,
     EPOLLWRNORM,
+    MSG_ERRQUEUE,
+    MSG_TRUNC,
     SHUT_RD,
     SHUT_RDWR,
     SHUT_WR,
+    SOCK_STREAM,
+    SOL_SOCKET,
 )
 
 RCV_SHUTDOWN = 1
@@ -147,6 +151,33 @@ class Sock:
 
     def recvmsg(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[bytes, int] | None]:
         raise oserror(errno.EOPNOTSUPP)
+
+    def recvmsg_ctl(self, bufsize: int, flags: int
+                    ) -> tuple[bytes, tuple[bytes, int] | None, int, list[tuple[int, int, bytes]]]:
+        """recvmsg(2) as the socket layer's ``recvmsg`` needs it: -> ``(data, addr, msg_flags,
+        cmsgs)``.  This base has no ancillary data and an empty error queue (MSG_ERRQUEUE:
+        EAGAIN at once, as ``inet_recv_error``/``sock_recv_errqueue`` give for TCP and packet
+        sockets); a datagram's MSG_TRUNC comes from asking for its real length.  UDP overrides
+        it (stack/ipv4/sockglue.py)."""
+        if flags & MSG_ERRQUEUE:
+            raise eagain()
+        if self.type == SOCK_STREAM:
+            data, addr = self.recvmsg(bufsize, flags)
+            return data, addr, 0, []
+        data, addr = self.recvmsg(bufsize, flags | MSG_TRUNC)
+        if len(data) <= bufsize:
+            return data, addr, 0, []
+        return (data if flags & MSG_TRUNC else data[:bufsize]), addr, MSG_TRUNC, []
+
+    def sendmsg_ctl(self, data: bytes | memoryview, flags: int,
+                    addr: tuple[bytes, int] | None, ancdata: list[tuple[int, int, bytes]]) -> int:
+        """sendmsg(2) with control messages: this base takes none (``sock_cmsg_send``: the
+        SOL_SOCKET ones it knows are not modelled, so EINVAL; other levels are skipped, as
+        TCP and packet sockets skip them).  UDP overrides it."""
+        for level, ctype, _ in ancdata:
+            if level == SOL_SOCKET:
+                raise oserror(errno.EINVAL, f"SOL_SOCKET control message {ctype} not supported")
+        return self.sendmsg(data, flags, addr)
 
     def shutdown(self, how: int) -> None:
         raise oserror(errno.EOPNOTSUPP)

@@ -85,6 +85,9 @@ IP_HDRINCL = 3
 IP_MTU_DISCOVER = 10
 IP_RECVERR = 11
 IP_MTU = 14
+IP_PKTINFO = 8
+IP_RECVTTL = 12
+IP_RECVTOS = 13
 IP_PMTUDISC_DONT = 0
 IP_PMTUDISC_WANT = 1
 IP_PMTUDISC_DO = 2
@@ -128,6 +131,13 @@ MSG_CONFIRM = 0x800
 MSG_ERRQUEUE = 0x2000
 MSG_NOSIGNAL = 0x4000
 MSG_MORE = 0x8000
+MSG_CMSG_CLOEXEC = 0x40000000
+
+# -- the error queue (linux/errqueue.h): struct sock_extended_err's ee_origin ----------------
+SO_EE_ORIGIN_NONE = 0
+SO_EE_ORIGIN_LOCAL = 1
+SO_EE_ORIGIN_ICMP = 2
+SO_EE_ORIGIN_ICMP6 = 3
 
 # -- epoll (linux/eventpoll.h; also the kernel side's poll() mask) ------------------------------
 EPOLLIN = 0x001

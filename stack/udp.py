@@ -16,8 +16,17 @@ Contract (docs/stack-architecture.md, :class:`stack.sock.Sock`):
   length, zero bytes past ``bufsize``), ``poll()``, ``shutdown``, ``close``,
   ``setsockopt``/``getsockopt`` (SOL_SOCKET: SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF,
   SO_SNDBUF, SO_NO_CHECK, SO_ERROR; SOL_IP: IP_TTL, IP_TOS, IP_MTU_DISCOVER, IP_RECVERR,
-  IP_MTU).  A pending error (``sk_err``, e.g. ECONNREFUSED after an ICMP port unreachable on
-  a connected socket) is raised by the next sendmsg or recvmsg, once.
+  IP_MTU, IP_PKTINFO, IP_RECVTTL, IP_RECVTOS).  A pending error (``sk_err``, e.g. ECONNREFUSED
+  after an ICMP port unreachable on a connected socket) is raised by the next sendmsg or
+  recvmsg, once.
+- ``recvmsg_ctl(bufsize, flags)`` -> ``(data, addr, msg_flags, cmsgs)`` and
+  ``sendmsg_ctl(data, flags, addr, ancdata)``: recvmsg(2)/sendmsg(2) with ancillary data
+  (stack/ipv4/sockglue.py): IP_PKTINFO/IP_RECVTTL/IP_RECVTOS cmsgs on receive; IP_PKTINFO
+  (source address, output device), IP_TTL, IP_TOS on send.
+- IP_RECVERR (``__udp4_lib_err`` -> ``ip_icmp_error``): every ICMP error about a datagram
+  this socket sent, connected or not, is queued on ``sk_error_queue`` with its
+  ``sock_extended_err`` and read with ``recvmsg(..., MSG_ERRQUEUE)``; it also sets
+  ``sk_err``.  EPOLLERR while the queue is not empty (``datagram_poll``).
 - ``IP_MTU_DISCOVER``: WANT (default) sets DF on datagrams that fit the path MTU and fragments
   the others; DO and PROBE set DF always and fail with EMSGSIZE above the MTU; DONT never sets
   DF.  The checksum is left to the device (CHECKSUM_PARTIAL) when it offers NETIF_F_HW_CSUM or
@@ -27,9 +36,8 @@ Contract (docs/stack-architecture.md, :class:`stack.sock.Sock`):
   no socket matches, RcvbufErrors + InErrors when the receiver's queue (skb truesize) exceeds
   ``sk_rcvbuf``, IgnoredMulti for broadcasts nobody wanted; InDatagrams counts datagrams read
   by recvmsg, OutDatagrams datagrams sent, SndbufErrors datagrams the qdisc dropped.
-- Deliberate deviations: the checksum is verified on receive rather than at copy time, there is
-  no error queue (IP_RECVERR only makes every ICMP error reach ``sk_err``), no SO_REUSEPORT
-  groups, no UDP-Lite, no GSO.
+- Deliberate deviations: the checksum is verified on receive rather than at copy time, no
+  SO_REUSEPORT groups, no UDP-Lite, no GSO.
 """
 
 from __future__ import annotations
@@ -44,6 +52,17 @@ from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_send
 from stack.ipv4.output import MAX_HEADER, ip_send
 from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, Route, route_output
+from stack.ipv4.sockglue import (
+    IP_CMSG_PKTINFO,
+    IP_CMSG_TOS,
+    IP_CMSG_TTL,
+    Cmsg,
+    IpcmCookie,
+    ip_cmsg_recv,
+    ip_cmsg_send,
+    ip_icmp_error,
+    ip_recv_error,
+)
 from stack.sock import (
     EPOLLERR,
     EPOLLHUP,
@@ -61,13 +80,17 @@ from stack.sock import (
 from stack.uapi import (
     IP_MTU,
     IP_MTU_DISCOVER,
+    IP_PKTINFO,
     IP_PMTUDISC_DO,
     IP_PMTUDISC_DONT,
     IP_PMTUDISC_PROBE,
     IP_PMTUDISC_WANT,
     IP_RECVERR,
+    IP_RECVTOS,
+    IP_RECVTTL,
     IP_TOS,
     IP_TTL,
+    MSG_ERRQUEUE,
     MSG_OOB,
     MSG_PEEK,
     MSG_TRUNC,
@@ -98,12 +121,15 @@ from stack.wire.udp import UDP, UDP_HLEN, UdpPacket
 
 if TYPE_CHECKING:
     from stack.core import NetDevice, SkBuff
+    from stack.ipv4.sockglue import SockExtendedErr
     from stack.wire.ipv4 import Ipv4Repr
 
 SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - UDP_HLEN  # 65507
 _HDR = UDP.struct
 _IP_UDP_HLEN = 20 + UDP_HLEN
+# the SOL_IP options that ask recvmsg for ancillary data (do_ip_setsockopt -> inet->cmsg_flags)
+_CMSG_OPTIONS = {IP_PKTINFO: IP_CMSG_PKTINFO, IP_RECVTTL: IP_CMSG_TTL, IP_RECVTOS: IP_CMSG_TOS}
 
 
 class UdpTable:
@@ -244,6 +270,8 @@ class UdpSock(Sock):
         self.ttl: int | None = None
         self.tos = 0
         self.recverr = False
+        self.sk_error_queue: deque[SockExtendedErr] = deque()  # IP_RECVERR's ICMP errors
+        self.cmsg_flags = 0  # IP_CMSG_*: the ancillary data recvmsg hands out
         self.no_check_tx = False
         self.addr_locked = False  # SOCK_BINDADDR_LOCK
         self.port_locked = False  # SOCK_BINDPORT_LOCK
@@ -331,8 +359,14 @@ class UdpSock(Sock):
         return self.daddr, self.dport
 
     # -- sending -----------------------------------------------------------------------------------
+    def sendmsg_ctl(self, data: bytes | memoryview, flags: int,
+                    addr: tuple[bytes, int] | None, ancdata: list[Cmsg]) -> int:
+        """sendmsg with control messages (``ip_cmsg_send``: IP_PKTINFO, IP_TTL, IP_TOS)."""
+        self._check_open()
+        return self.sendmsg(data, flags, addr, ip_cmsg_send(self.net, ancdata))
+
     def sendmsg(self, data: bytes | memoryview, flags: int = 0,
-                addr: tuple[bytes, int] | None = None) -> int:
+                addr: tuple[bytes, int] | None = None, ipc: IpcmCookie | None = None) -> int:
         self._check_open()
         size = len(data)
         if size > UDP_MAX_PAYLOAD:  # udp_sendmsg's first two checks, in its order
@@ -356,11 +390,20 @@ class UdpSock(Sock):
             if not 0 < dport <= 0xFFFF:
                 raise oserror(errno.EINVAL, f"bad port {dport}")
         self._autobind()
+        oif = self.bound_dev
+        ttl, tos = self.ttl, self.tos
+        saddr = self.saddr if self.saddr != INADDR_ANY else None
+        if ipc is not None:  # control messages: this datagram's own route (connected = 0)
+            connected = False
+            oif = ipc.oif or oif
+            if ipc.addr is not None and ipc.addr != INADDR_ANY:
+                saddr = ipc.addr
+            ttl = ipc.ttl if ipc.ttl is not None else ttl
+            tos = ipc.tos if ipc.tos is not None else tos
         rt = self.dst if connected else None
         if rt is None or not net.fib.check(rt):
-            saddr = self.saddr if self.saddr != INADDR_ANY else None
             try:
-                rt = route_output(net, daddr, saddr, self.bound_dev)
+                rt = route_output(net, daddr, saddr, oif)
             except OSError as exc:
                 if exc.errno == errno.ENETUNREACH:
                     net.mib.ip["OutNoRoutes"] += 1
@@ -369,7 +412,7 @@ class UdpSock(Sock):
                 self.dst = rt
         if rt.type == RTN_BROADCAST and not self.broadcast:
             raise oserror(errno.EACCES, "broadcast needs SO_BROADCAST")
-        saddr = self.saddr if self.saddr != INADDR_ANY else rt.src
+        saddr = saddr or rt.src
         pmtudisc = self.pmtudisc
         mtu = rt.dev_mtu if pmtudisc == IP_PMTUDISC_PROBE else rt.mtu
         total = _IP_UDP_HLEN + size
@@ -401,7 +444,7 @@ class UdpSock(Sock):
         skb.sk = self
         skb.destructor = self._wfree
         self.wmem_alloc += skb.truesize
-        ret = ip_send(net, skb, saddr, daddr, IPPROTO_UDP, tos=self.tos, ttl=self.ttl, df=df,
+        ret = ip_send(net, skb, saddr, daddr, IPPROTO_UDP, tos=tos, ttl=ttl, df=df,
                       rt=rt)
         if ret < 0:
             if ret == -errno.ENOBUFS and not self.recverr:
@@ -456,10 +499,34 @@ class UdpSock(Sock):
             self.net.mib.udp["InDatagrams"] += 1
         return data, addr
 
+    def recvmsg_ctl(self, bufsize: int, flags: int
+                    ) -> tuple[bytes, tuple[bytes, int] | None, int, list[Cmsg]]:
+        """udp_recvmsg as ``recvmsg(2)`` sees it: -> ``(data, addr, msg_flags, cmsgs)``.
+
+        MSG_ERRQUEUE reads the error queue (``ip_recv_error``, never blocking); otherwise
+        msg_flags has MSG_TRUNC when the datagram was longer than ``bufsize`` and the cmsgs
+        are those IP_PKTINFO/IP_RECVTTL/IP_RECVTOS asked for (``ip_cmsg_recv``).
+        """
+        self._check_open()
+        if flags & MSG_ERRQUEUE:
+            return ip_recv_error(self, bufsize, flags)
+        cmsgs: list[Cmsg] = []
+        if self.cmsg_flags and self.rcvq and not self.sk_err:
+            cmsgs = ip_cmsg_recv(self.net, self.cmsg_flags, self.rcvq[0])
+        data, addr = self.recvmsg(bufsize, flags | MSG_TRUNC)
+        msg_flags = 0
+        if len(data) > bufsize:
+            msg_flags = MSG_TRUNC
+            if not flags & MSG_TRUNC:
+                data = data[:bufsize]
+        if addr is None:  # end of input after shutdown: no datagram, no ancillary data
+            cmsgs = []
+        return data, addr, msg_flags, cmsgs
+
     def poll(self) -> int:
-        """datagram_poll."""
+        """datagram_poll: EPOLLERR for a pending error or a non-empty error queue."""
         mask = 0
-        if self.sk_err:
+        if self.sk_err or self.sk_error_queue:
             mask |= EPOLLERR
         shutdown = self.sk_shutdown
         if shutdown & RCV_SHUTDOWN:
@@ -489,6 +556,7 @@ class UdpSock(Sock):
             self.net.udp.unhash(self)
         while self.rcvq:
             kfree_skb(self.rcvq.popleft(), SkbDropReason.SOCKET_CLOSE)
+        self.sk_error_queue.clear()
         self.rmem_alloc = 0
         self.dst = None
         super().close()
@@ -523,6 +591,12 @@ class UdpSock(Sock):
             self.pmtudisc = v
         elif option == IP_RECVERR:
             self.recverr = bool(v)
+            if not v:
+                self.sk_error_queue.clear()  # Linux purges the queue (skb_queue_purge)
+                self.rmem_alloc = sum(skb.truesize for skb in self.rcvq)
+        elif option in _CMSG_OPTIONS:
+            bit = _CMSG_OPTIONS[option]
+            self.cmsg_flags = self.cmsg_flags | bit if v else self.cmsg_flags & ~bit
         else:
             raise oserror(errno.ENOPROTOOPT)
 
@@ -547,6 +621,8 @@ class UdpSock(Sock):
             return self.pmtudisc
         if option == IP_RECVERR:
             return int(self.recverr)
+        if option in _CMSG_OPTIONS:
+            return int(bool(self.cmsg_flags & _CMSG_OPTIONS[option]))
         if option == IP_MTU:
             if self.daddr is None:
                 raise oserror(errno.ENOTCONN)
@@ -629,7 +705,10 @@ def udp_err(net: Any, iph: Ipv4Repr, l4: memoryview, itype: int, code: int, info
             err = errno.EHOSTUNREACH
     else:
         return  # source quench, redirect
-    if not sk.recverr and (not harderr or sk.daddr is None):
+    if sk.recverr:
+        ip_icmp_error(sk, err, itype, code, info, net.icmp.err_src, iph.dst, dport,
+                      bytes(l4[UDP_HLEN:]))
+    elif not harderr or sk.daddr is None:
         return
     sk.sk_err = err
     sk.wake(EPOLLERR)

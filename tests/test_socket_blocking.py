@@ -16,7 +16,7 @@ from helpers.units import US
 
 import stack.socket as so
 from ixsim.sched import Deadlock
-from stack.socket import INETSW, socket_create
+from stack.socket import INETSW, socket_create, tcp_info
 
 
 def test_connect_accept_send_recv_round_trip_with_names():
@@ -314,8 +314,9 @@ def test_tcp_level_options_go_to_the_protocol():
     cli.setsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION, "cubic")
     raw = cli.getsockopt(so.IPPROTO_TCP, so.TCP_CONGESTION, 16)
     assert raw == b"cubic" + bytes(11)
-    info = cli.getsockopt(so.IPPROTO_TCP, so.TCP_INFO)
+    info = tcp_info(cli)
     assert info.tcpi_state == 1
+    assert cli.getsockopt(so.IPPROTO_TCP, so.TCP_INFO) == 1  # CPython's int: 4 bytes read
     raw = cli.getsockopt(so.IPPROTO_TCP, so.TCP_INFO, 104)
     assert len(raw) == 104 and raw[0] == 1
     assert len(cli.getsockopt(so.IPPROTO_TCP, so.TCP_INFO, 8)) == 8
@@ -340,7 +341,8 @@ def test_socket_create_picks_the_protocol_from_inetsw(monkeypatch):
     monkeypatch.setitem(INETSW, so.SOCK_DGRAM, [(so.IPPROTO_UDP, DgramSock)])
     s = socket_create(a, so.AF_INET, so.SOCK_STREAM)
     assert isinstance(s.sk, PipeSock) and s.type == so.SOCK_STREAM
-    assert s.family == so.AF_INET and s.proto == so.IPPROTO_TCP
+    assert s.family == so.AF_INET and s.proto == 0  # as given, as Python's socket
+    assert s.getsockopt(so.SOL_SOCKET, so.SO_PROTOCOL) == so.IPPROTO_TCP
     u = socket_create(a, so.AF_INET, so.SOCK_DGRAM, so.IPPROTO_UDP)
     assert isinstance(u.sk, DgramSock)
     nb = socket_create(a, so.AF_INET, so.SOCK_STREAM | so.SOCK_NONBLOCK | so.SOCK_CLOEXEC)

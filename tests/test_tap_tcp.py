@@ -33,6 +33,7 @@ from ixsim.apps import body_bytes, bulk_receive, echo_server, http_server
 from ixsim.apps.bulk import BLOCK, _block
 from ixsim.netns import LinuxPeer, Unavailable, attach_tap, available
 from ixsim.world import World
+from stack.socket import tcp_info
 from stack.uapi import TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE
 from stack.wire.tcp import SYN, TcpPacket, TcpRepr
 
@@ -401,7 +402,7 @@ def emulated_client_both_ways(peer: LinuxPeer, world: World, host: Any, nbytes: 
         back.update(view[:n])
         got += n
     in_secs = time.perf_counter() - t0
-    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)
+    info = tcp_info(sock)
     sock.close()
     result = peer.wait(server, world, timeout=30)
     assert result.returncode == 0, result.stderr
@@ -567,7 +568,7 @@ def test_our_tcp_info_shows_the_options_linux_negotiated(pair, linux_connects):
     wire = Wire(host.interfaces["eth0"].port)
     sock, proc = connected(peer, world, host, linux_connects)
     linux = linux_view(peer, world, sock.getsockname()[1])
-    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)
+    info = tcp_info(sock)
     ours, theirs = wire.syn("tx"), wire.syn("rx")
     assert theirs.sack_permitted and theirs.timestamp is not None and theirs.mss == 1460
     assert info.state == 1  # TCP_ESTABLISHED
@@ -595,7 +596,7 @@ def test_tcp_maxseg_clamps_the_mss_both_stacks_use(pair, who):
     linux = linux_view(peer, world, sock.getsockname()[1])
     assert wire.syn("tx" if who == "we-clamp" else "rx").mss == clamp
     mss = clamp - TS_OPTION
-    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)
+    info = tcp_info(sock)
     assert linux["mss"] == str(mss) and info.snd_mss == mss  # both send with the clamp
     got = 0
     while got < 200_000:  # Linux's, first: it reads only once it has sent them
@@ -741,7 +742,7 @@ def test_zero_windows_and_probes_both_ways(pair):
     conn, _ = lst.accept()
     lst.close()
     world.run_for("600ms")  # we do not read: our window closes, Linux probes it
-    assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO).rcv_wnd == 0
+    assert tcp_info(conn).rcv_wnd == 0
     assert host.net.mib.tcpext["TCPToZeroWindowAdv"] >= 1
     conn.settimeout(30)
     digest, got = hashlib.sha256(), 0

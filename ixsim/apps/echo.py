@@ -72,6 +72,7 @@ async def echo_server_epoll(host: Any, port: int = 7, *, connections: int | None
     pending: dict[Socket, bytearray] = {}
     masks: dict[Socket, int] = {}
     finishing: set[Socket] = set()
+    by_fd: dict[int, Socket] = {listener.fileno(): listener}  # epoll reports fds
     stats = ServerStats()
 
     def want(sock: Socket, mask: int) -> None:
@@ -80,6 +81,7 @@ async def echo_server_epoll(host: Any, port: int = 7, *, connections: int | None
             ep.modify(sock, mask)
 
     def finish(sock: Socket) -> None:
+        by_fd.pop(sock.fileno(), None)
         pending.pop(sock, None)
         masks.pop(sock, None)
         finishing.discard(sock)
@@ -106,7 +108,10 @@ async def echo_server_epoll(host: Any, port: int = 7, *, connections: int | None
 
     try:
         while connections is None or stats.connections < connections:
-            for sock, events in await ep.poll():
+            for fd, events in await ep.poll():
+                sock = by_fd.get(fd)
+                if sock is None:
+                    continue  # closed earlier in this batch
                 if sock is listener:
                     while True:
                         try:
@@ -116,6 +121,7 @@ async def echo_server_epoll(host: Any, port: int = 7, *, connections: int | None
                         conn.setblocking(False)
                         pending[conn] = bytearray()
                         masks[conn] = EPOLLIN | EPOLLRDHUP
+                        by_fd[conn.fileno()] = conn
                         ep.register(conn, masks[conn])
                     continue
                 if sock not in pending:

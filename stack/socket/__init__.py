@@ -9,14 +9,16 @@ Linux's ``net/socket.c``, ``net/ipv4/af_inet.c`` and ``fs/eventpoll.c`` over the
     srv.bind(("0.0.0.0", 7)); srv.listen()
     conn, peer = srv.accept()            # runs the world; ``await srv.accept()`` in a task
     ep = epoll_create(net); ep.register(conn, EPOLLIN)
-    ep.poll(timeout=1.0)                 # [(conn, EPOLLIN)]
+    ep.poll(timeout=1.0)                 # [(conn.fileno(), EPOLLIN)], as select.epoll
+    tcp_info(conn).rtt                   # the decoded TCP_INFO
 """
 
 from stack.socket.epoll import Epoll, epoll_create
 from stack.socket.fdtable import FdTable, fdtable_of
-from stack.socket.socket import INETSW, Socket, socket_create
+from stack.socket.selectors import IxsimSelector
+from stack.socket.socket import INETSW, Socket, socket_create, tcp_info
 from stack.uapi import *  # noqa: F403 - the API's numbers, as ``socket.*``
 from stack.uapi import __all__ as _constants
 
-__all__ = [*_constants, "Epoll", "epoll_create", "FdTable", "fdtable_of", "INETSW", "Socket",
-           "socket_create"]
+__all__ = [*_constants, "Epoll", "epoll_create", "FdTable", "fdtable_of", "INETSW",
+           "IxsimSelector", "Socket", "socket_create", "tcp_info"]

@@ -19,8 +19,12 @@ asking each item's Sock for its current mask: a wait never scans every registere
   and with IN/OUT/ERR/HUP/ET (EINVAL otherwise).
 * EPOLLERR and EPOLLHUP are always reported; closing a socket removes it from every epoll.
 
-Targets are :class:`~stack.socket.socket.Socket` objects or their per-host fd numbers;
-``poll`` reports each ready target as it was registered (the Socket, or the int).  Outside a
+Targets are :class:`~stack.socket.socket.Socket` objects (anything with ``fileno()``) or
+their per-host fd numbers; ``poll`` reports the fd, as ``select.epoll`` does.  A registration
+is of the open file and the fd (``struct epoll_filefd``): it holds no reference to the Python
+socket object, and lasts until the file's last fd closes (a ``dup`` keeps it).  A negative fd
+is ``ValueError``, anything else without ``fileno()`` ``TypeError``, as in CPython; a closed
+epoll's ``fileno()`` is ``ValueError``.  Outside a
 task ``poll`` runs the world until something is ready or the timeout passes (raising the
 scheduler's ``Deadlock`` when nothing can ever happen); inside a task it returns a ``Future``.
 Nested epolls (an epoll registered in an epoll) are not supported (EINVAL).
@@ -35,7 +39,7 @@ from typing import Any
 
 from stack.core.units import NS_PER_S
 from stack.socket.fdtable import FdTable, fdtable_of
-from stack.socket.socket import Socket, sched_of
+from stack.socket.socket import Socket, SockFile, sched_of
 from stack.socket.wait import Describe
 from stack.uapi import (
     EPOLL_CTL_ADD,
@@ -73,13 +77,13 @@ def events_str(mask: int) -> str:
 class EpItem:
     """One registration (``struct epitem``); also the Sock wait-queue entry for it."""
 
-    __slots__ = ("ep", "sock", "sk", "key", "events", "release", "exclusive_wq")
+    __slots__ = ("ep", "ffd", "sk", "key", "events", "release", "exclusive_wq")
 
-    def __init__(self, ep: Epoll, sock: Socket, key: Any, events: int) -> None:
+    def __init__(self, ep: Epoll, ffd: tuple[SockFile, int], events: int) -> None:
         self.ep = ep
-        self.sock = sock
-        self.sk = sock.sk
-        self.key = key  # what poll() reports: the Socket or the fd it was registered as
+        self.ffd = ffd  # (file, fd): struct epoll_filefd
+        self.sk = ffd[0].sk
+        self.key = ffd[1]  # what poll() reports: the fd
         self.events = events
         self.release = lambda: ep._remove(self)  # eventpoll_release, run by Socket.close
         self.exclusive_wq: ExclusiveWaitQueue | None = None
@@ -88,7 +92,7 @@ class EpItem:
         self.ep._poll_callback(self, key)
 
     def __repr__(self) -> str:
-        return f"<EpItem fd={self.sock.fileno()} {events_str(self.events)}>"
+        return f"<EpItem fd={self.key} {events_str(self.events)}>"
 
 
 class ExclusiveWaitQueue:
@@ -143,7 +147,7 @@ class Epoll:
         self._sched: Any = None
         self._fdtable: FdTable | None = None
         self._fd = -1
-        self._items: dict[Socket, EpItem] = {}
+        self._items: dict[tuple[SockFile, int], EpItem] = {}
         self._rdllist: dict[EpItem, None] = {}  # insertion-ordered set: the ready list
         self._waiters: deque[_PollWaiter] = deque()
         self._blocked = 0  # callers outside tasks currently running the world in poll()
@@ -169,6 +173,8 @@ class Epoll:
         return self._closed
 
     def fileno(self) -> int:
+        if self._closed:
+            raise ValueError("I/O operation on closed epoll object")
         return self._fd
 
     def __len__(self) -> int:
@@ -209,60 +215,69 @@ class Epoll:
         return f"<Epoll fd={self._fd} {state} ready={len(self._rdllist)}>"
 
     # -- epoll_ctl -------------------------------------------------------------------------
-    def _resolve(self, target: Any) -> Socket:
+    def _resolve(self, target: Any) -> tuple[tuple[SockFile, int], Any]:
+        """-> ``((file, fd), net)`` for a Socket, an object with ``fileno()`` or an fd."""
         if isinstance(target, Socket):
             if target.closed:
                 raise OSError(errno.EBADF, "Bad file descriptor")
-            return target
-        if isinstance(target, int) and not isinstance(target, bool):
-            if self._fdtable is None:
-                raise OSError(errno.EBADF, f"fd {target}: this epoll has no host yet "
-                              "(epoll_create(net), or register a Socket first)")
-            file = self._fdtable.get(target)
-            if isinstance(file, Socket):
-                return file
-            raise OSError(errno.EINVAL, f"fd {target} is not a socket (nested epoll?)")
-        raise TypeError(f"register a Socket or its fd, not {type(target).__name__}")
+            return (target.file, target.fileno()), target.net
+        if not isinstance(target, int) or isinstance(target, bool):
+            fileno = getattr(target, "fileno", None)
+            if fileno is None:
+                raise TypeError("argument must be an int, or have a fileno() method.")
+            target = fileno()
+            if not isinstance(target, int):
+                raise TypeError("fileno() returned a non-integer")
+        if target < 0:
+            raise ValueError(f"file descriptor cannot be a negative integer ({target})")
+        if self._fdtable is None:
+            raise OSError(errno.EBADF, f"fd {target}: this epoll has no host yet "
+                          "(epoll_create(net), or register a Socket first)")
+        file = self._fdtable.get(target)
+        if isinstance(file, Socket):
+            return (file.file, target), file.net
+        raise OSError(errno.EINVAL, f"fd {target} is not a socket (nested epoll?)")
 
     def ctl(self, op: int, target: Any, events: int = 0) -> None:
         """``epoll_ctl``: EPOLL_CTL_ADD / MOD / DEL with Linux's errors."""
         if self._closed:
             raise ValueError("I/O operation on closed epoll object")
-        sock = self._resolve(target)
+        ffd, net = self._resolve(target)
         if self._sched is None:
-            self._attach(sock.net)
+            self._attach(net)
         if op in (EPOLL_CTL_ADD, EPOLL_CTL_MOD) and events & EPOLLEXCLUSIVE:
             if op == EPOLL_CTL_MOD or events & ~EPOLLEXCLUSIVE_OK_BITS:
                 raise OSError(errno.EINVAL, "EPOLLEXCLUSIVE: ADD only, with IN/OUT/ERR/HUP/ET")
-        item = self._items.get(sock)
+        item = self._items.get(ffd)
         if op == EPOLL_CTL_ADD:
             if item is not None:
-                raise OSError(errno.EEXIST, f"fd {sock.fileno()} is already registered")
-            self._insert(sock, target, events | EPOLLERR | EPOLLHUP)
+                raise OSError(errno.EEXIST, f"fd {ffd[1]} is already registered")
+            self._insert(ffd, events | EPOLLERR | EPOLLHUP)
         elif op == EPOLL_CTL_DEL:
             if item is None:
-                raise OSError(errno.ENOENT, f"fd {sock.fileno()} is not registered")
+                raise OSError(errno.ENOENT, f"fd {ffd[1]} is not registered")
             self._remove(item)
         elif op == EPOLL_CTL_MOD:
             if item is None:
-                raise OSError(errno.ENOENT, f"fd {sock.fileno()} is not registered")
+                raise OSError(errno.ENOENT, f"fd {ffd[1]} is not registered")
             if item.events & EPOLLEXCLUSIVE:
                 raise OSError(errno.EINVAL, "an EPOLLEXCLUSIVE registration cannot be modified")
             self._modify(item, events | EPOLLERR | EPOLLHUP)
         else:
             raise OSError(errno.EINVAL, f"unknown epoll_ctl op {op}")
 
-    def _insert(self, sock: Socket, key: Any, events: int) -> None:
+    def _insert(self, ffd: tuple[SockFile, int], events: int) -> None:
         """``ep_insert``: hook the Sock's wait queue, then report it if it is ready already."""
-        item = EpItem(self, sock, key, events)
-        self._items[sock] = item
+        item = EpItem(self, ffd, events)
+        self._items[ffd] = item
+        sk = item.sk
         if events & EPOLLEXCLUSIVE:
-            item.exclusive_wq = ExclusiveWaitQueue.of(sock.sk)
+            item.exclusive_wq = ExclusiveWaitQueue.of(sk)
             item.exclusive_wq.items.append(item)
         else:
-            sock.sk.wq.append(item)
-        sock.on_close.append(item.release)
-        if sock.sk.poll() & events:
+            sk.wq.append(item)
+        ffd[0].on_close.append(item.release)
+        if sk.poll() & events:
             self._rdllist[item] = None
             self._wake()
 
@@ -275,9 +290,9 @@ class Epoll:
 
     def _remove(self, item: EpItem) -> None:
         """``ep_remove``: unhook from the Sock and forget the item."""
-        if self._items.get(item.sock) is not item:
+        if self._items.get(item.ffd) is not item:
             return
-        del self._items[item.sock]
+        del self._items[item.ffd]
         self._rdllist.pop(item, None)
         sk = item.sk
         if item.exclusive_wq is not None:
@@ -288,7 +303,7 @@ class Epoll:
         elif item in sk.wq:
             sk.wq.remove(item)
         try:
-            item.sock.on_close.remove(item.release)
+            item.ffd[0].on_close.remove(item.release)
         except ValueError:
             pass  # the socket is closing and already took its hooks
 
@@ -352,7 +367,7 @@ class Epoll:
                 rest.update(self._rdllist)
                 self._rdllist = rest
                 break
-            if items.get(item.sock) is not item:
+            if items.get(item.ffd) is not item:
                 continue
             revents = item.sk.poll() & item.events
             if not revents:
@@ -423,7 +438,7 @@ class Epoll:
         waiter.fut.set_result([])
 
     def _describe(self) -> str:
-        watched = [f"fd {item.sock.fileno()} {events_str(item.events & ~EP_PRIVATE_BITS)}"
+        watched = [f"fd {item.key} {events_str(item.events & ~EP_PRIVATE_BITS)}"
                    for item in list(self._items.values())[:4]]
         more = f", ... {len(self._items) - 4} more" if len(self._items) > 4 else ""
         return (f"epoll_wait on epoll fd {self._fd} watching {len(self._items)} sockets"

@@ -18,6 +18,24 @@ timeouts).  Contract (docs/stack-architecture.md, docs/design.md "The user's sur
 * Calls that never sleep (bind, listen, shutdown, close, options, names) are synchronous.
 * There is no SIGPIPE: sending after ``shutdown(SHUT_WR)`` raises ``BrokenPipeError``.
 * A socket has a per-host "fd" (``fileno()``, :mod:`stack.socket.fdtable`), not an OS fd.
+  ``dup()`` gives a second fd on the same open file (:class:`SockFile`): the socket stays open
+  until the last one closes, as Linux's ``__fput``; ``detach()`` leaves the fd open with no
+  object, and ``socket_create(net, fileno=fd)`` adopts it.
+* A ``Socket`` nobody references any more is closed when CPython frees it (``__del__``), as
+  ``socket.socket`` is: the fd is released and the protocol closes (a TCP peer sees the FIN)
+  at the moment the last reference goes, which reference counting makes deterministic.  A
+  socket caught in a reference cycle is closed only when the cycle collector runs: close
+  sockets explicitly when the packet sequence matters.  SO_LINGER does not make such a close
+  wait (there is nobody to block).
+* ``recvmsg``/``recvmsg_into``/``sendmsg`` (:mod:`stack.socket.msg`) carry ancillary data with
+  CPython's signatures and tuples (:mod:`stack.socket.cmsg` frames it; the kernel side is
+  ``Sock.recvmsg_ctl`` / ``sendmsg_ctl``); MSG_ERRQUEUE reads the error queue and never
+  blocks; MSG_CMSG_CLOEXEC is accepted and only echoed in msg_flags, as Linux does without
+  fds to pass.
+* ``sendfile`` and ``makefile`` (:mod:`stack.socket.sockio`) follow CPython's; makefile's file
+  objects block the world in virtual time and cannot be used inside a task.
+* ``getsockopt(IPPROTO_TCP, TCP_INFO)`` without a length is an int (the first 4 bytes of
+  ``struct tcp_info``), as CPython returns; the decoded ``TcpInfo`` is :func:`tcp_info`.
 """
 
 from __future__ import annotations
@@ -33,18 +51,29 @@ from stack.packet import PacketSock
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
 from stack.socket.fdtable import fdtable_of
+from stack.socket.msg import MsgOps
 from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
-from stack.socket.wait import TIMED_OUT, Describe, SockWaiter, block, task_wait
+from stack.socket.wait import (
+    POLL_ACCEPT,
+    POLL_CONNECT,
+    POLL_RECV,
+    POLL_SEND,
+    TIMED_OUT,
+    Describe,
+    SockWaiter,
+    block,
+    task_wait,
+)
 from stack.uapi import (
     AF_INET,
     AF_PACKET,
-    EPOLLERR,
     EPOLLHUP,
-    EPOLLIN,
     EPOLLOUT,
-    EPOLLRDHUP,
     IPPROTO_IP,
+    IPPROTO_TCP,
+    MSG_CMSG_CLOEXEC,
     MSG_DONTWAIT,
+    MSG_ERRQUEUE,
     MSG_OOB,
     MSG_PEEK,
     MSG_TRUNC,
@@ -61,13 +90,10 @@ from stack.uapi import (
     SOCK_TYPE_MASK,
     SOL_PACKET,
     SOL_SOCKET,
+    TCP_INFO,
 )
 
 DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)
-POLL_RECV = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP
-POLL_SEND = EPOLLOUT | EPOLLERR | EPOLLHUP
-POLL_CONNECT = EPOLLOUT | EPOLLERR | EPOLLHUP
-POLL_ACCEPT = EPOLLIN | EPOLLERR | EPOLLHUP
 
 
 def sched_of(net: Any) -> Any:
@@ -79,11 +105,27 @@ def _ebadf() -> OSError:
     return OSError(errno.EBADF, "Bad file descriptor")
 
 
-class Socket:
+class SockFile:
+    """The open file under one or more fds (``struct file`` of a socket): the kernel Sock,
+    how many fds share it (``dup``), and what ``__fput`` runs when the last one closes (epoll's
+    ``eventpoll_release`` hooks)."""
+
+    __slots__ = ("sk", "refs", "on_close", "listening", "__weakref__")
+
+    def __init__(self, sk: Sock) -> None:
+        self.sk = sk
+        self.refs = 1
+        self.on_close: list[Callable[[], None]] = []
+        self.listening = False
+
+
+class Socket(MsgOps):
     """One user-side socket (``struct socket`` + ``struct file``) over a kernel :class:`Sock`."""
 
     def __init__(self, net: Any, sk: Sock, type: int | None = None,
-                 proto: int | None = None, family: int = AF_INET) -> None:
+                 proto: int | None = None, family: int = AF_INET,
+                 file: SockFile | None = None, fd: int | None = None) -> None:
+        self._fd = -1
         self.net = net
         self.sk = sk
         self._family = family
@@ -92,10 +134,26 @@ class Socket:
         self.sched = sched_of(net)
         self._timeout_ns: int | None = None
         self._timeout_s: float | None = None
-        self._listening = False
+        self._inheritable = False  # the fd's FD_CLOEXEC, inverted (Python's default: off)
+        self._io_refs = 0  # open makefile() objects, which keep the socket open (CPython's)
+        self._closed = False
+        self._file = file if file is not None else SockFile(sk)
+        self.on_close = self._file.on_close  # epoll's eventpoll_release hooks
         self._fdtable = fdtable_of(net)
-        self._fd = self._fdtable.install(self)
-        self.on_close: list[Callable[[], None]] = []  # epoll's eventpoll_release hooks
+        if fd is None:
+            self._fd = self._fdtable.install(self, weak=True)
+        else:
+            self._fdtable.hold(fd, self, weak=True)
+            self._fd = fd
+
+    @property
+    def _listening(self) -> bool:
+        return self._file.listening
+
+    @property
+    def file(self) -> SockFile:
+        """The open file this fd refers to (shared with ``dup()`` copies)."""
+        return self._file
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -140,16 +198,35 @@ class Socket:
 
     # -- timeouts ----------------------------------------------------------------------
     def settimeout(self, value: float | None) -> None:
+        """As CPython's: the value is kept, then a closed socket is EBADF (its
+        ``internal_setblocking`` fails on the fd)."""
         if value is None:
             self._timeout_s, self._timeout_ns = None, None
-            return
-        seconds = float(value)
-        if seconds < 0 or seconds != seconds:
-            raise ValueError("Timeout value out of range")
-        self._timeout_s, self._timeout_ns = seconds, round(seconds * NS_PER_S)
+        else:
+            seconds = float(value)
+            if seconds < 0 or seconds != seconds:
+                raise ValueError("Timeout value out of range")
+            self._timeout_s, self._timeout_ns = seconds, round(seconds * NS_PER_S)
+        if self._fd < 0:
+            raise _ebadf()
 
     def gettimeout(self) -> float | None:
         return self._timeout_s
+
+    @property
+    def timeout(self) -> float | None:
+        """The timeout in seconds (None: blocking), as ``socket.socket.timeout``."""
+        return self._timeout_s
+
+    def get_inheritable(self) -> bool:
+        """The fd's inheritable flag (not FD_CLOEXEC).  Kept and reported as Linux keeps it;
+        ixsim has no exec for it to act on."""
+        self._check()
+        return self._inheritable
+
+    def set_inheritable(self, inheritable: bool) -> None:
+        self._check()
+        self._inheritable = bool(inheritable)
 
     def setblocking(self, flag: bool) -> None:
         self.settimeout(None if flag else 0.0)
@@ -203,7 +280,7 @@ class Socket:
 
     def listen(self, backlog: int = DEFAULT_BACKLOG) -> None:
         self._check().listen(max(int(backlog), 0))
-        self._listening = True
+        self._file.listening = True
 
     def accept(self) -> Any:
         """-> ``(Socket, ("ip", port))``; a Future of it inside a task."""
@@ -379,6 +456,9 @@ class Socket:
 
     def _receive(self, bufsize: int, flags: int, opname: str,
                  deliver: Callable[[bytes, Any], Any]) -> Any:
+        if flags & MSG_ERRQUEUE:  # the error queue: never waits (ip_recv_error)
+            data, addr, _, _ = self._check().recvmsg_ctl(bufsize, flags & ~MSG_CMSG_CLOEXEC)
+            return deliver(data, addr)
         op, partial = self._recv_op(bufsize, flags)
         on_timeout = None if partial is None else (lambda: deliver(*partial()))
         wait_flags = flags | MSG_DONTWAIT if flags & MSG_OOB else flags
@@ -485,22 +565,68 @@ class Socket:
         """
         if self._fd < 0:
             return None
+        self._closed = True
+        if self._io_refs > 0:  # CPython: the real close waits for the last makefile() object
+            return None
         fd, self._fd = self._fd, -1
-        hooks, self.on_close = self.on_close, []
-        for hook in hooks:  # leave every epoll first (eventpoll_release), as __fput does
-            hook()
+        file = self._file
+        file.refs -= 1
+        if file.refs:  # another fd (dup) still has the file open
+            self._fdtable.release(fd)
+            return None
+        _fput(file)
         self._fdtable.release(fd)
         sk = self.sk
         onoff, seconds = sk.options.get((SOL_SOCKET, SO_LINGER), (0, 0))
-        sk.close()
-        # Tasks still sleeping in this socket's calls retry now and fail with EBADF (Linux
-        # would leave them blocked on the file reference they hold; a task has none).
-        for entry in list(sk.wq):
-            if isinstance(entry, SockWaiter):
-                entry(sk, ~0)
+        _sock_release(sk)
         if onoff and seconds > 0 and sk.closing():
             return self._linger(sk, seconds * NS_PER_S)
         return None
+
+    def _decref_socketios(self) -> None:
+        """A makefile() object closed (CPython's): close for real if close() was called."""
+        if self._io_refs > 0:
+            self._io_refs -= 1
+        if self._closed:
+            self.close()
+
+    def __del__(self) -> None:
+        """Freed while open: close, as CPython's socket finalizer does (without lingering)."""
+        fd = getattr(self, "_fd", -1)
+        if fd < 0:
+            return
+        self._fd = -1
+        file = self._file
+        file.refs -= 1
+        try:
+            self._fdtable.release(fd)
+        except OSError:
+            pass
+        if not file.refs:
+            try:
+                _fput(file)
+                _sock_release(file.sk)
+            except Exception:  # noqa: BLE001 - a finalizer must not raise (interpreter exit)
+                pass
+
+    def detach(self) -> int:
+        """Close this object without closing the fd; -> the fd (-1 when already closed).
+        ``socket_create(net, fileno=fd)`` makes a socket of it again."""
+        fd = self._fd
+        if fd < 0:
+            return -1
+        self._fd = -1
+        self._fdtable.hold(fd, self)  # held strongly: the fd stays open with no user object
+        return fd
+
+    def dup(self) -> Socket:
+        """A new socket object on a new fd sharing this open file (``dup(2)``): closing one
+        leaves the other working; the timeout is copied, as CPython's ``dup`` does."""
+        sk = self._check()
+        self._file.refs += 1
+        new = Socket(self.net, sk, self._type, self._proto, self._family, file=self._file)
+        new._timeout_s, new._timeout_ns = self._timeout_s, self._timeout_ns
+        return new
 
     def _linger(self, sk: Sock, timeout_ns: int) -> Any:
         """``sk_stream_wait_close``: sleep until the FIN is acknowledged or the time is up."""
@@ -543,13 +669,15 @@ class Socket:
     def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
         """The option's value; raw bytes when ``buflen`` is given, as in Python.
 
-        Without ``buflen``: ints for int options, SO_LINGER's ``l_onoff`` (as CPython decodes
-        it), the ``TcpInfo`` object for TCP_INFO and the algorithm's name (``str``) for
-        TCP_CONGESTION.
+        Without ``buflen``: ints for int options, SO_LINGER's ``l_onoff`` and TCP_INFO's first
+        4 bytes as an int (as CPython decodes them), and the algorithm's name (``str``) for
+        TCP_CONGESTION.  The decoded TCP_INFO is :func:`tcp_info`.
         """
         sk = self._check()
-        if level == SOL_SOCKET and optname in (SO_TYPE, SO_PROTOCOL):
-            value = self._type if optname == SO_TYPE else self._proto
+        if level == SOL_SOCKET and optname == SO_TYPE:
+            value = self._type
+        elif level == SOL_SOCKET and optname == SO_PROTOCOL:
+            value = sk.protocol  # the protocol chosen, even when created with 0
         elif level == SOL_SOCKET:
             value = sock_getsockopt(sk, optname, self._listening)
         else:
@@ -560,6 +688,10 @@ class Socket:
             return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth
         if level == SOL_SOCKET and optname == SO_LINGER:
             return value[0]
+        if level == IPPROTO_TCP and optname == TCP_INFO:
+            # CPython reads an int: the first 4 bytes of struct tcp_info (tcpi_state, ca_state,
+            # retransmits, probes), native byte order
+            return int.from_bytes(bytes(value)[:4], sys.byteorder, signed=True)
         return value
 
     def __repr__(self) -> str:
@@ -594,7 +726,7 @@ def inet_create(net: Any, base: int, proto: int) -> Socket:
         if protocol == IPPROTO_IP:  # the wildcard (SOCK_RAW): made with the user's protocol
             return Socket(net, create(net, proto), base, proto)
         if proto in (0, protocol):
-            return Socket(net, create(net), base, protocol)
+            return Socket(net, create(net), base, proto)  # ``proto`` reads as given (0 too)
     raise OSError(errno.EPROTONOSUPPORT, f"Protocol not supported: {proto}")
 
 
@@ -607,12 +739,16 @@ NET_FAMILIES: dict[int, Callable[[Any, int, int], Socket]] = {
 
 
 def socket_create(net: Any, family: int = AF_INET, type: int = SOCK_STREAM,
-                  proto: int = 0) -> Socket:
+                  proto: int = 0, fileno: int | None = None) -> Socket:
     """``socket(family, type, proto)`` on the host whose namespace is ``net`` (``__sock_create``).
 
     ``type`` may carry SOCK_NONBLOCK (the socket starts non-blocking) and SOCK_CLOEXEC
-    (accepted, meaningless here).
+    (accepted, meaningless here).  With ``fileno`` (an fd left open by ``detach()``) the
+    socket is made on that fd; family, type and proto are then the fd's, as CPython detects
+    them.
     """
+    if fileno is not None:
+        return _adopt(net, fileno)
     create = NET_FAMILIES.get(family)
     if create is None:
         raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
@@ -620,3 +756,38 @@ def socket_create(net: Any, family: int = AF_INET, type: int = SOCK_STREAM,
     if type & SOCK_NONBLOCK:
         sock.setblocking(False)
     return sock
+
+
+def _adopt(net: Any, fd: int) -> Socket:
+    """``socket.socket(fileno=fd)``: a new object on an fd that ``detach()`` left open."""
+    old = fdtable_of(net).get(fd)
+    if not isinstance(old, Socket):
+        raise OSError(errno.ENOTSOCK, "Socket operation on non-socket")
+    if old._fd >= 0:
+        raise OSError(errno.EINVAL, f"fd {fd} belongs to a live socket object (ixsim adopts "
+                      "only an fd that detach() left open)")
+    return Socket(net, old.sk, old._type, old._proto, old._family, file=old._file, fd=fd)
+
+
+def _fput(file: SockFile) -> None:
+    """The last fd of ``file`` closed: leave every epoll first (eventpoll_release)."""
+    hooks = list(file.on_close)
+    file.on_close.clear()
+    for hook in hooks:
+        hook()
+
+
+def _sock_release(sk: Sock) -> None:
+    """``sock_release``: close the kernel Sock.  Tasks still sleeping in its calls retry now
+    and fail with EBADF (Linux would leave them blocked on the file reference they hold; a
+    task has none)."""
+    sk.close()
+    for entry in list(sk.wq):
+        if isinstance(entry, SockWaiter):
+            entry(sk, ~0)
+
+
+def tcp_info(sock: Socket) -> Any:
+    """The decoded ``struct tcp_info`` of a TCP socket (:class:`stack.tcp.info.TcpInfo`):
+    what ``getsockopt(IPPROTO_TCP, TCP_INFO, 256)`` returns, with named fields."""
+    return sock._check().getsockopt(IPPROTO_TCP, TCP_INFO)

@@ -24,7 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stack.uapi import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP
+
 TIMED_OUT = "timed out"  # CPython's socket.timeout message
+# what each kind of call waits for
+POLL_RECV = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP
+POLL_SEND = EPOLLOUT | EPOLLERR | EPOLLHUP
+POLL_CONNECT = EPOLLOUT | EPOLLERR | EPOLLHUP
+POLL_ACCEPT = EPOLLIN | EPOLLERR | EPOLLHUP
 
 
 class Describe:
