@@ -391,6 +391,19 @@ class PingSock(Sock):
         cmsgs = [(SOL_IP, IP_TTL, ttl.to_bytes(4, sys.byteorder))] if ttl >= 0 else []
         return data, cmsgs, addr
 
+    def recvmsg_ctl(self, bufsize: int, flags: int
+                    ) -> tuple[bytes, tuple[bytes, int] | None, int, list[tuple[int, int, bytes]]]:
+        """The socket layer's recvmsg (:meth:`stack.sock.Sock.recvmsg_ctl`): ``(data, addr,
+        msg_flags, cmsgs)``, MSG_ERRQUEUE and MSG_TRUNC in the flags as ``ping_recvmsg``
+        sets them."""
+        if flags & MSG_ERRQUEUE:
+            data, cmsgs, addr = self.recvmsg_cmsg(bufsize, flags)
+            return data, addr, MSG_ERRQUEUE, cmsgs
+        data, cmsgs, addr = self.recvmsg_cmsg(bufsize, flags | MSG_TRUNC)
+        if len(data) <= bufsize:
+            return data, addr, 0, cmsgs
+        return (data if flags & MSG_TRUNC else data[:bufsize]), addr, MSG_TRUNC, cmsgs
+
     def recv_error(self, bufsize: int) -> tuple[bytes, tuple[bytes, int], SockExtendedErr]:
         """ip_recv_error: the oldest queued error: the quoted echo request (up to
         ``bufsize`` bytes), its destination and the extended error; EAGAIN when none."""

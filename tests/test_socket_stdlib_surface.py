@@ -41,6 +41,9 @@ EXTRA = {
     "describe": "the operation and endpoints named in Deadlock messages",
     "file": "the open file shared by dup() copies (fd reference count, epoll hooks)",
     "poll": "the Sock's EPOLL* readiness mask, for tests",
+    "ioctl": "Linux socket ioctls (SIOCATMARK, SIOCINQ, SIOCOUTQ, SIOCOUTQNSD); CPython has "
+             "socket.ioctl on Windows only, fcntl.ioctl(fd) elsewhere",
+    "sockatmark": "sockatmark(3): is the next byte at the urgent mark (SIOCATMARK)",
 }
 
 

@@ -319,11 +319,11 @@ def test_two_hosts_out_of_band_byte_with_epollpri_and_urg_on_the_wire() -> None:
         c.sendall(b"world")
         events = ep.poll(1.0)
         w.run_for("10ms")
-        assert dict(ep.poll(0))[conn] & EPOLLPRI and events
+        assert dict(ep.poll(0))[conn.fileno()] & EPOLLPRI and events
         assert conn.recv(100) == b"hello"
         assert conn.sockatmark() == 1
         assert conn.recv(10, socket.MSG_OOB) == b"!"
-        assert not dict(ep.poll(0)).get(conn, 0) & EPOLLPRI
+        assert not dict(ep.poll(0)).get(conn.fileno(), 0) & EPOLLPRI
         assert conn.recv(100) == b"world"
         assert conn.sockatmark() == 0
     # '!' does not wait for the ACK of "hello" (no Nagle for urgent data); "world" starts at
