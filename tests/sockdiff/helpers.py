@@ -12,6 +12,12 @@ TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5:
               6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
               11: "CLOSING"}
 TCP_INFO_LEN = 104
+# linux/in.h numbers CPython's socket module does not export
+IP_PKTINFO = 8
+IP_MTU_DISCOVER = 10
+IP_RECVERR = 11
+IP_RECVTTL = 12
+IP_MTU = 14
 NOWHERE = "10.0.0.3"  # on the link, answered by nobody: a connect there stays in SYN_SENT
 
 

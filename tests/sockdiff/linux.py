@@ -15,6 +15,7 @@ the namespace it was created in.  Only addresses inside the two namespaces are e
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import fcntl
 import os
@@ -119,6 +120,7 @@ class LinuxLink:
         tag = f"sockdiff-{worker}-{pid}-" if worker else f"sockdiff-{pid}-"
         self.ns = {"a": tag + "a", "b": tag + "b"}
         self.made: list[str] = []
+        atexit.register(self.close)
         self.mirrored: dict[str, str] = {}
         try:
             for side in ("a", "b"):

@@ -7,7 +7,7 @@ import socket as S
 import struct
 
 from tests.sockdiff.api import Net, scenario
-from tests.sockdiff.helpers import icmp_echo, tcp_pair, udp_pair
+from tests.sockdiff.helpers import IP_RECVERR, icmp_echo, tcp_pair, udp_pair
 
 
 def _udp(net: Net, side: str = "a"):
@@ -310,7 +310,9 @@ def udp_poll_masks(net: Net) -> None:
     tx.sendto(b"x", (net.addr("b"), net.port(0)))
     net.settle(5)
     net.note_poll("with datagram", rx)
-    rx.shutdown(S.SHUT_RD)
+    net.try_("SHUT_RD unconnected", rx.shutdown, S.SHUT_RD)
+    rx.connect((net.addr("a"), net.port(1)))
+    net.try_("SHUT_RD connected", rx.shutdown, S.SHUT_RD)
     net.note_poll("after SHUT_RD", rx)
 
 
@@ -347,7 +349,7 @@ def _errqueue(net: Net, s, label: str) -> None:
 def udp_recverr_errqueue(net: Net) -> None:
     s = _udp(net)
     s.bind((net.addr("a"), net.port(1)))
-    s.setsockopt(S.IPPROTO_IP, S.IP_RECVERR, 1)
+    s.setsockopt(S.IPPROTO_IP, IP_RECVERR, 1)
     s.sendto(b"probe", (net.addr("b"), net.port(0)))
     net.settle(5)
     net.note_poll("poll", s)

@@ -7,7 +7,15 @@ import socket as S
 import struct
 
 from tests.sockdiff.api import Net, scenario
-from tests.sockdiff.helpers import linger, roundtrip, tcp_pair
+from tests.sockdiff.helpers import (
+    IP_MTU,
+    IP_MTU_DISCOVER,
+    IP_RECVERR,
+    IP_RECVTTL,
+    linger,
+    roundtrip,
+    tcp_pair,
+)
 
 SOL, TCP, IP = S.SOL_SOCKET, S.IPPROTO_TCP, S.IPPROTO_IP
 
@@ -194,12 +202,18 @@ def invalid_option_lengths(net: Net) -> None:
 def getsockopt_buffer_lengths(net: Net) -> None:
     s = _tcp(net)
     s.setsockopt(TCP, S.TCP_CONGESTION, b"cubic")  # the machine's default may be another
-    net.try_("SO_RCVBUF buflen 0", s.getsockopt, SOL, S.SO_RCVBUF, 0)
     net.try_("SO_KEEPALIVE buflen 2", s.getsockopt, SOL, S.SO_KEEPALIVE, 2)
     net.try_("SO_KEEPALIVE buflen 8", s.getsockopt, SOL, S.SO_KEEPALIVE, 8)
     net.try_("TCP_NODELAY buflen 1", s.getsockopt, TCP, S.TCP_NODELAY, 1)
     net.try_("IP_TTL buflen 1", s.getsockopt, IP, S.IP_TTL, 1)
     net.try_("TCP_CONGESTION buflen 4", s.getsockopt, TCP, S.TCP_CONGESTION, 4)
+
+
+@scenario
+def getsockopt_buflen_zero_is_int(net: Net) -> None:
+    s = _tcp(net)
+    net.try_("SO_RCVBUF buflen 0", s.getsockopt, SOL, S.SO_RCVBUF, 0)
+    net.try_("TCP_NODELAY buflen 0", s.getsockopt, TCP, S.TCP_NODELAY, 0)
 
 
 @scenario
@@ -242,7 +256,7 @@ def ip_tos_udp(net: Net) -> None:
 def ip_ttl_on_the_wire(net: Net) -> None:
     rx = net.socket("b", S.AF_INET, S.SOCK_DGRAM)
     rx.bind((net.addr("b"), net.port(0)))
-    rx.setsockopt(IP, S.IP_RECVTTL, 1)
+    rx.setsockopt(IP, IP_RECVTTL, 1)
     tx = _udp(net)
     tx.setsockopt(IP, S.IP_TTL, 33)
     tx.sendto(b"t", (net.addr("b"), net.port(0)))
@@ -253,15 +267,15 @@ def ip_ttl_on_the_wire(net: Net) -> None:
 @scenario
 def ip_mtu_discover_and_mtu(net: Net) -> None:
     s = _tcp(net)
-    net.try_("IP_MTU_DISCOVER default", s.getsockopt, IP, S.IP_MTU_DISCOVER)
-    net.try_("IP_MTU unconnected", s.getsockopt, IP, S.IP_MTU)
+    net.try_("IP_MTU_DISCOVER default", s.getsockopt, IP, IP_MTU_DISCOVER)
+    net.try_("IP_MTU unconnected", s.getsockopt, IP, IP_MTU)
     srv, cli, conn = tcp_pair(net)
-    net.try_("IP_MTU connected", cli.getsockopt, IP, S.IP_MTU)
+    net.try_("IP_MTU connected", cli.getsockopt, IP, IP_MTU)
     u = _udp(net)
-    net.try_("udp IP_MTU_DISCOVER default", u.getsockopt, IP, S.IP_MTU_DISCOVER)
-    net.try_("set 5", u.setsockopt, IP, S.IP_MTU_DISCOVER, 5)
-    net.try_("set 2", u.setsockopt, IP, S.IP_MTU_DISCOVER, 2)
-    net.try_("get", u.getsockopt, IP, S.IP_MTU_DISCOVER)
+    net.try_("udp IP_MTU_DISCOVER default", u.getsockopt, IP, IP_MTU_DISCOVER)
+    net.try_("set 5", u.setsockopt, IP, IP_MTU_DISCOVER, 5)
+    net.try_("set 2", u.setsockopt, IP, IP_MTU_DISCOVER, 2)
+    net.try_("get", u.getsockopt, IP, IP_MTU_DISCOVER)
 
 
 @scenario
@@ -274,7 +288,7 @@ def ip_multicast_defaults(net: Net) -> None:
 @scenario
 def ip_recverr_roundtrip(net: Net) -> None:
     u = _udp(net)
-    roundtrip(net, u, IP, S.IP_RECVERR, [1, 0], "IP_RECVERR")
+    roundtrip(net, u, IP, IP_RECVERR, [1, 0], "IP_RECVERR")
 
 
 # -- TCP level --------------------------------------------------------------------------------
