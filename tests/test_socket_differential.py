@@ -77,6 +77,13 @@ KNOWN: dict[str, str] = {
     "tcp_info_states_active_close": f"{ITEM3}: tcpi_state TIME_WAIT for a socket whose "
                                     "connection ended; Linux CLOSE (tcp_time_wait -> "
                                     "tcp_done) (S2)",
+    "so_bindtodevice_names": f"{ITEM3}: SO_BINDTODEVICE: unknown name EINVAL (Linux ENODEV), "
+                             "'lo' and '' refused with EINVAL, unbound reads b'\\0' for "
+                             "Linux's b'' (S2)",
+    "so_mark_roundtrip": f"{ITEM3}: SO_MARK ENOPROTOOPT, Linux stores it (S2)",
+    "listener_closed_with_queued_connection": f"{ITEM3}: connect_ex on a socket reset after "
+                                              "it was established gives ECONNABORTED; Linux "
+                                              "EISCONN (the socket stays SS_CONNECTED) (S2)",
     # S3: stdlib surface, errqueue, cmsg
     "identity_tcp": f"{ITEM4}: the proto property reads 6, Python's socket 0 as passed (S3)",
     "identity_udp": f"{ITEM4}: the proto property reads 17, Python's 0 (S3)",

@@ -5,7 +5,7 @@ namespaces) and ixsim's (two hosts on a cable), observation by observation (issu
 tests.sockdiff`` prints the match table.  See docs/sockets.md.
 """
 
-from tests.sockdiff import scen_data, scen_opts, scen_tcp  # noqa: F401 - they register
+from tests.sockdiff import scen_data, scen_opts, scen_poll, scen_tcp  # noqa: F401 - they register
 from tests.sockdiff.api import SCENARIOS, Net, Scenario, scenario
 
 __all__ = ["SCENARIOS", "Net", "Scenario", "scenario"]

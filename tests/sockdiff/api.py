@@ -17,6 +17,8 @@ The surface (both backends implement it):
 * ``net.note(label, value)``; ``net.try_(label, fn, *args)`` records the result or
   ``("OSError", "ECONNREFUSED")`` (any other exception: its type name);
 * ``net.poll(sock)``: the readiness mask as ``poll(2)`` reports it, as a ``"IN|OUT"`` string;
+* ``net.epoll(side)``: an :class:`EpollView` (register a socket under a label; ``poll()``
+  gives ``[(label, "IN|OUT"), ...]``, so fd numbers, which differ, never reach an observation);
 * ``net.sockatmark(sock)``; ``net.sysctl(side, key, value)``.
 
 Scenarios block only where the peer's answer is already there (a connect to a listening
@@ -82,6 +84,34 @@ def error_of(exc: BaseException) -> tuple[str, ...]:
     return (type(exc).__name__,)
 
 
+class EpollView:
+    """An epoll instance seen through labels: ``register(sock, events, label)``, ``modify``,
+    ``unregister``, ``poll()`` -> sorted ``[(label, mask text)]`` (timeout 0)."""
+
+    def __init__(self, ep: Any, key_of: Callable[[Any], Any]) -> None:
+        self.ep = ep
+        self.key_of = key_of  # what this backend's epoll reports for a socket
+        self.labels: dict[Any, str] = {}
+
+    def register(self, sock: Any, events: int, label: str) -> None:
+        self.ep.register(self.key_of(sock), events)
+        self.labels[self.key_of(sock)] = label
+
+    def modify(self, sock: Any, events: int) -> None:
+        self.ep.modify(self.key_of(sock), events)
+
+    def unregister(self, sock: Any) -> None:
+        self.ep.unregister(self.key_of(sock))
+
+    def poll(self) -> list[tuple[str, str]]:
+        out = []
+        for key, mask in self.ep.poll(0):
+            if not isinstance(key, int):
+                key = self.key_of(key)
+            out.append((self.labels.get(key, "?"), poll_text(mask)))
+        return sorted(out)
+
+
 class Net:
     """What a scenario sees; the backends fill in the transport."""
 
@@ -104,6 +134,9 @@ class Net:
         raise NotImplementedError
 
     def sockatmark(self, sock: Any) -> int:
+        raise NotImplementedError
+
+    def epoll(self, side: str) -> EpollView:
         raise NotImplementedError
 
     def sysctl(self, side: str, key: str, value: Any) -> None:

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ixsim import World
-from tests.sockdiff.api import Net
+from stack.socket import epoll_create
+from tests.sockdiff.api import EpollView, Net
 
 MS = 1_000_000
 HANG_NS = 10_000_000_000  # virtual time a scenario may take before it counts as blocked
@@ -81,6 +82,11 @@ class IxsimNet(Net):
 
     def sysctl(self, side: str, key: str, value: Any) -> None:
         self.hosts[side].sysctl(key, value)
+
+    def epoll(self, side: str) -> EpollView:
+        ep = epoll_create(self.hosts[side].net)
+        self._socks.append(ep)
+        return EpollView(ep, lambda sock: sock.fileno())
 
     def run(self, fn: Callable[[Net], None]) -> None:
         guard = self.world.sched.call_later(HANG_NS, _hang)

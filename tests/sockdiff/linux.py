@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.sockdiff.api import POLL_ASKED, Net
+from tests.sockdiff.api import POLL_ASKED, EpollView, Net
 
 CLONE_NEWNET = 0x40000000
 SIOCATMARK = 0x8905
@@ -217,6 +217,11 @@ class LinuxNet(Net):
 
     def sysctl(self, side: str, key: str, value: Any) -> None:
         self.link.sysctl(side, key, value)
+
+    def epoll(self, side: str) -> EpollView:
+        ep = select.epoll()
+        self._socks.append(ep)  # closed with the scenario's sockets
+        return EpollView(ep, lambda sock: sock.fileno())
 
     def run(self, fn: Callable[[Net], None]) -> None:
         """Run a scenario under the watchdog."""
