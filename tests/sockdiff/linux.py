@@ -43,6 +43,12 @@ HANG_S = 5
 # (net.core.rmem_max is read-only outside the init namespace on 6.x; a non-init namespace
 # may not pick a default congestion control the machine does not allow) is read instead and
 # given to the ixsim hosts (``LinuxLink.mirrored``), so both run under the same settings.
+# Settings both sides get, for the harness's sake: ICMP errors are not rate limited per
+# destination (the scenarios of one run send more port unreachables to 10.0.0.1 than
+# Linux's burst of 6, and the two sides' clocks refill the bucket at different paces).
+BOTH = {
+    "net.ipv4.icmp_ratelimit": 0,
+}
 # The default congestion control is left as the machine has it (a namespace may not pick one
 # the machine does not allow, and ixsim has only cubic and reno): no scenario reads it.
 KERNEL_DEFAULTS = {
@@ -96,6 +102,10 @@ def in_netns(path: str, fn: Callable[[], Any]) -> Any:
                     raise OSError(err, f"setns({path}): {os.strerror(err)}")
             finally:
                 os.close(fd)
+        except OSError as exc:
+            box["error"] = Unavailable(f"cannot enter the namespace: {exc}")
+            return
+        try:
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             box["error"] = exc
@@ -135,7 +145,13 @@ class LinuxLink:
                     try:
                         self.sysctl(side, key, value)
                     except OSError:
-                        self.mirrored[key] = self.read_sysctl(side, key)
+                        try:
+                            self.mirrored[key] = self.read_sysctl(side, key)
+                        except OSError:
+                            pass  # not in this kernel (IPv6 compiled out): nothing to mirror
+                for key, value in BOTH.items():
+                    self.sysctl(side, key, value)
+                    self.mirrored[key] = str(value)
                 _ip("-n", ns, "addr", "add", f"{Net.ADDRS[side]}/24", "dev", dev)
                 _ip("-n", ns, "link", "set", "lo", "up")
                 _ip("-n", ns, "link", "set", dev, "up")
@@ -228,6 +244,12 @@ class LinuxNet(Net):
         def hang(signum: int, frame: Any) -> None:
             raise ScenarioHang(f"blocked for more than {HANG_S} s on Linux")
 
+        if threading.current_thread() is not threading.main_thread():
+            try:  # signals reach only the main thread: no watchdog here
+                fn(self)
+            finally:
+                self.close()
+            return
         old = signal.signal(signal.SIGALRM, hang)
         signal.alarm(HANG_S)
         try:
