@@ -84,6 +84,11 @@ KNOWN: dict[str, str] = {
     "listener_closed_with_queued_connection": f"{ITEM3}: connect_ex on a socket reset after "
                                               "it was established gives ECONNABORTED; Linux "
                                               "EISCONN (the socket stays SS_CONNECTED) (S2)",
+    "connect_refused_then_names": f"{ITEM3}: after a refused connect getsockname keeps "
+                                  "10.0.0.1; Linux clears the source address to 0.0.0.0 "
+                                  "(S2)",
+    "so_rcvtimeo_blocking_recv": f"{ITEM3}: SO_RCVTIMEO ENOPROTOOPT, so the blocking recv "
+                                 "waits for ever; Linux raises EAGAIN after 50 ms (S2)",
     # S3: stdlib surface, errqueue, cmsg
     "identity_tcp": f"{ITEM4}: the proto property reads 6, Python's socket 0 as passed (S3)",
     "identity_udp": f"{ITEM4}: the proto property reads 17, Python's 0 (S3)",

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {side}: {r[side]}")
     print(f"{matched}/{len(rows)} match")
     if link.mirrored:
-        print("settings Linux's namespaces would not take, given to ixsim: " +
+        print("ixsim hosts run with (Linux's where a namespace keeps its own): " +
               ", ".join(f"{k}={v}" for k, v in link.mirrored.items()))
     return 0
 

@@ -31,7 +31,8 @@ class ScenarioHang(Exception):
     such as the driver's watchdog, keeps the queue non-empty, so ``Deadlock`` never comes)."""
 
 
-def _hang() -> None:
+def _hang(link: IxsimLink) -> None:
+    link.dirty = True  # raised out of an event: the world is not trusted afterwards
     raise ScenarioHang("blocked for more than 10 s of virtual time in ixsim")
 
 
@@ -41,10 +42,12 @@ class IxsimLink:
         self.sysctls = dict(sysctls or {})
         self.world: Any = None
         self.hosts: dict[str, Any] = {}
+        self.dirty = False
         self.renew()
 
     def renew(self) -> None:
         self.close()
+        self.dirty = False
         self.world = World(seed=self.seed)
         self.hosts = {side: self.world.host(side, f"{addr}/24")
                       for side, addr in Net.ADDRS.items()}
@@ -89,7 +92,7 @@ class IxsimNet(Net):
         return EpollView(ep, lambda sock: sock.fileno())
 
     def run(self, fn: Callable[[Net], None]) -> None:
-        guard = self.world.sched.call_later(HANG_NS, _hang)
+        guard = self.world.sched.call_later(HANG_NS, _hang, self.link)
         clean = False
         try:
             fn(self)
@@ -100,5 +103,5 @@ class IxsimNet(Net):
                 self.close()
             except Exception:  # noqa: BLE001 - the world is renewed below
                 clean = False
-            if not clean:
+            if not clean or self.link.dirty:
                 self.link.renew()

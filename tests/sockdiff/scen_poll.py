@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import select
 import socket as S
+import struct
 
 from tests.sockdiff.api import Net, scenario
 from tests.sockdiff.helpers import listener, tcp_pair
@@ -175,3 +176,26 @@ def relisten_and_listen_after_shutdown(net: Net) -> None:
     net.try_("shutdown listener", srv.shutdown, S.SHUT_RDWR)
     net.try_("accept after shutdown", srv.accept)
     net.note_poll("poll", srv)
+
+
+@scenario
+def connect_refused_then_names(net: Net) -> None:
+    c = net.socket("a", S.AF_INET, S.SOCK_STREAM)
+    net.try_("connect", c.connect, (net.addr("b"), net.port(0)))
+    net.try_("getsockname after", c.getsockname)
+    net.try_("getpeername after", c.getpeername)
+    b = net.socket("a", S.AF_INET, S.SOCK_STREAM)
+    b.bind((net.addr("a"), net.port(1)))
+    net.try_("bound: connect", b.connect, (net.addr("b"), net.port(0)))
+    net.try_("bound: getsockname after", b.getsockname)
+
+
+@scenario
+def so_rcvtimeo_blocking_recv(net: Net) -> None:
+    srv, cli, conn = tcp_pair(net)
+    tv = struct.pack("ll", 0, 50000)
+    net.try_("set", conn.setsockopt, S.SOL_SOCKET, S.SO_RCVTIMEO, tv)
+    net.try_("blocking recv on an idle connection", conn.recv, 10)
+    cli.sendall(b"late")
+    net.settle(5)
+    net.try_("then data", conn.recv, 10)
