@@ -16,14 +16,6 @@ UNOWNED = "not owned by a part (reported to the lead)"
 
 KNOWN: dict[str, str] = {
     # S1: urgent data
-    "tcp_oob_send_and_recv": f"{ITEM2}: urgent byte not taken out of band - poll lacks PRI, "
-                             "recv(MSG_OOB) EINVAL instead of b'!', the byte is read inline (S1)",
-    "tcp_oob_inline": f"{ITEM2}: SO_OOBINLINE recv does not stop at the mark: b'xy!' for "
-                      "Linux's b'xy' (S1)",
-    "tcp_sockatmark": f"{ITEM2}: no sockatmark() on ixsim's Socket (SIOCATMARK), recv reads "
-                      "across the mark (S1)",
-    "tcp_sockatmark_inline": f"{ITEM2}: recv reads across the mark (b'abU' for b'ab'), no "
-                             "sockatmark() (S1)",
     # S2: options and edges
     "udp_reuseport_both": f"{ITEM3}: SO_REUSEPORT second UDP bind EADDRINUSE, Linux binds (S2)",
     "bind_reuseport_both_listen": f"{ITEM3}: SO_REUSEPORT second TCP bind EADDRINUSE (S2)",
@@ -72,22 +64,9 @@ KNOWN: dict[str, str] = {
     "so_rcvtimeo_blocking_recv": f"{ITEM3}: SO_RCVTIMEO ENOPROTOOPT, so the blocking recv "
                                  "waits for ever; Linux raises EAGAIN after 50 ms (S2)",
     # S3: stdlib surface, errqueue, cmsg
-    "identity_tcp": f"{ITEM4}: the proto property reads 6, Python's socket 0 as passed (S3)",
-    "identity_udp": f"{ITEM4}: the proto property reads 17, Python's 0 (S3)",
-    "accepted_socket_identity": f"{ITEM4}: accepted socket's proto 6, Python's 0 (S3)",
-    "udp_recverr_errqueue": f"{ITEM4}: no recvmsg on ixsim's Socket (MSG_ERRQUEUE) (S3)",
-    "udp_recverr_off_errqueue_empty": f"{ITEM4}: no recvmsg (S3)",
-    "udp_recvmsg_sendmsg_plain": f"{ITEM4}: no sendmsg/recvmsg (S3)",
-    "ip_ttl_on_the_wire": f"{ITEM4}: IP_RECVTTL and recvmsg missing (S3)",
     # S4: raw and ping sockets
     "ping_socket_echo": f"{ITEM5}: no net.ipv4.ping_group_range, ICMP datagram sockets "
                         "EPROTONOSUPPORT (S4)",
-    "ping_socket_refusals": f"{ITEM5}: ICMP datagram sockets EPROTONOSUPPORT (S4)",
-    "ping_socket_not_permitted_by_default": f"{ITEM5}: no ping_group_range; Linux EACCES "
-                                            "outside it (S4)",
-    "raw_icmp_echo": f"{ITEM5}: SOCK_RAW ESOCKTNOSUPPORT (S4)",
-    "raw_socket_options": f"{ITEM5}: SOCK_RAW ESOCKTNOSUPPORT (S4)",
-    "raw_udp_sees_datagram": f"{ITEM5}: SOCK_RAW ESOCKTNOSUPPORT (S4)",
     # nobody's
     "getsockopt_buflen_zero_is_int": f"{UNOWNED}: getsockopt(level, opt, 0) gives b''; "
                                      "CPython treats buflen 0 as no buflen and returns the int",
