@@ -243,6 +243,16 @@ from stack.core.netdevice import (
     unregister_netdev,
     unregister_netdevice_notifier,
 )
+from stack.core.page import (
+    PAGE_SIZE,
+    SKB_FRAG_PAGE_ORDER,
+    Page,
+    PageFrag,
+    alloc_page,
+    alloc_pages,
+    get_page,
+    put_page,
+)
 from stack.core.qdisc import (
     NET_XMIT_CN,
     NET_XMIT_DROP,
@@ -274,6 +284,7 @@ from stack.core.skbuff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
+    MAX_SKB_FRAGS,
     NET_IP_ALIGN,
     NET_SKB_PAD,
     PACKET_BROADCAST,
@@ -288,6 +299,7 @@ from stack.core.skbuff import (
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
     SKB_GSO_UDP_L4,
+    SkbFrag,
     SkbPanic,
     SkbSharedInfo,
     SkBuff,
@@ -303,10 +315,17 @@ from stack.core.skbuff import (
     napi_consume_skb,
     netdev_alloc_skb,
     netdev_alloc_skb_ip_align,
+    skb_add_rx_frag,
     skb_checksum_help,
+    skb_copy_bits,
+    skb_fill_page_desc,
+    skb_frag_address,
+    skb_frag_dma_map,
     skb_get,
     skb_header_release,
+    skb_linearize,
     skb_share_check,
+    skb_split,
     skb_unshare,
 )
 from stack.core.softirq import (
@@ -394,4 +413,7 @@ __all__ = [
     "TRACEPOINTS", "unregister_netdev", "unregister_netdevice_notifier", "validate_xmit_skb",
     "VLAN_ETH_HLEN", "VLAN_HLEN", "VLAN_N_VID", "vlan_vid_add", "vlan_vid_del", "VLAN_VID_MASK",
     "WATCHDOG_TIMEO_DEFAULT", "Work", "Workqueue",
+    "MAX_SKB_FRAGS", "PAGE_SIZE", "SKB_FRAG_PAGE_ORDER", "Page", "PageFrag", "alloc_page",
+    "alloc_pages", "get_page", "put_page", "SkbFrag", "skb_add_rx_frag", "skb_copy_bits",
+    "skb_fill_page_desc", "skb_frag_address", "skb_frag_dma_map", "skb_linearize", "skb_split",
 ]  # fmt: skip

@@ -39,6 +39,7 @@ from stack.core.ethtool import netdev_drivername
 from stack.core.features import (
     NETIF_F_CSUM_MASK,
     NETIF_F_HW_VLAN_CTAG_TX,
+    NETIF_F_SG,
     NETIF_F_TSO,
     NETIF_F_TSO6,
 )
@@ -50,6 +51,7 @@ from stack.core.skbuff import (
     consume_skb,
     kfree_skb,
     skb_checksum_help,
+    skb_linearize,
 )
 from stack.core.softirq import NET_TX_SOFTIRQ
 
@@ -164,6 +166,8 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff] | None:
             segs = skb_gso_segment(skb, features)
             if segs is None:
                 return None
+    elif skb.data_len and not features & NETIF_F_SG:
+        skb_linearize(skb)  # skb_needs_linearize: fragments for a device without SG
     if not features & NETIF_F_CSUM_MASK:
         for seg in segs:
             if seg.ip_summed == CHECKSUM_PARTIAL:
