@@ -229,8 +229,9 @@ def dev_queue_xmit(skb: SkBuff) -> int:
         kfree_skb(skb, SkbDropReason.DEV_READY)
         return NET_XMIT_CN
     features = dev.features
-    slow = skb.vlan_present or (skb.ip_summed == CHECKSUM_PARTIAL
-                                and not features & NETIF_F_CSUM_MASK)
+    slow = (skb.vlan_present or (skb.ip_summed == CHECKSUM_PARTIAL
+                                 and not features & NETIF_F_CSUM_MASK)
+            or (skb.data_len and not features & NETIF_F_SG))
     if skb.gso_size and not slow:
         need = _GSO_NEEDS[skb.gso_type & _GSO_MASK]
         slow = not need or features & need != need
