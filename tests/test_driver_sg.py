@@ -25,8 +25,8 @@ from stack.core import (
     alloc_pages,
     skb_add_rx_frag,
 )
-from stack.core.ethtool_ioctl import ethtool_set_features
 from stack.core.dev import PacketOffload
+from stack.core.ethtool_ioctl import ethtool_set_features
 from stack.core.qdisc import dev_queue_xmit
 from stack.ipv4.gso import inet_gso_segment
 
