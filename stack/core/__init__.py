@@ -93,6 +93,7 @@ from stack.core.ethtool_ioctl import (
     ethtool_get_coalesce,
     ethtool_get_drvinfo,
     ethtool_get_eeprom,
+    ethtool_get_features,
     ethtool_get_link,
     ethtool_get_link_ksettings,
     ethtool_get_pauseparam,
@@ -102,10 +103,12 @@ from stack.core.ethtool_ioctl import (
     ethtool_set_coalesce,
     ethtool_set_eeprom,
     ethtool_set_features,
+    ethtool_set_features_by_name,
     ethtool_set_pauseparam,
     ethtool_set_ringparam,
 )
 from stack.core.features import (
+    ETHTOOL_FEATURE_GROUPS,
     NETDEV_FEATURE_NAMES,
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
@@ -128,6 +131,7 @@ from stack.core.features import (
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
+    netdev_feature_mask,
     netdev_features_names,
 )
 from stack.core.gro import GroCb, napi_gro_flush, napi_gro_receive, skb_gro_receive
@@ -368,6 +372,8 @@ __all__ = [
     "ethtool_get_drvinfo", "ethtool_get_eeprom", "ethtool_get_link", "ethtool_get_link_ksettings",
     "ethtool_get_pauseparam", "ethtool_get_regs", "ethtool_get_ringparam", "ethtool_get_stats",
     "ethtool_op_get_link", "ethtool_set_coalesce", "ethtool_set_eeprom", "ethtool_set_features",
+    "ethtool_get_features", "ethtool_set_features_by_name", "ETHTOOL_FEATURE_GROUPS",
+    "netdev_feature_mask",
     "ethtool_set_pauseparam", "ethtool_set_ringparam", "EthtoolCoalesce", "EthtoolDrvinfo",
     "EthtoolLinkSettings", "EthtoolOps", "EthtoolPauseparam", "EthtoolRegs", "EthtoolRingparam",
     "flush_work", "format_mac", "free_netdev", "GRO_HELD", "GRO_MERGED_FREE", "GRO_NORMAL",
