@@ -211,11 +211,13 @@ def features_lines(ref: NicRef) -> list[str]:
             continue
         grouped |= mask
         state = "on" if features & mask else "off"
-        if len(present) > 1:
-            lines.append(f"{long}: {state}")
+        if len(present) == 1:  # ethtool names a one-feature group by the group's name
+            lines.append(_feature_line(long, present[0], features, hw, wanted, indent=False))
+            continue
+        lines.append(f"{long}: {state}")
         for bit in present:
             lines.append(_feature_line(NETDEV_FEATURE_NAMES[bit], bit, features, hw, wanted,
-                                       indent=len(present) > 1))
+                                       indent=True))
     for bit, name in sorted(NETDEV_FEATURE_NAMES.items()):
         if not bit & grouped:
             lines.append(_feature_line(name, bit, features, hw, wanted, indent=False))
