@@ -189,3 +189,20 @@ def test_sg_off_linearizes_before_the_driver(gso: bool):
     assert got == b"".join(body) and all(l4_ok(r.frame[14:]) for r in w.b.rx)
     assert w.a.kernel.pages_live == 0 and tx_mappings(w.a) == 0
     w.assert_clean()
+
+
+def test_a_packet_tap_sees_the_fragments_of_a_transmitted_skb():
+    """dev_queue_xmit_nit hands taps a clone that shares the fragments: the captured frame is
+    the whole frame, as the wire carries it."""
+    w = DriverPair()
+    cap = w.a.host.capture("eth0")
+    body = [payload(300, 9), payload(200, 10)]
+    head = headers(w, 500)
+    skb, _pages = frag_skb(w, head, [(0, body[0]), (0, body[1])])
+    assert dev_queue_xmit(skb) == 0
+    w.run("1ms")
+    out = [f.frame for f in cap.frames if f.direction == "out"]
+    assert len(out) == 1 and out[0][54:] == body[0] + body[1]
+    assert w.b.rx[0].frame[54:] == out[0][54:]
+    cap.stop()
+    assert w.a.kernel.pages_live == 0
