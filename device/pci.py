@@ -660,3 +660,21 @@ class PciDev:
             self._fn._fault(
                 "DMA_UNMAP", dma_addr, f"unmap of {length} bytes that were never mapped"
             )
+
+    def dma_map_page(self, page: int, offset: int, size: int, direction: int) -> int:
+        """dma_map_page: map ``size`` bytes at ``page + offset`` (an skb fragment).
+
+        The same IOMMU entry as ``dma_map_single``; a page outside guest RAM is a fault (and
+        maps nothing), as a bad ``struct page`` would be.
+        """
+        addr = page + offset
+        if not self.mem.in_ram(addr, size):
+            self._fn._fault("DMA_MAP", addr, f"dma_map_page of {size} bytes outside guest RAM")
+            return addr
+        return self._fn.dma_map.map(addr, size, direction)
+
+    def dma_unmap_page(self, dma_addr: int, size: int, direction: int) -> None:
+        if not self._unmap(dma_addr, size, direction):
+            self._fn._fault(
+                "DMA_UNMAP", dma_addr, f"dma_unmap_page of {size} bytes that were never mapped"
+            )

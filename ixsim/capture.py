@@ -78,6 +78,8 @@ def start_capture(host: Any, iface: str, expr: str = "", pcap: str | None = None
         # the MAC header either way (skb.mac_header), as AF_PACKET does.
         start = skb.mac_header if skb.mac_header >= 0 else skb.data
         frame = bytes(skb.head[start : skb.tail])
+        if skb.data_len:  # a transmitted skb's page fragments follow its head
+            frame += skb.frags_bytes()
         if skb.vlan_present and skb.pkt_type != PACKET_OUTGOING:
             tci = skb.vlan_tci
             frame = frame[:12] + bytes((0x81, 0x00, tci >> 8, tci & 0xFF)) + frame[12:]

@@ -140,6 +140,7 @@ class Host:
         self.machine = Machine(world.sched, name, mem_size=mem_size, strict=world.strict,
                                pcix=bool(msi))
         self.kernel = Kernel(world.sched, name)
+        self.kernel.mem = self.machine.mem  # skb fragment pages live in guest RAM
         self.addresses: list[tuple[str, str]] = []
         self.interfaces: dict[str, Any] = {}
         self.probe_errors: list[str] = []

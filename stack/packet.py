@@ -129,6 +129,8 @@ class PacketSock(Sock):
             return 0
         start = skb.mac_header if skb.mac_header >= 0 else skb.data
         frame = bytes(skb.head[start : skb.tail])
+        if skb.data_len:  # a transmitted skb's page fragments follow its head
+            frame += skb.frags_bytes()
         consume_skb(skb)
         if self.filter is not None:
             snaplen = self.filter.run(frame)  # run_filter: 0 drops, else the bytes to keep

@@ -5,12 +5,14 @@ Mirrors Linux's ``ixgb.h`` (``struct ixgb_adapter``, ``struct ixgb_desc_ring``,
 ``struct ixgb_fc``, ``struct ixgb_hw_stats``).  Plain slotted classes: every other module of
 the driver reads and writes these fields directly, as the C code does.
 
-Data model (the ixsim driver's one deliberate difference from Linux, said out loud): skb data
-lives in plain Python buffers, so the device cannot DMA from or into an skb.  A TX
+Data model (the ixsim driver's one deliberate difference from Linux, said out loud): an skb's
+linear part lives in a plain Python buffer, so the device cannot DMA from or into it.  A TX
 ``Buffer`` therefore owns a bounce chunk of guest memory (``buf``, at most 16 KiB) that
-``tx_map`` fills from the skb and maps to-device; an RX ``Buffer`` owns a guest-memory
-receive buffer of ``rx_buffer_len`` bytes mapped from-device, which ``clean_rx_irq`` copies
-into a fresh skb.  ``dma`` is the mapping (0 when unmapped), as in Linux.
+``tx_map`` fills from the skb head and maps to-device; an skb's page fragments are in
+guest memory already and are mapped in place (``mapped_as_page``, no chunk); an RX
+``Buffer`` owns a guest-memory receive buffer of ``rx_buffer_len`` bytes mapped from-device,
+which ``clean_rx_irq`` copies into a fresh skb.  ``dma`` is the mapping (0 when unmapped),
+as in Linux.
 """
 
 from __future__ import annotations

@@ -6,10 +6,15 @@ Mirrors Linux's ``ixgb_xmit_frame``, ``ixgb_tso``, ``ixgb_tx_csum``, ``ixgb_tx_m
 
 Contract and the ixsim differences, said out loud:
 
-* skbs are linear Python buffers, so ``tx_map`` copies the packet into bounce chunks of guest
-  memory (at most 16 KiB each, the per-descriptor limit) and maps each to-device; the TSO
-  sentinel erratum still applies (the last chunk is 4 bytes short, a 4-byte descriptor
-  follows).  ``clean_tx_irq`` unmaps and frees every chunk and gives the skb back.
+* An skb's linear part is a Python buffer, so ``tx_map`` copies it into bounce chunks of
+  guest memory (at most 16 KiB each, the per-descriptor limit) and maps each to-device with
+  ``dma_map_single``.  Its page fragments already live in guest memory: each is mapped where
+  it lies with ``skb_frag_dma_map`` (``dma_map_page``), one descriptor per 16 KiB of it, the
+  slot marked ``mapped_as_page``, exactly as Linux's ``ixgb_tx_map``.  The TSO sentinel
+  erratum applies as in Linux: the last buffer (the head's when there are no fragments, else
+  the last fragment's) is mapped 4 bytes short, and a 4-byte descriptor follows.
+  ``clean_tx_irq`` unmaps each slot the way it was mapped (``dma_unmap_page`` or
+  ``dma_unmap_single`` plus the chunk's free) and gives the skb back.
 * Completed packets are freed with ``dev_consume_skb_any`` (newer drivers' choice; Linux ixgb
   used ``dev_kfree_skb_any``, which counts as a drop); packets thrown away are dropped.
 * Doorbell batching: when the qdisc says more packets follow (``skb.xmit_more``) the TDT write
@@ -37,6 +42,7 @@ from stack.core import (
     netif_start_queue,
     netif_stop_queue,
     netif_wake_queue,
+    skb_frag_dma_map,
 )
 from stack.uapi import IPPROTO_TCP
 
@@ -56,8 +62,10 @@ def txd_use_count(size: int) -> int:
 
 
 # Worst case per packet: the head, MAX_SKB_FRAGS page fragments, the context and the TSO
-# sentinel (DESC_NEEDED).  ixsim skbs have no fragments but a head of up to 64 KiB plus
-# headers (5 chunks), which the same budget covers.
+# sentinel (DESC_NEEDED), Linux's formula.  Like Linux's it counts one descriptor per
+# fragment (PAGE_SIZE); a 32 KiB fragment takes two and a linear head of up to 64 KiB five,
+# which the slack of a stopped queue (DESC_NEEDED free before the next packet) covers as
+# long as a packet's descriptors stay within it: ``tx_map`` refuses one that would not.
 DESC_NEEDED = txd_use_count(MAX_DATA_PER_TXD) + MAX_SKB_FRAGS * txd_use_count(PAGE_SIZE) + 2
 
 _TX_DESC_PACK = D.TX_DESC.pack_into
@@ -66,6 +74,7 @@ _EOP_RS = D.TXD_CMD_EOP | D.TXD_CMD_RS
 _CSUM_POPTS = D.TXD_POPTS_TXSM | D.TXD_POPTS_IXSM
 _ZERO4 = bytes(4)
 _DD = D.TXD_STAT_DD
+_NO_FRAGS: list[Any] = []
 
 
 # -- ndo_start_xmit ----------------------------------------------------------------------------
@@ -192,20 +201,25 @@ def tx_csum(adapter: Adapter, skb: Any) -> bool:
 
 # -- mapping and queueing ----------------------------------------------------------------------
 def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
-    """Copy the packet into ≤16 KiB guest chunks, map each; the number of descriptors used.
+    """Map the packet: the head copied into ≤16 KiB guest chunks (``dma_map_single``), each
+    page fragment in place (``skb_frag_dma_map``, ≤16 KiB per descriptor); the number of
+    data descriptors used.
 
-    With TSO the last chunk is cut 4 bytes short so a 4-byte sentinel descriptor ends the
+    With TSO the last buffer is cut 4 bytes short so a 4-byte sentinel descriptor ends the
     packet ("premature descriptor write-backs in TSO mode").  On failure everything mapped so
-    far is undone and 0 is returned.  Spec: docs/hardware.md §2.4 step 5.
+    far is undone and 0 is returned.  Spec: docs/hardware.md §2.4 step 5; Linux
+    ``ixgb_tx_map``.
     """
     ring = adapter.tx_ring
     count_max = ring.count
     buffer_info = ring.buffer_info
     mem = adapter.mem
-    map_single = adapter.pdev.dma_map_single
+    pdev = adapter.pdev
+    map_single = pdev.dma_map_single
     src = memoryview(skb.head)
     offset = skb.data
     length = skb.tail - offset
+    frags = skb.shinfo.frags if skb.data_len else _NO_FRAGS
     mss = skb.gso_size
     now = adapter.sched.now or 1
     i = ring.next_to_use
@@ -214,7 +228,7 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
         while length:
             bi = buffer_info[i]
             size = length if length < MAX_DATA_PER_TXD else MAX_DATA_PER_TXD
-            if mss and size == length and size > 8:
+            if mss and size == length and size > 8 and not frags:
                 size -= 4
             buf = mem.alloc(size)
             mem.write(buf, src[offset : offset + size])
@@ -231,6 +245,29 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
                 i += 1
                 if i == count_max:
                     i = 0
+        last = len(frags) - 1
+        for f, frag in enumerate(frags):  # mapped where they lie (mapped_as_page)
+            length = frag.size
+            offset = 0
+            while length:
+                if count:
+                    i += 1
+                    if i == count_max:
+                        i = 0
+                if count + 2 > DESC_NEEDED:  # + the context and the sentinel
+                    raise MemoryError("TX packet needs more than DESC_NEEDED descriptors")
+                bi = buffer_info[i]
+                size = length if length < MAX_DATA_PER_TXD else MAX_DATA_PER_TXD
+                if mss and f == last and size == length and size > 8:
+                    size -= 4
+                bi.length = size
+                bi.time_stamp = now
+                bi.mapped_as_page = True
+                bi.dma = skb_frag_dma_map(pdev, frag, offset, size, DMA_TO_DEVICE)
+                bi.next_to_watch = 0
+                length -= size
+                offset += size
+                count += 1
     except MemoryError:  # guest memory exhausted: Linux's dma_mapping_error path
         adapter.log("err", "TX DMA map failed")
         for _ in range(count):  # the slots before i were mapped; i itself was not
@@ -275,9 +312,12 @@ def tx_queue(adapter: Adapter, count: int, vlan_id: int, tx_flags: int) -> None:
 
 
 def unmap_and_free_tx_resource(adapter: Adapter, bi: Buffer, consumed: bool) -> None:
-    """Give one slot's chunk and skb back (``consumed``: the packet was sent)."""
+    """Give one slot's mapping, chunk and skb back (``consumed``: the packet was sent)."""
     if bi.dma:
-        adapter.pdev.dma_unmap_single(bi.dma, bi.length, DMA_TO_DEVICE)
+        if bi.mapped_as_page:
+            adapter.pdev.dma_unmap_page(bi.dma, bi.length, DMA_TO_DEVICE)
+        else:
+            adapter.pdev.dma_unmap_single(bi.dma, bi.length, DMA_TO_DEVICE)
         bi.dma = 0
     if bi.buf:
         adapter.mem.free(bi.buf)
@@ -316,7 +356,10 @@ def clean_tx_irq(adapter: Adapter) -> bool:
             # unmap_and_free_tx_resource(adapter, bi, consumed=True), inlined: per packet.
             bi = buffer_info[i]
             if bi.dma:
-                unmap(bi.dma, bi.length, DMA_TO_DEVICE)
+                if bi.mapped_as_page:
+                    adapter.pdev.dma_unmap_page(bi.dma, bi.length, DMA_TO_DEVICE)
+                else:
+                    unmap(bi.dma, bi.length, DMA_TO_DEVICE)
                 bi.dma = 0
             if bi.buf:
                 free(bi.buf)

@@ -1,5 +1,5 @@
 """Shell commands over hosts and the network: hosts, ifaces, routes, neigh, sockets, timers,
-dmesg, sysctl, tc, ping, send, tcp, udp, link, cable, fdb, inject, pcap.
+dmesg, sysctl, tc, ping, send, tcp, udp, features, link, cable, fdb, inject, pcap.
 
 The IPv4 commands work through ``host.net`` / ``host.ping`` / ``host.socket`` and, on a
 host where those are not attached yet, answer in one line: "not available yet: the IPv4
@@ -25,6 +25,11 @@ from ixsim.shell.target import (
     resolve_nic,
 )
 from ixsim.tc import parse_params, qdisc_show
+from stack.core import (
+    ETHTOOL_FEATURE_GROUPS,
+    ethtool_set_features_by_name,
+    netdev_feature_mask,
+)
 
 MAX_TRANSFER = 64 << 20
 
@@ -227,6 +232,39 @@ class HostCommands:
         example: udp a b 10000
         """
         self._transfer(arg, "udp")
+
+    def do_features(self, arg: str) -> None:
+        """Show or switch a NIC's offload features, as `ethtool -k` / `ethtool -K` do.
+
+        Names are ethtool's: sg, tso, tx, rx, gso, gro, lro, rxvlan, txvlan, their long forms
+        (scatter-gather, ...) or one feature's own name (tx-scatter-gather).  The core and
+        the driver have the last word: TSO needs sg and tx, which "[requested on]" shows.
+        usage: features HOST[:IFACE] [NAME on|off]...
+        example: features a sg off
+        """
+        words = self.args(arg)
+        usage = "features HOST[:IFACE] [NAME on|off]..."
+        self.need(words, 1, None, usage)
+        if len(words) % 2 != 1:
+            raise ShellError(f"each feature name needs on or off: {usage}")
+        ref = resolve_nic(self.world, words[0])
+        if ref.netdev is None:
+            raise ShellError(f"{ref.label} has no driver bound: no features")
+        changes: dict[str, bool] = {}
+        for name, state in zip(words[1::2], words[2::2], strict=True):
+            if state not in ("on", "off"):
+                raise ShellError(f"bad state {state!r} for {name}: on or off")
+            if netdev_feature_mask(name) is None:
+                groups = ", ".join(short for short, _l, _m in ETHTOOL_FEATURE_GROUPS)
+                raise ShellError(f"unknown feature {name!r}: one of {groups} or a feature "
+                                 "name that 'features HOST' lists")
+            changes[name] = state == "on"
+        if changes:
+            try:
+                ethtool_set_features_by_name(ref.netdev, changes)
+            except OSError as exc:
+                raise ShellError(f"{ref.label}: {exc.strerror or exc}") from None
+        self.says(H.features_lines(ref))
 
     # -- the wire -----------------------------------------------------------------------
     def do_link(self, arg: str) -> None:

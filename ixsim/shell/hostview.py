@@ -16,7 +16,13 @@ from ixsim.sched import format_ns
 from ixsim.shell.errors import NotAvailable
 from ixsim.shell.hwview import columns
 from ixsim.shell.target import NicRef, nics_of
-from stack.core import OPERSTATE_NAMES, dev_get_stats, format_mac
+from stack.core import (
+    ETHTOOL_FEATURE_GROUPS,
+    NETDEV_FEATURE_NAMES,
+    OPERSTATE_NAMES,
+    dev_get_stats,
+    format_mac,
+)
 
 _IFF_NAMES = ((0x1, "UP"), (0x2, "BROADCAST"), (0x4, "DEBUG"), (0x8, "LOOPBACK"),
               (0x10, "POINTOPOINT"), (0x40, "RUNNING"), (0x80, "NOARP"), (0x100, "PROMISC"),
@@ -199,3 +205,41 @@ def _endpoint(sock: Any, method: str) -> str:
     except (OSError, AttributeError, TypeError, ValueError):
         return "*"
     return f"{addr}:{port}"
+
+
+def features_lines(ref: NicRef) -> list[str]:
+    """``ethtool -k``: the groups with their member features, ``[fixed]`` where the device
+    cannot change a bit, ``[requested on]`` where a wanted feature is off because the core or
+    the driver overruled it (TSO without SG), as ethtool prints them."""
+    dev = ref.netdev
+    features, hw, wanted = dev.features, dev.hw_features, dev.wanted_features
+    lines = [f"Features for {ref.label}:"]
+    grouped = 0
+    for _short, long, mask in ETHTOOL_FEATURE_GROUPS:
+        present = [bit for bit in sorted(NETDEV_FEATURE_NAMES) if bit & mask]
+        if not present:
+            continue
+        grouped |= mask
+        state = "on" if features & mask else "off"
+        if len(present) == 1:  # ethtool names a one-feature group by the group's name
+            lines.append(_feature_line(long, present[0], features, hw, wanted, indent=False))
+            continue
+        lines.append(f"{long}: {state}")
+        for bit in present:
+            lines.append(_feature_line(NETDEV_FEATURE_NAMES[bit], bit, features, hw, wanted,
+                                       indent=True))
+    for bit, name in sorted(NETDEV_FEATURE_NAMES.items()):
+        if not bit & grouped:
+            lines.append(_feature_line(name, bit, features, hw, wanted, indent=False))
+    return lines
+
+
+def _feature_line(name: str, bit: int, features: int, hw: int, wanted: int,
+                  indent: bool) -> str:
+    on = bool(features & bit)
+    note = ""
+    if not hw & bit:
+        note = " [fixed]"
+    elif wanted & bit and not on:
+        note = " [requested on]"
+    return f"{chr(9) if indent else ''}{name}: {'on' if on else 'off'}{note}"

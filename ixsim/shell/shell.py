@@ -35,6 +35,7 @@ from ixsim.shell.errors import ShellError
 from ixsim.shell.inject import FAULTS
 from ixsim.shell.session import TRACE_CLASSES, Session
 from ixsim.shell.target import host_names, nic_names
+from stack.core import ETHTOOL_FEATURE_GROUPS
 
 HISTORY_FILE = "~/.ixsim_history"
 HISTORY_LENGTH = 2000
@@ -49,7 +50,8 @@ ARGS: dict[str, tuple[str, ...]] = {
     "routes": ("host",), "neigh": ("host",), "sockets": ("host",),
     "trace": ("traceclass", "onoff", "host"), "break": ("break", "reg", "access"),
     "ping": ("host", "host"), "tcp": ("host", "host"), "udp": ("host", "host"),
-    "send": ("host", "iface"), "link": ("nic", "updown"), "cable": ("cable", "cablekind"),
+    "send": ("host", "iface"), "link": ("nic", "updown"),
+    "features": ("nic", "feature", "onoff"), "cable": ("cable", "cablekind"),
     "inject": ("nic", "fault"), "pcap": ("startstop",), "help": ("command",),
     "fdb": ("switch",),
     "events": (), "delete": (), "step": (), "run": (), "continue": (), "faults": (),
@@ -58,7 +60,7 @@ KEYWORDS = {
     "txrx": ("tx", "rx"), "onoff": ("on", "off"), "updown": ("up", "down"),
     "access": ("read", "write"), "traceclass": (*TRACE_CLASSES, "all"),
     "fault": FAULTS, "cablekind": CABLE_KINDS, "startstop": ("start", "stop"),
-    "all": ("all",),
+    "all": ("all",), "feature": tuple(short for short, _l, _m in ETHTOOL_FEATURE_GROUPS),
 }
 
 

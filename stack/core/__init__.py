@@ -93,6 +93,7 @@ from stack.core.ethtool_ioctl import (
     ethtool_get_coalesce,
     ethtool_get_drvinfo,
     ethtool_get_eeprom,
+    ethtool_get_features,
     ethtool_get_link,
     ethtool_get_link_ksettings,
     ethtool_get_pauseparam,
@@ -102,10 +103,12 @@ from stack.core.ethtool_ioctl import (
     ethtool_set_coalesce,
     ethtool_set_eeprom,
     ethtool_set_features,
+    ethtool_set_features_by_name,
     ethtool_set_pauseparam,
     ethtool_set_ringparam,
 )
 from stack.core.features import (
+    ETHTOOL_FEATURE_GROUPS,
     NETDEV_FEATURE_NAMES,
     NETIF_F_ALL_TSO,
     NETIF_F_CSUM_MASK,
@@ -128,6 +131,7 @@ from stack.core.features import (
     NETIF_F_TSO,
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
+    netdev_feature_mask,
     netdev_features_names,
 )
 from stack.core.gro import GroCb, napi_gro_flush, napi_gro_receive, skb_gro_receive
@@ -243,6 +247,16 @@ from stack.core.netdevice import (
     unregister_netdev,
     unregister_netdevice_notifier,
 )
+from stack.core.page import (
+    PAGE_SIZE,
+    SKB_FRAG_PAGE_ORDER,
+    Page,
+    PageFrag,
+    alloc_page,
+    alloc_pages,
+    get_page,
+    put_page,
+)
 from stack.core.qdisc import (
     NET_XMIT_CN,
     NET_XMIT_DROP,
@@ -274,6 +288,7 @@ from stack.core.skbuff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
+    MAX_SKB_FRAGS,
     NET_IP_ALIGN,
     NET_SKB_PAD,
     PACKET_BROADCAST,
@@ -288,6 +303,7 @@ from stack.core.skbuff import (
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
     SKB_GSO_UDP_L4,
+    SkbFrag,
     SkbPanic,
     SkbSharedInfo,
     SkBuff,
@@ -303,10 +319,17 @@ from stack.core.skbuff import (
     napi_consume_skb,
     netdev_alloc_skb,
     netdev_alloc_skb_ip_align,
+    skb_add_rx_frag,
     skb_checksum_help,
+    skb_copy_bits,
+    skb_fill_page_desc,
+    skb_frag_address,
+    skb_frag_dma_map,
     skb_get,
     skb_header_release,
+    skb_linearize,
     skb_share_check,
+    skb_split,
     skb_unshare,
 )
 from stack.core.softirq import (
@@ -349,6 +372,8 @@ __all__ = [
     "ethtool_get_drvinfo", "ethtool_get_eeprom", "ethtool_get_link", "ethtool_get_link_ksettings",
     "ethtool_get_pauseparam", "ethtool_get_regs", "ethtool_get_ringparam", "ethtool_get_stats",
     "ethtool_op_get_link", "ethtool_set_coalesce", "ethtool_set_eeprom", "ethtool_set_features",
+    "ethtool_get_features", "ethtool_set_features_by_name", "ETHTOOL_FEATURE_GROUPS",
+    "netdev_feature_mask",
     "ethtool_set_pauseparam", "ethtool_set_ringparam", "EthtoolCoalesce", "EthtoolDrvinfo",
     "EthtoolLinkSettings", "EthtoolOps", "EthtoolPauseparam", "EthtoolRegs", "EthtoolRingparam",
     "flush_work", "format_mac", "free_netdev", "GRO_HELD", "GRO_MERGED_FREE", "GRO_NORMAL",
@@ -394,4 +419,7 @@ __all__ = [
     "TRACEPOINTS", "unregister_netdev", "unregister_netdevice_notifier", "validate_xmit_skb",
     "VLAN_ETH_HLEN", "VLAN_HLEN", "VLAN_N_VID", "vlan_vid_add", "vlan_vid_del", "VLAN_VID_MASK",
     "WATCHDOG_TIMEO_DEFAULT", "Work", "Workqueue",
+    "MAX_SKB_FRAGS", "PAGE_SIZE", "SKB_FRAG_PAGE_ORDER", "Page", "PageFrag", "alloc_page",
+    "alloc_pages", "get_page", "put_page", "SkbFrag", "skb_add_rx_frag", "skb_copy_bits",
+    "skb_fill_page_desc", "skb_frag_address", "skb_frag_dma_map", "skb_linearize", "skb_split",
 ]  # fmt: skip

@@ -24,6 +24,7 @@ from stack.core.ethtool import (
     EthtoolRingparam,
     ethtool_op_get_link,
 )
+from stack.core.features import NETDEV_FEATURE_NAMES, netdev_feature_mask
 from stack.core.netdevice import netdev_update_features
 
 if TYPE_CHECKING:
@@ -142,3 +143,39 @@ def ethtool_set_features(dev: NetDevice, on: int = 0, off: int = 0) -> int:
     dev.wanted_features = (dev.wanted_features | on) & ~off
     netdev_update_features(dev)
     return dev.features
+
+
+def ethtool_get_features(dev: NetDevice) -> list[tuple[str, bool, bool]]:
+    """``ethtool -k``: (name, on, fixed) for every named feature, in bit order.
+
+    ``fixed`` is Linux's "[fixed]": the bit is not in ``hw_features``, so ``-K`` cannot
+    change it.
+    """
+    return [(name, bool(dev.features & bit), not dev.hw_features & bit)
+            for bit, name in sorted(NETDEV_FEATURE_NAMES.items())]
+
+
+def ethtool_set_features_by_name(dev: NetDevice, changes: dict[str, bool]) -> int:
+    """``ethtool -K DEV NAME on|off ...``: the resulting ``dev.features``.
+
+    A name is an ethtool group (``sg``, ``tso``, ``tx``, ``rx``, ``gso``, ``gro``, ``lro``,
+    ``rxvlan``, ``txvlan`` or their long forms) or one feature's name.  As Linux's
+    ``ethtool_set_one_feature``, only the changeable bits of a group move; a name with none
+    (all fixed) is ``EOPNOTSUPP`` and an unknown name ``EINVAL``, both before anything
+    changes.  The core and the driver then decide (``netdev_update_features``): TSO without
+    SG or a TX checksum is dropped, so the result may differ from the request, which
+    ``ethtool`` reports as "[requested on]".
+    """
+    on = off = 0
+    for name, value in changes.items():
+        mask = netdev_feature_mask(name)
+        if mask is None:
+            raise OSError(errno.EINVAL, f"{dev.name}: unknown feature {name!r}")
+        mask &= dev.hw_features
+        if not mask:
+            raise OSError(errno.EOPNOTSUPP, f"{dev.name}: {name} cannot be changed [fixed]")
+        if value:
+            on |= mask
+        else:
+            off |= mask
+    return ethtool_set_features(dev, on=on, off=off)

@@ -61,3 +61,32 @@ NETDEV_FEATURE_NAMES: dict[int, str] = {
 def netdev_features_names(features: int) -> list[str]:
     """The ethtool names of the bits set in ``features``, in bit order."""
     return [name for bit, name in sorted(NETDEV_FEATURE_NAMES.items()) if features & bit]
+
+
+# ``ethtool -k``/``-K``'s legacy names: (short name, the name ``ethtool -k`` prints, the bits).
+# The masks are Linux's ethtool_get_feature_mask (net/ethtool/ioctl.c) for the old
+# ETHTOOL_[GS]{SG,TSO,TXCSUM,RXCSUM,GSO,GRO} ioctls, and ethtool's off_flag_def table for
+# the rest (utils: ethtool/common.c).
+ETHTOOL_FEATURE_GROUPS: tuple[tuple[str, str, int], ...] = (
+    ("rx", "rx-checksumming", NETIF_F_RXCSUM),
+    ("tx", "tx-checksumming", NETIF_F_CSUM_MASK),
+    ("sg", "scatter-gather", NETIF_F_SG | NETIF_F_FRAGLIST),
+    ("tso", "tcp-segmentation-offload", NETIF_F_ALL_TSO),
+    ("gso", "generic-segmentation-offload", NETIF_F_GSO),
+    ("gro", "generic-receive-offload", NETIF_F_GRO),
+    ("lro", "large-receive-offload", NETIF_F_LRO),
+    ("rxvlan", "rx-vlan-offload", NETIF_F_HW_VLAN_CTAG_RX),
+    ("txvlan", "tx-vlan-offload", NETIF_F_HW_VLAN_CTAG_TX),
+)
+
+
+def netdev_feature_mask(name: str) -> int | None:
+    """The bits an ``ethtool -K`` name stands for: a short or long group name, or one
+    feature's own name (``tx-scatter-gather``); None for a name ethtool does not know."""
+    for short, long, mask in ETHTOOL_FEATURE_GROUPS:
+        if name == short or name == long:
+            return mask
+    for bit, feature in NETDEV_FEATURE_NAMES.items():
+        if name == feature:
+            return bit
+    return None

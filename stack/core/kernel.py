@@ -30,6 +30,7 @@ from stack.core.workqueue import Workqueue
 if TYPE_CHECKING:
     from stack.core.dev import PacketOffload, PacketType
     from stack.core.netdevice import NetDevice
+    from stack.core.page import GuestRam
     from stack.core.timer import Timer
     from stack.core.workqueue import Work
 
@@ -87,6 +88,9 @@ class Kernel:
         self.tracers: list[Callable[[int, str, dict[str, Any]], None]] = []
         # skb accounting
         self.skb_live = 0
+        self.pages_live = 0  # skb fragment pages alive (stack/core/page.py)
+        # Guest RAM the pages for skb fragments come from (the host's; None: private pages)
+        self.mem: GuestRam | None = None
         self.skb_allocs = 0
         self.skb_drops = 0
         self.drop_reasons: dict[SkbDropReason, int] = {}

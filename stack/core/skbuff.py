@@ -3,11 +3,20 @@
 Mirrors Linux's ``include/linux/skbuff.h`` and ``net/core/skbuff.c``.
 
 Contract:
-- An skb is one linear buffer. ``head`` is a ``bytearray``; ``data``, ``tail`` and ``end`` are
-  int offsets into it, and so are the ``mac_header``/``network_header``/``transport_header``
-  marks (Linux keeps those as offsets from ``head`` too; ``-1`` means "not set").  So
-  ``skb.data`` is the headroom and ``skb.head[skb.data:skb.tail]`` is the packet.  There are
-  no page fragments: ``len`` is the linear length (Linux's ``skb_headlen``).
+- An skb is a linear head plus optional page fragments. ``head`` is a ``bytearray``; ``data``,
+  ``tail`` and ``end`` are int offsets into it, and so are the
+  ``mac_header``/``network_header``/``transport_header`` marks (Linux keeps those as offsets
+  from ``head`` too; ``-1`` means "not set").  So ``skb.data`` is the headroom and
+  ``skb.head[skb.data:skb.tail]`` is the linear part (``skb_headlen``).
+- Page fragments (``skb.shinfo.frags``, at most MAX_SKB_FRAGS :class:`SkbFrag` of
+  ``(page, page_offset, size)``) follow the linear part; ``data_len`` is their total and
+  ``len`` counts both, as in Linux.  A :class:`Page` (``stack/core/page.py``) lives in the
+  host's guest memory when the kernel has one, so a driver maps a fragment where it lies
+  (``skb_frag_dma_map``) instead of copying it.  Clones share the fragments with the
+  ``shinfo``; the pages are put when the last reference goes.  Code that reads the packet
+  through ``head`` sees only the linear part: what needs all of it calls ``skb_linearize``
+  (``validate_xmit_skb`` does, for a device without NETIF_F_SG), ``skb_copy_bits``,
+  ``tobytes`` or ``pskb_may_pull``.  There is no ``frag_list`` (GRO merges into the head).
 - ``put``/``push`` return the offset in ``head`` of the area they added, ready for
   ``struct.pack_into(fmt, skb.head, off, ...)``; ``put_data`` copies bytes in.  ``pull``
   returns the new ``data`` offset, or None (and changes nothing) when the skb is shorter.
@@ -31,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastpath import csum_fold, csum_partial
 from stack.core.dropreason import SkbDropReason
+from stack.core.page import Page, get_page, put_page
 from stack.core.softirq import NET_TX_SOFTIRQ
 from stack.uapi import (  # noqa: F401 - skb->pkt_type takes the ABI's sll_pkttype values
     PACKET_BROADCAST,
@@ -73,25 +83,56 @@ class SkbPanic(RuntimeError):
     """An skb was used against its rules (over/underrun, double free): Linux would BUG()."""
 
 
+MAX_SKB_FRAGS = 17  # CONFIG_MAX_SKB_FRAGS's default
+
+
+class SkbFrag:
+    """One page fragment of an skb (Linux's ``skb_frag_t``, a ``bio_vec``).
+
+    The fragment holds one reference to ``page``, given back by ``put_page`` when the
+    ``shinfo`` holding it is released.
+    """
+
+    __slots__ = ("page", "page_offset", "size")
+
+    def __init__(self, page: Page, page_offset: int, size: int) -> None:
+        self.page = page
+        self.page_offset = page_offset
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"<SkbFrag page={self.page.addr:#x} off={self.page_offset} size={self.size}>"
+
+
 class SkbSharedInfo:
-    """What clones share with each other (Linux's ``skb_shared_info``): the data refcount.
+    """What clones share with each other (Linux's ``skb_shared_info``): the data refcount
+    and the page fragments.
 
     ``nohdr`` counts the references that promised not to touch the header area (Linux keeps
     them in ``dataref``'s upper half, ``SKB_DATAREF_SHIFT``): see :func:`skb_header_release`.
+    ``frags`` is ``nr_frags`` long.
     """
 
-    __slots__ = ("dataref", "nohdr")
+    __slots__ = ("dataref", "nohdr", "frags")
 
     def __init__(self) -> None:
         self.dataref = 1
         self.nohdr = 0
+        self.frags: list[SkbFrag] = []
+
+    def release_frags(self) -> None:
+        """skb_release_data's page half: put every fragment's page reference."""
+        for frag in self.frags:
+            put_page(frag.page)
+        self.frags = []
 
 
 class SkBuff:
     """One packet buffer with its metadata (Linux's ``struct sk_buff``)."""
 
     __slots__ = (
-        "kernel", "head", "data", "tail", "end", "shinfo", "users", "truesize", "nohdr",
+        "kernel", "head", "data", "tail", "end", "data_len", "shinfo", "users", "truesize",
+        "nohdr",
         "dev", "sk", "destructor", "_cb", "tstamp", "skb_iif",
         "protocol", "pkt_type", "priority", "mark", "queue_mapping", "xmit_more",
         "ip_summed", "csum", "csum_start", "csum_offset",
@@ -106,6 +147,7 @@ class SkBuff:
         self.data = 0
         self.tail = 0
         self.end = len(head)
+        self.data_len = 0  # bytes in page fragments (0: a linear skb)
         self.shinfo = shinfo if shinfo is not None else SkbSharedInfo()
         self.users = 1
         self.nohdr = False  # this reference holds only the payload (skb_header_release)
@@ -154,10 +196,17 @@ class SkBuff:
     # -- geometry -------------------------------------------------------------------------
     @property
     def len(self) -> int:
-        return self.tail - self.data
+        return self.tail - self.data + self.data_len
 
     def __len__(self) -> int:
+        return self.tail - self.data + self.data_len
+
+    def headlen(self) -> int:
+        """skb_headlen: the linear part's length."""
         return self.tail - self.data
+
+    def is_nonlinear(self) -> bool:
+        return self.data_len != 0
 
     def headroom(self) -> int:
         return self.data
@@ -204,20 +253,86 @@ class SkBuff:
         return data
 
     def pull(self, n: int) -> int | None:
-        """Remove ``n`` bytes from the front; the new data offset, or None if too short."""
+        """Remove ``n`` bytes from the front; the new data offset, or None if too short.
+
+        On a nonlinear skb the bytes wanted beyond the head are pulled out of the fragments
+        first (pskb_pull).
+        """
         if n > self.tail - self.data:
-            return None
+            if not self.data_len or n > self.len:
+                return None
+            self.pull_tail(n - (self.tail - self.data))
         self.data += n
         return self.data
 
     def may_pull(self, n: int) -> bool:
-        """pskb_may_pull: are ``n`` bytes there to read at ``data``?"""
-        return n <= self.tail - self.data
+        """pskb_may_pull: are ``n`` bytes there to read at ``data``?  Pulls them into the
+        head from the fragments when they are there but not linear (__pskb_pull_tail)."""
+        if n <= self.tail - self.data:
+            return True
+        if not self.data_len or n > self.len:
+            return False
+        self.pull_tail(n - (self.tail - self.data))
+        return True
+
+    def pull_tail(self, delta: int) -> None:
+        """__pskb_pull_tail: move ``delta`` bytes from the front of the fragments into the
+        head, growing it when the tailroom is short; emptied fragments are put."""
+        if delta > self.data_len:
+            raise SkbPanic(f"__pskb_pull_tail: {delta} bytes of {self.data_len} in frags")
+        if self.tail + delta > self.end or self.shinfo.dataref > 1:
+            self.expand_head(0, max(delta - (self.end - self.tail), 0) + 128)
+        head = self.head
+        frags = self.shinfo.frags
+        tail = self.tail
+        left = delta
+        while left:
+            frag = frags[0]
+            n = frag.size if frag.size < left else left
+            off = frag.page_offset
+            head[tail : tail + n] = frag.page.buf[off : off + n]
+            tail += n
+            left -= n
+            if n == frag.size:
+                put_page(frag.page)
+                del frags[0]
+            else:
+                frag.page_offset += n
+                frag.size -= n
+        self.tail = tail
+        self.data_len -= delta
 
     def trim(self, length: int) -> None:
-        """Cut the data down to ``length`` bytes (skb_trim); longer lengths change nothing."""
-        if self.tail - self.data > length:
+        """Cut the data down to ``length`` bytes (skb_trim / pskb_trim); longer lengths
+        change nothing.  Fragments beyond ``length`` are put, the one it ends in is cut."""
+        if not self.data_len:
+            if self.tail - self.data > length:
+                self.tail = self.data + length
+            return
+        if length >= self.len:
+            return
+        if self.shinfo.dataref > 1:  # the fragments are shared: edit a private list
+            self.expand_head(0, 0)
+        headlen = self.tail - self.data
+        frags = self.shinfo.frags
+        if length <= headlen:
             self.tail = self.data + length
+            self.shinfo.release_frags()
+            self.data_len = 0
+            return
+        offset = headlen
+        keep = 0
+        for frag in frags:
+            if offset >= length:
+                break
+            if offset + frag.size > length:
+                frag.size = length - offset
+            offset += frag.size
+            keep += 1
+        for frag in frags[keep:]:
+            put_page(frag.page)
+        del frags[keep:]
+        self.data_len = length - headlen
 
     # -- access -----------------------------------------------------------------------------
     def view(self) -> memoryview:
@@ -225,13 +340,23 @@ class SkBuff:
         return memoryview(self.head)[self.data : self.tail]
 
     def tobytes(self) -> bytes:
+        """The whole packet, the fragments' bytes included."""
+        if self.data_len:
+            return self.head[self.data : self.tail] + self.frags_bytes()
         return memoryview(self.head)[self.data : self.tail].tobytes()
 
     __bytes__ = tobytes
 
+    def frags_bytes(self) -> bytes:
+        """The fragments' bytes, in order (the nonlinear part)."""
+        return b"".join(
+            f.page.buf[f.page_offset : f.page_offset + f.size] for f in self.shinfo.frags)
+
     def mac_bytes(self) -> bytes:
         """The frame from its MAC header to the tail (what a packet tap records)."""
         start = self.mac_header if 0 <= self.mac_header <= self.data else self.data
+        if self.data_len:
+            return self.head[start : self.tail] + self.frags_bytes()
         return memoryview(self.head)[start : self.tail].tobytes()
 
     # -- header marks -----------------------------------------------------------------------
@@ -332,6 +457,7 @@ class SkBuff:
         n.transport_header = self.transport_header
         n.data = self.data
         n.tail = self.tail
+        n.data_len = self.data_len
 
     def clone(self) -> SkBuff:
         """skb_clone: a new skb over the same bytes (``dataref`` goes up)."""
@@ -344,7 +470,16 @@ class SkBuff:
         return n
 
     def copy(self) -> SkBuff:
-        """skb_copy: a new skb with its own copy of the whole buffer, headroom included."""
+        """skb_copy: a new skb with its own copy of the whole buffer, headroom included.
+
+        As in Linux the copy is linear: the fragments' bytes follow the head's.
+        """
+        if self.data_len:
+            n = SkBuff(self.kernel, self.head[: self.tail] + self.frags_bytes())
+            self._copy_header(n)
+            n.tail = self.tail + self.data_len
+            n.data_len = 0
+            return n
         n = SkBuff(self.kernel, bytearray(self.head))
         self._copy_header(n)
         return n
@@ -357,11 +492,18 @@ class SkBuff:
         old = self.head
         new = bytearray(nhead + self.end + ntail)
         new[nhead : nhead + self.end] = memoryview(old)[: self.end]
-        self.shinfo.dataref -= 1
+        old_shinfo = self.shinfo
+        old_shinfo.dataref -= 1
         if self.nohdr:
-            self.shinfo.nohdr -= 1
+            old_shinfo.nohdr -= 1
             self.nohdr = False
         self.shinfo = SkbSharedInfo()
+        if old_shinfo.frags:  # the new shinfo takes its own page references (skb_frag_ref)
+            for frag in old_shinfo.frags:
+                get_page(frag.page)
+                self.shinfo.frags.append(SkbFrag(frag.page, frag.page_offset, frag.size))
+            if not old_shinfo.dataref:
+                old_shinfo.release_frags()
         self.head = new
         self.data += nhead
         self.tail += nhead
@@ -459,6 +601,8 @@ def _release(skb: SkBuff) -> None:
     shinfo.dataref -= 1
     if skb.nohdr:
         shinfo.nohdr -= 1
+    if not shinfo.dataref and shinfo.frags:
+        shinfo.release_frags()
     skb.kernel.skb_live -= 1
 
 
@@ -484,7 +628,7 @@ def consume_skb(skb: SkBuff) -> None:
     kernel = skb.kernel
     if kernel.tracers:
         kernel.trace("consume_skb", skb=skb)
-    if skb.destructor is not None or skb.nohdr:
+    if skb.destructor is not None or skb.nohdr or skb.data_len:
         _release(skb)
     else:
         skb.shinfo.dataref -= 1
@@ -537,6 +681,8 @@ def skb_checksum_help(skb: SkBuff) -> int:
     """
     if skb.ip_summed != CHECKSUM_PARTIAL:
         return 0
+    if skb.data_len:  # Linux sums the fragments with skb_checksum; we make them linear
+        skb_linearize(skb)
     start = skb.csum_start
     where = start + skb.csum_offset
     head = skb.head
@@ -548,6 +694,135 @@ def skb_checksum_help(skb: SkBuff) -> int:
     head[where + 1] = value & 0xFF
     skb.ip_summed = CHECKSUM_NONE
     return 0
+
+
+# -- page fragments ---------------------------------------------------------------------------
+def skb_fill_page_desc(skb: SkBuff, i: int, page: Page, off: int, size: int) -> None:
+    """Set fragment ``i`` (the next one) to ``size`` bytes of ``page`` at ``off``.
+
+    The fragment takes over the caller's reference to ``page``.  Like Linux's, it does not
+    touch ``len``/``data_len``/``truesize``: :func:`skb_add_rx_frag` does both.
+    """
+    frags = skb.shinfo.frags
+    if i != len(frags) or i >= MAX_SKB_FRAGS:
+        raise SkbPanic(f"skb_fill_page_desc: fragment {i} of {len(frags)} "
+                       f"(MAX_SKB_FRAGS {MAX_SKB_FRAGS})")
+    if off < 0 or size <= 0 or off + size > page.size:
+        raise SkbPanic(f"skb_fill_page_desc: {size} bytes at {off} outside a "
+                       f"{page.size}-byte page")
+    frags.append(SkbFrag(page, off, size))
+
+
+def skb_add_rx_frag(skb: SkBuff, i: int, page: Page, off: int, size: int,
+                    truesize: int) -> None:
+    """Append a fragment and account for it in ``len``, ``data_len`` and ``truesize``."""
+    skb_fill_page_desc(skb, i, page, off, size)
+    skb.data_len += size
+    skb.truesize += truesize
+
+
+def skb_frag_address(frag: SkbFrag) -> memoryview:
+    """skb_frag_address: the fragment's bytes, writable."""
+    off = frag.page_offset
+    return frag.page.buf[off : off + frag.size]
+
+
+def skb_frag_dma_map(pdev: Any, frag: SkbFrag, offset: int, size: int, direction: int) -> int:
+    """skb_frag_dma_map: map ``size`` bytes of ``frag`` from ``offset`` for the device.
+
+    ``pdev`` is the driver's PCI function (``device.spec.bus.PciDevice``); the page must be in
+    guest memory (``page.addr``), as every page of a kernel with RAM is.
+    """
+    page = frag.page
+    if not page.addr:
+        raise SkbPanic(f"skb_frag_dma_map: {page!r} is not in guest memory")
+    return int(pdev.dma_map_page(page.addr, frag.page_offset + offset, size, direction))
+
+
+def skb_linearize(skb: SkBuff) -> int:
+    """__skb_linearize: pull every fragment's bytes into the head; 0 (Linux: -ENOMEM on
+    failure, which a Python bytearray does not have)."""
+    if skb.data_len:
+        skb.pull_tail(skb.data_len)
+    return 0
+
+
+__skb_linearize = skb_linearize
+
+
+def skb_copy_bits(skb: SkBuff, offset: int, length: int) -> bytes:
+    """skb_copy_bits: ``length`` bytes from ``offset`` (relative to ``data``), across the
+    head and the fragments.  Raises :class:`SkbPanic` beyond the end (Linux: -EFAULT)."""
+    if offset < 0 or length < 0 or offset + length > skb.len:
+        raise SkbPanic(f"skb_copy_bits: {length} bytes at {offset} of a {skb.len}-byte skb")
+    headlen = skb.tail - skb.data
+    out = bytearray()
+    if offset < headlen:
+        n = min(length, headlen - offset)
+        out += skb.head[skb.data + offset : skb.data + offset + n]
+        offset += n
+        length -= n
+    pos = headlen
+    for frag in skb.shinfo.frags:
+        if not length:
+            break
+        end = pos + frag.size
+        if offset < end:
+            start = frag.page_offset + offset - pos
+            n = min(length, end - offset)
+            out += frag.page.buf[start : start + n]
+            offset += n
+            length -= n
+        pos = end
+    return bytes(out)
+
+
+def skb_split(skb: SkBuff, skb1: SkBuff, length: int) -> None:
+    """skb_split: move everything after the first ``length`` bytes of ``skb`` to ``skb1``.
+
+    ``skb1`` is empty, with room for what follows the head when ``length`` falls inside it.
+    Fragments move without copying; one that straddles ``length`` is shared by both skbs
+    (each holds a page reference, as Linux's ``skb_frag_ref``).  TCP's ``tcp_fragment``
+    and ``tso_fragment`` split queued skbs this way.  ``truesize`` moves with the bytes.
+    """
+    headlen = skb.tail - skb.data
+    frags = skb.shinfo.frags
+    if skb.shinfo.dataref > 1:
+        raise SkbPanic("skb_split: the skb is cloned (split the original only)")
+    if length < 0 or length > skb.len:
+        raise SkbPanic(f"skb_split: at {length} of a {skb.len}-byte skb")
+    moved = skb.len - length
+    if length < headlen:
+        # skb_split_inside_header: copy the head's tail, hand over every fragment
+        skb1.put_data(memoryview(skb.head)[skb.data + length : skb.tail])
+        skb1.shinfo.frags.extend(frags)
+        frags.clear()
+        skb1.data_len = skb.data_len
+        skb.data_len = 0
+        skb.tail = skb.data + length
+    else:
+        # skb_split_no_header: the fragment list is cut at ``length``
+        pos = headlen
+        keep: list[SkbFrag] = []
+        give = skb1.shinfo.frags
+        for frag in frags:
+            end = pos + frag.size
+            if end <= length:
+                keep.append(frag)
+            elif pos >= length:
+                give.append(frag)
+            else:  # straddles: both halves reference the page
+                get_page(frag.page)
+                cut = length - pos
+                give.append(SkbFrag(frag.page, frag.page_offset + cut, frag.size - cut))
+                frag.size = cut
+                keep.append(frag)
+            pos = end
+        skb.shinfo.frags = keep
+        skb1.data_len = skb.data_len - (length - headlen)
+        skb.data_len = length - headlen
+    skb.truesize -= moved
+    skb1.truesize += moved
 
 
 # -- queues -----------------------------------------------------------------------------------

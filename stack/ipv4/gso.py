@@ -13,6 +13,10 @@ CHECKSUM_PARTIAL each segment stays partial (pseudo-header sum for its own lengt
 check field, ``csum_start`` at its TCP header), so the core or the device finishes it;
 otherwise every segment's checksum is computed here.  Anything but TCP over IPv4 yields no
 segments (logged), as Linux returns -EPROTONOSUPPORT.
+
+Deviation: an skb with page fragments is made linear first and every segment is linear (a
+copy of its payload).  Linux's ``skb_segment`` hands a device with NETIF_F_SG segments that
+share the original's pages; the bytes on the wire are the same.
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core import alloc_skb
-from stack.core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCP_FIXEDID
+from stack.core.skbuff import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    SKB_GSO_TCP_FIXEDID,
+    skb_linearize,
+)
 from stack.wire.checksum import internet_checksum, l4_checksum, pseudo_header_sum
 from stack.wire.ipv4 import IPPROTO_TCP
 from stack.wire.layout import U16, U32
@@ -35,6 +44,8 @@ TCP_CHECK_OFFSET = 16
 def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     """Split a TCP/IPv4 GSO skb into MSS-sized frames (see the module docstring)."""
     kernel = skb.kernel
+    if skb.data_len:
+        skb_linearize(skb)
     head = skb.head
     start = skb.data
     nh = skb.network_header if skb.network_header >= start else start
