@@ -90,6 +90,8 @@ class Sysctl:
     tcp_tw_reuse: int = 2
     tcp_abort_on_overflow: bool = False
     tcp_challenge_ack_limit: int = 0x7FFFFFFF
+    tcp_notsent_lowat: int = 0xFFFFFFFF
+    ip_nonlocal_bind: bool = False
 
     def write(self, path: str, value: Any) -> None:
         """``echo value > /proc/sys/<path>``: ``path`` in dotted or slashed form, the value in

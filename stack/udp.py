@@ -43,7 +43,14 @@ from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_send
 from stack.ipv4.output import MAX_HEADER, ip_send
-from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, Route, route_output
+from stack.ipv4.route import (
+    RTN_BROADCAST,
+    RTN_LOCAL,
+    RTN_MULTICAST,
+    Route,
+    route_output,
+    rt_tos2priority,
+)
 from stack.sock import (
     EPOLLERR,
     EPOLLHUP,
@@ -275,7 +282,8 @@ class UdpSock(Sock):
             raise oserror(errno.EINVAL, f"bad port {port}")
         addr = bytes(addr)
         kind = self.net.fib.addr_type(addr) if addr != INADDR_ANY else RTN_LOCAL
-        if kind not in (RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST):
+        if kind not in (RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST) \
+                and not self.net.sysctl.ip_nonlocal_bind:
             raise oserror(errno.EADDRNOTAVAIL, f"{ip_str(addr)} is not a local address")
         self.rcv_saddr = addr
         self.saddr = INADDR_ANY if kind != RTN_LOCAL else addr
@@ -399,6 +407,8 @@ class UdpSock(Sock):
                 check = l4_checksum(saddr, daddr, IPPROTO_UDP, memoryview(head)[off:off + ulen])
                 U16.pack_into(head, off + 6, check or 0xFFFF)
         skb.sk = self
+        skb.priority = self.priority
+        skb.mark = self.mark
         skb.destructor = self._wfree
         self.wmem_alloc += skb.truesize
         ret = ip_send(net, skb, saddr, daddr, IPPROTO_UDP, tos=self.tos, ttl=self.ttl, df=df,
@@ -516,7 +526,9 @@ class UdpSock(Sock):
                 raise oserror(errno.EINVAL)
             self.ttl = None if v == -1 else v
         elif option == IP_TOS:
-            self.tos = v & 0xFF
+            if v & 0xFF != self.tos:  # __ip_sock_set_tos
+                self.tos = v & 0xFF
+                self.priority = rt_tos2priority(self.tos)
         elif option == IP_MTU_DISCOVER:
             if not 0 <= v <= 5:
                 raise oserror(errno.EINVAL)

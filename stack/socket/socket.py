@@ -23,6 +23,8 @@ timeouts).  Contract (docs/stack-architecture.md, docs/design.md "The user's sur
 from __future__ import annotations
 
 import errno
+import operator
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -137,7 +139,7 @@ class Socket:
         if value is None:
             self._timeout_s, self._timeout_ns = None, None
             return
-        seconds = float(value)
+        seconds = float(value if isinstance(value, float) else operator.index(value))
         if seconds < 0 or seconds != seconds:
             raise ValueError("Timeout value out of range")
         self._timeout_s, self._timeout_ns = seconds, round(seconds * NS_PER_S)
@@ -164,11 +166,41 @@ class Socket:
         timeout = 0 if flags & MSG_DONTWAIT else self._timeout_ns
         if timeout == 0:
             return op()
+        if timeout is None:  # blocking mode: the kernel's SO_RCVTIMEO/SO_SNDTIMEO apply
+            timeout, on_timeout = self._kernel_timeout(wanted, opname, on_timeout)
+            if timeout == 0:
+                return op()
         sched = self.sched
         if sched.current_task is not None:
             return task_wait(sched, self.sk, op, wanted, timeout, on_timeout)
         return block(sched, self.sk, op, wanted, timeout,
                      Describe(lambda: self.describe(opname, target)), on_timeout)
+
+    def _kernel_timeout(self, wanted: int, opname: str, on_timeout: Callable[[], Any] | None
+                        ) -> tuple[int | None, Callable[[], Any] | None]:
+        """SO_RCVTIMEO (receives, accept) or SO_SNDTIMEO (sends, connect) of a socket in
+        blocking mode, and what its expiry raises: EAGAIN, or EINPROGRESS for connect
+        (``sock_rcvtimeo``/``sock_sndtimeo`` and ``__inet_stream_connect``); a MSG_WAITALL
+        receive that has data returns it (``on_timeout``), as Linux returns what it copied."""
+        sk = self.sk
+        sending = opname.startswith(("send", "connect"))
+        timeo = sk.sndtimeo if sending else sk.rcvtimeo
+        if timeo is None:
+            return None, on_timeout
+        code = errno.EINPROGRESS if opname == "connect" else errno.EAGAIN
+
+        def expired() -> Any:
+            if opname == "connect":
+                if on_timeout is not None:
+                    return code  # connect_ex returns the errno
+            elif on_timeout is not None:
+                try:
+                    return on_timeout()
+                except TimeoutError:
+                    pass
+            raise BlockingIOError(code, os.strerror(code))
+
+        return timeo, expired
 
     def describe(self, opname: str, target: tuple[bytes, int] | None = None) -> str:
         """``recv on 10.0.0.2:7 <- 10.0.0.1:40000 (host b, fd 4)``, for Deadlock messages."""
@@ -529,8 +561,8 @@ class Socket:
             value = sk.getsockopt(level, optname)
         if buflen is not None:
             return user_bytes(level, optname, value, buflen)
-        if level == SOL_SOCKET and optname == SO_LINGER:
-            return value[0]
+        if level == SOL_SOCKET and isinstance(value, tuple):
+            return value[0]  # CPython reads an int: SO_LINGER's l_onoff, a timeval's tv_sec
         return value
 
     def __repr__(self) -> str:

@@ -326,7 +326,8 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
     child: Any = type(listener)(net, listener.table)
     for name in ("nonagle", "keepopen", "keepalive_time", "keepalive_intvl", "keepalive_probes",
                  "user_mss", "linger", "linger2", "sk_sndbuf", "sk_rcvbuf", "userlocks",
-                 "syn_retries", "user_timeout", "reuseaddr"):
+                 "syn_retries", "user_timeout", "reuseaddr", "priority", "mark", "rcvtimeo",
+                 "sndtimeo", "tos", "ttl", "notsent_lowat"):
         setattr(child, name, getattr(listener, name))
     # sk_clone_lock copies the whole struct sock: every SOL_SOCKET flag and value the user set
     # (SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_RCVLOWAT, SO_BINDTODEVICE, ...)

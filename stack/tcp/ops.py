@@ -21,6 +21,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
+from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST
 from stack.sock import (
     EPOLLERR,
     EPOLLHUP,
@@ -90,6 +91,9 @@ def bind(sk: TcpSock, addr: bytes, port: int) -> None:
     """``inet_bind``: EINVAL if already bound, EADDRINUSE on a conflict."""
     if sk.state != CLOSED or sk.bound:
         raise oserror(errno.EINVAL)
+    if addr != INADDR_ANY and not sk.net.sysctl.ip_nonlocal_bind and (
+            sk.net.fib.addr_type(addr) not in (RTN_LOCAL, RTN_MULTICAST, RTN_BROADCAST)):
+        raise oserror(errno.EADDRNOTAVAIL)  # inet_addr_valid_or_nonlocal
     sk.table.bind(sk, addr, port)
     if addr != INADDR_ANY:
         sk.userlocks |= SOCK_BINDADDR_LOCK
@@ -226,7 +230,7 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
     while copied < n:
         tail = queue[-1] if queue else None
         if tail is None or tail.skb.len >= size_goal or tail.flags & ~(ACK | PSH):
-            if sk.wmem_queued >= sk.sk_sndbuf:
+            if sk.wmem_queued >= sk.sk_sndbuf or not win.stream_memory_free(sk):
                 break
             chunk = min(size_goal, n - copied)
             skb = output.new_queued_skb(sk, chunk)
@@ -255,8 +259,12 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
 
 
 def writeable(sk: TcpSock) -> bool:
-    """``sk_stream_is_writeable``: a third of the buffer free."""
-    return sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1
+    """``sk_stream_is_writeable``: a third of the buffer free and fewer unsent bytes than
+    TCP_NOTSENT_LOWAT; when not, the writer waits for ``check_space`` (SOCK_NOSPACE)."""
+    if sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1 and win.stream_memory_free(sk):
+        return True
+    sk.nospace = True
+    return False
 
 
 # -- receiving ------------------------------------------------------------------------------------

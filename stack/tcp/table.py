@@ -80,8 +80,12 @@ class TcpTable:
     # -- the IP hooks ----------------------------------------------------------------------------
     def _ip_transmit(self, skb: SkBuff, saddr: bytes, daddr: bytes) -> Any:
         sk = skb.sk
-        rt = sk.route if sk is not None else None
-        return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, rt=rt)
+        if sk is None:
+            return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP)
+        skb.priority = sk.priority  # __ip_queue_xmit: SO_PRIORITY / IP_TOS, SO_MARK
+        skb.mark = sk.mark
+        return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, sk.tos, sk.ttl,
+                             rt=sk.route)
 
     def _ip_route(self, daddr: bytes, saddr: bytes | None = None) -> Any:
         rt = route_output(self.net, daddr, saddr)
