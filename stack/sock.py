@@ -83,6 +83,7 @@ class Sock:
         self.mark = 0  # sk_mark: SO_MARK
         self.rcvtimeo: int | None = None  # sk_rcvtimeo in ns; None: MAX_SCHEDULE_TIMEOUT
         self.sndtimeo: int | None = None  # sk_sndtimeo
+        self.bound_dev_if: Any = None  # sk_bound_dev_if: SO_BINDTODEVICE's device, or None
         self.tos = 0  # inet->tos: IP_TOS
         self.ttl: int | None = None  # inet->uc_ttl: IP_TTL; None: net.ipv4.ip_default_ttl
 

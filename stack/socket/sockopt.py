@@ -211,9 +211,11 @@ def ns_to_timeval(timeo: int | None) -> tuple[int, int]:
 def bind_to_device(sk: Any, name: str) -> None:
     """SO_BINDTODEVICE (``sock_bindtoindex``): ENODEV for a name the host lacks, "" unbinds."""
     name = name[:IFNAMSIZ - 1]
-    if name and sk.net.kernel.dev_get_by_name(name) is None:
+    dev = sk.net.kernel.dev_get_by_name(name) if name else None
+    if name and dev is None:
         raise oserror(errno.ENODEV)
     sk.options[(SOL_SOCKET, SO_BINDTODEVICE)] = name
+    sk.bound_dev_if = dev
 
 
 def sock_setsockopt(sk: Any, opt: int, value: Any) -> None:

@@ -150,7 +150,9 @@ def connect(sk: TcpSock, addr: bytes, port: int) -> None:
     if sk.state != CLOSED:
         raise oserror(errno.EISCONN)
     table = sk.table
-    route = table.route(addr, sk.laddr if sk.laddr != INADDR_ANY else None)
+    saddr = sk.laddr if sk.laddr != INADDR_ANY else None
+    oif = sk.bound_dev_if  # SO_BINDTODEVICE: the route leaves through that device
+    route = table.route(addr, saddr) if oif is None else table.route(addr, saddr, oif)
     if sk.laddr == INADDR_ANY:
         sk.laddr = route.src
     sk.raddr = addr

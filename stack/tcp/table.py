@@ -9,7 +9,7 @@ offsets from a keyed hash plus a clock, RFC 6528).
 Contract: ``net.tcp = TcpTable(net)`` (``tcp_init(net)`` does it; ``stack.af_inet``
 registers ``tcp_v4_rcv``/``tcp_v4_err`` for IPPROTO_TCP).  Two hooks decouple TCP from IP:
 ``table.transmit(skb, saddr, daddr)`` (default: ``stack.ipv4.output.ip_queue_xmit``) and
-``table.route(daddr, saddr=None)`` returning a route with ``.dev`` (``.features``, ``.mtu``),
+``table.route(daddr, saddr=None[, oif])`` (``oif``: an SO_BINDTODEVICE device) returning a route with ``.dev`` (``.features``, ``.mtu``),
 ``.src`` and ``.mtu`` (default: ``stack.ipv4.route.route_output``); tests replace both.
 Keys are ``(local addr, local port, remote addr, remote port)`` with 4-byte addresses.
 """
@@ -87,8 +87,8 @@ class TcpTable:
         return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, sk.tos, sk.ttl,
                              rt=sk.route)
 
-    def _ip_route(self, daddr: bytes, saddr: bytes | None = None) -> Any:
-        rt = route_output(self.net, daddr, saddr)
+    def _ip_route(self, daddr: bytes, saddr: bytes | None = None, oif: Any = None) -> Any:
+        rt = route_output(self.net, daddr, saddr, oif)
         if rt is None:
             raise oserror(errno.ENETUNREACH)
         return rt
@@ -249,9 +249,13 @@ class TcpTable:
         if not sk.userlocks & SOCK_BINDPORT_LOCK:
             self.put_port(sk)
 
-    def lookup_listener(self, daddr: bytes, dport: int) -> TcpSock | None:
+    def lookup_listener(self, daddr: bytes, dport: int, dev: Any = None) -> TcpSock | None:
+        """``__inet_lookup_listener``: an exact address beats INADDR_ANY; a listener bound to
+        a device (SO_BINDTODEVICE) hears only segments that arrived on it."""
         best = None
         for sk in self.lhash.get(dport, ()):
+            if sk.bound_dev_if is not None and dev is not None and sk.bound_dev_if is not dev:
+                continue
             if sk.laddr == daddr:
                 return sk
             if sk.laddr == INADDR_ANY:
@@ -304,8 +308,10 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     rx = RxSeg(skb, th, saddr, daddr, buf[hlen:], hlen, skb.tstamp or net.sched.now)
     key = (daddr, th.dst_port, saddr, th.src_port)
     sk = table.ehash.get(key)
+    if sk is not None and sk.bound_dev_if is not None and sk.bound_dev_if is not skb.dev:
+        sk = None  # INET_MATCH: bound to another device (SO_BINDTODEVICE)
     if sk is None:
-        sk = table.lookup_listener(daddr, th.dst_port)
+        sk = table.lookup_listener(daddr, th.dst_port, skb.dev)
         if sk is None:
             if not th.flags & RST:
                 rcv.reply_rst_table(table, rx)
@@ -319,7 +325,7 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     if sk.state == TIME_WAIT:
         isn = minisocks.timewait_rcv(sk, rx)
         if isn:
-            listener = table.lookup_listener(daddr, th.dst_port)
+            listener = table.lookup_listener(daddr, th.dst_port, skb.dev)
             rx.seq = th.seq
             rx.end_seq = th.seq + len(rx.payload) + 1
             if listener is None:
