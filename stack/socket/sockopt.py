@@ -39,8 +39,8 @@ Linux's rules, each checked against a real kernel:
   band through ``prio2band`` (``stack.core.qdisc``).
 
 Values as CPython passes them: a Python int (bools count) is a 4-byte native int (outside
-int32 it is CPython's OverflowError); a bytes-like object is passed as it is, and the kernel
-checks its length: an int option shorter than 4 bytes is EINVAL (SOL_IP's int options take a
+int32 CPython asks for a buffer: TypeError); a bytes-like object is passed as it is, and the
+kernel checks its length: an int option shorter than 4 bytes is EINVAL (SOL_IP's int options take a
 single byte as Linux's ``do_ip_setsockopt`` does), SO_LINGER is ``struct linger`` (8 bytes),
 SO_RCVTIMEO/SO_SNDTIMEO ``struct timeval`` (16 bytes).  Anything else (a tuple, a float) is
 CPython's TypeError.  Two conveniences of ixsim's: TCP_CONGESTION and SO_BINDTODEVICE also take
@@ -113,9 +113,8 @@ def _enoprotoopt(level: int, opt: int) -> OSError:
 def _as_buffer(value: Any) -> bytes:
     """What CPython's ``setsockopt`` hands the kernel: an int as 4 native bytes, a buffer."""
     if isinstance(value, int):  # bool too
-        if not -0x80000000 <= value <= INT_MAX:
-            raise OverflowError("signed integer is greater than maximum" if value > 0
-                                else "signed integer is less than minimum")
+        if not -0x80000000 <= value <= INT_MAX:  # not an "i": CPython then wants a buffer
+            raise TypeError("a bytes-like object is required, not 'int'")
         return _INT.pack(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
@@ -229,8 +228,8 @@ def sock_setsockopt(sk: Any, opt: int, value: Any) -> None:
         value = int(bool(value))
     if opt == SO_BINDTODEVICE:
         bind_to_device(sk, value)
-        value = sk.options[(SOL_SOCKET, opt)]
-    elif opt == SO_RCVTIMEO:
+        return
+    if opt == SO_RCVTIMEO:
         sk.rcvtimeo = timeval_to_ns(*value)
         return
     elif opt == SO_SNDTIMEO:

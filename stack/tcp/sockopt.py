@@ -27,6 +27,7 @@ from stack.tcp.const import (
     MAX_TCP_SYNCNT,
     NS_PER_MS,
     NS_PER_S,
+    TCP_FIN_TIMEOUT_MAX_S,
     TCP_MIN_MSS,
     TCP_NAGLE_CORK,
     TCP_NAGLE_OFF,
@@ -241,7 +242,9 @@ def _set_tcp(sk: TcpSock, option: int, value: Any) -> None:
             raise oserror(errno.EINVAL)
         sk.syn_retries = val
     elif option == TCP_LINGER2:
-        sk.linger2 = -1 if val < 0 else val
+        # seconds in an orphaned FIN-WAIT-2 (0: tcp_fin_timeout), at most TCP_FIN_TIMEOUT_MAX;
+        # negative: no FIN-WAIT-2 at all, close() resets the connection
+        sk.linger2 = -1 if val < 0 else min(val, TCP_FIN_TIMEOUT_MAX_S)
     elif option == TCP_USER_TIMEOUT:
         if val < 0:
             raise oserror(errno.EINVAL)

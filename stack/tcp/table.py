@@ -9,7 +9,8 @@ offsets from a keyed hash plus a clock, RFC 6528).
 Contract: ``net.tcp = TcpTable(net)`` (``tcp_init(net)`` does it; ``stack.af_inet``
 registers ``tcp_v4_rcv``/``tcp_v4_err`` for IPPROTO_TCP).  Two hooks decouple TCP from IP:
 ``table.transmit(skb, saddr, daddr)`` (default: ``stack.ipv4.output.ip_queue_xmit``) and
-``table.route(daddr, saddr=None[, oif])`` (``oif``: an SO_BINDTODEVICE device) returning a route with ``.dev`` (``.features``, ``.mtu``),
+``table.route(daddr, saddr=None[, oif])`` (``oif``: an SO_BINDTODEVICE device) returning
+a route with ``.dev`` (``.features``, ``.mtu``),
 ``.src`` and ``.mtu`` (default: ``stack.ipv4.route.route_output``); tests replace both.
 Keys are ``(local addr, local port, remote addr, remote port)`` with 4-byte addresses.
 """
