@@ -89,6 +89,7 @@ class Socket:
         self._timeout_ns: int | None = None
         self._timeout_s: float | None = None
         self._listening = False
+        self._connect_errno = errno.EINPROGRESS  # what this call's connect attempt said
         self._fdtable = fdtable_of(net)
         self._fd = self._fdtable.install(self)
         self.on_close: list[Callable[[], None]] = []  # epoll's eventpoll_release hooks
@@ -167,7 +168,7 @@ class Socket:
         if timeout == 0:
             return op()
         if timeout is None:  # blocking mode: the kernel's SO_RCVTIMEO/SO_SNDTIMEO apply
-            timeout, on_timeout = self._kernel_timeout(wanted, opname, on_timeout)
+            timeout, on_timeout = self._kernel_timeout(op, opname, on_timeout)
             if timeout == 0:
                 return op()
         sched = self.sched
@@ -176,10 +177,12 @@ class Socket:
         return block(sched, self.sk, op, wanted, timeout,
                      Describe(lambda: self.describe(opname, target)), on_timeout)
 
-    def _kernel_timeout(self, wanted: int, opname: str, on_timeout: Callable[[], Any] | None
+    def _kernel_timeout(self, op: Callable[[], Any], opname: str,
+                        on_timeout: Callable[[], Any] | None
                         ) -> tuple[int | None, Callable[[], Any] | None]:
         """SO_RCVTIMEO (receives, accept) or SO_SNDTIMEO (sends, connect) of a socket in
-        blocking mode, and what its expiry raises: EAGAIN, or EINPROGRESS for connect
+        blocking mode, and what its expiry raises: EAGAIN; for connect the errno its first
+        attempt gave, EINPROGRESS, or EALREADY when another call had started the handshake
         (``sock_rcvtimeo``/``sock_sndtimeo`` and ``__inet_stream_connect``); a MSG_WAITALL
         receive that has data returns it (``on_timeout``), as Linux returns what it copied."""
         sk = self.sk
@@ -187,9 +190,9 @@ class Socket:
         timeo = sk.sndtimeo if sending else sk.rcvtimeo
         if timeo is None:
             return None, on_timeout
-        code = errno.EINPROGRESS if opname == "connect" else errno.EAGAIN
 
         def expired() -> Any:
+            code = self._connect_errno if opname == "connect" else errno.EAGAIN
             if opname == "connect":
                 if on_timeout is not None:
                     return code  # connect_ex returns the errno
@@ -251,7 +254,11 @@ class Socket:
             self._check()
             if not started:
                 started = True
-                sk.connect(addr, port)  # raises BlockingIOError(EINPROGRESS) while in flight
+                try:
+                    sk.connect(addr, port)  # BlockingIOError: EINPROGRESS, EALREADY
+                except BlockingIOError as exc:
+                    self._connect_errno = exc.errno or errno.EINPROGRESS
+                    raise
                 return None
             err = sk.sock_error()
             if err:
