@@ -33,6 +33,7 @@ from stack.uapi import (  # noqa: F401
     SHUT_RDWR,
     SHUT_WR,
     SO_BINDTODEVICE,
+    SO_REUSEPORT,
     SOL_SOCKET,
 )
 
@@ -105,6 +106,11 @@ class Sock:
         val = min(val & 0xFFFFFFFF, self.net.sysctl.rmem_max)
         self.userlocks |= SOCK_RCVBUF_LOCK
         self.sk_rcvbuf = max(val * 2, SOCK_MIN_RCVBUF)
+
+    @property
+    def reuseport(self) -> bool:
+        """SO_REUSEPORT (``sk_reuseport``): may share its port with a group of its own."""
+        return bool(self.options.get((SOL_SOCKET, SO_REUSEPORT)))
 
     @property
     def bound_dev(self) -> Any:

@@ -27,9 +27,11 @@ Contract (docs/stack-architecture.md, :class:`stack.sock.Sock`):
   no socket matches, RcvbufErrors + InErrors when the receiver's queue (skb truesize) exceeds
   ``sk_rcvbuf``, IgnoredMulti for broadcasts nobody wanted; InDatagrams counts datagrams read
   by recvmsg, OutDatagrams datagrams sent, SndbufErrors datagrams the qdisc dropped.
+- SO_REUSEPORT: sockets that all set it share a port; each datagram goes to the member of the
+  group its flow hashes to (``stack.sock_reuseport``).
 - Deliberate deviations: the checksum is verified on receive rather than at copy time, there is
-  no error queue (IP_RECVERR only makes every ICMP error reach ``sk_err``), no SO_REUSEPORT
-  groups, no UDP-Lite, no GSO.
+  no error queue (IP_RECVERR only makes every ICMP error reach ``sk_err``), no UDP-Lite, no
+  GSO.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from stack.sock import (
     eagain,
     oserror,
 )
+from stack.sock_reuseport import ehashfn, reuseport_select_sock
 from stack.uapi import (
     IP_MTU,
     IP_MTU_DISCOVER,
@@ -123,7 +126,7 @@ class UdpTable:
     def _conflict(self, sk: UdpSock, port: int) -> bool:
         """udp_lib_lport_inuse."""
         for other in self.ports.get(port, ()):
-            if other is sk or (other.reuse and sk.reuse):
+            if other is sk or (other.reuse and sk.reuse) or (other.reuseport and sk.reuseport):
                 continue
             if other.bound_dev is not None and sk.bound_dev is not None \
                     and other.bound_dev is not sk.bound_dev:
@@ -172,6 +175,12 @@ class UdpTable:
             score = _score(sk, saddr, sport, daddr, dev)
             if score > best_score:
                 best, best_score = sk, score
+        if best is not None and best.reuseport and best.daddr is None:
+            # an SO_REUSEPORT group: the flow's hash picks the member (stack.sock_reuseport)
+            group = [sk for sk in socks if sk.reuseport and sk.daddr is None
+                     and _score(sk, saddr, sport, daddr, dev) == best_score]
+            if len(group) > 1:
+                return reuseport_select_sock(group, ehashfn(daddr, dport, saddr, sport))
         return best
 
     def lookup_all(self, saddr: bytes, sport: int, daddr: bytes, dport: int,

@@ -19,6 +19,7 @@ import pytest
 from ixsim import World
 from stack.core import ETH_P_ALL, PACKET_OUTGOING, PacketType, consume_skb
 from stack.core.netdevice import netif_stop_queue, netif_wake_queue
+from stack.sock_reuseport import ehashfn
 from stack.uapi import (
     EPOLLIN,
     EPOLLOUT,
@@ -30,6 +31,7 @@ from stack.uapi import (
     SO_MARK,
     SO_PRIORITY,
     SO_RCVTIMEO,
+    SO_REUSEPORT,
     SO_SNDTIMEO,
     SOCK_DGRAM,
     SOL_SOCKET,
@@ -39,6 +41,7 @@ from stack.uapi import (
     TCP_USER_TIMEOUT,
     TCP_WINDOW_CLAMP,
 )
+from stack.wire import ip_bytes
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -475,3 +478,84 @@ def test_notsent_lowat_gates_epollout_on_unsent_bytes(pair):
     w.run_until(lambda: cli.poll() & EPOLLOUT, "30s")
     assert (cli.sk.write_seq - cli.sk.snd_nxt) < 4000
     assert woken  # a writer waiting in epoll hears of it (tcp_check_space)
+
+
+# -- SO_REUSEPORT ---------------------------------------------------------------------------------
+def test_reuseport_lets_listeners_share_a_port_and_spreads_connections(pair):
+    w, a, b = pair
+    plain = b.socket()
+    plain.bind(("0.0.0.0", 6000))
+    plain.listen()
+    other = b.socket()
+    other.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)
+    with pytest.raises(OSError) as exc:  # the first one did not set it
+        other.bind(("0.0.0.0", 6000))
+    assert exc.value.errno == errno.EADDRINUSE
+    group = []
+    for _ in range(2):
+        s = b.socket()
+        s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)
+        s.bind(("0.0.0.0", 5000))
+        s.listen()
+        s.setblocking(False)
+        group.append(s)
+    late = b.socket()
+    with pytest.raises(OSError) as exc:  # joining needs SO_REUSEPORT too
+        late.bind(("0.0.0.0", 5000))
+    assert exc.value.errno == errno.EADDRINUSE
+    clients = []
+    for _ in range(16):
+        c = a.socket()
+        c.connect(("10.0.0.2", 5000))
+        clients.append(c)
+    w.run_for("10ms")
+    accepted = []
+    for s in group:
+        peers = set()
+        while True:
+            try:
+                conn, peer = s.accept()
+            except BlockingIOError:
+                break
+            peers.add(peer[1])
+        accepted.append(peers)
+    assert all(accepted) and sum(map(len, accepted)) == 16  # both members got connections
+    # each flow went where the hash of its 4-tuple points (reciprocal_scale over the group)
+    for c in clients:
+        port = c.getsockname()[1]
+        h = ehashfn(ip_bytes("10.0.0.2"), 5000, ip_bytes("10.0.0.1"), port)
+        assert port in accepted[(h * 2) >> 32]
+
+
+def test_reuseport_spreads_udp_datagrams_by_flow(pair):
+    w, a, b = pair
+    group = []
+    for _ in range(3):
+        s = b.socket(pysocket.AF_INET, SOCK_DGRAM)
+        s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)
+        s.bind(("0.0.0.0", 9000))
+        s.setblocking(False)
+        group.append(s)
+    senders = [a.socket(pysocket.AF_INET, SOCK_DGRAM) for _ in range(12)]
+    for _ in range(3):  # three datagrams per flow
+        for i, s in enumerate(senders):
+            s.sendto(bytes([i]), ("10.0.0.2", 9000))
+    w.run_for("10ms")
+    got = []
+    for s in group:
+        flows = []
+        while True:
+            try:
+                data, peer = s.recvfrom(10)
+            except BlockingIOError:
+                break
+            flows.append(data[0])
+        got.append(flows)
+    assert sum(map(len, got)) == 36
+    assert sum(1 for flows in got if flows) >= 2  # spread over the group
+    for flows in got:  # a flow never splits across members
+        assert all(flows.count(i) in (0, 3) for i in range(12))
+    lone = b.socket(pysocket.AF_INET, SOCK_DGRAM)
+    with pytest.raises(OSError) as exc:
+        lone.bind(("0.0.0.0", 9000))
+    assert exc.value.errno == errno.EADDRINUSE

@@ -27,6 +27,7 @@ from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
 from stack.ipv4.output import ip_queue_xmit
 from stack.ipv4.route import route_output
 from stack.sock import SOCK_BINDPORT_LOCK, oserror
+from stack.sock_reuseport import ehashfn, reuseport_select_sock
 from stack.tcp import minisocks, output, rcv, recovery
 from stack.tcp import window as win
 from stack.tcp.close import tcp_done
@@ -124,14 +125,21 @@ class TcpTable:
     def _conflict(self, sk: TcpSock, addr: bytes, port: int) -> bool:
         """``inet_csk_bind_conflict``: another socket holds this address and port.
 
-        SO_REUSEADDR on both sides lets a port be shared unless the other one listens.
+        SO_REUSEADDR on both sides lets a port be shared unless the other one listens;
+        SO_REUSEPORT on both lets it be shared even by listeners (one user owns every socket
+        here); sockets bound to different devices never conflict (``inet_bind_conflict``).
         """
         for sk2 in self.bhash.get(port, ()):
             if sk2 is sk:
                 continue
             if addr != INADDR_ANY and sk2.laddr != INADDR_ANY and sk2.laddr != addr:
                 continue
+            if (sk.bound_dev_if is not None and sk2.bound_dev_if is not None
+                    and sk.bound_dev_if is not sk2.bound_dev_if):
+                continue
             if sk.reuseaddr and sk2.reuseaddr and sk2.state != LISTEN:
+                continue
+            if sk.reuseport and sk2.reuseport:
                 continue
             return True
         return False
@@ -250,17 +258,26 @@ class TcpTable:
         if not sk.userlocks & SOCK_BINDPORT_LOCK:
             self.put_port(sk)
 
-    def lookup_listener(self, daddr: bytes, dport: int, dev: Any = None) -> TcpSock | None:
+    def lookup_listener(self, daddr: bytes, dport: int, dev: Any = None,
+                        saddr: bytes = INADDR_ANY, sport: int = 0) -> TcpSock | None:
         """``__inet_lookup_listener``: an exact address beats INADDR_ANY; a listener bound to
-        a device (SO_BINDTODEVICE) hears only segments that arrived on it."""
+        a device (SO_BINDTODEVICE) hears only segments that arrived on it; a listener of an
+        SO_REUSEPORT group stands for the group, whose member for this flow is picked by the
+        hash of the 4-tuple (``lookup_reuseport``, ``stack.sock_reuseport``)."""
         best = None
         for sk in self.lhash.get(dport, ()):
             if sk.bound_dev_if is not None and dev is not None and sk.bound_dev_if is not dev:
                 continue
             if sk.laddr == daddr:
-                return sk
-            if sk.laddr == INADDR_ANY:
                 best = sk
+                break
+            if sk.laddr == INADDR_ANY and best is None:
+                best = sk
+        if best is not None and best.reuseport:
+            group = [sk for sk in self.lhash[dport] if sk.reuseport and sk.laddr == best.laddr
+                     and sk.bound_dev_if is best.bound_dev_if]
+            if len(group) > 1:
+                return reuseport_select_sock(group, ehashfn(daddr, dport, saddr, sport))
         return best
 
     def sockets(self) -> list[Any]:
@@ -312,7 +329,7 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     if sk is not None and sk.bound_dev_if is not None and sk.bound_dev_if is not skb.dev:
         sk = None  # INET_MATCH: bound to another device (SO_BINDTODEVICE)
     if sk is None:
-        sk = table.lookup_listener(daddr, th.dst_port, skb.dev)
+        sk = table.lookup_listener(daddr, th.dst_port, skb.dev, saddr, th.src_port)
         if sk is None:
             if not th.flags & RST:
                 rcv.reply_rst_table(table, rx)
@@ -326,7 +343,7 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     if sk.state == TIME_WAIT:
         isn = minisocks.timewait_rcv(sk, rx)
         if isn:
-            listener = table.lookup_listener(daddr, th.dst_port, skb.dev)
+            listener = table.lookup_listener(daddr, th.dst_port, skb.dev, saddr, th.src_port)
             rx.seq = th.seq
             rx.end_seq = th.seq + len(rx.payload) + 1
             if listener is None:
