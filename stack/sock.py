@@ -144,6 +144,20 @@ class Sock:
     def connect(self, addr: bytes, port: int) -> None:
         raise oserror(errno.EOPNOTSUPP)
 
+    def connect_check(self) -> None:
+        """After a wake-up, the outcome of the connect in progress (the second half of
+        ``__inet_stream_connect``): returns once connected, raises the pending error, or
+        ``BlockingIOError`` while it is still under way."""
+        err = self.sock_error()
+        if err:
+            raise oserror(err)
+        mask = self.poll()
+        if mask & EPOLLOUT:
+            return
+        if mask & EPOLLHUP:
+            raise oserror(errno.ECONNABORTED)
+        raise BlockingIOError(errno.EALREADY, "Operation already in progress")
+
     def accept(self) -> Sock:
         raise oserror(errno.EOPNOTSUPP)
 

@@ -260,15 +260,8 @@ class Socket:
                     self._connect_errno = exc.errno or errno.EINPROGRESS
                     raise
                 return None
-            err = sk.sock_error()
-            if err:
-                raise oserror(err)
-            mask = sk.poll()
-            if mask & EPOLLOUT:
-                return None
-            if mask & EPOLLHUP:
-                raise oserror(errno.ECONNABORTED)
-            raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
+            sk.connect_check()  # woken: BlockingIOError until the handshake has an outcome
+            return None
 
         return op
 
@@ -300,6 +293,9 @@ class Socket:
     def _send_check(self) -> Sock:
         sk = self._check()
         if sk.sk_shutdown & SEND_SHUTDOWN:
+            err = sk.sock_error() if sk.sk_err else 0  # sk_stream_error: the pending one first
+            if err:
+                raise oserror(err)
             raise BrokenPipeError(errno.EPIPE, "Broken pipe")
         return sk
 

@@ -140,12 +140,7 @@ def connect(sk: TcpSock, addr: bytes, port: int) -> None:
     if sk.sock_state == SS_CONNECTED:
         raise oserror(errno.EISCONN)
     if sk.sock_state == SS_CONNECTING:
-        if sk.state in (SYN_SENT, SYN_RECEIVED):
-            raise oserror(errno.EALREADY)
-        if sk.state == CLOSED:
-            sk.sock_state = SS_UNCONNECTED
-            raise oserror(sk.sock_error() or errno.ECONNABORTED)
-        sk.sock_state = SS_CONNECTED
+        connect_check(sk)
         return
     if sk.state != CLOSED:
         raise oserror(errno.EISCONN)
@@ -174,6 +169,20 @@ def connect(sk: TcpSock, addr: bytes, port: int) -> None:
     send_syn(sk)
     sk.sock_state = SS_CONNECTING
     raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
+
+
+def connect_check(sk: TcpSock) -> None:
+    """A connect in progress, looked at again (``__inet_stream_connect`` after
+    ``inet_wait_for_connect``): EALREADY while the handshake runs; once it failed (refused,
+    reset, timed out) the error, once, and ``tcp_disconnect``, so the next connect starts
+    afresh from a cleared source address; else the socket is connected."""
+    if sk.state in (SYN_SENT, SYN_RECEIVED):
+        raise oserror(errno.EALREADY)
+    if sk.state == CLOSED:
+        err = sk.sock_error() or errno.ECONNABORTED
+        disconnect(sk)
+        raise oserror(err)
+    sk.sock_state = SS_CONNECTED
 
 
 # -- sending --------------------------------------------------------------------------------------
@@ -528,5 +537,8 @@ def disconnect(sk: TcpSock) -> None:
     sk.rto = TCP_TIMEOUT_INIT
     sk.ssthresh = TCP_INFINITE_SSTHRESH
     sk.ca_state = CaState.OPEN
+    if not sk.userlocks & SOCK_BINDADDR_LOCK:
+        sk.laddr = INADDR_ANY  # inet_reset_saddr: the next connect picks its source again
+    sk.rport = 0
     sk.sock_state = SS_UNCONNECTED
     sk.wake()

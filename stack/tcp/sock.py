@@ -302,6 +302,9 @@ class TcpSock(Sock):
     def connect(self, addr: bytes, port: int) -> None:
         ops.connect(self, addr, port)
 
+    def connect_check(self) -> None:
+        ops.connect_check(self)
+
     def disconnect(self) -> None:
         ops.disconnect(self)
 
