@@ -83,6 +83,7 @@ from stack.uapi import (
     MSG_TRUNC,
     SO_BINDTODEVICE,
     SO_BROADCAST,
+    SO_DONTROUTE,
     SO_ERROR,
     SO_NO_CHECK,
     SO_RCVBUF,
@@ -114,6 +115,9 @@ SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - UDP_HLEN  # 65507
 _HDR = UDP.struct
 _IP_UDP_HLEN = 20 + UDP_HLEN
+# SOL_SOCKET options the Sock takes itself (also when called directly, below the socket layer)
+_UDP_SOCKET_OPTS = frozenset({SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_NO_CHECK,
+                              SO_BINDTODEVICE})
 
 
 class UdpTable:
@@ -386,6 +390,8 @@ class UdpSock(Sock):
                 self.dst = rt
         if rt.type == RTN_BROADCAST and not self.broadcast:
             raise oserror(errno.EACCES, "broadcast needs SO_BROADCAST")
+        if rt.gateway is not None and self.options.get((SOL_SOCKET, SO_DONTROUTE)):
+            raise oserror(errno.ENETUNREACH)  # SO_DONTROUTE: on-link destinations only
         saddr = self.saddr if self.saddr != INADDR_ANY else rt.src
         pmtudisc = self.pmtudisc
         mtu = rt.dev_mtu if pmtudisc == IP_PMTUDISC_PROBE else rt.mtu
@@ -519,6 +525,8 @@ class UdpSock(Sock):
 
     def setsockopt(self, level: int, option: int, value: Any) -> None:
         if level == SOL_SOCKET:
+            if option not in _UDP_SOCKET_OPTS:  # the rest is the socket layer's, or unknown
+                raise oserror(errno.ENOPROTOOPT)
             self.options[(level, option)] = value
             if option == SO_RCVBUF:
                 self.set_rcvbuf(_int_value(value))

@@ -28,6 +28,7 @@ from stack.uapi import (
     IPPROTO_IP,
     IPPROTO_TCP,
     SO_BINDTODEVICE,
+    SO_DONTROUTE,
     SO_MARK,
     SO_PRIORITY,
     SO_RCVTIMEO,
@@ -559,3 +560,21 @@ def test_reuseport_spreads_udp_datagrams_by_flow(pair):
     with pytest.raises(OSError) as exc:
         lone.bind(("0.0.0.0", 9000))
     assert exc.value.errno == errno.EADDRINUSE
+
+
+# -- SO_DONTROUTE ---------------------------------------------------------------------------------
+def test_dontroute_reaches_on_link_peers_only(pair):
+    w, a, b = pair
+    a.route("10.0.9.0/24", via="10.0.0.2")
+    u = a.socket(pysocket.AF_INET, SOCK_DGRAM)
+    u.sendto(b"x", ("10.0.9.5", 9))  # through the gateway: fine without the option
+    u.setsockopt(SOL_SOCKET, SO_DONTROUTE, 1)
+    with pytest.raises(OSError) as exc:
+        u.sendto(b"x", ("10.0.9.5", 9))
+    assert exc.value.errno == errno.ENETUNREACH
+    assert u.sendto(b"x", ("10.0.0.2", 9)) == 1  # on the link: sent
+    t = a.socket()
+    t.setsockopt(SOL_SOCKET, SO_DONTROUTE, 1)
+    with pytest.raises(OSError) as exc:
+        t.connect(("10.0.9.5", 80))
+    assert exc.value.errno == errno.ENETUNREACH

@@ -73,7 +73,15 @@ from stack.tcp.state import (
     CaState,
     tcp_set_state,
 )
-from stack.uapi import MSG_DONTWAIT, MSG_MORE, MSG_OOB, MSG_PEEK, MSG_TRUNC
+from stack.uapi import (
+    MSG_DONTWAIT,
+    MSG_MORE,
+    MSG_OOB,
+    MSG_PEEK,
+    MSG_TRUNC,
+    SO_DONTROUTE,
+    SOL_SOCKET,
+)
 from stack.wire.ipv4 import INADDR_ANY
 from stack.wire.tcp import ACK, PSH
 
@@ -148,6 +156,9 @@ def connect(sk: TcpSock, addr: bytes, port: int) -> None:
     saddr = sk.laddr if sk.laddr != INADDR_ANY else None
     oif = sk.bound_dev_if  # SO_BINDTODEVICE: the route leaves through that device
     route = table.route(addr, saddr) if oif is None else table.route(addr, saddr, oif)
+    if getattr(route, "gateway", None) is not None and sk.options.get((SOL_SOCKET,
+                                                                      SO_DONTROUTE)):
+        raise oserror(errno.ENETUNREACH)  # SO_DONTROUTE (RTO_ONLINK): on-link peers only
     if sk.laddr == INADDR_ANY:
         sk.laddr = route.src
     sk.raddr = addr
