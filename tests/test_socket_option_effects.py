@@ -27,9 +27,12 @@ from stack.uapi import (
     IP_TTL,
     IPPROTO_IP,
     IPPROTO_TCP,
+    SO_ATTACH_FILTER,
     SO_BINDTODEVICE,
+    SO_DETACH_FILTER,
     SO_DONTROUTE,
     SO_MARK,
+    SO_NO_CHECK,
     SO_PRIORITY,
     SO_RCVTIMEO,
     SO_REUSEPORT,
@@ -578,3 +581,49 @@ def test_dontroute_reaches_on_link_peers_only(pair):
     with pytest.raises(OSError) as exc:
         t.connect(("10.0.9.5", 80))
     assert exc.value.errno == errno.ENETUNREACH
+
+
+# -- SO_NO_CHECK, and packet sockets' SO_PRIORITY / SO_MARK / SO_DETACH_FILTER ---------------------
+def test_no_check_sends_udp_without_a_checksum(pair):
+    w, a, b = pair
+    cap = b.capture("eth0", "udp")
+    s = a.socket(pysocket.AF_INET, SOCK_DGRAM)
+    s.sendto(b"sum", ("10.0.0.2", 9))
+    s.setsockopt(SOL_SOCKET, SO_NO_CHECK, 1)
+    s.sendto(b"none", ("10.0.0.2", 9))
+    w.run_for("10ms")
+    sums = [struct.unpack_from("!H", f.frame, 14 + 20 + 6)[0] for f in cap.frames]
+    assert sums[0] != 0 and sums[1] == 0  # RFC 768: zero means "no checksum"
+
+
+def test_packet_socket_priority_mark_and_detach_filter(pair):
+    w, a, b = pair
+    seen = []
+
+    def tap(skb, dev, pt, orig):
+        if skb.pkt_type == PACKET_OUTGOING:
+            seen.append((skb.priority, skb.mark))
+        consume_skb(skb)
+        return 0
+
+    a.kernel.dev_add_pack(PacketType(ETH_P_ALL, tap, dev=a.eth0))
+    tx = a.socket(pysocket.AF_PACKET, pysocket.SOCK_RAW, pysocket.htons(ETH_P_ALL))
+    tx.bind(("eth0", 0))
+    tx.setsockopt(SOL_SOCKET, SO_PRIORITY, 5)
+    tx.setsockopt(SOL_SOCKET, SO_MARK, 9)
+    frame = bytes(b.eth0.dev_addr) + bytes(a.eth0.dev_addr) + struct.pack("!H", 0x88B5)
+    tx.send(frame + bytes(46))
+    w.run_for("1ms")
+    assert seen == [(5, 9)]
+    rx = b.socket(pysocket.AF_PACKET, pysocket.SOCK_RAW, pysocket.htons(ETH_P_ALL))
+    rx.bind(("eth0", pysocket.htons(ETH_P_ALL)))
+    rx.setblocking(False)
+    rx.setsockopt(SOL_SOCKET, SO_ATTACH_FILTER, "icmp")
+    tx.send(frame + bytes(46))
+    w.run_for("1ms")
+    with pytest.raises(BlockingIOError):
+        rx.recv(2048)
+    rx.setsockopt(SOL_SOCKET, SO_DETACH_FILTER, 0)
+    tx.send(frame + bytes(46))
+    w.run_for("1ms")
+    assert rx.recv(2048)[:12] == frame[:12]
