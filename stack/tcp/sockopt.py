@@ -6,6 +6,16 @@ ints (booleans accepted), ``(onoff, seconds)`` for SO_LINGER, a ``str``/``bytes`
 TCP_CONGESTION; TCP_INFO returns a :class:`stack.tcp.info.TcpInfo`.  Buffer sizes are
 :meth:`stack.sock.Sock.set_sndbuf`'s business (doubled, bounded by ``*mem_max``), as for
 every protocol.
+SOL_IP: IP_TTL (every segment's TTL) and IP_TOS (the TOS byte with TCP's ECN bits kept, and
+``sk_priority`` through ``rt_tos2priority``, hence the pfifo_fast band).  TCP_WINDOW_CLAMP
+bounds the window we offer (at least SOCK_MIN_RCVBUF / 2; 0 only before a connection; as in
+Linux, receive-buffer autotuning moves it again unless SO_RCVBUF fixed the buffer),
+TCP_USER_TIMEOUT aborts with ETIMEDOUT once data has gone unacknowledged that long (the RTO is
+clamped to it, ``tcp_clamp_rto_to_user_timeout``), TCP_LINGER2 is the orphaned FIN-WAIT-2
+lifetime (at most 120 s; negative: close() resets instead), TCP_NOTSENT_LOWAT bounds the
+unsent bytes under which the socket is writable (``tcp_stream_memory_free``; 0: the
+``tcp_notsent_lowat`` sysctl), TCP_QUICKACK 1 leaves delayed-ACK (pingpong) mode and sends a
+scheduled ACK at once, 0 enters it.
 Unknown options raise ``ENOPROTOOPT``; out-of-range values ``EINVAL``.
 """
 
