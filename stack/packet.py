@@ -199,6 +199,8 @@ class PacketSock(Sock):
         skb.put_data(frame)
         skb.dev = dev
         skb.sk = self
+        skb.priority = self.priority  # packet_snd: SO_PRIORITY and SO_MARK
+        skb.mark = self.mark
         skb.protocol = int.from_bytes(frame[12:14], "big")
         dev_queue_xmit(skb)
         return len(frame)

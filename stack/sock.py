@@ -35,6 +35,8 @@ from stack.uapi import (  # noqa: F401
     SHUT_RD,
     SHUT_RDWR,
     SHUT_WR,
+    SO_BINDTODEVICE,
+    SO_REUSEPORT,
     SOCK_STREAM,
     SOL_SOCKET,
 )
@@ -89,6 +91,13 @@ class Sock:
         self.closed = False
         self.options: dict[tuple[int, int], Any] = {}
         self.rcvlowat = 1  # sk_rcvlowat: SO_RCVLOWAT, never 0
+        self.priority = 0  # sk_priority: SO_PRIORITY, or IP_TOS's rt_tos2priority
+        self.mark = 0  # sk_mark: SO_MARK
+        self.rcvtimeo: int | None = None  # sk_rcvtimeo in ns; None: MAX_SCHEDULE_TIMEOUT
+        self.sndtimeo: int | None = None  # sk_sndtimeo
+        self.bound_dev_if: Any = None  # sk_bound_dev_if: SO_BINDTODEVICE's device, or None
+        self.tos = 0  # inet->tos: IP_TOS
+        self.ttl: int | None = None  # inet->uc_ttl: IP_TTL; None: net.ipv4.ip_default_ttl
 
     # -- buffer sizes: the one SO_SNDBUF/SO_RCVBUF handler (sk_setsockopt, net/core/sock.c) --
     def set_sndbuf(self, val: int) -> None:
@@ -96,19 +105,29 @@ class Sock:
         (the doubled value is what getsockopt reports), at least SOCK_MIN_SNDBUF; the size is
         then the user's (autotuning leaves it) and writers may have room (``sk_write_space``).
 
-        Deviation: Linux compares as u32, so a negative value gets ``wmem_max``; here it counts
-        as 0 and gets the minimum.
+        Linux compares as u32, so a negative value gets ``wmem_max``.
         """
-        val = min(max(val, 0), self.net.sysctl.wmem_max)
+        val = min(val & 0xFFFFFFFF, self.net.sysctl.wmem_max)
         self.userlocks |= SOCK_SNDBUF_LOCK
         self.sk_sndbuf = max(val * 2, SOCK_MIN_SNDBUF)
         self.write_space()
 
     def set_rcvbuf(self, val: int) -> None:
         """SO_RCVBUF (``__sock_set_rcvbuf``): as :meth:`set_sndbuf`, with ``rmem_max``."""
-        val = min(max(val, 0), self.net.sysctl.rmem_max)
+        val = min(val & 0xFFFFFFFF, self.net.sysctl.rmem_max)
         self.userlocks |= SOCK_RCVBUF_LOCK
         self.sk_rcvbuf = max(val * 2, SOCK_MIN_RCVBUF)
+
+    @property
+    def reuseport(self) -> bool:
+        """SO_REUSEPORT (``sk_reuseport``): may share its port with a group of its own."""
+        return bool(self.options.get((SOL_SOCKET, SO_REUSEPORT)))
+
+    @property
+    def bound_dev(self) -> Any:
+        """The device SO_BINDTODEVICE named (``sk_bound_dev_if``), or None."""
+        name = self.options.get((SOL_SOCKET, SO_BINDTODEVICE))
+        return self.net.kernel.dev_get_by_name(name) if name else None
 
     def write_space(self) -> None:
         """``sk_write_space``: the send buffer grew. Protocols whose writers wait override it."""
@@ -141,6 +160,20 @@ class Sock:
 
     def connect(self, addr: bytes, port: int) -> None:
         raise oserror(errno.EOPNOTSUPP)
+
+    def connect_check(self) -> None:
+        """After a wake-up, the outcome of the connect in progress (the second half of
+        ``__inet_stream_connect``): returns once connected, raises the pending error, or
+        ``BlockingIOError`` while it is still under way."""
+        err = self.sock_error()
+        if err:
+            raise oserror(err)
+        mask = self.poll()
+        if mask & EPOLLOUT:
+            return
+        if mask & EPOLLHUP:
+            raise oserror(errno.ECONNABORTED)
+        raise BlockingIOError(errno.EALREADY, "Operation already in progress")
 
     def accept(self) -> Sock:
         raise oserror(errno.EOPNOTSUPP)

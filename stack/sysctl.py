@@ -94,6 +94,8 @@ class Sysctl:
     tcp_abort_on_overflow: bool = False
     tcp_challenge_ack_limit: int = 0x7FFFFFFF
     tcp_stdurg: bool = False  # urgent pointer: True reads it as RFC 1122 (at the byte)
+    tcp_notsent_lowat: int = 0xFFFFFFFF
+    ip_nonlocal_bind: bool = False
 
     def write(self, path: str, value: Any) -> None:
         """``echo value > /proc/sys/<path>``: ``path`` in dotted or slashed form, the value in

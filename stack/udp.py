@@ -36,8 +36,10 @@ Contract (docs/stack-architecture.md, :class:`stack.sock.Sock`):
   no socket matches, RcvbufErrors + InErrors when the receiver's queue (skb truesize) exceeds
   ``sk_rcvbuf``, IgnoredMulti for broadcasts nobody wanted; InDatagrams counts datagrams read
   by recvmsg, OutDatagrams datagrams sent, SndbufErrors datagrams the qdisc dropped.
+- SO_REUSEPORT: sockets that all set it share a port; each datagram goes to the member of the
+  group its flow hashes to (``stack.sock_reuseport``).
 - Deliberate deviations: the checksum is verified on receive rather than at copy time, no
-  SO_REUSEPORT groups, no UDP-Lite, no GSO.
+  UDP-Lite, no GSO.
 """
 
 from __future__ import annotations
@@ -51,7 +53,14 @@ from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_send
 from stack.ipv4.output import MAX_HEADER, ip_send
-from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, Route, route_output
+from stack.ipv4.route import (
+    RTN_BROADCAST,
+    RTN_LOCAL,
+    RTN_MULTICAST,
+    Route,
+    route_output,
+    rt_tos2priority,
+)
 from stack.ipv4.sockglue import (
     IP_CMSG_PKTINFO,
     IP_CMSG_TOS,
@@ -77,6 +86,7 @@ from stack.sock import (
     eagain,
     oserror,
 )
+from stack.sock_reuseport import ehashfn, reuseport_select_sock
 from stack.uapi import (
     IP_MTU,
     IP_MTU_DISCOVER,
@@ -96,6 +106,7 @@ from stack.uapi import (
     MSG_TRUNC,
     SO_BINDTODEVICE,
     SO_BROADCAST,
+    SO_DONTROUTE,
     SO_ERROR,
     SO_NO_CHECK,
     SO_RCVBUF,
@@ -130,6 +141,9 @@ _HDR = UDP.struct
 _IP_UDP_HLEN = 20 + UDP_HLEN
 # the SOL_IP options that ask recvmsg for ancillary data (do_ip_setsockopt -> inet->cmsg_flags)
 _CMSG_OPTIONS = {IP_PKTINFO: IP_CMSG_PKTINFO, IP_RECVTTL: IP_CMSG_TTL, IP_RECVTOS: IP_CMSG_TOS}
+# SOL_SOCKET options the Sock takes itself (also when called directly, below the socket layer)
+_UDP_SOCKET_OPTS = frozenset({SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_NO_CHECK,
+                              SO_BINDTODEVICE})
 
 
 class UdpTable:
@@ -142,7 +156,7 @@ class UdpTable:
     def _conflict(self, sk: UdpSock, port: int) -> bool:
         """udp_lib_lport_inuse."""
         for other in self.ports.get(port, ()):
-            if other is sk or (other.reuse and sk.reuse):
+            if other is sk or (other.reuse and sk.reuse) or (other.reuseport and sk.reuseport):
                 continue
             if other.bound_dev is not None and sk.bound_dev is not None \
                     and other.bound_dev is not sk.bound_dev:
@@ -191,6 +205,12 @@ class UdpTable:
             score = _score(sk, saddr, sport, daddr, dev)
             if score > best_score:
                 best, best_score = sk, score
+        if best is not None and best.reuseport and best.daddr is None:
+            # an SO_REUSEPORT group: the flow's hash picks the member (stack.sock_reuseport)
+            group = [sk for sk in socks if sk.reuseport and sk.daddr is None
+                     and _score(sk, saddr, sport, daddr, dev) == best_score]
+            if len(group) > 1:
+                return reuseport_select_sock(group, ehashfn(daddr, dport, saddr, sport))
         return best
 
     def lookup_all(self, saddr: bytes, sport: int, daddr: bytes, dport: int,
@@ -303,7 +323,8 @@ class UdpSock(Sock):
             raise oserror(errno.EINVAL, f"bad port {port}")
         addr = bytes(addr)
         kind = self.net.fib.addr_type(addr) if addr != INADDR_ANY else RTN_LOCAL
-        if kind not in (RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST):
+        if kind not in (RTN_LOCAL, RTN_BROADCAST, RTN_MULTICAST) \
+                and not self.net.sysctl.ip_nonlocal_bind:
             raise oserror(errno.EADDRNOTAVAIL, f"{ip_str(addr)} is not a local address")
         self.rcv_saddr = addr
         self.saddr = INADDR_ANY if kind != RTN_LOCAL else addr
@@ -412,6 +433,8 @@ class UdpSock(Sock):
                 self.dst = rt
         if rt.type == RTN_BROADCAST and not self.broadcast:
             raise oserror(errno.EACCES, "broadcast needs SO_BROADCAST")
+        if rt.gateway is not None and self.options.get((SOL_SOCKET, SO_DONTROUTE)):
+            raise oserror(errno.ENETUNREACH)  # SO_DONTROUTE: on-link destinations only
         saddr = saddr or rt.src
         pmtudisc = self.pmtudisc
         mtu = rt.dev_mtu if pmtudisc == IP_PMTUDISC_PROBE else rt.mtu
@@ -442,6 +465,8 @@ class UdpSock(Sock):
                 check = l4_checksum(saddr, daddr, IPPROTO_UDP, memoryview(head)[off:off + ulen])
                 U16.pack_into(head, off + 6, check or 0xFFFF)
         skb.sk = self
+        skb.priority = self.priority
+        skb.mark = self.mark
         skb.destructor = self._wfree
         self.wmem_alloc += skb.truesize
         ret = ip_send(net, skb, saddr, daddr, IPPROTO_UDP, tos=tos, ttl=ttl, df=df,
@@ -568,6 +593,8 @@ class UdpSock(Sock):
 
     def setsockopt(self, level: int, option: int, value: Any) -> None:
         if level == SOL_SOCKET:
+            if option not in _UDP_SOCKET_OPTS:  # the rest is the socket layer's, or unknown
+                raise oserror(errno.ENOPROTOOPT)
             self.options[(level, option)] = value
             if option == SO_RCVBUF:
                 self.set_rcvbuf(_int_value(value))
@@ -584,7 +611,9 @@ class UdpSock(Sock):
                 raise oserror(errno.EINVAL)
             self.ttl = None if v == -1 else v
         elif option == IP_TOS:
-            self.tos = v & 0xFF
+            if v & 0xFF != self.tos:  # __ip_sock_set_tos
+                self.tos = v & 0xFF
+                self.priority = rt_tos2priority(self.tos)
         elif option == IP_MTU_DISCOVER:
             if not 0 <= v <= 5:
                 raise oserror(errno.EINVAL)

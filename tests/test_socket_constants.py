@@ -90,7 +90,9 @@ def test_buffer_sizes_are_set_by_one_handler_for_every_protocol(family, type_):
     net = Net(Kernel(Scheduler(seed=1), "a"))
     s = ours.socket_create(net, family, type_)
     wmem_max, rmem_max = net.sysctl.wmem_max, net.sysctl.rmem_max
-    for value, sndbuf, rcvbuf in ((1, 4608, 2304), (5000, 10000, 10000), (-1, 4608, 2304),
+    # a negative size is a u32 to Linux, so it gets the maximum
+    for value, sndbuf, rcvbuf in ((1, 4608, 2304), (5000, 10000, 10000),
+                                  (-1, 2 * wmem_max, 2 * rmem_max),
                                   (10 << 20, 2 * wmem_max, 2 * rmem_max)):
         s.setsockopt(ours.SOL_SOCKET, ours.SO_SNDBUF, value)
         s.setsockopt(ours.SOL_SOCKET, ours.SO_RCVBUF, value)

@@ -230,7 +230,7 @@ def test_linger_zero_aborts_with_rst_at_once(pair):
 def test_linger_close_in_a_task_is_awaitable(pair):
     w, a, b = pair
     srv, cli, conn = connected(w, a, b)
-    cli.setsockopt(SOL_SOCKET, SO_LINGER, (1, 5))
+    cli.setsockopt(SOL_SOCKET, SO_LINGER, struct.pack("ii", 1, 5))
     done = []
 
     async def closer():

@@ -272,6 +272,28 @@ def ephemeral_port(knob: str, value: Any) -> int:
     return host.udp(0).num
 
 
+@probe(ip_nonlocal_bind=True)
+def bind_to_a_foreign_address(knob: str, value: Any) -> tuple[Any, ...]:
+    host = new_host(Scheduler(seed=1), "h")
+    setattr(host.net.sysctl, knob, value)
+    out = []
+    for sk in (TcpSock(host.net), UdpSock(host.net)):
+        try:
+            sk.bind(ip_bytes("192.0.2.7"), 5000)
+            out.append(sk.getsockname())
+        except OSError as exc:
+            out.append(exc.errno)
+    return tuple(out)
+
+
+@probe(tcp_notsent_lowat=2000)
+def bytes_one_send_queues(knob: str, value: Any) -> tuple[int, int]:
+    p = _peer(knob, value)
+    sk = established(p)
+    copied = sk.sendmsg(bytes(200_000))
+    return copied, sk.write_seq - sk.snd_nxt
+
+
 # -- IPv4 ---------------------------------------------------------------------------------------
 @probe(ip_forward=True)
 def forwarded(knob: str, value: Any) -> int:

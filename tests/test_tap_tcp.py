@@ -19,6 +19,7 @@ import json
 import os
 import re
 import socket
+import struct
 import textwrap
 import time
 from collections.abc import Iterator
@@ -675,7 +676,7 @@ def test_refusals_and_resets_both_ways(pair):
     lst.close()
     conn.sendall(b"partial")
     assert linux.next() == "read b'partial'"
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, (1, 0))
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     conn.close()  # abortive: RST
     assert linux.next() == "reset"
     assert linux.next() == "ready"

@@ -118,6 +118,7 @@ def wire(seed: int, loss: float, reorder: float) -> tuple[Scheduler, Net, Net]:
     nets = {}
     for name, addr in (("a", LOCAL), ("b", REMOTE)):
         nets[addr] = new_host(sched, name).net
+        nets[addr].devinet.add(nets[addr].lo, addr, 32)  # each engine owns its address
     rng = sched.rng
     for src, dst in ((LOCAL, REMOTE), (REMOTE, LOCAL)):
         dev = SimpleNamespace(features=0, mtu=1500, name="eth0")

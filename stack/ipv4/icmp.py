@@ -42,6 +42,7 @@ from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from stack.core.units import NS_PER_MS, NS_PER_S
 from stack.ipv4.output import MAX_HEADER, ip_send
 from stack.ipv4.route import RTN_LOCAL, RTN_UNICAST, Route, route_output
+from stack.uapi import IPTOS_TOS_MASK
 from stack.wire.errors import BadChecksum, Malformed
 from stack.wire.icmp import (
     ICMP_DEST_UNREACH,
@@ -75,7 +76,6 @@ NR_ICMP_TYPES = 18
 NR_ICMP_UNREACH = 15
 ICMP_ADDRESS = 17
 ICMP_ADDRESSREPLY = 18
-IPTOS_TOS_MASK = 0x1E
 IPTOS_PREC_INTERNETCONTROL = 0xC0
 XRLIM_BURST_FACTOR = 6
 ICMP_ROOM = 576  # RFC 1812: an error is at most 576 bytes

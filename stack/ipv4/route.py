@@ -39,6 +39,7 @@ from stack.ipv4.devinet import (
     parse_cidr,
 )
 from stack.sock import oserror
+from stack.uapi import IPTOS_TOS_MASK
 from stack.wire.ipv4 import (
     INADDR_ANY,
     INADDR_LOOPBACK,
@@ -521,3 +522,14 @@ def dst_confirm_neigh(net: Any, rt: Route) -> None:
     if n is None or n.dead:
         n = net.arp.lookup(rt.nexthop, rt.dev)
     net.arp.confirm(n)
+
+
+# ip_tos2prio (net/ipv4/route.c): the TOS field's four bits -> TC_PRIO_*, with ECN_OR_COST
+# entries equal to their neighbours (BESTEFFORT 0, BULK 2, INTERACTIVE_BULK 4, INTERACTIVE 6)
+IP_TOS2PRIO = (0, 0, 0, 0, 2, 2, 2, 2, 6, 6, 6, 6, 4, 4, 4, 4)
+
+
+def rt_tos2priority(tos: int) -> int:
+    """``rt_tos2priority`` (include/net/route.h): the ``sk_priority`` an IP_TOS value implies,
+    which pfifo_fast turns into a band (``stack.core.qdisc.PRIO2BAND``)."""
+    return IP_TOS2PRIO[(tos & IPTOS_TOS_MASK) >> 1]

@@ -41,6 +41,8 @@ timeouts).  Contract (docs/stack-architecture.md, docs/design.md "The user's sur
 from __future__ import annotations
 
 import errno
+import operator
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -67,8 +69,6 @@ from stack.socket.wait import (
 from stack.uapi import (
     AF_INET,
     AF_PACKET,
-    EPOLLHUP,
-    EPOLLOUT,
     IPPROTO_IP,
     IPPROTO_TCP,
     MSG_CMSG_CLOEXEC,
@@ -139,6 +139,7 @@ class Socket(MsgOps):
         self._closed = False
         self._file = file if file is not None else SockFile(sk)
         self.on_close = self._file.on_close  # epoll's eventpoll_release hooks
+        self._connect_errno = errno.EINPROGRESS  # what this call's connect attempt said
         self._fdtable = fdtable_of(net)
         if fd is None:
             self._fd = self._fdtable.install(self, weak=True)
@@ -203,7 +204,7 @@ class Socket(MsgOps):
         if value is None:
             self._timeout_s, self._timeout_ns = None, None
         else:
-            seconds = float(value)
+            seconds = float(value if isinstance(value, float) else operator.index(value))
             if seconds < 0 or seconds != seconds:
                 raise ValueError("Timeout value out of range")
             self._timeout_s, self._timeout_ns = seconds, round(seconds * NS_PER_S)
@@ -247,11 +248,43 @@ class Socket(MsgOps):
         timeout = 0 if flags & MSG_DONTWAIT else self._timeout_ns
         if timeout == 0:
             return op()
+        if timeout is None:  # blocking mode: the kernel's SO_RCVTIMEO/SO_SNDTIMEO apply
+            timeout, on_timeout = self._kernel_timeout(op, opname, on_timeout)
+            if timeout == 0:
+                return op()
         sched = self.sched
         if sched.current_task is not None:
             return task_wait(sched, self.sk, op, wanted, timeout, on_timeout)
         return block(sched, self.sk, op, wanted, timeout,
                      Describe(lambda: self.describe(opname, target)), on_timeout)
+
+    def _kernel_timeout(self, op: Callable[[], Any], opname: str,
+                        on_timeout: Callable[[], Any] | None
+                        ) -> tuple[int | None, Callable[[], Any] | None]:
+        """SO_RCVTIMEO (receives, accept) or SO_SNDTIMEO (sends, connect) of a socket in
+        blocking mode, and what its expiry raises: EAGAIN; for connect the errno its first
+        attempt gave, EINPROGRESS, or EALREADY when another call had started the handshake
+        (``sock_rcvtimeo``/``sock_sndtimeo`` and ``__inet_stream_connect``); a MSG_WAITALL
+        receive that has data returns it (``on_timeout``), as Linux returns what it copied."""
+        sk = self.sk
+        sending = opname.startswith(("send", "connect"))
+        timeo = sk.sndtimeo if sending else sk.rcvtimeo
+        if timeo is None:
+            return None, on_timeout
+
+        def expired() -> Any:
+            code = self._connect_errno if opname == "connect" else errno.EAGAIN
+            if opname == "connect":
+                if on_timeout is not None:
+                    return code  # connect_ex returns the errno
+            elif on_timeout is not None:
+                try:
+                    return on_timeout()
+                except TimeoutError:
+                    pass
+            raise BlockingIOError(code, os.strerror(code))
+
+        return timeo, expired
 
     def describe(self, opname: str, target: tuple[bytes, int] | None = None) -> str:
         """``recv on 10.0.0.2:7 <- 10.0.0.1:40000 (host b, fd 4)``, for Deadlock messages."""
@@ -302,17 +335,14 @@ class Socket(MsgOps):
             self._check()
             if not started:
                 started = True
-                sk.connect(addr, port)  # raises BlockingIOError(EINPROGRESS) while in flight
+                try:
+                    sk.connect(addr, port)  # BlockingIOError: EINPROGRESS, EALREADY
+                except BlockingIOError as exc:
+                    self._connect_errno = exc.errno or errno.EINPROGRESS
+                    raise
                 return None
-            err = sk.sock_error()
-            if err:
-                raise oserror(err)
-            mask = sk.poll()
-            if mask & EPOLLOUT:
-                return None
-            if mask & EPOLLHUP:
-                raise oserror(errno.ECONNABORTED)
-            raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
+            sk.connect_check()  # woken: BlockingIOError until the handshake has an outcome
+            return None
 
         return op
 
@@ -344,6 +374,9 @@ class Socket(MsgOps):
     def _send_check(self) -> Sock:
         sk = self._check()
         if sk.sk_shutdown & SEND_SHUTDOWN:
+            err = sk.sock_error() if sk.sk_err else 0  # sk_stream_error: the pending one first
+            if err:
+                raise oserror(err)
             raise BrokenPipeError(errno.EPIPE, "Broken pipe")
         return sk
 
@@ -686,8 +719,8 @@ class Socket(MsgOps):
             return user_bytes(level, optname, value, buflen)
         if level == SOL_PACKET and optname == PACKET_STATISTICS:
             return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth
-        if level == SOL_SOCKET and optname == SO_LINGER:
-            return value[0]
+        if level == SOL_SOCKET and isinstance(value, tuple):
+            return value[0]  # CPython reads an int: SO_LINGER's l_onoff, a timeval's tv_sec
         if level == IPPROTO_TCP and optname == TCP_INFO:
             # CPython reads an int: the first 4 bytes of struct tcp_info (tcpi_state, ca_state,
             # retransmits, probes), native byte order

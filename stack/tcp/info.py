@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from stack.tcp.const import NS_PER_MS, NS_PER_US
-from stack.tcp.state import LISTEN, SS_NAMES
+from stack.tcp.state import LISTEN, SS_NAMES, TIME_WAIT, TcpState
 from stack.uapi import TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE
 from stack.wire.ipv4 import ip_str
 
@@ -135,6 +135,14 @@ class TcpInfo:
         return pack_tcp_info(self)
 
 
+def user_state(sk: Any) -> TcpState:
+    """The state a socket's owner sees: a connection that reached TIME-WAIT has left its
+    socket for a timewait sock in Linux (``tcp_time_wait``), so the socket itself is CLOSE."""
+    if sk.state == TIME_WAIT and not sk.closed:
+        return TcpState.CLOSED
+    return sk.state
+
+
 def get_info(sk: TcpSock) -> TcpInfo:
     """``tcp_get_info``."""
     now = sk.net.sched.now
@@ -147,7 +155,7 @@ def get_info(sk: TcpSock) -> TcpInfo:
         opts |= TCPI_OPT_WSCALE
     listen = sk.state == LISTEN
     return TcpInfo(
-        state=int(sk.state), ca_state=int(sk.ca_state), retransmits=sk.retransmits,
+        state=int(user_state(sk)), ca_state=int(sk.ca_state), retransmits=sk.retransmits,
         probes=sk.probes_out, backoff=sk.backoff, options=opts,
         snd_wscale=sk.snd_wscale if sk.wscale_ok else 0,
         rcv_wscale=sk.rcv_wscale if sk.wscale_ok else 0,

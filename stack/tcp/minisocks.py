@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 class RequestSock:
     """An embryonic connection: SYN received, SYN-ACK sent (``struct tcp_request_sock``)."""
 
+    bound_dev_if = None  # the listener's device binding was checked when the SYN arrived
+
     __slots__ = ("listener", "laddr", "lport", "raddr", "rport", "iss", "irs", "mss",
                  "advmss", "wscale_ok", "snd_wscale", "rcv_wscale", "sack_ok", "tstamp_ok",
                  "ts_recent", "ts_off", "rcv_wnd", "window_clamp", "num_retrans",
@@ -326,7 +328,8 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
     child: Any = type(listener)(net, listener.table)
     for name in ("nonagle", "keepopen", "keepalive_time", "keepalive_intvl", "keepalive_probes",
                  "user_mss", "linger", "linger2", "sk_sndbuf", "sk_rcvbuf", "userlocks",
-                 "syn_retries", "user_timeout", "reuseaddr"):
+                 "syn_retries", "user_timeout", "reuseaddr", "priority", "mark", "rcvtimeo",
+                 "sndtimeo", "tos", "ttl", "notsent_lowat", "bound_dev_if"):
         setattr(child, name, getattr(listener, name))
     # sk_clone_lock copies the whole struct sock: every SOL_SOCKET flag and value the user set
     # (SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_RCVLOWAT, SO_BINDTODEVICE, ...)

@@ -21,6 +21,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
+from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST
 from stack.sock import (
     EPOLLERR,
     EPOLLHUP,
@@ -84,6 +85,8 @@ from stack.uapi import (
     SIOCINQ,
     SIOCOUTQ,
     SIOCOUTQNSD,
+    SO_DONTROUTE,
+    SOL_SOCKET,
 )
 from stack.wire.ipv4 import INADDR_ANY
 from stack.wire.tcp import ACK, PSH
@@ -102,6 +105,9 @@ def bind(sk: TcpSock, addr: bytes, port: int) -> None:
     """``inet_bind``: EINVAL if already bound, EADDRINUSE on a conflict."""
     if sk.state != CLOSED or sk.bound:
         raise oserror(errno.EINVAL)
+    if addr != INADDR_ANY and not sk.net.sysctl.ip_nonlocal_bind and (
+            sk.net.fib.addr_type(addr) not in (RTN_LOCAL, RTN_MULTICAST, RTN_BROADCAST)):
+        raise oserror(errno.EADDRNOTAVAIL)  # inet_addr_valid_or_nonlocal
     sk.table.bind(sk, addr, port)
     if addr != INADDR_ANY:
         sk.userlocks |= SOCK_BINDADDR_LOCK
@@ -148,17 +154,17 @@ def connect(sk: TcpSock, addr: bytes, port: int) -> None:
     if sk.sock_state == SS_CONNECTED:
         raise oserror(errno.EISCONN)
     if sk.sock_state == SS_CONNECTING:
-        if sk.state in (SYN_SENT, SYN_RECEIVED):
-            raise oserror(errno.EALREADY)
-        if sk.state == CLOSED:
-            sk.sock_state = SS_UNCONNECTED
-            raise oserror(sk.sock_error() or errno.ECONNABORTED)
-        sk.sock_state = SS_CONNECTED
+        connect_check(sk)
         return
     if sk.state != CLOSED:
         raise oserror(errno.EISCONN)
     table = sk.table
-    route = table.route(addr, sk.laddr if sk.laddr != INADDR_ANY else None)
+    saddr = sk.laddr if sk.laddr != INADDR_ANY else None
+    oif = sk.bound_dev_if  # SO_BINDTODEVICE: the route leaves through that device
+    route = table.route(addr, saddr) if oif is None else table.route(addr, saddr, oif)
+    if getattr(route, "gateway", None) is not None and sk.options.get((SOL_SOCKET,
+                                                                      SO_DONTROUTE)):
+        raise oserror(errno.ENETUNREACH)  # SO_DONTROUTE (RTO_ONLINK): on-link peers only
     if sk.laddr == INADDR_ANY:
         sk.laddr = route.src
     sk.raddr = addr
@@ -180,6 +186,20 @@ def connect(sk: TcpSock, addr: bytes, port: int) -> None:
     send_syn(sk)
     sk.sock_state = SS_CONNECTING
     raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
+
+
+def connect_check(sk: TcpSock) -> None:
+    """A connect in progress, looked at again (``__inet_stream_connect`` after
+    ``inet_wait_for_connect``): EALREADY while the handshake runs; once it failed (refused,
+    reset, timed out) the error, once, and ``tcp_disconnect``, so the next connect starts
+    afresh from a cleared source address; else the socket is connected."""
+    if sk.state in (SYN_SENT, SYN_RECEIVED):
+        raise oserror(errno.EALREADY)
+    if sk.state == CLOSED:
+        err = sk.sock_error() or errno.ECONNABORTED
+        disconnect(sk)
+        raise oserror(err)
+    sk.sock_state = SS_CONNECTED
 
 
 # -- sending --------------------------------------------------------------------------------------
@@ -243,7 +263,7 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
     while copied < n:
         tail = queue[-1] if queue else None
         if tail is None or tail.skb.len >= size_goal or tail.flags & ~(ACK | PSH):
-            if sk.wmem_queued >= sk.sk_sndbuf:
+            if sk.wmem_queued >= sk.sk_sndbuf or not win.stream_memory_free(sk):
                 break
             chunk = min(size_goal, n - copied)
             skb = output.new_queued_skb(sk, chunk)
@@ -274,8 +294,12 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
 
 
 def writeable(sk: TcpSock) -> bool:
-    """``sk_stream_is_writeable``: a third of the buffer free."""
-    return sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1
+    """``sk_stream_is_writeable``: a third of the buffer free and fewer unsent bytes than
+    TCP_NOTSENT_LOWAT; when not, the writer waits for ``check_space`` (SOCK_NOSPACE)."""
+    if sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1 and win.stream_memory_free(sk):
+        return True
+    sk.nospace = True
+    return False
 
 
 # -- receiving ------------------------------------------------------------------------------------
@@ -572,5 +596,8 @@ def disconnect(sk: TcpSock) -> None:
     sk.rto = TCP_TIMEOUT_INIT
     sk.ssthresh = TCP_INFINITE_SSTHRESH
     sk.ca_state = CaState.OPEN
+    if not sk.userlocks & SOCK_BINDADDR_LOCK:
+        sk.laddr = INADDR_ANY  # inet_reset_saddr: the next connect picks its source again
+    sk.rport = 0
     sk.sock_state = SS_UNCONNECTED
     sk.wake()

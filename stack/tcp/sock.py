@@ -170,6 +170,7 @@ class TcpSock(Sock):
         self.syn_retries = 0  # TCP_SYNCNT; 0: the sysctl
         self.user_timeout = 0
         self.linger2 = 0
+        self.notsent_lowat = 0  # TCP_NOTSENT_LOWAT; 0: net.ipv4.tcp_notsent_lowat
         self.defer_accept = 0  # TCP_DEFER_ACCEPT as SYN-ACK retransmissions (rskq_defer_accept)
         self.keepalive_time = 0  # ns; 0: the sysctl (TCP_KEEPIDLE)
         self.keepalive_intvl = 0
@@ -301,6 +302,9 @@ class TcpSock(Sock):
 
     def connect(self, addr: bytes, port: int) -> None:
         ops.connect(self, addr, port)
+
+    def connect_check(self) -> None:
+        ops.connect_check(self)
 
     def disconnect(self) -> None:
         ops.disconnect(self)

@@ -6,6 +6,16 @@ ints (booleans accepted), ``(onoff, seconds)`` for SO_LINGER, a ``str``/``bytes`
 TCP_CONGESTION; TCP_INFO returns a :class:`stack.tcp.info.TcpInfo`.  Buffer sizes are
 :meth:`stack.sock.Sock.set_sndbuf`'s business (doubled, bounded by ``*mem_max``), as for
 every protocol.
+SOL_IP: IP_TTL (every segment's TTL) and IP_TOS (the TOS byte with TCP's ECN bits kept, and
+``sk_priority`` through ``rt_tos2priority``, hence the pfifo_fast band).  TCP_WINDOW_CLAMP
+bounds the window we offer (at least SOCK_MIN_RCVBUF / 2; 0 only before a connection; as in
+Linux, receive-buffer autotuning moves it again unless SO_RCVBUF fixed the buffer),
+TCP_USER_TIMEOUT aborts with ETIMEDOUT once data has gone unacknowledged that long (the RTO is
+clamped to it, ``tcp_clamp_rto_to_user_timeout``), TCP_LINGER2 is the orphaned FIN-WAIT-2
+lifetime (at most 120 s; negative: close() resets instead), TCP_NOTSENT_LOWAT bounds the
+unsent bytes under which the socket is writable (``tcp_stream_memory_free``; 0: the
+``tcp_notsent_lowat`` sysctl), TCP_QUICKACK 1 leaves delayed-ACK (pingpong) mode and sends a
+scheduled ACK at once, 0 enters it.
 Unknown options raise ``ENOPROTOOPT``; out-of-range values ``EINVAL``.
 """
 
@@ -14,6 +24,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
+from stack.ipv4.route import rt_tos2priority
 from stack.sock import SOCK_MIN_RCVBUF, SOCK_RCVBUF_LOCK, oserror
 from stack.tcp import output
 from stack.tcp import window as win
@@ -26,6 +37,7 @@ from stack.tcp.const import (
     MAX_TCP_SYNCNT,
     NS_PER_MS,
     NS_PER_S,
+    TCP_FIN_TIMEOUT_MAX_S,
     TCP_MIN_MSS,
     TCP_NAGLE_CORK,
     TCP_NAGLE_OFF,
@@ -36,6 +48,9 @@ from stack.tcp.const import (
 from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
 from stack.tcp.timer import keepalive_time_when
 from stack.uapi import (
+    INET_ECN_MASK,
+    IP_TOS,
+    IP_TTL,
     SO_ACCEPTCONN,
     SO_ERROR,
     SO_KEEPALIVE,
@@ -46,6 +61,7 @@ from stack.uapi import (
     SO_REUSEPORT,
     SO_SNDBUF,
     SO_TYPE,
+    SOL_IP,
     SOL_SOCKET,
     SOL_TCP,
     TCP_CONGESTION,
@@ -58,6 +74,7 @@ from stack.uapi import (
     TCP_LINGER2,
     TCP_MAXSEG,
     TCP_NODELAY,
+    TCP_NOTSENT_LOWAT,
     TCP_QUICKACK,
     TCP_SYNCNT,
     TCP_USER_TIMEOUT,
@@ -66,6 +83,11 @@ from stack.uapi import (
 
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
+
+
+def _as_s32(value: int) -> int:
+    """A u32 as getsockopt's int reads it back."""
+    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def _int(value: Any) -> int:
@@ -88,6 +110,26 @@ def setsockopt(sk: TcpSock, level: int, option: int, value: Any) -> None:
         _set_socket(sk, option, value)
     elif level == SOL_TCP:
         _set_tcp(sk, option, value)
+    elif level == SOL_IP:
+        _set_ip(sk, option, _int(value))
+    else:
+        raise oserror(errno.ENOPROTOOPT)
+
+
+def _set_ip(sk: TcpSock, option: int, val: int) -> None:
+    """``do_ip_setsockopt`` for the IP options a TCP socket honours: IP_TTL (every segment's
+    TTL; -1 restores ``ip_default_ttl``) and IP_TOS (the TOS byte of every segment with the
+    ECN bits kept TCP's, and ``sk_priority`` from ``rt_tos2priority``, ``__ip_sock_set_tos``).
+    """
+    if option == IP_TTL:
+        if val != -1 and not 1 <= val <= 255:
+            raise oserror(errno.EINVAL)
+        sk.ttl = None if val == -1 else val
+    elif option == IP_TOS:
+        val = (val & ~INET_ECN_MASK & 0xFF) | (sk.tos & INET_ECN_MASK)
+        if val != sk.tos:
+            sk.tos = val
+            sk.priority = rt_tos2priority(val)
     else:
         raise oserror(errno.ENOPROTOOPT)
 
@@ -210,17 +252,27 @@ def _set_tcp(sk: TcpSock, option: int, value: Any) -> None:
             raise oserror(errno.EINVAL)
         sk.syn_retries = val
     elif option == TCP_LINGER2:
-        sk.linger2 = -1 if val < 0 else val
+        # seconds in an orphaned FIN-WAIT-2 (0: tcp_fin_timeout), at most TCP_FIN_TIMEOUT_MAX;
+        # negative: no FIN-WAIT-2 at all, close() resets the connection
+        sk.linger2 = -1 if val < 0 else min(val, TCP_FIN_TIMEOUT_MAX_S)
     elif option == TCP_USER_TIMEOUT:
         if val < 0:
             raise oserror(errno.EINVAL)
         sk.user_timeout = val * NS_PER_MS
     elif option == TCP_WINDOW_CLAMP:
-        if val and val < SOCK_MIN_RCVBUF // 2:
-            val = SOCK_MIN_RCVBUF // 2
-        sk.window_clamp = val
-        if val:
-            sk.rcv_ssthresh = min(sk.rcv_ssthresh, val)
+        # tcp_set_window_clamp: 0 (no clamp) only before a connection; else at least half
+        # SOCK_MIN_RCVBUF, and the window we offer shrinks to it from the next segment on
+        if not val:
+            if sk.state != CLOSED:
+                raise oserror(errno.EINVAL)
+            sk.window_clamp = 0
+        else:
+            val = max(val, SOCK_MIN_RCVBUF // 2)
+            sk.window_clamp = val
+            sk.rcv_ssthresh = min(sk.rcv_wnd, val)
+    elif option == TCP_NOTSENT_LOWAT:
+        sk.notsent_lowat = val & 0xFFFFFFFF
+        sk.write_space()  # sk_write_space: writers may have room now
     elif option == TCP_QUICKACK:
         if not val:
             sk.pingpong = 1
@@ -254,6 +306,12 @@ def getsockopt(sk: TcpSock, level: int, option: int) -> Any:
         if option == SO_LINGER:
             return (int(sk.linger[0]), sk.linger[1])
         raise oserror(errno.ENOPROTOOPT)
+    if level == SOL_IP:
+        if option == IP_TTL:
+            return sk.net.sysctl.ip_default_ttl if sk.ttl is None else sk.ttl
+        if option == IP_TOS:
+            return sk.tos
+        raise oserror(errno.ENOPROTOOPT)
     if level != SOL_TCP:
         raise oserror(errno.ENOPROTOOPT)
     sysctl = sk.net.sysctl
@@ -283,6 +341,8 @@ def getsockopt(sk: TcpSock, level: int, option: int) -> Any:
         return int(not sk.pingpong)
     if option == TCP_CONGESTION:
         return sk.ca.name
+    if option == TCP_NOTSENT_LOWAT:
+        return _as_s32(sk.notsent_lowat)
     if option == TCP_DEFER_ACCEPT:
         return retrans_to_secs(sk.defer_accept, TCP_TIMEOUT_INIT // NS_PER_S,
                                TCP_RTO_MAX // NS_PER_S)

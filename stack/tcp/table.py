@@ -9,7 +9,8 @@ offsets from a keyed hash plus a clock, RFC 6528).
 Contract: ``net.tcp = TcpTable(net)`` (``tcp_init(net)`` does it; ``stack.af_inet``
 registers ``tcp_v4_rcv``/``tcp_v4_err`` for IPPROTO_TCP).  Two hooks decouple TCP from IP:
 ``table.transmit(skb, saddr, daddr)`` (default: ``stack.ipv4.output.ip_queue_xmit``) and
-``table.route(daddr, saddr=None)`` returning a route with ``.dev`` (``.features``, ``.mtu``),
+``table.route(daddr, saddr=None[, oif])`` (``oif``: an SO_BINDTODEVICE device) returning
+a route with ``.dev`` (``.features``, ``.mtu``),
 ``.src`` and ``.mtu`` (default: ``stack.ipv4.route.route_output``); tests replace both.
 Keys are ``(local addr, local port, remote addr, remote port)`` with 4-byte addresses.
 """
@@ -26,6 +27,7 @@ from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
 from stack.ipv4.output import ip_queue_xmit
 from stack.ipv4.route import route_output
 from stack.sock import SOCK_BINDPORT_LOCK, oserror
+from stack.sock_reuseport import ehashfn, reuseport_select_sock
 from stack.tcp import minisocks, output, rcv, recovery
 from stack.tcp import window as win
 from stack.tcp.close import tcp_done
@@ -80,11 +82,15 @@ class TcpTable:
     # -- the IP hooks ----------------------------------------------------------------------------
     def _ip_transmit(self, skb: SkBuff, saddr: bytes, daddr: bytes) -> Any:
         sk = skb.sk
-        rt = sk.route if sk is not None else None
-        return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, rt=rt)
+        if sk is None:
+            return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP)
+        skb.priority = sk.priority  # __ip_queue_xmit: SO_PRIORITY / IP_TOS, SO_MARK
+        skb.mark = sk.mark
+        return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, sk.tos, sk.ttl,
+                             rt=sk.route)
 
-    def _ip_route(self, daddr: bytes, saddr: bytes | None = None) -> Any:
-        rt = route_output(self.net, daddr, saddr)
+    def _ip_route(self, daddr: bytes, saddr: bytes | None = None, oif: Any = None) -> Any:
+        rt = route_output(self.net, daddr, saddr, oif)
         if rt is None:
             raise oserror(errno.ENETUNREACH)
         return rt
@@ -119,14 +125,21 @@ class TcpTable:
     def _conflict(self, sk: TcpSock, addr: bytes, port: int) -> bool:
         """``inet_csk_bind_conflict``: another socket holds this address and port.
 
-        SO_REUSEADDR on both sides lets a port be shared unless the other one listens.
+        SO_REUSEADDR on both sides lets a port be shared unless the other one listens;
+        SO_REUSEPORT on both lets it be shared even by listeners (one user owns every socket
+        here); sockets bound to different devices never conflict (``inet_bind_conflict``).
         """
         for sk2 in self.bhash.get(port, ()):
             if sk2 is sk:
                 continue
             if addr != INADDR_ANY and sk2.laddr != INADDR_ANY and sk2.laddr != addr:
                 continue
+            if (sk.bound_dev_if is not None and sk2.bound_dev_if is not None
+                    and sk.bound_dev_if is not sk2.bound_dev_if):
+                continue
             if sk.reuseaddr and sk2.reuseaddr and sk2.state != LISTEN:
+                continue
+            if sk.reuseport and sk2.reuseport:
                 continue
             return True
         return False
@@ -245,13 +258,26 @@ class TcpTable:
         if not sk.userlocks & SOCK_BINDPORT_LOCK:
             self.put_port(sk)
 
-    def lookup_listener(self, daddr: bytes, dport: int) -> TcpSock | None:
+    def lookup_listener(self, daddr: bytes, dport: int, dev: Any = None,
+                        saddr: bytes = INADDR_ANY, sport: int = 0) -> TcpSock | None:
+        """``__inet_lookup_listener``: an exact address beats INADDR_ANY; a listener bound to
+        a device (SO_BINDTODEVICE) hears only segments that arrived on it; a listener of an
+        SO_REUSEPORT group stands for the group, whose member for this flow is picked by the
+        hash of the 4-tuple (``lookup_reuseport``, ``stack.sock_reuseport``)."""
         best = None
         for sk in self.lhash.get(dport, ()):
+            if sk.bound_dev_if is not None and dev is not None and sk.bound_dev_if is not dev:
+                continue
             if sk.laddr == daddr:
-                return sk
-            if sk.laddr == INADDR_ANY:
                 best = sk
+                break
+            if sk.laddr == INADDR_ANY and best is None:
+                best = sk
+        if best is not None and best.reuseport:
+            group = [sk for sk in self.lhash[dport] if sk.reuseport and sk.laddr == best.laddr
+                     and sk.bound_dev_if is best.bound_dev_if]
+            if len(group) > 1:
+                return reuseport_select_sock(group, ehashfn(daddr, dport, saddr, sport))
         return best
 
     def sockets(self) -> list[Any]:
@@ -300,8 +326,10 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     rx = RxSeg(skb, th, saddr, daddr, buf[hlen:], hlen, skb.tstamp or net.sched.now)
     key = (daddr, th.dst_port, saddr, th.src_port)
     sk = table.ehash.get(key)
+    if sk is not None and sk.bound_dev_if is not None and sk.bound_dev_if is not skb.dev:
+        sk = None  # INET_MATCH: bound to another device (SO_BINDTODEVICE)
     if sk is None:
-        sk = table.lookup_listener(daddr, th.dst_port)
+        sk = table.lookup_listener(daddr, th.dst_port, skb.dev, saddr, th.src_port)
         if sk is None:
             if not th.flags & RST:
                 rcv.reply_rst_table(table, rx)
@@ -315,7 +343,7 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     if sk.state == TIME_WAIT:
         isn = minisocks.timewait_rcv(sk, rx)
         if isn:
-            listener = table.lookup_listener(daddr, th.dst_port)
+            listener = table.lookup_listener(daddr, th.dst_port, skb.dev, saddr, th.src_port)
             rx.seq = th.seq
             rx.end_seq = th.seq + len(rx.payload) + 1
             if listener is None:

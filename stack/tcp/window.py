@@ -235,6 +235,13 @@ def check_space(sk: TcpSock) -> None:
         return
     if not sk.userlocks & 1 and sk.packets_out < sk.cwnd:
         sndbuf_expand(sk)
-    if sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1:
+    if sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1 and stream_memory_free(sk, 1):
         sk.nospace = False
         sk.wake()
+
+
+def stream_memory_free(sk: TcpSock, wake: int = 0) -> bool:
+    """``tcp_stream_memory_free``: fewer unsent bytes than TCP_NOTSENT_LOWAT (else the
+    ``tcp_notsent_lowat`` sysctl); a wake-up asks for half of that (``wake`` = 1)."""
+    lowat = sk.notsent_lowat or sk.net.sysctl.tcp_notsent_lowat
+    return (sk.write_seq - sk.snd_nxt) << wake < lowat

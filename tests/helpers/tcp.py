@@ -103,6 +103,7 @@ class Peer:
         self.kernel = host.kernel
         self.net = host.net
         self.table = self.net.tcp
+        self.net.devinet.add(self.net.lo, LOCAL, 32)  # the engine owns LOCAL (bind checks it)
         self.table.transmit = self._capture
         self.dev = SimpleNamespace(features=features, mtu=mtu, name="eth0")
         self.table.route = self._route
