@@ -31,6 +31,8 @@ LEVELS = {SOL_SOCKET: "SO_", SOL_IP: "IP_", SOL_TCP: "TCP_"}
 EFFECT = "test_socket_option_effects.py::"
 LINUX = "test_socket_options_linux.py::"
 EDGE = "test_socket_edges.py::"
+URGENT = "test_tcp_urgent.py::"
+CMSG = "test_socket_cmsg.py::"
 
 _SOCKET_COMMON = {
     "SO_DEBUG": READBACK,  # SOCK_DBG: no other effect in Linux
@@ -52,8 +54,7 @@ EFFECTS: dict[str, dict[str, str]] = {
         "SO_DONTROUTE": EFFECT + "test_dontroute_reaches_on_link_peers_only",
         "SO_BROADCAST": READBACK,  # TCP never broadcasts
         "SO_KEEPALIVE": "test_tcp_timers.py::test_keepalive_declares_a_dead_peer_after_idle_plus_intvl_times_cnt",  # noqa: E501
-        # the urgent-data side of SO_OOBINLINE is issue 12 item 2's (its own tests)
-        "SO_OOBINLINE": LINUX + "test_accepted_socket_inherits_the_listeners_socket_options",
+        "SO_OOBINLINE": URGENT + "test_oobinline_keeps_the_byte_in_band_and_still_stops_at_the_mark",  # noqa: E501
         "SO_LINGER": LINUX + "test_linger_close_waits_for_the_fin_to_be_acknowledged",
         "SO_RCVLOWAT": LINUX + "test_poll_reports_epollin_only_at_rcvlowat_bytes",
         "SO_BINDTODEVICE": EFFECT + "test_bindtodevice_restricts_a_tcp_listener_to_its_device",
@@ -89,7 +90,10 @@ EFFECTS: dict[str, dict[str, str]] = {
         "IP_TOS": EFFECT + "test_udp_datagrams_carry_ip_tos_and_ttl",
         "IP_TTL": EFFECT + "test_udp_datagrams_carry_ip_tos_and_ttl",
         "IP_MTU_DISCOVER": "test_ip_frag.py::test_df_gives_emsgsize_and_a_local_frag_needed",
-        "IP_RECVERR": "test_ip_forward.py::test_ttl_one_gets_time_exceeded_from_the_router",
+        "IP_RECVERR": CMSG + "test_icmp_port_unreachable_reaches_the_error_queue_as_on_linux",
+        "IP_PKTINFO": CMSG + "test_recv_ancillary_data_is_linuxs",
+        "IP_RECVTTL": CMSG + "test_recvttl_follows_the_received_header",
+        "IP_RECVTOS": CMSG + "test_recv_ancillary_data_is_linuxs",
     },
     "packet": {
         **_SOCKET_COMMON,
@@ -114,7 +118,8 @@ EFFECTS: dict[str, dict[str, str]] = {
 def _name(level: int, opt: int) -> str:
     prefix = LEVELS[level]
     for name in uapi.__all__:
-        if name.startswith(prefix) and getattr(uapi, name) == opt and "PMTUDISC" not in name:
+        if (name.startswith(prefix) and getattr(uapi, name) == opt and "PMTUDISC" not in name
+                and not name.startswith("SO_EE_")):  # sock_extended_err origins, not options
             return name
     return f"{prefix}{opt}"  # accepted but unnamed: fails below
 
