@@ -12,16 +12,14 @@ from __future__ import annotations
 import struct
 
 from stack.core.skbuff import SkBuff
+from stack.uapi import ETH_P_8021Q, ETH_P_IP, INET_ECN_MASK
 
 INET_ECN_NOT_ECT = 0
 INET_ECN_ECT_1 = 1
 INET_ECN_ECT_0 = 2
 INET_ECN_CE = 3
-INET_ECN_MASK = 3
 
 _U16 = struct.Struct("!H")
-ETH_P_IP = 0x0800
-ETH_P_8021Q = 0x8100
 
 
 def inet_ecn_set_ce(skb: SkBuff) -> bool:

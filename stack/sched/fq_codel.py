@@ -35,12 +35,11 @@ from stack.sched.codel import (
     us2time,
 )
 from stack.sched.ecn import inet_ecn_set_ce
+from stack.uapi import ETH_P_8021Q, ETH_P_IP
 
 if TYPE_CHECKING:
     from stack.core.netdevice import NetDevice
 
-ETH_P_IP = 0x0800
-ETH_P_8021Q = 0x8100
 _PORTS_PROTOS = (6, 17, 132, 136)  # TCP, UDP, SCTP, UDP-Lite: the dissector reads ports
 _U16 = struct.Struct("!H")
 
