@@ -37,7 +37,7 @@ import struct
 from collections import deque
 from typing import Any, NamedTuple
 
-from stack.bpf import Filter, decode
+from stack.bpf import BpfError, Filter, decode
 from stack.core import (
     ETH_HLEN,
     PacketType,
@@ -311,13 +311,19 @@ def _as_mreq(value: Any) -> PacketMclist:
 
 
 def _as_filter(value: Any) -> Filter:
-    """SO_ATTACH_FILTER's value: a tcpdump expression, a Filter, a program, or its bytes."""
+    """SO_ATTACH_FILTER's value: a tcpdump expression, a Filter, a program, or its bytes.
+
+    A program the checker refuses (or an expression that does not compile) is EINVAL, as
+    ``sk_attach_filter`` -> ``bpf_check_classic`` says, not the checker's ``BpfError``."""
     if isinstance(value, Filter):
         return value
-    if isinstance(value, str):
-        return Filter(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return Filter.from_program(decode(bytes(value)))
-    if isinstance(value, list | tuple):
-        return Filter.from_program(list(value))
+    try:
+        if isinstance(value, str):
+            return Filter(value)
+        if isinstance(value, bytes | bytearray | memoryview):
+            return Filter.from_program(decode(bytes(value)))
+        if isinstance(value, list | tuple):
+            return Filter.from_program(list(value))
+    except BpfError as exc:
+        raise OSError(errno.EINVAL, f"Invalid argument ({exc})") from None
     raise TypeError("SO_ATTACH_FILTER takes a tcpdump expression, a BPF program or its bytes")

@@ -454,7 +454,7 @@ class RawSock(Sock):
                 return self.sk_rcvbuf
             if option == SO_SNDBUF:
                 return self.sk_sndbuf
-            return self.options.get((level, option), 0)
+            raise oserror(errno.ENOPROTOOPT)
         if level == SOL_RAW:
             if option != ICMP_FILTER:
                 raise oserror(errno.ENOPROTOOPT)
@@ -463,7 +463,7 @@ class RawSock(Sock):
             mask = self.icmp_filter  # as an int, as getsockopt's 4 bytes read
             return mask - (1 << 32) if mask >> 31 else mask
         if level != SOL_IP:
-            raise oserror(errno.ENOPROTOOPT)
+            raise oserror(errno.EOPNOTSUPP)  # ip_getsockopt: not SOL_IP
         if option == IP_HDRINCL:
             return int(self.hdrincl)
         if option == IP_TTL:

@@ -116,6 +116,7 @@ from stack.uapi import (
     SOCK_DGRAM,
     SOL_IP,
     SOL_SOCKET,
+    SOL_UDP,
 )
 from stack.wire.checksum import l4_checksum, pseudo_header_sum
 from stack.wire.errors import BadChecksum, Malformed
@@ -639,9 +640,13 @@ class UdpSock(Sock):
                 return self.sk_rcvbuf
             if option == SO_SNDBUF:
                 return self.sk_sndbuf
+            if option not in _UDP_SOCKET_OPTS:
+                raise oserror(errno.ENOPROTOOPT)  # sk_getsockopt: an option it lacks
             return self.options.get((level, option), 0)
+        if level == SOL_UDP:
+            raise oserror(errno.ENOPROTOOPT)  # udp_lib_getsockopt: no UDP option modelled
         if level != SOL_IP:
-            raise oserror(errno.ENOPROTOOPT)
+            raise oserror(errno.EOPNOTSUPP)  # udp_getsockopt -> ip_getsockopt: not SOL_IP
         if option == IP_TTL:
             return self.net.sysctl.ip_default_ttl if self.ttl is None else self.ttl
         if option == IP_TOS:

@@ -700,7 +700,8 @@ class Socket(MsgOps):
             sk.setsockopt(level, optname, kvalue)
 
     def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
-        """The option's value; raw bytes when ``buflen`` is given, as in Python.
+        """The option's value; raw bytes when ``buflen`` is given, as in Python (CPython's
+        ``sock_getsockopt`` takes a ``buflen`` of 0 as none given: the int form).
 
         Without ``buflen``: ints for int options, SO_LINGER's ``l_onoff`` and TCP_INFO's first
         4 bytes as an int (as CPython decodes them), and the algorithm's name (``str``) for
@@ -715,7 +716,7 @@ class Socket(MsgOps):
             value = sock_getsockopt(sk, optname, self._listening)
         else:
             value = sk.getsockopt(level, optname)
-        if buflen is not None:
+        if buflen:
             return user_bytes(level, optname, value, buflen)
         if level == SOL_PACKET and optname == PACKET_STATISTICS:
             return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth
