@@ -75,6 +75,8 @@ from stack.uapi import (
     MSG_OOB,
     MSG_PEEK,
     MSG_TRUNC,
+    SIOCINQ,
+    SIOCOUTQ,
     SO_BINDTODEVICE,
     SO_BROADCAST,
     SO_ERROR,
@@ -183,6 +185,7 @@ class RawSock(Sock):
         self.icmp_filter = 0  # ICMP_FILTER: bit n set drops ICMP type n
         self.rcvq: deque[SkBuff] = deque()
         self.rmem_alloc = 0
+        self.wmem_alloc = 0  # sk_wmem_alloc: truesize of sent skbs not yet freed (SIOCOUTQ)
         self.drops = 0
         self.ttl: int | None = None
         self.tos = 0
@@ -295,6 +298,8 @@ class RawSock(Sock):
         skb.put_data(data)
         skb.transport_header = skb.data
         skb.sk = self
+        skb.destructor = self._wfree  # skb_set_owner_w
+        self.wmem_alloc += skb.truesize
         if self.num == IPPROTO_ICMP and size:
             icmp_out_count(net, skb.head[skb.data])
         saddr = self.saddr if self.saddr != INADDR_ANY else None
@@ -337,6 +342,8 @@ class RawSock(Sock):
                 icmp_out_count(net, head[off + ihl])
         skb.protocol = ETH_P_IP
         skb.sk = self
+        skb.destructor = self._wfree  # skb_set_owner_w
+        self.wmem_alloc += skb.truesize
         net.mib.ip["OutRequests"] += 1
         ret = ip_output(net, skb, rt)
         if ret < 0 and ret != -errno.ENOBUFS:
@@ -379,6 +386,22 @@ class RawSock(Sock):
             self.rmem_alloc -= skb.truesize
             consume_skb(skb)
         return data, addr
+
+    def _wfree(self, skb: SkBuff) -> None:
+        """sock_wfree: a sent skb was freed."""
+        self.wmem_alloc = max(self.wmem_alloc - skb.truesize, 0)
+
+    def ioctl(self, cmd: int) -> int:
+        """``raw_ioctl``: SIOCINQ the length of the next datagram with its IP header (0 for
+        none), SIOCOUTQ the sent bytes not yet freed (``sk_wmem_alloc_get``); ENOTTY else."""
+        if cmd == SIOCINQ:
+            if not self.rcvq:
+                return 0
+            skb = self.rcvq[0]
+            return skb.tail - skb.data
+        if cmd == SIOCOUTQ:
+            return self.wmem_alloc
+        raise oserror(errno.ENOTTY)
 
     def poll(self) -> int:
         mask = EPOLLOUT | EPOLLWRNORM

@@ -104,6 +104,8 @@ from stack.uapi import (
     MSG_OOB,
     MSG_PEEK,
     MSG_TRUNC,
+    SIOCINQ,
+    SIOCOUTQ,
     SO_BINDTODEVICE,
     SO_BROADCAST,
     SO_DONTROUTE,
@@ -564,6 +566,19 @@ class UdpSock(Sock):
         if (self.wmem_alloc << 1) < self.sk_sndbuf:
             mask |= EPOLLOUT | EPOLLWRNORM
         return mask
+
+    def ioctl(self, cmd: int) -> int:
+        """``udp_ioctl``: SIOCINQ (FIONREAD) the payload length of the next datagram, 0 for
+        none (``first_packet_length``: not the whole queue, so a zero-length datagram reads 0
+        too), SIOCOUTQ the sent bytes not yet freed (``sk_wmem_alloc_get``); ENOTTY else."""
+        if cmd == SIOCINQ:
+            if not self.rcvq:
+                return 0
+            skb = self.rcvq[0]
+            return skb.tail - skb.data
+        if cmd == SIOCOUTQ:
+            return self.wmem_alloc
+        raise oserror(errno.ENOTTY)
 
     def shutdown(self, how: int) -> None:
         """inet_shutdown: the bits are set even on an unconnected socket, which is ENOTCONN."""

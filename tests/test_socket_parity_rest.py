@@ -223,3 +223,54 @@ def test_ping_identifiers_come_from_the_rover_starting_at_one(pair):
     second.bind(("0.0.0.0", 0))
     # ping_get_port: the rover starts at 0 at boot and each pick is the next free one after it
     assert [first.getsockname()[1], second.getsockname()[1]] == [1, 2]
+
+
+# -- SIOCINQ / SIOCOUTQ on datagram and packet sockets ---------------------------------------------
+SIOCINQ, SIOCOUTQ, SIOCOUTQNSD = 0x541B, 0x5411, 0x894B
+
+
+def test_udp_siocinq_is_the_next_datagrams_size_and_siocoutq_the_unsent(pair):
+    w, a, b = pair
+    rx = b.socket(pysocket.AF_INET, SOCK_DGRAM)
+    rx.bind(("0.0.0.0", 9000))
+    tx = a.socket(pysocket.AF_INET, SOCK_DGRAM)
+    assert rx.ioctl(SIOCINQ) == 0 and tx.ioctl(SIOCOUTQ) == 0
+    tx.sendto(b"x" * 100, ("10.0.0.2", 9000))
+    assert tx.ioctl(SIOCOUTQ) > 100  # the skb's truesize until the driver frees it
+    tx.sendto(b"y" * 7, ("10.0.0.2", 9000))
+    w.run_for("10ms")
+    assert tx.ioctl(SIOCOUTQ) == 0
+    assert rx.ioctl(SIOCINQ) == 100  # first_packet_length: the first datagram only
+    rx.recv(1000)
+    assert rx.ioctl(SIOCINQ) == 7
+    assert oserr(rx.ioctl, SIOCOUTQNSD) == errno.ENOTTY
+
+
+def test_packet_siocinq_is_the_next_frame_as_recv_gives_it(pair):
+    w, a, b = pair
+    raw = b.socket(pysocket.AF_PACKET, pysocket.SOCK_RAW, pysocket.htons(0x0800))
+    cooked = b.socket(pysocket.AF_PACKET, pysocket.SOCK_DGRAM, pysocket.htons(0x0800))
+    assert raw.ioctl(SIOCINQ) == 0 and raw.ioctl(SIOCOUTQ) == 0
+    a.socket(pysocket.AF_INET, SOCK_DGRAM).sendto(b"z" * 10, ("10.0.0.2", 9))
+    w.run_for("10ms")
+    # 14 + 20 + 8 + 10 bytes padded to Ethernet's 60 on the wire, as a real NIC hands it up
+    assert raw.ioctl(SIOCINQ) == 60 == len(raw.recv(2000))
+    assert cooked.ioctl(SIOCINQ) == 60 - 14
+    assert oserr(raw.ioctl, SIOCOUTQNSD) == errno.ENOTTY
+    tx = a.socket(pysocket.AF_PACKET, pysocket.SOCK_RAW, pysocket.htons(3))
+    tx.bind(("eth0", 0))
+    frame = bytes(b.eth0.dev_addr) + bytes(a.eth0.dev_addr) + struct.pack("!H", 0x88B5)
+    tx.send(frame + bytes(46))
+    assert tx.ioctl(SIOCOUTQ) >= 60
+    w.run_for("1ms")
+    assert tx.ioctl(SIOCOUTQ) == 0
+
+
+def test_raw_siocinq_counts_the_ip_header(pair):
+    w, a, b = pair
+    r = b.socket(pysocket.AF_INET, pysocket.SOCK_RAW, pysocket.IPPROTO_UDP)
+    assert r.ioctl(SIOCINQ) == 0
+    a.socket(pysocket.AF_INET, SOCK_DGRAM).sendto(b"q" * 4, ("10.0.0.2", 9))
+    w.run_for("10ms")
+    assert r.ioctl(SIOCINQ) == 20 + 8 + 4 == len(r.recv(100))
+    assert r.ioctl(SIOCOUTQ) == 0
