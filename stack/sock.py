@@ -155,6 +155,11 @@ class Sock:
         SIOCOUTQ, SIOCOUTQNSD and SIOCATMARK (``tcp_ioctl``)."""
         raise oserror(errno.ENOTTY)
 
+    def at_urgent_mark(self, offset: int = 0) -> bool:
+        """The read position plus ``offset`` stream bytes is the urgent mark (SIOCATMARK's
+        test, usable while peeking); only TCP has urgent data."""
+        return False
+
     def bind(self, addr: bytes, port: int) -> None:
         raise oserror(errno.EOPNOTSUPP)
 

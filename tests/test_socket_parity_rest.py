@@ -274,3 +274,22 @@ def test_raw_siocinq_counts_the_ip_header(pair):
     w.run_for("10ms")
     assert r.ioctl(SIOCINQ) == 20 + 8 + 4 == len(r.recv(100))
     assert r.ioctl(SIOCOUTQ) == 0
+
+
+# -- MSG_PEEK | MSG_WAITALL stops at the urgent mark -----------------------------------------------
+def test_peek_waitall_returns_short_at_the_urgent_mark_as_linux(pair):
+    w, a, b = pair
+    _, cli, conn = connected(a, b)
+    cli.send(b"abc")
+    cli.send(b"!", pysocket.MSG_OOB)
+    cli.send(b"def")
+    w.run_for("10ms")
+    conn.settimeout(None)  # blocking in the kernel, bounded by SO_RCVTIMEO
+    conn.setsockopt(SOL_SOCKET, pysocket.SO_RCVTIMEO, struct.pack("ll", 1, 0))
+    # measured on Linux: b"abc" at once, twice; then b"def" after the 1 s timeout, twice
+    outcomes = []
+    for flags in (pysocket.MSG_PEEK | pysocket.MSG_WAITALL, pysocket.MSG_WAITALL) * 2:
+        t0 = w.now
+        data = conn.recv(10, flags)
+        outcomes.append((data, (w.now - t0) // 1_000_000_000))
+    assert outcomes == [(b"abc", 0), (b"abc", 0), (b"def", 1), (b"def", 1)]

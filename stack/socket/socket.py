@@ -443,7 +443,9 @@ class Socket(MsgOps):
         earlier with what it has at end of stream, on an error (left pending, reported by
         the next call), on timeout, or at once when the call does not block.  With
         ``MSG_PEEK`` nothing is consumed: it waits until ``bufsize`` bytes are queued.
-        It stops early at the urgent mark, as Linux's loop does (not across it in one call).
+        It stops early at the urgent mark, as Linux's loop does (not across it in one call),
+        peeking too: Linux's loop compares the mark with its peek position, so a
+        ``MSG_PEEK | MSG_WAITALL`` that reached the mark with data in hand returns short.
         """
         kflags = self._recv_flags(flags)
         if not (kflags & MSG_WAITALL and self._type == SOCK_STREAM):
@@ -473,6 +475,8 @@ class Socket(MsgOps):
                 if peek:
                     got[:] = [data]
                     have = len(data)
+                    if have < bufsize and sk.at_urgent_mark(have):
+                        break  # the peek stopped at the urgent mark (tcp_recvmsg_locked)
                     if have < bufsize and not sk.sk_shutdown & RCV_SHUTDOWN and blocking:
                         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
                     break
