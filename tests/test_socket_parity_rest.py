@@ -21,6 +21,7 @@ from ixsim import World
 from stack.core import ETH_P_ALL, PACKET_OUTGOING, PacketType, consume_skb
 from stack.tcp.table import tcp_v4_err
 from stack.uapi import (
+    EPOLLERR,
     IP_MTU,
     IP_MTU_DISCOVER,
     IP_PMTUDISC_DO,
@@ -293,3 +294,30 @@ def test_peek_waitall_returns_short_at_the_urgent_mark_as_linux(pair):
         data = conn.recv(10, flags)
         outcomes.append((data, (w.now - t0) // 1_000_000_000))
     assert outcomes == [(b"abc", 0), (b"abc", 0), (b"def", 1), (b"def", 1)]
+
+
+# -- raw sockets: IP_RECVERR queues ICMP errors ----------------------------------------------------
+def test_raw_socket_ip_recverr_queues_the_icmp_error_as_linux(pair):
+    w, a, _ = pair
+    r = a.socket(pysocket.AF_INET, pysocket.SOCK_RAW, pysocket.IPPROTO_UDP)
+    r.setsockopt(IPPROTO_IP, IP_RECVERR, 1)
+    dgram = struct.pack("!HHHH", 40000, 9, 8 + 4, 0) + b"ping"  # to b's closed port 9
+    r.sendto(dgram, ("10.0.0.2", 0))
+    w.run_for("10ms")
+    assert r.sk.poll() & EPOLLERR
+    data, anc, flags, addr = r.recvmsg(100, 512, pysocket.MSG_ERRQUEUE)
+    # measured on Linux (127.0.0.1): the quoted UDP header and data, MSG_ERRQUEUE, (dst, 0),
+    # ECONNREFUSED from ICMP (origin 2) type 3 code 3, the offender after the header
+    assert (data, flags, addr) == (dgram, pysocket.MSG_ERRQUEUE, ("10.0.0.2", 0))
+    assert [(level, ctype) for level, ctype, _ in anc] == [(IPPROTO_IP, IP_RECVERR)]
+    ee = anc[0][2]
+    assert struct.unpack("=IBBBBII", ee[:16]) == (errno.ECONNREFUSED, 2, 3, 3, 0, 0, 0)
+    assert pysocket.inet_ntoa(ee[20:24]) == "10.0.0.2"
+    assert r.getsockopt(SOL_SOCKET, SO_ERROR) == 0  # sk_err follows the (now empty) queue
+    assert oserr(r.recvmsg, 100, 512, pysocket.MSG_ERRQUEUE) == errno.EAGAIN
+    # off: no queue, and a hard error is not pending on an unconnected socket
+    r.setsockopt(IPPROTO_IP, IP_RECVERR, 0)
+    r.sendto(dgram, ("10.0.0.2", 0))
+    w.run_for("10ms")
+    assert oserr(r.recvmsg, 100, 512, pysocket.MSG_ERRQUEUE) == errno.EAGAIN
+    assert r.getsockopt(SOL_SOCKET, SO_ERROR) == 0
