@@ -37,7 +37,7 @@ import struct
 from collections import deque
 from typing import Any, NamedTuple
 
-from stack.bpf import Filter, decode
+from stack.bpf import BpfError, Filter, decode
 from stack.core import (
     ETH_HLEN,
     PacketType,
@@ -66,6 +66,8 @@ from stack.uapi import (
     PACKET_MR_UNICAST,
     PACKET_OUTGOING,
     PACKET_STATISTICS,
+    SIOCINQ,
+    SIOCOUTQ,
     SO_ATTACH_FILTER,
     SO_DETACH_FILTER,
     SOCK_DGRAM,
@@ -106,6 +108,7 @@ class PacketSock(Sock):
         self.filter: Filter | None = None
         self.queue: deque[tuple[bytes, tuple[str, int, int, int, bytes]]] = deque()
         self.queued_bytes = 0
+        self.wmem_alloc = 0  # sk_wmem_alloc: truesize of sent frames not yet freed (SIOCOUTQ)
         self.drops = 0
         self.filtered = 0
         self.tp_packets = 0  # po->stats: frames queued (PACKET_STATISTICS adds the drops)
@@ -199,11 +202,27 @@ class PacketSock(Sock):
         skb.put_data(frame)
         skb.dev = dev
         skb.sk = self
+        skb.destructor = self._wfree  # skb_set_owner_w
+        self.wmem_alloc += skb.truesize
         skb.priority = self.priority  # packet_snd: SO_PRIORITY and SO_MARK
         skb.mark = self.mark
         skb.protocol = int.from_bytes(frame[12:14], "big")
         dev_queue_xmit(skb)
         return len(frame)
+
+    def _wfree(self, skb: Any) -> None:
+        """sock_wfree: a sent frame was freed (sent by the driver, or dropped)."""
+        self.wmem_alloc = max(self.wmem_alloc - skb.truesize, 0)
+
+    def ioctl(self, cmd: int) -> int:
+        """``packet_ioctl``: SIOCINQ the length of the next frame as recv would give it
+        (link header included for SOCK_RAW, 0 for none), SIOCOUTQ the sent bytes not yet
+        freed (``sk_wmem_alloc_get``); ENOTTY else."""
+        if cmd == SIOCINQ:
+            return len(self.queue[0][0]) if self.queue else 0
+        if cmd == SIOCOUTQ:
+            return self.wmem_alloc
+        raise oserror(errno.ENOTTY)
 
     def setsockopt(self, level: int, option: int, value: Any) -> None:
         if level == SOL_PACKET:
@@ -311,13 +330,19 @@ def _as_mreq(value: Any) -> PacketMclist:
 
 
 def _as_filter(value: Any) -> Filter:
-    """SO_ATTACH_FILTER's value: a tcpdump expression, a Filter, a program, or its bytes."""
+    """SO_ATTACH_FILTER's value: a tcpdump expression, a Filter, a program, or its bytes.
+
+    A program the checker refuses (or an expression that does not compile) is EINVAL, as
+    ``sk_attach_filter`` -> ``bpf_check_classic`` says, not the checker's ``BpfError``."""
     if isinstance(value, Filter):
         return value
-    if isinstance(value, str):
-        return Filter(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return Filter.from_program(decode(bytes(value)))
-    if isinstance(value, list | tuple):
-        return Filter.from_program(list(value))
+    try:
+        if isinstance(value, str):
+            return Filter(value)
+        if isinstance(value, bytes | bytearray | memoryview):
+            return Filter.from_program(decode(bytes(value)))
+        if isinstance(value, list | tuple):
+            return Filter.from_program(list(value))
+    except BpfError as exc:
+        raise OSError(errno.EINVAL, f"Invalid argument ({exc})") from None
     raise TypeError("SO_ATTACH_FILTER takes a tcpdump expression, a BPF program or its bytes")

@@ -486,9 +486,9 @@ class PingSock(Sock):
                 return self.sk_rcvbuf
             if option == SO_SNDBUF:
                 return self.sk_sndbuf
-            return self.options.get((level, option), 0)
-        if level != SOL_IP:
             raise oserror(errno.ENOPROTOOPT)
+        if level != SOL_IP:
+            raise oserror(errno.EOPNOTSUPP)  # ip_getsockopt: not SOL_IP
         if option == IP_TTL:
             return self.net.sysctl.ip_default_ttl if self.ttl is None else self.ttl
         if option == IP_TOS:

@@ -31,8 +31,13 @@ Creating a raw socket needs CAP_NET_RAW (EPERM without); ixsim runs as root
 so they receive only datagrams of protocol 255: in practice nothing.  Protocol 0 is
 EPROTONOSUPPORT (``inet_create``).
 
-Deviations: there is no error queue (IP_RECVERR makes errors pending ``sk_err``, read by the
-next call or SO_ERROR, without ``MSG_ERRQUEUE`` details); IP options given with IP_HDRINCL are
+With IP_RECVERR the error is also queued on the socket's error queue (``raw_err`` ->
+``ip_icmp_error``), read with ``recvmsg(..., MSG_ERRQUEUE)`` as UDP's is
+(``stack.ipv4.sockglue``): the quoted datagram from its transport header (from its IP header
+under IP_HDRINCL), from ``(quoted destination, 0)``, with the ``sock_extended_err`` and the
+ICMP sender; turning IP_RECVERR off purges the queue.
+
+Deviations: IP options given with IP_HDRINCL are
 sent as they are; no IP_PKTINFO/IP_RECVTTL ancillary data.
 """
 
@@ -47,6 +52,7 @@ from stack.core.dropreason import SkbDropReason
 from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_out_count
 from stack.ipv4.output import MAX_HEADER, ip_output, ip_select_ident, ip_send
 from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, Route, route_output
+from stack.ipv4.sockglue import Cmsg, SockExtendedErr, ip_icmp_error, ip_recv_error
 from stack.sock import (
     CAP_NET_RAW,
     EPOLLERR,
@@ -75,6 +81,8 @@ from stack.uapi import (
     MSG_OOB,
     MSG_PEEK,
     MSG_TRUNC,
+    SIOCINQ,
+    SIOCOUTQ,
     SO_BINDTODEVICE,
     SO_BROADCAST,
     SO_ERROR,
@@ -148,12 +156,14 @@ class RawHashinfo:
             sk.queue_rcv(copy)
         return hit
 
-    def icmp_error(self, iph: Ipv4Repr, itype: int, code: int, info: int) -> None:
+    def icmp_error(self, iph: Ipv4Repr, itype: int, code: int, info: int,
+                   quoted: memoryview, l4: memoryview) -> None:
         """raw_icmp_error: an ICMP error about a datagram of ``iph.proto``, to its raw sockets
-        (matched with the quoted header: its destination is the socket's peer)."""
+        (matched with the quoted header: its destination is the socket's peer); ``quoted``
+        is the quoted datagram from its IP header, ``l4`` from its transport header."""
         for sk in self.socks.get(iph.proto, ()):
             if sk.match(iph.dst, iph.src, None):
-                sk.err(itype, code, info)
+                sk.err(itype, code, info, iph, quoted, l4)
 
 
 def _int_value(value: Any) -> int:
@@ -182,7 +192,9 @@ class RawSock(Sock):
         self.dport = 0
         self.icmp_filter = 0  # ICMP_FILTER: bit n set drops ICMP type n
         self.rcvq: deque[SkBuff] = deque()
+        self.sk_error_queue: deque[SockExtendedErr] = deque()  # IP_RECVERR's ICMP errors
         self.rmem_alloc = 0
+        self.wmem_alloc = 0  # sk_wmem_alloc: truesize of sent skbs not yet freed (SIOCOUTQ)
         self.drops = 0
         self.ttl: int | None = None
         self.tos = 0
@@ -295,6 +307,8 @@ class RawSock(Sock):
         skb.put_data(data)
         skb.transport_header = skb.data
         skb.sk = self
+        skb.destructor = self._wfree  # skb_set_owner_w
+        self.wmem_alloc += skb.truesize
         if self.num == IPPROTO_ICMP and size:
             icmp_out_count(net, skb.head[skb.data])
         saddr = self.saddr if self.saddr != INADDR_ANY else None
@@ -337,6 +351,8 @@ class RawSock(Sock):
                 icmp_out_count(net, head[off + ihl])
         skb.protocol = ETH_P_IP
         skb.sk = self
+        skb.destructor = self._wfree  # skb_set_owner_w
+        self.wmem_alloc += skb.truesize
         net.mib.ip["OutRequests"] += 1
         ret = ip_output(net, skb, rt)
         if ret < 0 and ret != -errno.ENOBUFS:
@@ -380,16 +396,46 @@ class RawSock(Sock):
             consume_skb(skb)
         return data, addr
 
+    def _wfree(self, skb: SkBuff) -> None:
+        """sock_wfree: a sent skb was freed."""
+        self.wmem_alloc = max(self.wmem_alloc - skb.truesize, 0)
+
+    def ioctl(self, cmd: int) -> int:
+        """``raw_ioctl``: SIOCINQ the length of the next datagram with its IP header (0 for
+        none), SIOCOUTQ the sent bytes not yet freed (``sk_wmem_alloc_get``); ENOTTY else."""
+        if cmd == SIOCINQ:
+            if not self.rcvq:
+                return 0
+            skb = self.rcvq[0]
+            return skb.tail - skb.data
+        if cmd == SIOCOUTQ:
+            return self.wmem_alloc
+        raise oserror(errno.ENOTTY)
+
+    def recvmsg_ctl(self, bufsize: int, flags: int
+                    ) -> tuple[bytes, tuple[bytes, int] | None, int, list[Cmsg]]:
+        """MSG_ERRQUEUE reads the error queue (``raw_recvmsg`` -> ``ip_recv_error``, never
+        blocking); everything else is the base's."""
+        self._check_open()
+        if flags & MSG_ERRQUEUE:
+            return ip_recv_error(self, bufsize, flags)
+        return super().recvmsg_ctl(bufsize, flags)
+
     def poll(self) -> int:
         mask = EPOLLOUT | EPOLLWRNORM
-        if self.sk_err:
+        if self.sk_err or self.sk_error_queue:
             mask |= EPOLLERR
         if self.rcvq:
             mask |= EPOLLIN | EPOLLRDNORM
         return mask
 
     # -- ICMP errors (raw_err) ---------------------------------------------------------------
-    def err(self, itype: int, code: int, info: int) -> None:
+    def err(self, itype: int, code: int, info: int, iph: Ipv4Repr, quoted: memoryview,
+            l4: memoryview) -> None:
+        """raw_err: with IP_RECVERR the error is queued (``ip_icmp_error``: the quoted data
+        from its transport header, or from its IP header under IP_HDRINCL, the quoted
+        destination, port 0) and made pending; without it only a hard error on a connected
+        socket is."""
         if not self.recverr and self.daddr is None:
             return
         harderr = False
@@ -403,6 +449,10 @@ class RawSock(Sock):
             error, harderr = ICMP_ERR_CONVERT[code]
         else:
             error = errno.EHOSTUNREACH  # ICMP_TIME_EXCEEDED and the rest
+        if self.recverr:
+            payload = bytes(quoted) if self.hdrincl else bytes(l4)
+            ip_icmp_error(self, error, itype, code, info, self.net.icmp.err_src, iph.dst, 0,
+                          payload)
         if self.recverr or harderr:
             self.sk_err = error
             self.wake(EPOLLERR)
@@ -443,6 +493,9 @@ class RawSock(Sock):
             self.pmtudisc = v
         elif option == IP_RECVERR:
             self.recverr = bool(v)
+            if not v:
+                self.sk_error_queue.clear()  # Linux purges the queue (skb_queue_purge)
+                self.rmem_alloc = sum(skb.truesize for skb in self.rcvq)
         else:
             raise oserror(errno.ENOPROTOOPT)
 
@@ -454,7 +507,7 @@ class RawSock(Sock):
                 return self.sk_rcvbuf
             if option == SO_SNDBUF:
                 return self.sk_sndbuf
-            return self.options.get((level, option), 0)
+            raise oserror(errno.ENOPROTOOPT)
         if level == SOL_RAW:
             if option != ICMP_FILTER:
                 raise oserror(errno.ENOPROTOOPT)
@@ -463,7 +516,7 @@ class RawSock(Sock):
             mask = self.icmp_filter  # as an int, as getsockopt's 4 bytes read
             return mask - (1 << 32) if mask >> 31 else mask
         if level != SOL_IP:
-            raise oserror(errno.ENOPROTOOPT)
+            raise oserror(errno.EOPNOTSUPP)  # ip_getsockopt: not SOL_IP
         if option == IP_HDRINCL:
             return int(self.hdrincl)
         if option == IP_TTL:
@@ -491,6 +544,7 @@ class RawSock(Sock):
         self.net.raw.unhash(self)
         while self.rcvq:
             kfree_skb(self.rcvq.popleft(), SkbDropReason.SOCKET_CLOSE)
+        self.sk_error_queue.clear()
         self.rmem_alloc = 0
         super().close()
 

@@ -30,6 +30,7 @@ from stack.uapi import (  # noqa: F401
     EPOLLRDHUP,
     EPOLLRDNORM,
     EPOLLWRNORM,
+    IP_PMTUDISC_WANT,
     MSG_ERRQUEUE,
     MSG_TRUNC,
     SHUT_RD,
@@ -98,6 +99,8 @@ class Sock:
         self.bound_dev_if: Any = None  # sk_bound_dev_if: SO_BINDTODEVICE's device, or None
         self.tos = 0  # inet->tos: IP_TOS
         self.ttl: int | None = None  # inet->uc_ttl: IP_TTL; None: net.ipv4.ip_default_ttl
+        self.pmtudisc = IP_PMTUDISC_WANT  # inet->pmtudisc: IP_MTU_DISCOVER (DF under WANT/DO)
+        self.recverr = False  # inet->recverr: IP_RECVERR
 
     # -- buffer sizes: the one SO_SNDBUF/SO_RCVBUF handler (sk_setsockopt, net/core/sock.c) --
     def set_sndbuf(self, val: int) -> None:
@@ -151,6 +154,11 @@ class Sock:
         command the protocol does not know, as ``sock_do_ioctl`` says.  TCP answers SIOCINQ,
         SIOCOUTQ, SIOCOUTQNSD and SIOCATMARK (``tcp_ioctl``)."""
         raise oserror(errno.ENOTTY)
+
+    def at_urgent_mark(self, offset: int = 0) -> bool:
+        """The read position plus ``offset`` stream bytes is the urgent mark (SIOCATMARK's
+        test, usable while peeking); only TCP has urgent data."""
+        return False
 
     def bind(self, addr: bytes, port: int) -> None:
         raise oserror(errno.EOPNOTSUPP)

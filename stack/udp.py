@@ -104,6 +104,8 @@ from stack.uapi import (
     MSG_OOB,
     MSG_PEEK,
     MSG_TRUNC,
+    SIOCINQ,
+    SIOCOUTQ,
     SO_BINDTODEVICE,
     SO_BROADCAST,
     SO_DONTROUTE,
@@ -116,6 +118,7 @@ from stack.uapi import (
     SOCK_DGRAM,
     SOL_IP,
     SOL_SOCKET,
+    SOL_UDP,
 )
 from stack.wire.checksum import l4_checksum, pseudo_header_sum
 from stack.wire.errors import BadChecksum, Malformed
@@ -564,6 +567,19 @@ class UdpSock(Sock):
             mask |= EPOLLOUT | EPOLLWRNORM
         return mask
 
+    def ioctl(self, cmd: int) -> int:
+        """``udp_ioctl``: SIOCINQ (FIONREAD) the payload length of the next datagram, 0 for
+        none (``first_packet_length``: not the whole queue, so a zero-length datagram reads 0
+        too), SIOCOUTQ the sent bytes not yet freed (``sk_wmem_alloc_get``); ENOTTY else."""
+        if cmd == SIOCINQ:
+            if not self.rcvq:
+                return 0
+            skb = self.rcvq[0]
+            return skb.tail - skb.data
+        if cmd == SIOCOUTQ:
+            return self.wmem_alloc
+        raise oserror(errno.ENOTTY)
+
     def shutdown(self, how: int) -> None:
         """inet_shutdown: the bits are set even on an unconnected socket, which is ENOTCONN."""
         self._check_open()
@@ -639,9 +655,13 @@ class UdpSock(Sock):
                 return self.sk_rcvbuf
             if option == SO_SNDBUF:
                 return self.sk_sndbuf
+            if option not in _UDP_SOCKET_OPTS:
+                raise oserror(errno.ENOPROTOOPT)  # sk_getsockopt: an option it lacks
             return self.options.get((level, option), 0)
+        if level == SOL_UDP:
+            raise oserror(errno.ENOPROTOOPT)  # udp_lib_getsockopt: no UDP option modelled
         if level != SOL_IP:
-            raise oserror(errno.ENOPROTOOPT)
+            raise oserror(errno.EOPNOTSUPP)  # udp_getsockopt -> ip_getsockopt: not SOL_IP
         if option == IP_TTL:
             return self.net.sysctl.ip_default_ttl if self.ttl is None else self.ttl
         if option == IP_TOS:

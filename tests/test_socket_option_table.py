@@ -33,6 +33,7 @@ LINUX = "test_socket_options_linux.py::"
 EDGE = "test_socket_edges.py::"
 URGENT = "test_tcp_urgent.py::"
 CMSG = "test_socket_cmsg.py::"
+PARITY = "test_socket_parity_rest.py::"
 
 _SOCKET_COMMON = {
     "SO_DEBUG": READBACK,  # SOCK_DBG: no other effect in Linux
@@ -60,6 +61,8 @@ EFFECTS: dict[str, dict[str, str]] = {
         "SO_BINDTODEVICE": EFFECT + "test_bindtodevice_restricts_a_tcp_listener_to_its_device",
         "IP_TOS": EFFECT + "test_tcp_segments_carry_ip_tos_and_ttl",
         "IP_TTL": EFFECT + "test_tcp_segments_carry_ip_tos_and_ttl",
+        "IP_MTU_DISCOVER": PARITY + "test_tcp_ip_mtu_discover_sets_df_and_ip_mtu_needs_a_route",
+        "IP_RECVERR": PARITY + "test_tcp_ip_recverr_reports_a_soft_icmp_error_at_once",
         "TCP_NODELAY": "test_tcp_timers.py::test_tcp_nodelay_sends_at_once",
         "TCP_MAXSEG": "test_tcp_output.py::test_user_mss_is_advertised_and_respected",
         "TCP_CORK": "test_tcp_timers.py::test_tcp_cork_holds_until_uncorked_or_about_200_ms",

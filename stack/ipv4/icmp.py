@@ -346,14 +346,16 @@ def _icmp_unreach(net: Any, skb: SkBuff, view: memoryview, itype: int) -> int:
         return 0
     if itype == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED and net.fib.is_local(qiph.src):
         net.fib.update_pmtu(qiph.dst, info)
-    if net.raw.socks:
-        net.raw.icmp_error(qiph, itype, code, info)  # icmp_socket_deliver: raw_icmp_error
+    raw = net.raw.socks
     handler = net.err_handlers.get(qiph.proto)
-    if handler is not None:
+    if raw or handler is not None:
         nh = skb.network_header
-        net.icmp.err_src = bytes(skb.head[nh + 12 : nh + 16])
+        net.icmp.err_src = bytes(skb.head[nh + 12 : nh + 16])  # the offender, for errqueues
         try:
-            handler(net, qiph, ql4, itype, code, info)
+            if raw:  # icmp_socket_deliver: raw_icmp_error, then the protocol's handler
+                net.raw.icmp_error(qiph, itype, code, info, view[_ICMP_HLEN:], ql4)
+            if handler is not None:
+                handler(net, qiph, ql4, itype, code, info)
         finally:
             net.icmp.err_src = INADDR_ANY
     consume_skb(skb)

@@ -443,7 +443,9 @@ class Socket(MsgOps):
         earlier with what it has at end of stream, on an error (left pending, reported by
         the next call), on timeout, or at once when the call does not block.  With
         ``MSG_PEEK`` nothing is consumed: it waits until ``bufsize`` bytes are queued.
-        It stops early at the urgent mark, as Linux's loop does (not across it in one call).
+        It stops early at the urgent mark, as Linux's loop does (not across it in one call),
+        peeking too: Linux's loop compares the mark with its peek position, so a
+        ``MSG_PEEK | MSG_WAITALL`` that reached the mark with data in hand returns short.
         """
         kflags = self._recv_flags(flags)
         if not (kflags & MSG_WAITALL and self._type == SOCK_STREAM):
@@ -473,6 +475,8 @@ class Socket(MsgOps):
                 if peek:
                     got[:] = [data]
                     have = len(data)
+                    if have < bufsize and sk.at_urgent_mark(have):
+                        break  # the peek stopped at the urgent mark (tcp_recvmsg_locked)
                     if have < bufsize and not sk.sk_shutdown & RCV_SHUTDOWN and blocking:
                         raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
                     break
@@ -700,7 +704,8 @@ class Socket(MsgOps):
             sk.setsockopt(level, optname, kvalue)
 
     def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
-        """The option's value; raw bytes when ``buflen`` is given, as in Python.
+        """The option's value; raw bytes when ``buflen`` is given, as in Python (CPython's
+        ``sock_getsockopt`` takes a ``buflen`` of 0 as none given: the int form).
 
         Without ``buflen``: ints for int options, SO_LINGER's ``l_onoff`` and TCP_INFO's first
         4 bytes as an int (as CPython decodes them), and the algorithm's name (``str``) for
@@ -715,7 +720,7 @@ class Socket(MsgOps):
             value = sock_getsockopt(sk, optname, self._listening)
         else:
             value = sk.getsockopt(level, optname)
-        if buflen is not None:
+        if buflen:
             return user_bytes(level, optname, value, buflen)
         if level == SOL_PACKET and optname == PACKET_STATISTICS:
             return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth

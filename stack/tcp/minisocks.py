@@ -24,13 +24,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stack.core.dropreason import SkbDropReason
-from stack.core.skbuff import consume_skb, kfree_skb
+from stack.core.skbuff import alloc_skb, consume_skb, kfree_skb
 from stack.core.timer import Timer
 from stack.sock import EPOLLIN
 from stack.tcp import ack as tack
 from stack.tcp import output, rcv, rtt
 from stack.tcp import window as win
 from stack.tcp.const import (
+    MAX_TCP_HEADER,
     NS_PER_MS,
     NS_PER_US,
     TCP_PAWS_WINDOW,
@@ -177,8 +178,20 @@ def send_synack(req: RequestSock) -> None:
         th.wscale = req.rcv_wscale
     th.sack_permitted = req.sack_ok
     listener = req.listener
-    req.snt_synack = listener.net.sched.now
-    output.emit_raw(listener.table, th, req.laddr, req.raddr)
+    net = listener.net
+    req.snt_synack = net.sched.now
+    # ip_build_and_send_pkt on behalf of the listener: its IP_TOS, IP_TTL and IP_MTU_DISCOVER
+    # shape the IP header and its SO_PRIORITY / SO_MARK go on the skb, as on any segment of
+    # its own (the table's transmit hook reads them from skb.sk)
+    net.mib.tcp["OutSegs"] += 1
+    skb = alloc_skb(net.kernel, MAX_TCP_HEADER)
+    skb.reserve(MAX_TCP_HEADER)
+    off = skb.push(th.buffer_len())
+    th.payload_len = 0
+    th.emit(skb.head, off, req.laddr, req.raddr)
+    skb.transport_header = off
+    skb.sk = listener
+    listener.table.transmit(skb, req.laddr, req.raddr)
 
 
 def synack_timer(req: RequestSock) -> None:
@@ -329,7 +342,8 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
     for name in ("nonagle", "keepopen", "keepalive_time", "keepalive_intvl", "keepalive_probes",
                  "user_mss", "linger", "linger2", "sk_sndbuf", "sk_rcvbuf", "userlocks",
                  "syn_retries", "user_timeout", "reuseaddr", "priority", "mark", "rcvtimeo",
-                 "sndtimeo", "tos", "ttl", "notsent_lowat", "bound_dev_if"):
+                 "sndtimeo", "tos", "ttl", "notsent_lowat", "bound_dev_if", "pmtudisc",
+                 "recverr"):
         setattr(child, name, getattr(listener, name))
     # sk_clone_lock copies the whole struct sock: every SOL_SOCKET flag and value the user set
     # (SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_RCVLOWAT, SO_BINDTODEVICE, ...)

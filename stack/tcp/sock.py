@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from stack.core.timer import Timer
 from stack.sock import Sock
-from stack.tcp import ops, sockopt, timer, window
+from stack.tcp import ops, sockopt, timer, urg, window
 from stack.tcp.cb import TxSeg
 from stack.tcp.cong import find
 from stack.tcp.const import (
@@ -327,6 +327,9 @@ class TcpSock(Sock):
 
     def ioctl(self, cmd: int) -> int:
         return ops.ioctl(self, cmd)
+
+    def at_urgent_mark(self, offset: int = 0) -> bool:
+        return urg.at_mark(self, offset)
 
     def closing(self) -> bool:
         return self.state in (FIN_WAIT_1, CLOSING, LAST_ACK)

@@ -49,6 +49,11 @@ from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
 from stack.tcp.timer import keepalive_time_when
 from stack.uapi import (
     INET_ECN_MASK,
+    IP_MTU,
+    IP_MTU_DISCOVER,
+    IP_PMTUDISC_DONT,
+    IP_PMTUDISC_OMIT,
+    IP_RECVERR,
     IP_TOS,
     IP_TTL,
     SO_ACCEPTCONN,
@@ -119,7 +124,11 @@ def setsockopt(sk: TcpSock, level: int, option: int, value: Any) -> None:
 def _set_ip(sk: TcpSock, option: int, val: int) -> None:
     """``do_ip_setsockopt`` for the IP options a TCP socket honours: IP_TTL (every segment's
     TTL; -1 restores ``ip_default_ttl``) and IP_TOS (the TOS byte of every segment with the
-    ECN bits kept TCP's, and ``sk_priority`` from ``rt_tos2priority``, ``__ip_sock_set_tos``).
+    ECN bits kept TCP's, and ``sk_priority`` from ``rt_tos2priority``, ``__ip_sock_set_tos``),
+    IP_MTU_DISCOVER (``inet->pmtudisc``: the DF bit of every segment, set under
+    IP_PMTUDISC_WANT, the default, and IP_PMTUDISC_DO, clear otherwise, as
+    ``ip_dont_fragment`` says) and IP_RECVERR (an ICMP error on a synchronized connection sets
+    ``sk_err`` at once instead of only ``sk_err_soft``, ``tcp_v4_err``).
     """
     if option == IP_TTL:
         if val != -1 and not 1 <= val <= 255:
@@ -130,6 +139,12 @@ def _set_ip(sk: TcpSock, option: int, val: int) -> None:
         if val != sk.tos:
             sk.tos = val
             sk.priority = rt_tos2priority(val)
+    elif option == IP_MTU_DISCOVER:
+        if not IP_PMTUDISC_DONT <= val <= IP_PMTUDISC_OMIT:
+            raise oserror(errno.EINVAL)
+        sk.pmtudisc = val
+    elif option == IP_RECVERR:
+        sk.recverr = bool(val)
     else:
         raise oserror(errno.ENOPROTOOPT)
 
@@ -311,9 +326,17 @@ def getsockopt(sk: TcpSock, level: int, option: int) -> Any:
             return sk.net.sysctl.ip_default_ttl if sk.ttl is None else sk.ttl
         if option == IP_TOS:
             return sk.tos
+        if option == IP_MTU_DISCOVER:
+            return sk.pmtudisc
+        if option == IP_RECVERR:
+            return int(sk.recverr)
+        if option == IP_MTU:
+            if not sk.pmtu or sk.state in (CLOSED, LISTEN):
+                raise oserror(errno.ENOTCONN)  # no dst yet (do_ip_getsockopt)
+            return sk.pmtu
         raise oserror(errno.ENOPROTOOPT)
     if level != SOL_TCP:
-        raise oserror(errno.ENOPROTOOPT)
+        raise oserror(errno.EOPNOTSUPP)  # tcp_getsockopt -> ip_getsockopt: not SOL_IP
     sysctl = sk.net.sysctl
     if option == TCP_INFO:
         return sk.info()

@@ -26,7 +26,7 @@ from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
 from stack.ipv4.output import ip_queue_xmit
 from stack.ipv4.route import route_output
-from stack.sock import SOCK_BINDPORT_LOCK, oserror
+from stack.sock import EPOLLERR, SOCK_BINDPORT_LOCK, oserror
 from stack.sock_reuseport import ehashfn, reuseport_select_sock
 from stack.tcp import minisocks, output, rcv, recovery
 from stack.tcp import window as win
@@ -36,6 +36,7 @@ from stack.tcp.minisocks import RequestSock
 from stack.tcp.rcv import RxSeg
 from stack.tcp.seq import SEQ_MASK, s32
 from stack.tcp.state import LISTEN, SYN_RECEIVED, SYN_SENT, TIME_WAIT
+from stack.uapi import IP_PMTUDISC_DO, IP_PMTUDISC_WANT
 from stack.wire.errors import BadChecksum, Malformed
 from stack.wire.ipv4 import INADDR_ANY, IPPROTO_TCP, ipv4_is_loopback
 from stack.wire.tcp import RST, TcpPacket, TcpRepr
@@ -86,7 +87,9 @@ class TcpTable:
             return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP)
         skb.priority = sk.priority  # __ip_queue_xmit: SO_PRIORITY / IP_TOS, SO_MARK
         skb.mark = sk.mark
+        pmtudisc = sk.pmtudisc  # ip_dont_fragment: DF under IP_PMTUDISC_DO and _WANT
         return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, sk.tos, sk.ttl,
+                             pmtudisc == IP_PMTUDISC_WANT or pmtudisc == IP_PMTUDISC_DO,
                              rt=sk.route)
 
     def _ip_route(self, daddr: bytes, saddr: bytes | None = None, oif: Any = None) -> Any:
@@ -395,6 +398,9 @@ def tcp_v4_err(net: Any, quoted_iph: Any, quoted_l4: Any, type: int, code: int,
         sk.sk_err = err
         tcp_done(sk)
         sk.wake()
+    elif sk.recverr:
+        sk.sk_err = err  # IP_RECVERR: the user hears at once (tcp_v4_err, sk_error_report)
+        sk.wake(EPOLLERR)
     else:
         sk.sk_err_soft = err  # connected: keep trying until the timeout, RFC 1122 4.2.3.9
 

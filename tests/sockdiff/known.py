@@ -13,23 +13,12 @@ ITEM3 = "issue 12 item 3 (options and edges)"
 ITEM4 = "issue 12 item 4 (stdlib surface, errqueue)"
 ITEM5 = "issue 12 item 5 (raw and ping sockets)"
 UNOWNED = "not owned by a part (reported to the lead)"
+REFUSED = "refused as not modelled (the parity rule's allowed refusal)"
 
 KNOWN: dict[str, str] = {
-    # S1: urgent data
-    # S2: options and edges
-    # S3: stdlib surface, errqueue, cmsg
-    # S4: raw and ping sockets
-    "ping_socket_echo": f"{ITEM5}: no net.ipv4.ping_group_range, ICMP datagram sockets "
-                        "EPROTONOSUPPORT (S4)",
-    # nobody's
-    "getsockopt_buflen_zero_is_int": f"{UNOWNED}: getsockopt(level, opt, 0) gives b''; "
-                                     "CPython treats buflen 0 as no buflen and returns the int",
-    "unknown_option_numbers": f"{UNOWNED}: UDP accepts and stores an unknown SOL_SOCKET "
-                              "option (999 reads 1); getsockopt at an unknown level is "
-                              "ENOPROTOOPT where Linux says EOPNOTSUPP",
-    "ip_mtu_discover_and_mtu": f"{UNOWNED}: IP_MTU_DISCOVER and IP_MTU on a TCP socket "
-                               "ENOPROTOOPT; Linux 1 (IP_PMTUDISC_WANT), ENOTCONN / 1500",
-    "ip_multicast_defaults": f"{UNOWNED}: IP_MULTICAST_TTL/LOOP ENOPROTOOPT; Linux 1 and 1",
-    "tcp_defer_accept_and_fastopen": f"{UNOWNED}: TCP_FASTOPEN ENOPROTOOPT; Linux stores "
-                                     "the queue length",
+    # refused on purpose: not modelled, so ENOPROTOOPT as Linux gives for an option it lacks
+    "ip_multicast_defaults": f"{REFUSED}: IP_MULTICAST_TTL/LOOP ENOPROTOOPT (IP multicast "
+                             "is not modelled); Linux 1 and 1",
+    "tcp_defer_accept_and_fastopen": f"{REFUSED}: TCP_FASTOPEN ENOPROTOOPT (TCP Fast Open is "
+                                     "not modelled); Linux stores the queue length",
 }
