@@ -1,5 +1,6 @@
 """Shell commands over hosts and the network: hosts, ifaces, routes, neigh, sockets, timers,
-dmesg, sysctl, tc, ping, send, tcp, udp, features, link, cable, device_del, device_add, fdb, inject, pcap.
+dmesg, sysctl, tc, ping, send, tcp, udp, features, link, cable, device_del, device_add, fdb,
+inject, pcap.
 
 The IPv4 commands work through ``host.net`` / ``host.ping`` / ``host.socket`` and, on a
 host where those are not attached yet, answer in one line: "not available yet: the IPv4
