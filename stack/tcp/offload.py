@@ -62,8 +62,8 @@ _SEQ_MASK = 0xFFFFFFFF
 def tcp4_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
     """``tcp4_gro_receive`` and ``tcp_gro_receive`` in one (a call less per frame): the
     checksum must be verified already, then the TCP rules (see the module docstring)."""
-    if not cb.flush and skb.ip_summed != CHECKSUM_UNNECESSARY:
-        cb.flush = 1
+    if (not cb.flush and skb.ip_summed != CHECKSUM_UNNECESSARY) or skb.data_len:
+        cb.flush = 1  # nonlinear: merged heads only (see the module docstring)
         return None
     head = skb.head
     th = skb.data + cb.data_offset
