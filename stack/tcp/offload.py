@@ -8,6 +8,8 @@ generic halves are ``stack/ipv4/gro.py`` and ``stack/core/gro.py``.
 The rules, Linux's:
 - Only a segment whose checksum the NIC verified (CHECKSUM_UNNECESSARY) is considered; any
   other is flushed, and TCP checks it as usual.
+- A segment with page fragments (none come from ixgb's RX path, which hands up linear skbs)
+  is flushed, not merged: the merge appends linear heads (``stack/core/gro.py``).
 - A held segment is the same flow when the ports match too (IP matched the addresses).  A new
   segment is merged when it continues the held one exactly (its sequence number is the held
   one's plus the payload so far), carries data, is not longer than the held one's first

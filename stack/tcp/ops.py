@@ -13,6 +13,17 @@ blocks by waiting on ``poll()`` and the socket's wait queue.
 succeeded (then ``EISCONN``), or raise the pending error (``ECONNREFUSED``, ``ETIMEDOUT``).
 ``sendmsg`` copies into skbs of the size goal and raises ``EAGAIN`` only when nothing fit;
 ``recvmsg`` returns ``b""`` at end of stream.
+
+Scatter-gather: when the route's device has NETIF_F_SG and a checksum offload
+(``sk.features``, Linux's ``sk_route_caps``), ``sendmsg`` copies the payload into the
+socket's page frag (``sk.sk_frag``, 32 KiB pages in guest memory) and attaches it as page
+fragments, the linear head keeping only the room for headers, as ``tcp_sendmsg_locked``
+does; bytes that continue the last fragment on the same page extend it
+(``skb_can_coalesce``); a full fragment array (MAX_SKB_FRAGS) starts a new segment.  The
+driver then maps the pages in place.  Without SG the skb is linear, as before; an skb
+keeps whichever layout it was built with.  Deviation: Linux requires only SG (its
+validate_xmit checksums the fragments in software); ixsim also asks for a checksum offload,
+so the software checksum in ``header.py`` always sees a linear skb.
 """
 
 from __future__ import annotations

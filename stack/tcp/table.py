@@ -302,7 +302,9 @@ def tcp_init(net: Any) -> TcpTable:
 def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     """A TCP segment from IP: check it once, find its socket, hand it over (``tcp_v4_rcv``).
 
-    ``skb.data`` is at the TCP header, the IPv4 header at ``skb.network_header``.
+    ``skb.data`` is at the TCP header, the IPv4 header at ``skb.network_header``.  A
+    segment with page fragments (a local peer's, over loopback or veth) is made linear
+    first: the parser reads the head (deviation: Linux reads fragments in place).
     """
     mib = net.mib.tcp
     if skb.data_len:  # page fragments (veth, loopback): the segment parser reads the head
