@@ -1,5 +1,6 @@
 """Shell commands over hosts and the network: hosts, ifaces, routes, neigh, sockets, timers,
-dmesg, sysctl, tc, ping, send, tcp, udp, features, link, cable, fdb, inject, pcap.
+dmesg, sysctl, tc, ping, send, tcp, udp, features, link, cable, device_del, device_add, fdb,
+inject, pcap.
 
 The IPv4 commands work through ``host.net`` / ``host.ping`` / ``host.socket`` and, on a
 host where those are not attached yet, answer in one line: "not available yet: the IPv4
@@ -284,6 +285,47 @@ class HostCommands:
         (cable.plug if words[1] == "up" else cable.unplug)()
         state = "plugged: link up" if words[1] == "up" else "unplugged: link down"
         self.say(f"cable {cable.name} {state} on both ends (LSC raised on both NICs)")
+
+    def do_device_del(self, arg: str) -> None:
+        """Surprise-remove a NIC from a host's PCI bus, as QEMU's device_del does.
+
+        The card is gone at once (MMIO reads all-ones, no DMA, no interrupts) and its cable
+        end goes dark; pciehp then runs the driver's remove: the interface is unregistered
+        with its addresses and routes.  Prints the id (nicN) that device_add takes back.
+        usage: device_del HOST IFACE|nicN
+        example: device_del a eth0
+        """
+        words = self.args(arg)
+        self.need(words, 2, 2, "device_del HOST IFACE|nicN")
+        host = resolve_host(self.world, words[0])
+        try:
+            nic = host.device_del(words[1])
+        except ValueError as exc:
+            raise ShellError(str(exc)) from None
+        self.say(f"{host.name}: {words[1]} removed ({nic}); 'device_add {host.name} {nic}' "
+                 "plugs it back")
+
+    def do_device_add(self, arg: str) -> None:
+        """Hot-plug a NIC removed by device_del back in, as QEMU's device_add does.
+
+        The card powers on, the driver probes it (a new, unconfigured interface) and its
+        cable end lights again.
+        usage: device_add HOST nicN
+        example: device_add a nic0
+        """
+        words = self.args(arg)
+        self.need(words, 2, 2, "device_add HOST nicN")
+        host = resolve_host(self.world, words[0])
+        try:
+            netdev = host.device_add(words[1])
+        except ValueError as exc:
+            raise ShellError(str(exc)) from None
+        if netdev is None:
+            self.say(f"{host.name}: {words[1]} powered on; the driver refused it "
+                     "(see dmesg)")
+            return
+        self.say(f"{host.name}: {words[1]} added: driver bound as {netdev.name} "
+                 "(no addresses: configure it again)")
 
     def do_fdb(self, arg: str) -> None:
         """The forwarding database of the switches, as `bridge fdb show` prints it.

@@ -53,7 +53,7 @@ ARGS: dict[str, tuple[str, ...]] = {
     "send": ("host", "iface"), "link": ("nic", "updown"),
     "features": ("nic", "feature", "onoff"), "cable": ("cable", "cablekind"),
     "inject": ("nic", "fault"), "pcap": ("startstop",), "help": ("command",),
-    "fdb": ("switch",),
+    "fdb": ("switch",), "device_del": ("host", "iface"), "device_add": ("host",),
     "events": (), "delete": (), "step": (), "run": (), "continue": (), "faults": (),
 }
 KEYWORDS = {

@@ -17,7 +17,11 @@ Contract:
   returns the held entry that must be delivered now, if any.  Each layer adds its header
   length to ``cb.data_offset`` (Linux's ``skb_gro_pull``).
 - A held skb is the first segment of its flow; merged payloads are appended to its linear
-  buffer, ``count`` says how many segments it holds and ``gso_size`` is its first segment's
+  buffer (deviation: Linux's ``skb_gro_receive`` moves a received page fragment into the
+  held skb's ``frags``, or chains the skb on its ``frag_list``; ixsim's ixgb RX path copies
+  each frame into a linear skb, there is no ``frag_list``, and
+  appending the payload costs one copy per segment), ``count`` says how many segments it
+  holds and ``gso_size`` is its first segment's
   payload length.  ``PacketOffload.gro_complete(skb, cb)`` fixes the headers of a skb that
   holds more than one segment (lengths, checksums, ``gso_segs``) before it goes up.
 - Nothing stays held past its poll: ``napi_complete_done`` and ``net_rx_action`` (when a poll

@@ -124,8 +124,11 @@ class PageFrag:
             self.page = None
         try:
             self.page = alloc_pages(kernel, SKB_FRAG_PAGE_ORDER)
-        except MemoryError:
-            return False
+        except MemoryError:  # no high-order page: fall back to one page, as Linux does
+            try:
+                self.page = alloc_pages(kernel, 0)
+            except MemoryError:
+                return False
         self.offset = 0
         return True
 

@@ -484,6 +484,19 @@ class SkBuff:
         self._copy_header(n)
         return n
 
+    def pskb_copy(self) -> SkBuff:
+        """__pskb_copy: a private copy of the head; the page fragments are shared (each gets a
+        page reference), not copied.  TCP sends one when a clone of the segment is still in
+        flight (``__tcp_transmit_skb``)."""
+        n = SkBuff(self.kernel, bytearray(self.head))
+        self._copy_header(n)
+        if self.data_len:
+            frags = n.shinfo.frags
+            for frag in self.shinfo.frags:
+                get_page(frag.page)
+                frags.append(SkbFrag(frag.page, frag.page_offset, frag.size))
+        return n
+
     def expand_head(self, nhead: int, ntail: int) -> None:
         """pskb_expand_head: a private, larger buffer (``nhead`` more headroom, ``ntail`` tail).
 
@@ -787,8 +800,8 @@ def skb_split(skb: SkBuff, skb1: SkBuff, length: int) -> None:
     """
     headlen = skb.tail - skb.data
     frags = skb.shinfo.frags
-    if skb.shinfo.dataref > 1:
-        raise SkbPanic("skb_split: the skb is cloned (split the original only)")
+    if frags and skb.shinfo.dataref > 1:
+        raise SkbPanic("skb_split: the fragments are shared with a clone (skb_unclone first)")
     if length < 0 or length > skb.len:
         raise SkbPanic(f"skb_split: at {length} of a {skb.len}-byte skb")
     moved = skb.len - length
@@ -823,6 +836,38 @@ def skb_split(skb: SkBuff, skb1: SkBuff, length: int) -> None:
         skb.data_len = length - headlen
     skb.truesize -= moved
     skb1.truesize += moved
+
+
+def pskb_trim_head(skb: SkBuff, length: int) -> None:
+    """__pskb_trim_head (tcp_output.c): drop the first ``length`` bytes, the head's first and
+    then whole or partial fragments, without pulling fragment bytes into the head.
+
+    The caller has uncloned the skb when its fragments are shared (``skb_unclone``).
+    """
+    headlen = skb.tail - skb.data
+    eat = min(length, headlen)
+    skb.data += eat
+    eat = length - eat
+    if not eat:
+        return
+    frags = skb.shinfo.frags
+    if skb.shinfo.dataref > 1:
+        raise SkbPanic("pskb_trim_head: the fragments are shared with a clone")
+    keep = 0
+    for i, frag in enumerate(frags):
+        if eat >= frag.size:
+            eat -= frag.size
+            put_page(frag.page)
+            skb.data_len -= frag.size
+            continue
+        frag.page_offset += eat
+        frag.size -= eat
+        skb.data_len -= eat
+        keep = i
+        break
+    else:
+        keep = len(frags)
+    del frags[:keep]
 
 
 # -- queues -----------------------------------------------------------------------------------

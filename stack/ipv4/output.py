@@ -45,6 +45,7 @@ from stack.core.skbuff import (
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
     skb_checksum_help,
+    skb_linearize,
 )
 from stack.ipv4.route import RTN_BROADCAST, Route, route_output
 from stack.wire.checksum import internet_checksum
@@ -138,7 +139,7 @@ def ip_build_and_send(net: Any, skb: SkBuff, rt: Route, saddr: bytes | None, dad
     if skb.transport_header < 0:
         skb.transport_header = skb.data
     off = skb.push(_IPV4_HLEN)
-    total = skb.tail - off
+    total = skb.tail - off + skb.data_len  # the page fragments count (TCP's under SG)
     if total > 0xFFFF:
         kfree_skb(skb, SkbDropReason.PKT_TOO_BIG)
         return -errno.EMSGSIZE
@@ -158,7 +159,7 @@ def ip_build_and_send(net: Any, skb: SkBuff, rt: Route, saddr: bytes | None, dad
 def ip_output(net: Any, skb: SkBuff, rt: Route, forwarding: bool = False) -> int:
     """ip_output/ip_finish_output: fragment what exceeds the MTU, then transmit."""
     mtu = rt.dev_mtu if forwarding else rt.mtu
-    if skb.tail - skb.data > mtu and not skb.gso_size:
+    if skb.tail - skb.data + skb.data_len > mtu and not skb.gso_size:
         return ip_fragment(net, skb, rt, mtu)
     return ip_finish_output2(net, skb, rt)
 
@@ -200,6 +201,9 @@ def ip_fragment(net: Any, skb: SkBuff, rt: Route, mtu: int) -> int:
         net.icmp.send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
         kfree_skb(skb, SkbDropReason.PKT_TOO_BIG)
         return -errno.EMSGSIZE
+    if skb.data_len:  # the fragmenter slices the head: make it hold everything
+        skb_linearize(skb)
+        head = skb.head
     if skb.ip_summed == CHECKSUM_PARTIAL:
         skb_checksum_help(skb)
     chunk = (mtu - ihl) & ~7

@@ -72,11 +72,11 @@ def write_header(sk: TcpSock, skb: SkBuff, th: TcpRepr) -> None:
     """Emit ``th`` in front of ``skb``'s payload; checksum it, or seed it for the device."""
     saddr, daddr = sk.laddr, sk.raddr
     hl = th.buffer_len()
-    th.payload_len = skb.tail - skb.data
+    th.payload_len = skb.tail - skb.data + skb.data_len
     off = skb.push(hl)
     if sk.features & NETIF_F_CSUM_MASK:
         th.emit(skb.head, off)
-        length = skb.tail - off
+        length = skb.tail - off + skb.data_len
         csum = pseudo_header_sum(saddr, daddr, IPPROTO_TCP, length)
         skb.head[off + CSUM_OFFSET] = csum >> 8
         skb.head[off + CSUM_OFFSET + 1] = csum & 0xFF
@@ -93,14 +93,14 @@ def write_established(sk: TcpSock, skb: SkBuff, seq: int, flags: int, window: in
     if sk.tstamp_ok:
         off = skb.push(_TS_HLEN)
         _HDR_TS.pack_into(head, off, sk.lport, sk.rport, seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK,
-                          _DOFF_TS, flags, window, pseudo_sum(sk, skb.tail - off), 0,
+                          _DOFF_TS, flags, window, pseudo_sum(sk, skb.tail - off + skb.data_len), 0,
                           _NOP, _NOP, _TSOPT, _TSOLEN, (now // NS_PER_MS + sk.ts_off) & SEQ_MASK,
                           sk.ts_recent)
     else:
         off = skb.push(_PLAIN_HLEN)
         _HDR_PLAIN.pack_into(head, off, sk.lport, sk.rport, seq & SEQ_MASK,
                              sk.rcv_nxt & SEQ_MASK, _DOFF_PLAIN, flags, window,
-                             pseudo_sum(sk, skb.tail - off), 0)
+                             pseudo_sum(sk, skb.tail - off + skb.data_len), 0)
     skb.ip_summed = CHECKSUM_PARTIAL
     skb.csum_start = skb.transport_header = off
     skb.csum_offset = CSUM_OFFSET

@@ -8,6 +8,8 @@ generic halves are ``stack/ipv4/gro.py`` and ``stack/core/gro.py``.
 The rules, Linux's:
 - Only a segment whose checksum the NIC verified (CHECKSUM_UNNECESSARY) is considered; any
   other is flushed, and TCP checks it as usual.
+- A segment with page fragments (none come from ixgb's RX path, which hands up linear skbs)
+  is flushed, not merged: the merge appends linear heads (``stack/core/gro.py``).
 - A held segment is the same flow when the ports match too (IP matched the addresses).  A new
   segment is merged when it continues the held one exactly (its sequence number is the held
   one's plus the payload so far), carries data, is not longer than the held one's first
@@ -62,8 +64,8 @@ _SEQ_MASK = 0xFFFFFFFF
 def tcp4_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
     """``tcp4_gro_receive`` and ``tcp_gro_receive`` in one (a call less per frame): the
     checksum must be verified already, then the TCP rules (see the module docstring)."""
-    if not cb.flush and skb.ip_summed != CHECKSUM_UNNECESSARY:
-        cb.flush = 1
+    if (not cb.flush and skb.ip_summed != CHECKSUM_UNNECESSARY) or skb.data_len:
+        cb.flush = 1  # nonlinear: merged heads only (see the module docstring)
         return None
     head = skb.head
     th = skb.data + cb.data_offset

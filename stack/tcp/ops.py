@@ -13,6 +13,17 @@ blocks by waiting on ``poll()`` and the socket's wait queue.
 succeeded (then ``EISCONN``), or raise the pending error (``ECONNREFUSED``, ``ETIMEDOUT``).
 ``sendmsg`` copies into skbs of the size goal and raises ``EAGAIN`` only when nothing fit;
 ``recvmsg`` returns ``b""`` at end of stream.
+
+Scatter-gather: when the route's device has NETIF_F_SG and a checksum offload
+(``sk.features``, Linux's ``sk_route_caps``), ``sendmsg`` copies the payload into the
+socket's page frag (``sk.sk_frag``, 32 KiB pages in guest memory) and attaches it as page
+fragments, the linear head keeping only the room for headers, as ``tcp_sendmsg_locked``
+does; bytes that continue the last fragment on the same page extend it
+(``skb_can_coalesce``); a full fragment array (MAX_SKB_FRAGS) starts a new segment.  The
+driver then maps the pages in place.  Without SG the skb is linear, as before; an skb
+keeps whichever layout it was built with.  Deviation: Linux requires only SG (its
+validate_xmit checksums the fragments in software); ixsim also asks for a checksum offload,
+so the software checksum in ``header.py`` always sees a linear skb.
 """
 
 from __future__ import annotations
@@ -20,7 +31,9 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
+from stack.core.features import NETIF_F_CSUM_MASK, NETIF_F_SG
+from stack.core.page import get_page
+from stack.core.skbuff import MAX_SKB_FRAGS, SKB_TRUESIZE_OVERHEAD, SkbFrag, consume_skb
 from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST
 from stack.sock import (
     EPOLLERR,
@@ -216,6 +229,41 @@ def _append(skb, data: memoryview) -> None:
     skb.truesize += n
 
 
+def _copy_to_page_frag(sk: TcpSock, skb, mv: memoryview, start: int, want: int) -> int:
+    """Copy up to ``want`` bytes of ``mv[start:]`` into the socket's page frag and attach them
+    to ``skb`` as fragments (``tcp_sendmsg_locked``'s ``sk_page_frag_refill`` /
+    ``skb_can_coalesce`` / ``skb_copy_to_page_nocache`` / ``skb_fill_page_desc``).
+
+    Bytes that continue the skb's last fragment on the same page extend it; otherwise a new
+    fragment takes a page reference.  Returns the bytes copied: 0 when the skb already has
+    MAX_SKB_FRAGS fragments (the caller starts a new segment) or no page could be had.
+    """
+    pfrag = sk.sk_frag
+    kernel = sk.net.kernel
+    frags = skb.shinfo.frags
+    done = 0
+    while done < want:
+        if not pfrag.refill(kernel, 32):
+            break
+        page = pfrag.page
+        off = pfrag.offset
+        copy = min(want - done, page.size - off)
+        last = frags[-1] if frags else None
+        if last is not None and last.page is page and last.page_offset + last.size == off:
+            last.size += copy  # skb_can_coalesce
+        elif len(frags) >= MAX_SKB_FRAGS:
+            break
+        else:
+            get_page(page)
+            frags.append(SkbFrag(page, off, copy))  # skb_fill_page_desc
+        at = start + done
+        page.buf[off:off + copy] = mv[at:at + copy]
+        pfrag.offset = off + copy
+        skb.data_len += copy
+        done += copy
+    return done
+
+
 def slow_start_after_idle_check(sk: TcpSock) -> None:
     """RFC 5681 4.1 / RFC 7661: shrink cwnd after an idle RTO (``tcp_cwnd_restart``)."""
     if not sk.net.sysctl.tcp_slow_start_after_idle or sk.packets_out:
@@ -259,20 +307,36 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
     if not sk.packets_out:
         slow_start_after_idle_check(sk)
     queue = sk.write_queue
+    features = sk.features
+    sg = features & NETIF_F_SG and features & NETIF_F_CSUM_MASK
     copied = 0
+    new_segment = False
     while copied < n:
         tail = queue[-1] if queue else None
-        if tail is None or tail.skb.len >= size_goal or tail.flags & ~(ACK | PSH):
+        if (tail is None or new_segment or tail.skb.len >= size_goal
+                or tail.flags & ~(ACK | PSH) or (not sg and tail.skb.data_len)):
             if sk.wmem_queued >= sk.sk_sndbuf or not win.stream_memory_free(sk):
                 break
             chunk = min(size_goal, n - copied)
-            skb = output.new_queued_skb(sk, chunk)
+            skb = output.new_queued_skb(sk, 0 if sg else chunk)
             tail = TxSeg(skb, sk.write_seq, sk.write_seq, ACK)
             skb.truesize = SKB_TRUESIZE_OVERHEAD
             sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
             queue.append(tail)
+            new_segment = False
         chunk = min(size_goal - tail.skb.len, n - copied)
-        _append(tail.skb, mv[copied:copied + chunk])
+        if sg:
+            chunk = _copy_to_page_frag(sk, tail.skb, mv, copied, chunk)
+            if not chunk:  # MAX_SKB_FRAGS full: tcp_mark_push, goto new_segment
+                if tail.skb.len == 0:  # no page to be had (sk_page_frag_refill failed)
+                    queue.pop()
+                    sk.wmem_queued -= SKB_TRUESIZE_OVERHEAD
+                    consume_skb(tail.skb)
+                    break
+                new_segment = True
+                continue
+        else:
+            _append(tail.skb, mv[copied:copied + chunk])
         tail.skb.truesize = SKB_TRUESIZE_OVERHEAD + tail.skb.len
         tail.end_seq += chunk
         sk.write_seq += chunk

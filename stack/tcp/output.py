@@ -16,6 +16,11 @@ Contract: every segment leaves through ``sk.table.transmit(skb, saddr, daddr)`` 
 when an earlier clone is still in flight) gets the header pushed in its headroom.  When the
 route's device has a checksum offload the header carries the pseudo-header sum and the skb
 is ``CHECKSUM_PARTIAL``; with TSO a super-segment also carries ``gso_size = mss``.
+Queued skbs may carry page fragments (``ops.sendmsg`` under NETIF_F_SG): lengths are
+``skb.len``, ``fragment`` splits with ``skb_split`` (fragments move or are shared, never
+copied; a clone still in flight is first uncloned), ``trim_head`` drops acknowledged bytes
+with ``pskb_trim_head``, and a segment whose earlier clone is still in flight is sent as a
+``pskb_copy`` (private head, shared pages).
 Nagle is Linux's (Minshall's variant): a small segment waits while another small one is
 unacknowledged; TCP_CORK holds small segments until full or ~200 ms (the probe timer).
 """
@@ -30,7 +35,9 @@ from stack.core.skbuff import (
     SKB_TRUESIZE_OVERHEAD,
     SkBuff,
     alloc_skb,
+    pskb_trim_head,
     skb_header_release,
+    skb_split,
 )
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
@@ -68,7 +75,7 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     """Send ``seg`` with a fresh header (``__tcp_transmit_skb``)."""
     skb = seg.skb
     if clone:
-        skb = skb.copy() if skb.cloned() else skb.clone()
+        skb = skb.pskb_copy() if skb.cloned() else skb.clone()
     flags = seg.flags
     now = sk.net.sched.now
     th = None
@@ -95,7 +102,7 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         seg.tx_time = now
     if flags & ACK:
         event_ack_sent(sk)
-    payload = skb.tail - skb.data
+    payload = skb.tail - skb.data + skb.data_len
     if payload:
         event_data_sent(sk)
         sk.data_segs_out += pcount
@@ -281,7 +288,7 @@ def send_delayed_ack(sk: TcpSock) -> None:
 # -- the write queue engine -----------------------------------------------------------------------
 def set_tso_segs(seg: TxSeg, mss_now: int) -> int:
     """Segments ``seg`` will leave as (``tcp_set_skb_tso_segs``)."""
-    n = seg.skb.tail - seg.skb.data
+    n = seg.skb.len
     if n <= mss_now:
         seg.pcount = 1
         seg.mss = 0
@@ -297,9 +304,11 @@ def fragment(sk: TcpSock, queue, seg: TxSeg, length: int, mss_now: int) -> TxSeg
     FIN and PSH move to the tail part (``tcp_fragment``/``tso_fragment``).  Returns the tail.
     """
     skb = seg.skb
-    tail = new_queued_skb(sk, skb.len - length)
-    tail.put_data(memoryview(skb.head)[skb.data + length:skb.tail])
-    skb.trim(length)
+    if skb.data_len and skb.cloned():  # skb_unclone: the fragment list is about to change
+        skb.expand_head(0, 0)
+        skb_header_release(skb)
+    tail = new_queued_skb(sk, max(skb.tail - skb.data - length, 0))
+    skb_split(skb, tail, length)  # fragments move (or are shared), never copied
     tail.truesize = SKB_TRUESIZE_OVERHEAD + tail.len
     skb.truesize = SKB_TRUESIZE_OVERHEAD + skb.len
     sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
@@ -344,7 +353,7 @@ def cwnd_test(sk: TcpSock) -> int:
 def snd_wnd_test(sk: TcpSock, seg: TxSeg, mss_now: int) -> bool:
     """Does the first MSS of ``seg`` fit in the peer's window?  (``tcp_snd_wnd_test``)"""
     end = seg.end_seq
-    if seg.skb.tail - seg.skb.data > mss_now:
+    if seg.skb.len > mss_now:
         end = seg.seq + mss_now
     return end <= sk.snd_una + sk.snd_wnd
 
@@ -364,7 +373,7 @@ def nagle_test(sk: TcpSock, seg: TxSeg, mss_now: int, nonagle: int) -> bool:
     (``tcp_urg_mode``) and the FIN do not wait."""
     if nonagle & TCP_NAGLE_PUSH or seg.flags & FIN or sk.snd_up > sk.snd_una:
         return True
-    return not nagle_check(sk, seg.skb.tail - seg.skb.data < mss_now, nonagle)
+    return not nagle_check(sk, seg.skb.len < mss_now, nonagle)
 
 
 def mss_split_point(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int, nonagle: int) -> int:
@@ -373,7 +382,7 @@ def mss_split_point(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int, nonagl
     max_len = mss_now * max_segs
     if max_len <= window and seg is not sk.write_queue[-1]:
         return max_len
-    needed = min(seg.skb.tail - seg.skb.data, window)
+    needed = min(seg.skb.len, window)
     if max_len <= needed:
         return max_len
     partial = needed % mss_now
@@ -421,13 +430,13 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool = False) 
         limit = mss_now
         if tso_segs > 1:
             limit = mss_split_point(sk, seg, mss_now, min(quota, max_segs), nonagle)
-        if seg.skb.tail - seg.skb.data > limit:
+        if seg.skb.len > limit:
             fragment(sk, queue, seg, limit, mss_now)
         if not seg.pcount:
             set_tso_segs(seg, mss_now)
         transmit_skb(sk, seg)
         event_new_data_sent(sk, seg)
-        n = seg.skb.tail - seg.skb.data
+        n = seg.skb.len
         if n < seg.pcount * mss_now:
             sk.snd_sml = seg.end_seq  # tcp_minshall_update
         sent += seg.pcount
@@ -482,7 +491,13 @@ def send_fin(sk: TcpSock) -> None:
 def trim_head(sk: TcpSock, seg: TxSeg, length: int) -> None:
     """Drop ``length`` acknowledged bytes from the front of ``seg`` (``tcp_trim_head``)."""
     skb = seg.skb
-    skb.pull(length)
+    if skb.data_len:
+        if skb.cloned():  # skb_unclone_keeptruesize: the fragments are shared with a clone
+            skb.expand_head(0, 0)
+            skb_header_release(skb)
+        pskb_trim_head(skb, length)
+    else:
+        skb.pull(length)
     seg.seq += length
     skb.truesize = SKB_TRUESIZE_OVERHEAD + skb.len
     sk.wmem_queued -= length
@@ -499,16 +514,16 @@ def retransmit_skb(sk: TcpSock, seg: TxSeg, segs: int) -> bool:
     if seg.seq >= sk.wnd_end() and seg.seq != sk.snd_una:
         return False
     length = mss_now * (max(segs, 1) if win.can_gso(sk) else 1)
-    if seg.skb.tail - seg.skb.data > length:
+    if seg.skb.len > length:
         fragment(sk, sk.rtx, seg, length, mss_now)
-    elif seg.skb.tail > seg.skb.data:
+    elif seg.skb.len:
         old = seg.pcount
         if set_tso_segs(seg, mss_now) != old:  # the MSS changed since it was first sent
             _recount(sk, seg, seg.pcount - old)
     pcount = seg.pcount
     sk.net.mib.tcp["RetransSegs"] += pcount
     sk.total_retrans += pcount
-    sk.bytes_retrans += seg.skb.tail - seg.skb.data
+    sk.bytes_retrans += seg.skb.len
     kernel = sk.net.kernel
     if kernel.tracers:
         kernel.trace("tcp_retransmit_skb", sk=sk, seq=seg.seq, len=seg.skb.len)

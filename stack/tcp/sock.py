@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from stack.core.page import PageFrag
 from stack.core.timer import Timer
 from stack.sock import Sock
 from stack.tcp import ops, sockopt, timer, urg, window
@@ -78,6 +79,7 @@ class TcpSock(Sock):
         # route and path
         self.route: Any = None
         self.features = 0
+        self.sk_frag = PageFrag()  # the page sendmsg copies into under NETIF_F_SG
         self.pseudo_base: tuple[bytes, bytes, int] | None = None  # output._pseudo_sum's cache
         self.pmtu = 0
         self.icmp_pmtu = 0  # a smaller path MTU learned from ICMP

@@ -23,7 +23,12 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from stack.core.dropreason import SkbDropReason
-from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
+from stack.core.skbuff import (
+    CHECKSUM_PARTIAL,
+    CHECKSUM_UNNECESSARY,
+    kfree_skb,
+    skb_linearize,
+)
 from stack.ipv4.output import ip_queue_xmit
 from stack.ipv4.route import route_output
 from stack.sock import EPOLLERR, SOCK_BINDPORT_LOCK, oserror
@@ -300,9 +305,13 @@ def tcp_init(net: Any) -> TcpTable:
 def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     """A TCP segment from IP: check it once, find its socket, hand it over (``tcp_v4_rcv``).
 
-    ``skb.data`` is at the TCP header, the IPv4 header at ``skb.network_header``.
+    ``skb.data`` is at the TCP header, the IPv4 header at ``skb.network_header``.  A
+    segment with page fragments (a local peer's, over loopback or veth) is made linear
+    first: the parser reads the head (deviation: Linux reads fragments in place).
     """
     mib = net.mib.tcp
+    if skb.data_len:  # page fragments (veth, loopback): the segment parser reads the head
+        skb_linearize(skb)
     head = skb.head
     nh = skb.network_header
     saddr = bytes(head[nh + 12:nh + 16])

@@ -47,7 +47,7 @@ def tso_should_defer(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int) -> in
     limit = min(send_win, cong_win)
     if limit >= max_segs * mss_now:
         return SEND
-    length = seg.skb.tail - seg.skb.data
+    length = seg.skb.len
     if seg is not sk.write_queue[-1] and limit >= length:
         return SEND
     divisor = sk.net.sysctl.tcp_tso_win_divisor
