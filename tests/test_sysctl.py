@@ -204,7 +204,7 @@ def first_flight_after_idle(knob: str, value: Any) -> int:
 def tso_defers(knob: str, value: Any) -> int:
     """``tcp_tso_should_defer`` on a socket where a third of the window is open."""
     net = SimpleNamespace(sysctl=_sysctl(knob, value), sched=SimpleNamespace(now=10 * MS))
-    seg = SimpleNamespace(seq=0, skb=SimpleNamespace(tail=20_000, data=0))
+    seg = SimpleNamespace(seq=0, skb=SimpleNamespace(tail=20_000, data=0, len=20_000))
     sk = SimpleNamespace(ca_state=0, net=net, lsndtime=10 * MS, rtx=[SimpleNamespace(tx_time=0)],
                          packets_in_flight=lambda: 10, wnd_end=lambda: 100_000, cwnd=20,
                          write_queue=[seg], snd_wnd=100_000, srtt_us=8 * 1000)
