@@ -62,6 +62,7 @@ from stack.sock import (
     EPOLLWRNORM,
     Sock,
     eagain,
+    inet_dgram_shutdown,
     oserror,
 )
 from stack.uapi import (
@@ -530,13 +531,7 @@ class RawSock(Sock):
         raise oserror(errno.ENOPROTOOPT)
 
     def shutdown(self, how: int) -> None:
-        self._check_open()
-        if how not in (0, 1, 2):
-            raise oserror(errno.EINVAL)
-        self.sk_shutdown |= how + 1
-        self.wake()
-        if self.daddr is None:
-            raise oserror(errno.ENOTCONN)
+        inet_dgram_shutdown(self, how)
 
     def close(self) -> None:
         if self.closed:

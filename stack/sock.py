@@ -74,6 +74,18 @@ def eagain() -> BlockingIOError:
     return BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
 
 
+def inet_dgram_shutdown(sk: Any, how: int) -> None:
+    """``inet_shutdown`` for a datagram socket (UDP, raw, ping): the bits are set even on an
+    unconnected socket, which is then ENOTCONN, as Linux does."""
+    sk._check_open()
+    if how not in (0, 1, 2):
+        raise oserror(errno.EINVAL)
+    sk.sk_shutdown |= how + 1
+    sk.wake()
+    if sk.daddr is None:
+        raise oserror(errno.ENOTCONN)
+
+
 class Sock:
     """Base of every protocol socket: identity, buffers, errors, wait queue."""
 

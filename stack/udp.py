@@ -84,6 +84,7 @@ from stack.sock import (
     SEND_SHUTDOWN,
     Sock,
     eagain,
+    inet_dgram_shutdown,
     oserror,
 )
 from stack.sock_reuseport import ehashfn, reuseport_select_sock
@@ -581,14 +582,7 @@ class UdpSock(Sock):
         raise oserror(errno.ENOTTY)
 
     def shutdown(self, how: int) -> None:
-        """inet_shutdown: the bits are set even on an unconnected socket, which is ENOTCONN."""
-        self._check_open()
-        if how not in (0, 1, 2):
-            raise oserror(errno.EINVAL)
-        self.sk_shutdown |= how + 1
-        self.wake()
-        if self.daddr is None:
-            raise oserror(errno.ENOTCONN)
+        inet_dgram_shutdown(self, how)
 
     def close(self) -> None:
         if self.closed:
