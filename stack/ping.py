@@ -44,7 +44,7 @@ import sys
 from collections import deque
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from stack.core import alloc_skb, consume_skb, kfree_skb
+from stack.core import alloc_skb, kfree_skb
 from stack.core.dropreason import SkbDropReason
 from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_out_count
 from stack.ipv4.output import MAX_HEADER, ip_send
@@ -61,6 +61,7 @@ from stack.sock import (
     eagain,
     inet_dgram_shutdown,
     oserror,
+    recv_ip_datagram,
 )
 from stack.uapi import (
     AF_INET,
@@ -76,7 +77,6 @@ from stack.uapi import (
     IPPROTO_ICMP,
     MSG_ERRQUEUE,
     MSG_OOB,
-    MSG_PEEK,
     MSG_TRUNC,
     SO_BINDTODEVICE,
     SO_BROADCAST,
@@ -354,23 +354,7 @@ class PingSock(Sock):
         if flags & MSG_ERRQUEUE:
             data, addr, _ee = self.recv_error(bufsize)
             return data, addr
-        err = self.sock_error()
-        if err:
-            raise oserror(err)
-        if not self.rcvq:
-            raise eagain()
-        skb = self.rcvq[0]
-        head = skb.head
-        data = bytes(head[skb.data : min(skb.tail, skb.data + max(bufsize, 0))])
-        if flags & MSG_TRUNC:
-            data = data.ljust(skb.tail - skb.data, b"\0")
-        nh = skb.network_header
-        addr = (bytes(head[nh + 12 : nh + 16]), 0)
-        if not flags & MSG_PEEK:
-            self.rcvq.popleft()
-            self.rmem_alloc -= skb.truesize
-            consume_skb(skb)
-        return data, addr
+        return recv_ip_datagram(self, bufsize, flags)
 
     def recvmsg_cmsg(self, bufsize: int, flags: int = 0
                      ) -> tuple[bytes, list[tuple[int, int, bytes]], tuple[bytes, int] | None]:

@@ -47,7 +47,7 @@ import errno
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from stack.core import ETH_P_IP, alloc_skb, consume_skb, kfree_skb
+from stack.core import ETH_P_IP, alloc_skb, kfree_skb
 from stack.core.dropreason import SkbDropReason
 from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_out_count
 from stack.ipv4.output import MAX_HEADER, ip_output, ip_select_ident, ip_send
@@ -64,6 +64,7 @@ from stack.sock import (
     eagain,
     inet_dgram_shutdown,
     oserror,
+    recv_ip_datagram,
 )
 from stack.uapi import (
     ICMP_FILTER,
@@ -80,8 +81,6 @@ from stack.uapi import (
     IPPROTO_RAW,
     MSG_ERRQUEUE,
     MSG_OOB,
-    MSG_PEEK,
-    MSG_TRUNC,
     SIOCINQ,
     SIOCOUTQ,
     SO_BINDTODEVICE,
@@ -379,23 +378,7 @@ class RawSock(Sock):
             raise oserror(errno.EOPNOTSUPP)
         if flags & MSG_ERRQUEUE:
             raise eagain()  # no error queue (see the module docstring)
-        err = self.sock_error()
-        if err:
-            raise oserror(err)
-        if not self.rcvq:
-            raise eagain()
-        skb = self.rcvq[0]
-        head = skb.head
-        data = bytes(head[skb.data : min(skb.tail, skb.data + max(bufsize, 0))])
-        if flags & MSG_TRUNC:
-            data = data.ljust(skb.tail - skb.data, b"\0")
-        nh = skb.network_header
-        addr = (bytes(head[nh + 12 : nh + 16]), 0)
-        if not flags & MSG_PEEK:
-            self.rcvq.popleft()
-            self.rmem_alloc -= skb.truesize
-            consume_skb(skb)
-        return data, addr
+        return recv_ip_datagram(self, bufsize, flags)
 
     def _wfree(self, skb: SkBuff) -> None:
         """sock_wfree: a sent skb was freed."""

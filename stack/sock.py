@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 # The poll() mask and shutdown()'s ``how`` are the ABI's (stack.uapi); protocols import them here.
+from stack.core.skbuff import consume_skb
 from stack.uapi import (  # noqa: F401
     AF_INET,
     EPOLLERR,
@@ -32,6 +33,7 @@ from stack.uapi import (  # noqa: F401
     EPOLLWRNORM,
     IP_PMTUDISC_WANT,
     MSG_ERRQUEUE,
+    MSG_PEEK,
     MSG_TRUNC,
     SHUT_RD,
     SHUT_RDWR,
@@ -72,6 +74,30 @@ def oserror(code: int, detail: str = "") -> OSError:
 
 def eagain() -> BlockingIOError:
     return BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+
+def recv_ip_datagram(sk: Any, bufsize: int, flags: int) -> tuple[bytes, tuple[bytes, int]]:
+    """The head of a raw or ping socket's receive queue as ``recvmsg`` returns it: its bytes
+    from ``skb.data`` on (the real length under MSG_TRUNC), its IPv4 source with port 0, left
+    queued under MSG_PEEK (``skb_recv_datagram`` + ``skb_copy_datagram_msg``); a pending
+    error first, EAGAIN when empty."""
+    err = sk.sock_error()
+    if err:
+        raise oserror(err)
+    if not sk.rcvq:
+        raise eagain()
+    skb = sk.rcvq[0]
+    head = skb.head
+    data = bytes(head[skb.data : min(skb.tail, skb.data + max(bufsize, 0))])
+    if flags & MSG_TRUNC:
+        data = data.ljust(skb.tail - skb.data, b"\0")
+    nh = skb.network_header
+    addr = (bytes(head[nh + 12 : nh + 16]), 0)
+    if not flags & MSG_PEEK:
+        sk.rcvq.popleft()
+        sk.rmem_alloc -= skb.truesize
+        consume_skb(skb)
+    return data, addr
 
 
 def inet_dgram_shutdown(sk: Any, how: int) -> None:
