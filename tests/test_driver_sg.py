@@ -206,3 +206,31 @@ def test_a_packet_tap_sees_the_fragments_of_a_transmitted_skb():
     assert w.b.rx[0].frame[54:] == out[0][54:]
     cap.stop()
     assert w.a.kernel.pages_live == 0
+
+
+def test_software_gso_under_sg_keeps_the_fragments_pages():
+    """TSO off, SG on: inet_gso_segment cuts the super-segment into frames whose payload
+    shares the original's pages (skb_segment), so the driver maps every frame's payload in
+    place (mapped_as_page) and the far end gets the same bytes."""
+    w = DriverPair()
+    w.a.kernel.offloads[ETH_P_IP] = PacketOffload(ETH_P_IP, inet_gso_segment)
+    features = ethtool_set_features(w.a.netdev, off=NETIF_F_TSO)
+    assert features & NETIF_F_SG and not features & NETIF_F_TSO
+    body = [payload(3000, 11), payload(2000, 12)]
+    skb, pages = frag_skb(w, headers(w, 5000), [(1, body[0]), (0, body[1])])
+    skb.gso_size = 1448
+    skb.gso_type = SKB_GSO_TCPV4
+    ndesc, _reads = watch(w)
+    ring = w.a.adapter.tx_ring
+    first = ring.next_to_use
+    assert dev_queue_xmit(skb) == 0
+    as_page = [ring.buffer_info[(first + k) % ring.count].mapped_as_page for k in range(16)]
+    assert sum(as_page) == 5  # payloads 1448 | 1448 | 104 + 1344 | 656 over the two pages
+    w.run("1ms")
+    # four frames: head + fragment(s) each; the third straddles the two pages
+    assert ndesc == [2, 2, 3, 2]
+    got = b"".join(r.frame[54:] for r in w.b.rx)
+    assert got == b"".join(body) and all(l4_ok(r.frame[14:]) for r in w.b.rx)
+    assert [len(r.frame) - 54 for r in w.b.rx] == [1448, 1448, 1448, 656]
+    assert w.a.kernel.pages_live == 0 and tx_mappings(w.a) == 0
+    w.assert_clean()

@@ -386,6 +386,84 @@ def test_a_forwarded_super_segment_is_judged_by_its_segments(host):
         rx(host, frame(MSS * i))
     (skb,) = flushed(host)
     nh = skb.network_header
-    assert skb.tail - nh > 1500 and not ip_exceeds_mtu(skb, nh, 1500, IP_DF)
+    assert skb.tail + skb.data_len - nh > 1500 and not ip_exceeds_mtu(skb, nh, 1500, IP_DF)
     assert ip_exceeds_mtu(skb, nh, 1499, IP_DF)  # 20 + 32 + 1448 = 1500 bytes per segment
     assert not ip_exceeds_mtu(skb, nh, 1499, 0)  # without DF, IP may fragment it
+
+
+# -- the merged skb's layout: page fragments, then a frag_list ------------------------------------
+def test_merged_payloads_are_page_fragments_over_the_received_buffers_then_a_frag_list(host):
+    from stack.core.skbuff import MAX_SKB_FRAGS
+
+    n = 30
+    codes = [rx(host, frame(MSS * i)) for i in range(n)]
+    # 1 held + 17 stolen heads (freed), then chained skbs (kept alive on the frag_list) and
+    # their own stolen heads: Linux's skb_gro_receive order
+    assert codes[: 1 + MAX_SKB_FRAGS] == [GRO_HELD] + [GRO_MERGED_FREE] * MAX_SKB_FRAGS
+    assert codes[1 + MAX_SKB_FRAGS] == 0  # GRO_MERGED: chained, not freed
+    assert codes[2 + MAX_SKB_FRAGS :] == [GRO_MERGED_FREE] * (n - 2 - MAX_SKB_FRAGS)
+    (skb,) = flushed(host)
+    shinfo = skb.shinfo
+    assert len(shinfo.frags) == MAX_SKB_FRAGS and skb.has_frag_list()
+    (chained,) = shinfo.frag_list
+    assert chained.headlen() == MSS  # pulled to its payload
+    assert len(chained.shinfo.frags) == n - 2 - MAX_SKB_FRAGS
+    assert skb.headlen() == 20 + 32 + MSS and skb.len == 52 + n * MSS
+    assert all(f.page.addr == 0 and f.size == MSS for f in shinfo.frags)  # no copy: the heads
+    assert tcp_of(skb)[1] == stream(0, n) and skb.gso_segs == n
+    assert struct.unpack_from("!H", skb.head, skb.network_header + 2)[0] == skb.len
+    assert skb.ip_summed == CHECKSUM_PARTIAL
+    assert th_check(skb) == pseudo_header_sum(SRC, DST, IPPROTO_TCP, skb.len - 20)
+
+
+def test_a_frag_list_skb_reads_trims_pulls_copies_and_frees_like_a_linear_one(host):
+    from stack.core import skb_copy_bits, skb_linearize
+    from stack.core.features import NETIF_F_FRAGLIST, NETIF_F_SG
+    from stack.core.skbuff import skb_needs_linearize
+
+    n = 25
+    for i in range(n):
+        rx(host, frame(MSS * i))
+    (skb,) = flushed(host)
+    host.received.clear()
+    whole = skb.tobytes()
+    assert len(whole) == skb.len == 52 + n * MSS
+    # skb_copy_bits across the head, the fragments and into the chained skb's own fragments
+    for off, ln in ((0, 52), (40, 3000), (52 + 17 * MSS - 5, 10), (skb.len - 7, 7)):
+        assert skb_copy_bits(skb, off, ln) == whole[off : off + ln]
+    # the stolen receive heads are not guest memory: no device may DMA them
+    assert skb.shinfo.host_frags and skb_needs_linearize(skb, NETIF_F_SG | NETIF_F_FRAGLIST)
+    skb.shinfo.host_frags = False  # were they DMA-able pages, FRAGLIST alone would decide
+    assert skb_needs_linearize(skb, NETIF_F_SG) and not skb_needs_linearize(
+        skb, NETIF_F_SG | NETIF_F_FRAGLIST)
+    skb.shinfo.host_frags = True
+    # a clone shares the chain; pskb_copy takes a reference on each chained skb
+    clone = skb.clone()
+    cp = clone.pskb_copy()
+    assert cp.tobytes() == whole and cp.shinfo.frag_list[0].users == 2
+    consume_skb(clone)
+    # trim into the chained skb: the rest of it is cut, later bytes gone
+    cut = 52 + 20 * MSS + 100
+    cp.trim(cut)
+    assert cp.len == cut and cp.tobytes() == whole[:cut]
+    assert skb.tobytes() == whole  # the shared chained skb was not trimmed under the original
+    # pulling into the chain (__pskb_pull_tail's second pass), then all of it
+    assert cp.may_pull(52 + 17 * MSS + 10)
+    assert cp.tobytes() == whole[:cut]
+    skb_linearize(cp)
+    assert not cp.data_len and not cp.has_frag_list() and cp.tobytes() == whole[:cut]
+    consume_skb(cp)
+    skb.trim(30)  # into the head: every fragment and chained skb let go
+    assert skb.len == 30 and not skb.has_frag_list() and not skb.shinfo.frags
+    consume_skb(skb)
+    assert host.kernel.skb_live == 0 and host.kernel.pages_live == 0
+
+
+def test_a_gro_skb_with_a_frag_list_is_freed_whole(host):
+    for i in range(30):
+        rx(host, frame(MSS * i))
+    (skb,) = flushed(host)
+    host.received.clear()
+    assert skb.has_frag_list() and host.kernel.skb_live == 2 and host.kernel.pages_live == 17 + 11
+    consume_skb(skb)
+    assert host.kernel.skb_live == 0 and host.kernel.pages_live == 0

@@ -16,29 +16,33 @@ Contract:
   sets ``cb.same_flow``) or sets ``cb.flush`` (deliver it now) or neither (hold it).  It
   returns the held entry that must be delivered now, if any.  Each layer adds its header
   length to ``cb.data_offset`` (Linux's ``skb_gro_pull``).
-- A held skb is the first segment of its flow; merged payloads are appended to its linear
-  buffer (deviation: Linux's ``skb_gro_receive`` moves a received page fragment into the
-  held skb's ``frags``, or chains the skb on its ``frag_list``; ixsim's ixgb RX path copies
-  each frame into a linear skb, there is no ``frag_list``, and
-  appending the payload costs one copy per segment), ``count`` says how many segments it
-  holds and ``gso_size`` is its first segment's
-  payload length.  ``PacketOffload.gro_complete(skb, cb)`` fixes the headers of a skb that
-  holds more than one segment (lengths, checksums, ``gso_segs``) before it goes up.
+- A held skb is the first segment of its flow (linear: the ixgb RX path hands up linear
+  skbs).  A merged segment's payload joins it as Linux's ``skb_gro_receive`` does for a
+  ``head_frag`` skb: the received buffer itself becomes a page fragment of the last skb of
+  the chain (the held one, then its last ``frag_list`` member), no byte copied and the skb
+  freed with its head stolen (NAPI_GRO_FREE_STOLEN_HEAD); when that skb's fragments are
+  full (MAX_SKB_FRAGS) or the segment is shared, the segment itself, pulled to its payload,
+  is chained on the held skb's ``frag_list`` and becomes the new last.  ``count`` says how
+  many segments it holds and ``gso_size`` is its first segment's payload length.
+  ``PacketOffload.gro_complete(skb, cb)`` fixes the headers of a skb that holds more than one
+  segment (lengths, checksums, ``gso_segs``) before it goes up.
 - Nothing stays held past its poll: ``napi_complete_done`` and ``net_rx_action`` (when a poll
   used its whole weight) call :func:`napi_gro_flush`.  Linux keeps packets younger than a
   jiffy across a repoll; no time passes inside a poll here, so ixsim flushes them all.
-- A merged skb is consumed (its bytes now live in the held one); at most ``MAX_GRO_SKBS``
-  flows are held per NAPI instance (one list: Linux's 8 hash buckets of 8 are not needed).
+- A segment merged as a fragment is consumed (its bytes now live in the page); at most
+  ``MAX_GRO_SKBS`` flows are held per NAPI instance (one list: Linux's 8 hash buckets of 8
+  are not needed).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.core.dev import GRO_HELD, GRO_MERGED_FREE, GRO_NORMAL, netif_receive_skb
+from stack.core.dev import GRO_HELD, GRO_MERGED, GRO_MERGED_FREE, GRO_NORMAL, netif_receive_skb
 from stack.core.etherdevice import ETH_HLEN
 from stack.core.features import NETIF_F_GRO
-from stack.core.skbuff import consume_skb
+from stack.core.page import page_of_head
+from stack.core.skbuff import MAX_SKB_FRAGS, SkbFrag, consume_skb
 
 if TYPE_CHECKING:
     from stack.core.dev import PacketOffload
@@ -46,6 +50,9 @@ if TYPE_CHECKING:
     from stack.core.skbuff import SkBuff
 
 MAX_GRO_SKBS = 8
+# NAPI_GRO_CB(skb)->free: what becomes of a merged skb.
+NAPI_GRO_FREE = 1  # its bytes were copied: free it
+NAPI_GRO_FREE_STOLEN_HEAD = 2  # its head is a page fragment of the held skb now
 GRO_MAX_SIZE = 65536  # GRO_LEGACY_MAX_SIZE: the IPv4 total length must fit 16 bits
 
 
@@ -53,7 +60,7 @@ class GroCb:
     """What GRO knows about one skb (Linux's ``NAPI_GRO_CB(skb)``)."""
 
     __slots__ = ("skb", "data_offset", "count", "flush", "flush_id", "same_flow", "proto",
-                 "mac", "net_key", "net_id", "tp_key", "tp_next")
+                 "mac", "net_key", "net_id", "tp_key", "tp_next", "last", "free")
 
     def __init__(self, skb: SkBuff) -> None:
         self.skb = skb
@@ -71,6 +78,8 @@ class GroCb:
         self.net_id = 0  # the IP ID
         self.tp_key: tuple = ()  # the transport layer's fields that must match
         self.tp_next = 0  # the transport's next expected sequence number
+        self.last: SkBuff = skb  # held: the chain's last skb (itself or a frag_list member)
+        self.free = 0  # merged: NAPI_GRO_FREE_STOLEN_HEAD, or 0 when chained on a frag_list
 
     def gro_len(self) -> int:
         """skb_gro_len: payload bytes past the headers GRO has parsed."""
@@ -121,8 +130,10 @@ def dev_gro_receive(napi: NapiStruct, skb: SkBuff, po: PacketOffload) -> int:
         held.remove(pp)
         napi_gro_complete(pp)
     if cb.same_flow:
-        consume_skb(skb)  # NAPI_GRO_FREE: its payload is in the held skb now
-        return GRO_MERGED_FREE
+        if cb.free:
+            consume_skb(skb)  # its head lives on as the held skb's page fragment
+            return GRO_MERGED_FREE
+        return GRO_MERGED  # chained on the held skb's frag_list
     if cb.flush:
         netif_receive_skb(skb)
         return GRO_NORMAL
@@ -135,26 +146,42 @@ def dev_gro_receive(napi: NapiStruct, skb: SkBuff, po: PacketOffload) -> int:
 
 
 def skb_gro_receive(p: GroCb, skb: SkBuff, cb: GroCb) -> bool:
-    """Append ``skb``'s payload to the held ``p``; False (nothing done) when it cannot be.
+    """Add ``skb``'s payload to the held ``p``; False (nothing done) when it cannot be.
 
     It cannot when the result would reach GRO_MAX_SIZE, when ``skb`` is to be flushed, or
-    when another skb shares ``p``'s bytes (Linux's -E2BIG cases, plus sharing: a linear
-    buffer is grown in place).
+    when another skb shares ``p``'s bytes (Linux's -E2BIG cases, plus sharing).  The payload
+    goes in as a page fragment over ``skb``'s own buffer, or ``skb`` is chained on the
+    ``frag_list`` (see the module docstring).
     """
     held = p.skb
     start = skb.data + cb.data_offset
     n = skb.tail - start
-    if held.tail - held.data + n >= GRO_MAX_SIZE or cb.flush or held.shinfo.dataref != 1:
+    if held.len + n >= GRO_MAX_SIZE or cb.flush or held.shinfo.dataref != 1:
         return False
-    head = held.head
-    try:
-        if held.tail != len(head):
-            del head[held.tail :]
-        head += memoryview(skb.head)[start : skb.tail]
-    except BufferError:  # a view of the buffer is alive: it cannot grow
-        return False
-    held.tail = held.end = len(head)
-    held.truesize += n
+    lp = p.last
+    if (len(lp.shinfo.frags) < MAX_SKB_FRAGS and skb.users == 1
+            and skb.shinfo.dataref == 1 and not skb.data_len):
+        lp.shinfo.frags.append(SkbFrag(page_of_head(skb.kernel, skb.head), start, n))
+        lp.shinfo.host_frags = held.shinfo.host_frags = True
+        delta_truesize = skb.end  # the buffer moves; the skb itself is freed
+        cb.free = NAPI_GRO_FREE_STOLEN_HEAD
+    else:  # merge: the segment itself, pulled to its payload, joins the frag_list
+        skb.destructor = None
+        skb.sk = None
+        skb.data = start
+        chained = held.shinfo.frag_list
+        if chained is None:
+            chained = held.shinfo.frag_list = []
+        chained.append(skb)
+        delta_truesize = skb.truesize
+        lp = p.last = skb
+        cb.free = 0
+    if lp is not held:
+        if cb.free:
+            lp.data_len += n
+            lp.truesize += delta_truesize
+    held.data_len += n
+    held.truesize += delta_truesize
     p.count += 1
     cb.same_flow = True
     return True

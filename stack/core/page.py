@@ -75,6 +75,18 @@ def alloc_pages(kernel: Kernel, order: int = 0) -> Page:
     return Page(kernel, addr, buf, order)
 
 
+def page_of_head(kernel: Kernel, head: bytearray) -> Page:
+    """The page under an skb's head buffer, for a merge that steals the head (Linux's
+    ``virt_to_head_page(skb->head)`` of a ``head_frag`` skb in ``skb_gro_receive``).
+
+    ixsim's receive heads are private buffers, not guest memory: ``addr`` is 0 (nothing DMAs
+    from it) and the reference taken here is the only one; the last ``put_page`` lets the
+    buffer go.
+    """
+    kernel.pages_live += 1
+    return Page(kernel, 0, memoryview(head), 0)
+
+
 def alloc_page(kernel: Kernel) -> Page:
     return alloc_pages(kernel, 0)
 

@@ -40,7 +40,6 @@ from stack.core.ethtool import netdev_drivername
 from stack.core.features import (
     NETIF_F_CSUM_MASK,
     NETIF_F_HW_VLAN_CTAG_TX,
-    NETIF_F_SG,
     NETIF_F_TSO,
     NETIF_F_TSO6,
 )
@@ -53,6 +52,7 @@ from stack.core.skbuff import (
     kfree_skb,
     skb_checksum_help,
     skb_linearize,
+    skb_needs_linearize,
 )
 from stack.core.softirq import NET_TX_SOFTIRQ
 
@@ -261,8 +261,8 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff] | None:
             segs = skb_gso_segment(skb, features)
             if segs is None:
                 return None
-    elif skb.data_len and not features & NETIF_F_SG:
-        skb_linearize(skb)  # skb_needs_linearize: fragments for a device without SG
+    if segs[0] is skb and skb.data_len and skb_needs_linearize(skb, features):
+        skb_linearize(skb)  # fragments for a device without SG, a frag_list without FRAGLIST
     if not features & NETIF_F_CSUM_MASK:
         for seg in segs:
             if seg.ip_summed == CHECKSUM_PARTIAL:
@@ -326,7 +326,7 @@ def dev_queue_xmit(skb: SkBuff) -> int:
     features = dev.features
     slow = (skb.vlan_present or (skb.ip_summed == CHECKSUM_PARTIAL
                                  and not features & NETIF_F_CSUM_MASK)
-            or (skb.data_len and not features & NETIF_F_SG))
+            or (skb.data_len and skb_needs_linearize(skb, features)))
     if skb.gso_size and not slow:
         need = _GSO_NEEDS[skb.gso_type & _GSO_MASK]
         slow = not need or features & need != need

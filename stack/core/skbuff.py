@@ -16,7 +16,14 @@ Contract:
   ``shinfo``; the pages are put when the last reference goes.  Code that reads the packet
   through ``head`` sees only the linear part: what needs all of it calls ``skb_linearize``
   (``validate_xmit_skb`` does, for a device without NETIF_F_SG), ``skb_copy_bits``,
-  ``tobytes`` or ``pskb_may_pull``.  There is no ``frag_list`` (GRO merges into the head).
+  ``tobytes`` or ``pskb_may_pull``.
+- ``shinfo.frag_list`` (None, or a list of skbs: Linux chains them through ``skb->next``)
+  follows the fragments: GRO chains the segments it cannot fit into page fragments there
+  (``skb_gro_receive``).  Their lengths count in ``data_len``; ``pull_tail``, ``trim``,
+  ``skb_copy_bits``, ``frags_bytes`` and the copies walk them, the last reference to the
+  ``shinfo`` frees them, and ``validate_xmit_skb`` linearizes such an skb for a device without
+  NETIF_F_FRAGLIST (:func:`skb_needs_linearize`).  TCP's transmit-side splitters
+  (``skb_split``, ``pskb_trim_head``) never see one and refuse it.
 - ``put``/``push`` return the offset in ``head`` of the area they added, ready for
   ``struct.pack_into(fmt, skb.head, off, ...)``; ``put_data`` copies bytes in.  ``pull``
   returns the new ``data`` offset, or None (and changes nothing) when the skb is shorter.
@@ -40,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastpath import csum_fold, csum_partial
 from stack.core.dropreason import SkbDropReason
+from stack.core.features import NETIF_F_FRAGLIST, NETIF_F_SG
 from stack.core.page import Page, get_page, put_page
 from stack.core.softirq import NET_TX_SOFTIRQ
 from stack.uapi import (  # noqa: F401 - skb->pkt_type takes the ABI's sll_pkttype values
@@ -113,18 +121,39 @@ class SkbSharedInfo:
     ``frags`` is ``nr_frags`` long.
     """
 
-    __slots__ = ("dataref", "nohdr", "frags")
+    __slots__ = ("dataref", "nohdr", "frags", "frag_list", "host_frags")
 
     def __init__(self) -> None:
         self.dataref = 1
         self.nohdr = 0
         self.frags: list[SkbFrag] = []
+        self.frag_list: list[SkBuff] | None = None  # skb_has_frag_list when not None
+        # Some fragment lies outside guest memory (GRO's stolen receive heads): no device can
+        # DMA it, so the core linearizes before a driver sees it (deviation: Linux's receive
+        # buffers are DMA-able pages).
+        self.host_frags = False
 
     def release_frags(self) -> None:
         """skb_release_data's page half: put every fragment's page reference."""
         for frag in self.frags:
             put_page(frag.page)
         self.frags = []
+
+    def release_frag_list(self) -> None:
+        """skb_drop_fraglist: give back the reference held on every chained skb."""
+        chained = self.frag_list
+        if chained is not None:
+            self.frag_list = None
+            for skb in chained:
+                consume_skb(skb)
+
+    def clone_frag_list(self, other: SkbSharedInfo) -> None:
+        """skb_clone_fraglist: share ``other``'s chained skbs, one more reference each."""
+        chained = other.frag_list
+        if chained is not None:
+            for skb in chained:
+                skb.users += 1
+            self.frag_list = list(chained)
 
 
 class SkBuff:
@@ -286,7 +315,7 @@ class SkBuff:
         frags = self.shinfo.frags
         tail = self.tail
         left = delta
-        while left:
+        while left and frags:
             frag = frags[0]
             n = frag.size if frag.size < left else left
             off = frag.page_offset
@@ -299,6 +328,26 @@ class SkBuff:
             else:
                 frag.page_offset += n
                 frag.size -= n
+        if left:  # the rest comes from the chained skbs (__pskb_pull_tail's second pass)
+            chained = self.shinfo.frag_list
+            assert chained is not None
+            while left:
+                lst = chained[0]
+                n = lst.len if lst.len < left else left
+                head[tail : tail + n] = skb_copy_bits(lst, 0, n)
+                tail += n
+                left -= n
+                if n == lst.len:
+                    del chained[0]
+                    consume_skb(lst)
+                else:
+                    if lst.users > 1:  # skb_shared: pull a clone, not what others hold
+                        chained[0] = lst.clone()
+                        consume_skb(lst)
+                        lst = chained[0]
+                    lst.pull(n)
+            if not chained:
+                self.shinfo.frag_list = None
         self.tail = tail
         self.data_len -= delta
 
@@ -314,10 +363,12 @@ class SkBuff:
         if self.shinfo.dataref > 1:  # the fragments are shared: edit a private list
             self.expand_head(0, 0)
         headlen = self.tail - self.data
-        frags = self.shinfo.frags
+        shinfo = self.shinfo
+        frags = shinfo.frags
         if length <= headlen:
             self.tail = self.data + length
-            self.shinfo.release_frags()
+            shinfo.release_frags()
+            shinfo.release_frag_list()
             self.data_len = 0
             return
         offset = headlen
@@ -332,6 +383,25 @@ class SkBuff:
         for frag in frags[keep:]:
             put_page(frag.page)
         del frags[keep:]
+        chained = shinfo.frag_list
+        if chained is not None:  # ___pskb_trim's frag_list walk
+            keep = 0
+            for i, lst in enumerate(chained):
+                if offset >= length:
+                    break
+                if offset + lst.len > length:
+                    if lst.users > 1:  # skb_shared: trim a clone, not what others hold
+                        chained[i] = lst.clone()
+                        consume_skb(lst)
+                        lst = chained[i]
+                    lst.trim(length - offset)
+                offset += lst.len
+                keep += 1
+            for lst in chained[keep:]:
+                consume_skb(lst)
+            del chained[keep:]
+            if not chained:
+                shinfo.frag_list = None
         self.data_len = length - headlen
 
     # -- access -----------------------------------------------------------------------------
@@ -348,9 +418,16 @@ class SkBuff:
     __bytes__ = tobytes
 
     def frags_bytes(self) -> bytes:
-        """The fragments' bytes, in order (the nonlinear part)."""
-        return b"".join(
-            f.page.buf[f.page_offset : f.page_offset + f.size] for f in self.shinfo.frags)
+        """The nonlinear part's bytes, in order: the fragments, then the chained skbs."""
+        shinfo = self.shinfo
+        parts = [f.page.buf[f.page_offset : f.page_offset + f.size] for f in shinfo.frags]
+        if shinfo.frag_list is not None:
+            parts.extend(lst.tobytes() for lst in shinfo.frag_list)
+        return b"".join(parts)
+
+    def has_frag_list(self) -> bool:
+        """skb_has_frag_list."""
+        return self.shinfo.frag_list is not None
 
     def mac_bytes(self) -> bytes:
         """The frame from its MAC header to the tail (what a packet tap records)."""
@@ -495,6 +572,7 @@ class SkBuff:
             for frag in self.shinfo.frags:
                 get_page(frag.page)
                 frags.append(SkbFrag(frag.page, frag.page_offset, frag.size))
+            n.shinfo.clone_frag_list(self.shinfo)
         return n
 
     def expand_head(self, nhead: int, ntail: int) -> None:
@@ -517,6 +595,10 @@ class SkBuff:
                 self.shinfo.frags.append(SkbFrag(frag.page, frag.page_offset, frag.size))
             if not old_shinfo.dataref:
                 old_shinfo.release_frags()
+        if old_shinfo.frag_list is not None:
+            self.shinfo.clone_frag_list(old_shinfo)
+            if not old_shinfo.dataref:
+                old_shinfo.release_frag_list()
         self.head = new
         self.data += nhead
         self.tail += nhead
@@ -543,7 +625,7 @@ class SkBuff:
     def __repr__(self) -> str:
         dev = self.dev.name if self.dev is not None else "-"
         return (
-            f"<SkBuff len={self.tail - self.data} proto={self.protocol:#06x} dev={dev} "
+            f"<SkBuff len={self.len} data_len={self.data_len} proto={self.protocol:#06x} dev={dev} "
             f"headroom={self.data} tailroom={self.end - self.tail} users={self.users}>"
         )
 
@@ -614,8 +696,11 @@ def _release(skb: SkBuff) -> None:
     shinfo.dataref -= 1
     if skb.nohdr:
         shinfo.nohdr -= 1
-    if not shinfo.dataref and shinfo.frags:
-        shinfo.release_frags()
+    if not shinfo.dataref:
+        if shinfo.frags:
+            shinfo.release_frags()
+        if shinfo.frag_list is not None:
+            shinfo.release_frag_list()
     skb.kernel.skb_live -= 1
 
 
@@ -787,7 +872,27 @@ def skb_copy_bits(skb: SkBuff, offset: int, length: int) -> bytes:
             offset += n
             length -= n
         pos = end
+    for lst in skb.shinfo.frag_list or ():
+        if not length:
+            break
+        end = pos + lst.len
+        if offset < end:
+            n = min(length, end - offset)
+            out += skb_copy_bits(lst, offset - pos, n)
+            offset += n
+            length -= n
+        pos = end
     return bytes(out)
+
+
+def skb_needs_linearize(skb: SkBuff, features: int) -> bool:
+    """skb_needs_linearize: page fragments for a device without NETIF_F_SG, or chained skbs
+    for one without NETIF_F_FRAGLIST; also fragments no device can DMA (``host_frags``)."""
+    shinfo = skb.shinfo
+    return bool(skb.data_len) and (
+        shinfo.host_frags
+        or (shinfo.frag_list is not None and not features & NETIF_F_FRAGLIST)
+        or (bool(shinfo.frags) and not features & NETIF_F_SG))
 
 
 def skb_split(skb: SkBuff, skb1: SkBuff, length: int) -> None:
@@ -800,6 +905,8 @@ def skb_split(skb: SkBuff, skb1: SkBuff, length: int) -> None:
     """
     headlen = skb.tail - skb.data
     frags = skb.shinfo.frags
+    if skb.shinfo.frag_list is not None:
+        raise SkbPanic("skb_split: an skb with a frag_list (TCP's transmit queue has none)")
     if frags and skb.shinfo.dataref > 1:
         raise SkbPanic("skb_split: the fragments are shared with a clone (skb_unclone first)")
     if length < 0 or length > skb.len:
@@ -853,6 +960,8 @@ def pskb_trim_head(skb: SkBuff, length: int) -> None:
     frags = skb.shinfo.frags
     if skb.shinfo.dataref > 1:
         raise SkbPanic("pskb_trim_head: the fragments are shared with a clone")
+    if skb.shinfo.frag_list is not None:
+        raise SkbPanic("pskb_trim_head: an skb with a frag_list (TCP's transmit queue has none)")
     keep = 0
     for i, frag in enumerate(frags):
         if eat >= frag.size:

@@ -60,7 +60,7 @@ def ip_error(net: Any, skb: SkBuff, err: int) -> int:
 
 def ip_exceeds_mtu(skb: SkBuff, nh: int, mtu: int, frag_off: int) -> bool:
     """DF and too long for ``mtu``; a GRO super-segment fits if each of its segments does."""
-    if skb.tail - nh <= mtu or not frag_off & IP_DF:
+    if skb.tail + skb.data_len - nh <= mtu or not frag_off & IP_DF:
         return False
     if skb.gso_size:  # skb_gso_validate_network_len: the headers plus one segment
         th = skb.transport_header

@@ -108,7 +108,7 @@ def inet_gro_complete(skb: SkBuff, cb: GroCb) -> None:
     head = skb.head
     nh = skb.network_header
     old = _U16.unpack_from(head, nh + 2)[0]
-    new = skb.tail - nh
+    new = skb.tail + skb.data_len - nh  # the fragments and the frag_list count
     _U16.pack_into(head, nh + 2, new)
     _U16.pack_into(head, nh + 10, csum_replace2(_U16.unpack_from(head, nh + 10)[0], old, new))
     ops = inet_offloads.get(head[nh + 9])

@@ -14,9 +14,12 @@ check field, ``csum_start`` at its TCP header), so the core or the device finish
 otherwise every segment's checksum is computed here.  Anything but TCP over IPv4 yields no
 segments (logged), as Linux returns -EPROTONOSUPPORT.
 
-Deviation: an skb with page fragments is made linear first and every segment is linear (a
-copy of its payload).  Linux's ``skb_segment`` hands a device with NETIF_F_SG segments that
-share the original's pages; the bytes on the wire are the same.
+Page fragments: for a device with NETIF_F_SG and a CHECKSUM_PARTIAL skb (TCP's, under SG),
+each segment is its headers plus whatever payload lay in the original's head, then fragments
+that share the original's pages (a page reference each), as Linux's ``skb_segment`` builds
+them: the payload is not copied.  Otherwise (no SG, a checksum to compute here, or a
+``frag_list`` or receive buffers from GRO) the skb is made linear first and every segment
+is linear.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core import alloc_skb
+from stack.core.features import NETIF_F_SG
+from stack.core.page import get_page
 from stack.core.skbuff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     SKB_GSO_TCP_FIXEDID,
+    SkbFrag,
     skb_linearize,
 )
 from stack.wire.checksum import internet_checksum, l4_checksum, pseudo_header_sum
@@ -44,7 +50,10 @@ TCP_CHECK_OFFSET = 16
 def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     """Split a TCP/IPv4 GSO skb into MSS-sized frames (see the module docstring)."""
     kernel = skb.kernel
-    if skb.data_len:
+    keep_pages = bool(skb.data_len and features & NETIF_F_SG
+                      and skb.ip_summed == CHECKSUM_PARTIAL and not skb.has_frag_list()
+                      and not skb.shinfo.host_frags)
+    if skb.data_len and not keep_pages:
         skb_linearize(skb)
     head = skb.head
     start = skb.data
@@ -63,7 +72,11 @@ def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     if doff < 20 or payload > skb.tail or mss <= 0:
         kernel.log("err", "inet_gso_segment: bad TCP header or gso_size")
         return []
-    total_payload = skb.tail - payload
+    in_head = skb.tail - payload  # payload bytes in the head; the rest is in the fragments
+    total_payload = in_head + skb.data_len
+    frags = skb.shinfo.frags
+    fi = 0  # the fragment where the next segment's fragment payload starts, and its offset
+    fpos = 0
     hlen = payload - start
     hdr = bytes(head[start:payload])
     saddr = bytes(head[nh + 12 : nh + 16])
@@ -81,12 +94,28 @@ def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     i = 0
     while off < total_payload or (i == 0 and total_payload == 0):
         n = min(mss, total_payload - off)
-        seg = alloc_skb(kernel, headroom + hlen + n)
+        lin = min(n, in_head - off) if off < in_head else 0
+        seg = alloc_skb(kernel, headroom + hlen + lin)
         seg.reserve(headroom)
-        base = seg.put(hlen + n)
+        base = seg.put(hlen + lin)
         sh = seg.head
         sh[base : base + hlen] = hdr
-        sh[base + hlen : base + hlen + n] = head[payload + off : payload + off + n]
+        sh[base + hlen : base + hlen + lin] = head[payload + off : payload + off + lin]
+        want = n - lin
+        if want:  # the rest shares the original's pages
+            sfrags = seg.shinfo.frags
+            while want:
+                frag = frags[fi]
+                take = min(frag.size - fpos, want)
+                get_page(frag.page)
+                sfrags.append(SkbFrag(frag.page, frag.page_offset + fpos, take))
+                want -= take
+                fpos += take
+                if fpos == frag.size:
+                    fi += 1
+                    fpos = 0
+            seg.data_len = n - lin
+            seg.truesize += n - lin
         snh = base + nh_off
         sth = base + th_off
         U16.pack_into(sh, snh + 2, ihl + doff + n)

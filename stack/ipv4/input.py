@@ -98,7 +98,10 @@ def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
     data = skb.data
     head = skb.head
     try:
-        Ipv4Packet.checked(memoryview(head)[data : skb.tail])
+        if skb.data_len:  # GRO's merged segments follow the head: check against skb.len
+            Ipv4Packet.checked(memoryview(head)[data : skb.tail], length=skb.len)
+        else:
+            Ipv4Packet.checked(memoryview(head)[data : skb.tail])
     except Truncated:
         net.mib.ipext["InTruncatedPkts"] += 1
         kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
@@ -113,8 +116,11 @@ def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
         kfree_skb(skb, SkbDropReason.IP_INHDR)
         return NET_RX_DROP
     vi, _tos, total, _ident, frag_off, ttl, proto, _check, src, dst = _HDR.unpack_from(head, data)
-    if skb.tail - data > total:
-        skb.tail = data + total
+    if skb.tail - data + skb.data_len > total:  # pskb_trim_rcsum
+        if skb.data_len:
+            skb.trim(total)
+        else:
+            skb.tail = data + total
         if skb.ip_summed == CHECKSUM_COMPLETE:
             skb.ip_summed = CHECKSUM_NONE
     hl = (vi & 0x0F) << 2

@@ -9,7 +9,8 @@ The rules, Linux's:
 - Only a segment whose checksum the NIC verified (CHECKSUM_UNNECESSARY) is considered; any
   other is flushed, and TCP checks it as usual.
 - A segment with page fragments (none come from ixgb's RX path, which hands up linear skbs)
-  is flushed, not merged: the merge appends linear heads (``stack/core/gro.py``).
+  is flushed, not merged (deviation: Linux moves its fragments over); a linear one joins the
+  held skb as a page fragment or on its ``frag_list`` (``stack/core/gro.py``).
 - A held segment is the same flow when the ports match too (IP matched the addresses).  A new
   segment is merged when it continues the held one exactly (its sequence number is the held
   one's plus the payload so far), carries data, is not longer than the held one's first
@@ -65,7 +66,7 @@ def tcp4_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
     """``tcp4_gro_receive`` and ``tcp_gro_receive`` in one (a call less per frame): the
     checksum must be verified already, then the TCP rules (see the module docstring)."""
     if (not cb.flush and skb.ip_summed != CHECKSUM_UNNECESSARY) or skb.data_len:
-        cb.flush = 1  # nonlinear: merged heads only (see the module docstring)
+        cb.flush = 1  # nonlinear: linear segments only (see the module docstring)
         return None
     head = skb.head
     th = skb.data + cb.data_offset
@@ -117,7 +118,8 @@ def tcp4_gro_complete(skb: SkBuff, cb: GroCb) -> None:
     nh = skb.network_header
     th = skb.transport_header
     _U16.pack_into(head, th + _CHECK, pseudo_header_sum(
-        head[nh + 12 : nh + 16], head[nh + 16 : nh + 20], IPPROTO_TCP, skb.tail - th))
+        head[nh + 12 : nh + 16], head[nh + 16 : nh + 20], IPPROTO_TCP,
+        skb.tail + skb.data_len - th))
     skb.csum_start = th
     skb.csum_offset = _CHECK
     skb.ip_summed = CHECKSUM_PARTIAL

@@ -180,12 +180,14 @@ class Ipv4Packet:
 
     @classmethod
     def checked(cls, buf: Buffer, verify_checksum: bool = True,
-                quoted: bool = False) -> Ipv4Packet:
+                quoted: bool = False, length: int = -1) -> Ipv4Packet:
         """Validate as ``ip_rcv_core`` does; return a view trimmed to the total length.
 
         Raises :class:`Malformed` (:class:`BadChecksum`, :class:`Truncated` for the
         checksum and short-buffer cases).  ``quoted=True``: a header inside an ICMP error,
         no checksum check and the payload may be shorter than the total length says.
+        ``length``: the packet's whole length when ``buf`` is only its linear part (an skb
+        with fragments: the total length is checked against ``skb.len``, as Linux does).
         """
         mv = memoryview(buf)
         n = len(mv)
@@ -206,6 +208,10 @@ class Ipv4Packet:
         if total < hl:
             raise Malformed("ipv4", f"total length {total} < header length {hl}")
         if quoted:
+            return cls(mv)
+        if length >= 0:
+            if total > length:
+                raise Truncated("ipv4", f"total length {total} > {length} bytes")
             return cls(mv)
         if total > n:
             raise Truncated("ipv4", f"total length {total} > {n} bytes")
