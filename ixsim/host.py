@@ -27,12 +27,12 @@ from ixsim.regview import DeviceView
 from ixsim.sched import parse_duration
 from ixsim.tc import tc_replace
 from stack.core import Kernel, dev_open
+from stack.ipv6.radvd import Radvd
 from stack.net import Net
 from stack.netconsole import Netconsole, init_netconsole
 from stack.socket import Socket, socket_create
 from stack.socket.selectors import IxsimSelector
 from stack.sysctl import sysctl_all, sysctl_read, sysctl_write
-from stack.ipv6.radvd import Radvd
 from stack.uapi import AF_INET, SOCK_STREAM
 from stack.wire.ipv6 import is_ipv6_text
 

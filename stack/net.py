@@ -49,7 +49,7 @@ from stack.core import (
     unregister_netdevice_notifier,
 )
 from stack.ipv4.defrag import IpFrags
-from stack.ipv4.devinet import Devinet, InIfAddr, parse_cidr
+from stack.ipv4.devinet import Devinet, parse_cidr
 from stack.ipv4.gro import inet_gro_complete, inet_gro_receive
 from stack.ipv4.gso import inet_gso_segment
 from stack.ipv4.icmp import IcmpState
@@ -62,7 +62,7 @@ from stack.neigh.arp import arp_send_garp, arp_table
 from stack.raw import RawHashinfo
 from stack.sysctl import Sysctl
 from stack.wire.ipv4 import INADDR_LOOPBACK, ip_bytes
-from stack.wire.ipv6 import is_ipv6_text, ipv6_bytes
+from stack.wire.ipv6 import ipv6_bytes, is_ipv6_text
 
 if TYPE_CHECKING:
     from stack.core import Kernel, NetDevice, SkBuff

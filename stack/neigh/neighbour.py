@@ -7,7 +7,8 @@ table's ``ops`` (``stack/neigh/arp.py``: constructor, solicit, error_report).
 
 Contract:
 - ``tbl.lookup(key, dev)`` / ``tbl.create(key, dev)`` (``__neigh_lookup``); keys are 4-byte
-  addresses (ARP) or 16-byte ones (ND, ``stack/ipv6/ndisc.py``).  ``tbl.output(n, skb)`` takes an skb with ``data`` at the network header and
+  addresses (ARP) or 16-byte ones (ND, ``stack/ipv6/ndisc.py``).
+  ``tbl.output(n, skb)`` takes an skb with ``data`` at the network header and
   ``skb.protocol`` set: a connected entry (REACHABLE, PERMANENT, NOARP) gets its link header
   and goes to ``dev_queue_xmit`` at once; otherwise the skb is sent with the cached address
   (STALE -> DELAY, DELAY/PROBE) or queued while the address is resolved (INCOMPLETE, at most
