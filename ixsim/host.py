@@ -21,17 +21,20 @@ from device.pcierr import pci_hotplug_add, pci_surprise_remove, pcie_do_recovery
 from driver import ixgb
 from firmware import default_words, load_words, set_mac
 from ixsim.apps.ping import ping
+from ixsim.apps.ping6 import Ping6
 from ixsim.capture import Capture, start_capture
 from ixsim.regview import DeviceView
 from ixsim.sched import parse_duration
 from ixsim.tc import tc_replace
 from stack.core import Kernel, dev_open
+from stack.ipv6.radvd import Radvd
 from stack.net import Net
 from stack.netconsole import Netconsole, init_netconsole
 from stack.socket import Socket, socket_create
 from stack.socket.selectors import IxsimSelector
 from stack.sysctl import sysctl_all, sysctl_read, sysctl_write
 from stack.uapi import AF_INET, SOCK_STREAM
+from stack.wire.ipv6 import is_ipv6_text
 
 # a virtual subclass (stack/ may not import selectors); BaseSelector's own register() shadows
 # the ABC's, hence ABCMeta's
@@ -314,7 +317,19 @@ class Host:
         for key in ("interval", "timeout"):
             if key in options:
                 options[key] = parse_duration(options[key])
+        if is_ipv6_text(dest):
+            return Ping6(self.net, dest, count=count, **options).run()
         return ping(self.net, dest, count=count, **options)
+
+    def radvd(self, iface: str, *prefixes: str, mtu: int = 0, **options: Any) -> Radvd:
+        """Run radvd on ``iface`` advertising ``prefixes`` (``"2001:db8:1::/64"``): this host
+        becomes an IPv6 router (forwarding on) that hosts with ``accept_ra`` autoconfigure
+        from (stack/ipv6/radvd.py)."""
+        dev = self.interfaces.get(iface)
+        if dev is None or self.net is None:
+            raise ValueError(f"host {self.name} has no interface {iface!r} with a stack")
+        self.net.enable_ipv6()
+        return Radvd(self.net, dev, list(prefixes), mtu=mtu, **options)
 
     def sysctl(self, key: str | None = None, value: Any = None) -> Any:
         """``sysctl KEY`` (read), ``sysctl -w KEY=VALUE`` (``value`` given) or ``sysctl -a``
@@ -351,7 +366,8 @@ class Host:
 
     def route(self, dst: str, via: str | None = None, dev: str | None = None,
               metric: int = 0) -> None:
-        """``ip route add DST [via GW] [dev IFACE]``."""
+        """``ip route add DST [via GW] [dev IFACE]``; ``ip -6 route add`` for an IPv6
+        destination or gateway (``host.route("::/0", via="fd00::fe")``)."""
         self.net.add_route(dst, gateway=via, dev=self.interfaces[dev] if dev else None,
                            metric=metric)
 

@@ -9,12 +9,22 @@ new counter nobody looks at.  ``Ip``, ``Icmp``, ``Tcp`` and ``Udp`` declare Linu
 ``RtoMin``, ``RtoMax``, ``MaxConn``); ``IcmpMsg`` every ``InType<N>``/``OutType<N>``;
 ``TcpExt`` and ``IpExt`` the ``/proc/net/netstat`` names this stack counts.  ``arp`` is the
 ARP table's ``ip -s ntable`` statistics (Linux's ``struct ndt_stats`` names) plus the ARP
-message counts.
+message counts.  ``ip6`` and ``icmp6`` are ``/proc/net/snmp6`` with its full names
+(``Ip6InReceives``, ``Icmp6OutEchoReplies``, ``Icmp6InType135``); ``ndisc`` is the IPv6
+neighbour table's ``ip -s ntable`` statistics.
 """
 
 from __future__ import annotations
 
-GROUPS = ("ip", "icmp", "icmpmsg", "udp", "tcp", "tcpext", "ipext", "arp")
+GROUPS = ("ip", "icmp", "icmpmsg", "udp", "tcp", "tcpext", "ipext", "arp", "ip6", "icmp6",
+          "ndisc")
+
+_ICMP6_TYPES = ("DestUnreachs", "PktTooBigs", "TimeExcds", "ParmProblems", "Echos",
+                "EchoReplies", "GroupMembQueries", "GroupMembResponses", "GroupMembReductions",
+                "RouterSolicits", "RouterAdvertisements", "NeighborSolicits",
+                "NeighborAdvertisements", "Redirects", "MLDv2Reports")
+_NDT_STATS = ("allocs", "destroys", "lookups", "hits", "res_failed", "rcv_probes_mcast",
+              "rcv_probes_ucast", "forced_gc_runs", "unres_discards", "table_fulls")
 
 _ICMP_TYPES = ("DestUnreachs", "TimeExcds", "ParmProbs", "SrcQuenchs", "Redirects", "Echos",
                "EchoReps", "Timestamps", "TimestampReps", "AddrMasks", "AddrMaskReps")
@@ -61,10 +71,23 @@ COUNTERS: dict[str, tuple[str, ...]] = {
     ),
     "ipext": ("InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps"),
     "arp": (
-        "allocs", "destroys", "lookups", "hits", "res_failed", "rcv_probes_mcast",
-        "rcv_probes_ucast", "forced_gc_runs", "unres_discards", "table_fulls",
-        "InRequests", "InReplies", "OutRequests", "OutReplies", "InErrors",
+        *_NDT_STATS, "InRequests", "InReplies", "OutRequests", "OutReplies", "InErrors",
     ),
+    "ip6": (
+        "Ip6InReceives", "Ip6InHdrErrors", "Ip6InTooBigErrors", "Ip6InNoRoutes",
+        "Ip6InAddrErrors", "Ip6InUnknownProtos", "Ip6InTruncatedPkts", "Ip6InDiscards",
+        "Ip6InDelivers", "Ip6OutForwDatagrams", "Ip6OutRequests", "Ip6OutDiscards",
+        "Ip6OutNoRoutes", "Ip6ReasmTimeout", "Ip6ReasmReqds", "Ip6ReasmOKs", "Ip6ReasmFails",
+        "Ip6FragOKs", "Ip6FragFails", "Ip6FragCreates", "Ip6InMcastPkts", "Ip6OutMcastPkts",
+        "Ip6OutTransmits",
+    ),
+    "icmp6": (
+        "Icmp6InMsgs", "Icmp6InErrors", "Icmp6OutMsgs", "Icmp6OutErrors", "Icmp6InCsumErrors",
+        "Icmp6OutRateLimitHost", *("Icmp6In" + t for t in _ICMP6_TYPES),
+        *("Icmp6Out" + t for t in _ICMP6_TYPES),
+        *(f"Icmp6InType{t}" for t in range(256)), *(f"Icmp6OutType{t}" for t in range(256)),
+    ),
+    "ndisc": _NDT_STATS,
 }  # fmt: skip
 
 
@@ -80,6 +103,9 @@ class Mib:
         self.tcpext: dict[str, int] = dict.fromkeys(COUNTERS["tcpext"], 0)
         self.ipext: dict[str, int] = dict.fromkeys(COUNTERS["ipext"], 0)
         self.arp: dict[str, int] = dict.fromkeys(COUNTERS["arp"], 0)
+        self.ip6: dict[str, int] = dict.fromkeys(COUNTERS["ip6"], 0)
+        self.icmp6: dict[str, int] = dict.fromkeys(COUNTERS["icmp6"], 0)
+        self.ndisc: dict[str, int] = dict.fromkeys(COUNTERS["ndisc"], 0)
 
     def group(self, name: str) -> dict[str, int]:
         return getattr(self, name.lower())

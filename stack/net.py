@@ -49,17 +49,20 @@ from stack.core import (
     unregister_netdevice_notifier,
 )
 from stack.ipv4.defrag import IpFrags
-from stack.ipv4.devinet import Devinet, InIfAddr, parse_cidr
+from stack.ipv4.devinet import Devinet, parse_cidr
 from stack.ipv4.gro import inet_gro_complete, inet_gro_receive
 from stack.ipv4.gso import inet_gso_segment
 from stack.ipv4.icmp import IcmpState
 from stack.ipv4.route import RT_TABLE_MAIN, Fib, FibEntry, Route, route_output
+from stack.ipv6.af_inet6 import NetnsIpv6, inet6_init
+from stack.ipv6.route import Fib6Entry
 from stack.loopback import loopback_dev
 from stack.mib import Mib
 from stack.neigh.arp import arp_send_garp, arp_table
 from stack.raw import RawHashinfo
 from stack.sysctl import Sysctl
 from stack.wire.ipv4 import INADDR_LOOPBACK, ip_bytes
+from stack.wire.ipv6 import ipv6_bytes, is_ipv6_text
 
 if TYPE_CHECKING:
     from stack.core import Kernel, NetDevice, SkBuff
@@ -93,6 +96,7 @@ class Net:
         self.ping_table: PingTable
         self.tcp: TcpTable
         self.lo: NetDevice | None = None
+        self.ipv6: NetnsIpv6 | None = None  # stack.ipv6.af_inet6.inet6_init, on first use
         self._offload = PacketOffload(ETH_P_IP, inet_gso_segment, inet_gro_receive,
                                       inet_gro_complete)
         kernel.dev_add_offload(self._offload)
@@ -135,6 +139,14 @@ class Net:
             self.kernel.dev_add_pack(pt)
         if dev.flags & IFF_UP:
             self.fib.sync_ifaddrs(dev)
+        if self.ipv6 is not None:
+            self.ipv6.add_dev(dev)
+            if dev.flags & IFF_UP:
+                self.ipv6.addrconf.dev_up(dev)
+
+    def enable_ipv6(self) -> NetnsIpv6:
+        """Load IPv6 (``modprobe ipv6``): see ``stack.ipv6.af_inet6``."""
+        return inet6_init(self)
 
     def _ptype_handler(self, rcv: Callable[[Net, SkBuff, NetDevice], int]
                        ) -> Callable[[SkBuff, NetDevice, PacketType, NetDevice], int]:
@@ -155,13 +167,17 @@ class Net:
         self.fib.flush_dev(dev)
         self.arp.flush_dev(dev)
 
-    def configure(self, dev: NetDevice, cidr: str) -> InIfAddr:
+    def configure(self, dev: NetDevice, cidr: str) -> Any:
         """``ip link set DEV up; ip addr add CIDR dev DEV`` (attaching DEV first)."""
         self.attach(dev)
         if not dev.flags & IFF_UP:
             ret = dev_open(dev)
             if ret:
                 raise OSError(-ret, f"{dev.name}: cannot bring the device up")
+        if is_ipv6_text(cidr):
+            text, _, plen = cidr.partition("/")
+            ipv6 = self.enable_ipv6()
+            return ipv6.addrconf.add(dev, ipv6_bytes(text), int(plen) if plen else 128)
         local, prefixlen = parse_cidr(cidr)
         return self.devinet.add(dev, local, prefixlen)
 
@@ -173,6 +189,8 @@ class Net:
     def _netdev_event(self, event: int, dev: NetDevice) -> None:
         if self.devinet.in_dev(dev) is None:
             return
+        if self.ipv6 is not None:
+            self._netdev_event6(event, dev)
         if event == NETDEV_UP:
             self.fib.sync_ifaddrs(dev)
             for ifa in self.devinet.addresses(dev):
@@ -189,6 +207,18 @@ class Net:
         elif event == NETDEV_UNREGISTER:
             self.detach(dev)
 
+    def _netdev_event6(self, event: int, dev: NetDevice) -> None:
+        ipv6 = self.ipv6
+        assert ipv6 is not None
+        if event == NETDEV_UP:
+            ipv6.netdev_event("up", dev)
+        elif event == NETDEV_DOWN:
+            ipv6.netdev_event("down", dev)
+        elif event in (NETDEV_CHANGEMTU, NETDEV_CHANGE):
+            ipv6.netdev_event("change", dev)
+        elif event == NETDEV_UNREGISTER:
+            ipv6.netdev_event("unregister", dev)
+
     def close(self) -> None:
         """Undo what ``Net`` registered with the kernel (offload, notifier, handlers)."""
         for dev in list(self.devinet.in_devices):
@@ -198,8 +228,13 @@ class Net:
 
     # -- conveniences ------------------------------------------------------------------------------
     def add_route(self, dst: str, gateway: str | None = None, dev: NetDevice | None = None,
-                  metric: int = 0, mtu: int = 0, **kw: Any) -> FibEntry:
-        """``ip route add`` (see ``Fib.add_route``)."""
+                  metric: int = 0, mtu: int = 0, **kw: Any) -> FibEntry | Fib6Entry:
+        """``ip route add`` (see ``Fib.add_route``); an IPv6 destination or gateway is
+        ``ip -6 route add`` (``stack.ipv6.route.Fib6.add_route``, metric 1024 unless given)."""
+        if is_ipv6_text(dst) or (gateway is not None and is_ipv6_text(gateway)):
+            fib6 = self.enable_ipv6().fib
+            dst6 = "::/0" if dst == "default" else dst
+            return fib6.add_route(dst6, gateway, dev, metric or 1024, mtu)
         return self.fib.add_route(dst, gateway=gateway, dev=dev, metric=metric, mtu=mtu, **kw)
 
     def route(self, daddr: str | bytes, saddr: str | bytes | None = None) -> Route:
@@ -216,6 +251,18 @@ class Net:
 
     def ip_neigh(self) -> str:
         return self.arp.show()
+
+    def ip6_addr(self) -> str:
+        """``ip -6 addr``."""
+        return self.ipv6.addrconf.show() if self.ipv6 is not None else ""
+
+    def ip6_route(self) -> str:
+        """``ip -6 route``."""
+        return self.ipv6.fib.show() if self.ipv6 is not None else ""
+
+    def ip6_neigh(self) -> str:
+        """``ip -6 neigh``."""
+        return self.ipv6.nd_tbl.show() if self.ipv6 is not None else ""
 
     def __repr__(self) -> str:
         return f"<Net {self.kernel.hostname} devs={[d.name for d in self.devinet.in_devices]}>"

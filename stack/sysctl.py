@@ -29,15 +29,45 @@ the listen backlog, as ``inet_csk_reqsk_queue_is_full``), ``ipfrag_low_thresh`` 
 Linux 4.17), ``neigh.default.gc_stale_time`` (no neighbour garbage collection).  The NAPI
 budget knobs of ``net.core`` (``netdev_budget``, ``netdev_budget_usecs``, ``dev_weight``) are
 the kernel's (``stack.core.kernel.Kernel``), where ``net_rx_action`` reads them.
+
+IPv6: ``net.ipv6.ip6frag_time``, ``ip6frag_high_thresh``, ``icmp.ratelimit`` are fields;
+``net.ipv6.conf.{all,default,DEV}.{forwarding,hop_limit,mtu,accept_ra,autoconf,
+dad_transmits,disable_ipv6}`` are :class:`Ipv6Devconf` fields, a device's own copy registered
+in ``ipv6_conf_dev`` while IPv6 runs on it (``stack/ipv6/addrconf.py``).  Not declared (not
+modelled): ``accept_redirects``, ``use_tempaddr`` (no RFC 8981 temporary addresses),
+``router_solicitations``/``rtr_solicit_interval`` (fixed at Linux's defaults, 3 and 4 s),
+``accept_dad`` (DAD is always on), ``ip6frag_low_thresh``, ``icmp.ratemask``.
 """
 
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from stack.core.qdisc import QDISC_OPS
+
+
+@dataclass(slots=True)
+class Ipv6Devconf:
+    """``net.ipv6.conf.{all,default,DEV}.*`` (Linux's ``struct ipv6_devconf``), one per device
+    plus ``all`` and ``default``; a device's copy is made from ``default`` when IPv6 comes up
+    on it (``ipv6_add_dev``).  Writing ``all.forwarding`` or ``all.disable_ipv6`` sets every
+    device and ``default`` too (``addrconf_fixup_forwarding``, ``addrconf_disable_ipv6``);
+    the other ``all`` knobs are stored and read only where a device has no copy, as Linux
+    reads them."""
+
+    forwarding: int = 0
+    hop_limit: int = 64
+    mtu: int = 1280  # IPV6_MIN_MTU; a device's copy starts at the device's MTU
+    accept_ra: int = 1
+    autoconf: int = 1
+    dad_transmits: int = 1
+    disable_ipv6: int = 0
+
+
+DEVCONF_KNOBS = tuple(f.name for f in fields(Ipv6Devconf))
+DEVCONF_PROPAGATE = ("forwarding", "disable_ipv6")  # an "all" write reaches every device
 
 
 @dataclass(slots=True)
@@ -96,10 +126,39 @@ class Sysctl:
     tcp_stdurg: bool = False  # urgent pointer: True reads it as RFC 1122 (at the byte)
     tcp_notsent_lowat: int = 0xFFFFFFFF
     ip_nonlocal_bind: bool = False
+    # net.ipv6
+    ip6frag_time_s: int = 60
+    ip6frag_high_thresh: int = 4 << 20
+    icmpv6_ratelimit_ms: int = 1000
+    # net.ipv6.conf.{all,default,DEV}: containers of Ipv6Devconf, not knobs themselves
+    ipv6_conf_all: Ipv6Devconf = field(default_factory=Ipv6Devconf)
+    ipv6_conf_default: Ipv6Devconf = field(default_factory=Ipv6Devconf)
+    ipv6_conf_dev: dict[str, Ipv6Devconf] = field(default_factory=dict)
+
+    def devconf(self, path: str) -> tuple[Ipv6Devconf, str, str] | None:
+        """The ``Ipv6Devconf`` a ``net.ipv6.conf.WHICH.KNOB`` path names, WHICH and KNOB."""
+        key = _key(path)
+        if not key.startswith(_CONF6):
+            return None
+        which, _, knob = key[len(_CONF6):].rpartition(".")
+        conf = {"all": self.ipv6_conf_all, "default": self.ipv6_conf_default}.get(which) \
+            or self.ipv6_conf_dev.get(which)
+        if conf is None or knob not in DEVCONF_KNOBS:
+            raise _enoent(key)
+        return conf, which, knob
 
     def write(self, path: str, value: Any) -> None:
         """``echo value > /proc/sys/<path>``: ``path`` in dotted or slashed form, the value in
         Linux's unit for that path."""
+        conf6 = self.devconf(path)
+        if conf6 is not None:
+            conf, which, knob = conf6
+            number = _coerce(_key(path), 0, value)
+            setattr(conf, knob, number)
+            if which == "all" and knob in DEVCONF_PROPAGATE:
+                for other in (self.ipv6_conf_default, *self.ipv6_conf_dev.values()):
+                    setattr(other, knob, number)
+            return
         name = _field(path)
         coerced = _coerce(name, getattr(self, name), value)
         if name == "ping_group_range":
@@ -108,6 +167,10 @@ class Sysctl:
 
     def read(self, path: str) -> Any:
         """``cat /proc/sys/<path>``, in Linux's unit for that path."""
+        conf6 = self.devconf(path)
+        if conf6 is not None:
+            conf, _which, knob = conf6
+            return getattr(conf, knob)
         name = _field(path)
         value = getattr(self, name)
         return value // _SCALE[name] if name in _SCALE else value
@@ -131,21 +194,30 @@ _SPECIAL = {
     "tcp_fin_timeout_s": "net.ipv4.tcp_fin_timeout",
     "tcp_keepalive_time_s": "net.ipv4.tcp_keepalive_time",
     "tcp_keepalive_intvl_s": "net.ipv4.tcp_keepalive_intvl",
+    "ip6frag_time_s": "net.ipv6.ip6frag_time",
+    "ip6frag_high_thresh": "net.ipv6.ip6frag_high_thresh",
+    "icmpv6_ratelimit_ms": "net.ipv6.icmp.ratelimit",
 }
+_CONTAINERS = ("ipv6_conf_all", "ipv6_conf_default", "ipv6_conf_dev")
+_CONF6 = "net.ipv6.conf."
 
 # Linux path of each field.  ``delay_first_probe_time`` is in seconds on Linux; the field keeps
 # milliseconds, and ``write`` takes the field's unit.
 PATHS: dict[str, str] = {f.name: _SPECIAL.get(f.name, "net.ipv4." + f.name)
-                         for f in fields(Sysctl)}
+                         for f in fields(Sysctl) if f.name not in _CONTAINERS}
 _BY_PATH = {path: name for name, path in PATHS.items()}
 
 
+def _enoent(key: str) -> FileNotFoundError:
+    return FileNotFoundError(f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}: "
+                             "No such file or directory")
+
+
 def _field(path: str) -> str:
-    key = path.removeprefix("/proc/sys/").replace("/", ".")
+    key = _key(path)
     name = _BY_PATH.get(key)
     if name is None:
-        raise FileNotFoundError(f"sysctl: cannot stat /proc/sys/{key.replace('.', '/')}: "
-                                "No such file or directory")
+        raise _enoent(key)
     return name
 
 
@@ -255,4 +327,8 @@ def sysctl_all(kernel: Any, sysctl: Sysctl | None) -> dict[str, Any]:
     table = {key: sysctl_read(kernel, sysctl, key) for key in KERNEL_PATHS} if kernel else {}
     if sysctl is not None:
         table.update((path, sysctl.read(path)) for path in PATHS.values())
+        confs = {"all": sysctl.ipv6_conf_all, "default": sysctl.ipv6_conf_default,
+                 **sysctl.ipv6_conf_dev}
+        table.update((f"{_CONF6}{which}.{knob}", getattr(conf, knob))
+                     for which, conf in confs.items() for knob in DEVCONF_KNOBS)
     return dict(sorted(table.items()))

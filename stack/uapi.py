@@ -39,10 +39,15 @@ IPPROTO_IGMP = 2
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPPROTO_IPV6 = 41
+IPPROTO_ROUTING = 43  # IPv6 routing header (linux/in6.h)
+IPPROTO_FRAGMENT = 44  # IPv6 fragment header
 IPPROTO_GRE = 47
 IPPROTO_ESP = 50
 IPPROTO_AH = 51
 IPPROTO_ICMPV6 = 58
+IPPROTO_NONE = 59  # IPv6: no next header
+IPPROTO_DSTOPTS = 60  # IPv6 destination options
+IPPROTO_HOPOPTS = 0  # IPv6 hop-by-hop options (the IPv6 header's next header 0)
 IPPROTO_SCTP = 132
 IPPROTO_RAW = 255
 

@@ -25,19 +25,25 @@ from helpers.frames import (
     inject_ip,
     ipv4_packet,
 )
+from helpers.ipv6 import A6, B6, inject6, ipv6_packet, two_hosts6
 from helpers.stack import new_host, routed, two_hosts
 from helpers.tcp import REMOTE, Peer, established, fin_wait_2, handshake, listener
 from helpers.units import MS, S
 
 from ixsim.sched import Scheduler
 from stack.core import ETH_P_ARP, ETH_P_IP, dev_close
+from stack.ipv6.icmp import icmp6_xmit
+from stack.ipv6.output import Flow6
+from stack.ipv6.radvd import Radvd
 from stack.ping import PingSock
-from stack.sysctl import PATHS, Sysctl
+from stack.sysctl import DEVCONF_KNOBS, PATHS, Ipv6Devconf, Sysctl
 from stack.tcp import TcpSock
 from stack.tcp.tso import tso_should_defer
 from stack.uapi import MSG_OOB
 from stack.udp import UdpSock
 from stack.wire import ARPOP_REQUEST, IcmpRepr, ip_bytes
+from stack.wire.icmpv6 import Icmpv6Repr
+from stack.wire.ipv6 import ipv6_bytes
 from stack.wire.tcp import ACK, PSH, RST, SYN, URG
 
 A, B = ip_bytes("10.0.0.1"), ip_bytes("10.0.0.2")
@@ -439,9 +445,135 @@ def unresolved_queue_discards(knob: str, value: Any) -> int:
     return a.net.mib.arp["unres_discards"]
 
 
+# -- IPv6 ---------------------------------------------------------------------------------------
+def _frag6(ident: int, offset: int, more: bool, data: bytes) -> bytes:
+    fh = bytes((58, 0)) + (offset | more).to_bytes(2, "big") + ident.to_bytes(4, "big")
+    return ipv6_packet(A6, B6, 44, data, ext=fh)
+
+
+@probe(ip6frag_time_s=5)
+def reassembly6_timeouts(knob: str, value: Any) -> int:
+    sched, _a, b = two_hosts6()
+    setattr(b.net.sysctl, knob, value)
+    inject6(b.dev, _frag6(1, 0, True, bytes(1000)))
+    sched.run_for(10 * S)
+    return b.net.mib.ip6["Ip6ReasmTimeout"]
+
+
+@probe(ip6frag_high_thresh=3000)
+def reassembly6_memory_failures(knob: str, value: Any) -> int:
+    _sched, _a, b = two_hosts6()
+    setattr(b.net.sysctl, knob, value)
+    for ident in range(1, 6):
+        inject6(b.dev, _frag6(ident, 0, True, bytes(1000)))
+    return b.net.mib.ip6["Ip6ReasmFails"]
+
+
+@probe(icmpv6_ratelimit_ms=0)
+def parameter_problems_sent(knob: str, value: Any) -> int:
+    """Ten packets of an unknown next header: one parameter problem each, rate limited."""
+    sched, _a, b = two_hosts6()
+    setattr(b.net.sysctl, knob, value)
+    for _ in range(10):
+        inject6(b.dev, ipv6_packet(A6, B6, 253, b"x" * 8))
+    sched.run_for(10 * MS)
+    return b.net.mib.icmp6["Icmp6OutParmProblems"]
+
+
+DEVCONF_PROBES: dict[str, tuple[Any, Probe]] = {}
+
+
+def devconf_probe(**changed: Any) -> Callable[[Probe], Probe]:
+    def register(fn: Probe) -> Probe:
+        for knob, value in changed.items():
+            DEVCONF_PROBES[knob] = (value, fn)
+        return fn
+    return register
+
+
+def _conf(knob: str, value: Any) -> Callable[[Any, Any], None]:
+    """Set net.ipv6.conf.default.KNOB on both hosts before IPv6 comes up."""
+    def before(a: Any, b: Any) -> None:
+        for h in (a, b):
+            h.net.sysctl.write(f"net.ipv6.conf.default.{knob}", value)
+    return before
+
+
+@devconf_probe(forwarding=1)
+def forwarded6(knob: str, value: Any) -> tuple[int, int]:
+    """A packet for someone else: dropped as an address error, or routed (no route here)."""
+    sched, _a, b = two_hosts6(_conf(knob, value))
+    inject6(b.dev, ipv6_packet(A6, ipv6_bytes("fd01::9"), 59, b""))
+    sched.run_for(10 * MS)
+    mib = b.net.mib.ip6
+    return mib["Ip6InAddrErrors"], mib["Ip6InNoRoutes"]
+
+
+@devconf_probe(hop_limit=7)
+def hop_limit_on_the_wire(knob: str, value: Any) -> list[int]:
+    sched, a, b = two_hosts6(_conf(knob, value))
+    tap = Tap(b.kernel)
+    icmp6_xmit(a.net, Icmpv6Repr.echo_request(1, 1), Flow6(None, B6, 58))
+    sched.run_for(10 * MS)
+    return [frame[14 + 7] for _t, frame in tap.received(0x86DD)]
+
+
+@devconf_probe(mtu=1400)
+def fragments_of_a_large_datagram(knob: str, value: Any) -> int:
+    sched, a, _b = two_hosts6()
+    a.net.sysctl.write(f"net.ipv6.conf.{a.dev.name}.{knob}", value)
+    icmp6_xmit(a.net, Icmpv6Repr.echo_request(1, 1, bytes(1300)), Flow6(None, B6, 58))
+    sched.run_for(10 * MS)
+    return a.net.mib.ip6["Ip6FragCreates"]
+
+
+@devconf_probe(accept_ra=0, autoconf=0)
+def autoconfigured(knob: str, value: Any) -> tuple[str, str]:
+    sched, a, b = two_hosts6(_conf(knob, value))
+    Radvd(b.net, b.dev, ["2001:db8:1::/64"])
+    sched.run_for(30 * S)
+    return a.net.ip6_addr(), a.net.ip6_route()
+
+
+@devconf_probe(dad_transmits=3)
+def dad_probes_sent(knob: str, value: Any) -> int:
+    _sched, a, _b = two_hosts6(_conf(knob, value))
+    return a.net.mib.icmp6["Icmp6OutNeighborSolicits"]
+
+
+@devconf_probe(disable_ipv6=1)
+def ipv6_discards(knob: str, value: Any) -> int:
+    sched, _a, b = two_hosts6()
+    b.net.sysctl.write(f"net.ipv6.conf.{b.dev.name}.{knob}", value)
+    inject6(b.dev, ipv6_packet(A6, B6, 59, b""))
+    sched.run_for(10 * MS)
+    return b.net.mib.ip6["Ip6InDiscards"]
+
+
 # -- the tests ----------------------------------------------------------------------------------
 def test_every_field_has_an_effect_probe() -> None:
-    assert {f.name for f in fields(Sysctl)} == set(PROBES)
+    containers = {"ipv6_conf_all", "ipv6_conf_default", "ipv6_conf_dev"}
+    assert {f.name for f in fields(Sysctl)} - containers == set(PROBES)
+    assert set(DEVCONF_KNOBS) == set(DEVCONF_PROBES)
+
+
+@pytest.mark.parametrize("knob", sorted(DEVCONF_PROBES))
+def test_devconf_knob_has_an_effect(knob: str) -> None:
+    value, fn = DEVCONF_PROBES[knob]
+    assert value != getattr(Ipv6Devconf(), knob)
+    assert fn(knob, getattr(Ipv6Devconf(), knob)) != fn(knob, value)
+
+
+def test_devconf_paths() -> None:
+    sysctl = Sysctl()
+    sysctl.write("net.ipv6.conf.all.forwarding", 1)
+    assert sysctl.read("net.ipv6.conf.default.forwarding") == 1
+    sysctl.write("/proc/sys/net/ipv6/conf/default/hop_limit", 9)
+    assert sysctl.ipv6_conf_default.hop_limit == 9 and sysctl.ipv6_conf_all.hop_limit == 64
+    with pytest.raises(FileNotFoundError):
+        sysctl.read("net.ipv6.conf.eth9.forwarding")
+    with pytest.raises(FileNotFoundError):
+        sysctl.write("net.ipv6.conf.all.use_tempaddr", 2)
 
 
 @pytest.mark.parametrize("knob", sorted(PROBES))

@@ -245,6 +245,10 @@ class Ping:
     def trace_name(self) -> str:
         return f"{self.net.kernel.hostname} ping {self.result.dst}"
 
+    @staticmethod
+    def addr_text(addr: bytes) -> str:
+        return ip_str(addr)
+
     def _open(self) -> Socket:
         """iputils' create_socket: a ping socket, else (EACCES) a raw one."""
         try:
@@ -393,7 +397,7 @@ class Ping:
         rtt = self.sched.now - sent
         result.received += 1
         result.replies.append(PingReply(seq, src, ttl, size, rtt))
-        result.lines.append(f"{size} bytes from {ip_str(src)}: icmp_seq={seq} "
+        result.lines.append(f"{size} bytes from {self.addr_text(src)}: icmp_seq={seq} "
                             f"ttl={ttl} time={_rtt_text(rtt)} ms")
         self._check_done()
 
@@ -404,7 +408,7 @@ class Ping:
         result = self.result
         result.errors += 1
         result.icmp_errors.append(err)
-        result.lines.append(f"From {ip_str(src)} icmp_seq={seq} {err.text}")
+        result.lines.append(f"From {self.addr_text(src)} icmp_seq={seq} {err.text}")
         self.answered.add(seq)
         self._check_done()
 

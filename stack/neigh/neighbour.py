@@ -7,7 +7,8 @@ table's ``ops`` (``stack/neigh/arp.py``: constructor, solicit, error_report).
 
 Contract:
 - ``tbl.lookup(key, dev)`` / ``tbl.create(key, dev)`` (``__neigh_lookup``); keys are 4-byte
-  addresses.  ``tbl.output(n, skb)`` takes an skb with ``data`` at the network header and
+  addresses (ARP) or 16-byte ones (ND, ``stack/ipv6/ndisc.py``).
+  ``tbl.output(n, skb)`` takes an skb with ``data`` at the network header and
   ``skb.protocol`` set: a connected entry (REACHABLE, PERMANENT, NOARP) gets its link header
   and goes to ``dev_queue_xmit`` at once; otherwise the skb is sent with the cached address
   (STALE -> DELAY, DELAY/PROBE) or queued while the address is resolved (INCOMPLETE, at most
@@ -45,7 +46,8 @@ from stack.core import Timer, dev_queue_xmit, eth_header, kfree_skb
 from stack.core.dropreason import SkbDropReason
 from stack.core.units import NS_PER_MS
 from stack.wire.ethernet import mac_str
-from stack.wire.ipv4 import ip_str, ip_to_int
+from stack.wire.ipv4 import ip_str
+from stack.wire.ipv6 import ipv6_str
 
 if TYPE_CHECKING:
     from stack.core import NetDevice, SkBuff
@@ -102,6 +104,11 @@ LEGAL: dict[int, int] = {
 Watcher = Callable[[int, "Neighbour", int, int], None]
 
 
+def key_str(key: bytes) -> str:
+    """A table key as text: 4 bytes an IPv4 address (ARP), 16 an IPv6 one (ND)."""
+    return ip_str(key) if len(key) == 4 else ipv6_str(key)
+
+
 class NeighOps(Protocol):
     """What a resolution protocol supplies (Linux's ``neigh_ops`` + ``tbl->constructor``)."""
 
@@ -130,7 +137,7 @@ class Neighbour:
         self.confirmed = now - 2 * tbl.base_reachable_ns()
         self.probes = 0
         self.arp_queue: deque[SkBuff] = deque()
-        self.timer = Timer(dev.kernel, self._timer_expired, f"neigh {ip_str(key)} {dev.name}")
+        self.timer = Timer(dev.kernel, self._timer_expired, f"neigh {key_str(key)} {dev.name}")
         self.dead = False
 
     @property
@@ -141,7 +148,7 @@ class Neighbour:
         self.tbl.timer_handler(self)
 
     def __repr__(self) -> str:
-        return f"<Neighbour {ip_str(self.key)} dev {self.dev.name} {self.state_name}>"
+        return f"<Neighbour {key_str(self.key)} dev {self.dev.name} {self.state_name}>"
 
 
 class NeighTable:
@@ -237,7 +244,7 @@ class NeighTable:
     def entries(self, dev: NetDevice | None = None) -> list[Neighbour]:
         devs = [dev] if dev is not None else list(self.hash)
         out = [n for d in devs for n in self.hash.get(d, {}).values()]
-        out.sort(key=lambda n: (n.dev.ifindex, ip_to_int(n.key)))
+        out.sort(key=lambda n: (n.dev.ifindex, int.from_bytes(n.key, "big")))
         return out
 
     # -- the one setter ----------------------------------------------------------------------------
@@ -480,7 +487,7 @@ class NeighTable:
         for n in self.entries(dev):
             if n.nud_state & NUD_NOARP and not all_states:
                 continue
-            text = f"{ip_str(n.key)} dev {n.dev.name}"
+            text = f"{key_str(n.key)} dev {n.dev.name}"
             if n.nud_state & NUD_VALID:
                 text += f" lladdr {mac_str(n.ha)}"
             lines.append(f"{text} {n.state_name}")

@@ -1,4 +1,4 @@
-"""Internet checksums for the wire formats: the IPv4 pseudo-header and L4 sums.
+"""Internet checksums for the wire formats: the IPv4 and IPv6 pseudo-headers and L4 sums.
 
 Mirrors Linux's ``include/net/checksum.h`` / ``include/net/ip.h`` (``csum_tcpudp_nofold``,
 ``csum_tcpudp_magic``, ``tcp_v4_check``) as a thin layer over :mod:`fastpath`, which does the
@@ -26,6 +26,7 @@ __all__ = [
     "internet_checksum",
     "l4_checksum",
     "pseudo_header_sum",
+    "pseudo_header_sum6",
     "verify_l4",
 ]
 
@@ -51,4 +52,28 @@ def l4_checksum(src_ip: Buffer, dst_ip: Buffer, proto: int, segment: Buffer) -> 
 def verify_l4(src_ip: Buffer, dst_ip: Buffer, proto: int, segment: Buffer) -> bool:
     """True when ``segment``, checksum field included, sums to zero with its pseudo-header."""
     partial = csum_partial(segment, pseudo_header_sum(src_ip, dst_ip, proto, len(segment)))
+    return csum_fold(partial) == 0
+
+
+def pseudo_header_sum6(src_ip: Buffer, dst_ip: Buffer, nexthdr: int, length: int) -> int:
+    """Partial sum (0..0xFFFF, not complemented) of the IPv6 pseudo-header.
+
+    Source, destination, the 32-bit upper-layer length and the next header (RFC 8200 §8.1);
+    Linux's ``csum_ipv6_magic`` before its final fold and complement.  A 16-byte address
+    sums as its eight 16-bit words: the 128-bit integer folded 16 bits at a time.
+    """
+    total = int.from_bytes(src_ip, "big") + int.from_bytes(dst_ip, "big") + length + nexthdr
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def l4_checksum6(src_ip: Buffer, dst_ip: Buffer, nexthdr: int, segment: Buffer) -> int:
+    """The value to store in an ICMPv6/UDP/TCP checksum field over IPv6 (field zeroed)."""
+    return internet_checksum(segment, pseudo_header_sum6(src_ip, dst_ip, nexthdr, len(segment)))
+
+
+def verify_l4_6(src_ip: Buffer, dst_ip: Buffer, nexthdr: int, segment: Buffer) -> bool:
+    """True when ``segment``, checksum included, sums to zero with its IPv6 pseudo-header."""
+    partial = csum_partial(segment, pseudo_header_sum6(src_ip, dst_ip, nexthdr, len(segment)))
     return csum_fold(partial) == 0
