@@ -12,8 +12,12 @@ child :class:`TcpSock` on a valid ACK (with TCP_DEFER_ACCEPT, on the first one c
 or any ACK once the deferring period has passed; bare ACKs before are dropped and counted in
 ``TCPDeferAcceptDrop``) - if the accept queue has room (``backlog`` + 1 entries
 as in Linux); otherwise the ACK is dropped and counted in ``ListenOverflows`` and
-``ListenDrops``, and the peer's retransmission gets another chance.  There are no SYN cookies:
-a full SYN queue drops the SYN (``TCPReqQFullDrop``).
+``ListenDrops``, and the peer's retransmission gets another chance.  A SYN that finds the
+SYN queue full (more requests than the backlog, ``inet_csk_reqsk_queue_is_full`` as of Linux
+6.13) gets a SYN cookie under ``tcp_syncookies`` (``syncookies.py``; the ACK that returns it
+makes the child in :func:`cookie_v4_check`) or is dropped (``TCPReqQFullDrop``).  A Fast Open
+SYN with a valid cookie (``fastopen.py``) makes the child at once, its data queued, and its
+request stays with it to retransmit the SYN-ACK (:func:`fastopen_synack_timer`).
 
 Spec: RFC 9293 §3.10.7.2 (LISTEN) and §3.10.7.4 (TIME-WAIT); RFC 1122 4.2.2.13 (a SYN may
 reopen a TIME-WAIT connection with a larger ISN); RFC 6191 (timestamps for the same).
