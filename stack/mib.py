@@ -68,6 +68,9 @@ COUNTERS: dict[str, tuple[str, ...]] = {
         "TCPACKSkippedTimeWait", "TCPACKSkippedChallenge", "TCPWinProbe", "TCPKeepAlive",
         "TCPReqQFullDrop", "TCPWantZeroWindowAdv", "TCPToZeroWindowAdv",
         "TCPFromZeroWindowAdv", "TCPZeroWindowDrop",
+        "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "TCPReqQFullDoCookies",
+        "TCPFastOpenActive", "TCPFastOpenActiveFail", "TCPFastOpenPassive",
+        "TCPFastOpenPassiveFail", "TCPFastOpenListenOverflow", "TCPFastOpenCookieReqd",
     ),
     "ipext": ("InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps"),
     "arp": (

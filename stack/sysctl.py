@@ -24,9 +24,10 @@ for ``tcp_congestion_control``; anything else is ``EINVAL``.
 Knobs deliberately absent (their features are not modelled): ``tcp_recovery`` and
 ``tcp_early_retrans`` (RACK and tail loss probes), ``tcp_autocorking``, ``tcp_mtu_probing`` and
 ``tcp_base_mss``, ``tcp_min_rtt_wlen`` (``min_rtt`` is the all-time minimum), ``tcp_retries1``
-(no route to re-validate), ``tcp_max_syn_backlog`` (no SYN cookies: the SYN queue is bounded by
-the listen backlog, as ``inet_csk_reqsk_queue_is_full``), ``ipfrag_low_thresh`` (obsolete since
-Linux 4.17), ``neigh.default.gc_stale_time`` (no neighbour garbage collection).  The NAPI
+(no route to re-validate), ``tcp_fastopen_key`` and ``tcp_fastopen_blackhole_timeout_sec``
+(Fast Open's key is drawn from the seeded RNG; no blackhole detection), ``ipfrag_low_thresh``
+(obsolete since Linux 4.17), ``neigh.default.gc_stale_time`` (no neighbour garbage
+collection).  The NAPI
 budget knobs of ``net.core`` (``netdev_budget``, ``netdev_budget_usecs``, ``dev_weight``) are
 the kernel's (``stack.core.kernel.Kernel``), where ``net_rx_action`` reads them.
 
@@ -122,6 +123,9 @@ class Sysctl:
     tcp_reordering: int = 3
     tcp_tw_reuse: int = 2
     tcp_abort_on_overflow: bool = False
+    tcp_syncookies: int = 1  # 0 never, 1 when the SYN queue is full, 2 always
+    tcp_max_syn_backlog: int = 2048  # without cookies: the SYN queue's last quarter is refused
+    tcp_fastopen: int = 1  # TFO_CLIENT_ENABLE (stack/tcp/fastopen.py has the bits)
     tcp_challenge_ack_limit: int = 0x7FFFFFFF
     tcp_stdurg: bool = False  # urgent pointer: True reads it as RFC 1122 (at the byte)
     tcp_notsent_lowat: int = 0xFFFFFFFF

@@ -77,6 +77,12 @@ EFFECTS: dict[str, dict[str, str]] = {
         "TCP_CONGESTION": "test_tcp_loss.py::test_congestion_control_is_pluggable",
         "TCP_USER_TIMEOUT": EFFECT + "test_user_timeout_aborts_with_etimedout",
         "TCP_NOTSENT_LOWAT": EFFECT + "test_notsent_lowat_gates_epollout_on_unsent_bytes",
+        "TCP_FASTOPEN": "test_tcp_fastopen.py::"
+                        "test_data_in_the_syn_is_delivered_at_accept_before_the_handshake_completes",
+        "TCP_FASTOPEN_CONNECT": "test_tcp_fastopen.py::"
+                                "test_the_client_caches_the_cookie_then_sends_data_in_the_syn",
+        "TCP_FASTOPEN_NO_COOKIE": "test_tcp_fastopen.py::"
+                                  "test_client_no_cookie_mode_sends_data_without_an_option",
     },
     "udp": {
         **_SOCKET_COMMON,

@@ -242,6 +242,38 @@ def accept_queue_overflow(knob: str, value: Any) -> list[int]:
     return [seg.flags & RST for seg in p.drain()]
 
 
+@probe(tcp_syncookies=0)
+def syn_queue_overflow(knob: str, value: Any) -> list[tuple[int, int]]:
+    p = _peer(knob, value)
+    listener(p, backlog=1)  # the SYN queue is full past one request (qlen > backlog)
+    for port in (43000, 43001, 43002):
+        p.rport, p.iss = port, p.iss + 100_000
+        p.syn()
+    p.run(10 * MS)  # 1: the third SYN gets a cookie SYN-ACK; 0: it is dropped
+    return [(seg.th.dst_port, seg.flags) for seg in p.drain()]
+
+
+@probe(tcp_max_syn_backlog=4)
+def syn_backlog_without_cookies(knob: str, value: Any) -> int:
+    p = _peer(knob, value)
+    p.net.sysctl.tcp_syncookies = 0  # the knob only bounds a queue without cookies
+    listener(p, backlog=100)
+    for port in range(43000, 43006):
+        p.rport, p.iss = port, p.iss + 100_000
+        p.syn()
+    p.run(10 * MS)  # 4: the last quarter is kept for proven peers, none here
+    return len(p.drain())
+
+
+@probe(tcp_fastopen=3)
+def fastopen_cookie_in_synack(knob: str, value: Any) -> bytes | None:
+    p = _peer(knob, value)
+    lsk = listener(p)
+    lsk.setsockopt(6, 23, 5)  # TCP_FASTOPEN: a queue of 5 pending Fast Open children
+    p.syn(fastopen=b"")  # a cookie request
+    return p.expect(SYN | ACK).th.fastopen  # 1: client only, no cookie; 3: the cookie
+
+
 @probe(tcp_challenge_ack_limit=1)
 def challenge_acks(knob: str, value: Any) -> int:
     p = _peer(knob, value)

@@ -200,7 +200,9 @@ def test_tcp_roundtrip_varieties() -> None:
     roundtrip_tcp(TcpRepr(1, 2, 0xFFFFFFFF, 0xFFFFFFFF, 0xFF, 0xFFFF, urgent=0xFFFF))
     roundtrip_tcp(TcpRepr(80, 34567, 1, 2, ACK | PSH, 502, timestamp=(1, 2), payload_len=1000))
     roundtrip_tcp(TcpRepr(1, 2, 3, 4, ACK, 5, sack_blocks=((1, 2), (3, 4), (5, 6), (7, 8))))
-    roundtrip_tcp(TcpRepr(1, 2, 3, 4, ACK, 5, other_options=((34, b""), (254, b"\xf9\x89"))))
+    roundtrip_tcp(TcpRepr(1, 2, 3, 4, ACK, 5, fastopen=b"", other_options=((254, b"\xf9\x89"),)))
+    roundtrip_tcp(TcpRepr(1, 2, 3, 4, SYN, 5, mss=1460, timestamp=(1, 2), wscale=7,
+                          sack_permitted=True, fastopen=bytes(range(8))))
     roundtrip_tcp(TcpRepr(1, 2, 3, 4, SYN, 5, mss=1, other_options=((30, b"abc"),)))
 
 

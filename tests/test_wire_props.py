@@ -78,7 +78,7 @@ ipv4_reprs = st.builds(
     options=st.integers(0, 10).flatmap(lambda n: st.binary(min_size=4 * n, max_size=4 * n)))
 icmp_reprs = st.builds(IcmpRepr, u8, u8, u32, st.binary(max_size=64))
 udp_reprs = st.builds(UdpRepr, u16, u16, st.integers(0, 64))
-_UNKNOWN_KINDS = st.integers(6, 254).filter(lambda k: k != 8)
+_UNKNOWN_KINDS = st.integers(6, 254).filter(lambda k: k not in (8, 34))
 tcp_reprs = st.builds(
     TcpRepr, u16, u16, u32, u32, u8, u16, urgent=u16, mss=st.none() | u16,
     wscale=st.none() | u8, sack_permitted=st.booleans(),
@@ -86,7 +86,8 @@ tcp_reprs = st.builds(
     timestamp=st.none() | st.tuples(u32, u32),
     other_options=st.lists(st.tuples(_UNKNOWN_KINDS, st.binary(max_size=6)),
                            max_size=2).map(tuple),
-    payload_len=st.integers(0, 40))
+    payload_len=st.integers(0, 40),
+    fastopen=st.none() | st.binary(max_size=4).map(lambda b: b * 2))
 
 
 @PROPS

@@ -74,6 +74,7 @@ from stack.uapi import (
     MSG_CMSG_CLOEXEC,
     MSG_DONTWAIT,
     MSG_ERRQUEUE,
+    MSG_FASTOPEN,
     MSG_OOB,
     MSG_PEEK,
     MSG_TRUNC,
@@ -421,7 +422,12 @@ class Socket(MsgOps):
         kflags = flags & ~MSG_DONTWAIT
 
         def op() -> int:
-            return self._send_check().sendmsg(payload, kflags, dest)
+            nonlocal kflags
+            try:
+                return self._send_check().sendmsg(payload, kflags, dest)
+            except BlockingIOError:
+                kflags &= ~MSG_FASTOPEN  # the SYN is out: a retry waits for the handshake
+                raise
 
         return self._call(op, POLL_SEND, "sendto", flags)
 

@@ -15,6 +15,7 @@ from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.const import TCP_RTO_MAX
+from stack.tcp.fastopen import send_syn_data
 from stack.tcp.output import new_skb, transmit_skb
 from stack.wire.tcp import ACK, SYN
 
@@ -54,10 +55,13 @@ def send_syn(sk: TcpSock) -> None:
     sk.write_seq += 1
     sk.write_queue.append(seg)
     sk.retrans_stamp = sk.timeout_stamp = sk.net.sched.now
-    transmit_skb(sk, seg)
     sk.write_queue.popleft()
     sk.rtx.append(seg)
     sk.packets_out += 1
+    if sk.fastopen.req is not None:
+        send_syn_data(sk, seg)  # Fast Open: data (or a cookie request) with the SYN
+    else:
+        transmit_skb(sk, seg)
     sk.snd_nxt = sk.pushed_seq = sk.write_seq
     sk.net.mib.tcp["ActiveOpens"] += 1
     sk.reset_xmit_timer("rto", sk.rto, TCP_RTO_MAX)

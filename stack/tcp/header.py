@@ -42,7 +42,8 @@ _NOP, _TSOPT, _TSOLEN = 1, 8, 10  # TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMEST
 
 
 def syn_options(sk: TcpSock, th: TcpRepr) -> None:
-    """Options of our SYN (``tcp_syn_options``): MSS, timestamps, wscale, SACK-permitted."""
+    """Options of our SYN (``tcp_syn_options``): MSS, timestamps, wscale, SACK-permitted, and
+    the Fast Open cookie (or cookie request) while a Fast Open is in progress."""
     sysctl = sk.net.sysctl
     th.mss = sk.advmss
     if sysctl.tcp_timestamps:
@@ -50,6 +51,10 @@ def syn_options(sk: TcpSock, th: TcpRepr) -> None:
     if sysctl.tcp_window_scaling:
         th.wscale = sk.rcv_wscale
     th.sack_permitted = bool(sysctl.tcp_sack)
+    fo = sk.fastopen
+    if fo.req is not None and fo.req.cookie is not None:  # a Fast Open cookie or request
+        th.fastopen = fo.req.cookie
+        fo.syn_fastopen = True
 
 
 def established_options(sk: TcpSock, th: TcpRepr) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from stack.tcp.const import NS_PER_MS, NS_PER_US
 from stack.tcp.state import LISTEN, SS_NAMES, TIME_WAIT, TcpState
-from stack.uapi import TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE
+from stack.uapi import TCPI_OPT_SACK, TCPI_OPT_SYN_DATA, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE
 from stack.wire.ipv4 import ip_str
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 # struct tcp_info (include/uapi/linux/tcp.h, Linux 6.7: 248 bytes) in layout order, names
 # without ``tcpi_``, with the C type's struct code.  snd_wscale and rcv_wscale share one byte
-# (4 bits each, ``*wscale``); ``*app`` (delivery_rate_app_limited, fastopen_client_fail) is 0.
+# (4 bits each, ``*wscale``); ``*app`` holds delivery_rate_app_limited (0) and
+# fastopen_client_fail.
 TCP_INFO_LAYOUT: tuple[tuple[str, str], ...] = (
     *((name, "B") for name in ("state", "ca_state", "retransmits", "probes", "backoff",
                                "options", "*wscale", "*app")),
@@ -60,8 +61,8 @@ def pack_tcp_info(info: Any) -> bytes:
         if name == "*wscale":
             value = (getattr(info, "snd_wscale", 0) & 0xF) | (
                 (getattr(info, "rcv_wscale", 0) & 0xF) << 4)
-        elif name == "*app":
-            value = 0
+        elif name == "*app":  # delivery_rate_app_limited:1 (0), fastopen_client_fail:2
+            value = (getattr(info, "fastopen_client_fail", 0) & 3) << 1
         else:
             value = int(getattr(info, name, 0) or 0)
         values.append(value & _WIDTH_MASK[code])
@@ -127,6 +128,7 @@ class TcpInfo:
     rcv_wnd: int
     rehash: int
     total_rto: int
+    fastopen_client_fail: int = 0  # TFO_* (uapi): why our SYN's data was not accepted
 
     def asdict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +155,8 @@ def get_info(sk: TcpSock) -> TcpInfo:
         opts |= TCPI_OPT_SACK
     if sk.wscale_ok:
         opts |= TCPI_OPT_WSCALE
+    if sk.fastopen.syn_data_acked:
+        opts |= TCPI_OPT_SYN_DATA
     listen = sk.state == LISTEN
     return TcpInfo(
         state=int(user_state(sk)), ca_state=int(sk.ca_state), retransmits=sk.retransmits,
@@ -179,7 +183,7 @@ def get_info(sk: TcpSock) -> TcpInfo:
         delivered=sk.delivered, delivered_ce=0, bytes_sent=sk.bytes_sent,
         bytes_retrans=sk.bytes_retrans, dsack_dups=sk.dsack_dups,
         reord_seen=0, rcv_ooopack=sk.rcv_ooopack, snd_wnd=sk.snd_wnd, rcv_wnd=sk.rcv_wnd,
-        rehash=0, total_rto=0)
+        rehash=0, total_rto=0, fastopen_client_fail=sk.fastopen.client_fail)
 
 
 def _rate(bps: float) -> str:

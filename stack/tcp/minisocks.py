@@ -12,8 +12,12 @@ child :class:`TcpSock` on a valid ACK (with TCP_DEFER_ACCEPT, on the first one c
 or any ACK once the deferring period has passed; bare ACKs before are dropped and counted in
 ``TCPDeferAcceptDrop``) - if the accept queue has room (``backlog`` + 1 entries
 as in Linux); otherwise the ACK is dropped and counted in ``ListenOverflows`` and
-``ListenDrops``, and the peer's retransmission gets another chance.  There are no SYN cookies:
-a full SYN queue drops the SYN (``TCPReqQFullDrop``).
+``ListenDrops``, and the peer's retransmission gets another chance.  A SYN that finds the
+SYN queue full (more requests than the backlog, ``inet_csk_reqsk_queue_is_full`` as of Linux
+6.13) gets a SYN cookie under ``tcp_syncookies`` (``syncookies.py``; the ACK that returns it
+makes the child in :func:`cookie_v4_check`) or is dropped (``TCPReqQFullDrop``).  A Fast Open
+SYN with a valid cookie (``fastopen.py``) makes the child at once, its data queued, and its
+request stays with it to retransmit the SYN-ACK (:func:`fastopen_synack_timer`).
 
 Spec: RFC 9293 §3.10.7.2 (LISTEN) and §3.10.7.4 (TIME-WAIT); RFC 1122 4.2.2.13 (a SYN may
 reopen a TIME-WAIT connection with a larger ISN); RFC 6191 (timestamps for the same).
@@ -21,6 +25,7 @@ reopen a TIME-WAIT connection with a larger ISN); RFC 6191 (timestamps for the s
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING, Any
 
 from stack.core.dropreason import SkbDropReason
@@ -28,8 +33,10 @@ from stack.core.skbuff import alloc_skb, consume_skb, kfree_skb
 from stack.core.timer import Timer
 from stack.sock import EPOLLIN
 from stack.tcp import ack as tack
-from stack.tcp import output, rcv, rtt
+from stack.tcp import fastopen, output, rcv, rtt
+from stack.tcp import syncookies as syncookies_mod
 from stack.tcp import window as win
+from stack.tcp.close import tcp_done
 from stack.tcp.const import (
     MAX_TCP_HEADER,
     NS_PER_MS,
@@ -60,7 +67,7 @@ class RequestSock:
                  "advmss", "wscale_ok", "snd_wscale", "rcv_wscale", "sack_ok", "tstamp_ok",
                  "ts_recent", "ts_off", "rcv_wnd", "window_clamp", "num_retrans",
                  "num_timeout", "snt_synack", "acked", "timer", "last_oow_ack_time", "route",
-                 "snd_wnd")
+                 "snd_wnd", "rcv_nxt", "tfo_child")
 
     def __init__(self, listener: TcpSock, rx: RxSeg) -> None:
         self.listener = listener
@@ -69,6 +76,9 @@ class RequestSock:
         self.raddr = rx.saddr
         self.rport = rx.th.src_port
         self.irs = rx.th.seq
+        self.rcv_nxt = rx.th.seq + 1  # past the SYN's data too for a Fast Open child
+        self.tfo_child: Any = None  # the child a Fast Open SYN created at once
+        self.snt_synack = -1  # ns the SYN-ACK left; -1: none was sent by this request
         self.num_retrans = 0
         self.num_timeout = 0
         self.acked = False
@@ -96,6 +106,15 @@ def listen_rcv(listener: TcpSock, rx: RxSeg, tw_isn: int = 0) -> None:
     """A segment to a listener (``tcp_rcv_state_process`` case TCP_LISTEN); frees the skb."""
     flags = rx.th.flags
     if flags & ACK:
+        nsk = cookie_v4_check(listener, rx) if not flags & SYN else listener
+        if nsk is None:
+            kfree_skb(rx.skb, SkbDropReason.TCP_LISTEN_OVERFLOW)
+            return
+        if nsk is not listener:  # tcp_child_process: the cookie's child takes the ACK
+            rcv.do_rcv(nsk, rx)
+            if listener.wq:
+                listener.wake(EPOLLIN)
+            return
         rcv.reply_rst(listener, rx)
         kfree_skb(rx.skb, SkbDropReason.TCP_FLAGS)
         return
@@ -112,15 +131,25 @@ def listen_rcv(listener: TcpSock, rx: RxSeg, tw_isn: int = 0) -> None:
         kfree_skb(rx.skb, reason)
 
 
+def reqsk_queue_is_full(listener: TcpSock) -> bool:
+    """``inet_csk_reqsk_queue_is_full``: more requests than the backlog (Linux 6.13 on)."""
+    return len(listener.syn_table) > listener.max_ack_backlog
+
+
 def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> SkbDropReason | None:
-    """Answer a SYN with a SYN-ACK and queue a request (``tcp_conn_request``)."""
+    """Answer a SYN with a SYN-ACK: queue a request, send a cookie, or make a Fast Open child
+    at once (``tcp_conn_request``)."""
     net = listener.net
     mib = net.mib
     table = listener.table
-    if len(listener.syn_table) >= max(listener.max_ack_backlog, 1) and not tw_isn:
-        mib.tcpext["TCPReqQFullDrop"] += 1
-        mib.tcpext["ListenDrops"] += 1
-        return SkbDropReason.TCP_REQQFULLDROP
+    sysctl = net.sysctl
+    syncookies = sysctl.tcp_syncookies
+    want_cookie = False
+    if (syncookies == 2 or reqsk_queue_is_full(listener)) and not tw_isn:
+        want_cookie = syncookies_mod.syn_flood_action(listener)
+        if not want_cookie:
+            mib.tcpext["ListenDrops"] += 1
+            return SkbDropReason.TCP_REQQFULLDROP
     if acceptq_is_full(listener):
         mib.tcpext["ListenOverflows"] += 1
         mib.tcpext["ListenDrops"] += 1
@@ -133,21 +162,32 @@ def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> SkbDropReason | N
         mib.tcpext["ListenDrops"] += 1
         return SkbDropReason.IP_OUTNOROUTES
     th = rx.th
-    sysctl = net.sysctl
     req = RequestSock(listener, rx)
     req.route = route
     mss = th.mss or 536
     if listener.user_mss and listener.user_mss < mss:
         mss = listener.user_mss
     req.mss = mss
+    # a cookie keeps the SYN's options only in a timestamp: without one they are dropped
+    keep = th.timestamp is not None or not want_cookie
     req.tstamp_ok = th.timestamp is not None and bool(sysctl.tcp_timestamps)
     req.ts_recent = th.timestamp[0] if req.tstamp_ok else 0
-    req.sack_ok = th.sack_permitted and bool(sysctl.tcp_sack)
-    req.wscale_ok = th.wscale is not None and bool(sysctl.tcp_window_scaling)
+    req.sack_ok = keep and th.sack_permitted and bool(sysctl.tcp_sack)
+    req.wscale_ok = keep and th.wscale is not None and bool(sysctl.tcp_window_scaling)
     req.snd_wscale = min(th.wscale, 14) if req.wscale_ok else 0
     req.snd_wnd = th.window
-    req.iss = tw_isn or table.secure_seq(req.laddr, req.lport, req.raddr, req.rport)
     req.ts_off = table.ts_offset(req.laddr, req.raddr)
+    if not want_cookie and not tw_isn and not syncookies:
+        # without cookies the last quarter of tcp_max_syn_backlog is kept for peers proven
+        # alive (tcp_peer_is_proven; ixsim keeps no RTT metrics, so none is)
+        backlog = sysctl.tcp_max_syn_backlog
+        if backlog - len(listener.syn_table) < backlog >> 2:
+            mib.tcpext["ListenDrops"] += 1
+            return SkbDropReason.TCP_REQQFULLDROP
+    if want_cookie:
+        req.iss, req.mss = syncookies_mod.init_sequence(listener, rx, mss)
+    else:
+        req.iss = tw_isn or table.secure_seq(req.laddr, req.lport, req.raddr, req.rport)
     req.advmss = win.mss_clamp_user(listener, win.advmss_for_mtu(route.mtu))
     space = win.full_space(listener)
     if listener.userlocks & 2 and (not listener.window_clamp
@@ -160,25 +200,104 @@ def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> SkbDropReason | N
         req.wscale_ok)
     if not req.wscale_ok:
         req.rcv_wscale = 0
-    send_synack(req)
+    if want_cookie:
+        send_synack(req, cookie=True)  # and forget it: the ACK will bring it back
+        return None
+    make_child, foc = fastopen.try_fastopen(listener, rx, fastopen.parse_cookie(th.fastopen))
+    if make_child:
+        child = syn_recv_sock(listener, req, rx)
+        if child is not None:
+            fastopen_child(listener, child, req, rx)
+            send_synack(req)
+            if listener.wq:
+                listener.wake(EPOLLIN)
+            return None
+        mib.tcpext["TCPFastOpenPassiveFail"] += 1
+    send_synack(req, foc=foc)
     listener.syn_table[req.key] = req
     table.ehash[req.key] = req
     req.timer.mod_timer(net.sched.now + TCP_TIMEOUT_INIT)
     return None
 
 
-def send_synack(req: RequestSock) -> None:
-    """``tcp_v4_send_synack``: SYN-ACK with the options the SYN asked for."""
-    th = TcpRepr(req.lport, req.rport, req.iss & SEQ_MASK, (req.irs + 1) & SEQ_MASK,
+def fastopen_child(listener: TcpSock, child: TcpSock, req: RequestSock, rx: RxSeg) -> None:
+    """Finish a child made from a Fast Open SYN (``tcp_fastopen_create_child``): its data is
+    queued now, its window is the SYN's unscaled one, and its request stays with it to
+    retransmit the SYN-ACK until the handshake completes."""
+    listener.net.mib.tcpext["TCPFastOpenPassive"] += 1
+    listener.fastopen.qlen += 1
+    child.fastopen.rsk = req
+    req.tfo_child = child
+    child.snd_wnd = child.max_window = rx.th.window
+    rcv.init_transfer(child)
+    fastopen.add_syn_data(child, rx)
+    req.rcv_nxt = child.rcv_nxt
+    req.timer.mod_timer(listener.net.sched.now + TCP_TIMEOUT_INIT)
+
+
+def cookie_v4_check(listener: TcpSock, rx: RxSeg) -> TcpSock | None:
+    """An ACK to a listener that may carry a cookie: rebuild the request from it and make the
+    child (``cookie_v4_check``, ``tcp_get_cookie_sock``).  Returns the listener when the ACK
+    carries no usable cookie (it is answered with a reset), None when the child could not be
+    made (the accept queue is full: dropped)."""
+    checked = syncookies_mod.cookie_check(listener, rx)
+    if checked is None:
+        return listener
+    mss, isn, tsoff = checked
+    th = rx.th
+    net = listener.net
+    sysctl = net.sysctl
+    tsecr = (th.timestamp[1] - tsoff) & SEQ_MASK if th.timestamp is not None else 0
+    decoded = syncookies_mod.timestamp_decode(sysctl, rx, tsecr)
+    if decoded is None:
+        return listener
+    try:
+        route = listener.table.route(rx.saddr, rx.daddr)
+    except OSError:
+        return None
+    req = RequestSock(listener, rx)
+    req.irs = (th.seq - 1) & SEQ_MASK
+    req.rcv_nxt = th.seq
+    req.iss = isn
+    req.mss = mss
+    req.route = route
+    req.wscale_ok, req.sack_ok, req.snd_wscale = decoded
+    req.tstamp_ok = th.timestamp is not None
+    req.ts_recent = th.timestamp[0] if req.tstamp_ok else 0
+    req.ts_off = tsoff
+    req.snd_wnd = th.window
+    req.advmss = win.mss_clamp_user(listener, win.advmss_for_mtu(route.mtu))
+    space = win.full_space(listener)
+    clamp = listener.window_clamp
+    if listener.userlocks & 2 and (not clamp or clamp > space):
+        clamp = space
+    req.rcv_wnd, req.window_clamp, req.rcv_wscale = win.initial_window(
+        sysctl, space, mss, clamp, req.wscale_ok)
+    if not req.wscale_ok:
+        req.rcv_wscale = 0
+    return syn_recv_sock(listener, req, rx)
+
+
+def send_synack(req: RequestSock, foc: bytes | None = None, cookie: bool = False) -> None:
+    """``tcp_v4_send_synack``: SYN-ACK with the options the SYN asked for, a Fast Open cookie
+    (``foc``) when one is due; a SYN cookie's carries the peer's options in its TSval
+    (``tcp_make_synack`` with TCP_SYNACK_COOKIE)."""
+    listener = req.listener
+    net = listener.net
+    th = TcpRepr(req.lport, req.rport, req.iss & SEQ_MASK, req.rcv_nxt & SEQ_MASK,
                  SYN | ACK, min(req.rcv_wnd, 0xFFFF))
     th.mss = req.advmss
     if req.tstamp_ok:
-        th.timestamp = (req.ts_now(), req.ts_recent)
+        if cookie:
+            tsval = syncookies_mod.init_timestamp(req.wscale_ok, req.snd_wscale, req.sack_ok,
+                                                  False, net.sched.now) + req.ts_off
+            th.timestamp = (tsval & SEQ_MASK, req.ts_recent)
+        else:
+            th.timestamp = (req.ts_now(), req.ts_recent)
     if req.wscale_ok:
         th.wscale = req.rcv_wscale
     th.sack_permitted = req.sack_ok
-    listener = req.listener
-    net = listener.net
+    th.fastopen = foc
     req.snt_synack = net.sched.now
     # ip_build_and_send_pkt on behalf of the listener: its IP_TOS, IP_TTL and IP_MTU_DISCOVER
     # shape the IP header and its SO_PRIORITY / SO_MARK go on the skb, as on any segment of
@@ -196,6 +315,9 @@ def send_synack(req: RequestSock) -> None:
 
 def synack_timer(req: RequestSock) -> None:
     """Retransmit the SYN-ACK, doubling from 1 s, then give up (``reqsk_timer_handler``)."""
+    if req.tfo_child is not None:
+        fastopen_synack_timer(req)
+        return
     listener = req.listener
     if listener.state != LISTEN:
         drop_request(req)
@@ -223,6 +345,31 @@ def synack_timer(req: RequestSock) -> None:
     req.num_timeout += 1
     timeout = min(TCP_TIMEOUT_INIT << req.num_timeout, TCP_RTO_MAX)
     req.timer.mod_timer(listener.net.sched.now + timeout)
+
+
+def fastopen_synack_timer(req: RequestSock) -> None:
+    """A Fast Open child's SYN-ACK unanswered: resend it, one retry more than a request
+    gets, then fail the child with ETIMEDOUT (``tcp_fastopen_synack_timer``)."""
+    child = req.tfo_child
+    if child.state != SYN_RECEIVED or child.fastopen.rsk is not req:
+        return
+    net = child.net
+    max_retries = child.syn_retries or net.sysctl.tcp_synack_retries + 1
+    if req.num_timeout >= max_retries:
+        fastopen.synrecv_done(child)
+        child.sk_err = child.sk_err_soft or errno.ETIMEDOUT
+        net.mib.tcpext["TCPAbortOnTimeout"] += 1
+        tcp_done(child)
+        return
+    net.mib.tcp["RetransSegs"] += 1
+    net.mib.tcpext["TCPSynRetrans"] += 1
+    req.num_retrans += 1
+    send_synack(req)
+    req.num_timeout += 1
+    child.total_retrans += 1
+    if not child.retrans_stamp:
+        child.retrans_stamp = net.sched.now
+    req.timer.mod_timer(net.sched.now + min(TCP_TIMEOUT_INIT << req.num_timeout, TCP_RTO_MAX))
 
 
 def drop_request(req: RequestSock) -> None:
@@ -380,7 +527,7 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
     child.total_retrans = req.num_retrans
     parse = rcv.parse_ts
     parse(child, rx.th)
-    if req.num_retrans:
+    if req.num_retrans or req.snt_synack < 0:  # a cookie's or Fast Open's: no sample
         rtt.ack_update_rtt(child, -1, -1)
     else:
         sample = (rx.tstamp - req.snt_synack) // NS_PER_US

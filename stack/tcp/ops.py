@@ -51,7 +51,7 @@ from stack.sock import (
     eagain,
     oserror,
 )
-from stack.tcp import minisocks, output, urg
+from stack.tcp import fastopen, minisocks, output, urg
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.close import SHUTDOWN_MASK, close_state, fin_time, purge_write_queue, tcp_shutdown
@@ -72,6 +72,7 @@ from stack.tcp.const import (
     TCP_TIMEOUT_INIT,
     TCP_URG_VALID,
 )
+from stack.tcp.fastopen import TFO_CLIENT_ENABLE, TFO_SERVER_ENABLE, TFO_SERVER_WO_SOCKOPT1
 from stack.tcp.recovery import current_ssthresh
 from stack.tcp.state import (
     CLOSE_WAIT,
@@ -90,6 +91,7 @@ from stack.tcp.state import (
 )
 from stack.uapi import (
     MSG_DONTWAIT,
+    MSG_FASTOPEN,
     MSG_MORE,
     MSG_OOB,
     MSG_PEEK,
@@ -147,6 +149,10 @@ def listen(sk: TcpSock, backlog: int) -> None:
         sk.table.bind(sk, sk.laddr, 0)
     sk.table.listen_start(sk)
     sk.max_ack_backlog = backlog
+    tfo = sk.net.sysctl.tcp_fastopen
+    if (tfo & TFO_SERVER_WO_SOCKOPT1 and tfo & TFO_SERVER_ENABLE
+            and not sk.fastopen.max_qlen):  # Fast Open on every listener
+        sk.fastopen.max_qlen = min(backlog, sk.net.sysctl.somaxconn)
     tcp_set_state(sk, LISTEN)
 
 
@@ -167,6 +173,8 @@ def connect(sk: TcpSock, addr: bytes, port: int) -> None:
     if sk.sock_state == SS_CONNECTED:
         raise oserror(errno.EISCONN)
     if sk.sock_state == SS_CONNECTING:
+        if sk.fastopen.defer_connect:
+            raise oserror(errno.EISCONN)
         connect_check(sk)
         return
     if sk.state != CLOSED:
@@ -196,6 +204,9 @@ def connect(sk: TcpSock, addr: bytes, port: int) -> None:
         sk.write_seq = table.secure_seq(sk.laddr, sk.lport, sk.raddr, sk.rport)
     sk.iss = sk.write_seq
     sk.ts_off = table.ts_offset(sk.laddr, sk.raddr)
+    if fastopen.defer_connect(sk):  # TCP_FASTOPEN_CONNECT: the SYN leaves with the first send
+        sk.sock_state = SS_CONNECTING
+        return
     send_syn(sk)
     sk.sock_state = SS_CONNECTING
     raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
@@ -283,15 +294,48 @@ def slow_start_after_idle_check(sk: TcpSock) -> None:
     sk.cwnd_stamp = sk.net.sched.now
 
 
-def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0) -> int:
+def sendmsg_fastopen(sk: TcpSock, data: memoryview, addr: tuple[bytes, int] | None) -> int:
+    """``sendto(MSG_FASTOPEN)`` or the first send of a deferred TCP_FASTOPEN_CONNECT: connect
+    with the data in the SYN (``tcp_sendmsg_fastopen``).  Returns what the SYN carried;
+    EINPROGRESS when it carried nothing (no cookie yet: the SYN asked for one)."""
+    fo = sk.fastopen
+    if not sk.net.sysctl.tcp_fastopen & TFO_CLIENT_ENABLE:
+        raise oserror(errno.EOPNOTSUPP)
+    if fo.req is not None:
+        raise oserror(errno.EALREADY)  # another Fast Open is in progress
+    fo.req = req = fastopen.FastOpenRequest(b"", data)
+    try:
+        if fo.defer_connect:
+            send_syn(sk)
+            raise BlockingIOError(errno.EINPROGRESS, "Operation now in progress")
+        if addr is None:
+            raise oserror(errno.EDESTADDRREQ)
+        connect(sk, *addr)
+    except BlockingIOError as exc:
+        if exc.errno != errno.EINPROGRESS or not req.copied:
+            raise
+    finally:
+        fo.req = None
+        fo.defer_connect = False
+    return req.copied
+
+
+def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0,
+            addr: tuple[bytes, int] | None = None) -> int:
     """Queue ``data`` for sending and push it (``tcp_sendmsg_locked``).
 
     ``MSG_OOB`` makes the last byte urgent (``tcp_mark_urg``): every segment below it then
     carries URG and the urgent pointer until the peer acknowledges it (see ``urg.py``).
+    ``MSG_FASTOPEN`` (or a connect deferred by TCP_FASTOPEN_CONNECT) connects with the data
+    in the SYN (:func:`sendmsg_fastopen`).  A Fast Open child may send before the handshake
+    completes (``tcp_passive_fastopen``).
     """
+    if flags & MSG_FASTOPEN or sk.fastopen.defer_connect:
+        return sendmsg_fastopen(sk, memoryview(data).cast("B"), addr)
     if sk.sk_err:
         raise_sock_error(sk)
-    if sk.state not in (ESTABLISHED, CLOSE_WAIT):
+    if sk.state not in (ESTABLISHED, CLOSE_WAIT) and not (
+            sk.state == SYN_RECEIVED and sk.fastopen.rsk is not None):
         if sk.state in (SYN_SENT, SYN_RECEIVED):
             raise eagain()
         raise oserror(errno.EPIPE)
@@ -507,7 +551,9 @@ def poll(sk: TcpSock) -> int:
         mask |= EPOLLHUP
     if shutdown & RCV_SHUTDOWN:
         mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
-    if state not in (SYN_SENT, SYN_RECEIVED):
+    if state == SYN_SENT and sk.fastopen.defer_connect:
+        mask |= EPOLLOUT | EPOLLWRNORM  # write() makes the SYN (tcp_poll)
+    elif state not in (SYN_SENT, SYN_RECEIVED) or sk.fastopen.rsk is not None:
         urg_data = sk.urg_data
         target = urg.poll_target(sk, sk.rcvlowat) if urg_data else sk.rcvlowat
         if epollin_ready(sk, target):
@@ -664,4 +710,7 @@ def disconnect(sk: TcpSock) -> None:
         sk.laddr = INADDR_ANY  # inet_reset_saddr: the next connect picks its source again
     sk.rport = 0
     sk.sock_state = SS_UNCONNECTED
+    fo = sk.fastopen
+    fo.req = None
+    fo.defer_connect = fo.syn_fastopen = fo.syn_data = fo.syn_data_acked = False
     sk.wake()

@@ -22,7 +22,7 @@ from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import consume_skb, kfree_skb
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN
 from stack.tcp import ack as tack
-from stack.tcp import connect, output, rcvq, rtt, urg
+from stack.tcp import connect, fastopen, output, rcvq, rtt, urg
 from stack.tcp import window as win
 from stack.tcp.close import fin_time, tcp_done, tcp_reset, tcp_shutdown, tcp_time_wait
 from stack.tcp.const import (
@@ -336,9 +336,12 @@ def rcv_state_process(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
 def establish_passive(sk: TcpSock, rx: RxSeg) -> None:
     """SYN-RECEIVED -> ESTABLISHED on the ACK of our SYN-ACK (RFC 9293 §3.10.7.4 fifth)."""
     sk.delivered += 1
-    sk.retrans_stamp = 0
-    init_transfer(sk)
-    sk.copied_seq = sk.rcv_nxt
+    if sk.fastopen.rsk is not None:  # a Fast Open child: set up (and maybe read) already
+        fastopen.synrecv_done(sk)
+    else:
+        sk.retrans_stamp = 0
+        init_transfer(sk)
+        sk.copied_seq = sk.rcv_nxt
     tcp_set_state(sk, ESTABLISHED)
     sk.snd_una = rx.ack
     sk.snd_wnd = rx.th.window << sk.snd_wscale
@@ -396,6 +399,9 @@ def rcv_synsent(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
         win.initialize_rcv_mss(sk)
         sk.copied_seq = sk.rcv_nxt
         finish_connect(sk)
+        fo = sk.fastopen
+        if (fo.syn_fastopen or fo.syn_data) and fastopen.rcv_synack(sk, rx):
+            return None  # the SYN's data goes again, and carries the ACK
         if sk.pingpong:  # save one ACK: data will follow soon
             sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_TIMER
             output.enter_quickack_mode(sk, 16)

@@ -34,6 +34,7 @@ from stack.tcp.const import (
     TCP_MSS_DEFAULT,
     TCP_TIMEOUT_INIT,
 )
+from stack.tcp.fastopen import FastOpenSock
 from stack.tcp.info import get_info, ss_line
 from stack.tcp.state import CLOSING, FIN_WAIT_1, LAST_ACK, SS_NAMES, CaState, TcpState
 from stack.uapi import IPPROTO_TCP, SOCK_STREAM
@@ -76,6 +77,8 @@ class TcpSock(Sock):
         self.accept_queue: deque[TcpSock] = deque()
         self.max_ack_backlog = 0
         self.syn_table: dict[tuple[bytes, int, bytes, int], Any] = {}
+        self.synflood_warned = False  # the "Possible SYN flooding" line was logged
+        self.fastopen = FastOpenSock()  # TCP Fast Open state (fastopen.py)
         # route and path
         self.route: Any = None
         self.features = 0
@@ -313,7 +316,7 @@ class TcpSock(Sock):
 
     def sendmsg(self, data: bytes | memoryview, flags: int = 0,
                 addr: tuple[bytes, int] | None = None) -> int:
-        return ops.sendmsg(self, data, flags)
+        return ops.sendmsg(self, data, flags, addr)
 
     def recvmsg(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[bytes, int] | None]:
         return ops.recvmsg(self, bufsize, flags), None

@@ -15,7 +15,10 @@ clamped to it, ``tcp_clamp_rto_to_user_timeout``), TCP_LINGER2 is the orphaned F
 lifetime (at most 120 s; negative: close() resets instead), TCP_NOTSENT_LOWAT bounds the
 unsent bytes under which the socket is writable (``tcp_stream_memory_free``; 0: the
 ``tcp_notsent_lowat`` sysctl), TCP_QUICKACK 1 leaves delayed-ACK (pingpong) mode and sends a
-scheduled ACK at once, 0 enters it.
+scheduled ACK at once, 0 enters it.  TCP_FASTOPEN sets a listener's Fast Open queue length
+(capped by somaxconn), TCP_FASTOPEN_CONNECT makes connect() wait for the first send to put
+data in the SYN, TCP_FASTOPEN_NO_COOKIE sends or accepts SYN data without a cookie
+(``stack/tcp/fastopen.py``).
 Unknown options raise ``ENOPROTOOPT``; out-of-range values ``EINVAL``.
 """
 
@@ -45,6 +48,7 @@ from stack.tcp.const import (
     TCP_RTO_MAX,
     TCP_TIMEOUT_INIT,
 )
+from stack.tcp.fastopen import TFO_CLIENT_ENABLE
 from stack.tcp.state import CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN
 from stack.tcp.timer import keepalive_time_when
 from stack.uapi import (
@@ -72,6 +76,9 @@ from stack.uapi import (
     TCP_CONGESTION,
     TCP_CORK,
     TCP_DEFER_ACCEPT,
+    TCP_FASTOPEN,
+    TCP_FASTOPEN_CONNECT,
+    TCP_FASTOPEN_NO_COOKIE,
     TCP_INFO,
     TCP_KEEPCNT,
     TCP_KEEPIDLE,
@@ -298,6 +305,23 @@ def _set_tcp(sk: TcpSock, option: int, value: Any) -> None:
     elif option == TCP_DEFER_ACCEPT:
         sk.defer_accept = secs_to_retrans(val, TCP_TIMEOUT_INIT // NS_PER_S,
                                           TCP_RTO_MAX // NS_PER_S)
+    elif option == TCP_FASTOPEN:
+        # fastopen_queue_tune: the Fast Open children a listener may hold
+        if val < 0 or sk.state not in (CLOSED, LISTEN):
+            raise oserror(errno.EINVAL)
+        sk.fastopen.max_qlen = min(val, sk.net.sysctl.somaxconn)
+    elif option == TCP_FASTOPEN_CONNECT:
+        if not 0 <= val <= 1:
+            raise oserror(errno.EINVAL)
+        if not sk.net.sysctl.tcp_fastopen & TFO_CLIENT_ENABLE:
+            raise oserror(errno.EOPNOTSUPP)
+        if sk.state != CLOSED:
+            raise oserror(errno.EINVAL)
+        sk.fastopen.connect = bool(val)
+    elif option == TCP_FASTOPEN_NO_COOKIE:
+        if not 0 <= val <= 1 or sk.state not in (CLOSED, LISTEN):
+            raise oserror(errno.EINVAL)
+        sk.fastopen.no_cookie = bool(val)
     else:
         raise oserror(errno.ENOPROTOOPT)
 
@@ -369,4 +393,10 @@ def getsockopt(sk: TcpSock, level: int, option: int) -> Any:
     if option == TCP_DEFER_ACCEPT:
         return retrans_to_secs(sk.defer_accept, TCP_TIMEOUT_INIT // NS_PER_S,
                                TCP_RTO_MAX // NS_PER_S)
+    if option == TCP_FASTOPEN:
+        return sk.fastopen.max_qlen
+    if option == TCP_FASTOPEN_CONNECT:
+        return int(sk.fastopen.connect)
+    if option == TCP_FASTOPEN_NO_COOKIE:
+        return int(sk.fastopen.no_cookie)
     raise oserror(errno.ENOPROTOOPT)

@@ -80,6 +80,10 @@ class TcpTable:
         self._seq_key = rng.getrandbits(128).to_bytes(16, "big")
         self._ts_key = rng.getrandbits(128).to_bytes(16, "big")
         self._port_offset = rng.getrandbits(32)
+        # drawn from the RNG at first use (syncookies.py, fastopen.py), as net_get_random_once
+        self.syncookie_secret: tuple[bytes, bytes] | None = None
+        self.fastopen_key: bytes | None = None
+        self.fastopen_cache: dict[tuple[bytes, bytes], Any] = {}  # tcp_metrics' TFO part
         self.challenge_second = -1
         self.challenge_count = 0
         self.transmit = self._ip_transmit

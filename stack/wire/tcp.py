@@ -132,6 +132,16 @@ _NOP_NOP_TS_PREFIX = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TI
 _NOP_NOP_TS_LEN = 2 + TCPOLEN_TIMESTAMP  # 12
 
 
+TCPOLEN_FASTOPEN_BASE = 2
+
+
+def _fastopen_len(cookie: bytes) -> int:
+    """Bytes the Fast Open option takes: kind, length, cookie, and NOP NOP when the option's
+    length is 2 modulo 4 (``tcp_options_write``)."""
+    length = TCPOLEN_FASTOPEN_BASE + len(cookie)
+    return length + 2 if length & 3 == 2 else length
+
+
 def flags_str(flags: int) -> str:
     """tcpdump's flag letters: ``S``, ``S.``, ``P.``, ``F.``, ``R``; ``none`` for 0."""
     return "".join(c for bit, c in _FLAG_CHARS if flags & bit) or "none"
@@ -308,6 +318,7 @@ class TcpRepr:
     timestamp: tuple[int, int] | None = None  # (TSval, TSecr)
     other_options: tuple[tuple[int, bytes], ...] = ()  # unknown kinds, raw (kind, body)
     payload_len: int = 0
+    fastopen: bytes | None = None  # RFC 7413 option body: b"" requests a cookie
 
     @property
     def segment_len(self) -> int:
@@ -345,6 +356,8 @@ class TcpRepr:
             n += 1 + TCPOLEN_WINDOW
         if self.sack_blocks:
             n += 2 + TCPOLEN_SACK_BASE + TCPOLEN_SACK_PERBLOCK * len(self.sack_blocks)
+        if self.fastopen is not None:
+            n += _fastopen_len(self.fastopen)
         for _, body in self.other_options:
             n += 2 + len(body)
         return n
@@ -362,7 +375,7 @@ class TcpRepr:
         caller, fills it).  Raises ``ValueError`` when the options exceed 40 bytes.
         """
         if (self.mss is None and self.wscale is None and not self.sack_permitted
-                and not self.sack_blocks and not self.other_options):
+                and not self.sack_blocks and not self.other_options and self.fastopen is None):
             if self.timestamp is None:
                 hl = TCP_HLEN
             else:
@@ -412,6 +425,16 @@ class TcpRepr:
             for left, right in self.sack_blocks:
                 _SACK_BLOCK.pack_into(buf, i, left, right)
                 i += TCPOLEN_SACK_PERBLOCK
+        if self.fastopen is not None:
+            cookie = self.fastopen
+            length = TCPOLEN_FASTOPEN_BASE + len(cookie)
+            buf[i] = TCPOPT_FASTOPEN
+            buf[i + 1] = length
+            buf[i + 2:i + length] = cookie
+            i += length
+            if length & 3 == 2:  # tcp_options_write pads the option itself with NOP NOP
+                buf[i] = buf[i + 1] = TCPOPT_NOP
+                i += 2
         for kind, body in self.other_options:
             buf[i] = kind
             buf[i + 1] = 2 + len(body)
@@ -443,6 +466,8 @@ def _decode_options(rep: TcpRepr, opts: memoryview) -> None:
             rep.sack_permitted = True
         elif kind == TCPOPT_SACK:
             rep.sack_blocks = tuple(_SACK_BLOCK.iter_unpack(opts[i + 2:i + length]))
+        elif kind == TCPOPT_FASTOPEN:
+            rep.fastopen = bytes(opts[i + 2:i + length])
         elif kind != TCPOPT_NOP:
             other.append((kind, bytes(opts[i + 2:i + length])))
         i += length

@@ -162,7 +162,7 @@ class Peer:
              ts: tuple[int, int] | None | bool = True, sack: tuple = (), mss: int | None = None,
              wscale: int | None = None, sack_perm: bool = False, sport: int | None = None,
              dport: int | None = None, advance: bool = True, csum_ok: bool = True,
-             urgent: int = 0) -> None:
+             urgent: int = 0, fastopen: bytes | None = None) -> None:
         """Inject one segment at ``at`` (absolute ns; default now)."""
         if at is not None:
             self.run_until(at)
@@ -182,6 +182,7 @@ class Peer:
         th.wscale = wscale
         th.sack_permitted = sack_perm
         th.urgent = urgent
+        th.fastopen = fastopen  # RFC 7413: b"" asks for a cookie
         self.inject(th, data, csum_ok)
         if advance and seq == self.seq:
             self.seq = seq + len(data) + bool(flags & SYN) + bool(flags & FIN)

@@ -57,6 +57,7 @@ from stack.wire.icmp import (
 from stack.wire.ipv4 import IPV4_CONSTRUCT
 from stack.wire.tcp import (
     TCP_CONSTRUCT,
+    TCPOPT_FASTOPEN,
     TCPOPT_MSS,
     TCPOPT_SACK,
     TCPOPT_SACK_PERM,
@@ -241,7 +242,7 @@ def roundtrip_tcp(rep: TcpRepr, src: bytes = A, dst: bytes = B) -> bytes:
     assert flags == rep.flags
     assert construct_tcp_options(c.options) == (
         rep.mss, rep.wscale, rep.sack_permitted, rep.sack_blocks, rep.timestamp,
-        rep.other_options)
+        rep.other_options, rep.fastopen)
     # Without addresses: checksum left zero.
     assert emit_filled(rep, payload=payload) == zero_field(wire, 16)
     return wire
@@ -253,6 +254,7 @@ def construct_tcp_options(opts: Any) -> tuple[Any, ...]:
     sack_perm = False
     blocks: tuple[tuple[int, int], ...] = ()
     other = []
+    fastopen = None
     for o in opts:
         if o.kind == 0:
             break
@@ -266,6 +268,8 @@ def construct_tcp_options(opts: Any) -> tuple[Any, ...]:
             timestamp = (o.body.tsval, o.body.tsecr)
         elif o.kind == TCPOPT_SACK:
             blocks = tuple((b.left, b.right) for b in o.body)
+        elif o.kind == TCPOPT_FASTOPEN:
+            fastopen = o.body
         elif o.kind != 1:
             other.append((o.kind, o.body))
-    return mss, wscale, sack_perm, blocks, timestamp, tuple(other)
+    return mss, wscale, sack_perm, blocks, timestamp, tuple(other), fastopen

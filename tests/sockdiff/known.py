@@ -19,6 +19,4 @@ KNOWN: dict[str, str] = {
     # refused on purpose: not modelled, so ENOPROTOOPT as Linux gives for an option it lacks
     "ip_multicast_defaults": f"{REFUSED}: IP_MULTICAST_TTL/LOOP ENOPROTOOPT (IP multicast "
                              "is not modelled); Linux 1 and 1",
-    "tcp_defer_accept_and_fastopen": f"{REFUSED}: TCP_FASTOPEN ENOPROTOOPT (TCP Fast Open is "
-                                     "not modelled); Linux stores the queue length",
 }
