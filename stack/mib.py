@@ -57,7 +57,7 @@ COUNTERS: dict[str, tuple[str, ...]] = {
         "TCPACKSkippedSynRecv", "TCPACKSkippedSeq",
         "TCPACKSkippedTimeWait", "TCPACKSkippedChallenge", "TCPWinProbe", "TCPKeepAlive",
         "TCPReqQFullDrop", "TCPWantZeroWindowAdv", "TCPToZeroWindowAdv",
-        "TCPFromZeroWindowAdv", "TCPZeroWindowDrop",
+        "TCPFromZeroWindowAdv", "TCPZeroWindowDrop", "TCPAutoCorking",
     ),
     "ipext": ("InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps"),
     "arp": (
