@@ -335,7 +335,8 @@ class Host:
         qdisc as it is (``tc qdisc show``): ``host.tc("eth0", "fq_codel", target=5,
         interval=100)`` (times in ms, tc's parameter names), ``host.tc("eth0").stats()``.
         Kinds: ``pfifo_fast`` (Linux's built-in default), ``fq_codel`` and ``fq``; an unknown
-        one is ENOENT, a bad parameter EINVAL.  ``ixsim.tc.qdisc_show(dev)`` prints it as tc -s does.
+        one is ENOENT, a bad parameter EINVAL.  ``ixsim.tc.qdisc_show(dev)`` prints it as
+        tc -s does.
         """
         dev = self.interfaces.get(iface)
         if dev is None:

@@ -34,6 +34,7 @@ EDGE = "test_socket_edges.py::"
 URGENT = "test_tcp_urgent.py::"
 CMSG = "test_socket_cmsg.py::"
 PARITY = "test_socket_parity_rest.py::"
+PACING = "test_tcp_tsq_pacing.py::"
 
 _SOCKET_COMMON = {
     "SO_DEBUG": READBACK,  # SOCK_DBG: no other effect in Linux
@@ -77,6 +78,7 @@ EFFECTS: dict[str, dict[str, str]] = {
         "TCP_CONGESTION": "test_tcp_loss.py::test_congestion_control_is_pluggable",
         "TCP_USER_TIMEOUT": EFFECT + "test_user_timeout_aborts_with_etimedout",
         "TCP_NOTSENT_LOWAT": EFFECT + "test_notsent_lowat_gates_epollout_on_unsent_bytes",
+        "SO_MAX_PACING_RATE": PACING + "test_so_max_pacing_rate_paces_tcp_on_the_wire_with_pfifo_fast",  # noqa: E501
     },
     "udp": {
         **_SOCKET_COMMON,
@@ -97,6 +99,7 @@ EFFECTS: dict[str, dict[str, str]] = {
         "IP_PKTINFO": CMSG + "test_recv_ancillary_data_is_linuxs",
         "IP_RECVTTL": CMSG + "test_recvttl_follows_the_received_header",
         "IP_RECVTOS": CMSG + "test_recv_ancillary_data_is_linuxs",
+        "SO_MAX_PACING_RATE": PACING + "test_so_max_pacing_rate_paces_datagrams_under_fq",
     },
     "packet": {
         **_SOCKET_COMMON,
@@ -114,6 +117,7 @@ EFFECTS: dict[str, dict[str, str]] = {
         "SO_LINGER": READBACK,
         "SO_RCVLOWAT": READBACK,
         "SO_BINDTODEVICE": READBACK,
+        "SO_MAX_PACING_RATE": PACING + "test_so_max_pacing_rate_paces_datagrams_under_fq",
     },
 }
 

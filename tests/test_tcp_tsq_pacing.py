@@ -14,6 +14,8 @@ import struct
 import pytest
 
 from ixsim import World
+from ixsim.apps.bulk import bulk_receive, bulk_send
+from ixsim.netsim import measure_point
 from stack.core.netdevice import netif_stop_queue, netif_wake_queue
 from stack.sock import PACING_RATE_UNLIMITED, SK_PACING_FQ, SK_PACING_NEEDED, SK_PACING_NONE
 from stack.tcp.tsq import TSQ_THROTTLED
@@ -171,7 +173,8 @@ def test_autocork_coalesces_small_writes_while_the_device_is_busy(corking: int) 
         for i in range(50):
             c.send(bytes([i]) * 100)  # no event runs between these writes
         got = _drain(w, conn, 65_000)
-        assert c.sk.cwnd * 1448 > 120_000 and got == head + b"".join(bytes([i]) * 100 for i in range(50))
+        assert c.sk.cwnd * 1448 > 120_000
+        assert got == head + b"".join(bytes([i]) * 100 for i in range(50))
         frames = [th for _t, th in wire if th.payload_len]
         if corking:
             assert mib["TCPAutoCorking"] > before
@@ -319,16 +322,53 @@ def test_tcp_info_pacing_and_delivery_fields_are_filled() -> None:
 
 
 def _bulk_with_ping(qdisc: str):
+    """Ping a -> b while a bulk transfer a -> b runs (its receiver reading all along)."""
     with World(seed=9) as w:
-        a, _b, c, conn = _pair(w, qdisc)
-        c.send(bytes(30 * MIB))
-        w.run_for("3ms")  # slow start is over; the queues are what they will be
-        result = a.ping("10.0.0.2", count=20, interval="0.2ms")
-        return result, c.sk
+        a = w.host("a", "10.0.0.1/24")
+        b = w.host("b", "10.0.0.2/24")
+        for h in (a, b):
+            h.sysctl("net.ipv4.tcp_wmem", BUFS)
+            h.sysctl("net.ipv4.tcp_rmem", BUFS)
+        w.cable(a.eth0, b.eth0, latency="50us")
+        a.tc("eth0", qdisc)
+        b.spawn(bulk_receive(b, 5001))
+        a.spawn(bulk_send(a, ("10.0.0.2", 5001), 1 << 30, seed=3))
+        w.run_for("20ms")  # slow start is over; the queues are what they will be
+        sk = next(s for s in a.net.tcp.ehash.values() if getattr(s, "rport", 0) == 5001)
+        cwnd_before = sk.cwnd
+        result = a.ping("10.0.0.2", count=20, interval="0.5ms")
+        return result, sk, cwnd_before
 
 
-@pytest.mark.parametrize("qdisc", ["pfifo_fast", "fq_codel", "fq"])
+@pytest.mark.parametrize("qdisc", [
+    pytest.param("pfifo_fast", marks=FIFO), pytest.param("fq_codel", marks=FIFO),
+    pytest.param("fq", marks=FIFO)])
 def test_ping_during_a_bulk_transfer_stays_below_a_millisecond(qdisc: str) -> None:
-    result, _sk = _bulk_with_ping(qdisc)
+    result, sk, _cwnd = _bulk_with_ping(qdisc)
     assert result.received == 20
     assert statistics.median(result.rtts) < 1_000_000
+    assert sk.bytes_acked > 10 * MIB  # the transfer was running
+
+
+@FIFO
+def test_cwnd_stays_bounded_when_not_cwnd_limited() -> None:
+    """tcp_is_cwnd_limited: once TSQ, not cwnd, holds the flow back, cwnd stops growing."""
+    _result, sk, cwnd_before = _bulk_with_ping("pfifo_fast")
+    bdp = 10e9 / 8 * 120e-6 / 1448  # ~100 us of RTT plus moderation at 10 Gbit/s
+    assert sk.cwnd < 8 * bdp and sk.cwnd <= cwnd_before * 1.1
+
+
+@FIFO
+def test_netsim_at_loss_0_keeps_line_rate_with_a_short_queue() -> None:
+    """Issue 13's netsim target: 9.3+ Gbit/s, srtt within 1.5x the idle ping RTT, cwnd that
+    stops growing on a ~215-segment path (it ended at 10,712 segments before)."""
+    point = measure_point(0.0, 100_000, 256 << 20)
+    info = point.flow.sender_info
+    with World(seed=1) as w:
+        a = w.host("a", "10.0.0.1/24")
+        w.host("b", "10.0.0.2/24")
+        w.cable(a.eth0, w.hosts["b"].eth0, latency="50us")
+        idle = statistics.median(a.ping("10.0.0.2", count=5, interval="1ms").rtts) / 1000
+    assert point.goodput_gbps >= 9.3
+    assert info.rtt <= 1.5 * idle
+    assert info.snd_cwnd < 4 * 215
