@@ -53,7 +53,7 @@ def _pump(w: World, c, conn, data: bytes, step: str = "50us", limit: int = 200_0
     for _ in range(limit):
         if sent < len(data):
             try:
-                sent += c.send(data[sent:sent + MIB])
+                sent += c.send(data[sent : sent + MIB])
             except BlockingIOError:
                 pass
         w.run_for(step)
@@ -115,18 +115,20 @@ def test_tsq_bounds_what_waits_below_tcp_and_completions_resume_the_send() -> No
     with World(seed=3) as w:
         a, _b, c, conn = _pair(w)
         data = bytes(range(256)) * (48 * MIB // 256)
-        _pump(w, c, conn, data[:8 * MIB])  # cwnd grows well beyond what TSQ lets through
+        _pump(w, c, conn, data[: 8 * MIB])  # cwnd grows well beyond what TSQ lets through
         sk = c.sk
         dev = a.net.kernel.dev_get_by_name("eth0")
         w.run_for("2ms")  # idle: every completion is in
         assert sk.wmem_alloc == 0
         netif_stop_queue(dev)
-        n = c.send(data[8 * MIB:24 * MIB])  # as much as the send buffer takes
+        n = c.send(data[8 * MIB : 24 * MIB])  # as much as the send buffer takes
         assert n > 8 * MIB
         w.run_for("5ms")  # ACKs of what left before the stop keep opening cwnd
         q = dev.qdisc
-        limit = min(max(2 * 65_536, sk.sk_pacing_rate >> sk.sk_pacing_shift),
-                    a.net.sysctl.tcp_limit_output_bytes)
+        limit = min(
+            max(2 * 65_536, sk.sk_pacing_rate >> sk.sk_pacing_shift),
+            a.net.sysctl.tcp_limit_output_bytes,
+        )
         biggest = max(seg.skb.truesize for seg in sk.rtx)
         assert sk.sk_pacing_status == SK_PACING_NONE and sk.cwnd * 1448 > limit
         queued = sum(skb.truesize for band in q.bands for skb in band)
@@ -138,7 +140,7 @@ def test_tsq_bounds_what_waits_below_tcp_and_completions_resume_the_send() -> No
         netif_wake_queue(dev)
         got = _drain(w, conn, n)  # nothing more is written: completions resume the send
         assert tasklet.count > ran  # tcp_wfree -> TSQ tasklet -> tcp_write_xmit
-        assert got == data[8 * MIB:8 * MIB + n]
+        assert got == data[8 * MIB : 8 * MIB + n]
 
 
 def test_tcp_limit_output_bytes_lowers_the_bound() -> None:
@@ -208,8 +210,10 @@ def test_so_max_pacing_rate_paces_tcp_on_the_wire_with_pfifo_fast() -> None:
         assert elapsed > 0.85 * 2 * MIB * 1e9 / rate  # unpaced, 2 MiB take ~2 ms here
         data = [(t, th.payload_len) for t, th in wire if th.payload_len][20:80]
         # each skb leaves len/rate after the one before it (tcp_update_skb_after_send)
-        ratios = [(t2 - t1) * rate / (n1 * 1e9)
-                  for (t1, n1), (t2, _n2) in zip(data, data[1:], strict=False)]
+        ratios = [
+            (t2 - t1) * rate / (n1 * 1e9)
+            for (t1, n1), (t2, _n2) in zip(data, data[1:], strict=False)
+        ]
         assert 0.95 < statistics.median(ratios) < 1.05
         info = c.sk.info()
         assert info.max_pacing_rate == rate and info.pacing_rate == rate
@@ -269,8 +273,19 @@ def _udp_frame(a, b, payload: bytes) -> bytes:
     src = a.net.kernel.dev_get_by_name("eth0").dev_addr
     dst = b.net.kernel.dev_get_by_name("eth0").dev_addr
     udp = struct.pack("!HHHH", 4000, 9, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-                     socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.2"))
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(udp),
+        0,
+        0,
+        64,
+        17,
+        0,
+        socket.inet_aton("10.0.0.1"),
+        socket.inet_aton("10.0.0.2"),
+    )
     return bytes(dst) + bytes(src) + b"\x08\x00" + ip + udp
 
 
@@ -340,9 +355,14 @@ def _bulk_with_ping(qdisc: str):
         return result, sk, cwnd_before
 
 
-@pytest.mark.parametrize("qdisc", [
-    pytest.param("pfifo_fast", marks=FIFO), pytest.param("fq_codel", marks=FIFO),
-    pytest.param("fq", marks=FIFO)])
+@pytest.mark.parametrize(
+    "qdisc",
+    [
+        pytest.param("pfifo_fast", marks=FIFO),
+        pytest.param("fq_codel", marks=FIFO),
+        pytest.param("fq", marks=FIFO),
+    ],
+)
 def test_ping_during_a_bulk_transfer_stays_below_a_millisecond(qdisc: str) -> None:
     result, sk, _cwnd = _bulk_with_ping(qdisc)
     assert result.received == 20
