@@ -349,8 +349,9 @@ class Host:
         """``tc qdisc replace dev IFACE root KIND [PARAMS]`` with ``kind``, else the root
         qdisc as it is (``tc qdisc show``): ``host.tc("eth0", "fq_codel", target=5,
         interval=100)`` (times in ms, tc's parameter names), ``host.tc("eth0").stats()``.
-        Kinds: ``pfifo_fast`` (Linux's built-in default) and ``fq_codel``; an unknown one is
-        ENOENT, a bad parameter EINVAL.  ``ixsim.tc.qdisc_show(dev)`` prints it as tc -s does.
+        Kinds: ``pfifo_fast`` (Linux's built-in default), ``fq_codel`` and ``fq``; an unknown
+        one is ENOENT, a bad parameter EINVAL.  ``ixsim.tc.qdisc_show(dev)`` prints it as
+        tc -s does.
         """
         dev = self.interfaces.get(iface)
         if dev is None:

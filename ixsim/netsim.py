@@ -20,7 +20,8 @@ Conventions of a point, said out loud because they set what the numbers mean:
 
 * The cable runs at 10 Gbit/s with ``latency = rtt / 2`` each way; the RTT a flow sees is
   longer by the NICs' interrupt moderation (RDTR 72 x 0.8192 us at each receiver) and by
-  whatever queues at the sender; TCP_INFO's ``min_rtt`` is printed beside it.
+  whatever queues at the sender; TCP_INFO's ``min_rtt`` is printed beside it (``--json``
+  also gives the smoothed RTT at the end, ``srtt_us``: TCP_INFO's ``rtt``).
 * Loss is applied to the data direction (a -> b) only, so ``p`` is the segment loss rate of
   the Mathis model; ACKs travel a clean path.
 * Socket buffers are tuned as for a long fat network (``tcp_rmem``/``tcp_wmem`` maximum
@@ -476,7 +477,8 @@ def point_json(point: Point) -> dict[str, Any]:
         "loss": point.loss, "rtt_ns": point.rtt_ns, "bytes": point.nbytes,
         "goodput_gbps": flow.steady_gbps, "total_gbps": flow.gbps,
         "line_rate_gbps": line_rate_gbps(), "mathis_gbps": None if math.isinf(mathis) else mathis,
-        "virtual_ns": flow.ns, "min_rtt_us": info.min_rtt, "snd_cwnd": info.snd_cwnd,
+        "virtual_ns": flow.ns, "min_rtt_us": info.min_rtt, "srtt_us": info.rtt,
+        "snd_cwnd": info.snd_cwnd,
         "retrans_segs": flow.counter("sender", "tcp.RetransSegs"),
         "timeouts": flow.counter("sender", "tcpext.TCPTimeouts"), "wall_s": flow.wall_s,
     }

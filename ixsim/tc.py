@@ -39,7 +39,14 @@ def qdisc_show(dev: Any, stats: bool = True) -> list[str]:
                      f"{s['dropped']}, overlimits {s['overlimits']} requeues {s['requeues']})")
         lines.append(f" backlog {s['backlog']}b {s['qlen']}p requeues {s['requeues']}")
         x = q.xstats()
-        if x:
+        if x and q.kind == "fq":  # iproute2's q_fq.c fq_print_xstats
+            lines.append(f"  flows {x['flows']} (inactive {x['inactive_flows']} throttled "
+                         f"{x['throttled_flows']})")
+            lines.append(f"  gc {x['gc_flows']} highprio {x['highprio_packets']} throttled "
+                         f"{x['throttled']} flows_plimit {x['flows_plimit']}"
+                         + "".join(f" {k} {x[k]}" for k in ("pkts_too_long", "horizon_drops",
+                                                            "horizon_caps") if x[k]))
+        elif x:
             first = ("maxpacket", "drop_overlimit", "new_flow_count", "ecn_mark")
             lines.append("  " + " ".join(f"{k} {x[k]}" for k in first if k in x))
             rest = [k for k in ("drop_overmemory", "ce_mark") if x.get(k)]
@@ -48,8 +55,11 @@ def qdisc_show(dev: Any, stats: bool = True) -> list[str]:
     return lines
 
 
-_TIME_KEYS = {"target", "interval", "ce_threshold"}
-_FLAGS = {"ecn": ("ecn", True), "noecn": ("ecn", False)}
+_TIME_KEYS = {"target", "interval", "ce_threshold", "refill_delay", "horizon"}
+_RATE_KEYS = {"maxrate", "low_rate_threshold"}  # fq's: in bits/s on tc's line, bytes/s here
+_FLAGS = {"ecn": ("ecn", True), "noecn": ("ecn", False), "pacing": ("pacing", True),
+          "nopacing": ("pacing", False), "horizon_drop": ("horizon_drop", True),
+          "horizon_cap": ("horizon_drop", False)}
 
 
 def parse_params(kind: str, words: list[str]) -> dict[str, Any]:
@@ -72,12 +82,29 @@ def parse_params(kind: str, words: list[str]) -> dict[str, Any]:
             out[key] = _ms(value)
         elif key == "memory_limit":
             out[key] = _size(value)
+        elif key in _RATE_KEYS:
+            out[key] = _rate(value)
         else:
             try:
-                out[key] = int(value.removesuffix("p"))
+                out[key] = int(value.removesuffix("p").removesuffix("b"))
             except ValueError:
                 raise OSError(errno.EINVAL, f"tc: {word} {value}: not a number") from None
     return out
+
+
+def _rate(text: str) -> int:
+    """tc's get_rate: ``100mbit``, ``1gbit``, ``500kbit``, ``8000bit`` (bits/s), or ``bps``
+    units (bytes/s); returned in bytes per second, as the kernel keeps it."""
+    lower = text.lower()
+    for suffix, scale in (("gbit", 10**9 / 8), ("mbit", 10**6 / 8), ("kbit", 10**3 / 8),
+                          ("bit", 1 / 8), ("gbps", 10**9), ("mbps", 10**6), ("kbps", 10**3),
+                          ("bps", 1)):
+        if lower.endswith(suffix):
+            try:
+                return int(float(lower[:-len(suffix)]) * scale)
+            except ValueError:
+                break
+    raise OSError(errno.EINVAL, f"tc: {text!r}: not a rate (use e.g. 100mbit)")
 
 
 def _ms(text: str) -> float:

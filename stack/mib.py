@@ -67,7 +67,7 @@ COUNTERS: dict[str, tuple[str, ...]] = {
         "TCPACKSkippedSynRecv", "TCPACKSkippedSeq",
         "TCPACKSkippedTimeWait", "TCPACKSkippedChallenge", "TCPWinProbe", "TCPKeepAlive",
         "TCPReqQFullDrop", "TCPWantZeroWindowAdv", "TCPToZeroWindowAdv",
-        "TCPFromZeroWindowAdv", "TCPZeroWindowDrop",
+        "TCPFromZeroWindowAdv", "TCPZeroWindowDrop", "TCPAutoCorking",
         "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "TCPReqQFullDoCookies",
         "TCPFastOpenActive", "TCPFastOpenActiveFail", "TCPFastOpenPassive",
         "TCPFastOpenPassiveFail", "TCPFastOpenListenOverflow", "TCPFastOpenCookieReqd",

@@ -55,6 +55,13 @@ SOCK_SNDBUF_LOCK = 1
 SOCK_RCVBUF_LOCK = 2
 SOCK_BINDADDR_LOCK = 4
 SOCK_BINDPORT_LOCK = 8
+# sk_pacing_status (include/net/sock.h): who paces this socket's packets.  NEEDED: TCP's own
+# pacing timer (SO_MAX_PACING_RATE was set); FQ: the fq qdisc (it marks the sockets it sees).
+SK_PACING_NONE = 0
+SK_PACING_NEEDED = 1
+SK_PACING_FQ = 2
+PACING_RATE_UNLIMITED = (1 << 64) - 1  # ~0UL: sk_pacing_rate / sk_max_pacing_rate unlimited
+SK_PACING_SHIFT = 10  # sk_pacing_shift's default: TSQ and TSO sizes aim at ~1 ms of rate
 
 # The identity every socket call runs as (``current_cred()``): root, as ixsim's tools (the
 # shell, ``host.ping``) are root's.  Root holds CAP_NET_RAW, so raw sockets are allowed; ping
@@ -139,6 +146,11 @@ class Sock:
         self.ttl: int | None = None  # inet->uc_ttl: IP_TTL; None: net.ipv4.ip_default_ttl
         self.pmtudisc = IP_PMTUDISC_WANT  # inet->pmtudisc: IP_MTU_DISCOVER (DF under WANT/DO)
         self.recverr = False  # inet->recverr: IP_RECVERR
+        # pacing (sock_init_data): bytes/s; SO_MAX_PACING_RATE caps sk_pacing_rate
+        self.sk_pacing_rate = PACING_RATE_UNLIMITED
+        self.sk_max_pacing_rate = PACING_RATE_UNLIMITED
+        self.sk_pacing_status = SK_PACING_NONE
+        self.sk_pacing_shift = SK_PACING_SHIFT
 
     # -- buffer sizes: the one SO_SNDBUF/SO_RCVBUF handler (sk_setsockopt, net/core/sock.c) --
     def set_sndbuf(self, val: int) -> None:

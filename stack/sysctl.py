@@ -22,7 +22,7 @@ Linux keeps per kernel, not per namespace (``KERNEL_PATHS``: attributes of
 for ``tcp_congestion_control``; anything else is ``EINVAL``.
 
 Knobs deliberately absent (their features are not modelled): ``tcp_recovery`` and
-``tcp_early_retrans`` (RACK and tail loss probes), ``tcp_autocorking``, ``tcp_mtu_probing`` and
+``tcp_early_retrans`` (RACK and tail loss probes), ``tcp_mtu_probing`` and
 ``tcp_base_mss``, ``tcp_min_rtt_wlen`` (``min_rtt`` is the all-time minimum), ``tcp_retries1``
 (no route to re-validate), ``tcp_fastopen_key`` and ``tcp_fastopen_blackhole_timeout_sec``
 (Fast Open's key is drawn from the seeded RNG; no blackhole detection), ``ipfrag_low_thresh``
@@ -120,6 +120,10 @@ class Sysctl:
     tcp_congestion_control: str = "cubic"
     tcp_slow_start_after_idle: bool = True
     tcp_tso_win_divisor: int = 3
+    tcp_limit_output_bytes: int = 4 << 20  # TSQ's cap (Linux 6.6+: 4 MiB; 1 MiB before)
+    tcp_autocorking: bool = True
+    tcp_pacing_ss_ratio: int = 200  # % of cwnd/srtt that sk_pacing_rate is in slow start
+    tcp_pacing_ca_ratio: int = 120  # ... and in congestion avoidance
     tcp_reordering: int = 3
     tcp_tw_reuse: int = 2
     tcp_abort_on_overflow: bool = False

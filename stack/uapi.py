@@ -87,6 +87,7 @@ SO_ACCEPTCONN = 30
 SO_MARK = 36
 SO_PROTOCOL = 38
 SO_DOMAIN = 39
+SO_MAX_PACING_RATE = 47  # u64 bytes/s (an int is its low 32 bits, ~0U unlimited)
 
 # -- IPPROTO_IP options (linux/in.h) ------------------------------------------------------------
 IP_TOS = 1

@@ -34,6 +34,7 @@ EDGE = "test_socket_edges.py::"
 URGENT = "test_tcp_urgent.py::"
 CMSG = "test_socket_cmsg.py::"
 PARITY = "test_socket_parity_rest.py::"
+PACING = "test_tcp_tsq_pacing.py::"
 
 _SOCKET_COMMON = {
     "SO_DEBUG": READBACK,  # SOCK_DBG: no other effect in Linux
@@ -83,6 +84,7 @@ EFFECTS: dict[str, dict[str, str]] = {
                                 "test_the_client_caches_the_cookie_then_sends_data_in_the_syn",
         "TCP_FASTOPEN_NO_COOKIE": "test_tcp_fastopen.py::"
                                   "test_client_no_cookie_mode_sends_data_without_an_option",
+        "SO_MAX_PACING_RATE": PACING + "test_so_max_pacing_rate_paces_tcp_on_the_wire_with_pfifo_fast",  # noqa: E501
     },
     "udp": {
         **_SOCKET_COMMON,
@@ -103,6 +105,7 @@ EFFECTS: dict[str, dict[str, str]] = {
         "IP_PKTINFO": CMSG + "test_recv_ancillary_data_is_linuxs",
         "IP_RECVTTL": CMSG + "test_recvttl_follows_the_received_header",
         "IP_RECVTOS": CMSG + "test_recv_ancillary_data_is_linuxs",
+        "SO_MAX_PACING_RATE": PACING + "test_so_max_pacing_rate_paces_datagrams_under_fq",
     },
     "packet": {
         **_SOCKET_COMMON,
@@ -120,6 +123,7 @@ EFFECTS: dict[str, dict[str, str]] = {
         "SO_LINGER": READBACK,
         "SO_RCVLOWAT": READBACK,
         "SO_BINDTODEVICE": READBACK,
+        "SO_MAX_PACING_RATE": PACING + "test_so_max_pacing_rate_paces_datagrams_under_fq",
     },
 }
 

@@ -38,7 +38,9 @@ from stack.ipv6.radvd import Radvd
 from stack.ping import PingSock
 from stack.sysctl import DEVCONF_KNOBS, PATHS, Ipv6Devconf, Sysctl
 from stack.tcp import TcpSock
+from stack.tcp.pacing import update_pacing_rate
 from stack.tcp.tso import tso_should_defer
+from stack.tcp.tsq import autocork, small_queue_check
 from stack.uapi import MSG_OOB
 from stack.udp import UdpSock
 from stack.wire import ARPOP_REQUEST, IcmpRepr, ip_bytes
@@ -215,6 +217,38 @@ def tso_defers(knob: str, value: Any) -> int:
                          packets_in_flight=lambda: 10, wnd_end=lambda: 100_000, cwnd=20,
                          write_queue=[seg], snd_wnd=100_000, srtt_us=8 * 1000)
     return tso_should_defer(sk, seg, 1448, 44)
+
+
+@probe(tcp_limit_output_bytes=1 << 20)
+def tsq_throttles(knob: str, value: Any) -> bool:
+    """``tcp_small_queue_check`` with 2 MiB of an unpaced socket below TCP."""
+    net = SimpleNamespace(sysctl=_sysctl(knob, value))
+    sk = SimpleNamespace(net=net, sk_pacing_rate=(1 << 64) - 1, sk_pacing_shift=10,
+                         sk_pacing_status=0, wmem_alloc=2 << 20, rtx=[1, 2], tsq_flags=0)
+    return small_queue_check(sk, SimpleNamespace(truesize=66_000), 0)
+
+
+@probe(tcp_autocorking=False)
+def autocorks(knob: str, value: Any) -> tuple[bool, int]:
+    """``tcp_push`` of a 100-byte tail while 64 KiB of the socket are in the device."""
+    mib = SimpleNamespace(tcpext={"TCPAutoCorking": 0})
+    net = SimpleNamespace(sysctl=_sysctl(knob, value), mib=mib)
+    sk = SimpleNamespace(net=net, rtx=[1], wmem_alloc=65_000, tsq_flags=0)
+    tail = SimpleNamespace(skb=SimpleNamespace(len=100, truesize=676))
+    return autocork(sk, tail, 65_160), mib.tcpext["TCPAutoCorking"]
+
+
+@probe(tcp_pacing_ss_ratio=100, tcp_pacing_ca_ratio=100)
+def pacing_rates(knob: str, value: Any) -> tuple[int, int]:
+    """``tcp_update_pacing_rate`` in slow start and in congestion avoidance."""
+    net = SimpleNamespace(sysctl=_sysctl(knob, value))
+    rates = []
+    for ssthresh in (100, 10):
+        sk = SimpleNamespace(net=net, mss_cache=1448, cwnd=20, ssthresh=ssthresh, packets_out=0,
+                             srtt_us=8 * 1000, sk_max_pacing_rate=(1 << 64) - 1)
+        update_pacing_rate(sk)
+        rates.append(sk.sk_pacing_rate)
+    return rates[0], rates[1]
 
 
 @probe(tcp_tw_reuse=1)
@@ -620,8 +654,8 @@ def test_an_unknown_knob_is_refused() -> None:
     sysctl = Sysctl()
     with pytest.raises(AttributeError):
         sysctl.tcp_recovery = 1  # RACK is not modelled: no knob that would be ignored
-    with pytest.raises(FileNotFoundError, match="net/ipv4/tcp_autocorking"):
-        sysctl.write("net.ipv4.tcp_autocorking", 0)
+    with pytest.raises(FileNotFoundError, match="net/ipv4/tcp_mtu_probing"):
+        sysctl.write("net.ipv4.tcp_mtu_probing", 1)
     with pytest.raises(FileNotFoundError):
         sysctl.read("/proc/sys/net/core/netdev_budget")
 

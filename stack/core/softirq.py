@@ -9,10 +9,16 @@ raises itself, which schedules a *new* event behind whatever else is due at this
 equivalent of Linux handing the rest to ``ksoftirqd``.  Linux re-runs pending softirqs up to
 ten times inside one ``__do_softirq``; here every pass is its own event, so a debugger can stop
 between them.
+
+Tasklets (``kernel/softirq.c``: ``tasklet_schedule``, ``tasklet_action``) ride on
+TASKLET_SOFTIRQ: :func:`tasklet_schedule` queues a :class:`Tasklet` once (a second schedule
+before it ran is a no-op, as ``TASKLET_STATE_SCHED`` makes it) and raises the vector; the
+action runs every queued tasklet in order.  TCP Small Queues' per-CPU tasklet is one.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +72,8 @@ class Softirqs:
         self.sched = sched
         self.hostname = hostname
         self.vectors: list[SoftirqVector | None] = [None] * NR_SOFTIRQS
+        self.tasklet_vec: deque[Tasklet] = deque()  # this CPU's tasklet list
+        self.open_softirq(TASKLET_SOFTIRQ, lambda: tasklet_action(self.tasklet_vec))
 
     def open_softirq(self, nr: int, action: Callable[[], None]) -> None:
         self.vectors[nr] = SoftirqVector(nr, action, self.hostname)
@@ -84,3 +92,35 @@ class Softirqs:
     def counts(self) -> dict[str, int]:
         """How many times each opened vector ran (``/proc/softirqs``)."""
         return {v.name: v.count for v in self.vectors if v is not None}
+
+
+class Tasklet:
+    """``struct tasklet_struct``: a function run once from TASKLET_SOFTIRQ per schedule."""
+
+    __slots__ = ("softirqs", "func", "name", "scheduled", "count")
+
+    def __init__(self, softirqs: Softirqs, func: Callable[[], None], name: str) -> None:
+        self.softirqs = softirqs
+        self.func = func
+        self.name = name
+        self.scheduled = False  # TASKLET_STATE_SCHED
+        self.count = 0
+
+
+def tasklet_action(queue: deque[Tasklet]) -> None:
+    """TASKLET_SOFTIRQ's action: run the tasklets queued so far (``tasklet_action``)."""
+    for _ in range(len(queue)):
+        t = queue.popleft()
+        t.scheduled = False
+        t.count += 1
+        t.func()
+
+
+def tasklet_schedule(t: Tasklet) -> None:
+    """Queue ``t`` to run from TASKLET_SOFTIRQ unless it is queued already."""
+    if t.scheduled:
+        return
+    t.scheduled = True
+    softirqs = t.softirqs
+    softirqs.tasklet_vec.append(t)
+    softirqs.raise_softirq(TASKLET_SOFTIRQ)

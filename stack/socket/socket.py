@@ -54,7 +54,13 @@ from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, to_user
 from stack.socket.fdtable import fdtable_of
 from stack.socket.msg import MsgOps
-from stack.socket.sockopt import sock_getsockopt, sock_setsockopt, user_bytes, user_value
+from stack.socket.sockopt import (
+    max_pacing_rate_int,
+    sock_getsockopt,
+    sock_setsockopt,
+    user_bytes,
+    user_value,
+)
 from stack.socket.wait import (
     POLL_ACCEPT,
     POLL_CONNECT,
@@ -82,6 +88,7 @@ from stack.uapi import (
     PACKET_STATISTICS,
     SIOCATMARK,
     SO_LINGER,
+    SO_MAX_PACING_RATE,
     SO_PROTOCOL,
     SO_TYPE,
     SOCK_DGRAM,
@@ -730,6 +737,8 @@ class Socket(MsgOps):
             return user_bytes(level, optname, value, buflen)
         if level == SOL_PACKET and optname == PACKET_STATISTICS:
             return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth
+        if level == SOL_SOCKET and optname == SO_MAX_PACING_RATE:
+            return max_pacing_rate_int(value)
         if level == SOL_SOCKET and isinstance(value, tuple):
             return value[0]  # CPython reads an int: SO_LINGER's l_onoff, a timeval's tv_sec
         if level == IPPROTO_TCP and optname == TCP_INFO:

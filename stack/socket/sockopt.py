@@ -37,6 +37,12 @@ Linux's rules, each checked against a real kernel:
   host without such rules, the mark changes nothing else.
 * SO_PRIORITY takes any value (CAP_NET_ADMIN again); pfifo_fast maps ``priority & 15`` to a
   band through ``prio2band`` (``stack.core.qdisc``).
+* SO_MAX_PACING_RATE is an unsigned long (bytes per second) on x86-64: 8 bytes or more are
+  read as a u64; a 4-byte int (what CPython passes for a Python int) is its u32 value, with
+  ``~0U`` (-1) meaning unlimited (``~0UL``).  A rate other than unlimited turns on TCP's
+  internal pacing (``sk_pacing_status`` NONE -> NEEDED) and lowers ``sk_pacing_rate`` to it.
+  Read back with a buffer of 8 bytes or more it is the u64; as an int it is the 32-bit
+  version, ``min(rate, ~0U)``, which CPython shows as -1 for unlimited.
 
 Values as CPython passes them: a Python int (bools count) is a 4-byte native int (outside
 int32 CPython asks for a buffer: TypeError); a bytes-like object is passed as it is, and the
@@ -56,7 +62,7 @@ import struct
 from typing import Any
 
 from stack.core.units import HZ, NS_PER_S
-from stack.sock import oserror
+from stack.sock import PACING_RATE_UNLIMITED, SK_PACING_NEEDED, SK_PACING_NONE, oserror
 from stack.uapi import (
     AF_INET,
     IPPROTO_TCP,
@@ -71,6 +77,7 @@ from stack.uapi import (
     SO_KEEPALIVE,
     SO_LINGER,
     SO_MARK,
+    SO_MAX_PACING_RATE,
     SO_OOBINLINE,
     SO_PRIORITY,
     SO_PROTOCOL,
@@ -93,6 +100,7 @@ from stack.uapi import (
 
 _INT = struct.Struct("=i")
 _UINT = struct.Struct("=I")
+_ULONG = struct.Struct("=Q")
 INT_MAX = 0x7FFFFFFF
 _LINGER = struct.Struct("=ii")
 _TIMEVAL = struct.Struct("=qq")  # struct __kernel_old_timeval on a 64-bit kernel
@@ -104,7 +112,7 @@ BOOL_SOCKET_OPTS = frozenset({SO_DEBUG, SO_REUSEADDR, SO_DONTROUTE, SO_BROADCAST
                               SO_KEEPALIVE, SO_OOBINLINE, SO_REUSEPORT})
 _KNOWN_SOCKET_OPTS = BOOL_SOCKET_OPTS | {SO_SNDBUF, SO_RCVBUF, SO_LINGER, SO_RCVLOWAT,
                                         SO_SNDLOWAT, SO_BINDTODEVICE, SO_PRIORITY, SO_MARK,
-                                        SO_RCVTIMEO, SO_SNDTIMEO}
+                                        SO_RCVTIMEO, SO_SNDTIMEO, SO_MAX_PACING_RATE}
 
 
 def _enoprotoopt(level: int, opt: int) -> OSError:
@@ -153,6 +161,11 @@ def user_value(level: int, opt: int, value: Any) -> Any:
             if len(buf) < _TIMEVAL.size:
                 raise oserror(errno.EINVAL)
             return _TIMEVAL.unpack_from(buf)
+        if opt == SO_MAX_PACING_RATE and len(buf) >= _ULONG.size:
+            return _ULONG.unpack_from(buf)[0]
+        if opt == SO_MAX_PACING_RATE:
+            val = _UINT.unpack(_INT.pack(_int_of(buf)))[0]
+            return PACING_RATE_UNLIMITED if val == 0xFFFFFFFF else val
         return _int_of(buf)
     if level == SOL_IP:
         # do_ip_setsockopt: an int, or a single byte for the int-valued options
@@ -181,11 +194,30 @@ def user_bytes(level: int, opt: int, value: Any, buflen: int) -> bytes:
         return bytes(value)[:buflen]  # TcpInfo packs itself (stack.tcp.info)
     if level == SOL_SOCKET and opt in (SO_RCVTIMEO, SO_SNDTIMEO):
         return _TIMEVAL.pack(*value)[:buflen]
+    if level == SOL_SOCKET and opt == SO_MAX_PACING_RATE:
+        if buflen >= _ULONG.size:
+            return _ULONG.pack(value)
+        return _UINT.pack(min(value, 0xFFFFFFFF))[:buflen]
     if isinstance(value, tuple):
         return _LINGER.pack(*value)[:buflen]
     if isinstance(value, bytes | bytearray):
         return bytes(value)[:buflen]
     return _INT.pack(int(value))[:buflen]
+
+
+def set_max_pacing_rate(sk: Any, rate: int) -> None:
+    """SO_MAX_PACING_RATE (``sk_setsockopt``): the cap, internal pacing unless unlimited (or
+    fq paces the socket already), and ``sk_pacing_rate`` lowered to it at once."""
+    if rate != PACING_RATE_UNLIMITED and sk.sk_pacing_status == SK_PACING_NONE:
+        sk.sk_pacing_status = SK_PACING_NEEDED
+    sk.sk_max_pacing_rate = rate
+    if rate < sk.sk_pacing_rate:
+        sk.sk_pacing_rate = rate
+
+
+def max_pacing_rate_int(rate: int) -> int:
+    """SO_MAX_PACING_RATE read as an int: the 32-bit version, as CPython decodes it."""
+    return _INT.unpack(_UINT.pack(min(rate, 0xFFFFFFFF)))[0]
 
 
 def timeval_to_ns(sec: int, usec: int) -> int | None:
@@ -244,6 +276,9 @@ def sock_setsockopt(sk: Any, opt: int, value: Any) -> None:
     elif opt == SO_MARK:
         sk.mark = value & 0xFFFFFFFF
         return
+    elif opt == SO_MAX_PACING_RATE:
+        set_max_pacing_rate(sk, value)
+        return
     sk.options[(SOL_SOCKET, opt)] = value
     if opt == SO_RCVBUF:
         sk.set_rcvbuf(value)
@@ -295,6 +330,8 @@ def sock_getsockopt(sk: Any, opt: int, listening: bool) -> Any:
         return sk.priority
     if opt == SO_MARK:
         return _INT.unpack(_UINT.pack(sk.mark))[0]
+    if opt == SO_MAX_PACING_RATE:
+        return sk.sk_max_pacing_rate  # user_bytes / max_pacing_rate_int give it its width
     if opt in _KNOWN_SOCKET_OPTS:
         return int(bool(sk.options.get((SOL_SOCKET, opt), 0)))
     return sk.getsockopt(SOL_SOCKET, opt)  # a protocol's own, or its ENOPROTOOPT

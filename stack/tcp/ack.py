@@ -20,7 +20,7 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from stack.core.skbuff import consume_skb
-from stack.tcp import output, recovery, rtt
+from stack.tcp import output, pacing, recovery, rtt
 from stack.tcp import window as win
 from stack.tcp.const import (
     NS_PER_US,
@@ -194,6 +194,7 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         _rate_sample(sk, rx.tstamp)
     delivered = sk.delivered - prior_delivered
     cong_control(sk, ack, delivered, sk.lost - prior_lost, flag)
+    pacing.update_pacing_rate(sk)  # tcp_cong_control's last step
     if rexmit:
         output.xmit_retransmit_queue(sk)
     if sk.net.kernel.tracers:

@@ -89,6 +89,7 @@ from stack.tcp.state import (
     CaState,
     tcp_set_state,
 )
+from stack.tcp.tsq import autocork
 from stack.uapi import (
     MSG_DONTWAIT,
     MSG_FASTOPEN,
@@ -396,7 +397,8 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0,
     if flags & MSG_OOB:
         sk.snd_up = sk.write_seq  # tcp_mark_urg: the last byte sent is the urgent one
     nonagle = TCP_NAGLE_CORK if flags & MSG_MORE else sk.nonagle
-    output.push_pending_frames(sk, nonagle)
+    if not autocork(sk, queue[-1], size_goal):  # tcp_push: autocork waits for a completion
+        output.push_pending_frames(sk, nonagle)
     sk.nonagle &= ~TCP_NAGLE_PUSH
     return copied
 

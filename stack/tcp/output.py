@@ -63,9 +63,11 @@ from stack.tcp.const import (
     TICK_NS,
 )
 from stack.tcp.header import established_options, syn_options, write_established, write_header
+from stack.tcp.pacing import departure_time, pacing_check, tso_autosize, update_skb_after_send
 from stack.tcp.seq import SEQ_MASK
 from stack.tcp.state import CaState, TcpState
 from stack.tcp.tso import DEFER_CWND, tso_should_defer
+from stack.tcp.tsq import skb_set_owner_w, small_queue_check
 from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, URG, TcpRepr
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         skb = skb.pskb_copy() if skb.cloned() else skb.clone()
     flags = seg.flags
     now = sk.net.sched.now
+    prior_wstamp = departure_time(sk, now)
     th = None
     if flags & SYN:
         window = min(sk.rcv_wnd, 0xFFFF)
@@ -114,7 +117,11 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     else:
         write_header(sk, skb, th)
     skb.sk = sk
+    skb_set_owner_w(sk, skb, not payload and flags == ACK)  # TSQ (tsq.py)
+    skb.tstamp = sk.tcp_wstamp_ns if payload else 0  # EDT departure time (pacing.py)
     sk.table.transmit(skb, sk.laddr, sk.raddr)
+    if clone:
+        update_skb_after_send(sk, payload, prior_wstamp)
 
 
 def urgent_pointer(sk: TcpSock, seq: int, th: TcpRepr) -> None:
@@ -408,8 +415,10 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool = False) 
     queue = sk.write_queue
     sent = 0
     is_cwnd_limited = False
-    max_segs = max(win.xmit_size_goal(sk, mss_now) // mss_now, 1)
+    max_segs = min(max(win.xmit_size_goal(sk, mss_now) // mss_now, 1), tso_autosize(sk, mss_now))
     while queue:
+        if pacing_check(sk):
+            break
         seg = queue[0]
         tso_segs = set_tso_segs(seg, mss_now)
         quota = cwnd_test(sk)
@@ -432,6 +441,8 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool = False) 
             limit = mss_split_point(sk, seg, mss_now, min(quota, max_segs), nonagle)
         if seg.skb.len > limit:
             fragment(sk, queue, seg, limit, mss_now)
+        if small_queue_check(sk, seg.skb, 0):
+            break
         if not seg.pcount:
             set_tso_segs(seg, mss_now)
         transmit_skb(sk, seg)
@@ -567,6 +578,8 @@ def xmit_retransmit_queue(sk: TcpSock) -> None:
             continue
         room = sk.cwnd - sk.packets_in_flight()
         if room <= 0:
+            break
+        if small_queue_check(sk, seg.skb, 1):
             break
         if not retransmit_skb(sk, seg, room):
             break

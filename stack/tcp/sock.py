@@ -37,6 +37,7 @@ from stack.tcp.const import (
 from stack.tcp.fastopen import FastOpenSock
 from stack.tcp.info import get_info, ss_line
 from stack.tcp.state import CLOSING, FIN_WAIT_1, LAST_ACK, SS_NAMES, CaState, TcpState
+from stack.tcp.tsq_tasklet import pace_kick
 from stack.uapi import IPPROTO_TCP, SOCK_STREAM
 from stack.wire.ipv4 import INADDR_ANY, ip_str
 
@@ -198,6 +199,9 @@ class TcpSock(Sock):
         self.write_queue: deque[TxSeg] = deque()  # not yet sent (sk_write_queue)
         self.rtx: list[TxSeg] = []  # sent, ordered by seq (tcp_rtx_queue)
         self.wmem_queued = 0
+        self.wmem_alloc = 0  # sk_wmem_alloc: truesize of our skbs below TCP (tsq.py)
+        self.tsq_flags = 0  # sk_tsq_flags: TSQ_THROTTLED, TSQ_QUEUED
+        self.tcp_wstamp_ns = 0  # earliest departure of the next data skb (pacing.py)
         self.receive_queue: deque[memoryview] = deque()
         self.rmem_alloc = 0
         self.ofo: list[list[Any]] = []  # [seq, end_seq, bytes, fin], sorted, disjoint
@@ -229,6 +233,7 @@ class TcpSock(Sock):
                                      "tcp keepalive")
         self.timewait_timer = Timer(kernel, lambda t: timer.timewait_timer(self),
                                     "tcp timewait")
+        self.pacing_timer = Timer(kernel, lambda t: pace_kick(self), "tcp pacing")
 
     # -- clocks ------------------------------------------------------------------------------
     def now(self) -> int:
@@ -267,7 +272,8 @@ class TcpSock(Sock):
         out = []
         if self.retransmit_timer.pending():
             out.append((self.xmit_timer_what or "rto", self.retransmit_timer.expires))
-        for t in (self.delack_timer, self.keepalive_timer, self.timewait_timer):
+        for t in (self.delack_timer, self.keepalive_timer, self.timewait_timer,
+                  self.pacing_timer):
             if t.pending():
                 out.append((t.name.removeprefix("tcp "), t.expires))
         for req in self.syn_table.values():

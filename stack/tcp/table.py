@@ -41,6 +41,7 @@ from stack.tcp.minisocks import RequestSock
 from stack.tcp.rcv import RxSeg
 from stack.tcp.seq import SEQ_MASK, s32
 from stack.tcp.state import LISTEN, SYN_RECEIVED, SYN_SENT, TIME_WAIT
+from stack.tcp.tsq_tasklet import TsqTasklet
 from stack.uapi import IP_PMTUDISC_DO, IP_PMTUDISC_WANT
 from stack.wire.errors import BadChecksum, Malformed
 from stack.wire.ipv4 import INADDR_ANY, IPPROTO_TCP, ipv4_is_loopback
@@ -87,6 +88,7 @@ class TcpTable:
         self.challenge_second = -1
         self.challenge_count = 0
         self.transmit = self._ip_transmit
+        self.tsq = TsqTasklet(net.kernel)  # the TSQ tasklet (one CPU per host)
         self.route = self._ip_route
 
     # -- the IP hooks ----------------------------------------------------------------------------
