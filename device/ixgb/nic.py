@@ -92,6 +92,7 @@ class IxgbNic:
         }
         self._reads, self._writes = self._access_ops()
         self._reads[R.EECD] = self._read_eecd
+        self._reads[R.TDH] = self._read_tdh
         self._writes.update({
             R.CTRL0: self._write_ctrl0,
             R.CTRL1: self._write_ctrl1,
@@ -331,6 +332,11 @@ class IxgbNic:
     def _read_eecd(self, offset: int) -> int:
         return self._eecd_value()
 
+    def _read_tdh(self, offset: int) -> int:
+        """TDH follows the wire: frames that finished by now are completed first."""
+        self.tx.catch_up()
+        return self.r[offset >> 2]
+
     # -- write side effects -----------------------------------------------------------------
     def _write_ctrl0(self, offset: int, value: int) -> None:
         if value & R.CTRL0_RST:
@@ -388,6 +394,8 @@ class IxgbNic:
             self.fault(name, value, f"{name} beyond the ring ({count} descriptors)")
             return
         self._store(offset, value)
+        if offset == R.TDH:
+            self.tx.head_written()
 
     def _write_rdt(self, offset: int, value: int) -> None:
         count = self.rx.ring_count()

@@ -84,9 +84,9 @@ from device.ixgb.rxcsum import rx_checksum
 from device.ixgb.rxfilter import INEXACT, RxFilter
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.mac import RX_FIFO_BYTES
 from device.trace import PendingEvent
 
-RX_FIFO_BYTES = 512 * 1024  # the 82597's receive packet buffer
 FETCH_RETRY_NS = 1_000  # retry after an injected "no descriptor" (a late descriptor fetch)
 ETH_ZLEN_FCS = 64  # minimum frame length with FCS
 MAX_STD_FRAME = 1518  # largest frame without CTRL0.JFE, FCS included (1522 tagged)
