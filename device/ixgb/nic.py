@@ -25,6 +25,7 @@ from typing import Any
 
 from device.faults import FaultLog
 from device.ixgb.eeprom import Eeprom
+from device.ixgb.flowctl import FlowControl
 from device.ixgb.inject import Injection
 from device.ixgb.rx import RxEngine
 from device.ixgb.tx import TxEngine
@@ -83,6 +84,7 @@ class IxgbNic:
         self.trace_mmio: list[Callable[[str, int, int, int], None]] = []
         self.inject = Injection()
         self.partial_logged: set[int] = set()  # PARTIAL registers already logged
+        self.flowctl = FlowControl(self)
         self.tx = TxEngine(self)
         self.rx = RxEngine(self)
         # What a change of a register's contents sets off (read-to-clear, W1S, W1C).
@@ -127,6 +129,7 @@ class IxgbNic:
         self._set_link_bits(self.port.link_up)
         self.tx.reset()
         self.rx.reset()
+        self.flowctl.reset()
         self.pci.set_irq(False)
 
     def _load_rar0_from_eeprom(self) -> None:

@@ -336,7 +336,7 @@ class TxEngine:
         """The engine's scheduled events, labelled for the debugger (device/trace.py)."""
         out = []
         if self._event is not None:
-            out.append(PendingEvent(self._event, "TX engine: descriptor fetch / FIFO drain"))
+            out.append(PendingEvent(self._event, "TX descriptor fetch"))
         if self._tidv_timer is not None:
             out.append(PendingEvent(self._tidv_timer, "TIDV: TX interrupt delay (TXDW)"))
         return out
