@@ -33,6 +33,15 @@ Contract:
   it the serializer queue is unbounded, which is right between two NICs (their TX rings are
   the bound) but not for a medium that never pushes back, such as a tap (``ixsim wire``).
   Unlike netem's, the limit does not count frames already serialized and only propagating.
+* A NIC's MAC hands its frames over with ``send_at(frame, start_ns)`` (the medium's
+  ``sender_at``, used by ``Port.transmit_at``): the frame starts at ``max(start_ns, line
+  free)`` and the call returns the end of its serialization, which the NIC takes as the
+  moment the frame left (its DD write-back, its FIFO space).  The lane's serializer *is* the
+  MAC's: a NIC that paces itself by these end times keeps at most the frame being
+  serialized on the line, never a queue, whatever the cable's rate (a cable slower than
+  10 Gb/s is a link negotiated down).  ``limit`` does not apply to ``send_at``: a paced
+  sender has nothing waiting.  The NIC may hand over frames a little ahead of their start
+  (``device/ixgb/tx.py``, its commit horizon); they are on the wire from that moment.
 * ``unplug()`` drops the link on both ports (each sees ``on_link_change(False)``) and loses
   every frame still on the wire, counted in ``dropped_link``; ``plug()`` brings it back.
 * ``set_impairment(kind, value)`` is the debugger's knob: it updates the stage of that kind
@@ -46,11 +55,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from device.impair import KINDS, Corrupt, Delay, Duplicate, Loss, PcapTap, Reorder, Stage
-from device.port import Port
+from device.port import WIRE_OVERHEAD, Port
 from device.units import NS_PER_S
-
-# FCS (4) + preamble and start-of-frame delimiter (8) + inter-frame gap (12), in bytes.
-WIRE_OVERHEAD = 24
 
 Emit = Callable[[bytes, int], None]
 
@@ -191,6 +197,26 @@ class Lane:
         self.frames += 1
         self.bytes += size
         self._head(frame, done + self.latency_ns)
+
+    def send_at(self, frame: bytes, start_ns: int) -> int:
+        """Serialize ``frame`` from ``max(start_ns, line free)``; return its end (in ns)."""
+        start = self.busy_until
+        if start_ns > start:
+            start = start_ns
+            carry = 0
+        else:
+            carry = self._carry
+        size = len(frame)
+        wire, carry = divmod(carry + (size + WIRE_OVERHEAD) * 8 * NS_PER_S, self.rate_bps)
+        done = start + wire
+        self.busy_until = done
+        self._carry = carry
+        if self.limit is not None:
+            self._backlog.append(done)
+        self.frames += 1
+        self.bytes += size
+        self._head(frame, done + self.latency_ns)
+        return done
 
     def _full(self, now: int) -> bool:
         """Are ``limit`` frames still waiting for, or on, the serializer?"""
@@ -358,6 +384,14 @@ class Cable:
             return self.ab.send
         if port is self.b:
             return self.ba.send
+        raise ValueError(f"port {port.name} is not an end of cable {self.name}")
+
+    def sender_at(self, port: Port) -> Callable[[bytes, int], int]:
+        """The paced entry for a MAC (``Port.transmit_at``): ``Lane.send_at``."""
+        if port is self.a:
+            return self.ab.send_at
+        if port is self.b:
+            return self.ba.send_at
         raise ValueError(f"port {port.name} is not an end of cable {self.name}")
 
     # -- link control -------------------------------------------------------------------

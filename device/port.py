@@ -23,13 +23,26 @@ Contract:
 
 A medium must provide ``sender(port) -> Callable[[bytes], None]``: the function the port
 calls with each frame it puts on the wire, bound once at ``connect`` time so the hot path is
-one call.
+one call.  A medium that serializes (a :class:`~device.cable.Cable`) may also provide
+``sender_at(port) -> Callable[[bytes, int], int]``: it takes a frame and the earliest time
+its first bit may go on the wire, and returns the time its last bit (and the inter-frame
+gap) left, which is how a NIC's MAC paces itself at the link rate (``transmit_at``).
+``rate_bps`` on the medium, when present, is the link rate; otherwise it is the 82597's
+10 Gb/s.  The wire time of a frame is ``(len(frame) + WIRE_OVERHEAD) * 8 / rate``: the FCS,
+preamble and start-of-frame delimiter and the inter-frame gap (IEEE 802.3 §4.4.2) are the 24
+bytes of ``WIRE_OVERHEAD``, so a 1514-byte frame takes 1538 byte times, 1.2304 µs at 10 Gb/s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from device.spec.timing import LINK_RATE_BPS
+from device.units import NS_PER_S
+
+# FCS (4) + preamble and start-of-frame delimiter (8) + inter-frame gap (12), in bytes.
+WIRE_OVERHEAD = 24
 
 Tap = Callable[[str, int, bytes], None]
 
@@ -56,6 +69,9 @@ class Port:
         "name",
         "medium",
         "_send",
+        "_send_at",
+        "_busy",
+        "_carry",
         "_up",
         "_on_receive",
         "_on_link_change",
@@ -74,6 +90,9 @@ class Port:
         self.name = name
         self.medium: Medium | None = None
         self._send: Callable[[bytes], None] | None = None
+        self._send_at: Callable[[bytes, int], int] | None = None
+        self._busy = 0  # end of the last frame transmit_at paced itself (no sender_at)
+        self._carry = 0
         self._up = False
         self._on_receive: Callable[[bytes], None] = _ignore_frame
         self._on_link_change: Callable[[bool], None] = _ignore_link
@@ -132,6 +151,47 @@ class Port:
                 tap("tx", now, frame)
         self._send(frame)  # type: ignore[misc]  # set whenever _up is True
 
+    @property
+    def rate_bps(self) -> int:
+        """The link rate: the medium's ``rate_bps`` if it has one, else 10 Gb/s."""
+        rate = getattr(self.medium, "rate_bps", None)
+        return rate if isinstance(rate, int) and rate > 0 else LINK_RATE_BPS
+
+    def transmit_at(self, frame: bytes, start_ns: int) -> int:
+        """Put a frame on the wire no earlier than ``start_ns``; return when it has left.
+
+        The MAC's serializer: with a medium that has ``sender_at`` (a cable) the medium's own
+        serializer decides the start (``max(start_ns, line free)``) and the end, so the two
+        can never disagree and the cable never queues behind a NIC.  Other media (a tap)
+        take the frame now, and the port keeps the arithmetic itself at ``rate_bps``.  The
+        ``tx`` tracepoint is stamped with ``start_ns``.  Without link the frame is dropped and
+        counted, and ``start_ns`` is returned (a MAC without link does not serialize).
+        """
+        if not self._up:
+            self.tx_dropped_link_down += 1
+            return start_ns
+        if type(frame) is not bytes:
+            frame = bytes(frame)
+        self.tx_frames += 1
+        self.tx_bytes += len(frame)
+        if self.trace_frame:
+            for tap in self.trace_frame:
+                tap("tx", start_ns, frame)
+        send_at = self._send_at
+        if send_at is not None:
+            return send_at(frame, start_ns)
+        self._send(frame)  # type: ignore[misc]  # set whenever _up is True
+        start = self._busy
+        if start_ns > start:
+            start = start_ns
+            carry = 0
+        else:
+            carry = self._carry
+        wire, self._carry = divmod(carry + (len(frame) + WIRE_OVERHEAD) * 8 * NS_PER_S,
+                                   self.rate_bps)
+        self._busy = start + wire
+        return self._busy
+
     # -- medium side --------------------------------------------------------------------
     def connect(self, medium: Medium) -> None:
         """Plug a medium in; the link stays down until the medium calls ``set_link(True)``."""
@@ -139,6 +199,8 @@ class Port:
             raise RuntimeError(f"port {self.name} is already connected to {self.medium!r}")
         self.medium = medium
         self._send = medium.sender(self)
+        sender_at = getattr(medium, "sender_at", None)
+        self._send_at = sender_at(self) if sender_at is not None else None
 
     def disconnect(self) -> None:
         """Remove the medium; drops the link first if it was up."""
@@ -146,6 +208,7 @@ class Port:
             self.set_link(False)
         self.medium = None
         self._send = None
+        self._send_at = None
 
     def set_link(self, up: bool) -> None:
         """Called by the medium when carrier comes or goes; tells the NIC on every change."""

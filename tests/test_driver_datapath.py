@@ -7,6 +7,7 @@ from helpers.driver import DriverPair, tx_mappings
 from device.spec import regs as R
 from driver.ixgb.adapter import desc_unused
 from driver.ixgb.tx import DESC_NEEDED
+from stack.core import bql_store, netdev_get_tx_queue
 from stack.core.ethtool_ioctl import ethtool_get_stats
 from stack.core.netdevice import dev_set_mtu, netif_queue_stopped
 
@@ -103,7 +104,10 @@ def test_doorbells_are_batched_with_xmit_more():
         lambda kind, off, value, old: tdt_writes.append(value) if kind == "w" and off == R.TDT
         else None)
     # 63 frames wait in the qdisc; the 64th makes one qdisc run hand all 64 to the driver,
-    # the first 63 with xmit_more: one doorbell for the burst.
+    # the first 63 with xmit_more: one doorbell for the burst.  BQL's limit starts at
+    # limit_min (0), which would stop the queue after the first packet (a doorbell each
+    # time, as in Linux): give it room for the burst.
+    bql_store(netdev_get_tx_queue(w.a.netdev, 0), "limit_min", 64 * 60)
     for i in range(63):
         w.a.netdev.qdisc.enqueue(w.skb(w.a, w.frame(w.a, 60, seq=i)))
     w.send(w.a, w.frame(w.a, 60, seq=63))
@@ -113,8 +117,32 @@ def test_doorbells_are_batched_with_xmit_more():
     assert w.b.frames() == [w.frame(w.a, 60, seq=i) for i in range(64)]
 
 
+def test_bql_stop_writes_the_doorbell_and_the_limit_grows_under_starvation():
+    """With BQL's limit at its start (0) the first packet of a burst stops the queue
+    (STACK_XOFF) and its doorbell is written at once; each completion that finds the device
+    starved grows the limit, so the doorbells of one burst come at growing strides."""
+    w = DriverPair()
+    txq = netdev_get_tx_queue(w.a.netdev, 0)
+    tdt_writes = []
+    w.a.nic.trace_mmio.append(
+        lambda kind, off, value, old: tdt_writes.append(value) if kind == "w" and off == R.TDT
+        else None)
+    for i in range(63):
+        w.a.netdev.qdisc.enqueue(w.skb(w.a, w.frame(w.a, 60, seq=i)))
+    w.send(w.a, w.frame(w.a, 60, seq=63))
+    w.run("1ms")
+    assert len(w.b.rx) == 64
+    assert tdt_writes[0] == 1  # stopped by BQL after one packet
+    strides = [b - a for a, b in zip(tdt_writes, tdt_writes[1:], strict=False)]
+    assert strides[:3] == sorted(strides[:3]) and strides[2] > strides[0]
+    assert tdt_writes[-1] == 64 and len(tdt_writes) < 64
+    assert txq.dql.limit > 0 and txq.dql.inflight == 0 and not txq.stack_xoff
+
+
 def test_the_queue_stops_when_the_tx_ring_fills_and_wakes_after_cleaning():
     w = DriverPair(params_a={"TxDescriptors": 64})
+    # BQL would stop the qdisc long before the ring fills: lift its floor above the ring.
+    bql_store(netdev_get_tx_queue(w.a.netdev, 0), "limit_min", 300 * 1000)
     for i in range(300):  # 300 frames in one go: the 64-descriptor ring cannot take them
         w.send(w.a, w.frame(w.a, 1000, seq=i))
     assert netif_queue_stopped(w.a.netdev)

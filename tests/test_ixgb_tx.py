@@ -111,8 +111,15 @@ def test_single_frame_byte_exact_with_write_back_interrupts_and_counters():
     # The doorbell only schedules: a debugger can stop before the descriptor fetch.
     assert rig.nic.peek(R.TDH) == 0 and rig.tx_status(0) == 0
     assert [h.name for h in rig.sched.pending()] == ["dut:nic0 tx TxEngine._process"]
+    t0 = rig.sched.now
     rig.sched.step()
-    assert rig.nic.peek(R.TDH) == 1
+    # Fetched and on the wire, not finished: TDH and DD wait for the last bit to leave,
+    # (100 + 24) byte times at 10 Gb/s = 99.2 ns later.
+    assert rig.nic.peek(R.TDH) == 0 and rig.tx_status(0) == 0
+    assert rig.nic.tx.state()["on_wire"] == 1 and rig.nic.tx.fifo_used == 100
+    rig.sched.run_until(lambda: rig.nic.peek(R.TDH) == 1, timeout="1ms")
+    assert rig.sched.now == t0 + 99 and rig.tx_status(0) == D.TXD_STAT_DD
+    assert rig.nic.tx.fifo_used == 0
     rig.run()
     assert rig.wire == [frame]
     raw = rig.mem.read(rig.tx_ring, 16)
@@ -161,12 +168,14 @@ def test_packet_split_across_doorbells_keeps_its_dd_until_the_frame_is_out():
     rig.tx_desc(0, rig.buffer(frame[:50]), 50, RS)
     rig.wr(R.TDT, 1)
     rig.run()
-    assert rig.wire == [] and rig.nic.peek(R.TDH) == 1 and rig.tx_status(0) == 0
+    # TDH stays at the packet's first descriptor until its frame has left.
+    assert rig.wire == [] and rig.nic.peek(R.TDH) == 0 and rig.tx_status(0) == 0
     assert rig.nic.tx.in_progress == 1
     rig.tx_desc(1, rig.buffer(frame[50:]), 150, EOP | RS)
     rig.wr(R.TDT, 2)
     rig.run()
     assert rig.wire == [frame] and rig.tx_status(0) == 1 and rig.tx_status(1) == 1
+    assert rig.nic.peek(R.TDH) == 2
 
 
 def test_on_frame_tracepoint_sees_each_frame():
@@ -371,18 +380,23 @@ def test_short_frames_are_padded_when_tpde_is_set():
 def test_tidv_delays_txdw_exactly_and_is_one_shot():
     rig = ready_rig(tidv=32)
     delay = int(32 * DELAY_UNIT_NS)
+    wire = 70  # a 64-byte frame: (64 + 24) byte times at 10 Gb/s = 70.4 ns
     send(rig, 0, plain_frame(), EOP | RS | IDE)
     rig.wr(R.TDT, 1)
     t0 = rig.sched.now
-    rig.sched.step()  # the processing pass
+    rig.sched.step()  # the fetch: the frame goes on the wire
+    assert rig.tx_status(0) == 0 and icr(rig) == 0
+    # Its end: DD, TDH = TDT (TXQE); TIDV starts from here.
+    rig.sched.run_until(lambda: rig.tx_status(0), timeout="1ms")
+    assert rig.sched.now == t0 + wire
     assert rig.tx_status(0) == 1 and icr(rig) == R.INT_TXQE
     rig.sched.run_until_time(t0 + 10_000)
     send(rig, 1, plain_frame(), EOP | RS | IDE)  # does not restart the running timer
     rig.wr(R.TDT, 2)
-    rig.sched.run_until_time(t0 + delay - 1)
+    rig.sched.run_until_time(t0 + wire + delay - 1)
     assert not rig.nic.peek(R.ICR) & R.INT_TXDW
     rig.sched.run_until(lambda: rig.nic.peek(R.ICR) & R.INT_TXDW, timeout="1ms")
-    assert rig.sched.now == t0 + delay
+    assert rig.sched.now == t0 + wire + delay
     # Fired once: nothing raises TXDW again until a new write-back starts a new timer.
     rig.rd(R.ICR)
     rig.run("1ms")
@@ -391,19 +405,23 @@ def test_tidv_delays_txdw_exactly_and_is_one_shot():
     rig.wr(R.TDT, 3)
     t1 = rig.sched.now
     rig.sched.run_until(lambda: rig.nic.peek(R.ICR) & R.INT_TXDW, timeout="1ms")
-    assert rig.sched.now == t1 + delay
+    assert rig.sched.now == t1 + wire + delay
 
 
 def test_write_back_without_ide_raises_txdw_at_once_and_cancels_the_timer():
     rig = ready_rig(tidv=100)
     send(rig, 0, plain_frame(), EOP | RS | IDE)
     rig.wr(R.TDT, 1)
+    t0 = rig.sched.now
     rig.sched.step()
     assert not icr(rig) & R.INT_TXDW
     send(rig, 1, plain_frame(), EOP | RS)
     rig.wr(R.TDT, 2)
-    rig.sched.step()
-    assert icr(rig) & R.INT_TXDW
+    rig.sched.step()  # the second fetch: both frames are on the wire, back to back
+    assert not icr(rig) & R.INT_TXDW
+    rig.sched.run_until(lambda: icr(rig) & R.INT_TXDW, timeout="1ms")
+    assert rig.sched.now == t0 + 140  # the end of the second 64-byte frame (2 x 70.4 ns)
+    assert rig.tx_status(0) == 1 and rig.tx_status(1) == 1
     rig.rd(R.ICR)
     rig.run("1ms")
     assert not rig.nic.peek(R.ICR) & R.INT_TXDW  # the delayed one was folded into it
@@ -554,7 +572,8 @@ def test_chain_spanning_the_whole_ring_without_eop_is_dropped():
         rig.tx_desc(i, buf, 10, RS)
     rig.wr(R.TDT, 7)
     rig.run()
-    assert rig.faults.count == 0 and rig.nic.peek(R.TDH) == 7  # still a legal partial packet
+    assert rig.faults.count == 0 and rig.nic.tx.in_progress == 7  # a legal partial packet
+    assert rig.nic.peek(R.TDH) == 0  # TDH waits for the packet to leave
     rig.tx_desc(7, buf, 10, RS)  # the 8th link without EOP: the chain covers the whole ring
     good = plain_frame(70, 2)
     send(rig, 0, good)
@@ -717,6 +736,9 @@ def test_random_descriptors_never_raise_and_never_hang(ops):
         rig.sched.step()
         budget -= 1
     assert budget > 0, "the TX engine kept generating events"
-    assert rig.nic.peek(R.TDH) == rig.nic.peek(R.TDT)
+    # Everything up to TDT was consumed; TDH stops short only by a packet whose EOP has not
+    # come (it moves when the packet has left).
+    tx = rig.nic.tx
+    assert (rig.nic.peek(R.TDH) + tx.in_progress) % FUZZ_RING == rig.nic.peek(R.TDT)
     tx = rig.nic.tx
     assert tx.frames >= tx.packets - tx.dropped  # every packet not dropped made frames

@@ -102,7 +102,8 @@ def test_write_is_a_real_mmio_write_and_faults_are_shown(dbg):
 
 def test_ring_markers_and_ownership_follow_the_registers(dbg):
     first = dbg.peek("a", "TDT")  # whatever the boot sent before
-    dbg.ok("inject a tx-stall", "send a eth0 count=2")
+    # BQL would hold the second frame in the qdisc (the stalled unit completes nothing).
+    dbg.ok("bql a limit_min 10000", "inject a tx-stall", "send a eth0 count=2")
     head, tail = dbg.peek("a", "TDH"), dbg.peek("a", "TDT")
     assert (head, tail) == (first, first + 2)
     adapter = resolve_nic(dbg.world, "a").adapter
@@ -263,3 +264,19 @@ def test_tc_shows_and_replaces_qdiscs(dbg):
     assert rc != 0 and "unknown" in err and len(err.strip().splitlines()) == 1
     rc, _out, err = dbg.run("tc a eth0 fq_codel target soon")
     assert rc != 0 and "not a time" in err
+
+
+def test_bql_shows_and_sets_byte_queue_limits(dbg):
+    out = dbg.ok("bql a").splitlines()[1:]
+    assert out[0].endswith("tx-0 byte_queue_limits")
+    assert [line.split()[0] for line in out[1:]] == ["hold_time", "inflight", "limit",
+                                                     "limit_max", "limit_min"]
+    assert out[1].split()[1] == "1000"  # ms, HZ
+    out = dbg.ok("bql a limit_max 30000 limit_min 3000").splitlines()[1:]
+    values = dict(line.split() for line in out[1:])
+    assert values["limit_max"] == "30000" and values["limit_min"] == "3000"
+    assert 3000 <= int(values["limit"]) <= 30000
+    rc, _out, err = dbg.run("bql a limit 5")
+    assert rc != 0 and "read-only" in err
+    rc, _out, err = dbg.run("bql a burst 5")
+    assert rc != 0 and "unknown attribute" in err

@@ -25,6 +25,7 @@ from typing import Any
 
 from device.faults import FaultLog
 from device.ixgb.eeprom import Eeprom
+from device.ixgb.flowctl import FlowControl
 from device.ixgb.inject import Injection
 from device.ixgb.rx import RxEngine
 from device.ixgb.tx import TxEngine
@@ -83,6 +84,7 @@ class IxgbNic:
         self.trace_mmio: list[Callable[[str, int, int, int], None]] = []
         self.inject = Injection()
         self.partial_logged: set[int] = set()  # PARTIAL registers already logged
+        self.flowctl = FlowControl(self)
         self.tx = TxEngine(self)
         self.rx = RxEngine(self)
         # What a change of a register's contents sets off (read-to-clear, W1S, W1C).
@@ -92,6 +94,7 @@ class IxgbNic:
         }
         self._reads, self._writes = self._access_ops()
         self._reads[R.EECD] = self._read_eecd
+        self._reads[R.TDH] = self._read_tdh
         self._writes.update({
             R.CTRL0: self._write_ctrl0,
             R.CTRL1: self._write_ctrl1,
@@ -126,6 +129,7 @@ class IxgbNic:
         self._set_link_bits(self.port.link_up)
         self.tx.reset()
         self.rx.reset()
+        self.flowctl.reset()
         self.pci.set_irq(False)
 
     def _load_rar0_from_eeprom(self) -> None:
@@ -331,6 +335,11 @@ class IxgbNic:
     def _read_eecd(self, offset: int) -> int:
         return self._eecd_value()
 
+    def _read_tdh(self, offset: int) -> int:
+        """TDH follows the wire: frames that finished by now are completed first."""
+        self.tx.catch_up()
+        return self.r[offset >> 2]
+
     # -- write side effects -----------------------------------------------------------------
     def _write_ctrl0(self, offset: int, value: int) -> None:
         if value & R.CTRL0_RST:
@@ -388,6 +397,8 @@ class IxgbNic:
             self.fault(name, value, f"{name} beyond the ring ({count} descriptors)")
             return
         self._store(offset, value)
+        if offset == R.TDH:
+            self.tx.head_written()
 
     def _write_rdt(self, offset: int, value: int) -> None:
         count = self.rx.ring_count()

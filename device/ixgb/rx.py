@@ -84,9 +84,9 @@ from device.ixgb.rxcsum import rx_checksum
 from device.ixgb.rxfilter import INEXACT, RxFilter
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.mac import RX_FIFO_BYTES
 from device.trace import PendingEvent
 
-RX_FIFO_BYTES = 512 * 1024  # the 82597's receive packet buffer
 FETCH_RETRY_NS = 1_000  # retry after an injected "no descriptor" (a late descriptor fetch)
 ETH_ZLEN_FCS = 64  # minimum frame length with FCS
 MAX_STD_FRAME = 1518  # largest frame without CTRL0.JFE, FCS included (1522 tagged)
@@ -200,6 +200,7 @@ class RxEngine:
             if self._drain_ev is not None:
                 self._drain_ev.cancel()
                 self._drain_ev = None
+            self.nic.flowctl.fifo_fell(0)
 
     def ring_changed(self) -> None:
         """RDLEN written: re-arm the one-shot ring faults; waiting frames may now fit."""
@@ -257,6 +258,9 @@ class RxEngine:
             nic.stat_add64(R.TORL, wire)
         if wire < ETH_ZLEN_FCS:
             nic.stat_add(R.RUC)
+            return
+        if frame[12] == 0x88 and frame[13] == 0x08:  # MAC control: the MAC's own (PAUSE)
+            nic.flowctl.mac_control(frame)
             return
         tagged = frame[12] == 0x81 and frame[13] == 0x00
         ctrl0 = r[_CTRL0]
@@ -349,6 +353,7 @@ class RxEngine:
         self.fifo_used += size
         if self.fifo_used > self.fifo_peak:
             self.fifo_peak = self.fifo_used
+        self.nic.flowctl.fifo_rose(self.fifo_used)
         if retry:
             self._kick(FETCH_RETRY_NS)
         elif self._drain_ev is None and self.free_count():
@@ -367,14 +372,17 @@ class RxEngine:
         """Move waiting frames into free descriptors; at most one ring's worth per event."""
         self._drain_ev = None
         fifo = self.fifo
-        for _ in range(max(self.ring_count(), 1)):
-            if not fifo:
-                return
-            if not self._place(fifo[0]):
-                return  # no descriptor: the next doorbell drains
-            self.fifo_used -= len(fifo.popleft()[0])
-        if fifo and self.free_count():
-            self._kick(0)
+        try:
+            for _ in range(max(self.ring_count(), 1)):
+                if not fifo:
+                    return
+                if not self._place(fifo[0]):
+                    return  # no descriptor: the next doorbell drains
+                self.fifo_used -= len(fifo.popleft()[0])
+            if fifo and self.free_count():
+                self._kick(0)
+        finally:
+            self.nic.flowctl.fifo_fell(self.fifo_used)
 
     # -- descriptors ------------------------------------------------------------------------
     def _place(self, entry: Entry) -> bool:

@@ -90,6 +90,7 @@ from stack.core import (
     napi_disable,
     napi_enable,
     netdev_mc_count,
+    netdev_reset_queue,
     netif_carrier_off,
     netif_carrier_on,
     netif_device_attach,
@@ -441,6 +442,7 @@ def clean_tx_ring(adapter: Adapter) -> None:
         ring.desc[:] = bytes(ring.size)
     ring.next_to_use = 0
     ring.next_to_clean = 0
+    netdev_reset_queue(adapter.netdev)  # BQL: nothing is in flight any more
     adapter.hw.write32(R.TDH, 0)
     adapter.hw.write32(R.TDT, 0)
     adapter.tx_tail = 0

@@ -20,6 +20,13 @@ Contract and the ixsim differences, said out loud:
 * Doorbell batching: when the qdisc says more packets follow (``skb.xmit_more``) the TDT write
   is left to the last one of the burst; it is always written when the queue is stopped.
 * ``time_stamp`` is the scheduler's time in ns (jiffies in Linux); 0 means "not set".
+* **Byte Queue Limits**, an extension over Linux's ixgb (which predates BQL; ixgbe, e1000e
+  and igb do the same): ``xmit_frame`` reports each queued packet's ``skb.len`` with
+  ``netdev_tx_sent_queue`` and ``clean_tx_irq`` the completed packets and bytes with
+  ``netdev_tx_completed_queue`` before it considers waking the queue; ``clean_tx_ring``
+  resets the count (``netdev_reset_queue``).  When the bytes in flight pass the dynamic
+  limit the core stops the qdisc (STACK_XOFF, stack/core/dql.py); the tail is then written
+  at once, as for a stopped queue.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ from stack.core import (
     NETDEV_TX_OK,
     dev_consume_skb_any,
     dev_kfree_skb_any,
+    netdev_get_tx_queue,
+    netdev_tx_completed_queue,
+    netdev_tx_sent_queue,
     netif_carrier_ok,
     netif_queue_stopped,
     netif_start_queue,
@@ -108,14 +118,17 @@ def xmit_frame(skb: Any, netdev: Any) -> int:
     elif skb.ip_summed == CHECKSUM_PARTIAL and tx_csum(adapter, skb):
         tx_flags |= TX_FLAGS_CSUM
     more = skb.xmit_more
+    nbytes = skb.len
     count = tx_map(adapter, skb, first)
     if count:
         tx_queue(adapter, count, vlan_id, tx_flags)
+        txq = netdev_get_tx_queue(netdev, 0)
+        netdev_tx_sent_queue(txq, nbytes)
         ntc = ring.next_to_clean
         ntu = ring.next_to_use
         if (0 if ntc > ntu else ring.count) + ntc - ntu - 1 < DESC_NEEDED:
             maybe_stop_tx(netdev, ring, DESC_NEEDED)  # no room for the next one
-        if not more or netif_queue_stopped(netdev):
+        if not more or txq.stopped or txq.stack_xoff:
             flush_tail(adapter)
     else:
         dev_kfree_skb_any(skb)
@@ -347,6 +360,7 @@ def clean_tx_irq(adapter: Adapter) -> bool:
     i = ring.next_to_clean
     eop = buffer_info[i].next_to_watch
     cleaned = False
+    pkts = nbytes = 0
     while desc[(eop << 4) + 12] & _DD:
         cleaned = False
         while not cleaned:
@@ -364,8 +378,11 @@ def clean_tx_irq(adapter: Adapter) -> bool:
             if bi.buf:
                 free(bi.buf)
                 bi.buf = 0
-            if bi.skb is not None:
-                dev_consume_skb_any(bi.skb)
+            skb = bi.skb
+            if skb is not None:
+                pkts += 1
+                nbytes += skb.len
+                dev_consume_skb_any(skb)  # its destructor runs now, at completion
                 bi.skb = None
             bi.time_stamp = 0
             desc[off + 12 : off + 16] = _ZERO4  # status, popts, vlan
@@ -375,6 +392,8 @@ def clean_tx_irq(adapter: Adapter) -> bool:
                 i = 0
         eop = buffer_info[i].next_to_watch
     ring.next_to_clean = i
+    if nbytes:
+        netdev_tx_completed_queue(netdev_get_tx_queue(netdev, 0), pkts, nbytes)
 
     if cleaned and netif_carrier_ok(netdev) and desc_unused(ring) >= DESC_NEEDED:
         if netif_queue_stopped(netdev) and not adapter.down:

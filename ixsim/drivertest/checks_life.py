@@ -12,7 +12,7 @@ from device.spec.bus import DMA_TO_DEVICE
 from ixsim.drivertest.context import Context
 from ixsim.drivertest.rig import CheckFailed, Skip, make_frame, send_raw
 from ixsim.world import World
-from stack.core import dev_open, netif_queue_stopped
+from stack.core import dev_open, netdev_get_tx_queue, netif_queue_stopped, netif_xmit_stopped
 from stack.core.ethtool_ioctl import ethtool_get_stats
 
 PROBE_CYCLES = 100
@@ -112,13 +112,15 @@ def tx_timeout(ctx: Context) -> str:
     nic = rig.a.nics[0].nic
     nic.inject.tx_stall = True
     sent = 0
-    while not netif_queue_stopped(dev) and sent < 900:
+    txq = netdev_get_tx_queue(dev, 0)
+    # Stopped by the driver (a full ring) or by BQL (the stalled unit completes nothing).
+    while not netif_xmit_stopped(txq) and sent < 900:
         rig.send(dev, rig.frame(dev, rig.peer.dev_addr, 200, sent))
         sent += 1
         if sent % 64 == 0:
             rig.run("10us")
     rig.run("100ms")
-    if not netif_queue_stopped(dev):
+    if not netif_xmit_stopped(txq):
         raise CheckFailed(f"{sent} frames queued on a stalled TX unit and the queue never "
                           "stopped")
     stalled_at = rig.world.now

@@ -1,5 +1,5 @@
 """Shell commands over hosts and the network: hosts, ifaces, routes, neigh, sockets, timers,
-dmesg, sysctl, tc, ping, send, tcp, udp, features, link, cable, device_del, device_add, fdb,
+dmesg, sysctl, tc, ping, send, tcp, udp, features, bql, link, cable, device_del, device_add, fdb,
 inject, pcap.
 
 The IPv4 commands work through ``host.net`` / ``host.ping`` / ``host.socket`` and, on a
@@ -27,9 +27,13 @@ from ixsim.shell.target import (
 )
 from ixsim.tc import parse_params, qdisc_show
 from stack.core import (
+    BQL_ATTRS,
     ETHTOOL_FEATURE_GROUPS,
+    bql_show,
+    bql_store,
     ethtool_set_features_by_name,
     netdev_feature_mask,
+    netdev_get_tx_queue,
 )
 
 MAX_TRANSFER = 64 << 20
@@ -266,6 +270,33 @@ class HostCommands:
             except OSError as exc:
                 raise ShellError(f"{ref.label}: {exc.strerror or exc}") from None
         self.says(H.features_lines(ref))
+
+    def do_bql(self, arg: str) -> None:
+        """Show or set a TX queue's Byte Queue Limits, as /sys/class/net/IFACE/queues/tx-0/
+        byte_queue_limits/ does: hold_time (ms), inflight, limit, limit_max, limit_min (bytes).
+        Only limit_max, limit_min and hold_time can be written.
+        usage: bql HOST[:IFACE] [ATTR VALUE]...
+        example: bql a limit_max 30000
+        """
+        words = self.args(arg)
+        usage = "bql HOST[:IFACE] [ATTR VALUE]..."
+        self.need(words, 1, None, usage)
+        if len(words) % 2 != 1:
+            raise ShellError(f"each attribute needs a value: {usage}")
+        ref = resolve_nic(self.world, words[0])
+        if ref.netdev is None:
+            raise ShellError(f"{ref.label} has no driver bound: no TX queue")
+        txq = netdev_get_tx_queue(ref.netdev, 0)
+        for name, value in zip(words[1::2], words[2::2], strict=True):
+            if name not in BQL_ATTRS:
+                raise ShellError(f"unknown attribute {name!r}: one of {', '.join(BQL_ATTRS)}")
+            try:
+                bql_store(txq, name, parse_int(value))
+            except OSError as exc:
+                raise ShellError(f"{ref.label}: {name}: {exc.strerror or exc}") from None
+        shown = bql_show(txq)
+        self.say(f"{ref.label} tx-0 byte_queue_limits")
+        self.says([f"  {name:<10} {shown[name]}" for name in BQL_ATTRS])
 
     # -- the wire -----------------------------------------------------------------------
     def do_link(self, arg: str) -> None:

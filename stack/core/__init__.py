@@ -173,6 +173,7 @@ from stack.core.napi import (
     netif_napi_del,
 )
 from stack.core.netdevice import (
+    BQL_ATTRS,
     IF_OPER_DORMANT,
     IF_OPER_DOWN,
     IF_OPER_LOWERLAYERDOWN,
@@ -212,6 +213,8 @@ from stack.core.netdevice import (
     RtnlLinkStats64,
     alloc_etherdev,
     alloc_netdev,
+    bql_show,
+    bql_store,
     call_netdevice_notifiers,
     dev_close,
     dev_get_stats,
@@ -221,12 +224,18 @@ from stack.core.netdevice import (
     dev_set_rx_mode,
     ether_setup,
     free_netdev,
+    netdev_completed_queue,
     netdev_dbg,
     netdev_err,
     netdev_get_tx_queue,
     netdev_info,
     netdev_printk,
     netdev_priv,
+    netdev_reset_queue,
+    netdev_sent_queue,
+    netdev_tx_completed_queue,
+    netdev_tx_reset_queue,
+    netdev_tx_sent_queue,
     netdev_update_features,
     netdev_warn,
     netif_carrier_ok,
@@ -241,6 +250,7 @@ from stack.core.netdevice import (
     netif_tx_stop_all_queues,
     netif_tx_wake_all_queues,
     netif_wake_queue,
+    netif_xmit_stopped,
     register_netdev,
     register_netdevice_notifier,
     rfc2863_policy,
@@ -355,6 +365,9 @@ from stack.core.workqueue import (
 )
 
 __all__ = [
+    "BQL_ATTRS", "bql_show", "bql_store", "netdev_completed_queue", "netdev_reset_queue",
+    "netdev_sent_queue", "netdev_tx_completed_queue", "netdev_tx_reset_queue",
+    "netdev_tx_sent_queue", "netif_xmit_stopped",
     "alloc_etherdev", "alloc_netdev", "alloc_skb", "ARPHRD_ETHER", "AUTONEG_DISABLE",
     "AUTONEG_ENABLE", "call_netdevice_notifiers", "cancel_delayed_work",
     "cancel_delayed_work_sync", "cancel_work_sync", "CHECKSUM_COMPLETE", "CHECKSUM_NONE",

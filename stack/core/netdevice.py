@@ -25,6 +25,7 @@ import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stack.core.dql import DQL_MAX_LIMIT, Dql
 from stack.core.etherdevice import (
     ARPHRD_ETHER,
     BROADCAST_ADDR,
@@ -153,14 +154,20 @@ class NetDeviceOps:
 
 
 class NetdevQueue:
-    """One TX queue's state (``struct netdev_queue``): stopped by the driver, trans_start."""
+    """One TX queue's state (``struct netdev_queue``): stopped by the driver (``stopped``,
+    __QUEUE_STATE_DRV_XOFF) or by Byte Queue Limits (``stack_xoff``,
+    __QUEUE_STATE_STACK_XOFF), its ``dql``, trans_start."""
 
-    __slots__ = ("dev", "index", "stopped", "trans_start", "trans_timeout")
+    __slots__ = ("dev", "index", "stopped", "stack_xoff", "dql", "trans_start",
+                 "trans_timeout")
 
     def __init__(self, dev: NetDevice, index: int) -> None:
         self.dev = dev
         self.index = index
         self.stopped = False  # __QUEUE_STATE_DRV_XOFF
+        self.stack_xoff = False  # __QUEUE_STATE_STACK_XOFF (BQL)
+        sched = dev.kernel.sched
+        self.dql = Dql(lambda: sched.now)  # netdev_queue_init: dql_init(&q->dql, HZ)
         self.trans_start = 0  # last time the driver accepted a packet (ns)
         self.trans_timeout = 0  # watchdog expiries
 
@@ -556,6 +563,98 @@ def netdev_get_tx_queue(dev: NetDevice, index: int) -> NetdevQueue:
 
 def netif_queue_stopped(dev: NetDevice) -> bool:
     return dev._tx[0].stopped
+
+
+def netif_xmit_stopped(txq: NetdevQueue) -> bool:
+    """Stopped by the driver or by BQL (``QUEUE_STATE_ANY_XOFF``): the qdisc must wait."""
+    return txq.stopped or txq.stack_xoff
+
+
+# -- Byte Queue Limits (include/linux/netdevice.h) --------------------------------------------
+def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
+    """The driver handed ``nbytes`` to the hardware; stop the queue (STACK_XOFF) when that
+    takes it over its byte limit.  Linux's ``netdev_tx_sent_queue``."""
+    dql = txq.dql
+    dql.queued(nbytes)
+    if dql.adj_limit - dql.num_queued < 0:
+        txq.stack_xoff = True  # a completion always follows: the watchdog is not armed
+
+
+def netdev_tx_completed_queue(txq: NetdevQueue, pkts: int, nbytes: int) -> None:
+    """The hardware finished ``pkts`` packets of ``nbytes``: adapt the limit, and restart the
+    qdisc if BQL had stopped it and there is room again.  Linux's
+    ``netdev_tx_completed_queue``; ``netif_schedule_queue`` is ``__netif_schedule``."""
+    if not nbytes:
+        return
+    dql = txq.dql
+    dql.completed(nbytes)
+    if dql.adj_limit - dql.num_queued < 0:
+        return
+    if txq.stack_xoff:
+        txq.stack_xoff = False
+        dev = txq.dev
+        if dev.qdisc is not None and not txq.stopped:
+            __netif_schedule(dev.qdisc)
+
+
+def netdev_tx_reset_queue(txq: NetdevQueue) -> None:
+    """Forget what was in flight (the ring was cleaned): ``netdev_tx_reset_queue``."""
+    txq.stack_xoff = False
+    txq.dql.reset()
+
+
+def netdev_sent_queue(dev: NetDevice, nbytes: int) -> None:
+    netdev_tx_sent_queue(dev._tx[0], nbytes)
+
+
+def netdev_completed_queue(dev: NetDevice, pkts: int, nbytes: int) -> None:
+    netdev_tx_completed_queue(dev._tx[0], pkts, nbytes)
+
+
+def netdev_reset_queue(dev: NetDevice) -> None:
+    netdev_tx_reset_queue(dev._tx[0])
+
+
+# The attributes of /sys/class/net/DEV/queues/tx-N/byte_queue_limits/ (net-sysfs.c): name ->
+# (writable, unit).  hold_time is shown and set in milliseconds, like sysfs.
+BQL_ATTRS = ("hold_time", "inflight", "limit", "limit_max", "limit_min")
+
+
+def bql_show(txq: NetdevQueue) -> dict[str, int]:
+    """The byte_queue_limits directory of one TX queue, as sysfs shows it."""
+    dql = txq.dql
+    return {
+        "hold_time": dql.slack_hold_time // 1_000_000,
+        "inflight": dql.inflight,
+        "limit": dql.limit,
+        "limit_max": dql.max_limit,
+        "limit_min": dql.min_limit,
+    }
+
+
+def bql_store(txq: NetdevQueue, name: str, value: int) -> None:
+    """Write one byte_queue_limits attribute: ``limit_max``, ``limit_min`` (bytes, at most
+    DQL_MAX_LIMIT, else EINVAL) or ``hold_time`` (ms).  ``limit`` and ``inflight`` are
+    read-only (EACCES as a write to a 0444 sysfs file).  Linux's ``bql_set_limit_max`` and
+    friends: setting a bound also clamps the current limit into it."""
+    if name not in BQL_ATTRS:
+        raise FileNotFoundError(errno.ENOENT, f"no byte_queue_limits attribute {name!r}")
+    if name in ("limit", "inflight"):
+        raise PermissionError(errno.EACCES, f"byte_queue_limits/{name} is read-only")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OSError(errno.EINVAL, f"byte_queue_limits/{name}: {value!r}")
+    dql = txq.dql
+    if name == "hold_time":
+        dql.slack_hold_time = value * 1_000_000
+        return
+    if value > DQL_MAX_LIMIT:
+        raise OSError(errno.EINVAL, f"byte_queue_limits/{name}: {value} > {DQL_MAX_LIMIT}")
+    if name == "limit_max":
+        dql.max_limit = value
+    else:
+        dql.min_limit = value
+    dql.limit = min(max(dql.limit, dql.min_limit), dql.max_limit)
+    dql.adj_limit = dql.limit + dql.num_completed
 
 
 netif_tx_start_all_queues = netif_start_queue

@@ -358,7 +358,7 @@ def qdisc_run(q: Qdisc) -> None:
     quota = kernel.dev_tx_weight
     q.running = True
     try:
-        while not txq.stopped:
+        while not (txq.stopped or txq.stack_xoff):  # netif_xmit_frozen_or_stopped
             if q.requeued:
                 skb = q.requeued.popleft()
                 q.qlen -= 1
