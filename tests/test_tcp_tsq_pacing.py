@@ -24,7 +24,6 @@ from stack.wire.tcp import TcpRepr
 
 MIB = 1 << 20
 BUFS = "4096 131072 33554432"  # netsim's long-fat-network buffers: the window is not the limit
-FIFO = pytest.mark.xfail(strict=True, reason="needs line-rate TX FIFO (wt-fifo)")
 
 
 def _pair(w: World, qdisc: str | None = None, latency: str = "50us"):
@@ -355,12 +354,19 @@ def _bulk_with_ping(qdisc: str):
         return result, sk, cwnd_before
 
 
+# Issue 13's targets that the line-rate FIFO + BQL + TSQ do not meet yet (open, with figures in
+# the issue): under pfifo_fast the 1000-packet qdisc still fills, since TSQ's limit follows a
+# pacing rate that follows a cwnd that keeps growing.
+NOT_YET = pytest.mark.xfail(strict=True, reason="issue 13 target not met yet: cwnd keeps "
+                            "growing and pfifo_fast fills (see the issue's notes)")
+
+
 @pytest.mark.parametrize(
     "qdisc",
     [
-        pytest.param("pfifo_fast", marks=FIFO),
-        pytest.param("fq_codel", marks=FIFO),
-        pytest.param("fq", marks=FIFO),
+        pytest.param("pfifo_fast", marks=NOT_YET),
+        "fq_codel",
+        "fq",
     ],
 )
 def test_ping_during_a_bulk_transfer_stays_below_a_millisecond(qdisc: str) -> None:
@@ -370,7 +376,7 @@ def test_ping_during_a_bulk_transfer_stays_below_a_millisecond(qdisc: str) -> No
     assert sk.bytes_acked > 10 * MIB  # the transfer was running
 
 
-@FIFO
+@NOT_YET
 def test_cwnd_stays_bounded_when_not_cwnd_limited() -> None:
     """tcp_is_cwnd_limited: once TSQ, not cwnd, holds the flow back, cwnd stops growing."""
     _result, sk, cwnd_before = _bulk_with_ping("pfifo_fast")
@@ -378,7 +384,7 @@ def test_cwnd_stays_bounded_when_not_cwnd_limited() -> None:
     assert sk.cwnd < 8 * bdp and sk.cwnd <= cwnd_before * 1.1
 
 
-@FIFO
+@NOT_YET
 def test_netsim_at_loss_0_keeps_line_rate_with_a_short_queue() -> None:
     """Issue 13's netsim target: 9.3+ Gbit/s, srtt within 1.5x the idle ping RTT, cwnd that
     stops growing on a ~215-segment path (it ended at 10,712 segments before)."""

@@ -31,6 +31,7 @@ from stack.core import (
     netif_queue_stopped,
     netif_wake_queue,
 )
+from stack.core.netdevice import netdev_get_tx_queue, netdev_tx_completed_queue
 
 
 def rebind(fn: Callable[..., Any], **names: Any) -> Callable[..., Any]:
@@ -64,6 +65,7 @@ def clean_tx_irq_no_unmap(adapter: Adapter) -> bool:
     i = ring.next_to_clean
     eop = buffer_info[i].next_to_watch
     cleaned = False
+    pkts = nbytes = 0
     while desc[(eop << 4) + 12] & D.TXD_STAT_DD:
         cleaned = False
         while not cleaned:
@@ -73,6 +75,8 @@ def clean_tx_irq_no_unmap(adapter: Adapter) -> bool:
                 free(bi.buf)
                 bi.buf = 0
             if bi.skb is not None:
+                pkts += 1
+                nbytes += bi.skb.len
                 dev_consume_skb_any(bi.skb)
                 bi.skb = None
             bi.time_stamp = 0
@@ -82,6 +86,8 @@ def clean_tx_irq_no_unmap(adapter: Adapter) -> bool:
         eop = buffer_info[i].next_to_watch
     ring.next_to_clean = i
     netdev = adapter.netdev
+    if nbytes:  # BQL, as the real clean_tx_irq reports it
+        netdev_tx_completed_queue(netdev_get_tx_queue(netdev, 0), pkts, nbytes)
     if (cleaned and netif_carrier_ok(netdev) and desc_unused(ring) >= tx.DESC_NEEDED
             and netif_queue_stopped(netdev)):
         netif_wake_queue(netdev)
@@ -103,10 +109,13 @@ def clean_ims_over_budget(napi: Any, budget: int) -> int:
 
 # -- RDT written past the ring -------------------------------------------------------------------
 def alloc_rx_buffers_rdt_past(adapter: Adapter, cleaned_count: int) -> None:
-    """rx.alloc_rx_buffers with RDT = next_to_use: ``count`` (past the ring) at the wrap."""
+    """rx.alloc_rx_buffers that forgets the modulo in RDT: a refill that wraps past the
+    ring's end writes an index beyond it (any refill that crosses the end, whatever the
+    traffic's pattern)."""
     ring = adapter.rx_ring
     n = ring.count
     i = start = ring.next_to_use
+    filled = 0
     cleancount = desc_unused(ring)
     while True:
         cleancount -= 1
@@ -120,9 +129,10 @@ def alloc_rx_buffers_rdt_past(adapter: Adapter, cleaned_count: int) -> None:
         bi.dma = adapter.pdev.dma_map_single(bi.buf, adapter.rx_buffer_len, DMA_FROM_DEVICE)
         D.RX_DESC.pack_into(ring.desc, i << 4, bi.dma, 0, 0, 0, 0, 0)
         i = (i + 1) % n
+        filled += 1
     if i != start:
         ring.next_to_use = i
-        adapter.hw.write32(R.RDT, i or n)  # BUG: the last filled index is (i or n) - 1
+        adapter.hw.write32(R.RDT, start + filled - 1)  # BUG: ((i or n) - 1) wraps, this not
 
 
 # -- DD read after the descriptor was taken ------------------------------------------------------
