@@ -57,7 +57,9 @@ COUNTERS: dict[str, tuple[str, ...]] = {
         "TCPACKSkippedSynRecv", "TCPACKSkippedSeq",
         "TCPACKSkippedTimeWait", "TCPACKSkippedChallenge", "TCPWinProbe", "TCPKeepAlive",
         "TCPReqQFullDrop", "TCPWantZeroWindowAdv", "TCPToZeroWindowAdv",
-        "TCPFromZeroWindowAdv", "TCPZeroWindowDrop",
+        "TCPFromZeroWindowAdv", "TCPZeroWindowDrop", "TCPLossProbes", "TCPLossProbeRecovery",
+        "TCPSACKReorder", "TCPTSReorder", "TCPDSACKOfoRecv", "TCPDSACKRecvSegs",
+        "TCPDSACKIgnoredDubious",
     ),
     "ipext": ("InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps"),
     "arp": (

@@ -21,14 +21,19 @@ Linux keeps per kernel, not per namespace (``KERNEL_PATHS``: attributes of
 (a bool counts) for a number, whitespace-separated ints for a vector (``tcp_rmem``), a name
 for ``tcp_congestion_control``; anything else is ``EINVAL``.
 
-Knobs deliberately absent (their features are not modelled): ``tcp_recovery`` and
-``tcp_early_retrans`` (RACK and tail loss probes), ``tcp_autocorking``, ``tcp_mtu_probing`` and
-``tcp_base_mss``, ``tcp_min_rtt_wlen`` (``min_rtt`` is the all-time minimum), ``tcp_retries1``
-(no route to re-validate), ``tcp_max_syn_backlog`` (no SYN cookies: the SYN queue is bounded by
-the listen backlog, as ``inet_csk_reqsk_queue_is_full``), ``ipfrag_low_thresh`` (obsolete since
-Linux 4.17), ``neigh.default.gc_stale_time`` (no neighbour garbage collection).  The NAPI
-budget knobs of ``net.core`` (``netdev_budget``, ``netdev_budget_usecs``, ``dev_weight``) are
-the kernel's (``stack.core.kernel.Kernel``), where ``net_rx_action`` reads them.
+Loss detection is Linux 6.x's (``stack/tcp/rack.py``, ``tlp.py``): ``tcp_recovery`` is a
+bit mask (0x1 RACK loss detection, 0x2 a static reordering window, 0x4 no DupThresh shortcut);
+``tcp_early_retrans`` 3 or 4 enables tail loss probes (0..4 accepted, as Linux's
+``proc_dointvec_minmax``); ``tcp_frto`` non-zero enables F-RTO (RFC 5682).
+
+Knobs deliberately absent (their features are not modelled): ``tcp_autocorking``,
+``tcp_mtu_probing`` and ``tcp_base_mss``, ``tcp_min_rtt_wlen`` (``min_rtt`` is the all-time
+minimum), ``tcp_retries1`` (no route to re-validate), ``tcp_max_syn_backlog`` (no SYN cookies:
+the SYN queue is bounded by the listen backlog, as ``inet_csk_reqsk_queue_is_full``),
+``ipfrag_low_thresh`` (obsolete since Linux 4.17), ``neigh.default.gc_stale_time`` (no
+neighbour garbage collection). The NAPI budget knobs of ``net.core`` (``netdev_budget``,
+``netdev_budget_usecs``, ``dev_weight``) are the kernel's (``stack.core.kernel.Kernel``), where
+``net_rx_action`` reads them.
 """
 
 from __future__ import annotations
@@ -90,6 +95,10 @@ class Sysctl:
     tcp_slow_start_after_idle: bool = True
     tcp_tso_win_divisor: int = 3
     tcp_reordering: int = 3
+    tcp_max_reordering: int = 300
+    tcp_recovery: int = 1  # TCP_RACK_LOSS_DETECTION
+    tcp_early_retrans: int = 3
+    tcp_frto: int = 2
     tcp_tw_reuse: int = 2
     tcp_abort_on_overflow: bool = False
     tcp_challenge_ack_limit: int = 0x7FFFFFFF
@@ -104,6 +113,9 @@ class Sysctl:
         coerced = _coerce(name, getattr(self, name), value)
         if name == "ping_group_range":
             coerced = _ping_group_range(name, coerced)
+        low, high = _RANGE.get(name, (coerced, coerced))
+        if not low <= coerced <= high:
+            raise _einval(path, value)
         setattr(self, name, coerced * _SCALE[name] if name in _SCALE else coerced)
 
     def read(self, path: str) -> Any:
@@ -148,6 +160,9 @@ def _field(path: str) -> str:
                                 "No such file or directory")
     return name
 
+
+# proc_dointvec_minmax bounds of net/ipv4/sysctl_net_ipv4.c (others are plain proc_dointvec).
+_RANGE = {"tcp_early_retrans": (0, 4)}
 
 # Fields kept in a finer unit than Linux's at their path: Linux's unit x factor = the field's.
 _SCALE = {"neigh_delay_first_probe_ms": 1000}

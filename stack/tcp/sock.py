@@ -35,6 +35,8 @@ from stack.tcp.const import (
     TCP_TIMEOUT_INIT,
 )
 from stack.tcp.info import get_info, ss_line
+from stack.tcp.rack import RackState
+from stack.tcp.scoreboard import TsortedAnchor
 from stack.tcp.state import CLOSING, FIN_WAIT_1, LAST_ACK, SS_NAMES, CaState, TcpState
 from stack.uapi import IPPROTO_TCP, SOCK_STREAM
 from stack.wire.ipv4 import INADDR_ANY, ip_str
@@ -149,6 +151,13 @@ class TcpSock(Sock):
         self.retrans_out = 0
         self.lost_high = 0  # highest end_seq ever marked LOST: bounds the retransmit walk
         self.sack_cache: list[tuple[int, int]] = []  # last ACK's SACK blocks (recv_sack_cache)
+        self.highest_sack = 0  # end of the highest SACKed segment (tcp_highest_sack_seq)
+        self.tsorted = TsortedAnchor()  # sent segments by transmit time (tsorted_sent_queue)
+        self.rack = RackState()  # RACK loss detection (rack.py)
+        self.reord_seen = 0  # reordering events seen (tcpi_reord_seen)
+        self.tlp_high_seq = 0  # snd_nxt when the outstanding loss probe left; 0: none
+        self.tlp_retrans = False  # that probe was a retransmission (not new data)
+        self.frto = False  # F-RTO (RFC 5682) is watching this RTO episode
         self.max_packets_out = 0
         self.is_cwnd_limited = False
         self.cwnd_usage_seq = 0
