@@ -51,8 +51,16 @@ NO_MIN_RTT_US = 0xFFFFFFFF  # tcp_min_rtt() before any sample: ~0U
 class RackState:
     """Linux's ``tp->rack``: the newest delivered transmission and the reordering window."""
 
-    __slots__ = ("mstamp", "end_seq", "rtt_ns", "advanced", "reo_wnd_steps",
-                 "reo_wnd_persist", "dsack_seen", "last_widened")
+    __slots__ = (
+        "mstamp",
+        "end_seq",
+        "rtt_ns",
+        "advanced",
+        "reo_wnd_steps",
+        "reo_wnd_persist",
+        "dsack_seen",
+        "last_widened",
+    )
 
     def __init__(self) -> None:
         self.mstamp = 0  # transmit time (ns) of the most recently sent (s)acked segment
@@ -101,8 +109,10 @@ def reo_wnd_us(sk: TcpSock) -> int:
     if not sk.reord_seen:
         if sk.ca_state >= CaState.RECOVERY:
             return 0
-        if (sk.sacked_out >= sk.reordering
-                and not sk.net.sysctl.tcp_recovery & TCP_RACK_NO_DUPTHRESH):
+        if (
+            sk.sacked_out >= sk.reordering
+            and not sk.net.sysctl.tcp_recovery & TCP_RACK_NO_DUPTHRESH
+        ):
             return 0
     return min((min_rtt_us(sk) >> 2) * sk.rack.reo_wnd_steps, sk.srtt_us >> 3)
 

@@ -61,8 +61,12 @@ def rearm_rto(sk: TcpSock) -> None:
 def schedule_loss_probe(sk: TcpSock, advancing_rto: bool) -> bool:
     """Arm the tail loss probe (``tcp_schedule_loss_probe``); False when no probe applies."""
     early_retrans = sk.net.sysctl.tcp_early_retrans
-    if (early_retrans not in (3, 4) or not sk.packets_out or not sk.sack_ok
-            or sk.ca_state not in _OPEN_OR_CWR):
+    if (
+        early_retrans not in (3, 4)
+        or not sk.packets_out
+        or not sk.sack_ok
+        or sk.ca_state not in _OPEN_OR_CWR
+    ):
         return False
     if sk.srtt_us:
         timeout = (sk.srtt_us >> 2) * NS_PER_US  # srtt_us is 8 x SRTT: this is 2 x SRTT
