@@ -39,13 +39,13 @@ Conventions of a point, said out loud because they set what the numbers mean:
   a cwnd of 10-20 thousand segments) instead of overflowing a ring or qdisc, and after a
   loss that standing queue keeps the link busy.  Short paths thus beat the Mathis bound,
   which assumes no queue; read the figures with that in mind.
-* Reordering points (:data:`REORDERS`, a second table): no loss, RTT 1 ms, and the cable
-  holding back each data frame with probability ``p`` by 100 us (``reorder=`` of the cable),
-  so about 80 later frames overtake it.  Their figure is the *spurious retransmission share*:
-  the retransmitted segments the receiver reported as duplicates (D-SACK, the sender's
-  TCPDSACKRecvSegs) over all retransmitted segments (RetransSegs); with no loss every
-  retransmission is spurious in truth, so the share measures how often the D-SACK reached
-  the sender before the original was taken for lost a second time.
+* Reordering points (:data:`REORDERS`, a second table): RTT 100 us and 1 ms, 0.1 % loss
+  (so that some retransmissions are real), and the cable holding back each data frame with
+  probability ``p`` by 100 us (``reorder=`` of the cable), so about 80 later frames overtake
+  it.  Their figure is the *spurious retransmission share*: the retransmitted segments the
+  receiver reported as duplicates (D-SACK, the sender's TCPDSACKRecvSegs) over all
+  retransmitted segments (RetransSegs).  At 100 us the hold-back is longer than RACK's
+  window (min_rtt/4), which must first widen on D-SACKs; at 1 ms it is shorter.
 * Line rate with MSS 1448 and timestamps: 1448 payload bytes per 1538 on the wire (Ethernet,
   IP, TCP + 12 option bytes, FCS, preamble, inter-frame gap) = 9.415 Gbit/s.  The Mathis
   bound is ``MSS * 8 / RTT * 1.22 / sqrt(p)`` with the nominal RTT (Mathis et al. 1997).
@@ -77,7 +77,8 @@ PORT = 5001
 LOSSES = (0.0, 0.0001, 0.001, 0.01)
 RTTS_NS = (100 * NS_PER_US, 1 * NS_PER_MS, 10 * NS_PER_MS)
 REORDERS = (0.01, 0.05)  # the reordering table's probabilities (module docstring)
-REORDER_RTT_NS = 1 * NS_PER_MS
+REORDER_RTTS_NS = (100 * NS_PER_US, 1 * NS_PER_MS)
+REORDER_LOSS = 0.001
 REORDER_DELAY_NS = 100 * NS_PER_US
 REORDER_BYTES = 32 << 20
 
@@ -419,8 +420,9 @@ def format_reorder_row(point: Point) -> tuple[str, ...]:
 def format_reorder_table(points: Sequence[Point]) -> str:
     """The reordering table (module docstring): spurious retransmission share by ``p``."""
     lines = [
-        f"# reordering: no loss; each data frame held back {REORDER_DELAY_NS // NS_PER_US} us "
-        "with probability p; spurious = D-SACKed retransmitted segments / RetransSegs",
+        f"# reordering: loss {REORDER_LOSS:g}; each data frame held back "
+        f"{REORDER_DELAY_NS // NS_PER_US} us with probability p; "
+        "spurious = D-SACKed retransmitted segments / RetransSegs",
         "# fastretx: TCPFastRetrans; reord_seen, reordering: the sender's TCP_INFO at the end",
     ]
     rows = [REORDER_HEADER, *map(format_reorder_row, points)]
@@ -433,8 +435,8 @@ def format_reorder_table(points: Sequence[Point]) -> str:
 
 def reorder_specs(reorders: Iterable[float] = REORDERS, nbytes: int = REORDER_BYTES
                   ) -> list[tuple[float, int, int, float]]:
-    """The (loss, rtt, bytes, reorder) of each reordering row."""
-    return [(0.0, REORDER_RTT_NS, nbytes, p) for p in reorders]
+    """The (loss, rtt, bytes, reorder) of each reordering row, reordering major."""
+    return [(REORDER_LOSS, rtt, nbytes, p) for p in reorders for rtt in REORDER_RTTS_NS]
 
 
 def _measure(spec: tuple[float, int, int, int, str, float]) -> Point:
@@ -521,7 +523,7 @@ def add_parser(sub: Any) -> None:
                    "--against-linux, which needs 10ms or more)")
     p.add_argument("--reorder", type=_floats, default=None, metavar="P,P,...",
                    help="reordering probabilities of the second table (default 0.01,0.05; "
-                   "0 for none), measured at 1ms without loss")
+                   "0 for none), measured at 100us and 1ms with 0.1%% loss")
     p.add_argument("--bytes", type=_sizes, default=None, metavar="SIZE",
                    help="bytes per point, e.g. 64M (default: by loss and RTT, see the docs)")
     p.add_argument("--seed", type=int, default=1)
@@ -589,7 +591,8 @@ def _run_cli(args: Any) -> int:
     specs += reorder_specs(reorders, args.bytes or REORDER_BYTES)
     points = measure_points(specs, args.seed, args.cc, args.jobs, note)
     wall = time.perf_counter() - started
-    lossy, reordered = points[:len(points) - len(reorders)], points[len(points) - len(reorders):]
+    split = len(points) - len(reorders) * len(REORDER_RTTS_NS)
+    lossy, reordered = points[:split], points[split:]
     if args.json:
         print(json.dumps({"seed": args.seed, "cc": args.cc, "wall_s": wall,
                           "points": [point_json(p) for p in points]}, indent=2))

@@ -130,7 +130,8 @@ def test_a_reordered_segment_inside_the_window_is_not_retransmitted() -> None:
     assert p.net.mib.tcp["RetransSegs"] == 0 and sk.ca_state == CaState.OPEN
     info = sk.info()
     assert info.reord_seen == 1 and p.net.mib.tcpext["TCPSACKReorder"] == 1
-    assert info.reordering == 3 and sk.timers() == []
+    # tcp_check_sack_reordering measures to SND.UNA once nothing is SACKed: 10 segments.
+    assert info.reordering == 10 and sk.timers() == []
 
 
 def test_reordering_grows_with_the_distance_seen_up_to_tcp_max_reordering() -> None:
@@ -171,14 +172,19 @@ def test_a_dsack_after_reordering_widens_the_reordering_window() -> None:
 
 def test_rack_detects_a_lost_retransmission_without_a_timeout() -> None:
     p = Peer()
-    sk, seqs, start = _flight(p, 10)
+    sk, seqs, start = _flight(p, 10, queued=10)
     _sack(p, seqs[0], (seqs[1], seqs[4]), at=start + RTT)
     first = p.expect(seq=seqs[0])  # fast retransmit at once (3 SACKed)
     p.drain()
-    # The retransmission is lost too; segments sent after it are SACKed an RTT later.
-    _sack(p, seqs[0], (seqs[1], seqs[9] + MSS), at=first.time + RTT + 3 * MS)
+    # More SACKs clock out new data (PRR) after the retransmission...
+    _sack(p, seqs[0], (seqs[1], seqs[9] + MSS), at=first.time + 1 * MS)
+    new = [seg for seg in p.drain() if seg.seq != seqs[0]]
+    assert new and new[0].time > first.time
+    # ...and the SACK of that new data, while the retransmission is still missing, says the
+    # retransmission was lost as well.
+    _sack(p, seqs[0], (seqs[1], new[0].seq + MSS), at=new[0].time + RTT)
     again = p.expect(seq=seqs[0], within=20 * MS)
-    assert again.time < first.time + 200 * MS  # RACK, not the RTO
+    assert again.time == new[0].time + RTT  # RACK, not the RTO
     mib = p.net.mib.tcpext
     assert mib["TCPLostRetransmit"] == 1 and mib["TCPTimeouts"] == 0
 
@@ -212,11 +218,14 @@ def _spurious_rto(frto: int) -> tuple[Peer, TcpSock, list[int], list[int]]:
 def test_frto_sends_new_data_after_an_rto_and_undoes_it_when_originals_are_acked() -> None:
     p, sk, seqs, after = _spurious_rto(2)
     assert after == [(seqs[9] + 1460 * k) & 0xFFFFFFFF for k in (1, 2)]  # new data, step 2.b
-    cwnd = sk.prior_cwnd
+    assert (sk.cwnd, sk.prior_cwnd, sk.ssthresh) == (2, 10, 7)
     p.send(ACK, ack=seqs[5], at=p.now + RTT)  # never-retransmitted data is ACKed: step 3.b
     mib = p.net.mib.tcpext
     assert (mib["TCPSpuriousRTOs"], mib["TCPLossUndo"], mib["TCPTimeouts"]) == (1, 1, 1)
-    assert sk.ca_state == CaState.OPEN and sk.cwnd == cwnd and sk.lost_out == 0
+    # Undone: cwnd back to 10 and ssthresh to what it was (slow start), then this ACK's
+    # 4 newly acknowledged segments grow it in slow start.
+    assert sk.ca_state == CaState.OPEN and sk.lost_out == 0
+    assert sk.ssthresh == 0x7FFFFFFF and sk.cwnd == 10 + 4
 
 
 def test_without_frto_the_rto_goes_back_n() -> None:
