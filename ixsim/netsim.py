@@ -522,8 +522,8 @@ def add_parser(sub: Any) -> None:
                    help="round-trip times, e.g. 100us,1ms,10ms (the default; 10ms,40ms with "
                    "--against-linux, which needs 10ms or more)")
     p.add_argument("--reorder", type=_floats, default=None, metavar="P,P,...",
-                   help="reordering probabilities of the second table (default 0.01,0.05; "
-                   "0 for none), measured at 100us and 1ms with 0.1%% loss")
+                   help="reordering probabilities of the second table, measured at 100us and "
+                   "1ms with 0.1%% loss (default 0.01,0.05 with the default grid, else none)")
     p.add_argument("--bytes", type=_sizes, default=None, metavar="SIZE",
                    help="bytes per point, e.g. 64M (default: by loss and RTT, see the docs)")
     p.add_argument("--seed", type=int, default=1)
@@ -570,6 +570,7 @@ def _run_cli(args: Any) -> int:
         return _run_against_linux(args)
     if args.rate is not None:
         raise CliError("--rate is for --against-linux; netsim's own table runs at 10 Gbit/s")
+    reorder_default = args.loss is None and args.rtt is None
     args.loss = list(LOSSES) if args.loss is None else args.loss
     args.rtt = list(RTTS_NS) if args.rtt is None else args.rtt
     if any(not 0 <= p < 1 for p in args.loss) or any(r <= 0 for r in args.rtt):
@@ -583,7 +584,9 @@ def _run_cli(args: Any) -> int:
                   f"{point.goodput_gbps:.3f} Gbit/s, {point.flow.wall_s:.1f} s wall",
                   file=sys.stderr)
 
-    reorders = [p for p in (REORDERS if args.reorder is None else args.reorder) if p]
+    default_grid = reorder_default
+    reorders = [p for p in (REORDERS if args.reorder is None and default_grid
+                            else args.reorder or []) if p]
     if any(not 0 < p < 1 for p in reorders):
         raise CliError("reordering probabilities must be in [0, 1)")
     started = time.perf_counter()
@@ -595,7 +598,8 @@ def _run_cli(args: Any) -> int:
     lossy, reordered = points[:split], points[split:]
     if args.json:
         print(json.dumps({"seed": args.seed, "cc": args.cc, "wall_s": wall,
-                          "points": [point_json(p) for p in points]}, indent=2))
+                          "points": [point_json(p) for p in lossy],
+                          "reorder_points": [point_json(p) for p in reordered]}, indent=2))
     else:
         print(format_table(lossy, args.seed, args.cc), end="")
         if reordered:
