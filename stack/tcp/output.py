@@ -535,12 +535,18 @@ def retransmit_skb(sk: TcpSock, seg: TxSeg, segs: int, probe: bool = False) -> b
     kernel = sk.net.kernel
     if kernel.tracers:
         kernel.trace("tcp_retransmit_skb", sk=sk, seq=seg.seq, len=seg.skb.len)
-    if not sk.retrans_stamp and not probe:
-        sk.timeout_stamp = seg.tx_time or sk.net.sched.now  # the original transmission
+    if not sk.retrans_stamp:  # the original transmission starts tcp_retries2's clock
+        if probe:  # a probe of the head moves its send time: keep the original
+            if sk.rtx and seg is sk.rtx[0]:
+                sk.timeout_stamp = seg.tx_time or sk.net.sched.now
+                sk.probed_head = seg
+        elif seg is not sk.probed_head:
+            sk.timeout_stamp = seg.tx_time or sk.net.sched.now
     transmit_skb(sk, seg)
     if probe:
         seg.sacked |= TCPCB_EVER_RETRANS
         return True
+    sk.probed_head = None
     if sk.ca_state == CaState.RECOVERY:
         sk.prr_out += pcount
     seg.sacked |= TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS

@@ -144,6 +144,8 @@ class TcpSock(Sock):
         self.undo_retrans = -1
         self.retrans_stamp = 0  # ns of the first retransmission (or of the SYN): Eifel undo
         self.timeout_stamp = 0  # ns the head was first sent: tcp_retries2's clock
+        self.probed_head: TxSeg | None = None  # the head a loss probe resent (its first send
+        # time is in timeout_stamp already)
         self.reordering = sysctl.tcp_reordering
         self.packets_out = 0
         self.sacked_out = 0
