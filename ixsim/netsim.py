@@ -40,6 +40,13 @@ Conventions of a point, said out loud because they set what the numbers mean:
   a cwnd of 10-20 thousand segments) instead of overflowing a ring or qdisc, and after a
   loss that standing queue keeps the link busy.  Short paths thus beat the Mathis bound,
   which assumes no queue; read the figures with that in mind.
+* Reordering points (:data:`REORDERS`, a second table): RTT 100 us and 1 ms, 0.1 % loss
+  (so that some retransmissions are real), and the cable holding back each data frame with
+  probability ``p`` by 100 us (``reorder=`` of the cable), so about 80 later frames overtake
+  it.  Their figure is the *spurious retransmission share*: the retransmitted segments the
+  receiver reported as duplicates (D-SACK, the sender's TCPDSACKRecvSegs) over all
+  retransmitted segments (RetransSegs).  At 100 us the hold-back is longer than RACK's
+  window (min_rtt/4), which must first widen on D-SACKs; at 1 ms it is shorter.
 * Line rate with MSS 1448 and timestamps: 1448 payload bytes per 1538 on the wire (Ethernet,
   IP, TCP + 12 option bytes, FCS, preamble, inter-frame gap) = 9.415 Gbit/s.  The Mathis
   bound is ``MSS * 8 / RTT * 1.22 / sqrt(p)`` with the nominal RTT (Mathis et al. 1997).
@@ -70,6 +77,11 @@ PORT = 5001
 
 LOSSES = (0.0, 0.0001, 0.001, 0.01)
 RTTS_NS = (100 * NS_PER_US, 1 * NS_PER_MS, 10 * NS_PER_MS)
+REORDERS = (0.01, 0.05)  # the reordering table's probabilities (module docstring)
+REORDER_RTTS_NS = (100 * NS_PER_US, 1 * NS_PER_MS)
+REORDER_LOSS = 0.001
+REORDER_DELAY_NS = 100 * NS_PER_US
+REORDER_BYTES = 32 << 20
 
 
 def line_rate_gbps(mss: int = MSS, rate_bps: int = LINK_BPS) -> float:
@@ -283,6 +295,7 @@ class Point:
     rtt_ns: int
     nbytes: int
     flow: Flow
+    reorder: float = 0.0
 
     @property
     def goodput_gbps(self) -> float:
@@ -290,16 +303,27 @@ class Point:
 
 
 def measure_point(loss: float, rtt_ns: int, nbytes: int, seed: int = 1,
-                  cc: str = "cubic") -> Point:
-    """One flow a -> b over a 10 Gb/s cable with ``latency = rtt / 2`` and data loss ``p``."""
+                  cc: str = "cubic", reorder: float = 0.0) -> Point:
+    """One flow a -> b over a 10 Gb/s cable with ``latency = rtt / 2``, data loss ``p`` and
+    data frames held back by :data:`REORDER_DELAY_NS` with probability ``reorder``."""
     with pair(seed, latency=rtt_ns // 2, buffers=BUFFER_MAX) as p:
         if loss:
             p.cable.set_impairment("loss", loss, direction="ab")
+        if reorder:
+            p.cable.set_impairment("reorder", (reorder, REORDER_DELAY_NS), direction="ab")
         flow = transfer(p.world, p.a, p.b, "10.0.0.2", nbytes, seed=seed, cc=cc)
     if not flow.intact:
         raise AssertionError(f"netsim: the stream arrived damaged at loss={loss} "
-                             f"rtt={rtt_ns} ns: {flow.received}/{nbytes} bytes")
-    return Point(loss, rtt_ns, nbytes, flow)
+                             f"reorder={reorder} rtt={rtt_ns} ns: {flow.received}/{nbytes} bytes")
+    return Point(loss, rtt_ns, nbytes, flow, reorder)
+
+
+def spurious_share(flow: Flow) -> float | None:
+    """Retransmitted segments the receiver D-SACKed, over all retransmitted; None if none."""
+    retrans = flow.counter("sender", "tcp.RetransSegs")
+    if not retrans:
+        return None
+    return min(flow.counter("sender", "tcpext.TCPDSACKRecvSegs"), retrans) / retrans
 
 
 def run_point(loss: float, rtt_ns: int, bytes: int, seed: int = 1, cc: str = "cubic") -> float:
@@ -376,19 +400,61 @@ def format_table(points: Sequence[Point], seed: int, cc: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _measure(spec: tuple[float, int, int, int, str]) -> Point:
+REORDER_HEADER = ("reorder", "rtt", "MiB", "goodput", "retrans", "fastretx", "dsacked",
+                  "spurious", "reord_seen", "reordering")
+
+
+def format_reorder_row(point: Point) -> tuple[str, ...]:
+    flow = point.flow
+    info = flow.sender_info
+    share = spurious_share(flow)
+    return (
+        f"{point.reorder:g}", _fmt_rtt(point.rtt_ns), f"{point.nbytes / (1 << 20):g}",
+        f"{flow.steady_gbps:.3f}", str(flow.counter("sender", "tcp.RetransSegs")),
+        str(flow.counter("sender", "tcpext.TCPFastRetrans")),
+        str(flow.counter("sender", "tcpext.TCPDSACKRecvSegs")),
+        "-" if share is None else f"{100 * share:.1f}%", str(info.reord_seen),
+        str(info.reordering),
+    )
+
+
+def format_reorder_table(points: Sequence[Point]) -> str:
+    """The reordering table (module docstring): spurious retransmission share by ``p``."""
+    lines = [
+        f"# reordering: loss {REORDER_LOSS:g}; each data frame held back "
+        f"{REORDER_DELAY_NS // NS_PER_US} us with probability p; "
+        "spurious = D-SACKed retransmitted segments / RetransSegs",
+        "# fastretx: TCPFastRetrans; reord_seen, reordering: the sender's TCP_INFO at the end",
+    ]
+    rows = [REORDER_HEADER, *map(format_reorder_row, points)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(REORDER_HEADER))]
+    for row in rows:
+        cells = (cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def reorder_specs(reorders: Iterable[float] = REORDERS, nbytes: int = REORDER_BYTES
+                  ) -> list[tuple[float, int, int, float]]:
+    """The (loss, rtt, bytes, reorder) of each reordering row, reordering major."""
+    return [(REORDER_LOSS, rtt, nbytes, p) for p in reorders for rtt in REORDER_RTTS_NS]
+
+
+def _measure(spec: tuple[float, int, int, int, str, float]) -> Point:
     return measure_point(*spec)
 
 
-def measure_points(specs: Sequence[tuple[float, int, int]], seed: int = 1, cc: str = "cubic",
+def measure_points(specs: Sequence[tuple[float, ...]], seed: int = 1, cc: str = "cubic",
                    jobs: int = 1, progress: Callable[[Point], None] = lambda point: None
                    ) -> list[Point]:
-    """Measure ``(loss, rtt_ns, nbytes)`` points, in ``jobs`` processes; results in order.
+    """Measure ``(loss, rtt_ns, nbytes[, reorder])`` points, in ``jobs`` processes; results
+    in order.
 
     Every point is its own World from ``seed``, so where it runs changes nothing but the
     wall time; the biggest transfers are started first to balance the workers.
     """
-    full = [(loss, rtt, nbytes, seed, cc) for loss, rtt, nbytes in specs]
+    full = [(spec[0], int(spec[1]), int(spec[2]), seed, cc, spec[3] if len(spec) > 3 else 0.0)
+            for spec in specs]
     if jobs <= 1 or len(full) <= 1:
         points = []
         for spec in full:
@@ -456,6 +522,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--rtt", type=_durations, default=None, metavar="T,T,...",
                    help="round-trip times, e.g. 100us,1ms,10ms (the default; 10ms,40ms with "
                    "--against-linux, which needs 10ms or more)")
+    p.add_argument("--reorder", type=_floats, default=None, metavar="P,P,...",
+                   help="reordering probabilities of the second table, measured at 100us and "
+                   "1ms with 0.1%% loss (default 0.01,0.05 with the default grid, else none)")
     p.add_argument("--bytes", type=_sizes, default=None, metavar="SIZE",
                    help="bytes per point, e.g. 64M (default: by loss and RTT, see the docs)")
     p.add_argument("--seed", type=int, default=1)
@@ -481,6 +550,9 @@ def point_json(point: Point) -> dict[str, Any]:
         "snd_cwnd": info.snd_cwnd,
         "retrans_segs": flow.counter("sender", "tcp.RetransSegs"),
         "timeouts": flow.counter("sender", "tcpext.TCPTimeouts"), "wall_s": flow.wall_s,
+        "reorder": point.reorder, "spurious_share": spurious_share(flow),
+        "dsack_segs": flow.counter("sender", "tcpext.TCPDSACKRecvSegs"),
+        "fast_retrans": flow.counter("sender", "tcpext.TCPFastRetrans"),
     }
 
 
@@ -500,6 +572,7 @@ def _run_cli(args: Any) -> int:
         return _run_against_linux(args)
     if args.rate is not None:
         raise CliError("--rate is for --against-linux; netsim's own table runs at 10 Gbit/s")
+    reorder_default = args.loss is None and args.rtt is None
     args.loss = list(LOSSES) if args.loss is None else args.loss
     args.rtt = list(RTTS_NS) if args.rtt is None else args.rtt
     if any(not 0 <= p < 1 for p in args.loss) or any(r <= 0 for r in args.rtt):
@@ -508,19 +581,31 @@ def _run_cli(args: Any) -> int:
 
     def note(point: Point) -> None:
         if not args.json:
-            print(f"  measured loss {point.loss:g} rtt {_fmt_rtt(point.rtt_ns)}: "
+            print(f"  measured loss {point.loss:g} reorder {point.reorder:g} "
+                  f"rtt {_fmt_rtt(point.rtt_ns)}: "
                   f"{point.goodput_gbps:.3f} Gbit/s, {point.flow.wall_s:.1f} s wall",
                   file=sys.stderr)
 
+    default_grid = reorder_default
+    reorders = [p for p in (REORDERS if args.reorder is None and default_grid
+                            else args.reorder or []) if p]
+    if any(not 0 < p < 1 for p in reorders):
+        raise CliError("reordering probabilities must be in [0, 1)")
     started = time.perf_counter()
-    points = measure_points(table_specs(args.loss, args.rtt, sizes), args.seed, args.cc,
-                            args.jobs, note)
+    specs: list[tuple[float, ...]] = [*table_specs(args.loss, args.rtt, sizes)]
+    specs += reorder_specs(reorders, args.bytes or REORDER_BYTES)
+    points = measure_points(specs, args.seed, args.cc, args.jobs, note)
     wall = time.perf_counter() - started
+    split = len(points) - len(reorders) * len(REORDER_RTTS_NS)
+    lossy, reordered = points[:split], points[split:]
     if args.json:
         print(json.dumps({"seed": args.seed, "cc": args.cc, "wall_s": wall,
-                          "points": [point_json(p) for p in points]}, indent=2))
+                          "points": [point_json(p) for p in lossy],
+                          "reorder_points": [point_json(p) for p in reordered]}, indent=2))
     else:
-        print(format_table(points, args.seed, args.cc), end="")
+        print(format_table(lossy, args.seed, args.cc), end="")
+        if reordered:
+            print(format_reorder_table(reordered), end="")
         print(f"({len(points)} points, {wall:.1f} s wall)", file=sys.stderr)
     return 0
 

@@ -71,6 +71,8 @@ COUNTERS: dict[str, tuple[str, ...]] = {
         "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "TCPReqQFullDoCookies",
         "TCPFastOpenActive", "TCPFastOpenActiveFail", "TCPFastOpenPassive",
         "TCPFastOpenPassiveFail", "TCPFastOpenListenOverflow", "TCPFastOpenCookieReqd",
+        "TCPLossProbes", "TCPLossProbeRecovery", "TCPSACKReorder", "TCPTSReorder",
+        "TCPDSACKOfoRecv", "TCPDSACKRecvSegs", "TCPDSACKIgnoredDubious",
     ),
     "ipext": ("InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps"),
     "arp": (

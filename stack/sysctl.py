@@ -21,8 +21,12 @@ Linux keeps per kernel, not per namespace (``KERNEL_PATHS``: attributes of
 (a bool counts) for a number, whitespace-separated ints for a vector (``tcp_rmem``), a name
 for ``tcp_congestion_control``; anything else is ``EINVAL``.
 
-Knobs deliberately absent (their features are not modelled): ``tcp_recovery`` and
-``tcp_early_retrans`` (RACK and tail loss probes), ``tcp_mtu_probing`` and
+Loss detection is Linux 6.x's (``stack/tcp/rack.py``, ``tlp.py``): ``tcp_recovery`` is a
+bit mask (0x1 RACK loss detection, 0x2 a static reordering window, 0x4 no DupThresh shortcut);
+``tcp_early_retrans`` 3 or 4 enables tail loss probes (0..4 accepted, as Linux's
+``proc_dointvec_minmax``); ``tcp_frto`` non-zero enables F-RTO (RFC 5682).
+
+Knobs deliberately absent (their features are not modelled): ``tcp_mtu_probing`` and
 ``tcp_base_mss``, ``tcp_min_rtt_wlen`` (``min_rtt`` is the all-time minimum), ``tcp_retries1``
 (no route to re-validate), ``tcp_fastopen_key`` and ``tcp_fastopen_blackhole_timeout_sec``
 (Fast Open's key is drawn from the seeded RNG; no blackhole detection), ``ipfrag_low_thresh``
@@ -125,6 +129,10 @@ class Sysctl:
     tcp_pacing_ss_ratio: int = 200  # % of cwnd/srtt that sk_pacing_rate is in slow start
     tcp_pacing_ca_ratio: int = 120  # ... and in congestion avoidance
     tcp_reordering: int = 3
+    tcp_max_reordering: int = 300
+    tcp_recovery: int = 1  # TCP_RACK_LOSS_DETECTION
+    tcp_early_retrans: int = 3
+    tcp_frto: int = 2
     tcp_tw_reuse: int = 2
     tcp_abort_on_overflow: bool = False
     tcp_syncookies: int = 1  # 0 never, 1 when the SYN queue is full, 2 always
@@ -171,6 +179,9 @@ class Sysctl:
         coerced = _coerce(name, getattr(self, name), value)
         if name == "ping_group_range":
             coerced = _ping_group_range(name, coerced)
+        low, high = _RANGE.get(name, (coerced, coerced))
+        if not low <= coerced <= high:
+            raise _einval(path, value)
         setattr(self, name, coerced * _SCALE[name] if name in _SCALE else coerced)
 
     def read(self, path: str) -> Any:
@@ -228,6 +239,9 @@ def _field(path: str) -> str:
         raise _enoent(key)
     return name
 
+
+# proc_dointvec_minmax bounds of net/ipv4/sysctl_net_ipv4.c (others are plain proc_dointvec).
+_RANGE = {"tcp_early_retrans": (0, 4)}
 
 # Fields kept in a finer unit than Linux's at their path: Linux's unit x factor = the field's.
 _SCALE = {"neigh_delay_first_probe_ms": 1000}

@@ -245,7 +245,7 @@ def test_sysctl_reads_sets_and_lists_by_linux_name(dbg):
     listing = dbg.ok("sysctl b").splitlines()[1:]  # after the echoed command
     assert "net.ipv4.tcp_rmem = 4096\t131072\t6291456" in listing
     assert "net.core.netdev_budget = 300" in listing and listing == sorted(listing)
-    rc, out, err = dbg.run("sysctl a net.ipv4.tcp_recovery=1")
+    rc, out, err = dbg.run("sysctl a net.ipv4.tcp_mtu_probing=1")
     assert rc != 0 and err.strip().endswith("No such file or directory")
     rc, out, err = dbg.run("sysctl a net.ipv4.tcp_sack=maybe")
     assert rc != 0 and "Invalid argument" in err and len(err.strip().splitlines()) == 1

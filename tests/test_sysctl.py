@@ -184,6 +184,61 @@ def reordering(knob: str, value: Any) -> int:
     return TcpSock(_peer(knob, value).net).reordering
 
 
+def _flight(p: Peer, segments: int, rtt: int = 10 * MS) -> tuple[TcpSock, list[int]]:
+    """An established socket (handshake RTT ``rtt``) that just sent ``segments`` full ones."""
+    sk = established(p, rtt=rtt)
+    sk.setsockopt(6, 1, 1)  # TCP_NODELAY
+    sk.sendmsg(bytes(segments * 1448))
+    return sk, [p.expect(length=1448).seq for _ in range(segments)]
+
+
+@probe(tcp_recovery=0)
+def first_retransmission_after_one_sack(knob: str, value: Any) -> Any:
+    """RACK marks the hole lost a reordering window after one SACK; DupThresh waits for 3."""
+    p = _peer(knob, value)
+    sk, seqs = _flight(p, 10)
+    p.send(ACK, ack=seqs[0], sack=((seqs[1], seqs[2]),), at=p.now + 10 * MS)
+    start = p.now
+    p.run(10 * MS)
+    return [(seg.seq, seg.time - start) for seg in p.drain()]
+
+
+@probe(tcp_early_retrans=0)
+def first_retransmission_of_a_silent_flight(knob: str, value: Any) -> Any:
+    """A tail loss probe at 2 x SRTT + 2 ms, or the RTO."""
+    p = _peer(knob, value)
+    _sk, seqs = _flight(p, 3)
+    start = p.now
+    seg = p.expect(within=1 * S)
+    return seg.seq == seqs[2], seg.time - start
+
+
+@probe(tcp_frto=0)
+def segments_after_an_rto_proven_spurious(knob: str, value: Any) -> Any:
+    """F-RTO sends new data after the RTO and undoes it when the originals are ACKed."""
+    p = Peer(sysctl=_sysctl(knob, value), ts=False)
+    sk = established(p, rtt=10 * MS)
+    sk.setsockopt(6, 1, 1)
+    sk.sendmsg(bytes(30 * 1460))  # no timestamps: MSS 1460
+    seqs = [p.expect(length=1460).seq for _ in range(10)]
+    p.expect(within=1 * S)  # the loss probe (new data)
+    p.expect(seq=seqs[0], within=1 * S)  # the RTO
+    p.send(ACK, ack=seqs[1])
+    after = [s.seq for s in p.drain()]
+    p.send(ACK, ack=seqs[5])
+    return after, int(sk.ca_state), p.net.mib.tcpext["TCPSpuriousRTOs"]
+
+
+@probe(tcp_max_reordering=4)
+def reordering_after_a_late_segment(knob: str, value: Any) -> int:
+    """A hole filled by its original after 8 SACKed segments: reordering of 9 (capped)."""
+    p = _peer(knob, value)
+    sk, seqs = _flight(p, 10)
+    p.send(ACK, ack=seqs[0], sack=((seqs[8], seqs[9]),), at=p.now + 10 * MS)
+    p.send(ACK, ack=seqs[9] + 1448)
+    return sk.reordering
+
+
 @probe(tcp_moderate_rcvbuf=False)
 def receive_buffer_autotuning(knob: str, value: Any) -> int:
     p = _peer(knob, value)
@@ -653,11 +708,21 @@ def test_knob_has_an_effect(knob: str) -> None:
 def test_an_unknown_knob_is_refused() -> None:
     sysctl = Sysctl()
     with pytest.raises(AttributeError):
-        sysctl.tcp_recovery = 1  # RACK is not modelled: no knob that would be ignored
+        sysctl.tcp_mtu_probing = 1  # PMTU probing is not modelled: no knob to be ignored
     with pytest.raises(FileNotFoundError, match="net/ipv4/tcp_mtu_probing"):
         sysctl.write("net.ipv4.tcp_mtu_probing", 1)
     with pytest.raises(FileNotFoundError):
         sysctl.read("/proc/sys/net/core/netdev_budget")
+
+
+def test_tcp_early_retrans_is_range_checked_as_linux() -> None:
+    sysctl = Sysctl()
+    sysctl.write("net.ipv4.tcp_early_retrans", 4)
+    for bad in (5, -1):
+        with pytest.raises(OSError) as exc:
+            sysctl.write("net.ipv4.tcp_early_retrans", bad)
+        assert exc.value.errno == 22
+    assert sysctl.read("net.ipv4.tcp_early_retrans") == 4
 
 
 def test_knobs_are_reached_by_their_linux_paths() -> None:

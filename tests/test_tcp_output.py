@@ -13,6 +13,7 @@ from helpers.units import MS
 from stack.core import CHECKSUM_NONE, CHECKSUM_PARTIAL
 from stack.core.features import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
 from stack.sock import EPOLLOUT
+from stack.sysctl import Sysctl
 from stack.tcp import TcpSock, TcpState
 from stack.tcp.state import TRANSITIONS, IllegalTransition, tcp_set_state
 from stack.wire.tcp import ACK, FIN, PSH, SYN
@@ -99,7 +100,7 @@ def test_user_mss_is_advertised_and_respected() -> None:
 
 
 def test_tcp_info_reports_linux_fields() -> None:
-    p = Peer()
+    p = Peer(sysctl=Sysctl(tcp_early_retrans=0))  # no loss probe in the 20 ms before the ACK
     sk = established(p)
     sk.sendmsg(b"x" * 3000)
     p.drain()

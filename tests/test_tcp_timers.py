@@ -10,6 +10,7 @@ import pytest
 from helpers.tcp import Peer, established, listener
 from helpers.units import MS, S
 
+from stack.sysctl import Sysctl
 from stack.tcp import TcpState
 from stack.tcp.timer import model_timeout
 from stack.wire.tcp import ACK, PSH, RST
@@ -23,7 +24,7 @@ def test_model_timeout_matches_linux() -> None:
 
 
 def test_rto_backoff_timeline_then_etimedout() -> None:
-    p = Peer()
+    p = Peer(sysctl=Sysctl(tcp_early_retrans=0))  # the RTO path: no loss probe first
     sk = established(p)
     p.run(1 * S)
     t0 = p.now
@@ -52,7 +53,7 @@ def test_rto_backoff_timeline_then_etimedout() -> None:
 
 
 def test_an_ack_ends_the_backoff_and_rtt_stays_karn_clean() -> None:
-    p = Peer()
+    p = Peer(sysctl=Sysctl(tcp_early_retrans=0))  # the RTO path: no loss probe first
     sk = established(p)
     sk.sendmsg(b"x")
     p.expect(PSH | ACK)

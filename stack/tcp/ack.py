@@ -20,9 +20,10 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from stack.core.skbuff import consume_skb
-from stack.tcp import output, pacing, recovery, rtt
+from stack.tcp import output, pacing, rack, recovery, rtt, tlp
 from stack.tcp import window as win
 from stack.tcp.const import (
+    NS_PER_MS,
     NS_PER_US,
     TCP_INVALID_RATELIMIT,
     TCP_RTO_MAX,
@@ -37,19 +38,24 @@ from stack.tcp.recovery import (
     FLAG_DATA,
     FLAG_DATA_ACKED,
     FLAG_DATA_SACKED,
+    FLAG_DSACK_TLP,
     FLAG_DSACKING_ACK,
     FLAG_FORWARD_PROGRESS,
     FLAG_NO_CHALLENGE_ACK,
     FLAG_NOT_DUP,
+    FLAG_ORIG_SACK_ACKED,
     FLAG_RETRANS_DATA_ACKED,
+    FLAG_SET_XMIT_TIMER,
     FLAG_SLOWPATH,
     FLAG_SND_UNA_ADVANCED,
     FLAG_SYN_ACKED,
     FLAG_UPDATE_TS_RECENT,
     FLAG_WIN_UPDATE,
 )
-from stack.tcp.seq import s32, unwrap
+from stack.tcp.scoreboard import ts_del
+from stack.tcp.seq import before, s32, unwrap
 from stack.tcp.state import CaState
+from stack.tcp.xmit_timer import set_xmit_timer
 from stack.wire.tcp import SYN
 
 if TYPE_CHECKING:
@@ -146,8 +152,8 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
             return -1
         if rx.th.sack_blocks and sk.sack_ok:  # an old ACK may still carry SACK news
             flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack)
-            if flag & FLAG_DSACKING_ACK and recovery.fastretrans_alert(sk, 0, flag):
-                output.xmit_retransmit_queue(sk)
+            rexmit, flag = recovery.fastretrans_alert(sk, prior_snd_una, 0, flag)
+            recovery.xmit_recovery(sk, rexmit)
         return 0
     if ack > sk.snd_nxt:
         return -1
@@ -157,6 +163,7 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
     prior_packets = sk.packets_out
     prior_delivered = sk.delivered
     prior_lost = sk.lost
+    prior_fack = rack.highest_sack_seq(sk) if sk.sack_ok else prior_snd_una
     if flag & FLAG_UPDATE_TS_RECENT:
         replace_ts_recent(sk, rx.seq)
     if (flag & (FLAG_SLOWPATH | FLAG_SND_UNA_ADVANCED)) == FLAG_SND_UNA_ADVANCED:
@@ -177,26 +184,32 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
     sk.rcv_tstamp = rx.tstamp
     if not prior_packets:
         if flag & FLAG_DSACKING_ACK:
-            recovery.fastretrans_alert(sk, 0, flag)
+            recovery.fastretrans_alert(sk, prior_snd_una, 0, flag)
         ack_probe(sk)
+        if sk.tlp_high_seq:
+            tlp.process_tlp_ack(sk, ack, flag)
         if sk.net.kernel.tracers:
             trace_probe(sk, rx)
         return 1
-    flag |= clean_rtx_queue(sk, rx, prior_snd_una, flag)
-    rexmit = False
+    flag |= clean_rtx_queue(sk, rx, prior_snd_una, prior_fack, flag)
+    if sk.delivered != prior_delivered:
+        rack.update_reo_wnd(sk)
+    if sk.tlp_high_seq:
+        tlp.process_tlp_ack(sk, ack, flag)
+    rexmit = recovery.REXMIT_NONE
     if (not flag & FLAG_NOT_DUP or flag & FLAG_CA_ALERT or sk.ca_state != CaState.OPEN):
         num_dupack = 0
         if not flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP | FLAG_DSACKING_ACK):
             num_dupack = 1
-        rexmit = recovery.fastretrans_alert(sk, num_dupack, flag)
+        rexmit, flag = recovery.fastretrans_alert(sk, prior_snd_una, num_dupack, flag)
+    if flag & FLAG_SET_XMIT_TIMER:
+        set_xmit_timer(sk)  # a loss probe or the RTO, unless RACK armed its reorder timer
     if flag & FLAG_ACKED:
-        output.rearm_rto(sk)
         _rate_sample(sk, rx.tstamp)
     delivered = sk.delivered - prior_delivered
     cong_control(sk, ack, delivered, sk.lost - prior_lost, flag)
     pacing.update_pacing_rate(sk)  # tcp_cong_control's last step
-    if rexmit:
-        output.xmit_retransmit_queue(sk)
+    recovery.xmit_recovery(sk, rexmit)
     if sk.net.kernel.tracers:
         trace_probe(sk, rx)
     return 1
@@ -248,14 +261,20 @@ def ack_probe(sk: TcpSock) -> None:
         sk.reset_xmit_timer("probe0", output.probe0_when(sk), TCP_RTO_MAX)
 
 
-def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, flag: int) -> int:
-    """Free what SND.UNA covers, take an RTT sample, count deliveries (``tcp_clean_rtx_queue``)."""
+def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int,
+                    flag: int) -> int:
+    """Free what SND.UNA covers, take an RTT sample, count deliveries, feed RACK and the
+    reordering detector (``tcp_clean_rtx_queue``)."""
     ack = sk.snd_una
     rtxq = sk.rtx
     now = rx.tstamp
     first_ackt = last_ackt = -1
     pkts_acked = 0
     n = 0
+    sack_ok = sk.sack_ok
+    reord = sk.snd_nxt  # lowest never-retransmitted segment delivered in a hole
+    high_seq = sk.high_seq
+    rack_last = rack_newest = None  # for RACK: the last acked in order, the newest sent
     for seg in rtxq:
         if seg.end_seq > ack:
             if seg.seq < ack and not seg.flags & SYN and seg.skb.len:
@@ -283,10 +302,19 @@ def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, flag: int) -> in
             last_ackt = seg.tx_time
             if first_ackt < 0:
                 first_ackt = last_ackt
+            if seg.seq < reord:
+                reord = seg.seq
+            if seg.end_seq <= high_seq:
+                flag |= FLAG_ORIG_SACK_ACKED
         if sacked & TCPCB_SACKED_ACKED:
             sk.sacked_out -= pcount
-        elif sk.sack_ok:
+        elif sack_ok:
             sk.delivered += pcount
+            if not _spurious_retrans(sk, seg):
+                rack_last = seg
+                if rack_newest is None or seg.tx_time >= rack_newest.tx_time:
+                    rack_newest = seg
+        ts_del(seg)
         if sacked & TCPCB_LOST:
             sk.lost_out -= pcount
         sk.packets_out -= pcount
@@ -306,12 +334,31 @@ def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, flag: int) -> in
     if first_ackt >= 0 and not flag & FLAG_RETRANS_DATA_ACKED:
         seq_rtt = (now - first_ackt) // NS_PER_US
         ca_rtt = (now - last_ackt) // NS_PER_US
+    if rack_last is not None:  # tcp_rack_advance for each: the newest moves RACK's
+        now_ns = sk.net.sched.now  # transmission mark, the last one leaves its RTT
+        rack.advance(sk, rack_newest.sacked, rack_newest.end_seq, rack_newest.tx_time, now_ns)
+        if rack_last is not rack_newest:
+            rack.advance(sk, rack_last.sacked, rack_last.end_seq, rack_last.tx_time, now_ns)
     if flag & FLAG_ACKED:
+        flag |= FLAG_SET_XMIT_TIMER  # a loss probe or the RTO
         rtt.ack_update_rtt(sk, seq_rtt, ca_rtt)
-        if not sk.sack_ok:
+        if not sack_ok:
             recovery.remove_reno_sacks(sk, pkts_acked)
+        elif reord < prior_fack:  # a never-retransmitted hole was filled: reordering
+            rack.check_sack_reordering(sk, reord, False)
         sk.ca.pkts_acked(sk, pkts_acked, ca_rtt)
     return flag
+
+
+def _spurious_retrans(sk: TcpSock, seg: TxSeg) -> bool:
+    """The ACK echoes a timestamp from before ``seg``'s retransmission: it acknowledges the
+    original, so the retransmission's send time says nothing (``tcp_skb_spurious_retrans``)."""
+    if not seg.sacked & (TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS):
+        return False
+    if not (sk.saw_tstamp and sk.rcv_tsecr):
+        return False
+    sent = (seg.tx_time // NS_PER_MS + sk.ts_off) & 0xFFFFFFFF
+    return before(sk.rcv_tsecr, sent)
 
 
 # -- SACK -----------------------------------------------------------------------------------------
@@ -327,42 +374,90 @@ def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int
     mib = sk.net.mib.tcpext
     una = sk.snd_una
     sp = [(unwrap(una, s), unwrap(una, e)) for s, e in blocks]
-    flag = 0
+    st = SackTagState(sk.snd_nxt, sk.net.sched.now)
     s0, e0 = sp[0]
-    dup = s0 < ack
-    if not dup and len(sp) > 1:
-        s1, e1 = sp[1]
-        dup = e0 <= e1 and s0 >= s1
-    if dup:
-        flag |= FLAG_DSACKING_ACK
-        mib["TCPDSACKRecv"] += 1
-        sk.dsack_dups += 1
-        if (e0 <= prior_snd_una and sk.undo_marker and sk.undo_retrans > 0
-                and e0 > sk.undo_marker):
-            sk.undo_retrans -= 1  # D-SACK for data already forgotten
+    dup = check_dsack(sk, sp, ack, prior_snd_una, st)
     cache = sk.sack_cache if sk.sacked_out else []
     tagged: list[tuple[int, int]] = []
-    for i, (s, e) in enumerate(sp):
-        dup_sack = dup and i == 0
+    if dup:
+        s, e = sp.pop(0)
         if not (s < e <= sk.snd_nxt) or s < una - sk.max_window - 1:
-            mib["TCPDSACKIgnoredOld" if dup_sack else "TCPSACKDiscard"] += 1
-            continue
-        if not dup_sack and e <= una:
-            continue
-        if dup_sack:
-            flag |= _tag_range(sk, s, e, True, ())
+            mib["TCPDSACKIgnoredOld"] += 1
         else:
-            flag |= _tag_range(sk, s, e, False, cache)
-            tagged.append((s, e))
+            _tag_range(sk, s, e, True, (), st)
+    sp.sort()  # in sequence order, as Linux sorts them: reordering is judged against fack
+    for s, e in sp:
+        if not (s < e <= sk.snd_nxt) or s < una - sk.max_window - 1:
+            mib["TCPSACKDiscard"] += 1
+            continue
+        if e <= una:
+            continue
+        _tag_range(sk, s, e, False, cache, st)
+        tagged.append((s, e))
     sk.sack_cache = tagged
-    return flag
+    if st.reord < sk.snd_nxt:
+        rack.check_sack_reordering(sk, st.reord, False)
+    return st.flag
+
+
+class SackTagState:
+    """What one ACK's SACK walk gathers (Linux's ``struct tcp_sacktag_state``)."""
+
+    __slots__ = ("flag", "reord", "now")
+
+    def __init__(self, snd_nxt: int, now: int) -> None:
+        self.flag = 0
+        self.reord = snd_nxt  # lowest never-retransmitted segment newly SACKed below fack
+        self.now = now
+
+
+def check_dsack(sk: TcpSock, sp: list[tuple[int, int]], ack: int, prior_snd_una: int,
+                st: SackTagState) -> bool:
+    """Is the first block a D-SACK (RFC 2883 §4)?  Count it as Linux's ``tcp_check_dsack``
+    and ``tcp_dsack_seen`` do: below the ACK (TCPDSACKRecv) or inside the second block
+    (TCPDSACKOfoRecv); a range wider than the peer's largest window, or more duplicates than
+    we ever retransmitted, is dubious and ignored (TCPDSACKIgnoredDubious).  A D-SACK of
+    exactly the outstanding loss probe flags FLAG_DSACK_TLP; any other, once reordering was
+    seen, asks RACK to widen its window (``rack.dsack_seen``)."""
+    mib = sk.net.mib.tcpext
+    s0, e0 = sp[0]
+    if s0 < ack:
+        mib["TCPDSACKRecv"] += 1
+    elif len(sp) > 1:
+        s1, e1 = sp[1]
+        if e0 > e1 or s0 < s1:
+            return False
+        mib["TCPDSACKOfoRecv"] += 1
+    else:
+        return False
+    dup_segs = 0
+    if s0 < e0 <= s0 + sk.max_window:
+        dup_segs = 1
+        mss = sk.mss_cache
+        if e0 - s0 > mss:
+            dup_segs = -(-(e0 - s0) // mss)
+        elif sk.tlp_high_seq and sk.tlp_high_seq == e0:
+            st.flag |= FLAG_DSACK_TLP
+        sk.dsack_dups += dup_segs
+        if sk.dsack_dups > sk.total_retrans:
+            dup_segs = 0  # more duplicates than retransmissions: not ours
+    if not dup_segs:
+        mib["TCPDSACKIgnoredDubious"] += 1
+        return False
+    if sk.reord_seen and not st.flag & FLAG_DSACK_TLP:
+        sk.rack.dsack_seen = True
+    st.flag |= FLAG_DSACKING_ACK
+    mib["TCPDSACKRecvSegs"] += dup_segs
+    if (sk.undo_marker and sk.undo_retrans > 0 and e0 <= prior_snd_una
+            and e0 > sk.undo_marker):
+        sk.undo_retrans = max(0, sk.undo_retrans - dup_segs)  # for data already forgotten
+    return True
 
 
 def _tag_range(sk: TcpSock, s: int, e: int, dup_sack: bool,
-               skip: list[tuple[int, int]] | tuple[()]) -> int:
+               skip: list[tuple[int, int]] | tuple[()], st: SackTagState) -> None:
     rtxq = sk.rtx
     i = max(bisect_right(rtxq, s, key=_seq_of) - 1, 0)
-    flag = 0
     while i < len(rtxq):
         seg = rtxq[i]
         if seg.seq >= e:
@@ -390,9 +485,8 @@ def _tag_range(sk: TcpSock, s: int, e: int, dup_sack: bool,
             if not cut:
                 break
             output.fragment(sk, rtxq, seg, cut, mss)
-        flag |= _tag_one(sk, seg, dup_sack)
+        _tag_one(sk, seg, dup_sack, st)
         i += 1
-    return flag
 
 
 def _cached_end(seg: TxSeg, cache: list[tuple[int, int]] | tuple[()]) -> int:
@@ -407,31 +501,40 @@ def _seq_of(seg: TxSeg) -> int:
     return seg.seq
 
 
-def _tag_one(sk: TcpSock, seg: TxSeg, dup_sack: bool) -> int:
-    """``tcp_sacktag_one``."""
+def _tag_one(sk: TcpSock, seg: TxSeg, dup_sack: bool, st: SackTagState) -> None:
+    """``tcp_sacktag_one``: SACK one segment, feed RACK, note reordering."""
     sacked = seg.sacked
     pcount = seg.pcount
-    flag = 0
     if dup_sack and sacked & (TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS):
         if sk.undo_marker and sk.undo_retrans > 0 and seg.end_seq > sk.undo_marker:
             sk.undo_retrans = max(0, sk.undo_retrans - pcount)
     if seg.end_seq <= sk.snd_una:
-        return 0
+        return
     if not sacked & TCPCB_SACKED_ACKED:
+        rack.advance(sk, sacked, seg.end_seq, seg.tx_time, st.now)
         if sacked & TCPCB_SACKED_RETRANS:
             if sacked & TCPCB_LOST:
                 sacked &= ~(TCPCB_LOST | TCPCB_SACKED_RETRANS)
                 sk.lost_out -= pcount
                 sk.retrans_out -= pcount
-        elif sacked & TCPCB_LOST:
-            sacked &= ~TCPCB_LOST
-            sk.lost_out -= pcount
+        else:
+            if not sacked & TCPCB_EVER_RETRANS:
+                # A never-retransmitted segment in a hole below the highest SACK:
+                # the network reordered it.
+                if seg.seq < rack.highest_sack_seq(sk) and seg.seq < st.reord:
+                    st.reord = seg.seq
+                if seg.end_seq <= sk.high_seq:
+                    st.flag |= FLAG_ORIG_SACK_ACKED
+            if sacked & TCPCB_LOST:
+                sacked &= ~TCPCB_LOST
+                sk.lost_out -= pcount
         sacked |= TCPCB_SACKED_ACKED
-        flag |= FLAG_DATA_SACKED
+        st.flag |= FLAG_DATA_SACKED
         sk.sacked_out += pcount
         sk.delivered += pcount
+        if seg.end_seq > sk.highest_sack:
+            sk.highest_sack = seg.end_seq
     if dup_sack and sacked & TCPCB_SACKED_RETRANS:
         sacked &= ~TCPCB_SACKED_RETRANS
         sk.retrans_out -= pcount
     seg.sacked = sacked
-    return flag

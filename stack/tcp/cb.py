@@ -18,10 +18,13 @@ class TxSeg:
     ``skb`` holds the payload only (headers are pushed on a clone at transmit time);
     ``seq``/``end_seq`` are unwrapped and count SYN and FIN; ``sacked`` holds the
     ``TCPCB_*`` scoreboard bits; ``pcount`` is the number of MSS-sized segments it will leave
-    as (``tcp_skb_pcount``); ``tx_time`` is its last transmission time (ns).
+    as (``tcp_skb_pcount``); ``tx_time`` is its last transmission time (ns);
+    ``ts_prev``/``ts_next`` link it into the socket's time-sorted list of sent segments
+    (``tcp_tsorted_anchor``, see ``scoreboard.py``), ``None`` while off it.
     """
 
-    __slots__ = ("skb", "seq", "end_seq", "flags", "sacked", "pcount", "tx_time", "mss")
+    __slots__ = ("skb", "seq", "end_seq", "flags", "sacked", "pcount", "tx_time", "mss",
+                 "ts_prev", "ts_next")
 
     def __init__(self, skb: SkBuff, seq: int, end_seq: int, flags: int) -> None:
         self.skb = skb
@@ -32,6 +35,8 @@ class TxSeg:
         self.pcount = 1
         self.tx_time = 0
         self.mss = 0
+        self.ts_prev: object = None
+        self.ts_next: object = None
 
     def __repr__(self) -> str:
         return (f"<TxSeg {self.seq}..{self.end_seq} len={self.skb.len} flags={self.flags:#x} "

@@ -113,6 +113,7 @@ def purge_write_queue(sk: TcpSock) -> None:
         consume_skb(seg.skb)
     sk.write_queue.clear()
     sk.rtx.clear()
+    sk.tsorted.clear()
     sk.wmem_queued = 0
     sk.sk_frag.release()  # sk_destruct's put_page of the socket's page frag
     sk.packets_out = sk.sacked_out = sk.lost_out = sk.retrans_out = 0

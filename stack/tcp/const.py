@@ -90,3 +90,10 @@ TCPCB_LOST = 0x04
 TCPCB_TAGBITS = 0x07
 TCPCB_EVER_RETRANS = 0x80
 TCP_FIN_TIMEOUT_MAX_S = 120  # include/net/tcp.h: TCP_FIN_TIMEOUT_MAX, TCP_LINGER2's cap
+TCPCB_RETRANS = TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS
+
+# -- RACK (include/net/tcp.h): net.ipv4.tcp_recovery bits, reo_wnd persistence -------------------
+TCP_RACK_LOSS_DETECTION = 0x1  # use RACK to detect losses
+TCP_RACK_STATIC_REO_WND = 0x2  # use a static RACK reordering window
+TCP_RACK_NO_DUPTHRESH = 0x4  # do not use the DupThresh shortcut
+TCP_RACK_RECOVERY_THRESH = 16  # recoveries a widened reo_wnd persists for

@@ -183,8 +183,8 @@ def get_info(sk: TcpSock) -> TcpInfo:
         delivery_rate=sk.delivery_rate, busy_time=0, rwnd_limited=0, sndbuf_limited=0,
         delivered=sk.delivered, delivered_ce=0, bytes_sent=sk.bytes_sent,
         bytes_retrans=sk.bytes_retrans, dsack_dups=sk.dsack_dups,
-        reord_seen=0, rcv_ooopack=sk.rcv_ooopack, snd_wnd=sk.snd_wnd, rcv_wnd=sk.rcv_wnd,
-        rehash=0, total_rto=0, fastopen_client_fail=sk.fastopen.client_fail)
+        reord_seen=sk.reord_seen, rcv_ooopack=sk.rcv_ooopack, snd_wnd=sk.snd_wnd,
+        rcv_wnd=sk.rcv_wnd, rehash=0, total_rto=0, fastopen_client_fail=sk.fastopen.client_fail)
 
 
 def _rate(bps: float) -> str:

@@ -64,10 +64,12 @@ from stack.tcp.const import (
 )
 from stack.tcp.header import established_options, syn_options, write_established, write_header
 from stack.tcp.pacing import departure_time, pacing_check, tso_autosize, update_skb_after_send
+from stack.tcp.scoreboard import ts_add_after, ts_move_tail
 from stack.tcp.seq import SEQ_MASK
 from stack.tcp.state import CaState, TcpState
 from stack.tcp.tso import DEFER_CWND, tso_should_defer
 from stack.tcp.tsq import skb_set_owner_w, small_queue_check
+from stack.tcp.xmit_timer import rearm_rto, schedule_loss_probe
 from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, URG, TcpRepr
 
 if TYPE_CHECKING:
@@ -103,6 +105,7 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         skb.gso_type = SKB_GSO_TCPV4
     if clone:
         seg.tx_time = now
+        ts_move_tail(sk.tsorted, seg)  # tcp_update_skb_after_send: newest transmission
     if flags & ACK:
         event_ack_sent(sk)
     payload = skb.tail - skb.data + skb.data_len
@@ -248,18 +251,10 @@ def event_new_data_sent(sk: TcpSock, seg: TxSeg) -> None:
     sk.packets_out += seg.pcount
     if sk.ca_state == CaState.RECOVERY:
         sk.prr_out += seg.pcount
-    if not prior or sk.xmit_timer_what != "rto" or not sk.retransmit_timer.pending():
-        rearm_rto(sk)
+    if (not prior or sk.xmit_timer_what not in ("rto", "reo")
+            or not sk.retransmit_timer.pending()):
+        rearm_rto(sk)  # a pending loss probe gives way to the RTO (then is re-planned)
     sk.net.mib.tcpext["TCPOrigDataSent"] += seg.pcount
-
-
-def rearm_rto(sk: TcpSock) -> None:
-    """RTO from now while data is outstanding, else off (``tcp_rearm_rto``)."""
-    if not sk.packets_out:
-        if sk.xmit_timer_what == "rto":
-            sk.clear_xmit_timer()
-        return
-    sk.reset_xmit_timer("rto", sk.rto, TCP_RTO_MAX)
 
 
 def send_delayed_ack(sk: TcpSock) -> None:
@@ -324,6 +319,7 @@ def fragment(sk: TcpSock, queue, seg: TxSeg, length: int, mss_now: int) -> TxSeg
     seg.flags &= ~(FIN | PSH)
     nseg.sacked = seg.sacked
     nseg.tx_time = seg.tx_time
+    ts_add_after(seg, nseg)
     old = seg.pcount
     set_tso_segs(seg, mss_now)
     set_tso_segs(nseg, mss_now)
@@ -407,10 +403,13 @@ def cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:
         sk.cwnd_usage_seq = sk.snd_nxt
 
 
-def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool = False) -> bool:
+def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bool:
     """Send what cwnd, the peer's window, Nagle and TSO deferral allow (``tcp_write_xmit``).
 
-    Returns True when nothing is in flight but data waits (the caller arms the probe timer).
+    ``push_one``: 1 sends one skb; 2 is a tail loss probe, which goes out even when cwnd is
+    full and does not plan another probe.  After a flight a loss probe is planned
+    (``tcp_schedule_loss_probe``).  Returns True when nothing is in flight but data waits
+    (the caller arms the probe timer).
     """
     queue = sk.write_queue
     sent = 0
@@ -423,8 +422,10 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool = False) 
         tso_segs = set_tso_segs(seg, mss_now)
         quota = cwnd_test(sk)
         if not quota:
-            is_cwnd_limited = True
-            break
+            if push_one != 2:
+                is_cwnd_limited = True
+                break
+            quota = 1  # force out the loss probe
         if not snd_wnd_test(sk, seg, mss_now):
             break
         last = seg is queue[-1]
@@ -455,6 +456,8 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool = False) 
             break
     if sk.packets_in_flight() >= sk.cwnd:
         is_cwnd_limited = True
+    if sent and push_one != 2:
+        schedule_loss_probe(sk, False)  # one loss probe per tail loss episode
     if sent or is_cwnd_limited:
         cwnd_validate(sk, is_cwnd_limited)
     if sent:
@@ -514,8 +517,13 @@ def trim_head(sk: TcpSock, seg: TxSeg, length: int) -> None:
     sk.wmem_queued -= length
 
 
-def retransmit_skb(sk: TcpSock, seg: TxSeg, segs: int) -> bool:
-    """Send ``seg`` again, at most ``segs`` MSS of it (``tcp_retransmit_skb``)."""
+def retransmit_skb(sk: TcpSock, seg: TxSeg, segs: int, probe: bool = False) -> bool:
+    """Send ``seg`` again, at most ``segs`` MSS of it (``tcp_retransmit_skb``).
+
+    ``probe``: a tail loss probe (Linux calls ``__tcp_retransmit_skb`` for it): counted as a
+    retransmission on the wire and in the MIB, but not in ``retrans_out``, the undo
+    bookkeeping or ``retrans_stamp`` (it is not a loss repair).
+    """
     if seg.seq < sk.snd_una:
         if seg.end_seq <= sk.snd_una:
             return False
@@ -538,9 +546,18 @@ def retransmit_skb(sk: TcpSock, seg: TxSeg, segs: int) -> bool:
     kernel = sk.net.kernel
     if kernel.tracers:
         kernel.trace("tcp_retransmit_skb", sk=sk, seq=seg.seq, len=seg.skb.len)
-    if not sk.retrans_stamp:
-        sk.timeout_stamp = seg.tx_time or sk.net.sched.now  # the original transmission
+    if not sk.retrans_stamp:  # the original transmission starts tcp_retries2's clock
+        if probe:  # a probe of the head moves its send time: keep the original
+            if sk.rtx and seg is sk.rtx[0]:
+                sk.timeout_stamp = seg.tx_time or sk.net.sched.now
+                sk.probed_head = seg
+        elif seg is not sk.probed_head:
+            sk.timeout_stamp = seg.tx_time or sk.net.sched.now
     transmit_skb(sk, seg)
+    if probe:
+        seg.sacked |= TCPCB_EVER_RETRANS
+        return True
+    sk.probed_head = None
     if sk.ca_state == CaState.RECOVERY:
         sk.prr_out += pcount
     seg.sacked |= TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS
@@ -587,8 +604,8 @@ def xmit_retransmit_queue(sk: TcpSock) -> None:
                           else "TCPSlowStartRetrans"] += 1
         if seg is head:
             rearm = True
-    if rearm:
-        rearm_rto(sk)
+    if rearm and sk.xmit_timer_what != "reo":
+        sk.reset_xmit_timer("rto", sk.rto, TCP_RTO_MAX)
 
 
 # -- probes ---------------------------------------------------------------------------------------

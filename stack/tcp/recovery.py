@@ -5,36 +5,38 @@ its states (``TCP_CA_Open/Disorder/Recovery/Loss``), ``tcp_enter_recovery``, ``t
 (called by the RTO timer), ``tcp_cwnd_reduction`` (PRR, RFC 6937), ``tcp_end_cwnd_reduction``
 and the undo functions (``tcp_try_undo_recovery``/``_partial``/``_dsack``/``_loss``).
 
-Loss detection follows RFC 6675's IsLost() on the SACK scoreboard (a hole is lost once
-``reordering`` (DupThresh) segments above it are SACKed) and RFC 6582 for connections
-without SACK (three duplicate ACKs mark the head lost; each partial ACK in recovery marks the
-new head lost).  Deviation: Linux's default since 4.18 is RACK-TLP (time-based); this is the
-classic duplicate-threshold detection Linux used before, and what the brief specifies.
+Loss detection, as Linux 6.x's ``tcp_identify_packet_loss``: with SACK and
+``tcp_recovery`` & 1 (the default) it is RACK's (``rack.py``, time-based, RFC 8985); with
+``tcp_recovery`` = 0 RFC 6675's IsLost() on the SACK scoreboard (a hole is lost once
+``reordering`` (DupThresh) segments above it are SACKed); without SACK RFC 6582 (three
+duplicate ACKs mark the head lost; each partial ACK in recovery marks the new head lost).
 Spurious retransmissions are undone on evidence: D-SACKs covering every retransmission, or a
-timestamp echo older than the first retransmission (Eifel, RFC 3522).
+timestamp echo older than the first retransmission (Eifel, RFC 3522).  After an RTO, F-RTO
+(RFC 5682, ``tcp_frto``) sends new data instead of go-back-N and calls the timeout spurious
+when never-retransmitted data is then (S)ACKed (``tcp_process_loss``, TCPSpuriousRTOs).
 
-Spec: RFC 5681 §3.2; RFC 6582; RFC 6675; RFC 6937; RFC 3522; RFC 2883 (D-SACK).
+Spec: RFC 5681 §3.2; RFC 6582; RFC 6675; RFC 8985; RFC 6937; RFC 3522; RFC 5682; RFC 2883.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.tcp import output
+from stack.tcp import output, rack
 from stack.tcp.cong import CA_EVENT_COMPLETE_CWR, CA_EVENT_LOSS
 from stack.tcp.const import (
     NS_PER_MS,
     TCP_INFINITE_SSTHRESH,
+    TCP_NAGLE_OFF,
     TCPCB_EVER_RETRANS,
     TCPCB_LOST,
     TCPCB_SACKED_ACKED,
-    TCPCB_SACKED_RETRANS,
 )
+from stack.tcp.scoreboard import mark_skb_lost
 from stack.tcp.seq import before
 from stack.tcp.state import CaState, tcp_set_ca_state
 
 if TYPE_CHECKING:
-    from stack.tcp.cb import TxSeg
     from stack.tcp.sock import TcpSock
 
 FLAG_DATA = 0x01
@@ -44,16 +46,24 @@ FLAG_RETRANS_DATA_ACKED = 0x08
 FLAG_SYN_ACKED = 0x10
 FLAG_DATA_SACKED = 0x20
 FLAG_ECE = 0x40
+FLAG_LOST_RETRANS = 0x80
 FLAG_SLOWPATH = 0x100
+FLAG_ORIG_SACK_ACKED = 0x200
 FLAG_SND_UNA_ADVANCED = 0x400
 FLAG_DSACKING_ACK = 0x800
 FLAG_SET_XMIT_TIMER = 0x1000
 FLAG_UPDATE_TS_RECENT = 0x4000
 FLAG_NO_CHALLENGE_ACK = 0x8000
+FLAG_DSACK_TLP = 0x20000
 FLAG_ACKED = FLAG_DATA_ACKED | FLAG_SYN_ACKED
 FLAG_NOT_DUP = FLAG_DATA | FLAG_WIN_UPDATE | FLAG_ACKED
 FLAG_CA_ALERT = FLAG_DATA_SACKED | FLAG_ECE | FLAG_DSACKING_ACK
 FLAG_FORWARD_PROGRESS = FLAG_ACKED | FLAG_DATA_SACKED
+
+# What the ACK leaves to send (tcp_ack's ``rexmit``): nothing, lost segments, new data (F-RTO).
+REXMIT_NONE = 0
+REXMIT_LOST = 1
+REXMIT_NEW = 2
 
 
 # -- small predicates -----------------------------------------------------------------------------
@@ -89,25 +99,7 @@ def init_undo(sk: TcpSock) -> None:
     sk.undo_retrans = sk.retrans_out or -1
 
 
-# -- scoreboard -----------------------------------------------------------------------------------
-def mark_skb_lost(sk: TcpSock, seg: TxSeg) -> None:
-    """``tcp_mark_skb_lost``: LOST (a lost retransmission loses its R bit)."""
-    sacked = seg.sacked
-    if sacked & TCPCB_SACKED_ACKED:
-        return
-    if sacked & TCPCB_LOST:
-        if sacked & TCPCB_SACKED_RETRANS:
-            seg.sacked &= ~TCPCB_SACKED_RETRANS
-            sk.retrans_out -= seg.pcount
-            sk.net.mib.tcpext["TCPLostRetransmit"] += seg.pcount
-    else:
-        seg.sacked |= TCPCB_LOST
-        sk.lost_out += seg.pcount
-        sk.lost += seg.pcount
-        if seg.end_seq > sk.lost_high:
-            sk.lost_high = seg.end_seq
-
-
+# -- scoreboard (mark_skb_lost: scoreboard.py) ----------------------------------------------------
 def add_reno_sack(sk: TcpSock, num_dupack: int) -> None:
     """Without SACK, count duplicate ACKs as if each SACKed a segment (``tcp_add_reno_sack``)."""
     if not num_dupack:
@@ -128,24 +120,34 @@ def remove_reno_sacks(sk: TcpSock, acked: int) -> None:
         sk.sacked_out = 0 if acked - 1 >= sk.sacked_out else sk.sacked_out - (acked - 1)
 
 
-def identify_loss(sk: TcpSock, flag: int) -> None:
-    """Mark lost segments: RFC 6582 without SACK, RFC 6675 IsLost() with it."""
+def identify_loss(sk: TcpSock, flag: int) -> int:
+    """Mark lost segments (``tcp_identify_packet_loss``): RFC 6582 without SACK, RACK with it,
+    RFC 6675 IsLost() when ``tcp_recovery`` turns RACK off.  Returns ``flag`` without
+    FLAG_SET_XMIT_TIMER when RACK armed the reorder timer, with FLAG_LOST_RETRANS when a
+    retransmission was found lost."""
     rtx = sk.rtx
     if not rtx:
-        return
+        return flag
+    if sk.sack_ok and rack.is_rack(sk):
+        prior_retrans = sk.retrans_out
+        if rack.mark_lost(sk):
+            flag &= ~FLAG_SET_XMIT_TIMER
+        if prior_retrans > sk.retrans_out:
+            flag |= FLAG_LOST_RETRANS
+        return flag
     if not sk.sack_ok:
         state = sk.ca_state
         if ((state < CaState.RECOVERY and sk.sacked_out >= sk.reordering)
                 or (state == CaState.RECOVERY and flag & FLAG_SND_UNA_ADVANCED)):
             head = rtx[0]
             if head.sacked & TCPCB_LOST:
-                return
+                return flag
             if head.pcount > 1 and head.mss:
                 output.fragment(sk, rtx, head, head.mss, head.mss)
             mark_skb_lost(sk, head)
-        return
+        return flag
     if not sk.sacked_out:
-        return
+        return flag
     # Walk from the highest segment down, counting SACKed segments above each hole.
     above = 0
     thresh = sk.reordering
@@ -155,16 +157,21 @@ def identify_loss(sk: TcpSock, flag: int) -> None:
             above += seg.pcount
         elif above >= thresh and not sacked & TCPCB_LOST:
             mark_skb_lost(sk, seg)
+    return flag
 
 
 def time_to_recover(sk: TcpSock) -> bool:
-    """``tcp_time_to_recover``: something is lost, or DupThresh duplicates arrived."""
-    return bool(sk.lost_out) or sk.sacked_out + 1 > sk.reordering
+    """``tcp_time_to_recover``: something is lost, or (without RACK) DupThresh duplicates
+    arrived."""
+    if sk.lost_out:
+        return True
+    return not (sk.sack_ok and rack.is_rack(sk)) and sk.sacked_out + 1 > sk.reordering
 
 
 # -- state changes --------------------------------------------------------------------------------
 def init_cwnd_reduction(sk: TcpSock) -> None:
     sk.high_seq = sk.snd_nxt
+    sk.tlp_high_seq = 0
     sk.cwnd_cnt = 0
     sk.prior_cwnd = sk.cwnd
     sk.prr_delivered = 0
@@ -209,19 +216,34 @@ def enter_recovery(sk: TcpSock) -> None:
     tcp_set_ca_state(sk, CaState.RECOVERY)
 
 
-def enter_loss(sk: TcpSock) -> None:
-    """RTO: everything outstanding is presumed lost, cwnd = 1 (``tcp_enter_loss``, RFC 6298 5.5)."""
-    state = sk.ca_state
+def timeout_mark_lost(sk: TcpSock) -> None:
+    """RTO: mark the outstanding segments lost (``tcp_timeout_mark_lost``).
+
+    The head always; the others unless sent less than RACK's RTT ago (they may still be on
+    their way).  SACK reneging (the head SACKed) forgets every SACK.
+    """
     head = sk.rtx[0] if sk.rtx else None
-    if head is not None and head.sacked & TCPCB_SACKED_ACKED:  # SACK reneging
+    reneg = head is not None and bool(head.sacked & TCPCB_SACKED_ACKED)
+    if reneg:
         sk.net.mib.tcpext["TCPSACKReneging"] += 1
         sk.sacked_out = 0
-        for seg in sk.rtx:
-            seg.sacked &= ~TCPCB_SACKED_ACKED
     elif not sk.sack_ok:
         sk.sacked_out = 0
+    now = sk.net.sched.now
+    recent = now - sk.rack.rtt_ns  # sent after this: RACK's deadline not passed
     for seg in sk.rtx:
+        if reneg:
+            seg.sacked &= ~TCPCB_SACKED_ACKED
+        elif seg is not head and seg.tx_time > recent:
+            continue
         mark_skb_lost(sk, seg)
+
+
+def enter_loss(sk: TcpSock) -> None:
+    """RTO: what is outstanding is presumed lost, cwnd = 1 (``tcp_enter_loss``, RFC 6298 5.5)."""
+    state = sk.ca_state
+    new_recovery = state < CaState.RECOVERY
+    timeout_mark_lost(sk)
     if (state <= CaState.DISORDER or sk.high_seq <= sk.snd_una
             or (state == CaState.LOSS and not sk.retransmits)):
         sk.prior_ssthresh = current_ssthresh(sk)
@@ -232,8 +254,16 @@ def enter_loss(sk: TcpSock) -> None:
     sk.cwnd = sk.packets_in_flight() + 1
     sk.cwnd_cnt = 0
     sk.cwnd_stamp = sk.net.sched.now
+    # A timeout after many duplicates in Disorder: the reordering degree was overestimated.
+    reordering = sk.net.sysctl.tcp_reordering
+    if state <= CaState.DISORDER and sk.sacked_out >= reordering:
+        sk.reordering = min(sk.reordering, reordering)
     tcp_set_ca_state(sk, CaState.LOSS)
     sk.high_seq = sk.snd_nxt
+    sk.tlp_high_seq = 0
+    # F-RTO (RFC 5682 §3.1 step 1), unless another recovery was underway (repeated
+    # timeouts of the same SND.UNA are allowed, §3.2).
+    sk.frto = bool(sk.net.sysctl.tcp_frto) and (new_recovery or sk.retransmits > 0)
 
 
 def try_keep_open(sk: TcpSock) -> None:
@@ -271,11 +301,9 @@ def try_undo_recovery(sk: TcpSock) -> bool:
     mib = sk.net.mib.tcpext
     if may_undo(sk):
         undo_cwnd_reduction(sk, False)
-        if sk.ca_state == CaState.LOSS:
-            mib["TCPLossUndo"] += 1
-            mib["TCPSpuriousRTOs"] += 1
-        else:
-            mib["TCPFullUndo"] += 1
+        mib["TCPLossUndo" if sk.ca_state == CaState.LOSS else "TCPFullUndo"] += 1
+    elif sk.rack.reo_wnd_persist:
+        sk.rack.reo_wnd_persist -= 1
     if sk.snd_una == sk.high_seq and not sk.sack_ok:
         if not any_retrans_done(sk):
             sk.retrans_stamp = 0
@@ -284,8 +312,10 @@ def try_undo_recovery(sk: TcpSock) -> bool:
     return False
 
 
-def try_undo_partial(sk: TcpSock) -> bool:
+def try_undo_partial(sk: TcpSock, prior_snd_una: int) -> bool:
     if sk.undo_marker and packet_delayed(sk):
+        # Plain luck: the hole was filled by the delayed original, not the retransmission.
+        rack.check_sack_reordering(sk, prior_snd_una, True)
         if sk.retrans_out:
             return True
         if not any_retrans_done(sk):
@@ -304,36 +334,72 @@ def try_undo_dsack(sk: TcpSock) -> bool:
     return False
 
 
-def try_undo_loss(sk: TcpSock) -> bool:
-    """An RTO proved spurious (Eifel or D-SACK): restore cwnd (``tcp_try_undo_loss``)."""
-    if may_undo(sk):
+def try_undo_loss(sk: TcpSock, frto_undo: bool) -> bool:
+    """An RTO proved spurious (Eifel, D-SACK, or F-RTO): restore cwnd (``tcp_try_undo_loss``).
+
+    Only F-RTO's verdict counts TCPSpuriousRTOs, as Linux's.
+    """
+    if frto_undo or may_undo(sk):
         undo_cwnd_reduction(sk, True)
         mib = sk.net.mib.tcpext
         mib["TCPLossUndo"] += 1
-        mib["TCPSpuriousRTOs"] += 1
+        if frto_undo:
+            mib["TCPSpuriousRTOs"] += 1
         sk.retransmits = 0
-        if sk.sack_ok:
+        if frto_undo or sk.sack_ok:
             tcp_set_ca_state(sk, CaState.OPEN)
         return True
     return False
 
 
-def process_loss(sk: TcpSock, flag: int, num_dupack: int) -> None:
+def process_loss(sk: TcpSock, flag: int, num_dupack: int) -> int:
+    """An ACK in Loss: undo, F-RTO, or go on repairing (``tcp_process_loss``); the rexmit."""
     recovered = sk.snd_una >= sk.high_seq
-    if flag & FLAG_SND_UNA_ADVANCED and try_undo_loss(sk):
-        return
-    if recovered:
+    if flag & FLAG_SND_UNA_ADVANCED and try_undo_loss(sk, False):
+        return REXMIT_NONE
+    if sk.frto:  # RFC 5682 §3.1, the SACK-enhanced version
+        # Step 3.b: never-retransmitted data was (S)ACKed, so not everything was lost.
+        if flag & FLAG_ORIG_SACK_ACKED and try_undo_loss(sk, True):
+            return REXMIT_NONE
+        if sk.snd_nxt > sk.high_seq:
+            if flag & FLAG_DATA_SACKED or num_dupack:
+                sk.frto = False  # step 3.a: the loss was real
+        elif flag & FLAG_SND_UNA_ADVANCED and not recovered:
+            sk.high_seq = sk.snd_nxt
+            # Step 2.b: send new data (once tcp_ack has grown cwnd), else fall back to the
+            # conventional recovery.
+            if sk.write_queue and sk.wnd_end() > sk.snd_nxt:
+                return REXMIT_NEW
+            sk.frto = False
+    if recovered:  # step 2.a and the first part of step 3.a
         try_undo_recovery(sk)
-        return
+        return REXMIT_NONE
     if not sk.sack_ok:
         if sk.snd_nxt > sk.high_seq and num_dupack:
             add_reno_sack(sk, num_dupack)
         elif flag & FLAG_SND_UNA_ADVANCED:
             sk.sacked_out = 0
+    return REXMIT_LOST
 
 
-def fastretrans_alert(sk: TcpSock, num_dupack: int, flag: int) -> bool:
-    """The recovery state machine on a dubious ACK; True: retransmit what is lost."""
+def xmit_recovery(sk: TcpSock, rexmit: int) -> None:
+    """Send what the ACK's recovery decided (``tcp_xmit_recovery``)."""
+    if rexmit == REXMIT_NONE:
+        return
+    if rexmit == REXMIT_NEW:
+        output.push_pending_frames(sk, TCP_NAGLE_OFF)
+        if sk.snd_nxt > sk.high_seq:
+            return
+        sk.frto = False
+    output.xmit_retransmit_queue(sk)
+
+
+def fastretrans_alert(sk: TcpSock, prior_snd_una: int, num_dupack: int,
+                      flag: int) -> tuple[int, int]:
+    """The recovery state machine on a dubious ACK (``tcp_fastretrans_alert``).
+
+    Returns what to send (``REXMIT_*``) and ``flag`` as loss detection left it.
+    """
     if not sk.packets_out and sk.sacked_out:
         sk.sacked_out = 0
     state = sk.ca_state
@@ -348,39 +414,41 @@ def fastretrans_alert(sk: TcpSock, num_dupack: int, flag: int) -> bool:
             if not sk.sack_ok:
                 sk.sacked_out = 0
             if try_undo_recovery(sk):
-                return False
+                return REXMIT_NONE, flag
             end_cwnd_reduction(sk)
     state = sk.ca_state
+    rexmit = REXMIT_NONE
     if state == CaState.RECOVERY:
         if not flag & FLAG_SND_UNA_ADVANCED:
             if not sk.sack_ok:
                 add_reno_sack(sk, num_dupack)
-        elif try_undo_partial(sk):
-            return False
+        elif try_undo_partial(sk, prior_snd_una):
+            return REXMIT_NONE, flag
         if try_undo_dsack(sk):
-            try_keep_open(sk)
-        identify_loss(sk, flag)
+            try_to_open(sk, flag)
+        flag = identify_loss(sk, flag)
         if sk.ca_state != CaState.RECOVERY:
             if not time_to_recover(sk):
-                return False
+                return REXMIT_NONE, flag
             enter_recovery(sk)
-        return True
+        return REXMIT_LOST, flag
     if state == CaState.LOSS:
-        process_loss(sk, flag, num_dupack)
-        identify_loss(sk, flag)
-        if sk.ca_state != CaState.OPEN:
-            return True
+        rexmit = process_loss(sk, flag, num_dupack)
+        flag = identify_loss(sk, flag)
+        if not (sk.ca_state == CaState.OPEN or flag & FLAG_LOST_RETRANS):
+            return rexmit, flag
+        # cwnd was undone, or retransmissions are lost: on as in Open/Disorder
     if not sk.sack_ok:
         if flag & FLAG_SND_UNA_ADVANCED:
             sk.sacked_out = 0
         add_reno_sack(sk, num_dupack)
     if sk.ca_state <= CaState.DISORDER:
         try_undo_dsack(sk)
-    identify_loss(sk, flag)
+    flag = identify_loss(sk, flag)
     if not time_to_recover(sk):
         try_to_open(sk, flag)
-        return False
+        return rexmit, flag
     enter_recovery(sk)
     if not sk.lost_out and sk.rtx:  # the fast retransmit always starts with the head
         mark_skb_lost(sk, sk.rtx[0])
-    return True
+    return REXMIT_LOST, flag

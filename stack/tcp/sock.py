@@ -36,6 +36,8 @@ from stack.tcp.const import (
 )
 from stack.tcp.fastopen import FastOpenSock
 from stack.tcp.info import get_info, ss_line
+from stack.tcp.rack import RackState
+from stack.tcp.scoreboard import TsortedAnchor
 from stack.tcp.state import CLOSING, FIN_WAIT_1, LAST_ACK, SS_NAMES, CaState, TcpState
 from stack.tcp.tsq_tasklet import pace_kick
 from stack.uapi import IPPROTO_TCP, SOCK_STREAM
@@ -146,6 +148,8 @@ class TcpSock(Sock):
         self.undo_retrans = -1
         self.retrans_stamp = 0  # ns of the first retransmission (or of the SYN): Eifel undo
         self.timeout_stamp = 0  # ns the head was first sent: tcp_retries2's clock
+        self.probed_head: TxSeg | None = None  # the head a loss probe resent (its first send
+        # time is in timeout_stamp already)
         self.reordering = sysctl.tcp_reordering
         self.packets_out = 0
         self.sacked_out = 0
@@ -153,6 +157,13 @@ class TcpSock(Sock):
         self.retrans_out = 0
         self.lost_high = 0  # highest end_seq ever marked LOST: bounds the retransmit walk
         self.sack_cache: list[tuple[int, int]] = []  # last ACK's SACK blocks (recv_sack_cache)
+        self.highest_sack = 0  # end of the highest SACKed segment (tcp_highest_sack_seq)
+        self.tsorted = TsortedAnchor()  # sent segments by transmit time (tsorted_sent_queue)
+        self.rack = RackState()  # RACK loss detection (rack.py)
+        self.reord_seen = 0  # reordering events seen (tcpi_reord_seen)
+        self.tlp_high_seq = 0  # snd_nxt when the outstanding loss probe left; 0: none
+        self.tlp_retrans = False  # that probe was a retransmission (not new data)
+        self.frto = False  # F-RTO (RFC 5682) is watching this RTO episode
         self.max_packets_out = 0
         self.is_cwnd_limited = False
         self.cwnd_usage_seq = 0

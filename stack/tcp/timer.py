@@ -1,6 +1,8 @@
-"""TCP's timers: retransmission (RTO and zero-window probe), delayed ACK, keepalive, TIME-WAIT.
+"""TCP's timers: retransmission (RTO, RACK reorder timeout, tail loss probe, zero-window probe),
+delayed ACK, keepalive, TIME-WAIT.
 
-Mirrors Linux's ``net/ipv4/tcp_timer.c``: ``tcp_retransmit_timer`` with ``tcp_write_timeout``
+Mirrors Linux's ``net/ipv4/tcp_timer.c``: ``tcp_write_timer_handler``'s dispatch,
+``tcp_rack_reo_timeout`` (``tcp_recovery.c``), ``tcp_retransmit_timer`` with ``tcp_write_timeout``
 and ``retransmits_timed_out``/``tcp_model_timeout``, ``tcp_probe_timer``/``tcp_send_probe0``,
 ``tcp_delack_timer_handler``, ``tcp_keepalive_timer`` (which also ends an orphaned
 FIN-WAIT-2) and the TIME-WAIT expiry of ``inet_timewait_sock.c``.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from stack.tcp import output, recovery
+from stack.tcp import output, rack, recovery, tlp
 from stack.tcp.close import tcp_done
 from stack.tcp.const import (
     ICSK_ACK_SCHED,
@@ -116,9 +118,17 @@ def write_timeout(sk: TcpSock) -> bool:
 
 
 def write_timer(sk: TcpSock) -> None:
-    """The retransmit timer fired: RTO or zero-window probe (``tcp_write_timer_handler``)."""
+    """The retransmit timer fired: RTO, reorder timeout, loss probe or zero-window probe
+    (``tcp_write_timer_handler``).  The reorder and probe handlers run with their name still
+    in ``xmit_timer_what``, so the RTO they re-arm keeps counting from the head's send."""
     what = sk.xmit_timer_what
     if sk.state in (CLOSED, LISTEN, TIME_WAIT) or not what:
+        return
+    if what == "reo":
+        rack_reo_timeout(sk)
+        return
+    if what == "tlp":
+        tlp.send_loss_probe(sk)
         return
     sk.xmit_timer_what = ""
     if what == "probe0":
@@ -127,10 +137,26 @@ def write_timer(sk: TcpSock) -> None:
         retransmit_timer(sk)
 
 
+def rack_reo_timeout(sk: TcpSock) -> None:
+    """The reordering window ran out: mark what expired lost and repair it
+    (``tcp_rack_reo_timeout``, RFC 8985 §6.3)."""
+    prior_inflight = sk.packets_in_flight()
+    prior_lost = sk.lost
+    rack.detect_loss(sk)
+    if prior_inflight != sk.packets_in_flight():
+        if sk.ca_state != CaState.RECOVERY:
+            recovery.enter_recovery(sk)
+            recovery.cwnd_reduction(sk, 1, sk.lost - prior_lost, 0)
+        output.xmit_retransmit_queue(sk)
+    if sk.xmit_timer_what != "rto":
+        output.rearm_rto(sk)
+
+
 def retransmit_timer(sk: TcpSock) -> None:
     """RTO expired: go-back-N from the head, back off (``tcp_retransmit_timer``)."""
     if not sk.packets_out or not sk.rtx:
         return
+    sk.tlp_high_seq = 0
     mib = sk.net.mib.tcpext
     head = sk.rtx[0]
     if not sk.snd_wnd and not sk.orphan() and sk.state not in (SYN_SENT, SYN_RECEIVED):

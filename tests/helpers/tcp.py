@@ -269,12 +269,14 @@ def listener(p: Peer, backlog: int = 8) -> TcpSock:
     return sk
 
 
-def passive(p: Peer, backlog: int = 8) -> tuple[TcpSock, TcpSock]:
-    """A listener and the child established by the peer's handshake."""
+def passive(p: Peer, backlog: int = 8, rtt: int = 0) -> tuple[TcpSock, TcpSock]:
+    """A listener and the child established by the peer's handshake; the peer's ACK comes
+    ``rtt`` ns after the SYN-ACK (the engine's first RTT sample, so its srtt and min_rtt)."""
     lsk = listener(p, backlog)
     p.syn()
     sa = p.expect(SYN | ACK, ack=p.iss + 1)
     p.dut_iss = sa.seq
+    p.run(rtt)
     p.send(ACK)
     child = lsk.accept()
     assert child.state == TcpState.ESTABLISHED
@@ -299,8 +301,8 @@ def active(p: Peer, **synack: Any) -> TcpSock:
     return sk
 
 
-def established(p: Peer) -> TcpSock:
-    return passive(p)[1]
+def established(p: Peer, rtt: int = 0) -> TcpSock:
+    return passive(p, rtt=rtt)[1]
 
 
 def fin_wait_1(p: Peer) -> TcpSock:
