@@ -20,9 +20,10 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from stack.core.skbuff import consume_skb
-from stack.tcp import output, recovery, rtt
+from stack.tcp import ecn, output, recovery, rtt
 from stack.tcp import window as win
 from stack.tcp.const import (
+    ICSK_ACK_NOW,
     NS_PER_US,
     TCP_INVALID_RATELIMIT,
     TCP_RTO_MAX,
@@ -38,6 +39,7 @@ from stack.tcp.recovery import (
     FLAG_DATA_ACKED,
     FLAG_DATA_SACKED,
     FLAG_DSACKING_ACK,
+    FLAG_ECE,
     FLAG_FORWARD_PROGRESS,
     FLAG_NO_CHALLENGE_ACK,
     FLAG_NOT_DUP,
@@ -50,7 +52,7 @@ from stack.tcp.recovery import (
 )
 from stack.tcp.seq import s32, unwrap
 from stack.tcp.state import CaState
-from stack.wire.tcp import SYN
+from stack.wire.tcp import CWR, SYN
 
 if TYPE_CHECKING:
     from stack.tcp.cb import TxSeg
@@ -172,6 +174,12 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         flag |= update_window(sk, rx, ack)
         if rx.th.sack_blocks and sk.sack_ok:
             flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack)
+        if sk.ecn_flags and ecn.rcv_ecn_echo(sk, rx.th.flags):
+            flag |= FLAG_ECE
+    # CWR is taken from any acceptable segment, pure ACKs too (Linux's deviation from RFC
+    # 3168 §6.1.3, so a CWR on a bare ACK does not leave ECE latched)
+    if rx.th.flags & CWR and ecn.accept_cwr(sk, rx):
+        sk.ack_pending |= ICSK_ACK_NOW
     sk.sk_err_soft = 0
     sk.probes_out = 0
     sk.rcv_tstamp = rx.tstamp
@@ -193,6 +201,8 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         output.rearm_rto(sk)
         _rate_sample(sk, rx.tstamp)
     delivered = sk.delivered - prior_delivered
+    if flag & FLAG_ECE:
+        sk.delivered_ce += delivered  # tcp_count_delivered(..., ece_ack)
     cong_control(sk, ack, delivered, sk.lost - prior_lost, flag)
     if rexmit:
         output.xmit_retransmit_queue(sk)

@@ -28,7 +28,7 @@ from stack.core.skbuff import alloc_skb, consume_skb, kfree_skb
 from stack.core.timer import Timer
 from stack.sock import EPOLLIN
 from stack.tcp import ack as tack
-from stack.tcp import output, rcv, rtt
+from stack.tcp import ecn, output, rcv, rtt
 from stack.tcp import window as win
 from stack.tcp.const import (
     MAX_TCP_HEADER,
@@ -44,7 +44,7 @@ from stack.tcp.seq import SEQ_MASK, s32, unwrap
 from stack.tcp.state import CLOSED, LISTEN, SYN_RECEIVED, TIME_WAIT, tcp_set_state
 from stack.uapi import SOL_SOCKET
 from stack.wire.ipv4 import ip_str
-from stack.wire.tcp import ACK, RST, SYN, TcpRepr
+from stack.wire.tcp import ACK, ECE, RST, SYN, TcpRepr
 
 if TYPE_CHECKING:
     from stack.tcp.rcv import RxSeg
@@ -60,7 +60,7 @@ class RequestSock:
                  "advmss", "wscale_ok", "snd_wscale", "rcv_wscale", "sack_ok", "tstamp_ok",
                  "ts_recent", "ts_off", "rcv_wnd", "window_clamp", "num_retrans",
                  "num_timeout", "snt_synack", "acked", "timer", "last_oow_ack_time", "route",
-                 "snd_wnd")
+                 "snd_wnd", "ecn_ok")
 
     def __init__(self, listener: TcpSock, rx: RxSeg) -> None:
         self.listener = listener
@@ -146,6 +146,7 @@ def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> SkbDropReason | N
     req.wscale_ok = th.wscale is not None and bool(sysctl.tcp_window_scaling)
     req.snd_wscale = min(th.wscale, 14) if req.wscale_ok else 0
     req.snd_wnd = th.window
+    req.ecn_ok = ecn.create_request(listener, rx)
     req.iss = tw_isn or table.secure_seq(req.laddr, req.lport, req.raddr, req.rport)
     req.ts_off = table.ts_offset(req.laddr, req.raddr)
     req.advmss = win.mss_clamp_user(listener, win.advmss_for_mtu(route.mtu))
@@ -170,7 +171,8 @@ def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> SkbDropReason | N
 def send_synack(req: RequestSock) -> None:
     """``tcp_v4_send_synack``: SYN-ACK with the options the SYN asked for."""
     th = TcpRepr(req.lport, req.rport, req.iss & SEQ_MASK, (req.irs + 1) & SEQ_MASK,
-                 SYN | ACK, min(req.rcv_wnd, 0xFFFF))
+                 SYN | ACK | ECE if req.ecn_ok else SYN | ACK,  # tcp_ecn_make_synack
+                 min(req.rcv_wnd, 0xFFFF))
     th.mss = req.advmss
     if req.tstamp_ok:
         th.timestamp = (req.ts_now(), req.ts_recent)
@@ -369,6 +371,7 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
     child.window_clamp = req.window_clamp
     child.sack_ok = req.sack_ok
     child.tstamp_ok = req.tstamp_ok
+    child.ecn_flags = ecn.TCP_ECN_OK if req.ecn_ok else 0  # tcp_ecn_openreq_child
     child.ts_recent = req.ts_recent
     child.ts_recent_stamp = net.sched.now or 1
     child.ts_off = req.ts_off

@@ -22,7 +22,7 @@ from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import consume_skb, kfree_skb
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN
 from stack.tcp import ack as tack
-from stack.tcp import connect, output, rcvq, rtt, urg
+from stack.tcp import connect, ecn, output, rcvq, rtt, urg
 from stack.tcp import window as win
 from stack.tcp.close import fin_time, tcp_done, tcp_reset, tcp_shutdown, tcp_time_wait
 from stack.tcp.const import (
@@ -383,6 +383,7 @@ def rcv_synsent(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
         if not flags & SYN:
             return SkbDropReason.TCP_FLAGS
         _take_syn_options(sk, th)
+        ecn.rcv_synack(sk, flags)
         sk.snd_wl1 = rx.seq
         tack.tcp_ack(sk, rx, FLAG_SLOWPATH)
         sk.irs = th.seq
@@ -412,6 +413,7 @@ def rcv_synsent(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     if flags & SYN:  # simultaneous open (RFC 9293 figure 8)
         tcp_set_state(sk, SYN_RECEIVED)
         _take_syn_options(sk, th)
+        ecn.rcv_syn(sk, flags)
         if sk.saw_tstamp:
             store_ts_recent(sk)
         sk.irs = th.seq
@@ -462,6 +464,7 @@ def init_transfer(sk: TcpSock) -> None:
     sk.cwnd = 1 if sk.total_retrans > 1 and sk.undo_marker else TCP_INIT_CWND
     sk.cwnd_stamp = now
     sk.ca.init(sk)
+    ecn.dontxmit(sk)  # tcp_init_congestion_control: no congestion control here needs ECT
     if sk.keepopen:
         sk.reset_keepalive_timer(keepalive_time_when(sk))
 

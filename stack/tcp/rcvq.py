@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.dropreason import SkbDropReason
 from stack.sock import EPOLLIN, EPOLLRDNORM
-from stack.tcp import output
+from stack.tcp import ecn, output
 from stack.tcp import window as win
 from stack.tcp.close import tcp_fin
 from stack.tcp.const import (
@@ -203,6 +203,8 @@ def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     mib = sk.net.mib.tcpext
     seq, end = rx.seq, rx.end_seq
     data = rx.payload
+    if sk.ecn_flags and ecn.check_ce(sk, rx):
+        output.enter_quickack_mode(sk, 2)
     if not try_rmem_schedule(sk, len(data)):
         mib["TCPOFODrop"] += 1
         data_ready(sk)
@@ -315,6 +317,8 @@ def event_data_recv(sk: TcpSock, rx: RxSeg, n: int) -> None:
         elif m > sk.rto:
             output.incr_quickack(sk, TCP_MAX_QUICKACKS)
     sk.lrcvtime = now
+    if sk.ecn_flags and ecn.check_ce(sk, rx):
+        output.enter_quickack_mode(sk, 2)
     if n >= 128:
         grow_window(sk, n)
 

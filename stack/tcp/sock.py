@@ -155,6 +155,8 @@ class TcpSock(Sock):
         self.prr_delivered = 0
         self.prr_out = 0
         self.delivered = 0
+        self.delivered_ce = 0  # segments delivered while the ACKs echoed ECE
+        self.ecn_flags = 0  # TCP_ECN_* (ecn.py)
         self.total_retrans = 0
         self.lost = 0
         self.ca = find(sysctl.tcp_congestion_control)()
