@@ -45,7 +45,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from device.impair import KINDS, Corrupt, Delay, Duplicate, Loss, PcapTap, Reorder, Stage
+from device.impair import KINDS, CeMark, Corrupt, Delay, Duplicate, Loss, PcapTap, Reorder, Stage
 from device.port import Port
 from device.units import NS_PER_S
 
@@ -65,6 +65,7 @@ STAT_NAMES = (
     "duplicated",
     "reordered",
     "corrupted",
+    "ce_marked",
     "in_flight",
 )
 
@@ -293,6 +294,10 @@ class Lane:
     def corrupted(self) -> int:
         return self._stage_stat("corrupted")
 
+    @property
+    def ce_marked(self) -> int:
+        return self._stage_stat("ce_marked")
+
     def stats(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in STAT_NAMES}
 
@@ -449,6 +454,7 @@ _PARAMS: dict[type[Stage], tuple[str, ...]] = {
     Loss: ("p",),
     Duplicate: ("p",),
     Corrupt: ("p",),
+    CeMark: ("p",),
     Reorder: ("p", "delay_ns"),
     Delay: ("extra_ns", "jitter_ns"),
 }

@@ -59,7 +59,10 @@ COUNTERS: dict[str, tuple[str, ...]] = {
         "TCPReqQFullDrop", "TCPWantZeroWindowAdv", "TCPToZeroWindowAdv",
         "TCPFromZeroWindowAdv", "TCPZeroWindowDrop",
     ),
-    "ipext": ("InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps"),
+    "ipext": (
+        "InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps", "InNoECTPkts",
+        "InECT1Pkts", "InECT0Pkts", "InCEPkts",
+    ),
     "arp": (
         "allocs", "destroys", "lookups", "hits", "res_failed", "rcv_probes_mcast",
         "rcv_probes_ucast", "forced_gc_runs", "unres_discards", "table_fulls",
