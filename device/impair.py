@@ -1,8 +1,8 @@
 """Cable impairment and observation stages, composed as wrappers.
 
 Mirrors the role of Linux's ``sch_netem`` (loss, duplication, corruption, delay with jitter,
-reordering, ECN marking) and smoltcp's ``phy::FaultInjector``/``PcapWriter`` wrappers: each stage is a
-small callable ``stage(frame, when_ns, emit)`` that passes zero, one or more frames on by
+reordering, ECN marking) and smoltcp's ``phy::FaultInjector``/``PcapWriter`` wrappers: each
+stage is a small callable ``stage(frame, when_ns, emit)`` that passes zero, one or more frames on by
 calling ``emit(frame, when_ns)``.  A cable chains them in the order given, so position is
 meaning: a :class:`PcapTap` placed first records what was sent, placed last what arrives.
 

@@ -152,8 +152,9 @@ class World:
 
         Impairments apply in both directions, each direction drawing from the world's
         seeded RNG.  ``ce`` is the probability that an ECN-capable IPv4 packet is marked
-        Congestion Experienced (others pass untouched; counted in ``ce_marked``).  ``limit`` bounds each direction's serializer queue in frames (dropping
-        beyond it, as netem's ``limit``); the default is unbounded (see device/cable.py).
+        Congestion Experienced (others pass untouched; counted in ``ce_marked``).  ``limit``
+        bounds each direction's serializer queue in frames (dropping beyond it, as netem's
+        ``limit``); the default is unbounded (see device/cable.py).
         The pcap records every frame delivered in either direction.
         """
         stages: list[Any] = []
