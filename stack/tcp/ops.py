@@ -61,7 +61,6 @@ from stack.tcp.const import (
     ICSK_ACK_PUSHED,
     ICSK_ACK_PUSHED2,
     ICSK_ACK_SCHED,
-    NS_PER_US,
     SS_CONNECTED,
     SS_CONNECTING,
     SS_UNCONNECTED,
@@ -72,6 +71,7 @@ from stack.tcp.const import (
     TCP_TIMEOUT_INIT,
     TCP_URG_VALID,
 )
+from stack.tcp.rcvbuf import rcv_space_adjust
 from stack.tcp.recovery import current_ssthresh
 from stack.tcp.state import (
     CLOSE_WAIT,
@@ -460,28 +460,6 @@ def cleanup_rbuf(sk: TcpSock, copied: int) -> None:
                 time_to_ack = True
     if time_to_ack:
         output.send_ack(sk)
-
-
-def rcv_space_adjust(sk: TcpSock) -> None:
-    """Dynamic right-sizing of the receive buffer, once per RTT (``tcp_rcv_space_adjust``)."""
-    now = sk.net.sched.now
-    rtt_us = (sk.rcv_rtt_us or sk.srtt_us) >> 3
-    if not rtt_us or now - sk.rcvq_time < rtt_us * NS_PER_US:
-        return
-    copied = sk.copied_seq - sk.rcvq_seq
-    if copied > sk.rcvq_space:
-        if (sk.net.sysctl.tcp_moderate_rcvbuf
-                and not sk.userlocks & 2 and sk.rcvq_space):
-            rcvwin = (copied << 1) + 16 * sk.advmss
-            grow = rcvwin * (copied - sk.rcvq_space) // sk.rcvq_space
-            rcvwin += grow << 1
-            rcvbuf = min(win.space_from_win(rcvwin), sk.net.sysctl.tcp_rmem[2])
-            if rcvbuf > sk.sk_rcvbuf:
-                sk.sk_rcvbuf = rcvbuf
-                sk.window_clamp = win.win_from_space(rcvbuf)
-        sk.rcvq_space = copied
-    sk.rcvq_seq = sk.copied_seq
-    sk.rcvq_time = now
 
 
 # -- readiness ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.dropreason import SkbDropReason
 from stack.sock import EPOLLIN, EPOLLRDNORM
-from stack.tcp import ecn, output
+from stack.tcp import ecn, output, rcvbuf
 from stack.tcp import window as win
 from stack.tcp.close import tcp_fin
 from stack.tcp.const import (
@@ -223,6 +223,7 @@ def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
             mib["TCPOFOMerge"] += 1
             dsack_set(sk, seq, end)
             _sack_add(sk, seq, end)
+            rcvbuf.ofo_grow(sk)
             return SkbDropReason.TCP_OFOMERGE
         dsack_set(sk, seq, min(prev[1], dend))
         cut = prev[1] - seq
@@ -244,6 +245,7 @@ def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     q.insert(i, [seq, end, bytes(data), fin])
     sk.rmem_alloc += len(data)
     _sack_add(sk, seq, end)
+    rcvbuf.ofo_grow(sk)
     return None
 
 
@@ -302,6 +304,7 @@ def event_data_recv(sk: TcpSock, rx: RxSeg, n: int) -> None:
     """New in-order data: schedule an ACK, update ATO, grow the window (``tcp_event_data_recv``)."""
     sk.ack_pending |= ICSK_ACK_SCHED
     measure_rcv_mss(sk, rx, n)
+    rcvbuf.rcv_rtt_measure(sk)
     now = rx.tstamp
     sk.data_segs_in += rx.skb.gso_segs or 1
     sk.last_data_recv = now
