@@ -51,7 +51,7 @@ from stack.sock import (
     eagain,
     oserror,
 )
-from stack.tcp import minisocks, output, urg
+from stack.tcp import ecn, minisocks, output, urg
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.close import SHUTDOWN_MASK, close_state, fin_time, purge_write_queue, tcp_shutdown
@@ -638,6 +638,9 @@ def disconnect(sk: TcpSock) -> None:
     sk.rto = TCP_TIMEOUT_INIT
     sk.ssthresh = TCP_INFINITE_SSTHRESH
     sk.ca_state = CaState.OPEN
+    sk.delivered_ce = 0
+    sk.ecn_flags = 0
+    ecn.dontxmit(sk)  # the next connection's SYN must be Not-ECT (RFC 3168 §6.1.1)
     if not sk.userlocks & SOCK_BINDADDR_LOCK:
         sk.laddr = INADDR_ANY  # inet_reset_saddr: the next connect picks its source again
     sk.rport = 0
