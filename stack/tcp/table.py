@@ -130,9 +130,9 @@ class TcpTable:
         """``sk_setup_caps``: the offloads a connection may use on ``route``'s device.
 
         IPv4 keeps the device's features.  IPv6 needs a checksum offload that covers it
-        (NETIF_F_HW_CSUM or NETIF_F_IPV6_CSUM) and TSO6, never IPv4's NETIF_F_TSO: the ixgb
-        driver offers NETIF_F_TSO and NETIF_F_HW_CSUM, so IPv6 segments are checksummed by
-        the NIC and cut to one MSS by TCP (docs/hardware.md §2.5).
+        (NETIF_F_HW_CSUM or NETIF_F_IPV6_CSUM) and NETIF_F_TSO6, never IPv4's NETIF_F_TSO
+        (the ixgb driver offers NETIF_F_HW_CSUM and both TSOs, docs/hardware.md §2.5); on a
+        device without TSO6 TCP cuts IPv6 segments to one MSS itself.
         """
         dev = getattr(route, "dev", None)
         if dev is None:
