@@ -22,6 +22,7 @@ from helpers.ipv6 import inject6, ipv6_packet, two_hosts6
 
 from ixsim import World
 from ixsim.apps.bulk import bulk_receive, bulk_send, stream_bytes
+from ixsim.shell.hostview import ifaces_lines, neigh_lines, routes_lines, sockets_lines
 from stack.core.features import NETIF_F_HW_CSUM, NETIF_F_TSO, NETIF_F_TSO6
 from stack.socket import socket_create
 from stack.wire.checksum import l4_checksum
@@ -311,3 +312,23 @@ def test_pcap_of_ipv6_traffic_decodes_in_tshark(tmp_path):
     assert cols.count(" TCP ") > 36  # 51200 bytes in 1428-byte segments, and the ACKs
     assert cols.count(" UDP ") == 3  # the 4000-byte datagram reassembled in its last fragment
     assert "IPv6 fragment" in cols or "Fragmented IP protocol" in cols
+
+
+def test_shell_views_show_ipv6_as_ip_6_and_ss_do(world):
+    w, a, b, _, _ = world
+    srv = b.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    srv.bind(("::", 80))
+    srv.listen()
+    c = a.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    c.connect((B6, 80))
+    conn, _ = srv.accept()
+    ifaces = "\n".join(ifaces_lines(b))
+    assert "    inet 10.0.0.2/24" in ifaces or "inet 10.0.0.2" in ifaces
+    assert "    inet6 fd00::2/64 scope global" in ifaces
+    assert "scope link" in ifaces and "valid_lft forever preferred_lft forever" in ifaces
+    routes = "\n".join(routes_lines(b))
+    assert "b: fd00::/64 dev eth0" in routes and "10.0.0.0/24" in routes
+    neigh = "\n".join(neigh_lines(b))
+    assert "fd00::1 dev eth0 lladdr" in neigh
+    socks = "\n".join(sockets_lines(b))
+    assert "[::]:80" in socks and f"[{B6}]:80" in socks and f"[{A6}]:" in socks
