@@ -17,8 +17,21 @@ from stack.socket import AF_INET6, SOCK_DGRAM, socket_create
 from stack.wire.checksum import l4_checksum6
 from stack.wire.ipv6 import ipv6_bytes
 
-ADDRS = [ipv6_bytes(a) for a in ("fd00::1", "fd00::2", "ff02::1", "ff02::1:ff00:2", "::",
-                                 "::1", "fe80::1", "fd00::99", "2001:db8::1", "::ffff:10.0.0.1")]
+ADDRS = [
+    ipv6_bytes(a)
+    for a in (
+        "fd00::1",
+        "fd00::2",
+        "ff02::1",
+        "ff02::1:ff00:2",
+        "::",
+        "::1",
+        "fe80::1",
+        "fd00::99",
+        "2001:db8::1",
+        "::ffff:10.0.0.1",
+    )
+]
 OTHER_MAC = b"\x02\0\0\0\0\x66"
 _STATE: dict[str, object] = {}
 
@@ -72,11 +85,24 @@ def ext_header(draw, nexthdr: int) -> tuple[int, bytes]:
 def icmpv6_msg(draw, src: bytes, dst: bytes) -> bytes:
     itype = draw(st.sampled_from([1, 2, 3, 4, 128, 129, 133, 134, 135, 136, 137, 143, 200]))
     code = draw(st.sampled_from([0, 0, 0, 1, 4, 9]))
-    body = draw(st.one_of(st.binary(max_size=48),
-                          st.builds(lambda t, o: t + o, st.binary(min_size=20, max_size=20),
-                                    st.sampled_from([b"", b"\x01\x01\x02\0\0\0\0\x07",
-                                                     b"\x01\x00", b"\x03\x04" + bytes(30),
-                                                     b"\x05\x01\0\0\0\0\x05\xdc"]))))
+    body = draw(
+        st.one_of(
+            st.binary(max_size=48),
+            st.builds(
+                lambda t, o: t + o,
+                st.binary(min_size=20, max_size=20),
+                st.sampled_from(
+                    [
+                        b"",
+                        b"\x01\x01\x02\0\0\0\0\x07",
+                        b"\x01\x00",
+                        b"\x03\x04" + bytes(30),
+                        b"\x05\x01\0\0\0\0\x05\xdc",
+                    ]
+                ),
+            ),
+        )
+    )
     msg = bytearray(struct.pack("!BBH", itype, code, 0) + body)
     if draw(st.sampled_from([True] * 5 + [False])):
         struct.pack_into("!H", msg, 2, l4_checksum6(src, dst, 58, bytes(msg)))
@@ -90,17 +116,28 @@ def l4(draw, proto: int, src: bytes, dst: bytes) -> bytes:
     if proto == 17:
         data = draw(st.binary(max_size=40))
         length = draw(st.sampled_from([8 + len(data)] * 4 + [0, 7, 8 + len(data) + 5]))
-        pkt = bytearray(struct.pack("!HHHH", 1000, draw(st.sampled_from([9, 9, 10])), length, 0)
-                        + data)
+        pkt = bytearray(
+            struct.pack("!HHHH", 1000, draw(st.sampled_from([9, 9, 10])), length, 0) + data
+        )
         if draw(st.sampled_from([True, True, False])):
             struct.pack_into("!H", pkt, 6, l4_checksum6(src, dst, 17, bytes(pkt)) or 0xFFFF)
         return bytes(pkt)
     if proto == 6:
-        seg = bytearray(struct.pack("!HHIIBBHHH", 1000, draw(st.sampled_from([80, 9])),
-                                    draw(st.integers(0, 2**32 - 1)), 0,
-                                    draw(st.sampled_from([0x50, 0x40, 0xF0])),
-                                    draw(st.sampled_from([0x02, 0x10, 0x04, 0x3F])), 1024, 0, 0)
-                        + draw(st.binary(max_size=20)))
+        seg = bytearray(
+            struct.pack(
+                "!HHIIBBHHH",
+                1000,
+                draw(st.sampled_from([80, 9])),
+                draw(st.integers(0, 2**32 - 1)),
+                0,
+                draw(st.sampled_from([0x50, 0x40, 0xF0])),
+                draw(st.sampled_from([0x02, 0x10, 0x04, 0x3F])),
+                1024,
+                0,
+                0,
+            )
+            + draw(st.binary(max_size=20))
+        )
         if draw(st.booleans()):
             struct.pack_into("!H", seg, 16, l4_checksum6(src, dst, 6, bytes(seg)))
         return bytes(seg)
@@ -119,8 +156,9 @@ def ipv6_packet(draw) -> bytes:
     plen = draw(st.sampled_from([len(payload)] * 8 + [len(payload) + 7, 3, 0, 0xFFFF]))
     version = draw(st.sampled_from([6] * 15 + [4]))
     hop = draw(st.sampled_from([255, 64, 1, 0]))
-    hdr = struct.pack("!IHBB16s16s", version << 28 | draw(st.integers(0, 0xFFFFF)), plen,
-                      nexthdr, hop, src, dst)
+    hdr = struct.pack(
+        "!IHBB16s16s", version << 28 | draw(st.integers(0, 0xFFFFF)), plen, nexthdr, hop, src, dst
+    )
     pkt = hdr + payload
     if draw(st.sampled_from([False] * 9 + [True])):
         pkt = pkt[: draw(st.integers(0, len(pkt)))]
@@ -131,14 +169,24 @@ def accounting(host) -> int:
     mib = host.net.mib
     total = sum(sum(getattr(mib, g).values()) for g in ("ip6", "icmp6", "ndisc", "udp", "tcp"))
     stats = host.dev.stats
-    return (total + sum(host.kernel.drop_reasons.values()) + stats.rx_nohandler
-            + stats.rx_length_errors)
+    return (
+        total + sum(host.kernel.drop_reasons.values()) + stats.rx_nohandler + stats.rx_length_errors
+    )
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(packets=st.lists(st.tuples(st.sampled_from(["us", "us", "mcast", "other"]),
-                                  ipv6_packet()), min_size=1, max_size=4))
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    packets=st.lists(
+        st.tuples(st.sampled_from(["us", "us", "mcast", "other"]), ipv6_packet()),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_malformed_ipv6_packets_are_counted_and_dropped_without_exceptions(packets):
     sched, a, b = world()
     for dst, pkt in packets:

@@ -296,14 +296,34 @@ def test_pcap_of_ipv6_traffic_decodes_in_tshark(tmp_path):
         ua.sendto(b"f" * 4000, (B6, 7001))
         ua.sendto(b"closed", (B6, 7002))
         w.run_for("100ms")
-    base = ["tshark", "-n", "-r", str(path), "-o", "tcp.check_checksum:TRUE",
-            "-o", "udp.check_checksum:TRUE", "-o", "icmpv6.checksum:TRUE"]
-    bad = subprocess.run(base + ["-Y", "_ws.malformed || _ws.expert.severity == error"],
-                         capture_output=True, text=True, timeout=120, check=False)
+    base = [
+        "tshark",
+        "-n",
+        "-r",
+        str(path),
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-o",
+        "udp.check_checksum:TRUE",
+        "-o",
+        "icmpv6.checksum:TRUE",
+    ]
+    bad = subprocess.run(
+        base + ["-Y", "_ws.malformed || _ws.expert.severity == error"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     if "icmpv6.checksum" in bad.stderr:  # an older tshark without that preference
         base = base[:-2]
-        bad = subprocess.run(base + ["-Y", "_ws.malformed || _ws.expert.severity == error"],
-                             capture_output=True, text=True, timeout=120, check=False)
+        bad = subprocess.run(
+            base + ["-Y", "_ws.malformed || _ws.expert.severity == error"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     assert bad.returncode == 0, bad.stderr
     assert bad.stdout == ""
     cols = subprocess.run(base, capture_output=True, text=True, timeout=120, check=True).stdout

@@ -40,8 +40,12 @@ def linux_addrs(peer: LinuxPeer) -> list[dict]:
 @pytest.fixture
 def pair():
     ns, tap = names()
-    with LinuxPeer(ns=ns, tap=tap, linux_addr="10.77.0.1/24", emu_addr="10.77.0.2/24",
-                   ipv6=True) as peer, World(realtime=True) as world:
+    with (
+        LinuxPeer(
+            ns=ns, tap=tap, linux_addr="10.77.0.1/24", emu_addr="10.77.0.2/24", ipv6=True
+        ) as peer,
+        World(realtime=True) as world,
+    ):
         peer.run("ip", "addr", "add", f"{LINUX6}/64", "dev", peer.ifname, check=True)
         host = world.host("emu", "10.77.0.2/24", f"{EMU6}/64")
         dev = host.interfaces["eth0"]
@@ -51,7 +55,8 @@ def pair():
         def settled() -> bool:  # both DADs over: Linux's address and ours are usable
             ours = host.net.ipv6.devs[dev].addrs
             return all(a.usable for a in ours) and not any(
-                a.get("tentative") for a in linux_addrs(peer))
+                a.get("tentative") for a in linux_addrs(peer)
+            )
 
         deadline = time.monotonic() + 10
         while not settled():
@@ -156,7 +161,7 @@ def test_tcp_50mb_emulated_client_both_ways_with_a_linux_server_over_ipv6(pair):
     sent = 0
     while sent < BIG:
         offset = sent % BLOCK
-        piece = source[offset:offset + min(CHUNK, BIG - sent)]
+        piece = source[offset : offset + min(CHUNK, BIG - sent)]
         sock.sendall(piece)
         digest.update(piece)
         sent += len(piece)
@@ -184,13 +189,16 @@ def test_udp_both_ways_over_ipv6(pair):
     peer, world, host = pair
     sock = host.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.bind(("::", 5000))
-    peer.python(textwrap.dedent(f"""
+    peer.python(
+        textwrap.dedent(f"""
         import socket
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.bind(("{LINUX6}", 40000))
         for i in range(3):
             s.sendto(b"linux-%d" % i + bytes(3000), ("{EMU6}", 5000))
-    """), world=world)
+    """),
+        world=world,
+    )
     sock.settimeout(3)
     got = [sock.recvfrom(4096) for _ in range(3)]  # 3000 bytes: fragmented by Linux
     assert got == [(b"linux-%d" % i + bytes(3000), (LINUX6, 40000, 0, 0)) for i in range(3)]
@@ -205,8 +213,11 @@ def test_emulated_router_autoconfigures_linux_with_radvd(pair):
     slaac = []
     while time.monotonic() < deadline and not slaac:
         world.run_for("200ms")
-        slaac = [a for a in linux_addrs(peer) if a["local"].startswith("2001:db8:77:")
-                 and not a.get("tentative")]
+        slaac = [
+            a
+            for a in linux_addrs(peer)
+            if a["local"].startswith("2001:db8:77:") and not a.get("tentative")
+        ]
     assert slaac, linux_addrs(peer)
     # the EUI-64 interface identifier from Linux's MAC, and a default route via our router
     assert slaac[0]["prefixlen"] == 64 and slaac[0].get("dynamic")

@@ -179,8 +179,16 @@ def ip6_datagram_recv_ctl(sk: Any, skb: SkBuff) -> list[tuple[int, int, bytes]]:
     rxopt = sk.rxopt
     if rxopt & RXOPT_PKTINFO:
         dev = skb.dev
-        out.append((SOL_IPV6, IPV6_PKTINFO, IN6_PKTINFO.pack(
-            bytes(head[nh + _DADDR : nh + _DADDR + 16]), dev.ifindex if dev is not None else 0)))
+        out.append(
+            (
+                SOL_IPV6,
+                IPV6_PKTINFO,
+                IN6_PKTINFO.pack(
+                    bytes(head[nh + _DADDR : nh + _DADDR + 16]),
+                    dev.ifindex if dev is not None else 0,
+                ),
+            )
+        )
     if rxopt & RXOPT_HOPLIMIT:
         out.append((SOL_IPV6, IPV6_HOPLIMIT, _INT.pack(head[nh + _HOP_LIMIT])))
     if rxopt & RXOPT_TCLASS:

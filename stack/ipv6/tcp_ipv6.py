@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 _SADDR = IPV6.offset("saddr")
 _DADDR = IPV6.offset("daddr")
 IPV6_MIN_MTU = 1280
+
+
 def v4_mapped(addr: bytes) -> bytes:
     """The IPv4 address of ``::ffff:a.b.c.d`` (the kernel form of a v4-mapped address)."""
     return addr[12:] if ipv6_addr_is_v4mapped(addr) else addr
@@ -76,8 +78,11 @@ class Tcp6Sock(TcpSock):
             if self.ipv6only:
                 raise oserror(errno.EINVAL)
             addr = addr[12:]
-            if addr != INADDR_ANY and not net.sysctl.ip_nonlocal_bind and (
-                    net.fib.addr_type(addr) not in (RTN_LOCAL, RTN_MULTICAST, RTN_BROADCAST)):
+            if (
+                addr != INADDR_ANY
+                and not net.sysctl.ip_nonlocal_bind
+                and (net.fib.addr_type(addr) not in (RTN_LOCAL, RTN_MULTICAST, RTN_BROADCAST))
+            ):
                 raise oserror(errno.EADDRNOTAVAIL)
         elif len(addr) == 16:
             ip6_bind_check(self, addr, scope_id)
@@ -125,8 +130,12 @@ def tcp_v6_rcv(net: Any, skb: SkBuff) -> int:
         skb_linearize(skb)
     head = skb.head
     nh = skb.network_header
-    return tcp_rcv(net, skb, bytes(head[nh + _SADDR : nh + _SADDR + 16]),
-                   bytes(head[nh + _DADDR : nh + _DADDR + 16]))
+    return tcp_rcv(
+        net,
+        skb,
+        bytes(head[nh + _SADDR : nh + _SADDR + 16]),
+        bytes(head[nh + _DADDR : nh + _DADDR + 16]),
+    )
 
 
 def tcp_v6_err(net: Any, qip: Any, ql4: Any, itype: int, code: int, info: int) -> None:

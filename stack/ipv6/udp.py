@@ -144,8 +144,9 @@ class Udp6Sock(UdpSock):
         self.dst = rt
 
     # -- sending -----------------------------------------------------------------------------------
-    def sendmsg_ctl(self, data: bytes | memoryview, flags: int,
-                    addr: tuple[Any, ...] | None, ancdata: list[Any]) -> int:
+    def sendmsg_ctl(
+        self, data: bytes | memoryview, flags: int, addr: tuple[Any, ...] | None, ancdata: list[Any]
+    ) -> int:
         if ancdata and not self._v4_path(addr):
             raise oserror(errno.EINVAL, "IPv6 control messages on send are not modelled")
         return super().sendmsg_ctl(data, flags, self._v4_addr(addr), ancdata)
@@ -163,8 +164,13 @@ class Udp6Sock(UdpSock):
             raise oserror(errno.ENETUNREACH)
         return bytes(addr[0])[-4:], addr[1]
 
-    def sendmsg(self, data: bytes | memoryview, flags: int = 0,
-                addr: tuple[Any, ...] | None = None, ipc: Any = None) -> int:
+    def sendmsg(
+        self,
+        data: bytes | memoryview,
+        flags: int = 0,
+        addr: tuple[Any, ...] | None = None,
+        ipc: Any = None,
+    ) -> int:
         """``udpv6_sendmsg`` (module docstring)."""
         if self._v4_path(addr):
             return super().sendmsg(data, flags, self._v4_addr(addr), ipc)
@@ -223,10 +229,8 @@ class Udp6Sock(UdpSock):
         U16.pack_into(head, off + 4, ulen)
         U16.pack_into(head, off + _UDP_CSUM, 0)
         skb.transport_header = off
-        if (rt.dev.features & (NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM)
-                and IPV6_HLEN + ulen <= rt.mtu):
-            U16.pack_into(head, off + _UDP_CSUM, pseudo_header_sum(saddr, daddr, IPPROTO_UDP,
-                                                                   ulen))
+        if rt.dev.features & (NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM) and IPV6_HLEN + ulen <= rt.mtu:
+            U16.pack_into(head, off + _UDP_CSUM, pseudo_header_sum(saddr, daddr, IPPROTO_UDP, ulen))
             skb.ip_summed = CHECKSUM_PARTIAL
             skb.csum_start = off
             skb.csum_offset = _UDP_CSUM
@@ -239,8 +243,7 @@ class Udp6Sock(UdpSock):
         skb.destructor = self._wfree
         self.wmem_alloc += skb.truesize
         hop_limit = None if ipv6_addr_is_multicast(daddr) else self.hop_limit
-        ret = ip6_xmit(net, skb, Flow6(saddr, daddr, IPPROTO_UDP, self.tclass, hop_limit, oif),
-                       rt)
+        ret = ip6_xmit(net, skb, Flow6(saddr, daddr, IPPROTO_UDP, self.tclass, hop_limit, oif), rt)
         if ret < 0:
             if ret == -errno.ENOBUFS and not self.recverr:
                 net.mib.udp["SndbufErrors"] += 1
@@ -296,8 +299,9 @@ def udpv6_rcv(net: Any, skb: SkBuff) -> int:
     dst = ip6_daddr(skb)
     verify = skb.ip_summed != CHECKSUM_UNNECESSARY and skb.ip_summed != CHECKSUM_PARTIAL
     try:
-        pkt = UdpPacket.checked(memoryview(head)[data : skb.tail], src if verify else None,
-                                dst if verify else None)
+        pkt = UdpPacket.checked(
+            memoryview(head)[data : skb.tail], src if verify else None, dst if verify else None
+        )
         if not U16.unpack_from(pkt.buf, _UDP_CSUM)[0]:
             raise BadChecksum("udp", "zero checksum over IPv6")  # udp6_csum_zero_error
     except BadChecksum:
@@ -309,8 +313,11 @@ def udpv6_rcv(net: Any, skb: SkBuff) -> int:
         mib["InErrors"] += 1
         kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return 1
-    sport, dport, ulen = (U16.unpack_from(head, data)[0], U16.unpack_from(head, data + 2)[0],
-                          U16.unpack_from(head, data + 4)[0])
+    sport, dport, ulen = (
+        U16.unpack_from(head, data)[0],
+        U16.unpack_from(head, data + 2)[0],
+        U16.unpack_from(head, data + 4)[0],
+    )
     skb.tail = data + ulen
     skb.transport_header = data
     skb.data = data + UDP_HLEN
