@@ -8,8 +8,8 @@ train (a round's ACKs keep arriving, no more than ``hystart_ack_delta_us`` apart
 than half of ``delay_min`` plus an allowance for TSO/GRO, ``hystart_ack_delay``; the whole of
 it when something paces the socket) and the delay increase (a round's minimum RTT above
 ``delay_min`` by ``delay_min / 8`` clamped to 4..16 ms).  On a short path the ACK train is
-what ends slow start: the delay detector needs 4 ms of queue.  Time is the scheduler's, in ms (Linux's
-jiffies at HZ=1000); the target is computed one ``delay_min`` ahead as Linux does.
+what ends slow start: the delay detector needs 4 ms of queue.  Time is the scheduler's, in
+ms (Linux's jiffies at HZ=1000); the target is computed one ``delay_min`` ahead as Linux does.
 
 Deviations: the cube root is computed in floating point rather than with Linux's table and
 Newton step (the result is the same integer to within 1 in units of 2^-10 s).
