@@ -419,7 +419,7 @@ def test_merged_payloads_are_page_fragments_over_the_received_buffers_then_a_fra
 def test_a_frag_list_skb_reads_trims_pulls_copies_and_frees_like_a_linear_one(host):
     from stack.core import skb_copy_bits, skb_linearize
     from stack.core.features import NETIF_F_FRAGLIST, NETIF_F_SG
-    from stack.core.skbuff import skb_needs_linearize
+    from stack.core.skbfrag import skb_needs_linearize
 
     n = 25
     for i in range(n):

@@ -11,7 +11,8 @@ import pytest
 from ixsim.world import World
 from stack.core import ethtool_set_features_by_name
 from stack.core.page import alloc_pages
-from stack.core.skbuff import SkbFrag, alloc_skb, pskb_trim_head
+from stack.core.skbfrag import pskb_trim_head
+from stack.core.skbuff import SkbFrag, alloc_skb
 from stack.tcp import output
 
 

@@ -293,6 +293,15 @@ from stack.core.rxmode import (
     vlan_vid_add,
     vlan_vid_del,
 )
+from stack.core.skbfrag import (
+    skb_add_rx_frag,
+    skb_copy_bits,
+    skb_fill_page_desc,
+    skb_frag_address,
+    skb_frag_dma_map,
+    skb_linearize,
+    skb_split,
+)
 from stack.core.skbuff import (
     CHECKSUM_COMPLETE,
     CHECKSUM_NONE,
@@ -329,17 +338,10 @@ from stack.core.skbuff import (
     napi_consume_skb,
     netdev_alloc_skb,
     netdev_alloc_skb_ip_align,
-    skb_add_rx_frag,
     skb_checksum_help,
-    skb_copy_bits,
-    skb_fill_page_desc,
-    skb_frag_address,
-    skb_frag_dma_map,
     skb_get,
     skb_header_release,
-    skb_linearize,
     skb_share_check,
-    skb_split,
     skb_unshare,
 )
 from stack.core.softirq import (

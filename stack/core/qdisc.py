@@ -44,6 +44,7 @@ from stack.core.features import (
     NETIF_F_TSO6,
     NETIF_F_TSO_ECN,
 )
+from stack.core.skbfrag import skb_linearize, skb_needs_linearize
 from stack.core.skbuff import (
     CHECKSUM_PARTIAL,
     SKB_GSO_TCP_ECN,
@@ -53,8 +54,6 @@ from stack.core.skbuff import (
     consume_skb,
     kfree_skb,
     skb_checksum_help,
-    skb_linearize,
-    skb_needs_linearize,
 )
 from stack.core.softirq import NET_TX_SOFTIRQ
 

@@ -40,12 +40,12 @@ from stack.core import (
 )
 from stack.core.dropreason import SkbDropReason
 from stack.core.qdisc import NET_XMIT_DROP
+from stack.core.skbfrag import skb_linearize
 from stack.core.skbuff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
     skb_checksum_help,
-    skb_linearize,
 )
 from stack.ipv4.route import RTN_BROADCAST, Route, route_output
 from stack.wire.checksum import internet_checksum

@@ -37,7 +37,8 @@ from stack.core import (
 )
 from stack.core.dropreason import SkbDropReason
 from stack.core.qdisc import NET_XMIT_DROP
-from stack.core.skbuff import CHECKSUM_PARTIAL, skb_checksum_help, skb_linearize
+from stack.core.skbfrag import skb_linearize
+from stack.core.skbuff import CHECKSUM_PARTIAL, skb_checksum_help
 from stack.ipv4.route import RTN_MULTICAST
 from stack.ipv6.route import Route6, route_output6
 from stack.uapi import IPPROTO_FRAGMENT

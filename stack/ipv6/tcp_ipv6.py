@@ -27,7 +27,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
-from stack.core.skbuff import skb_linearize
+from stack.core.skbfrag import skb_linearize
 from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST
 from stack.ipv6.sockglue import (
     ICMPV6_PKT_TOOBIG,

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.features import NETIF_F_CSUM_MASK
+from stack.core.skbfrag import pskb_trim_head, skb_split
 from stack.core.skbuff import (
     SKB_GSO_TCP_ECN,
     SKB_GSO_TCPV4,
@@ -37,9 +38,7 @@ from stack.core.skbuff import (
     SKB_TRUESIZE_OVERHEAD,
     SkBuff,
     alloc_skb,
-    pskb_trim_head,
     skb_header_release,
-    skb_split,
 )
 from stack.tcp import ecn
 from stack.tcp import window as win
