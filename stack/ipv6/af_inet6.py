@@ -25,6 +25,8 @@ from stack.ipv6.addrconf import Addrconf, Inet6Dev
 from stack.ipv6.icmp import Icmp6State, icmpv6_rcv
 from stack.ipv6.input import ipv6_rcv
 from stack.ipv6.ndisc import nd_table, ndisc_rcv
+from stack.ipv6.ping import PingV6Sock, icmpv6_err
+from stack.ipv6.raw import RawV6Hashinfo, RawV6Sock
 from stack.ipv6.reasm import Ip6Frags
 from stack.ipv6.route import Fib6, ipv6_dev_get_saddr
 from stack.ipv6.tcp_ipv6 import Tcp6Sock, tcp_v6_err, tcp_v6_rcv
@@ -36,10 +38,12 @@ from stack.uapi import (
     IPPROTO_FRAGMENT,
     IPPROTO_HOPOPTS,
     IPPROTO_ICMPV6,
+    IPPROTO_IP,
     IPPROTO_ROUTING,
     IPPROTO_TCP,
     IPPROTO_UDP,
     SOCK_DGRAM,
+    SOCK_RAW,
     SOCK_STREAM,
 )
 from stack.wire.ipv6 import ipv6_addr_is_linklocal
@@ -50,15 +54,17 @@ if TYPE_CHECKING:
 Rcv = Callable[[Any, "SkBuff"], Any]
 
 INET6_PROTOS: dict[int, tuple[Rcv, Callable[..., None] | None]] = {
-    IPPROTO_ICMPV6: (icmpv6_rcv, None),
+    IPPROTO_ICMPV6: (icmpv6_rcv, icmpv6_err),  # icmpv6_protocol
     IPPROTO_TCP: (tcp_v6_rcv, tcp_v6_err),  # tcpv6_protocol
     IPPROTO_UDP: (udpv6_rcv, udpv6_err),  # udpv6_protocol
 }
 # inetsw6: socket type -> [(protocol, Sock class)], the first the default for proto 0
-# (``inet6_create``).  SOCK_RAW and ICMPv6 ping sockets are not modelled yet.
+# (``inet6_create``); IPPROTO_IP is the wildcard of SOCK_RAW (rawv6_protosw), made with the
+# user's protocol.
 INETSW6: dict[int, list[tuple[int, Callable[..., Sock]]]] = {
     SOCK_STREAM: [(IPPROTO_TCP, Tcp6Sock)],
-    SOCK_DGRAM: [(IPPROTO_UDP, Udp6Sock)],
+    SOCK_DGRAM: [(IPPROTO_UDP, Udp6Sock), (IPPROTO_ICMPV6, PingV6Sock)],  # pingv6_protosw
+    SOCK_RAW: [(IPPROTO_IP, RawV6Sock)],
 }
 PTYPE6_HANDLERS: dict[int, Callable[[Any, Any, Any], int]] = {
     ETH_P_IPV6: ipv6_rcv,
@@ -78,7 +84,7 @@ class NetnsIpv6:
         self.addrconf = Addrconf(net)
         self.protos: dict[int, Rcv] = {}
         self.err_handlers: dict[int, Callable[..., None]] = {}
-        self.pingers: dict[int, Callable[..., None]] = {}  # ICMPv6 echo ident -> ping(8)
+        self.raw = RawV6Hashinfo(net)  # raw_v6_hashinfo (stack/ipv6/raw.py)
         self.frag_ident = -1
         self.ndisc_rcv = ndisc_rcv
         self.verify_timer = Timer(net.kernel, self._verify, "addrconf_verify")

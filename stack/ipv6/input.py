@@ -194,8 +194,14 @@ def ip6_input(net: Any, skb: SkBuff, off: int, nexthdr: int, prev_nh: int) -> in
         mib["Ip6InDelivers"] += 1
         consume_skb(skb)
         return NET_RX_SUCCESS
+    skb.transport_header = off
+    raw = bool(ipv6.raw.socks) and ipv6.raw.local_deliver(skb, nexthdr)  # raw6_local_deliver
     handler = ipv6.protos.get(nexthdr)
     if handler is None:
+        if raw:
+            mib["Ip6InDelivers"] += 1
+            consume_skb(skb)
+            return NET_RX_SUCCESS
         mib["Ip6InUnknownProtos"] += 1
         pointer = prev_nh - skb.network_header if prev_nh >= 0 else _NEXTHDR
         icmpv6_param_prob(net, skb, ICMPV6_UNK_NEXTHDR, pointer, SkbDropReason.IP_NOPROTO)
