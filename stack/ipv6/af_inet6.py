@@ -4,7 +4,8 @@
 per-namespace state ``net.ipv6`` (:class:`NetnsIpv6`, Linux's ``struct netns_ipv6``: FIB,
 ND table, reassembly queues, ICMPv6 rate limiter, the devices' ``inet6_dev``), the upper-layer
 protocols of :data:`INET6_PROTOS` (``inet6_add_protocol``: ICMPv6, TCP, UDP) and the
-ETH_P_IPV6 packet type of :data:`PTYPE6_HANDLERS` on every attached device,
+ETH_P_IPV6 packet type of :data:`PTYPE6_HANDLERS` on every attached device, the ETH_P_IPV6
+packet offload (``ipv6_packet_offload``: software GSO and GRO),
 after which every device that is up gets its link-local address (``addrconf_notify``).
 
 Deliberate deviation: ixsim loads "the ipv6 module" on first use (a host's first IPv6
@@ -21,7 +22,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from stack.core import IFF_UP, PacketType, Timer
+from stack.core.dev import PacketOffload
+from stack.ipv4.gso import inet_gso_segment
 from stack.ipv6.addrconf import Addrconf, Inet6Dev
+from stack.ipv6.gro import ipv6_gro_complete, ipv6_gro_receive
 from stack.ipv6.icmp import Icmp6State, icmpv6_rcv
 from stack.ipv6.input import ipv6_rcv
 from stack.ipv6.ndisc import nd_table, ndisc_rcv
@@ -85,6 +89,10 @@ class NetnsIpv6:
         self.protos: dict[int, Rcv] = {}
         self.err_handlers: dict[int, Callable[..., None]] = {}
         self.raw = RawV6Hashinfo(net)  # raw_v6_hashinfo (stack/ipv6/raw.py)
+        # ipv6_packet_offload: software GSO (TCP over IPv6) and GRO (stack/ipv6/gro.py)
+        self.offload = PacketOffload(
+            ETH_P_IPV6, inet_gso_segment, ipv6_gro_receive, ipv6_gro_complete
+        )
         self.frag_ident = -1
         self.ndisc_rcv = ndisc_rcv
         self.verify_timer = Timer(net.kernel, self._verify, "addrconf_verify")
@@ -181,6 +189,7 @@ def inet6_init(net: Any) -> NetnsIpv6:
     if net.ipv6 is not None:
         return net.ipv6
     ipv6 = net.ipv6 = NetnsIpv6(net)
+    net.kernel.dev_add_offload(ipv6.offload)
     for proto, (rcv, err) in INET6_PROTOS.items():
         ipv6.register_protocol(proto, rcv, err)
     devs = ([net.lo] if net.lo is not None else []) + [

@@ -86,7 +86,10 @@ def ipv6_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
     data = skb.data
     head = skb.head
     try:
-        Ipv6Packet.checked(memoryview(head)[data : skb.tail])
+        if skb.data_len:  # GRO's merged segments follow the head: check against skb.len
+            Ipv6Packet.checked(memoryview(head)[data : skb.tail], length=skb.len)
+        else:
+            Ipv6Packet.checked(memoryview(head)[data : skb.tail])
     except Truncated:
         mib["Ip6InTruncatedPkts"] += 1
         kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
@@ -115,8 +118,11 @@ def ipv6_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
         )
         return NET_RX_DROP
     total = IPV6_HLEN + (head[data + 4] << 8 | head[data + 5])
-    if skb.tail - data > total:
-        skb.tail = data + total
+    if skb.tail - data + skb.data_len > total:  # pskb_trim_rcsum
+        if skb.data_len:
+            skb.trim(total)
+        else:
+            skb.tail = data + total
         if skb.ip_summed == CHECKSUM_COMPLETE:
             skb.ip_summed = CHECKSUM_NONE
     skb.network_header = data
