@@ -233,3 +233,49 @@ def test_ping_socket_errors_through_a_router():
         assert res.errors == 1 and "From fd00::fe icmp_seq=1 Time exceeded: Hop limit" in res.text()
         res = a.ping("fd01::1", count=2)
         assert res.received == 2 and res.replies[0].ttl == 63
+
+
+def test_a_router_redirects_a_host_to_an_on_link_neighbour():
+    """ip6_forward -> ndisc_send_redirect: a, r and d share one switch; d's prefix is not a's,
+    so a's packets for d go through r, which sends them back out the same interface and
+    tells a that d itself is the better first hop (RFC 4861 §8.2)."""
+    with World(seed=8) as w:
+        sw = w.switch("sw0", ports=4)
+        a = w.host("a", f"{A6}/64")
+        r = w.host("r", f"{R6}/64", "fd02::fe/64")  # both on eth0
+        d = w.host("d", "fd02::5/64")
+        for i, h in enumerate((a, r, d)):
+            w.cable(h.eth0, sw.port(i))
+        r.sysctl("net.ipv6.conf.all.forwarding", 1)
+        w.run_for("3s")
+        r_ll = r.net.ipv6.link_local(r.eth0)
+        ll_text = socket.inet_ntop(socket.AF_INET6, r_ll)
+        a.route("::/0", via=ll_text, dev="eth0")  # a redirect must come from the first hop
+        d.route("::/0", via=ll_text, dev="eth0")
+        reader = a.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        reader.setblocking(False)
+        reader.setsockopt(SOL_ICMPV6, ICMPV6_FILTER, icmp6_filter_pass(137))
+        reader.setsockopt(SOL_IPV6, IPV6_RECVHOPLIMIT, 1)
+        res = a.ping("fd02::5", count=1)
+        assert res.received == 1 and res.replies[0].ttl == 63  # forwarded by r
+        got = _drain(reader)
+        assert len(got) == 1
+        msg, addr, cmsgs = got[0]
+        assert addr == (ll_text, 0, 0, a.eth0.ifindex)  # from r's link-local address
+        assert cmsgs == [(SOL_IPV6, IPV6_HOPLIMIT, struct.pack("=i", 255))]
+        assert msg[0] == 137 and msg[8:24] == msg[24:40] == ipv6_bytes("fd02::5")  # target = dest
+        opts = msg[40:]
+        # the target's link-layer option (r resolved d while forwarding) may precede the
+        # redirected header, which quotes the echo request as r received it (hop limit 64)
+        if opts[0] == 2:
+            assert opts[1] == 1 and opts[2:8] == d.eth0.dev_addr
+            opts = opts[8:]
+        assert opts[0] == 4 and opts[1] * 8 == len(opts) and opts[8] >> 4 == 6
+        assert opts[8 + 7] == 64 and opts[8 + 24 : 8 + 40] == ipv6_bytes("fd02::5")
+        assert r.net.mib.icmp6["Icmp6OutRedirects"] >= 1
+        # a took it: a /128 on-link route to d, and the next pings go straight to d
+        assert "fd02::5 dev eth0 proto redirect" in a.net.ip6_route()
+        forwarded = r.net.mib.ip6["Ip6OutForwDatagrams"]
+        res = a.ping("fd02::5", count=3)
+        assert res.received == 3 and [x.ttl for x in res.replies] == [64] * 3
+        assert r.net.mib.ip6["Ip6OutForwDatagrams"] == forwarded

@@ -116,6 +116,13 @@ class Icmp6State:
         if timeout <= 0:
             return True
         timeout >>= (128 - plen) >> 5
+        return self.peer_allow(daddr, timeout)
+
+    def peer_allow(self, addr: bytes, timeout: int) -> bool:
+        """inet_peer_xrlim_allow: ``addr``'s token bucket (one per address, shared by ICMPv6
+        errors and ND redirects as Linux's ``inet_peer`` is), ``timeout`` ns a token, bursts
+        of XRLIM_BURST_FACTOR."""
+        daddr = addr
         now = self.net.sched.now
         peer = self.peers.get(daddr)
         if peer is None:

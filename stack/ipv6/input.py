@@ -32,8 +32,10 @@ from stack.core import (
 )
 from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_COMPLETE, CHECKSUM_NONE
+from stack.core.units import NS_PER_S
 from stack.ipv6.exthdrs import bad_exthdr, ip6_parse_tlv, ipv6_rthdr_rcv
 from stack.ipv6.icmp import icmp6_send, icmpv6_param_prob
+from stack.ipv6.ndisc import ndisc_send_redirect
 from stack.ipv6.output import ip6_finish_output2
 from stack.ipv6.reasm import ipv6_frag_rcv
 from stack.ipv6.route import route_output6
@@ -243,6 +245,12 @@ def ip6_forward(net: Any, skb: SkBuff, dev: NetDevice) -> int:
         icmp6_send(net, skb, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE)
         kfree_skb(skb, SkbDropReason.IP_INNOROUTES)
         return NET_RX_DROP
+    if rt.dev is dev:
+        # in and out the same interface: a redirect to the source (per destination at most
+        # one a second here, per source in ndisc_send_redirect), and forward it all the same
+        target = rt.gateway if rt.gateway is not None else daddr
+        if net.ipv6.icmp.peer_allow(daddr, NS_PER_S):
+            ndisc_send_redirect(net, skb, target)
     size = skb.tail - nh + skb.data_len
     if size > rt.dev_mtu:
         icmp6_send(net, skb, ICMPV6_PKT_TOOBIG, 0, rt.dev_mtu)
