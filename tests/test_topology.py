@@ -488,7 +488,8 @@ def test_docs_layout_example_is_valid_and_builds(tmp_path):
     with World.load(path) as w:
         r = w.hosts["r"]
         assert r.eth0.mtu == 9000 and r.net.sysctl.ip_forward
-        assert [c for _, c in r.addresses] == ["10.0.0.254/24", "10.0.1.254/24",
-                                               "10.0.2.254/24"]
+        assert [c for _, c in r.addresses] == ["10.0.0.254/24", "fd00::fe/64",
+                                               "10.0.1.254/24", "10.0.2.254/24"]
+        assert "default via fd00::1 dev eth0" in r.net.ip6_route()
         assert w.switches["sw0"].port(7).trunk == [10, 20]
     assert (tmp_path / "r-sw0.pcap").exists()
