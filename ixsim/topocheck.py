@@ -7,9 +7,11 @@ is a :class:`TopologyError` whose message names the file, the line and the key, 
 compiler does: ``net.toml:12: hosts.a.adresses: unknown key (did you mean 'addresses'?)``.
 Unknown keys are errors (a typo must not silently fall back to a default), values are
 type-checked, names are cross-checked (a cable end names a host interface or switch port that
-exists, and is plugged in once).  IPv6 addresses and routes are refused with a message saying
-so: the stack does not model IPv6 yet.  Relative paths (``pcap``, ``firmware``) are relative to
-the topology file's directory, as in docker-compose files.
+exists, and is plugged in once).  Addresses and routes may be IPv4 or IPv6 (``"fd00::1/64"``,
+``{ dst = "::/0", via = "fd00::fe" }``); a route's gateway is of its destination's family, and
+``"default"`` is IPv4's default route (IPv6's is ``"::/0"``); ``net.ipv6.conf.{all,default}.*``
+are accepted among the sysctls.  Relative paths (``pcap``, ``firmware``) are relative to the
+topology file's directory, as in docker-compose files.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 from ixsim.clock import parse_duration, parse_rate
 from ixsim.tomlkeys import find_line
-from stack.sysctl import PATHS, Sysctl
+from stack.sysctl import DEVCONF_KNOBS, PATHS, Sysctl
 
 KeyPath = tuple[str | int, ...]
 
@@ -36,7 +38,6 @@ PORT_NAME = re.compile(r"port(\d+)\Z")
 MAX_NICS = 16
 MAX_PORTS = 1024  # BR_MAX_PORTS
 DEFAULT_PORTS = {"switch": 8, "hub": 4}  # World.switch's and World.hub's defaults
-IPV6_PENDING = "IPv6 is not modelled yet (IPv4 only for now: the stack has no IPv6)"
 
 # Keys of each table, in the order the README documents them.
 TOP_KEYS = ("world", "hosts", "switches", "hubs", "cables", "taps")
@@ -198,15 +199,14 @@ class _Checker:
         return value
 
     def cidr(self, value: Any, path: KeyPath) -> str:
-        self.typed(value, path, str, "an address such as \"10.0.0.1/24\"")
-        if ":" in value:
-            raise self.error(path, f"{value}: {IPV6_PENDING}")
+        self.typed(value, path, str, "an address such as \"10.0.0.1/24\" or \"fd00::1/64\"")
         if "/" not in value:
-            raise self.error(path, f"{value}: give the prefix length, e.g. {value}/24")
+            plen = 64 if ":" in value else 24
+            raise self.error(path, f"{value}: give the prefix length, e.g. {value}/{plen}")
         try:
-            ipaddress.IPv4Interface(value)
+            ipaddress.ip_interface(value)
         except ValueError as exc:
-            raise self.error(path, f"not an IPv4 address/prefix: {exc}") from None
+            raise self.error(path, f"not an IPv4 or IPv6 address/prefix: {exc}") from None
         return value
 
     def path_value(self, value: Any, path: KeyPath) -> str:
@@ -340,6 +340,13 @@ class _Checker:
         by_path = {p: name for name, p in PATHS.items()}
         defaults = Sysctl()
         for dotted, val, where in _flatten(table, path):
+            conf6 = dotted.split(".")
+            if dotted.startswith("net.ipv6.conf.") and len(conf6) == 5:
+                if conf6[3] not in ("all", "default") or conf6[4] not in DEVCONF_KNOBS:
+                    raise self.error(where, f"unknown sysctl {dotted!r} (net.ipv6.conf.all or "
+                                            f".default, then one of {', '.join(DEVCONF_KNOBS)})")
+                spec.sysctls.append((dotted, self.integer(val, where, -1), where))
+                continue
             name = by_path.get(dotted)
             if name is None:
                 close = difflib.get_close_matches(dotted, list(by_path), n=1)
@@ -373,21 +380,20 @@ class _Checker:
                                                              "\"0.0.0.0/0\" or \"default\"")
         if dst == "default":
             dst = "0.0.0.0/0"
-        if ":" in dst:
-            raise self.error((*path, "dst"), f"{dst}: {IPV6_PENDING}")
         try:
-            ipaddress.IPv4Network(dst)
+            net = ipaddress.ip_network(dst)
         except ValueError as exc:
-            raise self.error((*path, "dst"), f"not an IPv4 network: {exc}") from None
+            raise self.error((*path, "dst"), f"not an IPv4 or IPv6 network: {exc}") from None
         out: dict[str, Any] = {"dst": dst}
         if "via" in route:
             via = self.typed(route["via"], (*path, "via"), str, "a gateway address")
-            if ":" in via:
-                raise self.error((*path, "via"), f"{via}: {IPV6_PENDING}")
             try:
-                ipaddress.IPv4Address(via)
+                gw = ipaddress.ip_address(via)
             except ValueError as exc:
-                raise self.error((*path, "via"), f"not an IPv4 address: {exc}") from None
+                raise self.error((*path, "via"), f"not an IPv4 or IPv6 address: {exc}") from None
+            if gw.version != net.version:
+                raise self.error((*path, "via"), f"{via}: an IPv{gw.version} gateway for an "
+                                                  f"IPv{net.version} destination ({dst})")
             out["via"] = via
         if "dev" in route:
             dev = self.typed(route["dev"], (*path, "dev"), str, "an interface name")

@@ -39,7 +39,6 @@ from ixsim.host import load_driver
 from ixsim.netns import attach_tap
 from ixsim.tomlkeys import find_line
 from ixsim.topocheck import (
-    IPV6_PENDING,
     End,
     HostSpec,
     KeyPath,
@@ -51,7 +50,7 @@ from ixsim.topocheck import (
 )
 from stack.core import IF_OPER_UP, IFF_UP, dev_set_mtu
 
-__all__ = ["IPV6_PENDING", "Topology", "TopologyError", "build", "load", "parse", "read"]
+__all__ = ["Topology", "TopologyError", "build", "load", "parse", "read"]
 
 # What building may raise for a bad value that the file check cannot see.
 _BUILD_ERRORS = (ValueError, TypeError, KeyError, OSError, TapError, AttributeError)

@@ -224,6 +224,8 @@ class Net:
         for dev in list(self.devinet.in_devices):
             self.detach(dev)
         self.kernel.dev_remove_offload(self._offload)
+        if self.ipv6 is not None:
+            self.kernel.dev_remove_offload(self.ipv6.offload)
         unregister_netdevice_notifier(self.kernel, self._netdev_event)
 
     # -- conveniences ------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from stack.sock import (
 )
 from stack.uapi import (
     AF_INET,
+    AF_INET6,
     IP_MTU_DISCOVER,
     IP_PMTUDISC_DO,
     IP_PMTUDISC_DONT,
@@ -163,18 +164,26 @@ class PingTable:
         header): a clone to the socket of ``ident``, if there is one."""
         head = skb.head
         nh = skb.network_header
-        sk = self.lookup(ident, bytes(head[nh + 16 : nh + 20]), skb.dev)
+        if head[nh] >> 4 == 6:  # pingv6: icmpv6_rcv hands echo replies here too
+            daddr = bytes(head[nh + 24 : nh + 40])
+        else:
+            daddr = bytes(head[nh + 16 : nh + 20])
+        sk = self.lookup(ident, daddr, skb.dev)
         if sk is not None:
             sk.queue_rcv(skb.clone())
 
     def lookup(self, ident: int, daddr: bytes, dev: NetDevice | None) -> PingSock | None:
-        """ping_lookup: the first socket of ``ident`` bound to ``daddr`` (or to any) and to
-        the arrival device (or to none)."""
+        """ping_lookup: the first socket of ``ident`` of the packet's family (a 4-byte
+        ``daddr``: AF_INET, 16 bytes: AF_INET6; Linux shares one table between them) bound to
+        ``daddr`` (or to any) and to the arrival device (or to none)."""
+        family = AF_INET6 if len(daddr) == 16 else AF_INET
         for sk in self.socks.get(ident, ()):
+            if sk.family != family:
+                continue
             if sk.rcv_saddr != INADDR_ANY and sk.rcv_saddr != daddr:
                 continue
-            bound = sk.options.get((SOL_SOCKET, SO_BINDTODEVICE))
-            if bound and dev is not None and bound != dev.name:
+            bound = sk.bound_dev
+            if bound is not None and dev is not None and bound is not dev:
                 continue
             return sk
         return None

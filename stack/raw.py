@@ -201,7 +201,11 @@ class RawSock(Sock):
         self.pmtudisc = IP_PMTUDISC_WANT
         self.recverr = False
         self.options[(SOL_SOCKET, SO_REUSEADDR)] = 1  # INET_PROTOSW_REUSE
-        net.raw.hash(self)  # inet_create hashes a raw socket at once
+        self.hashinfo().hash(self)  # inet_create hashes a raw socket at once
+
+    def hashinfo(self) -> RawHashinfo:
+        """The family's table (``sk->sk_prot->h.raw_hash``): ``raw_v4_hashinfo`` here."""
+        return self.net.raw
 
     # -- matching (raw_v4_match) -------------------------------------------------------------
     @property
@@ -519,7 +523,7 @@ class RawSock(Sock):
     def close(self) -> None:
         if self.closed:
             return
-        self.net.raw.unhash(self)
+        self.hashinfo().unhash(self)
         while self.rcvq:
             kfree_skb(self.rcvq.popleft(), SkbDropReason.SOCKET_CLOSE)
         self.sk_error_queue.clear()

@@ -84,9 +84,10 @@ def eagain() -> BlockingIOError:
     return BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
 
 
-def recv_ip_datagram(sk: Any, bufsize: int, flags: int) -> tuple[bytes, tuple[bytes, int]]:
+def recv_ip_datagram(sk: Any, bufsize: int, flags: int) -> tuple[bytes, tuple[Any, ...]]:
     """The head of a raw or ping socket's receive queue as ``recvmsg`` returns it: its bytes
-    from ``skb.data`` on (the real length under MSG_TRUNC), its IPv4 source with port 0, left
+    from ``skb.data`` on (the real length under MSG_TRUNC), its source with port 0 (IPv6:
+    ``(source, 0, 0, scope_id)``, the arrival interface for a link-local source), left
     queued under MSG_PEEK (``skb_recv_datagram`` + ``skb_copy_datagram_msg``); a pending
     error first, EAGAIN when empty."""
     err = sk.sock_error()
@@ -100,7 +101,12 @@ def recv_ip_datagram(sk: Any, bufsize: int, flags: int) -> tuple[bytes, tuple[by
     if flags & MSG_TRUNC:
         data = data.ljust(skb.tail - skb.data, b"\0")
     nh = skb.network_header
-    addr = (bytes(head[nh + 12 : nh + 16]), 0)
+    if head[nh] >> 4 == 6:  # IPv6 (rawv6_recvmsg, ping_recvmsg): (source, 0, 0, scope_id)
+        src = bytes(head[nh + 8 : nh + 24])
+        linklocal = src[0] == 0xFE and src[1] & 0xC0 == 0x80 and skb.dev is not None
+        addr: tuple[Any, ...] = (src, 0, 0, skb.dev.ifindex if linklocal else 0)
+    else:
+        addr = (bytes(head[nh + 12 : nh + 16]), 0)
     if not flags & MSG_PEEK:
         sk.rcvq.popleft()
         sk.rmem_alloc -= skb.truesize

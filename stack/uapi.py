@@ -91,9 +91,12 @@ SO_DOMAIN = 39
 SO_MAX_PACING_RATE = 47  # u64 bytes/s (an int is its low 32 bits, ~0U unlimited)
 
 # -- IPPROTO_IPV6 options (linux/in6.h, uapi/linux/ipv6.h) --------------------------------------
+IPV6_CHECKSUM = 7  # raw sockets: the checksum's offset in the payload, -1 none
 IPV6_UNICAST_HOPS = 16
 IPV6_MULTICAST_HOPS = 18
+IPV6_RECVERR = 25
 IPV6_V6ONLY = 26
+IPV6_HDRINCL = 36  # raw sockets: the data is the whole packet, IPv6 header included
 IPV6_RECVPKTINFO = 49
 IPV6_PKTINFO = 50
 IPV6_RECVHOPLIMIT = 51
@@ -237,6 +240,8 @@ PACKET_MR_UNICAST = 3
 # -- raw and ping sockets (linux/socket.h SOL_RAW, linux/icmp.h ICMP_FILTER) -------------------
 SOL_RAW = 255
 ICMP_FILTER = 1
+SOL_ICMPV6 = 58  # linux/socket.h; ICMPV6_FILTER (linux/icmpv6.h) is its option 1
+ICMPV6_FILTER = 1
 IP_RECVTTL = 12  # linux/in.h: the received TTL as an IP_TTL control message
 SO_EE_ORIGIN_ICMP = 2  # linux/errqueue.h: sock_extended_err.ee_origin of an ICMP error
 

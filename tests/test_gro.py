@@ -199,10 +199,21 @@ def test_a_gap_or_a_longer_segment_starts_a_new_flow_entry(host):
     assert [tcp_of(s)[0].seq for s in flushed(host)] == [0, 2 * MSS, 3 * MSS]
 
 
-def test_pure_acks_and_unverified_checksums_go_up_as_they_are(host):
+def test_pure_acks_and_bad_checksums_go_up_as_they_are(host):
     assert rx(host, frame(0, n=0)) == GRO_NORMAL
-    assert rx(host, frame(0), summed=CHECKSUM_NONE) == GRO_NORMAL
+    bad = bytearray(frame(0))
+    bad[-1] ^= 0xFF  # the NIC did not check it (CHECKSUM_NONE) and it is wrong
+    assert rx(host, bytes(bad), summed=CHECKSUM_NONE) == GRO_NORMAL
     assert len(host.received) == 2 and host.received[1].ip_summed == CHECKSUM_NONE
+
+
+def test_unverified_checksums_are_verified_in_software_then_merged(host):
+    """skb_gro_checksum_validate: CHECKSUM_NONE is checked here and marked UNNECESSARY."""
+    assert rx(host, frame(0), summed=CHECKSUM_NONE) == GRO_HELD
+    assert rx(host, frame(MSS), summed=CHECKSUM_NONE) == GRO_MERGED_FREE
+    (skb,) = flushed(host)
+    assert skb.gso_segs == 2 and skb.ip_summed == CHECKSUM_PARTIAL
+    assert tcp_of(skb)[1] == stream(0, 2)
 
 
 @pytest.mark.parametrize("odd", [

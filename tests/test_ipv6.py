@@ -8,12 +8,23 @@ from helpers.stack import new_host
 from helpers.units import MS, S
 
 from ixsim import World
+from ixsim.apps.ping6 import icmp6_filter_pass
 from ixsim.sched import Scheduler
 from stack.ipv6.addrconf import IFA_F_DADFAILED, eui64
 from stack.ipv6.icmp import icmp6_xmit
 from stack.ipv6.output import Flow6
 from stack.ipv6.radvd import Radvd
 from stack.neigh import NUD_DELAY, NUD_INCOMPLETE, NUD_PROBE, NUD_REACHABLE, NUD_STALE
+from stack.socket import socket_create
+from stack.uapi import (
+    AF_INET6,
+    ICMPV6_FILTER,
+    IPPROTO_ICMPV6,
+    IPV6_RECVHOPLIMIT,
+    SOCK_RAW,
+    SOL_ICMPV6,
+    SOL_IPV6,
+)
 from stack.veth import veth_pair
 from stack.wire.checksum import verify_l4_6
 from stack.wire.icmpv6 import (
@@ -39,8 +50,14 @@ def test_ipv6_header_round_trip_and_construct_agree() -> None:
     assert r.emit(buf) == 40
     assert Ipv6Repr.parse(Ipv6Packet.checked(buf)) == r
     c = IPV6_CONSTRUCT.parse(bytes(buf))
-    assert (c.vtf.version, c.vtf.tclass, c.vtf.flow_lbl, c.payload_len, c.nexthdr,
-            c.hop_limit) == (6, 0xB8, 0xABCDE, 12, 58, 17)
+    assert (c.vtf.version, c.vtf.tclass, c.vtf.flow_lbl, c.payload_len, c.nexthdr, c.hop_limit) == (
+        6,
+        0xB8,
+        0xABCDE,
+        12,
+        58,
+        17,
+    )
     f = FragRepr(17, 1448, True, 0x12345678)
     fb = bytearray(8)
     f.emit(fb)
@@ -128,30 +145,50 @@ def _routed6(mtu_rb: int = 1500) -> tuple[Scheduler, object, object, object]:
     return sched, a, r, b
 
 
+def _icmp6_reader(net: object) -> object:
+    """A raw ICMPv6 socket with IPV6_RECVHOPLIMIT, passing echo replies and errors only."""
+    sock = socket_create(net, AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)
+    sock.setsockopt(SOL_ICMPV6, ICMPV6_FILTER, icmp6_filter_pass(129, 1, 2, 3, 4))
+    sock.setsockopt(SOL_IPV6, IPV6_RECVHOPLIMIT, 1)
+    sock.setblocking(False)
+    return sock
+
+
+def _read6(sock: object) -> list[tuple[object, ...]]:
+    """(type, source, hop limit, info or echo length) of each queued ICMPv6 message."""
+    out = []
+    while True:
+        try:
+            data, addr, _flags, cmsgs = sock.sk.recvmsg_ctl(65536, 0)
+        except BlockingIOError:
+            return out
+        hops = int.from_bytes(cmsgs[0][2], "little")
+        info = len(data) - 8 if data[0] == 129 else int.from_bytes(data[4:8], "big")
+        out.append((data[0], data[1], addr[0], hops, info))
+
+
 def test_forwarding_hop_limit_and_time_exceeded() -> None:
     sched, a, r, b = _routed6()
-    got: list[object] = []
-    a.net.ipv6.pingers[5] = lambda kind, src, seq, hl, info: got.append((kind, src, hl))
+    sock = _icmp6_reader(a.net)
     icmp6_xmit(a.net, Icmpv6Repr.echo_request(5, 1), Flow6(None, C6, 58))
     sched.run_for(100 * MS)
-    assert got == [("reply", C6, 63)]
+    assert _read6(sock) == [(129, 0, C6, 63, 0)]
     icmp6_xmit(a.net, Icmpv6Repr.echo_request(5, 2), Flow6(None, C6, 58, hop_limit=1))
     sched.run_for(100 * MS)
-    assert got[1] == ((3, 0), ipv6_bytes("fd00::fe"), 0)
+    assert _read6(sock) == [(3, 0, ipv6_bytes("fd00::fe"), 64, 0)]
     assert r.net.mib.ip6["Ip6OutForwDatagrams"] == 2 and r.net.mib.ip6["Ip6InHdrErrors"] == 1
 
 
 def test_packet_too_big_sets_pmtu_and_source_fragments() -> None:
     sched, a, r, b = _routed6(mtu_rb=1280)
-    got: list[object] = []
-    a.net.ipv6.pingers[6] = lambda kind, src, seq, hl, info: got.append((kind, info))
+    sock = _icmp6_reader(a.net)
     icmp6_xmit(a.net, Icmpv6Repr.echo_request(6, 1, bytes(1400)), Flow6(None, C6, 58))
     sched.run_for(100 * MS)
-    assert got == [((2, 0), 1280)]
+    assert [(t, info) for t, _c, _s, _h, info in _read6(sock)] == [(2, 1280)]
     assert a.net.ipv6.fib.path_mtu(C6) == 1280
     icmp6_xmit(a.net, Icmpv6Repr.echo_request(6, 2, bytes(1400)), Flow6(None, C6, 58))
     sched.run_for(100 * MS)
-    assert got[1] == ("reply", 1400)
+    assert [(t, info) for t, _c, _s, _h, info in _read6(sock)] == [(129, 1400)]
     assert a.net.mib.ip6["Ip6FragCreates"] == 2 and b.net.mib.ip6["Ip6ReasmOKs"] == 1
     assert b.net.mib.ip6["Ip6FragCreates"] == 2  # the reply is fragmented at its source too
 

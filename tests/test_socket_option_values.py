@@ -18,10 +18,19 @@ import pytest
 
 from ixsim import World
 from stack.uapi import (
+    ICMPV6_FILTER,
     IP_TOS,
     IP_TTL,
     IPPROTO_IP,
     IPPROTO_TCP,
+    IPV6_CHECKSUM,
+    IPV6_HDRINCL,
+    IPV6_RECVERR,
+    IPV6_RECVHOPLIMIT,
+    IPV6_RECVPKTINFO,
+    IPV6_TCLASS,
+    IPV6_UNICAST_HOPS,
+    IPV6_V6ONLY,
     SO_BINDTODEVICE,
     SO_BROADCAST,
     SO_DEBUG,
@@ -41,6 +50,9 @@ from stack.uapi import (
     SO_SNDTIMEO,
     SOCK_DGRAM,
     SOCK_STREAM,
+    SOL_ICMPV6,
+    SOL_IPV6,
+    SOL_RAW,
     SOL_SOCKET,
     TCP_CORK,
     TCP_LINGER2,
@@ -195,6 +207,76 @@ def test_option_outcomes_match_the_host_kernel(host, type_, steps, query):
     with pysocket.socket(pysocket.AF_INET, type_) as real:
         expected = outcome(real, steps, query)
     emu = host.socket(pysocket.AF_INET, type_)
+    try:
+        assert outcome(emu, steps, query) == expected
+    finally:
+        emu.close()
+
+
+# AF_INET6 (issue 15): (id, type, protocol, steps, query), against the kernel's AF_INET6 sockets
+RAW, ICMP6, UDP_P, EXP = pysocket.SOCK_RAW, 58, 17, 253
+FILTER_PASS_129 = struct.pack("=8I", *([0xFFFFFFFF] * 4 + [0xFFFFFFFD] + [0xFFFFFFFF] * 3))
+CASES6 = [
+    ("raw icmp6 checksum default", RAW, ICMP6, [], (SOL_IPV6, IPV6_CHECKSUM)),
+    ("raw icmp6 checksum at SOL_RAW", RAW, ICMP6, [], (SOL_RAW, IPV6_CHECKSUM)),
+    ("raw icmp6 checksum set ipv6 level", RAW, ICMP6, [(SOL_IPV6, IPV6_CHECKSUM, 4)],
+     (SOL_IPV6, IPV6_CHECKSUM)),
+    ("raw icmp6 checksum set raw level", RAW, ICMP6, [(SOL_RAW, IPV6_CHECKSUM, 4)],
+     (SOL_IPV6, IPV6_CHECKSUM)),
+    ("raw icmp6 checksum odd", RAW, ICMP6, [(SOL_RAW, IPV6_CHECKSUM, 3)],
+     (SOL_RAW, IPV6_CHECKSUM)),
+    ("raw icmp6 checksum off", RAW, ICMP6, [(SOL_RAW, IPV6_CHECKSUM, -1)],
+     (SOL_RAW, IPV6_CHECKSUM)),
+    ("raw udp checksum default", RAW, UDP_P, [], (SOL_IPV6, IPV6_CHECKSUM)),
+    ("raw exp checksum 6", RAW, EXP, [(SOL_IPV6, IPV6_CHECKSUM, 6)], (SOL_RAW, IPV6_CHECKSUM)),
+    ("raw exp checksum -5", RAW, EXP, [(SOL_IPV6, IPV6_CHECKSUM, -5)], (SOL_RAW, IPV6_CHECKSUM)),
+    ("icmp6 filter default", RAW, ICMP6, [], (SOL_ICMPV6, ICMPV6_FILTER, 32)),
+    ("icmp6 filter as int", RAW, ICMP6, [], (SOL_ICMPV6, ICMPV6_FILTER)),
+    ("icmp6 filter set", RAW, ICMP6, [(SOL_ICMPV6, ICMPV6_FILTER, FILTER_PASS_129)],
+     (SOL_ICMPV6, ICMPV6_FILTER, 32)),
+    ("icmp6 filter short", RAW, ICMP6, [(SOL_ICMPV6, ICMPV6_FILTER, b"\xff" * 4)],
+     (SOL_ICMPV6, ICMPV6_FILTER, 32)),
+    ("icmp6 filter read 8", RAW, ICMP6, [(SOL_ICMPV6, ICMPV6_FILTER, FILTER_PASS_129)],
+     (SOL_ICMPV6, ICMPV6_FILTER, 8)),
+    ("icmp6 filter other proto", RAW, UDP_P, [(SOL_ICMPV6, ICMPV6_FILTER, bytes(32))],
+     (SOL_ICMPV6, ICMPV6_FILTER, 32)),
+    ("icmp6 filter get other proto", RAW, EXP, [], (SOL_ICMPV6, ICMPV6_FILTER, 32)),
+    ("icmp6 other option", RAW, ICMP6, [(SOL_ICMPV6, 2, 0)], (SOL_ICMPV6, ICMPV6_FILTER, 32)),
+    ("sol_raw icmp_filter", RAW, ICMP6, [(SOL_RAW, 1, 0)], (SOL_RAW, IPV6_CHECKSUM)),
+    ("raw sol_ip", RAW, ICMP6, [(IPPROTO_IP, IP_TTL, 5)], (SOL_RAW, IPV6_CHECKSUM)),
+    ("raw get sol_ip", RAW, ICMP6, [], (IPPROTO_IP, IP_TTL)),
+    ("hdrincl default", RAW, EXP, [], (SOL_IPV6, IPV6_HDRINCL)),
+    ("hdrincl ipproto_raw", RAW, 255, [], (SOL_IPV6, IPV6_HDRINCL)),
+    ("hdrincl set", RAW, EXP, [(SOL_IPV6, IPV6_HDRINCL, 1)], (SOL_IPV6, IPV6_HDRINCL)),
+    ("recverr raw", RAW, ICMP6, [(SOL_IPV6, IPV6_RECVERR, 1)], (SOL_IPV6, IPV6_RECVERR)),
+    ("recverr raw default", RAW, ICMP6, [], (SOL_IPV6, IPV6_RECVERR)),
+    ("raw unicast hops", RAW, ICMP6, [(SOL_IPV6, IPV6_UNICAST_HOPS, 7)],
+     (SOL_IPV6, IPV6_UNICAST_HOPS)),
+    ("raw unicast hops 256", RAW, ICMP6, [(SOL_IPV6, IPV6_UNICAST_HOPS, 256)],
+     (SOL_IPV6, IPV6_UNICAST_HOPS)),
+    ("raw tclass", RAW, ICMP6, [(SOL_IPV6, IPV6_TCLASS, 0x28)], (SOL_IPV6, IPV6_TCLASS)),
+    ("raw recvhoplimit", RAW, ICMP6, [(SOL_IPV6, IPV6_RECVHOPLIMIT, 3)],
+     (SOL_IPV6, IPV6_RECVHOPLIMIT)),
+    ("udp6 v6only", U, 0, [(SOL_IPV6, IPV6_V6ONLY, 1)], (SOL_IPV6, IPV6_V6ONLY)),
+    ("udp6 tclass -1", U, 0, [(SOL_IPV6, IPV6_TCLASS, -1)], (SOL_IPV6, IPV6_TCLASS)),
+    ("udp6 checksum", U, 0, [], (SOL_IPV6, IPV6_CHECKSUM)),
+    ("tcp6 unicast hops -1", T, 0, [(SOL_IPV6, IPV6_UNICAST_HOPS, -1)],
+     (SOL_IPV6, IPV6_UNICAST_HOPS)),
+    ("tcp6 recvpktinfo", T, 0, [(SOL_IPV6, IPV6_RECVPKTINFO, 1)], (SOL_IPV6, IPV6_RECVPKTINFO)),
+]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the host's Linux is the reference")
+@pytest.mark.parametrize("type_, proto, steps, query", [c[1:] for c in CASES6],
+                         ids=[c[0] for c in CASES6])
+def test_ipv6_option_outcomes_match_the_host_kernel(host, type_, proto, steps, query):
+    try:
+        real = pysocket.socket(pysocket.AF_INET6, type_, proto)
+    except OSError as exc:
+        pytest.skip(f"the host kernel refuses the socket: {exc}")
+    with real:
+        expected = outcome(real, steps, query)
+    emu = host.socket(pysocket.AF_INET6, type_, proto)
     try:
         assert outcome(emu, steps, query) == expected
     finally:

@@ -65,6 +65,19 @@ def test_router_example_forwards_between_subnets():
         assert [c.latency_ns for c in w.cables] == [20_000, 20_000]
 
 
+def test_router6_example_forwards_ipv6_and_ipv4():
+    with World.load(EXAMPLES / "router6.toml") as w:
+        a, r, b = w.hosts["a"], w.hosts["r"], w.hosts["b"]
+        assert r.net.sysctl.ipv6_conf_all.forwarding == 1
+        w.run_for("3s")  # DAD: the addresses become usable
+        res = a.ping("fd01::1", count=2)
+        assert res.received == 2 and res.replies[0].ttl == 63  # one hop through r
+        assert r.net.mib.ip6["Ip6OutForwDatagrams"] >= 4
+        assert b.ping("fd00::1").received == 1
+        assert a.ping("10.0.1.1").received == 1
+        assert "default via fd00::fe dev eth0 metric 1024" in a.net.ip6_route()
+
+
 def test_switch4_example_every_pair_talks_and_the_switch_learns():
     with World.load(EXAMPLES / "switch4.toml") as w:
         hosts = [w.hosts[n] for n in "abcd"]
@@ -96,7 +109,8 @@ def test_vlans_example_keeps_the_two_vlans_apart():
 
 def test_every_example_parses():
     found = sorted(p.name for p in EXAMPLES.glob("*.toml"))
-    assert found == ["router.toml", "switch4.toml", "two-hosts.toml", "vlans.toml"]
+    assert found == ["router.toml", "router6.toml", "switch4.toml", "two-hosts.toml",
+                     "vlans.toml"]
 
 
 # -- options reach the world ----------------------------------------------------------------
@@ -234,8 +248,12 @@ def test_load_rolls_back_on_error(tmp_path):
      """, "net.toml:2: hosts.a.adresses: unknown key (did you mean 'addresses'?)"),
     ("""
      [hosts.a]
-     addresses = ["10.0.0.1/24", "fd00::1/64"]
-     """, "net.toml:2: hosts.a.addresses[1]: fd00::1/64: IPv6 is not modelled yet"),
+     addresses = ["10.0.0.1/24", "fd00::1"]
+     """, "net.toml:2: hosts.a.addresses[1]: fd00::1: give the prefix length, e.g. fd00::1/64"),
+    ("""
+     [hosts.a]
+     addresses = ["fd00::g/64"]
+     """, "net.toml:2: hosts.a.addresses[0]: not an IPv4 or IPv6 address/prefix"),
     ("""
      [hosts.a]
      [[cables]]
@@ -302,7 +320,8 @@ def test_load_rolls_back_on_error(tmp_path):
      routes = [
        { dst = "::/0", via = "10.0.0.254" },
      ]
-     """, "net.toml:4: hosts.a.routes[0].dst: ::/0: IPv6 is not modelled yet"),
+     """, "net.toml:4: hosts.a.routes[0].via: 10.0.0.254: an IPv4 gateway for an IPv6 "
+          "destination (::/0)"),
     ("""
      [hosts.a]
      [hosts.a.sysctls]
@@ -469,7 +488,8 @@ def test_docs_layout_example_is_valid_and_builds(tmp_path):
     with World.load(path) as w:
         r = w.hosts["r"]
         assert r.eth0.mtu == 9000 and r.net.sysctl.ip_forward
-        assert [c for _, c in r.addresses] == ["10.0.0.254/24", "10.0.1.254/24",
-                                               "10.0.2.254/24"]
+        assert [c for _, c in r.addresses] == ["10.0.0.254/24", "fd00::fe/64",
+                                               "10.0.1.254/24", "10.0.2.254/24"]
+        assert "default via fd00::1 dev eth0" in r.net.ip6_route()
         assert w.switches["sw0"].port(7).trunk == [10, 20]
     assert (tmp_path / "r-sw0.pcap").exists()

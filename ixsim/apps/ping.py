@@ -297,13 +297,11 @@ class Ping:
         data = self._payload
         if self.size >= 8:
             data = now.to_bytes(8, "big") + data[8:]
-        msg = IcmpRepr.echo_request(self.ident, seq & 0xFFFF, data)
-        packet = bytearray(msg.buffer_len())
-        msg.emit(packet)
+        packet = self._echo_request(seq & 0xFFFF, data)
         self.sent_at[seq & 0xFFFF] = now
         self.result.transmitted += 1
         try:
-            self.sock.sendto(bytes(packet), (ip_str(self.daddr), 0))
+            self.sock.sendto(packet, self._sockaddr())
         except OSError as exc:
             self.result.errors += 1
             self.answered.add(seq & 0xFFFF)
@@ -313,6 +311,16 @@ class Ping:
         else:
             self._handle = self.sched.call_later(self.timeout, self._finish)
         self._check_done()
+
+    def _echo_request(self, seq: int, data: bytes) -> bytes:
+        """The echo request as ping writes it (the kernel sets the id on a ping socket)."""
+        msg = IcmpRepr.echo_request(self.ident, seq, data)
+        packet = bytearray(msg.buffer_len())
+        msg.emit(packet)
+        return bytes(packet)
+
+    def _sockaddr(self) -> tuple[Any, ...]:
+        return ip_str(self.daddr), 0
 
     # -- receiving ---------------------------------------------------------------------------------
     def _wakeup(self, sk: Any, events: int) -> None:

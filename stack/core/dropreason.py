@@ -64,6 +64,7 @@ class SkbDropReason(StrEnum):
     FRAG_TOO_FAR = "FRAG_TOO_FAR"
     QUEUE_PURGE = "QUEUE_PURGE"
     IPV6DISABLED = "IPV6DISABLED"
+    SKB_CSUM = "SKB_CSUM"  # a raw IPv6 socket's checksum failed (rawv6_rcv_skb)
     IPV6_BAD_EXTHDR = "IPV6_BAD_EXTHDR"
     IPV6_NDISC_FRAG = "IPV6_NDISC_FRAG"
     IPV6_NDISC_HOP_LIMIT = "IPV6_NDISC_HOP_LIMIT"

@@ -3,7 +3,8 @@
 Mirrors Linux's ``net/core/gro.c`` (``napi_gro_receive``, ``dev_gro_receive``,
 ``gro_list_prepare``, ``skb_gro_receive``, ``napi_gro_complete``, ``napi_gro_flush``) and
 ``NAPI_GRO_CB`` (``include/net/gro.h``).  The protocol rules live with the protocols:
-``inet_gro_receive`` (stack/ipv4/gro.py) and ``tcp4_gro_receive`` (stack/tcp/offload.py).
+``inet_gro_receive`` (stack/ipv4/gro.py), ``ipv6_gro_receive`` (stack/ipv6/gro.py) and
+``tcp_gro_receive`` (stack/tcp/offload.py).
 
 Contract:
 - A driver's poll calls ``napi_gro_receive(napi, skb)`` where it would call

@@ -1,17 +1,21 @@
-"""Software segmentation of TCP/IPv4 super-segments (GSO), for devices without TSO.
+"""Software segmentation of TCP super-segments (GSO) over IPv4 and IPv6, for devices without
+TSO (TSO6).
 
-Mirrors Linux's ``inet_gso_segment`` (``net/ipv4/af_inet.c``) and ``tcp_gso_segment`` /
-``tcp4_gso_segment`` (``net/ipv4/tcp_offload.c``): the headers are copied in front of every
+Mirrors Linux's ``inet_gso_segment`` (``net/ipv4/af_inet.c``), ``ipv6_gso_segment``
+(``net/ipv6/ip6_offload.c``: an IPv6 header without extension headers; each segment gets its
+payload length, IPv6 having no ID and no header checksum) and ``tcp_gso_segment`` /
+``tcp4_gso_segment`` / ``tcp6_gso_segment``: the headers are copied in front of every
 ``gso_size`` bytes of payload; each segment gets its IP total length, an IP ID one higher than
 the previous one (unless SKB_GSO_TCP_FIXEDID), a fresh header checksum, a sequence number
 advanced by its offset, FIN and PSH only on the last segment and CWR only on the first.
 
 Contract: ``inet_gso_segment(skb, features) -> list[SkBuff]`` is the ETH_P_IP
-``PacketOffload`` ``Net`` registers; ``dev_queue_xmit`` calls it with ``data`` at the MAC header
-and the network header marked, and frees the original.  When the original was
+``PacketOffload`` ``Net`` registers (and the ETH_P_IPV6 one IPv6 registers);
+``dev_queue_xmit`` calls it with ``data`` at the MAC header and the network header marked,
+and frees the original.  When the original was
 CHECKSUM_PARTIAL each segment stays partial (pseudo-header sum for its own length seeded in the
 check field, ``csum_start`` at its TCP header), so the core or the device finishes it;
-otherwise every segment's checksum is computed here.  Anything but TCP over IPv4 yields no
+otherwise every segment's checksum is computed here.  Anything but TCP yields no
 segments (logged), as Linux returns -EPROTONOSUPPORT.
 
 Page fragments: for a device with NETIF_F_SG and a CHECKSUM_PARTIAL skb (TCP's, under SG),
@@ -53,13 +57,15 @@ def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     head = skb.head
     start = skb.data
     nh = skb.network_header if skb.network_header >= start else start
-    if nh + 20 > skb.tail or head[nh] >> 4 != 4:
-        kernel.log("err", "inet_gso_segment: no IPv4 header")
+    v6 = nh + 40 <= skb.tail and head[nh] >> 4 == 6
+    if not v6 and (nh + 20 > skb.tail or head[nh] >> 4 != 4):
+        kernel.log("err", "inet_gso_segment: no IPv4 or IPv6 header")
         return []
-    ihl = (head[nh] & 0x0F) << 2
+    ihl = 40 if v6 else (head[nh] & 0x0F) << 2
     th = nh + ihl
-    if head[nh + 9] != IPPROTO_TCP or th + 20 > skb.tail:
-        kernel.log("err", f"inet_gso_segment: protocol {head[nh + 9]} is not TCP")
+    proto = head[nh + 6] if v6 else head[nh + 9]
+    if proto != IPPROTO_TCP or th + 20 > skb.tail:
+        kernel.log("err", f"inet_gso_segment: protocol {proto} is not TCP")
         return []
     doff = (head[th + 12] >> 4) << 2
     payload = th + doff
@@ -74,8 +80,8 @@ def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     fpos = 0
     hlen = payload - start
     hdr = bytes(head[start:payload])
-    saddr = bytes(head[nh + 12 : nh + 16])
-    daddr = bytes(head[nh + 16 : nh + 20])
+    saddr = bytes(head[nh + 8 : nh + 24] if v6 else head[nh + 12 : nh + 16])
+    daddr = bytes(head[nh + 24 : nh + 40] if v6 else head[nh + 16 : nh + 20])
     seq0 = U32.unpack_from(head, th + 4)[0]
     flags0 = head[th + 13]
     id0 = U16.unpack_from(head, nh + 4)[0]
@@ -113,11 +119,14 @@ def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
             seg.truesize += n - lin
         snh = base + nh_off
         sth = base + th_off
-        U16.pack_into(sh, snh + 2, ihl + doff + n)
-        if not fixedid:
-            U16.pack_into(sh, snh + 4, (id0 + i) & 0xFFFF)
-        U16.pack_into(sh, snh + 10, 0)
-        U16.pack_into(sh, snh + 10, internet_checksum(memoryview(sh)[snh : snh + ihl]))
+        if v6:  # ipv6_gso_segment: the payload length; no ID, no header checksum
+            U16.pack_into(sh, snh + 4, doff + n)
+        else:
+            U16.pack_into(sh, snh + 2, ihl + doff + n)
+            if not fixedid:
+                U16.pack_into(sh, snh + 4, (id0 + i) & 0xFFFF)
+            U16.pack_into(sh, snh + 10, 0)
+            U16.pack_into(sh, snh + 10, internet_checksum(memoryview(sh)[snh : snh + ihl]))
         U32.pack_into(sh, sth + 4, (seq0 + off) & 0xFFFFFFFF)
         flags = flags0
         if off + n < total_payload:

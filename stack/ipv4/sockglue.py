@@ -37,14 +37,18 @@ from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
 from stack.sock import eagain, oserror
 from stack.uapi import (
     AF_INET,
+    AF_INET6,
     IP_PKTINFO,
     IP_RECVERR,
     IP_TOS,
     IP_TTL,
+    IPV6_RECVERR,
     MSG_ERRQUEUE,
     MSG_TRUNC,
     SO_EE_ORIGIN_ICMP,
+    SO_EE_ORIGIN_ICMP6,
     SOL_IP,
+    SOL_IPV6,
     SOL_SOCKET,
 )
 
@@ -62,6 +66,7 @@ _INT = struct.Struct("=i")
 IN_PKTINFO = struct.Struct("=i4s4s")  # struct in_pktinfo
 SOCK_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
 SOCKADDR_IN = struct.Struct("=H2s4s8x")  # struct sockaddr_in: family, port (network), addr
+SOCKADDR_IN6 = struct.Struct("=H2sI16sI")  # struct sockaddr_in6
 _PORT = struct.Struct("!H")
 
 
@@ -69,6 +74,8 @@ def sockaddr_in_bytes(addr: bytes | None, port: int = 0) -> bytes:
     """``struct sockaddr_in`` (the offender after a sock_extended_err; AF_UNSPEC when none)."""
     if addr is None:
         return bytes(SOCKADDR_IN.size)
+    if len(addr) == 16:  # an ICMPv6 error's sender (ipv6_recv_error: struct sockaddr_in6)
+        return SOCKADDR_IN6.pack(AF_INET6, _PORT.pack(port), 0, addr, 0)
     return SOCKADDR_IN.pack(AF_INET, _PORT.pack(port), addr)
 
 
@@ -105,12 +112,14 @@ class SockExtendedErr:
 
 
 def ip_icmp_error(sk: Any, err: int, itype: int, code: int, info: int, offender: bytes,
-                  addr: bytes, port: int, payload: bytes) -> None:
-    """``ip_icmp_error`` + ``sock_queue_err_skb``: queue an ICMP error when IP_RECVERR is on."""
-    if not sk.recverr:
+                  addr: bytes, port: int, payload: bytes, origin: int = SO_EE_ORIGIN_ICMP,
+                  ) -> None:
+    """``ip_icmp_error`` + ``sock_queue_err_skb``: queue an ICMP error when IP_RECVERR is on
+    (``ipv6_icmp_error`` with ``origin`` SO_EE_ORIGIN_ICMP6, the caller checking
+    IPV6_RECVERR)."""
+    if not sk.recverr and origin == SO_EE_ORIGIN_ICMP:
         return
-    entry = SockExtendedErr(err, SO_EE_ORIGIN_ICMP, itype, code, info, offender, addr, port,
-                            payload)
+    entry = SockExtendedErr(err, origin, itype, code, info, offender, addr, port, payload)
     if sk.rmem_alloc + entry.truesize >= sk.sk_rcvbuf:
         return  # -ENOMEM: the error is lost, as Linux loses it
     sk.rmem_alloc += entry.truesize
@@ -119,7 +128,8 @@ def ip_icmp_error(sk: Any, err: int, itype: int, code: int, info: int, offender:
 
 def ip_recv_error(sk: Any, bufsize: int,
                   flags: int) -> tuple[bytes, tuple[bytes, int] | None, int, list[Cmsg]]:
-    """``ip_recv_error``: -> ``(payload, (addr, port), msg_flags, [IP_RECVERR cmsg])``."""
+    """``ip_recv_error`` (``ipv6_recv_error`` for an ICMPv6 entry): -> ``(payload, (addr,
+    port), msg_flags, [IP_RECVERR cmsg])``."""
     queue = sk.sk_error_queue
     if not queue:
         raise eagain()
@@ -134,6 +144,9 @@ def ip_recv_error(sk: Any, bufsize: int,
     sk.sk_err = queue[0].ee_errno if queue else 0
     if queue:
         sk.wake()
+    if entry.ee_origin == SO_EE_ORIGIN_ICMP6:  # ipv6_recv_error: IPV6_RECVERR, sockaddr_in6
+        return payload, (entry.addr, entry.port, 0, 0), msg_flags, [
+            (SOL_IPV6, IPV6_RECVERR, entry.errhdr())]
     return payload, (entry.addr, entry.port), msg_flags, [(SOL_IP, IP_RECVERR, entry.errhdr())]
 
 

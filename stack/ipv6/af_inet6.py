@@ -4,7 +4,8 @@
 per-namespace state ``net.ipv6`` (:class:`NetnsIpv6`, Linux's ``struct netns_ipv6``: FIB,
 ND table, reassembly queues, ICMPv6 rate limiter, the devices' ``inet6_dev``), the upper-layer
 protocols of :data:`INET6_PROTOS` (``inet6_add_protocol``: ICMPv6, TCP, UDP) and the
-ETH_P_IPV6 packet type of :data:`PTYPE6_HANDLERS` on every attached device,
+ETH_P_IPV6 packet type of :data:`PTYPE6_HANDLERS` on every attached device, the ETH_P_IPV6
+packet offload (``ipv6_packet_offload``: software GSO and GRO),
 after which every device that is up gets its link-local address (``addrconf_notify``).
 
 Deliberate deviation: ixsim loads "the ipv6 module" on first use (a host's first IPv6
@@ -21,10 +22,15 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from stack.core import IFF_UP, PacketType, Timer
+from stack.core.dev import PacketOffload
+from stack.ipv4.gso import inet_gso_segment
 from stack.ipv6.addrconf import Addrconf, Inet6Dev
+from stack.ipv6.gro import ipv6_gro_complete, ipv6_gro_receive
 from stack.ipv6.icmp import Icmp6State, icmpv6_rcv
 from stack.ipv6.input import ipv6_rcv
 from stack.ipv6.ndisc import nd_table, ndisc_rcv
+from stack.ipv6.ping import PingV6Sock, icmpv6_err
+from stack.ipv6.raw import RawV6Hashinfo, RawV6Sock
 from stack.ipv6.reasm import Ip6Frags
 from stack.ipv6.route import Fib6, ipv6_dev_get_saddr
 from stack.ipv6.tcp_ipv6 import Tcp6Sock, tcp_v6_err, tcp_v6_rcv
@@ -36,10 +42,12 @@ from stack.uapi import (
     IPPROTO_FRAGMENT,
     IPPROTO_HOPOPTS,
     IPPROTO_ICMPV6,
+    IPPROTO_IP,
     IPPROTO_ROUTING,
     IPPROTO_TCP,
     IPPROTO_UDP,
     SOCK_DGRAM,
+    SOCK_RAW,
     SOCK_STREAM,
 )
 from stack.wire.ipv6 import ipv6_addr_is_linklocal
@@ -50,15 +58,17 @@ if TYPE_CHECKING:
 Rcv = Callable[[Any, "SkBuff"], Any]
 
 INET6_PROTOS: dict[int, tuple[Rcv, Callable[..., None] | None]] = {
-    IPPROTO_ICMPV6: (icmpv6_rcv, None),
+    IPPROTO_ICMPV6: (icmpv6_rcv, icmpv6_err),  # icmpv6_protocol
     IPPROTO_TCP: (tcp_v6_rcv, tcp_v6_err),  # tcpv6_protocol
     IPPROTO_UDP: (udpv6_rcv, udpv6_err),  # udpv6_protocol
 }
 # inetsw6: socket type -> [(protocol, Sock class)], the first the default for proto 0
-# (``inet6_create``).  SOCK_RAW and ICMPv6 ping sockets are not modelled yet.
+# (``inet6_create``); IPPROTO_IP is the wildcard of SOCK_RAW (rawv6_protosw), made with the
+# user's protocol.
 INETSW6: dict[int, list[tuple[int, Callable[..., Sock]]]] = {
     SOCK_STREAM: [(IPPROTO_TCP, Tcp6Sock)],
-    SOCK_DGRAM: [(IPPROTO_UDP, Udp6Sock)],
+    SOCK_DGRAM: [(IPPROTO_UDP, Udp6Sock), (IPPROTO_ICMPV6, PingV6Sock)],  # pingv6_protosw
+    SOCK_RAW: [(IPPROTO_IP, RawV6Sock)],
 }
 PTYPE6_HANDLERS: dict[int, Callable[[Any, Any, Any], int]] = {
     ETH_P_IPV6: ipv6_rcv,
@@ -78,7 +88,11 @@ class NetnsIpv6:
         self.addrconf = Addrconf(net)
         self.protos: dict[int, Rcv] = {}
         self.err_handlers: dict[int, Callable[..., None]] = {}
-        self.pingers: dict[int, Callable[..., None]] = {}  # ICMPv6 echo ident -> ping(8)
+        self.raw = RawV6Hashinfo(net)  # raw_v6_hashinfo (stack/ipv6/raw.py)
+        # ipv6_packet_offload: software GSO (TCP over IPv6) and GRO (stack/ipv6/gro.py)
+        self.offload = PacketOffload(
+            ETH_P_IPV6, inet_gso_segment, ipv6_gro_receive, ipv6_gro_complete
+        )
         self.frag_ident = -1
         self.ndisc_rcv = ndisc_rcv
         self.verify_timer = Timer(net.kernel, self._verify, "addrconf_verify")
@@ -175,6 +189,7 @@ def inet6_init(net: Any) -> NetnsIpv6:
     if net.ipv6 is not None:
         return net.ipv6
     ipv6 = net.ipv6 = NetnsIpv6(net)
+    net.kernel.dev_add_offload(ipv6.offload)
     for proto, (rcv, err) in INET6_PROTOS.items():
         ipv6.register_protocol(proto, rcv, err)
     devs = ([net.lo] if net.lo is not None else []) + [

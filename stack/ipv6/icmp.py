@@ -14,11 +14,11 @@ Contract:
 - ``icmp6_send(net, skb_in, type, code, info)``: an error about ``skb_in`` (its IPv6 header at
   ``skb_in.network_header``); ``info`` is the MTU (Packet Too Big) or the pointer (parameter
   problem).  The quote is as much of the packet as fits in 1280 bytes (RFC 4443 §2.4 (c)).
-- Echo replies and errors about echo requests are offered to ``net.ipv6.pingers[ident]``
-  (``fn(kind, src, seq, hop_limit, info)``, kind "reply" or (type, code)): the hook ping(8)
-  uses until ICMPv6 ping sockets exist (item 4 of issue 15).  Errors are also delivered to
-  ``net.ipv6.err_handlers[quoted nexthdr](net, quoted_ip6: Ipv6Repr, quoted_l4, type, code,
-  info)``.
+- Echo replies go to the ping sockets (``net.ping_table.rcv``, ``stack/ipv6/ping.py``).
+  Errors are delivered to ``net.ipv6.err_handlers[quoted nexthdr](net, quoted_ip6: Ipv6Repr,
+  quoted_l4, type, code, info)`` (ICMPv6's own, ``icmpv6_err``, hands errors about echo
+  requests to the ping sockets), the sender in ``net.ipv6.icmp.err_src``, then to the raw
+  sockets of the quoted protocol (``raw6_icmp_error``).
 - Counters (``net.mib.icmp6``): Icmp6InMsgs, Icmp6InErrors, Icmp6InCsumErrors,
   Icmp6In<type>, Icmp6InType<n> and the Out twins, Icmp6OutErrors, Icmp6OutRateLimitHost.
 
@@ -108,6 +108,7 @@ class Icmp6State:
     def __init__(self, net: Any) -> None:
         self.net = net
         self.peers: dict[bytes, list[int]] = {}  # daddr -> [tokens, last]
+        self.err_src = IN6ADDR_ANY  # the sender of the ICMPv6 error being handled
 
     def xrlim_allow(self, daddr: bytes, plen: int) -> bool:
         """icmpv6_xrlim_allow + inet_peer_xrlim_allow."""
@@ -115,6 +116,13 @@ class Icmp6State:
         if timeout <= 0:
             return True
         timeout >>= (128 - plen) >> 5
+        return self.peer_allow(daddr, timeout)
+
+    def peer_allow(self, addr: bytes, timeout: int) -> bool:
+        """inet_peer_xrlim_allow: ``addr``'s token bucket (one per address, shared by ICMPv6
+        errors and ND redirects as Linux's ``inet_peer`` is), ``timeout`` ns a token, bursts
+        of XRLIM_BURST_FACTOR."""
+        daddr = addr
         now = self.net.sched.now
         peer = self.peers.get(daddr)
         if peer is None:
@@ -250,9 +258,7 @@ def icmpv6_rcv(net: Any, skb: SkBuff) -> int:
     if itype == ICMPV6_ECHO_REQUEST:
         _echo_reply(net, skb, view, saddr, daddr)
     elif itype == ICMPV6_ECHO_REPLY:
-        fn = net.ipv6.pingers.get(U16.unpack_from(view, 4)[0])
-        if fn is not None:
-            fn("reply", saddr, U16.unpack_from(view, 6)[0], head[nh + 7], len(view) - 8)
+        net.ping_table.rcv(skb, U16.unpack_from(view, 4)[0])  # ping_rcv (stack/ipv6/ping.py)
     elif itype in ND_TYPES:
         return net.ipv6.ndisc_rcv(net, skb, view)
     elif icmpv6_is_err(itype):
@@ -292,12 +298,11 @@ def _icmpv6_notify(net: Any, skb: SkBuff, view: memoryview, itype: int, offender
         ipv6.fib.update_pmtu(qip.daddr, info)
     ql4 = view[ICMPV6_HLEN + IPV6_HLEN :]
     nexthdr, ql4 = ipv6.skip_exthdr(qip.nexthdr, ql4)
-    if nexthdr == IPPROTO_ICMPV6 and len(ql4) >= 8 and ql4[0] == ICMPV6_ECHO_REQUEST:
-        fn = ipv6.pingers.get(U16.unpack_from(ql4, 4)[0])
-        if fn is not None:
-            fn((itype, code), offender, U16.unpack_from(ql4, 6)[0], 0, info)
+    ipv6.icmp.err_src = offender
     handler = ipv6.err_handlers.get(nexthdr)
     if handler is not None and len(ql4) >= 8:
         handler(net, qip, ql4, itype, code, info)
+    if ipv6.raw.socks:  # raw6_icmp_error
+        ipv6.raw.icmp_error6(nexthdr, qip, ql4, view[ICMPV6_HLEN:], itype, code, info, offender)
     consume_skb(skb)
     return 0

@@ -32,8 +32,10 @@ from stack.core import (
 )
 from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_COMPLETE, CHECKSUM_NONE
+from stack.core.units import NS_PER_S
 from stack.ipv6.exthdrs import bad_exthdr, ip6_parse_tlv, ipv6_rthdr_rcv
 from stack.ipv6.icmp import icmp6_send, icmpv6_param_prob
+from stack.ipv6.ndisc import ndisc_send_redirect
 from stack.ipv6.output import ip6_finish_output2
 from stack.ipv6.reasm import ipv6_frag_rcv
 from stack.ipv6.route import route_output6
@@ -86,7 +88,10 @@ def ipv6_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
     data = skb.data
     head = skb.head
     try:
-        Ipv6Packet.checked(memoryview(head)[data : skb.tail])
+        if skb.data_len:  # GRO's merged segments follow the head: check against skb.len
+            Ipv6Packet.checked(memoryview(head)[data : skb.tail], length=skb.len)
+        else:
+            Ipv6Packet.checked(memoryview(head)[data : skb.tail])
     except Truncated:
         mib["Ip6InTruncatedPkts"] += 1
         kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
@@ -115,8 +120,11 @@ def ipv6_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
         )
         return NET_RX_DROP
     total = IPV6_HLEN + (head[data + 4] << 8 | head[data + 5])
-    if skb.tail - data > total:
-        skb.tail = data + total
+    if skb.tail - data + skb.data_len > total:  # pskb_trim_rcsum
+        if skb.data_len:
+            skb.trim(total)
+        else:
+            skb.tail = data + total
         if skb.ip_summed == CHECKSUM_COMPLETE:
             skb.ip_summed = CHECKSUM_NONE
     skb.network_header = data
@@ -194,8 +202,14 @@ def ip6_input(net: Any, skb: SkBuff, off: int, nexthdr: int, prev_nh: int) -> in
         mib["Ip6InDelivers"] += 1
         consume_skb(skb)
         return NET_RX_SUCCESS
+    skb.transport_header = off
+    raw = bool(ipv6.raw.socks) and ipv6.raw.local_deliver(skb, nexthdr)  # raw6_local_deliver
     handler = ipv6.protos.get(nexthdr)
     if handler is None:
+        if raw:
+            mib["Ip6InDelivers"] += 1
+            consume_skb(skb)
+            return NET_RX_SUCCESS
         mib["Ip6InUnknownProtos"] += 1
         pointer = prev_nh - skb.network_header if prev_nh >= 0 else _NEXTHDR
         icmpv6_param_prob(net, skb, ICMPV6_UNK_NEXTHDR, pointer, SkbDropReason.IP_NOPROTO)
@@ -231,6 +245,12 @@ def ip6_forward(net: Any, skb: SkBuff, dev: NetDevice) -> int:
         icmp6_send(net, skb, ICMPV6_DEST_UNREACH, ICMPV6_NOROUTE)
         kfree_skb(skb, SkbDropReason.IP_INNOROUTES)
         return NET_RX_DROP
+    if rt.dev is dev:
+        # in and out the same interface: a redirect to the source (per destination at most
+        # one a second here, per source in ndisc_send_redirect), and forward it all the same
+        target = rt.gateway if rt.gateway is not None else daddr
+        if net.ipv6.icmp.peer_allow(daddr, NS_PER_S):
+            ndisc_send_redirect(net, skb, target)
     size = skb.tail - nh + skb.data_len
     if size > rt.dev_mtu:
         icmp6_send(net, skb, ICMPV6_PKT_TOOBIG, 0, rt.dev_mtu)

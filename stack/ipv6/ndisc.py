@@ -7,7 +7,8 @@ unicast NS in PROBE), ``ndisc_error_report`` (address unreachable for what waite
 ``ndisc_recv_ns`` / ``ndisc_recv_na`` (DAD conflicts reported to addrconf, neighbour updates
 with Linux's flags), ``ndisc_router_discovery`` (hop limit, default router, prefixes, MTU),
 ``ndisc_redirect_rcv`` and the senders ``ndisc_send_ns`` / ``ndisc_send_na`` /
-``ndisc_send_rs``; router advertisements are sent by ``stack/ipv6/radvd.py``.
+``ndisc_send_rs`` / ``ndisc_send_redirect`` (a forwarding router's redirects, see there);
+router advertisements are sent by ``stack/ipv6/radvd.py``.
 
 Contract: the ND table is ``net.ipv6.nd_tbl`` (``stack.neigh.NeighTable`` with
 :class:`NdiscOps`, statistics ``net.mib.ndisc``), keyed by 16-byte addresses and sharing the
@@ -32,13 +33,14 @@ from stack.core.dropreason import SkbDropReason
 from stack.core.units import NS_PER_S
 from stack.ipv6.icmp import icmp6_send, icmp6_xmit
 from stack.ipv6.output import Flow6
-from stack.ipv6.route import IP6_RT_PRIO_USER, RTPROT_RA
+from stack.ipv6.route import IP6_RT_PRIO_USER, RTPROT_RA, RTPROT_REDIRECT, route_output6
 from stack.neigh.neighbour import (
     NEIGH_UPDATE_F_OVERRIDE,
     NEIGH_UPDATE_F_WEAK_OVERRIDE,
     NUD_NOARP,
     NUD_REACHABLE,
     NUD_STALE,
+    NUD_VALID,
     Neighbour,
     NeighTable,
 )
@@ -54,6 +56,7 @@ from stack.wire.icmpv6 import (
     ND_OPT_MTU,
     ND_OPT_MTU_BODY,
     ND_OPT_PREFIX_INFO,
+    ND_OPT_REDIRECT_HDR,
     ND_OPT_SOURCE_LL_ADDR,
     ND_OPT_TARGET_LL_ADDR,
     ND_RA_LEN,
@@ -73,6 +76,8 @@ from stack.wire.ipv6 import (
     IN6ADDR_ANY,
     IN6ADDR_LINKLOCAL_ALLNODES,
     IN6ADDR_LINKLOCAL_ALLROUTERS,
+    IPV6_HLEN,
+    IPV6_MIN_MTU,
     addrconf_addr_solict_mult,
     ipv6_addr_is_linklocal,
     ipv6_addr_is_multicast,
@@ -84,7 +89,6 @@ if TYPE_CHECKING:
     from stack.core import NetDevice, SkBuff
 
 NDISC_HOP_LIMIT = 255
-RTPROT_REDIRECT = 1
 REDIRECT_EXPIRES_NS = 600 * NS_PER_S
 _RA_BODY = RA_BODY.struct
 
@@ -178,6 +182,50 @@ def ndisc_send_rs(net: Any, dev: NetDevice) -> None:
         IN6ADDR_LINKLOCAL_ALLROUTERS,
         Icmpv6Repr(NDISC_ROUTER_SOLICITATION, 0, 0, body),
     )
+
+
+def ndisc_send_redirect(net: Any, skb: SkBuff, target: bytes) -> None:
+    """ndisc_send_redirect: ``ip6_forward`` is sending ``skb`` back out of the interface it
+    came in on; tell its source that ``target`` (the next hop, or the destination itself when
+    it is on-link) is the better first hop (RFC 4861 §8.2).
+
+    Refused as Linux refuses: no usable link-local address on the interface, a target that is
+    neither the destination nor link-local unicast, a source that is not a neighbour (reached
+    through a gateway), and more than one a second per source (``inet_peer_xrlim_allow``,
+    bursts of 6).  The message leaves from our link-local address with hop limit 255 and
+    carries the target's link-layer address when the neighbour entry is valid, then as much
+    of the packet as fits in 1280 bytes (the redirected header option, 8-byte aligned).
+    """
+    dev = skb.dev
+    ipv6 = net.ipv6
+    saddr_ll = ipv6.link_local(dev)
+    if saddr_ll is None:
+        return  # "Redirect: no link-local address"
+    nh = skb.network_header
+    head = skb.head
+    src = bytes(head[nh + 8 : nh + 24])
+    dest = bytes(head[nh + 24 : nh + 40])
+    if target != dest and not ipv6_addr_is_linklocal(target):
+        return  # "Redirect: target address is not link-local unicast"
+    try:
+        rt = route_output6(net, src, saddr_ll, dev)
+    except OSError:
+        return
+    if rt.gateway is not None:
+        return  # "Redirect: destination is not a neighbour"
+    if not ipv6.icmp.peer_allow(src, NS_PER_S):
+        return
+    opts = b""
+    n = ipv6.nd_tbl.lookup(target, dev)
+    if n is not None and n.nud_state & NUD_VALID:
+        opts = nd_opt_lladdr(ND_OPT_TARGET_LL_ADDR, n.ha)
+    room = IPV6_MIN_MTU - IPV6_HLEN - ND_REDIRECT_LEN - len(opts)
+    rd_len = min(room, skb.tail + skb.data_len - nh + 8) & ~7
+    if rd_len > 8:  # ndisc_fill_redirect_hdr_option
+        pkt = skb.tobytes()[nh - skb.data :] if skb.data_len else bytes(head[nh : skb.tail])
+        quoted = pkt[: rd_len - 8].ljust(rd_len - 8, b"\0")
+        opts += bytes((ND_OPT_REDIRECT_HDR, rd_len >> 3)) + bytes(6) + quoted
+    _send(net, dev, saddr_ll, src, Icmpv6Repr(NDISC_REDIRECT, 0, 0, target + dest + opts))
 
 
 # -- receiving -------------------------------------------------------------------------------

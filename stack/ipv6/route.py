@@ -60,8 +60,9 @@ if TYPE_CHECKING:
     from stack.core import NetDevice
     from stack.neigh.neighbour import Neighbour
 
+RTPROT_REDIRECT = 1  # a route an ND redirect made (rtnetlink.h)
 RTPROT_RA = 9
-PROTO6_NAMES = {**PROTO_NAMES, RTPROT_RA: "ra"}
+PROTO6_NAMES = {**PROTO_NAMES, RTPROT_REDIRECT: "redirect", RTPROT_RA: "ra"}
 IP6_RT_PRIO_USER = 1024  # ip -6 route add's default metric
 IP6_RT_PRIO_ADDRCONF = 256  # connected and autoconfigured prefix routes
 IP6_RT_MTU_EXPIRES_NS = 600 * NS_PER_S
@@ -107,7 +108,9 @@ class Fib6Entry:
 
     def text(self, now: int = 0) -> str:
         """One ``ip -6 route show`` line."""
-        dst = "default" if self.plen == 0 else f"{ipv6_str(self.dst)}/{self.plen}"
+        dst = "default" if self.plen == 0 else ipv6_str(self.dst)
+        if 0 < self.plen < 128:  # iproute2 prints a host route without its /128
+            dst += f"/{self.plen}"
         parts = [dst] if self.type in (RTN_UNICAST, RTN_LOCAL) else ["multicast", dst]
         if self.type == RTN_LOCAL:
             parts.insert(0, "local")

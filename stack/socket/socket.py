@@ -99,6 +99,7 @@ from stack.uapi import (
     SOCK_RAW,
     SOCK_STREAM,
     SOCK_TYPE_MASK,
+    SOL_ICMPV6,
     SOL_PACKET,
     SOL_SOCKET,
     TCP_INFO,
@@ -761,6 +762,8 @@ class Socket(MsgOps):
             value = sk.getsockopt(level, optname)
         if buflen:
             return user_bytes(level, optname, value, buflen)
+        if level == SOL_ICMPV6 and isinstance(value, bytes):
+            return int.from_bytes(value[:4], sys.byteorder, signed=True)  # CPython: an int
         if level == SOL_PACKET and optname == PACKET_STATISTICS:
             return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth
         if level == SOL_SOCKET and optname == SO_MAX_PACING_RATE:
@@ -816,6 +819,9 @@ def inet6_create(net: Any, base: int, proto: int) -> Socket:
     if answers is None:
         raise OSError(errno.ESOCKTNOSUPPORT, f"Socket type not supported: {base}")
     for protocol, create in answers:
+        if protocol == IPPROTO_IP:  # the wildcard (SOCK_RAW): made with the user's protocol
+            inet6_init(net)
+            return Socket(net, create(net, proto), base, proto, family=AF_INET6)
         if proto in (0, protocol):
             inet6_init(net)
             return Socket(net, create(net), base, proto, family=AF_INET6)

@@ -65,6 +65,7 @@ from stack.core.units import HZ, NS_PER_S
 from stack.sock import PACING_RATE_UNLIMITED, SK_PACING_NEEDED, SK_PACING_NONE, oserror
 from stack.uapi import (
     AF_INET,
+    ICMPV6_FILTER,
     IPPROTO_TCP,
     SO_ACCEPTCONN,
     SO_ATTACH_FILTER,
@@ -90,6 +91,7 @@ from stack.uapi import (
     SO_SNDLOWAT,
     SO_SNDTIMEO,
     SO_TYPE,
+    SOL_ICMPV6,
     SOL_IP,
     SOL_PACKET,
     SOL_SOCKET,
@@ -152,6 +154,8 @@ def user_value(level: int, opt: int, value: Any) -> Any:
             raise TypeError("a bytes-like object is required, not 'int'")
         return name.split(b"\0", 1)[0].decode("ascii", "replace")
     buf = _as_buffer(value)
+    if level == SOL_ICMPV6 and opt == ICMPV6_FILTER:
+        return bytes(buf)  # struct icmp6_filter: the raw socket copies up to 32 bytes
     if level == SOL_SOCKET:
         if opt == SO_LINGER:
             if len(buf) < _LINGER.size:

@@ -18,7 +18,7 @@ Layout (Linux's ``net/ipv4/tcp*.c`` split by concern):
   ``connect.py`` the active open (SYN)
 - ``timer.py``   RTO/probe0, delayed ACK, keepalive, TIME-WAIT; ``rtt.py`` RFC 6298
 - ``cong.py``    the congestion-control interface; ``reno.py``, ``cubic.py`` (default)
-- ``offload.py`` GRO: merging received segments of a flow (``tcp4_gro_receive``)
+- ``offload.py`` GRO: merging received segments of a flow (``tcp_gro_receive``, both families)
 
 Entry points: ``tcp_init(net)`` makes the namespace's ``net.tcp`` (``stack.af_inet``'s
 ``inet_init`` runs it and registers ``tcp_v4_rcv``/``tcp_v4_err`` with IP, from ``Net()``);

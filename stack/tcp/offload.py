@@ -1,13 +1,19 @@
 """GRO for TCP: which segments of a flow may become one, and the merged segment's header.
 
-Mirrors Linux's ``tcp4_gro_receive``/``tcp4_gro_complete`` (``net/ipv4/tcp_offload.c``) and
-``tcp_gro_receive``/``tcp_gro_complete`` (the rules themselves).  Registered with IPv4 as
-``tcp4_offload`` when this module is imported (Linux's ``tcpv4_offload_init``); the IPv4 and
-generic halves are ``stack/ipv4/gro.py`` and ``stack/core/gro.py``.
+Mirrors Linux's ``tcp_gro_receive``/``tcp_gro_complete`` (the rules themselves, one
+implementation for both families), ``tcp4_gro_receive``/``tcp4_gro_complete``
+(``net/ipv4/tcp_offload.c``) and ``tcp6_gro_receive``/``tcp6_gro_complete``
+(``net/ipv6/tcpv6_offload.c``), which differ only in the pseudo-header and the GSO type.
+Registered with IPv4 as ``tcp4_offload`` and with IPv6 as ``tcp6_offload`` when this module is
+imported (Linux's ``tcpv4_offload_init``/``tcpv6_offload_init``); the network and generic
+halves are ``stack/ipv4/gro.py``, ``stack/ipv6/gro.py`` and ``stack/core/gro.py``.
 
 The rules, Linux's:
-- Only a segment whose checksum the NIC verified (CHECKSUM_UNNECESSARY) is considered; any
-  other is flushed, and TCP checks it as usual.
+- The checksum is checked first (``skb_gro_checksum_validate``): a segment the NIC verified
+  (CHECKSUM_UNNECESSARY) is taken as it is; any other is verified here, in software, over the
+  family's pseudo-header (ixgb checks TCP over IPv4 only, so this is the IPv6 path) and marked
+  CHECKSUM_UNNECESSARY when good (``__skb_incr_checksum_unnecessary``); a bad one is flushed,
+  and TCP counts it as usual.
 - A segment with page fragments (none come from ixgb's RX path, which hands up linear skbs)
   is flushed, not merged (deviation: Linux moves its fragments over); a linear one joins the
   held skb as a page fragment or on its ``frag_list`` (``stack/core/gro.py``).
@@ -39,9 +45,11 @@ from stack.core.skbuff import (
     CHECKSUM_UNNECESSARY,
     SKB_GSO_TCP_ECN,
     SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
 )
 from stack.ipv4.gro import NetOffload, inet_add_offload
-from stack.wire.checksum import pseudo_header_sum
+from stack.ipv6.gro import inet6_add_offload
+from stack.wire.checksum import pseudo_header_sum, verify_l4
 from stack.wire.ipv4 import IPPROTO_TCP
 from stack.wire.tcp import CWR, FIN, PSH, RST, SYN, URG
 
@@ -62,12 +70,42 @@ _CHECK = 16  # offsetof(struct tcphdr, check)
 _SEQ_MASK = 0xFFFFFFFF
 
 
+def _csum_ok(skb: SkBuff, cb: GroCb, v6: bool) -> bool:
+    """``skb_gro_checksum_validate``: verified by the NIC, or now (then marked so) over the
+    IPv4 or IPv6 pseudo-header."""
+    if cb.flush or skb.ip_summed == CHECKSUM_UNNECESSARY:
+        return True
+    head = skb.head
+    nh = skb.network_header
+    if v6:
+        saddr, daddr = head[nh + 8 : nh + 24], head[nh + 24 : nh + 40]
+    else:
+        saddr, daddr = head[nh + 12 : nh + 16], head[nh + 16 : nh + 20]
+    th = skb.data + cb.data_offset
+    if not verify_l4(saddr, daddr, IPPROTO_TCP, memoryview(head)[th : skb.tail]):
+        return False
+    skb.ip_summed = CHECKSUM_UNNECESSARY
+    return True
+
+
 def tcp4_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
-    """``tcp4_gro_receive`` and ``tcp_gro_receive`` in one (a call less per frame): the
-    checksum must be verified already, then the TCP rules (see the module docstring)."""
-    if (not cb.flush and skb.ip_summed != CHECKSUM_UNNECESSARY) or skb.data_len:
-        cb.flush = 1  # nonlinear: linear segments only (see the module docstring)
+    """``tcp4_gro_receive``: the checksum over the IPv4 pseudo-header, then the TCP rules."""
+    if skb.data_len or not _csum_ok(skb, cb, False):
+        cb.flush = 1  # nonlinear (see the module docstring), or a bad checksum
         return None
+    return tcp_gro_receive(held, skb, cb)
+
+
+def tcp6_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
+    """``tcp6_gro_receive``: the checksum over the IPv6 pseudo-header, then the TCP rules."""
+    if skb.data_len or not _csum_ok(skb, cb, True):
+        cb.flush = 1
+        return None
+    return tcp_gro_receive(held, skb, cb)
+
+
+def tcp_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
+    """``tcp_gro_receive``: the TCP rules (see the module docstring), for both families."""
     head = skb.head
     th = skb.data + cb.data_offset
     room = skb.tail - th
@@ -112,22 +150,39 @@ def tcp4_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
     return None
 
 
-def tcp4_gro_complete(skb: SkBuff, cb: GroCb) -> None:
-    """``tcp4_gro_complete`` + ``tcp_gro_complete``: a super-segment, checksum left partial."""
+def tcp_gro_complete(skb: SkBuff, cb: GroCb, saddr: bytes, daddr: bytes, gso_type: int) -> None:
+    """``tcp_gro_complete`` with the family's pseudo-header sum: a super-segment, checksum
+    left partial."""
     head = skb.head
-    nh = skb.network_header
     th = skb.transport_header
-    _U16.pack_into(head, th + _CHECK, pseudo_header_sum(
-        head[nh + 12 : nh + 16], head[nh + 16 : nh + 20], IPPROTO_TCP,
-        skb.tail + skb.data_len - th))
+    _U16.pack_into(
+        head, th + _CHECK,
+        pseudo_header_sum(saddr, daddr, IPPROTO_TCP, skb.tail + skb.data_len - th),
+    )
     skb.csum_start = th
     skb.csum_offset = _CHECK
     skb.ip_summed = CHECKSUM_PARTIAL
     skb.gso_segs = cb.count
-    skb.gso_type |= SKB_GSO_TCPV4
+    skb.gso_type |= gso_type
     if head[th + 13] & CWR:
         skb.gso_type |= SKB_GSO_TCP_ECN
 
 
+def tcp4_gro_complete(skb: SkBuff, cb: GroCb) -> None:
+    """``tcp4_gro_complete``: over the IPv4 addresses, SKB_GSO_TCPV4."""
+    head = skb.head
+    nh = skb.network_header
+    tcp_gro_complete(skb, cb, head[nh + 12 : nh + 16], head[nh + 16 : nh + 20], SKB_GSO_TCPV4)
+
+
+def tcp6_gro_complete(skb: SkBuff, cb: GroCb) -> None:
+    """``tcp6_gro_complete``: over the IPv6 addresses, SKB_GSO_TCPV6."""
+    head = skb.head
+    nh = skb.network_header
+    tcp_gro_complete(skb, cb, head[nh + 8 : nh + 24], head[nh + 24 : nh + 40], SKB_GSO_TCPV6)
+
+
 tcp4_offload = NetOffload(tcp4_gro_receive, tcp4_gro_complete)
 inet_add_offload(tcp4_offload, IPPROTO_TCP)
+tcp6_offload = NetOffload(tcp6_gro_receive, tcp6_gro_complete)
+inet6_add_offload(tcp6_offload, IPPROTO_TCP)

@@ -206,11 +206,13 @@ class Ipv6Packet:
         self.buf = memoryview(buf)
 
     @classmethod
-    def checked(cls, buf: Buffer, quoted: bool = False) -> Ipv6Packet:
+    def checked(cls, buf: Buffer, quoted: bool = False, length: int = -1) -> Ipv6Packet:
         """Validate as ``ip6_rcv_core`` does; return a view trimmed to 40 + payload length.
 
         Raises :class:`Malformed` (short, version), :class:`Truncated` (payload length beyond
         the buffer).  ``quoted=True``: a header inside an ICMPv6 error, payload cut short.
+        ``length``: the packet's whole length when ``buf`` is only its linear part (an skb
+        with fragments, from GRO: the payload length is checked against ``skb.len``).
         """
         mv = memoryview(buf)
         n = len(mv)
@@ -225,6 +227,10 @@ class Ipv6Packet:
         if plen == 0 and mv[_NEXTHDR] == IPPROTO_HOPOPTS:
             raise Malformed("ipv6", "jumbogram (payload length 0) not supported")
         total = IPV6_HLEN + plen
+        if length >= 0:
+            if total > length:
+                raise Truncated("ipv6", f"payload length {plen} > {length - IPV6_HLEN} bytes")
+            return cls(mv)
         if total > n:
             raise Truncated("ipv6", f"payload length {plen} > {n - IPV6_HLEN} bytes")
         return cls(mv[:total] if total < n else mv)
