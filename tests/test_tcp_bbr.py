@@ -107,6 +107,12 @@ def test_bbr_is_registered_selectable_and_requests_pacing() -> None:
         plain = a.socket(socket.AF_INET, socket.SOCK_STREAM)
         plain.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"cubic")
         assert plain.sk.sk_pacing_status == SK_PACING_NONE
+        assert a.sysctl("net.ipv4.tcp_available_congestion_control") == "reno cubic bbr"
+        with pytest.raises(OSError) as exc:  # 0444 in Linux
+            a.sysctl("net.ipv4.tcp_available_congestion_control", "bbr")
+        assert exc.value.errno == errno.EACCES
+        # ss -i shows the INET_DIAG_BBRINFO fields
+        assert "bbr:(bw:" in c.sk.ss() and "pacing_gain:2.88672,cwnd_gain:2.88672)" in c.sk.ss()
         # TCP_CC_INFO is not modelled: ENOPROTOOPT, as any option Linux does not know
         with pytest.raises(OSError) as exc:
             c.getsockopt(socket.IPPROTO_TCP, 26, 64)  # TCP_CC_INFO

@@ -29,7 +29,11 @@ Entry points: ``tcp_init(net)`` makes the namespace's ``net.tcp`` (``stack.af_in
 
 from __future__ import annotations
 
-from stack.tcp import bbr, cubic, offload, reno  # noqa: F401  (register the CCs, GRO)
+# isort: off
+# the congestion controls register in Linux's order (tcp_available_congestion_control lists
+# "reno cubic bbr"), then GRO
+from stack.tcp import reno, cubic, bbr, offload  # noqa: F401
+# isort: on
 from stack.tcp.cong import CONGESTION_OPS, CongestionOps, register
 from stack.tcp.info import TcpInfo
 from stack.tcp.sock import TcpSock

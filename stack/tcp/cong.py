@@ -25,6 +25,7 @@ import errno
 from typing import TYPE_CHECKING
 
 from stack.sock import oserror
+from stack.sysctl import READ_ONLY
 
 if TYPE_CHECKING:
     from stack.tcp.rate import RateSample
@@ -110,8 +111,11 @@ def find(name: str) -> type[CongestionOps]:
 
 
 def available() -> list[str]:
-    """``net.ipv4.tcp_available_congestion_control``."""
-    return sorted(CONGESTION_OPS)
+    """The registered algorithms, in registration order as Linux lists them."""
+    return list(CONGESTION_OPS)
+
+
+READ_ONLY["net.ipv4.tcp_available_congestion_control"] = lambda: " ".join(available())
 
 
 # -- helpers every algorithm uses (net/ipv4/tcp_cong.c) -------------------------------------------

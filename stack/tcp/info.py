@@ -245,6 +245,12 @@ def ss_line(sk: TcpSock) -> str:
         parts.append(f"data_segs_out:{i.data_segs_out}")
     if i.data_segs_in:
         parts.append(f"data_segs_in:{i.data_segs_in}")
+    bbr = sk.ca.get_info(sk)  # INET_DIAG_BBRINFO, as ss prints it
+    if bbr:
+        bw = bbr["bbr_bw_hi"] << 32 | bbr["bbr_bw_lo"]
+        parts.append(f"bbr:(bw:{_rate(bw * 8)},mrtt:{bbr['bbr_min_rtt'] / 1000:g},"
+                     f"pacing_gain:{bbr['bbr_pacing_gain'] / 256:g},"
+                     f"cwnd_gain:{bbr['bbr_cwnd_gain'] / 256:g})")
     if i.rtt:
         parts.append(f"send {_rate(i.snd_cwnd * i.snd_mss * 8 * 1e6 / i.rtt)}")
     parts.append(f"lastsnd:{i.last_data_sent} lastrcv:{i.last_data_recv} "
