@@ -54,7 +54,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from device.impair import KINDS, Corrupt, Delay, Duplicate, Loss, PcapTap, Reorder, Stage
+from device.impair import KINDS, CeMark, Corrupt, Delay, Duplicate, Loss, PcapTap, Reorder, Stage
 from device.port import WIRE_OVERHEAD, Port
 from device.units import NS_PER_S
 
@@ -71,6 +71,7 @@ STAT_NAMES = (
     "duplicated",
     "reordered",
     "corrupted",
+    "ce_marked",
     "in_flight",
 )
 
@@ -319,6 +320,10 @@ class Lane:
     def corrupted(self) -> int:
         return self._stage_stat("corrupted")
 
+    @property
+    def ce_marked(self) -> int:
+        return self._stage_stat("ce_marked")
+
     def stats(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in STAT_NAMES}
 
@@ -483,6 +488,7 @@ _PARAMS: dict[type[Stage], tuple[str, ...]] = {
     Loss: ("p",),
     Duplicate: ("p",),
     Corrupt: ("p",),
+    CeMark: ("p",),
     Reorder: ("p", "delay_ns"),
     Delay: ("extra_ns", "jitter_ns"),
 }

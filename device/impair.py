@@ -1,8 +1,8 @@
 """Cable impairment and observation stages, composed as wrappers.
 
 Mirrors the role of Linux's ``sch_netem`` (loss, duplication, corruption, delay with jitter,
-reordering) and smoltcp's ``phy::FaultInjector``/``PcapWriter`` wrappers: each stage is a
-small callable ``stage(frame, when_ns, emit)`` that passes zero, one or more frames on by
+reordering, ECN marking) and smoltcp's ``phy::FaultInjector``/``PcapWriter`` wrappers: each
+stage is a small callable ``stage(frame, when_ns, emit)`` that passes zero, one or more frames on by
 calling ``emit(frame, when_ns)``.  A cable chains them in the order given, so position is
 meaning: a :class:`PcapTap` placed first records what was sent, placed last what arrives.
 
@@ -19,8 +19,11 @@ Contract:
   :class:`PcapTap`, the writer) for the other direction of a cable; ``reset()`` forgets
   per-flow state when the cable is unplugged.
 
-Deliberate deviation from netem: :class:`Delay` with jitter keeps frames in order unless
-``reorder=True`` (netem reorders under jitter by default, which surprises everyone).
+Deliberate deviations from netem: :class:`Delay` with jitter keeps frames in order unless
+``reorder=True`` (netem reorders under jitter by default, which surprises everyone);
+:class:`CeMark` marks ECN-capable IPv4 packets Congestion Experienced with its own
+probability and leaves every other frame alone, where netem's ``loss ... ecn`` marks instead
+of dropping and still drops what cannot be marked.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from typing import Any, Protocol
 Emit = Callable[[bytes, int], None]
 
 ETH_HLEN = 14
+ETH_P_IP = 0x0800
+ETH_P_8021Q = 0x8100
 
 
 class Rng(Protocol):
@@ -193,6 +198,65 @@ class Corrupt(Stage):
         return f"Corrupt(p={self.p}, keep_header={self.keep_header})"
 
 
+class CeMark(Stage):
+    """With probability ``p`` set Congestion Experienced on an ECN-capable IPv4 packet.
+
+    The frame's IPv4 header (after the Ethernet header and an 802.1Q tag, if any) is marked
+    as a router's AQM marks (RFC 3168 §5, Linux's ``IP_ECN_set_ce``): ECT(0) or ECT(1)
+    becomes CE and the header checksum is patched incrementally (RFC 1624).  Frames that are
+    not IPv4, Not-ECT, or CE already pass unchanged, draw no random number and are not
+    counted; ``count`` is the number of packets marked.
+    """
+
+    stat = "ce_marked"
+    kind = "ce"
+
+    def __init__(self, p: float, rng: Rng | None = None) -> None:
+        super().__init__(rng)
+        self.p = _check_p(p)
+
+    def __call__(self, frame: bytes, when_ns: int, emit: Emit) -> None:
+        p = self.p
+        if p:
+            off = ip_header_offset(frame)
+            if off >= 0 and 1 <= frame[off + 1] & 3 <= 2 and self.rng.random() < p:
+                marked = bytearray(frame)
+                old = marked[off] << 8 | marked[off + 1]
+                marked[off + 1] |= 3
+                check = marked[off + 10] << 8 | marked[off + 11]
+                total = (~check & 0xFFFF) + (~old & 0xFFFF) + (old | 3)  # RFC 1624 eqn. 3
+                total = (total & 0xFFFF) + (total >> 16)
+                total = ~((total & 0xFFFF) + (total >> 16)) & 0xFFFF
+                marked[off + 10] = total >> 8
+                marked[off + 11] = total & 0xFF
+                frame = bytes(marked)
+                self.count += 1
+        emit(frame, when_ns)
+
+    def fork(self) -> CeMark:
+        return CeMark(self.p, self.rng)
+
+    def describe(self) -> str:
+        return f"CeMark(p={self.p})"
+
+
+def ip_header_offset(frame: bytes) -> int:
+    """Where an Ethernet frame's IPv4 header starts (past one 802.1Q tag), or -1 if the frame
+    carries no complete IPv4 header."""
+    off = ETH_HLEN
+    if len(frame) < off + 20:
+        return -1
+    ethertype = frame[12] << 8 | frame[13]
+    if ethertype == ETH_P_8021Q:
+        ethertype = frame[16] << 8 | frame[17]
+        off += 4
+        if len(frame) < off + 20:
+            return -1
+    if ethertype != ETH_P_IP or frame[off] >> 4 != 4 or frame[off] & 0x0F < 5:
+        return -1
+    return off
+
+
 class Delay(Stage):
     """Add ``extra_ns`` plus a uniform jitter in ``[0, jitter_ns]`` to every frame.
 
@@ -276,4 +340,5 @@ KINDS: dict[str, type[Stage]] = {
     "dup": Duplicate,
     "duplicate": Duplicate,
     "corrupt": Corrupt,
+    "ce": CeMark,
 }

@@ -49,14 +49,14 @@ SWITCH_PORT_KEYS = ("vlan", "trunk")
 HUB_KEYS = ("ports",)
 # World.cable's keyword arguments, by the same names (wait is the loader's business).
 CABLE_KEYS = ("ends", "latency", "rate", "loss", "dup", "reorder", "reorder_delay", "corrupt",
-              "delay", "jitter", "pcap", "snaplen")
+              "ce", "delay", "jitter", "pcap", "snaplen")
 TAP_KEYS = ("end", "ifname", "mtu", "netns", "persist")
 # Names people reach for that are spelt otherwise here (difflib would not guess them).
 ALIASES = {"duplicate": "dup", "duplication": "dup", "address": "addresses",
            "port_count": "ports", "nic": "nics", "gateway": "via", "gw": "via",
            "destination": "dst", "to": "dst", "sysctl": "sysctls", "route": "routes"}
 DURATIONS = ("latency", "reorder_delay", "delay", "jitter")
-PROBABILITIES = ("loss", "dup", "reorder", "corrupt")
+PROBABILITIES = ("loss", "dup", "reorder", "corrupt", "ce")
 
 
 class TopologyError(ValueError):

@@ -19,7 +19,7 @@ from typing import Any
 from device.bridge import Hub, LoopGuard, Switch
 from device.cable import Cable
 from device.faults import FaultLog
-from device.impair import Corrupt, Delay, Duplicate, Loss, Reorder
+from device.impair import CeMark, Corrupt, Delay, Duplicate, Loss, Reorder
 from device.pcap import PcapWriter
 from device.port import Port
 from ixsim.clock import parse_rate
@@ -137,6 +137,7 @@ class World:
         reorder: float = 0.0,
         reorder_delay: int | str = "100us",
         corrupt: float = 0.0,
+        ce: float = 0.0,
         delay: int | str = 0,
         jitter: int | str = 0,
         pcap: str | None = None,
@@ -150,8 +151,10 @@ class World:
         port (``sw.port(3)``) or a :class:`~device.port.Port`.
 
         Impairments apply in both directions, each direction drawing from the world's
-        seeded RNG.  ``limit`` bounds each direction's serializer queue in frames (dropping
-        beyond it, as netem's ``limit``); the default is unbounded (see device/cable.py).
+        seeded RNG.  ``ce`` is the probability that an ECN-capable IPv4 packet is marked
+        Congestion Experienced (others pass untouched; counted in ``ce_marked``).  ``limit``
+        bounds each direction's serializer queue in frames (dropping beyond it, as netem's
+        ``limit``); the default is unbounded (see device/cable.py).
         The pcap records every frame delivered in either direction.
         """
         stages: list[Any] = []
@@ -165,6 +168,8 @@ class World:
             stages.append(Corrupt(corrupt))
         if reorder:
             stages.append(Reorder(reorder, parse_duration(reorder_delay)))
+        if ce:
+            stages.append(CeMark(ce))
         port_a, port_b = _port_of(a), _port_of(b)
         cable = Cable(
             self.sched, port_a, port_b, rate_bps=parse_rate(rate),

@@ -74,7 +74,10 @@ COUNTERS: dict[str, tuple[str, ...]] = {
         "TCPLossProbes", "TCPLossProbeRecovery", "TCPSACKReorder", "TCPTSReorder",
         "TCPDSACKOfoRecv", "TCPDSACKRecvSegs", "TCPDSACKIgnoredDubious",
     ),
-    "ipext": ("InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps"),
+    "ipext": (
+        "InNoRoutes", "InTruncatedPkts", "InCsumErrors", "ReasmOverlaps", "InNoECTPkts",
+        "InECT1Pkts", "InECT0Pkts", "InCEPkts",
+    ),
     "arp": (
         *_NDT_STATS, "InRequests", "InReplies", "OutRequests", "OutReplies", "InErrors",
     ),

@@ -141,6 +141,8 @@ class Sysctl:
     tcp_fastopen: int = 1  # TFO_CLIENT_ENABLE (stack/tcp/fastopen.py has the bits)
     tcp_challenge_ack_limit: int = 0x7FFFFFFF
     tcp_stdurg: bool = False  # urgent pointer: True reads it as RFC 1122 (at the byte)
+    tcp_ecn: int = 2  # 0 off, 1 ask for ECN and accept it, 2 accept it when asked
+    tcp_ecn_fallback: bool = True  # a retransmitted SYN stops asking for ECN
     tcp_notsent_lowat: int = 0xFFFFFFFF
     ip_nonlocal_bind: bool = False
     # net.ipv6
@@ -178,11 +180,12 @@ class Sysctl:
             return
         name = _field(path)
         coerced = _coerce(name, getattr(self, name), value)
+        if name in _MINMAX:
+            low, high = _MINMAX[name]
+            if not low <= _coerce(name, 0, value) <= high:  # the number, before any bool()
+                raise _einval(path, value)
         if name == "ping_group_range":
             coerced = _ping_group_range(name, coerced)
-        low, high = _RANGE.get(name, (coerced, coerced))
-        if not low <= coerced <= high:
-            raise _einval(path, value)
         setattr(self, name, coerced * _SCALE[name] if name in _SCALE else coerced)
 
     def read(self, path: str) -> Any:
@@ -241,8 +244,9 @@ def _field(path: str) -> str:
     return name
 
 
-# proc_dointvec_minmax bounds of net/ipv4/sysctl_net_ipv4.c (others are plain proc_dointvec).
-_RANGE = {"tcp_early_retrans": (0, 4)}
+# proc_dointvec_minmax / proc_dou8vec_minmax bounds (net/ipv4/sysctl_net_ipv4.c): a value
+# outside is EINVAL.  tcp_ecn stops at 2: Accurate ECN (3..5 since Linux 6.18) is not modelled.
+_MINMAX = {"tcp_early_retrans": (0, 4), "tcp_ecn": (0, 2), "tcp_ecn_fallback": (0, 1)}
 
 # Fields kept in a finer unit than Linux's at their path: Linux's unit x factor = the field's.
 _SCALE = {"neigh_delay_first_probe_ms": 1000}

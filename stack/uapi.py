@@ -133,7 +133,8 @@ TCP_CA_NAME_MAX = 16
 TCPI_OPT_TIMESTAMPS = 1
 TCPI_OPT_SACK = 2
 TCPI_OPT_WSCALE = 4
-TCPI_OPT_ECN = 8
+TCPI_OPT_ECN = 8  # ECN was negotiated
+TCPI_OPT_ECN_SEEN = 16  # at least one ECT segment was received
 TCPI_OPT_SYN_DATA = 32
 # tcpi_fastopen_client_fail (enum tcp_fastopen_client_fail)
 TFO_STATUS_UNSPEC = 0

@@ -8,10 +8,11 @@ import random
 import pytest
 
 from device.cable import Cable, wire_time_ns
-from device.impair import Corrupt, Delay, Duplicate, Loss, PcapTap, Reorder
+from device.impair import CeMark, Corrupt, Delay, Duplicate, Loss, PcapTap, Reorder
 from device.pcap import PcapWriter, read_pcap
 from device.port import Port
 from ixsim.sched import Scheduler
+from stack.wire import Ipv4Repr
 
 GBIT10 = 10_000_000_000
 
@@ -404,3 +405,40 @@ def test_bad_parameters_are_refused():
         Delay(-5)
     with pytest.raises(ValueError):
         Reorder(0.1, 1.5)  # type: ignore[arg-type]
+
+
+def ip_frame(ecn: int, vlan: bool = False) -> bytes:
+    """An Ethernet frame with an IPv4/UDP header whose TOS byte has DSCP 0x28 and ``ecn``."""
+    ip = Ipv4Repr(bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), 17, 8, dscp=10, ecn=ecn)
+    hdr = bytearray(ip.buffer_len())
+    ip.emit(hdr, 0)
+    tag = b"\x81\x00\x00\x05" if vlan else b""
+    return b"\x02" * 6 + b"\x04" * 6 + tag + b"\x08\x00" + bytes(hdr) + bytes(8)
+
+
+def test_ce_marks_only_ect_ipv4_packets_and_keeps_the_checksum_valid():
+    sched, a, b, ra, rb, cable = pair(stages=[CeMark(1.0, rng=random.Random(1))])
+    sent = [ip_frame(0), ip_frame(1), ip_frame(2), ip_frame(3), ip_frame(2, vlan=True),
+            frame(7)]
+    for f in sent:
+        a.transmit(f)
+    sched.run_for(1_000_000)
+    got = [f for _, f in rb.frames]
+    assert got[0] == sent[0] and got[3] == sent[3] and got[5] == sent[5]  # untouched
+    for f, off in ((got[1], 14), (got[2], 14), (got[4], 18)):
+        ip = Ipv4Repr.parse(f[off:off + 28])  # parse checks the header checksum
+        assert (ip.ecn, ip.dscp) == (3, 10)
+    assert cable.ab.ce_marked == 3 and cable.ab.stats()["ce_marked"] == 3
+
+
+def test_ce_probability_and_set_impairment():
+    sched, a, b, ra, rb, cable = pair()
+    cable.set_impairment("ce", 0.25)
+    assert isinstance(cable.ab.stages[0], CeMark)
+    for _ in range(2000):
+        a.transmit(ip_frame(2))
+    sched.run_for(10_000_000)
+    assert 400 < cable.ab.ce_marked < 600
+    assert sum(f[15] & 3 == 3 for _, f in rb.frames) == cable.ab.ce_marked
+    cable.set_impairment("ce", None)
+    assert cable.ab.stages == [] and cable.ab.ce_marked == cable.ab.stats()["ce_marked"]

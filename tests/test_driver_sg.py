@@ -27,6 +27,7 @@ from stack.core import (
 )
 from stack.core.dev import PacketOffload
 from stack.core.ethtool_ioctl import ethtool_set_features
+from stack.core.netdevice import bql_store, netdev_get_tx_queue
 from stack.core.qdisc import dev_queue_xmit
 from stack.ipv4.gso import inet_gso_segment
 
@@ -220,6 +221,9 @@ def test_software_gso_under_sg_keeps_the_fragments_pages():
     skb, pages = frag_skb(w, headers(w, 5000), [(1, body[0]), (0, body[1])])
     skb.gso_size = 1448
     skb.gso_type = SKB_GSO_TCPV4
+    # BQL's first limit (0) would stop the queue after the first frame: let all four reach the
+    # ring at once, so they can be looked at before the device runs
+    bql_store(netdev_get_tx_queue(w.a.netdev, 0), "limit_min", 1 << 16)
     ndesc, _reads = watch(w)
     ring = w.a.adapter.tx_ring
     first = ring.next_to_use

@@ -252,6 +252,24 @@ def receive_buffer_autotuning(knob: str, value: Any) -> int:
     return sk.sk_rcvbuf
 
 
+@probe(tcp_ecn=1)
+def syn_flags(knob: str, value: Any) -> int:
+    p = _peer(knob, value)
+    with pytest.raises(BlockingIOError):
+        TcpSock(p.net).connect(REMOTE, p.rport)
+    return p.expect().flags  # ECE|CWR ask for ECN (RFC 3168 §6.1.1)
+
+
+@probe(tcp_ecn_fallback=False)
+def retransmitted_syn_flags(knob: str, value: Any) -> int:
+    p = _peer(knob, value)
+    p.net.sysctl.tcp_ecn = 1
+    with pytest.raises(BlockingIOError):
+        TcpSock(p.net).connect(REMOTE, p.rport)
+    p.expect()
+    return p.expect(within=2 * S).flags  # the fallback drops ECE|CWR
+
+
 @probe(tcp_slow_start_after_idle=False)
 def first_flight_after_idle(knob: str, value: Any) -> int:
     p = _peer(knob, value)

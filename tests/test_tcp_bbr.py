@@ -220,7 +220,9 @@ def test_bbr_paces_at_the_bottleneck_and_cycles_its_states() -> None:
         rates.sort()
         median = rates[len(rates) // 2]
         assert 0.9 * bottleneck < median < 1.1 * bottleneck  # 0.99 x bw in cruising phases
-        assert info["bbr_min_rtt"] == 10_000  # the path's two-way propagation delay
+        # the two-way propagation delay, plus up to a few data frames' serialization at
+        # 50 Mbit/s (246 us each): PROBE_RTT re-measured it with data, not the handshake
+        assert 10_000 <= info["bbr_min_rtt"] <= 11_000
 
 
 def test_bbr_probe_rtt_cuts_the_flight_to_four_packets() -> None:

@@ -26,12 +26,12 @@ MIB = 1 << 20
 BUFS = "4096 131072 33554432"  # netsim's long-fat-network buffers: the window is not the limit
 
 
-def _pair(w: World, qdisc: str | None = None, latency: str = "50us"):
+def _pair(w: World, qdisc: str | None = None, latency: str = "50us", rmem: str = BUFS):
     a = w.host("a", "10.0.0.1/24")
     b = w.host("b", "10.0.0.2/24")
     for h in (a, b):
         h.sysctl("net.ipv4.tcp_wmem", BUFS)
-        h.sysctl("net.ipv4.tcp_rmem", BUFS)
+        h.sysctl("net.ipv4.tcp_rmem", rmem)
     w.cable(a.eth0, b.eth0, latency=latency)
     if qdisc:
         a.tc("eth0", qdisc)
@@ -112,7 +112,10 @@ def _xmit_times(host, proto: int) -> list[tuple[int, int]]:
 
 def test_tsq_bounds_what_waits_below_tcp_and_completions_resume_the_send() -> None:
     with World(seed=3) as w:
-        a, _b, c, conn = _pair(w)
+        # The receiver starts with its whole 32 MiB buffer (tcp_rmem[1]): autotuning grows it
+        # with what the application reads per RTT, and this test stops reading, so the window
+        # would otherwise become the limit TSQ is to be shown to be.
+        a, _b, c, conn = _pair(w, rmem="4096 33554432 33554432")
         data = bytes(range(256)) * (48 * MIB // 256)
         _pump(w, c, conn, data[: 8 * MIB])  # cwnd grows well beyond what TSQ lets through
         sk = c.sk

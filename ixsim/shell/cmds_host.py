@@ -385,7 +385,7 @@ class HostCommands:
         """List the cables, or set an impairment on one (both directions).
 
         usage: cable
-               cable [N] loss|dup|corrupt P            probability 0..1 ('off' removes)
+               cable [N] loss|dup|corrupt|ce P         probability 0..1 ('off' removes)
                cable [N] delay D[,JITTER]              e.g. 50us or 50us,10us
                cable [N] reorder P[,DELAY]             DELAY defaults to 100us
           N defaults to 0 when the world has one cable.
@@ -413,11 +413,11 @@ class HostCommands:
             index = 0
         else:
             raise ShellError(f"which cable? give its number, 0..{len(cables) - 1}")
-        self.need(words, 2, 2, "cable [N] loss|delay|reorder|dup|corrupt VALUE")
+        self.need(words, 2, 2, "cable [N] loss|delay|reorder|dup|corrupt|ce VALUE")
         kind = words[0]
-        if kind not in ("loss", "delay", "reorder", "dup", "corrupt"):
+        if kind not in ("loss", "delay", "reorder", "dup", "corrupt", "ce"):
             raise ShellError(f"unknown impairment {kind!r} (loss, delay, reorder, dup, "
-                             "corrupt)")
+                             "corrupt, ce)")
         value = cable_value(kind, words[1], parse_time,
                             lambda t: parse_float(t, "probability"))
         try:

@@ -42,9 +42,11 @@ from stack.core.features import (
     NETIF_F_HW_VLAN_CTAG_TX,
     NETIF_F_TSO,
     NETIF_F_TSO6,
+    NETIF_F_TSO_ECN,
 )
 from stack.core.skbuff import (
     CHECKSUM_PARTIAL,
+    SKB_GSO_TCP_ECN,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
     SkBuff,
@@ -255,8 +257,7 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff] | None:
         _vlan_insert_inband(skb)
     segs = [skb]
     if skb.gso_size:
-        need = (NETIF_F_TSO if skb.gso_type & SKB_GSO_TCPV4 else 0) | (
-            NETIF_F_TSO6 if skb.gso_type & SKB_GSO_TCPV6 else 0)
+        need = _GSO_NEEDS[skb.gso_type & _GSO_MASK]
         if not need or (features & need) != need:
             segs = skb_gso_segment(skb, features)
             if segs is None:
@@ -300,11 +301,18 @@ def skb_gso_segment(skb: SkBuff, features: int) -> list[SkBuff] | None:
     return segs
 
 
-# The TSO feature each GSO type needs (validate_xmit_skb's ``need``), by its TCP bits.
-_GSO_MASK = SKB_GSO_TCPV4 | SKB_GSO_TCPV6
+# The TSO features each GSO type needs (validate_xmit_skb's ``need``, skb_gso_ok), by its TCP
+# bits: a super-segment with CWR (SKB_GSO_TCP_ECN) also needs NETIF_F_TSO_ECN, a device that
+# clears CWR after the first segment; without it the stack segments in software (gso.py does).
+_GSO_MASK = SKB_GSO_TCPV4 | SKB_GSO_TCPV6 | SKB_GSO_TCP_ECN
 _GSO_NEEDS = {
-    0: 0, SKB_GSO_TCPV4: NETIF_F_TSO, SKB_GSO_TCPV6: NETIF_F_TSO6,
-    SKB_GSO_TCPV4 | SKB_GSO_TCPV6: NETIF_F_TSO | NETIF_F_TSO6,
+    bits: (
+        (NETIF_F_TSO if bits & SKB_GSO_TCPV4 else 0)
+        | (NETIF_F_TSO6 if bits & SKB_GSO_TCPV6 else 0)
+        | (NETIF_F_TSO_ECN if bits & SKB_GSO_TCP_ECN and bits != SKB_GSO_TCP_ECN else 0)
+    )
+    for bits in range(_GSO_MASK + 1)
+    if not bits & ~_GSO_MASK
 }
 
 

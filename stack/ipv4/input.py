@@ -86,6 +86,11 @@ def _options_check(head: bytearray, nh: int, hl: int) -> int:
     return 0
 
 
+# IpExt's count of received packets by ECN codepoint (ip_rcv_core: IPSTATS_MIB_NOECTPKTS + the
+# two low bits of the TOS byte, per GRO segment), counted before the header checksum is checked
+_ECN_MIB = ("InNoECTPkts", "InECT1Pkts", "InECT0Pkts", "InCEPkts")
+
+
 def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
     """Receive one IPv4 packet (see the module docstring)."""
     if skb.pkt_type == PACKET_OTHERHOST:
@@ -107,6 +112,7 @@ def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
         kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
         return NET_RX_DROP
     except BadChecksum:
+        net.mib.ipext[_ECN_MIB[head[data + 1] & 3]] += skb.gso_segs or 1
         net.mib.ipext["InCsumErrors"] += 1
         mib["InHdrErrors"] += 1
         kfree_skb(skb, SkbDropReason.IP_CSUM)
@@ -115,7 +121,8 @@ def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
         mib["InHdrErrors"] += 1
         kfree_skb(skb, SkbDropReason.IP_INHDR)
         return NET_RX_DROP
-    vi, _tos, total, _ident, frag_off, ttl, proto, _check, src, dst = _HDR.unpack_from(head, data)
+    vi, tos, total, _ident, frag_off, ttl, proto, _check, src, dst = _HDR.unpack_from(head, data)
+    net.mib.ipext[_ECN_MIB[tos & 3]] += skb.gso_segs or 1
     if skb.tail - data + skb.data_len > total:  # pskb_trim_rcsum
         if skb.data_len:
             skb.trim(total)

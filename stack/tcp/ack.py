@@ -20,10 +20,11 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from stack.core.skbuff import consume_skb
-from stack.tcp import output, pacing, rack, rate, recovery, rtt, tlp
+from stack.tcp import ecn, output, pacing, rack, rate, recovery, rtt, tlp
 from stack.tcp import window as win
 from stack.tcp.chrono import TCP_CHRONO_BUSY, chrono_stop
 from stack.tcp.const import (
+    ICSK_ACK_NOW,
     NS_PER_MS,
     NS_PER_US,
     TCP_INVALID_RATELIMIT,
@@ -41,6 +42,7 @@ from stack.tcp.recovery import (
     FLAG_DATA_SACKED,
     FLAG_DSACK_TLP,
     FLAG_DSACKING_ACK,
+    FLAG_ECE,
     FLAG_FORWARD_PROGRESS,
     FLAG_NO_CHALLENGE_ACK,
     FLAG_NOT_DUP,
@@ -57,7 +59,7 @@ from stack.tcp.scoreboard import ts_del
 from stack.tcp.seq import before, s32, unwrap
 from stack.tcp.state import CaState
 from stack.tcp.xmit_timer import set_xmit_timer
-from stack.wire.tcp import SYN
+from stack.wire.tcp import CWR, SYN
 
 if TYPE_CHECKING:
     from stack.tcp.cb import TxSeg
@@ -181,6 +183,12 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         flag |= update_window(sk, rx, ack)
         if rx.th.sack_blocks and sk.sack_ok:
             flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack, rs)
+        if sk.ecn_flags and ecn.rcv_ecn_echo(sk, rx.th.flags):
+            flag |= FLAG_ECE
+    # CWR is taken from any acceptable segment, pure ACKs too (Linux's deviation from RFC
+    # 3168 §6.1.3, so a CWR on a bare ACK does not leave ECE latched)
+    if rx.th.flags & CWR and ecn.accept_cwr(sk, rx):
+        sk.ack_pending |= ICSK_ACK_NOW
     sk.sk_err_soft = 0
     sk.probes_out = 0
     sk.rcv_tstamp = rx.tstamp
@@ -207,6 +215,8 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
     if flag & FLAG_SET_XMIT_TIMER:
         set_xmit_timer(sk)  # a loss probe or the RTO, unless RACK armed its reorder timer
     delivered = sk.delivered - prior_delivered
+    if flag & FLAG_ECE:
+        sk.delivered_ce += delivered  # tcp_count_delivered(..., ece_ack)
     rate.rate_gen(sk, delivered, sk.lost - prior_lost, False, rs)
     cong_control(sk, ack, delivered, flag, rs)
     recovery.xmit_recovery(sk, rexmit)

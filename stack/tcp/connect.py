@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
+from stack.tcp import ecn
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.const import TCP_RTO_MAX
@@ -54,6 +55,7 @@ def send_syn(sk: TcpSock) -> None:
     sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
     sk.write_seq += 1
     sk.write_queue.append(seg)
+    ecn.send_syn(sk, seg)
     sk.retrans_stamp = sk.timeout_stamp = sk.net.sched.now
     sk.write_queue.popleft()
     sk.rtx.append(seg)
@@ -72,5 +74,5 @@ def send_synack(sk: TcpSock) -> None:
     if not sk.rtx or not sk.rtx[0].flags & SYN:
         return
     seg = sk.rtx[0]
-    seg.flags |= ACK
+    seg.flags = ecn.synack_flags(sk, seg.flags | ACK)
     transmit_skb(sk, seg)

@@ -15,9 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from stack.tcp.chrono import chrono_stats
 from stack.tcp.const import NS_PER_MS, NS_PER_US
+from stack.tcp.ecn import TCP_ECN_OK, TCP_ECN_SEEN
 from stack.tcp.rate import delivery_rate
 from stack.tcp.state import LISTEN, SS_NAMES, TIME_WAIT, TcpState
-from stack.uapi import TCPI_OPT_SACK, TCPI_OPT_SYN_DATA, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE
+from stack.uapi import (
+    TCPI_OPT_ECN,
+    TCPI_OPT_ECN_SEEN,
+    TCPI_OPT_SACK,
+    TCPI_OPT_SYN_DATA,
+    TCPI_OPT_TIMESTAMPS,
+    TCPI_OPT_WSCALE,
+)
 from stack.wire.ipv4 import ip_str
 
 if TYPE_CHECKING:
@@ -161,6 +169,10 @@ def get_info(sk: TcpSock) -> TcpInfo:
         opts |= TCPI_OPT_WSCALE
     if sk.fastopen.syn_data_acked:
         opts |= TCPI_OPT_SYN_DATA
+    if sk.ecn_flags & TCP_ECN_OK:
+        opts |= TCPI_OPT_ECN
+    if sk.ecn_flags & TCP_ECN_SEEN:
+        opts |= TCPI_OPT_ECN_SEEN
     listen = sk.state == LISTEN
     busy, rwnd_limited, sndbuf_limited = chrono_stats(sk)
     return TcpInfo(
@@ -188,7 +200,7 @@ def get_info(sk: TcpSock) -> TcpInfo:
         delivery_rate=delivery_rate(sk), busy_time=busy, rwnd_limited=rwnd_limited,
         sndbuf_limited=sndbuf_limited,
         delivery_rate_app_limited=int(sk.rate_app_limited),
-        delivered=sk.delivered, delivered_ce=0, bytes_sent=sk.bytes_sent,
+        delivered=sk.delivered, delivered_ce=sk.delivered_ce, bytes_sent=sk.bytes_sent,
         bytes_retrans=sk.bytes_retrans, dsack_dups=sk.dsack_dups,
         reord_seen=sk.reord_seen, rcv_ooopack=sk.rcv_ooopack, snd_wnd=sk.snd_wnd,
         rcv_wnd=sk.rcv_wnd, rehash=0, total_rto=0, fastopen_client_fail=sk.fastopen.client_fail)

@@ -33,7 +33,7 @@ from stack.core.skbuff import alloc_skb, consume_skb, kfree_skb
 from stack.core.timer import Timer
 from stack.sock import EPOLLIN
 from stack.tcp import ack as tack
-from stack.tcp import fastopen, output, rcv, rtt
+from stack.tcp import ecn, fastopen, output, rcv, rtt
 from stack.tcp import syncookies as syncookies_mod
 from stack.tcp import window as win
 from stack.tcp.close import tcp_done
@@ -51,7 +51,7 @@ from stack.tcp.seq import SEQ_MASK, s32, unwrap
 from stack.tcp.state import CLOSED, LISTEN, SYN_RECEIVED, TIME_WAIT, tcp_set_state
 from stack.uapi import SOL_SOCKET
 from stack.wire.ipv4 import ip_str
-from stack.wire.tcp import ACK, RST, SYN, TcpRepr
+from stack.wire.tcp import ACK, ECE, RST, SYN, TcpRepr
 
 if TYPE_CHECKING:
     from stack.tcp.rcv import RxSeg
@@ -67,7 +67,7 @@ class RequestSock:
                  "advmss", "wscale_ok", "snd_wscale", "rcv_wscale", "sack_ok", "tstamp_ok",
                  "ts_recent", "ts_off", "rcv_wnd", "window_clamp", "num_retrans",
                  "num_timeout", "snt_synack", "acked", "timer", "last_oow_ack_time", "route",
-                 "snd_wnd", "rcv_nxt", "tfo_child")
+                 "snd_wnd", "rcv_nxt", "tfo_child", "ecn_ok")
 
     def __init__(self, listener: TcpSock, rx: RxSeg) -> None:
         self.listener = listener
@@ -78,6 +78,7 @@ class RequestSock:
         self.irs = rx.th.seq
         self.rcv_nxt = rx.th.seq + 1  # past the SYN's data too for a Fast Open child
         self.tfo_child: Any = None  # the child a Fast Open SYN created at once
+        self.ecn_ok = False  # the SYN asked for ECN and we accept (tcp_ecn_create_request)
         self.snt_synack = -1  # ns the SYN-ACK left; -1: none was sent by this request
         self.num_retrans = 0
         self.num_timeout = 0
@@ -176,6 +177,7 @@ def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> SkbDropReason | N
     req.wscale_ok = keep and th.wscale is not None and bool(sysctl.tcp_window_scaling)
     req.snd_wscale = min(th.wscale, 14) if req.wscale_ok else 0
     req.snd_wnd = th.window
+    req.ecn_ok = ecn.create_request(listener, rx)
     req.ts_off = table.ts_offset(req.laddr, req.raddr)
     if not want_cookie and not tw_isn and not syncookies:
         # without cookies the last quarter of tcp_max_syn_backlog is kept for peers proven
@@ -285,12 +287,13 @@ def send_synack(req: RequestSock, foc: bytes | None = None, cookie: bool = False
     listener = req.listener
     net = listener.net
     th = TcpRepr(req.lport, req.rport, req.iss & SEQ_MASK, req.rcv_nxt & SEQ_MASK,
-                 SYN | ACK, min(req.rcv_wnd, 0xFFFF))
+                 SYN | ACK | ECE if req.ecn_ok else SYN | ACK,  # tcp_ecn_make_synack
+                 min(req.rcv_wnd, 0xFFFF))
     th.mss = req.advmss
     if req.tstamp_ok:
         if cookie:
             tsval = syncookies_mod.init_timestamp(req.wscale_ok, req.snd_wscale, req.sack_ok,
-                                                  False, net.sched.now) + req.ts_off
+                                                  req.ecn_ok, net.sched.now) + req.ts_off
             th.timestamp = (tsval & SEQ_MASK, req.ts_recent)
         else:
             th.timestamp = (req.ts_now(), req.ts_recent)
@@ -516,6 +519,7 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
     child.window_clamp = req.window_clamp
     child.sack_ok = req.sack_ok
     child.tstamp_ok = req.tstamp_ok
+    child.ecn_flags = ecn.TCP_ECN_OK if req.ecn_ok else 0  # tcp_ecn_openreq_child
     child.ts_recent = req.ts_recent
     child.ts_recent_stamp = net.sched.now or 1
     child.ts_off = req.ts_off

@@ -51,7 +51,7 @@ from stack.sock import (
     eagain,
     oserror,
 )
-from stack.tcp import fastopen, minisocks, output, rate, urg
+from stack.tcp import ecn, fastopen, minisocks, output, rate, urg
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.chrono import TCP_CHRONO_BUSY, chrono_start
@@ -62,7 +62,6 @@ from stack.tcp.const import (
     ICSK_ACK_PUSHED,
     ICSK_ACK_PUSHED2,
     ICSK_ACK_SCHED,
-    NS_PER_US,
     SS_CONNECTED,
     SS_CONNECTING,
     SS_UNCONNECTED,
@@ -74,6 +73,7 @@ from stack.tcp.const import (
     TCP_URG_VALID,
 )
 from stack.tcp.fastopen import TFO_CLIENT_ENABLE, TFO_SERVER_ENABLE, TFO_SERVER_WO_SOCKOPT1
+from stack.tcp.rcvbuf import rcv_space_adjust
 from stack.tcp.recovery import current_ssthresh
 from stack.tcp.state import (
     CLOSE_WAIT,
@@ -512,28 +512,6 @@ def cleanup_rbuf(sk: TcpSock, copied: int) -> None:
         output.send_ack(sk)
 
 
-def rcv_space_adjust(sk: TcpSock) -> None:
-    """Dynamic right-sizing of the receive buffer, once per RTT (``tcp_rcv_space_adjust``)."""
-    now = sk.net.sched.now
-    rtt_us = (sk.rcv_rtt_us or sk.srtt_us) >> 3
-    if not rtt_us or now - sk.rcvq_time < rtt_us * NS_PER_US:
-        return
-    copied = sk.copied_seq - sk.rcvq_seq
-    if copied > sk.rcvq_space:
-        if (sk.net.sysctl.tcp_moderate_rcvbuf
-                and not sk.userlocks & 2 and sk.rcvq_space):
-            rcvwin = (copied << 1) + 16 * sk.advmss
-            grow = rcvwin * (copied - sk.rcvq_space) // sk.rcvq_space
-            rcvwin += grow << 1
-            rcvbuf = min(win.space_from_win(rcvwin), sk.net.sysctl.tcp_rmem[2])
-            if rcvbuf > sk.sk_rcvbuf:
-                sk.sk_rcvbuf = rcvbuf
-                sk.window_clamp = win.win_from_space(rcvbuf)
-        sk.rcvq_space = copied
-    sk.rcvq_seq = sk.copied_seq
-    sk.rcvq_time = now
-
-
 # -- readiness ------------------------------------------------------------------------------------
 def epollin_ready(sk: TcpSock, target: int) -> bool:
     """``tcp_epollin_ready``: ``target`` bytes queued (SO_RCVLOWAT), or fewer when the buffer
@@ -712,6 +690,9 @@ def disconnect(sk: TcpSock) -> None:
     sk.rto = TCP_TIMEOUT_INIT
     sk.ssthresh = TCP_INFINITE_SSTHRESH
     sk.ca_state = CaState.OPEN
+    sk.delivered_ce = 0
+    sk.ecn_flags = 0
+    ecn.dontxmit(sk)  # the next connection's SYN must be Not-ECT (RFC 3168 §6.1.1)
     if not sk.userlocks & SOCK_BINDADDR_LOCK:
         sk.laddr = INADDR_ANY  # inet_reset_saddr: the next connect picks its source again
     sk.rport = 0

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.features import NETIF_F_CSUM_MASK
 from stack.core.skbuff import (
+    SKB_GSO_TCP_ECN,
     SKB_GSO_TCPV4,
     SKB_TRUESIZE_OVERHEAD,
     SkBuff,
@@ -39,7 +40,7 @@ from stack.core.skbuff import (
     skb_header_release,
     skb_split,
 )
-from stack.tcp import rate
+from stack.tcp import ecn, rate
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.chrono import (
@@ -78,7 +79,7 @@ from stack.tcp.state import CaState, TcpState
 from stack.tcp.tso import DEFER_CWND, tso_should_defer
 from stack.tcp.tsq import skb_set_owner_w, small_queue_check
 from stack.tcp.xmit_timer import rearm_rto, schedule_loss_probe
-from stack.wire.tcp import ACK, FIN, PSH, RST, SYN, URG, TcpRepr
+from stack.wire.tcp import ACK, CWR, FIN, PSH, RST, SYN, URG, TcpRepr
 
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
@@ -92,12 +93,15 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     now = sk.net.sched.now
     prior_wstamp = departure_time(sk, now)
     th = None
+    payload = skb.tail - skb.data + skb.data_len
     if flags & SYN:
         window = min(sk.rcv_wnd, 0xFFFF)
         th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK,
                      sk.rcv_nxt & SEQ_MASK if flags & ACK else 0, flags, window)
         syn_options(sk, th)
     else:
+        if sk.ecn_flags & ecn.TCP_ECN_OK:
+            flags = ecn.send(sk, seg, flags, payload)
         window = win.select_window(sk)
         if ((sk.sack_ok and (sk.num_sacks or sk.dsack is not None))
                 or not sk.features & NETIF_F_CSUM_MASK or sk.snd_up > sk.snd_una):
@@ -110,14 +114,13 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     if pcount > 1:
         skb.gso_size = seg.mss
         skb.gso_segs = pcount
-        skb.gso_type = SKB_GSO_TCPV4
+        skb.gso_type = SKB_GSO_TCPV4 | SKB_GSO_TCP_ECN if flags & CWR else SKB_GSO_TCPV4
     if clone:
         seg.tx_time = now
         seg.tx_edt = sk.tcp_wstamp_ns  # skb_mstamp_ns: this send's departure time
         ts_move_tail(sk.tsorted, seg)  # tcp_update_skb_after_send: newest transmission
     if flags & ACK:
         event_ack_sent(sk)
-    payload = skb.tail - skb.data + skb.data_len
     if payload:
         event_data_sent(sk)
         sk.data_segs_out += pcount
@@ -259,7 +262,7 @@ def event_new_data_sent(sk: TcpSock, seg: TxSeg) -> None:
     sk.write_queue.popleft()
     sk.rtx.append(seg)
     sk.packets_out += seg.pcount
-    if sk.ca_state == CaState.RECOVERY:
+    if sk.ca_state == CaState.RECOVERY or sk.ca_state == CaState.CWR:  # tcp_in_cwnd_reduction
         sk.prr_out += seg.pcount
     if (not prior or sk.xmit_timer_what not in ("rto", "reo")
             or not sk.retransmit_timer.pending()):
@@ -568,6 +571,8 @@ def retransmit_skb(sk: TcpSock, seg: TxSeg, segs: int, probe: bool = False) -> b
             _recount(sk, seg, seg.pcount - old)
     pcount = seg.pcount
     sk.net.mib.tcp["RetransSegs"] += pcount
+    if seg.flags & SYN:
+        sk.net.mib.tcpext["TCPSynRetrans"] += 1  # tcp_retransmit_skb
     sk.total_retrans += pcount
     sk.bytes_retrans += seg.skb.len
     kernel = sk.net.kernel
@@ -580,12 +585,14 @@ def retransmit_skb(sk: TcpSock, seg: TxSeg, segs: int, probe: bool = False) -> b
                 sk.probed_head = seg
         elif seg is not sk.probed_head:
             sk.timeout_stamp = seg.tx_time or sk.net.sched.now
+    if seg.flags & ecn.TCPHDR_SYN_ECN == ecn.TCPHDR_SYN_ECN:
+        ecn.clear_syn(sk, seg)  # RFC 3168 §6.1.1.1: the SYN may have died for its ECN bits
     transmit_skb(sk, seg)
     if probe:
         seg.sacked |= TCPCB_EVER_RETRANS
         return True
     sk.probed_head = None
-    if sk.ca_state == CaState.RECOVERY:
+    if sk.ca_state == CaState.RECOVERY or sk.ca_state == CaState.CWR:  # tcp_in_cwnd_reduction
         sk.prr_out += pcount
     seg.sacked |= TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS
     sk.retrans_out += pcount

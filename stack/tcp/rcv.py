@@ -22,7 +22,7 @@ from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import consume_skb, kfree_skb
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN
 from stack.tcp import ack as tack
-from stack.tcp import connect, fastopen, output, rcvq, rtt, urg
+from stack.tcp import connect, ecn, fastopen, output, rcvbuf, rcvq, urg
 from stack.tcp import window as win
 from stack.tcp.close import fin_time, tcp_done, tcp_reset, tcp_shutdown, tcp_time_wait
 from stack.tcp.const import (
@@ -234,7 +234,7 @@ def rcv_established(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
         if n <= sk.receive_window() and sk.rmem_alloc + n <= sk.sk_rcvbuf:
             if sk.saw_tstamp and rx.seq <= sk.rcv_wup:
                 store_ts_recent(sk)
-            rtt.rcv_rtt_measure_ts(sk, n)
+            rcvbuf.rcv_rtt_measure_ts(sk, n)
             sk.net.mib.tcpext["TCPHPHits"] += 1
             rcvq.queue_rcv(sk, bytes(rx.payload), rx.end_seq)
             rcvq.event_data_recv(sk, rx, n)
@@ -253,7 +253,7 @@ def rcv_established(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
         return reason
     if tack.tcp_ack(sk, rx, FLAG_SLOWPATH | FLAG_UPDATE_TS_RECENT) < 0:
         return SkbDropReason.TCP_ACK_INVALID
-    rtt.rcv_rtt_measure_ts(sk, len(rx.payload))
+    rcvbuf.rcv_rtt_measure_ts(sk, len(rx.payload))
     if th.flags & URG or sk.urg_data:
         urg.tcp_urg(sk, rx)
     reason = rcvq.data_queue(sk, rx)
@@ -386,6 +386,7 @@ def rcv_synsent(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
         if not flags & SYN:
             return SkbDropReason.TCP_FLAGS
         _take_syn_options(sk, th)
+        ecn.rcv_synack(sk, flags)
         sk.snd_wl1 = rx.seq
         tack.tcp_ack(sk, rx, FLAG_SLOWPATH)
         sk.irs = th.seq
@@ -418,6 +419,7 @@ def rcv_synsent(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     if flags & SYN:  # simultaneous open (RFC 9293 figure 8)
         tcp_set_state(sk, SYN_RECEIVED)
         _take_syn_options(sk, th)
+        ecn.rcv_syn(sk, flags)
         if sk.saw_tstamp:
             store_ts_recent(sk)
         sk.irs = th.seq
@@ -468,6 +470,7 @@ def init_transfer(sk: TcpSock) -> None:
     sk.cwnd = 1 if sk.total_retrans > 1 and sk.undo_marker else TCP_INIT_CWND
     sk.cwnd_stamp = now
     sk.ca.init(sk)
+    ecn.dontxmit(sk)  # tcp_init_congestion_control: no congestion control here needs ECT
     if sk.keepopen:
         sk.reset_keepalive_timer(keepalive_time_when(sk))
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.dropreason import SkbDropReason
 from stack.sock import EPOLLIN, EPOLLRDNORM
-from stack.tcp import output
+from stack.tcp import ecn, output, rcvbuf
 from stack.tcp import window as win
 from stack.tcp.close import tcp_fin
 from stack.tcp.const import (
@@ -203,6 +203,8 @@ def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     mib = sk.net.mib.tcpext
     seq, end = rx.seq, rx.end_seq
     data = rx.payload
+    if sk.ecn_flags and ecn.check_ce(sk, rx):
+        output.enter_quickack_mode(sk, 2)
     if not try_rmem_schedule(sk, len(data)):
         mib["TCPOFODrop"] += 1
         data_ready(sk)
@@ -221,6 +223,7 @@ def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
             mib["TCPOFOMerge"] += 1
             dsack_set(sk, seq, end)
             _sack_add(sk, seq, end)
+            rcvbuf.ofo_grow(sk)
             return SkbDropReason.TCP_OFOMERGE
         dsack_set(sk, seq, min(prev[1], dend))
         cut = prev[1] - seq
@@ -242,6 +245,7 @@ def data_queue_ofo(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     q.insert(i, [seq, end, bytes(data), fin])
     sk.rmem_alloc += len(data)
     _sack_add(sk, seq, end)
+    rcvbuf.ofo_grow(sk)
     return None
 
 
@@ -300,6 +304,7 @@ def event_data_recv(sk: TcpSock, rx: RxSeg, n: int) -> None:
     """New in-order data: schedule an ACK, update ATO, grow the window (``tcp_event_data_recv``)."""
     sk.ack_pending |= ICSK_ACK_SCHED
     measure_rcv_mss(sk, rx, n)
+    rcvbuf.rcv_rtt_measure(sk)
     now = rx.tstamp
     sk.data_segs_in += rx.skb.gso_segs or 1
     sk.last_data_recv = now
@@ -315,6 +320,8 @@ def event_data_recv(sk: TcpSock, rx: RxSeg, n: int) -> None:
         elif m > sk.rto:
             output.incr_quickack(sk, TCP_MAX_QUICKACKS)
     sk.lrcvtime = now
+    if sk.ecn_flags and ecn.check_ce(sk, rx):
+        output.enter_quickack_mode(sk, 2)
     if n >= 128:
         grow_window(sk, n)
 

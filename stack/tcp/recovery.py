@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stack.tcp import output, rack
+from stack.tcp import ecn, output, rack
 from stack.tcp.cong import CA_EVENT_COMPLETE_CWR, CA_EVENT_LOSS
 from stack.tcp.const import (
     NS_PER_MS,
@@ -177,6 +177,7 @@ def init_cwnd_reduction(sk: TcpSock) -> None:
     sk.prr_delivered = 0
     sk.prr_out = 0
     sk.ssthresh = sk.ca.ssthresh(sk)
+    ecn.queue_cwr(sk)
 
 
 def cwnd_reduction(sk: TcpSock, newly_acked_sacked: int, newly_lost: int, flag: int) -> None:
@@ -267,6 +268,7 @@ def enter_loss(sk: TcpSock) -> None:
     # F-RTO (RFC 5682 §3.1 step 1), unless another recovery was underway (repeated
     # timeouts of the same SND.UNA are allowed, §3.2).
     sk.frto = bool(sk.net.sysctl.tcp_frto) and (new_recovery or sk.retransmits > 0)
+    ecn.queue_cwr(sk)  # RFC 3168 §6.1.2: the RTO reduced the window too
 
 
 def try_keep_open(sk: TcpSock) -> None:
@@ -278,9 +280,22 @@ def try_keep_open(sk: TcpSock) -> None:
         sk.high_seq = sk.snd_nxt
 
 
+def enter_cwr(sk: TcpSock) -> None:
+    """Reduce cwnd once per window for a congestion signal that lost nothing, an ECN echo
+    (``tcp_enter_cwr``, RFC 3168 §6.1.2): ssthresh from the congestion control, PRR down to
+    it (``cong_control``), CWR queued for the receiver, and no undo."""
+    sk.prior_ssthresh = 0
+    if sk.ca_state < CaState.CWR:
+        sk.undo_marker = 0
+        init_cwnd_reduction(sk)
+        tcp_set_ca_state(sk, CaState.CWR)
+
+
 def try_to_open(sk: TcpSock, flag: int) -> None:
     if not any_retrans_done(sk):
         sk.retrans_stamp = 0
+    if flag & FLAG_ECE:
+        enter_cwr(sk)
     if sk.ca_state != CaState.CWR:
         try_keep_open(sk)
 
@@ -295,6 +310,7 @@ def undo_cwnd_reduction(sk: TcpSock, unmark_loss: bool) -> None:
         sk.cwnd = sk.ca.undo_cwnd(sk)
         if sk.prior_ssthresh > sk.ssthresh:
             sk.ssthresh = sk.prior_ssthresh
+            ecn.withdraw_cwr(sk)
     sk.cwnd_stamp = sk.net.sched.now
     sk.undo_marker = 0
 

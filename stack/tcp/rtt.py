@@ -1,7 +1,7 @@
 """Round-trip time estimation and the retransmission timeout (RFC 6298 as Linux does it).
 
 Mirrors ``tcp_rtt_estimator``, ``tcp_set_rto``, ``tcp_ack_update_rtt`` and the receiver's
-``tcp_rcv_rtt_measure_ts`` of Linux's ``net/ipv4/tcp_input.c``.  State is kept in
+``tcp_rtt_tsopt_us`` of Linux's ``net/ipv4/tcp_input.c``.  State is kept in
 microseconds with Linux's fixed point: ``srtt_us`` is 8x the smoothed RTT, ``mdev_us`` 4x the
 mean deviation, ``rttvar_us`` the deviation used for the RTO, floored at ``TCP_RTO_MIN``
 (which is how Linux reaches RFC 6298's ``RTO = SRTT + max(G, 4 * RTTVAR)`` with a 200 ms
@@ -89,21 +89,3 @@ def ack_update_rtt(sk: TcpSock, seq_rtt_us: int, ca_rtt_us: int, acked: bool = T
     set_rto(sk)
     sk.backoff = 0  # RFC 6298 5.7: only a valid measurement resets the backoff
     return True
-
-
-def rcv_rtt_measure_ts(sk: TcpSock, length: int) -> None:
-    """Receiver-side RTT from the timestamp echo, for buffer autotuning.
-
-    Linux's ``tcp_rcv_rtt_measure_ts``: one sample per new TSecr, from full-sized segments;
-    ``rcv_rtt_us`` is kept x8 like srtt.
-    """
-    if not (sk.saw_tstamp and sk.rcv_tsecr) or sk.rcv_tsecr == sk.rcv_rtt_last_tsecr:
-        return
-    sk.rcv_rtt_last_tsecr = sk.rcv_tsecr
-    if length < sk.rcv_mss:
-        return
-    sample = tsopt_rtt_us(sk)
-    if sample < 0:
-        return
-    old = sk.rcv_rtt_us
-    sk.rcv_rtt_us = sample << 3 if not old else old + sample - (old >> 3)

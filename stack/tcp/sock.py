@@ -170,6 +170,8 @@ class TcpSock(Sock):
         self.prr_delivered = 0
         self.prr_out = 0
         self.delivered = 0
+        self.delivered_ce = 0  # segments delivered while the ACKs echoed ECE
+        self.ecn_flags = 0  # TCP_ECN_* (ecn.py)
         self.total_retrans = 0
         self.lost = 0
         self.ca = find(sysctl.tcp_congestion_control)()
@@ -203,6 +205,8 @@ class TcpSock(Sock):
         # receive-side autotuning (rcvq_space, rcv_rtt_est)
         self.rcv_rtt_us = 0  # x8, as Linux's rcv_rtt_est.rtt_us
         self.rcv_rtt_last_tsecr = 0
+        self.rcv_rtt_seq = 0  # the per-window measure ends when rcv_nxt passes this
+        self.rcv_rtt_time = 0  # ns it began; 0: none yet
         self.rcvq_space = 0
         self.rcvq_seq = 0
         self.rcvq_time = 0

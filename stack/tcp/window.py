@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.features import NETIF_F_ALL_TSO
+from stack.sock import SOCK_SNDBUF_LOCK
 from stack.tcp.chrono import TCP_CHRONO_SNDBUF_LIMITED, chrono_stop
 from stack.tcp.const import (
     GSO_MAX_SIZE,
@@ -230,12 +231,21 @@ def sndbuf_expand(sk: TcpSock) -> None:
         sk.sk_sndbuf = min(sndmem, sk.net.sysctl.tcp_wmem[2])
 
 
+def should_expand_sndbuf(sk: TcpSock) -> bool:
+    """``tcp_should_expand_sndbuf``: not if the user set SO_SNDBUF, nor while the congestion
+    window is full (more buffer would not be sent any sooner).  Deviation: no global TCP
+    memory pressure is modelled."""
+    return not sk.userlocks & SOCK_SNDBUF_LOCK and sk.packets_in_flight() < sk.cwnd
+
+
 def check_space(sk: TcpSock) -> None:
-    """Wake a writer that found the buffer full once there is room (``tcp_check_space``)."""
+    """Wake a writer that found the buffer full once there is room (``tcp_check_space``,
+    ``tcp_new_space``)."""
     if not sk.nospace:
         return
-    if not sk.userlocks & 1 and sk.packets_out < sk.cwnd:
+    if should_expand_sndbuf(sk):
         sndbuf_expand(sk)
+        sk.cwnd_stamp = sk.net.sched.now
     if sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1 and stream_memory_free(sk, 1):
         sk.nospace = False
         chrono_stop(sk, TCP_CHRONO_SNDBUF_LIMITED)

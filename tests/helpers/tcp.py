@@ -46,10 +46,11 @@ RPORT = 40000
 PEER_ISN = 0xFFFFF000  # close to the wrap: sequence arithmetic is exercised everywhere
 PEER_TS = 0x7FFFFF00
 
-def tcp_skb(kernel: Any, src: bytes, dst: bytes, seg: bytes) -> Any:
-    """A received segment as ``ip_rcv`` hands it to ``tcp_v4_rcv``: an IPv4 header (DF) in
-    front, ``network_header`` set, the data pulled to the TCP header."""
-    ip = Ipv4Repr(src, dst, IPPROTO_TCP, len(seg), df=True)
+def tcp_skb(kernel: Any, src: bytes, dst: bytes, seg: bytes, ecn: int = 0) -> Any:
+    """A received segment as ``ip_rcv`` hands it to ``tcp_v4_rcv``: an IPv4 header (DF, the
+    ECN codepoint ``ecn``) in front, ``network_header`` set, the data pulled to the TCP
+    header."""
+    ip = Ipv4Repr(src, dst, IPPROTO_TCP, len(seg), df=True, ecn=ecn)
     skb = alloc_skb(kernel, 128 + ip.buffer_len() + len(seg))
     skb.reserve(128)
     off = skb.put(ip.buffer_len())
@@ -69,6 +70,12 @@ class Seg:
     time: int
     gso_size: int
     ip_summed: int
+    tos: int = 0  # the TOS byte IP will write (the socket's, ECN bits included)
+
+    @property
+    def ecn(self) -> int:
+        """The ECN codepoint of the IP header: 0 Not-ECT, 2 ECT(0), 3 CE."""
+        return self.tos & 3
 
     @property
     def flags(self) -> int:
@@ -134,7 +141,8 @@ class Peer:
         assert verify_l4(saddr, daddr, IPPROTO_TCP, buf), "bad TCP checksum"
         th = TcpRepr.parse(buf)
         data = buf[len(buf) - th.payload_len:]
-        seg = Seg(th, data, self.sched.now, skb.gso_size, summed)
+        sk = skb.sk
+        seg = Seg(th, data, self.sched.now, skb.gso_size, summed, sk.tos if sk is not None else 0)
         if th.timestamp is not None:
             self.ts_recent = th.timestamp[0]
         self.out.append(seg)
@@ -162,8 +170,9 @@ class Peer:
              ts: tuple[int, int] | None | bool = True, sack: tuple = (), mss: int | None = None,
              wscale: int | None = None, sack_perm: bool = False, sport: int | None = None,
              dport: int | None = None, advance: bool = True, csum_ok: bool = True,
-             urgent: int = 0, fastopen: bytes | None = None) -> None:
-        """Inject one segment at ``at`` (absolute ns; default now)."""
+             urgent: int = 0, fastopen: bytes | None = None, ecn: int = 0) -> None:
+        """Inject one segment at ``at`` (absolute ns; default now), with the ECN codepoint
+        ``ecn`` in its IP header."""
         if at is not None:
             self.run_until(at)
         if seq is None:
@@ -183,11 +192,11 @@ class Peer:
         th.sack_permitted = sack_perm
         th.urgent = urgent
         th.fastopen = fastopen  # RFC 7413: b"" asks for a cookie
-        self.inject(th, data, csum_ok)
+        self.inject(th, data, csum_ok, ecn)
         if advance and seq == self.seq:
             self.seq = seq + len(data) + bool(flags & SYN) + bool(flags & FIN)
 
-    def inject(self, th: TcpRepr, data: bytes, csum_ok: bool = True) -> None:
+    def inject(self, th: TcpRepr, data: bytes, csum_ok: bool = True, ecn: int = 0) -> None:
         hl = th.buffer_len()
         seg = bytearray(hl + len(data))
         seg[hl:] = data
@@ -195,10 +204,11 @@ class Peer:
         th.emit(seg, 0, REMOTE, LOCAL)
         if not csum_ok:
             seg[16] ^= 0xFF
-        self.inject_raw(bytes(seg))
+        self.inject_raw(bytes(seg), ecn=ecn)
 
-    def inject_raw(self, seg: bytes, src: bytes = REMOTE, dst: bytes = LOCAL) -> None:
-        skb = tcp_skb(self.kernel, src, dst, seg)
+    def inject_raw(self, seg: bytes, src: bytes = REMOTE, dst: bytes = LOCAL,
+                   ecn: int = 0) -> None:
+        skb = tcp_skb(self.kernel, src, dst, seg, ecn)
         skb.tstamp = self.sched.now
         tcp_v4_rcv(self.net, skb)
 
