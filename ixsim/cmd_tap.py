@@ -4,6 +4,8 @@ Creates the tap (or attaches to an existing one, e.g. from ``ip tuntap add mode 
 boots one emulated host on a real-time world with its eth0 on the tap, and runs until Ctrl-C
 (or ``--duration``).  With ``--netns NS`` the tap's Linux end goes into that namespace
 (created if missing); ``--peer-address`` gives the Linux end an address and brings it up.
+``--address`` and ``--peer-address`` may each be given once per family (an IPv4 and an IPv6
+address, e.g. ``--address 10.77.0.2/24 --address fd77::2/64``); they accumulate.
 Everything it created is removed on exit.  Needs root (CAP_NET_ADMIN) and /dev/net/tun.
 """
 
@@ -38,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tap", help="cable one emulated host to a Linux tap (real time)",
                        description=__doc__)
     p.add_argument("--ifname", default="ixtap0", help="tap interface name (default ixtap0)")
-    p.add_argument("--address", required=True, metavar="CIDR",
-                   help="the emulated host's address, e.g. 10.77.0.2/24")
+    p.add_argument("--address", required=True, metavar="CIDR", action="append",
+                   help="the emulated host's address, e.g. 10.77.0.2/24 (once per family: "
+                        "add --address fd77::2/64 for IPv6)")
     p.add_argument("--gateway", metavar="ADDR", help="the emulated host's default gateway")
     p.add_argument("--mtu", type=int, help="MTU of the tap and of the emulated eth0")
     p.add_argument("--serve", default="", metavar="APPS",
@@ -47,8 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pcap", metavar="FILE", help="record every frame on the tap to FILE")
     p.add_argument("--netns", metavar="NS",
                    help="put the tap's Linux end in network namespace NS (made if missing)")
-    p.add_argument("--peer-address", metavar="CIDR",
-                   help="address for the tap's Linux end (and bring it up), e.g. 10.77.0.1/24")
+    p.add_argument("--peer-address", metavar="CIDR", action="append",
+                   help="address for the tap's Linux end (and bring it up), e.g. 10.77.0.1/24 "
+                        "(once per family)")
     p.add_argument("--duration", metavar="T", help="exit by itself after T (e.g. 10s, 500ms)")
     p.add_argument("--seed", type=int, default=1, help="world seed")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -56,31 +60,52 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 # -- checking what the user asked for ------------------------------------------------------
-def _interface(text: str, option: str) -> ipaddress.IPv4Interface:
+Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+def _interface(text: str, option: str) -> Interface:
     if "/" not in text:
-        raise CliError(f"{option} {text}: give a prefix length, e.g. {text}/24")
+        example = "64" if ":" in text else "24"
+        raise CliError(f"{option} {text}: give a prefix length, e.g. {text}/{example}")
     try:
-        iface = ipaddress.ip_interface(text)
+        return ipaddress.ip_interface(text)
     except ValueError:
-        raise CliError(f"{option} {text}: not an IPv4 address with prefix") from None
-    if not isinstance(iface, ipaddress.IPv4Interface):
-        raise CliError(f"{option} {text}: only IPv4 is supported")
-    return iface
+        kind = "IPv6" if ":" in text else "IPv4"
+        raise CliError(f"{option} {text}: not an {kind} address with prefix") from None
+
+
+def _per_family(texts: list[str] | None, option: str) -> list[Interface]:
+    """The option's addresses, at most one per family, IPv4 first."""
+    out: dict[int, Interface] = {}
+    for text in texts or ():
+        iface = _interface(text, option)
+        if iface.version in out:
+            raise CliError(f"{option} {text}: one {option} per family "
+                           f"(already {out[iface.version]})")
+        out[iface.version] = iface
+    return [out[v] for v in sorted(out)]
 
 
 def _check_args(args: argparse.Namespace) -> dict[str, Any]:
-    address = _interface(args.address, "--address")
-    peer = _interface(args.peer_address, "--peer-address") if args.peer_address else None
-    if peer is not None and peer.ip == address.ip:
-        raise CliError(f"--peer-address {peer.ip} is the emulated host's own address")
+    addresses = _per_family(args.address, "--address")
+    peers = _per_family(args.peer_address, "--peer-address")
+    for peer in peers:
+        if any(peer.ip == a.ip for a in addresses):
+            raise CliError(f"--peer-address {peer.ip} is the emulated host's own address")
+    address = addresses[0]
+    peer = peers[0] if peers else None
     gateway = None
     if args.gateway:
         try:
-            gateway = ipaddress.IPv4Address(args.gateway)
+            gateway = ipaddress.ip_address(args.gateway)
         except ValueError:
-            raise CliError(f"--gateway {args.gateway}: not an IPv4 address") from None
-        if gateway not in address.network:
-            raise CliError(f"--gateway {gateway} is not on {address.network}")
+            raise CliError(f"--gateway {args.gateway}: not an IP address") from None
+        same = [a for a in addresses if a.version == gateway.version]
+        if not same:
+            raise CliError(f"--gateway {gateway}: no --address of its family")
+        if gateway not in same[0].network and not (
+                isinstance(gateway, ipaddress.IPv6Address) and gateway.is_link_local):
+            raise CliError(f"--gateway {gateway} is not on {same[0].network}")
     if args.mtu is not None and not 68 <= args.mtu <= min(MAX_TAP_MTU, MAX_NIC_MTU):
         raise CliError(f"--mtu {args.mtu}: use 68..{MAX_NIC_MTU}")
     serve = [name.strip() for name in args.serve.split(",") if name.strip()]
@@ -97,8 +122,8 @@ def _check_args(args: argparse.Namespace) -> dict[str, Any]:
     ifname = args.ifname
     if not 0 < len(ifname.encode()) < 16 or any(c in ifname for c in "/ :"):
         raise CliError(f"--ifname {ifname!r}: 1-15 characters, no '/', ':' or blanks")
-    return {"address": address, "peer": peer, "gateway": gateway, "serve": serve,
-            "duration": duration}
+    return {"address": address, "addresses": addresses, "peer": peer, "peers": peers,
+            "gateway": gateway, "serve": serve, "duration": duration}
 
 
 def _check_environment(args: argparse.Namespace) -> None:
@@ -164,7 +189,7 @@ class _Setup:
     def __init__(self) -> None:
         self.peer: LinuxPeer | None = None
         self.tap: TapMedium | None = None
-        self.root_addr: tuple[str, str] | None = None  # (cidr, ifname) added in our netns
+        self.root_addrs: list[tuple[str, str]] = []  # (cidr, ifname) added in our netns
         self.world: Any = None
         self.writer: PcapWriter | None = None
 
@@ -177,9 +202,9 @@ class _Setup:
             self.world.close()
         if self.peer is not None:
             self.peer.close()
-        if self.root_addr is not None and self.tap is not None and not self.tap.created:
-            cidr, ifname = self.root_addr
-            subprocess.run(["ip", "addr", "del", cidr, "dev", ifname], capture_output=True)
+        if self.tap is not None and not self.tap.created:
+            for cidr, ifname in self.root_addrs:
+                subprocess.run(["ip", "addr", "del", cidr, "dev", ifname], capture_output=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -192,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         tap = _open_tap(args, opts, setup)
         setup.world = world = World(seed=args.seed, realtime=True)
-        host = world.host("emu", str(opts["address"]))
+        host = world.host("emu", *(str(a) for a in opts["addresses"]))
         dev = host.interfaces["eth0"]
         if args.mtu is not None and args.mtu != dev.mtu:
             from stack.core import dev_set_mtu
@@ -216,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
             pass
         wall = time.monotonic() - t0
         summary = {"ifname": tap.ifname, "netns": args.netns, "address": str(opts["address"]),
+                   "addresses": [str(a) for a in opts["addresses"]],
                    "mac": _mac(dev.dev_addr), "link_up": tap.link_up, "wall_s": round(wall, 3),
                    "gateway": str(opts["gateway"]) if opts["gateway"] else None,
                    "serving": [t.name for t in tasks if not t.done()],
@@ -234,31 +260,36 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _open_tap(args: argparse.Namespace, opts: dict[str, Any], setup: _Setup) -> TapMedium:
-    peer_cidr = str(opts["peer"]) if opts["peer"] else None
+    peers = [str(p) for p in opts["peers"]]
     if args.netns:
-        setup.peer = LinuxPeer(ns=args.netns, tap=args.ifname, linux_addr=peer_cidr,
+        setup.peer = LinuxPeer(ns=args.netns, tap=args.ifname,
+                               linux_addr=peers[0] if peers else None,
                                emu_addr=str(opts["address"]), mtu=args.mtu, ipv6=True,
                                existing_ns_ok=True)
         setup.peer.setup()
+        for cidr in peers[1:]:  # the second family's address
+            setup.peer.run("ip", "addr", "add", cidr, "dev", setup.peer.ifname, check=True)
         setup.tap = setup.peer.tap
         return setup.tap
     setup.tap = tap = TapMedium(args.ifname, mtu=args.mtu).open()
-    if peer_cidr:
-        for cmd in (["ip", "addr", "replace", peer_cidr, "dev", tap.ifname],
-                    ["ip", "link", "set", "dev", tap.ifname, "up"]):
+    if peers:
+        cmds = [["ip", "addr", "replace", cidr, "dev", tap.ifname] for cidr in peers]
+        for cmd in [*cmds, ["ip", "link", "set", "dev", tap.ifname, "up"]]:
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode != 0:
                 raise CliError(f"{' '.join(cmd)}: {result.stderr.strip()}")
-        setup.root_addr = (peer_cidr, tap.ifname)
+        setup.root_addrs = [(cidr, tap.ifname) for cidr in peers]
     return tap
 
 
-def _set_gateway(host: Any, gateway: ipaddress.IPv4Address | None) -> None:
-    """``ip route add default via GATEWAY`` on the emulated host."""
+def _set_gateway(host: Any, gateway: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+                 ) -> None:
+    """``ip route add default via GATEWAY`` (``ip -6 route`` for an IPv6 one) on the emulated
+    host."""
     if gateway is None:
         return
     try:
-        host.route("0.0.0.0/0", via=str(gateway))
+        host.route("::/0" if gateway.version == 6 else "0.0.0.0/0", via=str(gateway))
     except (OSError, ValueError) as exc:
         raise CliError(f"--gateway {gateway}: {exc}") from None
 
@@ -299,10 +330,13 @@ def _banner(out: Any, args: argparse.Namespace, opts: dict[str, Any], tap: TapMe
             dev: Any, serving: list[str]) -> None:
     where = f" in netns {args.netns}" if args.netns else ""
     exec_ = f"ip netns exec {args.netns} " if args.netns else ""
-    out.print(f"[bold]ixsim tap[/]: emulated host {opts['address']} ({_mac(dev.dev_addr)}) "
+    addrs = ", ".join(str(a) for a in opts["addresses"])
+    out.print(f"[bold]ixsim tap[/]: emulated host {addrs} ({_mac(dev.dev_addr)}) "
               f"on tap {tap.ifname}{where}, MTU {tap.mtu}")
     if opts["peer"]:
-        out.print(f"  Linux end: {opts['peer']}; try: {exec_}ping {opts['address'].ip}")
+        peers = ", ".join(str(p) for p in opts["peers"])
+        pings = " / ".join(f"{exec_}ping {a.ip}" for a in opts["addresses"])
+        out.print(f"  Linux end: {peers}; try: {pings}")
     else:
         up = "" if args.netns else f"; ip link set {tap.ifname} up"
         out.print(f"  Linux end has no address: {exec_}ip addr add ADDR/LEN dev {tap.ifname}"

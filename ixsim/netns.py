@@ -440,7 +440,11 @@ class _Pipes:
 _PING_PY = r"""
 import os, socket, struct, sys, time
 dst, count, interval, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+v6 = ":" in dst  # ICMPv6 echo: the kernel fills the checksum of a raw ICMPv6 socket
+if v6:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
 ident = os.getpid() & 0xFFFF
 
 def csum(b):
@@ -455,8 +459,9 @@ print(f"PING {dst} 56(84) bytes of data.", flush=True)
 received = 0
 for seq in range(1, count + 1):
     payload = bytes(range(56))
-    pkt = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + payload
-    pkt = pkt[:2] + struct.pack("!H", csum(pkt)) + pkt[4:]
+    pkt = struct.pack("!BBHHH", 128 if v6 else 8, 0, 0, ident, seq) + payload
+    if not v6:
+        pkt = pkt[:2] + struct.pack("!H", csum(pkt)) + pkt[4:]
     t0 = time.monotonic()
     s.sendto(pkt, (dst, 0))
     while True:
@@ -468,12 +473,13 @@ for seq in range(1, count + 1):
             data, src = s.recvfrom(65535)
         except socket.timeout:
             break
-        ihl = (data[0] & 15) * 4
+        ihl = 0 if v6 else (data[0] & 15) * 4  # a raw ICMPv6 socket gets no IP header
         typ, _code, _sum, rid, rseq = struct.unpack_from("!BBHHH", data, ihl)
-        if typ == 0 and rid == ident and rseq == seq and src[0] == dst:
+        if typ == (129 if v6 else 0) and rid == ident and rseq == seq and src[0] == dst:
             received += 1
             ms = (time.monotonic() - t0) * 1000
-            print(f"{len(data) - ihl} bytes from {dst}: icmp_seq={seq} ttl={data[8]} "
+            print(f"{len(data) - ihl} bytes from {dst}: icmp_seq={seq} "
+                  f"{'ttl=?' if v6 else f'ttl={data[8]}'} "
                   f"time={ms:.3f} ms", flush=True)
             break
     if seq < count:

@@ -43,6 +43,7 @@ from stack.uapi import (  # noqa: F401
     SOCK_STREAM,
     SOL_SOCKET,
 )
+from stack.wire.ipv4 import INADDR_ANY
 
 RCV_SHUTDOWN = 1
 SEND_SHUTDOWN = 2
@@ -107,6 +108,35 @@ def recv_ip_datagram(sk: Any, bufsize: int, flags: int) -> tuple[bytes, tuple[by
     return data, addr
 
 
+def inet_rcv_saddr_conflict(sk: Any, addr: bytes, sk2: Any, addr2: bytes) -> bool:
+    """Do two sockets' bound addresses claim a common destination?  (``inet_rcv_saddr_equal``
+    with wildcards matching, as ``inet_bind_conflict`` and ``udp_lib_lport_inuse`` use it.)
+
+    Kernel addresses are 4 bytes for IPv4 (an AF_INET6 socket's v4-mapped address included)
+    and 16 for IPv6; the wildcard is INADDR_ANY for both families.  A wildcard covers every
+    IPv4 address of an AF_INET socket; every IPv6 address of an AF_INET6 one, and every IPv4
+    address too unless IPV6_V6ONLY is set (Linux's dual-stack ``::``).
+    """
+    return _meets(_cover(sk, addr, 4), _cover(sk2, addr2, 4)) or _meets(
+        _cover(sk, addr, 16), _cover(sk2, addr2, 16))
+
+
+_ALL = b"*"
+
+
+def _cover(sk: Any, addr: bytes, size: int) -> bytes | None:
+    """What of one family (4: IPv4, 16: IPv6) a socket bound to ``addr`` receives."""
+    if addr == INADDR_ANY:
+        if sk.family == AF_INET:
+            return _ALL if size == 4 else None
+        return _ALL if size == 16 or not sk.ipv6only else None
+    return addr if len(addr) == size else None
+
+
+def _meets(a: bytes | None, b: bytes | None) -> bool:
+    return a is not None and b is not None and (a is _ALL or b is _ALL or a == b)
+
+
 def inet_dgram_shutdown(sk: Any, how: int) -> None:
     """``inet_shutdown`` for a datagram socket (UDP, raw, ping): the bits are set even on an
     unconnected socket, which is then ENOTCONN, as Linux does."""
@@ -151,6 +181,11 @@ class Sock:
         self.sk_max_pacing_rate = PACING_RATE_UNLIMITED
         self.sk_pacing_status = SK_PACING_NONE
         self.sk_pacing_shift = SK_PACING_SHIFT
+        # struct ipv6_pinfo, for AF_INET6 sockets (stack.ipv6.sockglue sets them)
+        self.ipv6only = False  # sk_ipv6only: IPV6_V6ONLY
+        self.hop_limit: int | None = None  # np->hop_limit: IPV6_UNICAST_HOPS; None: the route's
+        self.tclass = 0  # np->tclass: IPV6_TCLASS
+        self.rxopt = 0  # np->rxopt: IPV6_RECVPKTINFO and friends (stack.ipv6.sockglue bits)
 
     # -- buffer sizes: the one SO_SNDBUF/SO_RCVBUF handler (sk_setsockopt, net/core/sock.c) --
     def set_sndbuf(self, val: int) -> None:

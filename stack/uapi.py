@@ -60,6 +60,7 @@ SOL_IP = IPPROTO_IP
 SOL_SOCKET = 1
 SOL_TCP = IPPROTO_TCP
 SOL_UDP = IPPROTO_UDP
+SOL_IPV6 = IPPROTO_IPV6
 
 # -- SOL_SOCKET options (asm-generic/socket.h) -------------------------------------------------
 SO_DEBUG = 1
@@ -88,6 +89,17 @@ SO_MARK = 36
 SO_PROTOCOL = 38
 SO_DOMAIN = 39
 SO_MAX_PACING_RATE = 47  # u64 bytes/s (an int is its low 32 bits, ~0U unlimited)
+
+# -- IPPROTO_IPV6 options (linux/in6.h, uapi/linux/ipv6.h) --------------------------------------
+IPV6_UNICAST_HOPS = 16
+IPV6_MULTICAST_HOPS = 18
+IPV6_V6ONLY = 26
+IPV6_RECVPKTINFO = 49
+IPV6_PKTINFO = 50
+IPV6_RECVHOPLIMIT = 51
+IPV6_HOPLIMIT = 52
+IPV6_RECVTCLASS = 66
+IPV6_TCLASS = 67
 
 # -- IPPROTO_IP options (linux/in.h) ------------------------------------------------------------
 IP_TOS = 1

@@ -85,10 +85,13 @@ from stack.sock import (
     Sock,
     eagain,
     inet_dgram_shutdown,
+    inet_rcv_saddr_conflict,
     oserror,
 )
 from stack.sock_reuseport import ehashfn, reuseport_select_sock
 from stack.uapi import (
+    AF_INET,
+    AF_INET6,
     IP_MTU,
     IP_MTU_DISCOVER,
     IP_PKTINFO,
@@ -165,8 +168,7 @@ class UdpTable:
             if other.bound_dev is not None and sk.bound_dev is not None \
                     and other.bound_dev is not sk.bound_dev:
                 continue
-            if other.rcv_saddr == INADDR_ANY or sk.rcv_saddr == INADDR_ANY \
-                    or other.rcv_saddr == sk.rcv_saddr:
+            if inet_rcv_saddr_conflict(sk, sk.rcv_saddr, other, other.rcv_saddr):
                 return True
         return False
 
@@ -243,8 +245,21 @@ def udp_init(net: Any) -> UdpTable:
 
 
 def _score(sk: UdpSock, saddr: bytes, sport: int, daddr: bytes, dev: NetDevice | None) -> int:
-    """compute_score: -1 when ``sk`` does not match, more points for more specific matches."""
-    score = 0
+    """compute_score: -1 when ``sk`` does not match, more points for more specific matches.
+
+    Families (``udp6_lib_lookup`` shares the table): an IPv6 datagram (16-byte addresses)
+    finds AF_INET6 sockets only; an IPv4 one finds AF_INET sockets and, unless IPV6_V6ONLY,
+    AF_INET6 ones, the AF_INET socket scoring higher (Linux: 2 against 1)."""
+    if len(daddr) == 16:
+        if sk.family != AF_INET6:
+            return -1
+        score = 1
+    elif sk.family == AF_INET:
+        score = 1
+    elif sk.ipv6only:
+        return -1
+    else:
+        score = 0
     if sk.rcv_saddr != INADDR_ANY:
         if sk.rcv_saddr != daddr:
             return -1

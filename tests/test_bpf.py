@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import ipaddress
 import random
 import re
 import shutil
@@ -850,3 +851,51 @@ def test_linux_loads_what_we_compile_and_refuses_what_check_refuses():
     assert attach(protocol) == 0
     with pytest.raises(BpfError, match="ancillary"):
         check(protocol)
+
+
+# -- IPv6 addresses (issue 15 item 5) ---------------------------------------------------------
+V6_ADDRS = ["fd00::1", "fd00::2", "fd00:0:0:1::5", "fe80::1", "2001:db8::7", "::1",
+            "ff02::1:ff00:2", "::ffff:10.0.0.1"]
+V6_EXPRS = ["ip6 host fd00::1", "host fd00::2", "src host fd00::1", "dst host fe80::1",
+            "ip6 src or dst host 2001:db8::7", "src and dst net fd00::/64", "net fd00::/16",
+            "ip6 net fd00:0:0:1::/64", "net fe80::/10 and icmp6", "host ::ffff:10.0.0.1",
+            "ip6 dst net ff02::/16", "net ::/0", "not host fd00::1 and tcp port 80",
+            "src net 2001:db8::/33 or dst host ::1", "ip6 proto 17 and net fd00::/8",
+            "tcp port 80 and host fd00::2"]
+
+
+def v6_frame(rng: random.Random) -> bytes:
+    src, dst = rng.choice(V6_ADDRS), rng.choice(V6_ADDRS)
+    nh = rng.choice([6, 17, 58])
+    payload = {6: tcp(rng.choice([80, 1000]), rng.choice([80, 22])),
+               17: udp(53, rng.choice([53, 80])), 58: bytes([128, 0, 0, 0, 0, 1, 0, 1])}[nh]
+    hdr = struct.pack("!IHBB", 0x60000000, len(payload), nh, 64)
+    return ether(hdr + ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed
+                 + payload, 0x86DD)
+
+
+def test_ipv6_host_and_net_primitives():
+    f1 = ether(struct.pack("!IHBB", 0x60000000, 20, 6, 64)
+               + ipaddress.IPv6Address("fd00::1").packed
+               + ipaddress.IPv6Address("fe80::9").packed + tcp(1000, 80), 0x86DD)
+    assert matches("ip6 host fd00::1", f1) and matches("src host fd00::1", f1)
+    assert not matches("dst host fd00::1", f1) and matches("dst net fe80::/10", f1)
+    assert matches("src net fd00::/8 and tcp dst port 80", f1)
+    assert not matches("host fd00::1", TCP80)  # IPv4 frames never match an IPv6 address
+    for bad, message in (("ip host fd00::1", "'ip' modifier applied to ip6"),
+                         ("host fd00::/64", "Mask syntax for networks only"),
+                         ("net fd00::1/64", "non-network bits set"),
+                         ("net fd00::/129", "mask length must be <= 128")):
+        with pytest.raises(BpfError, match=message):
+            Filter(bad)
+
+
+@pytest.mark.skipif(TCPDUMP is None, reason="tcpdump is not installed (apt-get install tcpdump)")
+def test_ipv6_filters_give_tcpdumps_verdicts():
+    rng = random.Random(15)
+    packets = [v6_frame(rng) for _ in range(300)] + [TCP80, UDP53, ARP, TCP6]
+    for expr in V6_EXPRS:
+        ours, theirs = Filter(expr), Filter.from_program(tcpdump_program(expr))
+        verdicts = [ours(frame) for frame in packets]
+        assert verdicts == [theirs(frame) for frame in packets], expr
+        assert any(verdicts) or expr.startswith("not"), expr

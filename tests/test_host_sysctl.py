@@ -108,8 +108,10 @@ def test_units_are_linuxs_at_every_path(pair):
 def test_sysctl_a_lists_every_key_with_its_value(pair):
     w, a, b = pair
     table = a.sysctl()
+    # net.ipv6.conf.{all,default}.* are listed too, as Linux's sysctl -a lists them (a
+    # device's own net.ipv6.conf.DEV.* once IPv6 runs on it; these hosts have no IPv6)
     conf6 = {f"net.ipv6.conf.{which}.{knob}" for which in ("all", "default")
-             for knob in DEVCONF_KNOBS}  # no IPv6 address yet: no per-device copy
+             for knob in DEVCONF_KNOBS}
     assert set(table) == set(PATHS.values()) | set(KERNEL_PATHS) | conf6 | set(READ_ONLY)
     assert list(table) == sorted(table)
     assert table["net.core.netdev_budget"] == 300 and table["net.ipv4.tcp_sack"] is True

@@ -34,7 +34,11 @@ def one_error_line(capsys) -> str:
 @pytest.mark.parametrize("argv, text", [
     (["--address", "10.77.0.2"], "give a prefix length"),
     (["--address", "10.77.0.300/24"], "not an IPv4 address"),
-    (["--address", "fd00::2/64"], "only IPv4"),
+    (["--address", "fd00::2/64", "--address", "fd00::3/64"], "one --address per family"),
+    (["--address", "fd00::2"], "give a prefix length, e.g. fd00::2/64"),
+    (["--address", "10.77.0.2/24", "--address", "fd77::2/64", "--peer-address",
+      "fd77::2/64"], "own address"),
+    (["--address", "10.77.0.2/24", "--gateway", "fd77::1"], "no --address of its family"),
     (["--address", "10.77.0.2/24", "--peer-address", "10.77.0.2/24"], "own address"),
     (["--address", "10.77.0.2/24", "--gateway", "10.78.0.1"], "not on 10.77.0.0/24"),
     (["--address", "10.77.0.2/24", "--mtu", "20000"], "--mtu 20000"),
@@ -195,3 +199,34 @@ def test_served_apps_answer_linux_and_the_gateway_is_set():
     assert summary["gateway"] == "10.77.0.1"
     assert summary["serving"] == ["echo server", "http server"]
     assert summary["arp_entries"] == 1
+
+
+@needs_linux
+def test_both_families_accumulate_and_linux_pings_the_ipv6_address():
+    """``--address`` and ``--peer-address`` once per family: the emulated host answers
+    Linux's ICMPv6 echo on fd77::2 after both DADs (the issue's command line)."""
+    from ixsim.netns import _PING_PY
+
+    ns, ifname = names()
+    proc = ixsim_tap("--ifname", ifname, "--address", "10.77.0.2/24", "--address", "fd77::2/64",
+                     "--netns", ns, "--peer-address", "10.77.0.1/24", "--peer-address",
+                     "fd77::1/64", "--duration", "6s", "--json")
+    try:
+        assert wait_for(lambda: netns_exists(ns) and link_up_in(ns, ifname)), proc.stderr
+        time.sleep(2.5)  # Linux's DAD on fd77::1 and ours on fd77::2 (1 s each)
+        ping = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", _PING_PY,
+                               "fd77::2", "3", "0.2", "1"], capture_output=True, text=True,
+                              timeout=20)
+        addrs = subprocess.run(["ip", "-n", ns, "-6", "addr", "show", "dev", ifname],
+                               capture_output=True, text=True).stdout
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "3 packets transmitted, 3 received" in ping.stdout, ping.stdout + ping.stderr
+    assert "inet6 fd77::1/64" in addrs
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["addresses"] == ["10.77.0.2/24", "fd77::2/64"]
+    assert not netns_exists(ns)

@@ -42,6 +42,7 @@ from stack.core import (
     CHECKSUM_PARTIAL,
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
+    SKB_GSO_TCPV6,
     dev_consume_skb_any,
     dev_kfree_skb_any,
     netdev_get_tx_queue,
@@ -59,6 +60,7 @@ from stack.uapi import IPPROTO_TCP
 TX_FLAGS_CSUM = 0x1
 TX_FLAGS_VLAN = 0x2
 TX_FLAGS_TSO = 0x4
+TX_FLAGS_IPV6 = 0x8  # a TSO context for TCP over IPv6 (ixsim's; Linux's ixgb has no TSO6)
 
 MAX_TXD_PWR = D.MAX_TXD_PWR
 MAX_DATA_PER_TXD = D.MAX_DATA_PER_TXD  # 16 KiB
@@ -114,7 +116,7 @@ def xmit_frame(skb: Any, netdev: Any) -> int:
         if tso_result < 0:
             dev_kfree_skb_any(skb)
             return NETDEV_TX_OK
-        tx_flags |= TX_FLAGS_TSO
+        tx_flags |= TX_FLAGS_TSO if tso_result == 1 else TX_FLAGS_TSO | TX_FLAGS_IPV6
     elif skb.ip_summed == CHECKSUM_PARTIAL and tx_csum(adapter, skb):
         tx_flags |= TX_FLAGS_CSUM
     more = skb.xmit_more
@@ -163,10 +165,15 @@ def maybe_stop_tx(netdev: Any, ring: DescRing, size: int) -> int:
 
 # -- offload contexts --------------------------------------------------------------------------
 def tso(adapter: Adapter, skb: Any) -> int:
-    """For a GSO skb, prepare the headers and queue a TSO context descriptor; 1 if done.
+    """For a GSO skb, prepare the headers and queue a TSO context descriptor; 1 if done
+    (2 for IPv6).
 
     The IP total length and checksum are zeroed and the TCP checksum is seeded with the
     pseudo-header sum *without* the length; the device finishes both per segment.
+    TCP over IPv6 (SKB_GSO_TCPV6, NETIF_F_TSO6): the payload length is zeroed, the seed
+    sums the IPv6 addresses, and the context leaves CMD.IP clear (IPv6) with no IP checksum
+    fields, so the device rewrites each segment's payload length instead of an IPv4 total
+    length, ID and header checksum (docs/hardware.md §1.5, §2.5).
     Spec: docs/hardware.md §2.5.
     """
     if not skb.gso_size:
@@ -181,14 +188,26 @@ def tso(adapter: Adapter, skb: Any) -> int:
     l4 = th - skb.data
     hdr_len = l4 + (head[th + 12] >> 4) * 4
     mss = skb.gso_size
+    ring = adapter.tx_ring
+    i = ring.next_to_use
+    if skb.gso_type & SKB_GSO_TCPV6:
+        head[nh + 4 : nh + 6] = b"\0\0"  # ipv6h->payload_len = 0
+        # ~csum_ipv6_magic(saddr, daddr, 0, IPPROTO_TCP, 0)
+        seed = csum_partial(head[nh + 8 : nh + 40], IPPROTO_TCP)
+        head[th + 16] = seed >> 8
+        head[th + 17] = seed & 0xFF
+        cmd = (D.TXD_TYPE_CONTEXT | D.TXC_CMD_TSE | D.TXC_CMD_TCP | D.TXC_CMD_IDE
+               | (skb.len - hdr_len))
+        _TX_CTX_PACK(ring.desc, i << 4, l3, 0, 0, l4, l4 + 16, 0, cmd, 0, hdr_len, mss)
+        i += 1
+        ring.next_to_use = 0 if i == ring.count else i
+        return 2
     head[nh + 2 : nh + 4] = b"\0\0"  # iph->tot_len = 0
     head[nh + 10 : nh + 12] = b"\0\0"  # iph->check = 0
     # ~csum_tcpudp_magic(saddr, daddr, 0, IPPROTO_TCP, 0): the folded pseudo-header sum.
     seed = csum_partial(head[nh + 12 : nh + 20], IPPROTO_TCP)
     head[th + 16] = seed >> 8
     head[th + 17] = seed & 0xFF
-    ring = adapter.tx_ring
-    i = ring.next_to_use
     cmd = (D.TXD_TYPE_CONTEXT | D.TXC_CMD_TSE | D.TXC_CMD_IP | D.TXC_CMD_TCP | D.TXC_CMD_IDE
            | (skb.len - hdr_len))
     _TX_CTX_PACK(ring.desc, i << 4, l3, l3 + 10, l4 - 1, l4, l4 + 16, 0, cmd, 0, hdr_len, mss)
@@ -303,7 +322,8 @@ def tx_queue(adapter: Adapter, count: int, vlan_id: int, tx_flags: int) -> None:
     popts = 0
     if tx_flags & TX_FLAGS_TSO:
         cmd |= D.TXD_CMD_TSE
-        popts |= D.TXD_POPTS_IXSM | D.TXD_POPTS_TXSM
+        # IPv6 has no header checksum: TXSM only (IXSM asks for an IPv4 one)
+        popts |= D.TXD_POPTS_TXSM if tx_flags & TX_FLAGS_IPV6 else _CSUM_POPTS
     if tx_flags & TX_FLAGS_CSUM:
         popts |= D.TXD_POPTS_TXSM
     if tx_flags & TX_FLAGS_VLAN:

@@ -17,9 +17,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ixsim.apps.common import listen_on, open_socket
+from ixsim.apps.common import family_of, listen_on, open_socket
 from ixsim.clock import NS_PER_S
-from stack.socket import SHUT_WR
+from stack.socket import AF_INET, SHUT_WR
 
 BLOCK = 65521
 CHUNK = 65536
@@ -62,7 +62,7 @@ async def bulk_send(host: Any, address: tuple[str, int], nbytes: int, *, seed: i
     chunk = min(chunk, CHUNK)
     source = memoryview(_block(seed))
     digest = hashlib.sha256()
-    sock = open_socket(host)
+    sock = open_socket(host, family=family_of(address))
     sched = sock.sched
     try:
         await sock.connect(address)
@@ -82,9 +82,10 @@ async def bulk_send(host: Any, address: tuple[str, int], nbytes: int, *, seed: i
         sock.close()
 
 
-async def bulk_receive(host: Any, port: int = 5001, *, bufsize: int = 262144) -> Goodput:
+async def bulk_receive(host: Any, port: int = 5001, *, bufsize: int = 262144,
+                       family: int = AF_INET) -> Goodput:
     """Listen, accept one connection, read to EOF, close; report what arrived."""
-    listener = listen_on(host, port, 1)
+    listener = listen_on(host, port, 1, family)
     try:
         conn, _peer = await listener.accept()
     finally:

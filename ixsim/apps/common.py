@@ -12,6 +12,7 @@ from typing import Any
 
 from stack.socket import (
     AF_INET,
+    AF_INET6,
     SO_REUSEADDR,
     SOCK_STREAM,
     SOL_SOCKET,
@@ -20,18 +21,24 @@ from stack.socket import (
 )
 
 
-def open_socket(host: Any, type: int = SOCK_STREAM) -> Socket:
+def open_socket(host: Any, type: int = SOCK_STREAM, family: int = AF_INET) -> Socket:
     make = getattr(host, "socket", None)
     if callable(make):
-        return make(AF_INET, type)
-    return socket_create(getattr(host, "net", host), AF_INET, type)
+        return make(family, type)
+    return socket_create(getattr(host, "net", host), family, type)
 
 
-def listen_on(host: Any, port: int, backlog: int = 128) -> Socket:
-    """A TCP listener on ``0.0.0.0:port`` with SO_REUSEADDR, as servers usually set it."""
-    sock = open_socket(host)
+def family_of(address: tuple[Any, ...]) -> int:
+    """AF_INET6 for an IPv6 address (it has a colon), else AF_INET."""
+    return AF_INET6 if ":" in str(address[0]) else AF_INET
+
+
+def listen_on(host: Any, port: int, backlog: int = 128, family: int = AF_INET) -> Socket:
+    """A TCP listener on ``0.0.0.0:port`` (``[::]:port``, dual-stack, for AF_INET6) with
+    SO_REUSEADDR, as servers usually set it."""
+    sock = open_socket(host, family=family)
     sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
-    sock.bind(("0.0.0.0", port))
+    sock.bind(("::" if family == AF_INET6 else "0.0.0.0", port))
     sock.listen(backlog)
     return sock
 

@@ -83,6 +83,9 @@ def ifaces_lines(host: Any) -> list[str]:
                        f"{format_mac(dev.broadcast)}")
             for addr in _addresses(host, dev):
                 out.append(f"    inet {addr}")
+            ipv6 = getattr(getattr(host, "net", None), "ipv6", None)
+            if ipv6 is not None:  # ``ip addr`` shows both families
+                out.extend(ipv6.addrconf.addr_lines(dev))
             st = dev_get_stats(dev)
             rows = [("", "packets", "bytes", "errors", "dropped"),
                     ("RX:", st.rx_packets, st.rx_bytes, st.rx_errors, st.rx_dropped),
@@ -163,8 +166,9 @@ def _listing(host: Any, text: str, empty: str) -> list[str]:
 
 def routes_lines(host: Any) -> list[str]:
     net = net_of(host)
-    if callable(getattr(net, "ip_route", None)):
-        return _listing(host, net.ip_route(), "no routes")  # ``ip route`` text
+    if callable(getattr(net, "ip_route", None)):  # ``ip route`` text, then ``ip -6 route``
+        text = net.ip_route() + (net.ip6_route() if getattr(net, "ipv6", None) else "")
+        return _listing(host, text, "no routes")
     fib = getattr(net, "fib", None)
     if fib is None:
         raise NotAvailable("this host's stack has no routing table (net.fib)")
@@ -174,8 +178,9 @@ def routes_lines(host: Any) -> list[str]:
 
 def neigh_lines(host: Any) -> list[str]:
     net = net_of(host)
-    if callable(getattr(net, "ip_neigh", None)):
-        return _listing(host, net.ip_neigh(), "no neighbours")  # ``ip neigh`` text
+    if callable(getattr(net, "ip_neigh", None)):  # ``ip neigh`` text, then ``ip -6 neigh``
+        text = net.ip_neigh() + (net.ip6_neigh() if getattr(net, "ipv6", None) else "")
+        return _listing(host, text, "no neighbours")
     arp = getattr(net, "arp", None)
     if arp is None:
         raise NotAvailable("this host's stack has no neighbour table (net.arp)")
@@ -201,10 +206,11 @@ def sockets_lines(host: Any) -> list[str]:
 
 def _endpoint(sock: Any, method: str) -> str:
     try:
-        addr, port = getattr(sock, method)()
-    except (OSError, AttributeError, TypeError, ValueError):
+        name = getattr(sock, method)()
+        addr, port = name[0], name[1]  # AF_INET6 names are 4-tuples
+    except (OSError, AttributeError, TypeError, ValueError, IndexError):
         return "*"
-    return f"{addr}:{port}"
+    return f"[{addr}]:{port}" if ":" in str(addr) else f"{addr}:{port}"  # as ss prints them
 
 
 def features_lines(ref: NicRef) -> list[str]:

@@ -10,6 +10,7 @@ Supported grammar (pcap-filter(7) names; ``A`` an IPv4 address, ``M`` a MAC, ``N
     expr      := term (("and" | "&&" | "or" | "||") term)*   one precedence, left to right
     term      := ("not" | "!") term | "(" expr ")" | primitive | relation | id
     primitive := [ip|arp|rarp] [dir] host A      [ip|arp|rarp] [dir] net A/len | A mask A | a.b
+               | [ip6] [dir] host A6             [ip6] [dir] net A6/len
                | [tcp|udp|sctp] [dir] port N     [tcp|udp|sctp] [dir] portrange N-N
                | ether [dir] [host] M            [ether] broadcast | [ether] multicast
                | ip | ip6 | arp | rarp | tcp | udp | sctp | icmp | icmp6
@@ -34,12 +35,14 @@ header length); ``vlan`` shifts every later primitive by 4 bytes, in text order.
 operand (``ip[2] % 3 + 1`` is ``ip[2] % 4``).  One quirk is deliberately *not* copied:
 libpcap forgets the protocol check of an arithmetic operator's right operand (``gen_arth``
 drops ``a1->b``: ``ip[0] + tcp[0] = 5`` reads ``tcp[0]`` from any IPv4 packet); here every
-protocol a relation reads is checked.  Not supported: IPv6 addresses, host and service
-names, ``ip broadcast`` (needs a netmask), ``mpls``/``pppoe``/``gateway`` and the other link
-types.  A load past the captured bytes, or a division by zero at run time, makes the whole
-program return 0, as in the kernel.  Verdicts equal tcpdump's on whole frames, except where
-its optimizer folds such a division away (``0 / x``); on a truncated frame the verdict can
-also depend on which load comes first, and the two optimizers order loads differently.
+protocol a relation reads is checked.  IPv6 addresses (``host fd00::1``, ``ip6 src net
+fd00::/64``) test the IPv6 source and destination, as ``gen_host6`` does.  Not supported:
+host and service names, ``ip broadcast`` (needs a netmask), ``mpls``/``pppoe``/``gateway``
+and the other link types.  A load past the captured bytes, or a division by zero at run
+time, makes the whole program return 0, as in the kernel.  Verdicts equal tcpdump's on whole
+frames, except where its optimizer folds such a division away (``0 / x``); on a truncated
+frame the verdict can also depend on which load comes first, and the two optimizers order
+loads differently.
 """
 
 from __future__ import annotations
@@ -217,6 +220,24 @@ def host_net(node: p.HostNet) -> Cond:
     return any_of(*branches)
 
 
+def host_net6(node: p.HostNet6) -> Cond:
+    """``gen_host6``: the IPv6 source (at +8) or destination (at +24), word by word under the
+    mask, words the mask leaves out not read."""
+    L = node.link
+    if not node.mask:
+        return ethertype(L, ETH_P_IPV6)  # net ::/0
+
+    def at(off: int) -> Cond:
+        words = []
+        for i in range(4):
+            shift = 96 - 32 * i
+            m = (node.mask >> shift) & U32
+            if m:
+                words.append(eq(4, off + 4 * i, (node.addr >> shift) & U32, m))
+        return all_of(*words)
+    return BAnd(ethertype(L, ETH_P_IPV6), by_dir(node.dir, at(L + 8), at(L + 24)))
+
+
 def ether_addr(mac: bytes, direction: str) -> Cond:
     def at(off: int) -> Cond:
         return BAnd(eq(4, off + 2, int.from_bytes(mac[2:], "big")),
@@ -258,6 +279,8 @@ def cond(node: p.Node) -> Cond:
         return ip_proto(node.link, node.proto, node.v4, node.v6)
     if isinstance(node, p.HostNet):
         return host_net(node)
+    if isinstance(node, p.HostNet6):
+        return host_net6(node)
     if isinstance(node, p.EtherAddr):
         return ether_addr(node.mac, node.dir)
     if isinstance(node, p.EtherBroadcast):

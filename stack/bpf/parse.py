@@ -13,6 +13,7 @@ everything) or raises :class:`BpfError` whose message ends with ``(column N)``, 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -104,6 +105,16 @@ class HostNet:
 
 
 @dataclass(slots=True)
+class HostNet6:
+    """``[ip6] [dir] host|net`` with an IPv6 address (``gen_host6``): ``addr``/``mask``
+    as 128-bit integers."""
+    addr: int
+    mask: int
+    dir: str
+    link: int
+
+
+@dataclass(slots=True)
 class EtherAddr:
     mac: bytes
     dir: str
@@ -179,7 +190,7 @@ class Relation:
 
 
 Arith = Num | Len | Load | Bin | Neg
-Node = (And | Or | Not | EtherType | IpProto | HostNet | EtherAddr | EtherBroadcast
+Node = (And | Or | Not | EtherType | IpProto | HostNet | HostNet6 | EtherAddr | EtherBroadcast
         | EtherMulticast | IpMulticast | Port | Vlan | Relation)
 
 
@@ -190,6 +201,7 @@ _TOKEN = re.compile(rf"""
     (?P<ws>\s+)
   | (?P<mac>(?:{_HEX2}(?::{_HEX2}){{5}}|{_HEX2}(?:-{_HEX2}){{5}}
             |[0-9a-f]{{4}}\.[0-9a-f]{{4}}\.[0-9a-f]{{4}})(?![\w.:-]))
+  | (?P<ip6>(?:[0-9a-f]{{0,4}}:){{2,7}}(?:[0-9a-f]{{0,4}}|\d+(?:\.\d+){{3}})(?![\w.:]))
   | (?P<addr>\d+(?:\.\d+){{1,3}}(?![\w.:]))
   | (?P<range>\d+-\d+(?![\w.:-]))
   | (?P<num>(?:0x[0-9a-f]+|\d+)(?![\w.]))
@@ -377,7 +389,7 @@ class Parser:
     def at_id(self) -> bool:
         """An id: a number, address, range, MAC, or a name (refused later, with a reason)."""
         tok = self.tok
-        return tok.kind in ("num", "addr", "mac", "range") or (
+        return tok.kind in ("num", "addr", "ip6", "mac", "range") or (
             tok.kind == "word" and tok.text not in AND_OR and tok.text != "not")
 
     def proto_primitive(self) -> Node:
@@ -476,6 +488,8 @@ class Parser:
             raise self.error("'ether' needs an Ethernet address (aa:bb:cc:dd:ee:ff)", tok)
         if typ in ("port", "portrange") or tok.kind == "range":
             return self.port(tok, proto, direction, typ)
+        if tok.kind == "ip6":
+            return self.address6(tok, proto, direction, typ)
         if proto not in (None, "ip", "arp", "rarp"):
             raise self.error(f"'{proto}' modifier applied to {typ or 'host'}", tok)
         addr, mask = self.address(tok, typ)
@@ -504,6 +518,29 @@ class Parser:
             raise self.error(f"illegal port number {hi} > 65535", tok)
         protos = PORT_PROTOS if proto is None else (IP_PROTOS[proto],)
         return Port(lo, hi, direction, protos, self.link)
+
+    def address6(self, tok: Token, proto: str | None, direction: str,
+                 typ: str | None) -> HostNet6:
+        """``host X6`` or ``net X6/len`` (libpcap's ``gen_host6``/``gen_mcode6``)."""
+        if proto not in (None, "ip6"):
+            raise self.error(f"'{proto}' modifier applied to ip6 {typ or 'host'}", tok)
+        try:
+            addr = int(ipaddress.IPv6Address(tok.text))
+        except ValueError:
+            raise self.error(f"'{tok.text}' is not an IPv6 address", tok) from None
+        mask = (1 << 128) - 1
+        if self.tok.kind == "op" and self.tok.text == "/":
+            if typ != "net":
+                raise self.error("Mask syntax for networks only")
+            self.take()
+            length_tok = self.tok
+            length = self.num()
+            if length > 128:
+                raise self.error("mask length must be <= 128", length_tok)
+            mask = (mask << (128 - length)) & ((1 << 128) - 1)
+            if addr & ~mask:
+                raise self.error(f'non-network bits set in "{tok.text}/{length}"')
+        return HostNet6(addr, mask, direction, self.link)
 
     def address(self, tok: Token, typ: str | None) -> tuple[int, int]:
         """An IPv4 host, or a network as ``a.b.c.d/len``, ``a.b.c.d mask m.m.m.m`` or ``a.b``."""

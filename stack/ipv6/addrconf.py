@@ -430,38 +430,48 @@ class Addrconf:
     # -- listing -----------------------------------------------------------------------------
     def show(self) -> str:
         """``ip -6 addr``."""
-        now = self.net.sched.now
         lines = []
         for idev in self.net.ipv6.devs.values():
             if not idev.addrs:
                 continue
             dev = idev.dev
             lines.append(f"{dev.ifindex}: {dev.name}: mtu {idev.cnf.mtu}")
-            for ifa in idev.addrs:
-                scope = (
-                    "link"
-                    if ipv6_addr_is_linklocal(ifa.addr)
-                    else ("host" if ifa.addr == IN6ADDR_LOOPBACK else "global")
-                )
-                flags = [
-                    name
-                    for bit, name in (
-                        (IFA_F_TENTATIVE, "tentative"),
-                        (IFA_F_DADFAILED, "dadfailed"),
-                        (IFA_F_DEPRECATED, "deprecated"),
-                    )
-                    if ifa.flags & bit
-                ]
-                dyn = "" if ifa.flags & IFA_F_PERMANENT else " dynamic"
-                lines.append(
-                    f"    inet6 {ipv6_str(ifa.addr)}/{ifa.plen} scope {scope}{dyn}"
-                    + "".join(" " + f for f in flags)
-                )
-                lines.append(
-                    f"       valid_lft {_lft(ifa, ifa.valid_lft, now)} "
-                    f"preferred_lft {_lft(ifa, ifa.prefered_lft, now)}"
-                )
+            lines.extend(self.addr_lines(dev))
         return "".join(line + "\n" for line in lines)
+
+    def addr_lines(self, dev: NetDevice) -> list[str]:
+        """One device's ``inet6`` lines as ``ip -6 addr`` prints them (the shell's
+        ``ifaces`` too)."""
+        idev = self.net.ipv6.devs.get(dev)
+        if idev is None:
+            return []
+        now = self.net.sched.now
+        lines = []
+        for ifa in idev.addrs:
+            scope = (
+                "link"
+                if ipv6_addr_is_linklocal(ifa.addr)
+                else ("host" if ifa.addr == IN6ADDR_LOOPBACK else "global")
+            )
+            flags = [
+                name
+                for bit, name in (
+                    (IFA_F_TENTATIVE, "tentative"),
+                    (IFA_F_DADFAILED, "dadfailed"),
+                    (IFA_F_DEPRECATED, "deprecated"),
+                )
+                if ifa.flags & bit
+            ]
+            dyn = "" if ifa.flags & IFA_F_PERMANENT else " dynamic"
+            lines.append(
+                f"    inet6 {ipv6_str(ifa.addr)}/{ifa.plen} scope {scope}{dyn}"
+                + "".join(" " + f for f in flags)
+            )
+            lines.append(
+                f"       valid_lft {_lft(ifa, ifa.valid_lft, now)} "
+                f"preferred_lft {_lft(ifa, ifa.prefered_lft, now)}"
+            )
+        return lines
 
 
 def _lft(ifa: Inet6IfAddr, lft: int, now: int) -> str:

@@ -3,14 +3,15 @@
 ``inet6_init(net)`` is what loading Linux's ``ipv6`` module does to one namespace: the
 per-namespace state ``net.ipv6`` (:class:`NetnsIpv6`, Linux's ``struct netns_ipv6``: FIB,
 ND table, reassembly queues, ICMPv6 rate limiter, the devices' ``inet6_dev``), the upper-layer
-protocols of :data:`INET6_PROTOS` (``inet6_add_protocol``; ICMPv6 now, TCP and UDP join this
-table) and the ETH_P_IPV6 packet type of :data:`PTYPE6_HANDLERS` on every attached device,
+protocols of :data:`INET6_PROTOS` (``inet6_add_protocol``: ICMPv6, TCP, UDP) and the
+ETH_P_IPV6 packet type of :data:`PTYPE6_HANDLERS` on every attached device,
 after which every device that is up gets its link-local address (``addrconf_notify``).
 
 Deliberate deviation: ixsim loads "the ipv6 module" on first use (a host's first IPv6
 address, ``radvd`` or ``Net.enable_ipv6()``) rather than at boot, so a world without IPv6
 sends exactly the frames it sent before IPv6 existed (no DAD, RS or MLD chatter, no draws from
-the world's RNG).  Once loaded, IPv6 runs on every interface, as on Linux.
+the world's RNG).  Once loaded, IPv6 runs on every interface, as on Linux.  Creating an
+AF_INET6 socket loads it too (``socket(AF_INET6, ...)`` through :data:`INETSW6`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from stack.ipv6.input import ipv6_rcv
 from stack.ipv6.ndisc import nd_table, ndisc_rcv
 from stack.ipv6.reasm import Ip6Frags
 from stack.ipv6.route import Fib6, ipv6_dev_get_saddr
+from stack.ipv6.tcp_ipv6 import Tcp6Sock, tcp_v6_err, tcp_v6_rcv
+from stack.ipv6.udp import Udp6Sock, udpv6_err, udpv6_rcv
+from stack.sock import Sock
 from stack.uapi import (
     ETH_P_IPV6,
     IPPROTO_DSTOPTS,
@@ -33,6 +37,10 @@ from stack.uapi import (
     IPPROTO_HOPOPTS,
     IPPROTO_ICMPV6,
     IPPROTO_ROUTING,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    SOCK_DGRAM,
+    SOCK_STREAM,
 )
 from stack.wire.ipv6 import ipv6_addr_is_linklocal
 
@@ -43,6 +51,14 @@ Rcv = Callable[[Any, "SkBuff"], Any]
 
 INET6_PROTOS: dict[int, tuple[Rcv, Callable[..., None] | None]] = {
     IPPROTO_ICMPV6: (icmpv6_rcv, None),
+    IPPROTO_TCP: (tcp_v6_rcv, tcp_v6_err),  # tcpv6_protocol
+    IPPROTO_UDP: (udpv6_rcv, udpv6_err),  # udpv6_protocol
+}
+# inetsw6: socket type -> [(protocol, Sock class)], the first the default for proto 0
+# (``inet6_create``).  SOCK_RAW and ICMPv6 ping sockets are not modelled yet.
+INETSW6: dict[int, list[tuple[int, Callable[..., Sock]]]] = {
+    SOCK_STREAM: [(IPPROTO_TCP, Tcp6Sock)],
+    SOCK_DGRAM: [(IPPROTO_UDP, Udp6Sock)],
 }
 PTYPE6_HANDLERS: dict[int, Callable[[Any, Any, Any], int]] = {
     ETH_P_IPV6: ipv6_rcv,

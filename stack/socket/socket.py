@@ -49,9 +49,11 @@ from typing import Any
 
 from stack.af_inet import INETSW
 from stack.core.units import NS_PER_S
+from stack.ipv6.af_inet6 import INETSW6, inet6_init
+from stack.ipv6.sockglue import ipv6_addr_needs_scope_id
 from stack.packet import PacketSock
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN, Sock, oserror
-from stack.socket.addr import format_endpoint, sockaddr_in, to_user
+from stack.socket.addr import format_endpoint, sockaddr_in, sockaddr_in6, to_user, to_user6
 from stack.socket.fdtable import fdtable_of
 from stack.socket.msg import MsgOps
 from stack.socket.sockopt import (
@@ -74,6 +76,7 @@ from stack.socket.wait import (
 )
 from stack.uapi import (
     AF_INET,
+    AF_INET6,
     AF_PACKET,
     IPPROTO_IP,
     IPPROTO_TCP,
@@ -170,15 +173,33 @@ class Socket(MsgOps):
         return self._family
 
     def _kaddr(self, address: Any, what: str) -> Any:
-        """The user's address in the kernel's form (AF_PACKET tuples pass through)."""
+        """The user's address in the kernel's form (AF_PACKET tuples pass through; AF_INET6:
+        ``(16-byte addr, port, flowinfo, scope_id)``, a ``%name`` scope looked up)."""
         if self._family == AF_PACKET:
             return tuple(address)
+        if self._family == AF_INET6:
+            addr, port, flowinfo, scope = sockaddr_in6(address, what)
+            if isinstance(scope, str):
+                dev = self.net.kernel.dev_get_by_name(scope)
+                if dev is None:
+                    raise OSError(errno.EINVAL, f"no interface {scope!r} for the scope id")
+                scope = dev.ifindex
+            return addr, port, flowinfo, scope
         return sockaddr_in(address, what)
 
     def _uaddr(self, addr: Any) -> Any:
         if self._family == AF_PACKET:
             return addr
+        if self._family == AF_INET6:
+            return to_user6(addr, self._scope_id(addr))
         return to_user(addr)
+
+    def _scope_id(self, addr: Any) -> int:
+        """``ipv6_iface_scope_id``: a link-local address's interface is the socket's."""
+        if addr is None or len(addr) > 2 or len(addr[0] or b"") != 16:
+            return 0
+        dev = self.sk.bound_dev_if
+        return dev.ifindex if dev is not None and ipv6_addr_needs_scope_id(addr[0]) else 0
 
     @property
     def type(self) -> int:
@@ -317,7 +338,10 @@ class Socket(MsgOps):
     # -- connection setup --------------------------------------------------------------
     def bind(self, address: tuple[str, int]) -> None:
         kaddr = self._kaddr(address, "bind()")
-        self._check().bind(*kaddr[:2])
+        if self._family == AF_INET6:
+            self._check().bind(*kaddr)
+        else:
+            self._check().bind(*kaddr[:2])
 
     def listen(self, backlog: int = DEFAULT_BACKLOG) -> None:
         self._check().listen(max(int(backlog), 0))
@@ -329,12 +353,12 @@ class Socket(MsgOps):
 
         def op() -> tuple[Socket, tuple[str, int] | None]:
             self._check()
-            conn = Socket(self.net, sk.accept(), self._type, self._proto)
-            return conn, to_user(conn.sk.getpeername())
+            conn = Socket(self.net, sk.accept(), self._type, self._proto, self._family)
+            return conn, conn._uaddr(conn.sk.getpeername())
 
         return self._call(op, POLL_ACCEPT, "accept")
 
-    def _connect_op(self, addr: bytes, port: int) -> Callable[[], None]:
+    def _connect_op(self, addr: bytes, port: int, *scope: int) -> Callable[[], None]:
         sk = self._check()
         started = False
 
@@ -344,7 +368,7 @@ class Socket(MsgOps):
             if not started:
                 started = True
                 try:
-                    sk.connect(addr, port)  # BlockingIOError: EINPROGRESS, EALREADY
+                    sk.connect(addr, port, *scope)  # BlockingIOError: EINPROGRESS, EALREADY
                 except BlockingIOError as exc:
                     self._connect_errno = exc.errno or errno.EINPROGRESS
                     raise
@@ -356,12 +380,12 @@ class Socket(MsgOps):
 
     def connect(self, address: tuple[str, int]) -> Any:
         """Blocking: until established or refused. Non-blocking: BlockingIOError(EINPROGRESS)."""
-        dest = sockaddr_in(address, "connect()")
+        dest = self._kaddr(address, "connect()")
         return self._call(self._connect_op(*dest), POLL_CONNECT, "connect", target=dest)
 
     def connect_ex(self, address: tuple[str, int]) -> Any:
         """``connect`` returning an errno (0 on success, EAGAIN on timeout) instead of raising."""
-        dest = sockaddr_in(address, "connect()")
+        dest = self._kaddr(address, "connect()")
         connect = self._connect_op(*dest)
 
         def op() -> int:
@@ -700,10 +724,12 @@ class Socket(MsgOps):
     def getsockname(self) -> tuple[str, int]:
         if self._family == AF_PACKET:
             return self._check().getsockname()
+        if self._family == AF_INET6:
+            return self._uaddr(self._check().getsockname()) or ("::", 0, 0, 0)
         return to_user(self._check().getsockname()) or ("0.0.0.0", 0)
 
     def getpeername(self) -> tuple[str, int]:
-        peer = to_user(self._check().getpeername())
+        peer = self._uaddr(self._check().getpeername())
         if peer is None:
             raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
         return peer
@@ -749,8 +775,8 @@ class Socket(MsgOps):
 
     def __repr__(self) -> str:
         if self._fd < 0:
-            return f"<ixsim socket [closed] fd=-1, family={AF_INET}, type={self.type}>"
-        parts = [f"fd={self._fd}", f"family={AF_INET}", f"type={self.type}",
+            return f"<ixsim socket [closed] fd=-1, family={self._family}, type={self.type}>"
+        parts = [f"fd={self._fd}", f"family={self._family}", f"type={self.type}",
                  f"proto={self.proto}"]
         try:
             parts.append(f"laddr={self.getsockname()}")
@@ -783,10 +809,23 @@ def inet_create(net: Any, base: int, proto: int) -> Socket:
     raise OSError(errno.EPROTONOSUPPORT, f"Protocol not supported: {proto}")
 
 
-# net_families (sock_register): address family -> create(net, type, proto).  AF_INET6 would
-# register its inet6_create here.
+def inet6_create(net: Any, base: int, proto: int) -> Socket:
+    """``inet6_create`` (``net/ipv6/af_inet6.c``): the protocol from ``INETSW6``; the first
+    AF_INET6 socket loads IPv6 into the namespace (``stack.ipv6.af_inet6``)."""
+    answers = INETSW6.get(base)
+    if answers is None:
+        raise OSError(errno.ESOCKTNOSUPPORT, f"Socket type not supported: {base}")
+    for protocol, create in answers:
+        if proto in (0, protocol):
+            inet6_init(net)
+            return Socket(net, create(net), base, proto, family=AF_INET6)
+    raise OSError(errno.EPROTONOSUPPORT, f"Protocol not supported: {proto}")
+
+
+# net_families (sock_register): address family -> create(net, type, proto)
 NET_FAMILIES: dict[int, Callable[[Any, int, int], Socket]] = {
     AF_INET: inet_create,
+    AF_INET6: inet6_create,
     AF_PACKET: packet_create,
 }
 

@@ -33,7 +33,7 @@ def connect_init(sk: TcpSock) -> None:
     sk.max_window = 0
     mtu = sk.route.mtu
     win.sync_mss(sk, mtu)
-    sk.advmss = win.mss_clamp_user(sk, win.advmss_for_mtu(mtu))
+    sk.advmss = win.mss_clamp_user(sk, win.advmss_for_mtu(mtu, sk.net_header_len))
     win.initialize_rcv_mss(sk)
     if sk.userlocks & 2 and (sk.window_clamp > win.full_space(sk) or not sk.window_clamp):
         sk.window_clamp = win.full_space(sk)

@@ -190,7 +190,8 @@ def conn_request(listener: TcpSock, rx: RxSeg, tw_isn: int) -> SkbDropReason | N
         req.iss, req.mss = syncookies_mod.init_sequence(listener, rx, mss)
     else:
         req.iss = tw_isn or table.secure_seq(req.laddr, req.lport, req.raddr, req.rport)
-    req.advmss = win.mss_clamp_user(listener, win.advmss_for_mtu(route.mtu))
+    req.advmss = win.mss_clamp_user(listener, win.advmss_for_mtu(
+        route.mtu, win.IPV6_NET_HEADER_LEN if len(req.raddr) == 16 else 20))
     space = win.full_space(listener)
     if listener.userlocks & 2 and (not listener.window_clamp
                                    or listener.window_clamp > space):
@@ -493,7 +494,7 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
                  "user_mss", "linger", "linger2", "sk_sndbuf", "sk_rcvbuf", "userlocks",
                  "syn_retries", "user_timeout", "reuseaddr", "priority", "mark", "rcvtimeo",
                  "sndtimeo", "tos", "ttl", "notsent_lowat", "bound_dev_if", "pmtudisc",
-                 "recverr"):
+                 "recverr", "ipv6only", "hop_limit", "tclass", "rxopt"):
         setattr(child, name, getattr(listener, name))
     # sk_clone_lock copies the whole struct sock: every SOL_SOCKET flag and value the user set
     # (SO_KEEPALIVE, SO_LINGER, SO_OOBINLINE, SO_RCVLOWAT, SO_BINDTODEVICE, ...)
@@ -503,7 +504,8 @@ def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | N
     child.ca = type(listener.ca)()
     child.laddr, child.lport, child.raddr, child.rport = req.key
     child.route = req.route
-    child.features = req.route.dev.features if req.route.dev is not None else 0
+    child.features = listener.table.route_caps(req.route, child.raddr)
+    child.net_header_len = win.IPV6_NET_HEADER_LEN if len(child.raddr) == 16 else 20
     child.iss = req.iss
     child.snd_una = child.snd_nxt = child.write_seq = req.iss + 1
     child.snd_sml = child.snd_up = child.pushed_seq = req.iss + 1

@@ -91,6 +91,7 @@ from stack.tcp.state import (
     tcp_set_state,
 )
 from stack.tcp.tsq import autocork
+from stack.tcp.window import IPV6_NET_HEADER_LEN
 from stack.uapi import (
     MSG_DONTWAIT,
     MSG_FASTOPEN,
@@ -193,8 +194,8 @@ def connect(sk: TcpSock, addr: bytes, port: int) -> None:
     sk.raddr = addr
     sk.rport = port
     sk.route = route
-    dev = getattr(route, "dev", None)
-    sk.features = dev.features if dev is not None else 0
+    sk.net_header_len = IPV6_NET_HEADER_LEN if len(addr) == 16 else 20
+    sk.features = table.route_caps(route, addr)
     tcp_set_state(sk, SYN_SENT)
     try:
         table.hash_connect(sk)

@@ -33,6 +33,7 @@ from stack.core.features import NETIF_F_CSUM_MASK
 from stack.core.skbuff import (
     SKB_GSO_TCP_ECN,
     SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
     SKB_TRUESIZE_OVERHEAD,
     SkBuff,
     alloc_skb,
@@ -114,7 +115,8 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     if pcount > 1:
         skb.gso_size = seg.mss
         skb.gso_segs = pcount
-        skb.gso_type = SKB_GSO_TCPV4 | SKB_GSO_TCP_ECN if flags & CWR else SKB_GSO_TCPV4
+        gso = SKB_GSO_TCPV6 if sk.net_header_len == win.IPV6_NET_HEADER_LEN else SKB_GSO_TCPV4
+        skb.gso_type = gso | SKB_GSO_TCP_ECN if flags & CWR else gso
     if clone:
         seg.tx_time = now
         seg.tx_edt = sk.tcp_wstamp_ns  # skb_mstamp_ns: this send's departure time

@@ -88,6 +88,7 @@ class TcpSock(Sock):
         self.sk_frag = PageFrag()  # the page sendmsg copies into under NETIF_F_SG
         self.pseudo_base: tuple[bytes, bytes, int] | None = None  # output._pseudo_sum's cache
         self.pmtu = 0
+        self.net_header_len = 20  # icsk_af_ops->net_header_len: 40 on an IPv6 connection
         self.icmp_pmtu = 0  # a smaller path MTU learned from ICMP
         # send sequence space (RFC 9293 §3.3.1)
         self.iss = 0

@@ -8,11 +8,19 @@ offsets from a keyed hash plus a clock, RFC 6528).
 
 Contract: ``net.tcp = TcpTable(net)`` (``tcp_init(net)`` does it; ``stack.af_inet``
 registers ``tcp_v4_rcv``/``tcp_v4_err`` for IPPROTO_TCP).  Two hooks decouple TCP from IP:
-``table.transmit(skb, saddr, daddr)`` (default: ``stack.ipv4.output.ip_queue_xmit``) and
-``table.route(daddr, saddr=None[, oif])`` (``oif``: an SO_BINDTODEVICE device) returning
-a route with ``.dev`` (``.features``, ``.mtu``),
-``.src`` and ``.mtu`` (default: ``stack.ipv4.route.route_output``); tests replace both.
-Keys are ``(local addr, local port, remote addr, remote port)`` with 4-byte addresses.
+``table.transmit(skb, saddr, daddr)`` (default: ``stack.ipv4.output.ip_queue_xmit``, or
+``stack.ipv6.output.ip6_xmit`` for 16-byte addresses) and ``table.route(daddr, saddr=None[,
+oif])`` (``oif``: an SO_BINDTODEVICE device) returning a route with ``.dev`` (``.features``,
+``.mtu``), ``.src`` and ``.mtu`` (default: ``stack.ipv4.route.route_output`` or
+``stack.ipv6.route.route_output6``); tests replace both.
+
+Both families share these hashes, as Linux's ``tcp_hashinfo`` does: keys are ``(local addr,
+local port, remote addr, remote port)`` with 4-byte addresses for IPv4 (an AF_INET6 socket's
+v4-mapped connection included: the kernel Sock holds the IPv4 addresses, the socket layer
+shows them as ``::ffff:a.b.c.d``) and 16-byte ones for IPv6; the wildcard is INADDR_ANY for
+both.  ``tcp_v6_rcv`` (``stack.ipv6.tcp_ipv6``) enters through :func:`tcp_rcv` as
+``tcp_v4_rcv`` does; listeners and port conflicts follow the family rules of
+``stack.sock.inet_rcv_saddr_conflict`` (IPV6_V6ONLY).
 """
 
 from __future__ import annotations
@@ -23,6 +31,13 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from stack.core.dropreason import SkbDropReason
+from stack.core.features import (
+    NETIF_F_CSUM_MASK,
+    NETIF_F_HW_CSUM,
+    NETIF_F_IPV6_CSUM,
+    NETIF_F_TSO,
+    NETIF_F_TSO6,
+)
 from stack.core.skbuff import (
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
@@ -31,7 +46,9 @@ from stack.core.skbuff import (
 )
 from stack.ipv4.output import ip_queue_xmit
 from stack.ipv4.route import route_output
-from stack.sock import EPOLLERR, SOCK_BINDPORT_LOCK, oserror
+from stack.ipv6.output import Flow6, ip6_xmit
+from stack.ipv6.route import Route6, route_output6
+from stack.sock import EPOLLERR, SOCK_BINDPORT_LOCK, inet_rcv_saddr_conflict, oserror
 from stack.sock_reuseport import ehashfn, reuseport_select_sock
 from stack.tcp import minisocks, output, rcv, recovery
 from stack.tcp import window as win
@@ -42,7 +59,7 @@ from stack.tcp.rcv import RxSeg
 from stack.tcp.seq import SEQ_MASK, s32
 from stack.tcp.state import LISTEN, SYN_RECEIVED, SYN_SENT, TIME_WAIT
 from stack.tcp.tsq_tasklet import TsqTasklet
-from stack.uapi import IP_PMTUDISC_DO, IP_PMTUDISC_WANT
+from stack.uapi import AF_INET, AF_INET6, IP_PMTUDISC_DO, IP_PMTUDISC_WANT
 from stack.wire.errors import BadChecksum, Malformed
 from stack.wire.ipv4 import INADDR_ANY, IPPROTO_TCP, ipv4_is_loopback
 from stack.wire.tcp import RST, TcpPacket, TcpRepr
@@ -94,6 +111,8 @@ class TcpTable:
     # -- the IP hooks ----------------------------------------------------------------------------
     def _ip_transmit(self, skb: SkBuff, saddr: bytes, daddr: bytes) -> Any:
         sk = skb.sk
+        if len(daddr) == 16:
+            return self._ip6_transmit(skb, sk, saddr, daddr)
         if sk is None:
             return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP)
         skb.priority = sk.priority  # __ip_queue_xmit: SO_PRIORITY / IP_TOS, SO_MARK
@@ -103,7 +122,37 @@ class TcpTable:
                              pmtudisc == IP_PMTUDISC_WANT or pmtudisc == IP_PMTUDISC_DO,
                              rt=sk.route)
 
+    def _ip6_transmit(self, skb: SkBuff, sk: Any, saddr: bytes, daddr: bytes) -> Any:
+        """``inet6_csk_xmit``: the socket's traffic class and hop limit, its cached route."""
+        if sk is None:
+            return ip6_xmit(self.net, skb, Flow6(saddr, daddr, IPPROTO_TCP))
+        skb.priority = sk.priority
+        skb.mark = sk.mark
+        rt = sk.route if isinstance(sk.route, Route6) else None
+        return ip6_xmit(self.net, skb, Flow6(saddr, daddr, IPPROTO_TCP, sk.tclass, sk.hop_limit,
+                                             sk.bound_dev_if), rt)
+
+    def route_caps(self, route: Any, daddr: bytes) -> int:
+        """``sk_setup_caps``: the offloads a connection may use on ``route``'s device.
+
+        IPv4 keeps the device's features.  IPv6 needs a checksum offload that covers it
+        (NETIF_F_HW_CSUM or NETIF_F_IPV6_CSUM) and NETIF_F_TSO6, never IPv4's NETIF_F_TSO
+        (the ixgb driver offers NETIF_F_HW_CSUM and both TSOs, docs/hardware.md §2.5); on a
+        device without TSO6 TCP cuts IPv6 segments to one MSS itself.
+        """
+        dev = getattr(route, "dev", None)
+        if dev is None:
+            return 0
+        features = dev.features
+        if len(daddr) == 16:
+            features &= ~NETIF_F_TSO
+            if not features & (NETIF_F_HW_CSUM | NETIF_F_IPV6_CSUM):
+                features &= ~(NETIF_F_CSUM_MASK | NETIF_F_TSO6)
+        return features
+
     def _ip_route(self, daddr: bytes, saddr: bytes | None = None, oif: Any = None) -> Any:
+        if len(daddr) == 16:
+            return route_output6(self.net, daddr, saddr, oif)
         rt = route_output(self.net, daddr, saddr, oif)
         if rt is None:
             raise oserror(errno.ENETUNREACH)
@@ -146,7 +195,7 @@ class TcpTable:
         for sk2 in self.bhash.get(port, ()):
             if sk2 is sk:
                 continue
-            if addr != INADDR_ANY and sk2.laddr != INADDR_ANY and sk2.laddr != addr:
+            if not inet_rcv_saddr_conflict(sk, addr, sk2, sk2.laddr):
                 continue
             if (sk.bound_dev_if is not None and sk2.bound_dev_if is not None
                     and sk.bound_dev_if is not sk2.bound_dev_if):
@@ -279,17 +328,29 @@ class TcpTable:
         SO_REUSEPORT group stands for the group, whose member for this flow is picked by the
         hash of the 4-tuple (``lookup_reuseport``, ``stack.sock_reuseport``)."""
         best = None
+        best_score = 0
+        v6 = len(daddr) == 16
         for sk in self.lhash.get(dport, ()):
             if sk.bound_dev_if is not None and dev is not None and sk.bound_dev_if is not dev:
                 continue
             if sk.laddr == daddr:
                 best = sk
                 break
-            if sk.laddr == INADDR_ANY and best is None:
-                best = sk
+            if sk.laddr != INADDR_ANY:
+                continue
+            # the wildcard (compute_score): an AF_INET6 socket hears IPv6, and IPv4 unless
+            # IPV6_V6ONLY; for IPv4 an AF_INET socket is preferred over a dual-stack one
+            if v6:
+                score = 2 if sk.family == AF_INET6 else 0
+            elif sk.family == AF_INET:
+                score = 2
+            else:
+                score = 0 if sk.ipv6only else 1
+            if score > best_score:
+                best, best_score = sk, score
         if best is not None and best.reuseport:
             group = [sk for sk in self.lhash[dport] if sk.reuseport and sk.laddr == best.laddr
-                     and sk.bound_dev_if is best.bound_dev_if]
+                     and sk.bound_dev_if is best.bound_dev_if and sk.family == best.family]
             if len(group) > 1:
                 return reuseport_select_sock(group, ehashfn(daddr, dport, saddr, sport))
         return best
@@ -315,14 +376,18 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
     segment with page fragments (a local peer's, over loopback or veth) is made linear
     first: the parser reads the head (deviation: Linux reads fragments in place).
     """
-    mib = net.mib.tcp
     if skb.data_len:  # page fragments (veth, loopback): the segment parser reads the head
         skb_linearize(skb)
     head = skb.head
     nh = skb.network_header
-    saddr = bytes(head[nh + 12:nh + 16])
-    daddr = bytes(head[nh + 16:nh + 20])
-    buf = memoryview(head)[skb.data:skb.tail]
+    return tcp_rcv(net, skb, bytes(head[nh + 12:nh + 16]), bytes(head[nh + 16:nh + 20]))
+
+
+def tcp_rcv(net: Any, skb: SkBuff, saddr: bytes, daddr: bytes) -> int:
+    """What ``tcp_v4_rcv`` and ``tcp_v6_rcv`` share once they have the addresses: check the
+    segment (checksum over the family's pseudo-header), look it up, hand it over."""
+    mib = net.mib.tcp
+    buf = memoryview(skb.head)[skb.data:skb.tail]
     try:
         if skb.ip_summed == CHECKSUM_UNNECESSARY or skb.ip_summed == CHECKSUM_PARTIAL:
             pkt = TcpPacket.checked(buf)  # verified by the NIC (PARTIAL: GRO merged it)

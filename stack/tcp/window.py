@@ -56,13 +56,22 @@ def full_space(sk: TcpSock) -> int:
     return win_from_space(sk.sk_rcvbuf)
 
 
+IPV6_NET_HEADER_LEN = 40  # icsk_af_ops->net_header_len of ipv6_specific
+IP6_RT_MIN_ADVMSS = 1220  # net.ipv6.route.min_adv_mss: IPV6_MIN_MTU - 20 - 40
+
+
 def tcp_space(sk: TcpSock) -> int:
     """Window for the receive memory still free (``tcp_space``)."""
     return win_from_space(sk.sk_rcvbuf - sk.rmem_alloc)
 
 
-def advmss_for_mtu(mtu: int) -> int:
-    """``ipv4_default_advmss``: what a route with ``mtu`` lets us advertise."""
+def advmss_for_mtu(mtu: int, net_header_len: int = 20) -> int:
+    """``ipv4_default_advmss`` (``net_header_len`` 20) or ``ip6_default_advmss`` (40: the
+    MTU less 60, at least ``ip6_rt_min_advmss``' 1220): what a route with ``mtu`` lets us
+    advertise."""
+    if net_header_len == IPV6_NET_HEADER_LEN:
+        return min(max(mtu - IPV6_NET_HEADER_LEN - TCP_HLEN, IP6_RT_MIN_ADVMSS),
+                   65535 - TCP_HLEN)
     return min(max(mtu - 40, 256), 65535 - 40)
 
 
@@ -73,7 +82,7 @@ def mss_clamp_user(sk: TcpSock, mss: int) -> int:
 
 def mtu_to_mss(sk: TcpSock, pmtu: int) -> int:
     """Payload per segment for ``pmtu``, options (timestamps) included (``tcp_mtu_to_mss``)."""
-    mss = min(pmtu - 40, sk.mss_clamp)
+    mss = min(pmtu - sk.net_header_len - TCP_HLEN, sk.mss_clamp)
     mss -= sk.tcp_header_len - TCP_HLEN
     return max(mss, TCP_MIN_SND_MSS)
 

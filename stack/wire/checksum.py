@@ -7,7 +7,8 @@ per-byte work (RFC 1071).  Partial sums are unfolded-to-16-bit, uncomplemented i
 
 Contract: ``l4_checksum`` sums the segment as it is, so the caller zeroes the checksum field
 first (the views' ``fill_checksum`` do).  ``verify_l4`` sums the segment *with* its checksum
-field and is true when the total folds to zero.  Addresses are 4-byte network-order bytes.
+field and is true when the total folds to zero.  Addresses are 4-byte (IPv4) or 16-byte
+(IPv6) network-order bytes.
 A checksum-offload transmit stores ``pseudo_header_sum(...)`` itself in the field (Linux's
 ``CHECKSUM_PARTIAL``: ``th->check = ~tcp_v4_check(len, saddr, daddr, 0)``).
 
@@ -35,8 +36,13 @@ def pseudo_header_sum(src_ip: Buffer, dst_ip: Buffer, proto: int, length: int) -
     """Partial sum (0..0xFFFF, not complemented) of the IPv4 pseudo-header.
 
     The pseudo-header is src, dst, a zero byte, the protocol and the L4 length
-    (RFC 9293 §3.1); Linux's ``csum_tcpudp_nofold`` folded to 16 bits.
+    (RFC 9293 §3.1); Linux's ``csum_tcpudp_nofold`` folded to 16 bits.  Given 16-byte
+    addresses it is the IPv6 pseudo-header's sum (:func:`pseudo_header_sum6`): the same
+    words, the 32-bit upper-layer length summing as the 16-bit one below 64 KiB (RFC 8200
+    §8.1), so TCP and UDP checksum either family through this one function.
     """
+    if len(src_ip) == 16:
+        return pseudo_header_sum6(src_ip, dst_ip, proto, length)
     s = int.from_bytes(src_ip, "big")
     d = int.from_bytes(dst_ip, "big")
     total = (s >> 16) + (s & 0xFFFF) + (d >> 16) + (d & 0xFFFF) + proto + length

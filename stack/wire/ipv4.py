@@ -20,6 +20,7 @@ Spec: RFC 791 §3.1; RFC 2474 and RFC 3168 (DSCP, ECN); RFC 1071 (checksum).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,9 +133,22 @@ def ip_bytes(text: str) -> bytes:
 
 
 def ip_str(addr: Buffer) -> str:
-    """4 bytes -> ``"10.0.0.1"``."""
+    """4 bytes -> ``"10.0.0.1"``; 16 bytes (an IPv6 socket's, in shared listings) -> RFC 5952
+    text, as ``inet_ntop`` prints it."""
+    if len(addr) == 16:
+        return ipv6_ntop(bytes(addr))
     a, b, c, d = addr
     return f"{a}.{b}.{c}.{d}"
+
+
+def ipv6_ntop(addr: bytes) -> str:
+    """``inet_ntop(AF_INET6)``: RFC 5952, a v4-mapped address with its dotted quad."""
+    if addr[:12] == _V4MAPPED:
+        return "::ffff:" + ip_str(addr[12:])
+    return ipaddress.IPv6Address(addr).compressed
+
+
+_V4MAPPED = bytes(10) + b"\xff\xff"
 
 
 def ip_to_int(addr: Buffer | str) -> int:
