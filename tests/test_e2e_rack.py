@@ -14,17 +14,19 @@ from ixsim.clock import NS_PER_MS, NS_PER_US
 MIB = 1 << 20
 
 
-def _flow(**impair: object) -> netsim.Flow:
+def _flow(nbytes: int = 8 * MIB, cc: str | None = None, **impair: object) -> netsim.Flow:
     with netsim.pair(3, latency=NS_PER_MS // 2, buffers=netsim.BUFFER_MAX) as p:
         for kind, value in impair.items():
             p.cable.set_impairment(kind, value, direction="ab")
-        flow = netsim.transfer(p.world, p.a, p.b, "10.0.0.2", 8 * MIB, seed=3)
+        flow = netsim.transfer(p.world, p.a, p.b, "10.0.0.2", nbytes, seed=3, cc=cc)
     assert flow.intact
     return flow
 
 
 def test_reordering_is_learnt_and_not_retransmitted() -> None:
-    flow = _flow(reorder=(0.05, 100 * NS_PER_US))
+    # Reno: CUBIC's HyStart ACK train ends slow start early when held-back segments stretch a
+    # round past its threshold (as on Linux), and slow start is not what this test is about.
+    flow = _flow(16 * MIB, "reno", reorder=(0.05, 100 * NS_PER_US))
     info = flow.sender_info
     assert flow.counter("sender", "tcpext.TCPSACKReorder") > 100
     assert info.reord_seen > 100 and info.reordering > 3

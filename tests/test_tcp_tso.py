@@ -62,3 +62,20 @@ def test_offloaded_established_headers_are_the_bytes_tcprepr_emits() -> None:
         runs.append([(s.th, s.data) for s in p.drain()])
     assert runs[0] == runs[1] and len(runs[0]) >= 5
     assert any(th.sack_blocks for th, _ in runs[1])
+
+
+def test_an_ack_of_part_of_a_tso_skb_is_an_rtt_sample() -> None:
+    """``tcp_clean_rtx_queue`` times a partly acknowledged super-segment too: after a 2 ms
+    handshake, an ACK of two MSS of a 5-MSS skb 700 us after it left brings min_rtt to
+    700 us and srtt down by an eighth of the difference."""
+    p = Peer(features=TSO)
+    sk = established(p, rtt=2 * MS)
+    assert sk.min_rtt_us == 2000 and sk.srtt_us >> 3 == 2000
+    start = p.ack
+    sk.sendmsg(b"t" * (10 * 1448))
+    sent = p.drain()
+    assert [len(s.data) for s in sent] == [5 * 1448, 5 * 1448]  # two TSO skbs
+    p.send(ACK, ack=start + 2 * 1448, at=sent[0].time + 700 * 1000)
+    assert sk.snd_una == start + 2 * 1448 and sk.packets_out == 8
+    assert sk.min_rtt_us == 700
+    assert sk.srtt_us == 2000 * 8 - 2000 + 700

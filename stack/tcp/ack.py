@@ -298,6 +298,16 @@ def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int,
                     if seg.sacked & TCPCB_SACKED_RETRANS:
                         sk.retrans_out -= gone
                     sk.delivered += gone
+                    # The acked head of a TSO skb times the ACK as a whole skb would
+                    # (tcp_clean_rtx_queue reads the skb's timestamp before the
+                    # "fully_acked" check): without it a flight of 64 KB skbs ACKed
+                    # every few MSS gives an RTT sample only once per skb.
+                    if seg.sacked & (TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS):
+                        flag |= FLAG_RETRANS_DATA_ACKED
+                    elif not seg.sacked & TCPCB_SACKED_ACKED:
+                        last_ackt = seg.tx_time
+                        if first_ackt < 0:
+                            first_ackt = last_ackt
                     rate.skb_delivered(sk, seg, rs)
                 flag |= FLAG_DATA_ACKED
             break

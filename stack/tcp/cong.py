@@ -124,10 +124,14 @@ def in_slow_start(sk: TcpSock) -> bool:
 
 
 def is_cwnd_limited(sk: TcpSock) -> bool:
-    """Was the last flight limited by cwnd (not by the application)?  (``tcp_is_cwnd_limited``)"""
-    if sk.cwnd < sk.ssthresh:  # slow start: grow while cwnd < 2 * the largest flight seen
+    """Was the last flight limited by cwnd (not by the application, the peer's window or
+    TCP Small Queues)?  (``tcp_is_cwnd_limited`` as of Linux 6.0: the flag first; in slow
+    start cwnd may also grow to twice the largest flight of the current window)"""
+    if sk.is_cwnd_limited:
+        return True
+    if sk.cwnd < sk.ssthresh:
         return sk.cwnd < 2 * sk.max_packets_out
-    return sk.is_cwnd_limited
+    return False
 
 
 def slow_start(sk: TcpSock, acked: int) -> int:

@@ -2,13 +2,17 @@
 
 Mirrors Linux's ``net/ipv4/tcp_cubic.c`` (BIC-TCP lineage): the cubic window
 ``W(t) = C (t - K)^3 + W_max`` with C = 0.4 (``bic_scale`` 41/1024 x 10) and
-beta = 717/1024 ~ 0.7, fast convergence, the Reno-friendly region (RFC 9438 §4.3), and HyStart's
-delay-increase detection to leave slow start early.  Time is the scheduler's, in ms (Linux's
-jiffies at HZ=1000); the target is computed one ``delay_min`` ahead as Linux does.
+beta = 717/1024 ~ 0.7, fast convergence, the Reno-friendly region (RFC 9438 §4.3), and HyStart
+(``hystart_detect`` = both detectors, Linux's default) to leave slow start early: the ACK
+train (a round's ACKs keep arriving, no more than ``hystart_ack_delta_us`` apart, for longer
+than half of ``delay_min`` plus an allowance for TSO/GRO, ``hystart_ack_delay``; the whole of
+it when something paces the socket) and the delay increase (a round's minimum RTT above
+``delay_min`` by ``delay_min / 8`` clamped to 4..16 ms).  On a short path the ACK train is
+what ends slow start: the delay detector needs 4 ms of queue.  Time is the scheduler's, in
+ms (Linux's jiffies at HZ=1000); the target is computed one ``delay_min`` ahead as Linux does.
 
 Deviations: the cube root is computed in floating point rather than with Linux's table and
-Newton step (the result is the same integer to within 1 in units of 2^-10 s); HyStart's
-ACK-train detector is not implemented, only the delay detector.
+Newton step (the result is the same integer to within 1 in units of 2^-10 s).
 
 Spec: RFC 9438 §4.2-§4.8; HyStart (Ha & Rhee 2011).
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.units import HZ, NS_PER_MS, NS_PER_US
+from stack.sock import SK_PACING_NONE
 from stack.tcp.cong import (
     CA_EVENT_TX_START,
     CongestionOps,
@@ -27,6 +32,7 @@ from stack.tcp.cong import (
     reno_undo_cwnd,
     slow_start,
 )
+from stack.tcp.pacing import SK_GSO_MAX_SIZE
 from stack.tcp.state import CaState
 
 if TYPE_CHECKING:
@@ -40,6 +46,8 @@ FAST_CONVERGENCE = True
 TCP_FRIENDLINESS = True
 HYSTART = True
 HYSTART_LOW_WINDOW = 16
+HYSTART_ACK_DELTA_US = 2000  # hystart_ack_delta_us: the most between two ACKs of a train
+USEC_PER_MSEC = 1000
 HYSTART_MIN_SAMPLES = 8
 HYSTART_DELAY_MIN_US = 4000
 HYSTART_DELAY_MAX_US = 16000
@@ -63,15 +71,16 @@ class Cubic(CongestionOps):
 
     def __init__(self) -> None:
         self.reset()
-        self.delay_min = 0
-        self.found = False
         self.round_start = 0
+        self.last_ack = 0
         self.end_seq = 0
         self.curr_rtt = 0
         self.sample_cnt = 0
 
     def reset(self) -> None:
-        """``bictcp_reset``: forget the epoch (not delay_min nor HyStart's state)."""
+        """``bictcp_reset``: forget the epoch, ``delay_min`` and HyStart's verdict."""
+        self.delay_min = 0
+        self.found = False
         self.cnt = 0
         self.last_max_cwnd = 0
         self.last_cwnd = 0
@@ -83,7 +92,8 @@ class Cubic(CongestionOps):
         self.tcp_cwnd = 0
 
     def hystart_reset(self, sk: TcpSock) -> None:
-        self.round_start = sk.now() // NS_PER_US
+        """``bictcp_hystart_reset``: a new round starts now and ends at ``snd_nxt``."""
+        self.round_start = self.last_ack = sk.now() // NS_PER_US
         self.end_seq = sk.snd_nxt
         self.curr_rtt = 0xFFFFFFFF
         self.sample_cnt = 0
@@ -181,9 +191,21 @@ class Cubic(CongestionOps):
             self.hystart_update(sk, delay)
 
     def hystart_update(self, sk: TcpSock, delay: int) -> None:
-        """HyStart delay detection: leave slow start when the RTT grows by an eighth."""
+        """``hystart_update``: leave slow start (ssthresh = cwnd) on an ACK train longer than
+        its threshold or on a round whose minimum RTT grew by an eighth (4..16 ms)."""
         if sk.snd_una > self.end_seq:
             self.hystart_reset(sk)
+        now = sk.now() // NS_PER_US
+        if now - self.last_ack <= HYSTART_ACK_DELTA_US:
+            self.last_ack = now
+            threshold = self.delay_min + hystart_ack_delay(sk)
+            if sk.sk_pacing_status == SK_PACING_NONE:
+                threshold >>= 1  # pacing may have spread the round over up to RTT/2
+            if now - self.round_start > threshold:
+                self.found = True
+                sk.net.mib.tcpext["TCPHystartTrainDetect"] += 1
+                sk.net.mib.tcpext["TCPHystartTrainCwnd"] += sk.cwnd
+                sk.ssthresh = sk.cwnd
         self.curr_rtt = min(self.curr_rtt, delay)
         if self.sample_cnt < HYSTART_MIN_SAMPLES:
             self.sample_cnt += 1
@@ -197,3 +219,13 @@ class Cubic(CongestionOps):
 
     def undo_cwnd(self, sk: TcpSock) -> int:
         return reno_undo_cwnd(sk)
+
+
+def hystart_ack_delay(sk: TcpSock) -> int:
+    """``hystart_ack_delay``: the ACK train's allowance for TSO/GRO aggregation, µs: four
+    ``sk_gso_max_size`` super-segments at ``sk_pacing_rate`` (which is doubled in slow start),
+    at most 1 ms; 0 before there is a rate."""
+    rate = sk.sk_pacing_rate
+    if not rate:
+        return 0
+    return min(USEC_PER_MSEC, SK_GSO_MAX_SIZE * 4 * 1_000_000 // rate)
