@@ -131,11 +131,19 @@ def test_delivery_rate_follows_a_rate_limited_cable() -> None:
         assert i.delivery_rate_app_limited == 1 and 0 < i.delivery_rate < MSS * 1000
         raw = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 248)
         assert raw[7] & 1  # tcpi_delivery_rate_app_limited:1
-        _bulk(w, c, conn, 300)
-        i = c.sk.info()
+        samples: list[int] = []
+
+        def sample(ms: int) -> None:
+            if ms >= 150:  # past slow start: the link is full
+                samples.append(c.sk.info().delivery_rate)
+
+        _bulk(w, c, conn, 400, each=sample)
         expected = _goodput_bps(200e6)
-        assert 0.9 * expected < i.delivery_rate < 1.1 * expected
-        assert i.delivery_rate_app_limited == 0
+        # each sample is one ACK's (TSO bursts and stretched ACKs make single ones noisy, as
+        # on Linux); their median is the bottleneck's rate
+        median = sorted(samples)[len(samples) // 2]
+        assert 0.9 * expected < median < 1.1 * expected
+        assert c.sk.info().delivery_rate_app_limited == 0
         raw = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 248)
         assert not raw[7] & 1
 
