@@ -33,8 +33,15 @@ BUFS = "4096 131072 33554432"
 MSS = 1448
 
 
-def _pair(w: World, rate: str, latency: str, cc: str | None = None, *, bufs: str = BUFS,
-          router: bool = False):
+def _pair(
+    w: World,
+    rate: str,
+    latency: str,
+    cc: str | None = None,
+    *,
+    bufs: str = BUFS,
+    router: bool = False,
+):
     """a and b joined by a cable of ``rate`` (a link negotiated down: the queue is a's own,
     under TSQ), or with ``router``, through a switch whose port to b runs at ``rate`` (the
     queue is the switch's, in the network), each leg with half of ``latency``."""
@@ -63,8 +70,9 @@ def _pair(w: World, rate: str, latency: str, cc: str | None = None, *, bufs: str
     return a, b, c, conn
 
 
-def _bulk(w: World, c, conn, duration_ms: int, step: str = "1ms", each=None,
-          read: bool = True) -> int:
+def _bulk(
+    w: World, c, conn, duration_ms: int, step: str = "1ms", each=None, read: bool = True
+) -> int:
     """Keep the sender's buffer full for ``duration_ms``; the receiver reads all along.
     ``each(ms)`` runs after every step.  Returns the bytes received."""
     chunk = bytes(MIB)
@@ -218,7 +226,7 @@ def test_bbr_paces_at_the_bottleneck_and_cycles_its_states() -> None:
         assert BBR_PROBE_RTT in order
         probe_rtt_at = next(ms for ms, m in modes if m == BBR_PROBE_RTT)
         assert 9_500 <= probe_rtt_at <= 11_500
-        after = order[order.index(BBR_PROBE_RTT) + 1:]
+        after = order[order.index(BBR_PROBE_RTT) + 1 :]
         assert after and after[0] == BBR_PROBE_BW  # the pipe was full: back to PROBE_BW
         assert gains == {BBR_UNIT * 5 // 4, BBR_UNIT * 3 // 4, BBR_UNIT}
         bottleneck = _goodput_bps(50e6)

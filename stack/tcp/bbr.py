@@ -233,8 +233,9 @@ class Bbr(CongestionOps):
         return 0
 
     # -- cwnd ---------------------------------------------------------------------------------
-    def set_cwnd_to_recover_or_restore(self, sk: TcpSock, rs: RateSample,
-                                       acked: int) -> tuple[bool, int]:
+    def set_cwnd_to_recover_or_restore(
+        self, sk: TcpSock, rs: RateSample, acked: int
+    ) -> tuple[bool, int]:
         """``bbr_set_cwnd_to_recover_or_restore``: packet conservation in the first round of
         recovery, the saved cwnd back when it ends."""
         prev_state = self.prev_ca_state
@@ -275,15 +276,15 @@ class Bbr(CongestionOps):
     # -- PROBE_BW gain cycling ---------------------------------------------------------------
     def is_next_cycle_phase(self, sk: TcpSock, rs: RateSample) -> bool:
         """``bbr_is_next_cycle_phase``."""
-        is_full_length = (sk.delivered_mstamp // NS_PER_US - self.cycle_mstamp
-                          > self.min_rtt_us)
+        is_full_length = sk.delivered_mstamp // NS_PER_US - self.cycle_mstamp > self.min_rtt_us
         if self.pacing_gain == BBR_UNIT:
             return is_full_length
         inflight = self.packets_in_net_at_edt(sk, rs.prior_in_flight)
         bw = self.max_bw()
         if self.pacing_gain > BBR_UNIT:
             return is_full_length and (
-                rs.losses > 0 or inflight >= self.inflight(sk, bw, self.pacing_gain))
+                rs.losses > 0 or inflight >= self.inflight(sk, bw, self.pacing_gain)
+            )
         return is_full_length or inflight <= self.inflight(sk, bw, BBR_UNIT)
 
     def advance_cycle_phase(self, sk: TcpSock) -> None:
@@ -326,8 +327,10 @@ class Bbr(CongestionOps):
         """``bbr_lt_bw_interval_done``: two consistent lossy intervals mean a policer."""
         if self.lt_bw:
             diff = abs(bw - self.lt_bw)
-            if (diff * BBR_UNIT <= BBR_LT_BW_RATIO * self.lt_bw
-                    or self.rate_bytes_per_sec(sk, diff, BBR_UNIT) <= BBR_LT_BW_DIFF):
+            if (
+                diff * BBR_UNIT <= BBR_LT_BW_RATIO * self.lt_bw
+                or self.rate_bytes_per_sec(sk, diff, BBR_UNIT) <= BBR_LT_BW_DIFF
+            ):
                 self.lt_bw = (bw + self.lt_bw) >> 1
                 self.lt_use_bw = True
                 self.pacing_gain = BBR_UNIT
@@ -394,8 +397,12 @@ class Bbr(CongestionOps):
 
     def update_ack_aggregation(self, sk: TcpSock, rs: RateSample) -> None:
         """``bbr_update_ack_aggregation``: the max excess ACKed beyond bw x interval."""
-        if (not BBR_EXTRA_ACKED_GAIN or rs.acked_sacked <= 0 or rs.delivered < 0
-                or rs.interval_us <= 0):
+        if (
+            not BBR_EXTRA_ACKED_GAIN
+            or rs.acked_sacked <= 0
+            or rs.delivered < 0
+            or rs.interval_us <= 0
+        ):
             return
         if self.round_start:
             self.extra_acked_win_rtts = min(0x1F, self.extra_acked_win_rtts + 1)
@@ -406,8 +413,10 @@ class Bbr(CongestionOps):
         delivered_us = sk.delivered_mstamp // NS_PER_US
         epoch_us = delivered_us - self.ack_epoch_mstamp
         expected_acked = self.bw_est() * epoch_us // BW_UNIT
-        if (self.ack_epoch_acked <= expected_acked
-                or self.ack_epoch_acked + rs.acked_sacked >= BBR_ACK_EPOCH_ACKED_RESET_THRESH):
+        if (
+            self.ack_epoch_acked <= expected_acked
+            or self.ack_epoch_acked + rs.acked_sacked >= BBR_ACK_EPOCH_ACKED_RESET_THRESH
+        ):
             self.ack_epoch_acked = 0
             self.ack_epoch_mstamp = delivered_us
             expected_acked = 0
@@ -433,9 +442,9 @@ class Bbr(CongestionOps):
         if self.mode == BBR_STARTUP and self.full_bw_reached:
             self.mode = BBR_DRAIN
             sk.ssthresh = self.inflight(sk, self.max_bw(), BBR_UNIT)
-        if (self.mode == BBR_DRAIN
-                and self.packets_in_net_at_edt(sk, sk.packets_in_flight())
-                <= self.inflight(sk, self.max_bw(), BBR_UNIT)):
+        if self.mode == BBR_DRAIN and self.packets_in_net_at_edt(
+            sk, sk.packets_in_flight()
+        ) <= self.inflight(sk, self.max_bw(), BBR_UNIT):
             self.reset_probe_bw_mode(sk)
 
     def check_probe_rtt_done(self, sk: TcpSock) -> None:
@@ -449,12 +458,17 @@ class Bbr(CongestionOps):
         """``bbr_update_min_rtt``: the 10 s min RTT filter and PROBE_RTT."""
         now = _jiffies(sk)
         filter_expired = now > self.min_rtt_stamp + BBR_MIN_RTT_WIN_SEC * 1000
-        if rs.rtt_us >= 0 and (rs.rtt_us <= self.min_rtt_us
-                               or (filter_expired and not rs.is_ack_delayed)):
+        if rs.rtt_us >= 0 and (
+            rs.rtt_us <= self.min_rtt_us or (filter_expired and not rs.is_ack_delayed)
+        ):
             self.min_rtt_us = rs.rtt_us
             self.min_rtt_stamp = now
-        if (BBR_PROBE_RTT_MODE_MS > 0 and filter_expired and not self.idle_restart
-                and self.mode != BBR_PROBE_RTT):
+        if (
+            BBR_PROBE_RTT_MODE_MS > 0
+            and filter_expired
+            and not self.idle_restart
+            and self.mode != BBR_PROBE_RTT
+        ):
             self.mode = BBR_PROBE_RTT
             self.save_cwnd(sk)
             self.probe_rtt_done_stamp = 0
@@ -555,6 +569,10 @@ class Bbr(CongestionOps):
     def get_info(self, sk: TcpSock) -> dict[str, int]:
         """``bbr_get_info``: ``struct tcp_bbr_info`` (INET_DIAG_BBRINFO)."""
         bw = self.bw_est() * sk.mss_cache * USEC_PER_SEC >> BW_SCALE
-        return {"bbr_bw_lo": bw & U32_MAX, "bbr_bw_hi": bw >> 32,
-                "bbr_min_rtt": self.min_rtt_us & U32_MAX, "bbr_pacing_gain": self.pacing_gain,
-                "bbr_cwnd_gain": self.cwnd_gain}
+        return {
+            "bbr_bw_lo": bw & U32_MAX,
+            "bbr_bw_hi": bw >> 32,
+            "bbr_min_rtt": self.min_rtt_us & U32_MAX,
+            "bbr_pacing_gain": self.pacing_gain,
+            "bbr_cwnd_gain": self.cwnd_gain,
+        }

@@ -41,9 +41,21 @@ class RateSample:
     gave no RTT; ``prior_in_flight`` is the flight before the ACK (``tcp_ack``).
     """
 
-    __slots__ = ("prior_mstamp", "prior_delivered", "delivered", "interval_us",
-                 "snd_interval_us", "rcv_interval_us", "rtt_us", "losses", "acked_sacked",
-                 "prior_in_flight", "is_app_limited", "is_retrans", "is_ack_delayed")
+    __slots__ = (
+        "prior_mstamp",
+        "prior_delivered",
+        "delivered",
+        "interval_us",
+        "snd_interval_us",
+        "rcv_interval_us",
+        "rtt_us",
+        "losses",
+        "acked_sacked",
+        "prior_in_flight",
+        "is_app_limited",
+        "is_retrans",
+        "is_ack_delayed",
+    )
 
     def __init__(self, prior_in_flight: int = 0) -> None:
         self.prior_mstamp = 0  # ns; 0: no skb delivered with timing information
@@ -61,8 +73,10 @@ class RateSample:
         self.is_ack_delayed = False
 
     def __repr__(self) -> str:
-        return (f"<RateSample delivered={self.delivered} interval_us={self.interval_us} "
-                f"app_limited={self.is_app_limited} losses={self.losses}>")
+        return (
+            f"<RateSample delivered={self.delivered} interval_us={self.interval_us} "
+            f"app_limited={self.is_app_limited} losses={self.losses}>"
+        )
 
 
 def skb_sent(sk: TcpSock, seg: TxSeg, tstamp: int) -> None:
@@ -99,8 +113,7 @@ def skb_delivered(sk: TcpSock, seg: TxSeg, rs: RateSample) -> None:
         seg.tx_delivered_mstamp = 0
 
 
-def rate_gen(sk: TcpSock, delivered: int, lost: int, is_sack_reneg: bool,
-             rs: RateSample) -> None:
+def rate_gen(sk: TcpSock, delivered: int, lost: int, is_sack_reneg: bool, rs: RateSample) -> None:
     """``tcp_rate_gen``: update the connection's delivery state and finish ``rs``."""
     if sk.app_limited and sk.delivered > sk.app_limited:
         sk.app_limited = 0  # the app-limited bubble is ACKed and gone
@@ -122,8 +135,10 @@ def rate_gen(sk: TcpSock, delivered: int, lost: int, is_sack_reneg: bool,
     if rs.interval_us < sk.min_rtt_us:  # shorter than the path's RTT: not a real rate
         rs.interval_us = -1
         return
-    if (not rs.is_app_limited
-            or rs.delivered * sk.rate_interval_us >= sk.rate_delivered * rs.interval_us):
+    if (
+        not rs.is_app_limited
+        or rs.delivered * sk.rate_interval_us >= sk.rate_delivered * rs.interval_us
+    ):
         sk.rate_delivered = rs.delivered
         sk.rate_interval_us = rs.interval_us
         sk.rate_app_limited = rs.is_app_limited
@@ -131,10 +146,12 @@ def rate_gen(sk: TcpSock, delivered: int, lost: int, is_sack_reneg: bool,
 
 def check_app_limited(sk: TcpSock) -> None:
     """``tcp_rate_check_app_limited``: a gap between sends marks the flight app-limited."""
-    if (sk.write_seq - sk.snd_nxt < sk.mss_cache
-            and sk.wmem_alloc < SKB_TRUESIZE_OVERHEAD + 1  # SKB_TRUESIZE(1): nothing below
-            and sk.packets_in_flight() < sk.cwnd
-            and sk.lost_out <= sk.retrans_out):
+    if (
+        sk.write_seq - sk.snd_nxt < sk.mss_cache
+        and sk.wmem_alloc < SKB_TRUESIZE_OVERHEAD + 1  # SKB_TRUESIZE(1): nothing below
+        and sk.packets_in_flight() < sk.cwnd
+        and sk.lost_out <= sk.retrans_out
+    ):
         sk.app_limited = (sk.delivered + sk.packets_in_flight()) or 1
 
 
@@ -143,4 +160,3 @@ def delivery_rate(sk: TcpSock) -> int:
     if sk.rate_delivered and sk.rate_interval_us:
         return sk.rate_delivered * sk.mss_cache * USEC_PER_SEC // sk.rate_interval_us
     return 0
-
