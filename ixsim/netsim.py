@@ -528,7 +528,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--bytes", type=_sizes, default=None, metavar="SIZE",
                    help="bytes per point, e.g. 64M (default: by loss and RTT, see the docs)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--cc", default="cubic", help="congestion control: cubic (default) or reno")
+    p.add_argument("--cc", default="cubic", help="congestion control: cubic (default), reno or bbr")
     p.add_argument("--jobs", type=int, default=1, help="points measured in parallel processes")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--against-linux", action="store_true",

@@ -47,6 +47,7 @@ modelled): ``accept_redirects``, ``use_tempaddr`` (no RFC 8981 temporary address
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -314,9 +315,18 @@ def _namespace(sysctl: Sysctl | None, key: str) -> Sysctl:
     return sysctl
 
 
+# Read-only keys (mode 0444 in Linux) whose value a protocol computes, registered by it at
+# import: ``net.ipv4.tcp_available_congestion_control`` (stack/tcp/cong.py).  Writing one is
+# EACCES, as proc_sys_permission refuses even root.
+READ_ONLY: dict[str, Callable[[], Any]] = {}
+
+
 def sysctl_read(kernel: Any, sysctl: Sysctl | None, path: str) -> Any:
     """``sysctl KEY`` on a host: a namespace field or one of the kernel's ``net.core`` knobs."""
     key = _key(path)
+    if key in READ_ONLY:
+        _namespace(sysctl, key)
+        return READ_ONLY[key]()
     if key in KERNEL_PATHS:
         attr, scale = KERNEL_PATHS[key]
         return getattr(kernel, attr) // scale if scale else getattr(kernel, attr)
@@ -331,6 +341,8 @@ _KERNEL_MIN = {"net.core.dev_weight": 1, "net.core.netdev_budget_usecs": 0}
 def sysctl_write(kernel: Any, sysctl: Sysctl | None, path: str, value: Any) -> None:
     """``sysctl -w KEY=VALUE`` on a host."""
     key = _key(path)
+    if key in READ_ONLY:
+        raise OSError(errno.EACCES, f"sysctl: permission denied on key {key!r}")
     if key in KERNEL_PATHS:
         attr, scale = KERNEL_PATHS[key]
         if not scale:
@@ -353,6 +365,7 @@ def sysctl_all(kernel: Any, sysctl: Sysctl | None) -> dict[str, Any]:
     table = {key: sysctl_read(kernel, sysctl, key) for key in KERNEL_PATHS} if kernel else {}
     if sysctl is not None:
         table.update((path, sysctl.read(path)) for path in PATHS.values())
+        table.update((key, value()) for key, value in READ_ONLY.items())
         confs = {"all": sysctl.ipv6_conf_all, "default": sysctl.ipv6_conf_default,
                  **sysctl.ipv6_conf_dev}
         table.update((f"{_CONF6}{which}.{knob}", getattr(conf, knob))

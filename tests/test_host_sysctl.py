@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from ixsim import World
-from stack.sysctl import DEVCONF_KNOBS, KERNEL_PATHS, PATHS
+from stack.sysctl import DEVCONF_KNOBS, KERNEL_PATHS, PATHS, READ_ONLY
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_sysctl_a_lists_every_key_with_its_value(pair):
     # device's own net.ipv6.conf.DEV.* once IPv6 runs on it; these hosts have no IPv6)
     conf6 = {f"net.ipv6.conf.{which}.{knob}" for which in ("all", "default")
              for knob in DEVCONF_KNOBS}
-    assert set(table) == set(PATHS.values()) | set(KERNEL_PATHS) | conf6
+    assert set(table) == set(PATHS.values()) | set(KERNEL_PATHS) | conf6 | set(READ_ONLY)
     assert list(table) == sorted(table)
     assert table["net.core.netdev_budget"] == 300 and table["net.ipv4.tcp_sack"] is True
     assert table["net.ipv4.tcp_congestion_control"] == "cubic"

@@ -67,7 +67,8 @@ def test_struct_tcp_info_has_linuxs_layout_and_every_field():
     assert TCP_INFO_LEN == 248  # Linux 6.7
     names = [name for name, _ in TCP_INFO_LAYOUT]
     fields = [f.name for f in dataclasses.fields(TcpInfo)]
-    packed = ("snd_wscale", "rcv_wscale", "fastopen_client_fail")  # bit fields: *wscale, *app
+    packed = ("snd_wscale", "rcv_wscale", "fastopen_client_fail",  # bit fields: *wscale, *app
+              "delivery_rate_app_limited")
     assert [n for n in fields if n not in packed] == [
         n for n in names if not n.startswith("*")][: len(fields) - len(packed)]
     info = TcpInfo(**dict.fromkeys(fields, 0) | {"state": 1, "snd_wscale": 7, "rcv_wscale": 9,
@@ -76,5 +77,7 @@ def test_struct_tcp_info_has_linuxs_layout_and_every_field():
     assert len(raw) == 248 and raw[0] == 1 and raw[6] == 7 | 9 << 4
     info.fastopen_client_fail = 2  # TFO_DATA_NOT_ACKED, after delivery_rate_app_limited's bit
     assert bytes(info)[7] == 2 << 1
+    info.delivery_rate_app_limited = 1  # the low bit of the same byte
+    assert bytes(info)[7] == 2 << 1 | 1
     assert int.from_bytes(raw[8:12], "little") == 200_000
     assert int.from_bytes(raw[240:242], "little") == 3

@@ -17,7 +17,9 @@ Layout (Linux's ``net/ipv4/tcp*.c`` split by concern):
   header write; ``tso.py`` TSO deferral; ``window.py`` MSS, windows, send buffer;
   ``connect.py`` the active open (SYN)
 - ``timer.py``   RTO/probe0, delayed ACK, keepalive, TIME-WAIT; ``rtt.py`` RFC 6298
-- ``cong.py``    the congestion-control interface; ``reno.py``, ``cubic.py`` (default)
+- ``cong.py``    the congestion-control interface; ``reno.py``, ``cubic.py`` (default),
+  ``bbr.py`` (BBR v1 on the delivery-rate samples of ``rate.py``; ``chrono.py`` TCP_INFO's
+  busy/limited times)
 - ``offload.py`` GRO: merging received segments of a flow (``tcp_gro_receive``, both families)
 
 Entry points: ``tcp_init(net)`` makes the namespace's ``net.tcp`` (``stack.af_inet``'s
@@ -27,7 +29,11 @@ Entry points: ``tcp_init(net)`` makes the namespace's ``net.tcp`` (``stack.af_in
 
 from __future__ import annotations
 
-from stack.tcp import cubic, offload, reno  # noqa: F401  (register the congestion controls, GRO)
+# isort: off
+# the congestion controls register in Linux's order (tcp_available_congestion_control lists
+# "reno cubic bbr"), then GRO
+from stack.tcp import reno, cubic, bbr, offload  # noqa: F401
+# isort: on
 from stack.tcp.cong import CONGESTION_OPS, CongestionOps, register
 from stack.tcp.info import TcpInfo
 from stack.tcp.sock import TcpSock

@@ -20,8 +20,9 @@ from bisect import bisect_right
 from typing import TYPE_CHECKING
 
 from stack.core.skbuff import consume_skb
-from stack.tcp import ecn, output, pacing, rack, recovery, rtt, tlp
+from stack.tcp import ecn, output, pacing, rack, rate, recovery, rtt, tlp
 from stack.tcp import window as win
+from stack.tcp.chrono import TCP_CHRONO_BUSY, chrono_stop
 from stack.tcp.const import (
     ICSK_ACK_NOW,
     NS_PER_MS,
@@ -153,7 +154,7 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
                 send_challenge_ack(sk, rx)
             return -1
         if rx.th.sack_blocks and sk.sack_ok:  # an old ACK may still carry SACK news
-            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack)
+            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack, rate.RateSample())
             rexmit, flag = recovery.fastretrans_alert(sk, prior_snd_una, 0, flag)
             recovery.xmit_recovery(sk, rexmit)
         return 0
@@ -163,6 +164,7 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         flag |= FLAG_SND_UNA_ADVANCED
         sk.retransmits = 0
     prior_packets = sk.packets_out
+    rs = rate.RateSample(sk.packets_in_flight())
     prior_delivered = sk.delivered
     prior_lost = sk.lost
     prior_fack = rack.highest_sack_seq(sk) if sk.sack_ok else prior_snd_una
@@ -180,7 +182,7 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
             mib["TCPPureAcks"] += 1
         flag |= update_window(sk, rx, ack)
         if rx.th.sack_blocks and sk.sack_ok:
-            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack)
+            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack, rs)
         if sk.ecn_flags and ecn.rcv_ecn_echo(sk, rx.th.flags):
             flag |= FLAG_ECE
     # CWR is taken from any acceptable segment, pure ACKs too (Linux's deviation from RFC
@@ -199,7 +201,7 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         if sk.net.kernel.tracers:
             trace_probe(sk, rx)
         return 1
-    flag |= clean_rtx_queue(sk, rx, prior_snd_una, prior_fack, flag)
+    flag |= clean_rtx_queue(sk, rx, prior_snd_una, prior_fack, flag, rs)
     if sk.delivered != prior_delivered:
         rack.update_reo_wnd(sk)
     if sk.tlp_high_seq:
@@ -212,13 +214,11 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         rexmit, flag = recovery.fastretrans_alert(sk, prior_snd_una, num_dupack, flag)
     if flag & FLAG_SET_XMIT_TIMER:
         set_xmit_timer(sk)  # a loss probe or the RTO, unless RACK armed its reorder timer
-    if flag & FLAG_ACKED:
-        _rate_sample(sk, rx.tstamp)
     delivered = sk.delivered - prior_delivered
     if flag & FLAG_ECE:
         sk.delivered_ce += delivered  # tcp_count_delivered(..., ece_ack)
-    cong_control(sk, ack, delivered, sk.lost - prior_lost, flag)
-    pacing.update_pacing_rate(sk)  # tcp_cong_control's last step
+    rate.rate_gen(sk, delivered, sk.lost - prior_lost, False, rs)
+    cong_control(sk, ack, delivered, flag, rs)
     recovery.xmit_recovery(sk, rexmit)
     if sk.net.kernel.tracers:
         trace_probe(sk, rx)
@@ -239,23 +239,21 @@ def trace_probe(sk: TcpSock, rx: RxSeg) -> None:
         rcv_wnd=sk.rcv_wnd, in_flight=sk.packets_in_flight(), mss=sk.mss_cache)
 
 
-def _rate_sample(sk: TcpSock, now: int) -> None:
-    """A coarse delivery rate: bytes acknowledged over about one smoothed RTT."""
-    span = now - sk.rate_time
-    if span >= max((sk.srtt_us >> 3) * NS_PER_US, 1) and sk.rate_time:
-        sk.delivery_rate = (sk.bytes_acked - sk.rate_bytes) * 1_000_000_000 // span
-    if not sk.rate_time or span >= (sk.srtt_us >> 3) * NS_PER_US:
-        sk.rate_time = now
-        sk.rate_bytes = sk.bytes_acked
-
-
-def cong_control(sk: TcpSock, ack: int, acked_sacked: int, lost: int, flag: int) -> None:
-    """PRR while reducing, else let the congestion control grow cwnd (``tcp_cong_control``)."""
+def cong_control(sk: TcpSock, ack: int, acked_sacked: int, flag: int,
+                 rs: rate.RateSample) -> None:
+    """``tcp_cong_control``: an algorithm with its own ``cong_control`` (BBR) sets cwnd and
+    the pacing rate from the rate sample alone; otherwise PRR while reducing, else
+    ``cong_avoid`` grows cwnd, and the pacing rate follows cwnd/srtt."""
+    ca = sk.ca
+    if ca.has_cong_control:
+        ca.cong_control(sk, ack, flag, rs)
+        return
     if sk.ca_state in (CaState.CWR, CaState.RECOVERY):
-        recovery.cwnd_reduction(sk, acked_sacked, lost, flag)
+        recovery.cwnd_reduction(sk, acked_sacked, rs.losses, flag)
     elif flag & (FLAG_FORWARD_PROGRESS if sk.reordering > sk.net.sysctl.tcp_reordering
                  else FLAG_DATA_ACKED):
-        sk.ca.cong_avoid(sk, ack, acked_sacked)
+        ca.cong_avoid(sk, ack, acked_sacked)
+    pacing.update_pacing_rate(sk)
 
 
 def ack_probe(sk: TcpSock) -> None:
@@ -272,9 +270,9 @@ def ack_probe(sk: TcpSock) -> None:
 
 
 def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int,
-                    flag: int) -> int:
-    """Free what SND.UNA covers, take an RTT sample, count deliveries, feed RACK and the
-    reordering detector (``tcp_clean_rtx_queue``)."""
+                    flag: int, rs: rate.RateSample) -> int:
+    """Free what SND.UNA covers, take an RTT sample, count deliveries, feed RACK, the
+    reordering detector and the rate sample ``rs`` (``tcp_clean_rtx_queue``)."""
     ack = sk.snd_una
     rtxq = sk.rtx
     now = rx.tstamp
@@ -310,6 +308,7 @@ def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int,
                         last_ackt = seg.tx_time
                         if first_ackt < 0:
                             first_ackt = last_ackt
+                    rate.skb_delivered(sk, seg, rs)
                 flag |= FLAG_DATA_ACKED
             break
         sacked = seg.sacked
@@ -334,6 +333,7 @@ def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int,
                 rack_last = seg
                 if rack_newest is None or seg.tx_time >= rack_newest.tx_time:
                     rack_newest = seg
+        rate.skb_delivered(sk, seg, rs)
         ts_del(seg)
         if sacked & TCPCB_LOST:
             sk.lost_out -= pcount
@@ -350,6 +350,8 @@ def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int,
         n += 1
     if n:
         del rtxq[:n]
+        if not rtxq:
+            chrono_stop(sk, TCP_CHRONO_BUSY)
     seq_rtt = ca_rtt = -1
     if first_ackt >= 0 and not flag & FLAG_RETRANS_DATA_ACKED:
         seq_rtt = (now - first_ackt) // NS_PER_US
@@ -361,7 +363,7 @@ def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int,
             rack.advance(sk, rack_last.sacked, rack_last.end_seq, rack_last.tx_time, now_ns)
     if flag & FLAG_ACKED:
         flag |= FLAG_SET_XMIT_TIMER  # a loss probe or the RTO
-        rtt.ack_update_rtt(sk, seq_rtt, ca_rtt)
+        rtt.ack_update_rtt(sk, seq_rtt, ca_rtt, rs=rs)
         if not sack_ok:
             recovery.remove_reno_sacks(sk, pkts_acked)
         elif reord < prior_fack:  # a never-retransmitted hole was filled: reordering
@@ -383,8 +385,9 @@ def _spurious_retrans(sk: TcpSock, seg: TxSeg) -> bool:
 
 # -- SACK -----------------------------------------------------------------------------------------
 def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int,
-            ack: int) -> int:
-    """Mark SACKed segments on the scoreboard (``tcp_sacktag_write_queue``).
+            ack: int, rs: rate.RateSample) -> int:
+    """Mark SACKed segments on the scoreboard (``tcp_sacktag_write_queue``); each newly
+    SACKed segment feeds the rate sample ``rs``.
 
     As Linux's ``recv_sack_cache``, the blocks of the previous ACK are remembered and the
     segments they covered are skipped: they are SACKed already while ``sacked_out`` is
@@ -394,7 +397,7 @@ def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int
     mib = sk.net.mib.tcpext
     una = sk.snd_una
     sp = [(unwrap(una, s), unwrap(una, e)) for s, e in blocks]
-    st = SackTagState(sk.snd_nxt, sk.net.sched.now)
+    st = SackTagState(sk.snd_nxt, sk.net.sched.now, rs)
     s0, e0 = sp[0]
     dup = check_dsack(sk, sp, ack, prior_snd_una, st)
     cache = sk.sack_cache if sk.sacked_out else []
@@ -423,12 +426,13 @@ def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int
 class SackTagState:
     """What one ACK's SACK walk gathers (Linux's ``struct tcp_sacktag_state``)."""
 
-    __slots__ = ("flag", "reord", "now")
+    __slots__ = ("flag", "reord", "now", "rate")
 
-    def __init__(self, snd_nxt: int, now: int) -> None:
+    def __init__(self, snd_nxt: int, now: int, rs: rate.RateSample) -> None:
         self.flag = 0
         self.reord = snd_nxt  # lowest never-retransmitted segment newly SACKed below fack
         self.now = now
+        self.rate = rs
 
 
 def check_dsack(sk: TcpSock, sp: list[tuple[int, int]], ack: int, prior_snd_una: int,
@@ -552,6 +556,8 @@ def _tag_one(sk: TcpSock, seg: TxSeg, dup_sack: bool, st: SackTagState) -> None:
         st.flag |= FLAG_DATA_SACKED
         sk.sacked_out += pcount
         sk.delivered += pcount
+        seg.sacked = sacked
+        rate.skb_delivered(sk, seg, st.rate)  # tcp_sacktag_walk, after tcp_sacktag_one
         if seg.end_seq > sk.highest_sack:
             sk.highest_sack = seg.end_seq
     if dup_sack and sacked & TCPCB_SACKED_RETRANS:

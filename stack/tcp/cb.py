@@ -18,13 +18,16 @@ class TxSeg:
     ``skb`` holds the payload only (headers are pushed on a clone at transmit time);
     ``seq``/``end_seq`` are unwrapped and count SYN and FIN; ``sacked`` holds the
     ``TCPCB_*`` scoreboard bits; ``pcount`` is the number of MSS-sized segments it will leave
-    as (``tcp_skb_pcount``); ``tx_time`` is its last transmission time (ns);
+    as (``tcp_skb_pcount``); ``tx_time`` is its last transmission time (ns), ``tx_edt``
+    that transmission's departure time (EDT, pacing.py) and ``tx_*`` the delivery state
+    then (rate.py);
     ``ts_prev``/``ts_next`` link it into the socket's time-sorted list of sent segments
     (``tcp_tsorted_anchor``, see ``scoreboard.py``), ``None`` while off it.
     """
 
     __slots__ = ("skb", "seq", "end_seq", "flags", "sacked", "pcount", "tx_time", "mss",
-                 "ts_prev", "ts_next")
+                 "ts_prev", "ts_next", "tx_edt", "tx_delivered", "tx_delivered_mstamp",
+                 "tx_first_tx_mstamp", "tx_app_limited")
 
     def __init__(self, skb: SkBuff, seq: int, end_seq: int, flags: int) -> None:
         self.skb = skb
@@ -37,6 +40,13 @@ class TxSeg:
         self.mss = 0
         self.ts_prev: object = None
         self.ts_next: object = None
+        # rate.py (``TCP_SKB_CB(skb)->tx`` and ``skb_mstamp_ns``): the delivery state at the
+        # last send, and that send's departure time
+        self.tx_edt = 0
+        self.tx_delivered = 0
+        self.tx_delivered_mstamp = 0
+        self.tx_first_tx_mstamp = 0
+        self.tx_app_limited = False
 
     def __repr__(self) -> str:
         return (f"<TxSeg {self.seq}..{self.end_seq} len={self.skb.len} flags={self.flags:#x} "

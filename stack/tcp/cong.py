@@ -11,6 +11,11 @@ Contract: ``ssthresh(sk)`` and ``undo_cwnd(sk)`` are required; ``cong_avoid(sk, 
 is called with the number of newly delivered segments when the socket is not reducing its
 window; ``pkts_acked(sk, acked, rtt_us)`` sees every ACK with its RTT sample (-1 if none);
 ``set_state`` sees every ``ca_state`` change and ``cwnd_event`` the ``CA_EVENT_*`` events.
+An algorithm that sets ``has_cong_control`` (BBR) gets every ACK's rate sample in
+``cong_control(sk, ack, flag, rs)`` instead, and owns cwnd and ``sk_pacing_rate``: the engine
+then skips PRR, ``cong_avoid``, ``tcp_update_pacing_rate`` and the cwnd reset at the end of a
+reduction, as Linux's ``tcp_cong_control`` and ``tcp_end_cwnd_reduction`` do.
+``sndbuf_expand`` is the multiple of cwnd ``tcp_sndbuf_expand`` provisions (2 by default).
 The default is ``net.sysctl.tcp_congestion_control`` (``cubic``, as in Linux).
 """
 
@@ -20,8 +25,10 @@ import errno
 from typing import TYPE_CHECKING
 
 from stack.sock import oserror
+from stack.sysctl import READ_ONLY
 
 if TYPE_CHECKING:
+    from stack.tcp.rate import RateSample
     from stack.tcp.sock import TcpSock
 
 CA_EVENT_TX_START = 0  # first transmit when no packets in flight
@@ -38,6 +45,7 @@ class CongestionOps:
     """One congestion control algorithm; subclass, name it, and :func:`register` it."""
 
     name = ""
+    has_cong_control = False  # ca_ops->cong_control is set
 
     def init(self, sk: TcpSock) -> None:
         """Called when the connection starts using this algorithm."""
@@ -66,6 +74,22 @@ class CongestionOps:
         """cwnd to restore when a reduction proves spurious (required)."""
         raise NotImplementedError
 
+    def cong_control(self, sk: TcpSock, ack: int, flag: int, rs: RateSample) -> None:
+        """Set cwnd and pacing from the ACK's rate sample (only with ``has_cong_control``)."""
+        raise NotImplementedError
+
+    def sndbuf_expand(self, sk: TcpSock) -> int:
+        """How many cwnds of send buffer to provision (``tcp_sndbuf_expand``)."""
+        return 2
+
+    def min_tso_segs(self, sk: TcpSock) -> int:
+        """The smallest TSO burst (``tcp_tso_segs``); 0: ``tcp_min_tso_segs``."""
+        return 0
+
+    def get_info(self, sk: TcpSock) -> dict[str, int]:
+        """The algorithm's ``tcp_cc_info`` for ``ss -i``/INET_DIAG (``get_info``); {}: none."""
+        return {}
+
 
 def register(cls: type[CongestionOps]) -> type[CongestionOps]:
     """Class decorator: make an algorithm available by name.
@@ -87,8 +111,11 @@ def find(name: str) -> type[CongestionOps]:
 
 
 def available() -> list[str]:
-    """``net.ipv4.tcp_available_congestion_control``."""
-    return sorted(CONGESTION_OPS)
+    """The registered algorithms, in registration order as Linux lists them."""
+    return list(CONGESTION_OPS)
+
+
+READ_ONLY["net.ipv4.tcp_available_congestion_control"] = lambda: " ".join(available())
 
 
 # -- helpers every algorithm uses (net/ipv4/tcp_cong.c) -------------------------------------------

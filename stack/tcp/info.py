@@ -13,8 +13,10 @@ import struct
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from stack.tcp.chrono import chrono_stats
 from stack.tcp.const import NS_PER_MS, NS_PER_US
 from stack.tcp.ecn import TCP_ECN_OK, TCP_ECN_SEEN
+from stack.tcp.rate import delivery_rate
 from stack.tcp.state import LISTEN, SS_NAMES, TIME_WAIT, TcpState
 from stack.uapi import (
     TCPI_OPT_ECN,
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
 # struct tcp_info (include/uapi/linux/tcp.h, Linux 6.7: 248 bytes) in layout order, names
 # without ``tcpi_``, with the C type's struct code.  snd_wscale and rcv_wscale share one byte
-# (4 bits each, ``*wscale``); ``*app`` holds delivery_rate_app_limited (0) and
+# (4 bits each, ``*wscale``); ``*app`` holds delivery_rate_app_limited and
 # fastopen_client_fail.
 TCP_INFO_LAYOUT: tuple[tuple[str, str], ...] = (
     *((name, "B") for name in ("state", "ca_state", "retransmits", "probes", "backoff",
@@ -69,8 +71,9 @@ def pack_tcp_info(info: Any) -> bytes:
         if name == "*wscale":
             value = (getattr(info, "snd_wscale", 0) & 0xF) | (
                 (getattr(info, "rcv_wscale", 0) & 0xF) << 4)
-        elif name == "*app":  # delivery_rate_app_limited:1 (0), fastopen_client_fail:2
-            value = (getattr(info, "fastopen_client_fail", 0) & 3) << 1
+        elif name == "*app":  # delivery_rate_app_limited:1, fastopen_client_fail:2
+            value = (getattr(info, "delivery_rate_app_limited", 0) & 1) | (
+                (getattr(info, "fastopen_client_fail", 0) & 3) << 1)
         else:
             value = int(getattr(info, name, 0) or 0)
         values.append(value & _WIDTH_MASK[code])
@@ -137,6 +140,7 @@ class TcpInfo:
     rehash: int
     total_rto: int
     fastopen_client_fail: int = 0  # TFO_* (uapi): why our SYN's data was not accepted
+    delivery_rate_app_limited: int = 0  # the delivery_rate sample was app-limited
 
     def asdict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,6 +174,7 @@ def get_info(sk: TcpSock) -> TcpInfo:
     if sk.ecn_flags & TCP_ECN_SEEN:
         opts |= TCPI_OPT_ECN_SEEN
     listen = sk.state == LISTEN
+    busy, rwnd_limited, sndbuf_limited = chrono_stats(sk)
     return TcpInfo(
         state=int(user_state(sk)), ca_state=int(sk.ca_state), retransmits=sk.retransmits,
         probes=sk.probes_out, backoff=sk.backoff, options=opts,
@@ -192,7 +197,9 @@ def get_info(sk: TcpSock) -> TcpInfo:
         segs_out=sk.segs_out, segs_in=sk.segs_in,
         notsent_bytes=sk.write_seq - sk.snd_nxt if sk.write_seq > sk.snd_nxt else 0,
         min_rtt=sk.min_rtt_us, data_segs_in=sk.data_segs_in, data_segs_out=sk.data_segs_out,
-        delivery_rate=sk.delivery_rate, busy_time=0, rwnd_limited=0, sndbuf_limited=0,
+        delivery_rate=delivery_rate(sk), busy_time=busy, rwnd_limited=rwnd_limited,
+        sndbuf_limited=sndbuf_limited,
+        delivery_rate_app_limited=int(sk.rate_app_limited),
         delivered=sk.delivered, delivered_ce=sk.delivered_ce, bytes_sent=sk.bytes_sent,
         bytes_retrans=sk.bytes_retrans, dsack_dups=sk.dsack_dups,
         reord_seen=sk.reord_seen, rcv_ooopack=sk.rcv_ooopack, snd_wnd=sk.snd_wnd,
@@ -250,12 +257,29 @@ def ss_line(sk: TcpSock) -> str:
         parts.append(f"data_segs_out:{i.data_segs_out}")
     if i.data_segs_in:
         parts.append(f"data_segs_in:{i.data_segs_in}")
+    bbr = sk.ca.get_info(sk)  # INET_DIAG_BBRINFO, as ss prints it
+    if bbr:
+        bw = bbr["bbr_bw_hi"] << 32 | bbr["bbr_bw_lo"]
+        parts.append(f"bbr:(bw:{_rate(bw * 8)},mrtt:{bbr['bbr_min_rtt'] / 1000:g},"
+                     f"pacing_gain:{bbr['bbr_pacing_gain'] / 256:g},"
+                     f"cwnd_gain:{bbr['bbr_cwnd_gain'] / 256:g})")
     if i.rtt:
         parts.append(f"send {_rate(i.snd_cwnd * i.snd_mss * 8 * 1e6 / i.rtt)}")
     parts.append(f"lastsnd:{i.last_data_sent} lastrcv:{i.last_data_recv} "
                  f"lastack:{i.last_ack_recv}")
     if i.delivery_rate:
         parts.append(f"delivery_rate {_rate(i.delivery_rate * 8)}")
+    if i.delivery_rate_app_limited:
+        parts.append("app_limited")
+    if i.busy_time:
+        busy = f"busy:{i.busy_time // 1000}ms"
+        if i.rwnd_limited:
+            busy += f" rwnd_limited:{i.rwnd_limited // 1000}ms" \
+                    f"({i.rwnd_limited * 100 / i.busy_time:.1f}%)"
+        if i.sndbuf_limited:
+            busy += f" sndbuf_limited:{i.sndbuf_limited // 1000}ms" \
+                    f"({i.sndbuf_limited * 100 / i.busy_time:.1f}%)"
+        parts.append(busy)
     parts.append(f"delivered:{i.delivered}")
     if i.unacked:
         parts.append(f"unacked:{i.unacked}")

@@ -51,9 +51,10 @@ from stack.sock import (
     eagain,
     oserror,
 )
-from stack.tcp import ecn, fastopen, minisocks, output, urg
+from stack.tcp import ecn, fastopen, minisocks, output, rate, urg
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
+from stack.tcp.chrono import TCP_CHRONO_BUSY, chrono_start
 from stack.tcp.close import SHUTDOWN_MASK, close_state, fin_time, purge_write_queue, tcp_shutdown
 from stack.tcp.cong import CA_EVENT_CWND_RESTART
 from stack.tcp.connect import send_syn
@@ -347,6 +348,7 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0,
     n = len(mv)
     if not n:
         return 0
+    rate.check_app_limited(sk)  # is sending application-limited?
     mss_now = win.current_mss(sk)
     # tcp_send_mss: urgent data goes in segments of one MSS (no TSO size goal)
     size_goal = mss_now if flags & MSG_OOB else win.xmit_size_goal(sk, mss_now)
@@ -368,6 +370,8 @@ def sendmsg(sk: TcpSock, data: bytes | memoryview, flags: int = 0,
             tail = TxSeg(skb, sk.write_seq, sk.write_seq, ACK)
             skb.truesize = SKB_TRUESIZE_OVERHEAD
             sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
+            if not queue:
+                chrono_start(sk, TCP_CHRONO_BUSY)  # tcp_add_write_queue_tail
             queue.append(tail)
             new_segment = False
         chunk = min(size_goal - tail.skb.len, n - copied)

@@ -40,10 +40,17 @@ from stack.core.skbuff import (
     alloc_skb,
     skb_header_release,
 )
-from stack.tcp import ecn
+from stack.tcp import ecn, rate
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
-from stack.tcp.cong import CA_EVENT_TX_START
+from stack.tcp.chrono import (
+    TCP_CHRONO_BUSY,
+    TCP_CHRONO_RWND_LIMITED,
+    TCP_CHRONO_SNDBUF_LIMITED,
+    chrono_start,
+    chrono_stop,
+)
+from stack.tcp.cong import CA_EVENT_TX_START, is_cwnd_limited
 from stack.tcp.const import (
     ICSK_ACK_PUSHED,
     ICSK_ACK_SCHED,
@@ -111,6 +118,7 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         skb.gso_type = gso | SKB_GSO_TCP_ECN if flags & CWR else gso
     if clone:
         seg.tx_time = now
+        seg.tx_edt = sk.tcp_wstamp_ns  # skb_mstamp_ns: this send's departure time
         ts_move_tail(sk.tsorted, seg)  # tcp_update_skb_after_send: newest transmission
     if flags & ACK:
         event_ack_sent(sk)
@@ -130,6 +138,7 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     sk.table.transmit(skb, sk.laddr, sk.raddr)
     if clone:
         update_skb_after_send(sk, payload, prior_wstamp)
+        rate.skb_sent(sk, seg, seg.tx_edt)
 
 
 def urgent_pointer(sk: TcpSock, seq: int, th: TcpRepr) -> None:
@@ -324,6 +333,11 @@ def fragment(sk: TcpSock, queue, seg: TxSeg, length: int, mss_now: int) -> TxSeg
     seg.flags &= ~(FIN | PSH)
     nseg.sacked = seg.sacked
     nseg.tx_time = seg.tx_time
+    nseg.tx_edt = seg.tx_edt  # tcp_fragment copies TCP_SKB_CB(skb)->tx
+    nseg.tx_delivered = seg.tx_delivered
+    nseg.tx_delivered_mstamp = seg.tx_delivered_mstamp
+    nseg.tx_first_tx_mstamp = seg.tx_first_tx_mstamp
+    nseg.tx_app_limited = seg.tx_app_limited
     ts_add_after(seg, nseg)
     old = seg.pcount
     set_tso_segs(seg, mss_now)
@@ -399,13 +413,18 @@ def mss_split_point(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int, nonagl
     return needed
 
 
-def cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:
-    """Remember whether the flight was cwnd-limited (``tcp_cwnd_validate``, RFC 7661)."""
-    if (sk.snd_una >= sk.cwnd_usage_seq or is_cwnd_limited
+def cwnd_validate(sk: TcpSock, cwnd_limited: bool) -> None:
+    """Remember whether the flight was cwnd-limited (``tcp_cwnd_validate``, RFC 7661); a
+    flight that was not, with the write queue empty and the writer out of buffer space,
+    starts the SNDBUF_LIMITED chronograph (chrono.py)."""
+    if (sk.snd_una >= sk.cwnd_usage_seq or cwnd_limited
             or (not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out)):
-        sk.is_cwnd_limited = is_cwnd_limited
+        sk.is_cwnd_limited = cwnd_limited
         sk.max_packets_out = sk.packets_out
         sk.cwnd_usage_seq = sk.snd_nxt
+    if (not is_cwnd_limited(sk) and not sk.write_queue and sk.nospace
+            and sk.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)):
+        chrono_start(sk, TCP_CHRONO_SNDBUF_LIMITED)  # starved by the send buffer
 
 
 def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bool:
@@ -419,6 +438,7 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
     queue = sk.write_queue
     sent = 0
     is_cwnd_limited = False
+    is_rwnd_limited = False
     max_segs = min(max(win.xmit_size_goal(sk, mss_now) // mss_now, 1), tso_autosize(sk, mss_now))
     while queue:
         if pacing_check(sk):
@@ -432,6 +452,7 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
                 break
             quota = 1  # force out the loss probe
         if not snd_wnd_test(sk, seg, mss_now):
+            is_rwnd_limited = True
             break
         last = seg is queue[-1]
         if tso_segs == 1:
@@ -459,6 +480,10 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
         sent += seg.pcount
         if push_one:
             break
+    if is_rwnd_limited:
+        chrono_start(sk, TCP_CHRONO_RWND_LIMITED)
+    else:
+        chrono_stop(sk, TCP_CHRONO_RWND_LIMITED)
     if sk.packets_in_flight() >= sk.cwnd:
         is_cwnd_limited = True
     if sent and push_one != 2:
@@ -502,6 +527,7 @@ def send_fin(sk: TcpSock) -> None:
         seg = TxSeg(new_queued_skb(sk), sk.write_seq, sk.write_seq + 1, ACK | FIN)
         sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
         sk.write_queue.append(seg)
+        chrono_start(sk, TCP_CHRONO_BUSY)  # tcp_add_write_queue_tail: the queue was empty
     sk.write_seq += 1
     push_pending_frames(sk, TCP_NAGLE_OFF)
 

@@ -18,7 +18,7 @@ Contract:
   the rate still sizes TSQ and TSO), NEEDED (SO_MAX_PACING_RATE set a finite cap: TCP's own
   timer holds ``tcp_write_xmit`` until ``tcp_wstamp_ns``) or FQ (the fq qdisc saw the socket
   and releases each skb at its ``skb.tstamp``).  Linux turns internal pacing on only for
-  NEEDED (BBR asks for it too; ixsim has no BBR): with cubic and pfifo_fast/fq_codel and no
+  NEEDED (BBR asks for it at init, bbr.py): with cubic and pfifo_fast/fq_codel and no
   SO_MAX_PACING_RATE, a 6.x kernel does not pace, and neither does ixsim.
 - The first 10 data segments are never paced ("Original sch_fq does not pace first 10 MSS").
 - Pure ACKs carry no departure time (``skb.tstamp`` 0): fq sends them at once.
@@ -93,10 +93,11 @@ def pacing_check(sk: TcpSock) -> bool:
 
 def tso_autosize(sk: TcpSock, mss_now: int) -> int:
     """``tcp_tso_autosize``: segments per skb for ~1 ms of ``sk_pacing_rate``, more on short
-    paths (``gso_max_size >> (min_rtt >> tcp_tso_rtt_log)``), at least ``tcp_min_tso_segs``."""
+    paths (``gso_max_size >> (min_rtt >> tcp_tso_rtt_log)``), at least ``tcp_min_tso_segs``
+    (or the congestion control's ``min_tso_segs``: ``tcp_tso_segs``)."""
     size = sk.sk_pacing_rate >> sk.sk_pacing_shift
     r = sk.min_rtt_us >> TCP_TSO_RTT_LOG
     if r < 32:
         size += SK_GSO_MAX_SIZE >> r
     size = min(size, SK_GSO_MAX_SIZE)
-    return max(size // mss_now, TCP_MIN_TSO_SEGS)
+    return max(size // mss_now, sk.ca.min_tso_segs(sk) or TCP_MIN_TSO_SEGS)

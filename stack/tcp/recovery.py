@@ -200,6 +200,9 @@ def cwnd_reduction(sk: TcpSock, newly_acked_sacked: int, newly_lost: int, flag: 
 
 
 def end_cwnd_reduction(sk: TcpSock) -> None:
+    """``tcp_end_cwnd_reduction``: cwnd drops to ssthresh, unless the CC sets cwnd itself."""
+    if sk.ca.has_cong_control:
+        return
     if sk.ssthresh < TCP_INFINITE_SSTHRESH and (sk.ca_state == CaState.CWR or sk.undo_marker):
         sk.cwnd = sk.ssthresh
         sk.cwnd_stamp = sk.net.sched.now

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from stack.tcp.const import NS_PER_US, TCP_RTO_MAX, TCP_RTO_MIN
 
 if TYPE_CHECKING:
+    from stack.tcp.rate import RateSample
     from stack.tcp.sock import TcpSock
 
 RTO_MIN_US = TCP_RTO_MIN // NS_PER_US
@@ -69,7 +70,8 @@ def tsopt_rtt_us(sk: TcpSock) -> int:
     return max(delta_ms, 1) * 1000
 
 
-def ack_update_rtt(sk: TcpSock, seq_rtt_us: int, ca_rtt_us: int, acked: bool = True) -> bool:
+def ack_update_rtt(sk: TcpSock, seq_rtt_us: int, ca_rtt_us: int, acked: bool = True,
+                   rs: RateSample | None = None) -> bool:
     """Take an ACK's RTT sample; return whether there was one (``tcp_ack_update_rtt``).
 
     ``seq_rtt_us`` is -1 when every newly acked segment was retransmitted (Karn); then the
@@ -77,6 +79,8 @@ def ack_update_rtt(sk: TcpSock, seq_rtt_us: int, ca_rtt_us: int, acked: bool = T
     """
     if seq_rtt_us < 0 and sk.saw_tstamp and sk.rcv_tsecr and acked:
         seq_rtt_us = ca_rtt_us = tsopt_rtt_us(sk)
+    if rs is not None:
+        rs.rtt_us = ca_rtt_us  # the RTT of the last (S)ACKed packet, for the CC (or -1)
     if seq_rtt_us < 0:
         return False
     if not sk.min_rtt_us or ca_rtt_us < sk.min_rtt_us:

@@ -232,9 +232,17 @@ class TcpSock(Sock):
         self.data_segs_out = 0
         self.rcv_ooopack = 0
         self.dsack_dups = 0
-        self.delivery_rate = 0  # bytes/s over the last RTT or so
-        self.rate_bytes = 0
-        self.rate_time = 0
+        # delivery-rate estimation (rate.py, tcp_rate.c); stamps in ns
+        self.first_tx_mstamp = 0  # send time of the newest (S)ACKed segment
+        self.delivered_mstamp = 0  # when ``delivered`` last grew
+        self.app_limited = 0  # 0, or delivered + in flight at the last app-limited moment
+        self.rate_delivered = 0  # the sample TCP_INFO reports: packets over µs
+        self.rate_interval_us = 0
+        self.rate_app_limited = False
+        # chronographs (chrono.py): the running one, since when (jiffies), the banked stats
+        self.chrono_type = 0
+        self.chrono_start = 0
+        self.chrono_stat = [0, 0, 0]
         self.lsndtime = 0
         self.rcv_tstamp = 0
         self.last_data_recv = 0

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.features import NETIF_F_ALL_TSO
 from stack.sock import SOCK_SNDBUF_LOCK
+from stack.tcp.chrono import TCP_CHRONO_SNDBUF_LIMITED, chrono_stop
 from stack.tcp.const import (
     GSO_MAX_SIZE,
     ICSK_ACK_NOMEM,
@@ -234,7 +235,7 @@ def sndbuf_expand(sk: TcpSock) -> None:
     per_mss = max(sk.mss_clamp, sk.mss_cache) + 320 + 320
     per_mss = (1 << (per_mss - 1).bit_length()) + 256
     nr_segs = max(TCP_INIT_CWND, sk.cwnd, sk.reordering + 1)
-    sndmem = 2 * nr_segs * per_mss
+    sndmem = sk.ca.sndbuf_expand(sk) * nr_segs * per_mss  # 2, or the CC's (BBR: 3)
     if sk.sk_sndbuf < sndmem:
         sk.sk_sndbuf = min(sndmem, sk.net.sysctl.tcp_wmem[2])
 
@@ -256,6 +257,7 @@ def check_space(sk: TcpSock) -> None:
         sk.cwnd_stamp = sk.net.sched.now
     if sk.sk_sndbuf - sk.wmem_queued >= sk.wmem_queued >> 1 and stream_memory_free(sk, 1):
         sk.nospace = False
+        chrono_stop(sk, TCP_CHRONO_SNDBUF_LIMITED)
         sk.wake()
 
 
