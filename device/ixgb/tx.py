@@ -455,6 +455,7 @@ class TxEngine:
         ctx_pending = self._ctx_pending
         i = head
         done = 0
+        loose = False  # descriptors outside a packet (contexts, skipped ones) since a marker
         for off in range(0, n << 4, 16):
             if not ndesc and self.fifo_used >= fifo_bytes:
                 break  # the FIFO is full: fetch the next packet when it has drained
@@ -464,6 +465,10 @@ class TxEngine:
             if kind == _TYPE_DATA:
                 ctx_pending = -1
                 if not ndesc:
+                    if loose:  # TDH passes them once the frames ahead have left, not later
+                        txq.append([None, 0, wb or None, i])
+                        wb = []
+                        loose = False
                     popts0 = popts
                     tse0 = ctl & _TSE
                 ndesc += 1
@@ -536,6 +541,7 @@ class TxEngine:
                                              hdr_len, mss)
                     self.context_valid = True
                     ctx_pending = i
+                    loose = True
                 if ctl & _RS:
                     wb.append((i, status, ctl & _IDE))
             else:
@@ -547,6 +553,7 @@ class TxEngine:
                     chunks = []
                     size = ndesc = 0
                     bad = False
+                loose = True
                 if ctl & _RS:
                     wb.append((i, status, ctl & _IDE))
             i += 1
