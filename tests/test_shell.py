@@ -280,3 +280,20 @@ def test_bql_shows_and_sets_byte_queue_limits(dbg):
     assert rc != 0 and "read-only" in err
     rc, _out, err = dbg.run("bql a burst 5")
     assert rc != 0 and "unknown attribute" in err
+
+
+def test_ping_takes_an_ipv6_address_and_uses_icmpv6():
+    from ixsim import World
+
+    with World(seed=5) as w:
+        a = w.host("a", "10.0.0.1/24", "fd00::1/64")
+        b = w.host("b", "10.0.0.2/24", "fd00::2/64")
+        w.cable(a.eth0, b.eth0)
+        w.run_for("3s")  # DAD is over
+        before = b.net.mib.icmp6["Icmp6InEchos"]
+        out, err = io.StringIO(), io.StringIO()
+        shell = Shell(w, stdout=out, stderr=err)
+        assert shell.run_script(["ping a fd00::2 2"]) == 0, err.getvalue()
+        assert "2 received" in out.getvalue(), out.getvalue()
+        assert b.net.mib.icmp6["Icmp6InEchos"] - before == 2
+        shell.session.close()

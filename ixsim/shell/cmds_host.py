@@ -18,6 +18,7 @@ from ixsim.shell import traffic
 from ixsim.shell.errors import NotAvailable, ShellError
 from ixsim.shell.inject import FAULTS, cable_value, describe_injections, inject
 from ixsim.shell.target import (
+    address_of,
     ipv4_of,
     parse_float,
     parse_int,
@@ -200,16 +201,17 @@ class HostCommands:
         self.report_hits("send")
 
     def do_ping(self, arg: str) -> None:
-        """Ping from one host to another (through host.ping, the IPv4 stack).
+        """Ping from one host to another (through host.ping: ICMP or ICMPv6 by the address).
 
         usage: ping A B|ADDRESS [COUNT]
         example: ping a b 3
+        example: ping a fd00::2 3
         """
         words = self.args(arg)
         self.need(words, 2, 3, "ping A B|ADDRESS [COUNT]")
         src = resolve_host(self.world, words[0])
         count = parse_int(words[2], "count", 1, 1000) if len(words) == 3 else 1
-        self.says(traffic.ping(self.world, src, ipv4_of(self.world, words[1]), count))
+        self.says(traffic.ping(self.world, src, address_of(self.world, words[1]), count))
         self.report_hits("ping")
 
     def _transfer(self, arg: str, proto: str) -> None:

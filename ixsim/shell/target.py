@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +160,19 @@ def parse_time(text: str, what: str = "duration") -> int:
         return parse_duration(text)
     except ValueError:
         raise ShellError(f"bad {what} {text!r}: use e.g. 50us, 1.5ms, 2s") from None
+
+
+def address_of(world: Any, name: str) -> str:
+    """A host name (its first configured address) or an address of either family, as text:
+    what ``ping`` takes (``host.ping`` picks the family from it)."""
+    if name not in world.hosts:
+        try:
+            ip = ipaddress.ip_address(name.split("%", 1)[0])
+        except ValueError:
+            pass
+        else:
+            return name if ip.version == 6 else str(ip)
+    return ipv4_of(world, name)
 
 
 def ipv4_of(world: Any, name: str) -> str:
