@@ -718,25 +718,37 @@ def udp_rcv(net: Any, skb: SkBuff) -> int:
     skb.tail = data + ulen
     skb.transport_header = data
     skb.data = data + UDP_HLEN
+    if udp_deliver(net, skb, src, sport, dst, dport, bool(skb.cb.get("rt_bcast"))):
+        return 0
+    icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
+    kfree_skb(skb, SkbDropReason.NO_SOCKET)
+    return 1
+
+
+def udp_deliver(net: Any, skb: SkBuff, src: bytes, sport: int, dst: bytes, dport: int,
+                many: bool) -> bool:
+    """Queue a checked datagram (``skb.data`` at its payload) on its socket, or a copy on
+    every matching one when ``many`` (broadcast/multicast: ``__udp4_lib_mcast_deliver`` and
+    its IPv6 twin); False, with NoPorts counted and ``skb`` still the caller's, when no
+    socket wants a unicast one (the caller answers port unreachable in its family)."""
+    mib = net.mib.udp
     table: UdpTable = net.udp
-    if skb.cb.get("rt_bcast"):
+    if many:
         socks = table.lookup_all(src, sport, dst, dport, skb.dev)
         if not socks:
             mib["IgnoredMulti"] += 1
             consume_skb(skb)
-            return 0
+            return True
         for sk in socks[:-1]:
             sk.queue_rcv(skb.clone())
         socks[-1].queue_rcv(skb)
-        return 0
+        return True
     sk = table.lookup(src, sport, dst, dport, skb.dev)
     if sk is None:
         mib["NoPorts"] += 1
-        icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
-        kfree_skb(skb, SkbDropReason.NO_SOCKET)
-        return 1
+        return False
     sk.queue_rcv(skb)
-    return 0
+    return True
 
 
 def udp_err(net: Any, iph: Ipv4Repr, l4: memoryview, itype: int, code: int, info: int) -> None:

@@ -40,7 +40,6 @@ from stack.core.skbuff import (
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
     alloc_skb,
-    consume_skb,
     kfree_skb,
 )
 from stack.ipv6.icmp import icmp6_send
@@ -61,7 +60,7 @@ from stack.ipv6.sockglue import (
 )
 from stack.sock import EPOLLERR, SEND_SHUTDOWN, eagain, oserror
 from stack.uapi import AF_INET6, ETH_P_IPV6, IPPROTO_UDP, MSG_ERRQUEUE, MSG_OOB, MSG_TRUNC, SOL_IPV6
-from stack.udp import UDP_MAX_PAYLOAD, UdpSock
+from stack.udp import UDP_MAX_PAYLOAD, UdpSock, udp_deliver
 from stack.wire.checksum import l4_checksum, pseudo_header_sum
 from stack.wire.errors import BadChecksum, Malformed
 from stack.wire.ipv4 import INADDR_ANY
@@ -322,26 +321,12 @@ def udpv6_rcv(net: Any, skb: SkBuff) -> int:
     skb.transport_header = data
     skb.data = data + UDP_HLEN
     skb.protocol = ETH_P_IPV6
-    table = net.udp
-    if ipv6_addr_is_multicast(dst):
-        socks = table.lookup_all(src, sport, dst, dport, skb.dev)
-        if not socks:
-            mib["IgnoredMulti"] += 1
-            consume_skb(skb)
-            return 0
-        for sk in socks[:-1]:
-            sk.queue_rcv(skb.clone())
-        socks[-1].queue_rcv(skb)
+    if udp_deliver(net, skb, src, sport, dst, dport, ipv6_addr_is_multicast(dst)):
         return 0
-    sk = table.lookup(src, sport, dst, dport, skb.dev)
-    if sk is None:
-        mib["NoPorts"] += 1
-        skb.data = skb.transport_header
-        icmp6_send(net, skb, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH)
-        kfree_skb(skb, SkbDropReason.NO_SOCKET)
-        return 1
-    sk.queue_rcv(skb)
-    return 0
+    skb.data = skb.transport_header
+    icmp6_send(net, skb, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH)
+    kfree_skb(skb, SkbDropReason.NO_SOCKET)
+    return 1
 
 
 def udpv6_err(net: Any, qip: Any, ql4: Any, itype: int, code: int, info: int) -> None:
