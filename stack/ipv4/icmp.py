@@ -40,6 +40,7 @@ from stack.core import IFF_LOOPBACK, PACKET_HOST, alloc_skb, consume_skb, kfree_
 from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from stack.core.units import NS_PER_MS, NS_PER_S
+from stack.inetpeer import InetPeers
 from stack.ipv4.output import MAX_HEADER, ip_send
 from stack.ipv4.route import RTN_LOCAL, RTN_UNICAST, Route, route_output
 from stack.uapi import IPTOS_TOS_MASK
@@ -77,10 +78,8 @@ NR_ICMP_UNREACH = 15
 ICMP_ADDRESS = 17
 ICMP_ADDRESSREPLY = 18
 IPTOS_PREC_INTERNETCONTROL = 0xC0
-XRLIM_BURST_FACTOR = 6
 ICMP_ROOM = 576  # RFC 1812: an error is at most 576 bytes
 _ICMP_HLEN = 8
-_PEERS_MAX = 4096
 
 _NAMES = {
     0: "EchoReps", 3: "DestUnreachs", 4: "SrcQuenchs", 5: "Redirects", 8: "Echos",
@@ -110,7 +109,7 @@ class IcmpState:
         self.net = net
         self.credit = net.sysctl.icmp_msgs_burst
         self.stamp = net.sched.now
-        self.peers: dict[bytes, list[int]] = {}  # daddr -> [rate_tokens, rate_last]
+        self.peers = InetPeers()  # per-destination token buckets
         self.err_src = INADDR_ANY
 
     def send(self, skb_in: SkBuff, itype: int, code: int, info: int = 0) -> None:
@@ -139,19 +138,7 @@ class IcmpState:
         timeout = self.net.sysctl.icmp_ratelimit_ms * NS_PER_MS
         if timeout <= 0:
             return True
-        now = self.net.sched.now
-        peer = self.peers.get(daddr)
-        if peer is None:
-            if len(self.peers) >= _PEERS_MAX:
-                self.peers.clear()
-            peer = self.peers[daddr] = [0, now - 60 * NS_PER_S]
-        token = min(peer[0] + now - peer[1], XRLIM_BURST_FACTOR * timeout)
-        peer[1] = now
-        ok = token >= timeout
-        if ok:
-            token -= timeout
-        peer[0] = token
-        return ok
+        return self.peers.xrlim_allow(daddr, timeout, self.net.sched.now)
 
 
 def icmp_out_count(net: Any, itype: int) -> None:

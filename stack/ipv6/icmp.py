@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from stack.core import IFF_LOOPBACK, alloc_skb, consume_skb, kfree_skb
 from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import CHECKSUM_UNNECESSARY
-from stack.core.units import NS_PER_MS, NS_PER_S
-from stack.ipv4.icmp import XRLIM_BURST_FACTOR
+from stack.core.units import NS_PER_MS
+from stack.inetpeer import InetPeers
 from stack.ipv4.route import RTN_LOCAL
 from stack.ipv6.output import MAX_HEADER6, Flow6, ip6_xmit
 from stack.ipv6.route import route_output6
@@ -99,7 +99,6 @@ ND_TYPES = frozenset(
         NDISC_REDIRECT,
     }
 )
-_PEERS_MAX = 4096
 
 
 class Icmp6State:
@@ -107,7 +106,7 @@ class Icmp6State:
 
     def __init__(self, net: Any) -> None:
         self.net = net
-        self.peers: dict[bytes, list[int]] = {}  # daddr -> [tokens, last]
+        self.peers = InetPeers()  # per-destination token buckets
         self.err_src = IN6ADDR_ANY  # the sender of the ICMPv6 error being handled
 
     def xrlim_allow(self, daddr: bytes, plen: int) -> bool:
@@ -122,20 +121,7 @@ class Icmp6State:
         """inet_peer_xrlim_allow: ``addr``'s token bucket (one per address, shared by ICMPv6
         errors and ND redirects as Linux's ``inet_peer`` is), ``timeout`` ns a token, bursts
         of XRLIM_BURST_FACTOR."""
-        daddr = addr
-        now = self.net.sched.now
-        peer = self.peers.get(daddr)
-        if peer is None:
-            if len(self.peers) >= _PEERS_MAX:
-                self.peers.clear()
-            peer = self.peers[daddr] = [0, now - 60 * NS_PER_S]
-        token = min(peer[0] + now - peer[1], XRLIM_BURST_FACTOR * timeout)
-        peer[1] = now
-        ok = token >= timeout
-        if ok:
-            token -= timeout
-        peer[0] = token
-        return ok
+        return self.peers.xrlim_allow(addr, timeout, self.net.sched.now)
 
 
 def icmp6_out_count(net: Any, itype: int) -> None:
