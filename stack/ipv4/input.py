@@ -103,10 +103,8 @@ def ip_rcv(net: Any, skb: SkBuff, dev: NetDevice) -> int:
     data = skb.data
     head = skb.head
     try:
-        if skb.data_len:  # GRO's merged segments follow the head: check against skb.len
-            Ipv4Packet.checked(memoryview(head)[data : skb.tail], length=skb.len)
-        else:
-            Ipv4Packet.checked(memoryview(head)[data : skb.tail])
+        # against skb.len: GRO's merged segments may follow the head (fragments, frag_list)
+        Ipv4Packet.checked(memoryview(head)[data : skb.tail], length=skb.tail - data + skb.data_len)
     except Truncated:
         net.mib.ipext["InTruncatedPkts"] += 1
         kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
