@@ -41,7 +41,7 @@ Contract:
   serialized on the line, never a queue, whatever the cable's rate (a cable slower than
   10 Gb/s is a link negotiated down).  ``limit`` does not apply to ``send_at``: a paced
   sender has nothing waiting.  The NIC may hand over frames a little ahead of their start
-  (``device/ixgb/tx.py``, its commit horizon); they are on the wire from that moment.
+  (``device/ixgb/txfifo.py``, its commit horizon); they are on the wire from that moment.
 * ``unplug()`` drops the link on both ports (each sees ``on_link_change(False)``) and loses
   every frame still on the wire, counted in ``dropped_link``; ``plug()`` brings it back.
 * ``set_impairment(kind, value)`` is the debugger's knob: it updates the stage of that kind

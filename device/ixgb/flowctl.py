@@ -15,7 +15,7 @@ Contract:
   FCRTL.RTL and FCRTL.XONE is set, XON (pause time 0) follows; XONTXC and PFTC count it.
 * **Receiving**: a MAC control frame (EtherType 0x8808) is consumed by the MAC, never
   delivered to the host.  With CTRL0.RPE set, a PAUSE to the reserved address or to the
-  station address stops the transmitter (``TxEngine.pause``) and counts in XOFFRXC (pause
+  station address stops the transmitter (``TxFifo.pause``) and counts in XOFFRXC (pause
   time > 0) or XONRXC, and PFRC; without RPE it is dropped uncounted, as Intel MACs count
   flow-control frames only while receive flow control is enabled.  Other opcodes are dropped.
 * PFRC/PFTC (pause frames received / transmitted) count XON and XOFF together *(inferred

@@ -1,7 +1,7 @@
 """MAC-level facts of the 82597EX: its on-chip FIFOs and the 802.3x PAUSE frame it speaks.
 
 Spec: docs/hardware.md §1.1 (FIFO sizes) and §1.10 (flow control).  Declared once here for
-the device model (``device/ixgb/tx.py``, ``rx.py``, ``flowctl.py``) and the debugger.
+the device model (``device/ixgb/txfifo.py``, ``rx.py``, ``flowctl.py``) and the debugger.
 """
 
 from __future__ import annotations
