@@ -14,7 +14,8 @@ from typing import Any
 from device.faults import FaultLog
 from device.ixgb.nic import IxgbNic
 from device.memory import DmaMap, GuestMemory
-from device.pci import PciDev, PciFunction
+from device.pci import PciFunction
+from device.pcidev import PciDev
 from device.port import Port
 from device.spec import regs as R
 from device.spec.ids import (

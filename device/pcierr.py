@@ -33,7 +33,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from device.pci import PciDev, PciFunction
+from device.pci import PciFunction
+from device.pcidev import PciDev
 from device.spec.bus import (
     PCI_ERS_RESULT_CAN_RECOVER,
     PCI_ERS_RESULT_NEED_RESET,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import driver.ixgb
 from device.machine import Machine
-from device.pci import PCI_CLASS_PROG, PCI_REVISION_ID, PciDev
+from device.pci import PCI_CLASS_PROG, PCI_REVISION_ID
+from device.pcidev import PciDev
 from device.spec import bus, eeprom, ids, timing
 from firmware import decode, default_words
 from ixsim.sched import Scheduler

@@ -3,9 +3,10 @@
 The contract between ``driver/`` and ``device/`` in one place, as Linux's
 ``include/linux/dma-direction.h`` and the ``struct pci_dev`` API are: a driver is handed a
 :class:`PciDevice` at probe and touches the hardware only through it (config space, BAR0 as
-``read32``/``write32``, DMA-able memory, one interrupt line).  ``device.pci.PciDev`` implements
-it; ``tests/test_layering.py`` checks that it does, member by member.  A different device
-model only has to hand out something of this shape; a different driver needs nothing more.
+``read32``/``write32``, DMA-able memory, one interrupt line).  ``device.pcidev.PciDev``
+implements it; ``tests/test_layering.py`` checks that it does, member by member.  A different
+device model only has to hand out something of this shape; a different driver needs nothing
+more.
 
 Deviation, said out loud: the directions are a bit mask in ixsim.  ``DMA_TO_DEVICE`` (1) and
 ``DMA_FROM_DEVICE`` (2) have Linux's values, but ``DMA_BIDIRECTIONAL`` is 3 (both bits; Linux's
