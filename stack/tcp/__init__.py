@@ -5,7 +5,8 @@ Layout (Linux's ``net/ipv4/tcp*.c`` split by concern):
 - ``state.py``   TcpState (RFC 9293 names), the one setter and its transition table
 - ``seq.py``     sequence arithmetic; ``const.py`` Linux's constants and option numbers
 - ``sock.py``    TcpSock (``struct tcp_sock``); ``cb.py`` TxSeg, a queued skb's control block
-- ``ops.py``     bind/listen/accept/connect/sendmsg/recvmsg/poll/shutdown/close
+- ``ops.py``     bind/listen/accept/connect/ioctl/shutdown/close/disconnect; ``sendmsg.py``
+  tcp_sendmsg; ``recvmsg.py`` tcp_recvmsg; ``poll.py`` tcp_poll
 - ``close.py``   teardown: tcp_shutdown, tcp_fin, tcp_reset, tcp_done, tcp_time_wait
 - ``sockopt.py`` setsockopt/getsockopt; ``info.py`` TCP_INFO and ``ss -tin``
 - ``table.py``   TcpTable (hashes, ports, ISNs, the transmit/route hooks), tcp_init,
