@@ -11,7 +11,7 @@ Layout (Linux's ``net/ipv4/tcp*.c`` split by concern):
 - ``sockopt.py`` setsockopt/getsockopt; ``info.py`` TCP_INFO and ``ss -tin``
 - ``table.py``   TcpTable (hashes, ports, ISNs, the transmit/route hooks), tcp_init,
   tcp_v4_rcv/_err
-- ``minisocks.py`` listeners, request socks (SYN queue), TIME-WAIT segments
+- ``minisocks.py`` listeners, request socks (SYN queue); ``timewait.py`` TIME-WAIT segments
 - ``rcv.py``     validation, header prediction, the state machine; ``rcvq.py`` data, SACK,
   delayed ACK; ``ack.py`` the ACK field, SACK scoreboard; ``recovery.py`` loss recovery
 - ``output.py``  segments, tcp_write_xmit, retransmission; ``header.py`` options and the
