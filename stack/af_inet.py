@@ -43,7 +43,9 @@ from stack.uapi import (
     SOCK_RAW,
     SOCK_STREAM,
 )
-from stack.udp import UdpSock, udp_err, udp_init, udp_rcv
+from stack.udp import UdpSock
+from stack.udp_rcv import udp_err, udp_rcv
+from stack.udp_table import udp_init
 
 Rcv = Callable[[Any, Any], Any]
 ErrHandler = Callable[..., None]

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from stack.core import Kernel, NetDevice, SkBuff
     from stack.ping import PingTable
     from stack.tcp import TcpTable
-    from stack.udp import UdpTable
+    from stack.udp_table import UdpTable
 
 Rcv = Callable[[Any, "SkBuff"], Any]
 ErrHandler = Callable[..., None]

@@ -1,10 +1,9 @@
-"""UDP (RFC 768): the kernel side of datagram sockets, receive demultiplexing, ICMP errors.
+"""UDP (RFC 768): the kernel side of datagram sockets (``struct udp_sock``).
 
-Mirrors Linux's ``net/ipv4/udp.c`` (``udp_lib_get_port``/``udp_lib_lport_inuse``,
-``__udp4_lib_lookup``'s scoring, ``udp_sendmsg`` with ``ip_make_skb``'s DF and checksum-offload
-choices, ``__udp_enqueue_schedule_skb``, ``udp_recvmsg``, ``__udp4_lib_rcv``,
-``__udp4_lib_mcast_deliver``, ``__udp4_lib_err``), ``net/ipv4/datagram.c``
-(``ip4_datagram_connect``) and ``datagram_poll``.
+Mirrors Linux's ``net/ipv4/udp.c`` socket side (``udp_sendmsg`` with ``ip_make_skb``'s DF and
+checksum-offload choices, ``__udp_enqueue_schedule_skb``, ``udp_recvmsg``), ``net/ipv4/datagram.c``
+(``ip4_datagram_connect``) and ``datagram_poll``.  The port table and its lookup are
+:mod:`stack.udp_table`; the protocol handlers (``udp_rcv``, ``udp_err``) :mod:`stack.udp_rcv`.
 
 Contract (docs/stack-architecture.md, :class:`stack.sock.Sock`):
 - ``UdpSock(net)``: ``bind(addr, port)`` (EADDRINUSE unless both sockets set SO_REUSEADDR,
@@ -31,13 +30,11 @@ Contract (docs/stack-architecture.md, :class:`stack.sock.Sock`):
   the others; DO and PROBE set DF always and fail with EMSGSIZE above the MTU; DONT never sets
   DF.  The checksum is left to the device (CHECKSUM_PARTIAL) when it offers NETIF_F_HW_CSUM or
   NETIF_F_IP_CSUM and the datagram is not fragmented; otherwise it is computed here.
-- ``udp_rcv(net, skb)`` (``net.inet_protos[17]``): InErrors for short/bad lengths, InCsumErrors
-  + InErrors for a bad checksum (0 means none, RFC 768), NoPorts + ICMP port unreachable when
-  no socket matches, RcvbufErrors + InErrors when the receiver's queue (skb truesize) exceeds
-  ``sk_rcvbuf``, IgnoredMulti for broadcasts nobody wanted; InDatagrams counts datagrams read
-  by recvmsg, OutDatagrams datagrams sent, SndbufErrors datagrams the qdisc dropped.
+- Counters: RcvbufErrors + InErrors when the receiver's queue (skb truesize) exceeds
+  ``sk_rcvbuf``; InDatagrams counts datagrams read by recvmsg, OutDatagrams datagrams sent,
+  SndbufErrors datagrams the qdisc dropped (the receive path's are in :mod:`stack.udp_rcv`).
 - SO_REUSEPORT: sockets that all set it share a port; each datagram goes to the member of the
-  group its flow hashes to (``stack.sock_reuseport``).
+  group its flow hashes to (:mod:`stack.udp_table`, ``stack.sock_reuseport``).
 - Deliberate deviations: the checksum is verified on receive rather than at copy time, no
   UDP-Lite, no GSO.
 """
@@ -50,8 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from stack.core import NETIF_F_HW_CSUM, NETIF_F_IP_CSUM, alloc_skb, consume_skb, kfree_skb
 from stack.core.dropreason import SkbDropReason
-from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
-from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_send
+from stack.core.skbuff import CHECKSUM_PARTIAL
 from stack.ipv4.output import MAX_HEADER, ip_send
 from stack.ipv4.route import (
     RTN_BROADCAST,
@@ -69,7 +65,6 @@ from stack.ipv4.sockglue import (
     IpcmCookie,
     ip_cmsg_recv,
     ip_cmsg_send,
-    ip_icmp_error,
     ip_recv_error,
 )
 from stack.sock import (
@@ -85,18 +80,13 @@ from stack.sock import (
     Sock,
     eagain,
     inet_dgram_shutdown,
-    inet_rcv_saddr_conflict,
     oserror,
 )
-from stack.sock_reuseport import ehashfn, reuseport_select_sock
 from stack.uapi import (
-    AF_INET,
-    AF_INET6,
     IP_MTU,
     IP_MTU_DISCOVER,
     IP_PKTINFO,
     IP_PMTUDISC_DO,
-    IP_PMTUDISC_DONT,
     IP_PMTUDISC_PROBE,
     IP_PMTUDISC_WANT,
     IP_RECVERR,
@@ -125,22 +115,13 @@ from stack.uapi import (
     SOL_UDP,
 )
 from stack.wire.checksum import l4_checksum, pseudo_header_sum
-from stack.wire.errors import BadChecksum, Malformed
-from stack.wire.icmp import (
-    ICMP_DEST_UNREACH,
-    ICMP_FRAG_NEEDED,
-    ICMP_PARAMETERPROB,
-    ICMP_PORT_UNREACH,
-    ICMP_TIME_EXCEEDED,
-)
 from stack.wire.ipv4 import INADDR_ANY, IPPROTO_UDP, ip_str
 from stack.wire.layout import U16
-from stack.wire.udp import UDP, UDP_HLEN, UdpPacket
+from stack.wire.udp import UDP, UDP_HLEN
 
 if TYPE_CHECKING:
     from stack.core import NetDevice, SkBuff
     from stack.ipv4.sockglue import SockExtendedErr
-    from stack.wire.ipv4 import Ipv4Repr
 
 SHUTDOWN_MASK = RCV_SHUTDOWN | SEND_SHUTDOWN
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - UDP_HLEN  # 65507
@@ -151,132 +132,6 @@ _CMSG_OPTIONS = {IP_PKTINFO: IP_CMSG_PKTINFO, IP_RECVTTL: IP_CMSG_TTL, IP_RECVTO
 # SOL_SOCKET options the Sock takes itself (also when called directly, below the socket layer)
 _UDP_SOCKET_OPTS = frozenset({SO_REUSEADDR, SO_BROADCAST, SO_RCVBUF, SO_SNDBUF, SO_NO_CHECK,
                               SO_BINDTODEVICE})
-
-
-class UdpTable:
-    """The namespace's bound UDP sockets by local port (``net.udp``, Linux's ``udp_table``)."""
-
-    def __init__(self, net: Any) -> None:
-        self.net = net
-        self.ports: dict[int, list[UdpSock]] = {}
-
-    def _conflict(self, sk: UdpSock, port: int) -> bool:
-        """udp_lib_lport_inuse."""
-        for other in self.ports.get(port, ()):
-            if other is sk or (other.reuse and sk.reuse) or (other.reuseport and sk.reuseport):
-                continue
-            if other.bound_dev is not None and sk.bound_dev is not None \
-                    and other.bound_dev is not sk.bound_dev:
-                continue
-            if inet_rcv_saddr_conflict(sk, sk.rcv_saddr, other, other.rcv_saddr):
-                return True
-        return False
-
-    def get_port(self, sk: UdpSock, port: int) -> int:
-        """udp_lib_get_port: hash ``sk`` on ``port`` (0: an ephemeral one); errno on failure."""
-        if port == 0:
-            low, high = self.net.sysctl.ip_local_port_range
-            remaining = high - low + 1
-            first = self.net.sched.rng.randrange(remaining)
-            for i in range(remaining):
-                candidate = low + (first + i) % remaining
-                if not self._conflict(sk, candidate):
-                    port = candidate
-                    break
-            else:
-                raise oserror(errno.EAGAIN, "no free ephemeral UDP port")
-        elif self._conflict(sk, port):
-            raise oserror(errno.EADDRINUSE, f"UDP port {port}")
-        self.ports.setdefault(port, []).append(sk)
-        return port
-
-    def unhash(self, sk: UdpSock) -> None:
-        socks = self.ports.get(sk.num)
-        if socks and sk in socks:
-            socks.remove(sk)
-            if not socks:
-                del self.ports[sk.num]
-
-    def lookup(self, saddr: bytes, sport: int, daddr: bytes, dport: int,
-               dev: NetDevice | None) -> UdpSock | None:
-        """__udp4_lib_lookup: the best-scoring socket for a datagram saddr:sport -> daddr:dport."""
-        socks = self.ports.get(dport)
-        if not socks:
-            return None
-        if len(socks) == 1:
-            sk = socks[0]
-            return sk if _score(sk, saddr, sport, daddr, dev) >= 0 else None
-        best, best_score = None, -1
-        for sk in socks:
-            score = _score(sk, saddr, sport, daddr, dev)
-            if score > best_score:
-                best, best_score = sk, score
-        if best is not None and best.reuseport and best.daddr is None:
-            # an SO_REUSEPORT group: the flow's hash picks the member (stack.sock_reuseport)
-            group = [sk for sk in socks if sk.reuseport and sk.daddr is None
-                     and _score(sk, saddr, sport, daddr, dev) == best_score]
-            if len(group) > 1:
-                return reuseport_select_sock(group, ehashfn(daddr, dport, saddr, sport))
-        return best
-
-    def lookup_all(self, saddr: bytes, sport: int, daddr: bytes, dport: int,
-                   dev: NetDevice | None) -> list[UdpSock]:
-        return [sk for sk in self.ports.get(dport, ())
-                if _score(sk, saddr, sport, daddr, dev) >= 0]
-
-    def sockets(self) -> list[UdpSock]:
-        return [sk for port in sorted(self.ports) for sk in self.ports[port]]
-
-    def show(self) -> str:
-        """``ss -uan``-style listing: state, queues, local and peer addresses."""
-        lines = ["State  Recv-Q Send-Q Local Address:Port Peer Address:Port\n"]
-        for sk in self.sockets():
-            peer = f"{ip_str(sk.daddr)}:{sk.dport}" if sk.daddr is not None else "*:*"
-            state = "ESTAB" if sk.daddr is not None else "UNCONN"
-            local = ip_str(sk.rcv_saddr) if sk.rcv_saddr != INADDR_ANY else "0.0.0.0"
-            lines.append(f"{state} {sk.rmem_alloc} {sk.wmem_alloc} {local}:{sk.num} {peer}\n")
-        return "".join(lines)
-
-
-def udp_init(net: Any) -> UdpTable:
-    """The namespace's UDP state, ``net.udp`` (``udp_init`` / ``udp_table``); see stack.af_inet."""
-    net.udp = UdpTable(net)
-    return net.udp
-
-
-def _score(sk: UdpSock, saddr: bytes, sport: int, daddr: bytes, dev: NetDevice | None) -> int:
-    """compute_score: -1 when ``sk`` does not match, more points for more specific matches.
-
-    Families (``udp6_lib_lookup`` shares the table): an IPv6 datagram (16-byte addresses)
-    finds AF_INET6 sockets only; an IPv4 one finds AF_INET sockets and, unless IPV6_V6ONLY,
-    AF_INET6 ones, the AF_INET socket scoring higher (Linux: 2 against 1)."""
-    if len(daddr) == 16:
-        if sk.family != AF_INET6:
-            return -1
-        score = 1
-    elif sk.family == AF_INET:
-        score = 1
-    elif sk.ipv6only:
-        return -1
-    else:
-        score = 0
-    if sk.rcv_saddr != INADDR_ANY:
-        if sk.rcv_saddr != daddr:
-            return -1
-        score += 4
-    if sk.daddr is not None:
-        if sk.daddr != saddr:
-            return -1
-        score += 4
-    if sk.dport:
-        if sk.dport != sport:
-            return -1
-        score += 4
-    if sk.bound_dev is not None:
-        if sk.bound_dev is not dev and dev is not None:
-            return -1
-        score += 4
-    return score
 
 
 def _int_value(value: Any) -> int:
@@ -690,95 +545,3 @@ class UdpSock(Sock):
     def __repr__(self) -> str:
         peer = f" -> {ip_str(self.daddr)}:{self.dport}" if self.daddr is not None else ""
         return f"<UdpSock {ip_str(self.rcv_saddr)}:{self.num}{peer} rcvq={len(self.rcvq)}>"
-
-
-# -- the protocol handlers -------------------------------------------------------------------------
-def udp_rcv(net: Any, skb: SkBuff) -> int:
-    """__udp4_lib_rcv: ``skb.data`` at the UDP header (see the module docstring)."""
-    mib = net.mib.udp
-    head = skb.head
-    data = skb.data
-    nh = skb.network_header
-    src = bytes(head[nh + 12 : nh + 16])
-    dst = bytes(head[nh + 16 : nh + 20])
-    verify = skb.ip_summed != CHECKSUM_UNNECESSARY and skb.ip_summed != CHECKSUM_PARTIAL
-    try:
-        UdpPacket.checked(memoryview(head)[data : skb.tail], src if verify else None,
-                          dst if verify else None)
-    except BadChecksum:
-        mib["InCsumErrors"] += 1
-        mib["InErrors"] += 1
-        kfree_skb(skb, SkbDropReason.UDP_CSUM)
-        return 1
-    except Malformed:
-        mib["InErrors"] += 1
-        kfree_skb(skb, SkbDropReason.PKT_TOO_SMALL)
-        return 1
-    sport, dport, ulen, _ = _HDR.unpack_from(head, data)
-    skb.tail = data + ulen
-    skb.transport_header = data
-    skb.data = data + UDP_HLEN
-    if udp_deliver(net, skb, src, sport, dst, dport, bool(skb.cb.get("rt_bcast"))):
-        return 0
-    icmp_send(net, skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH)
-    kfree_skb(skb, SkbDropReason.NO_SOCKET)
-    return 1
-
-
-def udp_deliver(net: Any, skb: SkBuff, src: bytes, sport: int, dst: bytes, dport: int,
-                many: bool) -> bool:
-    """Queue a checked datagram (``skb.data`` at its payload) on its socket, or a copy on
-    every matching one when ``many`` (broadcast/multicast: ``__udp4_lib_mcast_deliver`` and
-    its IPv6 twin); False, with NoPorts counted and ``skb`` still the caller's, when no
-    socket wants a unicast one (the caller answers port unreachable in its family)."""
-    mib = net.mib.udp
-    table: UdpTable = net.udp
-    if many:
-        socks = table.lookup_all(src, sport, dst, dport, skb.dev)
-        if not socks:
-            mib["IgnoredMulti"] += 1
-            consume_skb(skb)
-            return True
-        for sk in socks[:-1]:
-            sk.queue_rcv(skb.clone())
-        socks[-1].queue_rcv(skb)
-        return True
-    sk = table.lookup(src, sport, dst, dport, skb.dev)
-    if sk is None:
-        mib["NoPorts"] += 1
-        return False
-    sk.queue_rcv(skb)
-    return True
-
-
-def udp_err(net: Any, iph: Ipv4Repr, l4: memoryview, itype: int, code: int, info: int) -> None:
-    """__udp4_lib_err: an ICMP error about a datagram we sent; tell its socket."""
-    sport, dport = U16.unpack_from(l4, 0)[0], U16.unpack_from(l4, 2)[0]
-    sk = net.udp.lookup(iph.dst, dport, iph.src, sport, None)
-    if sk is None:
-        net.mib.icmp["InErrors"] += 1
-        return
-    harderr = False
-    if itype == ICMP_TIME_EXCEEDED:
-        err = errno.EHOSTUNREACH
-    elif itype == ICMP_PARAMETERPROB:
-        err, harderr = errno.EPROTO, True
-    elif itype == ICMP_DEST_UNREACH:
-        if code == ICMP_FRAG_NEEDED:
-            sk.dst = None
-            if sk.pmtudisc == IP_PMTUDISC_DONT:
-                return
-            err, harderr = errno.EMSGSIZE, True
-        elif code < len(ICMP_ERR_CONVERT):
-            err, harderr = ICMP_ERR_CONVERT[code]
-        else:
-            err = errno.EHOSTUNREACH
-    else:
-        return  # source quench, redirect
-    if sk.recverr:
-        ip_icmp_error(sk, err, itype, code, info, net.icmp.err_src, iph.dst, dport,
-                      bytes(l4[UDP_HLEN:]))
-    elif not harderr or sk.daddr is None:
-        return
-    sk.sk_err = err
-    sk.wake(EPOLLERR)

@@ -20,7 +20,7 @@ from ixsim import netsim
 from ixsim.world import World
 from stack.core import dev_get_stats
 from stack.core.ethtool_ioctl import ethtool_get_stats
-from stack.udp import IP_RECVERR
+from stack.uapi import IP_RECVERR
 from stack.wire import Ipv4Packet
 
 NS_PER_TICK = DELAY_UNIT_NS  # RDTR/TIDV unit, 0.8192 us (docs/hardware.md §1.6)

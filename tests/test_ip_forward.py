@@ -13,7 +13,7 @@ from helpers.units import MS, US, S
 from ixsim.apps.ping import ping
 from stack.core import ETH_P_IP
 from stack.ipv4.route import RTN_UNREACHABLE
-from stack.udp import IP_MTU_DISCOVER, IP_PMTUDISC_DONT, IP_RECVERR, IP_TTL, SOL_IP
+from stack.uapi import IP_MTU_DISCOVER, IP_PMTUDISC_DONT, IP_RECVERR, IP_TTL, SOL_IP
 from stack.wire import Ipv4Packet, ip_bytes
 
 D = 50 * US

@@ -13,7 +13,7 @@ from helpers.units import MS, US, S
 
 from stack.core import ETH_P_IP, alloc_skb
 from stack.ipv4 import MAX_HEADER, ip_send
-from stack.udp import IP_MTU_DISCOVER, IP_PMTUDISC_DO, SOL_IP
+from stack.uapi import IP_MTU_DISCOVER, IP_PMTUDISC_DO, SOL_IP
 from stack.wire import IP_MF, IP_OFFSET, Ipv4Packet, ip_bytes
 
 D = 50 * US

@@ -2,8 +2,8 @@
 socket, ``udpv6_rcv`` and ``udpv6_err``.
 
 The port table is IPv4's (``net.udp``, one ``udp_table`` as in Linux) and its lookup scores
-the families (``stack.udp._score``): an IPv6 datagram finds AF_INET6 sockets; an IPv4 one
-finds AF_INET sockets and dual-stack AF_INET6 ones (not IPV6_V6ONLY).
+the families (``stack.udp_table.compute_score``): an IPv6 datagram finds AF_INET6 sockets; an
+IPv4 one finds AF_INET sockets and dual-stack AF_INET6 ones (not IPV6_V6ONLY).
 
 :class:`Udp6Sock` (``udpv6_prot``):
 
@@ -60,7 +60,8 @@ from stack.ipv6.sockglue import (
 )
 from stack.sock import EPOLLERR, SEND_SHUTDOWN, eagain, oserror
 from stack.uapi import AF_INET6, ETH_P_IPV6, IPPROTO_UDP, MSG_ERRQUEUE, MSG_OOB, MSG_TRUNC, SOL_IPV6
-from stack.udp import UDP_MAX_PAYLOAD, UdpSock, udp_deliver
+from stack.udp import UDP_MAX_PAYLOAD, UdpSock
+from stack.udp_rcv import udp_deliver
 from stack.wire.checksum import l4_checksum, pseudo_header_sum
 from stack.wire.errors import BadChecksum, Malformed
 from stack.wire.ipv4 import INADDR_ANY

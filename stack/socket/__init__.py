@@ -13,10 +13,12 @@ Linux's ``net/socket.c``, ``net/ipv4/af_inet.c`` and ``fs/eventpoll.c`` over the
     tcp_info(conn).rtt                   # the decoded TCP_INFO
 """
 
+from stack.af_inet import INETSW
+from stack.socket.create import socket_create
 from stack.socket.epoll import Epoll, epoll_create
 from stack.socket.fdtable import FdTable, fdtable_of
 from stack.socket.selectors import IxsimSelector
-from stack.socket.socket import INETSW, Socket, socket_create, tcp_info
+from stack.socket.socket import Socket, tcp_info
 from stack.uapi import *  # noqa: F403 - the API's numbers, as ``socket.*``
 from stack.uapi import __all__ as _constants
 

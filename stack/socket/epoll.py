@@ -39,7 +39,8 @@ from typing import Any
 
 from stack.core.units import NS_PER_S
 from stack.socket.fdtable import FdTable, fdtable_of
-from stack.socket.socket import Socket, SockFile, sched_of
+from stack.socket.file import SockFile, sched_of
+from stack.socket.socket import Socket
 from stack.socket.wait import Describe
 from stack.uapi import (
     EPOLL_CTL_ADD,

@@ -43,34 +43,29 @@ from __future__ import annotations
 import errno
 import operator
 import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from stack.af_inet import INETSW
 from stack.core.units import NS_PER_S
-from stack.ipv6.af_inet6 import INETSW6, inet6_init
 from stack.ipv6.sockglue import ipv6_addr_needs_scope_id
-from stack.packet import PacketSock
-from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN, Sock, oserror
+from stack.sock import SEND_SHUTDOWN, Sock, oserror
 from stack.socket.addr import format_endpoint, sockaddr_in, sockaddr_in6, to_user, to_user6
 from stack.socket.fdtable import fdtable_of
+from stack.socket.file import SockFile, fput, sched_of, sock_release
 from stack.socket.msg import MsgOps
+from stack.socket.recv import RecvOps
 from stack.socket.sockopt import (
-    max_pacing_rate_int,
     sock_getsockopt,
     sock_setsockopt,
     user_bytes,
+    user_int,
     user_value,
 )
 from stack.socket.wait import (
     POLL_ACCEPT,
     POLL_CONNECT,
-    POLL_RECV,
     POLL_SEND,
-    TIMED_OUT,
     Describe,
-    SockWaiter,
     block,
     task_wait,
 )
@@ -78,29 +73,13 @@ from stack.uapi import (
     AF_INET,
     AF_INET6,
     AF_PACKET,
-    IPPROTO_IP,
     IPPROTO_TCP,
-    MSG_CMSG_CLOEXEC,
     MSG_DONTWAIT,
-    MSG_ERRQUEUE,
     MSG_FASTOPEN,
-    MSG_OOB,
-    MSG_PEEK,
-    MSG_TRUNC,
-    MSG_WAITALL,
-    PACKET_STATISTICS,
     SIOCATMARK,
     SO_LINGER,
-    SO_MAX_PACING_RATE,
     SO_PROTOCOL,
     SO_TYPE,
-    SOCK_DGRAM,
-    SOCK_NONBLOCK,
-    SOCK_RAW,
-    SOCK_STREAM,
-    SOCK_TYPE_MASK,
-    SOL_ICMPV6,
-    SOL_PACKET,
     SOL_SOCKET,
     TCP_INFO,
 )
@@ -108,30 +87,11 @@ from stack.uapi import (
 DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)
 
 
-def sched_of(net: Any) -> Any:
-    sched = getattr(net, "sched", None)
-    return sched if sched is not None else net.kernel.sched
-
-
 def _ebadf() -> OSError:
     return OSError(errno.EBADF, "Bad file descriptor")
 
 
-class SockFile:
-    """The open file under one or more fds (``struct file`` of a socket): the kernel Sock,
-    how many fds share it (``dup``), and what ``__fput`` runs when the last one closes (epoll's
-    ``eventpoll_release`` hooks)."""
-
-    __slots__ = ("sk", "refs", "on_close", "listening", "__weakref__")
-
-    def __init__(self, sk: Sock) -> None:
-        self.sk = sk
-        self.refs = 1
-        self.on_close: list[Callable[[], None]] = []
-        self.listening = False
-
-
-class Socket(MsgOps):
+class Socket(RecvOps, MsgOps):
     """One user-side socket (``struct socket`` + ``struct file``) over a kernel :class:`Sock`."""
 
     def __init__(self, net: Any, sk: Sock, type: int | None = None,
@@ -463,149 +423,6 @@ class Socket(MsgOps):
 
         return self._call(op, POLL_SEND, "sendto", flags)
 
-    def _recv_flags(self, flags: int) -> int:
-        """The kernel's flags for a receive: MSG_DONTWAIT when it will not wait (a non-blocking
-        socket), as ``sock_recvmsg`` passes ``O_NONBLOCK`` on; blocking TCP waits for
-        SO_RCVLOWAT.  ``MSG_OOB`` never waits (``tcp_recv_urg``)."""
-        if flags & (MSG_DONTWAIT | MSG_OOB) or self._timeout_ns == 0:
-            return flags | MSG_DONTWAIT
-        return flags
-
-    def _recv_op(self, bufsize: int, flags: int) -> tuple[Callable[[], tuple[bytes, Any]],
-                                                          Callable[[], Any] | None]:
-        """The retryable receive under every recv method: ``(op, on_timeout)``, where ``op()``
-        gives ``(data, kernel address)``.
-
-        ``MSG_WAITALL`` on a stream (``tcp_recvmsg_locked`` with ``target = len``): what
-        arrives is taken as it comes, and the call returns once ``bufsize`` bytes are in, or
-        earlier with what it has at end of stream, on an error (left pending, reported by
-        the next call), on timeout, or at once when the call does not block.  With
-        ``MSG_PEEK`` nothing is consumed: it waits until ``bufsize`` bytes are queued.
-        It stops early at the urgent mark, as Linux's loop does (not across it in one call),
-        peeking too: Linux's loop compares the mark with its peek position, so a
-        ``MSG_PEEK | MSG_WAITALL`` that reached the mark with data in hand returns short.
-        """
-        kflags = self._recv_flags(flags)
-        if not (kflags & MSG_WAITALL and self._type == SOCK_STREAM):
-            return (lambda: self._check().recvmsg(bufsize, kflags)), None
-        kflags &= ~MSG_WAITALL
-        blocking = not flags & MSG_DONTWAIT and self._timeout_ns != 0
-        peek = kflags & MSG_PEEK
-        got: list[bytes] = []
-        have = 0
-
-        def op() -> tuple[bytes, Any]:
-            nonlocal have
-            sk = self._check()
-            while have < bufsize:
-                if have and sk.sk_err:  # Linux breaks out with what it copied
-                    break
-                if have and not peek and sk.ioctl(SIOCATMARK):
-                    break  # at the urgent mark with data in hand
-                try:
-                    data = sk.recvmsg(bufsize if peek else bufsize - have, kflags)[0]
-                except BlockingIOError:
-                    if have and not blocking:
-                        break
-                    raise
-                if not data:
-                    break  # end of stream
-                if peek:
-                    got[:] = [data]
-                    have = len(data)
-                    if have < bufsize and sk.at_urgent_mark(have):
-                        break  # the peek stopped at the urgent mark (tcp_recvmsg_locked)
-                    if have < bufsize and not sk.sk_shutdown & RCV_SHUTDOWN and blocking:
-                        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-                    break
-                got.append(data)
-                have += len(data)
-            return b"".join(got), None
-
-        def on_timeout() -> tuple[bytes, Any]:
-            if not have:
-                raise TimeoutError(TIMED_OUT)
-            return b"".join(got), None
-
-        return op, on_timeout
-
-    def _receive(self, bufsize: int, flags: int, opname: str,
-                 deliver: Callable[[bytes, Any], Any]) -> Any:
-        if flags & MSG_ERRQUEUE:  # the error queue: never waits (ip_recv_error)
-            data, addr, _, _ = self._check().recvmsg_ctl(bufsize, flags & ~MSG_CMSG_CLOEXEC)
-            return deliver(data, addr)
-        op, partial = self._recv_op(bufsize, flags)
-        on_timeout = None if partial is None else (lambda: deliver(*partial()))
-        wait_flags = flags | MSG_DONTWAIT if flags & MSG_OOB else flags
-        return self._call(lambda: deliver(*op()), POLL_RECV, opname, wait_flags,
-                          on_timeout=on_timeout)
-
-    def recv(self, bufsize: int, flags: int = 0) -> Any:
-        """Up to ``bufsize`` bytes; ``b""`` at end of stream, and at once for ``recv(0)``.
-
-        With ``MSG_TRUNC`` the result has the length Linux returns (a stream: the bytes
-        discarded; a datagram: its real length) and zero bytes stand for what was not copied.
-        """
-        if bufsize < 0:
-            raise ValueError("negative buffersize in recv")
-        self._check()
-        if bufsize == 0 and not flags & MSG_OOB:  # recv(0, MSG_OOB) consumes the urgent byte
-            return b""
-        return self._receive(bufsize, flags, "recv", lambda data, _addr: data)
-
-    def recvfrom(self, bufsize: int, flags: int = 0) -> Any:
-        """-> ``(data, ("ip", port))``; the address is None on a connected stream, as on Linux."""
-        if bufsize < 0:
-            raise ValueError("negative buffersize in recvfrom")
-        self._check()
-        return self._receive(bufsize, flags, "recvfrom",
-                             lambda data, addr: (data, self._uaddr(addr)))
-
-    def _into(self, view: memoryview, nbytes: int, flags: int) -> Callable[[bytes], int]:
-        """Copy a result into ``view``; -> the count Linux returns (MSG_TRUNC: may exceed it)."""
-        skip = flags & MSG_TRUNC and self._type == SOCK_STREAM  # discarded, not copied
-
-        def deliver(data: bytes) -> int:
-            if not skip:
-                n = min(len(data), nbytes)
-                view[:n] = data[:n]
-            return len(data)
-
-        return deliver
-
-    @staticmethod
-    def _writable(buffer: Any, method: str) -> memoryview:
-        view = memoryview(buffer)
-        if view.readonly:
-            raise TypeError(f"{method}() argument 1 must be read-write bytes-like object, "
-                            f"not {type(buffer).__name__}")
-        return view.cast("B")
-
-    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Any:
-        """Receive into a writable buffer; -> number of bytes written."""
-        view = self._writable(buffer, "recv_into")
-        if nbytes < 0:
-            raise ValueError("negative buffersize in recv_into")
-        if nbytes == 0 or nbytes > len(view):
-            if nbytes > len(view):
-                raise ValueError("buffer too small for requested bytes")
-            nbytes = len(view)
-        self._check()
-        if nbytes == 0:
-            return 0
-        into = self._into(view, nbytes, flags)
-        return self._receive(nbytes, flags, "recv_into", lambda data, _addr: into(data))
-
-    def recvfrom_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> Any:
-        view = self._writable(buffer, "recvfrom_into")
-        nbytes = nbytes or len(view)
-        if nbytes > len(view):
-            raise ValueError("nbytes is greater than the length of the buffer")
-        self._check()
-        into = self._into(view, nbytes, flags)
-        return self._receive(nbytes, flags, "recvfrom_into",
-                             lambda data, addr: (into(data), self._uaddr(addr)))
-
     # -- ioctl ------------------------------------------------------------------------
     def ioctl(self, request: int) -> int:
         """``ioctl(fd, request, &value)`` for the socket ioctls Linux answers with an int:
@@ -649,11 +466,11 @@ class Socket(MsgOps):
         if file.refs:  # another fd (dup) still has the file open
             self._fdtable.release(fd)
             return None
-        _fput(file)
+        fput(file)
         self._fdtable.release(fd)
         sk = self.sk
         onoff, seconds = sk.options.get((SOL_SOCKET, SO_LINGER), (0, 0))
-        _sock_release(sk)
+        sock_release(sk)
         if onoff and seconds > 0 and sk.closing():
             return self._linger(sk, seconds * NS_PER_S)
         return None
@@ -679,8 +496,8 @@ class Socket(MsgOps):
             pass
         if not file.refs:
             try:
-                _fput(file)
-                _sock_release(file.sk)
+                fput(file)
+                sock_release(file.sk)
             except Exception:  # noqa: BLE001 - a finalizer must not raise (interpreter exit)
                 pass
 
@@ -762,19 +579,7 @@ class Socket(MsgOps):
             value = sk.getsockopt(level, optname)
         if buflen:
             return user_bytes(level, optname, value, buflen)
-        if level == SOL_ICMPV6 and isinstance(value, bytes):
-            return int.from_bytes(value[:4], sys.byteorder, signed=True)  # CPython: an int
-        if level == SOL_PACKET and optname == PACKET_STATISTICS:
-            return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth
-        if level == SOL_SOCKET and optname == SO_MAX_PACING_RATE:
-            return max_pacing_rate_int(value)
-        if level == SOL_SOCKET and isinstance(value, tuple):
-            return value[0]  # CPython reads an int: SO_LINGER's l_onoff, a timeval's tv_sec
-        if level == IPPROTO_TCP and optname == TCP_INFO:
-            # CPython reads an int: the first 4 bytes of struct tcp_info (tcpi_state, ca_state,
-            # retransmits, probes), native byte order
-            return int.from_bytes(bytes(value)[:4], sys.byteorder, signed=True)
-        return value
+        return user_int(level, optname, value)
 
     def __repr__(self) -> str:
         if self._fd < 0:
@@ -790,99 +595,6 @@ class Socket(MsgOps):
         except OSError:
             pass
         return f"<ixsim socket {', '.join(parts)}>"
-
-
-def packet_create(net: Any, base: int, proto: int) -> Socket:
-    """``packet_create`` (``net/packet/af_packet.c``): raw frames, BPF filters."""
-    if base not in (SOCK_RAW, SOCK_DGRAM):
-        raise OSError(errno.ESOCKTNOSUPPORT, "AF_PACKET takes SOCK_RAW or SOCK_DGRAM")
-    return Socket(net, PacketSock(net, base, proto), base, proto, family=AF_PACKET)
-
-
-def inet_create(net: Any, base: int, proto: int) -> Socket:
-    """``inet_create`` (``net/ipv4/af_inet.c``): the protocol from ``stack.af_inet.INETSW``."""
-    answers = INETSW.get(base)
-    if answers is None:
-        raise OSError(errno.ESOCKTNOSUPPORT, f"Socket type not supported: {base}")
-    for protocol, create in answers:
-        if protocol == IPPROTO_IP:  # the wildcard (SOCK_RAW): made with the user's protocol
-            return Socket(net, create(net, proto), base, proto)
-        if proto in (0, protocol):
-            return Socket(net, create(net), base, proto)  # ``proto`` reads as given (0 too)
-    raise OSError(errno.EPROTONOSUPPORT, f"Protocol not supported: {proto}")
-
-
-def inet6_create(net: Any, base: int, proto: int) -> Socket:
-    """``inet6_create`` (``net/ipv6/af_inet6.c``): the protocol from ``INETSW6``; the first
-    AF_INET6 socket loads IPv6 into the namespace (``stack.ipv6.af_inet6``)."""
-    answers = INETSW6.get(base)
-    if answers is None:
-        raise OSError(errno.ESOCKTNOSUPPORT, f"Socket type not supported: {base}")
-    for protocol, create in answers:
-        if protocol == IPPROTO_IP:  # the wildcard (SOCK_RAW): made with the user's protocol
-            inet6_init(net)
-            return Socket(net, create(net, proto), base, proto, family=AF_INET6)
-        if proto in (0, protocol):
-            inet6_init(net)
-            return Socket(net, create(net), base, proto, family=AF_INET6)
-    raise OSError(errno.EPROTONOSUPPORT, f"Protocol not supported: {proto}")
-
-
-# net_families (sock_register): address family -> create(net, type, proto)
-NET_FAMILIES: dict[int, Callable[[Any, int, int], Socket]] = {
-    AF_INET: inet_create,
-    AF_INET6: inet6_create,
-    AF_PACKET: packet_create,
-}
-
-
-def socket_create(net: Any, family: int = AF_INET, type: int = SOCK_STREAM,
-                  proto: int = 0, fileno: int | None = None) -> Socket:
-    """``socket(family, type, proto)`` on the host whose namespace is ``net`` (``__sock_create``).
-
-    ``type`` may carry SOCK_NONBLOCK (the socket starts non-blocking) and SOCK_CLOEXEC
-    (accepted, meaningless here).  With ``fileno`` (an fd left open by ``detach()``) the
-    socket is made on that fd; family, type and proto are then the fd's, as CPython detects
-    them.
-    """
-    if fileno is not None:
-        return _adopt(net, fileno)
-    create = NET_FAMILIES.get(family)
-    if create is None:
-        raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
-    sock = create(net, type & SOCK_TYPE_MASK, proto)
-    if type & SOCK_NONBLOCK:
-        sock.setblocking(False)
-    return sock
-
-
-def _adopt(net: Any, fd: int) -> Socket:
-    """``socket.socket(fileno=fd)``: a new object on an fd that ``detach()`` left open."""
-    old = fdtable_of(net).get(fd)
-    if not isinstance(old, Socket):
-        raise OSError(errno.ENOTSOCK, "Socket operation on non-socket")
-    if old._fd >= 0:
-        raise OSError(errno.EINVAL, f"fd {fd} belongs to a live socket object (ixsim adopts "
-                      "only an fd that detach() left open)")
-    return Socket(net, old.sk, old._type, old._proto, old._family, file=old._file, fd=fd)
-
-
-def _fput(file: SockFile) -> None:
-    """The last fd of ``file`` closed: leave every epoll first (eventpoll_release)."""
-    hooks = list(file.on_close)
-    file.on_close.clear()
-    for hook in hooks:
-        hook()
-
-
-def _sock_release(sk: Sock) -> None:
-    """``sock_release``: close the kernel Sock.  Tasks still sleeping in its calls retry now
-    and fail with EBADF (Linux would leave them blocked on the file reference they hold; a
-    task has none)."""
-    sk.close()
-    for entry in list(sk.wq):
-        if isinstance(entry, SockWaiter):
-            entry(sk, ~0)
 
 
 def tcp_info(sock: Socket) -> Any:

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import errno
 import struct
+import sys
 from typing import Any
 
 from stack.core.units import HZ, NS_PER_S
@@ -67,6 +68,7 @@ from stack.uapi import (
     AF_INET,
     ICMPV6_FILTER,
     IPPROTO_TCP,
+    PACKET_STATISTICS,
     SO_ACCEPTCONN,
     SO_ATTACH_FILTER,
     SO_BINDTODEVICE,
@@ -207,6 +209,26 @@ def user_bytes(level: int, opt: int, value: Any, buflen: int) -> bytes:
     if isinstance(value, bytes | bytearray):
         return bytes(value)[:buflen]
     return _INT.pack(int(value))[:buflen]
+
+
+
+def user_int(level: int, opt: int, value: Any) -> Any:
+    """A kernel option value as ``getsockopt(level, opt)`` without ``buflen`` returns it:
+    CPython reads one int where the kernel gives a struct (``sock_getsockopt`` in
+    ``Modules/socketmodule.c``); ints, names (TCP_CONGESTION) and the rest pass through."""
+    if level == SOL_ICMPV6 and isinstance(value, bytes):
+        return int.from_bytes(value[:4], sys.byteorder, signed=True)  # CPython: an int
+    if level == SOL_PACKET and opt == PACKET_STATISTICS:
+        return int.from_bytes(value[:4], sys.byteorder)  # CPython reads one int's worth
+    if level == SOL_SOCKET and opt == SO_MAX_PACING_RATE:
+        return max_pacing_rate_int(value)
+    if level == SOL_SOCKET and isinstance(value, tuple):
+        return value[0]  # CPython reads an int: SO_LINGER's l_onoff, a timeval's tv_sec
+    if level == IPPROTO_TCP and opt == TCP_INFO:
+        # CPython reads an int: the first 4 bytes of struct tcp_info (tcpi_state, ca_state,
+        # retransmits, probes), native byte order
+        return int.from_bytes(bytes(value)[:4], sys.byteorder, signed=True)
+    return value
 
 
 def set_max_pacing_rate(sk: Any, rate: int) -> None:

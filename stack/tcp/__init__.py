@@ -5,12 +5,13 @@ Layout (Linux's ``net/ipv4/tcp*.c`` split by concern):
 - ``state.py``   TcpState (RFC 9293 names), the one setter and its transition table
 - ``seq.py``     sequence arithmetic; ``const.py`` Linux's constants and option numbers
 - ``sock.py``    TcpSock (``struct tcp_sock``); ``cb.py`` TxSeg, a queued skb's control block
-- ``ops.py``     bind/listen/accept/connect/sendmsg/recvmsg/poll/shutdown/close
+- ``ops.py``     bind/listen/accept/connect/ioctl/shutdown/close/disconnect; ``sendmsg.py``
+  tcp_sendmsg; ``recvmsg.py`` tcp_recvmsg; ``poll.py`` tcp_poll
 - ``close.py``   teardown: tcp_shutdown, tcp_fin, tcp_reset, tcp_done, tcp_time_wait
 - ``sockopt.py`` setsockopt/getsockopt; ``info.py`` TCP_INFO and ``ss -tin``
 - ``table.py``   TcpTable (hashes, ports, ISNs, the transmit/route hooks), tcp_init,
   tcp_v4_rcv/_err
-- ``minisocks.py`` listeners, request socks (SYN queue), TIME-WAIT segments
+- ``minisocks.py`` listeners, request socks (SYN queue); ``timewait.py`` TIME-WAIT segments
 - ``rcv.py``     validation, header prediction, the state machine; ``rcvq.py`` data, SACK,
   delayed ACK; ``ack.py`` the ACK field, SACK scoreboard; ``recovery.py`` loss recovery
 - ``output.py``  segments, tcp_write_xmit, retransmission; ``header.py`` options and the

@@ -1,7 +1,7 @@
-"""Listening, request socks (the SYN queue), and segments to TIME-WAIT sockets.
+"""Listening and request socks (the SYN queue).
 
 Mirrors Linux's ``net/ipv4/tcp_minisocks.c`` (``tcp_check_req``,
-``tcp_create_openreq_child``, ``tcp_timewait_state_process``), the SYN handling of
+``tcp_create_openreq_child``), the SYN handling of
 ``tcp_input.c`` (``tcp_conn_request``), ``inet_connection_sock.c`` (``reqsk_timer_handler``,
 ``inet_csk_listen_stop``) and ``tcp_ipv4.c`` (``tcp_v4_syn_recv_sock``, ``tcp_v4_send_synack``).
 
@@ -19,8 +19,9 @@ makes the child in :func:`cookie_v4_check`) or is dropped (``TCPReqQFullDrop``).
 SYN with a valid cookie (``fastopen.py``) makes the child at once, its data queued, and its
 request stays with it to retransmit the SYN-ACK (:func:`fastopen_synack_timer`).
 
-Spec: RFC 9293 §3.10.7.2 (LISTEN) and §3.10.7.4 (TIME-WAIT); RFC 1122 4.2.2.13 (a SYN may
-reopen a TIME-WAIT connection with a larger ISN); RFC 6191 (timestamps for the same).
+Segments to TIME-WAIT sockets are ``timewait.py``.
+
+Spec: RFC 9293 §3.10.7.2 (LISTEN).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from stack.core.dropreason import SkbDropReason
 from stack.core.skbuff import alloc_skb, consume_skb, kfree_skb
 from stack.core.timer import Timer
 from stack.sock import EPOLLIN
-from stack.tcp import ack as tack
 from stack.tcp import ecn, fastopen, output, rcv, rtt
 from stack.tcp import syncookies as syncookies_mod
 from stack.tcp import window as win
@@ -44,11 +44,10 @@ from stack.tcp.const import (
     TCP_PAWS_WINDOW,
     TCP_RTO_MAX,
     TCP_TIMEOUT_INIT,
-    TCP_TIMEWAIT_LEN,
     TCPOLEN_TSTAMP_ALIGNED,
 )
 from stack.tcp.seq import SEQ_MASK, s32, unwrap
-from stack.tcp.state import CLOSED, LISTEN, SYN_RECEIVED, TIME_WAIT, tcp_set_state
+from stack.tcp.state import LISTEN, SYN_RECEIVED, tcp_set_state
 from stack.uapi import SOL_SOCKET
 from stack.wire.ipv4 import ip_str
 from stack.wire.tcp import ACK, ECE, RST, SYN, TcpRepr
@@ -556,55 +555,3 @@ def listen_stop(listener: TcpSock) -> None:
         child.parent = None
         child.closed = True
         child.disconnect()
-
-
-# -- TIME-WAIT ------------------------------------------------------------------------------------
-def timewait_rcv(sk: TcpSock, rx: RxSeg) -> int:
-    """``tcp_timewait_state_process``; returns the ISN for a new connection, else 0.
-
-    Frees the skb unless a new connection is to be made (then the caller owns it).
-    """
-    rx.unwrap(sk)
-    th = rx.th
-    flags = th.flags
-    rcv.parse_ts(sk, th)
-    mib = sk.net.mib
-    now = sk.net.sched.now
-    paws_reject = False
-    if sk.saw_tstamp and not rcv.paws_check(sk, 0):
-        paws_reject = not (flags & RST and now >= sk.ts_recent_stamp + 60 * 10**9)
-    if not paws_reject and rx.seq == sk.rcv_nxt and (rx.seq == rx.end_seq or flags & RST):
-        if flags & RST:  # TIME-WAIT assassination (RFC 1337), as Linux allows by default
-            kill_timewait(sk)
-            kfree_skb(rx.skb, SkbDropReason.TCP_RESET)
-            return 0
-        sk.timewait_timer.mod_timer(now + TCP_TIMEWAIT_LEN)
-        if sk.saw_tstamp:
-            rcv.store_ts_recent(sk)
-        consume_skb(rx.skb)
-        return 0
-    if (flags & SYN and not flags & (RST | ACK) and not paws_reject
-            and (rx.seq > sk.rcv_nxt
-                 or (sk.saw_tstamp and s32(sk.ts_recent - sk.rcv_tsval) < 0))):
-        isn = (sk.snd_nxt + 65535 + 2) & SEQ_MASK or 1
-        kill_timewait(sk)
-        return isn
-    if paws_reject:
-        mib.tcpext["PAWSEstab"] += 1
-    if not flags & RST:
-        if paws_reject or flags & ACK:
-            sk.timewait_timer.mod_timer(now + TCP_TIMEWAIT_LEN)
-        if not tack.oow_rate_limited(sk, rx, "TCPACKSkippedTimeWait"):
-            output.send_ack(sk)
-        consume_skb(rx.skb)
-        return 0
-    kfree_skb(rx.skb, SkbDropReason.TCP_RESET)
-    return 0
-
-
-def kill_timewait(sk: TcpSock) -> None:
-    """``inet_twsk_deschedule_put``: the TIME-WAIT socket goes away now."""
-    sk.timewait_timer.del_timer()
-    if sk.state == TIME_WAIT:
-        tcp_set_state(sk, CLOSED)
-    sk.wake()

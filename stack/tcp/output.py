@@ -16,7 +16,7 @@ Contract: every segment leaves through ``sk.table.transmit(skb, saddr, daddr)`` 
 when an earlier clone is still in flight) gets the header pushed in its headroom.  When the
 route's device has a checksum offload the header carries the pseudo-header sum and the skb
 is ``CHECKSUM_PARTIAL``; with TSO a super-segment also carries ``gso_size = mss``.
-Queued skbs may carry page fragments (``ops.sendmsg`` under NETIF_F_SG): lengths are
+Queued skbs may carry page fragments (``sendmsg.tcp_sendmsg`` under NETIF_F_SG): lengths are
 ``skb.len``, ``fragment`` splits with ``skb_split`` (fragments move or are shared, never
 copied; a clone still in flight is first uncloned), ``trim_head`` drops acknowledged bytes
 with ``pskb_trim_head``, and a segment whose earlier clone is still in flight is sent as a

@@ -5,8 +5,8 @@ Mirrors the fields of ``include/linux/tcp.h`` (``tcp_sock``, ``tcp_options_recei
 timers) and ``include/net/sock.h``, with Linux's names.  The operations of the BSD layer
 (``bind``/``listen``/``accept``/``connect``/``sendmsg``/``recvmsg``/``shutdown``/``close``/
 ``poll``/``setsockopt``) are the :class:`stack.sock.Sock` interface, implemented in
-``ops.py`` and ``sockopt.py``; the protocol engine is ``rcv.py``/``ack.py``/``recovery.py``
-(input), ``output.py`` and ``timer.py``.
+``ops.py``, ``sendmsg.py``, ``recvmsg.py``, ``poll.py`` and ``sockopt.py``; the protocol
+engine is ``rcv.py``/``ack.py``/``recovery.py`` (input), ``output.py`` and ``timer.py``.
 
 Sequence numbers are unwrapped ints (see ``seq.py``).  Timers are data: one
 :class:`stack.core.timer.Timer` per purpose - ``retransmit`` (multiplexing RTO and the
@@ -36,8 +36,11 @@ from stack.tcp.const import (
 )
 from stack.tcp.fastopen import FastOpenSock
 from stack.tcp.info import get_info, ss_line
+from stack.tcp.poll import tcp_poll
 from stack.tcp.rack import RackState
+from stack.tcp.recvmsg import tcp_recvmsg
 from stack.tcp.scoreboard import TsortedAnchor
+from stack.tcp.sendmsg import tcp_sendmsg
 from stack.tcp.state import CLOSING, FIN_WAIT_1, LAST_ACK, SS_NAMES, CaState, TcpState
 from stack.tcp.tsq_tasklet import pace_kick
 from stack.uapi import IPPROTO_TCP, SOCK_STREAM
@@ -325,7 +328,7 @@ class TcpSock(Sock):
     def send_head(self) -> TxSeg | None:
         return self.write_queue[0] if self.write_queue else None
 
-    # -- the Sock interface (ops.py, sockopt.py) ----------------------------------------------
+    # -- the Sock interface (ops.py, sendmsg.py, recvmsg.py, poll.py, sockopt.py) -------------
     def bind(self, addr: bytes, port: int) -> None:
         ops.bind(self, addr, port)
 
@@ -346,10 +349,10 @@ class TcpSock(Sock):
 
     def sendmsg(self, data: bytes | memoryview, flags: int = 0,
                 addr: tuple[bytes, int] | None = None) -> int:
-        return ops.sendmsg(self, data, flags, addr)
+        return tcp_sendmsg(self, data, flags, addr)
 
     def recvmsg(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[bytes, int] | None]:
-        return ops.recvmsg(self, bufsize, flags), None
+        return tcp_recvmsg(self, bufsize, flags), None
 
     def shutdown(self, how: int) -> None:
         ops.shutdown(self, how)
@@ -358,7 +361,7 @@ class TcpSock(Sock):
         ops.close(self)
 
     def poll(self) -> int:
-        return ops.poll(self)
+        return tcp_poll(self)
 
     def ioctl(self, cmd: int) -> int:
         return ops.ioctl(self, cmd)

@@ -46,7 +46,7 @@ from stack.ipv6.output import Flow6, ip6_xmit
 from stack.ipv6.route import Route6, route_output6
 from stack.sock import EPOLLERR, SOCK_BINDPORT_LOCK, inet_rcv_saddr_conflict, oserror
 from stack.sock_reuseport import ehashfn, reuseport_select_sock
-from stack.tcp import minisocks, output, rcv, recovery
+from stack.tcp import minisocks, output, rcv, recovery, timewait
 from stack.tcp import window as win
 from stack.tcp.close import tcp_done
 from stack.tcp.const import NS_PER_S
@@ -267,7 +267,7 @@ class TcpTable:
         if not self.twsk_unique(sk, other):
             return False
         self.net.mib.tcpext["TWRecycled"] += 1
-        minisocks.kill_timewait(other)
+        timewait.kill_timewait(other)
         return True
 
     def hash_connect(self, sk: TcpSock) -> None:
@@ -420,7 +420,7 @@ def tcp_rcv(net: Any, skb: SkBuff, saddr: bytes, daddr: bytes) -> int:
         minisocks.req_rcv(sk, rx)
         return 0
     if sk.state == TIME_WAIT:
-        isn = minisocks.timewait_rcv(sk, rx)
+        isn = timewait.timewait_rcv(sk, rx)
         if isn:
             listener = table.lookup_listener(daddr, th.dst_port, skb.dev, saddr, th.src_port)
             rx.seq = th.seq
