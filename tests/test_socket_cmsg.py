@@ -56,8 +56,14 @@ def _closed_port() -> int:
     return port
 
 
-def _linux_settle() -> None:
-    time.sleep(0.02)  # the real loopback delivers the ICMP error through its softirq
+def _linux_settle(sock: socket.socket) -> None:
+    """The real loopback delivers the ICMP error through its softirq: wait until the socket
+    reports it (POLLERR), up to 2 s, however loaded the machine is."""
+    poller = select.poll()
+    poller.register(sock, select.POLLERR)
+    deadline = time.monotonic() + 2
+    while not poller.poll(10) and time.monotonic() < deadline:
+        pass
 
 
 def _host():
@@ -212,7 +218,7 @@ def _errqueue_script(make, settle, port):
     s.setsockopt(SOL_IP, IP_RECVERR, 1)
     s.connect(("127.0.0.1", port))
     s.send(b"hello")
-    settle()
+    settle(s)
     first = s.recvmsg(100, 1024, MSG_ERRQUEUE)
     try:
         s.recvmsg(100, 1024, MSG_ERRQUEUE)
@@ -220,12 +226,12 @@ def _errqueue_script(make, settle, port):
     except OSError as exc:
         empty = exc.errno
     after = s.send(b"again")  # sk_err followed the queue: nothing pending
-    settle()
+    settle(s)
     small = s.recvmsg(3, 10, MSG_ERRQUEUE | MSG_CMSG_CLOEXEC)
     u = make(SOCK_DGRAM)
     u.setsockopt(SOL_IP, IP_RECVERR, 1)
     u.sendto(b"abc", ("127.0.0.1", port))
-    settle()
+    settle(u)
     uncon = u.recvmsg(100, 1024, MSG_ERRQUEUE)
     try:
         u.recv(10, MSG_DONTWAIT)
@@ -243,7 +249,7 @@ def test_icmp_port_unreachable_reaches_the_error_queue_as_on_linux():
                                 _linux_settle, port)
     sched, host = _host()
     got = _errqueue_script(lambda kind: host.socket(socket.AF_INET, kind),
-                           lambda: sched.run_for(100 * US), port)
+                           lambda _sock: sched.run_for(100 * US), port)
     assert got == expected
     data, anc, flags, addr = got[0]
     assert (data, flags, addr) == (b"hello", MSG_ERRQUEUE, ("127.0.0.1", port))
