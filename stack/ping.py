@@ -49,6 +49,7 @@ from stack.core.dropreason import SkbDropReason
 from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_out_count
 from stack.ipv4.output import MAX_HEADER, ip_send
 from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, Route, route_output
+from stack.ipv4.sockglue import ip_getsockopt_common, sk_getsockopt_common
 from stack.sock import (
     CURRENT_EGID,
     CURRENT_GROUPS,
@@ -82,7 +83,6 @@ from stack.uapi import (
     SO_BINDTODEVICE,
     SO_BROADCAST,
     SO_EE_ORIGIN_ICMP,
-    SO_ERROR,
     SO_RCVBUF,
     SO_REUSEADDR,
     SO_SNDBUF,
@@ -474,23 +474,15 @@ class PingSock(Sock):
 
     def getsockopt(self, level: int, option: int) -> Any:
         if level == SOL_SOCKET:
-            if option == SO_ERROR:
-                return self.sock_error()
-            if option == SO_RCVBUF:
-                return self.sk_rcvbuf
-            if option == SO_SNDBUF:
-                return self.sk_sndbuf
-            raise oserror(errno.ENOPROTOOPT)
+            value = sk_getsockopt_common(self, option)
+            if value is None:
+                raise oserror(errno.ENOPROTOOPT)
+            return value
         if level != SOL_IP:
             raise oserror(errno.EOPNOTSUPP)  # ip_getsockopt: not SOL_IP
-        if option == IP_TTL:
-            return self.net.sysctl.ip_default_ttl if self.ttl is None else self.ttl
-        if option == IP_TOS:
-            return self.tos
-        if option == IP_MTU_DISCOVER:
-            return self.pmtudisc
-        if option == IP_RECVERR:
-            return int(self.recverr)
+        value = ip_getsockopt_common(self, option)
+        if value is not None:
+            return value
         if option == IP_RECVTTL:
             return int(self.recvttl)
         raise oserror(errno.ENOPROTOOPT)

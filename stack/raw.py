@@ -52,7 +52,14 @@ from stack.core.dropreason import SkbDropReason
 from stack.ipv4.icmp import ICMP_ERR_CONVERT, icmp_out_count
 from stack.ipv4.output import MAX_HEADER, ip_output, ip_select_ident, ip_send
 from stack.ipv4.route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, Route, route_output
-from stack.ipv4.sockglue import Cmsg, SockExtendedErr, ip_icmp_error, ip_recv_error
+from stack.ipv4.sockglue import (
+    Cmsg,
+    SockExtendedErr,
+    ip_getsockopt_common,
+    ip_icmp_error,
+    ip_recv_error,
+    sk_getsockopt_common,
+)
 from stack.sock import (
     CAP_NET_RAW,
     EPOLLERR,
@@ -85,7 +92,6 @@ from stack.uapi import (
     SIOCOUTQ,
     SO_BINDTODEVICE,
     SO_BROADCAST,
-    SO_ERROR,
     SO_RCVBUF,
     SO_REUSEADDR,
     SO_SNDBUF,
@@ -489,13 +495,10 @@ class RawSock(Sock):
 
     def getsockopt(self, level: int, option: int) -> Any:
         if level == SOL_SOCKET:
-            if option == SO_ERROR:
-                return self.sock_error()
-            if option == SO_RCVBUF:
-                return self.sk_rcvbuf
-            if option == SO_SNDBUF:
-                return self.sk_sndbuf
-            raise oserror(errno.ENOPROTOOPT)
+            value = sk_getsockopt_common(self, option)
+            if value is None:
+                raise oserror(errno.ENOPROTOOPT)
+            return value
         if level == SOL_RAW:
             if option != ICMP_FILTER:
                 raise oserror(errno.ENOPROTOOPT)
@@ -507,15 +510,10 @@ class RawSock(Sock):
             raise oserror(errno.EOPNOTSUPP)  # ip_getsockopt: not SOL_IP
         if option == IP_HDRINCL:
             return int(self.hdrincl)
-        if option == IP_TTL:
-            return self.net.sysctl.ip_default_ttl if self.ttl is None else self.ttl
-        if option == IP_TOS:
-            return self.tos
-        if option == IP_MTU_DISCOVER:
-            return self.pmtudisc
-        if option == IP_RECVERR:
-            return int(self.recverr)
-        raise oserror(errno.ENOPROTOOPT)
+        value = ip_getsockopt_common(self, option)
+        if value is None:
+            raise oserror(errno.ENOPROTOOPT)
+        return value
 
     def shutdown(self, how: int) -> None:
         inet_dgram_shutdown(self, how)

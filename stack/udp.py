@@ -65,7 +65,9 @@ from stack.ipv4.sockglue import (
     IpcmCookie,
     ip_cmsg_recv,
     ip_cmsg_send,
+    ip_getsockopt_common,
     ip_recv_error,
+    sk_getsockopt_common,
 )
 from stack.sock import (
     EPOLLERR,
@@ -103,7 +105,6 @@ from stack.uapi import (
     SO_BINDTODEVICE,
     SO_BROADCAST,
     SO_DONTROUTE,
-    SO_ERROR,
     SO_NO_CHECK,
     SO_RCVBUF,
     SO_REUSEADDR,
@@ -511,14 +512,11 @@ class UdpSock(Sock):
 
     def getsockopt(self, level: int, option: int) -> Any:
         if level == SOL_SOCKET:
-            if option == SO_ERROR:
-                return self.sock_error()
             if option == SO_TYPE:
                 return SOCK_DGRAM
-            if option == SO_RCVBUF:
-                return self.sk_rcvbuf
-            if option == SO_SNDBUF:
-                return self.sk_sndbuf
+            value = sk_getsockopt_common(self, option)
+            if value is not None:
+                return value
             if option not in _UDP_SOCKET_OPTS:
                 raise oserror(errno.ENOPROTOOPT)  # sk_getsockopt: an option it lacks
             return self.options.get((level, option), 0)
@@ -526,14 +524,9 @@ class UdpSock(Sock):
             raise oserror(errno.ENOPROTOOPT)  # udp_lib_getsockopt: no UDP option modelled
         if level != SOL_IP:
             raise oserror(errno.EOPNOTSUPP)  # udp_getsockopt -> ip_getsockopt: not SOL_IP
-        if option == IP_TTL:
-            return self.net.sysctl.ip_default_ttl if self.ttl is None else self.ttl
-        if option == IP_TOS:
-            return self.tos
-        if option == IP_MTU_DISCOVER:
-            return self.pmtudisc
-        if option == IP_RECVERR:
-            return int(self.recverr)
+        value = ip_getsockopt_common(self, option)
+        if value is not None:
+            return value
         if option in _CMSG_OPTIONS:
             return int(bool(self.cmsg_flags & _CMSG_OPTIONS[option]))
         if option == IP_MTU:

@@ -15,7 +15,7 @@ from helpers.units import MS, S
 from ixsim.sched import Scheduler
 from stack.core import CHECKSUM_PARTIAL, ETH_P_IP, NETIF_F_HW_CSUM, NETIF_F_RXCSUM
 from stack.sock import EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP
-from stack.udp import (
+from stack.uapi import (
     IP_MTU,
     IP_MTU_DISCOVER,
     IP_TOS,
@@ -28,8 +28,8 @@ from stack.udp import (
     SO_SNDBUF,
     SOL_IP,
     SOL_SOCKET,
-    UdpSock,
 )
+from stack.udp import UdpSock
 from stack.wire import Ipv4Packet, UdpPacket, ip_bytes
 
 A = ip_bytes("10.0.0.1")
@@ -172,7 +172,7 @@ def test_loopback_port_unreachable_and_connect_to_any_means_localhost():
 
 
 def test_option_numbers_agree_with_the_stdlib():
-    import stack.udp as udp
+    import stack.uapi as udp  # the one home of the numbers stack/udp.py uses
 
     for name in ("SOL_SOCKET", "SO_REUSEADDR", "SO_TYPE", "SO_ERROR", "SO_BROADCAST",
                  "SO_SNDBUF", "SO_RCVBUF", "SO_BINDTODEVICE", "SOL_IP", "IP_TOS", "IP_TTL",

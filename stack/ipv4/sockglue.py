@@ -38,6 +38,7 @@ from stack.sock import eagain, oserror
 from stack.uapi import (
     AF_INET,
     AF_INET6,
+    IP_MTU_DISCOVER,
     IP_PKTINFO,
     IP_RECVERR,
     IP_TOS,
@@ -47,6 +48,9 @@ from stack.uapi import (
     MSG_TRUNC,
     SO_EE_ORIGIN_ICMP,
     SO_EE_ORIGIN_ICMP6,
+    SO_ERROR,
+    SO_RCVBUF,
+    SO_SNDBUF,
     SOL_IP,
     SOL_IPV6,
     SOL_SOCKET,
@@ -224,3 +228,30 @@ def ip_cmsg_send(net: Any, ancdata: Iterable[Cmsg]) -> IpcmCookie:
         else:
             raise oserror(errno.EINVAL, f"IPPROTO_IP control message {ctype} not supported")
     return ipc
+
+
+def sk_getsockopt_common(sk: Any, option: int) -> int | None:
+    """The SOL_SOCKET options every datagram-style socket answers alike (``sk_getsockopt``):
+    SO_ERROR (read and cleared), SO_RCVBUF, SO_SNDBUF; None for the caller to go on."""
+    if option == SO_ERROR:
+        return sk.sock_error()
+    if option == SO_RCVBUF:
+        return sk.sk_rcvbuf
+    if option == SO_SNDBUF:
+        return sk.sk_sndbuf
+    return None
+
+
+def ip_getsockopt_common(sk: Any, option: int) -> int | None:
+    """The SOL_IP options ``do_ip_getsockopt`` answers from ``inet_sock`` for every socket
+    type (IP_TTL: the socket's or ``ip_default_ttl``; IP_TOS, IP_MTU_DISCOVER, IP_RECVERR);
+    None for the caller's own options."""
+    if option == IP_TTL:
+        return sk.net.sysctl.ip_default_ttl if sk.ttl is None else sk.ttl
+    if option == IP_TOS:
+        return sk.tos
+    if option == IP_MTU_DISCOVER:
+        return sk.pmtudisc
+    if option == IP_RECVERR:
+        return int(sk.recverr)
+    return None
