@@ -42,6 +42,7 @@ from stack.ipv4.route import (
     RTN_UNICAST,
     RTPROT_BOOT,
     RTPROT_KERNEL,
+    Route,
 )
 from stack.sock import oserror
 from stack.wire.ipv6 import (
@@ -58,7 +59,6 @@ from stack.wire.ipv6 import (
 
 if TYPE_CHECKING:
     from stack.core import NetDevice
-    from stack.neigh.neighbour import Neighbour
 
 RTPROT_REDIRECT = 1  # a route an ND redirect made (rtnetlink.h)
 RTPROT_RA = 9
@@ -129,51 +129,16 @@ class Fib6Entry:
         return " ".join(parts)
 
 
-class Route6:
-    """A resolved output route (Linux's ``struct rt6_info`` as a dst)."""
+class Route6(Route):
+    """A resolved output route (Linux's ``struct rt6_info``): the same dst fields as IPv4's
+    ``Route`` (both embed ``struct dst_entry``), its ``entry`` a :class:`Fib6Entry`, which has
+    no preferred source."""
 
-    __slots__ = (
-        "type",
-        "dev",
-        "gateway",
-        "daddr",
-        "src",
-        "mtu",
-        "dev_mtu",
-        "entry",
-        "genid",
-        "expires",
-        "neigh",
-    )
-
-    def __init__(
-        self,
-        type: int,
-        dev: NetDevice,
-        gateway: bytes | None,
-        daddr: bytes,
-        src: bytes,
-        mtu: int,
-        dev_mtu: int,
-        entry: Fib6Entry | None,
-        genid: int,
-        expires: int = 0,
-    ) -> None:
-        self.type = type
-        self.dev = dev
-        self.gateway = gateway
-        self.daddr = daddr
-        self.src = src
-        self.mtu = mtu
-        self.dev_mtu = dev_mtu
-        self.entry = entry
-        self.genid = genid
-        self.expires = expires
-        self.neigh: Neighbour | None = None
+    __slots__ = ()
 
     @property
-    def nexthop(self) -> bytes:
-        return self.gateway if self.gateway is not None else self.daddr
+    def prefsrc(self) -> bytes | None:
+        return None
 
     def __repr__(self) -> str:
         via = f" via {ipv6_str(self.gateway)}" if self.gateway else ""
