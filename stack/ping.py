@@ -61,6 +61,7 @@ from stack.sock import (
     Sock,
     eagain,
     inet_dgram_shutdown,
+    ip_datagram_connected,
     oserror,
     recv_ip_datagram,
 )
@@ -267,12 +268,7 @@ class PingSock(Sock):
         rt = route_output(self.net, bytes(addr), saddr, self.bound_dev)
         if rt.type == RTN_BROADCAST and not self.options.get((SOL_SOCKET, SO_BROADCAST)):
             raise oserror(errno.EACCES, "broadcast needs SO_BROADCAST")
-        if self.saddr == INADDR_ANY:
-            self.saddr = rt.src
-        if self.rcv_saddr == INADDR_ANY:
-            self.rcv_saddr = rt.src
-        self.daddr = rt.daddr
-        self.dport = port
+        ip_datagram_connected(self, rt, rt.daddr, port)
         self.dst = rt
 
     def getsockname(self) -> tuple[bytes, int]:

@@ -143,6 +143,18 @@ def _meets(a: bytes | None, b: bytes | None) -> bool:
     return a is not None and b is not None and (a is _ALL or b is _ALL or a == b)
 
 
+def ip_datagram_connected(sk: Any, rt: Any, daddr: bytes, port: int) -> None:
+    """The tail of ``__ip4_datagram_connect`` / ``ip6_datagram_connect`` once the route is
+    known: an unbound source takes the route's, and the peer is remembered (the caller caches
+    ``rt`` as the socket's dst when its send path uses one)."""
+    if sk.saddr == INADDR_ANY:
+        sk.saddr = rt.src
+    if sk.rcv_saddr == INADDR_ANY:
+        sk.rcv_saddr = rt.src
+    sk.daddr = daddr
+    sk.dport = port
+
+
 def inet_dgram_shutdown(sk: Any, how: int) -> None:
     """``inet_shutdown`` for a datagram socket (UDP, raw, ping): the bits are set even on an
     unconnected socket, which is then ENOTCONN, as Linux does."""

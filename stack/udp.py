@@ -82,6 +82,7 @@ from stack.sock import (
     Sock,
     eagain,
     inet_dgram_shutdown,
+    ip_datagram_connected,
     oserror,
 )
 from stack.uapi import (
@@ -227,12 +228,7 @@ class UdpSock(Sock):
         rt = route_output(self.net, bytes(addr), saddr, self.bound_dev)
         if rt.type == RTN_BROADCAST and not self.broadcast:
             raise oserror(errno.EACCES, "broadcast needs SO_BROADCAST")
-        if self.saddr == INADDR_ANY:
-            self.saddr = rt.src
-        if self.rcv_saddr == INADDR_ANY:
-            self.rcv_saddr = rt.src
-        self.daddr = rt.daddr
-        self.dport = port
+        ip_datagram_connected(self, rt, rt.daddr, port)
         self.dst = rt
 
     def disconnect(self) -> None:

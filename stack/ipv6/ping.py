@@ -47,7 +47,7 @@ from stack.ipv6.sockglue import (
     ipv6_setsockopt,
 )
 from stack.ping import ICMP_HLEN, PingSock
-from stack.sock import EPOLLERR, oserror, recv_ip_datagram
+from stack.sock import EPOLLERR, ip_datagram_connected, oserror, recv_ip_datagram
 from stack.uapi import (
     AF_INET6,
     IPPROTO_ICMPV6,
@@ -129,12 +129,7 @@ class PingV6Sock(PingSock):
         self._autobind()
         saddr = self.saddr if len(self.saddr) == 16 else None
         rt = route_output6(self.net, daddr, saddr, oif)
-        if self.saddr == INADDR_ANY:
-            self.saddr = rt.src
-        if self.rcv_saddr == INADDR_ANY:
-            self.rcv_saddr = rt.src
-        self.daddr = daddr
-        self.dport = port
+        ip_datagram_connected(self, rt, daddr, port)
         self.dst = rt
 
     # -- sending ------------------------------------------------------------------------------

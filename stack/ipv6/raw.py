@@ -69,7 +69,7 @@ from stack.ipv6.sockglue import (
     ipv6_setsockopt,
 )
 from stack.raw import RawHashinfo, RawSock
-from stack.sock import EPOLLERR, oserror, recv_ip_datagram
+from stack.sock import EPOLLERR, ip_datagram_connected, oserror, recv_ip_datagram
 from stack.uapi import (
     AF_INET6,
     ETH_P_IPV6,
@@ -247,12 +247,7 @@ class RawV6Sock(RawSock):
             ip6_datagram_scope(self, addr, scope_id)
         daddr, oif = self._dest(addr, scope_id)
         rt = self._route6(daddr, oif)
-        if self.saddr == INADDR_ANY:
-            self.saddr = rt.src
-        if self.rcv_saddr == INADDR_ANY:
-            self.rcv_saddr = rt.src
-        self.daddr = daddr
-        self.dport = port
+        ip_datagram_connected(self, rt, daddr, port)
 
     # -- sending ------------------------------------------------------------------------------
     def sendmsg(

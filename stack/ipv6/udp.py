@@ -58,7 +58,7 @@ from stack.ipv6.sockglue import (
     ipv6_getsockopt,
     ipv6_setsockopt,
 )
-from stack.sock import EPOLLERR, SEND_SHUTDOWN, eagain, oserror
+from stack.sock import EPOLLERR, SEND_SHUTDOWN, eagain, ip_datagram_connected, oserror
 from stack.uapi import AF_INET6, ETH_P_IPV6, IPPROTO_UDP, MSG_ERRQUEUE, MSG_OOB, MSG_TRUNC, SOL_IPV6
 from stack.udp import UDP_MAX_PAYLOAD, UdpSock
 from stack.udp_rcv import udp_deliver
@@ -135,12 +135,7 @@ class Udp6Sock(UdpSock):
         self._autobind()
         saddr = self.saddr if len(self.saddr) == 16 else None
         rt = route_output6(self.net, addr, saddr, oif)
-        if self.saddr == INADDR_ANY:
-            self.saddr = rt.src
-        if self.rcv_saddr == INADDR_ANY:
-            self.rcv_saddr = rt.src
-        self.daddr = addr
-        self.dport = port
+        ip_datagram_connected(self, rt, addr, port)
         self.dst = rt
 
     # -- sending -----------------------------------------------------------------------------------
