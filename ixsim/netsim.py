@@ -536,6 +536,9 @@ def add_parser(sub: Any) -> None:
                    "(real time, needs root) and print both side by side")
     p.add_argument("--rate", default=None, metavar="R",
                    help="cable rate for --against-linux (default 100M)")
+    p.add_argument("--repeat", type=int, default=None, metavar="N",
+                   help="runs per point and side for --against-linux, with seeds seed.."
+                   "seed+N-1; goodputs are averaged (default 3)")
     p.set_defaults(func=_run_cli)
 
 
@@ -572,6 +575,8 @@ def _run_cli(args: Any) -> int:
         return _run_against_linux(args)
     if args.rate is not None:
         raise CliError("--rate is for --against-linux; netsim's own table runs at 10 Gbit/s")
+    if args.repeat is not None:
+        raise CliError("--repeat is for --against-linux; netsim's own table is deterministic")
     reorder_default = args.loss is None and args.rtt is None
     args.loss = list(LOSSES) if args.loss is None else args.loss
     args.rtt = list(RTTS_NS) if args.rtt is None else args.rtt
@@ -625,6 +630,9 @@ def _run_against_linux(args: Any) -> int:
     if any(r < against_linux.MIN_RTT_NS for r in rtts):
         raise CliError("--against-linux needs round-trip times of 10ms or more "
                        "(real time is faithful there)")
+    repeat = against_linux.DEFAULT_REPEAT if args.repeat is None else args.repeat
+    if not 1 <= repeat <= 100:
+        raise CliError("--repeat must be between 1 and 100")
     if args.cc != "cubic":
         raise CliError("--against-linux compares cubic with the kernel's default; "
                        "--cc is not supported with it")
@@ -644,13 +652,13 @@ def _run_against_linux(args: Any) -> int:
 
     started = time.perf_counter()
     try:
-        points = against_linux.compare(losses, rtts, rate, args.seed, args.bytes, note)
+        points = against_linux.compare(losses, rtts, rate, args.seed, args.bytes, note, repeat)
     except RuntimeError as exc:
         raise CliError(str(exc)) from None
     wall = time.perf_counter() - started
     if args.json:
         print(json.dumps({"seed": args.seed, "rate_bps": rate, "wall_s": round(wall, 1),
-                          "points": [c.json() for c in points]}, indent=2))
+                          "repeat": repeat, "points": [c.json() for c in points]}, indent=2))
     else:
         print(against_linux.format_table(points, rate, args.seed), end="")
         print(f"({len(points)} points, {wall:.1f} s wall)", file=sys.stderr)

@@ -173,11 +173,11 @@ def test_against_linux_runs_both_stacks_on_the_same_path() -> None:
     _need_netns()
     proc = subprocess.run(
         [sys.executable, "-m", "ixsim", "netsim", "--against-linux", "--loss", "0.01",
-         "--rtt", "10ms", "--bytes", "1M", "--rate", "20M", "--json"],
+         "--rtt", "10ms", "--bytes", "1M", "--rate", "20M", "--repeat", "2", "--json"],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["rate_bps"] == 20_000_000
+    assert result["rate_bps"] == 20_000_000 and result["repeat"] == 2
     (point,) = result["points"]
     assert point["loss"] == 0.01 and point["rtt_ns"] == 10_000_000
     assert point["bytes"] == 1 << 20
@@ -189,12 +189,22 @@ def test_against_linux_runs_both_stacks_on_the_same_path() -> None:
         assert 0 < point[f"{side}_goodput_mbps"] <= 20 * 1448 / 1538 * 1.02
     assert point["ratio"] == pytest.approx(
         point["ixsim_goodput_mbps"] / point["linux_goodput_mbps"], rel=0.01)
+    # two runs a side (seeds 1 and 2); the compared goodput is their mean
+    assert point["runs"] == 2
+    for side in ("ixsim", "linux"):
+        runs = point[f"{side}_runs_goodput_mbps"]
+        assert len(runs) == 2 and all(r > 0 for r in runs)
+        assert point[f"{side}_goodput_mbps"] == pytest.approx(sum(runs) / 2, abs=0.01)
+    # ixsim's runs are different samples of the loss process (seeds 1 and 2), not one twice
+    first, second = point["ixsim_runs_goodput_mbps"]
+    assert first != second
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--rtt", "1ms"], "10ms or more"),
     (["--cc", "reno"], "--cc"),
     (["--rate", "fast"], "--rate"),
+    (["--repeat", "0"], "--repeat"),
 ])
 def test_against_linux_errors(argv: list[str], message: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "ixsim", "netsim", "--against-linux", *argv],
