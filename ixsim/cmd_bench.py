@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from ixsim.cli import CliError
+from ixsim.bench import runner
 from ixsim.ui import console, print_json, table
 
 _UNITS = {
@@ -38,24 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _runner() -> Any:
-    """``bench.runner``; from a source tree whose bench/ the install does not ship, too."""
-    try:
-        from bench import runner
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("bench", "bench.runner"):
-            raise
-        root = Path(__file__).resolve().parent.parent
-        if not (root / "bench" / "runner.py").exists():
-            raise CliError("the bench package is not installed (run from a source tree)") \
-                from None
-        sys.path.insert(0, str(root))
-        from bench import runner
-    return runner
-
-
 def run(args: argparse.Namespace) -> int:
-    runner = _runner()
     out = console()
     progress = None if args.json else (lambda line: out.print(f"[dim]running {line}[/]"))
     result = runner.run(quick=args.quick, log=progress)

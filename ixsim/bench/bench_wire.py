@@ -1,20 +1,16 @@
 """Micro-benchmark of the wire formats: µs per checked+parse and per emit, for each header.
 
-Not a test (no timed assertions): run ``python bench/bench_wire.py`` and read the figures.
+Not a test (no timed assertions): run ``python -m ixsim.bench.bench_wire`` and read the figures.
 The target is about 1 µs per header parse or build on the hot path (docs/design.md, Performance);
 the ``construct`` decoder is timed alongside to show why it stays on the cold path.
 """
 
 from __future__ import annotations
 
-import sys
 import timeit
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from stack.wire import (  # noqa: E402
+from stack.wire import (
     ACK,
     ARPOP_REQUEST,
     ETH_P_IP,
@@ -37,9 +33,9 @@ from stack.wire import (  # noqa: E402
     ip_bytes,
     mac_bytes,
 )
-from stack.wire.ethernet import ETHERNET_CONSTRUCT  # noqa: E402
-from stack.wire.ipv4 import IPV4_CONSTRUCT  # noqa: E402
-from stack.wire.tcp import TCP_CONSTRUCT  # noqa: E402
+from stack.wire.ethernet import ETHERNET_CONSTRUCT
+from stack.wire.ipv4 import IPV4_CONSTRUCT
+from stack.wire.tcp import TCP_CONSTRUCT
 
 SRC = ip_bytes("10.0.0.1")
 DST = ip_bytes("10.0.0.2")

@@ -14,7 +14,7 @@
 
 Each figure is skipped with the reason when what it needs is missing: root, /dev/net/tun or
 ``ip netns`` (``ixsim.netns.available``), the tap backend itself, or, for the two TCP
-figures, TCP on the emulated host (``bench.tcp.available``).  Any failure while measuring is
+figures, TCP on the emulated host (``ixsim.bench.tcp.available``).  Any failure while measuring is
 reported as ``error: ...`` in the same place, never as a crash of the whole run: the namespace
 is always deleted again (``LinuxPeer.close``).
 """
@@ -26,7 +26,7 @@ import re
 import statistics
 from typing import Any
 
-from bench import tcp
+from ixsim.bench import tcp
 
 LINUX_ADDR = "10.77.9.1/24"
 EMU_ADDR = "10.77.9.2/24"

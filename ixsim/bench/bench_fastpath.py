@@ -1,6 +1,6 @@
 """Micro-benchmark of fastpath: µs per call, the C core against its pure-Python twin.
 
-Not a test (no timed assertions): run ``python bench/bench_fastpath.py`` (``--json`` for
+Not a test (no timed assertions): run ``python -m ixsim.bench.bench_fastpath`` (``--json`` for
 scripts) and read the figures.  The rows are the per-byte work of the data path: a
 1500-byte frame's checksum (device RX checksum, skb_checksum_help), a 64 KiB TSO
 super-packet cut into 1448-byte segments with both checksums per frame (the device's TX
@@ -13,15 +13,11 @@ import argparse
 import json
 import random
 import struct
-import sys
 import timeit
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fastpath import _pure  # noqa: E402
+from fastpath import _pure
 
 try:
     from fastpath import _c

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import fastpath
-from bench import frames, memory, tap, tcp
+from ixsim.bench import frames, memory, tap, tcp
 
 # Reference figures (other implementations, other machines): see the README's Performance.
 REFERENCE = {
