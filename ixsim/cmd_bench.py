@@ -18,22 +18,37 @@ from ixsim.bench import runner
 from ixsim.ui import console, print_json, table
 
 _UNITS = {
-    "frames_pps_64": "frames/s", "frames_pps_1514": "frames/s",
-    "tcp_b2b_mbps": "Mbit/s", "tcp_b2b_jumbo_mbps": "Mbit/s", "tcp_virtual_gbps": "Gbit/s",
-    "tcp_rr_per_s": "transactions/s", "tap_tcp_mbps": "Mbit/s", "tap_ping_median_us": "µs",
-    "tap_rr_median_us": "µs", "memory_peak_rss_mib": "MiB",
+    "frames_pps_64": "frames/s",
+    "frames_pps_1514": "frames/s",
+    "tcp_b2b_mbps": "Mbit/s",
+    "tcp_b2b_jumbo_mbps": "Mbit/s",
+    "tcp_virtual_gbps": "Gbit/s",
+    "tcp_rr_per_s": "transactions/s",
+    "tap_tcp_mbps": "Mbit/s",
+    "tap_ping_median_us": "µs",
+    "tap_rr_median_us": "µs",
+    "memory_peak_rss_mib": "MiB",
 }
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="performance figures: frames/s, TCP, tap, memory",
-                       description=__doc__)
-    p.add_argument("--quick", action="store_true",
-                   help="small runs (CI: well under a minute); figures are noisier")
+    p = sub.add_parser(
+        "bench", help="performance figures: frames/s, TCP, tap, memory", description=__doc__
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small runs (CI: well under a minute); figures are noisier",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--profile", nargs="?", const="ixsim-bench.prof", metavar="FILE",
-                   help="cProfile the frames hot path into FILE (default ixsim-bench.prof) "
-                        "and print the top ten functions by tottime")
+    p.add_argument(
+        "--profile",
+        nargs="?",
+        const="ixsim-bench.prof",
+        metavar="FILE",
+        help="cProfile the frames hot path into FILE (default ixsim-bench.prof) "
+        "and print the top ten functions by tottime",
+    )
     p.set_defaults(func=run)
 
 
@@ -53,15 +68,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _report(out, result)
     if profile_text:
-        out.print(f"\n[bold]profile[/] of the 64-byte frames path written to {args.profile}; "
-                  "top ten by tottime:")
+        out.print(
+            f"\n[bold]profile[/] of the 64-byte frames path written to {args.profile}; "
+            "top ten by tottime:"
+        )
         out.print(profile_text, markup=False, highlight=False)
     return 0
 
 
 def _report(out: Any, result: dict[str, Any]) -> None:
-    out.print(f"[bold]ixsim bench[/]{' --quick' if result['quick'] else ''}: "
-              f"{result['cpu']}, Python {result['python']}, fastpath {result['implementation']}")
+    out.print(
+        f"[bold]ixsim bench[/]{' --quick' if result['quick'] else ''}: "
+        f"{result['cpu']}, Python {result['python']}, fastpath {result['implementation']}"
+    )
     rows = []
     for name in _UNITS:
         value = result.get(name)
@@ -77,34 +96,75 @@ def _report(out: Any, result: dict[str, Any]) -> None:
             continue
         for run_name in ("short", "long"):
             r = sc[run_name]
-            rows.append((name, run_name, f"{r['frames']:,}", f"{r['pps']:,}",
-                         f"{r['ns_per_frame']:,.0f}", f"{r['ns_per_byte']:.2f}"))
-        rows.append((name, "long/short", "", "", f"x{sc['ns_per_frame_ratio']:.2f}",
-                     f"x{sc['ns_per_byte_ratio']:.2f}"))
-    out.print(table("scaling (flat = no cost grows with the run)",
-                    ("bench", "run", "frames", "frames/s", "ns/frame", "ns/byte"), rows,
-                    justify=("left", "left", "right", "right", "right", "right")))
+            rows.append(
+                (
+                    name,
+                    run_name,
+                    f"{r['frames']:,}",
+                    f"{r['pps']:,}",
+                    f"{r['ns_per_frame']:,.0f}",
+                    f"{r['ns_per_byte']:.2f}",
+                )
+            )
+        rows.append(
+            (
+                name,
+                "long/short",
+                "",
+                "",
+                f"x{sc['ns_per_frame_ratio']:.2f}",
+                f"x{sc['ns_per_byte_ratio']:.2f}",
+            )
+        )
+    out.print(
+        table(
+            "scaling (flat = no cost grows with the run)",
+            ("bench", "run", "frames", "frames/s", "ns/frame", "ns/byte"),
+            rows,
+            justify=("left", "left", "right", "right", "right", "right"),
+        )
+    )
     tcp_sc = result["scaling"].get("tcp_bytes")
     conn_sc = result["scaling"].get("connections")
     rows = []
     if tcp_sc:
         for run_name in ("short", "long"):
             r = tcp_sc[run_name]
-            rows.append(("tcp bytes", run_name, f"{r['bytes']:,} B",
-                         f"{r['ns_per_byte']:.1f} ns/B"))
+            rows.append(
+                ("tcp bytes", run_name, f"{r['bytes']:,} B", f"{r['ns_per_byte']:.1f} ns/B")
+            )
         rows.append(("tcp bytes", "long/short", "", f"x{tcp_sc['ns_per_byte_ratio']:.2f}"))
     if conn_sc:
         for run_name in ("short", "long"):
             r = conn_sc[run_name]
-            rows.append(("connections", run_name, f"{r['connections']:,}",
-                         f"{r['per_connection_kib']:.1f} KiB/conn"))
-        rows.append(("connections", "long/short", "",
-                     f"x{conn_sc['kib_per_connection_ratio']:.2f}"))
+            rows.append(
+                (
+                    "connections",
+                    run_name,
+                    f"{r['connections']:,}",
+                    f"{r['per_connection_kib']:.1f} KiB/conn",
+                )
+            )
+        rows.append(
+            ("connections", "long/short", "", f"x{conn_sc['kib_per_connection_ratio']:.2f}")
+        )
     if rows:
-        out.print(table("scaling of TCP (10x the bytes, 10x the connections)",
-                        ("bench", "run", "size", "cost"), rows,
-                        justify=("left", "left", "right", "right")))
-    rows = [(name, "-" if value is None else f"{value:g}")
-            for name, value in result["ratios"].items()]
-    out.print(table("ratios to reference figures (other implementations, other machines)",
-                    ("ratio", "value"), rows, justify=("left", "right")))
+        out.print(
+            table(
+                "scaling of TCP (10x the bytes, 10x the connections)",
+                ("bench", "run", "size", "cost"),
+                rows,
+                justify=("left", "left", "right", "right"),
+            )
+        )
+    rows = [
+        (name, "-" if value is None else f"{value:g}") for name, value in result["ratios"].items()
+    ]
+    out.print(
+        table(
+            "ratios to reference figures (other implementations, other machines)",
+            ("ratio", "value"),
+            rows,
+            justify=("left", "right"),
+        )
+    )

@@ -66,9 +66,12 @@ def child(count: int) -> dict[str, Any]:
         accepted.append(srv.accept()[0])
     w.run_for("10ms")
     peak = _peak_rss_mib()
-    return {"connections": count, "baseline_mib": round(baseline, 1),
-            "peak_rss_mib": round(peak, 1),
-            "per_connection_kib": round((peak - baseline) * 1024 / count, 1)}
+    return {
+        "connections": count,
+        "baseline_mib": round(baseline, 1),
+        "peak_rss_mib": round(peak, 1),
+        "per_connection_kib": round((peak - baseline) * 1024 / count, 1),
+    }
 
 
 def measure(quick: bool) -> dict[str, Any]:
@@ -81,8 +84,13 @@ def measure(quick: bool) -> dict[str, Any]:
 
 def measure_count(count: int) -> dict[str, Any]:
     """Peak RSS of a fresh process holding ``count`` established connections."""
-    proc = subprocess.run([sys.executable, "-m", "ixsim.bench.memory", str(count)], cwd=_ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ixsim.bench.memory", str(count)],
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"value": None, "skipped": f"error: {tail}"}

@@ -29,9 +29,15 @@ REFERENCE = {
 }
 
 FIGURES = (
-    "frames_pps_64", "frames_pps_1514",
-    "tcp_b2b_mbps", "tcp_b2b_jumbo_mbps", "tcp_virtual_gbps", "tcp_rr_per_s",
-    "tap_tcp_mbps", "tap_ping_median_us", "tap_rr_median_us",
+    "frames_pps_64",
+    "frames_pps_1514",
+    "tcp_b2b_mbps",
+    "tcp_b2b_jumbo_mbps",
+    "tcp_virtual_gbps",
+    "tcp_rr_per_s",
+    "tap_tcp_mbps",
+    "tap_ping_median_us",
+    "tap_rr_median_us",
     "memory_peak_rss_mib",
 )
 
@@ -125,9 +131,11 @@ def run(quick: bool = False, log: Callable[[str], None] | None = None) -> dict[s
         small = memory.measure_count(memory.CONNECTIONS // 10)
         if small.get("per_connection_kib") and mem.get("per_connection_kib"):
             scaling["connections"] = {
-                "short": small, "long": mem,
+                "short": small,
+                "long": mem,
                 "kib_per_connection_ratio": round(
-                    mem["per_connection_kib"] / small["per_connection_kib"], 3),
+                    mem["per_connection_kib"] / small["per_connection_kib"], 3
+                ),
             }
     result["skipped"] = skipped
     result["details"] = details
@@ -144,11 +152,14 @@ def _tcp_scaling(quick: bool) -> dict[str, Any]:
     runs = {}
     for name, size in (("short", n), ("long", 10 * n)):
         wall, virtual_ns = tcp.bulk(size)
-        runs[name] = {"bytes": size, "seconds": round(wall, 4),
-                      "ns_per_byte": round(wall * 1e9 / size, 2),
-                      "mbps": round(size * 8 / wall / 1e6, 1), "virtual_ns": virtual_ns}
-    runs["ns_per_byte_ratio"] = round(runs["long"]["ns_per_byte"] / runs["short"]["ns_per_byte"],
-                                      3)
+        runs[name] = {
+            "bytes": size,
+            "seconds": round(wall, 4),
+            "ns_per_byte": round(wall * 1e9 / size, 2),
+            "mbps": round(size * 8 / wall / 1e6, 1),
+            "virtual_ns": virtual_ns,
+        }
+    runs["ns_per_byte_ratio"] = round(runs["long"]["ns_per_byte"] / runs["short"]["ns_per_byte"], 3)
     return runs
 
 
@@ -159,7 +170,8 @@ def ratios(result: dict[str, Any]) -> dict[str, float | None]:
     return {
         "frames_pps_64_vs_ixy_py": ratio(result.get("frames_pps_64"), REFERENCE["ixy_py_pps"]),
         "tcp_b2b_mbps_vs_pytcp": ratio(result.get("tcp_b2b_mbps"), REFERENCE["pytcp_mbps"]),
-        "tcp_b2b_mbps_vs_linux_veth": ratio(result.get("tcp_b2b_mbps"),
-                                            REFERENCE["linux_veth_mbps"]),
+        "tcp_b2b_mbps_vs_linux_veth": ratio(
+            result.get("tcp_b2b_mbps"), REFERENCE["linux_veth_mbps"]
+        ),
         "tap_tcp_mbps_vs_pytcp": ratio(result.get("tap_tcp_mbps"), REFERENCE["pytcp_mbps"]),
     }

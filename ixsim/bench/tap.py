@@ -65,8 +65,13 @@ print(statistics.median(rtts))
 """
 
 
-FIGURES = ("tap_tcp_mbps", "tap_ping_median_us", "tap_rr_median_us",
-           "tap_ping_lowlat_median_us", "tap_rr_lowlat_median_us")
+FIGURES = (
+    "tap_tcp_mbps",
+    "tap_ping_median_us",
+    "tap_rr_median_us",
+    "tap_ping_lowlat_median_us",
+    "tap_rr_lowlat_median_us",
+)
 
 
 def prerequisites() -> tuple[bool, str]:
@@ -88,8 +93,9 @@ def _peer_and_host(driver_params: dict[str, int] | None = None) -> tuple[Any, An
     from ixsim.world import World
 
     tag = os.getpid() % 100_000
-    peer = LinuxPeer(ns=f"ixsim-bench{tag}", tap=f"ixbench{tag}", linux_addr=LINUX_ADDR,
-                     emu_addr=EMU_ADDR).setup()
+    peer = LinuxPeer(
+        ns=f"ixsim-bench{tag}", tap=f"ixbench{tag}", linux_addr=LINUX_ADDR, emu_addr=EMU_ADDR
+    ).setup()
     try:
         world = World(realtime=True)
         host = world.host("emu", EMU_ADDR, driver_params=driver_params)
@@ -178,5 +184,6 @@ def measure(quick: bool) -> dict[str, dict[str, Any]]:
         out["tap_rr_median_us"] = _figure(_rr, rrs)
     out["tap_ping_lowlat_median_us"] = _figure(_ping, pings, LOW_LATENCY)
     out["tap_rr_lowlat_median_us"] = (
-        _figure(_rr, rrs, LOW_LATENCY) if tcp_ok else _skipped(tcp_reason))
+        _figure(_rr, rrs, LOW_LATENCY) if tcp_ok else _skipped(tcp_reason)
+    )
     return out

@@ -77,8 +77,9 @@ def available() -> tuple[bool, str]:
 
 def _run_tasks(w: World, *coros: Any) -> list[Any]:
     tasks = [w.spawn(coro) for coro in coros]
-    if not w.run_until(lambda: all(t.done() for t in tasks), timeout=_LIMIT,
-                       what="the benchmark's tasks"):
+    if not w.run_until(
+        lambda: all(t.done() for t in tasks), timeout=_LIMIT, what="the benchmark's tasks"
+    ):
         raise TimeoutError(f"the transfer did not finish within {_LIMIT} of virtual time")
     return [t.result() for t in tasks]
 
