@@ -3,9 +3,13 @@
 Raw frames per second through driver -> device -> cable -> device -> driver (64 and 1514
 bytes), TCP between two emulated hosts (wall clock and virtual time), Linux over a tap, and
 memory with 1,000 connections; figures whose prerequisites are missing are reported as
-skipped, with the reason.  ``--json`` prints one object with every figure (null where
-skipped), the machine and a ``scaling`` section; ``--quick`` shrinks every run for CI;
-``--profile`` also writes a cProfile of the frames hot path and prints its top ten.
+skipped, with the reason.  Beside these wall-clock figures, counted ones that do not depend
+on the machine or its load: Python and C function calls per 64- and 1514-byte frame, per 1448
+bytes of TCP payload and per request/response transaction, and scheduler events per frame,
+split by layer (ixsim/bench/cost.py says what is counted).  ``--json`` prints one object
+with every figure (null where skipped), the machine, the targets, and ``scaling`` and
+``costs`` sections; ``--quick`` shrinks every timed run for CI (the counted passes are the
+same size); ``--profile`` also writes a cProfile of the frames hot path and prints its top ten.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import argparse
 import sys
 from typing import Any
 
-from ixsim.bench import runner
+from ixsim.bench import cost, runner
 from ixsim.ui import console, print_json, table
 
 _UNITS = {
@@ -28,6 +32,18 @@ _UNITS = {
     "tap_ping_median_us": "µs",
     "tap_rr_median_us": "µs",
     "memory_peak_rss_mib": "MiB",
+    "calls_per_frame_64": "calls/frame",
+    "calls_per_frame_1514": "calls/frame",
+    "calls_per_tcp_mss": "calls/1448 B",
+    "calls_per_rr": "calls/transaction",
+    "events_per_frame_64": "events/frame",
+}
+# The split table's columns: cost section -> heading.
+_COST_COLUMNS = {
+    "calls_per_frame_64": "64 B frame",
+    "calls_per_frame_1514": "1514 B frame",
+    "calls_per_tcp_mss": "TCP 1448 B",
+    "calls_per_rr": "request/response",
 }
 
 
@@ -76,6 +92,46 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target(target: dict[str, Any] | None) -> str:
+    if not target:
+        return ""
+    bound = f"≥ {target['min']:,}" if "min" in target else f"≤ {target['max']:,}"
+    return bound + {True: " ✓", False: " ✗", None: ""}[target["met"]]
+
+
+def _report_costs(out: Any, costs: dict[str, Any]) -> None:
+    """Calls per unit by layer: all calls, and in brackets those of Python functions."""
+    columns = [name for name in _COST_COLUMNS if name in costs]
+    if not columns:
+        return
+    layers = [layer for layer in cost.LAYERS if any(layer in costs[n]["layers"] for n in columns)]
+    rows = []
+    for layer in layers:
+        row = [layer]
+        for name in columns:
+            split = costs[name]["layers"].get(layer)
+            units = costs[name]["units"]
+            row.append(
+                f"{split['per_unit']:,.1f} ({split['python'] / units:,.1f})" if split else ""
+            )
+        rows.append(tuple(row))
+    totals = [
+        f"{c['value']:,.1f} ({c['python_calls'] / c['units']:,.1f})"
+        for c in (costs[n] for n in columns)
+    ]
+    rows.append(("total", *totals))
+    rows.append(("scheduler events", *(f"{costs[n]['events_per_unit']:,.1f}" for n in columns)))
+    out.print(
+        table(
+            "counted cost per unit by layer: all calls (Python functions); C calls are charged "
+            "to the layer that makes them",
+            ("layer", *(_COST_COLUMNS[n] for n in columns)),
+            rows,
+            justify=("left", *("right" for _ in columns)),
+        )
+    )
+
+
 def _report(out: Any, result: dict[str, Any]) -> None:
     out.print(
         f"[bold]ixsim bench[/]{' --quick' if result['quick'] else ''}: "
@@ -84,12 +140,27 @@ def _report(out: Any, result: dict[str, Any]) -> None:
     rows = []
     for name in _UNITS:
         value = result.get(name)
+        target = _target(result["targets"].get(name))
         if value is None:
-            rows.append((name, "-", result["skipped"].get(name, "")))
+            rows.append((name, "-", target, result["skipped"].get(name, "")))
         else:
-            shown = f"{value:,.0f}" if isinstance(value, int) or value >= 100 else f"{value:g}"
-            rows.append((name, f"{shown} {_UNITS[name]}", ""))
-    out.print(table(None, ("figure", "value", "note"), rows, justify=("left", "right", "left")))
+            if name.startswith(("calls_", "events_")):
+                shown = f"{value:,.1f}"
+            elif isinstance(value, int) or value >= 100:
+                shown = f"{value:,.0f}"
+            else:
+                shown = f"{value:g}"
+            note = "counted, not timed" if name.startswith(("calls_", "events_")) else ""
+            rows.append((name, f"{shown} {_UNITS[name]}", target, note))
+    out.print(
+        table(
+            None,
+            ("figure", "value", "target", "note"),
+            rows,
+            justify=("left", "right", "right", "left"),
+        )
+    )
+    _report_costs(out, result["costs"])
     rows = []
     for name, sc in result["scaling"].items():
         if not name.startswith("frames_"):
