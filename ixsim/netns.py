@@ -383,15 +383,18 @@ class LinuxPeer:
              world: Any = None, timeout: float = 30.0) -> PingResult:
         """Linux pings ``addr``: iputils ``ping`` if installed, otherwise the same exchange
         from a raw ICMP socket in Python (same summary line)."""
-        if shutil.which("ping"):
-            argv: list[Any] = ["ping", "-n", "-c", count, "-i", interval, "-W", wait, addr]
-        else:
-            argv = [sys.executable, "-c", _PING_PY, addr, count, interval, wait]
-        result = self.run(argv, world=world, timeout=timeout)
+        result = self.run(ping_argv(addr, count, interval, wait), world=world, timeout=timeout)
         match = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received",
                           result.stdout)
         sent, got = (int(match[1]), int(match[2])) if match else (0, 0)
         return PingResult(sent, got, result.returncode, result.stdout + result.stderr)
+
+
+def ping_argv(addr: str, count: int, interval: float, wait: float) -> list[str]:
+    """The command that pings ``addr``: iputils ``ping`` if installed, else ``_PING_PY``."""
+    if shutil.which("ping"):
+        return _argv(["ping", "-n", "-c", count, "-i", interval, "-W", wait, addr])
+    return _argv([sys.executable, "-c", _PING_PY, addr, count, interval, wait])
 
 
 class _Pipes:

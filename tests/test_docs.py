@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("device", "driver", "stack", "firmware", "ixsim", "fastpath", "bench", "tests",
+SOURCES = ("device", "driver", "stack", "firmware", "ixsim", "fastpath", "tests",
            "docs")
 HARDWARE = ROOT / "docs" / "hardware.md"
 

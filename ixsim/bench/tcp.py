@@ -34,7 +34,8 @@ _CHUNK = 65536
 _LIMIT = "60s"  # virtual time any one measurement may take
 
 
-def _pair(mtu: int = 1500, latency: str = "0us") -> tuple[World, Any, Any]:
+def pair(mtu: int = 1500, latency: str = "0us") -> tuple[World, Any, Any]:
+    """Two hosts, 10.0.0.1 (a) and 10.0.0.2 (b), on one cable; MTU and one-way latency."""
     from stack.core import dev_set_mtu
 
     w = World(seed=1)
@@ -48,7 +49,8 @@ def _pair(mtu: int = 1500, latency: str = "0us") -> tuple[World, Any, Any]:
     return w, a, b
 
 
-def _connect(w: World, a: Any, b: Any) -> tuple[Any, Any, Any]:
+def connect(w: World, a: Any, b: Any) -> tuple[Any, Any, Any]:
+    """b listens on ``PORT``, a connects: (listener, a's socket, b's accepted socket)."""
     srv = b.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.bind(("0.0.0.0", PORT))
     srv.listen()
@@ -67,27 +69,29 @@ def available() -> tuple[bool, str]:
     except Exception as exc:  # noqa: BLE001 - any import failure means "not yet"
         return False, f"{SKIP} (stack.tcp: {type(exc).__name__}: {exc})"
     try:
-        w, a, b = _pair()
+        w, a, b = pair()
         with w:
-            _connect(w, a, b)
+            connect(w, a, b)
     except Exception as exc:  # noqa: BLE001 - a probe: every failure is a reason to skip
         return False, f"{SKIP} (two hosts cannot connect: {type(exc).__name__}: {exc})"
     return True, ""
 
 
-def _run_tasks(w: World, *coros: Any) -> list[Any]:
+def run_tasks(w: World, *coros: Any) -> list[Any]:
+    """Spawn the coroutines as tasks and run the world until all finish; their results."""
     tasks = [w.spawn(coro) for coro in coros]
-    if not w.run_until(lambda: all(t.done() for t in tasks), timeout=_LIMIT,
-                       what="the benchmark's tasks"):
+    if not w.run_until(
+        lambda: all(t.done() for t in tasks), timeout=_LIMIT, what="the benchmark's tasks"
+    ):
         raise TimeoutError(f"the transfer did not finish within {_LIMIT} of virtual time")
     return [t.result() for t in tasks]
 
 
 def bulk(nbytes: int, mtu: int = 1500, latency: str = "0us") -> tuple[float, int]:
     """Send ``nbytes`` a -> b on one connection; (wall seconds, virtual ns) of the transfer."""
-    w, a, b = _pair(mtu, latency)
+    w, a, b = pair(mtu, latency)
     with w:
-        srv, c, conn = _connect(w, a, b)
+        srv, c, conn = connect(w, a, b)
         payload = memoryview(bytes(_CHUNK))
 
         async def sender() -> int:
@@ -107,7 +111,7 @@ def bulk(nbytes: int, mtu: int = 1500, latency: str = "0us") -> tuple[float, int
 
         v0 = w.now
         t0 = time.perf_counter()
-        sent, got = _run_tasks(w, sender(), receiver())
+        sent, got = run_tasks(w, sender(), receiver())
         wall = time.perf_counter() - t0
         if got != nbytes:
             raise RuntimeError(f"{sent} bytes sent, {got} received")
@@ -116,9 +120,9 @@ def bulk(nbytes: int, mtu: int = 1500, latency: str = "0us") -> tuple[float, int
 
 def request_response(count: int) -> float:
     """``count`` 1-byte requests, each answered by 1 byte; wall seconds for all of them."""
-    w, a, b = _pair()
+    w, a, b = pair()
     with w:
-        srv, c, conn = _connect(w, a, b)
+        srv, c, conn = connect(w, a, b)
 
         async def client() -> None:
             for _ in range(count):
@@ -133,7 +137,7 @@ def request_response(count: int) -> float:
                 await conn.sendall(b"r")
 
         t0 = time.perf_counter()
-        _run_tasks(w, client(), server())
+        run_tasks(w, client(), server())
         return time.perf_counter() - t0
 
 

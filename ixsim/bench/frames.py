@@ -65,10 +65,12 @@ class FramesResult:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out.update(pps=round(self.pps), ns_per_frame=round(self.ns_per_frame, 1),
-                   ns_per_byte=round(self.ns_per_byte, 3),
-                   virtual_pps=round(self.frames * 1e9 / self.virtual_ns) if self.virtual_ns
-                   else None)
+        out.update(
+            pps=round(self.pps),
+            ns_per_frame=round(self.ns_per_frame, 1),
+            ns_per_byte=round(self.ns_per_byte, 3),
+            virtual_pps=round(self.frames * 1e9 / self.virtual_ns) if self.virtual_ns else None,
+        )
         return out
 
 
@@ -91,8 +93,12 @@ class FramesRig:
         self.received_bytes = 0
         self.sent = 0
         self.b.kernel.dev_add_pack(PacketType(ETH_P_EXPERIMENTAL, self._rcv, dev=self.b.eth0))
-        self.frame = (bytes(self.b.eth0.dev_addr) + bytes(dev.dev_addr)
-                      + ETH_P_EXPERIMENTAL.to_bytes(2, "big") + bytes(length - ETH_HLEN))
+        self.frame = (
+            bytes(self.b.eth0.dev_addr)
+            + bytes(dev.dev_addr)
+            + ETH_P_EXPERIMENTAL.to_bytes(2, "big")
+            + bytes(length - ETH_HLEN)
+        )
 
     def _rcv(self, skb: Any, dev: Any, pt: Any, orig_dev: Any) -> int:
         self.received += 1
@@ -123,10 +129,8 @@ class FramesRig:
             left -= burst
             self.sent += burst
             if left:
-                sched.run_until(lambda: qdisc.qlen <= low, timeout="1s",
-                                what="the qdisc to drain")
-        sched.run_until(lambda: self.received >= target, timeout="1s",
-                        what="every frame to arrive")
+                sched.run_until(lambda: qdisc.qlen <= low, timeout="1s", what="the qdisc to drain")
+        sched.run_until(lambda: self.received >= target, timeout="1s", what="every frame to arrive")
         self.check()
 
     def check(self) -> None:
@@ -142,8 +146,9 @@ class FramesRig:
         self.world.close()
 
 
-def measure(length: int, frames: int, profile: cProfile.Profile | None = None,
-            seed: int = 1) -> FramesResult:
+def measure(
+    length: int, frames: int, profile: cProfile.Profile | None = None, seed: int = 1
+) -> FramesResult:
     """Build a rig, warm it up, then time ``frames`` frames of ``length`` bytes."""
     rig = FramesRig(length, seed)
     try:
@@ -157,8 +162,7 @@ def measure(length: int, frames: int, profile: cProfile.Profile | None = None,
         seconds = time.perf_counter() - start
         if profile is not None:
             profile.disable()
-        return FramesResult(length, frames, seconds, sched.now - now0,
-                            sched.events_run - events0)
+        return FramesResult(length, frames, seconds, sched.now - now0, sched.events_run - events0)
     finally:
         rig.close()
 

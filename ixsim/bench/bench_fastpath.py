@@ -1,6 +1,6 @@
 """Micro-benchmark of fastpath: µs per call, the C core against its pure-Python twin.
 
-Not a test (no timed assertions): run ``python bench/bench_fastpath.py`` (``--json`` for
+Not a test (no timed assertions): run ``python -m ixsim.bench.bench_fastpath`` (``--json`` for
 scripts) and read the figures.  The rows are the per-byte work of the data path: a
 1500-byte frame's checksum (device RX checksum, skb_checksum_help), a 64 KiB TSO
 super-packet cut into 1448-byte segments with both checksums per frame (the device's TX
@@ -13,15 +13,11 @@ import argparse
 import json
 import random
 import struct
-import sys
 import timeit
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fastpath import _pure  # noqa: E402
+from fastpath import _pure
 
 try:
     from fastpath import _c
@@ -47,8 +43,9 @@ def per_call_us(fn: Callable[[], object], budget_s: float = 0.2) -> float:
 def tso_packet(payload: int, rng: random.Random) -> bytes:
     """Ethernet + IPv4 + TCP (54 bytes of headers, no options) + ``payload`` bytes."""
     eth = bytes(12) + b"\x08\x00"
-    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 0, 1, 0x4000, 64, 6, 0,
-                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    ip = struct.pack(
+        ">BBHHHBBH4s4s", 0x45, 0, 0, 1, 0x4000, 64, 6, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+    )
     tcp = struct.pack(">HHIIBBHHH", 34567, 80, 1000, 2000, 0x50, 0x18, 502, 0, 0)
     return eth + ip + tcp + rng.randbytes(payload)
 
@@ -67,8 +64,10 @@ def rows(rng: random.Random) -> list[tuple[str, Callable[[ModuleType], Callable[
         ("csum_copy 1500 B", lambda m: lambda: m.csum_copy(dst, 2, frame)),
         ("csum_fold", lambda m: lambda: m.csum_fold(0x3_A5F1)),
         ("csum_replace2", lambda m: lambda: m.csum_replace2(0xB861, 0x4000, 0x3F00)),
-        ("tso_segment 64 KiB / 1448", lambda m: lambda: m.tso_segment(
-            packet, 14, 34, 54, 1448, None, True)),
+        (
+            "tso_segment 64 KiB / 1448",
+            lambda m: lambda: m.tso_segment(packet, 14, 34, 54, 1448, None, True),
+        ),
     ]
 
 
@@ -80,9 +79,14 @@ def main(argv: list[str] | None = None) -> None:
     for name, make in rows(random.Random(1)):
         py = per_call_us(make(_pure))
         c = per_call_us(make(_c)) if _c is not None else None
-        results.append({"op": name, "python_us": round(py, 3),
-                        "c_us": None if c is None else round(c, 3),
-                        "speedup": None if c is None else round(py / c, 1)})
+        results.append(
+            {
+                "op": name,
+                "python_us": round(py, 3),
+                "c_us": None if c is None else round(c, 3),
+                "speedup": None if c is None else round(py / c, 1),
+            }
+        )
     if args.json:
         print(json.dumps({"c_core": C_MISSING or "built", "rows": results}, indent=2))
         return

@@ -14,7 +14,7 @@
 
 Each figure is skipped with the reason when what it needs is missing: root, /dev/net/tun or
 ``ip netns`` (``ixsim.netns.available``), the tap backend itself, or, for the two TCP
-figures, TCP on the emulated host (``bench.tcp.available``).  Any failure while measuring is
+figures, TCP on the emulated host (``ixsim.bench.tcp.available``).  Any failure while measuring is
 reported as ``error: ...`` in the same place, never as a crash of the whole run: the namespace
 is always deleted again (``LinuxPeer.close``).
 """
@@ -26,7 +26,7 @@ import re
 import statistics
 from typing import Any
 
-from bench import tcp
+from ixsim.bench import tcp
 
 LINUX_ADDR = "10.77.9.1/24"
 EMU_ADDR = "10.77.9.2/24"
@@ -36,7 +36,7 @@ LOW_LATENCY = {"RxIntDelay": 0, "TxIntDelay": 0}  # ethtool -C rx-usecs 0 tx-use
 _RTT = re.compile(r"time=([0-9.]+) ms")
 
 # Linux side of the TCP figures: a plain client, timed by Linux's own clock.
-_TCP_CLIENT = """
+TCP_CLIENT = """
 import socket, sys, time
 host, port, nbytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 s = socket.create_connection((host, port), timeout=30)
@@ -49,7 +49,7 @@ s.shutdown(socket.SHUT_WR)
 s.recv(1)
 print(nbytes * 8 / (time.perf_counter() - t0) / 1e6)
 """
-_RR_CLIENT = """
+RR_CLIENT = """
 import socket, statistics, sys, time
 host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 s = socket.create_connection((host, port), timeout=30)
@@ -65,8 +65,13 @@ print(statistics.median(rtts))
 """
 
 
-FIGURES = ("tap_tcp_mbps", "tap_ping_median_us", "tap_rr_median_us",
-           "tap_ping_lowlat_median_us", "tap_rr_lowlat_median_us")
+FIGURES = (
+    "tap_tcp_mbps",
+    "tap_ping_median_us",
+    "tap_rr_median_us",
+    "tap_ping_lowlat_median_us",
+    "tap_rr_lowlat_median_us",
+)
 
 
 def prerequisites() -> tuple[bool, str]:
@@ -88,8 +93,9 @@ def _peer_and_host(driver_params: dict[str, int] | None = None) -> tuple[Any, An
     from ixsim.world import World
 
     tag = os.getpid() % 100_000
-    peer = LinuxPeer(ns=f"ixsim-bench{tag}", tap=f"ixbench{tag}", linux_addr=LINUX_ADDR,
-                     emu_addr=EMU_ADDR).setup()
+    peer = LinuxPeer(
+        ns=f"ixsim-bench{tag}", tap=f"ixbench{tag}", linux_addr=LINUX_ADDR, emu_addr=EMU_ADDR
+    ).setup()
     try:
         world = World(realtime=True)
         host = world.host("emu", EMU_ADDR, driver_params=driver_params)
@@ -100,7 +106,7 @@ def _peer_and_host(driver_params: dict[str, int] | None = None) -> tuple[Any, An
     return peer, world, host
 
 
-def _ping(count: int, driver_params: dict[str, int] | None = None) -> float:
+def ping_median(count: int, driver_params: dict[str, int] | None = None) -> float:
     peer, world, _host = _peer_and_host(driver_params)
     try:
         peer.ping(EMU_IP, count=3, interval=0.05, world=world)  # ARP and warm-up
@@ -133,22 +139,22 @@ def _serve(host: Any, world: Any, echo: bool) -> Any:
     return world.spawn(server())
 
 
-def _tcp(nbytes: int) -> float:
+def tcp_mbps(nbytes: int) -> float:
     peer, world, host = _peer_and_host()
     try:
         _serve(host, world, echo=False)
-        result = peer.python(_TCP_CLIENT, EMU_IP, PORT, nbytes, world=world, timeout=120)
+        result = peer.python(TCP_CLIENT, EMU_IP, PORT, nbytes, world=world, timeout=120)
         return round(float(result.stdout.strip().splitlines()[-1]), 1)
     finally:
         world.close()
         peer.close()
 
 
-def _rr(count: int, driver_params: dict[str, int] | None = None) -> float:
+def rr_median(count: int, driver_params: dict[str, int] | None = None) -> float:
     peer, world, host = _peer_and_host(driver_params)
     try:
         _serve(host, world, echo=True)
-        result = peer.python(_RR_CLIENT, EMU_IP, PORT, count, world=world, timeout=120)
+        result = peer.python(RR_CLIENT, EMU_IP, PORT, count, world=world, timeout=120)
         return round(float(result.stdout.strip().splitlines()[-1]), 1)
     finally:
         world.close()
@@ -162,21 +168,28 @@ def _figure(fn: Any, *args: Any) -> dict[str, Any]:
         return _skipped(f"error: {type(exc).__name__}: {exc}")
 
 
+def counts(quick: bool) -> tuple[int, int, int]:
+    """Pings, request/response transactions and TCP bytes per figure (also for PyTCP's)."""
+    pings, rrs = (50, 50) if quick else (200, 1000)  # 20 pings gave too noisy a median
+    return pings, rrs, (4 << 20) if quick else (64 << 20)
+
+
 def measure(quick: bool) -> dict[str, dict[str, Any]]:
     """Every tap figure as ``{"value": number | None, "skipped": reason | None}``."""
     ok, reason = prerequisites()
     if not ok:
         return {name: _skipped(reason) for name in FIGURES}
-    pings, rrs = (50, 50) if quick else (200, 1000)  # 20 pings gave too noisy a median
-    out = {"tap_ping_median_us": _figure(_ping, pings)}
+    pings, rrs, nbytes = counts(quick)
+    out = {"tap_ping_median_us": _figure(ping_median, pings)}
     tcp_ok, tcp_reason = tcp.available()
     if not tcp_ok:
         out["tap_tcp_mbps"] = _skipped(tcp_reason)
         out["tap_rr_median_us"] = _skipped(tcp_reason)
     else:
-        out["tap_tcp_mbps"] = _figure(_tcp, (4 << 20) if quick else (64 << 20))
-        out["tap_rr_median_us"] = _figure(_rr, rrs)
-    out["tap_ping_lowlat_median_us"] = _figure(_ping, pings, LOW_LATENCY)
+        out["tap_tcp_mbps"] = _figure(tcp_mbps, nbytes)
+        out["tap_rr_median_us"] = _figure(rr_median, rrs)
+    out["tap_ping_lowlat_median_us"] = _figure(ping_median, pings, LOW_LATENCY)
     out["tap_rr_lowlat_median_us"] = (
-        _figure(_rr, rrs, LOW_LATENCY) if tcp_ok else _skipped(tcp_reason))
+        _figure(rr_median, rrs, LOW_LATENCY) if tcp_ok else _skipped(tcp_reason)
+    )
     return out

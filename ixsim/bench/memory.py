@@ -1,10 +1,10 @@
 """Memory: peak RSS of a two-host world holding 1,000 established TCP connections.
 
-Measured in a fresh interpreter (``python -m bench.memory N``), so what the other benchmarks
+Measured in a fresh interpreter (``python -m ixsim.bench.memory N``), so what the other benchmarks
 allocated does not count: it reports the RSS after building the two hosts (``baseline``) and
 the peak (``ru_maxrss``) once ``N`` connections are established and accepted, and the cost
 per connection between the two.  Skipped with the TCP probe's reason
-(``bench.tcp.available``) until two hosts can connect.
+(``ixsim.bench.tcp.available``) until two hosts can connect.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import tcp
+from ixsim.bench import tcp
 
 CONNECTIONS = 1000
 QUICK_CONNECTIONS = 100
-_ROOT = Path(__file__).resolve().parent.parent
+_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the ixsim package
 
 
 def _rss_mib() -> float:
@@ -66,9 +66,12 @@ def child(count: int) -> dict[str, Any]:
         accepted.append(srv.accept()[0])
     w.run_for("10ms")
     peak = _peak_rss_mib()
-    return {"connections": count, "baseline_mib": round(baseline, 1),
-            "peak_rss_mib": round(peak, 1),
-            "per_connection_kib": round((peak - baseline) * 1024 / count, 1)}
+    return {
+        "connections": count,
+        "baseline_mib": round(baseline, 1),
+        "peak_rss_mib": round(peak, 1),
+        "per_connection_kib": round((peak - baseline) * 1024 / count, 1),
+    }
 
 
 def measure(quick: bool) -> dict[str, Any]:
@@ -81,8 +84,13 @@ def measure(quick: bool) -> dict[str, Any]:
 
 def measure_count(count: int) -> dict[str, Any]:
     """Peak RSS of a fresh process holding ``count`` established connections."""
-    proc = subprocess.run([sys.executable, "-m", "bench.memory", str(count)], cwd=_ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ixsim.bench.memory", str(count)],
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"value": None, "skipped": f"error: {tail}"}

@@ -4,8 +4,11 @@ The result holds every figure by name, ``None`` where it was skipped, with the r
 ``skipped``; the machine it ran on (CPU model from /proc/cpuinfo, Python version, fastpath
 implementation); ``scaling`` (cost per frame and per byte for a run and a run 10x longer,
 both frame lengths: flat means no cost grows with the run); ``details`` (per-figure extras);
-and ``ratios`` against the reference figures of other implementations, which were measured
-on other machines, so only ratios travel.
+``costs`` (the counted figures of :mod:`ixsim.bench.cost` -- calls and scheduler events per
+frame, per 1448 bytes of TCP payload and per transaction, split by layer: the same integers
+on any machine, in ``--quick`` runs too); ``targets`` (issue 18's, each with whether it is
+met); and ``ratios`` against the reference figures of other implementations, which were
+measured on other machines, so only ratios travel.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import fastpath
-from bench import frames, memory, tap, tcp
+from ixsim.bench import cost, frames, memory, tap, tcp
 
 # Reference figures (other implementations, other machines): see the README's Performance.
 REFERENCE = {
@@ -29,11 +32,29 @@ REFERENCE = {
 }
 
 FIGURES = (
-    "frames_pps_64", "frames_pps_1514",
-    "tcp_b2b_mbps", "tcp_b2b_jumbo_mbps", "tcp_virtual_gbps", "tcp_rr_per_s",
-    "tap_tcp_mbps", "tap_ping_median_us", "tap_rr_median_us",
+    "frames_pps_64",
+    "frames_pps_1514",
+    "tcp_b2b_mbps",
+    "tcp_b2b_jumbo_mbps",
+    "tcp_virtual_gbps",
+    "tcp_rr_per_s",
+    "tap_tcp_mbps",
+    "tap_ping_median_us",
+    "tap_rr_median_us",
     "memory_peak_rss_mib",
+    *cost.FIGURES,  # counted, not timed: the same on any machine (ixsim/bench/cost.py)
 )
+
+# The issue-18 targets: figure -> ("min" | "max", bound).  Wall figures are for a quiet
+# machine; the counted ones hold anywhere.
+TARGETS: dict[str, tuple[str, float]] = {
+    "frames_pps_64": ("min", 150_000),
+    "tcp_b2b_mbps": ("min", 500),
+    "tcp_b2b_jumbo_mbps": ("min", 1_500),
+    "tcp_rr_per_s": ("min", 5_000),
+    "tap_ping_median_us": ("max", 200),
+    "calls_per_frame_64": ("max", 60),
+}
 
 # Frame lengths without FCS: 60 is a 64-byte frame on the wire, 1514 a full standard one.
 LENGTHS = {"64": 60, "1514": 1514}
@@ -125,10 +146,18 @@ def run(quick: bool = False, log: Callable[[str], None] | None = None) -> dict[s
         small = memory.measure_count(memory.CONNECTIONS // 10)
         if small.get("per_connection_kib") and mem.get("per_connection_kib"):
             scaling["connections"] = {
-                "short": small, "long": mem,
+                "short": small,
+                "long": mem,
                 "kib_per_connection_ratio": round(
-                    mem["per_connection_kib"] / small["per_connection_kib"], 3),
+                    mem["per_connection_kib"] / small["per_connection_kib"], 3
+                ),
             }
+    say("counted passes (calls and events per unit of work)")
+    counted = cost.measure(say)
+    result.update(counted["figures"])
+    skipped.update(counted["skipped"])
+    result["costs"] = counted["costs"]
+    result["targets"] = targets(result)
     result["skipped"] = skipped
     result["details"] = details
     result["scaling"] = scaling
@@ -144,12 +173,25 @@ def _tcp_scaling(quick: bool) -> dict[str, Any]:
     runs = {}
     for name, size in (("short", n), ("long", 10 * n)):
         wall, virtual_ns = tcp.bulk(size)
-        runs[name] = {"bytes": size, "seconds": round(wall, 4),
-                      "ns_per_byte": round(wall * 1e9 / size, 2),
-                      "mbps": round(size * 8 / wall / 1e6, 1), "virtual_ns": virtual_ns}
-    runs["ns_per_byte_ratio"] = round(runs["long"]["ns_per_byte"] / runs["short"]["ns_per_byte"],
-                                      3)
+        runs[name] = {
+            "bytes": size,
+            "seconds": round(wall, 4),
+            "ns_per_byte": round(wall * 1e9 / size, 2),
+            "mbps": round(size * 8 / wall / 1e6, 1),
+            "virtual_ns": virtual_ns,
+        }
+    runs["ns_per_byte_ratio"] = round(runs["long"]["ns_per_byte"] / runs["short"]["ns_per_byte"], 3)
     return runs
+
+
+def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target, and whether this run's figure meets it (None where it was skipped)."""
+    out = {}
+    for name, (kind, bound) in TARGETS.items():
+        value = result.get(name)
+        met = None if value is None else (value >= bound if kind == "min" else value <= bound)
+        out[name] = {kind: bound, "met": met}
+    return out
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float | None]:
@@ -159,7 +201,8 @@ def ratios(result: dict[str, Any]) -> dict[str, float | None]:
     return {
         "frames_pps_64_vs_ixy_py": ratio(result.get("frames_pps_64"), REFERENCE["ixy_py_pps"]),
         "tcp_b2b_mbps_vs_pytcp": ratio(result.get("tcp_b2b_mbps"), REFERENCE["pytcp_mbps"]),
-        "tcp_b2b_mbps_vs_linux_veth": ratio(result.get("tcp_b2b_mbps"),
-                                            REFERENCE["linux_veth_mbps"]),
+        "tcp_b2b_mbps_vs_linux_veth": ratio(
+            result.get("tcp_b2b_mbps"), REFERENCE["linux_veth_mbps"]
+        ),
         "tap_tcp_mbps_vs_pytcp": ratio(result.get("tap_tcp_mbps"), REFERENCE["pytcp_mbps"]),
     }
