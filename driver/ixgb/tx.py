@@ -41,6 +41,7 @@ from fastpath import csum_partial
 from stack.core import (
     CHECKSUM_PARTIAL,
     NETDEV_TX_BUSY,
+    NETIF_F_ALL_TSO,
     NETDEV_TX_OK,
     SKB_GSO_TCPV6,
     dev_consume_skb_any,
@@ -90,6 +91,16 @@ _NO_FRAGS: list[Any] = []
 
 
 # -- ndo_start_xmit ----------------------------------------------------------------------------
+def features_check(skb: Any, netdev: Any, features: int) -> int:
+    """ndo_features_check: no TSO for an skb whose MSS is below what the device segments
+    (``TSO_MIN_MSS``); the core segments it in software instead.  Linux's TCP may send an
+    MSS down to 48 (tcp_min_snd_mss); i40e and ice drop GSO below their minimum the same way.
+    """
+    if skb.gso_size < D.TSO_MIN_MSS:
+        return features & ~NETIF_F_ALL_TSO
+    return features
+
+
 def xmit_frame(skb: Any, netdev: Any) -> int:
     """Queue one packet on the TX ring; NETDEV_TX_BUSY when the ring is short of room."""
     adapter: Adapter = netdev.priv
