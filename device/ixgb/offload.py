@@ -11,8 +11,8 @@ Contract:
   packet as the driver laid it out in its buffers, *before* any VLAN tag is inserted.
   End offsets (``ipcse``, ``tucse``) are inclusive; 0 means "to the end of the packet".
 * A request the hardware cannot honour (offsets outside the packet, a TSO context with an MSS
-  below ``TSO_MIN_MSS`` (88, Linux's TCP_MIN_MSS), a header longer than the packet, ...) raises :class:`OffloadError` carrying the offending
-  value; the engine records it as a device fault once and drops the packet.  Nothing here
+  below ``TSO_MIN_MSS`` (88, Linux's TCP_MIN_MSS), a header longer than the packet, ...)
+  raises :class:`OffloadError` carrying the offending value; the engine records it as a device fault once and drops the packet.  Nothing here
   ever raises anything else on hostile input.
 * ``insert_ip_checksum`` computes the IPv4 header checksum with its field taken as zero.
   ``insert_l4_checksum`` *continues from the seed* the driver left in the field (Linux's

@@ -41,8 +41,8 @@ from fastpath import csum_partial
 from stack.core import (
     CHECKSUM_PARTIAL,
     NETDEV_TX_BUSY,
-    NETIF_F_ALL_TSO,
     NETDEV_TX_OK,
+    NETIF_F_ALL_TSO,
     SKB_GSO_TCPV6,
     dev_consume_skb_any,
     dev_kfree_skb_any,
