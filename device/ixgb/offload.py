@@ -12,8 +12,8 @@ Contract:
   End offsets (``ipcse``, ``tucse``) are inclusive; 0 means "to the end of the packet".
 * A request the hardware cannot honour (offsets outside the packet, a TSO context with an MSS
   below ``TSO_MIN_MSS`` (88, Linux's TCP_MIN_MSS), a header longer than the packet, ...)
-  raises :class:`OffloadError` carrying the offending value; the engine records it as a device fault once and drops the packet.  Nothing here
-  ever raises anything else on hostile input.
+  raises :class:`OffloadError` carrying the offending value; the engine records it as a
+  device fault once and drops the packet.  Nothing here ever raises anything else on hostile input.
 * ``insert_ip_checksum`` computes the IPv4 header checksum with its field taken as zero.
   ``insert_l4_checksum`` *continues from the seed* the driver left in the field (Linux's
   CHECKSUM_PARTIAL: the field holds the pseudo-header sum), as the hardware does.
