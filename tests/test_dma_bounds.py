@@ -98,6 +98,10 @@ def test_rx_buffer_past_the_end_of_ram_is_a_fault_not_an_exception():
     rig = ready_rig()
     rig.setup_rx(count=8)
     end = rig.mem.base + rig.mem.size
+    # Mapped by a driver that ignored dma_mapping_error(): the old map accepted it, and the
+    # device's write raised ValueError out of run_for.
+    pdev = rig.slot.pci_dev
+    assert pdev.dma_map_single(end - 100, 2048, DMA_FROM_DEVICE) == DMA_MAPPING_ERROR
     rig.mem.write(rig.rx_ring, D.RX_DESC.pack(end - 100, 0, 0, 0, 0, 0))
     rig.inject(frame(200))
     rig.inject(frame(300, 1))
@@ -112,6 +116,8 @@ def test_rx_ring_outside_ram_is_a_fault_naming_the_descriptor():
         rig.setup_rx(count=8)
         end = rig.mem.base + rig.mem.size
         ring = 0x2000 if where == "below" else end - 64  # 4 descriptors in, 4 beyond
+        pdev = rig.slot.pci_dev
+        assert pdev.dma_map_single(ring, 128, DMA_BIDIRECTIONAL) == DMA_MAPPING_ERROR
         rig.wr(R.RDBAL, ring)
         rig.wr(R.RDBAH, 0)
         before = ram_digest(rig)
@@ -129,6 +135,8 @@ def test_tx_ring_outside_ram_is_a_fault_naming_tdbal():
         rig.setup_tx(count=64)
         end = rig.mem.base + rig.mem.size
         ring = {"below": 0x1000, "past": end - 256, "high": 1 << 36}[base]
+        pdev = rig.slot.pci_dev
+        assert pdev.dma_map_single(ring, 1024, DMA_BIDIRECTIONAL) == DMA_MAPPING_ERROR
         rig.wr(R.TCTL, 0)
         rig.wr(R.TDBAL, ring & 0xFFFFFFFF)
         rig.wr(R.TDBAH, ring >> 32)
