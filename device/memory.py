@@ -131,9 +131,9 @@ class DmaMap:
         # blocks are hit again and again at other offsets.  Valid while that mapping lives;
         # unmap() forgets it when the mapping goes.
         self._hit: tuple[int, int, int] = _NO_HIT
-        # Live mapping lengths (length -> how many) and the longest: a range lookup looks back
-        # no further than the longest mapping could reach, which keeps it exact.
-        self._lengths: dict[int, int] = {}
+        # The longest mapping ever made: a range lookup looks back no further than a mapping
+        # that long could reach, which keeps it exact.  A high-water mark (one comparison per
+        # map, nothing per unmap); it only lengthens the search of a refused access.
         self._longest = 0
         self.live = 0
         self.maps_total = 0
@@ -158,23 +158,11 @@ class DmaMap:
                     break
             else:
                 entries.append([end, direction, 1])
-        lengths = self._lengths
-        lengths[length] = lengths.get(length, 0) + 1
         if length > self._longest:
             self._longest = length
         self.live += 1
         self.maps_total += 1
         return addr
-
-    def _forget_length(self, length: int) -> None:
-        lengths = self._lengths
-        n = lengths[length] - 1
-        if n:
-            lengths[length] = n
-        else:
-            del lengths[length]
-            if length == self._longest:
-                self._longest = max(lengths, default=0)
 
     def unmap(self, addr: int, length: int, direction: int) -> bool:
         """Drop one mapping; False when no such mapping exists (a driver bug)."""
@@ -193,7 +181,6 @@ class DmaMap:
                 del self._starts[bisect_right(self._starts, addr) - 1]
             else:
                 entry[2] -= 1
-            self._forget_length(length)
             self.live -= 1
             self.unmaps_total += 1
             return True
@@ -209,7 +196,6 @@ class DmaMap:
                         del self._starts[bisect_right(self._starts, addr) - 1]
                     else:
                         del entries[i]
-                self._forget_length(length)
                 self.live -= 1
                 self.unmaps_total += 1
                 return True
@@ -222,7 +208,7 @@ class DmaMap:
         Checked in order of cost: the mapping the last range lookup found (a ring), a mapping
         starting exactly at ``addr`` (a buffer mapped for this transfer), then a search back
         from ``addr`` over the starts a live mapping could reach ``end`` from (no further back
-        than the longest live mapping): exact for nested and overlapping mappings.
+        than the longest mapping made): exact for nested and overlapping mappings.
         """
         end = addr + length
         lo, hi, direction = self._hit
