@@ -53,7 +53,7 @@ class Machine:
         self.sched = sched
         self.name = name
         self.mem = GuestMemory(mem_size)
-        self.dma = DmaMap()
+        self.dma = DmaMap(self.mem.base, self.mem.base + self.mem.size)
         self.faults = FaultLog(strict=strict)
         self.nics: list[NicSlot] = []
 

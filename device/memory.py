@@ -8,12 +8,23 @@ only reach memory through a live mapping with the right direction: anything else
 fault naming the address, which is how use-after-unmap and "forgot to map" bugs show up.
 DMA addresses are identical to guest physical addresses (an identity IOMMU that still checks).
 Directions are ``device.spec.bus``'s ``DMA_*`` bits.
+
+The map only holds ranges inside guest RAM: ``DmaMap.map`` of anything else returns
+``DMA_MAPPING_ERROR`` (Linux's ``dma_map_single`` failing, which ``dma_mapping_error()``
+reports) and maps nothing.  So every range the device may reach lies in RAM, and a bus
+address is never turned into a RAM offset that wraps or runs off the end.
+
+Lookups are exact for any nesting or overlap of mappings: a range is allowed when one live
+mapping with the right direction contains it (issue 19 item 7: a fixed look-back refused DMA
+into mappings larger than it).
 """
 
 from __future__ import annotations
 
 import mmap
 from bisect import bisect_right, insort
+
+from device.spec.bus import DMA_MAPPING_ERROR
 
 PAGE_SIZE = 4096
 
@@ -109,20 +120,34 @@ class GuestMemory:
 class DmaMap:
     """The IOMMU view: which guest ranges are mapped for DMA, and in which direction."""
 
-    def __init__(self) -> None:
+    def __init__(self, lo: int, hi: int) -> None:
+        # The bus addresses that exist (guest RAM, [lo, hi)): a mapping outside is refused,
+        # which is what keeps every device access that allows() passes inside RAM.
+        self.lo = lo
+        self.hi = hi
         self._starts: list[int] = []
         self._maps: dict[int, list[list[int]]] = {}  # start -> [[end, dir, refs], ...]
         # The last mapping a range lookup found, (start, end, dir): rings and coherent
         # blocks are hit again and again at other offsets.  Valid while that mapping lives;
         # unmap() forgets it when the mapping goes.
         self._hit: tuple[int, int, int] = _NO_HIT
+        # The longest mapping ever made: a range lookup looks back no further than a mapping
+        # that long could reach, which keeps it exact.  A high-water mark (one comparison per
+        # map, nothing per unmap); it only lengthens the search of a refused access.
+        self._longest = 0
         self.live = 0
         self.maps_total = 0
         self.unmaps_total = 0
+        self.map_errors = 0
 
     def map(self, addr: int, length: int, direction: int) -> int:
-        entries = self._maps.get(addr)
+        """Map [addr, addr+length) for ``direction``; the bus address, or
+        ``DMA_MAPPING_ERROR`` (nothing mapped) for a range outside guest RAM."""
         end = addr + length
+        if addr < self.lo or end > self.hi or length < 0:
+            self.map_errors += 1
+            return DMA_MAPPING_ERROR
+        entries = self._maps.get(addr)
         if entries is None:
             self._maps[addr] = [[end, direction, 1]]
             insort(self._starts, addr)
@@ -133,6 +158,8 @@ class DmaMap:
                     break
             else:
                 entries.append([end, direction, 1])
+        if length > self._longest:
+            self._longest = length
         self.live += 1
         self.maps_total += 1
         return addr
@@ -179,7 +206,9 @@ class DmaMap:
         """True when [addr, addr+length) lies inside one live mapping allowing ``need``.
 
         Checked in order of cost: the mapping the last range lookup found (a ring), a mapping
-        starting exactly at ``addr`` (a buffer mapped for this transfer), then a search.
+        starting exactly at ``addr`` (a buffer mapped for this transfer), then a search back
+        from ``addr`` over the starts a live mapping could reach ``end`` from (no further back
+        than the longest mapping made): exact for nested and overlapping mappings.
         """
         end = addr + length
         lo, hi, direction = self._hit
@@ -192,15 +221,15 @@ class DmaMap:
                     return True
         starts = self._starts
         i = bisect_right(starts, addr) - 1
-        # Mappings can nest (a ring inside a coherent block); look back a few starts.
+        reach = end - self._longest  # a mapping starting before this cannot contain the range
         while i >= 0:
             start = starts[i]
+            if start < reach:
+                break
             for entry in self._maps[start]:
                 if entry[0] >= end and entry[1] & need:
                     self._hit = (start, entry[0], entry[1])
                     return True
-            if start + (1 << 20) < addr:  # nothing mapped is larger than this far back
-                break
             i -= 1
         return False
 

@@ -253,6 +253,9 @@ class PciFunction:
         self.bar0.mmio_write(offset, value)
 
     # -- DMA (device side) ---------------------------------------------------------------
+    # Every transfer is checked against the IOMMU map (DmaMap.allows), whose mappings all lie
+    # inside guest RAM (DmaMap.map refuses any other range): so an allowed transfer is in RAM
+    # and its offset from the RAM base never wraps or runs off the end.
     def dma_ok(self, addr: int, length: int, need: int, what: str) -> bool:
         """Check that the device may touch [addr, addr+length); record a fault if not."""
         if self.isolated:  # DMA stopped by the error (or the card is gone): no fault of its own
@@ -263,12 +266,9 @@ class PciFunction:
             return False
         if not self.dma_map.allows(addr, length, need):
             verb = "read" if need == 1 else "write"
-            self._fault(
-                what,
-                addr,
-                f"DMA {verb} of {length} bytes at 0x{addr:x} outside any live "
-                f"{DIR_NAMES[need]} mapping",
-            )
+            where = ("outside guest RAM" if not self.mem.in_ram(addr, length)
+                     else f"outside any live {DIR_NAMES[need]} mapping")
+            self._fault(what, addr, f"DMA {verb} of {length} bytes at 0x{addr:x} {where}")
             return False
         return True
 

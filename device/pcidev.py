@@ -37,7 +37,12 @@ from device.pci import (
     PCI_SUBSYSTEM_VENDOR_ID,
     PciFunction,
 )
-from device.spec.bus import DMA_BIDIRECTIONAL, IrqHandler, pci_channel_io_normal
+from device.spec.bus import (
+    DMA_BIDIRECTIONAL,
+    DMA_MAPPING_ERROR,
+    IrqHandler,
+    pci_channel_io_normal,
+)
 
 
 class Mmio:
@@ -70,7 +75,8 @@ class PciDev:
         self.mem = fn.mem
         self._coherent: dict[int, int] = {}
         # dma_map_single(addr, length, direction) -> dma address: the IOMMU's map itself,
-        # bound once (it is called for every packet); dma_unmap_single checks and reports.
+        # bound once (it is called for every packet); a range outside guest RAM gives
+        # DMA_MAPPING_ERROR, as Linux's does.  dma_unmap_single checks and reports.
         self.dma_map_single = fn.dma_map.map
         self._unmap = fn.dma_map.unmap
 
@@ -222,6 +228,12 @@ class PciDev:
         self._fn.dma_map.unmap(addr, size, DMA_BIDIRECTIONAL)
         self.mem.free(addr)
 
+    @staticmethod
+    def dma_mapping_error(dma_addr: int) -> bool:
+        """dma_mapping_error: did the map call that returned ``dma_addr`` fail?  (A hot path
+        may compare with ``DMA_MAPPING_ERROR`` itself.)"""
+        return dma_addr == DMA_MAPPING_ERROR
+
     def dma_unmap_single(self, dma_addr: int, length: int, direction: int) -> None:
         if not self._unmap(dma_addr, length, direction):
             self._fn._fault(
@@ -231,14 +243,10 @@ class PciDev:
     def dma_map_page(self, page: int, offset: int, size: int, direction: int) -> int:
         """dma_map_page: map ``size`` bytes at ``page + offset`` (an skb fragment).
 
-        The same IOMMU entry as ``dma_map_single``; a page outside guest RAM is a fault (and
-        maps nothing), as a bad ``struct page`` would be.
+        The same IOMMU entry as ``dma_map_single``: a range outside guest RAM maps nothing
+        and returns ``DMA_MAPPING_ERROR`` (``dma_mapping_error`` is then true).
         """
-        addr = page + offset
-        if not self.mem.in_ram(addr, size):
-            self._fn._fault("DMA_MAP", addr, f"dma_map_page of {size} bytes outside guest RAM")
-            return addr
-        return self._fn.dma_map.map(addr, size, direction)
+        return self._fn.dma_map.map(page + offset, size, direction)
 
     def dma_unmap_page(self, dma_addr: int, size: int, direction: int) -> None:
         if not self._unmap(dma_addr, size, direction):

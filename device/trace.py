@@ -12,7 +12,11 @@ Contract:
   arguments in the declared field order: while nobody subscribed, an emit costs one
   truthiness test of an empty list and the event's text is never built.
 * A subscriber runs inside the device event that emitted, at the moment it happened; it may
-  read device state (peek registers, guest memory) but must not change it.
+  read device state (peek registers, guest memory) and, as a debugger does, change it (write
+  a register, reset the device).  A change takes effect at once, and the engine that emitted
+  notices a reset or a disabled unit (its generation counter) right after the subscribers
+  return and abandons its pass there: nothing of the old pass (a frame, a write-back, a
+  head move) follows the reset.
 * ``dma`` is special in one way: while it has subscribers, the engines take the slow DMA
   path (``dma_read``/``dma_write`` with a text naming each transfer) for every transfer, so
   each one is seen; the fast path (``dma_view``/``dma_store``) is used only when unwatched.

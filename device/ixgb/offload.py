@@ -10,10 +10,10 @@ Contract:
 * Offsets come from the last context descriptor (:class:`TxContext`) and are relative to the
   packet as the driver laid it out in its buffers, *before* any VLAN tag is inserted.
   End offsets (``ipcse``, ``tucse``) are inclusive; 0 means "to the end of the packet".
-* A request the hardware cannot honour (offsets outside the packet, a TSO context with MSS 0,
-  a header longer than the packet, ...) raises :class:`OffloadError` carrying the offending
-  value; the engine records it as a device fault once and drops the packet.  Nothing here
-  ever raises anything else on hostile input.
+* A request the hardware cannot honour (offsets outside the packet, a TSO context with an MSS
+  below ``TSO_MIN_MSS`` (88, Linux's TCP_MIN_MSS), a header longer than the packet, ...)
+  raises :class:`OffloadError` carrying the offending value; the engine records it as a
+  device fault once and drops the packet.  Nothing here ever raises anything else on hostile input.
 * ``insert_ip_checksum`` computes the IPv4 header checksum with its field taken as zero.
   ``insert_l4_checksum`` *continues from the seed* the driver left in the field (Linux's
   CHECKSUM_PARTIAL: the field holds the pseudo-header sum), as the hardware does.
@@ -147,8 +147,9 @@ def check_tso(ctx: TxContext, length: int, ixsm: bool, txsm: bool) -> None:
     if not ctx.tse:
         raise OffloadError("data descriptor with TSE but the last context descriptor is not "
                            "a TSO context", ctx.cmd)
-    if mss == 0:
-        raise OffloadError("TSO context with MSS 0", mss)
+    if mss < D.TSO_MIN_MSS:
+        raise OffloadError(f"TSO context MSS {mss} is below the minimum {D.TSO_MIN_MSS} "
+                           "(one super-packet would make too many frames)", mss)
     if hdr_len == 0 or hdr_len > length:
         raise OffloadError(f"TSO header length {hdr_len} does not fit the {length}-byte "
                            "packet", hdr_len)

@@ -168,11 +168,15 @@ class RxEngine:
         self._rxt0: Any = None  # Handle of the pending RXT0 timer
         self._drain_ev: Any = None  # Handle of the pending packet-buffer drain
         self._said: set[str] = set()  # faults reported once per configuration
+        # Bumped when a reset or RXEN cleared empties the packet buffer: a drain or a frame's
+        # placement that ran a tracepoint subscriber (dma, rx_frame) checks it and stops.
+        self._gen = 0
         self.reset()
 
     # -- the core's interface ---------------------------------------------------------------
     def reset(self) -> None:
         """Power-on / CTRL0.RST: empty the packet buffer, cancel timers, zero own counters."""
+        self._gen += 1
         if self._rxt0 is not None:
             self._rxt0.cancel()
             self._rxt0 = None
@@ -194,6 +198,7 @@ class RxEngine:
         """RCTL written: clearing RXEN loses the packet buffer; re-arm one-shot faults."""
         self._said.clear()
         if not self.r[_RCTL] & _RXEN and self.fifo:
+            self._gen += 1
             self.fifo_flushed += len(self.fifo)
             self.fifo.clear()
             self.fifo_used = 0
@@ -372,12 +377,15 @@ class RxEngine:
         """Move waiting frames into free descriptors; at most one ring's worth per event."""
         self._drain_ev = None
         fifo = self.fifo
+        gen = self._gen
         try:
             for _ in range(max(self.ring_count(), 1)):
                 if not fifo:
                     return
                 if not self._place(fifo[0]):
                     return  # no descriptor: the next doorbell drains
+                if self._gen != gen:
+                    return  # a subscriber reset the device or cleared RXEN: buffer emptied
                 self.fifo_used -= len(fifo.popleft()[0])
             if fifo and self.free_count():
                 self._kick(0)
@@ -405,8 +413,11 @@ class RxEngine:
         # text); a refused one is repeated through dma_read/dma_write to record the fault.
         fast = not pci.dma_observed()
         raw = pci.dma_view(daddr, 8) if fast else None
+        gen = self._gen
         if raw is None:
             raw = pci.dma_read(daddr, 8, f"RX desc {head}")
+            if self._gen != gen:
+                return True  # a dma subscriber reset the device: nothing more to do
             if raw is None:
                 self.dropped_dma += 1  # the fault is recorded; RDH cannot honestly move
                 return True
@@ -418,6 +429,8 @@ class RxEngine:
             ok = True
         else:
             ok = pci.dma_write(buf, data, f"RX buffer {head}")
+            if self._gen != gen:
+                return True
         if ok:
             wb = _WB_PACK(len(data), 0, status, errors, special)
         else:
@@ -425,6 +438,8 @@ class RxEngine:
             wb = _WB_PACK(0, 0, _DD_EOP, D.RXD_ERR_RXE, 0)
         if not (fast and pci.dma_store(daddr + _WB_OFF, wb)):
             pci.dma_write(daddr + _WB_OFF, wb, f"RX desc {head}")
+            if self._gen != gen:
+                return True
         index = head
         head += 1
         if head == count:

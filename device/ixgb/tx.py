@@ -249,7 +249,12 @@ class TxEngine(TxFifo):
         if self.pause_until <= now and r[_STATUS] & _TXOFF:
             r[_STATUS] &= ~_TXOFF
         gen = self._gen
+        # After each step that runs tracepoint subscribers (the DMA of a write-back, a frame
+        # handed to the port), a changed generation means one of them reset the device or
+        # disabled the unit: the pass is abandoned there (the reset did the cleaning).
         flags = self._complete(now) if self._wire else 0
+        if self._gen != gen:
+            return
         if self._fetch != r[_TDT] and self.fifo_used < self.fifo_bytes:
             self._running = True
             try:
@@ -257,11 +262,15 @@ class TxEngine(TxFifo):
             finally:
                 self._running = False
             if self._gen != gen:
-                return  # a tracepoint reset or disabled the unit: stop here
+                return
         if self._txq:
             self._commit(now)
+            if self._gen != gen:
+                return
             if self._wire and self._wire[0][0] <= now:  # markers and frames without link
                 flags |= self._complete(now)
+                if self._gen != gen:
+                    return
         self._after_completion(flags, True)
         self._flush_stats()
         self._reschedule(now)
@@ -286,6 +295,7 @@ class TxEngine(TxFifo):
             return
         base = r[_TDBAL] | (r[_TDBAH] << 32)
         dma_read = nic.pci.dma_read  # the ring is fetched once an event: no fast path needed
+        gen = self._gen
         if head < tail:
             n = tail - head
             view = dma_read(base + (head << 4), n << 4, "TDBAL")
@@ -303,6 +313,8 @@ class TxEngine(TxFifo):
                 if view is not None:
                     ring += view
                     n += tail
+        if self._gen != gen:
+            return  # a dma subscriber reset the device
         self.passes += 1
         self._walk(ring, head, n, count)
 
@@ -332,6 +344,8 @@ class TxEngine(TxFifo):
         for off in range(0, n << 4, 16):
             if not ndesc and self.fifo_used >= fifo_bytes:
                 break  # the FIFO is full: fetch the next packet when it has drained
+            if self._gen != gen:
+                return  # a subscriber (dma, fault) reset the device: the pass is over
             done += 1
             addr, ctl, status, popts, vlan = _DESC_UNPACK(ring, off)
             kind = ctl & _TYPE_MASK
@@ -372,6 +386,8 @@ class TxEngine(TxFifo):
                 if ctl & _RS:
                     wb.append((i, status, ctl & _IDE))
                 if ctl & _EOP:
+                    if self._gen != gen:
+                        return
                     mark = len(txq)
                     self._packet(chunks, size, ndesc, popts0, tse0, bad, ctl, vlan, i)
                     i += 1
@@ -393,6 +409,8 @@ class TxEngine(TxFifo):
                 if ndesc >= count:
                     fault(f"TXD[{i}]", ndesc, f"a chain of {ndesc} data descriptors without "
                           f"EOP spans the whole ring of {count}; the packet is dropped")
+                    if self._gen != gen:
+                        return
                     self._drop(tse0)
                     txq.append([None, 0, wb or None, (i + 1) % count])
                     wb = []
@@ -421,6 +439,8 @@ class TxEngine(TxFifo):
                 fault(f"TXD[{i}]", ctl, f"descriptor TYPE {kind >> 20} is neither data (1) "
                       "nor context (0); it is skipped"
                       + (" and the packet in progress dropped" if ndesc else ""))
+                if self._gen != gen:
+                    return
                 if ndesc:
                     self._drop(tse0)
                     chunks = []

@@ -115,6 +115,7 @@ class TxFifo:
     _event: Any
     _fetch: int
     _ndesc: int
+    _gen: int  # bumped by a reset, TXEN cleared or TDLEN written: a pass in progress stops
 
     def __init__(self, nic: Any, fifo_bytes: int = TX_FIFO_BYTES) -> None:
         self.nic = nic
@@ -143,8 +144,11 @@ class TxFifo:
     def catch_up(self) -> None:
         """Complete what has finished by now (before a TDH read, so TDH is exact)."""
         if self._wire and self._wire[0][0] <= self.sched.now:
-            self._after_completion(self._complete(self.sched.now))
-            self._flush_stats()
+            gen = self._gen
+            flags = self._complete(self.sched.now)
+            if self._gen == gen:
+                self._after_completion(flags)
+                self._flush_stats()
 
     # -- PAUSE ------------------------------------------------------------------------------
     def pause(self, quanta: int) -> None:
@@ -200,6 +204,7 @@ class TxFifo:
         tidv = r[_TIDV]
         acc = self._acc
         hooks = self.trace_tx_frame
+        gen = self._gen
         while txq:
             if (wire_free if wire_free > earliest else earliest) >= limit:
                 break
@@ -228,6 +233,9 @@ class TxFifo:
                 if hooks:
                     for hook in hooks:
                         hook(frame, ndesc)
+                if self._gen != gen:  # a subscriber (tx_frame, the port's frame) reset the
+                    self.wire_free = wire_free  # device: that frame is on the wire, no more
+                    return
             flag = 0
             if wb is not None:
                 flag = _WB_DELAYED
@@ -252,6 +260,7 @@ class TxFifo:
         r = self.nic.r
         flags = _DONE
         base = -1
+        gen = self._gen
         while wire and wire[0][0] <= now:
             _end, size, wb, tdh, flag = wire.popleft()
             self.fifo_used -= size
@@ -259,6 +268,8 @@ class TxFifo:
                 if base < 0:
                     base = r[_TDBAL] | (r[_TDBAH] << 32)
                 self._write_back(wb, base)
+                if self._gen != gen:
+                    return flags  # a dma subscriber reset the device: nothing more is done
                 flags |= flag
             if tdh >= 0:
                 r[_TDH] = tdh
@@ -374,7 +385,10 @@ class TxFifo:
         """TIDV ran out: write back what has finished, raise TXDW, re-arm for what follows."""
         self._tidv_timer = None
         now = self.sched.now
+        gen = self._gen
         flags = self._complete(now) if self._wire else _DONE
+        if self._gen != gen:
+            return
         self._after_completion(flags | _WB_NOW)
         self._flush_stats()
         self._reschedule(now)

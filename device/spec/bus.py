@@ -28,6 +28,10 @@ DMA_FROM_DEVICE = 2
 DMA_BIDIRECTIONAL = DMA_TO_DEVICE | DMA_FROM_DEVICE
 DIR_NAMES = {DMA_TO_DEVICE: "to-device", DMA_FROM_DEVICE: "from-device", DMA_BIDIRECTIONAL: "bidi"}
 
+# What a failed dma_map_single/dma_map_page returns (Linux's DMA_MAPPING_ERROR, an all-ones
+# dma_addr_t); a driver tests it with dma_mapping_error() before using the address.
+DMA_MAPPING_ERROR = (1 << 64) - 1
+
 # irqreturn_t: what an interrupt handler returns.
 IRQ_NONE = 0
 IRQ_HANDLED = 1
@@ -138,7 +142,10 @@ class PciDevice(Protocol):
     def synchronize_irq(self) -> None: ...
     def dma_alloc_coherent(self, size: int) -> int: ...
     def dma_free_coherent(self, addr: int) -> None: ...
+    # dma_map_single/dma_map_page return DMA_MAPPING_ERROR for a range outside guest RAM
+    # (nothing is mapped); a driver checks every address with dma_mapping_error().
     def dma_map_single(self, addr: int, length: int, direction: int) -> int: ...
+    def dma_mapping_error(self, dma_addr: int) -> bool: ...
     def dma_unmap_single(self, dma_addr: int, length: int, direction: int) -> None: ...
     # dma_map_page(page, offset, size, dir): ``page`` is the page's guest address (an skb
     # fragment's ``page.addr``); the mapping covers ``size`` bytes from ``page + offset``.

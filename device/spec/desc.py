@@ -150,6 +150,12 @@ for _layout in (RX_LAYOUT, TX_LAYOUT, TX_CTX_LAYOUT):
 
 MAX_TXD_PWR = 14
 MAX_DATA_PER_TXD = 1 << MAX_TXD_PWR  # 16 KiB per data descriptor
+# The smallest MSS a TSO context may carry.  The datasheet states none (hardware.md §1.5);
+# ixsim takes Linux's TCP_MIN_MSS (88, include/net/tcp.h), so one super-packet of at most
+# 256 KiB makes at most ~3,000 frames.  A smaller MSS is a device fault and the packet is
+# dropped; the ixgb driver segments such skbs in software (ndo_features_check, as i40e/ice
+# do for their hardware minimum).
+TSO_MIN_MSS = 88
 
 
 # -- the ring dump's decoders (cold path: construct) ------------------------------------------

@@ -63,7 +63,7 @@ from driver.ixgb.adapter import (
 )
 from driver.ixgb.intr import clean, intr, irq_disable, irq_enable
 from driver.ixgb.rx import alloc_rx_buffers
-from driver.ixgb.tx import unmap_and_free_tx_resource, xmit_frame
+from driver.ixgb.tx import features_check, unmap_and_free_tx_resource, xmit_frame
 from driver.ixgb.watchdog import watchdog
 from stack.core import (
     ETH_HLEN,
@@ -679,6 +679,7 @@ class IxgbNetdevOps(NetDeviceOps):
     ndo_vlan_rx_kill_vid = staticmethod(vlan_rx_kill_vid)
     ndo_fix_features = staticmethod(fix_features)
     ndo_set_features = staticmethod(set_features)
+    ndo_features_check = staticmethod(features_check)
 
 
 NETDEV_OPS = IxgbNetdevOps()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from device.spec import desc as D
 from device.spec import regs as R
-from device.spec.bus import DMA_FROM_DEVICE
+from device.spec.bus import DMA_FROM_DEVICE, DMA_MAPPING_ERROR
 from driver.ixgb.adapter import RX_BUFFER_WRITE, Adapter, desc_unused
 from stack.core import (
     CHECKSUM_UNNECESSARY,
@@ -150,7 +150,11 @@ def alloc_rx_buffers(adapter: Adapter, cleaned_count: int) -> None:
                 adapter.alloc_rx_buff_failed += 1  # better luck next round
                 break
             bi.length = rx_buffer_len
-        bi.dma = map_single(bi.buf, rx_buffer_len, DMA_FROM_DEVICE)
+        dma = map_single(bi.buf, rx_buffer_len, DMA_FROM_DEVICE)
+        if dma == DMA_MAPPING_ERROR:  # dma_mapping_error(): Linux counts it and stops here
+            adapter.alloc_rx_buff_failed += 1
+            break
+        bi.dma = dma
         off = i << 4
         _ADDR_PACK(desc, off, bi.dma, 0, 0, 0, 0, 0)
         i += 1

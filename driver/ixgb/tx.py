@@ -35,13 +35,14 @@ from typing import Any
 
 from device.spec import desc as D
 from device.spec import regs as R
-from device.spec.bus import DMA_TO_DEVICE
+from device.spec.bus import DMA_MAPPING_ERROR, DMA_TO_DEVICE
 from driver.ixgb.adapter import HZ_NS, Adapter, Buffer, DescRing, desc_unused
 from fastpath import csum_partial
 from stack.core import (
     CHECKSUM_PARTIAL,
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
+    NETIF_F_ALL_TSO,
     SKB_GSO_TCPV6,
     dev_consume_skb_any,
     dev_kfree_skb_any,
@@ -90,6 +91,16 @@ _NO_FRAGS: list[Any] = []
 
 
 # -- ndo_start_xmit ----------------------------------------------------------------------------
+def features_check(skb: Any, netdev: Any, features: int) -> int:
+    """ndo_features_check: no TSO for an skb whose MSS is below what the device segments
+    (``TSO_MIN_MSS``); the core segments it in software instead.  Linux's TCP may send an
+    MSS down to 48 (tcp_min_snd_mss); i40e and ice drop GSO below their minimum the same way.
+    """
+    if skb.gso_size < D.TSO_MIN_MSS:
+        return features & ~NETIF_F_ALL_TSO
+    return features
+
+
 def xmit_frame(skb: Any, netdev: Any) -> int:
     """Queue one packet on the TX ring; NETDEV_TX_BUSY when the ring is short of room."""
     adapter: Adapter = netdev.priv
@@ -264,11 +275,15 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
                 size -= 4
             buf = mem.alloc(size)
             mem.write(buf, src[offset : offset + size])
+            dma = map_single(buf, size, DMA_TO_DEVICE)
+            if dma == DMA_MAPPING_ERROR:  # dma_mapping_error()
+                mem.free(buf)
+                raise MemoryError("dma_map_single failed")
             bi.buf = buf
             bi.length = size
             bi.time_stamp = now
             bi.mapped_as_page = False
-            bi.dma = map_single(buf, size, DMA_TO_DEVICE)
+            bi.dma = dma
             bi.next_to_watch = 0
             length -= size
             offset += size
@@ -292,15 +307,18 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
                 size = length if length < MAX_DATA_PER_TXD else MAX_DATA_PER_TXD
                 if mss and f == last and size == length and size > 8:
                     size -= 4
+                dma = skb_frag_dma_map(pdev, frag, offset, size, DMA_TO_DEVICE)
+                if dma == DMA_MAPPING_ERROR:  # dma_mapping_error()
+                    raise MemoryError("skb_frag_dma_map failed")
                 bi.length = size
                 bi.time_stamp = now
                 bi.mapped_as_page = True
-                bi.dma = skb_frag_dma_map(pdev, frag, offset, size, DMA_TO_DEVICE)
+                bi.dma = dma
                 bi.next_to_watch = 0
                 length -= size
                 offset += size
                 count += 1
-    except MemoryError:  # guest memory exhausted: Linux's dma_mapping_error path
+    except MemoryError:  # guest memory exhausted or a map refused: the dma_error path
         adapter.log("err", "TX DMA map failed")
         for _ in range(count):  # the slots before i were mapped; i itself was not
             i = (i - 1) % count_max

@@ -151,6 +151,8 @@ class NetDeviceOps:
     ndo_vlan_rx_kill_vid: Callable[[NetDevice, int, int], int] | None = None
     ndo_fix_features: Callable[[NetDevice, int], int] | None = None
     ndo_set_features: Callable[[NetDevice, int], int] | None = None
+    # Per-skb limits of the hardware (a TSO minimum MSS): the features this skb may use.
+    ndo_features_check: Callable[[SkBuff, NetDevice, int], int] | None = None
 
 
 class NetdevQueue:

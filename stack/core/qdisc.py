@@ -252,6 +252,8 @@ def qdisc_graft(dev: NetDevice, new: Qdisc) -> Qdisc | None:
 def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff] | None:
     """Make ``skb`` something ``dev`` can send; the frames to queue, or None if dropped."""
     features = dev.features
+    if skb.gso_size and dev.netdev_ops.ndo_features_check is not None:
+        features = dev.netdev_ops.ndo_features_check(skb, dev, features)  # netif_skb_features
     if skb.vlan_present and not features & NETIF_F_HW_VLAN_CTAG_TX:
         _vlan_insert_inband(skb)
     segs = [skb]
@@ -336,6 +338,9 @@ def dev_queue_xmit(skb: SkBuff) -> int:
             or (skb.data_len and skb_needs_linearize(skb, features)))
     if skb.gso_size and not slow:
         need = _GSO_NEEDS[skb.gso_type & _GSO_MASK]
+        check = dev.netdev_ops.ndo_features_check
+        if check is not None:
+            features = check(skb, dev, features)
         slow = not need or features & need != need
     if not slow:
         rc = q.enqueue(skb)  # the device takes it as it is (validate_xmit_skb has no work)
