@@ -16,6 +16,7 @@ from helpers.stack import veth_hosts
 
 from ixsim.apps import http_get, http_server
 from ixsim.apps.http import (
+    LINGER_S,
     MAX_BYTES,
     MAX_HEADER_BYTES,
     MAX_HEADERS,
@@ -280,3 +281,31 @@ def test_an_endless_header_gets_431_in_bounded_memory_and_a_clean_close():
     (reply, stats), peak = measured(fabric.sched, fabric.sched.spawn(client()), server)
     assert status_of(reply)[0] == "HTTP/1.1 431 Request Header Fields Too Large"
     assert stats.requests == 0 and peak < BOUND, peak
+
+
+def test_a_lingering_close_gives_up_after_linger_s_of_silence():
+    # the client reads the 400 to the server's FIN but neither sends nor closes: the server
+    # waits LINGER_S for the client's FIN, then closes anyway
+    fabric, a, b = two_hosts()
+    sched = fabric.sched
+    server = sched.spawn(http_server(b, 80, connections=1))
+
+    async def client():
+        s = a.socket()
+        await s.connect(("10.0.0.2", 80))
+        await s.sendall(b"NONSENSE\r\n\r\n")
+        out = bytearray()
+        while chunk := await s.recv(65536):
+            out += chunk
+        eof_at = sched.now
+        await sched.sleep("5s")
+        s.close()
+        return bytes(out), eof_at
+
+    task = sched.spawn(client())
+    assert sched.run_until(server.done, timeout="100s")
+    server_done_at = sched.now
+    (reply, eof_at), _ = run(sched, task, server)
+    assert status_of(reply)[0] == "HTTP/1.1 400 Bad Request"
+    assert eof_at < 1e6  # the answer and the FIN came at once (a few fabric delays)
+    assert abs(server_done_at - eof_at - LINGER_S * 1e9) < 1e6  # from its shutdown: 2 s
