@@ -5,7 +5,12 @@ check in ``ixgb_get_eeprom_data`` (``ixgb_ee.c``): an image they would refuse is
 too, unless the caller asks for it as it is (``verify=False``) to test exactly that refusal.
 
 Contract: every problem with a file is one :class:`FirmwareError` whose message is one line
-naming the file and the problem; nothing else escapes for bad input.
+naming the file and the problem; nothing else escapes for bad input.  What loading costs is
+bounded by ``MAX_IMAGE_BYTES`` whatever the file says: at most that many bytes (plus one, to
+see that there are more) are read, so a device file such as ``/dev/zero`` is refused after
+one bounded read, and every size in the ELF headers is checked against the bytes read
+(:mod:`firmware.elfcheck`) before pyelftools reads or allocates by it.  The ``.eeprom``
+section must hold its ``EEPROM_BYTES`` in the file: not NOBITS, not compressed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import NoteSection, SymbolTableSection
 
 from device.spec.eeprom import EEPROM_BYTES, EEPROM_INIT_CTRL1, EEPROM_SUM
+from firmware.elfcheck import SHF_COMPRESSED, SHT_NOBITS, check_headers
 from firmware.layout import (
     EEPROM_SECTION,
     NOTE_NAME,
@@ -36,6 +42,11 @@ from firmware.layout import (
 # What pyelftools raises on a damaged file (it does not wrap its own errors); UnicodeDecodeError
 # is a ValueError, OverflowError an ArithmeticError, a bad index a LookupError.
 _MALFORMED = (ELFError, ConstructError, struct.error, ValueError, ArithmeticError, LookupError)
+
+
+#: The largest image file read: the shipped one is 1,304 bytes; 64 KiB leaves room for a few
+#: thousand symbols, and is the bound on what a load reads and allocates.
+MAX_IMAGE_BYTES = 64 * 1024
 
 
 class FirmwareError(Exception):
@@ -78,9 +89,11 @@ def load_image(path: str | os.PathLike[str], verify: bool = True) -> EepromImage
     name = os.fspath(path)
     try:
         with open(name, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_IMAGE_BYTES + 1)
     except OSError as exc:
         raise FirmwareError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_IMAGE_BYTES:
+        raise FirmwareError(f"{name}: larger than {MAX_IMAGE_BYTES} bytes (not an EEPROM image)")
     try:
         image = _parse(raw, name)
     except FirmwareError:
@@ -104,8 +117,7 @@ def verify_image(image: EepromImage) -> None:
     if not image.signature_ok:
         icw1 = image.words[EEPROM_INIT_CTRL1]
         raise FirmwareError(
-            f"{image.path}: bad signature (init control 1 = 0x{icw1:04X}, "
-            "bits 15:14 must be 01b)"
+            f"{image.path}: bad signature (init control 1 = 0x{icw1:04X}, bits 15:14 must be 01b)"
         )
 
 
@@ -121,18 +133,24 @@ def _one_line(exc: BaseException) -> str:
 def _parse(raw: bytes, name: str) -> EepromImage:
     if raw[:4] != b"\x7fELF":
         raise FirmwareError(f"{name}: not an ELF file (no \\x7fELF magic)")
-    elf = ELFFile(io.BytesIO(raw))
-    section = elf.get_section_by_name(EEPROM_SECTION)
-    if section is None:
+    headers = check_headers(raw, MAX_IMAGE_BYTES)
+    shndx = next((i for i, (_, sname) in enumerate(headers) if sname == EEPROM_SECTION), None)
+    if shndx is None:
         raise FirmwareError(f"{name}: no {EEPROM_SECTION} section")
-    data = section.data()
-    if len(data) != EEPROM_BYTES:
+    sh = headers[shndx][0]
+    if sh.type == SHT_NOBITS:
+        raise FirmwareError(
+            f"{name}: {EEPROM_SECTION} is SHT_NOBITS (its bytes are not in the file)"
+        )
+    if sh.flags & SHF_COMPRESSED:
+        raise FirmwareError(f"{name}: {EEPROM_SECTION} is compressed (SHF_COMPRESSED)")
+    if sh.size != EEPROM_BYTES:
         raise FirmwareError(
             f"{name}: {EEPROM_SECTION} has the wrong size "
-            f"(expect {EEPROM_BYTES} bytes, got {len(data)})"
+            f"(expect {EEPROM_BYTES} bytes, got {sh.size})"
         )
-    image = EepromImage(words=bytes_to_words(data), path=name)
-    shndx = elf.get_section_index(EEPROM_SECTION)
+    elf = ELFFile(io.BytesIO(raw))
+    image = EepromImage(words=bytes_to_words(elf.get_section(shndx).data()), path=name)
     for sec in elf.iter_sections():
         if isinstance(sec, SymbolTableSection):
             for sym in sec.iter_symbols():

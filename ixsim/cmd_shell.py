@@ -18,24 +18,41 @@ from ixsim.shell.target import parse_time
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("shell", help="interactive register-level debugger over a world",
-                       description=__doc__)
+    p = sub.add_parser(
+        "shell", help="interactive register-level debugger over a world", description=__doc__
+    )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("-c", dest="commands", metavar="'CMD; CMD'",
-                     help="run these commands (';'-separated) and exit")
+    src.add_argument(
+        "-c",
+        dest="commands",
+        metavar="'CMD; CMD'",
+        help="run these commands (';'-separated) and exit",
+    )
     src.add_argument("--script", metavar="FILE", help="run the commands in FILE and exit")
-    p.add_argument("--scenario", choices=sorted(SCENARIOS),
-                   help="b2b: a - b (default); router: a - r - b")
-    p.add_argument("--topology", metavar="FILE",
-                   help="build the world from a topology file (TOML; README "
-                        "'Topology files') instead of a scenario")
-    p.add_argument("--seed", type=int,
-                   help="world seed (same seed, same run; default 1, or the topology's)")
-    p.add_argument("--after", default=DEFAULT_AFTER,
-                   help=f"virtual time to run before the first command (default "
-                        f"{DEFAULT_AFTER}: drivers probed, links up; 0ns for power-on)")
-    p.add_argument("--strict", action="store_true",
-                   help="device faults raise at the faulting access (World(strict=True))")
+    p.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), help="b2b: a - b (default); router: a - r - b"
+    )
+    p.add_argument(
+        "--topology",
+        metavar="FILE",
+        help="build the world from a topology file (TOML; README "
+        "'Topology files') instead of a scenario",
+    )
+    p.add_argument(
+        "--seed", type=int, help="world seed (same seed, same run; default 1, or the topology's)"
+    )
+    p.add_argument(
+        "--after",
+        default=DEFAULT_AFTER,
+        help=f"virtual time to run before the first command (default "
+        f"{DEFAULT_AFTER}: drivers probed, links up; 0ns for power-on; at most "
+        f"2**62 ns)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="device faults raise at the faulting access (World(strict=True))",
+    )
     add_driver_option(p)
     p.set_defaults(func=run)
 
@@ -53,21 +70,42 @@ def run(args: argparse.Namespace) -> int:
         commands = split_script(sys.stdin.read())
     driver = load_driver_option(args.driver)
     if driver is not True and args.topology is not None:
-        raise CliError("--driver applies to the scenarios; a topology file names its driver "
-                       "with the hosts' driver key")
+        raise CliError(
+            "--driver applies to the scenarios; a topology file names its driver "
+            "with the hosts' driver key"
+        )
     try:
         after = parse_time(args.after, "--after")
-        world = build_world(args.scenario, args.seed, after, strict=args.strict,
-                            topology=args.topology, driver=driver)
+        world = build_world(
+            args.scenario,
+            args.seed,
+            after,
+            strict=args.strict,
+            topology=args.topology,
+            driver=driver,
+        )
     except ShellError as exc:
         raise CliError(str(exc)) from None
     try:
         shell = Shell(world)
         if commands is not None:
+            status = 0
             try:
-                return shell.run_script(commands)
+                status = shell.run_script(commands)
             finally:
-                shell.session.close()
-        return shell.interact()
+                _close_session(shell)
+            return status
+        try:
+            return shell.interact()
+        except ShellError as exc:  # closing the session: an unfinished capture
+            raise CliError(str(exc)) from None
     finally:
         world.close()
+
+
+def _close_session(shell: Shell) -> None:
+    """Close the session; a capture it could not finish writing is one error line."""
+    try:
+        shell.session.close()
+    except ShellError as exc:
+        raise CliError(str(exc)) from None

@@ -24,9 +24,10 @@ from typing import Any
 from device.backends.tap import MAX_TAP_MTU, TUN_PATH, TapError, TapMedium
 from device.pcap import PcapWriter
 from ixsim.apps import chargen_server, discard_server, echo_server, http_server
-from ixsim.cli import CliError
+from ixsim.cli import MAX_REALTIME, CliError, check_writable, duration_arg
+from ixsim.netns import _NS_NAME as NS_NAME  # the namespace names LinuxPeer accepts
 from ixsim.netns import LinuxPeer, Unavailable, attach_tap
-from ixsim.sched import NS_PER_S, parse_duration
+from ixsim.sched import NS_PER_S
 from ixsim.ui import console, print_json, table
 from stack.neigh.neighbour import NUD_VALID
 from stack.tcp.state import ESTABLISHED
@@ -37,23 +38,48 @@ MAX_NIC_MTU = 16114  # the ixgb driver's max_mtu
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tap", help="cable one emulated host to a Linux tap (real time)",
-                       description=__doc__)
+    p = sub.add_parser(
+        "tap", help="cable one emulated host to a Linux tap (real time)", description=__doc__
+    )
     p.add_argument("--ifname", default="ixtap0", help="tap interface name (default ixtap0)")
-    p.add_argument("--address", required=True, metavar="CIDR", action="append",
-                   help="the emulated host's address, e.g. 10.77.0.2/24 (once per family: "
-                        "add --address fd77::2/64 for IPv6)")
+    p.add_argument(
+        "--address",
+        required=True,
+        metavar="CIDR",
+        action="append",
+        help="the emulated host's address, e.g. 10.77.0.2/24 (once per family: "
+        "add --address fd77::2/64 for IPv6)",
+    )
     p.add_argument("--gateway", metavar="ADDR", help="the emulated host's default gateway")
     p.add_argument("--mtu", type=int, help="MTU of the tap and of the emulated eth0")
-    p.add_argument("--serve", default="", metavar="APPS",
-                   help=f"servers to run on the emulated host: {','.join(APPS)}")
-    p.add_argument("--pcap", metavar="FILE", help="record every frame on the tap to FILE")
-    p.add_argument("--netns", metavar="NS",
-                   help="put the tap's Linux end in network namespace NS (made if missing)")
-    p.add_argument("--peer-address", metavar="CIDR", action="append",
-                   help="address for the tap's Linux end (and bring it up), e.g. 10.77.0.1/24 "
-                        "(once per family)")
-    p.add_argument("--duration", metavar="T", help="exit by itself after T (e.g. 10s, 500ms)")
+    p.add_argument(
+        "--serve",
+        default="",
+        metavar="APPS",
+        help=f"servers to run on the emulated host: {','.join(APPS)}",
+    )
+    p.add_argument(
+        "--pcap",
+        metavar="FILE",
+        help="record every frame on the tap to FILE (checked writable at start)",
+    )
+    p.add_argument(
+        "--netns",
+        metavar="NS",
+        help="put the tap's Linux end in network namespace NS (made if missing)",
+    )
+    p.add_argument(
+        "--peer-address",
+        metavar="CIDR",
+        action="append",
+        help="address for the tap's Linux end (and bring it up), e.g. 10.77.0.1/24 "
+        "(once per family)",
+    )
+    p.add_argument(
+        "--duration",
+        metavar="T",
+        help="exit by itself after T (e.g. 10s, 500ms; seconds if bare; up to 30 days)",
+    )
     p.add_argument("--seed", type=int, default=1, help="world seed")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
@@ -80,8 +106,9 @@ def _per_family(texts: list[str] | None, option: str) -> list[Interface]:
     for text in texts or ():
         iface = _interface(text, option)
         if iface.version in out:
-            raise CliError(f"{option} {text}: one {option} per family "
-                           f"(already {out[iface.version]})")
+            raise CliError(
+                f"{option} {text}: one {option} per family (already {out[iface.version]})"
+            )
         out[iface.version] = iface
     return [out[v] for v in sorted(out)]
 
@@ -104,7 +131,8 @@ def _check_args(args: argparse.Namespace) -> dict[str, Any]:
         if not same:
             raise CliError(f"--gateway {gateway}: no --address of its family")
         if gateway not in same[0].network and not (
-                isinstance(gateway, ipaddress.IPv6Address) and gateway.is_link_local):
+            isinstance(gateway, ipaddress.IPv6Address) and gateway.is_link_local
+        ):
             raise CliError(f"--gateway {gateway} is not on {same[0].network}")
     if args.mtu is not None and not 68 <= args.mtu <= min(MAX_TAP_MTU, MAX_NIC_MTU):
         raise CliError(f"--mtu {args.mtu}: use 68..{MAX_NIC_MTU}")
@@ -114,16 +142,23 @@ def _check_args(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"--serve {','.join(unknown)}: unknown (choose from {','.join(APPS)})")
     duration = None
     if args.duration is not None:
-        try:
-            duration = parse_duration(args.duration if any(c.isalpha() for c in args.duration)
-                                      else float(args.duration))
-        except ValueError as exc:
-            raise CliError(f"--duration: {exc}") from None
+        duration = duration_arg(args.duration, "--duration", MAX_REALTIME, bare_seconds=True)
     ifname = args.ifname
     if not 0 < len(ifname.encode()) < 16 or any(c in ifname for c in "/ :"):
         raise CliError(f"--ifname {ifname!r}: 1-15 characters, no '/', ':' or blanks")
-    return {"address": address, "addresses": addresses, "peer": peer, "peers": peers,
-            "gateway": gateway, "serve": serve, "duration": duration}
+    if args.netns is not None and not NS_NAME.fullmatch(args.netns):
+        raise CliError(f"--netns {args.netns!r}: 1-64 of A-Z a-z 0-9 _ . -")
+    if args.pcap:
+        check_writable(args.pcap, "--pcap")
+    return {
+        "address": address,
+        "addresses": addresses,
+        "peer": peer,
+        "peers": peers,
+        "gateway": gateway,
+        "serve": serve,
+        "duration": duration,
+    }
 
 
 def _check_environment(args: argparse.Namespace) -> None:
@@ -140,8 +175,12 @@ def _which_ip() -> bool:
 
 
 # -- the emulated host's services ---------------------------------------------------------
-SERVERS = {"echo": echo_server, "discard": discard_server, "chargen": chargen_server,
-           "http": http_server}  # ixsim.apps tasks, each on its well-known TCP port
+SERVERS = {
+    "echo": echo_server,
+    "discard": discard_server,
+    "chargen": chargen_server,
+    "http": http_server,
+}  # ixsim.apps tasks, each on its well-known TCP port
 
 
 def _start_apps(host: Any, names: list[str]) -> list[Any]:
@@ -168,18 +207,23 @@ def _connections(host: Any) -> int | None:
 
 def _failed_servers(tasks: list[Any]) -> list[str]:
     """One line per server task that died, for the user (not a traceback)."""
-    return [f"{task.name} stopped: {task.exception()!r}" for task in tasks
-            if task.done() and task.exception() is not None]
+    return [
+        f"{task.name} stopped: {task.exception()!r}"
+        for task in tasks
+        if task.done() and task.exception() is not None
+    ]
 
 
 def _status(tap: TapMedium, host: Any) -> str:
     arp = _arp_entries(host)
     conns = _connections(host)
-    return (f"link {'up' if tap.link_up else 'down':4}  "
-            f"arp {'-' if arp is None else arp}  "
-            f"linux->emu {tap.rx_frames} frames {tap.rx_bytes} B  "
-            f"emu->linux {tap.tx_frames} frames {tap.tx_bytes} B  "
-            f"conns {'-' if conns is None else conns}")
+    return (
+        f"link {'up' if tap.link_up else 'down':4}  "
+        f"arp {'-' if arp is None else arp}  "
+        f"linux->emu {tap.rx_frames} frames {tap.rx_bytes} B  "
+        f"emu->linux {tap.tx_frames} frames {tap.tx_bytes} B  "
+        f"conns {'-' if conns is None else conns}"
+    )
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -228,26 +272,41 @@ def run(args: argparse.Namespace) -> int:
         if args.pcap:
             setup.writer = writer = PcapWriter(args.pcap)
             port.trace_frame.append(
-                lambda _direction, _now, frame: writer.write(time.time_ns(), frame))
+                lambda _direction, _now, frame: writer.write(time.time_ns(), frame)
+            )
         _set_gateway(host, opts["gateway"])
         tasks = _start_apps(host, opts["serve"])
         t0 = time.monotonic()
         try:  # from the banner on, Ctrl-C means "stop and summarise"
             if not args.json:
                 _banner(out, args, opts, tap, dev, [t.name for t in tasks])
-            _loop(world, tap, host, opts["duration"], tasks,
-                  live=sys.stdout.isatty() and not args.json)
+            _loop(
+                world,
+                tap,
+                host,
+                opts["duration"],
+                tasks,
+                live=sys.stdout.isatty() and not args.json,
+            )
         except KeyboardInterrupt:
             pass
         wall = time.monotonic() - t0
-        summary = {"ifname": tap.ifname, "netns": args.netns, "address": str(opts["address"]),
-                   "addresses": [str(a) for a in opts["addresses"]],
-                   "mac": _mac(dev.dev_addr), "link_up": tap.link_up, "wall_s": round(wall, 3),
-                   "gateway": str(opts["gateway"]) if opts["gateway"] else None,
-                   "serving": [t.name for t in tasks if not t.done()],
-                   "arp_entries": _arp_entries(host), "connections": _connections(host),
-                   "tap": tap.counters(), "port": port.counters(),
-                   "pcap_frames": setup.writer.packets if setup.writer else None}
+        summary = {
+            "ifname": tap.ifname,
+            "netns": args.netns,
+            "address": str(opts["address"]),
+            "addresses": [str(a) for a in opts["addresses"]],
+            "mac": _mac(dev.dev_addr),
+            "link_up": tap.link_up,
+            "wall_s": round(wall, 3),
+            "gateway": str(opts["gateway"]) if opts["gateway"] else None,
+            "serving": [t.name for t in tasks if not t.done()],
+            "arp_entries": _arp_entries(host),
+            "connections": _connections(host),
+            "tap": tap.counters(),
+            "port": port.counters(),
+            "pcap_frames": setup.writer.packets if setup.writer else None,
+        }
     except (TapError, Unavailable) as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -262,10 +321,15 @@ def run(args: argparse.Namespace) -> int:
 def _open_tap(args: argparse.Namespace, opts: dict[str, Any], setup: _Setup) -> TapMedium:
     peers = [str(p) for p in opts["peers"]]
     if args.netns:
-        setup.peer = LinuxPeer(ns=args.netns, tap=args.ifname,
-                               linux_addr=peers[0] if peers else None,
-                               emu_addr=str(opts["address"]), mtu=args.mtu, ipv6=True,
-                               existing_ns_ok=True)
+        setup.peer = LinuxPeer(
+            ns=args.netns,
+            tap=args.ifname,
+            linux_addr=peers[0] if peers else None,
+            emu_addr=str(opts["address"]),
+            mtu=args.mtu,
+            ipv6=True,
+            existing_ns_ok=True,
+        )
         setup.peer.setup()
         for cidr in peers[1:]:  # the second family's address
             setup.peer.run("ip", "addr", "add", cidr, "dev", setup.peer.ifname, check=True)
@@ -282,8 +346,7 @@ def _open_tap(args: argparse.Namespace, opts: dict[str, Any], setup: _Setup) -> 
     return tap
 
 
-def _set_gateway(host: Any, gateway: ipaddress.IPv4Address | ipaddress.IPv6Address | None
-                 ) -> None:
+def _set_gateway(host: Any, gateway: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> None:
     """``ip route add default via GATEWAY`` (``ip -6 route`` for an IPv6 one) on the emulated
     host."""
     if gateway is None:
@@ -294,9 +357,11 @@ def _set_gateway(host: Any, gateway: ipaddress.IPv4Address | ipaddress.IPv6Addre
         raise CliError(f"--gateway {gateway}: {exc}") from None
 
 
-def _loop(world: Any, tap: TapMedium, host: Any, duration: int | None, tasks: list[Any],
-          live: bool) -> None:
+def _loop(
+    world: Any, tap: TapMedium, host: Any, duration: int | None, tasks: list[Any], live: bool
+) -> None:
     """Run the world in half-second slices until Ctrl-C, SIGTERM or the duration is over."""
+
     def on_term(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
@@ -326,23 +391,32 @@ def _mac(addr: bytes) -> str:
     return ":".join(f"{b:02x}" for b in addr)
 
 
-def _banner(out: Any, args: argparse.Namespace, opts: dict[str, Any], tap: TapMedium,
-            dev: Any, serving: list[str]) -> None:
+def _banner(
+    out: Any,
+    args: argparse.Namespace,
+    opts: dict[str, Any],
+    tap: TapMedium,
+    dev: Any,
+    serving: list[str],
+) -> None:
     where = f" in netns {args.netns}" if args.netns else ""
     exec_ = f"ip netns exec {args.netns} " if args.netns else ""
     addrs = ", ".join(str(a) for a in opts["addresses"])
-    out.print(f"[bold]ixsim tap[/]: emulated host {addrs} ({_mac(dev.dev_addr)}) "
-              f"on tap {tap.ifname}{where}, MTU {tap.mtu}")
+    out.print(
+        f"[bold]ixsim tap[/]: emulated host {addrs} ({_mac(dev.dev_addr)}) "
+        f"on tap {tap.ifname}{where}, MTU {tap.mtu}"
+    )
     if opts["peer"]:
         peers = ", ".join(str(p) for p in opts["peers"])
         pings = " / ".join(f"{exec_}ping {a.ip}" for a in opts["addresses"])
         out.print(f"  Linux end: {peers}; try: {pings}")
     else:
         up = "" if args.netns else f"; ip link set {tap.ifname} up"
-        out.print(f"  Linux end has no address: {exec_}ip addr add ADDR/LEN dev {tap.ifname}"
-                  + up)
-    out.print(f"  capture: {exec_}tcpdump -eni {tap.ifname}"
-              + (f"  (and every frame to {args.pcap})" if args.pcap else ""))
+        out.print(f"  Linux end has no address: {exec_}ip addr add ADDR/LEN dev {tap.ifname}" + up)
+    out.print(
+        f"  capture: {exec_}tcpdump -eni {tap.ifname}"
+        + (f"  (and every frame to {args.pcap})" if args.pcap else "")
+    )
     if opts["gateway"]:
         out.print(f"  default route via {opts['gateway']}")
     if serving:
@@ -356,12 +430,15 @@ def _summary(out: Any, s: dict[str, Any]) -> None:
     rows = [
         ("Linux -> emulated", f"{tap['rx_frames']} frames, {tap['rx_bytes']} bytes"),
         ("emulated -> Linux", f"{tap['tx_frames']} frames, {tap['tx_bytes']} bytes"),
-        ("dropped: too big / EAGAIN / link down",
-         f"{tap['dropped_too_big']} / {tap['dropped_eagain']} / {tap['dropped_link_down']}"),
+        (
+            "dropped: too big / EAGAIN / link down",
+            f"{tap['dropped_too_big']} / {tap['dropped_eagain']} / {tap['dropped_link_down']}",
+        ),
         ("link at exit", "up" if s["link_up"] else "down"),
         ("wall time", f"{s['wall_s']:.1f} s"),
     ]
     if s["pcap_frames"] is not None:
         rows.append(("frames captured", s["pcap_frames"]))
-    out.print(table(f"ixsim tap {s['ifname']}: summary", ("what", "value"), rows,
-                    ("left", "right")))
+    out.print(
+        table(f"ixsim tap {s['ifname']}: summary", ("what", "value"), rows, ("left", "right"))
+    )

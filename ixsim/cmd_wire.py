@@ -18,8 +18,14 @@ import time
 from typing import Any
 
 from device.backends.tap import TUN_PATH, TapError
-from ixsim.cli import CliError
-from ixsim.clock import parse_duration, parse_rate
+from ixsim.cli import (
+    MAX_LATENCY,
+    MAX_REALTIME,
+    CliError,
+    check_writable,
+    duration_arg,
+    rate_arg,
+)
 from ixsim.netns import Unavailable
 from ixsim.ui import console, print_json, table
 from ixsim.wire import DEFAULT_LIMIT, NetnsEnd, TapEnd, Wire
@@ -28,30 +34,69 @@ STATUS_NS = 500_000_000
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("wire", help="join two Linux interfaces with an impaired ixsim cable "
-                       "(real time; a netem substitute)", description=__doc__)
-    p.add_argument("--netns", action="append", default=[], metavar="NS:CIDR",
-                   help="an end: namespace NS (made if missing) with a tap addressed CIDR, "
-                   "e.g. A:10.9.0.1/24; give two ends in all")
-    p.add_argument("--tap", action="append", default=[], metavar="IFNAME",
-                   help="an end: an existing tap interface of this namespace, as it is")
-    p.add_argument("--latency", default="0us", metavar="T", help="one-way delay, e.g. 5ms")
-    p.add_argument("--jitter", default="0us", metavar="T",
-                   help="random extra delay up to T per frame (reorders, as netem's)")
-    p.add_argument("--rate", default="10G", metavar="R", help="line rate, e.g. 100M, 1G")
+    p = sub.add_parser(
+        "wire",
+        help="join two Linux interfaces with an impaired ixsim cable "
+        "(real time; a netem substitute)",
+        description=__doc__,
+    )
+    p.add_argument(
+        "--netns",
+        action="append",
+        default=[],
+        metavar="NS:CIDR",
+        help="an end: namespace NS (made if missing) with a tap addressed CIDR, "
+        "e.g. A:10.9.0.1/24; give two ends in all",
+    )
+    p.add_argument(
+        "--tap",
+        action="append",
+        default=[],
+        metavar="IFNAME",
+        help="an end: an existing tap interface of this namespace, as it is",
+    )
+    p.add_argument(
+        "--latency", default="0us", metavar="T", help="one-way delay, e.g. 5ms (up to 10s)"
+    )
+    p.add_argument(
+        "--jitter",
+        default="0us",
+        metavar="T",
+        help="random extra delay up to T per frame (reorders, as netem's; T up to 10s)",
+    )
+    p.add_argument("--rate", default="10G", metavar="R", help="line rate, e.g. 100M, 1G (up to 1T)")
     p.add_argument("--loss", type=float, default=0.0, metavar="P", help="loss probability")
-    p.add_argument("--dup", type=float, default=0.0, metavar="P",
-                   help="duplication probability")
-    p.add_argument("--corrupt", type=float, default=0.0, metavar="P",
-                   help="probability of flipping one bit of a frame")
-    p.add_argument("--reorder", type=float, default=0.0, metavar="P",
-                   help="probability of holding a frame back 100 µs")
-    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
-                   help=f"frames queued per direction before drops (default {DEFAULT_LIMIT})")
+    p.add_argument("--dup", type=float, default=0.0, metavar="P", help="duplication probability")
+    p.add_argument(
+        "--corrupt",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability of flipping one bit of a frame",
+    )
+    p.add_argument(
+        "--reorder",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability of holding a frame back 100 µs",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"frames queued per direction before drops (default {DEFAULT_LIMIT})",
+    )
     p.add_argument("--mtu", type=int, help="MTU of the taps it makes")
-    p.add_argument("--pcap", metavar="FILE",
-                   help="record every frame delivered at either end to FILE")
-    p.add_argument("--duration", metavar="T", help="exit by itself after T (e.g. 10s)")
+    p.add_argument(
+        "--pcap", metavar="FILE", help="record every frame delivered at either end to FILE"
+    )
+    p.add_argument(
+        "--duration",
+        metavar="T",
+        help="exit by itself after T (e.g. 10s; seconds if bare; up to 30 days)",
+    )
     p.add_argument("--seed", type=int, default=1, help="seed of the impairments' RNG")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
@@ -82,13 +127,14 @@ def _check(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"--limit {args.limit}: at least 1 frame")
     if args.mtu is not None and not 68 <= args.mtu <= 65521:
         raise CliError(f"--mtu {args.mtu}: use 68..65521")
-    try:
-        latency = parse_duration(args.latency)
-        jitter = parse_duration(args.jitter)
-        rate = parse_rate(args.rate)
-        duration = parse_duration(args.duration) if args.duration is not None else None
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    latency = duration_arg(args.latency, "--latency", MAX_LATENCY)
+    jitter = duration_arg(args.jitter, "--jitter", MAX_LATENCY)
+    rate = rate_arg(args.rate, "--rate")
+    duration = None
+    if args.duration is not None:
+        duration = duration_arg(args.duration, "--duration", MAX_REALTIME, bare_seconds=True)
+    if args.pcap:
+        check_writable(args.pcap, "--pcap")
     if os.geteuid() != 0:
         raise CliError("ixsim wire needs root (taps and namespaces need CAP_NET_ADMIN)")
     if not os.path.exists(TUN_PATH):
@@ -100,10 +146,20 @@ def run(args: argparse.Namespace) -> int:
     ends = _ends(args)
     opts = _check(args)
     out = console()
-    wire = Wire(ends, latency=opts["latency"], rate=opts["rate"], loss=args.loss,
-                dup=args.dup, corrupt=args.corrupt, reorder=args.reorder,
-                jitter=opts["jitter"], limit=args.limit,
-                pcap=args.pcap, mtu=args.mtu, seed=args.seed)
+    wire = Wire(
+        ends,
+        latency=opts["latency"],
+        rate=opts["rate"],
+        loss=args.loss,
+        dup=args.dup,
+        corrupt=args.corrupt,
+        reorder=args.reorder,
+        jitter=opts["jitter"],
+        limit=args.limit,
+        pcap=args.pcap,
+        mtu=args.mtu,
+        seed=args.seed,
+    )
     try:
         wire.start()
     except (TapError, Unavailable, RuntimeError, ValueError) as exc:
@@ -114,11 +170,16 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             _banner(out, args, wire)
         _loop(wire, opts["duration"], live=sys.stdout.isatty() and not args.json)
-        summary = {"ends": [_describe(e) for e in wire.ends],
-                   "latency_ns": opts["latency"], "rate_bps": opts["rate"],
-                   "loss": args.loss, "limit": args.limit,
-                   "wall_s": round(time.monotonic() - t0, 3), "directions": wire.stats(),
-                   "pcap_frames": wire.writer.packets if wire.writer else None}
+        summary = {
+            "ends": [_describe(e) for e in wire.ends],
+            "latency_ns": opts["latency"],
+            "rate_bps": opts["rate"],
+            "loss": args.loss,
+            "limit": args.limit,
+            "wall_s": round(time.monotonic() - t0, 3),
+            "directions": wire.stats(),
+            "pcap_frames": wire.writer.packets if wire.writer else None,
+        }
     finally:
         wire.close()
     if args.json:
@@ -156,22 +217,28 @@ def _loop(wire: Wire, duration: int | None, live: bool) -> None:
 def _status(wire: Wire) -> str:
     parts = []
     for name, s in wire.stats().items():
-        parts.append(f"{name} {s['delivered']} frames, {s['dropped_loss']} lost, "
-                     f"{s['dropped_queue']} over limit")
+        parts.append(
+            f"{name} {s['delivered']} frames, {s['dropped_loss']} lost, "
+            f"{s['dropped_queue']} over limit"
+        )
     return "  ".join(parts)
 
 
 def _banner(out: Any, args: argparse.Namespace, wire: Wire) -> None:
     ends = [_describe(e) for e in wire.ends]
-    out.print(f"[bold]ixsim wire[/]: {ends[0]} <==> {ends[1]}  (rate {args.rate}, latency "
-              f"{args.latency}, loss {args.loss:g}, limit {args.limit})")
+    out.print(
+        f"[bold]ixsim wire[/]: {ends[0]} <==> {ends[1]}  (rate {args.rate}, latency "
+        f"{args.latency}, loss {args.loss:g}, limit {args.limit})"
+    )
     for index, end in enumerate(wire.ends):
         if isinstance(end, NetnsEnd):
             other = wire.ends[1 - index]
             if isinstance(other, NetnsEnd):
                 out.print(f"  try: ip netns exec {end.ns} ping {other.ip}")
-            out.print(f"  {end.ns}: interface {wire.peer(index).ifname}; capture: "
-                      f"ip netns exec {end.ns} tcpdump -ni {wire.peer(index).ifname}")
+            out.print(
+                f"  {end.ns}: interface {wire.peer(index).ifname}; capture: "
+                f"ip netns exec {end.ns} tcpdump -ni {wire.peer(index).ifname}"
+            )
     out.print("  Ctrl-C to stop" + (f" (or after {args.duration})" if args.duration else ""))
     sys.stdout.flush()
 
@@ -179,11 +246,26 @@ def _banner(out: Any, args: argparse.Namespace, wire: Wire) -> None:
 def _summary(out: Any, s: dict[str, Any]) -> None:
     rows = []
     for name, d in s["directions"].items():
-        rows.append((name, d["frames"], d["delivered"], d["dropped_loss"], d["dropped_queue"],
-                     d["duplicated"], d["corrupted"]))
-    out.print(table("ixsim wire: summary", ("direction", "frames", "delivered", "lost",
-                                             "over limit", "duplicated", "corrupted"),
-                    rows, ("left", "right", "right", "right", "right", "right", "right")))
-    out.print(f"wall time {s['wall_s']:.1f} s"
-              + (f", {s['pcap_frames']} frames captured" if s["pcap_frames"] is not None
-                 else ""))
+        rows.append(
+            (
+                name,
+                d["frames"],
+                d["delivered"],
+                d["dropped_loss"],
+                d["dropped_queue"],
+                d["duplicated"],
+                d["corrupted"],
+            )
+        )
+    out.print(
+        table(
+            "ixsim wire: summary",
+            ("direction", "frames", "delivered", "lost", "over limit", "duplicated", "corrupted"),
+            rows,
+            ("left", "right", "right", "right", "right", "right", "right"),
+        )
+    )
+    out.print(
+        f"wall time {s['wall_s']:.1f} s"
+        + (f", {s['pcap_frames']} frames captured" if s["pcap_frames"] is not None else "")
+    )

@@ -494,21 +494,42 @@ def netsim_table(
 
 
 # -- ixsim netsim -------------------------------------------------------------------------------
-def _sizes(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    scale = units.get(t[-1:], 1)
-    return int(float(t[:-1] if t[-1:] in units else t) * scale)
+MAX_JOBS = 64  # --jobs: worker processes at most
+
+
+def _size(text: str) -> int:
+    """``--bytes``: ixsim.cli's size (1 byte to 1 TiB)."""
+    from ixsim.cli import size_arg
+
+    return size_arg(text)
 
 
 def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
+    """``P,P,...``: at least one number (the verb checks the range)."""
+    import argparse
+
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one value")
+    return values
 
 
 def _durations(text: str) -> list[int]:
-    from ixsim.sched import parse_duration
+    """``--rtt T,T,...``: each a duration up to ``ixsim.cli.MAX_LATENCY`` (10 s)."""
+    import argparse
 
-    return [parse_duration(x.strip()) for x in text.split(",") if x.strip()]
+    from ixsim.cli import MAX_LATENCY, check_duration
+
+    try:
+        values = [check_duration(x.strip(), MAX_LATENCY) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one round-trip time")
+    return values
 
 
 def add_parser(sub: Any) -> None:
@@ -521,24 +542,26 @@ def add_parser(sub: Any) -> None:
                    " 0.001,0.01 with --against-linux)")
     p.add_argument("--rtt", type=_durations, default=None, metavar="T,T,...",
                    help="round-trip times, e.g. 100us,1ms,10ms (the default; 10ms,40ms with "
-                   "--against-linux, which needs 10ms or more)")
+                   "--against-linux, which needs 10ms or more), each up to 10s")
     p.add_argument("--reorder", type=_floats, default=None, metavar="P,P,...",
                    help="reordering probabilities of the second table, measured at 100us and "
                    "1ms with 0.1%% loss (default 0.01,0.05 with the default grid, else none)")
-    p.add_argument("--bytes", type=_sizes, default=None, metavar="SIZE",
-                   help="bytes per point, e.g. 64M (default: by loss and RTT, see the docs)")
+    p.add_argument("--bytes", type=_size, default=None, metavar="SIZE",
+                   help="bytes per point, e.g. 64M, from 1 byte to 1T (default: by loss and "
+                   "RTT, see the docs)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--cc", default="cubic", help="congestion control: cubic (default), reno or bbr")
-    p.add_argument("--jobs", type=int, default=1, help="points measured in parallel processes")
+    p.add_argument("--jobs", type=int, default=1,
+                   help=f"points measured in parallel processes (1..{MAX_JOBS})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--against-linux", action="store_true",
                    help="run each point also between two Linux namespaces over `ixsim wire` "
                    "(real time, needs root) and print both side by side")
     p.add_argument("--rate", default=None, metavar="R",
-                   help="cable rate for --against-linux (default 100M)")
+                   help="cable rate for --against-linux (default 100M, up to 1T)")
     p.add_argument("--repeat", type=int, default=None, metavar="N",
                    help="runs per point and side for --against-linux, with seeds seed.."
-                   "seed+N-1; goodputs are averaged (default 3)")
+                   "seed+N-1; goodputs are averaged (default 3, at most 100)")
     p.set_defaults(func=_run_cli)
 
 
@@ -582,6 +605,8 @@ def _run_cli(args: Any) -> int:
     args.rtt = list(RTTS_NS) if args.rtt is None else args.rtt
     if any(not 0 <= p < 1 for p in args.loss) or any(r <= 0 for r in args.rtt):
         raise CliError("losses must be in [0, 1) and round-trip times positive")
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise CliError(f"--jobs {args.jobs}: 1..{MAX_JOBS}")
     sizes = (lambda loss, rtt: args.bytes) if args.bytes else default_bytes
 
     def note(point: Point) -> None:
@@ -620,8 +645,7 @@ def _run_against_linux(args: Any) -> int:
     import sys
 
     from ixsim import against_linux
-    from ixsim.cli import CliError
-    from ixsim.clock import parse_rate
+    from ixsim.cli import CliError, rate_arg
 
     losses = list(against_linux.LOSSES) if args.loss is None else args.loss
     rtts = list(against_linux.RTTS_NS) if args.rtt is None else args.rtt
@@ -636,10 +660,8 @@ def _run_against_linux(args: Any) -> int:
     if args.cc != "cubic":
         raise CliError("--against-linux compares cubic with the kernel's default; "
                        "--cc is not supported with it")
-    try:
-        rate = parse_rate(args.rate or against_linux.DEFAULT_RATE_BPS)
-    except ValueError as exc:
-        raise CliError(f"--rate: {exc}") from None
+    rate = (against_linux.DEFAULT_RATE_BPS if args.rate is None
+            else rate_arg(args.rate, "--rate"))
     available, reason = against_linux.available()
     if not available:
         raise CliError(f"--against-linux: {reason}")

@@ -10,11 +10,33 @@ from ixsim.apps.chargen import chargen_bytes, chargen_server
 from ixsim.apps.common import ServerStats, listen_on, open_socket
 from ixsim.apps.discard import discard_server
 from ixsim.apps.echo import echo_client, echo_server, echo_server_epoll
-from ixsim.apps.http import HttpResponse, body_bytes, generated_content, http_get, http_server
+from ixsim.apps.http import (
+    Content,
+    HttpResponse,
+    body_bytes,
+    generated_content,
+    http_get,
+    http_server,
+)
 
 __all__ = [
-    "body_bytes", "bulk_receive", "bulk_send", "chargen_bytes", "chargen_server",
-    "discard_server", "echo_client", "echo_server", "echo_server_epoll", "generated_content",
-    "Goodput", "http_get", "http_server", "HttpResponse", "listen_on", "open_socket",
-    "ServerStats", "stream_bytes",
+    "body_bytes",
+    "bulk_receive",
+    "Content",
+    "bulk_send",
+    "chargen_bytes",
+    "chargen_server",
+    "discard_server",
+    "echo_client",
+    "echo_server",
+    "echo_server_epoll",
+    "generated_content",
+    "Goodput",
+    "http_get",
+    "http_server",
+    "HttpResponse",
+    "listen_on",
+    "open_socket",
+    "ServerStats",
+    "stream_bytes",
 ]

@@ -104,6 +104,7 @@ class Session:
         self.pcap: PcapWriter | None = None
         self.pcap_path = ""
         self.pcap_frames = 0
+        self.pcap_error = ""  # why a running capture stopped writing
         self.refs = all_nics(world)
         for ref in self.refs:
             self._attach(ref)
@@ -129,15 +130,25 @@ class Session:
             self._emit(ref.host.name, ref.label, "irq", "irq", lambda: T.irq_text(ref, irq))
 
         def on_msi(addr: int, data: int) -> None:
-            self._emit(ref.host.name, ref.label, "irq", "msi",
-                       lambda: f"message: write 0x{data:04x} to 0x{addr:x}")
+            self._emit(
+                ref.host.name,
+                ref.label,
+                "irq",
+                "msi",
+                lambda: f"message: write 0x{data:04x} to 0x{addr:x}",
+            )
 
         def on_port(direction: str, now: int, frame: bytes) -> None:
             self._on_port(ref, direction, now, frame)
 
-        hooks = ((nic, "mmio", on_mmio), (nic.tx, "tx_frame", on_tx),
-                 (nic.rx, "rx_frame", on_rx), (pci, "irq_deliver", on_irq),
-                 (pci, "msi", on_msi), (port, "frame", on_port))
+        hooks = (
+            (nic, "mmio", on_mmio),
+            (nic.tx, "tx_frame", on_tx),
+            (nic.rx, "rx_frame", on_rx),
+            (pci, "irq_deliver", on_irq),
+            (pci, "msi", on_msi),
+            (port, "frame", on_port),
+        )
         for obj, name, fn in hooks:
             self._undo.append(subscribe(obj, name, fn))
 
@@ -157,8 +168,7 @@ class Session:
         assert self._effects is not None
         self._effects.append(f"{who} {cls} {body}")
 
-    def _emit(self, host: str, who: str, trace_cls: str, cls: str,
-              body: Callable[[], str]) -> None:
+    def _emit(self, host: str, who: str, trace_cls: str, cls: str, body: Callable[[], str]) -> None:
         """Record a line for a step, or print it when its class is traced for ``host``."""
         if self._effects is not None:
             self._effect(who, cls, body())
@@ -166,10 +176,15 @@ class Session:
             self.write(T.line(self.sched.now, who, cls, body()))
 
     def _on_mmio(self, ref: NicRef, kind: str, offset: int, value: int, old: int) -> None:
-        bps = [bp for bp in self.breakpoints.values() if bp.kind == "reg"
-               and bp.reg is not None and bp.reg.offset == offset
-               and bp.access in ("access", "read" if kind == "r" else "write")
-               and self._matches(bp, ref)]
+        bps = [
+            bp
+            for bp in self.breakpoints.values()
+            if bp.kind == "reg"
+            and bp.reg is not None
+            and bp.reg.offset == offset
+            and bp.access in ("access", "read" if kind == "r" else "write")
+            and self._matches(bp, ref)
+        ]
         host = ref.host.name
         if not bps and self._effects is None and host not in self.traces["mmio"]:
             return
@@ -182,11 +197,18 @@ class Session:
 
     def _on_port(self, ref: NicRef, direction: str, now: int, frame: bytes) -> None:
         if self.pcap is not None and direction == "rx":
-            self.pcap.write(now, frame)
+            try:
+                self.pcap.write(now, frame)
+            except OSError as exc:  # the disk filled up: stop capturing, say so at 'pcap stop'
+                self.pcap_error = f"writing {self.pcap_path}: {exc.strerror or exc}"
+                _close_quietly(self.pcap)
             self.pcap_frames += 1
         host = ref.host.name
-        bps = [bp for bp in self.breakpoints.values() if bp.kind == "frame"
-               and bp.matcher is not None and bp.matcher(frame)]
+        bps = [
+            bp
+            for bp in self.breakpoints.values()
+            if bp.kind == "frame" and bp.matcher is not None and bp.matcher(frame)
+        ]
         if not bps and self._effects is None and host not in self.traces["frames"]:
             return
         body = T.frame_text(direction, frame)
@@ -232,14 +254,16 @@ class Session:
         host = ref.host.name
 
         def on_dma(direction: str, addr: int, length: int, what: str, ok: bool) -> None:
-            self._emit(host, ref.label, "dma", "dma",
-                       lambda: T.dma_text(direction, addr, length, what, ok))
+            self._emit(
+                host, ref.label, "dma", "dma", lambda: T.dma_text(direction, addr, length, what, ok)
+            )
 
         return subscribe(ref.pci, "dma", on_dma)
 
     def set_tcp_trace(self, host: str, on: bool) -> None:
         kernel = self.world.hosts[host].kernel
         if on and host not in self._tcp_undo:
+
             def tracer(now: int, event: str, fields: dict[str, Any]) -> None:
                 if event.startswith("tcp"):
                     self._emit(host, host, "tcp", "tcp", lambda: T.tcp_text(event, fields))
@@ -374,27 +398,49 @@ class Session:
         out = {}
         for ref in self.refs:
             tx, rx, pci = ref.nic.tx, ref.nic.rx, ref.pci
-            out[id(ref)] = (tx.descriptors, tx.frames, tx.stalled, tx.dropped,
-                            ref.nic.peek(R.TDH), rx.state(), pci.irq_delivered,
-                            pci.irq_unhandled, tx.lost_irqs, ref.nic.peek(R.ICR),
-                            pci.irq_level)
+            out[id(ref)] = (
+                tx.descriptors,
+                tx.frames,
+                tx.stalled,
+                tx.dropped,
+                ref.nic.peek(R.TDH),
+                rx.state(),
+                pci.irq_delivered,
+                pci.irq_unhandled,
+                tx.lost_irqs,
+                ref.nic.peek(R.ICR),
+                pci.irq_level,
+            )
         return out
 
     def _summary(self, before: dict[int, tuple[Any, ...]], owner: NicRef | None) -> str:
         """What the event did to the devices, from counter differences (one phrase each)."""
         phrases = []
         for ref in self.refs:
-            (desc0, _frames0, stalled0, dropped0, tdh0, rx0, irq0, unhandled0, lost0, icr0,
-             level0) = before[id(ref)]
+            (
+                desc0,
+                _frames0,
+                stalled0,
+                dropped0,
+                tdh0,
+                rx0,
+                irq0,
+                unhandled0,
+                lost0,
+                icr0,
+                level0,
+            ) = before[id(ref)]
             tx, rx, pci = ref.nic.tx, ref.nic.rx, ref.pci
             said = []
             if tx.descriptors > desc0:
                 sizes = self._step_tx.get(id(ref), [])
                 n = tx.descriptors - desc0
-                said.append(f"fetched {n} descriptor{'s' if n != 1 else ''} "
-                            f"(TDH {tdh0} -> {ref.nic.peek(R.TDH)}), "
-                            f"{len(sizes)} frame{'s' if len(sizes) != 1 else ''} "
-                            f"{sum(sizes)} B")
+                said.append(
+                    f"fetched {n} descriptor{'s' if n != 1 else ''} "
+                    f"(TDH {tdh0} -> {ref.nic.peek(R.TDH)}), "
+                    f"{len(sizes)} frame{'s' if len(sizes) != 1 else ''} "
+                    f"{sum(sizes)} B"
+                )
             if tx.stalled > stalled0:
                 said.append("TX stalled: nothing fetched (inject tx-stall)")
             if tx.dropped > dropped0:
@@ -421,18 +467,39 @@ class Session:
         if self.pcap is not None:
             raise ShellError(f"a capture to {self.pcap_path} is running; 'pcap stop' first")
         try:
-            self.pcap = PcapWriter(path)
+            writer = PcapWriter(path)
         except OSError as exc:
             raise ShellError(f"cannot write {path}: {exc.strerror or exc}") from None
+        try:
+            writer.flush()  # the header: a full device (/dev/full) says so now, not later
+        except OSError as exc:
+            _close_quietly(writer)
+            raise ShellError(f"cannot write {path}: {exc.strerror or exc}") from None
+        self.pcap = writer
         self.pcap_path = path
         self.pcap_frames = 0
+        self.pcap_error = ""
 
     def pcap_stop(self) -> tuple[str, int]:
         if self.pcap is None:
             raise ShellError("no capture is running ('pcap start FILE')")
-        self.pcap.close()
-        self.pcap = None
+        writer, self.pcap = self.pcap, None
+        error, self.pcap_error = self.pcap_error, ""
+        try:
+            writer.close()
+        except OSError as exc:
+            error = error or f"writing {self.pcap_path}: {exc.strerror or exc}"
+        if error:
+            raise ShellError(f"{error} (the capture is incomplete)")
         return self.pcap_path, self.pcap_frames
+
+
+def _close_quietly(writer: PcapWriter) -> None:
+    """Close a writer whose file already failed (the error was reported)."""
+    try:
+        writer.close()
+    except OSError:
+        pass
 
 
 @contextlib.contextmanager
@@ -454,15 +521,19 @@ def _rx_phrases(before: dict[str, int], after: dict[str, int], indexes: list[int
     out = []
     if indexes:
         where = ", ".join(map(str, indexes))
-        out.append(f"{len(indexes)} frame{'s' if len(indexes) != 1 else ''} written to RX "
-                   f"descriptor{'s' if len(indexes) != 1 else ''} {where}")
+        out.append(
+            f"{len(indexes)} frame{'s' if len(indexes) != 1 else ''} written to RX "
+            f"descriptor{'s' if len(indexes) != 1 else ''} {where}"
+        )
     if d.get("fifo_frames", 0) > 0:
         out.append("no free RX descriptor: frame waits in the packet buffer (RNBC)")
-    for key, text in (("dropped_filter", "dropped by the address filter"),
-                      ("dropped_disabled", "dropped: receiver off or link down"),
-                      ("dropped_bsize", "dropped: larger than one RX buffer (ROC)"),
-                      ("dropped_dma", "dropped: RX buffer not writable (see faults)"),
-                      ("fifo_flushed", "packet buffer flushed (RXEN cleared)")):
+    for key, text in (
+        ("dropped_filter", "dropped by the address filter"),
+        ("dropped_disabled", "dropped: receiver off or link down"),
+        ("dropped_bsize", "dropped: larger than one RX buffer (ROC)"),
+        ("dropped_dma", "dropped: RX buffer not writable (see faults)"),
+        ("fifo_flushed", "packet buffer flushed (RXEN cleared)"),
+    ):
         if d.get(key, 0) > 0:
             out.append(text)
     return out

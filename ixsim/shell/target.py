@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from device.spec import regs as R
-from ixsim.sched import parse_duration
+from ixsim.cli import MAX_RUN, check_duration
+from ixsim.clock import DurationTooLong
 from ixsim.shell.errors import ShellError
 
 
@@ -131,8 +132,7 @@ def registers(patterns: list[str]) -> list[R.Reg]:
     return out
 
 
-def parse_int(text: str, what: str = "number", lo: int | None = None,
-              hi: int | None = None) -> int:
+def parse_int(text: str, what: str = "number", lo: int | None = None, hi: int | None = None) -> int:
     """``17``, ``0x11``, ``0b101``, ``1_000`` -> int, range-checked; ShellError otherwise."""
     try:
         value = int(text, 0)
@@ -154,10 +154,14 @@ def parse_float(text: str, what: str, lo: float = 0.0, hi: float = 1.0) -> float
     return value
 
 
-def parse_time(text: str, what: str = "duration") -> int:
-    """``10ms``, ``50us``, ``2s``, ``1500ns`` -> ns; a bare number is refused (say the unit)."""
+def parse_time(text: str, what: str = "duration", limit: int = MAX_RUN) -> int:
+    """``10ms``, ``50us``, ``2s``, ``1500ns`` -> ns; a bare number is refused (say the unit),
+    so are non-finite values and anything over ``limit`` (the scheduler's horizon, 2**62 ns;
+    a long run stops at Ctrl-C)."""
     try:
-        return parse_duration(text)
+        return check_duration(text, limit)
+    except DurationTooLong as exc:
+        raise ShellError(f"{what} {exc}") from None
     except ValueError:
         raise ShellError(f"bad {what} {text!r}: use e.g. 50us, 1.5ms, 2s") from None
 
