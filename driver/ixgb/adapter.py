@@ -22,7 +22,7 @@ from typing import Any
 from device.spec import regs as R
 from device.spec.bus import IoMem, PciDevice
 from device.spec.eeprom import EEPROM_WORDS
-from stack.core import netdev_printk
+from stack.core import netdev_get_tx_queue, netdev_printk
 from stack.core.units import NS_PER_S
 
 # Ring sizes (ixgb.h, ixgb_param.c).  Spec: docs/hardware.md §1.6.
@@ -222,6 +222,9 @@ class Adapter:
         self.copybreak = 256
         self.tx_ring = DescRing(DEFAULT_TXD)
         self.rx_ring = DescRing(DEFAULT_RXD)
+        # netdev_get_tx_queue(netdev, 0), looked up once: the device's one TX queue lives as
+        # long as the netdev (xmit_frame and clean_tx_irq use it per packet).
+        self.txq: Any = netdev_get_tx_queue(netdev, 0)
         self.napi: Any = None
         self.watchdog_timer: Any = None
         self.tx_timeout_task: Any = None

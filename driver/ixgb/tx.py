@@ -36,7 +36,7 @@ from typing import Any
 from device.spec import desc as D
 from device.spec import regs as R
 from device.spec.bus import DMA_TO_DEVICE
-from driver.ixgb.adapter import HZ_NS, Adapter, Buffer, DescRing, desc_unused
+from driver.ixgb.adapter import DOWN, HZ_NS, Adapter, Buffer, DescRing, desc_unused
 from fastpath import csum_partial
 from stack.core import (
     CHECKSUM_PARTIAL,
@@ -45,7 +45,6 @@ from stack.core import (
     SKB_GSO_TCPV6,
     dev_consume_skb_any,
     dev_kfree_skb_any,
-    netdev_get_tx_queue,
     netdev_tx_completed_queue,
     netdev_tx_sent_queue,
     netif_carrier_ok,
@@ -94,7 +93,8 @@ def xmit_frame(skb: Any, netdev: Any) -> int:
     """Queue one packet on the TX ring; NETDEV_TX_BUSY when the ring is short of room."""
     adapter: Adapter = netdev.priv
     ring = adapter.tx_ring
-    if adapter.down or skb.len <= 0:
+    nbytes = skb.tail - skb.data + skb.data_len  # skb.len, without the property call
+    if DOWN in adapter.flags or nbytes <= 0:  # adapter.down, inline: once per packet
         dev_kfree_skb_any(skb)
         return NETDEV_TX_OK
     # desc_unused() and the calls below are spelled out inline where they are a test that
@@ -120,11 +120,10 @@ def xmit_frame(skb: Any, netdev: Any) -> int:
     elif skb.ip_summed == CHECKSUM_PARTIAL and tx_csum(adapter, skb):
         tx_flags |= TX_FLAGS_CSUM
     more = skb.xmit_more
-    nbytes = skb.len
     count = tx_map(adapter, skb, first)
     if count:
         tx_queue(adapter, count, vlan_id, tx_flags)
-        txq = netdev_get_tx_queue(netdev, 0)
+        txq = adapter.txq
         netdev_tx_sent_queue(txq, nbytes)
         ntc = ring.next_to_clean
         ntu = ring.next_to_use
@@ -401,7 +400,7 @@ def clean_tx_irq(adapter: Adapter) -> bool:
             skb = bi.skb
             if skb is not None:
                 pkts += 1
-                nbytes += skb.len
+                nbytes += skb.tail - skb.data + skb.data_len  # skb.len
                 dev_consume_skb_any(skb)  # its destructor runs now, at completion
                 bi.skb = None
             bi.time_stamp = 0
@@ -413,7 +412,7 @@ def clean_tx_irq(adapter: Adapter) -> bool:
         eop = buffer_info[i].next_to_watch
     ring.next_to_clean = i
     if nbytes:
-        netdev_tx_completed_queue(netdev_get_tx_queue(netdev, 0), pkts, nbytes)
+        netdev_tx_completed_queue(adapter.txq, pkts, nbytes)
 
     if cleaned and netif_carrier_ok(netdev) and desc_unused(ring) >= DESC_NEEDED:
         if netif_queue_stopped(netdev) and not adapter.down:
