@@ -403,7 +403,7 @@ class RxEngine:
         daddr = (r[_RDBAL] | (r[_RDBAH] << 32)) + (head << 4)
         # Unobserved, the transfers go through dma_view/dma_store (no per-frame "RX desc n"
         # text); a refused one is repeated through dma_read/dma_write to record the fault.
-        fast = not pci.dma_observed()
+        fast = not pci.trace_dma  # not pci.dma_observed(), inline: once per frame
         raw = pci.dma_view(daddr, 8) if fast else None
         if raw is None:
             raw = pci.dma_read(daddr, 8, f"RX desc {head}")
