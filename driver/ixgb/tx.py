@@ -245,6 +245,8 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
     count_max = ring.count
     buffer_info = ring.buffer_info
     mem = adapter.mem
+    mem_view = mem.view  # the CPU's view: the copy into the chunk is one slice assignment
+    mem_base = mem.base
     pdev = adapter.pdev
     map_single = pdev.dma_map_single
     src = memoryview(skb.head)
@@ -262,7 +264,8 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
             if mss and size == length and size > 8 and not frags:
                 size -= 4
             buf = mem.alloc(size)
-            mem.write(buf, src[offset : offset + size])
+            o = buf - mem_base
+            mem_view[o : o + size] = src[offset : offset + size]
             bi.buf = buf
             bi.length = size
             bi.time_stamp = now
