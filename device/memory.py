@@ -195,19 +195,20 @@ class DmaMap:
         return False
 
     def allows(self, addr: int, length: int, need: int) -> bool:
-        """True when [addr, addr+length) lies inside one live mapping allowing ``need``.
+        """True when [addr, addr+length) lies inside one live mapping allowing ``need`` (every
+        direction bit of it: 3 asks for a mapping the device may both read and write).
 
         Checked in order of cost: the mapping the last range lookup found (a ring), a mapping
         starting exactly at ``addr`` (a buffer mapped for this transfer), then a search.
         """
         end = addr + length
         lo, hi, direction = self._hit
-        if lo <= addr and end <= hi and direction & need:
+        if lo <= addr and end <= hi and direction & need == need:
             return True
         maps = self._maps
         if addr in maps:
             for entry in maps[addr]:
-                if entry[0] >= end and entry[1] & need:
+                if entry[0] >= end and entry[1] & need == need:
                     return True
         starts = self._starts
         i = bisect_right(starts, addr) - 1
@@ -215,7 +216,7 @@ class DmaMap:
         while i >= 0:
             start = starts[i]
             for entry in self._maps[start]:
-                if entry[0] >= end and entry[1] & need:
+                if entry[0] >= end and entry[1] & need == need:
                     self._hit = (start, entry[0], entry[1])
                     return True
             if start + (1 << 20) < addr:  # nothing mapped is larger than this far back
