@@ -10,11 +10,17 @@ Contract and the ixsim differences, said out loud:
   guest memory (at most 16 KiB each, the per-descriptor limit) and maps each to-device with
   ``dma_map_single``.  Its page fragments already live in guest memory: each is mapped where
   it lies with ``skb_frag_dma_map`` (``dma_map_page``), one descriptor per 16 KiB of it, the
-  slot marked ``mapped_as_page``, exactly as Linux's ``ixgb_tx_map``.  The TSO sentinel
-  erratum applies as in Linux: the last buffer (the head's when there are no fragments, else
-  the last fragment's) is mapped 4 bytes short, and a 4-byte descriptor follows.
+  slot marked ``mapped_as_page``, exactly as Linux's ``ixgb_tx_map``.  A bounce chunk of at
+  most ``KEEP_CHUNK`` bytes stays with its ring slot after completion and is reused by the
+  slot's next packet that fits it (the chunk is ixsim's artifact, not Linux's: recycling it
+  saves an allocation and a free per packet); the DMA mapping is still made and undone per
+  packet, so the IOMMU sees exactly Linux's ``dma_map_single``/``dma_unmap_single``.  The
+  TSO sentinel erratum applies as in Linux: the last buffer (the head's when there are no
+  fragments, else the last fragment's) is mapped 4 bytes short, and a 4-byte descriptor
+  follows.
   ``clean_tx_irq`` unmaps each slot the way it was mapped (``dma_unmap_page`` or
-  ``dma_unmap_single`` plus the chunk's free) and gives the skb back.
+  ``dma_unmap_single``, and frees a chunk larger than ``KEEP_CHUNK``) and gives the skb
+  back; ``clean_tx_ring`` frees every chunk.
 * Completed packets are freed with ``dev_consume_skb_any`` (newer drivers' choice; Linux ixgb
   used ``dev_kfree_skb_any``, which counts as a drop); packets thrown away are dropped.
 * Doorbell batching: when the qdisc says more packets follow (``skb.xmit_more``) the TDT write
@@ -86,6 +92,9 @@ _CSUM_POPTS = D.TXD_POPTS_TXSM | D.TXD_POPTS_IXSM
 _ZERO4 = bytes(4)
 _DD = D.TXD_STAT_DD
 _NO_FRAGS: list[Any] = []
+# TX bounce chunks up to this size stay with their slot (a standard frame's size class):
+# the ring's worth of them is bounded (count x 2 KiB); larger ones are freed at completion.
+KEEP_CHUNK = 2048
 
 
 # -- ndo_start_xmit ----------------------------------------------------------------------------
@@ -263,7 +272,13 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
             size = length if length < MAX_DATA_PER_TXD else MAX_DATA_PER_TXD
             if mss and size == length and size > 8 and not frags:
                 size -= 4
-            buf = mem.alloc(size)
+            buf = bi.buf
+            if not buf or bi.buf_size < size:  # no chunk in the slot, or too small
+                if buf:
+                    bi.buf = 0
+                    mem.free(buf)
+                buf = mem.alloc(size)
+                bi.buf_size = mem.allocation_size(buf) or size
             o = buf - mem_base
             mem_view[o : o + size] = src[offset : offset + size]
             bi.buf = buf
@@ -397,7 +412,7 @@ def clean_tx_irq(adapter: Adapter) -> bool:
                 else:
                     unmap(bi.dma, bi.length, DMA_TO_DEVICE)
                 bi.dma = 0
-            if bi.buf:
+            if bi.buf and bi.buf_size > KEEP_CHUNK:  # a small chunk stays for the next packet
                 free(bi.buf)
                 bi.buf = 0
             skb = bi.skb
