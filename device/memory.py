@@ -67,8 +67,17 @@ class GuestMemory:
         """Allocate ``size`` bytes; the address is aligned to min(size class, page)."""
         if size <= 0:
             raise ValueError(f"allocation of {size} bytes")
-        cls = self._class_of(size)
-        free = self._free_by_class.get(cls) if cls <= _MAX_CLASS else self._free_pages.get(cls)
+        # _class_of(size), inline for the per-packet sizes (a TX bounce chunk per frame).
+        if size <= _MIN_CLASS:
+            cls = _MIN_CLASS
+            table = self._free_by_class
+        elif size <= _MAX_CLASS:
+            cls = 1 << (size - 1).bit_length()
+            table = self._free_by_class
+        else:
+            cls = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+            table = self._free_pages
+        free = table[cls] if cls in table else None
         if free:
             addr = free.pop()
         else:
@@ -82,11 +91,16 @@ class GuestMemory:
         return addr
 
     def free(self, addr: int) -> None:
-        cls = self._live.pop(addr, None)
-        if cls is None:
+        live = self._live
+        if addr not in live:
             raise ValueError(f"free of 0x{addr:x}, which is not a live allocation")
+        cls = live[addr]
+        del live[addr]
         table = self._free_by_class if cls <= _MAX_CLASS else self._free_pages
-        table.setdefault(cls, []).append(addr)
+        if cls in table:
+            table[cls].append(addr)
+        else:
+            table[cls] = [addr]
         self.frees += 1
 
     @property
@@ -140,6 +154,8 @@ class DmaMap:
         self.unmaps_total = 0
         self.map_errors = 0
 
+    # map, unmap and allows run for every buffer of every packet: dict membership tests
+    # instead of dict.get, no len(), so a call costs one bisect/insort at most.
     def map(self, addr: int, length: int, direction: int) -> int:
         """Map [addr, addr+length) for ``direction``; the bus address, or
         ``DMA_MAPPING_ERROR`` (nothing mapped) for a range outside guest RAM."""
@@ -147,11 +163,12 @@ class DmaMap:
         if addr < self.lo or end > self.hi or length < 0:
             self.map_errors += 1
             return DMA_MAPPING_ERROR
-        entries = self._maps.get(addr)
-        if entries is None:
-            self._maps[addr] = [[end, direction, 1]]
+        maps = self._maps
+        if addr not in maps:
+            maps[addr] = [[end, direction, 1]]
             insort(self._starts, addr)
         else:
+            entries = maps[addr]
             for entry in entries:
                 if entry[0] == end and entry[1] == direction:
                     entry[2] += 1
@@ -166,19 +183,21 @@ class DmaMap:
 
     def unmap(self, addr: int, length: int, direction: int) -> bool:
         """Drop one mapping; False when no such mapping exists (a driver bug)."""
-        entries = self._maps.get(addr)
-        if not entries:
+        maps = self._maps
+        if addr not in maps:
             return False
+        entries = maps[addr]
         end = addr + length
-        if len(entries) == 1:  # the common case: one buffer mapped once at this address
-            entry = entries[0]
-            if entry[0] != end or entry[1] != direction:
-                return False
+        entry = entries[0]
+        if entry[0] == end and entry[1] == direction:
+            # The common case: one buffer mapped once at this address.
             if entry[2] == 1:
                 if self._hit[0] == addr:
                     self._hit = _NO_HIT
-                del self._maps[addr]
-                del self._starts[bisect_right(self._starts, addr) - 1]
+                del entries[0]
+                if not entries:
+                    del maps[addr]
+                    del self._starts[bisect_right(self._starts, addr) - 1]
             else:
                 entry[2] -= 1
             self.live -= 1
@@ -203,7 +222,8 @@ class DmaMap:
         return False
 
     def allows(self, addr: int, length: int, need: int) -> bool:
-        """True when [addr, addr+length) lies inside one live mapping allowing ``need``.
+        """True when [addr, addr+length) lies inside one live mapping allowing ``need`` (every
+        direction bit of it: 3 asks for a mapping the device may both read and write).
 
         Checked in order of cost: the mapping the last range lookup found (a ring), a mapping
         starting exactly at ``addr`` (a buffer mapped for this transfer), then a search back
@@ -212,12 +232,12 @@ class DmaMap:
         """
         end = addr + length
         lo, hi, direction = self._hit
-        if lo <= addr and end <= hi and direction & need:
+        if lo <= addr and end <= hi and direction & need == need:
             return True
-        entries = self._maps.get(addr)
-        if entries:
-            for entry in entries:
-                if entry[0] >= end and entry[1] & need:
+        maps = self._maps
+        if addr in maps:
+            for entry in maps[addr]:
+                if entry[0] >= end and entry[1] & need == need:
                     return True
         starts = self._starts
         i = bisect_right(starts, addr) - 1
@@ -227,7 +247,7 @@ class DmaMap:
             if start < reach:
                 break
             for entry in self._maps[start]:
-                if entry[0] >= end and entry[1] & need:
+                if entry[0] >= end and entry[1] & need == need:
                     self._hit = (start, entry[0], entry[1])
                     return True
             i -= 1

@@ -278,13 +278,16 @@ class PciFunction:
         transfer (and so are not traced)."""
         return bool(self.trace_dma)
 
-    def dma_view(self, addr: int, length: int) -> memoryview | None:
+    def dma_view(self, addr: int, length: int, need: int = 1) -> memoryview | None:
         """``dma_read`` for the hot path: same checks, but None without recording a fault.
 
         On None the caller repeats the transfer with ``dma_read(addr, length, what)``, which
         fails again and records the fault with its text: faults cost, successes do not.
+        ``need`` = 3 (read and write) gives a view the device may also write through, checked
+        once for both (a descriptor read and written back: the caller's slow path repeats
+        each transfer on its own).
         """
-        if self._command & PCI_COMMAND_MASTER and self._allows(addr, length, 1):
+        if self._command & PCI_COMMAND_MASTER and self._allows(addr, length, need):
             off = addr - self._mem_base
             return self._mem_view[off : off + length]
         return None

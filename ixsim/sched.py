@@ -144,11 +144,22 @@ class Scheduler(RealtimeLoop):
         self.events_run += 1
         return True
 
+    # call_later and call_soon repeat call_at's body instead of calling it: softirqs, IRQ
+    # delivery, doorbells and timers schedule through them several times per packet.
     def call_later(self, delay: int, fn: Callable[..., Any], *args: Any) -> Handle:
-        return self.call_at(self.now + delay, fn, *args)
+        now = self.now
+        when = now + delay if delay > 0 else now
+        self._seq = seq = self._seq + 1
+        handle = Handle(when, seq, fn, args)
+        heapq.heappush(self._queue, (when, seq, handle))
+        return handle
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> Handle:
-        return self.call_at(self.now, fn, *args)
+        when = self.now
+        self._seq = seq = self._seq + 1
+        handle = Handle(when, seq, fn, args)
+        heapq.heappush(self._queue, (when, seq, handle))
+        return handle
 
     def future(self) -> Future:
         return Future(self)

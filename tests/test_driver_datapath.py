@@ -209,3 +209,39 @@ def test_interrupts_per_frame_fall_as_load_rises():
     assert medium < light / 2
     assert heavy < 0.05
     assert heavy < medium < light
+
+
+def test_tx_bounce_chunks_stay_with_their_slot_but_mappings_do_not():
+    """A standard frame's bounce chunk is reused by its slot's next packet (no allocation per
+    packet), a jumbo one is freed at completion; the to-device mapping is made and undone
+    per packet either way, so the device can never read a completed packet's chunk."""
+    w = DriverPair()
+    mem = w.a.machine.mem
+    count = w.a.adapter.tx_ring.count
+    for i in range(count):  # every slot gets its chunk once
+        w.send(w.a, w.frame(w.a, 60, seq=i))
+        if i % 64 == 63:
+            w.run("100us")
+    w.run("1ms")
+    allocs, frees, live = mem.allocs, mem.frees, mem.live_allocations
+    assert tx_mappings(w.a) == 0
+    for i in range(2 * count):
+        w.send(w.a, w.frame(w.a, 1514 if i % 2 else 60, seq=i))
+        if i % 64 == 63:
+            w.run("100us")
+    w.run("1ms")
+    assert len(w.b.frames()) == 3 * count
+    assert tx_mappings(w.a) == 0  # every chunk unmapped at completion
+    # A 1514-byte frame outgrows a 64-byte chunk once per slot: one free and one allocation
+    # each time, then the 2 KiB chunk serves both sizes.
+    assert mem.allocs - allocs == mem.frees - frees <= count
+    assert mem.live_allocations == live
+    for host in w.hosts:
+        assert dev_set_mtu(host.netdev, 9000) == 0
+    w.run("10ms")
+    allocs, frees = mem.allocs, mem.frees
+    for i in range(8):
+        w.send(w.a, w.frame(w.a, 9014, seq=i))
+    w.run("1ms")
+    assert mem.allocs - allocs == mem.frees - frees == 8  # jumbo chunks go at completion
+    w.assert_clean()

@@ -20,6 +20,7 @@ from device.ixgb import rxfilter
 from device.ixgb.rx import FETCH_RETRY_NS, RX_FIFO_BYTES
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.bus import DMA_FROM_DEVICE, DMA_TO_DEVICE
 from device.spec.timing import DELAY_UNIT_NS
 from fastpath import internet_checksum
 
@@ -690,6 +691,32 @@ def test_unmapped_buffer_is_consumed_with_rxe(rig):
     assert rig.rx_desc(1)[3:5] == (DD_EOP, D.RXD_ERR_RXE)
     assert rig.rd(R.RDH) == 3 and rig.nic.rx.dropped_dma == 1
     assert any("outside any live" in f.message for f in rig.faults)
+
+
+@pytest.mark.parametrize("direction, verb", [(DMA_TO_DEVICE, "write"), (DMA_FROM_DEVICE, "read")])
+def test_ring_mapped_one_way_faults_on_the_other(rig, direction, verb):
+    """The descriptor is read (buffer address) and written back (length, status): a ring the
+    driver mapped in one direction only faults on the other transfer, however the engine
+    batches its window checks (device/pci.py dma_view with need=3)."""
+    bufs = rig.setup_rx(16)
+    ring = rig.mem.alloc(16 * D.DESC_SIZE)
+    for i in range(16):
+        rig.mem.write(ring + i * D.DESC_SIZE, D.RX_DESC.pack(bufs[i], 0, 0, 0, 0, 0))
+    rig.slot.pci_dev.dma_map_single(ring, 16 * D.DESC_SIZE, direction)
+    rig.wr(R.RDBAL, ring & 0xFFFFFFFF)
+    rig.wr(R.RDBAH, ring >> 32)
+    rig.wr(R.RDH, 0)
+    rig.wr(R.RDT, 15)
+    dst = station(rig)
+    send(rig, seq_frame(dst, 1))
+    assert any(f"DMA {verb} of" in f.message and "outside any live" in f.message
+               for f in rig.faults)
+    if direction == DMA_TO_DEVICE:  # read: the frame lands; the write-back is refused
+        assert rig.mem.read(bufs[0], 60) == seq_frame(dst, 1)
+        assert D.RX_DESC.unpack(rig.mem.read(ring, 16))[3] == 0
+        assert rig.rd(R.RDH) == 1
+    else:  # the address cannot be fetched: nothing is written, RDH stays
+        assert rig.rd(R.RDH) == 0 and rig.nic.rx.dropped_dma == 1
 
 
 def test_strict_fault_log_leaves_state_consistent():

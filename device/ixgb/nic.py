@@ -38,6 +38,9 @@ from device.spec.timing import DELAY_UNIT_NS
 MAX_FRAME_FCS = R.MAX_JUMBO_FRAME_SIZE + 4  # the largest frame Linux programs, FCS included
 
 _NREGS = R.BAR0_SIZE // 4
+_REGISTERS = R.REGISTERS
+_ICR = R.ICR >> 2
+_IMS = R.IMS >> 2
 # What a store keeps of a write: the writable bits less the self-clearing ones.
 _STORE_MASK = {reg.offset: reg.writable & ~reg.sc for reg in R.REGISTERS.values()}
 
@@ -164,15 +167,24 @@ class IxgbNic:
         return bool(r[R.STATUS >> 2] & R.STATUS_LU and r[R.XPCSS >> 2] & R.XPCSS_ALIGN_STATUS)
 
     # -- interrupts -------------------------------------------------------------------------
+    # set_ics and _update_irq call pci.set_irq only when the level changes: set_irq does
+    # nothing on an unchanged level, and most ICR/IMS/IMC accesses leave it as it was.
     def set_ics(self, causes: int) -> None:
         """Raise interrupt causes (hardware events and ICS writes both come here)."""
         r = self.r
-        r[R.ICR >> 2] |= causes
-        self.pci.set_irq(bool(r[R.ICR >> 2] & r[R.IMS >> 2]))
+        icr = r[_ICR] | causes
+        r[_ICR] = icr
+        level = bool(icr & r[_IMS])
+        pci = self.pci
+        if level != pci.irq_level:
+            pci.set_irq(level)
 
     def _update_irq(self) -> None:
         r = self.r
-        self.pci.set_irq(bool(r[R.ICR >> 2] & r[R.IMS >> 2]))
+        level = bool(r[_ICR] & r[_IMS])
+        pci = self.pci
+        if level != pci.irq_level:
+            pci.set_irq(level)
 
     def delay_ns(self, ticks: int) -> int:
         return int(ticks * DELAY_UNIT_NS)
@@ -203,12 +215,12 @@ class IxgbNic:
             return 0xFFFFFFFF
         if self.inject.surprise_removal:
             return 0xFFFFFFFF
-        reg = R.REGISTERS.get(offset)
-        if reg is None:
+        # Membership tests, not dict.get: a register access is then no call but its handler's.
+        if offset not in _REGISTERS:
             self.fault(f"0x{offset:05x}", offset, "read of an unimplemented register")
             return 0
-        handler = self._reads.get(offset)
-        value = handler(offset) if handler is not None else self.r[offset >> 2]
+        reads = self._reads
+        value = reads[offset](offset) if offset in reads else self.r[offset >> 2]
         if self.trace_mmio:
             for fn in self.trace_mmio:
                 fn("r", offset, value, value)
@@ -226,10 +238,10 @@ class IxgbNic:
         if offset & 3 or not 0 <= offset < R.BAR0_SIZE:
             self.fault("BAR0", offset, f"unaligned or out-of-range MMIO write at 0x{offset:05x}")
             return
-        reg = R.REGISTERS.get(offset)
-        if reg is None:
+        if offset not in _REGISTERS:
             self.fault(f"0x{offset:05x}", value, "write to an unimplemented register")
             return
+        reg = _REGISTERS[offset]
         old = self.r[offset >> 2]
         access = reg.access
         if access == R.RO or access == R.RC:
@@ -245,9 +257,9 @@ class IxgbNic:
                     f"write sets read-only bits 0x{ro_set:08x} (writable mask "
                     f"0x{reg.writable:08x}); those bits were ignored",
                 )
-        handler = self._writes.get(offset)
-        if handler is not None:
-            handler(offset, value)
+        writes = self._writes
+        if offset in writes:
+            writes[offset](offset, value)
         else:
             mask = _STORE_MASK[offset]
             self.r[offset >> 2] = (old & ~mask) | (value & mask)

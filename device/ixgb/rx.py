@@ -84,6 +84,7 @@ from device.ixgb.rxcsum import rx_checksum
 from device.ixgb.rxfilter import INEXACT, RxFilter
 from device.spec import desc as D
 from device.spec import regs as R
+from device.spec.bus import DMA_FROM_DEVICE, DMA_TO_DEVICE
 from device.spec.mac import RX_FIFO_BYTES
 from device.trace import PendingEvent
 
@@ -145,7 +146,11 @@ _U64_UNPACK = _U64.unpack
 _FCS = struct.Struct("<I")
 _WB = D.RX_WB
 _WB_PACK = _WB.pack
+_WB_PACK_INTO = _WB.pack_into
+_DMA_RW = DMA_TO_DEVICE | DMA_FROM_DEVICE  # the device reads and writes it
+_U64_UNPACK_FROM = _U64.unpack_from
 _WB_OFF = D.RX_WB_OFFSET
+_DESC_SIZE = _WB_OFF + _WB.size  # one receive descriptor: buffer address, then write-back
 _MASK32 = 0xFFFFFFFF
 
 # One prepared frame in the packet buffer: (data to DMA, status, errors, special, kind,
@@ -411,17 +416,21 @@ class RxEngine:
         daddr = (r[_RDBAL] | (r[_RDBAH] << 32)) + (head << 4)
         # Unobserved, the transfers go through dma_view/dma_store (no per-frame "RX desc n"
         # text); a refused one is repeated through dma_read/dma_write to record the fault.
-        fast = not pci.dma_observed()
-        raw = pci.dma_view(daddr, 8) if fast else None
+        fast = not pci.trace_dma  # not pci.dma_observed(), inline: once per frame
+        # The descriptor is read (buffer address) and written back (length, status): one
+        # window check for both.  Refused, each transfer is repeated alone below.
+        desc = pci.dma_view(daddr, _DESC_SIZE, _DMA_RW) if fast else None
         gen = self._gen
-        if raw is None:
+        if desc is None:
             raw = pci.dma_read(daddr, 8, f"RX desc {head}")
             if self._gen != gen:
                 return True  # a dma subscriber reset the device: nothing more to do
             if raw is None:
                 self.dropped_dma += 1  # the fault is recorded; RDH cannot honestly move
                 return True
-        buf = _U64_UNPACK(raw)[0]
+            buf = _U64_UNPACK(raw)[0]
+        else:
+            buf = _U64_UNPACK_FROM(desc)[0]
         data, status, errors, special, kind, wire, frame = entry
         if not buf:
             ok = False
@@ -430,16 +439,23 @@ class RxEngine:
         else:
             ok = pci.dma_write(buf, data, f"RX buffer {head}")
             if self._gen != gen:
-                return True
-        if ok:
-            wb = _WB_PACK(len(data), 0, status, errors, special)
+                return True  # a dma subscriber reset the device: nothing more to do
+        if desc is not None:
+            if ok:
+                _WB_PACK_INTO(desc, _WB_OFF, len(data), 0, status, errors, special)
+            else:
+                self.dropped_dma += 1
+                _WB_PACK_INTO(desc, _WB_OFF, 0, 0, _DD_EOP, D.RXD_ERR_RXE, 0)
         else:
-            self.dropped_dma += 1
-            wb = _WB_PACK(0, 0, _DD_EOP, D.RXD_ERR_RXE, 0)
-        if not (fast and pci.dma_store(daddr + _WB_OFF, wb)):
-            pci.dma_write(daddr + _WB_OFF, wb, f"RX desc {head}")
-            if self._gen != gen:
-                return True
+            if ok:
+                wb = _WB_PACK(len(data), 0, status, errors, special)
+            else:
+                self.dropped_dma += 1
+                wb = _WB_PACK(0, 0, _DD_EOP, D.RXD_ERR_RXE, 0)
+            if not (fast and pci.dma_store(daddr + _WB_OFF, wb)):
+                pci.dma_write(daddr + _WB_OFF, wb, f"RX desc {head}")
+                if self._gen != gen:
+                    return True
         index = head
         head += 1
         if head == count:

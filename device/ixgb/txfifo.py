@@ -375,7 +375,7 @@ class TxFifo:
         """Set DD in the status byte of each RS descriptor of a finished packet."""
         pci = self.nic.pci
         dma_write = pci.dma_write
-        dma_store = None if pci.dma_observed() else pci.dma_store
+        dma_store = None if pci.trace_dma else pci.dma_store  # pci.dma_observed(), inline
         for index, status, _ide in wb:
             addr = base + (index << 4) + _STATUS_OFFSET
             if dma_store is None or not dma_store(addr, _DD_BYTES[status]):

@@ -22,7 +22,7 @@ from typing import Any
 from device.spec import regs as R
 from device.spec.bus import IoMem, PciDevice
 from device.spec.eeprom import EEPROM_WORDS
-from stack.core import netdev_printk
+from stack.core import netdev_get_tx_queue, netdev_printk
 from stack.core.units import NS_PER_S
 
 # Ring sizes (ixgb.h, ixgb_param.c).  Spec: docs/hardware.md §1.6.
@@ -89,16 +89,20 @@ class Buffer:
     """One ring slot's software state (Linux's ``struct ixgb_buffer``).
 
     ``buf`` is the guest-memory buffer behind the slot (TX bounce chunk or RX buffer), ``dma``
-    its live mapping, ``length`` the mapped length.  ``skb`` is set on the last descriptor of
-    a transmitted packet; ``next_to_watch`` on its first names that last descriptor.
+    its live mapping, ``length`` the mapped length; ``buf_size`` a TX chunk's capacity (its
+    allocation's size class), which the slot's next packets reuse while they fit.  ``skb`` is
+    set on the last descriptor of a transmitted packet; ``next_to_watch`` on its first names
+    that last descriptor.
     """
 
-    __slots__ = ("skb", "dma", "buf", "time_stamp", "length", "next_to_watch", "mapped_as_page")
+    __slots__ = ("skb", "dma", "buf", "buf_size", "time_stamp", "length", "next_to_watch",
+                 "mapped_as_page")
 
     def __init__(self) -> None:
         self.skb: Any = None
         self.dma = 0
         self.buf = 0
+        self.buf_size = 0
         self.time_stamp = 0
         self.length = 0
         self.next_to_watch = 0
@@ -222,6 +226,9 @@ class Adapter:
         self.copybreak = 256
         self.tx_ring = DescRing(DEFAULT_TXD)
         self.rx_ring = DescRing(DEFAULT_RXD)
+        # netdev_get_tx_queue(netdev, 0), looked up once: the device's one TX queue lives as
+        # long as the netdev (xmit_frame and clean_tx_irq use it per packet).
+        self.txq: Any = netdev_get_tx_queue(netdev, 0)
         self.napi: Any = None
         self.watchdog_timer: Any = None
         self.tx_timeout_task: Any = None

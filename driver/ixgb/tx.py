@@ -10,11 +10,17 @@ Contract and the ixsim differences, said out loud:
   guest memory (at most 16 KiB each, the per-descriptor limit) and maps each to-device with
   ``dma_map_single``.  Its page fragments already live in guest memory: each is mapped where
   it lies with ``skb_frag_dma_map`` (``dma_map_page``), one descriptor per 16 KiB of it, the
-  slot marked ``mapped_as_page``, exactly as Linux's ``ixgb_tx_map``.  The TSO sentinel
-  erratum applies as in Linux: the last buffer (the head's when there are no fragments, else
-  the last fragment's) is mapped 4 bytes short, and a 4-byte descriptor follows.
+  slot marked ``mapped_as_page``, exactly as Linux's ``ixgb_tx_map``.  A bounce chunk of at
+  most ``KEEP_CHUNK`` bytes stays with its ring slot after completion and is reused by the
+  slot's next packet that fits it (the chunk is ixsim's artifact, not Linux's: recycling it
+  saves an allocation and a free per packet); the DMA mapping is still made and undone per
+  packet, so the IOMMU sees exactly Linux's ``dma_map_single``/``dma_unmap_single``.  The
+  TSO sentinel erratum applies as in Linux: the last buffer (the head's when there are no
+  fragments, else the last fragment's) is mapped 4 bytes short, and a 4-byte descriptor
+  follows.
   ``clean_tx_irq`` unmaps each slot the way it was mapped (``dma_unmap_page`` or
-  ``dma_unmap_single`` plus the chunk's free) and gives the skb back.
+  ``dma_unmap_single``, and frees a chunk larger than ``KEEP_CHUNK``) and gives the skb
+  back; ``clean_tx_ring`` frees every chunk.
 * Completed packets are freed with ``dev_consume_skb_any`` (newer drivers' choice; Linux ixgb
   used ``dev_kfree_skb_any``, which counts as a drop); packets thrown away are dropped.
 * Doorbell batching: when the qdisc says more packets follow (``skb.xmit_more``) the TDT write
@@ -36,7 +42,7 @@ from typing import Any
 from device.spec import desc as D
 from device.spec import regs as R
 from device.spec.bus import DMA_MAPPING_ERROR, DMA_TO_DEVICE
-from driver.ixgb.adapter import HZ_NS, Adapter, Buffer, DescRing, desc_unused
+from driver.ixgb.adapter import DOWN, HZ_NS, Adapter, Buffer, DescRing, desc_unused
 from fastpath import csum_partial
 from stack.core import (
     CHECKSUM_PARTIAL,
@@ -46,7 +52,6 @@ from stack.core import (
     SKB_GSO_TCPV6,
     dev_consume_skb_any,
     dev_kfree_skb_any,
-    netdev_get_tx_queue,
     netdev_tx_completed_queue,
     netdev_tx_sent_queue,
     netif_carrier_ok,
@@ -88,6 +93,9 @@ _CSUM_POPTS = D.TXD_POPTS_TXSM | D.TXD_POPTS_IXSM
 _ZERO4 = bytes(4)
 _DD = D.TXD_STAT_DD
 _NO_FRAGS: list[Any] = []
+# TX bounce chunks up to this size stay with their slot (a standard frame's size class):
+# the ring's worth of them is bounded (count x 2 KiB); larger ones are freed at completion.
+KEEP_CHUNK = 2048
 
 
 # -- ndo_start_xmit ----------------------------------------------------------------------------
@@ -105,7 +113,8 @@ def xmit_frame(skb: Any, netdev: Any) -> int:
     """Queue one packet on the TX ring; NETDEV_TX_BUSY when the ring is short of room."""
     adapter: Adapter = netdev.priv
     ring = adapter.tx_ring
-    if adapter.down or skb.len <= 0:
+    nbytes = skb.tail - skb.data + skb.data_len  # skb.len, without the property call
+    if DOWN in adapter.flags or nbytes <= 0:  # adapter.down, inline: once per packet
         dev_kfree_skb_any(skb)
         return NETDEV_TX_OK
     # desc_unused() and the calls below are spelled out inline where they are a test that
@@ -131,11 +140,10 @@ def xmit_frame(skb: Any, netdev: Any) -> int:
     elif skb.ip_summed == CHECKSUM_PARTIAL and tx_csum(adapter, skb):
         tx_flags |= TX_FLAGS_CSUM
     more = skb.xmit_more
-    nbytes = skb.len
     count = tx_map(adapter, skb, first)
     if count:
         tx_queue(adapter, count, vlan_id, tx_flags)
-        txq = netdev_get_tx_queue(netdev, 0)
+        txq = adapter.txq
         netdev_tx_sent_queue(txq, nbytes)
         ntc = ring.next_to_clean
         ntu = ring.next_to_use
@@ -257,6 +265,8 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
     count_max = ring.count
     buffer_info = ring.buffer_info
     mem = adapter.mem
+    mem_view = mem.view  # the CPU's view: the copy into the chunk is one slice assignment
+    mem_base = mem.base
     pdev = adapter.pdev
     map_single = pdev.dma_map_single
     src = memoryview(skb.head)
@@ -273,11 +283,18 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
             size = length if length < MAX_DATA_PER_TXD else MAX_DATA_PER_TXD
             if mss and size == length and size > 8 and not frags:
                 size -= 4
-            buf = mem.alloc(size)
-            mem.write(buf, src[offset : offset + size])
+            buf = bi.buf
+            if not buf or bi.buf_size < size:  # no chunk in the slot, or too small
+                if buf:
+                    bi.buf = 0
+                    mem.free(buf)
+                buf = mem.alloc(size)
+                bi.buf_size = mem.allocation_size(buf) or size
+            o = buf - mem_base
+            mem_view[o : o + size] = src[offset : offset + size]
+            bi.buf = buf  # the chunk stays with its slot, mapped or not
             dma = map_single(buf, size, DMA_TO_DEVICE)
             if dma == DMA_MAPPING_ERROR:  # dma_mapping_error()
-                mem.free(buf)
                 raise MemoryError("dma_map_single failed")
             bi.buf = buf
             bi.length = size
@@ -413,13 +430,13 @@ def clean_tx_irq(adapter: Adapter) -> bool:
                 else:
                     unmap(bi.dma, bi.length, DMA_TO_DEVICE)
                 bi.dma = 0
-            if bi.buf:
+            if bi.buf and bi.buf_size > KEEP_CHUNK:  # a small chunk stays for the next packet
                 free(bi.buf)
                 bi.buf = 0
             skb = bi.skb
             if skb is not None:
                 pkts += 1
-                nbytes += skb.len
+                nbytes += skb.tail - skb.data + skb.data_len  # skb.len
                 dev_consume_skb_any(skb)  # its destructor runs now, at completion
                 bi.skb = None
             bi.time_stamp = 0
@@ -431,7 +448,7 @@ def clean_tx_irq(adapter: Adapter) -> bool:
         eop = buffer_info[i].next_to_watch
     ring.next_to_clean = i
     if nbytes:
-        netdev_tx_completed_queue(netdev_get_tx_queue(netdev, 0), pkts, nbytes)
+        netdev_tx_completed_queue(adapter.txq, pkts, nbytes)
 
     if cleaned and netif_carrier_ok(netdev) and desc_unused(ring) >= DESC_NEEDED:
         if netif_queue_stopped(netdev) and not adapter.down:

@@ -137,9 +137,10 @@ def netif_receive_skb(skb: SkBuff) -> int:
             skb.pkt_type = PACKET_OTHERHOST  # no VLAN device claims it
         skb.vlan_present = False
     handled = False
-    handlers = kernel.ptype_base.get(skb.protocol)
-    if handlers:
-        for pt in handlers:
+    ptype_base = kernel.ptype_base
+    proto = skb.protocol
+    if proto in ptype_base:  # not .get(): a membership test is no call (once per frame)
+        for pt in ptype_base[proto]:
             if pt.dev is None or pt.dev is dev:
                 if pt_prev is not None:
                     skb.users += 1
@@ -154,6 +155,8 @@ def netif_receive_skb(skb: SkBuff) -> int:
     ret = pt_prev.func(skb, dev, pt_prev, dev)
     if not handled:
         return NET_RX_DROP
+    if type(ret) is int:  # the common case, without an isinstance call
+        return ret
     return ret if isinstance(ret, int) else NET_RX_SUCCESS
 
 

@@ -25,7 +25,7 @@ import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stack.core.dql import DQL_MAX_LIMIT, Dql
+from stack.core.dql import DQL_MAX_LIMIT, DQL_MAX_OBJECT, Dql
 from stack.core.etherdevice import (
     ARPHRD_ETHER,
     BROADCAST_ADDR,
@@ -577,8 +577,12 @@ def netdev_tx_sent_queue(txq: NetdevQueue, nbytes: int) -> None:
     """The driver handed ``nbytes`` to the hardware; stop the queue (STACK_XOFF) when that
     takes it over its byte limit.  Linux's ``netdev_tx_sent_queue``."""
     dql = txq.dql
-    dql.queued(nbytes)
-    if dql.adj_limit - dql.num_queued < 0:
+    # dql.queued(nbytes), inline: this runs once per packet.
+    if nbytes > DQL_MAX_OBJECT:
+        raise ValueError(f"dql_queued: {nbytes} bytes exceed DQL_MAX_OBJECT")
+    dql.last_obj_cnt = nbytes
+    queued = dql.num_queued = dql.num_queued + nbytes
+    if dql.adj_limit - queued < 0:
         txq.stack_xoff = True  # a completion always follows: the watchdog is not armed
 
 

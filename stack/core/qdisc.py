@@ -353,7 +353,9 @@ def dev_queue_xmit(skb: SkBuff) -> int:
             if seg.dev is None:
                 seg.dev = dev
             rc = q.enqueue(seg) or rc
-    qdisc_run(q)
+    txq = dev._tx[0]
+    if not (q.running or txq.stopped or txq.stack_xoff):  # else qdisc_run would do nothing
+        qdisc_run(q)
     return rc
 
 

@@ -169,12 +169,14 @@ class SkBuff:
         "mac_header", "network_header", "transport_header",
     )  # fmt: skip
 
-    def __init__(self, kernel: Kernel, head: bytearray, shinfo: SkbSharedInfo | None = None):
+    def __init__(self, kernel: Kernel, head: bytearray, shinfo: SkbSharedInfo | None = None,
+                 end: int = -1):
+        # ``end``: len(head) when the caller knows it (the allocators do; saves a call per skb).
         self.kernel = kernel
         self.head = head
         self.data = 0
         self.tail = 0
-        self.end = len(head)
+        self.end = end if end >= 0 else len(head)
         self.data_len = 0  # bytes in page fragments (0: a linear skb)
         self.shinfo = shinfo if shinfo is not None else SkbSharedInfo()
         self.users = 1
@@ -539,8 +541,7 @@ class SkBuff:
         """skb_clone: a new skb over the same bytes (``dataref`` goes up)."""
         shinfo = self.shinfo
         shinfo.dataref += 1
-        n = SkBuff(self.kernel, self.head, shinfo)
-        n.end = self.end
+        n = SkBuff(self.kernel, self.head, shinfo, self.end)
         n.truesize = self.truesize
         self._copy_header(n)
         return n
@@ -632,19 +633,21 @@ class SkBuff:
 # -- allocation -------------------------------------------------------------------------------
 def alloc_skb(kernel: Kernel, size: int) -> SkBuff:
     """An empty skb with room for ``size`` bytes and no headroom."""
-    return SkBuff(kernel, bytearray(size))
+    return SkBuff(kernel, bytearray(size), None, size)
 
 
 def netdev_alloc_skb(dev: NetDevice, size: int) -> SkBuff:
     """An RX skb for ``dev``: ``size`` bytes of room after NET_SKB_PAD of headroom."""
-    skb = SkBuff(dev.kernel, bytearray(size + NET_SKB_PAD))
+    size += NET_SKB_PAD
+    skb = SkBuff(dev.kernel, bytearray(size), None, size)
     skb.data = skb.tail = NET_SKB_PAD
     skb.dev = dev
     return skb
 
 
 def netdev_alloc_skb_ip_align(dev: NetDevice, size: int) -> SkBuff:
-    skb = SkBuff(dev.kernel, bytearray(size + NET_SKB_PAD + NET_IP_ALIGN))
+    size += NET_SKB_PAD + NET_IP_ALIGN
+    skb = SkBuff(dev.kernel, bytearray(size), None, size)
     skb.data = skb.tail = NET_SKB_PAD + NET_IP_ALIGN
     skb.dev = dev
     return skb
