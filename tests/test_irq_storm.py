@@ -125,6 +125,19 @@ def test_surprise_removal_the_driver_detaches_returns_irq_none_and_rearms_nothin
     _assert_world_keeps_running(w, c, d)
 
 
+def test_surprise_removal_with_no_interrupt_pending_is_found_by_the_watchdog():
+    w, a, _b, c, d = _world()
+    slot = a.nics[0]
+    netdev = a.eth0
+    delivered = slot.pci.irq_delivered
+    slot.nic.inject.surprise_removal = True
+    w.run_for("2100ms")  # one watchdog period (2 s): STATUS reads all-ones
+    assert "Adapter removed" in [rec.msg.split(": ")[-1] for rec in a.kernel.dmesg]
+    assert not netif_device_present(netdev) and not netif_carrier_ok(netdev)
+    assert slot.pci.irq_delivered - delivered <= 2 and not slot.pci.irq_disabled
+    _assert_world_keeps_running(w, c, d)
+
+
 def test_surprise_removal_with_a_handler_that_trusts_all_ones_is_a_storm_fault():
     """Linux's own ixgb_intr: any non-zero ICR is ours, IRQ_HANDLED.  ICR reads all-ones and
     never clears, so the line stays high: a handled storm, stopped by the rate limit."""
