@@ -12,7 +12,17 @@ names) are declared here, for both faces.
 Interrupts are delivered as scheduled events (never a nested call from inside a register
 write).  With INTx (the default) they are level-triggered: while the line is high and a
 handler is installed, the handler runs again after each return, like a shared INTx line that
-stays asserted.  With MSI enabled (the capability below, turned on by the kernel face's
+stays asserted.  Each delivery costs the CPU :data:`~device.spec.bus.IRQ_LATENCY_NS` (entry,
+exit, the handler's bus reads; the handler itself runs in zero virtual time), so the next
+delivery of the line comes no sooner than that after the previous one: a line asserted
+after a quiet spell is delivered at once (the delay from a cause to the interrupt is the
+device's moderation timers'), one that stays or comes back asserted waits, and virtual time
+moves on under any storm.  Two limits stop a storm: ``SPURIOUS_LIMIT`` unhandled deliveries
+in a row ("nobody cared", Linux's ``note_interrupt``), and for handled ones a per-line rate
+limit Linux does not have (``IRQ_STORM_COUNT`` within ``IRQ_STORM_WINDOW_NS``); either
+disables the line with a device fault naming the IRQ (``request_irq`` enables it again).
+
+With MSI enabled (the capability below, turned on by the kernel face's
 :meth:`device.pcidev.PciDev.enable_msi`, Linux's ``pci_enable_msi``) they are edge-triggered
 messages: each rising edge of the device's interrupt condition (ICR & IMS != 0) is one
 bus-master write of the capability's Message Data to its Message Address, seen on the ``dma``
@@ -43,7 +53,11 @@ from device.faults import FaultLog
 from device.memory import DmaMap, GuestMemory
 from device.spec.bus import (
     DIR_NAMES,
+    IRQ_LATENCY_NS,
     IRQ_NONE,
+    IRQ_STORM_COUNT,
+    IRQ_STORM_WINDOW_NS,
+    SPURIOUS_LIMIT,
     IrqHandler,
 )
 from device.trace import PendingEvent
@@ -86,9 +100,6 @@ MSI_ADDRESS_WINDOW = 0x100000
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-
-# Linux disables an IRQ nobody handles ("nobody cared"); we do the same, sooner.
-SPURIOUS_LIMIT = 1000
 
 
 class Bar0Device(Protocol):
@@ -171,6 +182,10 @@ class PciFunction:
         self.irq_unhandled = 0
         self._irq_unhandled_run = 0
         self.irq_disabled = False
+        self._irq_next = 0  # the earliest next delivery: the last one + IRQ_LATENCY_NS
+        self._storm_start = 0  # the time of the first delivery of the current storm window
+        self._storm_count = 0
+        self.irq_storms = 0
         # Tracepoints (device/trace.py): subscribers, called in declared field order.
         self.trace_dma: list[Callable[[str, int, int, str, bool], None]] = []
         self.trace_irq: list[Callable[[bool], None]] = []
@@ -365,8 +380,8 @@ class PciFunction:
         if self.trace_msi:
             for fn in self.trace_msi:
                 fn(addr, data)
-        if self._irq_event is None and self._irq_handler is not None:
-            self._irq_event = self.sched.call_soon(self._deliver_msi)
+        if self._irq_event is None and self._irq_handler is not None and not self.irq_disabled:
+            self._irq_event = self.sched.call_at(self._irq_next, self._deliver_msi)
 
     def _deliver_msi(self) -> None:
         self._irq_event = None
@@ -374,11 +389,36 @@ class PciFunction:
         if handler is None or self.irq_disabled or not self.msi_enabled:
             return
         self.irq_delivered += 1
+        self._irq_next = self.sched.now + IRQ_LATENCY_NS
         if self.trace_irq_deliver:
             for fn in self.trace_irq_deliver:
                 fn(self.msi_irq)
         if handler(self.msi_irq) == IRQ_NONE:
             self.irq_unhandled += 1
+        self._irq_accounting(self.msi_irq)
+
+    def _irq_accounting(self, irq: int) -> None:
+        """After a delivery (whose start set ``_irq_next``): the storm limit
+        (device/spec/bus.py).  IRQ_STORM_COUNT deliveries within IRQ_STORM_WINDOW_NS disable
+        the line with a fault naming the IRQ and the rate, as ``note_interrupt`` disables an
+        unhandled one; ``request_irq`` enables it again."""
+        now = self.sched.now
+        count = self._storm_count
+        if not count or now - self._storm_start >= IRQ_STORM_WINDOW_NS:
+            self._storm_start = now
+            count = 0
+        count += 1
+        if count >= IRQ_STORM_COUNT:
+            span = now - self._storm_start
+            rate = count * 1_000_000_000 // max(span, 1)
+            limit = IRQ_STORM_COUNT * 1_000_000_000 // IRQ_STORM_WINDOW_NS
+            self.irq_disabled = True
+            self.irq_storms += 1
+            self._fault("IRQ", irq, f"irq {irq}: interrupt storm, {count} deliveries in "
+                        f"{span / 1e6:.3f} ms ({rate}/s, above the limit of {limit}/s): "
+                        "IRQ disabled")
+            count = 0
+        self._storm_count = count
 
     def pending_events(self) -> list[PendingEvent]:
         """The scheduled interrupt delivery, if any (device/trace.py)."""
@@ -396,7 +436,8 @@ class PciFunction:
             and not self._command & PCI_COMMAND_INTX_DISABLE
             and self._irq_event is None
         ):
-            self._irq_event = self.sched.call_soon(self._deliver_irq)
+            # call_at clamps to now: a line quiet for IRQ_LATENCY_NS is delivered at once
+            self._irq_event = self.sched.call_at(self._irq_next, self._deliver_irq)
 
     def _deliver_irq(self) -> None:
         self._irq_event = None
@@ -406,6 +447,7 @@ class PciFunction:
         if self._command & PCI_COMMAND_INTX_DISABLE or self.msi_enabled:
             return
         self.irq_delivered += 1
+        self._irq_next = self.sched.now + IRQ_LATENCY_NS
         if self.trace_irq_deliver:
             for fn in self.trace_irq_deliver:
                 fn(self.irq)
@@ -416,11 +458,13 @@ class PciFunction:
             if self._irq_unhandled_run >= SPURIOUS_LIMIT:
                 self.irq_disabled = True
                 self._fault(
-                    "IRQ", self.irq, "nobody cared: interrupt line stuck high, IRQ disabled"
+                    "IRQ", self.irq, f"irq {self.irq}: nobody cared: interrupt line stuck "
+                    f"high, {self._irq_unhandled_run} unhandled deliveries, IRQ disabled"
                 )
                 return
         else:
             self._irq_unhandled_run = 0
+        self._irq_accounting(self.irq)
         self._update_irq_delivery()  # still asserted: deliver again (level semantics)
 
     # -- errors and hot-plug ----------------------------------------------------------------

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from device.faults import DeviceFaultError
 from device.pci import PCI_COMMAND, PCI_COMMAND_MASTER
 from device.spec import regs as R
-from device.spec.bus import IRQ_HANDLED
+from device.spec.bus import IRQ_HANDLED, IRQ_LATENCY_NS, SPURIOUS_LIMIT
 from firmware import default_words
 
 
@@ -87,7 +87,10 @@ def test_irq_is_delivered_as_an_event_and_redelivered_while_level_high():
     rig.wr(R.ICS, R.INT_TXDW)
     assert calls == []  # never a nested call from inside the register write
     rig.run("1us")
+    assert len(calls) == 1  # delivered at once; still asserted, the next waits for the CPU
+    rig.run(IRQ_LATENCY_NS)
     assert len(calls) == 2
+    assert calls[1] - calls[0] == IRQ_LATENCY_NS  # re-delivery costs the interrupt latency
     assert not rig.slot.pci.irq_level
 
 
@@ -96,8 +99,12 @@ def test_stuck_irq_nobody_cared():
     rig.slot.pci_dev.request_irq(lambda irq: 0)
     rig.wr(R.IMS, R.INT_LSC)
     rig.wr(R.ICS, R.INT_LSC)
+    # each unhandled re-delivery costs IRQ_LATENCY_NS: SPURIOUS_LIMIT of them take 2 ms
+    rig.run((SPURIOUS_LIMIT - 1) * IRQ_LATENCY_NS - 1)
+    assert not rig.slot.pci.irq_disabled
     rig.run("1ms")
     assert rig.slot.pci.irq_disabled
+    assert rig.slot.pci.irq_unhandled == SPURIOUS_LIMIT
     assert "nobody cared" in rig.faults.faults[-1].message
 
 

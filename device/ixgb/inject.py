@@ -48,7 +48,10 @@ class Injection:
     link_misaligned: bool = False
     """Link comes up at the PHY but XAUI lanes never align: STATUS.LU stays clear."""
     surprise_removal: bool = False
-    """The device is gone from the bus: every MMIO read returns 0xFFFFFFFF."""
+    """The device is gone from the bus: every MMIO read returns 0xFFFFFFFF (ICR included, so
+    a pending cause is never acknowledged and the line stays as it was).  Nobody tells the
+    kernel: a driver must notice the all-ones reads (ixgb: ``intr.check_remove``) or its
+    handler storms until the IRQ core disables the line (device/pci.py)."""
     armed: bool = field(default=False, init=False, repr=False, compare=False)
     """Derived: some knob is set (the engines' one test on the hot path)."""
 

@@ -55,6 +55,7 @@ VLAN_N_VID = 4096
 
 # adapter->flags bits
 DOWN = 0
+REMOVED = 1  # the device is gone from the bus (ixgbe's hw_addr == NULL): no MMIO any more
 
 # Flow control types (ixgb_hw.h ixgb_fc_type).
 FC_NONE = 0
@@ -232,6 +233,7 @@ class Adapter:
         self.napi: Any = None
         self.watchdog_timer: Any = None
         self.tx_timeout_task: Any = None
+        self.remove_task: Any = None  # takes the interface down once the device is gone
         self.detect_tx_hung = False
         self.have_msi = False
         self.irq_requested = False

@@ -51,6 +51,7 @@ from driver.ixgb.adapter import (
     MAX_ENET_FRAME_SIZE_WITHOUT_FCS,
     MAX_JUMBO_FRAME_SIZE,
     MAX_NUM_MULTICAST_ADDRESSES,
+    REMOVED,
     RXBUFFER_2048,
     RXBUFFER_4096,
     RXBUFFER_8192,
@@ -187,6 +188,8 @@ def probe(
                                    f"ixgb {pdev.name} watchdog")
     adapter.tx_timeout_task = Work(kernel, lambda w: tx_timeout_task(adapter, w),
                                    f"ixgb {pdev.name} tx_timeout_task")
+    adapter.remove_task = Work(kernel, lambda w: removed_task(adapter, w),
+                               f"ixgb {pdev.name} remove_task")
     netdev.name = "eth%d"
     err = register_netdev(netdev)
     if err:
@@ -206,6 +209,7 @@ def remove(netdev: NetDevice) -> None:
     """Undo probe: the device is closed (if open), unregistered and disabled."""
     adapter: Adapter = netdev.priv
     cancel_work_sync(adapter.tx_timeout_task)
+    cancel_work_sync(adapter.remove_task)
     unregister_netdev(netdev)
     adapter.watchdog_timer.del_timer()
     free_netdev(netdev)
@@ -332,7 +336,10 @@ def down(adapter: Adapter, kill_watchdog: bool) -> None:
 
 
 def reset(adapter: Adapter) -> None:
-    """adapter_stop + init_hw, then the frame size (and JFE) again.  Spec: §2.2."""
+    """adapter_stop + init_hw, then the frame size (and JFE) again.  Spec: §2.2.  Nothing
+    once the device is gone (``ixgbe_reset``'s ``ixgbe_removed`` check)."""
+    if REMOVED in adapter.flags:
+        return
     h = adapter.hw
     hw.adapter_stop(h)
     if not hw.init_hw(h):
@@ -610,6 +617,18 @@ def tx_timeout_task(adapter: Adapter, work: Any = None) -> None:
     adapter.tx_timeout_count += 1
     down(adapter, True)
     up(adapter)
+
+
+def removed_task(adapter: Adapter, work: Any = None) -> None:
+    """The device is gone (intr.remove_adapter): detach and bring the interface down, as
+    ixgbe's service task does when ``ixgbe_removed``; ``down`` frees the IRQ, and its
+    register accesses go nowhere.  The PCI core's remove (pciehp) may follow."""
+    netdev = adapter.netdev
+    netif_device_detach(netdev)
+    netif_carrier_off(netdev)
+    if netif_running(netdev) and not adapter.down:
+        down(adapter, True)
+    adapter.watchdog_timer.del_timer()
 
 
 # -- PCI error recovery (called by the PCI core, device/pcierr.py) ------------------------------

@@ -8,7 +8,8 @@ XPCSS.ALIGN_STATUS, with a link reset when either is missing), forces the reset 
 bad link, reports carrier changes with Linux's "NIC Link is Up 10 Gbps Full Duplex, Flow
 Control: ..." line, folds the hardware counters in, schedules the reset task when the link
 is gone with TX work stranded, arms the TX hang check and raises ICS = TXDW so one clean-up
-pass runs.
+pass runs.  A STATUS that reads all-ones first goes to the removed-device check of
+:mod:`driver.ixgb.intr` (a card can vanish while no interrupt is pending).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from device.spec import regs as R
 from driver.ixgb import hw as hwmod
 from driver.ixgb.adapter import FC_NAMES, HZ_NS, Adapter, desc_unused
+from driver.ixgb.intr import IXGB_FAILED_READ_REG, check_remove
 from stack.core import (
     IFF_ALLMULTI,
     IFF_PROMISC,
@@ -45,6 +47,8 @@ def watchdog(adapter: Adapter, timer: Any = None) -> None:
     netdev = adapter.netdev
     hw = adapter.hw
     txdr = adapter.tx_ring
+    if hw.read32(R.STATUS) == IXGB_FAILED_READ_REG and check_remove(adapter):
+        return  # the device is gone (igb_watchdog's reads find it as igb_rd32 does)
     hwmod.check_for_link(hw)
     if hwmod.check_for_bad_link(hw):
         netif_stop_queue(netdev)  # force the reset path

@@ -73,13 +73,28 @@ ICMP_PARAMETERPROB = 12
 ICMP_FRAG_NEEDED = 4
 # icmp_err_convert[] (net/ipv4/icmp.c): code -> (errno, fatal)
 ICMP_UNREACH_ERR = (
-    (errno.ENETUNREACH, True), (errno.EHOSTUNREACH, True), (errno.ENOPROTOOPT, True),
-    (errno.ECONNREFUSED, True), (errno.EMSGSIZE, False), (errno.EOPNOTSUPP, False),
-    (errno.ENETUNREACH, True), (errno.EHOSTDOWN, True), (errno.ENONET, True),
-    (errno.ENETUNREACH, True), (errno.EHOSTUNREACH, True), (errno.ENETUNREACH, True),
-    (errno.EHOSTUNREACH, True), (errno.EHOSTUNREACH, True), (errno.EHOSTUNREACH, True),
+    (errno.ENETUNREACH, True),
+    (errno.EHOSTUNREACH, True),
+    (errno.ENOPROTOOPT, True),
+    (errno.ECONNREFUSED, True),
+    (errno.EMSGSIZE, False),
+    (errno.EOPNOTSUPP, False),
+    (errno.ENETUNREACH, True),
+    (errno.EHOSTDOWN, True),
+    (errno.ENONET, True),
+    (errno.ENETUNREACH, True),
+    (errno.EHOSTUNREACH, True),
+    (errno.ENETUNREACH, True),
+    (errno.EHOSTUNREACH, True),
+    (errno.EHOSTUNREACH, True),
+    (errno.EHOSTUNREACH, True),
     (errno.EHOSTUNREACH, True),
 )
+
+
+# CONFIG_INET_TABLE_PERTURB_ORDER's default (16): table_perturb's buckets (RFC 6056 §3.3.4's
+# TABLE_LENGTH; Linux uses 65,536 rather than the RFC's 10, since attacks on 10 were shown).
+INET_TABLE_PERTURB_SIZE = 1 << 16
 
 
 class TcpTable:
@@ -93,7 +108,12 @@ class TcpTable:
         rng = net.sched.rng
         self._seq_key = rng.getrandbits(128).to_bytes(16, "big")
         self._ts_key = rng.getrandbits(128).to_bytes(16, "big")
-        self._port_offset = rng.getrandbits(32)
+        # table_perturb (RFC 6056 algorithm 4), materialised lazily from a seeded key: see
+        # _perturb; the one draw keeps the RNG stream where it was before the table existed.
+        self._perturb_key = rng.getrandbits(32).to_bytes(4, "big")
+        self._perturb: dict[int, int] = {}
+        self._perturb_draws = 0
+        self.connect_probes = 0  # ports examined by hash_connect (a debugging/test counter)
         # drawn from the RNG at first use (syncookies.py, fastopen.py), as net_get_random_once
         self.syncookie_secret: tuple[bytes, bytes] | None = None
         self.fastopen_key: bytes | None = None
@@ -114,9 +134,17 @@ class TcpTable:
         skb.priority = sk.priority  # __ip_queue_xmit: SO_PRIORITY / IP_TOS, SO_MARK
         skb.mark = sk.mark
         pmtudisc = sk.pmtudisc  # ip_dont_fragment: DF under IP_PMTUDISC_DO and _WANT
-        return ip_queue_xmit(self.net, skb, saddr, daddr, IPPROTO_TCP, sk.tos, sk.ttl,
-                             pmtudisc == IP_PMTUDISC_WANT or pmtudisc == IP_PMTUDISC_DO,
-                             rt=sk.route)
+        return ip_queue_xmit(
+            self.net,
+            skb,
+            saddr,
+            daddr,
+            IPPROTO_TCP,
+            sk.tos,
+            sk.ttl,
+            pmtudisc == IP_PMTUDISC_WANT or pmtudisc == IP_PMTUDISC_DO,
+            rt=sk.route,
+        )
 
     def _ip6_transmit(self, skb: SkBuff, sk: Any, saddr: bytes, daddr: bytes) -> Any:
         """``inet6_csk_xmit``: the socket's traffic class and hop limit, its cached route."""
@@ -125,8 +153,12 @@ class TcpTable:
         skb.priority = sk.priority
         skb.mark = sk.mark
         rt = sk.route if isinstance(sk.route, Route6) else None
-        return ip6_xmit(self.net, skb, Flow6(saddr, daddr, IPPROTO_TCP, sk.tclass, sk.hop_limit,
-                                             sk.bound_dev_if), rt)
+        return ip6_xmit(
+            self.net,
+            skb,
+            Flow6(saddr, daddr, IPPROTO_TCP, sk.tclass, sk.hop_limit, sk.bound_dev_if),
+            rt,
+        )
 
     def route_caps(self, route: Any, daddr: bytes) -> int:
         """``sk_setup_caps``: the offloads a connection may use on ``route``'s device.
@@ -157,8 +189,11 @@ class TcpTable:
     # -- secrets (RFC 6528, secure_tcp_seq / secure_tcp_ts_off) ---------------------------------
     def secure_seq(self, laddr: bytes, lport: int, raddr: bytes, rport: int) -> int:
         """ISN = keyed hash of the 4-tuple + a 64 ns clock (RFC 6528 §3)."""
-        h = hashlib.blake2b(laddr + raddr + lport.to_bytes(2, "big") + rport.to_bytes(2, "big"),
-                            key=self._seq_key, digest_size=4).digest()
+        h = hashlib.blake2b(
+            laddr + raddr + lport.to_bytes(2, "big") + rport.to_bytes(2, "big"),
+            key=self._seq_key,
+            digest_size=4,
+        ).digest()
         return (int.from_bytes(h, "big") + (self.net.sched.now >> 6)) & SEQ_MASK
 
     def ts_offset(self, laddr: bytes, raddr: bytes) -> int:
@@ -193,8 +228,11 @@ class TcpTable:
                 continue
             if not inet_rcv_saddr_conflict(sk, addr, sk2, sk2.laddr):
                 continue
-            if (sk.bound_dev_if is not None and sk2.bound_dev_if is not None
-                    and sk.bound_dev_if is not sk2.bound_dev_if):
+            if (
+                sk.bound_dev_if is not None
+                and sk2.bound_dev_if is not None
+                and sk.bound_dev_if is not sk2.bound_dev_if
+            ):
                 continue
             if sk.reuseaddr and sk2.reuseaddr and sk2.state != LISTEN:
                 continue
@@ -203,21 +241,31 @@ class TcpTable:
             return True
         return False
 
-    def _port_range(self) -> range:
-        low, high = self.net.sysctl.ip_local_port_range
-        return range(low, high + 1)
-
     def bind(self, sk: TcpSock, addr: bytes, port: int) -> None:
-        """Give ``sk`` a local address and port (``inet_bind`` + ``inet_csk_get_port``)."""
+        """Give ``sk`` a local address and port (``inet_bind`` + ``inet_csk_get_port``).
+
+        Port 0 is ``inet_csk_find_open_port``'s search: a random offset made odd, so bind()
+        takes the ports of the other parity than :meth:`hash_connect` prefers ("to not
+        pollute connect() users"), then the even ones."""
         if port == 0:
-            ports = self._port_range()
-            n = len(ports)
-            start = (self._port_offset + self.net.sched.rng.getrandbits(16)) % n
-            for i in range(n):
-                cand = ports[(start + i) % n]
-                if cand not in self.bhash or not self._conflict(sk, addr, cand):
-                    port = cand
+            low, high = self.net.sysctl.ip_local_port_range
+            high += 1
+            remaining = high - low
+            if remaining > 1:
+                remaining &= ~1
+            offset = (self.net.sched.rng.getrandbits(16) % max(remaining, 1)) | 1
+            for _parity in range(2):
+                cand = low + offset
+                for _ in range(0, remaining, 2):
+                    if cand >= high:
+                        cand -= remaining
+                    if cand not in self.bhash or not self._conflict(sk, addr, cand):
+                        port = cand
+                        break
+                    cand += 2
+                if port:
                     break
+                offset -= 1
             else:
                 raise oserror(errno.EADDRINUSE)
         elif self._conflict(sk, addr, port):
@@ -271,33 +319,92 @@ class TcpTable:
         return True
 
     def hash_connect(self, sk: TcpSock) -> None:
-        """Pick a source port whose 4-tuple is free and hash ``sk`` (``inet_hash_connect``)."""
+        """Pick a source port whose 4-tuple is free and hash ``sk`` (``__inet_hash_connect``).
+
+        RFC 6056 §3.3.4 algorithm 4 (double-hash), as Linux 6.x: the search starts at
+        ``table_perturb[hash & mask] + hash >> 32`` (even ports first, then odd), and a
+        success advances that bucket by the ports walked + 2 (at least a random 0..7 ports),
+        so repeated connects to one peer do not walk past every port still in TIME-WAIT
+        again: ``connect_probes`` stays O(1) per connect amortised.
+        """
         if sk.bound:
             key = (sk.laddr, sk.lport, sk.raddr, sk.rport)
             if not self._check_established(sk, key):
                 raise oserror(errno.EADDRNOTAVAIL)
             self.ehash[key] = sk
             return
-        ports = self._port_range()
-        n = len(ports)
-        h = hashlib.blake2b(sk.laddr + sk.raddr + sk.rport.to_bytes(2, "big"),
-                            key=self._seq_key, digest_size=4).digest()
-        start = (int.from_bytes(h, "big") + self._port_offset) % n
-        start -= start & 1  # connect() prefers even ports, as Linux does
-        for i in range(n):
-            port = ports[(start + i) % n]
-            users = self.bhash.get(port)
-            if users and any(u.explicit_port or u.state == LISTEN for u in users):
-                continue
-            key = (sk.laddr, port, sk.raddr, sk.rport)
-            if users and not self._check_established(sk, key):
-                continue
-            sk.lport = port
-            sk.bound = True
-            self.bhash.setdefault(port, []).append(sk)
-            self.ehash[key] = sk
-            return
+        low, high = self.net.sysctl.ip_local_port_range
+        high += 1  # [32768, 60999] -> [32768, 61000[
+        remaining = high - low
+        if remaining > 1:
+            remaining &= ~1
+        port_offset = self._port_offset(sk)
+        index = port_offset & (INET_TABLE_PERTURB_SIZE - 1)
+        perturb = self._perturb_get(index)
+        # the first pass tries ports of low's parity (even); bind() prefers the other one
+        offset = ((perturb + (port_offset >> 32)) % remaining) & ~1
+        for _parity in range(2):
+            port = low + offset
+            for i in range(0, remaining, 2):
+                if port >= high:
+                    port -= remaining
+                self.connect_probes += 1
+                if self._connect_port_free(sk, port):
+                    # advance the bucket past what this search walked (at least a random
+                    # 0..7 ports' worth), so the next connect to the same peer starts there
+                    i = max(i, self._perturb_random8() * 2)
+                    self._perturb[index] = (perturb + i + 2) & 0xFFFFFFFF
+                    return
+                port += 2
+            offset += 1
+            if remaining <= 1:
+                break
         raise oserror(errno.EADDRNOTAVAIL)
+
+    def _connect_port_free(self, sk: TcpSock, port: int) -> bool:
+        """One probe of ``__inet_hash_connect``: a port bound by bind() or a listener is
+        skipped; one only connect() uses is free if the 4-tuple is (``check_established``,
+        a TIME-WAIT recycled per ``tcp_twsk_unique``).  On success ``sk`` is hashed."""
+        users = self.bhash.get(port)
+        if users and any(u.explicit_port or u.state == LISTEN for u in users):
+            return False
+        key = (sk.laddr, port, sk.raddr, sk.rport)
+        if users and not self._check_established(sk, key):
+            return False
+        sk.lport = port
+        sk.bound = True
+        self.bhash.setdefault(port, []).append(sk)
+        self.ehash[key] = sk
+        return True
+
+    def _port_offset(self, sk: TcpSock) -> int:
+        """``inet_sk_port_offset`` (``secure_ipv4_port_ephemeral``): a keyed 64-bit hash of
+        (saddr, daddr, dport); the low bits index table_perturb, the high 32 add to it."""
+        h = hashlib.blake2b(
+            sk.laddr + sk.raddr + sk.rport.to_bytes(2, "big"), key=self._seq_key, digest_size=8
+        ).digest()
+        return int.from_bytes(h, "big")
+
+    def _perturb_get(self, index: int) -> int:
+        """``table_perturb[index]``.  Linux fills the table with random words at first use
+        (``get_random_sleepable_once``); ixsim derives each word from a seeded key the first
+        time it is read, which is the same table without 65,536 draws per namespace."""
+        value = self._perturb.get(index)
+        if value is None:
+            h = hashlib.blake2b(
+                index.to_bytes(4, "big"), key=self._perturb_key, digest_size=4
+            ).digest()
+            value = self._perturb[index] = int.from_bytes(h, "big")
+        return value
+
+    def _perturb_random8(self) -> int:
+        """``get_random_u32_below(8)`` for the perturb step, from the seeded key's stream
+        (not ``sched.rng``: a connect() must not shift the draws of cable impairments)."""
+        self._perturb_draws += 1
+        h = hashlib.blake2b(
+            self._perturb_draws.to_bytes(8, "big"), key=self._perturb_key, digest_size=1
+        ).digest()
+        return h[0] & 7
 
     def hash_child(self, child: TcpSock, listener: TcpSock) -> None:
         self.ehash[(child.laddr, child.lport, child.raddr, child.rport)] = child
@@ -317,8 +424,9 @@ class TcpTable:
         if not sk.userlocks & SOCK_BINDPORT_LOCK:
             self.put_port(sk)
 
-    def lookup_listener(self, daddr: bytes, dport: int, dev: Any = None,
-                        saddr: bytes = INADDR_ANY, sport: int = 0) -> TcpSock | None:
+    def lookup_listener(
+        self, daddr: bytes, dport: int, dev: Any = None, saddr: bytes = INADDR_ANY, sport: int = 0
+    ) -> TcpSock | None:
         """``__inet_lookup_listener``: an exact address beats INADDR_ANY; a listener bound to
         a device (SO_BINDTODEVICE) hears only segments that arrived on it; a listener of an
         SO_REUSEPORT group stands for the group, whose member for this flow is picked by the
@@ -345,8 +453,14 @@ class TcpTable:
             if score > best_score:
                 best, best_score = sk, score
         if best is not None and best.reuseport:
-            group = [sk for sk in self.lhash[dport] if sk.reuseport and sk.laddr == best.laddr
-                     and sk.bound_dev_if is best.bound_dev_if and sk.family == best.family]
+            group = [
+                sk
+                for sk in self.lhash[dport]
+                if sk.reuseport
+                and sk.laddr == best.laddr
+                and sk.bound_dev_if is best.bound_dev_if
+                and sk.family == best.family
+            ]
             if len(group) > 1:
                 return reuseport_select_sock(group, ehashfn(daddr, dport, saddr, sport))
         return best
@@ -376,14 +490,14 @@ def tcp_v4_rcv(net: Any, skb: SkBuff) -> int:
         skb_linearize(skb)
     head = skb.head
     nh = skb.network_header
-    return tcp_rcv(net, skb, bytes(head[nh + 12:nh + 16]), bytes(head[nh + 16:nh + 20]))
+    return tcp_rcv(net, skb, bytes(head[nh + 12 : nh + 16]), bytes(head[nh + 16 : nh + 20]))
 
 
 def tcp_rcv(net: Any, skb: SkBuff, saddr: bytes, daddr: bytes) -> int:
     """What ``tcp_v4_rcv`` and ``tcp_v6_rcv`` share once they have the addresses: check the
     segment (checksum over the family's pseudo-header), look it up, hand it over."""
     mib = net.mib.tcp
-    buf = memoryview(skb.head)[skb.data:skb.tail]
+    buf = memoryview(skb.head)[skb.data : skb.tail]
     try:
         if skb.ip_summed == CHECKSUM_UNNECESSARY or skb.ip_summed == CHECKSUM_PARTIAL:
             pkt = TcpPacket.checked(buf)  # verified by the NIC (PARTIAL: GRO merged it)
@@ -435,8 +549,9 @@ def tcp_rcv(net: Any, skb: SkBuff, saddr: bytes, daddr: bytes) -> int:
     return 0
 
 
-def tcp_v4_err(net: Any, quoted_iph: Any, quoted_l4: Any, type: int, code: int,
-               info: int = 0) -> None:
+def tcp_v4_err(
+    net: Any, quoted_iph: Any, quoted_l4: Any, type: int, code: int, info: int = 0
+) -> None:
     """An ICMP error quoting one of our segments (``tcp_v4_err``)."""
     src = getattr(quoted_iph, "src", None)
     if src is None:
