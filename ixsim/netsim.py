@@ -64,6 +64,7 @@ from typing import Any
 
 from ixsim.apps.bulk import BLOCK, CHUNK, stream_bytes
 from ixsim.clock import NS_PER_MS, NS_PER_S, NS_PER_US
+from ixsim.retxaudit import RetransAudit
 from ixsim.world import World
 from stack.core import IF_OPER_UP, dev_set_mtu
 from stack.socket import IPPROTO_TCP, SHUT_WR, SO_REUSEADDR, SOL_SOCKET, TCP_CONGESTION, tcp_info
@@ -296,6 +297,9 @@ class Point:
     nbytes: int
     flow: Flow
     reorder: float = 0.0
+    # (spurious, all) fast-retransmitted segments, from the wire (ixsim.retxaudit); None
+    # when the point has no reordering
+    fast_retrans: tuple[int, int] | None = None
 
     @property
     def goodput_gbps(self) -> float:
@@ -306,20 +310,33 @@ def measure_point(loss: float, rtt_ns: int, nbytes: int, seed: int = 1,
                   cc: str = "cubic", reorder: float = 0.0) -> Point:
     """One flow a -> b over a 10 Gb/s cable with ``latency = rtt / 2``, data loss ``p`` and
     data frames held back by :data:`REORDER_DELAY_NS` with probability ``reorder``."""
+    audit = None
     with pair(seed, latency=rtt_ns // 2, buffers=BUFFER_MAX) as p:
         if loss:
             p.cable.set_impairment("loss", loss, direction="ab")
         if reorder:
             p.cable.set_impairment("reorder", (reorder, REORDER_DELAY_NS), direction="ab")
+            audit = RetransAudit(MSS)
+            audit.attach(p.cable.lanes("ab")[0], p.a.net.kernel)
         flow = transfer(p.world, p.a, p.b, "10.0.0.2", nbytes, seed=seed, cc=cc)
     if not flow.intact:
         raise AssertionError(f"netsim: the stream arrived damaged at loss={loss} "
                              f"reorder={reorder} rtt={rtt_ns} ns: {flow.received}/{nbytes} bytes")
-    return Point(loss, rtt_ns, nbytes, flow, reorder)
+    return Point(loss, rtt_ns, nbytes, flow, reorder, audit.counts("fast") if audit else None)
 
 
-def spurious_share(flow: Flow) -> float | None:
-    """Retransmitted segments the receiver D-SACKed, over all retransmitted; None if none."""
+def spurious_share(point: Point) -> float | None:
+    """The issue's figure: spurious fast retransmissions over fast retransmissions, judged on
+    the wire (:mod:`ixsim.retxaudit`); None without reordering or fast retransmissions."""
+    if not point.fast_retrans or not point.fast_retrans[1]:
+        return None
+    spurious, total = point.fast_retrans
+    return spurious / total
+
+
+def dsack_share(flow: Flow) -> float | None:
+    """What the sender's counters say: D-SACKed segments over RetransSegs (every kind of
+    retransmission); None if nothing was retransmitted."""
     retrans = flow.counter("sender", "tcp.RetransSegs")
     if not retrans:
         return None
@@ -400,21 +417,24 @@ def format_table(points: Sequence[Point], seed: int, cc: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-REORDER_HEADER = ("reorder", "rtt", "MiB", "goodput", "retrans", "fastretx", "dsacked",
-                  "spurious", "reord_seen", "reordering")
+REORDER_HEADER = ("reorder", "rtt", "MiB", "goodput", "retrans", "fastretx", "spurious",
+                  "share", "dsacked", "reord_seen", "reordering")
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
 
 
 def format_reorder_row(point: Point) -> tuple[str, ...]:
     flow = point.flow
     info = flow.sender_info
-    share = spurious_share(flow)
+    spurious, fast = point.fast_retrans or (0, 0)
     return (
         f"{point.reorder:g}", _fmt_rtt(point.rtt_ns), f"{point.nbytes / (1 << 20):g}",
         f"{flow.steady_gbps:.3f}", str(flow.counter("sender", "tcp.RetransSegs")),
-        str(flow.counter("sender", "tcpext.TCPFastRetrans")),
-        str(flow.counter("sender", "tcpext.TCPDSACKRecvSegs")),
-        "-" if share is None else f"{100 * share:.1f}%", str(info.reord_seen),
-        str(info.reordering),
+        str(fast), str(spurious), _pct(spurious_share(point)),
+        f"{flow.counter('sender', 'tcpext.TCPDSACKRecvSegs')} ({_pct(dsack_share(flow))})",
+        str(info.reord_seen), str(info.reordering),
     )
 
 
@@ -423,8 +443,11 @@ def format_reorder_table(points: Sequence[Point]) -> str:
     lines = [
         f"# reordering: loss {REORDER_LOSS:g}; each data frame held back "
         f"{REORDER_DELAY_NS // NS_PER_US} us with probability p; "
-        "spurious = D-SACKed retransmitted segments / RetransSegs",
-        "# fastretx: TCPFastRetrans; reord_seen, reordering: the sender's TCP_INFO at the end",
+        "retrans: RetransSegs",
+        "# fastretx: segments retransmitted in Recovery; spurious: those of them an earlier copy "
+        "of which had reached the receiver (seen on the wire); share = spurious / fastretx",
+        "# dsacked: TCPDSACKRecvSegs (and its share of RetransSegs); reord_seen, reordering: "
+        "the sender's TCP_INFO at the end",
     ]
     rows = [REORDER_HEADER, *map(format_reorder_row, points)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(REORDER_HEADER))]
@@ -550,8 +573,11 @@ def point_json(point: Point) -> dict[str, Any]:
         "snd_cwnd": info.snd_cwnd,
         "retrans_segs": flow.counter("sender", "tcp.RetransSegs"),
         "timeouts": flow.counter("sender", "tcpext.TCPTimeouts"), "wall_s": flow.wall_s,
-        "reorder": point.reorder, "spurious_share": spurious_share(flow),
+        "reorder": point.reorder, "spurious_share": spurious_share(point),
+        "fast_retrans_segs": point.fast_retrans[1] if point.fast_retrans else None,
+        "spurious_fast_retrans_segs": point.fast_retrans[0] if point.fast_retrans else None,
         "dsack_segs": flow.counter("sender", "tcpext.TCPDSACKRecvSegs"),
+        "dsack_share": dsack_share(flow),
         "fast_retrans": flow.counter("sender", "tcpext.TCPFastRetrans"),
     }
 
