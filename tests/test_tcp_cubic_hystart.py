@@ -11,8 +11,8 @@ from helpers.units import MS, US
 
 from stack.core.features import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
 from stack.tcp.cong import is_cwnd_limited
-from stack.tcp.cubic import CUBE_FACTOR, cubic_root
 from stack.tcp.const import TCP_INFINITE_SSTHRESH
+from stack.tcp.cubic import CUBE_FACTOR, cubic_root
 from stack.tcp.state import CaState
 from stack.wire.tcp import ACK
 
