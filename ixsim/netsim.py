@@ -43,10 +43,14 @@ Conventions of a point, said out loud because they set what the numbers mean:
 * Reordering points (:data:`REORDERS`, a second table): RTT 100 us and 1 ms, 0.1 % loss
   (so that some retransmissions are real), and the cable holding back each data frame with
   probability ``p`` by 100 us (``reorder=`` of the cable), so about 80 later frames overtake
-  it.  Their figure is the *spurious retransmission share*: the retransmitted segments the
-  receiver reported as duplicates (D-SACK, the sender's TCPDSACKRecvSegs) over all
-  retransmitted segments (RetransSegs).  At 100 us the hold-back is longer than RACK's
-  window (min_rtt/4), which must first widen on D-SACKs; at 1 ms it is shorter.
+  it.  Their figure is the issue's *spurious fast retransmissions over fast
+  retransmissions*, judged on the wire (:mod:`ixsim.retxaudit`: a segment retransmitted in
+  Recovery is spurious when an earlier copy of it reached the receiver); the D-SACK count
+  (TCPDSACKRecvSegs, and its share of RetransSegs) is printed beside it.  The share covers
+  the whole transfer, and its start weighs heavily: until the sender has seen reordering,
+  RACK's window is 0 once three segments are SACKed, so every held-back frame of the first
+  milliseconds is retransmitted.  At 100 us the hold-back is also longer than RACK's window
+  (min_rtt/4), which must first widen on D-SACKs; at 1 ms it is shorter.
 * Line rate with MSS 1448 and timestamps: 1448 payload bytes per 1538 on the wire (Ethernet,
   IP, TCP + 12 option bytes, FCS, preamble, inter-frame gap) = 9.415 Gbit/s.  The Mathis
   bound is ``MSS * 8 / RTT * 1.22 / sqrt(p)`` with the nominal RTT (Mathis et al. 1997).
