@@ -43,10 +43,14 @@ Conventions of a point, said out loud because they set what the numbers mean:
 * Reordering points (:data:`REORDERS`, a second table): RTT 100 us and 1 ms, 0.1 % loss
   (so that some retransmissions are real), and the cable holding back each data frame with
   probability ``p`` by 100 us (``reorder=`` of the cable), so about 80 later frames overtake
-  it.  Their figure is the *spurious retransmission share*: the retransmitted segments the
-  receiver reported as duplicates (D-SACK, the sender's TCPDSACKRecvSegs) over all
-  retransmitted segments (RetransSegs).  At 100 us the hold-back is longer than RACK's
-  window (min_rtt/4), which must first widen on D-SACKs; at 1 ms it is shorter.
+  it.  Their figure is the issue's *spurious fast retransmissions over fast
+  retransmissions*, judged on the wire (:mod:`ixsim.retxaudit`: a segment retransmitted in
+  Recovery is spurious when an earlier copy of it reached the receiver); the D-SACK count
+  (TCPDSACKRecvSegs, and its share of RetransSegs) is printed beside it.  The share covers
+  the whole transfer, and its start weighs heavily: until the sender has seen reordering,
+  RACK's window is 0 once three segments are SACKed, so every held-back frame of the first
+  milliseconds is retransmitted.  At 100 us the hold-back is also longer than RACK's window
+  (min_rtt/4), which must first widen on D-SACKs; at 1 ms it is shorter.
 * Line rate with MSS 1448 and timestamps: 1448 payload bytes per 1538 on the wire (Ethernet,
   IP, TCP + 12 option bytes, FCS, preamble, inter-frame gap) = 9.415 Gbit/s.  The Mathis
   bound is ``MSS * 8 / RTT * 1.22 / sqrt(p)`` with the nominal RTT (Mathis et al. 1997).
@@ -64,6 +68,7 @@ from typing import Any
 
 from ixsim.apps.bulk import BLOCK, CHUNK, stream_bytes
 from ixsim.clock import NS_PER_MS, NS_PER_S, NS_PER_US
+from ixsim.retxaudit import RetransAudit
 from ixsim.world import World
 from stack.core import IF_OPER_UP, dev_set_mtu
 from stack.socket import IPPROTO_TCP, SHUT_WR, SO_REUSEADDR, SOL_SOCKET, TCP_CONGESTION, tcp_info
@@ -116,8 +121,11 @@ class Pair:
 
 def links_up(world: World, *devs: Any, timeout: str = "10s") -> None:
     """Run the world until every given netdev reports carrier (the driver's watchdog)."""
-    world.run_until(lambda: all(dev.operstate == IF_OPER_UP for dev in devs), timeout=timeout,
-                    what="link up on " + ", ".join(dev.name for dev in devs))
+    world.run_until(
+        lambda: all(dev.operstate == IF_OPER_UP for dev in devs),
+        timeout=timeout,
+        what="link up on " + ", ".join(dev.name for dev in devs),
+    )
 
 
 def tune_buffers(host: Any, maximum: int = BUFFER_MAX) -> None:
@@ -152,13 +160,15 @@ def _mib(host: Any) -> dict[str, dict[str, int]]:
     return {group: dict(mib.group(group)) for group in ("ip", "ipext", "tcp", "tcpext", "udp")}
 
 
-def _delta(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
-           ) -> dict[str, dict[str, int]]:
+def _delta(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for group, counters in after.items():
         prior = before.get(group, {})
-        out[group] = {k: v - prior.get(k, 0) for k, v in sorted(counters.items())
-                      if v != prior.get(k, 0)}
+        out[group] = {
+            k: v - prior.get(k, 0) for k, v in sorted(counters.items()) if v != prior.get(k, 0)
+        }
     return out
 
 
@@ -182,8 +192,11 @@ class Flow:
     @property
     def intact(self) -> bool:
         """Every byte arrived, in order: same count and same sha256 at both ends."""
-        return (self.received == self.nbytes
-                and bool(self.sent_sha256) and self.sent_sha256 == self.received_sha256)
+        return (
+            self.received == self.nbytes
+            and bool(self.sent_sha256)
+            and self.sent_sha256 == self.received_sha256
+        )
 
     @property
     def gbps(self) -> float:
@@ -200,8 +213,13 @@ class Flow:
 
     def fingerprint(self) -> tuple[Any, ...]:
         """What must repeat exactly for the same seed (determinism checks)."""
-        return (self.ns, self.received_sha256, self.sender_mib, self.receiver_mib,
-                self.sender_info.total_retrans if self.sender_info else None)
+        return (
+            self.ns,
+            self.received_sha256,
+            self.sender_mib,
+            self.receiver_mib,
+            self.sender_info.total_retrans if self.sender_info else None,
+        )
 
 
 def _held(conn: Any) -> int:
@@ -214,9 +232,19 @@ def _held(conn: Any) -> int:
     return info.bytes_received + sum(end - seq for seq, end, *_rest in conn.sk.ofo)
 
 
-def transfer(world: World, src: Any, dst: Any, address: str, nbytes: int, *,
-             port: int = PORT, seed: int = 0, cc: str | None = None, warmup: float = 0.5,
-             timeout: str = "1000s") -> Flow:
+def transfer(
+    world: World,
+    src: Any,
+    dst: Any,
+    address: str,
+    nbytes: int,
+    *,
+    port: int = PORT,
+    seed: int = 0,
+    cc: str | None = None,
+    warmup: float = 0.5,
+    timeout: str = "1000s",
+) -> Flow:
     """Send ``nbytes`` of the bulk stream from ``src`` to ``dst`` (listening on ``address``).
 
     Runs a receiver task on ``dst`` and a sender task on ``src`` until both are done.  The
@@ -261,7 +289,7 @@ def transfer(world: World, src: Any, dst: Any, address: str, nbytes: int, *,
         sent = 0
         while sent < nbytes:
             offset = sent % BLOCK
-            piece = source[offset:offset + min(CHUNK, nbytes - sent)]
+            piece = source[offset : offset + min(CHUNK, nbytes - sent)]
             await sock.sendall(piece)
             digest.update(piece)
             sent += len(piece)
@@ -274,8 +302,11 @@ def transfer(world: World, src: Any, dst: Any, address: str, nbytes: int, *,
 
     wall = time.perf_counter()
     tasks = (dst.spawn(receiver(), "netsim:receiver"), src.spawn(sender(), "netsim:sender"))
-    world.run_until(lambda: all(t.done() for t in tasks), timeout=timeout,
-                    what=f"the transfer of {nbytes} bytes")
+    world.run_until(
+        lambda: all(t.done() for t in tasks),
+        timeout=timeout,
+        what=f"the transfer of {nbytes} bytes",
+    )
     for task in tasks:
         task.result()  # re-raise what a task died of
     flow.wall_s = time.perf_counter() - wall
@@ -296,30 +327,49 @@ class Point:
     nbytes: int
     flow: Flow
     reorder: float = 0.0
+    # (spurious, all) fast-retransmitted segments, from the wire (ixsim.retxaudit); None
+    # when the point has no reordering
+    fast_retrans: tuple[int, int] | None = None
 
     @property
     def goodput_gbps(self) -> float:
         return self.flow.steady_gbps
 
 
-def measure_point(loss: float, rtt_ns: int, nbytes: int, seed: int = 1,
-                  cc: str = "cubic", reorder: float = 0.0) -> Point:
+def measure_point(
+    loss: float, rtt_ns: int, nbytes: int, seed: int = 1, cc: str = "cubic", reorder: float = 0.0
+) -> Point:
     """One flow a -> b over a 10 Gb/s cable with ``latency = rtt / 2``, data loss ``p`` and
     data frames held back by :data:`REORDER_DELAY_NS` with probability ``reorder``."""
+    audit = None
     with pair(seed, latency=rtt_ns // 2, buffers=BUFFER_MAX) as p:
         if loss:
             p.cable.set_impairment("loss", loss, direction="ab")
         if reorder:
             p.cable.set_impairment("reorder", (reorder, REORDER_DELAY_NS), direction="ab")
+            audit = RetransAudit(MSS)
+            audit.attach(p.cable.lanes("ab")[0], p.a.net.kernel)
         flow = transfer(p.world, p.a, p.b, "10.0.0.2", nbytes, seed=seed, cc=cc)
     if not flow.intact:
-        raise AssertionError(f"netsim: the stream arrived damaged at loss={loss} "
-                             f"reorder={reorder} rtt={rtt_ns} ns: {flow.received}/{nbytes} bytes")
-    return Point(loss, rtt_ns, nbytes, flow, reorder)
+        raise AssertionError(
+            f"netsim: the stream arrived damaged at loss={loss} "
+            f"reorder={reorder} rtt={rtt_ns} ns: {flow.received}/{nbytes} bytes"
+        )
+    return Point(loss, rtt_ns, nbytes, flow, reorder, audit.counts("fast") if audit else None)
 
 
-def spurious_share(flow: Flow) -> float | None:
-    """Retransmitted segments the receiver D-SACKed, over all retransmitted; None if none."""
+def spurious_share(point: Point) -> float | None:
+    """The issue's figure: spurious fast retransmissions over fast retransmissions, judged on
+    the wire (:mod:`ixsim.retxaudit`); None without reordering or fast retransmissions."""
+    if not point.fast_retrans or not point.fast_retrans[1]:
+        return None
+    spurious, total = point.fast_retrans
+    return spurious / total
+
+
+def dsack_share(flow: Flow) -> float | None:
+    """What the sender's counters say: D-SACKed segments over RetransSegs (every kind of
+    retransmission); None if nothing was retransmitted."""
     retrans = flow.counter("sender", "tcp.RetransSegs")
     if not retrans:
         return None
@@ -364,20 +414,36 @@ def _fmt_rtt(ns: int) -> str:
     return f"{ns // NS_PER_US}us" if ns % NS_PER_US == 0 else f"{ns}ns"
 
 
-HEADER = ("loss", "rtt", "MiB", "goodput", "total", "%line", "mathis", "min_rtt",
-          "retrans", "rto", "cwnd")
+HEADER = (
+    "loss",
+    "rtt",
+    "MiB",
+    "goodput",
+    "total",
+    "%line",
+    "mathis",
+    "min_rtt",
+    "retrans",
+    "rto",
+    "cwnd",
+)
 
 
 def format_row(point: Point) -> tuple[str, ...]:
     flow = point.flow
     info = flow.sender_info
     return (
-        f"{point.loss:g}", _fmt_rtt(point.rtt_ns), f"{point.nbytes / (1 << 20):g}",
-        f"{flow.steady_gbps:.3f}", f"{flow.gbps:.3f}",
+        f"{point.loss:g}",
+        _fmt_rtt(point.rtt_ns),
+        f"{point.nbytes / (1 << 20):g}",
+        f"{flow.steady_gbps:.3f}",
+        f"{flow.gbps:.3f}",
         f"{100 * flow.steady_gbps / line_rate_gbps():.1f}",
         _fmt_rate(mathis_gbps(point.loss, point.rtt_ns)),
-        f"{info.min_rtt}us", str(flow.counter("sender", "tcp.RetransSegs")),
-        str(flow.counter("sender", "tcpext.TCPTimeouts")), str(info.snd_cwnd),
+        f"{info.min_rtt}us",
+        str(flow.counter("sender", "tcp.RetransSegs")),
+        str(flow.counter("sender", "tcpext.TCPTimeouts")),
+        str(info.snd_cwnd),
     )
 
 
@@ -400,20 +466,40 @@ def format_table(points: Sequence[Point], seed: int, cc: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-REORDER_HEADER = ("reorder", "rtt", "MiB", "goodput", "retrans", "fastretx", "dsacked",
-                  "spurious", "reord_seen", "reordering")
+REORDER_HEADER = (
+    "reorder",
+    "rtt",
+    "MiB",
+    "goodput",
+    "retrans",
+    "fastretx",
+    "spurious",
+    "share",
+    "dsacked",
+    "reord_seen",
+    "reordering",
+)
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
 
 
 def format_reorder_row(point: Point) -> tuple[str, ...]:
     flow = point.flow
     info = flow.sender_info
-    share = spurious_share(flow)
+    spurious, fast = point.fast_retrans or (0, 0)
     return (
-        f"{point.reorder:g}", _fmt_rtt(point.rtt_ns), f"{point.nbytes / (1 << 20):g}",
-        f"{flow.steady_gbps:.3f}", str(flow.counter("sender", "tcp.RetransSegs")),
-        str(flow.counter("sender", "tcpext.TCPFastRetrans")),
-        str(flow.counter("sender", "tcpext.TCPDSACKRecvSegs")),
-        "-" if share is None else f"{100 * share:.1f}%", str(info.reord_seen),
+        f"{point.reorder:g}",
+        _fmt_rtt(point.rtt_ns),
+        f"{point.nbytes / (1 << 20):g}",
+        f"{flow.steady_gbps:.3f}",
+        str(flow.counter("sender", "tcp.RetransSegs")),
+        str(fast),
+        str(spurious),
+        _pct(spurious_share(point)),
+        f"{flow.counter('sender', 'tcpext.TCPDSACKRecvSegs')} ({_pct(dsack_share(flow))})",
+        str(info.reord_seen),
         str(info.reordering),
     )
 
@@ -423,8 +509,11 @@ def format_reorder_table(points: Sequence[Point]) -> str:
     lines = [
         f"# reordering: loss {REORDER_LOSS:g}; each data frame held back "
         f"{REORDER_DELAY_NS // NS_PER_US} us with probability p; "
-        "spurious = D-SACKed retransmitted segments / RetransSegs",
-        "# fastretx: TCPFastRetrans; reord_seen, reordering: the sender's TCP_INFO at the end",
+        "retrans: RetransSegs",
+        "# fastretx: segments retransmitted in Recovery; spurious: those of them an earlier copy "
+        "of which had reached the receiver (seen on the wire); share = spurious / fastretx",
+        "# dsacked: TCPDSACKRecvSegs (and its share of RetransSegs); reord_seen, reordering: "
+        "the sender's TCP_INFO at the end",
     ]
     rows = [REORDER_HEADER, *map(format_reorder_row, points)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(REORDER_HEADER))]
@@ -434,8 +523,9 @@ def format_reorder_table(points: Sequence[Point]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reorder_specs(reorders: Iterable[float] = REORDERS, nbytes: int = REORDER_BYTES
-                  ) -> list[tuple[float, int, int, float]]:
+def reorder_specs(
+    reorders: Iterable[float] = REORDERS, nbytes: int = REORDER_BYTES
+) -> list[tuple[float, int, int, float]]:
     """The (loss, rtt, bytes, reorder) of each reordering row, reordering major."""
     return [(REORDER_LOSS, rtt, nbytes, p) for p in reorders for rtt in REORDER_RTTS_NS]
 
@@ -444,17 +534,23 @@ def _measure(spec: tuple[float, int, int, int, str, float]) -> Point:
     return measure_point(*spec)
 
 
-def measure_points(specs: Sequence[tuple[float, ...]], seed: int = 1, cc: str = "cubic",
-                   jobs: int = 1, progress: Callable[[Point], None] = lambda point: None
-                   ) -> list[Point]:
+def measure_points(
+    specs: Sequence[tuple[float, ...]],
+    seed: int = 1,
+    cc: str = "cubic",
+    jobs: int = 1,
+    progress: Callable[[Point], None] = lambda point: None,
+) -> list[Point]:
     """Measure ``(loss, rtt_ns, nbytes[, reorder])`` points, in ``jobs`` processes; results
     in order.
 
     Every point is its own World from ``seed``, so where it runs changes nothing but the
     wall time; the biggest transfers are started first to balance the workers.
     """
-    full = [(spec[0], int(spec[1]), int(spec[2]), seed, cc, spec[3] if len(spec) > 3 else 0.0)
-            for spec in specs]
+    full = [
+        (spec[0], int(spec[1]), int(spec[2]), seed, cc, spec[3] if len(spec) > 3 else 0.0)
+        for spec in specs
+    ]
     if jobs <= 1 or len(full) <= 1:
         points = []
         for spec in full:
@@ -471,9 +567,11 @@ def measure_points(specs: Sequence[tuple[float, ...]], seed: int = 1, cc: str = 
     return [out[i] for i in range(len(full))]
 
 
-def table_specs(losses: Iterable[float] = LOSSES, rtts_ns: Iterable[int] = RTTS_NS,
-                nbytes: Callable[[float, int], int] = default_bytes
-                ) -> list[tuple[float, int, int]]:
+def table_specs(
+    losses: Iterable[float] = LOSSES,
+    rtts_ns: Iterable[int] = RTTS_NS,
+    nbytes: Callable[[float, int], int] = default_bytes,
+) -> list[tuple[float, int, int]]:
     """The (loss, rtt, bytes) of each row, loss major."""
     rtts = tuple(rtts_ns)
     return [(loss, rtt, nbytes(loss, rtt)) for loss in losses for rtt in rtts]
@@ -534,7 +632,8 @@ def _durations(text: str) -> list[int]:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "netsim", help="TCP goodput on a simulated 10 Gb/s link, by loss x RTT (virtual time)",
+        "netsim",
+        help="TCP goodput on a simulated 10 Gb/s link, by loss x RTT (virtual time)",
         description=__doc__.split("\n\n")[0] + " Prints the table kept as "
         "tests/snapshots/netsim.txt; every figure is virtual time, deterministic for the seed.")
     p.add_argument("--loss", type=_floats, default=None, metavar="P,P,...",
@@ -569,15 +668,26 @@ def point_json(point: Point) -> dict[str, Any]:
     flow, info = point.flow, point.flow.sender_info
     mathis = mathis_gbps(point.loss, point.rtt_ns)
     return {
-        "loss": point.loss, "rtt_ns": point.rtt_ns, "bytes": point.nbytes,
-        "goodput_gbps": flow.steady_gbps, "total_gbps": flow.gbps,
-        "line_rate_gbps": line_rate_gbps(), "mathis_gbps": None if math.isinf(mathis) else mathis,
-        "virtual_ns": flow.ns, "min_rtt_us": info.min_rtt, "srtt_us": info.rtt,
+        "loss": point.loss,
+        "rtt_ns": point.rtt_ns,
+        "bytes": point.nbytes,
+        "goodput_gbps": flow.steady_gbps,
+        "total_gbps": flow.gbps,
+        "line_rate_gbps": line_rate_gbps(),
+        "mathis_gbps": None if math.isinf(mathis) else mathis,
+        "virtual_ns": flow.ns,
+        "min_rtt_us": info.min_rtt,
+        "srtt_us": info.rtt,
         "snd_cwnd": info.snd_cwnd,
         "retrans_segs": flow.counter("sender", "tcp.RetransSegs"),
-        "timeouts": flow.counter("sender", "tcpext.TCPTimeouts"), "wall_s": flow.wall_s,
-        "reorder": point.reorder, "spurious_share": spurious_share(flow),
+        "timeouts": flow.counter("sender", "tcpext.TCPTimeouts"),
+        "wall_s": flow.wall_s,
+        "reorder": point.reorder,
+        "spurious_share": spurious_share(point),
+        "fast_retrans_segs": point.fast_retrans[1] if point.fast_retrans else None,
+        "spurious_fast_retrans_segs": point.fast_retrans[0] if point.fast_retrans else None,
         "dsack_segs": flow.counter("sender", "tcpext.TCPDSACKRecvSegs"),
+        "dsack_share": dsack_share(flow),
         "fast_retrans": flow.counter("sender", "tcpext.TCPFastRetrans"),
     }
 
@@ -611,14 +721,17 @@ def _run_cli(args: Any) -> int:
 
     def note(point: Point) -> None:
         if not args.json:
-            print(f"  measured loss {point.loss:g} reorder {point.reorder:g} "
-                  f"rtt {_fmt_rtt(point.rtt_ns)}: "
-                  f"{point.goodput_gbps:.3f} Gbit/s, {point.flow.wall_s:.1f} s wall",
-                  file=sys.stderr)
+            print(
+                f"  measured loss {point.loss:g} reorder {point.reorder:g} "
+                f"rtt {_fmt_rtt(point.rtt_ns)}: "
+                f"{point.goodput_gbps:.3f} Gbit/s, {point.flow.wall_s:.1f} s wall",
+                file=sys.stderr,
+            )
 
     default_grid = reorder_default
-    reorders = [p for p in (REORDERS if args.reorder is None and default_grid
-                            else args.reorder or []) if p]
+    reorders = [
+        p for p in (REORDERS if args.reorder is None and default_grid else args.reorder or []) if p
+    ]
     if any(not 0 < p < 1 for p in reorders):
         raise CliError("reordering probabilities must be in [0, 1)")
     started = time.perf_counter()
@@ -629,9 +742,18 @@ def _run_cli(args: Any) -> int:
     split = len(points) - len(reorders) * len(REORDER_RTTS_NS)
     lossy, reordered = points[:split], points[split:]
     if args.json:
-        print(json.dumps({"seed": args.seed, "cc": args.cc, "wall_s": wall,
-                          "points": [point_json(p) for p in lossy],
-                          "reorder_points": [point_json(p) for p in reordered]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "seed": args.seed,
+                    "cc": args.cc,
+                    "wall_s": wall,
+                    "points": [point_json(p) for p in lossy],
+                    "reorder_points": [point_json(p) for p in reordered],
+                },
+                indent=2,
+            )
+        )
     else:
         print(format_table(lossy, args.seed, args.cc), end="")
         if reordered:
@@ -668,9 +790,11 @@ def _run_against_linux(args: Any) -> int:
 
     def note(c: Any) -> None:
         if not args.json:
-            print(f"  measured loss {c.loss:g} rtt {_fmt_rtt(c.rtt_ns)}: ixsim "
-                  f"{c.ixsim.goodput_mbps:.2f}, linux {c.linux.goodput_mbps:.2f} Mbit/s",
-                  file=sys.stderr)
+            print(
+                f"  measured loss {c.loss:g} rtt {_fmt_rtt(c.rtt_ns)}: ixsim "
+                f"{c.ixsim.goodput_mbps:.2f}, linux {c.linux.goodput_mbps:.2f} Mbit/s",
+                file=sys.stderr,
+            )
 
     started = time.perf_counter()
     try:

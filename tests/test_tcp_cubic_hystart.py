@@ -12,6 +12,7 @@ from helpers.units import MS, US
 from stack.core.features import NETIF_F_HW_CSUM, NETIF_F_SG, NETIF_F_TSO
 from stack.tcp.cong import is_cwnd_limited
 from stack.tcp.const import TCP_INFINITE_SSTHRESH
+from stack.tcp.cubic import CUBE_FACTOR, cubic_root
 from stack.tcp.state import CaState
 from stack.wire.tcp import ACK
 
@@ -87,3 +88,28 @@ def test_a_loss_timeout_forgets_delay_min_and_rearms_hystart() -> None:
     assert sk.ca.found and sk.ca.delay_min
     sk.ca.set_state(sk, CaState.LOSS)
     assert not sk.ca.found and sk.ca.delay_min == 0 and sk.ca.end_seq == sk.snd_nxt
+
+
+def test_cubic_root_is_linux_table_and_newton_step_not_the_exact_root() -> None:
+    # Worked by hand from tcp_cubic.c: 2^40 / 410 = 2681735677 has 32 bits, b = 9, the top
+    # bits 19 give v[19] = 168, x = 178 << 9 >> 6 = 1424, then 2x + a / (x (x - 1)) = 4171
+    # and 4171 * 341 >> 10 = 1388 (the exact root is 1389.3).  Below 64 the table alone.
+    assert CUBE_FACTOR == 2681735677
+    assert cubic_root(CUBE_FACTOR) == 1388
+    assert [cubic_root(a) for a in (0, 1, 8, 27, 63)] == [0, 1, 2, 3, 4]
+
+
+def test_the_cubic_clock_counts_delay_min_as_a_whole_jiffy() -> None:
+    # bictcp_update: t = (now - epoch_start) + usecs_to_jiffies(delay_min), which rounds a
+    # 200 us delay_min up to 1 ms.  From W_max = cwnd = 100 (K = 0) the curve first rises
+    # by a segment at t = 1390/1024 s: 1357 ms into the epoch that is reached only with
+    # the extra jiffy (target 101, cnt 100), without it t = 1389 (target 100, cnt 100 x cwnd).
+    p = Peer()
+    sk = established(p)
+    p.expect_none(2000 * MS)  # let the clock pass the epoch's start
+    ca = sk.ca
+    sk.cwnd = sk.ssthresh = 100
+    ca.delay_min, ca.last_max_cwnd, ca.last_cwnd, ca.k, ca.origin_point = 200, 100, 0, 0, 100
+    ca.epoch_start = sk.now() // MS - 1357
+    ca.update(sk, 100, 1)
+    assert ca.k == 0 and ca.origin_point == 100 and ca.cnt == 100

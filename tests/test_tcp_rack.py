@@ -109,7 +109,9 @@ def test_rack_marks_a_hole_lost_one_reordering_window_after_a_single_sack() -> N
     mib = p.net.mib.tcpext
     assert (mib["TCPSackRecovery"], mib["TCPFastRetrans"], mib["TCPTimeouts"]) == (1, 1, 0)
     p.send(ACK, ack=seqs[9] + MSS, at=rexmit.time + RTT)
-    assert sk.ca_state == CaState.OPEN and sk.cwnd == 7
+    # ssthresh 7 (CUBIC's beta), then CUBIC's first update of the new epoch adds one
+    # (target 8 with Linux's cubic_root and delay_min rounded up to a jiffy)
+    assert sk.ca_state == CaState.OPEN and sk.ssthresh == 7 and sk.cwnd == 8
 
 
 def test_dupthresh_sacks_mark_the_hole_lost_at_once_before_reordering_is_seen() -> None:
@@ -233,3 +235,52 @@ def test_without_frto_the_rto_goes_back_n() -> None:
     assert after == [seqs[1], seqs[2]]  # retransmissions, slow start from 1
     p.send(ACK, ack=seqs[5], at=p.now + RTT)
     assert p.net.mib.tcpext["TCPSpuriousRTOs"] == 0 and sk.ca_state == CaState.LOSS
+
+
+# -- what Linux's tcp_clean_rtx_queue / tcp_sacktag_one / tcp_try_undo_dsack do besides -----------
+def test_a_sack_only_ack_gives_an_rtt_sample_that_reaches_cubic() -> None:
+    # tcp_clean_rtx_queue runs for every ACK: with nothing cumulatively acked, the newest
+    # never-retransmitted segment the ACK SACKed gives the sample (sack_rtt_us), and the
+    # congestion control's pkts_acked sees it (CUBIC's delay_min).
+    p = Peer()
+    sk, seqs, start = _flight(p, 10)
+    # A passive open: the handshake's sample set min_rtt, but no ACK of data reached CUBIC.
+    assert sk.min_rtt_us == 10_000 and sk.ca.delay_min == 0
+    _sack(p, seqs[0], (seqs[1], seqs[2]), at=start + 4 * MS)
+    assert sk.snd_una == seqs[0] and sk.sacked_out == 1
+    assert sk.min_rtt_us == 4000 and sk.ca.delay_min == 4000
+    assert sk.srtt_us >> 3 == 10_000 - (10_000 - 4000) // 8  # folded into srtt as well
+
+
+def test_a_dsack_of_a_retransmission_whose_original_was_sacked_is_reordering() -> None:
+    # Two holes, both retransmitted at once (no reordering seen: reo_wnd 0).  The original of
+    # the second arrives while the first is still missing, so it is SACKed; then its
+    # retransmission comes back as a duplicate: tcp_sacktag_one counts that as reordering.
+    p = Peer()
+    sk, seqs, start = _flight(p, 10)
+    _sack(p, seqs[0], (seqs[2], seqs[5]), at=start + RTT)
+    assert [p.expect(length=MSS).seq for _ in range(2)] == seqs[:2]
+    t = p.now
+    _sack(p, seqs[0], (seqs[1], seqs[5]), at=t + 1 * MS)  # the late original of seqs[1]
+    assert sk.reord_seen == 0  # it was retransmitted: not counted as reordering
+    _sack(p, seqs[0], (seqs[1], seqs[1] + MSS), (seqs[1], seqs[5]), at=t + 2 * MS)
+    mib = p.net.mib.tcpext
+    assert (mib["TCPDSACKOfoRecv"], mib["TCPDSACKRecvSegs"]) == (1, 1)
+    assert sk.reord_seen == 1 and mib["TCPSACKReorder"] == 1
+    assert sk.reordering == 4  # fack (seqs[5]) - seqs[1]: 4 segments
+
+
+def test_a_dsack_undo_counts_the_duplicate_delivered_and_keeps_reo_wnd_one_recovery_more() -> None:
+    p = Peer()
+    sk, seqs, start = _flight(p, 10)
+    _sack(p, seqs[0], (seqs[1], seqs[4]), at=start + RTT)  # fast retransmit at once
+    rexmit = p.expect(seq=seqs[0], length=MSS)
+    p.send(ACK, ack=seqs[9] + MSS, at=rexmit.time + 1 * MS)  # the original was only late
+    assert sk.ca_state == CaState.OPEN and sk.ssthresh == 7 and sk.cwnd < 10
+    assert sk.rack.reo_wnd_persist == 0
+    delivered = sk.info().delivered
+    _sack(p, seqs[9] + MSS, (seqs[0], seqs[0] + MSS), at=rexmit.time + RTT)
+    mib = p.net.mib.tcpext
+    assert mib["TCPDSACKUndo"] == 1 and sk.cwnd == 10  # tcp_try_undo_dsack
+    assert sk.rack.reo_wnd_persist == 1  # and reo_wnd_persist + 1
+    assert sk.info().delivered == delivered + 1  # tcp_dsack_seen: a duplicate is delivered

@@ -122,8 +122,11 @@ def update_window(sk: TcpSock, rx: RxSeg, ack: int) -> int:
     if not rx.th.flags & SYN:
         nwin <<= sk.snd_wscale
     seq = rx.seq
-    if (ack > sk.snd_una or seq > sk.snd_wl1
-            or (seq == sk.snd_wl1 and (nwin > sk.snd_wnd or not nwin))):
+    if (
+        ack > sk.snd_una
+        or seq > sk.snd_wl1
+        or (seq == sk.snd_wl1 and (nwin > sk.snd_wnd or not nwin))
+    ):
         flag = FLAG_WIN_UPDATE
         sk.snd_wl1 = seq
         if sk.snd_wnd != nwin:
@@ -154,7 +157,8 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
                 send_challenge_ack(sk, rx)
             return -1
         if rx.th.sack_blocks and sk.sack_ok:  # an old ACK may still carry SACK news
-            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack, rate.RateSample())
+            st = SackTagState(sk.snd_nxt, sk.net.sched.now, rate.RateSample())
+            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack, st)
             rexmit, flag = recovery.fastretrans_alert(sk, prior_snd_una, 0, flag)
             recovery.xmit_recovery(sk, rexmit)
         return 0
@@ -168,6 +172,7 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
     prior_delivered = sk.delivered
     prior_lost = sk.lost
     prior_fack = rack.highest_sack_seq(sk) if sk.sack_ok else prior_snd_una
+    st = SackTagState(sk.snd_nxt, sk.net.sched.now, rs)
     if flag & FLAG_UPDATE_TS_RECENT:
         replace_ts_recent(sk, rx.seq)
     if (flag & (FLAG_SLOWPATH | FLAG_SND_UNA_ADVANCED)) == FLAG_SND_UNA_ADVANCED:
@@ -182,7 +187,7 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
             mib["TCPPureAcks"] += 1
         flag |= update_window(sk, rx, ack)
         if rx.th.sack_blocks and sk.sack_ok:
-            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack, rs)
+            flag |= sacktag(sk, rx.th.sack_blocks, prior_snd_una, ack, st)
         if sk.ecn_flags and ecn.rcv_ecn_echo(sk, rx.th.flags):
             flag |= FLAG_ECE
     # CWR is taken from any acceptable segment, pure ACKs too (Linux's deviation from RFC
@@ -201,13 +206,12 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         if sk.net.kernel.tracers:
             trace_probe(sk, rx)
         return 1
-    flag |= clean_rtx_queue(sk, rx, prior_snd_una, prior_fack, flag, rs)
-    if sk.delivered != prior_delivered:
-        rack.update_reo_wnd(sk)
+    flag |= clean_rtx_queue(sk, rx, prior_snd_una, prior_fack, flag, st)
+    rack.update_reo_wnd(sk, rs)
     if sk.tlp_high_seq:
         tlp.process_tlp_ack(sk, ack, flag)
     rexmit = recovery.REXMIT_NONE
-    if (not flag & FLAG_NOT_DUP or flag & FLAG_CA_ALERT or sk.ca_state != CaState.OPEN):
+    if not flag & FLAG_NOT_DUP or flag & FLAG_CA_ALERT or sk.ca_state != CaState.OPEN:
         num_dupack = 0
         if not flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP | FLAG_DSACKING_ACK):
             num_dupack = 1
@@ -234,13 +238,22 @@ def trace_probe(sk: TcpSock, rx: RxSeg) -> None:
     ixsim has no pacing, so there is no pacing-rate field.
     """
     sk.net.kernel.trace(
-        "tcp_probe", sk=sk, data_len=len(rx.payload), snd_nxt=sk.snd_nxt, snd_una=sk.snd_una,
-        snd_cwnd=sk.cwnd, ssthresh=sk.ssthresh, snd_wnd=sk.snd_wnd, srtt=sk.srtt_us >> 3,
-        rcv_wnd=sk.rcv_wnd, in_flight=sk.packets_in_flight(), mss=sk.mss_cache)
+        "tcp_probe",
+        sk=sk,
+        data_len=len(rx.payload),
+        snd_nxt=sk.snd_nxt,
+        snd_una=sk.snd_una,
+        snd_cwnd=sk.cwnd,
+        ssthresh=sk.ssthresh,
+        snd_wnd=sk.snd_wnd,
+        srtt=sk.srtt_us >> 3,
+        rcv_wnd=sk.rcv_wnd,
+        in_flight=sk.packets_in_flight(),
+        mss=sk.mss_cache,
+    )
 
 
-def cong_control(sk: TcpSock, ack: int, acked_sacked: int, flag: int,
-                 rs: rate.RateSample) -> None:
+def cong_control(sk: TcpSock, ack: int, acked_sacked: int, flag: int, rs: rate.RateSample) -> None:
     """``tcp_cong_control``: an algorithm with its own ``cong_control`` (BBR) sets cwnd and
     the pacing rate from the rate sample alone; otherwise PRR while reducing, else
     ``cong_avoid`` grows cwnd, and the pacing rate follows cwnd/srtt."""
@@ -250,8 +263,9 @@ def cong_control(sk: TcpSock, ack: int, acked_sacked: int, flag: int,
         return
     if sk.ca_state in (CaState.CWR, CaState.RECOVERY):
         recovery.cwnd_reduction(sk, acked_sacked, rs.losses, flag)
-    elif flag & (FLAG_FORWARD_PROGRESS if sk.reordering > sk.net.sysctl.tcp_reordering
-                 else FLAG_DATA_ACKED):
+    elif flag & (
+        FLAG_FORWARD_PROGRESS if sk.reordering > sk.net.sysctl.tcp_reordering else FLAG_DATA_ACKED
+    ):
         ca.cong_avoid(sk, ack, acked_sacked)
     pacing.update_pacing_rate(sk)
 
@@ -269,10 +283,18 @@ def ack_probe(sk: TcpSock) -> None:
         sk.reset_xmit_timer("probe0", output.probe0_when(sk), TCP_RTO_MAX)
 
 
-def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int,
-                    flag: int, rs: rate.RateSample) -> int:
+def clean_rtx_queue(
+    sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int, flag: int, st: SackTagState
+) -> int:
     """Free what SND.UNA covers, take an RTT sample, count deliveries, feed RACK, the
-    reordering detector and the rate sample ``rs`` (``tcp_clean_rtx_queue``)."""
+    reordering detector and the rate sample ``st.rate`` (``tcp_clean_rtx_queue``).
+
+    As Linux's, it runs for every ACK while data is outstanding, SACK-only ones included:
+    the RTT sample falls back to the newest never-retransmitted segment this ACK SACKed
+    (``sack->first_sackt``/``last_sackt``), and the congestion control's ``pkts_acked``
+    sees each ACK with ``rs.rtt_us`` (CUBIC's ``delay_min`` and HyStart take SACK samples).
+    """
+    rs = st.rate
     ack = sk.snd_una
     rtxq = sk.rtx
     now = rx.tstamp
@@ -352,23 +374,31 @@ def clean_rtx_queue(sk: TcpSock, rx: RxSeg, prior_snd_una: int, prior_fack: int,
         del rtxq[:n]
         if not rtxq:
             chrono_stop(sk, TCP_CHRONO_BUSY)
-    seq_rtt = ca_rtt = -1
+    seq_rtt = ca_rtt = sack_rtt = -1
     if first_ackt >= 0 and not flag & FLAG_RETRANS_DATA_ACKED:
         seq_rtt = (now - first_ackt) // NS_PER_US
         ca_rtt = (now - last_ackt) // NS_PER_US
+    if st.first_sackt >= 0:
+        sack_rtt = (now - st.first_sackt) // NS_PER_US
+        ca_rtt = (now - st.last_sackt) // NS_PER_US
     if rack_last is not None:  # tcp_rack_advance for each: the newest moves RACK's
         now_ns = sk.net.sched.now  # transmission mark, the last one leaves its RTT
         rack.advance(sk, rack_newest.sacked, rack_newest.end_seq, rack_newest.tx_time, now_ns)
         if rack_last is not rack_newest:
             rack.advance(sk, rack_last.sacked, rack_last.end_seq, rack_last.tx_time, now_ns)
-    if flag & FLAG_ACKED:
+    acked = bool(flag & FLAG_ACKED)
+    rtt_update = rtt.ack_update_rtt(sk, seq_rtt, ca_rtt, acked, rs, sack_rtt)
+    if acked:
         flag |= FLAG_SET_XMIT_TIMER  # a loss probe or the RTO
-        rtt.ack_update_rtt(sk, seq_rtt, ca_rtt, rs=rs)
         if not sack_ok:
             recovery.remove_reno_sacks(sk, pkts_acked)
         elif reord < prior_fack:  # a never-retransmitted hole was filled: reordering
             rack.check_sack_reordering(sk, reord, False)
-        sk.ca.pkts_acked(sk, pkts_acked, ca_rtt)
+    elif rtxq and rtt_update and sack_rtt >= 0 and sack_rtt > (now - rtxq[0].tx_time) // NS_PER_US:
+        # The SACK sample was sent before the head's last (re)transmission: re-arm (an RTT
+        # from data sent after it must not keep extending the timeout in recovery).
+        flag |= FLAG_SET_XMIT_TIMER
+    sk.ca.pkts_acked(sk, pkts_acked, rs.rtt_us)
     return flag
 
 
@@ -384,10 +414,11 @@ def _spurious_retrans(sk: TcpSock, seg: TxSeg) -> bool:
 
 
 # -- SACK -----------------------------------------------------------------------------------------
-def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int,
-            ack: int, rs: rate.RateSample) -> int:
+def sacktag(
+    sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int, ack: int, st: SackTagState
+) -> int:
     """Mark SACKed segments on the scoreboard (``tcp_sacktag_write_queue``); each newly
-    SACKed segment feeds the rate sample ``rs``.
+    SACKed segment feeds the rate sample ``st.rate`` and the SACK RTT (``st.first_sackt``).
 
     As Linux's ``recv_sack_cache``, the blocks of the previous ACK are remembered and the
     segments they covered are skipped: they are SACKed already while ``sacked_out`` is
@@ -397,8 +428,6 @@ def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int
     mib = sk.net.mib.tcpext
     una = sk.snd_una
     sp = [(unwrap(una, s), unwrap(una, e)) for s, e in blocks]
-    st = SackTagState(sk.snd_nxt, sk.net.sched.now, rs)
-    s0, e0 = sp[0]
     dup = check_dsack(sk, sp, ack, prior_snd_una, st)
     cache = sk.sack_cache if sk.sacked_out else []
     tagged: list[tuple[int, int]] = []
@@ -418,7 +447,7 @@ def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int
         _tag_range(sk, s, e, False, cache, st)
         tagged.append((s, e))
     sk.sack_cache = tagged
-    if st.reord < sk.snd_nxt:
+    if st.reord < sk.snd_nxt and (sk.ca_state != CaState.LOSS or sk.undo_marker):
         rack.check_sack_reordering(sk, st.reord, False)
     return st.flag
 
@@ -426,17 +455,22 @@ def sacktag(sk: TcpSock, blocks: tuple[tuple[int, int], ...], prior_snd_una: int
 class SackTagState:
     """What one ACK's SACK walk gathers (Linux's ``struct tcp_sacktag_state``)."""
 
-    __slots__ = ("flag", "reord", "now", "rate")
+    __slots__ = ("flag", "reord", "now", "rate", "first_sackt", "last_sackt")
 
     def __init__(self, snd_nxt: int, now: int, rs: rate.RateSample) -> None:
         self.flag = 0
         self.reord = snd_nxt  # lowest never-retransmitted segment newly SACKed below fack
         self.now = now
         self.rate = rs
+        # send times (ns) of the first and last never-retransmitted segments newly SACKed,
+        # -1: none (the SACK RTT sample of tcp_clean_rtx_queue)
+        self.first_sackt = -1
+        self.last_sackt = -1
 
 
-def check_dsack(sk: TcpSock, sp: list[tuple[int, int]], ack: int, prior_snd_una: int,
-                st: SackTagState) -> bool:
+def check_dsack(
+    sk: TcpSock, sp: list[tuple[int, int]], ack: int, prior_snd_una: int, st: SackTagState
+) -> bool:
     """Is the first block a D-SACK (RFC 2883 §4)?  Count it as Linux's ``tcp_check_dsack``
     and ``tcp_dsack_seen`` do: below the ACK (TCPDSACKRecv) or inside the second block
     (TCPDSACKOfoRecv); a range wider than the peer's largest window, or more duplicates than
@@ -471,15 +505,21 @@ def check_dsack(sk: TcpSock, sp: list[tuple[int, int]], ack: int, prior_snd_una:
     if sk.reord_seen and not st.flag & FLAG_DSACK_TLP:
         sk.rack.dsack_seen = True
     st.flag |= FLAG_DSACKING_ACK
+    sk.delivered += dup_segs  # a spurious retransmission is delivered (sack_delivered)
     mib["TCPDSACKRecvSegs"] += dup_segs
-    if (sk.undo_marker and sk.undo_retrans > 0 and e0 <= prior_snd_una
-            and e0 > sk.undo_marker):
+    if sk.undo_marker and sk.undo_retrans > 0 and e0 <= prior_snd_una and e0 > sk.undo_marker:
         sk.undo_retrans = max(0, sk.undo_retrans - dup_segs)  # for data already forgotten
     return True
 
 
-def _tag_range(sk: TcpSock, s: int, e: int, dup_sack: bool,
-               skip: list[tuple[int, int]] | tuple[()], st: SackTagState) -> None:
+def _tag_range(
+    sk: TcpSock,
+    s: int,
+    e: int,
+    dup_sack: bool,
+    skip: list[tuple[int, int]] | tuple[()],
+    st: SackTagState,
+) -> None:
     rtxq = sk.rtx
     i = max(bisect_right(rtxq, s, key=_seq_of) - 1, 0)
     while i < len(rtxq):
@@ -532,6 +572,10 @@ def _tag_one(sk: TcpSock, seg: TxSeg, dup_sack: bool, st: SackTagState) -> None:
     if dup_sack and sacked & (TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS):
         if sk.undo_marker and sk.undo_retrans > 0 and seg.end_seq > sk.undo_marker:
             sk.undo_retrans = max(0, sk.undo_retrans - pcount)
+        if sacked & TCPCB_SACKED_ACKED and seg.seq < st.reord:
+            # The original was SACKed and the retransmission came back as a duplicate:
+            # the network reordered it (``tcp_sacktag_one``).
+            st.reord = seg.seq
     if seg.end_seq <= sk.snd_una:
         return
     if not sacked & TCPCB_SACKED_ACKED:
@@ -549,6 +593,9 @@ def _tag_one(sk: TcpSock, seg: TxSeg, dup_sack: bool, st: SackTagState) -> None:
                     st.reord = seg.seq
                 if seg.end_seq <= sk.high_seq:
                     st.flag |= FLAG_ORIG_SACK_ACKED
+                if st.first_sackt < 0:
+                    st.first_sackt = seg.tx_time
+                st.last_sackt = seg.tx_time
             if sacked & TCPCB_LOST:
                 sacked &= ~TCPCB_LOST
                 sk.lost_out -= pcount

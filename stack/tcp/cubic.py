@@ -11,8 +11,15 @@ it when something paces the socket) and the delay increase (a round's minimum RT
 what ends slow start: the delay detector needs 4 ms of queue.  Time is the scheduler's, in
 ms (Linux's jiffies at HZ=1000); the target is computed one ``delay_min`` ahead as Linux does.
 
-Deviations: the cube root is computed in floating point rather than with Linux's table and
-Newton step (the result is the same integer to within 1 in units of 2^-10 s).
+The cube root is Linux's (``cubic_root``: a 64-entry table of the top bits, then one
+Newton-Raphson step, in 32-bit arithmetic), not an exact one: at windows of a few segments
+``K`` to within one unit of 2^-10 s decides whether the target is above cwnd at all.
+
+As in Linux, ``bictcp_update`` recomputes ``cnt`` only when cwnd changed or HZ/32 (31 ms)
+passed; on a path whose RTT is far below 31 ms a window that reached ``W_max`` grows by
+one segment per 100 x cwnd ACKed until then, and the Reno-friendly estimate is not
+consulted either (netdev's 2024 "tcp_cubic: fix to run bictcp_update() at least once per
+RTT" series addressed this; it is not in mainline, so it is not modelled).
 
 Spec: RFC 9438 §4.2-§4.8; HyStart (Ha & Rhee 2011).
 """
@@ -57,12 +64,28 @@ CUBE_RTT_SCALE = BIC_SCALE * 10
 CUBE_FACTOR = (1 << (10 + 3 * BICTCP_HZ)) // (BIC_SCALE * 10)
 
 
+# cbrt(x << 18) - 1 for the top six bits x of the argument (Linux's cubic_root table)
+# fmt: off
+CBRT_TABLE = (
+    0, 54, 54, 54, 118, 118, 118, 118, 123, 129, 134, 138, 143, 147, 151, 156,
+    157, 161, 164, 168, 170, 173, 176, 179, 181, 185, 187, 190, 192, 194, 197, 199,
+    200, 202, 204, 206, 209, 211, 213, 215, 217, 219, 221, 222, 224, 225, 227, 229,
+    231, 232, 234, 236, 237, 239, 240, 242, 244, 245, 246, 248, 250, 251, 252, 254,
+)
+# fmt: on
+U32 = 0xFFFFFFFF
+
+
 def cubic_root(a: int) -> int:
-    """Integer cube root (Linux's ``cubic_root``), rounded to nearest."""
-    r = round(a ** (1.0 / 3.0)) if a > 0 else 0
-    while r > 0 and r * r * r > a + 3 * r * r:  # guard against float rounding upwards
-        r -= 1
-    return r
+    """Approximate integer cube root as Linux's ``cubic_root`` computes it: the table gives
+    the root of the top six bits, one Newton-Raphson step refines it (average error 0.2 %)."""
+    bits = a.bit_length()  # fls64
+    if bits < 7:
+        return (CBRT_TABLE[a] + 35) >> 6
+    b = ((bits * 84) >> 8) - 1
+    x = (((CBRT_TABLE[a >> (b * 3)] + 10) << b) & U32) >> 6
+    x = (2 * x + ((a // (x * (x - 1))) & U32)) & U32
+    return ((x * 341) & U32) >> 10
 
 
 @register
@@ -126,7 +149,7 @@ class Cubic(CongestionOps):
                 else:
                     self.k = cubic_root(CUBE_FACTOR * (self.last_max_cwnd - cwnd))
                     self.origin_point = self.last_max_cwnd
-            t = now - self.epoch_start + self.delay_min // 1000
+            t = now - self.epoch_start + -(-self.delay_min // USEC_PER_MSEC)  # usecs_to_jiffies
             t = (t << BICTCP_HZ) // HZ
             offs = self.k - t if t < self.k else t - self.k
             delta = (CUBE_RTT_SCALE * offs * offs * offs) >> (10 + 3 * BICTCP_HZ)
@@ -186,8 +209,7 @@ class Cubic(CongestionOps):
         delay = rtt_us or 1
         if self.delay_min == 0 or self.delay_min > delay:
             self.delay_min = delay
-        if (not self.found and HYSTART and sk.cwnd < sk.ssthresh
-                and sk.cwnd >= HYSTART_LOW_WINDOW):
+        if not self.found and HYSTART and sk.cwnd < sk.ssthresh and sk.cwnd >= HYSTART_LOW_WINDOW:
             self.hystart_update(sk, delay)
 
     def hystart_update(self, sk: TcpSock, delay: int) -> None:

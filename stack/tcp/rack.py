@@ -18,9 +18,7 @@ raises ``tp->reordering`` up to ``tcp_max_reordering`` (``tcp_check_sack_reorder
 TCPSACKReorder / TCPTSReorder) and counts ``reord_seen`` (TCP_INFO's ``tcpi_reord_seen``).
 
 Deviations: times are the scheduler's nanoseconds (Linux: microseconds, and the reorder
-timer in jiffies, which rounds it up by up to 1 ms more); "a round trip has passed since
-reo_wnd last grew" compares the transmit time of the newest delivered segment with the time
-of the last widening, where Linux compares delivery counts (``rs->prior_delivered``).
+timer in jiffies, which rounds it up by up to 1 ms more).
 
 Spec: RFC 8985 §6.2 (steps 1-5), §7.2 (reordering window); Linux tcp_recovery.c.
 """
@@ -43,6 +41,7 @@ from stack.tcp.scoreboard import mark_skb_lost, ts_del
 from stack.tcp.state import CaState
 
 if TYPE_CHECKING:
+    from stack.tcp.rate import RateSample
     from stack.tcp.sock import TcpSock
 
 NO_MIN_RTT_US = 0xFFFFFFFF  # tcp_min_rtt() before any sample: ~0U
@@ -59,7 +58,7 @@ class RackState:
         "reo_wnd_steps",
         "reo_wnd_persist",
         "dsack_seen",
-        "last_widened",
+        "last_delivered",
     )
 
     def __init__(self) -> None:
@@ -70,7 +69,7 @@ class RackState:
         self.reo_wnd_steps = 1  # reo_wnd in units of min_rtt/4
         self.reo_wnd_persist = 0  # recoveries left before reo_wnd_steps falls back to 1
         self.dsack_seen = False  # a D-SACK arrived since reo_wnd was last widened
-        self.last_widened = 0  # ns: when reo_wnd_steps last grew
+        self.last_delivered = 0  # tp->delivered when reo_wnd_steps last grew
 
 
 def is_rack(sk: TcpSock) -> bool:
@@ -159,18 +158,21 @@ def mark_lost(sk: TcpSock) -> bool:
     return bool(wait)
 
 
-def update_reo_wnd(sk: TcpSock) -> None:
+def update_reo_wnd(sk: TcpSock, rs: RateSample) -> None:
     """Widen the window after a D-SACK, at most once a round trip (``tcp_rack_update_reo_wnd``,
-    RFC 8985 §7.2); called for an ACK that delivered something."""
-    if sk.net.sysctl.tcp_recovery & TCP_RACK_STATIC_REO_WND:
+    RFC 8985 §7.2); called for every ACK, acts when it delivered a segment with a rate
+    sample (``rs.prior_delivered``).  "A round trip since the last widening" is Linux's:
+    the newest segment delivered now was sent after ``delivered`` reached
+    ``rack.last_delivered``."""
+    if sk.net.sysctl.tcp_recovery & TCP_RACK_STATIC_REO_WND or not rs.prior_delivered:
         return
     rack = sk.rack
-    if rack.mstamp < rack.last_widened:  # delivered data sent before the last widening
+    if rs.prior_delivered < rack.last_delivered:  # sent before the last widening
         rack.dsack_seen = False
     if rack.dsack_seen:
         rack.reo_wnd_steps = min(0xFF, rack.reo_wnd_steps + 1)
         rack.dsack_seen = False
-        rack.last_widened = sk.net.sched.now
+        rack.last_delivered = sk.delivered
         rack.reo_wnd_persist = TCP_RACK_RECOVERY_THRESH
     elif not rack.reo_wnd_persist:
         rack.reo_wnd_steps = 1

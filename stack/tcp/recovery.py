@@ -28,6 +28,7 @@ from stack.tcp.const import (
     NS_PER_MS,
     TCP_INFINITE_SSTHRESH,
     TCP_NAGLE_OFF,
+    TCP_RACK_RECOVERY_THRESH,
     TCPCB_EVER_RETRANS,
     TCPCB_LOST,
     TCPCB_SACKED_ACKED,
@@ -137,8 +138,9 @@ def identify_loss(sk: TcpSock, flag: int) -> int:
         return flag
     if not sk.sack_ok:
         state = sk.ca_state
-        if ((state < CaState.RECOVERY and sk.sacked_out >= sk.reordering)
-                or (state == CaState.RECOVERY and flag & FLAG_SND_UNA_ADVANCED)):
+        if (state < CaState.RECOVERY and sk.sacked_out >= sk.reordering) or (
+            state == CaState.RECOVERY and flag & FLAG_SND_UNA_ADVANCED
+        ):
             head = rtx[0]
             if head.sacked & TCPCB_LOST:
                 return flag
@@ -248,8 +250,11 @@ def enter_loss(sk: TcpSock) -> None:
     state = sk.ca_state
     new_recovery = state < CaState.RECOVERY
     timeout_mark_lost(sk)
-    if (state <= CaState.DISORDER or sk.high_seq <= sk.snd_una
-            or (state == CaState.LOSS and not sk.retransmits)):
+    if (
+        state <= CaState.DISORDER
+        or sk.high_seq <= sk.snd_una
+        or (state == CaState.LOSS and not sk.retransmits)
+    ):
         sk.prior_ssthresh = current_ssthresh(sk)
         sk.prior_cwnd = sk.cwnd
         sk.ssthresh = sk.ca.ssthresh(sk)
@@ -346,7 +351,10 @@ def try_undo_partial(sk: TcpSock, prior_snd_una: int) -> bool:
 
 
 def try_undo_dsack(sk: TcpSock) -> bool:
+    """D-SACKs covered every retransmission: undo the reduction (``tcp_try_undo_dsack``), and
+    keep RACK's widened reordering window one more recovery (the recovery was reordering)."""
     if sk.undo_marker and not sk.undo_retrans:
+        sk.rack.reo_wnd_persist = min(TCP_RACK_RECOVERY_THRESH, sk.rack.reo_wnd_persist + 1)
         undo_cwnd_reduction(sk, False)
         sk.net.mib.tcpext["TCPDSACKUndo"] += 1
         return True
@@ -413,8 +421,9 @@ def xmit_recovery(sk: TcpSock, rexmit: int) -> None:
     output.xmit_retransmit_queue(sk)
 
 
-def fastretrans_alert(sk: TcpSock, prior_snd_una: int, num_dupack: int,
-                      flag: int) -> tuple[int, int]:
+def fastretrans_alert(
+    sk: TcpSock, prior_snd_una: int, num_dupack: int, flag: int
+) -> tuple[int, int]:
     """The recovery state machine on a dubious ACK (``tcp_fastretrans_alert``).
 
     Returns what to send (``REXMIT_*``) and ``flag`` as loss detection left it.

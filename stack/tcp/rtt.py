@@ -70,13 +70,23 @@ def tsopt_rtt_us(sk: TcpSock) -> int:
     return max(delta_ms, 1) * 1000
 
 
-def ack_update_rtt(sk: TcpSock, seq_rtt_us: int, ca_rtt_us: int, acked: bool = True,
-                   rs: RateSample | None = None) -> bool:
+def ack_update_rtt(
+    sk: TcpSock,
+    seq_rtt_us: int,
+    ca_rtt_us: int,
+    acked: bool = True,
+    rs: RateSample | None = None,
+    sack_rtt_us: int = -1,
+) -> bool:
     """Take an ACK's RTT sample; return whether there was one (``tcp_ack_update_rtt``).
 
-    ``seq_rtt_us`` is -1 when every newly acked segment was retransmitted (Karn); then the
-    timestamp echo gives the sample if the ACK carries one (RFC 7323 §4.1).
+    ``seq_rtt_us`` is -1 when every newly acked segment was retransmitted (Karn) or nothing
+    was cumulatively acked; then the SACK sample ``sack_rtt_us`` (the oldest
+    never-retransmitted segment this ACK SACKed) stands in, and failing that the timestamp
+    echo, if the ACK acknowledged something (``acked``, RFC 7323 §4.1).
     """
+    if seq_rtt_us < 0:
+        seq_rtt_us = sack_rtt_us
     if seq_rtt_us < 0 and sk.saw_tstamp and sk.rcv_tsecr and acked:
         seq_rtt_us = ca_rtt_us = tsopt_rtt_us(sk)
     if rs is not None:
