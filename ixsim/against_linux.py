@@ -63,6 +63,8 @@ REORDER_COUNTERS = {
     "sack_reorder": "TcpExt.TCPSACKReorder",
     "ts_reorder": "TcpExt.TCPTSReorder",
     "dsack_undo": "TcpExt.TCPDSACKUndo",
+    "full_undo": "TcpExt.TCPFullUndo",
+    "partial_undo": "TcpExt.TCPPartialUndo",
     "loss_probes": "TcpExt.TCPLossProbes",
 }
 MAX_SECONDS = 12  # real seconds a Linux point may take at its expected goodput
@@ -184,6 +186,8 @@ class Comparison:
                 "ixsim_retrans": self.ixsim.retrans, "linux_retrans": self.linux.retrans,
                 "ixsim_timeouts": self.ixsim.timeouts, "linux_timeouts": self.linux.timeouts,
                 "linux_cc": self.linux_cc, "runs": len(self.ixsim_runs),
+                "ixsim_runs_spurious": [r.counts["spurious"] for r in self.ixsim_runs],
+                "linux_runs_spurious": [r.counts["spurious"] for r in self.linux_runs],
                 "ixsim_runs_goodput_mbps": [round(r.goodput_mbps, 3) for r in self.ixsim_runs],
                 "linux_runs_goodput_mbps": [round(r.goodput_mbps, 3) for r in self.linux_runs]}
 
@@ -304,7 +308,7 @@ def format_table(points: list[Comparison], rate_bps: int, seed: int) -> str:
 
 REORDER_HEADER = ("reorder", "hold", "rtt", "fastretx ix/lx", "dsacked ix/lx",
                   "share/fastretx ix/lx", "share/retrans ix/lx", "sackreord ix/lx",
-                  "tsreord ix/lx", "undo ix/lx", "tlp ix/lx")
+                  "tsreord ix/lx", "undo d/f/p ix/lx", "tlp ix/lx")
 
 
 def format_reorder_table(points: list[Comparison]) -> list[str]:
@@ -313,7 +317,8 @@ def format_reorder_table(points: list[Comparison]) -> list[str]:
         "# reordering: each data frame held back by `hold` with probability `reorder`; sums "
         "over the runs; dsacked: TCPDSACKRecvSegs (spurious retransmissions),",
         "# share = dsacked / TCPFastRetrans and / RetransSegs; sackreord: TCPSACKReorder; "
-        "tsreord: TCPTSReorder; undo: TCPDSACKUndo; tlp: TCPLossProbes",
+        "tsreord: TCPTSReorder;",
+        "# undo: TCPDSACKUndo/TCPFullUndo/TCPPartialUndo; tlp: TCPLossProbes",
     ]
     rows = [REORDER_HEADER]
     for c in points:
@@ -322,11 +327,15 @@ def format_reorder_table(points: list[Comparison]) -> list[str]:
         def pair(key: str, ix: Side = ix, lx: Side = lx) -> str:
             return f"{ix.counts[key]}/{lx.counts[key]}"
 
+        def undo(side: Side) -> str:
+            return "+".join(str(side.counts[k]) for k in ("dsack_undo", "full_undo",
+                                                           "partial_undo"))
+
         rows.append((f"{c.reorder:g}", f"{c.reorder_delay_ns / NS_PER_MS:g}ms",
                      f"{c.rtt_ns // NS_PER_MS}ms", pair("fast_retrans"), pair("spurious"),
                      f"{_pct(ix.share('fast_retrans'))}/{_pct(lx.share('fast_retrans'))}",
                      f"{_pct(ix.share('retrans'))}/{_pct(lx.share('retrans'))}",
-                     pair("sack_reorder"), pair("ts_reorder"), pair("dsack_undo"),
+                     pair("sack_reorder"), pair("ts_reorder"), undo(ix) + "/" + undo(lx),
                      pair("loss_probes")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(REORDER_HEADER))]
     for row in rows:
