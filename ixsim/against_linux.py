@@ -306,7 +306,7 @@ def format_table(points: list[Comparison], rate_bps: int, seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-REORDER_HEADER = ("reorder", "hold", "rtt", "fastretx ix/lx", "dsacked ix/lx",
+REORDER_HEADER = ("loss", "reorder", "hold", "rtt", "fastretx ix/lx", "dsacked ix/lx",
                   "share/fastretx ix/lx", "share/retrans ix/lx", "sackreord ix/lx",
                   "tsreord ix/lx", "undo d/f/p ix/lx", "tlp ix/lx")
 
@@ -331,7 +331,7 @@ def format_reorder_table(points: list[Comparison]) -> list[str]:
             return "+".join(str(side.counts[k]) for k in ("dsack_undo", "full_undo",
                                                            "partial_undo"))
 
-        rows.append((f"{c.reorder:g}", f"{c.reorder_delay_ns / NS_PER_MS:g}ms",
+        rows.append((f"{c.loss:g}", f"{c.reorder:g}", f"{c.reorder_delay_ns / NS_PER_MS:g}ms",
                      f"{c.rtt_ns // NS_PER_MS}ms", pair("fast_retrans"), pair("spurious"),
                      f"{_pct(ix.share('fast_retrans'))}/{_pct(lx.share('fast_retrans'))}",
                      f"{_pct(ix.share('retrans'))}/{_pct(lx.share('retrans'))}",
