@@ -20,12 +20,15 @@ frame back by ``T`` with probability ``P`` (:class:`device.impair.Reorder`, data
 only), so later frames overtake it.  What is compared then is each sender's reaction, read
 from the same MIB names on both stacks (:data:`REORDER_COUNTERS`): segments fast-retransmitted
 (``TCPFastRetrans``), of them the spurious ones the receiver D-SACKed (``TCPDSACKRecvSegs``),
-reordering detected (``TCPSACKReorder``, ``TCPTSReorder``), D-SACK undos and tail loss probes.
+reordering detected (``TCPSACKReorder``, ``TCPTSReorder``), undos (``TCPDSACKUndo``,
+``TCPFullUndo``, ``TCPPartialUndo``) and tail loss probes (``TCPLossProbes``).
 The spurious share is printed both ways: D-SACKed segments over fast-retransmitted ones, and
-over every retransmitted one (RetransSegs).  Real time is not faithful at ixsim's 100 us, so
-the geometry is scaled: RACK's reordering window starts at min_rtt / 4 (``tcp_rack_reo_wnd``,
-RFC 8985 6.2), and a hold-back below it (2 ms at 20 ms RTT) stresses the window the way one
-above it (8 ms) stresses D-SACK's widening, as 100 us does against 25 us at 100 us RTT.
+over every retransmitted one (RetransSegs).  Real time is not faithful at netsim's 100 us, so
+the geometry is scaled.  RACK's reordering window starts at min_rtt / 4 (``tcp_rack_reo_wnd``,
+RFC 8985 6.2), and hold-backs are chosen on either side of it: at 20 ms RTT, 2 ms is inside
+the 5 ms window (once reordering has been seen nothing should be retransmitted) and 8 ms is
+beyond it (spurious retransmissions until D-SACKs widen the window), the latter the geometry
+of netsim's 100 us hold-back at 100 us RTT (a 25 us window).
 
 A run is one sample of a random process: at 0.1 % loss a 16 MiB transfer sees about a dozen
 losses, and where the first of them falls moves the goodput of either stack by a factor of
