@@ -644,7 +644,11 @@ def add_parser(sub: Any) -> None:
                    "--against-linux, which needs 10ms or more), each up to 10s")
     p.add_argument("--reorder", type=_floats, default=None, metavar="P,P,...",
                    help="reordering probabilities of the second table, measured at 100us and "
-                   "1ms with 0.1%% loss (default 0.01,0.05 with the default grid, else none)")
+                   "1ms with 0.1%% loss (default 0.01,0.05 with the default grid, else none); "
+                   "with --against-linux, added to each point (default none)")
+    p.add_argument("--reorder-delay", default=None, metavar="T",
+                   help="with --against-linux and --reorder: how long a reordered data frame "
+                   "is held back on both stacks' cable, 1ms..1s (default 2ms)")
     p.add_argument("--bytes", type=_size, default=None, metavar="SIZE",
                    help="bytes per point, e.g. 64M, from 1 byte to 1T (default: by loss and "
                    "RTT, see the docs)")
@@ -710,6 +714,9 @@ def _run_cli(args: Any) -> int:
         raise CliError("--rate is for --against-linux; netsim's own table runs at 10 Gbit/s")
     if args.repeat is not None:
         raise CliError("--repeat is for --against-linux; netsim's own table is deterministic")
+    if args.reorder_delay is not None:
+        raise CliError("--reorder-delay is for --against-linux; netsim's own reordering table "
+                       "holds frames back 100us")
     reorder_default = args.loss is None and args.rtt is None
     args.loss = list(LOSSES) if args.loss is None else args.loss
     args.rtt = list(RTTS_NS) if args.rtt is None else args.rtt
@@ -767,7 +774,7 @@ def _run_against_linux(args: Any) -> int:
     import sys
 
     from ixsim import against_linux
-    from ixsim.cli import CliError, rate_arg
+    from ixsim.cli import CliError, duration_arg, rate_arg
 
     losses = list(against_linux.LOSSES) if args.loss is None else args.loss
     rtts = list(against_linux.RTTS_NS) if args.rtt is None else args.rtt
@@ -784,6 +791,17 @@ def _run_against_linux(args: Any) -> int:
                        "--cc is not supported with it")
     rate = (against_linux.DEFAULT_RATE_BPS if args.rate is None
             else rate_arg(args.rate, "--rate"))
+    reorders = args.reorder or []
+    if any(not 0 < p < 1 for p in reorders):
+        raise CliError("reordering probabilities must be in (0, 1)")
+    if args.reorder_delay is not None and not reorders:
+        raise CliError("--reorder-delay needs --reorder")
+    delay = (against_linux.DEFAULT_REORDER_DELAY_NS if args.reorder_delay is None
+             else duration_arg(args.reorder_delay, "--reorder-delay",
+                               against_linux.MAX_REORDER_DELAY_NS))
+    if delay < against_linux.MIN_REORDER_DELAY_NS:
+        raise CliError("--reorder-delay must be 1ms or more with --against-linux "
+                       "(real time is faithful there)")
     available, reason = against_linux.available()
     if not available:
         raise CliError(f"--against-linux: {reason}")
@@ -791,14 +809,15 @@ def _run_against_linux(args: Any) -> int:
     def note(c: Any) -> None:
         if not args.json:
             print(
-                f"  measured loss {c.loss:g} rtt {_fmt_rtt(c.rtt_ns)}: ixsim "
+                f"  measured loss {c.loss:g} reorder {c.reorder:g} rtt {_fmt_rtt(c.rtt_ns)}: ixsim "
                 f"{c.ixsim.goodput_mbps:.2f}, linux {c.linux.goodput_mbps:.2f} Mbit/s",
                 file=sys.stderr,
             )
 
     started = time.perf_counter()
     try:
-        points = against_linux.compare(losses, rtts, rate, args.seed, args.bytes, note, repeat)
+        points = against_linux.compare(losses, rtts, rate, args.seed, args.bytes, note, repeat,
+                                       reorders or (0.0,), delay)
     except RuntimeError as exc:
         raise CliError(str(exc)) from None
     wall = time.perf_counter() - started

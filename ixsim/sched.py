@@ -107,8 +107,16 @@ class Scheduler(RealtimeLoop):
         return seq
 
     def call_at_seq(self, when: int, seq: int, fn: Callable[..., Any], *args: Any) -> Handle:
-        """``call_at`` with a sequence number taken earlier by :meth:`reserve_seq`."""
-        if when < self.now:
+        """``call_at`` with a sequence number taken earlier by :meth:`reserve_seq`.
+
+        In real time a key already in the past is kept, not raised to ``now``: the loop runs
+        what is due in key order and ``now`` follows the wall clock, so the key only places
+        the event among the others.  Raised, it would fall behind events keyed between
+        ``when`` and ``now`` (a lagging loop re-arming a cable's FIFO drain would deliver the
+        FIFO's frames behind later frames that have events of their own: reordering the
+        stages never made).
+        """
+        if when < self.now and not self.realtime:
             when = self.now
         handle = Handle(when, seq, fn, args)
         heapq.heappush(self._queue, (when, seq, handle))

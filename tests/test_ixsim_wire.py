@@ -200,8 +200,37 @@ def test_against_linux_runs_both_stacks_on_the_same_path() -> None:
     assert first != second
 
 
+def test_against_linux_reordering_compares_the_senders_reaction() -> None:
+    _need_netns()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ixsim", "netsim", "--against-linux", "--loss", "0",
+         "--rtt", "20ms", "--reorder", "0.05", "--reorder-delay", "8ms", "--bytes", "2M",
+         "--rate", "20M", "--repeat", "1", "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (point,) = json.loads(proc.stdout)["points"]
+    assert point["loss"] == 0 and point["reorder"] == 0.05
+    assert point["reorder_delay_ns"] == 8_000_000
+    for side in ("ixsim", "linux"):
+        # frames held 8 ms, beyond RACK's min_rtt/4 = 5 ms: both senders see the network
+        # reorder (a never-retransmitted segment SACKed below the highest SACK) ...
+        assert point[f"{side}_sack_reorder"] > 0
+        # ... and with no loss at all, whatever they retransmitted was spurious: the
+        # D-SACKed segments are at most the retransmitted ones
+        assert 0 <= point[f"{side}_spurious"] <= point[f"{side}_retrans"]
+        assert point[f"{side}_fast_retrans"] <= point[f"{side}_retrans"]
+        share = point[f"{side}_spurious_share_retrans"]
+        if point[f"{side}_retrans"]:
+            assert share == pytest.approx(point[f"{side}_spurious"] / point[f"{side}_retrans"])
+        else:
+            assert share is None
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--rtt", "1ms"], "10ms or more"),
+    (["--reorder", "0.05", "--reorder-delay", "100us"], "1ms or more"),
+    (["--reorder-delay", "2ms"], "needs --reorder"),
+    (["--reorder", "1"], "(0, 1)"),
     (["--cc", "reno"], "--cc"),
     (["--rate", "fast"], "--rate"),
     (["--repeat", "0"], "--repeat"),
@@ -211,6 +240,12 @@ def test_against_linux_errors(argv: list[str], message: str) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_netsim_reorder_delay_needs_against_linux() -> None:
+    proc = subprocess.run([sys.executable, "-m", "ixsim", "netsim", "--reorder-delay", "2ms"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--against-linux" in proc.stderr
 
 
 def test_netsim_rate_needs_against_linux() -> None:

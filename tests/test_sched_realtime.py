@@ -15,9 +15,13 @@ import socket
 import struct
 import threading
 import time
+from typing import Any
 
 import pytest
 
+from device.cable import Cable
+from device.impair import Stage
+from device.port import Port
 from ixsim.sched import NS_PER_MS, NS_PER_US, Deadlock, Scheduler
 
 BOUND_NS = 20 * NS_PER_MS  # "promptly": the loop needs ~0.1 ms; the rest is room for
@@ -339,3 +343,29 @@ def test_a_child_process_exit_ends_the_wait_promptly(sched):
             os.waitpid(pid, 0)
     assert b"".join(chunks) == b"done" and status == [0]
     assert time.monotonic() - t < 0.4  # not held until the 500 ms event
+
+
+# -- a cable's frames keep their order when the loop runs late ---------------------------------
+class _HoldThird(Stage):
+    """Holds the third frame back 500 us, so the frames after it are delivered first."""
+
+    def __call__(self, frame: bytes, when_ns: int, emit: Any) -> None:
+        self.count += 1
+        emit(frame, when_ns + (500 * NS_PER_US if self.count == 3 else 0))
+
+
+def test_a_late_loop_delivers_a_cables_frames_in_their_order(sched: Scheduler) -> None:
+    # Frames 0 and 1 wait in the lane's FIFO, 2 is held behind them, 3..9 (due before 2)
+    # get events of their own.  The loop then falls 3 ms behind: everything is due at once.
+    # Re-arming the FIFO's drain for frame 1 at its own key (in the past) keeps it ahead of
+    # 3..9; raised to `now`, it went behind them (`ixsim wire` reordered under load).
+    a, b = Port(sched, "a"), Port(sched, "b")
+    got: list[int] = []
+    b.attach(lambda frame: got.append(frame[0]), lambda up: None)
+    a.attach(lambda frame: None, lambda up: None)
+    Cable(sched, a, b, rate_bps=1_000_000_000, latency_ns=1 * NS_PER_MS, stages=[_HoldThird()],
+          stages_ba=[])
+    sched.call_at(0, lambda: [a.transmit(bytes([i]) * 1000) for i in range(10)])
+    sched.call_at(NS_PER_US, lambda: time.sleep(0.003))  # the loop falls behind
+    sched.run_for(5 * NS_PER_MS)
+    assert got == [0, 1, 3, 4, 5, 6, 7, 8, 9, 2]
