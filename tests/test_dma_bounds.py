@@ -275,3 +275,28 @@ def test_a_large_mapping_containing_the_start_of_another_allows_dma_into_it():
     dmap.unmap(0x100000, 4 << 20, DMA_BIDIRECTIONAL)
     assert not dmap.allows(0x300000 + 4096, 1500, DMA_FROM_DEVICE)
     assert dmap.allows(0x300000, 2048, DMA_FROM_DEVICE)
+
+
+def test_starts_left_by_unmapped_buffers_neither_allow_nor_grow_without_bound():
+    """An unmapped buffer's start stays in the range search's list (so mapping the same
+    address again costs no insort): it allows nothing, a mapping that contains it still
+    answers, and the list is compacted when the stale starts outnumber the live ones."""
+    dmap = DmaMap(0, 1 << 32)
+    dmap.map(0x100000, 1 << 20, DMA_TO_DEVICE)  # a ring-sized block, one direction
+    for round_ in range(50):
+        for i in range(100):
+            addr = 0x400000 + (round_ * 100 + i) * 4096  # fresh addresses every round
+            assert dmap.map(addr, 2048, DMA_FROM_DEVICE) == addr
+            assert dmap.allows(addr + 100, 1000, DMA_FROM_DEVICE)
+            assert dmap.unmap(addr, 2048, DMA_FROM_DEVICE)
+            assert not dmap.allows(addr, 1, DMA_FROM_DEVICE)
+            assert not dmap.allows(addr + 100, 1000, DMA_TO_DEVICE)
+    assert dmap.allows(0x100000 + 4096, 64, DMA_TO_DEVICE)
+    assert not dmap.allows(0x100000 + 4096, 64, DMA_FROM_DEVICE)
+    assert len(dmap.mappings()) == 1 and dmap.live == 1
+    assert len(dmap._starts) <= 2 * 1 + 256 + 1  # compacted: 5,000 addresses were mapped
+    # A buffer mapped again at a stale start is found by the exact-start and range checks.
+    dmap.map(0x400000, 2048, DMA_FROM_DEVICE)
+    assert dmap.allows(0x400000 + 8, 8, DMA_FROM_DEVICE)
+    assert dmap.mappings() == [(0x100000, 1 << 20, DMA_TO_DEVICE, 1),
+                               (0x400000, 2048, DMA_FROM_DEVICE, 1)]

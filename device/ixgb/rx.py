@@ -154,8 +154,8 @@ _DESC_SIZE = _WB_OFF + _WB.size  # one receive descriptor: buffer address, then 
 _MASK32 = 0xFFFFFFFF
 
 # One prepared frame in the packet buffer: (data to DMA, status, errors, special, kind,
-# octets on the wire with FCS, frame as received).
-Entry = tuple[bytes, int, int, int, int, int, bytes]
+# octets on the wire with FCS, frame as received, len(data)).
+Entry = tuple[bytes, int, int, int, int, int, bytes, int]
 
 
 class RxEngine:
@@ -298,19 +298,23 @@ class RxEngine:
             if ctrl0 & _VME:
                 special = (frame[14] << 8) | frame[15]
                 data = frame[:12] + frame[16:]
+                size = n - 4
                 status |= D.RXD_STAT_VP
                 l3 = 14
             else:
                 data = frame
+                size = n
                 l3 = 18
             if wire > MAX_STD_FRAME + 4:
                 kind |= K_JUMBO
         else:
             data = frame
+            size = n
             l3 = 14
             if wire > MAX_STD_FRAME:
                 kind |= K_JUMBO
-        size = len(data) if rctl & _SECRC else len(data) + 4
+        if not rctl & _SECRC:
+            size += 4  # the FCS is stored too
         bsize = _BSIZE_BYTES[(rctl & _BSIZE_MASK) >> _BSIZE_SHIFT]
         if size > bsize:
             self.dropped_bsize += 1
@@ -343,7 +347,7 @@ class RxEngine:
             if kind & K_BAD:
                 fcs ^= _MASK32
             data = data + _FCS.pack(fcs)
-        entry = (data, status, errors, special, kind, wire, frame)
+        entry = (data, status, errors, special, kind, wire, frame, size)
         if not self.fifo and not nobuf:
             if self._place(entry):
                 return
@@ -354,7 +358,7 @@ class RxEngine:
 
     # -- the packet buffer ------------------------------------------------------------------
     def _enqueue(self, entry: Entry, retry: bool) -> None:
-        size = len(entry[0])
+        size = entry[7]
         if self.fifo_used + size > self.fifo_bytes:
             self.nic.stat_add(R.MPC)
             self.nic.set_ics(R.INT_RXO)
@@ -391,7 +395,7 @@ class RxEngine:
                     return  # no descriptor: the next doorbell drains
                 if self._gen != gen:
                     return  # a subscriber reset the device or cleared RXEN: buffer emptied
-                self.fifo_used -= len(fifo.popleft()[0])
+                self.fifo_used -= fifo.popleft()[7]
             if fifo and self.free_count():
                 self._kick(0)
         finally:
@@ -431,10 +435,10 @@ class RxEngine:
             buf = _U64_UNPACK(raw)[0]
         else:
             buf = _U64_UNPACK_FROM(desc)[0]
-        data, status, errors, special, kind, wire, frame = entry
+        data, status, errors, special, kind, wire, frame, size = entry
         if not buf:
             ok = False
-        elif fast and pci.dma_store(buf, data):
+        elif fast and pci.dma_store(buf, data, size):
             ok = True
         else:
             ok = pci.dma_write(buf, data, f"RX buffer {head}")
@@ -442,13 +446,13 @@ class RxEngine:
                 return True  # a dma subscriber reset the device: nothing more to do
         if desc is not None:
             if ok:
-                _WB_PACK_INTO(desc, _WB_OFF, len(data), 0, status, errors, special)
+                _WB_PACK_INTO(desc, _WB_OFF, size, 0, status, errors, special)
             else:
                 self.dropped_dma += 1
                 _WB_PACK_INTO(desc, _WB_OFF, 0, 0, _DD_EOP, D.RXD_ERR_RXE, 0)
         else:
             if ok:
-                wb = _WB_PACK(len(data), 0, status, errors, special)
+                wb = _WB_PACK(size, 0, status, errors, special)
             else:
                 self.dropped_dma += 1
                 wb = _WB_PACK(0, 0, _DD_EOP, D.RXD_ERR_RXE, 0)
@@ -464,7 +468,31 @@ class RxEngine:
         if ok:
             self.delivered += 1
             if not kind & K_BAD:
-                self._count_good(kind, wire)
+                # GPRC, GORC and the per-kind counters (saturating 64-bit pairs), inline:
+                # once per frame.
+                v = r[_GPRC] + 1
+                if v <= _MASK32:
+                    r[_GPRC] = v
+                else:
+                    nic.stat_add64(R.GPRCL)
+                v = r[_GORC] + wire
+                if v <= _MASK32:
+                    r[_GORC] = v
+                else:
+                    nic.stat_add64(R.GORCL, wire)
+                idx = _UPRC if kind & K_UNICAST else _BPRC if kind & K_BROADCAST else _MPRC
+                v = r[idx] + 1
+                if v <= _MASK32:
+                    r[idx] = v
+                else:
+                    nic.stat_add64(idx << 2)
+                if kind & (K_VLAN | K_JUMBO | K_BROADCAST):
+                    if kind & K_VLAN:
+                        nic.stat_add64(R.VPRCL)
+                    if kind & K_JUMBO:
+                        nic.stat_add64(R.JPRCL)
+                    if kind & K_BROADCAST and r[_RCTL] & R.RCTL_MPE:
+                        nic.stat_add64(R.MPRCL)
         # Interrupt causes.
         if self._rxt0 is None:
             rdtr = r[_RDTR] & 0xFFFF
@@ -483,34 +511,6 @@ class RxEngine:
             for fn in self.trace_rx_frame:
                 fn(frame, index)
         return True
-
-    def _count_good(self, kind: int, wire: int) -> None:
-        """GPRC, GORC and the per-kind counters (saturating 64-bit pairs)."""
-        r = self.r
-        nic = self.nic
-        v = r[_GPRC] + 1
-        if v <= _MASK32:
-            r[_GPRC] = v
-        else:
-            nic.stat_add64(R.GPRCL)
-        v = r[_GORC] + wire
-        if v <= _MASK32:
-            r[_GORC] = v
-        else:
-            nic.stat_add64(R.GORCL, wire)
-        idx = _UPRC if kind & K_UNICAST else _BPRC if kind & K_BROADCAST else _MPRC
-        v = r[idx] + 1
-        if v <= _MASK32:
-            r[idx] = v
-        else:
-            nic.stat_add64(idx << 2)
-        if kind & (K_VLAN | K_JUMBO | K_BROADCAST):
-            if kind & K_VLAN:
-                nic.stat_add64(R.VPRCL)
-            if kind & K_JUMBO:
-                nic.stat_add64(R.JPRCL)
-            if kind & K_BROADCAST and r[_RCTL] & R.RCTL_MPE:
-                nic.stat_add64(R.MPRCL)
 
     def _rxt0_fire(self) -> None:
         self._rxt0 = None

@@ -378,7 +378,7 @@ class TxFifo:
         dma_store = None if pci.trace_dma else pci.dma_store  # pci.dma_observed(), inline
         for index, status, _ide in wb:
             addr = base + (index << 4) + _STATUS_OFFSET
-            if dma_store is None or not dma_store(addr, _DD_BYTES[status]):
+            if dma_store is None or not dma_store(addr, _DD_BYTES[status], 1):
                 dma_write(addr, _DD_BYTES[status], "TDBAL")
 
     def _tidv_expired(self) -> None:
