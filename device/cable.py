@@ -199,16 +199,22 @@ class Lane:
         self.bytes += size
         self._head(frame, done + self.latency_ns)
 
-    def send_at(self, frame: bytes, start_ns: int) -> int:
-        """Serialize ``frame`` from ``max(start_ns, line free)``; return its end (in ns)."""
+    def send_at(self, frame: bytes, start_ns: int, size: int = -1) -> int:
+        """Serialize ``frame`` from ``max(start_ns, line free)``; return its end (in ns).
+        ``size`` is ``len(frame)`` when the sender has it (``Port.transmit_at``)."""
         start = self.busy_until
         if start_ns > start:
             start = start_ns
             carry = 0
         else:
             carry = self._carry
-        size = len(frame)
-        wire, carry = divmod(carry + (size + WIRE_OVERHEAD) * 8 * NS_PER_S, self.rate_bps)
+        if size < 0:
+            size = len(frame)
+        # divmod without the call: floor division and remainder of non-negative ints.
+        bits = carry + (size + WIRE_OVERHEAD) * 8 * NS_PER_S
+        rate = self.rate_bps
+        wire = bits // rate
+        carry = bits - wire * rate
         done = start + wire
         self.busy_until = done
         self._carry = carry
@@ -252,8 +258,9 @@ class Lane:
                 if gen == self._gen:  # else sent before an unplug, counted in dropped_link
                     self.in_flight -= 1
                     self.delivered += 1
-                    self.delivered_bytes += len(frame)
-                    dst.deliver(frame)
+                    n = len(frame)
+                    self.delivered_bytes += n
+                    dst.deliver(frame, n)
                 if not fifo:
                     return
                 head = fifo[0]
@@ -391,7 +398,7 @@ class Cable:
             return self.ba.send
         raise ValueError(f"port {port.name} is not an end of cable {self.name}")
 
-    def sender_at(self, port: Port) -> Callable[[bytes, int], int]:
+    def sender_at(self, port: Port) -> Callable[[bytes, int, int], int]:
         """The paced entry for a MAC (``Port.transmit_at``): ``Lane.send_at``."""
         if port is self.a:
             return self.ab.send_at
