@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import mmap
 from bisect import bisect_right, insort
+from collections.abc import Callable
 
 from device.spec.bus import DMA_MAPPING_ERROR
 
@@ -194,10 +195,20 @@ class DmaMap:
         self.maps_total += 1
         return addr
 
-    def unmap(self, addr: int, length: int, direction: int) -> bool:
-        """Drop one mapping; False when no such mapping exists (a driver bug)."""
+    def unmap(
+        self,
+        addr: int,
+        length: int,
+        direction: int,
+        report: Callable[[int, int], None] | None = None,
+    ) -> bool:
+        """Drop one mapping; False when no such mapping exists (a driver bug), after
+        calling ``report(addr, length)`` if given (``PciDev.dma_unmap_single`` is this
+        method with its fault reporter bound: no wrapper call per buffer)."""
         maps = self._maps
         if addr not in maps:
+            if report is not None:
+                report(addr, length)
             return False
         entries = maps[addr]
         end = addr + length
@@ -230,6 +241,8 @@ class DmaMap:
                 self.unmaps_total += 1
                 return True
             i += 1
+        if report is not None:
+            report(addr, length)
         return False
 
     def allows(self, addr: int, length: int, need: int) -> bool:

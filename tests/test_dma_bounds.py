@@ -300,3 +300,23 @@ def test_starts_left_by_unmapped_buffers_neither_allow_nor_grow_without_bound():
     assert dmap.allows(0x400000 + 8, 8, DMA_FROM_DEVICE)
     assert dmap.mappings() == [(0x100000, 1 << 20, DMA_TO_DEVICE, 1),
                                (0x400000, 2048, DMA_FROM_DEVICE, 1)]
+
+
+def test_dma_unmap_single_of_what_was_never_mapped_is_a_fault_and_the_mapping_count_holds():
+    """dma_unmap_single is the IOMMU's unmap with the function's fault reporter bound: an
+    unmap of a never-mapped range, or a second unmap, is recorded with the range; a good one
+    is not."""
+    w = DriverPair()
+    pdev = w.a.adapter.pdev
+    addr = pdev.mem.alloc(2048)
+    live = pdev._fn.dma_map.live
+    assert pdev.dma_map_single(addr, 2048, DMA_TO_DEVICE) == addr
+    pdev.dma_unmap_single(addr, 2048, DMA_TO_DEVICE)
+    assert w.a.faults() == []
+    pdev.dma_unmap_single(addr, 2048, DMA_TO_DEVICE)  # a double unmap
+    pdev.dma_unmap_single(addr + 64, 100, DMA_FROM_DEVICE)  # never mapped at all
+    faults = w.a.faults()
+    assert len(faults) == 2
+    assert "DMA_UNMAP" in faults[0] and "unmap of 2048 bytes that were never mapped" in faults[0]
+    assert f"{addr + 64:#x}" in faults[1].lower() and "unmap of 100 bytes" in faults[1]
+    assert pdev._fn.dma_map.live == live
