@@ -81,7 +81,7 @@ from collections.abc import Callable
 from typing import Any
 
 from device.ixgb.rxcsum import rx_checksum
-from device.ixgb.rxfilter import INEXACT, RxFilter
+from device.ixgb.rxfilter import DA_UNPACK_FROM, EXACT, INEXACT, RAH0, RAH_MATCH, RAL0, RxFilter
 from device.spec import desc as D
 from device.spec import regs as R
 from device.spec.bus import DMA_FROM_DEVICE, DMA_TO_DEVICE
@@ -280,7 +280,16 @@ class RxEngine:
         if wire > (limit + 4 if tagged else limit):
             nic.stat_add(R.ROC)
             return
-        accepted, reason = self.filter.check(frame, rctl)
+        if tagged:
+            accepted, reason = self.filter.check(frame, rctl)
+        else:
+            # RxFilter.check's first test, inline (once per frame): untagged, to RAR0.
+            lo, hi = DA_UNPACK_FROM(frame, 0)
+            rah = r[RAH0]
+            if lo == r[RAL0] and hi == rah & 0xFFFF and rah & RAH_MATCH == R.RAH_AV:
+                accepted, reason = True, EXACT
+            else:
+                accepted, reason = self.filter.check(frame, rctl)
         if not accepted:
             self.dropped_filter += 1
             return

@@ -515,7 +515,12 @@ class TxEngine(TxFifo):
             else:
                 frame = b"".join(chunks)
                 if not vle and size >= ETH_ZLEN:  # nothing for _finish to do
-                    self._emit(frame, ndesc, size)  # size: the sum of the buffers joined
+                    # _emit, inline (once per packet); size: the sum of the buffers joined.
+                    self._txq.append([frame, ndesc, None, -1, size])
+                    used = self.fifo_used + size
+                    self.fifo_used = used
+                    if used > self.fifo_peak:
+                        self.fifo_peak = used
                     return
         except OffloadError as err:
             self.nic.fault(f"TXD[{eop}]", err.value, f"{err}; the packet is dropped")

@@ -261,13 +261,22 @@ class TxFifo:
         flags = _DONE
         base = -1
         gen = self._gen
+        pci = self.nic.pci
+        # Unobserved, DD is set with dma_store (no per-descriptor text); refused, the write
+        # is repeated through dma_write, which records the fault.
+        dma_store = None if pci.trace_dma else pci.dma_store  # pci.dma_observed(), inline
         while wire and wire[0][0] <= now:
             _end, size, wb, tdh, flag = wire.popleft()
             self.fifo_used -= size
             if wb is not None:
                 if base < 0:
                     base = r[_TDBAL] | (r[_TDBAH] << 32)
-                self._write_back(wb, base)
+                # Write-back: set DD in the status byte of each RS descriptor of the packet
+                # (inline: once per packet).
+                for index, status, _ide in wb:
+                    addr = base + (index << 4) + _STATUS_OFFSET
+                    if dma_store is None or not dma_store(addr, _DD_BYTES[status], 1):
+                        pci.dma_write(addr, _DD_BYTES[status], "TDBAL")
                 if self._gen != gen:
                     return flags  # a dma subscriber reset the device: nothing more is done
                 flags |= flag
@@ -372,16 +381,6 @@ class TxFifo:
         self._acc = [0] * 7
 
     # -- write-back and interrupts ----------------------------------------------------------
-    def _write_back(self, wb: list[tuple[int, int, int]], base: int) -> None:
-        """Set DD in the status byte of each RS descriptor of a finished packet."""
-        pci = self.nic.pci
-        dma_write = pci.dma_write
-        dma_store = None if pci.trace_dma else pci.dma_store  # pci.dma_observed(), inline
-        for index, status, _ide in wb:
-            addr = base + (index << 4) + _STATUS_OFFSET
-            if dma_store is None or not dma_store(addr, _DD_BYTES[status], 1):
-                dma_write(addr, _DD_BYTES[status], "TDBAL")
-
     def _tidv_expired(self) -> None:
         """TIDV ran out: write back what has finished, raise TXDW, re-arm for what follows."""
         self._tidv_timer = None
