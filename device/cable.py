@@ -103,6 +103,7 @@ class Lane:
         "_gen",
         "stages",
         "_head",
+        "_bare",
         "_retired",
         "_fifo",
         "_draining",
@@ -141,6 +142,7 @@ class Lane:
         self._gen = 0
         self.stages: list[Stage] = list(stages)
         self._head: Emit = self._emit
+        self._bare = True  # no stages: _head is _emit, which send_at runs inline
         self._retired: dict[str, int] = {}
         # Frames on the wire in (arrival time, seq) order: (when_ns, seq, frame, gen).
         self._fifo: deque[tuple[int, int, bytes, int]] = deque()
@@ -174,6 +176,7 @@ class Lane:
                 stage.rng = self._sched.rng
             head = _chain(stage, head)
         self._head = head
+        self._bare = not self.stages
 
     # -- hot path -----------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
@@ -222,7 +225,23 @@ class Lane:
             self._backlog.append(done)
         self.frames += 1
         self.bytes += size
-        self._head(frame, done + self.latency_ns)
+        if not self._bare:
+            self._head(frame, done + self.latency_ns)
+            return done
+        # No stages: _emit, inline (once per frame), with reserve_seq() inline too.
+        when_ns = done + self.latency_ns
+        self.in_flight += 1
+        sched = self._sched
+        seq = sched.seq = sched.seq + 1
+        fifo = self._fifo
+        if not fifo:
+            fifo.append((when_ns, seq, frame, self._gen))
+            if not self._draining:
+                self._call_at_seq(when_ns, seq, self._drain)
+        elif when_ns >= fifo[-1][0]:
+            fifo.append((when_ns, seq, frame, self._gen))
+        else:  # a latency lowered while frames are in flight: an event of its own
+            self._call_at_seq(when_ns, seq, self._arrive, frame, self._gen)
         return done
 
     def _full(self, now: int) -> bool:

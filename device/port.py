@@ -75,6 +75,7 @@ class Port:
         "_carry",
         "_up",
         "_on_receive",
+        "_rx_sized",
         "_on_link_change",
         "attached",
         "trace_frame",
@@ -95,7 +96,8 @@ class Port:
         self._busy = 0  # end of the last frame transmit_at paced itself (no sender_at)
         self._carry = 0
         self._up = False
-        self._on_receive: Callable[[bytes], None] = _ignore_frame
+        self._on_receive: Callable[..., None] = _ignore_frame
+        self._rx_sized = False  # _on_receive takes (frame, len(frame))
         self._on_link_change: Callable[[bool], None] = _ignore_link
         self.attached = False
         self.trace_frame: list[Tap] = []  # tracepoint "frame" (device/trace.py)
@@ -117,18 +119,23 @@ class Port:
     # -- NIC side -----------------------------------------------------------------------
     def attach(
         self,
-        on_receive: Callable[[bytes], None],
+        on_receive: Callable[..., None],
         on_link_change: Callable[[bool], None],
+        sized: bool = False,
     ) -> None:
         """Connect the MAC: frames from the medium go to ``on_receive``, link changes to
-        ``on_link_change``.  The current state is read from ``link_up``, not replayed."""
+        ``on_link_change``.  The current state is read from ``link_up``, not replayed.
+        ``sized``: ``on_receive`` takes ``(frame, len(frame))`` (the length the medium
+        measured already), else ``(frame)``."""
         self._on_receive = on_receive
+        self._rx_sized = sized
         self._on_link_change = on_link_change
         self.attached = True
 
     def detach(self) -> None:
         """Disconnect the MAC (device reset or unplug from the bus); frames are then ignored."""
         self._on_receive = _ignore_frame
+        self._rx_sized = False
         self._on_link_change = _ignore_link
         self.attached = False
 
@@ -230,13 +237,18 @@ class Port:
         if not self._up:
             self.rx_dropped_link_down += 1
             return
+        if n < 0:
+            n = len(frame)
         self.rx_frames += 1
-        self.rx_bytes += len(frame) if n < 0 else n
+        self.rx_bytes += n
         if self.trace_frame:
             now = self._sched.now
             for tap in self.trace_frame:
                 tap("rx", now, frame)
-        self._on_receive(frame)
+        if self._rx_sized:
+            self._on_receive(frame, n)
+        else:
+            self._on_receive(frame)
 
     def counters(self) -> dict[str, int]:
         """Every counter by name, for the shell and for tests."""

@@ -243,8 +243,9 @@ class RxEngine:
         return (tail - head) % count
 
     # -- receive ----------------------------------------------------------------------------
-    def receive(self, frame: bytes) -> None:
-        """One frame from the port (no FCS), from a scheduled event.
+    def receive(self, frame: bytes, n: int = -1) -> None:
+        """One frame from the port (no FCS), from a scheduled event; ``n`` is its length
+        when the port has it.
 
         Never raises, except the DeviceFaultError of a strict fault log."""
         nic = self.nic
@@ -253,7 +254,8 @@ class RxEngine:
         if not rctl & _RXEN or not (r[_STATUS] & _LU and r[_XPCSS] & _ALIGN):
             self.dropped_disabled += 1
             return
-        n = len(frame)
+        if n < 0:
+            n = len(frame)
         wire = n + 4
         # TPR/TOR: every frame the MAC saw, whatever becomes of it.
         v = r[_TPR] + 1
