@@ -195,16 +195,23 @@ class DmaMap:
         self.maps_total += 1
         return addr
 
-    def unmap(
+    def unmap(self, addr: int, length: int, direction: int) -> bool:
+        """Drop one mapping; False when no such mapping exists (a driver bug)."""
+        return self.unmap_or_report(None, addr, length, direction)
+
+    def unmap_or_report(
         self,
-        addr: int,
+        report: Callable[[int, int], None] | None,
+        dma_addr: int,
         length: int,
         direction: int,
-        report: Callable[[int, int], None] | None = None,
     ) -> bool:
-        """Drop one mapping; False when no such mapping exists (a driver bug), after
-        calling ``report(addr, length)`` if given (``PciDev.dma_unmap_single`` is this
-        method with its fault reporter bound: no wrapper call per buffer)."""
+        """:meth:`unmap`, calling ``report(dma_addr, length)`` first when it fails.
+
+        ``PciDev.dma_unmap_single`` is this method with the function's fault reporter bound
+        (``functools.partial``): the DMA API's signature, and no wrapper call per buffer.
+        """
+        addr = dma_addr
         maps = self._maps
         if addr not in maps:
             if report is not None:

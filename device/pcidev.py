@@ -81,8 +81,8 @@ class PciDev:
         # is the IOMMU's unmap with this function's fault reporter bound (a partial: no
         # Python wrapper per buffer): an unmap of what was never mapped is a device fault.
         self.dma_map_single = fn.dma_map.map
-        self.dma_unmap_single = partial(fn.dma_map.unmap, report=self._unmap_single_fault)
-        self._unmap = fn.dma_map.unmap
+        self.dma_unmap_single = partial(fn.dma_map.unmap_or_report, self._unmap_single_fault)
+        self._unmap = fn.dma_map.unmap_or_report  # (report, dma_addr, length, direction)
 
     @property
     def vendor(self) -> int:
@@ -250,7 +250,7 @@ class PciDev:
         return self._fn.dma_map.map(page + offset, size, direction)
 
     def dma_unmap_page(self, dma_addr: int, size: int, direction: int) -> None:
-        if not self._unmap(dma_addr, size, direction):
+        if not self._unmap(None, dma_addr, size, direction):
             self._fn._fault(
                 "DMA_UNMAP", dma_addr, f"dma_unmap_page of {size} bytes that were never mapped"
             )
