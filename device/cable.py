@@ -103,6 +103,7 @@ class Lane:
         "_gen",
         "stages",
         "_head",
+        "_bare",
         "_retired",
         "_fifo",
         "_draining",
@@ -141,6 +142,7 @@ class Lane:
         self._gen = 0
         self.stages: list[Stage] = list(stages)
         self._head: Emit = self._emit
+        self._bare = True  # no stages: _head is _emit, which send_at runs inline
         self._retired: dict[str, int] = {}
         # Frames on the wire in (arrival time, seq) order: (when_ns, seq, frame, gen).
         self._fifo: deque[tuple[int, int, bytes, int]] = deque()
@@ -174,6 +176,7 @@ class Lane:
                 stage.rng = self._sched.rng
             head = _chain(stage, head)
         self._head = head
+        self._bare = not self.stages
 
     # -- hot path -----------------------------------------------------------------------
     def send(self, frame: bytes) -> None:
@@ -199,16 +202,22 @@ class Lane:
         self.bytes += size
         self._head(frame, done + self.latency_ns)
 
-    def send_at(self, frame: bytes, start_ns: int) -> int:
-        """Serialize ``frame`` from ``max(start_ns, line free)``; return its end (in ns)."""
+    def send_at(self, frame: bytes, start_ns: int, size: int = -1) -> int:
+        """Serialize ``frame`` from ``max(start_ns, line free)``; return its end (in ns).
+        ``size`` is ``len(frame)`` when the sender has it (``Port.transmit_at``)."""
         start = self.busy_until
         if start_ns > start:
             start = start_ns
             carry = 0
         else:
             carry = self._carry
-        size = len(frame)
-        wire, carry = divmod(carry + (size + WIRE_OVERHEAD) * 8 * NS_PER_S, self.rate_bps)
+        if size < 0:
+            size = len(frame)
+        # divmod without the call: floor division and remainder of non-negative ints.
+        bits = carry + (size + WIRE_OVERHEAD) * 8 * NS_PER_S
+        rate = self.rate_bps
+        wire = bits // rate
+        carry = bits - wire * rate
         done = start + wire
         self.busy_until = done
         self._carry = carry
@@ -216,7 +225,23 @@ class Lane:
             self._backlog.append(done)
         self.frames += 1
         self.bytes += size
-        self._head(frame, done + self.latency_ns)
+        if not self._bare:
+            self._head(frame, done + self.latency_ns)
+            return done
+        # No stages: _emit, inline (once per frame), with reserve_seq() inline too.
+        when_ns = done + self.latency_ns
+        self.in_flight += 1
+        sched = self._sched
+        seq = sched.seq = sched.seq + 1
+        fifo = self._fifo
+        if not fifo:
+            fifo.append((when_ns, seq, frame, self._gen))
+            if not self._draining:
+                self._call_at_seq(when_ns, seq, self._drain)
+        elif when_ns >= fifo[-1][0]:
+            fifo.append((when_ns, seq, frame, self._gen))
+        else:  # a latency lowered while frames are in flight: an event of its own
+            self._call_at_seq(when_ns, seq, self._arrive, frame, self._gen)
         return done
 
     def _full(self, now: int) -> bool:
@@ -252,8 +277,9 @@ class Lane:
                 if gen == self._gen:  # else sent before an unplug, counted in dropped_link
                     self.in_flight -= 1
                     self.delivered += 1
-                    self.delivered_bytes += len(frame)
-                    dst.deliver(frame)
+                    n = len(frame)
+                    self.delivered_bytes += n
+                    dst.deliver(frame, n)
                 if not fifo:
                     return
                 head = fifo[0]
@@ -391,7 +417,7 @@ class Cable:
             return self.ba.send
         raise ValueError(f"port {port.name} is not an end of cable {self.name}")
 
-    def sender_at(self, port: Port) -> Callable[[bytes, int], int]:
+    def sender_at(self, port: Port) -> Callable[[bytes, int, int], int]:
         """The paced entry for a MAC (``Port.transmit_at``): ``Lane.send_at``."""
         if port is self.a:
             return self.ab.send_at

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import mmap
 from bisect import bisect_right, insort
+from collections.abc import Callable
 
 from device.spec.bus import DMA_MAPPING_ERROR
 
 PAGE_SIZE = 4096
 
 _NO_HIT = (0, -1, 0)  # an empty range: matches nothing
+_STALE_SLACK = 256  # stale starts DmaMap tolerates beyond twice the live ones
 _MIN_CLASS = 64
 _MAX_CLASS = 1 << 17  # 128 KiB; larger requests take whole pages
 
@@ -139,12 +141,20 @@ class DmaMap:
         # which is what keeps every device access that allows() passes inside RAM.
         self.lo = lo
         self.hi = hi
+        # Every start address a mapping has had, sorted, for the range search; an address is
+        # not taken out when its last mapping goes (the search skips starts no longer in
+        # _maps) so a buffer address mapped again costs no insort and its unmap no bisect.
+        # Rebuilt from _maps when the stale ones outnumber the live (_compact).
         self._starts: list[int] = []
-        self._maps: dict[int, list[list[int]]] = {}  # start -> [[end, dir, refs], ...]
+        self._listed: set[int] = set()  # the members of _starts
+        # start -> [[end, dir, refs], ...]; read directly by PciFunction.dma_view/dma_store
+        # for the exact-start case (a buffer mapped for this transfer).
+        self.maps: dict[int, list[list[int]]] = {}
+        self._maps = self.maps
         # The last mapping a range lookup found, (start, end, dir): rings and coherent
         # blocks are hit again and again at other offsets.  Valid while that mapping lives;
         # unmap() forgets it when the mapping goes.
-        self._hit: tuple[int, int, int] = _NO_HIT
+        self.hit: tuple[int, int, int] = _NO_HIT  # read by PciFunction.dma_view/dma_store
         # The longest mapping ever made: a range lookup looks back no further than a mapping
         # that long could reach, which keeps it exact.  A high-water mark (one comparison per
         # map, nothing per unmap); it only lengthens the search of a refused access.
@@ -165,8 +175,12 @@ class DmaMap:
             return DMA_MAPPING_ERROR
         maps = self._maps
         if addr not in maps:
+            if addr not in self._listed:
+                if len(self._starts) > (len(maps) << 1) + _STALE_SLACK:
+                    self._compact()
+                self._listed.add(addr)
+                insort(self._starts, addr)
             maps[addr] = [[end, direction, 1]]
-            insort(self._starts, addr)
         else:
             entries = maps[addr]
             for entry in entries:
@@ -183,8 +197,25 @@ class DmaMap:
 
     def unmap(self, addr: int, length: int, direction: int) -> bool:
         """Drop one mapping; False when no such mapping exists (a driver bug)."""
+        return self.unmap_or_report(None, addr, length, direction)
+
+    def unmap_or_report(
+        self,
+        report: Callable[[int, int], None] | None,
+        dma_addr: int,
+        length: int,
+        direction: int,
+    ) -> bool:
+        """:meth:`unmap`, calling ``report(dma_addr, length)`` first when it fails.
+
+        ``PciDev.dma_unmap_single`` is this method with the function's fault reporter bound
+        (``functools.partial``): the DMA API's signature, and no wrapper call per buffer.
+        """
+        addr = dma_addr
         maps = self._maps
         if addr not in maps:
+            if report is not None:
+                report(addr, length)
             return False
         entries = maps[addr]
         end = addr + length
@@ -192,12 +223,11 @@ class DmaMap:
         if entry[0] == end and entry[1] == direction:
             # The common case: one buffer mapped once at this address.
             if entry[2] == 1:
-                if self._hit[0] == addr:
-                    self._hit = _NO_HIT
+                if self.hit[0] == addr:
+                    self.hit = _NO_HIT
                 del entries[0]
                 if not entries:
-                    del maps[addr]
-                    del self._starts[bisect_right(self._starts, addr) - 1]
+                    del maps[addr]  # its start stays listed (see __init__)
             else:
                 entry[2] -= 1
             self.live -= 1
@@ -208,17 +238,18 @@ class DmaMap:
             if entry[0] == end and entry[1] == direction:
                 entry[2] -= 1
                 if entry[2] == 0:
-                    if self._hit[0] == addr:
-                        self._hit = _NO_HIT
+                    if self.hit[0] == addr:
+                        self.hit = _NO_HIT
                     if len(entries) == 1:
                         del self._maps[addr]
-                        del self._starts[bisect_right(self._starts, addr) - 1]
                     else:
                         del entries[i]
                 self.live -= 1
                 self.unmaps_total += 1
                 return True
             i += 1
+        if report is not None:
+            report(addr, length)
         return False
 
     def allows(self, addr: int, length: int, need: int) -> bool:
@@ -231,7 +262,7 @@ class DmaMap:
         than the longest mapping made): exact for nested and overlapping mappings.
         """
         end = addr + length
-        lo, hi, direction = self._hit
+        lo, hi, direction = self.hit
         if lo <= addr and end <= hi and direction & need == need:
             return True
         maps = self._maps
@@ -246,17 +277,26 @@ class DmaMap:
             start = starts[i]
             if start < reach:
                 break
-            for entry in self._maps[start]:
-                if entry[0] >= end and entry[1] & need == need:
-                    self._hit = (start, entry[0], entry[1])
-                    return True
             i -= 1
+            if start not in maps:
+                continue  # a stale start: nothing is mapped there now
+            for entry in maps[start]:
+                if entry[0] >= end and entry[1] & need == need:
+                    self.hit = (start, entry[0], entry[1])
+                    return True
         return False
+
+    def _compact(self) -> None:
+        """Forget the stale starts: the range search's list becomes the live starts."""
+        self._starts = sorted(self._maps)
+        self._listed = set(self._starts)
 
     def mappings(self) -> list[tuple[int, int, int, int]]:
         """(start, length, direction, refs) for the debugger's ``dma`` listing."""
         out = []
         for start in self._starts:
+            if start not in self._maps:
+                continue
             for end, direction, refs in self._maps[start]:
                 out.append((start, end - start, direction, refs))
         return out

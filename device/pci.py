@@ -171,6 +171,7 @@ class PciFunction:
         self.dma_blocked = 0
         self.error_notify: Callable[[PciFunction], None] | None = None  # the root port's AER
         self._command = 0  # PCI_COMMAND, cached: the DMA checks read it on every transfer
+        self._dma = dma
         self._allows = dma.allows
         self._mem_base = mem.base
         self._mem_view = mem.view
@@ -302,19 +303,47 @@ class PciFunction:
         once for both (a descriptor read and written back: the caller's slow path repeats
         each transfer on its own).
         """
-        if self._command & PCI_COMMAND_MASTER and self._allows(addr, length, need):
-            off = addr - self._mem_base
-            return self._mem_view[off : off + length]
-        return None
+        if not self._command & PCI_COMMAND_MASTER:
+            return None
+        # DmaMap.allows' first two checks, inline (the ring its last lookup found, a buffer
+        # mapped at ``addr``); anything else asks allows itself, which is exact.
+        end = addr + length
+        dma = self._dma
+        lo, hi, direction = dma.hit
+        if not (lo <= addr and end <= hi and direction & need == need):
+            maps = dma.maps
+            if addr in maps:
+                entry = maps[addr][0]
+                if not (entry[0] >= end and entry[1] & need == need) and not self._allows(
+                    addr, length, need
+                ):
+                    return None
+            elif not self._allows(addr, length, need):
+                return None
+        off = addr - self._mem_base
+        return self._mem_view[off : off + length]
 
-    def dma_store(self, addr: int, data: bytes | bytearray | memoryview) -> bool:
-        """``dma_write`` for the hot path: False without recording (see :meth:`dma_view`)."""
-        n = len(data)
-        if self._command & PCI_COMMAND_MASTER and self._allows(addr, n, 2):
-            off = addr - self._mem_base
-            self._mem_view[off : off + n] = data
-            return True
-        return False
+    def dma_store(self, addr: int, data: bytes | bytearray | memoryview, n: int = -1) -> bool:
+        """``dma_write`` for the hot path: False without recording (see :meth:`dma_view`).
+        ``n`` is ``len(data)`` when the caller knows it already."""
+        if n < 0:
+            n = len(data)
+        if not self._command & PCI_COMMAND_MASTER:
+            return False
+        end = addr + n
+        dma = self._dma
+        lo, hi, direction = dma.hit  # DmaMap.allows' first two checks, inline (dma_view)
+        if not (lo <= addr and end <= hi and direction & 2):
+            maps = dma.maps
+            if addr in maps:
+                entry = maps[addr][0]
+                if not (entry[0] >= end and entry[1] & 2) and not self._allows(addr, n, 2):
+                    return False
+            elif not self._allows(addr, n, 2):
+                return False
+        off = addr - self._mem_base
+        self._mem_view[off : end - self._mem_base] = data
+        return True
 
     def dma_read(self, addr: int, length: int, what: str = "DMA") -> memoryview | None:
         if not self.dma_ok(addr, length, 1, what):

@@ -12,6 +12,7 @@ and the IOMMU map); the driver never sees the device object.
 from __future__ import annotations
 
 import errno
+from functools import partial
 from typing import Any
 
 from device.pci import (
@@ -76,9 +77,12 @@ class PciDev:
         self._coherent: dict[int, int] = {}
         # dma_map_single(addr, length, direction) -> dma address: the IOMMU's map itself,
         # bound once (it is called for every packet); a range outside guest RAM gives
-        # DMA_MAPPING_ERROR, as Linux's does.  dma_unmap_single checks and reports.
+        # DMA_MAPPING_ERROR, as Linux's does.  dma_unmap_single(dma_addr, length, direction)
+        # is the IOMMU's unmap with this function's fault reporter bound (a partial: no
+        # Python wrapper per buffer): an unmap of what was never mapped is a device fault.
         self.dma_map_single = fn.dma_map.map
-        self._unmap = fn.dma_map.unmap
+        self.dma_unmap_single = partial(fn.dma_map.unmap_or_report, self._unmap_single_fault)
+        self._unmap = fn.dma_map.unmap_or_report  # (report, dma_addr, length, direction)
 
     @property
     def vendor(self) -> int:
@@ -234,11 +238,8 @@ class PciDev:
         may compare with ``DMA_MAPPING_ERROR`` itself.)"""
         return dma_addr == DMA_MAPPING_ERROR
 
-    def dma_unmap_single(self, dma_addr: int, length: int, direction: int) -> None:
-        if not self._unmap(dma_addr, length, direction):
-            self._fn._fault(
-                "DMA_UNMAP", dma_addr, f"unmap of {length} bytes that were never mapped"
-            )
+    def _unmap_single_fault(self, dma_addr: int, length: int) -> None:
+        self._fn._fault("DMA_UNMAP", dma_addr, f"unmap of {length} bytes that were never mapped")
 
     def dma_map_page(self, page: int, offset: int, size: int, direction: int) -> int:
         """dma_map_page: map ``size`` bytes at ``page + offset`` (an skb fragment).
@@ -249,7 +250,7 @@ class PciDev:
         return self._fn.dma_map.map(page + offset, size, direction)
 
     def dma_unmap_page(self, dma_addr: int, size: int, direction: int) -> None:
-        if not self._unmap(dma_addr, size, direction):
+        if not self._unmap(None, dma_addr, size, direction):
             self._fn._fault(
                 "DMA_UNMAP", dma_addr, f"dma_unmap_page of {size} bytes that were never mapped"
             )

@@ -24,9 +24,10 @@ Contract:
 A medium must provide ``sender(port) -> Callable[[bytes], None]``: the function the port
 calls with each frame it puts on the wire, bound once at ``connect`` time so the hot path is
 one call.  A medium that serializes (a :class:`~device.cable.Cable`) may also provide
-``sender_at(port) -> Callable[[bytes, int], int]``: it takes a frame and the earliest time
-its first bit may go on the wire, and returns the time its last bit (and the inter-frame
-gap) left, which is how a NIC's MAC paces itself at the link rate (``transmit_at``).
+``sender_at(port) -> Callable[[bytes, int, int], int]``: it takes a frame, the earliest time
+its first bit may go on the wire and the frame's length, and returns the time its last bit
+(and the inter-frame gap) left, which is how a NIC's MAC paces itself at the link rate
+(``transmit_at``).
 ``rate_bps`` on the medium, when present, is the link rate; otherwise it is the 82597's
 10 Gb/s.  The wire time of a frame is ``(len(frame) + WIRE_OVERHEAD) * 8 / rate``: the FCS,
 preamble and start-of-frame delimiter and the inter-frame gap (IEEE 802.3 §4.4.2) are the 24
@@ -74,6 +75,7 @@ class Port:
         "_carry",
         "_up",
         "_on_receive",
+        "_rx_sized",
         "_on_link_change",
         "attached",
         "trace_frame",
@@ -90,11 +92,12 @@ class Port:
         self.name = name
         self.medium: Medium | None = None
         self._send: Callable[[bytes], None] | None = None
-        self._send_at: Callable[[bytes, int], int] | None = None
+        self._send_at: Callable[[bytes, int, int], int] | None = None
         self._busy = 0  # end of the last frame transmit_at paced itself (no sender_at)
         self._carry = 0
         self._up = False
-        self._on_receive: Callable[[bytes], None] = _ignore_frame
+        self._on_receive: Callable[..., None] = _ignore_frame
+        self._rx_sized = False  # _on_receive takes (frame, len(frame))
         self._on_link_change: Callable[[bool], None] = _ignore_link
         self.attached = False
         self.trace_frame: list[Tap] = []  # tracepoint "frame" (device/trace.py)
@@ -116,18 +119,23 @@ class Port:
     # -- NIC side -----------------------------------------------------------------------
     def attach(
         self,
-        on_receive: Callable[[bytes], None],
+        on_receive: Callable[..., None],
         on_link_change: Callable[[bool], None],
+        sized: bool = False,
     ) -> None:
         """Connect the MAC: frames from the medium go to ``on_receive``, link changes to
-        ``on_link_change``.  The current state is read from ``link_up``, not replayed."""
+        ``on_link_change``.  The current state is read from ``link_up``, not replayed.
+        ``sized``: ``on_receive`` takes ``(frame, len(frame))`` (the length the medium
+        measured already), else ``(frame)``."""
         self._on_receive = on_receive
+        self._rx_sized = sized
         self._on_link_change = on_link_change
         self.attached = True
 
     def detach(self) -> None:
         """Disconnect the MAC (device reset or unplug from the bus); frames are then ignored."""
         self._on_receive = _ignore_frame
+        self._rx_sized = False
         self._on_link_change = _ignore_link
         self.attached = False
 
@@ -157,7 +165,7 @@ class Port:
         rate = getattr(self.medium, "rate_bps", None)
         return rate if isinstance(rate, int) and rate > 0 else LINK_RATE_BPS
 
-    def transmit_at(self, frame: bytes, start_ns: int) -> int:
+    def transmit_at(self, frame: bytes, start_ns: int, n: int = -1) -> int:
         """Put a frame on the wire no earlier than ``start_ns``; return when it has left.
 
         The MAC's serializer: with a medium that has ``sender_at`` (a cable) the medium's own
@@ -166,20 +174,24 @@ class Port:
         take the frame now, and the port keeps the arithmetic itself at ``rate_bps``.  The
         ``tx`` tracepoint is stamped with ``start_ns``.  Without link the frame is dropped and
         counted, and ``start_ns`` is returned (a MAC without link does not serialize).
+        ``n`` is ``len(frame)`` when the caller has it (the NIC's FIFO does): the length is
+        taken once per frame, not once per layer.
         """
         if not self._up:
             self.tx_dropped_link_down += 1
             return start_ns
         if type(frame) is not bytes:
             frame = bytes(frame)
+        if n < 0:
+            n = len(frame)
         self.tx_frames += 1
-        self.tx_bytes += len(frame)
+        self.tx_bytes += n
         if self.trace_frame:
             for tap in self.trace_frame:
                 tap("tx", start_ns, frame)
         send_at = self._send_at
         if send_at is not None:
-            return send_at(frame, start_ns)
+            return send_at(frame, start_ns, n)
         self._send(frame)  # type: ignore[misc]  # set whenever _up is True
         start = self._busy
         if start_ns > start:
@@ -187,8 +199,7 @@ class Port:
             carry = 0
         else:
             carry = self._carry
-        wire, self._carry = divmod(carry + (len(frame) + WIRE_OVERHEAD) * 8 * NS_PER_S,
-                                   self.rate_bps)
+        wire, self._carry = divmod(carry + (n + WIRE_OVERHEAD) * 8 * NS_PER_S, self.rate_bps)
         self._busy = start + wire
         return self._busy
 
@@ -220,18 +231,24 @@ class Port:
         self._up = up
         self._on_link_change(up)
 
-    def deliver(self, frame: bytes) -> None:
-        """Hand a frame that arrived on the medium to the MAC (from a scheduled event)."""
+    def deliver(self, frame: bytes, n: int = -1) -> None:
+        """Hand a frame that arrived on the medium to the MAC (from a scheduled event);
+        ``n`` is ``len(frame)`` when the medium has it (a cable does)."""
         if not self._up:
             self.rx_dropped_link_down += 1
             return
+        if n < 0:
+            n = len(frame)
         self.rx_frames += 1
-        self.rx_bytes += len(frame)
+        self.rx_bytes += n
         if self.trace_frame:
             now = self._sched.now
             for tap in self.trace_frame:
                 tap("rx", now, frame)
-        self._on_receive(frame)
+        if self._rx_sized:
+            self._on_receive(frame, n)
+        else:
+            self._on_receive(frame)
 
     def counters(self) -> dict[str, int]:
         """Every counter by name, for the shell and for tests."""

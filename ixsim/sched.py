@@ -70,7 +70,11 @@ class Scheduler(RealtimeLoop):
         self.now = 0
         # Heap of (when, seq, handle): tuples compare in C, a Handle's __lt__ would not.
         self._queue: list[tuple[int, int, Handle]] = []
-        self._seq = 0
+        # The last sequence number handed out (ties between events at one time run in this
+        # order).  Public for a device that keeps its own queue of future events (a cable's
+        # frames in flight): it may take the next one inline, ``seq = sched.seq = sched.seq
+        # + 1``, exactly as reserve_seq() does, where that runs once per frame.
+        self.seq = 0
         # The run in progress, for run_inline(): no event may run past _limit (-1 outside
         # run_for/run_until, so step() and real time never run anything inline), and
         # _predicate is the condition run_until checks before every event.
@@ -91,7 +95,7 @@ class Scheduler(RealtimeLoop):
     def call_at(self, when: int, fn: Callable[..., Any], *args: Any) -> Handle:
         if when < self.now:
             when = self.now
-        self._seq = seq = self._seq + 1
+        self.seq = seq = self.seq + 1
         handle = Handle(when, seq, fn, args)
         heapq.heappush(self._queue, (when, seq, handle))
         return handle
@@ -103,7 +107,7 @@ class Scheduler(RealtimeLoop):
         its own future events (a cable's frames in flight) that run exactly where
         ``call_at`` would have put them, ties included.
         """
-        self._seq = seq = self._seq + 1
+        self.seq = seq = self.seq + 1
         return seq
 
     def call_at_seq(self, when: int, seq: int, fn: Callable[..., Any], *args: Any) -> Handle:
@@ -157,14 +161,14 @@ class Scheduler(RealtimeLoop):
     def call_later(self, delay: int, fn: Callable[..., Any], *args: Any) -> Handle:
         now = self.now
         when = now + delay if delay > 0 else now
-        self._seq = seq = self._seq + 1
+        self.seq = seq = self.seq + 1
         handle = Handle(when, seq, fn, args)
         heapq.heappush(self._queue, (when, seq, handle))
         return handle
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> Handle:
         when = self.now
-        self._seq = seq = self._seq + 1
+        self.seq = seq = self.seq + 1
         handle = Handle(when, seq, fn, args)
         heapq.heappush(self._queue, (when, seq, handle))
         return handle

@@ -275,3 +275,48 @@ def test_a_large_mapping_containing_the_start_of_another_allows_dma_into_it():
     dmap.unmap(0x100000, 4 << 20, DMA_BIDIRECTIONAL)
     assert not dmap.allows(0x300000 + 4096, 1500, DMA_FROM_DEVICE)
     assert dmap.allows(0x300000, 2048, DMA_FROM_DEVICE)
+
+
+def test_starts_left_by_unmapped_buffers_neither_allow_nor_grow_without_bound():
+    """An unmapped buffer's start stays in the range search's list (so mapping the same
+    address again costs no insort): it allows nothing, a mapping that contains it still
+    answers, and the list is compacted when the stale starts outnumber the live ones."""
+    dmap = DmaMap(0, 1 << 32)
+    dmap.map(0x100000, 1 << 20, DMA_TO_DEVICE)  # a ring-sized block, one direction
+    for round_ in range(50):
+        for i in range(100):
+            addr = 0x400000 + (round_ * 100 + i) * 4096  # fresh addresses every round
+            assert dmap.map(addr, 2048, DMA_FROM_DEVICE) == addr
+            assert dmap.allows(addr + 100, 1000, DMA_FROM_DEVICE)
+            assert dmap.unmap(addr, 2048, DMA_FROM_DEVICE)
+            assert not dmap.allows(addr, 1, DMA_FROM_DEVICE)
+            assert not dmap.allows(addr + 100, 1000, DMA_TO_DEVICE)
+    assert dmap.allows(0x100000 + 4096, 64, DMA_TO_DEVICE)
+    assert not dmap.allows(0x100000 + 4096, 64, DMA_FROM_DEVICE)
+    assert len(dmap.mappings()) == 1 and dmap.live == 1
+    assert len(dmap._starts) <= 2 * 1 + 256 + 1  # compacted: 5,000 addresses were mapped
+    # A buffer mapped again at a stale start is found by the exact-start and range checks.
+    dmap.map(0x400000, 2048, DMA_FROM_DEVICE)
+    assert dmap.allows(0x400000 + 8, 8, DMA_FROM_DEVICE)
+    assert dmap.mappings() == [(0x100000, 1 << 20, DMA_TO_DEVICE, 1),
+                               (0x400000, 2048, DMA_FROM_DEVICE, 1)]
+
+
+def test_dma_unmap_single_of_what_was_never_mapped_is_a_fault_and_the_mapping_count_holds():
+    """dma_unmap_single is the IOMMU's unmap with the function's fault reporter bound: an
+    unmap of a never-mapped range, or a second unmap, is recorded with the range; a good one
+    is not."""
+    w = DriverPair()
+    pdev = w.a.adapter.pdev
+    addr = pdev.mem.alloc(2048)
+    live = pdev._fn.dma_map.live
+    assert pdev.dma_map_single(addr, 2048, DMA_TO_DEVICE) == addr
+    pdev.dma_unmap_single(addr, 2048, DMA_TO_DEVICE)
+    assert w.a.faults() == []
+    pdev.dma_unmap_single(addr, 2048, DMA_TO_DEVICE)  # a double unmap
+    pdev.dma_unmap_single(addr + 64, 100, DMA_FROM_DEVICE)  # never mapped at all
+    faults = w.a.faults()
+    assert len(faults) == 2
+    assert "DMA_UNMAP" in faults[0] and "unmap of 2048 bytes that were never mapped" in faults[0]
+    assert f"{addr + 64:#x}" in faults[1].lower() and "unmap of 100 bytes" in faults[1]
+    assert pdev._fn.dma_map.live == live

@@ -113,7 +113,7 @@ class IxgbNic:
             R.MSCA: self._write_msca,
             R.MFS: self._write_mfs,
         })
-        port.attach(self.rx.receive, self._link_changed)
+        port.attach(self.rx.receive, self._link_changed, sized=True)
         self._power_on()
 
     # -- reset ------------------------------------------------------------------------------

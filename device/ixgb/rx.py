@@ -81,7 +81,7 @@ from collections.abc import Callable
 from typing import Any
 
 from device.ixgb.rxcsum import rx_checksum
-from device.ixgb.rxfilter import INEXACT, RxFilter
+from device.ixgb.rxfilter import DA_UNPACK_FROM, EXACT, INEXACT, RAH0, RAH_MATCH, RAL0, RxFilter
 from device.spec import desc as D
 from device.spec import regs as R
 from device.spec.bus import DMA_FROM_DEVICE, DMA_TO_DEVICE
@@ -154,8 +154,8 @@ _DESC_SIZE = _WB_OFF + _WB.size  # one receive descriptor: buffer address, then 
 _MASK32 = 0xFFFFFFFF
 
 # One prepared frame in the packet buffer: (data to DMA, status, errors, special, kind,
-# octets on the wire with FCS, frame as received).
-Entry = tuple[bytes, int, int, int, int, int, bytes]
+# octets on the wire with FCS, frame as received, len(data)).
+Entry = tuple[bytes, int, int, int, int, int, bytes, int]
 
 
 class RxEngine:
@@ -243,8 +243,9 @@ class RxEngine:
         return (tail - head) % count
 
     # -- receive ----------------------------------------------------------------------------
-    def receive(self, frame: bytes) -> None:
-        """One frame from the port (no FCS), from a scheduled event.
+    def receive(self, frame: bytes, n: int = -1) -> None:
+        """One frame from the port (no FCS), from a scheduled event; ``n`` is its length
+        when the port has it.
 
         Never raises, except the DeviceFaultError of a strict fault log."""
         nic = self.nic
@@ -253,7 +254,8 @@ class RxEngine:
         if not rctl & _RXEN or not (r[_STATUS] & _LU and r[_XPCSS] & _ALIGN):
             self.dropped_disabled += 1
             return
-        n = len(frame)
+        if n < 0:
+            n = len(frame)
         wire = n + 4
         # TPR/TOR: every frame the MAC saw, whatever becomes of it.
         v = r[_TPR] + 1
@@ -280,7 +282,16 @@ class RxEngine:
         if wire > (limit + 4 if tagged else limit):
             nic.stat_add(R.ROC)
             return
-        accepted, reason = self.filter.check(frame, rctl)
+        if tagged:
+            accepted, reason = self.filter.check(frame, rctl)
+        else:
+            # RxFilter.check's first test, inline (once per frame): untagged, to RAR0.
+            lo, hi = DA_UNPACK_FROM(frame, 0)
+            rah = r[RAH0]
+            if lo == r[RAL0] and hi == rah & 0xFFFF and rah & RAH_MATCH == R.RAH_AV:
+                accepted, reason = True, EXACT
+            else:
+                accepted, reason = self.filter.check(frame, rctl)
         if not accepted:
             self.dropped_filter += 1
             return
@@ -298,19 +309,23 @@ class RxEngine:
             if ctrl0 & _VME:
                 special = (frame[14] << 8) | frame[15]
                 data = frame[:12] + frame[16:]
+                size = n - 4
                 status |= D.RXD_STAT_VP
                 l3 = 14
             else:
                 data = frame
+                size = n
                 l3 = 18
             if wire > MAX_STD_FRAME + 4:
                 kind |= K_JUMBO
         else:
             data = frame
+            size = n
             l3 = 14
             if wire > MAX_STD_FRAME:
                 kind |= K_JUMBO
-        size = len(data) if rctl & _SECRC else len(data) + 4
+        if not rctl & _SECRC:
+            size += 4  # the FCS is stored too
         bsize = _BSIZE_BYTES[(rctl & _BSIZE_MASK) >> _BSIZE_SHIFT]
         if size > bsize:
             self.dropped_bsize += 1
@@ -343,7 +358,7 @@ class RxEngine:
             if kind & K_BAD:
                 fcs ^= _MASK32
             data = data + _FCS.pack(fcs)
-        entry = (data, status, errors, special, kind, wire, frame)
+        entry = (data, status, errors, special, kind, wire, frame, size)
         if not self.fifo and not nobuf:
             if self._place(entry):
                 return
@@ -354,7 +369,7 @@ class RxEngine:
 
     # -- the packet buffer ------------------------------------------------------------------
     def _enqueue(self, entry: Entry, retry: bool) -> None:
-        size = len(entry[0])
+        size = entry[7]
         if self.fifo_used + size > self.fifo_bytes:
             self.nic.stat_add(R.MPC)
             self.nic.set_ics(R.INT_RXO)
@@ -391,7 +406,7 @@ class RxEngine:
                     return  # no descriptor: the next doorbell drains
                 if self._gen != gen:
                     return  # a subscriber reset the device or cleared RXEN: buffer emptied
-                self.fifo_used -= len(fifo.popleft()[0])
+                self.fifo_used -= fifo.popleft()[7]
             if fifo and self.free_count():
                 self._kick(0)
         finally:
@@ -431,10 +446,10 @@ class RxEngine:
             buf = _U64_UNPACK(raw)[0]
         else:
             buf = _U64_UNPACK_FROM(desc)[0]
-        data, status, errors, special, kind, wire, frame = entry
+        data, status, errors, special, kind, wire, frame, size = entry
         if not buf:
             ok = False
-        elif fast and pci.dma_store(buf, data):
+        elif fast and pci.dma_store(buf, data, size):
             ok = True
         else:
             ok = pci.dma_write(buf, data, f"RX buffer {head}")
@@ -442,13 +457,13 @@ class RxEngine:
                 return True  # a dma subscriber reset the device: nothing more to do
         if desc is not None:
             if ok:
-                _WB_PACK_INTO(desc, _WB_OFF, len(data), 0, status, errors, special)
+                _WB_PACK_INTO(desc, _WB_OFF, size, 0, status, errors, special)
             else:
                 self.dropped_dma += 1
                 _WB_PACK_INTO(desc, _WB_OFF, 0, 0, _DD_EOP, D.RXD_ERR_RXE, 0)
         else:
             if ok:
-                wb = _WB_PACK(len(data), 0, status, errors, special)
+                wb = _WB_PACK(size, 0, status, errors, special)
             else:
                 self.dropped_dma += 1
                 wb = _WB_PACK(0, 0, _DD_EOP, D.RXD_ERR_RXE, 0)
@@ -464,7 +479,31 @@ class RxEngine:
         if ok:
             self.delivered += 1
             if not kind & K_BAD:
-                self._count_good(kind, wire)
+                # GPRC, GORC and the per-kind counters (saturating 64-bit pairs), inline:
+                # once per frame.
+                v = r[_GPRC] + 1
+                if v <= _MASK32:
+                    r[_GPRC] = v
+                else:
+                    nic.stat_add64(R.GPRCL)
+                v = r[_GORC] + wire
+                if v <= _MASK32:
+                    r[_GORC] = v
+                else:
+                    nic.stat_add64(R.GORCL, wire)
+                idx = _UPRC if kind & K_UNICAST else _BPRC if kind & K_BROADCAST else _MPRC
+                v = r[idx] + 1
+                if v <= _MASK32:
+                    r[idx] = v
+                else:
+                    nic.stat_add64(idx << 2)
+                if kind & (K_VLAN | K_JUMBO | K_BROADCAST):
+                    if kind & K_VLAN:
+                        nic.stat_add64(R.VPRCL)
+                    if kind & K_JUMBO:
+                        nic.stat_add64(R.JPRCL)
+                    if kind & K_BROADCAST and r[_RCTL] & R.RCTL_MPE:
+                        nic.stat_add64(R.MPRCL)
         # Interrupt causes.
         if self._rxt0 is None:
             rdtr = r[_RDTR] & 0xFFFF
@@ -483,34 +522,6 @@ class RxEngine:
             for fn in self.trace_rx_frame:
                 fn(frame, index)
         return True
-
-    def _count_good(self, kind: int, wire: int) -> None:
-        """GPRC, GORC and the per-kind counters (saturating 64-bit pairs)."""
-        r = self.r
-        nic = self.nic
-        v = r[_GPRC] + 1
-        if v <= _MASK32:
-            r[_GPRC] = v
-        else:
-            nic.stat_add64(R.GPRCL)
-        v = r[_GORC] + wire
-        if v <= _MASK32:
-            r[_GORC] = v
-        else:
-            nic.stat_add64(R.GORCL, wire)
-        idx = _UPRC if kind & K_UNICAST else _BPRC if kind & K_BROADCAST else _MPRC
-        v = r[idx] + 1
-        if v <= _MASK32:
-            r[idx] = v
-        else:
-            nic.stat_add64(idx << 2)
-        if kind & (K_VLAN | K_JUMBO | K_BROADCAST):
-            if kind & K_VLAN:
-                nic.stat_add64(R.VPRCL)
-            if kind & K_JUMBO:
-                nic.stat_add64(R.JPRCL)
-            if kind & K_BROADCAST and r[_RCTL] & R.RCTL_MPE:
-                nic.stat_add64(R.MPRCL)
 
     def _rxt0_fire(self) -> None:
         self._rxt0 = None

@@ -59,6 +59,14 @@ _MTA = R.MTA >> 2
 _VFTA = R.VFTA >> 2
 _RAH_MATCH = R.RAH_AV | (3 << R.RAH_ASEL_SHIFT)  # AV set and ASEL == 00 (destination)
 
+# check()'s fast path (an untagged frame to RAR0, the station address), for the RX engine to
+# test inline before calling check(): (RAL, RAH[15:0]) of the destination, the register
+# indices, and the RAH bits that must read AV=1, ASEL=00.
+DA_UNPACK_FROM = _DA.unpack_from
+RAL0 = _RAL0
+RAH0 = _RAH0
+RAH_MATCH = _RAH_MATCH
+
 # Preallocated results: the filter runs once per frame and allocates nothing.
 _R_EXACT = (True, EXACT)
 _R_BROADCAST = (True, BROADCAST)

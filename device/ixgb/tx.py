@@ -353,7 +353,7 @@ class TxEngine(TxFifo):
                 ctx_pending = -1
                 if not ndesc:
                     if loose:  # TDH passes them once the frames ahead have left, not later
-                        txq.append([None, 0, wb or None, i])
+                        txq.append([None, 0, wb or None, i, 0])
                         wb = []
                         loose = False
                     popts0 = popts
@@ -381,26 +381,31 @@ class TxEngine(TxFifo):
                                 view = dma_read(addr, length, f"TXD[{i}]")
                             if view is None:
                                 bad = True
-                            else:
+                            elif chunks:
                                 chunks.append(view)
+                            else:
+                                chunks = [view]  # one buffer, the common case: no append
                 if ctl & _RS:
-                    wb.append((i, status, ctl & _IDE))
+                    if wb:
+                        wb.append((i, status, ctl & _IDE))
+                    else:
+                        wb = [(i, status, ctl & _IDE)]
                 if ctl & _EOP:
                     if self._gen != gen:
                         return
-                    mark = len(txq)
+                    mark = txq[-1] if txq else None
                     self._packet(chunks, size, ndesc, popts0, tse0, bad, ctl, vlan, i)
                     i += 1
                     if i == count:
                         i = 0
                     if self._gen != gen:
                         return  # a tracepoint reset or disabled the unit: stop here
-                    if len(txq) > mark:  # the packet's last frame carries its write-back
-                        last = txq[-1]
-                        last[2] = wb or None
-                        last[3] = i
+                    last = txq[-1] if txq else None
+                    if last is not mark:  # the packet's last frame carries its write-back
+                        last[2] = wb or None  # type: ignore[index]
+                        last[3] = i  # type: ignore[index]
                     else:
-                        txq.append([None, 0, wb or None, i])
+                        txq.append([None, 0, wb or None, i, 0])
                     wb = []
                     chunks = []
                     size = ndesc = 0
@@ -412,7 +417,7 @@ class TxEngine(TxFifo):
                     if self._gen != gen:
                         return
                     self._drop(tse0)
-                    txq.append([None, 0, wb or None, (i + 1) % count])
+                    txq.append([None, 0, wb or None, (i + 1) % count, 0])
                     wb = []
                     chunks = []
                     size = ndesc = 0
@@ -462,7 +467,7 @@ class TxEngine(TxFifo):
         if not ndesc and (wb or not txq or txq[-1][3] != i):
             # Descriptors outside a packet (RS contexts, skipped ones): their write-back and
             # TDH follow the frames ahead of them.
-            txq.append([None, 0, wb or None, i])
+            txq.append([None, 0, wb or None, i, 0])
             wb = []
         # Keep a packet whose EOP is still to come; its buffers are copied out of guest memory
         # now, as the hardware's FIFO would hold them.
@@ -496,7 +501,8 @@ class TxEngine(TxFifo):
                 if tse:
                     for seg in tso_segments(packet, self.context, bool(popts & _IXSM),
                                             bool(popts & _TXSM)):
-                        self._emit(self._finish(seg, vle, vlan, tpde), ndesc)
+                        seg = self._finish(seg, vle, vlan, tpde)
+                        self._emit(seg, ndesc, len(seg))
                     self.nic.stat_add(R.TSCTC)
                     return
                 buf = bytearray(packet)
@@ -508,14 +514,20 @@ class TxEngine(TxFifo):
                 frame: bytes | bytearray = buf
             else:
                 frame = b"".join(chunks)
-                if not vle and len(frame) >= ETH_ZLEN:  # nothing for _finish to do
-                    self._emit(frame, ndesc)
+                if not vle and size >= ETH_ZLEN:  # nothing for _finish to do
+                    # _emit, inline (once per packet); size: the sum of the buffers joined.
+                    self._txq.append([frame, ndesc, None, -1, size])
+                    used = self.fifo_used + size
+                    self.fifo_used = used
+                    if used > self.fifo_peak:
+                        self.fifo_peak = used
                     return
         except OffloadError as err:
             self.nic.fault(f"TXD[{eop}]", err.value, f"{err}; the packet is dropped")
             self._drop(tse)
             return
-        self._emit(self._finish(frame, vle, vlan, tpde), ndesc)
+        frame = self._finish(frame, vle, vlan, tpde)
+        self._emit(frame, ndesc, len(frame))
 
     @staticmethod
     def _finish(frame: bytes | bytearray, vle: int, vlan: int, tpde: int) -> bytes:

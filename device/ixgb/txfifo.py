@@ -98,7 +98,8 @@ _S_FRAMES, _S_OCTETS, _S_BCAST, _S_MCAST, _S_VLAN, _S_JUMBO, _S_SHORT = range(7)
 
 FrameHook = Callable[[bytes, int], None]
 
-# A frame (or a marker) waiting in the FIFO: [frame or None, ndesc, write-backs, TDH after].
+# A frame (or a marker) waiting in the FIFO: [frame or None, ndesc, write-backs, TDH after,
+# len(frame) or 0] (the length travels with the frame: it is taken once, in the TX engine).
 # A marker carries the write-backs and TDH move of descriptors that produced no frame (a
 # dropped packet, an RS context descriptor); it takes no wire time.  ``wb`` is a list of
 # (ring index, status, IDE) or None; ``tdh`` is -1 for all but a packet's last frame.
@@ -208,16 +209,15 @@ class TxFifo:
         while txq:
             if (wire_free if wire_free > earliest else earliest) >= limit:
                 break
-            frame, ndesc, wb, tdh = txq.popleft()
+            frame, ndesc, wb, tdh, size = txq.popleft()
             if frame is None:
                 end = wire_free if wire_free > now else now
-                size = 0
             else:
-                end = transmit_at(frame, earliest)
+                end = transmit_at(frame, earliest, size)
                 if end > wire_free:
                     wire_free = end
                 self.frames += 1
-                size = n = len(frame)
+                n = size
                 acc[_S_FRAMES] += 1
                 acc[_S_OCTETS] += n + 4  # the FCS the MAC appends
                 if frame[0] & 1:
@@ -261,13 +261,22 @@ class TxFifo:
         flags = _DONE
         base = -1
         gen = self._gen
+        pci = self.nic.pci
+        # Unobserved, DD is set with dma_store (no per-descriptor text); refused, the write
+        # is repeated through dma_write, which records the fault.
+        dma_store = None if pci.trace_dma else pci.dma_store  # pci.dma_observed(), inline
         while wire and wire[0][0] <= now:
             _end, size, wb, tdh, flag = wire.popleft()
             self.fifo_used -= size
             if wb is not None:
                 if base < 0:
                     base = r[_TDBAL] | (r[_TDBAH] << 32)
-                self._write_back(wb, base)
+                # Write-back: set DD in the status byte of each RS descriptor of the packet
+                # (inline: once per packet).
+                for index, status, _ide in wb:
+                    addr = base + (index << 4) + _STATUS_OFFSET
+                    if dma_store is None or not dma_store(addr, _DD_BYTES[status], 1):
+                        pci.dma_write(addr, _DD_BYTES[status], "TDBAL")
                 if self._gen != gen:
                     return flags  # a dma subscriber reset the device: nothing more is done
                 flags |= flag
@@ -336,10 +345,11 @@ class TxFifo:
         self._event = self.sched.call_at(due, self._process)
 
     # -- the FIFO and the statistics registers ----------------------------------------------
-    def _emit(self, frame: bytes, ndesc: int) -> None:
-        """Queue one finished frame in the TX FIFO (it goes on the wire in ``_commit``)."""
-        self._txq.append([frame, ndesc, None, -1])
-        used = self.fifo_used + len(frame)
+    def _emit(self, frame: bytes, ndesc: int, n: int) -> None:
+        """Queue one finished frame of ``n`` bytes in the TX FIFO (it goes on the wire in
+        ``_commit``)."""
+        self._txq.append([frame, ndesc, None, -1, n])
+        used = self.fifo_used + n
         self.fifo_used = used
         if used > self.fifo_peak:
             self.fifo_peak = used
@@ -371,16 +381,6 @@ class TxFifo:
         self._acc = [0] * 7
 
     # -- write-back and interrupts ----------------------------------------------------------
-    def _write_back(self, wb: list[tuple[int, int, int]], base: int) -> None:
-        """Set DD in the status byte of each RS descriptor of a finished packet."""
-        pci = self.nic.pci
-        dma_write = pci.dma_write
-        dma_store = None if pci.trace_dma else pci.dma_store  # pci.dma_observed(), inline
-        for index, status, _ide in wb:
-            addr = base + (index << 4) + _STATUS_OFFSET
-            if dma_store is None or not dma_store(addr, _DD_BYTES[status]):
-                dma_write(addr, _DD_BYTES[status], "TDBAL")
-
     def _tidv_expired(self) -> None:
         """TIDV ran out: write back what has finished, raise TXDW, re-arm for what follows."""
         self._tidv_timer = None

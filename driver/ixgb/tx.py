@@ -309,7 +309,7 @@ def tx_map(adapter: Adapter, skb: Any, first: int) -> int:
                 i += 1
                 if i == count_max:
                     i = 0
-        last = len(frags) - 1
+        last = len(frags) - 1 if frags else -1
         for f, frag in enumerate(frags):  # mapped where they lie (mapped_as_page)
             length = frag.size
             offset = 0
