@@ -40,6 +40,7 @@ from stack.core.skbuff import (
     alloc_skb,
     skb_header_release,
 )
+from stack.sock import SK_PACING_NEEDED
 from stack.tcp import ecn, rate
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
@@ -84,6 +85,7 @@ from stack.wire.tcp import ACK, CWR, FIN, PSH, RST, SYN, URG, TcpRepr
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
 
+
 def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     """Send ``seg`` with a fresh header (``__tcp_transmit_skb``)."""
     skb = seg.skb
@@ -96,17 +98,27 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     payload = skb.tail - skb.data + skb.data_len
     if flags & SYN:
         window = min(sk.rcv_wnd, 0xFFFF)
-        th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK,
-                     sk.rcv_nxt & SEQ_MASK if flags & ACK else 0, flags, window)
+        th = TcpRepr(
+            sk.lport,
+            sk.rport,
+            seg.seq & SEQ_MASK,
+            sk.rcv_nxt & SEQ_MASK if flags & ACK else 0,
+            flags,
+            window,
+        )
         syn_options(sk, th)
     else:
         if sk.ecn_flags & ecn.TCP_ECN_OK:
             flags = ecn.send(sk, seg, flags, payload)
         window = win.select_window(sk)
-        if ((sk.sack_ok and (sk.num_sacks or sk.dsack is not None))
-                or not sk.features & NETIF_F_CSUM_MASK or sk.snd_up > sk.snd_una):
-            th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK, flags,
-                         window)
+        if (
+            (sk.sack_ok and (sk.num_sacks or sk.dsack is not None))
+            or not sk.features & NETIF_F_CSUM_MASK
+            or sk.snd_up > sk.snd_una
+        ):
+            th = TcpRepr(
+                sk.lport, sk.rport, seg.seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK, flags, window
+            )
             established_options(sk, th)
             if sk.snd_up > sk.snd_una:
                 urgent_pointer(sk, seg.seq, th)
@@ -200,8 +212,9 @@ def send_active_reset(sk: TcpSock) -> None:
     sk.net.mib.tcp["OutRsts"] += 1
     kernel = sk.net.kernel
     if kernel.tracers:
-        kernel.trace("tcp_send_reset", sk=sk, saddr=sk.laddr, daddr=sk.raddr, sport=sk.lport,
-                     dport=sk.rport)
+        kernel.trace(
+            "tcp_send_reset", sk=sk, saddr=sk.laddr, daddr=sk.raddr, sport=sk.lport, dport=sk.rport
+        )
     send_control(sk, acceptable_seq(sk), ACK | RST)
 
 
@@ -230,8 +243,14 @@ def send_reset(table, th: TcpRepr, saddr: bytes, daddr: bytes, seg_len: int) -> 
     net = table.net
     net.mib.tcp["OutRsts"] += 1
     if net.kernel.tracers:
-        net.kernel.trace("tcp_send_reset", sk=None, saddr=daddr, daddr=saddr,
-                         sport=th.dst_port, dport=th.src_port)
+        net.kernel.trace(
+            "tcp_send_reset",
+            sk=None,
+            saddr=daddr,
+            daddr=saddr,
+            sport=th.dst_port,
+            dport=th.src_port,
+        )
     emit_raw(table, rep, daddr, saddr)
 
 
@@ -249,7 +268,7 @@ def event_ack_sent(sk: TcpSock) -> None:
 def event_data_sent(sk: TcpSock) -> None:
     """Data left: restart-after-idle hook and ping-pong detection (``tcp_event_data_sent``)."""
     now = sk.net.sched.now
-    if sk.packets_in_flight() == 0:
+    if sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out == 0:  # in flight
         sk.ca.cwnd_event(sk, CA_EVENT_TX_START)
     sk.lsndtime = now
     if now - sk.lrcvtime < sk.ato:  # a reply within ato of the last data: interactive
@@ -265,8 +284,7 @@ def event_new_data_sent(sk: TcpSock, seg: TxSeg) -> None:
     sk.packets_out += seg.pcount
     if sk.ca_state == CaState.RECOVERY or sk.ca_state == CaState.CWR:  # tcp_in_cwnd_reduction
         sk.prr_out += seg.pcount
-    if (not prior or sk.xmit_timer_what not in ("rto", "reo")
-            or not sk.retransmit_timer.pending()):
+    if not prior or sk.xmit_timer_what not in ("rto", "reo") or not sk.retransmit_timer.pending():
         rearm_rto(sk)  # a pending loss probe gives way to the RTO (then is re-planned)
     sk.net.mib.tcpext["TCPOrigDataSent"] += seg.pcount
 
@@ -386,8 +404,9 @@ def minshall_check(sk: TcpSock) -> bool:
 
 def nagle_check(sk: TcpSock, partial: bool, nonagle: int) -> bool:
     """True when a partial segment must wait (``tcp_nagle_check``, RFC 896 with Minshall)."""
-    return partial and bool(nonagle & TCP_NAGLE_CORK
-                            or (not nonagle and sk.packets_out and minshall_check(sk)))
+    return partial and bool(
+        nonagle & TCP_NAGLE_CORK or (not nonagle and sk.packets_out and minshall_check(sk))
+    )
 
 
 def nagle_test(sk: TcpSock, seg: TxSeg, mss_now: int, nonagle: int) -> bool:
@@ -417,13 +436,20 @@ def cwnd_validate(sk: TcpSock, cwnd_limited: bool) -> None:
     """Remember whether the flight was cwnd-limited (``tcp_cwnd_validate``, RFC 7661); a
     flight that was not, with the write queue empty and the writer out of buffer space,
     starts the SNDBUF_LIMITED chronograph (chrono.py)."""
-    if (sk.snd_una >= sk.cwnd_usage_seq or cwnd_limited
-            or (not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out)):
+    if (
+        sk.snd_una >= sk.cwnd_usage_seq
+        or cwnd_limited
+        or (not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out)
+    ):
         sk.is_cwnd_limited = cwnd_limited
         sk.max_packets_out = sk.packets_out
         sk.cwnd_usage_seq = sk.snd_nxt
-    if (not is_cwnd_limited(sk) and not sk.write_queue and sk.nospace
-            and sk.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)):
+    if (
+        not is_cwnd_limited(sk)
+        and not sk.write_queue
+        and sk.nospace
+        and sk.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
+    ):
         chrono_start(sk, TCP_CHRONO_SNDBUF_LIMITED)  # starved by the send buffer
 
 
@@ -439,19 +465,33 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
     sent = 0
     is_cwnd_limited = False
     is_rwnd_limited = False
-    max_segs = min(max(win.xmit_size_goal(sk, mss_now) // mss_now, 1), tso_autosize(sk, mss_now))
+    # Per-transmit helpers inlined here (calls_per_rr, issue 18): xmit_size_goal's
+    # "at least 1" max(), cwnd_test and packets_in_flight, snd_wnd_test.  The functions stay
+    # for the other callers and say what each test is.
+    max_segs = win.xmit_size_goal(sk, mss_now) // mss_now or 1
+    autosize = tso_autosize(sk, mss_now)
+    if autosize < max_segs:
+        max_segs = autosize
     while queue:
-        if pacing_check(sk):
+        if sk.sk_pacing_status == SK_PACING_NEEDED and pacing_check(sk):
             break
         seg = queue[0]
         tso_segs = set_tso_segs(seg, mss_now)
-        quota = cwnd_test(sk)
-        if not quota:
+        # cwnd_test: half of cwnd per skb at most
+        in_flight = sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out
+        cwnd = sk.cwnd
+        if in_flight >= cwnd:
             if push_one != 2:
                 is_cwnd_limited = True
                 break
             quota = 1  # force out the loss probe
-        if not snd_wnd_test(sk, seg, mss_now):
+        else:
+            quota = cwnd >> 1 or 1
+            if cwnd - in_flight < quota:
+                quota = cwnd - in_flight
+        # snd_wnd_test: the first MSS of seg fits in the peer's window
+        end = seg.seq + mss_now if seg.skb.len > mss_now else seg.end_seq
+        if end > sk.snd_una + sk.snd_wnd:
             is_rwnd_limited = True
             break
         last = seg is queue[-1]
@@ -482,10 +522,10 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
             break
     if is_rwnd_limited:
         chrono_start(sk, TCP_CHRONO_RWND_LIMITED)
-    else:
-        chrono_stop(sk, TCP_CHRONO_RWND_LIMITED)
-    if sk.packets_in_flight() >= sk.cwnd:
-        is_cwnd_limited = True
+    elif sk.chrono_type == TCP_CHRONO_RWND_LIMITED or not (sk.rtx or queue):
+        chrono_stop(sk, TCP_CHRONO_RWND_LIMITED)  # the only cases where it changes anything
+    if sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out >= sk.cwnd:
+        is_cwnd_limited = True  # tcp_packets_in_flight, inlined
     if sent and push_one != 2:
         schedule_loss_probe(sk, False)  # one loss probe per tail loss episode
     if sent or is_cwnd_limited:
@@ -635,8 +675,9 @@ def xmit_retransmit_queue(sk: TcpSock) -> None:
             break
         if not retransmit_skb(sk, seg, room):
             break
-        sk.net.mib.tcpext["TCPFastRetrans" if sk.ca_state != CaState.LOSS
-                          else "TCPSlowStartRetrans"] += 1
+        sk.net.mib.tcpext[
+            "TCPFastRetrans" if sk.ca_state != CaState.LOSS else "TCPSlowStartRetrans"
+        ] += 1
         if seg is head:
             rearm = True
     if rearm and sk.xmit_timer_what != "reo":

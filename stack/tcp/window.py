@@ -70,8 +70,7 @@ def advmss_for_mtu(mtu: int, net_header_len: int = 20) -> int:
     MTU less 60, at least ``ip6_rt_min_advmss``' 1220): what a route with ``mtu`` lets us
     advertise."""
     if net_header_len == IPV6_NET_HEADER_LEN:
-        return min(max(mtu - IPV6_NET_HEADER_LEN - TCP_HLEN, IP6_RT_MIN_ADVMSS),
-                   65535 - TCP_HLEN)
+        return min(max(mtu - IPV6_NET_HEADER_LEN - TCP_HLEN, IP6_RT_MIN_ADVMSS), 65535 - TCP_HLEN)
     return min(max(mtu - 40, 256), 65535 - 40)
 
 
@@ -122,7 +121,10 @@ def current_mss(sk: TcpSock) -> int:
         if mtu != sk.pmtu:
             sync_mss(sk, mtu)
     mss = sk.mss_cache
-    header_len = options_len(sk) + TCP_HLEN
+    if sk.num_sacks or sk.dsack is not None:
+        header_len = options_len(sk) + TCP_HLEN
+    else:  # options_len without SACK blocks, inlined: once per write_xmit (issue 18)
+        header_len = (TCPOLEN_TSTAMP_ALIGNED if sk.tstamp_ok else 0) + TCP_HLEN
     if header_len != sk.tcp_header_len:
         mss -= header_len - sk.tcp_header_len
     return mss
@@ -135,10 +137,10 @@ def can_gso(sk: TcpSock) -> bool:
 
 def xmit_size_goal(sk: TcpSock, mss_now: int, large_allowed: bool = True) -> int:
     """Bytes per skb ``sendmsg`` builds: up to 64 KiB with TSO, else one MSS."""
-    if not large_allowed or not can_gso(sk):
+    if not large_allowed or not sk.features & NETIF_F_ALL_TSO:  # can_gso, inlined
         return mss_now
     goal = bound_to_half_wnd(sk, GSO_MAX_SIZE - 1 - MAX_TCP_HEADER)
-    return max(goal // mss_now, 1) * mss_now
+    return (goal // mss_now or 1) * mss_now
 
 
 def initialize_rcv_mss(sk: TcpSock) -> None:
@@ -147,8 +149,9 @@ def initialize_rcv_mss(sk: TcpSock) -> None:
     sk.rcv_mss = max(hint, TCP_MIN_MSS)
 
 
-def initial_window(sysctl, space: int, mss: int, window_clamp: int,
-                   wscale_ok: bool) -> tuple[int, int, int]:
+def initial_window(
+    sysctl, space: int, mss: int, window_clamp: int, wscale_ok: bool
+) -> tuple[int, int, int]:
     """(rcv_wnd, window_clamp, rcv_wscale) for a SYN (``tcp_select_initial_window``).
 
     The window offered in the SYN is at most 64 KiB rounded down to a multiple of the MSS
@@ -169,7 +172,8 @@ def initial_window(sysctl, space: int, mss: int, window_clamp: int,
 
 def select_initial_window(sk: TcpSock, space: int, mss: int, wscale_ok: bool) -> None:
     sk.rcv_wnd, sk.window_clamp, sk.rcv_wscale = initial_window(
-        sk.net.sysctl, space, mss, sk.window_clamp, wscale_ok)
+        sk.net.sysctl, space, mss, sk.window_clamp, wscale_ok
+    )
 
 
 def raw_select_window(sk: TcpSock) -> int:
