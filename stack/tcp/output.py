@@ -445,9 +445,9 @@ def cwnd_validate(sk: TcpSock, cwnd_limited: bool) -> None:
         sk.max_packets_out = sk.packets_out
         sk.cwnd_usage_seq = sk.snd_nxt
     if (
-        not is_cwnd_limited(sk)
-        and not sk.write_queue
+        not sk.write_queue  # the cheap tests first: is_cwnd_limited is a call (issue 18)
         and sk.nospace
+        and not is_cwnd_limited(sk)
         and sk.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
     ):
         chrono_start(sk, TCP_CHRONO_SNDBUF_LIMITED)  # starved by the send buffer

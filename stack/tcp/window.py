@@ -53,7 +53,8 @@ def space_from_win(win: int) -> int:
 
 
 def full_space(sk: TcpSock) -> int:
-    return win_from_space(sk.sk_rcvbuf)
+    space = sk.sk_rcvbuf  # win_from_space, inlined here and in tcp_space (per ACK sent)
+    return space >> 1 if space > 0 else 0
 
 
 IPV6_NET_HEADER_LEN = 40  # icsk_af_ops->net_header_len of ipv6_specific
@@ -62,7 +63,8 @@ IP6_RT_MIN_ADVMSS = 1220  # net.ipv6.route.min_adv_mss: IPV6_MIN_MTU - 20 - 40
 
 def tcp_space(sk: TcpSock) -> int:
     """Window for the receive memory still free (``tcp_space``)."""
-    return win_from_space(sk.sk_rcvbuf - sk.rmem_alloc)
+    space = sk.sk_rcvbuf - sk.rmem_alloc
+    return space >> 1 if space > 0 else 0
 
 
 def advmss_for_mtu(mtu: int, net_header_len: int = 20) -> int:
@@ -139,7 +141,12 @@ def xmit_size_goal(sk: TcpSock, mss_now: int, large_allowed: bool = True) -> int
     """Bytes per skb ``sendmsg`` builds: up to 64 KiB with TSO, else one MSS."""
     if not large_allowed or not sk.features & NETIF_F_ALL_TSO:  # can_gso, inlined
         return mss_now
-    goal = bound_to_half_wnd(sk, GSO_MAX_SIZE - 1 - MAX_TCP_HEADER)
+    # bound_to_half_wnd, inlined: twice per transmit (issue 18)
+    goal = GSO_MAX_SIZE - 1 - MAX_TCP_HEADER
+    mw = sk.max_window
+    cutoff = mw >> 1 if mw > TCP_MSS_DESIRED else mw
+    if cutoff and goal > cutoff:
+        goal = cutoff if cutoff > 68 - sk.tcp_header_len else 68 - sk.tcp_header_len
     return (goal // mss_now or 1) * mss_now
 
 
