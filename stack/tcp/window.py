@@ -185,10 +185,13 @@ def select_initial_window(sk: TcpSock, space: int, mss: int, wscale_ok: bool) ->
 
 def raw_select_window(sk: TcpSock) -> int:
     """The window we could offer now, in bytes (``__tcp_select_window``)."""
+    # tcp_space, full_space and min() inlined: once per segment sent and per ACK decision
     mss = sk.rcv_mss
-    free = tcp_space(sk)
-    allowed = full_space(sk)
-    full = min(sk.window_clamp, allowed)
+    rcvbuf = sk.sk_rcvbuf
+    free = rcvbuf - sk.rmem_alloc
+    free = free >> 1 if free > 0 else 0
+    allowed = rcvbuf >> 1 if rcvbuf > 0 else 0
+    full = sk.window_clamp if sk.window_clamp < allowed else allowed
     if mss > full:
         mss = full
         if mss <= 0:
@@ -220,7 +223,9 @@ def select_window(sk: TcpSock) -> int:
         sk.rcv_wnd = 0
         sk.rcv_wup = sk.rcv_nxt
         return 0
-    cur = sk.receive_window()
+    cur = sk.rcv_wup + old - sk.rcv_nxt  # receive_window, inlined (per segment sent)
+    if cur < 0:
+        cur = 0
     new = raw_select_window(sk)
     wscale = sk.rcv_wscale
     if new < cur:
@@ -230,7 +235,9 @@ def select_window(sk: TcpSock) -> int:
         new = (cur + unit - 1) & ~(unit - 1)
     sk.rcv_wnd = new
     sk.rcv_wup = sk.rcv_nxt
-    new = min(new, MAX_TCP_WINDOW << wscale) >> wscale
+    if new > MAX_TCP_WINDOW << wscale:
+        new = MAX_TCP_WINDOW << wscale
+    new >>= wscale
     if new == 0:
         sk.fastpath = False
         if old:
