@@ -40,7 +40,7 @@ from stack.core.skbuff import (
     alloc_skb,
     skb_header_release,
 )
-from stack.sock import SK_PACING_NEEDED
+from stack.sock import SK_PACING_NEEDED, SK_PACING_NONE
 from stack.tcp import ecn, rate
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
@@ -73,7 +73,7 @@ from stack.tcp.const import (
     TICK_NS,
 )
 from stack.tcp.header import established_options, syn_options, write_established, write_header
-from stack.tcp.pacing import departure_time, pacing_check, tso_autosize, update_skb_after_send
+from stack.tcp.pacing import pacing_check, tso_autosize, update_skb_after_send
 from stack.tcp.scoreboard import ts_add_after, ts_move_tail
 from stack.tcp.seq import SEQ_MASK
 from stack.tcp.state import CaState, TcpState
@@ -93,7 +93,10 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         skb = skb.pskb_copy() if skb.cloned() else skb.clone()
     flags = seg.flags
     now = sk.net.sched.now
-    prior_wstamp = departure_time(sk, now)
+    # __tcp_transmit_skb: tcp_wstamp_ns moves up to now; prior_wstamp is its value before
+    prior_wstamp = sk.tcp_wstamp_ns
+    if prior_wstamp < now:
+        sk.tcp_wstamp_ns = now
     th = None
     payload = skb.tail - skb.data + skb.data_len
     if flags & SYN:
@@ -149,7 +152,8 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     skb.tstamp = sk.tcp_wstamp_ns if payload else 0  # EDT departure time (pacing.py)
     sk.table.transmit(skb, sk.laddr, sk.raddr)
     if clone:
-        update_skb_after_send(sk, payload, prior_wstamp)
+        if sk.sk_pacing_status != SK_PACING_NONE:  # update_skb_after_send's own first test
+            update_skb_after_send(sk, payload, prior_wstamp)
         rate.skb_sent(sk, seg, seg.tx_edt)
 
 

@@ -60,14 +60,6 @@ def update_pacing_rate(sk: TcpSock) -> None:
     sk.sk_pacing_rate = rate if rate < PACING_RATE_UNLIMITED else PACING_RATE_UNLIMITED
 
 
-def departure_time(sk: TcpSock, now: int) -> int:
-    """``__tcp_transmit_skb``: ``tcp_wstamp_ns`` moves up to now; returns its prior value."""
-    prior = sk.tcp_wstamp_ns
-    if prior < now:
-        sk.tcp_wstamp_ns = now
-    return prior
-
-
 def update_skb_after_send(sk: TcpSock, length: int, prior_wstamp: int) -> None:
     """``tcp_update_skb_after_send``: the next data skb departs ``length / rate`` later, less
     up to half of that for time already lost to a late send ("OS jitter" credit)."""
