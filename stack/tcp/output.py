@@ -480,7 +480,15 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
         if sk.sk_pacing_status == SK_PACING_NEEDED and pacing_check(sk):
             break
         seg = queue[0]
-        tso_segs = set_tso_segs(seg, mss_now)
+        # set_tso_segs, inlined, with skb.len (a property) read once per pass (issue 18)
+        skb = seg.skb
+        seglen = skb.len
+        if seglen <= mss_now:
+            tso_segs = seg.pcount = 1
+            seg.mss = 0
+        else:
+            tso_segs = seg.pcount = -(-seglen // mss_now)
+            seg.mss = mss_now
         # cwnd_test: half of cwnd per skb at most
         in_flight = sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out
         cwnd = sk.cwnd
@@ -494,13 +502,17 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
             if cwnd - in_flight < quota:
                 quota = cwnd - in_flight
         # snd_wnd_test: the first MSS of seg fits in the peer's window
-        end = seg.seq + mss_now if seg.skb.len > mss_now else seg.end_seq
+        end = seg.seq + mss_now if seglen > mss_now else seg.end_seq
         if end > sk.snd_una + sk.snd_wnd:
             is_rwnd_limited = True
             break
         last = seg is queue[-1]
         if tso_segs == 1:
-            if not nagle_test(sk, seg, mss_now, nonagle if last else TCP_NAGLE_PUSH):
+            # nagle_test, inlined with the length at hand
+            seg_nonagle = nonagle if last else TCP_NAGLE_PUSH
+            if not (
+                seg_nonagle & TCP_NAGLE_PUSH or seg.flags & FIN or sk.snd_up > sk.snd_una
+            ) and nagle_check(sk, seglen < mss_now, seg_nonagle):
                 break
         elif not push_one:
             defer = tso_should_defer(sk, seg, mss_now, max_segs)
@@ -510,16 +522,16 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
         limit = mss_now
         if tso_segs > 1:
             limit = mss_split_point(sk, seg, mss_now, min(quota, max_segs), nonagle)
-        if seg.skb.len > limit:
+        if seglen > limit:
             fragment(sk, queue, seg, limit, mss_now)
-        if small_queue_check(sk, seg.skb, 0):
+            seglen = skb.len
+        if small_queue_check(sk, skb, 0):
             break
         if not seg.pcount:
             set_tso_segs(seg, mss_now)
         transmit_skb(sk, seg)
         event_new_data_sent(sk, seg)
-        n = seg.skb.len
-        if n < seg.pcount * mss_now:
+        if seglen < seg.pcount * mss_now:
             sk.snd_sml = seg.end_seq  # tcp_minshall_update
         sent += seg.pcount
         if push_one:
