@@ -413,14 +413,6 @@ def nagle_check(sk: TcpSock, partial: bool, nonagle: int) -> bool:
     )
 
 
-def nagle_test(sk: TcpSock, seg: TxSeg, mss_now: int, nonagle: int) -> bool:
-    """May ``seg`` go now as far as Nagle is concerned?  (``tcp_nagle_test``)  Urgent data
-    (``tcp_urg_mode``) and the FIN do not wait."""
-    if nonagle & TCP_NAGLE_PUSH or seg.flags & FIN or sk.snd_up > sk.snd_una:
-        return True
-    return not nagle_check(sk, seg.skb.len < mss_now, nonagle)
-
-
 def mss_split_point(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int, nonagle: int) -> int:
     """How many bytes of a super-segment to send now (``tcp_mss_split_point``)."""
     window = sk.wnd_end() - seg.seq
@@ -508,7 +500,8 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
             break
         last = seg is queue[-1]
         if tso_segs == 1:
-            # nagle_test, inlined with the length at hand
+            # tcp_nagle_test, with the length at hand: urgent data (tcp_urg_mode) and the
+            # FIN do not wait
             seg_nonagle = nonagle if last else TCP_NAGLE_PUSH
             if not (
                 seg_nonagle & TCP_NAGLE_PUSH or seg.flags & FIN or sk.snd_up > sk.snd_una
