@@ -245,7 +245,10 @@ class Socket(RecvOps, MsgOps):
         timeout = 0 if flags & MSG_DONTWAIT else self._timeout_ns
         if timeout == 0:
             return op()
-        if timeout is None:  # blocking mode: the kernel's SO_RCVTIMEO/SO_SNDTIMEO apply
+        sk = self.sk
+        # blocking mode: the kernel's SO_RCVTIMEO/SO_SNDTIMEO apply (neither set: nothing to
+        # look up, and no call per send or receive, issue 18)
+        if timeout is None and (sk.sndtimeo is not None or sk.rcvtimeo is not None):
             timeout, on_timeout = self._kernel_timeout(op, opname, on_timeout)
             if timeout == 0:
                 return op()

@@ -168,7 +168,8 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         flag |= FLAG_SND_UNA_ADVANCED
         sk.retransmits = 0
     prior_packets = sk.packets_out
-    rs = rate.RateSample(sk.packets_in_flight())
+    # tcp_packets_in_flight, inlined (once per ACK)
+    rs = rate.RateSample(sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out)
     prior_delivered = sk.delivered
     prior_lost = sk.lost
     prior_fack = rack.highest_sack_seq(sk) if sk.sack_ok else prior_snd_una

@@ -216,22 +216,25 @@ def tcp_sendmsg(
                 chrono_start(sk, TCP_CHRONO_BUSY)  # tcp_add_write_queue_tail
             queue.append(tail)
             new_segment = False
-        chunk = size_goal - tail.skb.len  # min() as a comparison: once per send
+        # skb.len (a property) read once per pass; min() as a comparison (issue 18)
+        tskb = tail.skb
+        tlen = tskb.len
+        chunk = size_goal - tlen
         if n - copied < chunk:
             chunk = n - copied
         if sg:
-            chunk = _copy_to_page_frag(sk, tail.skb, mv, copied, chunk)
+            chunk = _copy_to_page_frag(sk, tskb, mv, copied, chunk)
             if not chunk:  # MAX_SKB_FRAGS full: tcp_mark_push, goto new_segment
-                if tail.skb.len == 0:  # no page to be had (sk_page_frag_refill failed)
+                if tlen == 0:  # no page to be had (sk_page_frag_refill failed)
                     queue.pop()
                     sk.wmem_queued -= SKB_TRUESIZE_OVERHEAD
-                    consume_skb(tail.skb)
+                    consume_skb(tskb)
                     break
                 new_segment = True
                 continue
         else:
-            _append(tail.skb, mv[copied : copied + chunk])
-        tail.skb.truesize = SKB_TRUESIZE_OVERHEAD + tail.skb.len
+            _append(tskb, mv[copied : copied + chunk])
+        tskb.truesize = SKB_TRUESIZE_OVERHEAD + tlen + chunk  # both paths add chunk bytes
         tail.end_seq += chunk
         sk.write_seq += chunk
         sk.wmem_queued += chunk
