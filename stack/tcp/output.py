@@ -185,7 +185,9 @@ def new_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
 def new_queued_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
     """An skb for the write queue: its clones own the headroom (``__skb_header_release``),
     so a driver editing their headers (TSO) does not copy the segment."""
-    skb = new_skb(sk, payload)
+    skb = alloc_skb(sk.net.kernel, MAX_TCP_HEADER + payload)  # new_skb, inlined: per send
+    skb.reserve(MAX_TCP_HEADER)
+    skb.truesize = SKB_TRUESIZE_OVERHEAD  # charged per byte as data is added
     skb_header_release(skb)
     return skb
 
