@@ -64,7 +64,10 @@ class RecvOps:
         """
         kflags = self._recv_flags(flags)
         if not (kflags & MSG_WAITALL and self._type == SOCK_STREAM):
-            return (lambda: self._check().recvmsg(bufsize, kflags)), None
+            # _check's test in line: a call saved per receive attempt (issue 18)
+            return (
+                lambda: (self.sk if self._fd >= 0 else self._check()).recvmsg(bufsize, kflags)
+            ), None
         kflags &= ~MSG_WAITALL
         blocking = not flags & MSG_DONTWAIT and self._timeout_ns != 0
         peek = kflags & MSG_PEEK
@@ -132,7 +135,8 @@ class RecvOps:
         """
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
-        self._check()
+        if self._fd < 0:  # _check's test in line (issue 18)
+            self._check()
         if bufsize == 0 and not flags & MSG_OOB:  # recv(0, MSG_OOB) consumes the urgent byte
             return b""
         return self._receive(bufsize, flags, "recv", None)
