@@ -64,7 +64,10 @@ class RecvOps:
         """
         kflags = self._recv_flags(flags)
         if not (kflags & MSG_WAITALL and self._type == SOCK_STREAM):
-            return (lambda: self._check().recvmsg(bufsize, kflags)), None
+            # _check's test in line: a call saved per receive attempt (issue 18)
+            return (
+                lambda: (self.sk if self._fd >= 0 else self._check()).recvmsg(bufsize, kflags)
+            ), None
         kflags &= ~MSG_WAITALL
         blocking = not flags & MSG_DONTWAIT and self._timeout_ns != 0
         peek = kflags & MSG_PEEK
@@ -107,14 +110,19 @@ class RecvOps:
         return op, on_timeout
 
     def _receive(
-        self, bufsize: int, flags: int, opname: str, deliver: Callable[[bytes, Any], Any]
+        self, bufsize: int, flags: int, opname: str, deliver: Callable[[bytes, Any], Any] | None
     ) -> Any:
+        """The result is ``deliver(data, addr)``; with ``deliver`` None the data alone
+        (``recv``: no deliver call per receive, issue 18's calls per transaction)."""
         if flags & MSG_ERRQUEUE:  # the error queue: never waits (ip_recv_error)
             data, addr, _, _ = self._check().recvmsg_ctl(bufsize, flags & ~MSG_CMSG_CLOEXEC)
-            return deliver(data, addr)
+            return data if deliver is None else deliver(data, addr)
         op, partial = self._recv_op(bufsize, flags)
-        on_timeout = None if partial is None else (lambda: deliver(*partial()))
         wait_flags = flags | MSG_DONTWAIT if flags & MSG_OOB else flags
+        if deliver is None:
+            on_timeout = None if partial is None else (lambda: partial()[0])
+            return self._call(lambda: op()[0], POLL_RECV, opname, wait_flags, on_timeout=on_timeout)
+        on_timeout = None if partial is None else (lambda: deliver(*partial()))
         return self._call(
             lambda: deliver(*op()), POLL_RECV, opname, wait_flags, on_timeout=on_timeout
         )
@@ -127,10 +135,11 @@ class RecvOps:
         """
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
-        self._check()
+        if self._fd < 0:  # _check's test in line (issue 18)
+            self._check()
         if bufsize == 0 and not flags & MSG_OOB:  # recv(0, MSG_OOB) consumes the urgent byte
             return b""
-        return self._receive(bufsize, flags, "recv", lambda data, _addr: data)
+        return self._receive(bufsize, flags, "recv", None)
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> Any:
         """-> ``(data, ("ip", port))``; the address is None on a connected stream, as on Linux."""

@@ -94,9 +94,16 @@ def _ebadf() -> OSError:
 class Socket(RecvOps, MsgOps):
     """One user-side socket (``struct socket`` + ``struct file``) over a kernel :class:`Sock`."""
 
-    def __init__(self, net: Any, sk: Sock, type: int | None = None,
-                 proto: int | None = None, family: int = AF_INET,
-                 file: SockFile | None = None, fd: int | None = None) -> None:
+    def __init__(
+        self,
+        net: Any,
+        sk: Sock,
+        type: int | None = None,
+        proto: int | None = None,
+        family: int = AF_INET,
+        file: SockFile | None = None,
+        fd: int | None = None,
+    ) -> None:
         self._fd = -1
         self.net = net
         self.sk = sk
@@ -238,19 +245,29 @@ class Socket(RecvOps, MsgOps):
         timeout = 0 if flags & MSG_DONTWAIT else self._timeout_ns
         if timeout == 0:
             return op()
-        if timeout is None:  # blocking mode: the kernel's SO_RCVTIMEO/SO_SNDTIMEO apply
+        sk = self.sk
+        # blocking mode: the kernel's SO_RCVTIMEO/SO_SNDTIMEO apply (neither set: nothing to
+        # look up, and no call per send or receive, issue 18)
+        if timeout is None and (sk.sndtimeo is not None or sk.rcvtimeo is not None):
             timeout, on_timeout = self._kernel_timeout(op, opname, on_timeout)
             if timeout == 0:
                 return op()
         sched = self.sched
         if sched.current_task is not None:
             return task_wait(sched, self.sk, op, wanted, timeout, on_timeout)
-        return block(sched, self.sk, op, wanted, timeout,
-                     Describe(lambda: self.describe(opname, target)), on_timeout)
+        return block(
+            sched,
+            self.sk,
+            op,
+            wanted,
+            timeout,
+            Describe(lambda: self.describe(opname, target)),
+            on_timeout,
+        )
 
-    def _kernel_timeout(self, op: Callable[[], Any], opname: str,
-                        on_timeout: Callable[[], Any] | None
-                        ) -> tuple[int | None, Callable[[], Any] | None]:
+    def _kernel_timeout(
+        self, op: Callable[[], Any], opname: str, on_timeout: Callable[[], Any] | None
+    ) -> tuple[int | None, Callable[[], Any] | None]:
         """SO_RCVTIMEO (receives, accept) or SO_SNDTIMEO (sends, connect) of a socket in
         blocking mode, and what its expiry raises: EAGAIN; for connect the errno its first
         attempt gave, EINPROGRESS, or EALREADY when another call had started the handshake
@@ -360,12 +377,13 @@ class Socket(RecvOps, MsgOps):
                 return exc.errno or errno.EIO
             return 0
 
-        return self._call(op, POLL_CONNECT, "connect", on_timeout=lambda: errno.EAGAIN,
-                          target=dest)
+        return self._call(op, POLL_CONNECT, "connect", on_timeout=lambda: errno.EAGAIN, target=dest)
 
     # -- data ------------------------------------------------------------------------------
     def _send_check(self) -> Sock:
-        sk = self._check()
+        if self._fd < 0:  # _check, inlined: twice per send (issue 18)
+            raise _ebadf()
+        sk = self.sk
         if sk.sk_shutdown & SEND_SHUTDOWN:
             err = sk.sock_error() if sk.sk_err else 0  # sk_stream_error: the pending one first
             if err:
@@ -401,8 +419,9 @@ class Socket(RecvOps, MsgOps):
 
         return self._call(op, POLL_SEND, "sendall", flags)
 
-    def sendto(self, data: bytes | bytearray | memoryview, flags_or_addr: Any,
-               address: Any = None) -> Any:
+    def sendto(
+        self, data: bytes | bytearray | memoryview, flags_or_addr: Any, address: Any = None
+    ) -> Any:
         """``sendto(data, address)`` or ``sendto(data, flags, address)``."""
         if address is None:
             flags, address = 0, flags_or_addr
@@ -522,6 +541,7 @@ class Socket(RecvOps, MsgOps):
 
     def _linger(self, sk: Sock, timeout_ns: int) -> Any:
         """``sk_stream_wait_close``: sleep until the FIN is acknowledged or the time is up."""
+
         def op() -> None:
             if sk.closing():
                 raise BlockingIOError(errno.EAGAIN, "lingering")
@@ -529,8 +549,9 @@ class Socket(RecvOps, MsgOps):
         sched = self.sched
         if sched.current_task is not None:
             return task_wait(sched, sk, op, ~0, timeout_ns, lambda: None)
-        return block(sched, sk, op, ~0, timeout_ns, Describe(lambda: self.describe("close")),
-                     lambda: None)
+        return block(
+            sched, sk, op, ~0, timeout_ns, Describe(lambda: self.describe("close")), lambda: None
+        )
 
     def __enter__(self) -> Socket:
         return self
@@ -584,8 +605,12 @@ class Socket(RecvOps, MsgOps):
     def __repr__(self) -> str:
         if self._fd < 0:
             return f"<ixsim socket [closed] fd=-1, family={self._family}, type={self.type}>"
-        parts = [f"fd={self._fd}", f"family={self._family}", f"type={self.type}",
-                 f"proto={self.proto}"]
+        parts = [
+            f"fd={self._fd}",
+            f"family={self._family}",
+            f"type={self.type}",
+            f"proto={self.proto}",
+        ]
         try:
             parts.append(f"laddr={self.getsockname()}")
         except OSError:

@@ -168,16 +168,23 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         flag |= FLAG_SND_UNA_ADVANCED
         sk.retransmits = 0
     prior_packets = sk.packets_out
-    rs = rate.RateSample(sk.packets_in_flight())
+    # tcp_packets_in_flight, inlined (once per ACK)
+    rs = rate.RateSample(sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out)
     prior_delivered = sk.delivered
     prior_lost = sk.lost
-    prior_fack = rack.highest_sack_seq(sk) if sk.sack_ok else prior_snd_una
+    # rack.highest_sack_seq, inlined: once per ACK (issue 18)
+    if not sk.sack_ok or not sk.sacked_out:
+        prior_fack = prior_snd_una
+    else:
+        prior_fack = sk.highest_sack if sk.highest_sack > prior_snd_una else prior_snd_una
     st = SackTagState(sk.snd_nxt, sk.net.sched.now, rs)
     if flag & FLAG_UPDATE_TS_RECENT:
         replace_ts_recent(sk, rx.seq)
     if (flag & (FLAG_SLOWPATH | FLAG_SND_UNA_ADVANCED)) == FLAG_SND_UNA_ADVANCED:
         sk.snd_wl1 = rx.seq  # header prediction: the window did not change
-        snd_una_update(sk, ack)
+        if ack > prior_snd_una:  # snd_una_update, inlined (once per ACK)
+            sk.bytes_acked += ack - prior_snd_una
+            sk.snd_una = ack
         flag |= FLAG_WIN_UPDATE
         mib["TCPHPAcks"] += 1
     else:
@@ -223,7 +230,8 @@ def tcp_ack(sk: TcpSock, rx: RxSeg, flag: int) -> int:
         sk.delivered_ce += delivered  # tcp_count_delivered(..., ece_ack)
     rate.rate_gen(sk, delivered, sk.lost - prior_lost, False, rs)
     cong_control(sk, ack, delivered, flag, rs)
-    recovery.xmit_recovery(sk, rexmit)
+    if rexmit != recovery.REXMIT_NONE:  # xmit_recovery's own first test: most ACKs
+        recovery.xmit_recovery(sk, rexmit)
     if sk.net.kernel.tracers:
         trace_probe(sk, rx)
     return 1

@@ -89,8 +89,13 @@ def _csum_ok(skb: SkBuff, cb: GroCb, v6: bool) -> bool:
 
 
 def tcp4_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
-    """``tcp4_gro_receive``: the checksum over the IPv4 pseudo-header, then the TCP rules."""
-    if skb.data_len or not _csum_ok(skb, cb, False):
+    """``tcp4_gro_receive``: the checksum over the IPv4 pseudo-header, then the TCP rules.
+
+    _csum_ok's first test (flushing already, or the NIC verified it) is repeated here so the
+    common case costs no call: once per received segment (issue 18)."""
+    if skb.data_len or (
+        not cb.flush and skb.ip_summed != CHECKSUM_UNNECESSARY and not _csum_ok(skb, cb, False)
+    ):
         cb.flush = 1  # nonlinear (see the module docstring), or a bad checksum
         return None
     return tcp_gro_receive(held, skb, cb)
@@ -121,8 +126,12 @@ def tcp_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
     length = room - thlen
     # Everything that must be equal, in one tuple: ports, ACK, the flag word but for CWR, FIN
     # and PSH (so the data offset, the other flags and the window), the option bytes.
-    cb.tp_key = key = (ports, ack_seq, word & _SAME_WORD_MASK,
-                       head[th + 20 : th + thlen] if thlen > 20 else b"")
+    cb.tp_key = key = (
+        ports,
+        ack_seq,
+        word & _SAME_WORD_MASK,
+        head[th + 20 : th + thlen] if thlen > 20 else b"",
+    )
     cb.tp_next = (seq + length) & _SEQ_MASK
     p = None
     for q in held:
@@ -135,9 +144,16 @@ def tcp_gro_receive(held: list[GroCb], skb: SkBuff, cb: GroCb) -> GroCb | None:
     if p is not None:
         pskb = p.skb
         mss = pskb.gso_size
-        if (p.flush or p.flush_id or word & _TCP_FLAG_CWR or p.tp_key != key
-                or not length or length > mss or p.tp_next != seq
-                or not skb_gro_receive(p, skb, cb)):
+        if (
+            p.flush
+            or p.flush_id
+            or word & _TCP_FLAG_CWR
+            or p.tp_key != key
+            or not length
+            or length > mss
+            or p.tp_next != seq
+            or not skb_gro_receive(p, skb, cb)
+        ):
             mss = 1
         else:
             p.tp_next = cb.tp_next
@@ -156,7 +172,8 @@ def tcp_gro_complete(skb: SkBuff, cb: GroCb, saddr: bytes, daddr: bytes, gso_typ
     head = skb.head
     th = skb.transport_header
     _U16.pack_into(
-        head, th + _CHECK,
+        head,
+        th + _CHECK,
         pseudo_header_sum(saddr, daddr, IPPROTO_TCP, skb.tail + skb.data_len - th),
     )
     skb.csum_start = th

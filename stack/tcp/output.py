@@ -40,6 +40,7 @@ from stack.core.skbuff import (
     alloc_skb,
     skb_header_release,
 )
+from stack.sock import SK_PACING_NEEDED, SK_PACING_NONE
 from stack.tcp import ecn, rate
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
@@ -72,7 +73,7 @@ from stack.tcp.const import (
     TICK_NS,
 )
 from stack.tcp.header import established_options, syn_options, write_established, write_header
-from stack.tcp.pacing import departure_time, pacing_check, tso_autosize, update_skb_after_send
+from stack.tcp.pacing import pacing_check, tso_autosize, update_skb_after_send
 from stack.tcp.scoreboard import ts_add_after, ts_move_tail
 from stack.tcp.seq import SEQ_MASK
 from stack.tcp.state import CaState, TcpState
@@ -84,6 +85,7 @@ from stack.wire.tcp import ACK, CWR, FIN, PSH, RST, SYN, URG, TcpRepr
 if TYPE_CHECKING:
     from stack.tcp.sock import TcpSock
 
+
 def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     """Send ``seg`` with a fresh header (``__tcp_transmit_skb``)."""
     skb = seg.skb
@@ -91,22 +93,35 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
         skb = skb.pskb_copy() if skb.cloned() else skb.clone()
     flags = seg.flags
     now = sk.net.sched.now
-    prior_wstamp = departure_time(sk, now)
+    # __tcp_transmit_skb: tcp_wstamp_ns moves up to now; prior_wstamp is its value before
+    prior_wstamp = sk.tcp_wstamp_ns
+    if prior_wstamp < now:
+        sk.tcp_wstamp_ns = now
     th = None
     payload = skb.tail - skb.data + skb.data_len
     if flags & SYN:
         window = min(sk.rcv_wnd, 0xFFFF)
-        th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK,
-                     sk.rcv_nxt & SEQ_MASK if flags & ACK else 0, flags, window)
+        th = TcpRepr(
+            sk.lport,
+            sk.rport,
+            seg.seq & SEQ_MASK,
+            sk.rcv_nxt & SEQ_MASK if flags & ACK else 0,
+            flags,
+            window,
+        )
         syn_options(sk, th)
     else:
         if sk.ecn_flags & ecn.TCP_ECN_OK:
             flags = ecn.send(sk, seg, flags, payload)
         window = win.select_window(sk)
-        if ((sk.sack_ok and (sk.num_sacks or sk.dsack is not None))
-                or not sk.features & NETIF_F_CSUM_MASK or sk.snd_up > sk.snd_una):
-            th = TcpRepr(sk.lport, sk.rport, seg.seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK, flags,
-                         window)
+        if (
+            (sk.sack_ok and (sk.num_sacks or sk.dsack is not None))
+            or not sk.features & NETIF_F_CSUM_MASK
+            or sk.snd_up > sk.snd_una
+        ):
+            th = TcpRepr(
+                sk.lport, sk.rport, seg.seq & SEQ_MASK, sk.rcv_nxt & SEQ_MASK, flags, window
+            )
             established_options(sk, th)
             if sk.snd_up > sk.snd_una:
                 urgent_pointer(sk, seg.seq, th)
@@ -137,7 +152,8 @@ def transmit_skb(sk: TcpSock, seg: TxSeg, clone: bool = True) -> None:
     skb.tstamp = sk.tcp_wstamp_ns if payload else 0  # EDT departure time (pacing.py)
     sk.table.transmit(skb, sk.laddr, sk.raddr)
     if clone:
-        update_skb_after_send(sk, payload, prior_wstamp)
+        if sk.sk_pacing_status != SK_PACING_NONE:  # update_skb_after_send's own first test
+            update_skb_after_send(sk, payload, prior_wstamp)
         rate.skb_sent(sk, seg, seg.tx_edt)
 
 
@@ -169,7 +185,9 @@ def new_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
 def new_queued_skb(sk: TcpSock, payload: int = 0) -> SkBuff:
     """An skb for the write queue: its clones own the headroom (``__skb_header_release``),
     so a driver editing their headers (TSO) does not copy the segment."""
-    skb = new_skb(sk, payload)
+    skb = alloc_skb(sk.net.kernel, MAX_TCP_HEADER + payload)  # new_skb, inlined: per send
+    skb.reserve(MAX_TCP_HEADER)
+    skb.truesize = SKB_TRUESIZE_OVERHEAD  # charged per byte as data is added
     skb_header_release(skb)
     return skb
 
@@ -200,8 +218,9 @@ def send_active_reset(sk: TcpSock) -> None:
     sk.net.mib.tcp["OutRsts"] += 1
     kernel = sk.net.kernel
     if kernel.tracers:
-        kernel.trace("tcp_send_reset", sk=sk, saddr=sk.laddr, daddr=sk.raddr, sport=sk.lport,
-                     dport=sk.rport)
+        kernel.trace(
+            "tcp_send_reset", sk=sk, saddr=sk.laddr, daddr=sk.raddr, sport=sk.lport, dport=sk.rport
+        )
     send_control(sk, acceptable_seq(sk), ACK | RST)
 
 
@@ -230,8 +249,14 @@ def send_reset(table, th: TcpRepr, saddr: bytes, daddr: bytes, seg_len: int) -> 
     net = table.net
     net.mib.tcp["OutRsts"] += 1
     if net.kernel.tracers:
-        net.kernel.trace("tcp_send_reset", sk=None, saddr=daddr, daddr=saddr,
-                         sport=th.dst_port, dport=th.src_port)
+        net.kernel.trace(
+            "tcp_send_reset",
+            sk=None,
+            saddr=daddr,
+            daddr=saddr,
+            sport=th.dst_port,
+            dport=th.src_port,
+        )
     emit_raw(table, rep, daddr, saddr)
 
 
@@ -249,7 +274,7 @@ def event_ack_sent(sk: TcpSock) -> None:
 def event_data_sent(sk: TcpSock) -> None:
     """Data left: restart-after-idle hook and ping-pong detection (``tcp_event_data_sent``)."""
     now = sk.net.sched.now
-    if sk.packets_in_flight() == 0:
+    if sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out == 0:  # in flight
         sk.ca.cwnd_event(sk, CA_EVENT_TX_START)
     sk.lsndtime = now
     if now - sk.lrcvtime < sk.ato:  # a reply within ato of the last data: interactive
@@ -265,8 +290,7 @@ def event_new_data_sent(sk: TcpSock, seg: TxSeg) -> None:
     sk.packets_out += seg.pcount
     if sk.ca_state == CaState.RECOVERY or sk.ca_state == CaState.CWR:  # tcp_in_cwnd_reduction
         sk.prr_out += seg.pcount
-    if (not prior or sk.xmit_timer_what not in ("rto", "reo")
-            or not sk.retransmit_timer.pending()):
+    if not prior or sk.xmit_timer_what not in ("rto", "reo") or not sk.retransmit_timer.pending():
         rearm_rto(sk)  # a pending loss probe gives way to the RTO (then is re-planned)
     sk.net.mib.tcpext["TCPOrigDataSent"] += seg.pcount
 
@@ -386,16 +410,9 @@ def minshall_check(sk: TcpSock) -> bool:
 
 def nagle_check(sk: TcpSock, partial: bool, nonagle: int) -> bool:
     """True when a partial segment must wait (``tcp_nagle_check``, RFC 896 with Minshall)."""
-    return partial and bool(nonagle & TCP_NAGLE_CORK
-                            or (not nonagle and sk.packets_out and minshall_check(sk)))
-
-
-def nagle_test(sk: TcpSock, seg: TxSeg, mss_now: int, nonagle: int) -> bool:
-    """May ``seg`` go now as far as Nagle is concerned?  (``tcp_nagle_test``)  Urgent data
-    (``tcp_urg_mode``) and the FIN do not wait."""
-    if nonagle & TCP_NAGLE_PUSH or seg.flags & FIN or sk.snd_up > sk.snd_una:
-        return True
-    return not nagle_check(sk, seg.skb.len < mss_now, nonagle)
+    return partial and bool(
+        nonagle & TCP_NAGLE_CORK or (not nonagle and sk.packets_out and minshall_check(sk))
+    )
 
 
 def mss_split_point(sk: TcpSock, seg: TxSeg, mss_now: int, max_segs: int, nonagle: int) -> int:
@@ -417,13 +434,20 @@ def cwnd_validate(sk: TcpSock, cwnd_limited: bool) -> None:
     """Remember whether the flight was cwnd-limited (``tcp_cwnd_validate``, RFC 7661); a
     flight that was not, with the write queue empty and the writer out of buffer space,
     starts the SNDBUF_LIMITED chronograph (chrono.py)."""
-    if (sk.snd_una >= sk.cwnd_usage_seq or cwnd_limited
-            or (not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out)):
+    if (
+        sk.snd_una >= sk.cwnd_usage_seq
+        or cwnd_limited
+        or (not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out)
+    ):
         sk.is_cwnd_limited = cwnd_limited
         sk.max_packets_out = sk.packets_out
         sk.cwnd_usage_seq = sk.snd_nxt
-    if (not is_cwnd_limited(sk) and not sk.write_queue and sk.nospace
-            and sk.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)):
+    if (
+        not sk.write_queue  # the cheap tests first: is_cwnd_limited is a call (issue 18)
+        and sk.nospace
+        and not is_cwnd_limited(sk)
+        and sk.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
+    ):
         chrono_start(sk, TCP_CHRONO_SNDBUF_LIMITED)  # starved by the send buffer
 
 
@@ -439,24 +463,51 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
     sent = 0
     is_cwnd_limited = False
     is_rwnd_limited = False
-    max_segs = min(max(win.xmit_size_goal(sk, mss_now) // mss_now, 1), tso_autosize(sk, mss_now))
+    # Per-transmit helpers inlined here (calls_per_rr, issue 18): xmit_size_goal's
+    # "at least 1" max(), cwnd_test and packets_in_flight, snd_wnd_test.  The functions stay
+    # for the other callers and say what each test is.
+    max_segs = win.xmit_size_goal(sk, mss_now) // mss_now or 1
+    autosize = tso_autosize(sk, mss_now)
+    if autosize < max_segs:
+        max_segs = autosize
     while queue:
-        if pacing_check(sk):
+        if sk.sk_pacing_status == SK_PACING_NEEDED and pacing_check(sk):
             break
         seg = queue[0]
-        tso_segs = set_tso_segs(seg, mss_now)
-        quota = cwnd_test(sk)
-        if not quota:
+        # set_tso_segs, inlined, with skb.len (a property) read once per pass (issue 18)
+        skb = seg.skb
+        seglen = skb.len
+        if seglen <= mss_now:
+            tso_segs = seg.pcount = 1
+            seg.mss = 0
+        else:
+            tso_segs = seg.pcount = -(-seglen // mss_now)
+            seg.mss = mss_now
+        # cwnd_test: half of cwnd per skb at most
+        in_flight = sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out
+        cwnd = sk.cwnd
+        if in_flight >= cwnd:
             if push_one != 2:
                 is_cwnd_limited = True
                 break
             quota = 1  # force out the loss probe
-        if not snd_wnd_test(sk, seg, mss_now):
+        else:
+            quota = cwnd >> 1 or 1
+            if cwnd - in_flight < quota:
+                quota = cwnd - in_flight
+        # snd_wnd_test: the first MSS of seg fits in the peer's window
+        end = seg.seq + mss_now if seglen > mss_now else seg.end_seq
+        if end > sk.snd_una + sk.snd_wnd:
             is_rwnd_limited = True
             break
         last = seg is queue[-1]
         if tso_segs == 1:
-            if not nagle_test(sk, seg, mss_now, nonagle if last else TCP_NAGLE_PUSH):
+            # tcp_nagle_test, with the length at hand: urgent data (tcp_urg_mode) and the
+            # FIN do not wait
+            seg_nonagle = nonagle if last else TCP_NAGLE_PUSH
+            if not (
+                seg_nonagle & TCP_NAGLE_PUSH or seg.flags & FIN or sk.snd_up > sk.snd_una
+            ) and nagle_check(sk, seglen < mss_now, seg_nonagle):
                 break
         elif not push_one:
             defer = tso_should_defer(sk, seg, mss_now, max_segs)
@@ -466,26 +517,26 @@ def write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int = 0) -> bo
         limit = mss_now
         if tso_segs > 1:
             limit = mss_split_point(sk, seg, mss_now, min(quota, max_segs), nonagle)
-        if seg.skb.len > limit:
+        if seglen > limit:
             fragment(sk, queue, seg, limit, mss_now)
-        if small_queue_check(sk, seg.skb, 0):
+            seglen = skb.len
+        if small_queue_check(sk, skb, 0):
             break
         if not seg.pcount:
             set_tso_segs(seg, mss_now)
         transmit_skb(sk, seg)
         event_new_data_sent(sk, seg)
-        n = seg.skb.len
-        if n < seg.pcount * mss_now:
+        if seglen < seg.pcount * mss_now:
             sk.snd_sml = seg.end_seq  # tcp_minshall_update
         sent += seg.pcount
         if push_one:
             break
     if is_rwnd_limited:
         chrono_start(sk, TCP_CHRONO_RWND_LIMITED)
-    else:
-        chrono_stop(sk, TCP_CHRONO_RWND_LIMITED)
-    if sk.packets_in_flight() >= sk.cwnd:
-        is_cwnd_limited = True
+    elif sk.chrono_type == TCP_CHRONO_RWND_LIMITED or not (sk.rtx or queue):
+        chrono_stop(sk, TCP_CHRONO_RWND_LIMITED)  # the only cases where it changes anything
+    if sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out >= sk.cwnd:
+        is_cwnd_limited = True  # tcp_packets_in_flight, inlined
     if sent and push_one != 2:
         schedule_loss_probe(sk, False)  # one loss probe per tail loss episode
     if sent or is_cwnd_limited:
@@ -635,8 +686,9 @@ def xmit_retransmit_queue(sk: TcpSock) -> None:
             break
         if not retransmit_skb(sk, seg, room):
             break
-        sk.net.mib.tcpext["TCPFastRetrans" if sk.ca_state != CaState.LOSS
-                          else "TCPSlowStartRetrans"] += 1
+        sk.net.mib.tcpext[
+            "TCPFastRetrans" if sk.ca_state != CaState.LOSS else "TCPSlowStartRetrans"
+        ] += 1
         if seg is head:
             rearm = True
     if rearm and sk.xmit_timer_what != "reo":

@@ -51,18 +51,13 @@ def update_pacing_rate(sk: TcpSock) -> None:
         rate *= sysctl.tcp_pacing_ss_ratio
     else:
         rate *= sysctl.tcp_pacing_ca_ratio
-    rate *= max(sk.cwnd, sk.packets_out)
+    # max()/min() as comparisons: once per ACK (issue 18)
+    rate *= sk.cwnd if sk.cwnd > sk.packets_out else sk.packets_out
     if sk.srtt_us:
         rate //= sk.srtt_us
-    sk.sk_pacing_rate = min(rate, sk.sk_max_pacing_rate, PACING_RATE_UNLIMITED)
-
-
-def departure_time(sk: TcpSock, now: int) -> int:
-    """``__tcp_transmit_skb``: ``tcp_wstamp_ns`` moves up to now; returns its prior value."""
-    prior = sk.tcp_wstamp_ns
-    if prior < now:
-        sk.tcp_wstamp_ns = now
-    return prior
+    if rate > sk.sk_max_pacing_rate:
+        rate = sk.sk_max_pacing_rate
+    sk.sk_pacing_rate = rate if rate < PACING_RATE_UNLIMITED else PACING_RATE_UNLIMITED
 
 
 def update_skb_after_send(sk: TcpSock, length: int, prior_wstamp: int) -> None:
@@ -99,5 +94,8 @@ def tso_autosize(sk: TcpSock, mss_now: int) -> int:
     r = sk.min_rtt_us >> TCP_TSO_RTT_LOG
     if r < 32:
         size += SK_GSO_MAX_SIZE >> r
-    size = min(size, SK_GSO_MAX_SIZE)
-    return max(size // mss_now, sk.ca.min_tso_segs(sk) or TCP_MIN_TSO_SEGS)
+    if size > SK_GSO_MAX_SIZE:
+        size = SK_GSO_MAX_SIZE
+    segs = size // mss_now
+    floor = sk.ca.min_tso_segs(sk) or TCP_MIN_TSO_SEGS
+    return segs if segs > floor else floor  # max() as a comparison: once per write_xmit

@@ -77,11 +77,6 @@ def is_rack(sk: TcpSock) -> bool:
     return bool(sk.net.sysctl.tcp_recovery & 1)
 
 
-def sent_after(t1: int, t2: int, seq1: int, seq2: int) -> bool:
-    """``tcp_skb_sent_after``: transmission 1 is newer (ties broken by sequence)."""
-    return t1 > t2 or (t1 == t2 and seq1 > seq2)
-
-
 def min_rtt_us(sk: TcpSock) -> int:
     return sk.min_rtt_us or NO_MIN_RTT_US
 
@@ -98,7 +93,8 @@ def advance(sk: TcpSock, sacked: int, end_seq: int, xmit_time: int, now: int) ->
     rack = sk.rack
     rack.advanced = True
     rack.rtt_ns = rtt_ns
-    if sent_after(xmit_time, rack.mstamp, end_seq, rack.end_seq):
+    mstamp = rack.mstamp  # tcp_skb_sent_after: newer, ties broken by sequence
+    if xmit_time > mstamp or (xmit_time == mstamp and end_seq > rack.end_seq):
         rack.mstamp = xmit_time
         rack.end_seq = end_seq
 

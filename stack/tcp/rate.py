@@ -146,13 +146,14 @@ def rate_gen(sk: TcpSock, delivered: int, lost: int, is_sack_reneg: bool, rs: Ra
 
 def check_app_limited(sk: TcpSock) -> None:
     """``tcp_rate_check_app_limited``: a gap between sends marks the flight app-limited."""
+    in_flight = sk.packets_out - (sk.sacked_out + sk.lost_out) + sk.retrans_out  # inlined
     if (
         sk.write_seq - sk.snd_nxt < sk.mss_cache
         and sk.wmem_alloc < SKB_TRUESIZE_OVERHEAD + 1  # SKB_TRUESIZE(1): nothing below
-        and sk.packets_in_flight() < sk.cwnd
+        and in_flight < sk.cwnd
         and sk.lost_out <= sk.retrans_out
     ):
-        sk.app_limited = (sk.delivered + sk.packets_in_flight()) or 1
+        sk.app_limited = (sk.delivered + in_flight) or 1
 
 
 def delivery_rate(sk: TcpSock) -> int:

@@ -38,7 +38,7 @@ from stack.tcp.const import (
     TCPOLEN_TSTAMP_ALIGNED,
 )
 from stack.tcp.recovery import FLAG_NO_CHALLENGE_ACK, FLAG_SLOWPATH, FLAG_UPDATE_TS_RECENT
-from stack.tcp.seq import SEQ_MASK, between, s32, unwrap
+from stack.tcp.seq import SEQ_FULL, SEQ_HALF, SEQ_MASK, between, s32, unwrap
 from stack.tcp.state import (
     CLOSE_WAIT,
     CLOSED,
@@ -62,11 +62,30 @@ if TYPE_CHECKING:
 class RxSeg:
     """One received segment: the parsed header, addresses, payload and unwrapped numbers."""
 
-    __slots__ = ("skb", "th", "saddr", "daddr", "payload", "hlen", "seq", "end_seq", "ack",
-                 "tstamp", "gso_size")
+    __slots__ = (
+        "skb",
+        "th",
+        "saddr",
+        "daddr",
+        "payload",
+        "hlen",
+        "seq",
+        "end_seq",
+        "ack",
+        "tstamp",
+        "gso_size",
+    )
 
-    def __init__(self, skb: SkBuff, th: TcpRepr, saddr: bytes, daddr: bytes,
-                 payload: memoryview, hlen: int, tstamp: int) -> None:
+    def __init__(
+        self,
+        skb: SkBuff,
+        th: TcpRepr,
+        saddr: bytes,
+        daddr: bytes,
+        payload: memoryview,
+        hlen: int,
+        tstamp: int,
+    ) -> None:
         self.skb = skb
         self.th = th
         self.saddr = saddr
@@ -116,7 +135,14 @@ def parse_ts(sk: TcpSock, th: TcpRepr) -> None:
 
 def do_rcv(sk: TcpSock, rx: RxSeg) -> None:
     """Deliver ``rx`` to a connection and free its skb (``tcp_v4_do_rcv``)."""
-    rx.unwrap(sk)
+    # RxSeg.unwrap and seq.unwrap twice, inlined: three calls per received segment (issue 18)
+    th = rx.th
+    delta = (th.seq - sk.rcv_nxt) & SEQ_MASK
+    seq = sk.rcv_nxt + (delta - SEQ_FULL if delta >= SEQ_HALF else delta)
+    rx.end_seq += seq - rx.seq
+    rx.seq = seq
+    delta = (th.ack - sk.snd_una) & SEQ_MASK
+    rx.ack = sk.snd_una + (delta - SEQ_FULL if delta >= SEQ_HALF else delta)
     sk.segs_in += rx.skb.gso_segs or 1  # tcp_segs_in: a GRO super-segment counts its parts
     if sk.state == ESTABLISHED:
         reason = rcv_established(sk, rx)
@@ -143,10 +169,14 @@ def disordered_ack(sk: TcpSock, rx: RxSeg) -> bool:
     th = rx.th
     seq = rx.seq
     nwin = th.window << sk.snd_wscale
-    return (bool(th.flags & ACK) and seq == rx.end_seq and seq == sk.rcv_nxt
-            and rx.ack == sk.snd_una
-            and not (seq > sk.snd_wl1 or (seq == sk.snd_wl1 and nwin > sk.snd_wnd))
-            and s32(sk.ts_recent - sk.rcv_tsval) <= sk.rto // NS_PER_MS * 1024 // 1000)
+    return (
+        bool(th.flags & ACK)
+        and seq == rx.end_seq
+        and seq == sk.rcv_nxt
+        and rx.ack == sk.snd_una
+        and not (seq > sk.snd_wl1 or (seq == sk.snd_wl1 and nwin > sk.snd_wnd))
+        and s32(sk.ts_recent - sk.rcv_tsval) <= sk.rto // NS_PER_MS * 1024 // 1000
+    )
 
 
 def sequence_ok(sk: TcpSock, rx: RxSeg) -> bool:
@@ -188,8 +218,13 @@ def validate_incoming(sk: TcpSock, rx: RxSeg, syn_inerr: bool) -> SkbDropReason 
         tack.send_challenge_ack(sk, rx)  # RFC 5961 3.2: in window, not exact
         return SkbDropReason.TCP_RESET
     if flags & SYN:
-        if (sk.state == SYN_RECEIVED and flags & ACK and rx.seq + 1 == rx.end_seq
-                and rx.seq + 1 == sk.rcv_nxt and rx.ack == sk.snd_nxt):
+        if (
+            sk.state == SYN_RECEIVED
+            and flags & ACK
+            and rx.seq + 1 == rx.end_seq
+            and rx.seq + 1 == sk.rcv_nxt
+            and rx.ack == sk.snd_nxt
+        ):
             return None  # simultaneous open: the peer's SYN-ACK
         return _syn_challenge(sk, rx, syn_inerr)
     return None
@@ -219,28 +254,45 @@ def data_snd_check(sk: TcpSock) -> None:
 def rcv_established(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
     """``tcp_rcv_established``: header prediction, else the full slow path."""
     th = rx.th
-    parse_ts(sk, th)
-    if (sk.fastpath and (th.flags & ~PSH) == ACK and rx.hlen == sk.tcp_header_len
-            and th.window == sk.snd_wnd >> sk.snd_wscale and rx.seq == sk.rcv_nxt
-            and sk.snd_una <= rx.ack <= sk.snd_nxt
-            and (not sk.tstamp_ok or (sk.saw_tstamp and s32(sk.rcv_tsval - sk.ts_recent) >= 0))):
+    # Header prediction runs for nearly every segment, so parse_ts, s32, store_ts_recent,
+    # receive_window and data_snd_check are inlined here (issue 18: calls per transaction).
+    ts = th.timestamp
+    saw_tstamp = sk.saw_tstamp = ts is not None and sk.tstamp_ok
+    if saw_tstamp:
+        sk.rcv_tsval, sk.rcv_tsecr = ts
+    if (
+        sk.fastpath
+        and (th.flags & ~PSH) == ACK
+        and rx.hlen == sk.tcp_header_len
+        and th.window == sk.snd_wnd >> sk.snd_wscale
+        and rx.seq == sk.rcv_nxt
+        and sk.snd_una <= rx.ack <= sk.snd_nxt
+        and (
+            not sk.tstamp_ok or (saw_tstamp and (sk.rcv_tsval - sk.ts_recent) & SEQ_MASK < SEQ_HALF)
+        )
+    ):
         n = len(rx.payload)
         if not n:
-            if sk.saw_tstamp and sk.rcv_nxt == sk.rcv_wup:
-                store_ts_recent(sk)
+            if saw_tstamp and sk.rcv_nxt == sk.rcv_wup:
+                sk.ts_recent = sk.rcv_tsval
+                sk.ts_recent_stamp = sk.net.sched.now or 1
             tack.tcp_ack(sk, rx, 0)
-            data_snd_check(sk)
+            output.push_pending_frames(sk)
+            win.check_space(sk)
             return None
-        if n <= sk.receive_window() and sk.rmem_alloc + n <= sk.sk_rcvbuf:
-            if sk.saw_tstamp and rx.seq <= sk.rcv_wup:
-                store_ts_recent(sk)
+        rwin = sk.rcv_wup + sk.rcv_wnd - sk.rcv_nxt
+        if n <= rwin and sk.rmem_alloc + n <= sk.sk_rcvbuf:
+            if saw_tstamp and rx.seq <= sk.rcv_wup:
+                sk.ts_recent = sk.rcv_tsval
+                sk.ts_recent_stamp = sk.net.sched.now or 1
             rcvbuf.rcv_rtt_measure_ts(sk, n)
             sk.net.mib.tcpext["TCPHPHits"] += 1
             rcvq.queue_rcv(sk, bytes(rx.payload), rx.end_seq)
             rcvq.event_data_recv(sk, rx, n)
             if rx.ack != sk.snd_una:
                 tack.tcp_ack(sk, rx, 1)  # FLAG_DATA
-                data_snd_check(sk)
+                output.push_pending_frames(sk)
+                win.check_space(sk)
             else:
                 sk.snd_wl1 = rx.seq
             rcvq.ack_snd_check(sk)
@@ -280,8 +332,9 @@ def rcv_state_process(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
         return reason
     if not th.flags & ACK:
         return SkbDropReason.TCP_FLAGS
-    acceptable = tack.tcp_ack(sk, rx, FLAG_SLOWPATH | FLAG_UPDATE_TS_RECENT
-                              | FLAG_NO_CHALLENGE_ACK) > 0
+    acceptable = (
+        tack.tcp_ack(sk, rx, FLAG_SLOWPATH | FLAG_UPDATE_TS_RECENT | FLAG_NO_CHALLENGE_ACK) > 0
+    )
     if not acceptable:
         if sk.state == SYN_RECEIVED:
             reply_rst(sk, rx)

@@ -156,7 +156,7 @@ def data_queue(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
         if not sk.receive_window():
             sk.net.mib.tcpext["TCPZeroWindowDrop"] += 1
             return _out_of_window(sk, SkbDropReason.TCP_ZEROWINDOW)
-        payload = payload[rcv_nxt - seq:]
+        payload = payload[rcv_nxt - seq :]
         seq = rcv_nxt
     if seq == rcv_nxt:
         if not sk.receive_window() and (payload or not fin):
@@ -269,7 +269,7 @@ def ofo_queue(sk: TcpSock) -> None:
             continue
         if seq < sk.rcv_nxt:
             dsack_extend(sk, seq, sk.rcv_nxt)
-            data = data[sk.rcv_nxt - seq:]
+            data = data[sk.rcv_nxt - seq :]
         queue_rcv(sk, data, end)
         if fin:
             tcp_fin(sk)
@@ -288,8 +288,9 @@ def measure_rcv_mss(sk: TcpSock, rx: RxSeg, n: int) -> None:
             sk.ack_pending |= ICSK_ACK_PUSHED
         return
     length += rx.hlen
-    if (length >= TCP_MSS_DEFAULT + 20
-            or (length >= TCP_MIN_MSS + 20 and not rx.th.flags & (PSH | FIN))):
+    if length >= TCP_MSS_DEFAULT + 20 or (
+        length >= TCP_MIN_MSS + 20 and not rx.th.flags & (PSH | FIN)
+    ):
         length -= sk.tcp_header_len
         sk.last_seg_size = length
         if length == lss:
@@ -344,8 +345,12 @@ def ack_snd_check(sk: TcpSock) -> None:
     """ACK now or later (``__tcp_ack_snd_check``)."""
     if not sk.ack_pending & ICSK_ACK_SCHED:
         return
-    if ((sk.rcv_nxt - sk.rcv_wup > sk.rcv_mss and win.raw_select_window(sk) >= sk.rcv_wnd)
-            or in_quickack_mode(sk) or sk.ack_pending & ICSK_ACK_NOW or sk.ofo):
+    if (
+        (sk.rcv_nxt - sk.rcv_wup > sk.rcv_mss and win.raw_select_window(sk) >= sk.rcv_wnd)
+        or (sk.ack_quick and not sk.pingpong)  # in_quickack_mode, inlined: per segment
+        or sk.ack_pending & ICSK_ACK_NOW
+        or sk.ofo
+    ):
         output.send_ack(sk)
         return
     output.send_delayed_ack(sk)

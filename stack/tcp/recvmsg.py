@@ -135,7 +135,9 @@ def cleanup_rbuf(sk: TcpSock, copied: int) -> None:
         ):
             time_to_ack = True
     if copied > 0 and not time_to_ack and not sk.sk_shutdown & RCV_SHUTDOWN:
-        now_win = sk.receive_window()
+        now_win = sk.rcv_wup + sk.rcv_wnd - sk.rcv_nxt  # receive_window, inlined: per read
+        if now_win < 0:
+            now_win = 0
         if 2 * now_win <= sk.window_clamp:
             new_win = win.raw_select_window(sk)
             if new_win and new_win >= 2 * now_win:

@@ -25,8 +25,10 @@ RTO_MIN_US = TCP_RTO_MIN // NS_PER_US
 
 
 def rtt_estimator(sk: TcpSock, mrtt_us: int) -> None:
-    """Fold one RTT sample (µs) into srtt/mdev/rttvar (``tcp_rtt_estimator``)."""
-    m = max(mrtt_us, 1)
+    """Fold one RTT sample (µs) into srtt/mdev/rttvar (``tcp_rtt_estimator``).
+
+    Once per ACK with a sample: the max()es are comparisons (issue 18)."""
+    m = mrtt_us if mrtt_us > 1 else 1
     srtt = sk.srtt_us
     if srtt:
         m -= srtt >> 3
@@ -54,12 +56,13 @@ def rtt_estimator(sk: TcpSock, mrtt_us: int) -> None:
         sk.rttvar_us = max(sk.mdev_us, RTO_MIN_US)
         sk.mdev_max_us = sk.rttvar_us
         sk.rtt_seq = sk.snd_nxt
-    sk.srtt_us = max(1, srtt)
+    sk.srtt_us = srtt if srtt > 1 else 1
 
 
 def set_rto(sk: TcpSock) -> None:
     """RTO = srtt + rttvar, at most TCP_RTO_MAX (``tcp_set_rto``/``tcp_bound_rto``)."""
-    sk.rto = min(((sk.srtt_us >> 3) + sk.rttvar_us) * NS_PER_US, TCP_RTO_MAX)
+    rto = ((sk.srtt_us >> 3) + sk.rttvar_us) * NS_PER_US
+    sk.rto = rto if rto < TCP_RTO_MAX else TCP_RTO_MAX
 
 
 def tsopt_rtt_us(sk: TcpSock) -> int:
@@ -96,6 +99,7 @@ def ack_update_rtt(
     if not sk.min_rtt_us or ca_rtt_us < sk.min_rtt_us:
         sk.min_rtt_us = max(ca_rtt_us, 1)
     rtt_estimator(sk, seq_rtt_us)
-    set_rto(sk)
+    rto = ((sk.srtt_us >> 3) + sk.rttvar_us) * NS_PER_US  # set_rto, inlined (once per ACK)
+    sk.rto = rto if rto < TCP_RTO_MAX else TCP_RTO_MAX
     sk.backoff = 0  # RFC 6298 5.7: only a valid measurement resets the backoff
     return True

@@ -189,7 +189,7 @@ def tcp_sendmsg(
     mss_now = win.current_mss(sk)
     # tcp_send_mss: urgent data goes in segments of one MSS (no TSO size goal)
     size_goal = mss_now if flags & MSG_OOB else win.xmit_size_goal(sk, mss_now)
-    if not sk.packets_out:
+    if not sk.packets_out and sk.net.sched.now - sk.lsndtime > sk.rto:  # the cheap test first
         slow_start_after_idle_check(sk)
     queue = sk.write_queue
     features = sk.features
@@ -207,7 +207,7 @@ def tcp_sendmsg(
         ):
             if sk.wmem_queued >= sk.sk_sndbuf or not win.stream_memory_free(sk):
                 break
-            chunk = min(size_goal, n - copied)
+            chunk = n - copied if n - copied < size_goal else size_goal  # min(), per skb
             skb = output.new_queued_skb(sk, 0 if sg else chunk)
             tail = TxSeg(skb, sk.write_seq, sk.write_seq, ACK)
             skb.truesize = SKB_TRUESIZE_OVERHEAD
@@ -216,20 +216,25 @@ def tcp_sendmsg(
                 chrono_start(sk, TCP_CHRONO_BUSY)  # tcp_add_write_queue_tail
             queue.append(tail)
             new_segment = False
-        chunk = min(size_goal - tail.skb.len, n - copied)
+        # skb.len (a property) read once per pass; min() as a comparison (issue 18)
+        tskb = tail.skb
+        tlen = tskb.len
+        chunk = size_goal - tlen
+        if n - copied < chunk:
+            chunk = n - copied
         if sg:
-            chunk = _copy_to_page_frag(sk, tail.skb, mv, copied, chunk)
+            chunk = _copy_to_page_frag(sk, tskb, mv, copied, chunk)
             if not chunk:  # MAX_SKB_FRAGS full: tcp_mark_push, goto new_segment
-                if tail.skb.len == 0:  # no page to be had (sk_page_frag_refill failed)
+                if tlen == 0:  # no page to be had (sk_page_frag_refill failed)
                     queue.pop()
                     sk.wmem_queued -= SKB_TRUESIZE_OVERHEAD
-                    consume_skb(tail.skb)
+                    consume_skb(tskb)
                     break
                 new_segment = True
                 continue
         else:
-            _append(tail.skb, mv[copied : copied + chunk])
-        tail.skb.truesize = SKB_TRUESIZE_OVERHEAD + tail.skb.len
+            _append(tskb, mv[copied : copied + chunk])
+        tskb.truesize = SKB_TRUESIZE_OVERHEAD + tlen + chunk  # both paths add chunk bytes
         tail.end_seq += chunk
         sk.write_seq += chunk
         sk.wmem_queued += chunk

@@ -15,22 +15,22 @@ ISN comparisons of TIME-WAIT.
 from __future__ import annotations
 
 SEQ_MASK = 0xFFFFFFFF
-_HALF = 1 << 31
-_FULL = 1 << 32
+SEQ_HALF = 1 << 31
+SEQ_FULL = 1 << 32
 
 
 def unwrap(ref: int, wire: int) -> int:
     """The unwrapped number nearest to ``ref`` whose low 32 bits are ``wire``."""
     delta = (wire - ref) & SEQ_MASK
-    if delta >= _HALF:
-        delta -= _FULL
+    if delta >= SEQ_HALF:
+        delta -= SEQ_FULL
     return ref + delta
 
 
 def s32(value: int) -> int:
     """``(s32)value``: the signed 32-bit reading of a difference."""
     value &= SEQ_MASK
-    return value - _FULL if value >= _HALF else value
+    return value - SEQ_FULL if value >= SEQ_HALF else value
 
 
 def before(a: int, b: int) -> bool:

@@ -256,10 +256,8 @@ class TcpSock(Sock):
         self.retransmit_timer = Timer(kernel, lambda t: timer.write_timer(self), "tcp rto")
         self.xmit_timer_what = ""
         self.delack_timer = Timer(kernel, lambda t: timer.delack_timer(self), "tcp delack")
-        self.keepalive_timer = Timer(kernel, lambda t: timer.keepalive_timer(self),
-                                     "tcp keepalive")
-        self.timewait_timer = Timer(kernel, lambda t: timer.timewait_timer(self),
-                                    "tcp timewait")
+        self.keepalive_timer = Timer(kernel, lambda t: timer.keepalive_timer(self), "tcp keepalive")
+        self.timewait_timer = Timer(kernel, lambda t: timer.timewait_timer(self), "tcp timewait")
         self.pacing_timer = Timer(kernel, lambda t: pace_kick(self), "tcp pacing")
 
     # -- clocks ------------------------------------------------------------------------------
@@ -299,8 +297,7 @@ class TcpSock(Sock):
         out = []
         if self.retransmit_timer.pending():
             out.append((self.xmit_timer_what or "rto", self.retransmit_timer.expires))
-        for t in (self.delack_timer, self.keepalive_timer, self.timewait_timer,
-                  self.pacing_timer):
+        for t in (self.delack_timer, self.keepalive_timer, self.timewait_timer, self.pacing_timer):
             if t.pending():
                 out.append((t.name.removeprefix("tcp "), t.expires))
         for req in self.syn_table.values():
@@ -347,9 +344,7 @@ class TcpSock(Sock):
     def disconnect(self) -> None:
         ops.disconnect(self)
 
-    def sendmsg(self, data: bytes | memoryview, flags: int = 0,
-                addr: tuple[bytes, int] | None = None) -> int:
-        return tcp_sendmsg(self, data, flags, addr)
+    sendmsg = tcp_sendmsg  # the function itself: no wrapper call per send (issue 18)
 
     def recvmsg(self, bufsize: int, flags: int = 0) -> tuple[bytes, tuple[bytes, int] | None]:
         return tcp_recvmsg(self, bufsize, flags), None
@@ -397,5 +392,7 @@ class TcpSock(Sock):
         return ss_line(self)
 
     def __repr__(self) -> str:
-        return (f"<TcpSock {SS_NAMES[self.state]} {ip_str(self.laddr)}:{self.lport} -> "
-                f"{ip_str(self.raddr)}:{self.rport}>")
+        return (
+            f"<TcpSock {SS_NAMES[self.state]} {ip_str(self.laddr)}:{self.lport} -> "
+            f"{ip_str(self.raddr)}:{self.rport}>"
+        )

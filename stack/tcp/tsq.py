@@ -71,9 +71,15 @@ def tcp_wfree(skb: SkBuff) -> None:
 
 def small_queue_check(sk: TcpSock, skb: SkBuff, factor: int) -> bool:
     """``tcp_small_queue_check``: True when the socket has enough below it and must wait."""
-    limit = max(2 * skb.truesize, sk.sk_pacing_rate >> sk.sk_pacing_shift)
+    # max()/min() as comparisons: this runs once per transmitted skb (issue 18)
+    limit = 2 * skb.truesize
+    paced = sk.sk_pacing_rate >> sk.sk_pacing_shift
+    if paced > limit:
+        limit = paced
     if not sk.sk_pacing_status:  # SK_PACING_NONE
-        limit = min(limit, sk.net.sysctl.tcp_limit_output_bytes)
+        cap = sk.net.sysctl.tcp_limit_output_bytes
+        if cap < limit:
+            limit = cap
     limit <<= factor
     if sk.wmem_alloc > limit:
         if len(sk.rtx) <= 1:

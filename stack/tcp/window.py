@@ -53,7 +53,8 @@ def space_from_win(win: int) -> int:
 
 
 def full_space(sk: TcpSock) -> int:
-    return win_from_space(sk.sk_rcvbuf)
+    space = sk.sk_rcvbuf  # win_from_space, inlined here and in tcp_space (per ACK sent)
+    return space >> 1 if space > 0 else 0
 
 
 IPV6_NET_HEADER_LEN = 40  # icsk_af_ops->net_header_len of ipv6_specific
@@ -62,7 +63,8 @@ IP6_RT_MIN_ADVMSS = 1220  # net.ipv6.route.min_adv_mss: IPV6_MIN_MTU - 20 - 40
 
 def tcp_space(sk: TcpSock) -> int:
     """Window for the receive memory still free (``tcp_space``)."""
-    return win_from_space(sk.sk_rcvbuf - sk.rmem_alloc)
+    space = sk.sk_rcvbuf - sk.rmem_alloc
+    return space >> 1 if space > 0 else 0
 
 
 def advmss_for_mtu(mtu: int, net_header_len: int = 20) -> int:
@@ -70,8 +72,7 @@ def advmss_for_mtu(mtu: int, net_header_len: int = 20) -> int:
     MTU less 60, at least ``ip6_rt_min_advmss``' 1220): what a route with ``mtu`` lets us
     advertise."""
     if net_header_len == IPV6_NET_HEADER_LEN:
-        return min(max(mtu - IPV6_NET_HEADER_LEN - TCP_HLEN, IP6_RT_MIN_ADVMSS),
-                   65535 - TCP_HLEN)
+        return min(max(mtu - IPV6_NET_HEADER_LEN - TCP_HLEN, IP6_RT_MIN_ADVMSS), 65535 - TCP_HLEN)
     return min(max(mtu - 40, 256), 65535 - 40)
 
 
@@ -122,7 +123,10 @@ def current_mss(sk: TcpSock) -> int:
         if mtu != sk.pmtu:
             sync_mss(sk, mtu)
     mss = sk.mss_cache
-    header_len = options_len(sk) + TCP_HLEN
+    if sk.num_sacks or sk.dsack is not None:
+        header_len = options_len(sk) + TCP_HLEN
+    else:  # options_len without SACK blocks, inlined: once per write_xmit (issue 18)
+        header_len = (TCPOLEN_TSTAMP_ALIGNED if sk.tstamp_ok else 0) + TCP_HLEN
     if header_len != sk.tcp_header_len:
         mss -= header_len - sk.tcp_header_len
     return mss
@@ -135,10 +139,15 @@ def can_gso(sk: TcpSock) -> bool:
 
 def xmit_size_goal(sk: TcpSock, mss_now: int, large_allowed: bool = True) -> int:
     """Bytes per skb ``sendmsg`` builds: up to 64 KiB with TSO, else one MSS."""
-    if not large_allowed or not can_gso(sk):
+    if not large_allowed or not sk.features & NETIF_F_ALL_TSO:  # can_gso, inlined
         return mss_now
-    goal = bound_to_half_wnd(sk, GSO_MAX_SIZE - 1 - MAX_TCP_HEADER)
-    return max(goal // mss_now, 1) * mss_now
+    # bound_to_half_wnd, inlined: twice per transmit (issue 18)
+    goal = GSO_MAX_SIZE - 1 - MAX_TCP_HEADER
+    mw = sk.max_window
+    cutoff = mw >> 1 if mw > TCP_MSS_DESIRED else mw
+    if cutoff and goal > cutoff:
+        goal = cutoff if cutoff > 68 - sk.tcp_header_len else 68 - sk.tcp_header_len
+    return (goal // mss_now or 1) * mss_now
 
 
 def initialize_rcv_mss(sk: TcpSock) -> None:
@@ -147,8 +156,9 @@ def initialize_rcv_mss(sk: TcpSock) -> None:
     sk.rcv_mss = max(hint, TCP_MIN_MSS)
 
 
-def initial_window(sysctl, space: int, mss: int, window_clamp: int,
-                   wscale_ok: bool) -> tuple[int, int, int]:
+def initial_window(
+    sysctl, space: int, mss: int, window_clamp: int, wscale_ok: bool
+) -> tuple[int, int, int]:
     """(rcv_wnd, window_clamp, rcv_wscale) for a SYN (``tcp_select_initial_window``).
 
     The window offered in the SYN is at most 64 KiB rounded down to a multiple of the MSS
@@ -169,15 +179,19 @@ def initial_window(sysctl, space: int, mss: int, window_clamp: int,
 
 def select_initial_window(sk: TcpSock, space: int, mss: int, wscale_ok: bool) -> None:
     sk.rcv_wnd, sk.window_clamp, sk.rcv_wscale = initial_window(
-        sk.net.sysctl, space, mss, sk.window_clamp, wscale_ok)
+        sk.net.sysctl, space, mss, sk.window_clamp, wscale_ok
+    )
 
 
 def raw_select_window(sk: TcpSock) -> int:
     """The window we could offer now, in bytes (``__tcp_select_window``)."""
+    # tcp_space, full_space and min() inlined: once per segment sent and per ACK decision
     mss = sk.rcv_mss
-    free = tcp_space(sk)
-    allowed = full_space(sk)
-    full = min(sk.window_clamp, allowed)
+    rcvbuf = sk.sk_rcvbuf
+    free = rcvbuf - sk.rmem_alloc
+    free = free >> 1 if free > 0 else 0
+    allowed = rcvbuf >> 1 if rcvbuf > 0 else 0
+    full = sk.window_clamp if sk.window_clamp < allowed else allowed
     if mss > full:
         mss = full
         if mss <= 0:
@@ -209,7 +223,9 @@ def select_window(sk: TcpSock) -> int:
         sk.rcv_wnd = 0
         sk.rcv_wup = sk.rcv_nxt
         return 0
-    cur = sk.receive_window()
+    cur = sk.rcv_wup + old - sk.rcv_nxt  # receive_window, inlined (per segment sent)
+    if cur < 0:
+        cur = 0
     new = raw_select_window(sk)
     wscale = sk.rcv_wscale
     if new < cur:
@@ -219,7 +235,9 @@ def select_window(sk: TcpSock) -> int:
         new = (cur + unit - 1) & ~(unit - 1)
     sk.rcv_wnd = new
     sk.rcv_wup = sk.rcv_nxt
-    new = min(new, MAX_TCP_WINDOW << wscale) >> wscale
+    if new > MAX_TCP_WINDOW << wscale:
+        new = MAX_TCP_WINDOW << wscale
+    new >>= wscale
     if new == 0:
         sk.fastpath = False
         if old:

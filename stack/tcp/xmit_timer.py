@@ -73,9 +73,12 @@ def schedule_loss_probe(sk: TcpSock, advancing_rto: bool) -> bool:
         timeout += TCP_RTO_MIN if sk.packets_out == 1 else TCP_TIMEOUT_MIN
     else:
         timeout = TCP_TIMEOUT_INIT
-    delta = sk.rto if advancing_rto else rto_delta(sk)
-    if delta > 0:
-        timeout = min(timeout, delta)
+    if advancing_rto or not sk.rtx:
+        delta = sk.rto
+    else:  # rto_delta, inlined (once per flight, issue 18)
+        delta = sk.rtx[0].tx_time + sk.rto - sk.net.sched.now
+    if 0 < delta < timeout:
+        timeout = delta
     sk.reset_xmit_timer("tlp", timeout, TCP_RTO_MAX)
     return True
 
