@@ -200,6 +200,7 @@ class TxEngine(TxFifo):
         self._chunks: list[Any] = []
         self._size = 0
         self._ndesc = 0
+        self._held = 0
         self._popts = 0
         self._tse = 0
         self._bad = False
@@ -216,8 +217,9 @@ class TxEngine(TxFifo):
 
     @property
     def in_progress(self) -> int:
-        """Data descriptors gathered for a packet whose EOP has not been fetched yet."""
-        return self._ndesc
+        """Descriptors fetched for a packet whose EOP has not been fetched yet: its data
+        descriptors and any context descriptor it ignored (TDH passes them all together)."""
+        return self._held
 
     def state(self) -> dict[str, int]:
         """The FIFO and its timing by name, for the shell and for tests."""
@@ -333,6 +335,7 @@ class TxEngine(TxFifo):
         chunks = self._chunks
         size = self._size
         ndesc = self._ndesc
+        held = self._held  # descriptors of that packet: its data ones and contexts it ignored
         popts0 = self._popts
         tse0 = self._tse
         bad = self._bad
@@ -359,6 +362,7 @@ class TxEngine(TxFifo):
                     popts0 = popts
                     tse0 = ctl & _TSE
                 ndesc += 1
+                held += 1
                 length = ctl & _LEN_MASK
                 if not length:
                     fault(f"TXD[{i}]", ctl, "data descriptor with length 0 (the ixgb driver "
@@ -408,11 +412,11 @@ class TxEngine(TxFifo):
                         txq.append([None, 0, wb or None, i, 0])
                     wb = []
                     chunks = []
-                    size = ndesc = 0
+                    size = ndesc = held = 0
                     bad = False
                     continue
-                if ndesc >= count:
-                    fault(f"TXD[{i}]", ndesc, f"a chain of {ndesc} data descriptors without "
+                if held >= count:
+                    fault(f"TXD[{i}]", held, f"a chain of {held} descriptors without "
                           f"EOP spans the whole ring of {count}; the packet is dropped")
                     if self._gen != gen:
                         return
@@ -420,12 +424,13 @@ class TxEngine(TxFifo):
                     txq.append([None, 0, wb or None, (i + 1) % count, 0])
                     wb = []
                     chunks = []
-                    size = ndesc = 0
+                    size = ndesc = held = 0
                     bad = False
             elif kind == _TYPE_CONTEXT:
                 if ndesc:
                     fault(f"TXD[{i}]", ctl, f"context descriptor inside a packet ({ndesc} "
                           "data descriptors without EOP before it); it is ignored")
+                    held += 1  # consumed, and TDH passes it with the packet
                 else:
                     if ctx_pending >= 0:
                         fault(f"TXD[{ctx_pending}]", ctx_pending, "context descriptor not "
@@ -449,7 +454,7 @@ class TxEngine(TxFifo):
                 if ndesc:
                     self._drop(tse0)
                     chunks = []
-                    size = ndesc = 0
+                    size = ndesc = held = 0
                     bad = False
                 loose = True
                 if ctl & _RS:
@@ -474,6 +479,7 @@ class TxEngine(TxFifo):
         self._chunks = [bytes(c) for c in chunks] if chunks else []
         self._size = size
         self._ndesc = ndesc
+        self._held = held
         self._popts = popts0
         self._tse = tse0
         self._bad = bad
