@@ -19,7 +19,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import TYPE_CHECKING
 
-from stack.core.skbuff import consume_skb
+from stack.core.skbfree import consume_skb
 from stack.tcp import ecn, output, pacing, rack, rate, recovery, rtt, tlp
 from stack.tcp import window as win
 from stack.tcp.chrono import TCP_CHRONO_BUSY, chrono_stop

@@ -20,7 +20,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from stack.core.skbuff import consume_skb
+from stack.core.skbfree import consume_skb
 from stack.sock import EPOLLERR, RCV_SHUTDOWN, SEND_SHUTDOWN
 from stack.tcp import output
 from stack.tcp.const import ICSK_ACK_SCHED, NS_PER_S, TCP_TIMEWAIT_LEN

@@ -30,7 +30,8 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from stack.core.dropreason import SkbDropReason
-from stack.core.skbuff import alloc_skb, consume_skb, kfree_skb
+from stack.core.skbfree import consume_skb, kfree_skb
+from stack.core.skbuff import alloc_skb
 from stack.core.timer import Timer
 from stack.sock import EPOLLIN
 from stack.tcp import ecn, fastopen, output, rcv, rtt

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.features import NETIF_F_CSUM_MASK
 from stack.core.skbfrag import pskb_trim_head, skb_split
+from stack.core.skbfree import skb_header_release
 from stack.core.skbuff import (
     SKB_GSO_TCP_ECN,
     SKB_GSO_TCPV4,
@@ -38,7 +39,6 @@ from stack.core.skbuff import (
     SKB_TRUESIZE_OVERHEAD,
     SkBuff,
     alloc_skb,
-    skb_header_release,
 )
 from stack.sock import SK_PACING_NEEDED, SK_PACING_NONE
 from stack.tcp import ecn, rate

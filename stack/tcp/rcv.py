@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.dropreason import SkbDropReason
-from stack.core.skbuff import consume_skb, kfree_skb
+from stack.core.skbfree import consume_skb, kfree_skb
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN
 from stack.tcp import ack as tack
 from stack.tcp import connect, ecn, fastopen, output, rcvbuf, rcvq, urg

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from stack.core.features import NETIF_F_CSUM_MASK, NETIF_F_SG
 from stack.core.page import get_page
-from stack.core.skbuff import MAX_SKB_FRAGS, SKB_TRUESIZE_OVERHEAD, SkbFrag, consume_skb
+from stack.core.skbfree import MAX_SKB_FRAGS, SkbFrag, consume_skb
+from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
 from stack.sock import (
     SEND_SHUTDOWN,
     eagain,

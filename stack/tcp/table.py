@@ -39,7 +39,8 @@ from stack.core.features import (
     NETIF_F_TSO6,
 )
 from stack.core.skbfrag import skb_linearize
-from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, kfree_skb
+from stack.core.skbfree import kfree_skb
+from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY
 from stack.ipv4.output import ip_queue_xmit
 from stack.ipv4.route import route_output
 from stack.ipv6.output import Flow6, ip6_xmit

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.dropreason import SkbDropReason
-from stack.core.skbuff import consume_skb, kfree_skb
+from stack.core.skbfree import consume_skb, kfree_skb
 from stack.tcp import ack as tack
 from stack.tcp import output, rcv
 from stack.tcp.const import TCP_TIMEWAIT_LEN
