@@ -32,7 +32,7 @@ from stack.sock import (
     eagain,
     oserror,
 )
-from stack.tcp import fastopen, output, rate
+from stack.tcp import fastopen, output, rate, transmit
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.chrono import TCP_CHRONO_BUSY, chrono_start
@@ -209,7 +209,7 @@ def tcp_sendmsg(
             if sk.wmem_queued >= sk.sk_sndbuf or not win.stream_memory_free(sk):
                 break
             chunk = n - copied if n - copied < size_goal else size_goal  # min(), per skb
-            skb = output.new_queued_skb(sk, 0 if sg else chunk)
+            skb = transmit.new_queued_skb(sk, 0 if sg else chunk)
             tail = TxSeg(skb, sk.write_seq, sk.write_seq, ACK)
             skb.truesize = SKB_TRUESIZE_OVERHEAD
             sk.wmem_queued += SKB_TRUESIZE_OVERHEAD
