@@ -48,9 +48,9 @@ from stack.uapi import TFO_COOKIE_UNAVAILABLE, TFO_DATA_NOT_ACKED, TFO_SYN_RETRA
 from stack.wire.tcp import ACK, MAX_TCP_OPTION_SPACE, PSH
 
 if TYPE_CHECKING:
+    from stack.tcp.hashtables import TcpTable
     from stack.tcp.rcv import RxSeg
     from stack.tcp.sock import TcpSock
-    from stack.tcp.table import TcpTable
 
 # net.ipv4.tcp_fastopen bits (include/net/tcp.h)
 TFO_CLIENT_ENABLE = 0x1
