@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 # The poll() mask and shutdown()'s ``how`` are the ABI's (stack.uapi); protocols import them here.
-from stack.core.skbuff import consume_skb
+from stack.core.skbfree import consume_skb
 from stack.uapi import (  # noqa: F401
     AF_INET,
     EPOLLERR,

@@ -14,8 +14,9 @@ its message) for a device it refuses; nothing is left behind then.  Module param
 keyword arguments (names and defaults in :mod:`driver.ixgb.param`).
 
 Layout (one concern per module, Linux's file in brackets): ``adapter`` (ixgb.h), ``hw``
-(ixgb_hw.c), ``ee`` (ixgb_ee.c), ``main`` (ixgb_main.c: life cycle and ops), ``tx`` / ``rx``
-/ ``intr`` / ``watchdog`` (ixgb_main.c: data path), ``ethtool`` (ixgb_ethtool.c), ``param``
+(ixgb_hw.c), ``ee`` (ixgb_ee.c), ``main`` / ``updown`` / ``ring`` / ``rxfilter`` (ixgb_main.c:
+probe/remove and ops, open/close and up/down, rings, receive filters), ``tx`` / ``rx`` /
+``intr`` / ``watchdog`` (ixgb_main.c: data path), ``ethtool`` (ixgb_ethtool.c), ``param``
 (ixgb_param.c).
 """
 

@@ -19,7 +19,7 @@ from typing import Any
 from device.spec import regs as R
 from device.spec.eeprom import EEPROM_BYTES, EEPROM_CHECKSUM
 from device.spec.timing import DELAY_UNIT_NS
-from driver.ixgb import ee, main
+from driver.ixgb import ee, updown
 from driver.ixgb.adapter import (
     ALL_RAR_ENTRIES,
     FC_FULL,
@@ -36,6 +36,12 @@ from driver.ixgb.adapter import (
     DescRing,
 )
 from driver.ixgb.hw import STAT_KEYS
+from driver.ixgb.ring import (
+    free_rx_resources,
+    free_tx_resources,
+    setup_rx_resources,
+    setup_tx_resources,
+)
 from driver.ixgb.watchdog import update_stats
 from stack.core import (
     AUTONEG_DISABLE,
@@ -150,7 +156,7 @@ def set_ringparam(netdev: Any, ring: EthtoolRingparam) -> int:
     adapter = _adapter(netdev)
     running = netif_running(netdev)
     if running:
-        main.down(adapter, True)
+        updown.down(adapter, True)
     tx_old, rx_old = adapter.tx_ring, adapter.rx_ring
     rx_new = DescRing(_clamp_align(ring.rx_pending, MIN_RXD, MAX_RXD,
                                    REQ_RX_DESCRIPTOR_MULTIPLE))
@@ -159,23 +165,23 @@ def set_ringparam(netdev: Any, ring: EthtoolRingparam) -> int:
     adapter.tx_ring, adapter.rx_ring = tx_new, rx_new
     if not running:
         return 0
-    err = main.setup_rx_resources(adapter)
+    err = setup_rx_resources(adapter)
     if not err:
-        err = main.setup_tx_resources(adapter)
+        err = setup_tx_resources(adapter)
         if err:
-            main.free_rx_resources(adapter)
+            free_rx_resources(adapter)
     if err:
         adapter.tx_ring, adapter.rx_ring = tx_old, rx_old
-        main.up(adapter)
+        updown.up(adapter)
         return err
     adapter.tx_ring, adapter.rx_ring = tx_old, rx_old
-    main.free_rx_resources(adapter)
-    main.free_tx_resources(adapter)
+    free_rx_resources(adapter)
+    free_tx_resources(adapter)
     adapter.tx_ring, adapter.rx_ring = tx_new, rx_new
-    err = main.up(adapter)
+    err = updown.up(adapter)
     if err:
         return err
-    main.set_speed_duplex(netdev)
+    updown.set_speed_duplex(netdev)
     return 0
 
 
@@ -233,11 +239,11 @@ def set_pauseparam(netdev: Any, pause: EthtoolPauseparam) -> int:
     else:
         adapter.hw.fc.type = FC_NONE
     if netif_running(netdev):
-        main.down(adapter, True)
-        main.up(adapter)
-        main.set_speed_duplex(netdev)
+        updown.down(adapter, True)
+        updown.up(adapter)
+        updown.set_speed_duplex(netdev)
     else:
-        main.reset(adapter)
+        updown.reset(adapter)
     return 0
 
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stack.bpf import parse as p
+from stack.bpf import tree as pt
 from stack.bpf.insn import (
     BPF_ABS,
     BPF_ADD,
@@ -208,7 +209,7 @@ def ip_proto(link: int, proto: int, v4: bool = True, v6: bool = True) -> Cond:
     return any_of(*branches)
 
 
-def host_net(node: p.HostNet) -> Cond:
+def host_net(node: pt.HostNet) -> Cond:
     L, a, m = node.link, node.addr, node.mask
     branches = []
     if node.ip:
@@ -220,7 +221,7 @@ def host_net(node: p.HostNet) -> Cond:
     return any_of(*branches)
 
 
-def host_net6(node: p.HostNet6) -> Cond:
+def host_net6(node: pt.HostNet6) -> Cond:
     """``gen_host6``: the IPv6 source (at +8) or destination (at +24), word by word under the
     mask, words the mask leaves out not read."""
     L = node.link
@@ -245,7 +246,7 @@ def ether_addr(mac: bytes, direction: str) -> Cond:
     return by_dir(direction, at(6), at(0))
 
 
-def port(node: p.Port) -> Cond:
+def port(node: pt.Port) -> Cond:
     L = node.link
     v4_src = (ldx_iphdr(L), stmt(BPF_LD | BPF_H | BPF_IND, L))
     v4_dst = (ldx_iphdr(L), stmt(BPF_LD | BPF_H | BPF_IND, L + 2))
@@ -259,66 +260,66 @@ def port(node: p.Port) -> Cond:
     return BOr(v4, v6)
 
 
-def vlan(node: p.Vlan) -> Cond:
+def vlan(node: pt.Vlan) -> Cond:
     tagged = ethertype(node.link, *p.VLAN_TPIDS)
     if node.vid is None:
         return tagged
     return BAnd(tagged, eq(2, node.link, node.vid, 0x0FFF))
 
 
-def cond(node: p.Node) -> Cond:
-    if isinstance(node, p.And):
+def cond(node: pt.Node) -> Cond:
+    if isinstance(node, pt.And):
         return BAnd(cond(node.left), cond(node.right))
-    if isinstance(node, p.Or):
+    if isinstance(node, pt.Or):
         return BOr(cond(node.left), cond(node.right))
-    if isinstance(node, p.Not):
+    if isinstance(node, pt.Not):
         return BNot(cond(node.expr))
-    if isinstance(node, p.EtherType):
+    if isinstance(node, pt.EtherType):
         return ethertype(node.link, *node.types)
-    if isinstance(node, p.IpProto):
+    if isinstance(node, pt.IpProto):
         return ip_proto(node.link, node.proto, node.v4, node.v6)
-    if isinstance(node, p.HostNet):
+    if isinstance(node, pt.HostNet):
         return host_net(node)
-    if isinstance(node, p.HostNet6):
+    if isinstance(node, pt.HostNet6):
         return host_net6(node)
-    if isinstance(node, p.EtherAddr):
+    if isinstance(node, pt.EtherAddr):
         return ether_addr(node.mac, node.dir)
-    if isinstance(node, p.EtherBroadcast):
+    if isinstance(node, pt.EtherBroadcast):
         return ether_addr(b"\xff" * 6, "dst")
-    if isinstance(node, p.EtherMulticast):
+    if isinstance(node, pt.EtherMulticast):
         return Test((ld(1, 0),), BPF_JMP | BPF_JSET | BPF_K, 1)
-    if isinstance(node, p.IpMulticast):
+    if isinstance(node, pt.IpMulticast):
         return BAnd(ethertype(node.link, ETH_P_IP),
                     Test((ld(1, node.link + 16),), BPF_JMP | BPF_JGE | BPF_K, 224))
-    if isinstance(node, p.Port):
+    if isinstance(node, pt.Port):
         return port(node)
-    if isinstance(node, p.Vlan):
+    if isinstance(node, pt.Vlan):
         return vlan(node)
-    assert isinstance(node, p.Relation)
+    assert isinstance(node, pt.Relation)
     return Relation().cond(node)
 
 
 # --- relations: arithmetic on packet bytes --------------------------------------------------
 
-def fold(node: p.Arith) -> p.Arith:
+def fold(node: pt.Arith) -> pt.Arith:
     """Fold constant subtrees with u32 arithmetic, refusing what Linux would refuse."""
-    if isinstance(node, p.Bin):
+    if isinstance(node, pt.Bin):
         left, right = fold(node.left), fold(node.right)
-        if isinstance(right, p.Num):
+        if isinstance(right, pt.Num):
             if node.op in ("/", "%") and right.value == 0:
                 raise BpfError("division by zero")
-            if isinstance(left, p.Num):      # libpcap's fold_op: a shift of 32+ gives 0
-                return p.Num(_FOLD[node.op](left.value, right.value) & U32)
+            if isinstance(left, pt.Num):      # libpcap's fold_op: a shift of 32+ gives 0
+                return pt.Num(_FOLD[node.op](left.value, right.value) & U32)
             if node.op in ("<<", ">>") and right.value >= 32:
                 raise BpfError(f"shift by {right.value} (a u32 shift must be 0..31)")
-        elif isinstance(left, p.Num) and node.op in _COMMUTES:
+        elif isinstance(left, pt.Num) and node.op in _COMMUTES:
             left, right = right, left
-        return p.Bin(node.op, left, right)
-    if isinstance(node, p.Neg):
+        return pt.Bin(node.op, left, right)
+    if isinstance(node, pt.Neg):
         inner = fold(node.expr)
-        return p.Num(-inner.value & U32) if isinstance(inner, p.Num) else p.Neg(inner)
-    if isinstance(node, p.Load):
-        return p.Load(node.proto, fold(node.index), node.size, node.link)
+        return pt.Num(-inner.value & U32) if isinstance(inner, pt.Num) else pt.Neg(inner)
+    if isinstance(node, pt.Load):
+        return pt.Load(node.proto, fold(node.index), node.size, node.link)
     return node
 
 
@@ -327,22 +328,22 @@ class Relation:
     """Code for one ``arith relop arith``: guards for every protocol it reads, then a test."""
     guards: dict[tuple[str, int], Cond] = field(default_factory=dict)
 
-    def cond(self, node: p.Relation) -> Cond:
+    def cond(self, node: pt.Relation) -> Cond:
         left, right = fold(node.left), fold(node.right)
         op = node.op
-        if isinstance(left, p.Num) and isinstance(right, p.Num):
+        if isinstance(left, pt.Num) and isinstance(right, pt.Num):
             a, b = left.value, right.value
             return Const({"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b,
                           ">=": a >= b}[op])
         jump = {"=": BPF_JEQ, "!=": BPF_JEQ, ">": BPF_JGT, "<=": BPF_JGT, ">=": BPF_JGE,
                 "<": BPF_JGE}[op]
-        if (op in ("=", "!=") and isinstance(right, p.Num) and right.value == 0
-                and isinstance(left, p.Bin) and left.op == "&"
-                and isinstance(left.right, p.Num)):        # x & m != 0: jset, as tcpdump
+        if (op in ("=", "!=") and isinstance(right, pt.Num) and right.value == 0
+                and isinstance(left, pt.Bin) and left.op == "&"
+                and isinstance(left.right, pt.Num)):        # x & m != 0: jset, as tcpdump
             test = Test(tuple(self.arith(left.left, 0)), BPF_JMP | BPF_JSET | BPF_K,
                         left.right.value)
             flip = op == "="
-        elif isinstance(right, p.Num):
+        elif isinstance(right, pt.Num):
             test = Test(tuple(self.arith(left, 0)), BPF_JMP | jump | BPF_K, right.value)
             flip = op in ("!=", "<", "<=")
         else:
@@ -363,33 +364,33 @@ class Relation:
             self.guards[key] = all_of(ethertype(link, ETH_P_IP),
                                       eq(1, link + 9, p.IP_PROTOS[proto]), not_fragment(link))
 
-    def arith(self, node: p.Arith, depth: int) -> list[Insn]:
+    def arith(self, node: pt.Arith, depth: int) -> list[Insn]:
         """Instructions leaving ``node``'s value in A, using M[depth..] as a stack."""
         if depth >= BPF_MEMWORDS:
             raise BpfError("expression too complex (more than 16 scratch words)")
-        if isinstance(node, p.Num):
+        if isinstance(node, pt.Num):
             return [stmt(BPF_LD | BPF_IMM, node.value)]
-        if isinstance(node, p.Len):
+        if isinstance(node, pt.Len):
             return [stmt(BPF_LD | BPF_W | BPF_LEN)]
-        if isinstance(node, p.Neg):
+        if isinstance(node, pt.Neg):
             return self.arith(node.expr, depth) + [stmt(BPF_ALU | BPF_NEG)]
-        if isinstance(node, p.Bin):
+        if isinstance(node, pt.Bin):
             code = BPF_ALU | _ALU[node.op]
-            if isinstance(node.right, p.Num):
+            if isinstance(node.right, pt.Num):
                 return self.arith(node.left, depth) + [stmt(code | BPF_K, node.right.value)]
             return (self.arith(node.left, depth) + [stmt(BPF_ST, depth)]
                     + self.arith(node.right, depth + 1)
                     + [stmt(BPF_MISC | BPF_TAX), stmt(BPF_LD | BPF_MEM, depth),
                        stmt(code | BPF_X)])
-        assert isinstance(node, p.Load)
+        assert isinstance(node, pt.Load)
         return self.load(node, depth)
 
-    def load(self, node: p.Load, depth: int) -> list[Insn]:
+    def load(self, node: pt.Load, depth: int) -> list[Insn]:
         self.guard(node.proto, node.link)
         size = _SIZE[node.size]
         transport = node.proto in p.TRANSPORT
         base = 0 if node.proto == "ether" else node.link
-        if isinstance(node.index, p.Num):
+        if isinstance(node.index, pt.Num):
             off = (base + node.index.value) & U32
             if off >= 0x80000000:
                 raise BpfError(f"{node.proto}[{node.index.value}]: offset out of range")

@@ -7,6 +7,9 @@ written (14, plus 4 for every ``vlan`` written before it, in text order, whateve
 ``and``/``or``/``not`` around it — libpcap's ``off_linkpl`` bump), and a bare id inherits
 the qualifiers of the last qualified primitive (``port 80 or 443``, ``host a and not b``).
 
+The tree's node types are in ``tree.py``, the scanner in ``scanner.py`` (libpcap's
+``scanner.l``); both are re-exported here.
+
 Contract: :func:`parse` returns the tree (``None`` for an empty expression, which accepts
 everything) or raises :class:`BpfError` whose message ends with ``(column N)``, 1-based.
 """
@@ -14,10 +17,32 @@ everything) or raises :class:`BpfError` whose message ends with ``(column N)``, 
 from __future__ import annotations
 
 import ipaddress
-import re
-from dataclasses import dataclass
 
 from stack.bpf.insn import U32, BpfError
+from stack.bpf.scanner import Token, mac_bytes, number, tokenize  # noqa: F401 - re-exported
+from stack.bpf.tree import (  # noqa: F401 - re-exported: compiler and tests use them
+    And,
+    Arith,
+    Bin,
+    EtherAddr,
+    EtherBroadcast,
+    EtherMulticast,
+    EtherType,
+    HostNet,
+    HostNet6,
+    IpMulticast,
+    IpProto,
+    Len,
+    Load,
+    Neg,
+    Node,
+    Not,
+    Num,
+    Or,
+    Port,
+    Relation,
+    Vlan,
+)
 from stack.uapi import (
     ETH_P_8021AD,
     ETH_P_8021Q,
@@ -56,205 +81,6 @@ NAMED = {  # pcap-filter(7)'s named offsets and values for relations
 RELOPS = ("=", "==", "!=", "<", ">", "<=", ">=")
 ARITH_OPS = ("+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>")
 AND_OR = {"and": "and", "&&": "and", "or": "or", "||": "or"}
-
-
-# --- the tree -------------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class And:
-    left: Node
-    right: Node
-
-
-@dataclass(slots=True)
-class Or:
-    left: Node
-    right: Node
-
-
-@dataclass(slots=True)
-class Not:
-    expr: Node
-
-
-@dataclass(slots=True)
-class EtherType:
-    """``ip``, ``ip6``, ``arp``, ``rarp``, ``ether proto N``: the type at ``link - 2``."""
-    types: tuple[int, ...]
-    link: int
-
-
-@dataclass(slots=True)
-class IpProto:
-    """``tcp``, ``udp``, ``icmp``..., ``ip proto N``, ``ip6 proto N``, ``proto N``."""
-    proto: int
-    v4: bool
-    v6: bool
-    link: int
-
-
-@dataclass(slots=True)
-class HostNet:
-    """``[ip|arp|rarp] [dir] host|net``: IPv4 addresses, and ARP/RARP sender/target."""
-    addr: int
-    mask: int
-    dir: str
-    ip: bool
-    arp_types: tuple[int, ...]
-    link: int
-
-
-@dataclass(slots=True)
-class HostNet6:
-    """``[ip6] [dir] host|net`` with an IPv6 address (``gen_host6``): ``addr``/``mask``
-    as 128-bit integers."""
-    addr: int
-    mask: int
-    dir: str
-    link: int
-
-
-@dataclass(slots=True)
-class EtherAddr:
-    mac: bytes
-    dir: str
-
-
-@dataclass(slots=True)
-class EtherBroadcast:
-    pass
-
-
-@dataclass(slots=True)
-class EtherMulticast:
-    pass
-
-
-@dataclass(slots=True)
-class IpMulticast:
-    link: int
-
-
-@dataclass(slots=True)
-class Port:
-    """``[tcp|udp|sctp] [dir] port N`` and ``portrange lo-hi``."""
-    lo: int
-    hi: int
-    dir: str
-    protos: tuple[int, ...]
-    link: int
-
-
-@dataclass(slots=True)
-class Vlan:
-    vid: int | None
-    link: int
-
-
-@dataclass(slots=True)
-class Num:
-    value: int
-
-
-@dataclass(slots=True)
-class Len:
-    pass
-
-
-@dataclass(slots=True)
-class Load:
-    """``proto[index : size]``."""
-    proto: str
-    index: Arith
-    size: int
-    link: int
-
-
-@dataclass(slots=True)
-class Bin:
-    op: str
-    left: Arith
-    right: Arith
-
-
-@dataclass(slots=True)
-class Neg:
-    expr: Arith
-
-
-@dataclass(slots=True)
-class Relation:
-    op: str
-    left: Arith
-    right: Arith
-
-
-Arith = Num | Len | Load | Bin | Neg
-Node = (And | Or | Not | EtherType | IpProto | HostNet | HostNet6 | EtherAddr | EtherBroadcast
-        | EtherMulticast | IpMulticast | Port | Vlan | Relation)
-
-
-# --- tokens ---------------------------------------------------------------------------------
-
-_HEX2 = r"[0-9a-f]{1,2}"
-_TOKEN = re.compile(rf"""
-    (?P<ws>\s+)
-  | (?P<mac>(?:{_HEX2}(?::{_HEX2}){{5}}|{_HEX2}(?:-{_HEX2}){{5}}
-            |[0-9a-f]{{4}}\.[0-9a-f]{{4}}\.[0-9a-f]{{4}})(?![\w.:-]))
-  | (?P<ip6>(?:[0-9a-f]{{0,4}}:){{2,7}}(?:[0-9a-f]{{0,4}}|\d+(?:\.\d+){{3}})(?![\w.:]))
-  | (?P<addr>\d+(?:\.\d+){{1,3}}(?![\w.:]))
-  | (?P<range>\d+-\d+(?![\w.:-]))
-  | (?P<num>(?:0x[0-9a-f]+|\d+)(?![\w.]))
-  | (?P<word>[a-z_][a-z0-9_]*(?:[-.][a-z0-9_]+)*)
-  | (?P<esc>\\[a-z][a-z0-9]*)
-  | (?P<op>&&|\|\||<<|>>|<=|>=|!=|==|[()\[\]:!&|^+\-*/%=<>])
-""", re.IGNORECASE | re.VERBOSE)
-
-
-@dataclass(slots=True)
-class Token:
-    kind: str      # mac addr range num word esc op end
-    text: str
-    pos: int
-
-
-def tokenize(text: str) -> list[Token]:
-    out = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            bad = re.match(r"\S+", text[pos:])
-            raise BpfError(f"syntax error at '{bad.group() if bad else text[pos]}' "
-                           f"(column {pos + 1})")
-        kind = m.lastgroup
-        assert kind is not None
-        if kind != "ws":
-            word = m.group()
-            out.append(Token(kind, word.lower() if kind in ("word", "esc") else word, pos))
-        pos = m.end()
-    out.append(Token("end", "", len(text)))
-    return out
-
-
-def mac_bytes(text: str) -> bytes:
-    """``aa:bb:cc:dd:ee:ff``, ``aa-bb-cc-dd-ee-ff`` or ``aabb.ccdd.eeff`` to 6 bytes."""
-    if "." in text:
-        return bytes.fromhex(text.replace(".", ""))
-    return bytes(int(part, 16) for part in re.split(r"[:-]", text))
-
-
-def number(text: str) -> int:
-    """libpcap's numbers: ``0x`` hex, a leading ``0`` octal, else decimal; u32."""
-    if text.lower().startswith("0x"):
-        value = int(text, 16)
-    elif len(text) > 1 and text.startswith("0"):
-        value = int(text, 8) if set(text) <= set("01234567") else -1
-    else:
-        value = int(text)
-    if not 0 <= value <= U32:
-        raise ValueError(text)
-    return value
 
 
 # --- the parser -----------------------------------------------------------------------------

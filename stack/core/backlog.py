@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from stack.core.dev import NET_RX_DROP, NET_RX_SUCCESS, netif_receive_skb
 from stack.core.dropreason import SkbDropReason
 from stack.core.napi import NapiStruct, napi_complete_done, napi_schedule
-from stack.core.skbuff import SkBuff, kfree_skb
+from stack.core.skbfree import kfree_skb
+from stack.core.skbuff import SkBuff
 
 if TYPE_CHECKING:
     from stack.core.kernel import Kernel

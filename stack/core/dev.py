@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from stack.core.dropreason import SkbDropReason
 from stack.core.etherdevice import ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN, VLAN_VID_MASK
-from stack.core.skbuff import PACKET_OTHERHOST, PACKET_OUTGOING, SkBuff, kfree_skb
+from stack.core.skbfree import kfree_skb
+from stack.core.skbuff import PACKET_OTHERHOST, PACKET_OUTGOING, SkBuff
 
 if TYPE_CHECKING:
     from stack.core.gro import GroCb

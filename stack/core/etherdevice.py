@@ -17,13 +17,8 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING, Any
 
-from stack.core.skbuff import (
-    PACKET_BROADCAST,
-    PACKET_MULTICAST,
-    PACKET_OTHERHOST,
-    SkbPanic,
-    SkBuff,
-)
+from stack.core.skbfree import SkbPanic
+from stack.core.skbuff import PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, SkBuff
 from stack.uapi import (  # noqa: F401 - stack.core re-exports them to drivers
     ARPHRD_ETHER,
     ARPHRD_LOOPBACK,

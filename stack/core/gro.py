@@ -43,7 +43,7 @@ from stack.core.dev import GRO_HELD, GRO_MERGED, GRO_MERGED_FREE, GRO_NORMAL, ne
 from stack.core.etherdevice import ETH_HLEN
 from stack.core.features import NETIF_F_GRO
 from stack.core.page import page_of_head
-from stack.core.skbuff import MAX_SKB_FRAGS, SkbFrag, consume_skb
+from stack.core.skbfree import MAX_SKB_FRAGS, SkbFrag, consume_skb
 
 if TYPE_CHECKING:
     from stack.core.dev import PacketOffload

@@ -21,10 +21,10 @@ from stack.core.netdevice import (
     NETREG_UNREGISTERED,
     NetDevice,
     call_netdevice_notifiers,
-    netif_wake_queue,
     rfc2863_policy,
 )
 from stack.core.qdisc import dev_activate, dev_deactivate, dev_watchdog_up
+from stack.core.txqueue import netif_wake_queue
 from stack.core.workqueue import Work, cancel_work_sync, schedule_work
 
 

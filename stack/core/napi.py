@@ -37,7 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from stack.core.dropreason import SkbDropReason
 from stack.core.gro import GroCb, napi_gro_flush
-from stack.core.skbuff import SkBuff, SkBuffHead, kfree_skb
+from stack.core.skbfree import kfree_skb
+from stack.core.skbqueue import SkBuffHead
+from stack.core.skbuff import SkBuff
 from stack.core.softirq import NET_RX_SOFTIRQ
 
 if TYPE_CHECKING:

@@ -35,7 +35,9 @@ from typing import TYPE_CHECKING, Any
 from stack.core.dropreason import SkbDropReason
 from stack.core.netdevice import netif_device_present, netif_running
 from stack.core.qdisc import NETDEV_TX_OK
-from stack.core.skbuff import SkBuff, SkBuffHead, kfree_skb
+from stack.core.skbfree import kfree_skb
+from stack.core.skbqueue import SkBuffHead
+from stack.core.skbuff import SkBuff
 from stack.core.units import HZ, NS_PER_S
 from stack.core.workqueue import DelayedWork, cancel_delayed_work_sync, schedule_delayed_work
 from stack.uapi import ETH_P_IP, IPPROTO_UDP

@@ -45,14 +45,13 @@ from stack.core.features import (
     NETIF_F_TSO_ECN,
 )
 from stack.core.skbfrag import skb_linearize, skb_needs_linearize
+from stack.core.skbfree import consume_skb, kfree_skb
 from stack.core.skbuff import (
     CHECKSUM_PARTIAL,
     SKB_GSO_TCP_ECN,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
     SkBuff,
-    consume_skb,
-    kfree_skb,
     skb_checksum_help,
 )
 from stack.core.softirq import NET_TX_SOFTIRQ

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from stack.core.features import NETIF_F_FRAGLIST, NETIF_F_SG
 from stack.core.page import Page, get_page, put_page
-from stack.core.skbuff import MAX_SKB_FRAGS, SkbFrag, SkbPanic
+from stack.core.skbfree import MAX_SKB_FRAGS, SkbFrag, SkbPanic
 
 if TYPE_CHECKING:
     from stack.core.skbuff import SkBuff

@@ -1,6 +1,12 @@
-"""Socket buffers: :class:`SkBuff`, their allocation and freeing, and :class:`SkBuffHead` queues.
+"""Socket buffers: :class:`SkBuff`, its clones and copies, and allocating it.
 
-Mirrors Linux's ``include/linux/skbuff.h`` and ``net/core/skbuff.c``.
+Mirrors ``struct sk_buff`` (``include/linux/skbuff.h``) with ``skb_clone``, ``skb_copy``,
+``__pskb_copy``, ``pskb_expand_head``, ``skb_cow_head``, the ``*alloc_skb`` allocators,
+``skb_share_check``/``skb_unshare`` (``net/core/skbuff.c``) and ``skb_checksum_help``
+(``net/core/dev.c``).  The rest of the skb API lives beside it, one concept per module, and is
+re-exported here: the data-area operations (``stack/core/skbdata.py``, the base class
+:class:`SkbDataArea`), ``skb_shared_info`` and freeing (``stack/core/skbfree.py``), queues
+(``stack/core/skbqueue.py``) and page fragments (``stack/core/skbfrag.py``).
 
 Contract:
 - An skb is a linear head plus optional page fragments. ``head`` is a ``bytearray``; ``data``,
@@ -41,14 +47,28 @@ Contract:
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastpath import csum_fold, csum_partial
-from stack.core.dropreason import SkbDropReason
-from stack.core.page import Page, get_page, put_page
-from stack.core.softirq import NET_TX_SOFTIRQ
+from stack.core.page import get_page
+from stack.core.skbdata import SkbDataArea
+from stack.core.skbfree import (  # noqa: F401 - re-exported: the skb API's one import point
+    MAX_SKB_FRAGS,
+    SkbFrag,
+    SkbPanic,
+    SkbSharedInfo,
+    consume_skb,
+    dev_consume_skb_any,
+    dev_kfree_skb,
+    dev_kfree_skb_any,
+    dev_kfree_skb_irq,
+    kfree_skb,
+    napi_consume_skb,
+    skb_get,
+    skb_header_release,
+)
+from stack.core.skbqueue import SkBuffHead  # noqa: F401 - re-exported
 from stack.uapi import (  # noqa: F401 - skb->pkt_type takes the ABI's sll_pkttype values
     PACKET_BROADCAST,
     PACKET_HOST,
@@ -86,76 +106,7 @@ SKB_GSO_UDP_L4 = 1 << 16
 CSUM_MANGLED_0 = 0xFFFF
 
 
-class SkbPanic(RuntimeError):
-    """An skb was used against its rules (over/underrun, double free): Linux would BUG()."""
-
-
-MAX_SKB_FRAGS = 17  # CONFIG_MAX_SKB_FRAGS's default
-
-
-class SkbFrag:
-    """One page fragment of an skb (Linux's ``skb_frag_t``, a ``bio_vec``).
-
-    The fragment holds one reference to ``page``, given back by ``put_page`` when the
-    ``shinfo`` holding it is released.
-    """
-
-    __slots__ = ("page", "page_offset", "size")
-
-    def __init__(self, page: Page, page_offset: int, size: int) -> None:
-        self.page = page
-        self.page_offset = page_offset
-        self.size = size
-
-    def __repr__(self) -> str:
-        return f"<SkbFrag page={self.page.addr:#x} off={self.page_offset} size={self.size}>"
-
-
-class SkbSharedInfo:
-    """What clones share with each other (Linux's ``skb_shared_info``): the data refcount
-    and the page fragments.
-
-    ``nohdr`` counts the references that promised not to touch the header area (Linux keeps
-    them in ``dataref``'s upper half, ``SKB_DATAREF_SHIFT``): see :func:`skb_header_release`.
-    ``frags`` is ``nr_frags`` long.
-    """
-
-    __slots__ = ("dataref", "nohdr", "frags", "frag_list", "host_frags")
-
-    def __init__(self) -> None:
-        self.dataref = 1
-        self.nohdr = 0
-        self.frags: list[SkbFrag] = []
-        self.frag_list: list[SkBuff] | None = None  # skb_has_frag_list when not None
-        # Some fragment lies outside guest memory (GRO's stolen receive heads): no device can
-        # DMA it, so the core linearizes before a driver sees it (deviation: Linux's receive
-        # buffers are DMA-able pages).
-        self.host_frags = False
-
-    def release_frags(self) -> None:
-        """skb_release_data's page half: put every fragment's page reference."""
-        for frag in self.frags:
-            put_page(frag.page)
-        self.frags = []
-
-    def release_frag_list(self) -> None:
-        """skb_drop_fraglist: give back the reference held on every chained skb."""
-        chained = self.frag_list
-        if chained is not None:
-            self.frag_list = None
-            for skb in chained:
-                consume_skb(skb)
-
-    def clone_frag_list(self, other: SkbSharedInfo) -> None:
-        """skb_clone_fraglist: share ``other``'s chained skbs, one more reference each."""
-        chained = other.frag_list
-        if chained is not None:
-            for skb in chained:
-                skb.users += 1
-            self.frag_list = list(chained)
-
-
-class SkBuff:
+class SkBuff(SkbDataArea):
     """One packet buffer with its metadata (Linux's ``struct sk_buff``)."""
 
     __slots__ = (
@@ -222,255 +173,6 @@ class SkBuff:
     @cb.setter
     def cb(self, value: dict[str, Any]) -> None:
         self._cb = value
-
-    # -- geometry -------------------------------------------------------------------------
-    @property
-    def len(self) -> int:
-        return self.tail - self.data + self.data_len
-
-    def __len__(self) -> int:
-        return self.tail - self.data + self.data_len
-
-    def headlen(self) -> int:
-        """skb_headlen: the linear part's length."""
-        return self.tail - self.data
-
-    def is_nonlinear(self) -> bool:
-        return self.data_len != 0
-
-    def headroom(self) -> int:
-        return self.data
-
-    def tailroom(self) -> int:
-        return self.end - self.tail
-
-    def reserve(self, n: int) -> None:
-        """Make headroom in an empty skb (skb_reserve)."""
-        if self.tail + n > self.end:
-            raise SkbPanic(f"skb_reserve: {n} bytes past end {self.end}")
-        self.data += n
-        self.tail += n
-
-    def put(self, n: int) -> int:
-        """Extend the data at the tail by ``n`` bytes; return their offset in ``head``."""
-        tail = self.tail
-        if tail + n > self.end:
-            raise SkbPanic(f"skb_over_panic: put {n} at tail {tail}, end {self.end}")
-        self.tail = tail + n
-        return tail
-
-    def put_data(self, data: bytes | bytearray | memoryview) -> int:
-        """skb_put_data: append a copy of ``data``; return its offset in ``head``."""
-        n = len(data)
-        off = self.tail
-        if off + n > self.end:
-            raise SkbPanic(f"skb_over_panic: put {n} at tail {off}, end {self.end}")
-        self.tail = off + n
-        self.head[off : off + n] = data
-        return off
-
-    def put_zero(self, n: int) -> int:
-        off = self.put(n)
-        self.head[off : off + n] = bytes(n)
-        return off
-
-    def push(self, n: int) -> int:
-        """Extend the data at the front by ``n`` bytes (a header); return the new data offset."""
-        data = self.data - n
-        if data < 0:
-            raise SkbPanic(f"skb_under_panic: push {n} with headroom {self.data}")
-        self.data = data
-        return data
-
-    def pull(self, n: int) -> int | None:
-        """Remove ``n`` bytes from the front; the new data offset, or None if too short.
-
-        On a nonlinear skb the bytes wanted beyond the head are pulled out of the fragments
-        first (pskb_pull).
-        """
-        if n > self.tail - self.data:
-            if not self.data_len or n > self.len:
-                return None
-            self.pull_tail(n - (self.tail - self.data))
-        self.data += n
-        return self.data
-
-    def may_pull(self, n: int) -> bool:
-        """pskb_may_pull: are ``n`` bytes there to read at ``data``?  Pulls them into the
-        head from the fragments when they are there but not linear (__pskb_pull_tail)."""
-        if n <= self.tail - self.data:
-            return True
-        if not self.data_len or n > self.len:
-            return False
-        self.pull_tail(n - (self.tail - self.data))
-        return True
-
-    def pull_tail(self, delta: int) -> None:
-        """__pskb_pull_tail: move ``delta`` bytes from the front of the fragments into the
-        head, growing it when the tailroom is short; emptied fragments are put."""
-        if delta > self.data_len:
-            raise SkbPanic(f"__pskb_pull_tail: {delta} bytes of {self.data_len} in frags")
-        if self.tail + delta > self.end or self.shinfo.dataref > 1:
-            self.expand_head(0, max(delta - (self.end - self.tail), 0) + 128)
-        head = self.head
-        frags = self.shinfo.frags
-        tail = self.tail
-        left = delta
-        while left and frags:
-            frag = frags[0]
-            n = frag.size if frag.size < left else left
-            off = frag.page_offset
-            head[tail : tail + n] = frag.page.buf[off : off + n]
-            tail += n
-            left -= n
-            if n == frag.size:
-                put_page(frag.page)
-                del frags[0]
-            else:
-                frag.page_offset += n
-                frag.size -= n
-        if left:  # the rest comes from the chained skbs (__pskb_pull_tail's second pass)
-            chained = self.shinfo.frag_list
-            assert chained is not None
-            while left:
-                lst = chained[0]
-                n = lst.len if lst.len < left else left
-                head[tail : tail + n] = lst.tobytes()[:n]
-                tail += n
-                left -= n
-                if n == lst.len:
-                    del chained[0]
-                    consume_skb(lst)
-                else:
-                    if lst.users > 1:  # skb_shared: pull a clone, not what others hold
-                        chained[0] = lst.clone()
-                        consume_skb(lst)
-                        lst = chained[0]
-                    lst.pull(n)
-            if not chained:
-                self.shinfo.frag_list = None
-        self.tail = tail
-        self.data_len -= delta
-
-    def trim(self, length: int) -> None:
-        """Cut the data down to ``length`` bytes (skb_trim / pskb_trim); longer lengths
-        change nothing.  Fragments beyond ``length`` are put, the one it ends in is cut."""
-        if not self.data_len:
-            if self.tail - self.data > length:
-                self.tail = self.data + length
-            return
-        if length >= self.len:
-            return
-        if self.shinfo.dataref > 1:  # the fragments are shared: edit a private list
-            self.expand_head(0, 0)
-        headlen = self.tail - self.data
-        shinfo = self.shinfo
-        frags = shinfo.frags
-        if length <= headlen:
-            self.tail = self.data + length
-            shinfo.release_frags()
-            shinfo.release_frag_list()
-            self.data_len = 0
-            return
-        offset = headlen
-        keep = 0
-        for frag in frags:
-            if offset >= length:
-                break
-            if offset + frag.size > length:
-                frag.size = length - offset
-            offset += frag.size
-            keep += 1
-        for frag in frags[keep:]:
-            put_page(frag.page)
-        del frags[keep:]
-        chained = shinfo.frag_list
-        if chained is not None:  # ___pskb_trim's frag_list walk
-            keep = 0
-            for i, lst in enumerate(chained):
-                if offset >= length:
-                    break
-                if offset + lst.len > length:
-                    if lst.users > 1:  # skb_shared: trim a clone, not what others hold
-                        chained[i] = lst.clone()
-                        consume_skb(lst)
-                        lst = chained[i]
-                    lst.trim(length - offset)
-                offset += lst.len
-                keep += 1
-            for lst in chained[keep:]:
-                consume_skb(lst)
-            del chained[keep:]
-            if not chained:
-                shinfo.frag_list = None
-        self.data_len = length - headlen
-
-    # -- access -----------------------------------------------------------------------------
-    def view(self) -> memoryview:
-        """A writable zero-copy view of the packet bytes (data..tail)."""
-        return memoryview(self.head)[self.data : self.tail]
-
-    def tobytes(self) -> bytes:
-        """The whole packet, the fragments' bytes included."""
-        if self.data_len:
-            return self.head[self.data : self.tail] + self.frags_bytes()
-        return memoryview(self.head)[self.data : self.tail].tobytes()
-
-    __bytes__ = tobytes
-
-    def frags_bytes(self) -> bytes:
-        """The nonlinear part's bytes, in order: the fragments, then the chained skbs."""
-        shinfo = self.shinfo
-        parts = [f.page.buf[f.page_offset : f.page_offset + f.size] for f in shinfo.frags]
-        if shinfo.frag_list is not None:
-            parts.extend(lst.tobytes() for lst in shinfo.frag_list)
-        return b"".join(parts)
-
-    def has_frag_list(self) -> bool:
-        """skb_has_frag_list."""
-        return self.shinfo.frag_list is not None
-
-    def mac_bytes(self) -> bytes:
-        """The frame from its MAC header to the tail (what a packet tap records)."""
-        start = self.mac_header if 0 <= self.mac_header <= self.data else self.data
-        if self.data_len:
-            return self.head[start : self.tail] + self.frags_bytes()
-        return memoryview(self.head)[start : self.tail].tobytes()
-
-    # -- header marks -----------------------------------------------------------------------
-    def reset_mac_header(self) -> None:
-        self.mac_header = self.data
-
-    def reset_network_header(self) -> None:
-        self.network_header = self.data
-
-    def reset_transport_header(self) -> None:
-        self.transport_header = self.data
-
-    def set_mac_header(self, offset: int) -> None:
-        """Mark the MAC header at ``data + offset`` (skb_set_mac_header)."""
-        self.mac_header = self.data + offset
-
-    def set_network_header(self, offset: int) -> None:
-        self.network_header = self.data + offset
-
-    def set_transport_header(self, offset: int) -> None:
-        self.transport_header = self.data + offset
-
-    def mac_header_was_set(self) -> bool:
-        return self.mac_header >= 0
-
-    def transport_header_was_set(self) -> bool:
-        return self.transport_header >= 0
-
-    def network_offset(self) -> int:
-        return self.network_header - self.data
-
-    def transport_offset(self) -> int:
-        return self.transport_header - self.data
-
-    def mac_len(self) -> int:
-        return self.network_header - self.mac_header
 
     # -- offload metadata -------------------------------------------------------------------
     def partial_csum_set(self, start: int, off: int) -> None:
@@ -658,103 +360,6 @@ def napi_alloc_skb(napi: NapiStruct, size: int) -> SkBuff:
     return netdev_alloc_skb_ip_align(napi.dev, size)
 
 
-def skb_header_release(skb: SkBuff) -> None:
-    """__skb_header_release: this reference will never touch the bytes below ``data``.
-
-    TCP calls it on every skb it queues: the clones it transmits push their headers into the
-    shared headroom and a driver may edit them there (``cow_head``) without copying the
-    segment.  Cleared when the skb gets private bytes (``expand_head``) or is freed.
-    """
-    if not skb.nohdr:
-        skb.nohdr = True
-        skb.shinfo.nohdr += 1
-
-
-def skb_get(skb: SkBuff) -> SkBuff:
-    """Take one more reference to ``skb`` (its owner must free it once more)."""
-    skb.users += 1
-    return skb
-
-
-# -- freeing ----------------------------------------------------------------------------------
-def _unref(skb: SkBuff, what: str) -> bool:
-    """Drop one reference; True when it was the last one and the skb must be released."""
-    users = skb.users
-    if users == 1:
-        skb.users = 0
-        return True
-    if users <= 0:
-        raise SkbPanic(f"{what}: skb already freed: {skb!r}")
-    skb.users = users - 1
-    return False
-
-
-def _release(skb: SkBuff) -> None:
-    destructor = skb.destructor
-    if destructor is not None:
-        skb.destructor = None
-        destructor(skb)
-    shinfo = skb.shinfo
-    shinfo.dataref -= 1
-    if skb.nohdr:
-        shinfo.nohdr -= 1
-    if not shinfo.dataref:
-        if shinfo.frags:
-            shinfo.release_frags()
-        if shinfo.frag_list is not None:
-            shinfo.release_frag_list()
-    skb.kernel.skb_live -= 1
-
-
-def kfree_skb(skb: SkBuff, reason: SkbDropReason = SkbDropReason.NOT_SPECIFIED) -> None:
-    """Drop ``skb``: free it because something went wrong (counted per ``reason``)."""
-    if skb.users != 1 and not _unref(skb, "kfree_skb"):
-        return
-    skb.users = 0
-    kernel = skb.kernel
-    kernel.skb_drops += 1
-    reasons = kernel.drop_reasons
-    reasons[reason] = reasons.get(reason, 0) + 1
-    if kernel.tracers:
-        kernel.trace("kfree_skb", skb=skb, reason=reason)
-    _release(skb)
-
-
-def consume_skb(skb: SkBuff) -> None:
-    """Free ``skb`` at the normal end of its life (delivered, transmitted)."""
-    if skb.users != 1 and not _unref(skb, "consume_skb"):
-        return
-    skb.users = 0  # the last reference (_unref's common case, inlined: this runs per frame)
-    kernel = skb.kernel
-    if kernel.tracers:
-        kernel.trace("consume_skb", skb=skb)
-    if skb.destructor is not None or skb.nohdr or skb.data_len:
-        _release(skb)
-    else:
-        skb.shinfo.dataref -= 1
-        kernel.skb_live -= 1
-
-
-dev_kfree_skb = consume_skb  # Linux: #define dev_kfree_skb(a) consume_skb(a)
-
-# Free from any context; as in Linux this counts as a drop (``NOT_SPECIFIED``).  TX completion
-# of a packet that was sent is better reported with dev_consume_skb_any (or
-# napi_consume_skb), as newer drivers do.  Aliases, not wrappers: they run once per frame.
-dev_kfree_skb_any = kfree_skb
-dev_consume_skb_any = consume_skb
-
-
-def napi_consume_skb(skb: SkBuff, budget: int) -> None:
-    consume_skb(skb)
-
-
-def dev_kfree_skb_irq(skb: SkBuff) -> None:
-    """Free from hard-IRQ context: deferred to NET_TX (its ``completion_queue``)."""
-    kernel = skb.kernel
-    kernel.softnet.completion_queue.append((skb, SkbDropReason.NOT_SPECIFIED))
-    kernel.raise_softirq(NET_TX_SOFTIRQ)
-
-
 def skb_share_check(skb: SkBuff) -> SkBuff:
     """A handler that will modify a shared skb takes its own clone (and drops its ref)."""
     if skb.users > 1:
@@ -794,78 +399,3 @@ def skb_checksum_help(skb: SkBuff) -> int:
     head[where + 1] = value & 0xFF
     skb.ip_summed = CHECKSUM_NONE
     return 0
-
-
-# -- queues -----------------------------------------------------------------------------------
-class SkBuffHead:
-    """A queue of skbs (Linux's ``sk_buff_head``), deque-backed; ``qlen`` is its length."""
-
-    __slots__ = ("_q",)
-
-    def __init__(self) -> None:
-        self._q: deque[SkBuff] = deque()
-
-    @property
-    def qlen(self) -> int:
-        return len(self._q)
-
-    def __len__(self) -> int:
-        return len(self._q)
-
-    def __iter__(self) -> Iterator[SkBuff]:
-        return iter(self._q)
-
-    def empty(self) -> bool:
-        return not self._q
-
-    def queue_head(self, skb: SkBuff) -> None:
-        self._q.appendleft(skb)
-
-    def queue_tail(self, skb: SkBuff) -> None:
-        self._q.append(skb)
-
-    def dequeue(self) -> SkBuff | None:
-        return self._q.popleft() if self._q else None
-
-    def dequeue_tail(self) -> SkBuff | None:
-        return self._q.pop() if self._q else None
-
-    def peek(self) -> SkBuff | None:
-        return self._q[0] if self._q else None
-
-    def peek_tail(self) -> SkBuff | None:
-        return self._q[-1] if self._q else None
-
-    def append(self, old: SkBuff, new: SkBuff | None = None) -> None:
-        """``append(skb)`` queues at the tail, as ``list.append`` does; ``append(old, new)``
-        is Linux's skb_append: insert ``new`` right after ``old``."""
-        if new is None:
-            self._q.append(old)
-        else:
-            self._q.insert(self._index(old) + 1, new)
-
-    def insert_before(self, old: SkBuff, new: SkBuff) -> None:
-        self._q.insert(self._index(old), new)
-
-    def unlink(self, skb: SkBuff) -> None:
-        del self._q[self._index(skb)]
-
-    def _index(self, skb: SkBuff) -> int:
-        for i, queued in enumerate(self._q):
-            if queued is skb:
-                return i
-        raise ValueError(f"{skb!r} is not on this queue")
-
-    def splice_tail_init(self, other: SkBuffHead) -> None:
-        """Move every skb of ``other`` to our tail, leaving ``other`` empty."""
-        self._q.extend(other._q)
-        other._q.clear()
-
-    def purge(self, reason: SkbDropReason = SkbDropReason.QUEUE_PURGE) -> None:
-        """Free every queued skb (skb_queue_purge: counted as drops)."""
-        q = self._q
-        while q:
-            kfree_skb(q.popleft(), reason)
-
-    def __repr__(self) -> str:
-        return f"<SkBuffHead qlen={len(self._q)}>"

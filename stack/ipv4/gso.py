@@ -34,7 +34,8 @@ from stack.core import alloc_skb
 from stack.core.features import NETIF_F_SG
 from stack.core.page import get_page
 from stack.core.skbfrag import skb_linearize
-from stack.core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCP_FIXEDID, SkbFrag
+from stack.core.skbfree import SkbFrag
+from stack.core.skbuff import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_TCP_FIXEDID
 from stack.wire.checksum import internet_checksum, l4_checksum, pseudo_header_sum
 from stack.wire.ipv4 import IPPROTO_TCP
 from stack.wire.layout import U16, U32

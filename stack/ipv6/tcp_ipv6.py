@@ -2,7 +2,7 @@
 and ``tcp_v6_err``.
 
 One TCP serves both families (``stack.tcp``): the hashes, the state machine, the timers and
-the output path are shared, and ``stack.tcp.table.TcpTable`` sends a segment with 16-byte
+the output path are shared, and ``stack.tcp.hashtables.TcpTable`` sends a segment with 16-byte
 addresses through ``ip6_xmit`` (traffic class and hop limit from the socket) and routes it with
 ``route_output6``.  What this module adds is what ``tcp_ipv6.c`` adds:
 

@@ -36,12 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from stack.core.dropreason import SkbDropReason
 from stack.core.features import NETIF_F_HW_CSUM, NETIF_F_IPV6_CSUM
-from stack.core.skbuff import (
-    CHECKSUM_PARTIAL,
-    CHECKSUM_UNNECESSARY,
-    alloc_skb,
-    kfree_skb,
-)
+from stack.core.skbfree import kfree_skb
+from stack.core.skbuff import CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, alloc_skb
 from stack.ipv6.icmp import icmp6_send
 from stack.ipv6.output import MAX_HEADER6, Flow6, ip6_xmit
 from stack.ipv6.route import route_output6

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 from stack.core.dropreason import SkbDropReason
 from stack.core.qdisc import NET_XMIT_DROP, NET_XMIT_SUCCESS, TC_PRIO_MAX, Qdisc, register_qdisc
 from stack.core.qdisc import __netif_schedule as netif_schedule
-from stack.core.skbuff import SkBuff, kfree_skb
+from stack.core.skbfree import kfree_skb
+from stack.core.skbuff import SkBuff
 from stack.core.timer import Timer
 from stack.core.units import NS_PER_MS, NS_PER_S
 from stack.sched.fq_codel import flow_hash

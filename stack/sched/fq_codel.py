@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from stack.core.dropreason import SkbDropReason
 from stack.core.qdisc import NET_XMIT_CN, NET_XMIT_SUCCESS, Qdisc, register_qdisc
-from stack.core.skbuff import SkBuff, kfree_skb
+from stack.core.skbfree import kfree_skb
+from stack.core.skbuff import SkBuff
 from stack.sched.codel import (
     CODEL_DISABLED_THRESHOLD,
     CodelParams,

@@ -36,10 +36,11 @@ from __future__ import annotations
 from stack.tcp import reno, cubic, bbr, offload  # noqa: F401
 # isort: on
 from stack.tcp.cong import CONGESTION_OPS, CongestionOps, register
+from stack.tcp.hashtables import TcpTable
 from stack.tcp.info import TcpInfo
 from stack.tcp.sock import TcpSock
 from stack.tcp.state import CaState, TcpState
-from stack.tcp.table import TcpTable, tcp_init, tcp_v4_err, tcp_v4_rcv
+from stack.tcp.table import tcp_init, tcp_v4_err, tcp_v4_rcv
 
 __all__ = [
     "CONGESTION_OPS",

@@ -19,8 +19,8 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import TYPE_CHECKING
 
-from stack.core.skbuff import consume_skb
-from stack.tcp import ecn, output, pacing, rack, rate, recovery, rtt, tlp
+from stack.core.skbfree import consume_skb
+from stack.tcp import ecn, output, pacing, rack, rate, recovery, rtt, tlp, transmit
 from stack.tcp import window as win
 from stack.tcp.chrono import TCP_CHRONO_BUSY, chrono_stop
 from stack.tcp.const import (
@@ -94,7 +94,7 @@ def send_dupack(sk: TcpSock, rx: RxSeg) -> None:
             sk.dsack = (rx.seq, end)
             sk.net.mib.tcpext["TCPDSACKOldSent"] += 1
     if not oow_rate_limited(sk, rx, "TCPACKSkippedSeq"):
-        output.send_ack(sk)
+        transmit.send_ack(sk)
 
 
 def send_challenge_ack(sk: TcpSock, rx: RxSeg | None) -> None:
@@ -104,7 +104,7 @@ def send_challenge_ack(sk: TcpSock, rx: RxSeg | None) -> None:
     if not sk.table.challenge_ack_allowed():
         return
     sk.net.mib.tcpext["TCPChallengeACK"] += 1
-    output.send_ack(sk)
+    transmit.send_ack(sk)
 
 
 def replace_ts_recent(sk: TcpSock, seq: int) -> None:

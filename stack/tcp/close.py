@@ -20,9 +20,9 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from stack.core.skbuff import consume_skb
+from stack.core.skbfree import consume_skb
 from stack.sock import EPOLLERR, RCV_SHUTDOWN, SEND_SHUTDOWN
-from stack.tcp import output
+from stack.tcp import output, transmit
 from stack.tcp.const import ICSK_ACK_SCHED, NS_PER_S, TCP_TIMEWAIT_LEN
 from stack.tcp.state import (
     CLOSE_WAIT,
@@ -92,10 +92,10 @@ def tcp_fin(sk: TcpSock) -> None:
         tcp_set_state(sk, CLOSE_WAIT)
         sk.pingpong = 1  # delay the ACK: our FIN may ride along
     elif state == FIN_WAIT_1:
-        output.send_ack(sk)
+        transmit.send_ack(sk)
         tcp_set_state(sk, CLOSING)
     elif state == FIN_WAIT_2:
-        output.send_ack(sk)
+        transmit.send_ack(sk)
         tcp_time_wait(sk)
     for entry in sk.ofo:
         sk.rmem_alloc -= len(entry[2])

@@ -17,7 +17,7 @@ from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.const import TCP_RTO_MAX
 from stack.tcp.fastopen import send_syn_data
-from stack.tcp.output import new_skb, transmit_skb
+from stack.tcp.transmit import new_skb, transmit_skb
 from stack.wire.tcp import ACK, SYN
 
 if TYPE_CHECKING:

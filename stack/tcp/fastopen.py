@@ -39,7 +39,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
-from stack.tcp import output
+from stack.tcp import output, transmit
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.recovery import current_ssthresh, mark_skb_lost
@@ -48,9 +48,9 @@ from stack.uapi import TFO_COOKIE_UNAVAILABLE, TFO_DATA_NOT_ACKED, TFO_SYN_RETRA
 from stack.wire.tcp import ACK, MAX_TCP_OPTION_SPACE, PSH
 
 if TYPE_CHECKING:
+    from stack.tcp.hashtables import TcpTable
     from stack.tcp.rcv import RxSeg
     from stack.tcp.sock import TcpSock
-    from stack.tcp.table import TcpTable
 
 # net.ipv4.tcp_fastopen bits (include/net/tcp.h)
 TFO_CLIENT_ENABLE = 0x1
@@ -279,12 +279,12 @@ def send_syn_data(sk: TcpSock, syn: TxSeg) -> None:
         space = min(sk.route.mtu - 40, sk.mss_clamp) - MAX_TCP_OPTION_SPACE
         data = req.data if req.data is not None else memoryview(b"")
         space = max(min(space, len(data)), 0)
-        skb = output.new_queued_skb(sk, space)
+        skb = transmit.new_queued_skb(sk, space)
         skb.put_data(data[:space])
         skb.truesize = SKB_TRUESIZE_OVERHEAD + space
         seg = TxSeg(skb, syn.seq, syn.end_seq + space, syn.flags)
         req.copied = space
-        output.transmit_skb(sk, seg)
+        transmit.transmit_skb(sk, seg)
         fo.syn_data = space > 0
         seg.seq += 1
         seg.flags = ACK | PSH
@@ -294,7 +294,7 @@ def send_syn_data(sk: TcpSock, syn: TxSeg) -> None:
         sk.packets_out += 1
         sk.net.mib.tcpext["TCPOrigDataSent"] += 1
     else:
-        output.transmit_skb(sk, syn)
+        transmit.transmit_skb(sk, syn)
     req.cookie = None  # retransmitted SYNs carry no option
 
 

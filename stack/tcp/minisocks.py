@@ -30,10 +30,11 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from stack.core.dropreason import SkbDropReason
-from stack.core.skbuff import alloc_skb, consume_skb, kfree_skb
+from stack.core.skbfree import consume_skb, kfree_skb
+from stack.core.skbuff import alloc_skb
 from stack.core.timer import Timer
 from stack.sock import EPOLLIN
-from stack.tcp import ecn, fastopen, output, rcv, rtt
+from stack.tcp import ecn, fastopen, rcv, rtt, transmit
 from stack.tcp import syncookies as syncookies_mod
 from stack.tcp import window as win
 from stack.tcp.close import tcp_done
@@ -478,7 +479,7 @@ def _send_req_ack(req: RequestSock) -> None:
                  min(req.rcv_wnd >> req.rcv_wscale, 0xFFFF))
     if req.tstamp_ok:
         th.timestamp = (req.ts_now(), req.ts_recent)
-    output.emit_raw(req.listener.table, th, req.laddr, req.raddr)
+    transmit.emit_raw(req.listener.table, th, req.laddr, req.raddr)
 
 
 def syn_recv_sock(listener: TcpSock, req: RequestSock, rx: RxSeg) -> TcpSock | None:

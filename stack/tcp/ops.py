@@ -27,7 +27,7 @@ from stack.sock import (
     eagain,
     oserror,
 )
-from stack.tcp import ecn, fastopen, minisocks, output, urg
+from stack.tcp import ecn, fastopen, minisocks, output, transmit, urg
 from stack.tcp.close import SHUTDOWN_MASK, close_state, fin_time, purge_write_queue, tcp_shutdown
 from stack.tcp.connect import send_syn
 from stack.tcp.const import (
@@ -260,7 +260,7 @@ def close(sk: TcpSock) -> None:
     mib = sk.net.mib.tcpext
     if unread:
         mib["TCPAbortOnClose"] += 1
-        output.send_active_reset(sk)
+        transmit.send_active_reset(sk)
         tcp_set_state(sk, CLOSED)
     elif sk.linger[0] and not sk.linger[1]:
         disconnect(sk)
@@ -269,7 +269,7 @@ def close(sk: TcpSock) -> None:
         output.send_fin(sk)
     if sk.state == FIN_WAIT_2:
         if sk.linger2 < 0:
-            output.send_active_reset(sk)
+            transmit.send_active_reset(sk)
             tcp_set_state(sk, CLOSED)
             mib["TCPAbortOnLinger"] += 1
         else:
@@ -285,7 +285,7 @@ def disconnect(sk: TcpSock) -> None:
     need_reset = old in (ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, SYN_RECEIVED) or (
         sk.snd_nxt != sk.write_seq and old in (CLOSING, LAST_ACK))
     if need_reset:
-        output.send_active_reset(sk)
+        transmit.send_active_reset(sk)
         sk.sk_err = errno.ECONNRESET
     elif old == SYN_SENT:
         sk.sk_err = errno.ECONNRESET

@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.dropreason import SkbDropReason
-from stack.core.skbuff import consume_skb, kfree_skb
+from stack.core.skbfree import consume_skb, kfree_skb
 from stack.sock import RCV_SHUTDOWN, SEND_SHUTDOWN
 from stack.tcp import ack as tack
-from stack.tcp import connect, ecn, fastopen, output, rcvbuf, rcvq, urg
+from stack.tcp import connect, ecn, fastopen, output, rcvbuf, rcvq, transmit, urg
 from stack.tcp import window as win
 from stack.tcp.close import fin_time, tcp_done, tcp_reset, tcp_shutdown, tcp_time_wait
 from stack.tcp.const import (
@@ -120,7 +120,7 @@ def reply_rst_table(table, rx: RxSeg) -> None:
         return
     th = rx.th
     seg_len = len(rx.payload) + bool(th.flags & SYN) + bool(th.flags & FIN)
-    output.send_reset(table, th, rx.saddr, rx.daddr, seg_len)
+    transmit.send_reset(table, th, rx.saddr, rx.daddr, seg_len)
 
 
 def parse_ts(sk: TcpSock, th: TcpRepr) -> None:
@@ -462,7 +462,7 @@ def rcv_synsent(sk: TcpSock, rx: RxSeg) -> SkbDropReason | None:
             sk.ack_timeout = sk.net.sched.now + TCP_DELACK_MAX
             sk.delack_timer.mod_timer(sk.ack_timeout)
             return None
-        output.send_ack(sk)
+        transmit.send_ack(sk)
         data_snd_check(sk)
         return None
     if flags & RST:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from stack.core.dropreason import SkbDropReason
 from stack.sock import EPOLLIN, EPOLLRDNORM
-from stack.tcp import ecn, output, rcvbuf
+from stack.tcp import ecn, output, rcvbuf, transmit
 from stack.tcp import window as win
 from stack.tcp.close import tcp_fin
 from stack.tcp.const import (
@@ -351,6 +351,6 @@ def ack_snd_check(sk: TcpSock) -> None:
         or sk.ack_pending & ICSK_ACK_NOW
         or sk.ofo
     ):
-        output.send_ack(sk)
+        transmit.send_ack(sk)
         return
-    output.send_delayed_ack(sk)
+    transmit.send_delayed_ack(sk)

@@ -17,7 +17,7 @@ from stack.sock import (
     eagain,
     oserror,
 )
-from stack.tcp import output, urg
+from stack.tcp import transmit, urg
 from stack.tcp import window as win
 from stack.tcp.const import (
     ICSK_ACK_PUSHED,
@@ -143,4 +143,4 @@ def cleanup_rbuf(sk: TcpSock, copied: int) -> None:
             if new_win and new_win >= 2 * now_win:
                 time_to_ack = True
     if time_to_ack:
-        output.send_ack(sk)
+        transmit.send_ack(sk)

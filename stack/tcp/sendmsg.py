@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING
 
 from stack.core.features import NETIF_F_CSUM_MASK, NETIF_F_SG
 from stack.core.page import get_page
-from stack.core.skbuff import MAX_SKB_FRAGS, SKB_TRUESIZE_OVERHEAD, SkbFrag, consume_skb
+from stack.core.skbfree import MAX_SKB_FRAGS, SkbFrag, consume_skb
+from stack.core.skbuff import SKB_TRUESIZE_OVERHEAD
 from stack.sock import (
     SEND_SHUTDOWN,
     eagain,
     oserror,
 )
-from stack.tcp import fastopen, output, rate
+from stack.tcp import fastopen, output, rate, transmit
 from stack.tcp import window as win
 from stack.tcp.cb import TxSeg
 from stack.tcp.chrono import TCP_CHRONO_BUSY, chrono_start
@@ -208,7 +209,7 @@ def tcp_sendmsg(
             if sk.wmem_queued >= sk.sk_sndbuf or not win.stream_memory_free(sk):
                 break
             chunk = n - copied if n - copied < size_goal else size_goal  # min(), per skb
-            skb = output.new_queued_skb(sk, 0 if sg else chunk)
+            skb = transmit.new_queued_skb(sk, 0 if sg else chunk)
             tail = TxSeg(skb, sk.write_seq, sk.write_seq, ACK)
             skb.truesize = SKB_TRUESIZE_OVERHEAD
             sk.wmem_queued += SKB_TRUESIZE_OVERHEAD

@@ -47,7 +47,7 @@ from stack.uapi import IPPROTO_TCP, SOCK_STREAM
 from stack.wire.ipv4 import INADDR_ANY, ip_str
 
 if TYPE_CHECKING:
-    from stack.tcp.table import TcpTable
+    from stack.tcp.hashtables import TcpTable
 
 __all__ = ["TcpSock", "TxSeg"]
 

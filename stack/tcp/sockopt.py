@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from stack.ipv4.route import rt_tos2priority
 from stack.sock import SOCK_MIN_RCVBUF, SOCK_RCVBUF_LOCK, oserror
-from stack.tcp import output
+from stack.tcp import output, transmit
 from stack.tcp import window as win
 from stack.tcp.cong import find
 from stack.tcp.const import (
@@ -301,7 +301,7 @@ def _set_tcp(sk: TcpSock, option: int, value: Any) -> None:
         else:
             sk.pingpong = 0
             if sk.state in (ESTABLISHED, CLOSE_WAIT) and sk.ack_pending & ICSK_ACK_SCHED:
-                output.send_ack(sk)
+                transmit.send_ack(sk)
     elif option == TCP_DEFER_ACCEPT:
         sk.defer_accept = secs_to_retrans(val, TCP_TIMEOUT_INIT // NS_PER_S,
                                           TCP_RTO_MAX // NS_PER_S)

@@ -40,9 +40,9 @@ from stack.wire.ipv4 import ip_str
 from stack.wire.tcp import ACK, RST
 
 if TYPE_CHECKING:
+    from stack.tcp.hashtables import TcpTable
     from stack.tcp.rcv import RxSeg
     from stack.tcp.sock import TcpSock
-    from stack.tcp.table import TcpTable
 
 COOKIEBITS = 24  # the counter lives in the top 8 bits
 COOKIEMASK = (1 << COOKIEBITS) - 1

@@ -23,7 +23,7 @@ from __future__ import annotations
 import errno
 from typing import TYPE_CHECKING
 
-from stack.tcp import output, rack, recovery, tlp
+from stack.tcp import output, rack, recovery, tlp, transmit, xmit_timer
 from stack.tcp.close import tcp_done
 from stack.tcp.const import (
     ICSK_ACK_SCHED,
@@ -149,7 +149,7 @@ def rack_reo_timeout(sk: TcpSock) -> None:
             recovery.cwnd_reduction(sk, 1, sk.lost - prior_lost, 0)
         output.xmit_retransmit_queue(sk)
     if sk.xmit_timer_what != "rto":
-        output.rearm_rto(sk)
+        xmit_timer.rearm_rto(sk)
 
 
 def retransmit_timer(sk: TcpSock) -> None:
@@ -239,7 +239,7 @@ def delack_timer(sk: TcpSock) -> None:
         else:
             sk.pingpong = 0
             sk.ato = TCP_ATO_MIN
-        output.send_ack(sk)
+        transmit.send_ack(sk)
         sk.net.mib.tcpext["DelayedACKs"] += 1
 
 
@@ -261,7 +261,7 @@ def keepalive_timer(sk: TcpSock) -> None:
             ut = sk.user_timeout
             if ((ut and elapsed >= ut and sk.probes_out > 0)
                     or (not ut and sk.probes_out >= keepalive_probes(sk))):
-                output.send_active_reset(sk)
+                transmit.send_active_reset(sk)
                 write_err(sk)
                 return
             if output.write_wakeup(sk, "TCPKeepAlive") <= 0:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stack.core.dropreason import SkbDropReason
-from stack.core.skbuff import consume_skb, kfree_skb
+from stack.core.skbfree import consume_skb, kfree_skb
 from stack.tcp import ack as tack
-from stack.tcp import output, rcv
+from stack.tcp import rcv, transmit
 from stack.tcp.const import TCP_TIMEWAIT_LEN
 from stack.tcp.seq import SEQ_MASK, s32
 from stack.tcp.state import CLOSED, TIME_WAIT, tcp_set_state
@@ -68,7 +68,7 @@ def timewait_rcv(sk: TcpSock, rx: RxSeg) -> int:
         if paws_reject or flags & ACK:
             sk.timewait_timer.mod_timer(now + TCP_TIMEWAIT_LEN)
         if not tack.oow_rate_limited(sk, rx, "TCPACKSkippedTimeWait"):
-            output.send_ack(sk)
+            transmit.send_ack(sk)
         consume_skb(rx.skb)
         return 0
     kfree_skb(rx.skb, SkbDropReason.TCP_RESET)

@@ -4,7 +4,7 @@ Mirrors the urgent parts of Linux's ``net/ipv4/tcp_input.c`` (``tcp_check_urg``,
 and ``net/ipv4/tcp.c`` (``tcp_recv_urg``, the urgent mark in ``tcp_recvmsg_locked``,
 ``tcp_inq``, SIOCATMARK in ``tcp_ioctl``).  The send side is two lines elsewhere:
 ``tcp_mark_urg`` in ``sendmsg.tcp_sendmsg`` (``snd_up = write_seq`` after a ``MSG_OOB`` send) and
-the URG flag with the urgent pointer that ``output.transmit_skb`` writes on every segment
+the URG flag with the urgent pointer that ``transmit.transmit_skb`` writes on every segment
 below ``snd_up`` while it is ahead of ``snd_una`` (``__tcp_transmit_skb``).
 
 As Linux does, the urgent pointer points one past the urgent byte (BSD's reading, not
