@@ -52,6 +52,7 @@ MAX_NUM_MULTICAST_ADDRESSES = 128
 MC_TBL_SIZE = R.NUM_MTA
 VLAN_FILTER_TBL_SIZE = R.NUM_VFTA
 VLAN_N_VID = 4096
+FULL_DUPLEX = 2  # adapter->link_duplex once the link is up (ixgb.h; the 82597 is 10G full only)
 
 # adapter->flags bits
 DOWN = 0

@@ -27,10 +27,9 @@ from driver.ixgb.adapter import (
 )
 from driver.ixgb.tx import unmap_and_free_tx_resource
 from stack.core import (
+    PAGE_SIZE,
     netdev_reset_queue,
 )
-
-PAGE_SIZE = 4096
 
 
 def _setup_ring(adapter: Adapter, ring: Any) -> int:

@@ -49,6 +49,7 @@ from stack.core import (
     NETDEV_TX_BUSY,
     NETDEV_TX_OK,
     NETIF_F_ALL_TSO,
+    PAGE_SIZE,
     SKB_GSO_TCPV6,
     dev_consume_skb_any,
     dev_kfree_skb_any,
@@ -71,7 +72,6 @@ TX_FLAGS_IPV6 = 0x8  # a TSO context for TCP over IPv6 (ixsim's; Linux's ixgb ha
 MAX_TXD_PWR = D.MAX_TXD_PWR
 MAX_DATA_PER_TXD = D.MAX_DATA_PER_TXD  # 16 KiB
 MAX_SKB_FRAGS = 17
-PAGE_SIZE = 4096
 
 
 def txd_use_count(size: int) -> int:

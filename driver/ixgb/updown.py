@@ -24,6 +24,7 @@ from driver.ixgb.adapter import (
     DOWN,
     ENET_FCS_LENGTH,
     ENET_HEADER_SIZE,
+    FULL_DUPLEX,
     MAX_ENET_FRAME_SIZE_WITHOUT_FCS,
     REMOVED,
     Adapter,
@@ -60,8 +61,6 @@ from stack.core import (
     netif_wake_queue,
     schedule_work,
 )
-
-FULL_DUPLEX = 2
 
 
 # -- open and close ----------------------------------------------------------------------------

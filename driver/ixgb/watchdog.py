@@ -18,7 +18,7 @@ from typing import Any
 
 from device.spec import regs as R
 from driver.ixgb import hw as hwmod
-from driver.ixgb.adapter import FC_NAMES, HZ_NS, Adapter, desc_unused
+from driver.ixgb.adapter import FC_NAMES, FULL_DUPLEX, HZ_NS, Adapter, desc_unused
 from driver.ixgb.intr import IXGB_FAILED_READ_REG, check_remove
 from stack.core import (
     IFF_ALLMULTI,
@@ -32,7 +32,6 @@ from stack.core import (
 )
 
 WATCHDOG_PERIOD_NS = 2 * HZ_NS
-FULL_DUPLEX = 2
 
 
 def update_stats(adapter: Adapter) -> None:

@@ -89,7 +89,7 @@ class TcpSock(Sock):
         self.route: Any = None
         self.features = 0
         self.sk_frag = PageFrag()  # the page sendmsg copies into under NETIF_F_SG
-        self.pseudo_base: tuple[bytes, bytes, int] | None = None  # output._pseudo_sum's cache
+        self.pseudo_base: tuple[bytes, bytes, int] | None = None  # header.py's pseudo sum cache
         self.pmtu = 0
         self.net_header_len = 20  # icsk_af_ops->net_header_len: 40 on an IPv6 connection
         self.icmp_pmtu = 0  # a smaller path MTU learned from ICMP
