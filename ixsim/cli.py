@@ -46,7 +46,7 @@ VERB_MODULES = (
     "ixsim.cmd_inspect",
     "ixsim.cmd_bench",
     "ixsim.cmd_plot",
-    "ixsim.netsim",
+    "ixsim.cmd_netsim",
     "ixsim.cmd_drivertest",
 )
 
