@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import stack.tcp.ack as tcp_ack
+import stack.tcp.sacktag as tcp_sacktag
 from device.impair import Corrupt, Stage
 from ixsim import netsim
 from stack.core.ethtool_ioctl import ethtool_get_stats
@@ -97,7 +97,7 @@ def test_one_percent_loss_is_repaired_by_sack_recovery(direction: str) -> None:
 
 def test_a_single_isolated_loss_needs_one_fast_retransmit_and_no_timeout() -> None:
     calls = Counter()
-    tag_one = tcp_ack._tag_one
+    tag_one = tcp_sacktag._tag_one
 
     def counting(*args: Any) -> int:
         calls["tag_one"] += 1
@@ -107,11 +107,11 @@ def test_a_single_isolated_loss_needs_one_fast_retransmit_and_no_timeout() -> No
         drop = DropNth(3000)  # a data frame deep into the transfer: a window of ~2000 segments
         p.cable.ab.stages.append(drop)
         p.cable.ab.rebuild()
-        tcp_ack._tag_one = counting
+        tcp_sacktag._tag_one = counting
         try:
             flow = _send(p, "a2b")
         finally:
-            tcp_ack._tag_one = tag_one
+            tcp_sacktag._tag_one = tag_one
     assert drop.count == 1
     assert flow.counter("sender", "tcp.RetransSegs") == 1
     assert flow.counter("sender", "tcpext.TCPFastRetrans") == 1

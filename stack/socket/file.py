@@ -8,11 +8,17 @@ closes and its sleepers wake).  :class:`stack.socket.socket.Socket` holds one
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import Any
 
 from stack.sock import Sock
 from stack.socket.wait import SockWaiter
+
+
+def ebadf() -> OSError:
+    """The error of a call on a closed (or detached) socket object, as CPython raises it."""
+    return OSError(errno.EBADF, "Bad file descriptor")
 
 
 def sched_of(net: Any) -> Any:

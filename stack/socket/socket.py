@@ -48,12 +48,13 @@ from typing import Any
 
 from stack.core.units import NS_PER_S
 from stack.ipv6.sockglue import ipv6_addr_needs_scope_id
-from stack.sock import SEND_SHUTDOWN, Sock, oserror
+from stack.sock import Sock
 from stack.socket.addr import format_endpoint, sockaddr_in, sockaddr_in6, to_user, to_user6
 from stack.socket.fdtable import fdtable_of
-from stack.socket.file import SockFile, fput, sched_of, sock_release
+from stack.socket.file import SockFile, ebadf, fput, sched_of, sock_release
 from stack.socket.msg import MsgOps
 from stack.socket.recv import RecvOps
+from stack.socket.send import SendOps
 from stack.socket.sockopt import (
     sock_getsockopt,
     sock_setsockopt,
@@ -64,7 +65,6 @@ from stack.socket.sockopt import (
 from stack.socket.wait import (
     POLL_ACCEPT,
     POLL_CONNECT,
-    POLL_SEND,
     Describe,
     block,
     task_wait,
@@ -75,7 +75,6 @@ from stack.uapi import (
     AF_PACKET,
     IPPROTO_TCP,
     MSG_DONTWAIT,
-    MSG_FASTOPEN,
     SIOCATMARK,
     SO_LINGER,
     SO_PROTOCOL,
@@ -87,11 +86,7 @@ from stack.uapi import (
 DEFAULT_BACKLOG = 128  # CPython's listen() default: min(SOMAXCONN, 128)
 
 
-def _ebadf() -> OSError:
-    return OSError(errno.EBADF, "Bad file descriptor")
-
-
-class Socket(RecvOps, MsgOps):
+class Socket(RecvOps, SendOps, MsgOps):
     """One user-side socket (``struct socket`` + ``struct file``) over a kernel :class:`Sock`."""
 
     def __init__(
@@ -187,7 +182,7 @@ class Socket(RecvOps, MsgOps):
 
     def _check(self) -> Sock:
         if self._fd < 0:
-            raise _ebadf()
+            raise ebadf()
         return self.sk
 
     def poll(self) -> int:
@@ -206,7 +201,7 @@ class Socket(RecvOps, MsgOps):
                 raise ValueError("Timeout value out of range")
             self._timeout_s, self._timeout_ns = seconds, round(seconds * NS_PER_S)
         if self._fd < 0:
-            raise _ebadf()
+            raise ebadf()
 
     def gettimeout(self) -> float | None:
         return self._timeout_s
@@ -378,69 +373,6 @@ class Socket(RecvOps, MsgOps):
             return 0
 
         return self._call(op, POLL_CONNECT, "connect", on_timeout=lambda: errno.EAGAIN, target=dest)
-
-    # -- data ------------------------------------------------------------------------------
-    def _send_check(self) -> Sock:
-        if self._fd < 0:  # _check, inlined: twice per send (issue 18)
-            raise _ebadf()
-        sk = self.sk
-        if sk.sk_shutdown & SEND_SHUTDOWN:
-            err = sk.sock_error() if sk.sk_err else 0  # sk_stream_error: the pending one first
-            if err:
-                raise oserror(err)
-            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
-        return sk
-
-    def send(self, data: bytes | bytearray | memoryview, flags: int = 0) -> Any:
-        """Queue what fits, at least one byte; -> count (a Future of it inside a task)."""
-        self._send_check()
-        payload = memoryview(data).cast("B") if not isinstance(data, bytes) else data
-        kflags = flags & ~MSG_DONTWAIT
-
-        def op() -> int:
-            return self._send_check().sendmsg(payload, kflags)
-
-        return self._call(op, POLL_SEND, "send", flags)
-
-    def sendall(self, data: bytes | bytearray | memoryview, flags: int = 0) -> Any:
-        """Queue everything, waiting for room as needed; -> None (a Future inside a task)."""
-        self._send_check()
-        view = memoryview(data).cast("B")
-        total = len(view)
-        kflags = flags & ~MSG_DONTWAIT
-        sent = 0
-
-        def op() -> None:
-            nonlocal sent
-            sk = self._send_check()
-            while sent < total:
-                sent += sk.sendmsg(view[sent:], kflags)  # BlockingIOError once it is full
-            return None
-
-        return self._call(op, POLL_SEND, "sendall", flags)
-
-    def sendto(
-        self, data: bytes | bytearray | memoryview, flags_or_addr: Any, address: Any = None
-    ) -> Any:
-        """``sendto(data, address)`` or ``sendto(data, flags, address)``."""
-        if address is None:
-            flags, address = 0, flags_or_addr
-        else:
-            flags = flags_or_addr
-        dest = self._kaddr(address, "sendto()")
-        self._send_check()
-        payload = data if isinstance(data, bytes) else bytes(data)
-        kflags = flags & ~MSG_DONTWAIT
-
-        def op() -> int:
-            nonlocal kflags
-            try:
-                return self._send_check().sendmsg(payload, kflags, dest)
-            except BlockingIOError:
-                kflags &= ~MSG_FASTOPEN  # the SYN is out: a retry waits for the handshake
-                raise
-
-        return self._call(op, POLL_SEND, "sendto", flags)
 
     # -- ioctl ------------------------------------------------------------------------
     def ioctl(self, request: int) -> int:
